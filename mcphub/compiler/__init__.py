@@ -1,0 +1,1 @@
+"""The spec compiler: hub spec + API description -> IR -> generated MCP package."""

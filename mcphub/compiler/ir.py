@@ -1,0 +1,233 @@
+"""The intermediate representation: the one contract between compiler stages and the runtime.
+
+Every source kind (OpenAPI, GraphQL, SQL, upstream MCP, ...) produces an `Integration`; codegen
+writes it to `generated/<slug>/manifest.json`; the runtime reads it back from there. Nothing else
+crosses from the compiler to the runtime, so every field here is part of a versioned format:
+bump `IR_VERSION` when a change would make an older runtime misread a newer manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IR_VERSION = 1
+
+JsonSchema = dict[str, Any]
+
+
+class _Model(BaseModel):
+    # Unknown keys in a manifest are an error: a runtime must not guess at a format it doesn't know.
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+
+
+class ArgLocation(StrEnum):
+    """Where one tool argument travels in the upstream HTTP request."""
+
+    PATH = "path"
+    QUERY = "query"
+    HEADER = "header"
+    COOKIE = "cookie"
+    BODY = "body"  # a property of a JSON object body
+    BODY_ROOT = "body_root"  # the whole (non-object) JSON body is this one argument
+    FORM = "form"  # a field of an application/x-www-form-urlencoded body
+    MULTIPART = "multipart"  # a part of a multipart/form-data body
+
+
+class ArgBinding(_Model):
+    """Maps one property of the tool's input schema to its place on the wire."""
+
+    name: str  # property name in the tool input schema (client-safe)
+    python_name: str  # keyword used by the generated function (a Python identifier)
+    location: ArgLocation
+    wire_name: str  # name on the wire: "expand[]", "X-GitHub-Api-Version", "id"; "" for BODY_ROOT
+    required: bool = False
+    # OpenAPI serialisation (path/query/header/cookie): simple, form, label, matrix,
+    # spaceDelimited, pipeDelimited, deepObject. None means the location's default.
+    style: str | None = None
+    explode: bool | None = None
+    allow_reserved: bool = False
+    # For multipart parts: the content type of the part when it is a file ("application/octet-stream").
+    content_type: str | None = None
+
+
+class HttpBinding(_Model):
+    """How a tool becomes one upstream HTTP request."""
+
+    method: str  # upper case: GET, POST, ...
+    path: str  # path template relative to the server URL: "/repos/{owner}/{repo}/issues"
+    args: list[ArgBinding] = Field(default_factory=list)
+    body_encoding: Literal["json", "form", "multipart"] | None = None
+    body_required: bool = False
+    # Arguments fixed by the spec: not in the input schema, always sent. Keyed by location then wire name.
+    fixed: dict[ArgLocation, dict[str, Any]] = Field(default_factory=dict)
+    server_url: str | None = None  # per-operation server override (template, uses Integration.server_variables)
+    security: list[list[str]] | None = None  # alternatives of AuthScheme ids; [] = no auth; None = integration default
+    response_content_type: str | None = None  # the documented success media type, if any
+
+
+class GraphQLBinding(_Model):
+    """A tool that sends one GraphQL document; arguments are its variables."""
+
+    document: str
+    operation_name: str
+    variables: dict[str, str] = Field(default_factory=dict)  # argument name -> GraphQL variable name
+    result_path: list[str] = Field(default_factory=list)  # where the interesting data sits under `data`
+
+
+class SqlBinding(_Model):
+    """A tool run by the runtime's SQL executor (PostgreSQL integration)."""
+
+    action: Literal["query", "list_schemas", "list_tables", "describe_table", "explain", "execute"]
+
+
+class McpBinding(_Model):
+    """A tool proxied to an upstream MCP server's tool of this name."""
+
+    upstream_name: str
+
+
+class ToolAnnotations(_Model):
+    """MCP tool annotations (hints for clients; the hub's policy does not trust them)."""
+
+    title: str | None = None
+    read_only_hint: bool | None = Field(default=None, alias="readOnlyHint")
+    destructive_hint: bool | None = Field(default=None, alias="destructiveHint")
+    idempotent_hint: bool | None = Field(default=None, alias="idempotentHint")
+    open_world_hint: bool | None = Field(default=None, alias="openWorldHint")
+
+
+class Tool(_Model):
+    name: str  # unprefixed; the hub adds "<slug>__"
+    title: str | None = None
+    description: str = ""
+    input_schema: JsonSchema = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: JsonSchema | None = None
+    annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
+    enabled: bool = True
+    deprecated: bool = False
+    source_ref: str = ""  # where it came from: operationId or "METHOD /path", for error messages and curation
+    tags: list[str] = Field(default_factory=list)
+    http: HttpBinding | None = None
+    graphql: GraphQLBinding | None = None
+    sql: SqlBinding | None = None
+    mcp: McpBinding | None = None
+
+
+class OAuthFlow(_Model):
+    kind: Literal["authorization_code", "client_credentials", "implicit", "password", "device_code"]
+    authorization_url: str | None = None
+    token_url: str | None = None
+    refresh_url: str | None = None
+    scopes: dict[str, str] = Field(default_factory=dict)  # scope -> meaning
+
+
+class AuthScheme(_Model):
+    """One way a user can authenticate to the upstream; a user picks one when connecting."""
+
+    id: str  # stable key ("bearer", "oauth2", or the source's securityScheme name)
+    type: Literal["api_key", "bearer", "basic", "oauth2", "openid_connect"]
+    label: str = ""  # what the dashboard shows: "Personal access token"
+    description: str = ""
+    # api_key: where the key goes and under which name
+    location: Literal["header", "query", "cookie"] | None = None
+    param_name: str | None = None
+    # bearer: prefix used in the Authorization header
+    bearer_format: str | None = None
+    prefix: str = "Bearer"
+    flows: list[OAuthFlow] = Field(default_factory=list)  # oauth2
+    openid_connect_url: str | None = None  # openid_connect
+    # Scopes this integration asks for when connecting (subset of the flows' scopes).
+    scopes: list[str] = Field(default_factory=list)
+
+
+class ServerVariable(_Model):
+    default: str
+    enum: list[str] | None = None
+    description: str = ""
+
+
+class Policy(_Model):
+    """What the runtime allows this integration to do, enforced before any byte leaves."""
+
+    allowed_hosts: list[str] = Field(default_factory=list)  # empty: derived from the base URL at mount time
+    allowed_methods: list[str] = Field(default_factory=list)  # empty: the methods the tools use
+    rate_limit: str | None = None  # "60/min", "10/s", "1000/hour"
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    max_response_bytes: int = 10_000_000
+    allow_private_network: bool = False  # loopback/private addresses are refused unless this is set
+
+
+class Resource(_Model):
+    uri: str
+    name: str
+    description: str = ""
+    mime_type: str | None = None
+    text: str | None = None  # static resources carry their content
+
+
+class PromptArgument(_Model):
+    name: str
+    description: str = ""
+    required: bool = False
+
+
+class Prompt(_Model):
+    name: str
+    description: str = ""
+    arguments: list[PromptArgument] = Field(default_factory=list)
+    template: str = ""  # a user message; {argument} placeholders
+
+
+class SourceInfo(_Model):
+    kind: Literal["openapi", "postman", "graphql", "sql", "mcp", "docs", "repo", "text"]
+    path: str | None = None  # relative to the spec file's folder, or the description given on the CLI
+    url: str | None = None
+    command: list[str] | None = None  # kind mcp (stdio)
+    env: dict[str, str] = Field(default_factory=dict)
+    sha256: str | None = None  # of the source file, so --check can tell a changed source
+    format: str | None = None  # "swagger 2.0", "openapi 3.1.0", ...
+
+
+class Integration(_Model):
+    ir_version: int = IR_VERSION
+    slug: str
+    name: str
+    category: str = "other"
+    description: str = ""
+    api_version: str | None = None
+    source: SourceInfo
+    base_url: str = ""  # a template when server_variables is non-empty: "https://{site}.atlassian.net"
+    server_variables: dict[str, ServerVariable] = Field(default_factory=dict)
+    auth: list[AuthScheme] = Field(default_factory=list)
+    default_security: list[list[str]] = Field(default_factory=list)  # alternatives of AuthScheme ids
+    tools: list[Tool] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
+    prompts: list[Prompt] = Field(default_factory=list)
+    policy: Policy = Field(default_factory=Policy)
+    warnings: list[str] = Field(default_factory=list)
+
+    def to_manifest(self) -> str:
+        """Serialise deterministically (sorted keys, stable separators) for manifest.json."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_manifest(cls, text: str | bytes) -> Integration:
+        data = json.loads(text)
+        version = data.get("ir_version")
+        if version != IR_VERSION:
+            raise ValueError(
+                f"manifest has ir_version {version!r}, this mcphub reads {IR_VERSION}; recompile with `mcphub compile`"
+            )
+        return cls.model_validate(data)
+
+    def tool(self, name: str) -> Tool:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise KeyError(name)

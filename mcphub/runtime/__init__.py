@@ -1,0 +1,1 @@
+"""The runtime: mounts compiled packages behind one MCP endpoint."""
