@@ -1,0 +1,184 @@
+"""The `mcphub` command line: compile specs, inspect packages, serve the hub, bridge stdio clients."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mcphub import __version__
+
+DEFAULT_SPECS = Path("specs")
+DEFAULT_OUT = Path("generated")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mcphub")
+def main() -> None:
+    """MCP Hub: one MCP endpoint for every service your agent needs.
+
+    \b
+    Typical flow:
+      mcphub compile                 # specs/*.yaml -> generated/<slug>/
+      mcphub inspect generated/github
+      mcphub serve                   # http://127.0.0.1:8765/mcp
+    """
+
+
+class _Progress:
+    """Per-stage progress: a live line on a terminal, nothing extra when piped (summaries still print)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.live = sys.stderr.isatty()
+
+    def stage(self, label: str, stage: str) -> None:
+        if self.live:
+            width = 24
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            click.echo(f"\r[{bar}] {self.done}/{self.total} {stage:<8} {label[-50:]:<50}", err=True, nl=False)
+
+    def finish_one(self) -> None:
+        self.done += 1
+        if self.live:
+            click.echo("\r" + " " * 100 + "\r", err=True, nl=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True,
+              help="Folder that receives one package per integration.")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if any package in --out is stale or orphaned.")
+@click.option("--slug", help="Slug for a single raw API description (default: from its file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
+def compile(paths: tuple[Path, ...], out_dir: Path, check: bool, slug: str | None, as_json: bool, verbose: bool) -> None:
+    """Compile hub specs or API descriptions into MCP packages.
+
+    PATHS are hub spec files (specs/<slug>.yaml), folders of them (default: specs/), or raw
+    OpenAPI/Swagger descriptions (JSON or YAML), which compile with every operation included.
+
+    \b
+    Examples:
+      mcphub compile                               # every spec in specs/
+      mcphub compile specs/github.yaml
+      mcphub compile petstore.json --slug pets     # a raw description
+      mcphub compile --check                       # CI: is generated/ up to date?
+    """
+    from mcphub.compiler.errors import CompileError
+    from mcphub.compiler.pipeline import compile_target, discover_targets, orphan_packages, summarize
+
+    try:
+        targets = discover_targets(paths or (DEFAULT_SPECS,), slug=slug)
+    except CompileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not targets:
+        raise click.ClickException(f"nothing to compile in {', '.join(map(str, paths or (DEFAULT_SPECS,)))}")
+
+    progress = _Progress(len(targets))
+    reports = []
+    for target in targets:
+        report = compile_target(target, out_dir, check=check, progress=progress.stage)
+        progress.finish_one()
+        reports.append(report)
+        if as_json:
+            click.echo(json.dumps(summarize(report)))
+            continue
+        if report.error:
+            click.secho(f"✗ {target.path}: {report.error}", fg="red", err=True)
+            continue
+        state = ""
+        if check:
+            state = f"  STALE: {', '.join(report.stale)}" if report.stale else "  up to date"
+        disabled = f" (+{report.disabled} disabled)" if report.disabled else ""
+        warn = f", {len(report.warnings)} warnings" if report.warnings else ""
+        click.echo(f"✓ {report.slug:<20} {report.tools:>5} tools{disabled}{warn}  {report.seconds:.2f}s{state}")
+        if verbose:
+            for warning in report.warnings:
+                click.echo(f"    warning: {warning}")
+
+    failed = [r for r in reports if r.error]
+    stale = [r for r in reports if r.stale]
+    orphans = orphan_packages(out_dir, reports) if check and not paths else []
+    for name in orphans:
+        click.secho(f"✗ {out_dir / name}: no spec produces this package any more; delete it", fg="red", err=True)
+    if failed or stale or orphans:
+        if stale and not as_json:
+            click.secho("generated/ is stale: run `mcphub compile` and commit the result", fg="red", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("package_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the MCP tools/list result the hub would serve.")
+@click.option("--all", "show_all", is_flag=True, help="Include disabled tools.")
+def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
+    """Load a compiled package exactly as the hub mounts it and list its tools."""
+    from mcphub.runtime.package import PackageError, load_package
+
+    try:
+        package = load_package(package_dir)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    tools = [t for t in package.integration.tools if t.enabled or show_all]
+    if as_json:
+        listed: list[dict[str, Any]] = []
+        for tool in tools:
+            entry: dict[str, Any] = {"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema}
+            if tool.title:
+                entry["title"] = tool.title
+            annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+            if annotations:
+                entry["annotations"] = annotations
+            listed.append(entry)
+        click.echo(json.dumps({"tools": listed}, indent=2, ensure_ascii=False))
+        return
+    integration = package.integration
+    click.echo(f"{integration.name} ({integration.slug}): {len(tools)} tools, base URL {integration.base_url or '-'}")
+    for tool in tools:
+        hints = tool.annotations
+        flags = "".join(
+            flag
+            for flag, on in (("R", hints.read_only_hint), ("D", hints.destructive_hint), ("I", hints.idempotent_hint))
+            if on
+        )
+        required = set(tool.input_schema.get("required", []))
+        args = ", ".join(
+            f"{name}{'' if name in required else '?'}" for name in tool.input_schema.get("properties", {})
+        )
+        state = "" if tool.enabled else " [disabled]"
+        click.echo(f"  {tool.name:<40} {flags:<3} ({args}){state}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="Where the hub keeps its state (database, key file).")
+@click.option("--catalog", "catalogs", multiple=True, type=click.Path(path_type=Path),
+              help="Folder of compiled packages to mount (repeatable; default: generated/).")
+def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
+    """Serve every compiled package behind one MCP endpoint (/mcp)."""
+    from mcphub.app import Settings, run_server
+
+    settings = Settings(host=host, port=port, data_dir=data_dir, catalog_dirs=list(catalogs) or [DEFAULT_OUT])
+    run_server(settings)
+
+
+@main.command()
+@click.option("--url", required=True, help="The hub's MCP endpoint, e.g. http://127.0.0.1:8765/mcp")
+@click.option("--token", envvar="MCPHUB_TOKEN", help="API key (mcp_sk_…); defaults to $MCPHUB_TOKEN.")
+def connect(url: str, token: str | None) -> None:
+    """Bridge a stdio-only MCP client (Claude Desktop) to the hub over streamable HTTP."""
+    from mcphub.runtime.bridge import run_bridge
+
+    run_bridge(url, token)
+
+
+if __name__ == "__main__":
+    main()

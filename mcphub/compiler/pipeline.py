@@ -1,0 +1,187 @@
+"""Runs the compile stages for each target and reports progress: parse -> augment -> codegen -> write.
+
+A target is a hub spec (`specs/<slug>.yaml`) or a raw API description compiled with every
+operation. Stages are pure functions over the IR; this module is where files are read and written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mcphub.compiler import augment, codegen
+from mcphub.compiler.errors import CompileError
+from mcphub.compiler.ir import Integration, SourceInfo
+
+DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
+
+ProgressCallback = Callable[[str, str], None]  # (target label, stage name)
+
+
+@dataclass(slots=True)
+class Target:
+    """One thing to compile: a hub spec or a raw description."""
+
+    path: Path
+    is_spec: bool
+    slug: str | None = None  # forced slug (raw descriptions, or --slug)
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+
+@dataclass(slots=True)
+class CompileReport:
+    target: Target
+    slug: str = ""
+    tools: int = 0
+    disabled: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    stale: list[str] = field(default_factory=list)  # --check: files that would change
+    error: str | None = None
+    package_dir: Path | None = None
+
+
+def _looks_like_hub_spec(path: Path) -> bool:
+    """Hub specs are YAML with `slug` and `source`; anything with `openapi`/`swagger` is a description."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    head = path.read_text(encoding="utf-8", errors="replace")[:20_000]
+    keys = set(re.findall(r"^([A-Za-z_]+):", head, flags=re.MULTILINE))
+    return "source" in keys and "slug" in keys and not keys & {"openapi", "swagger"}
+
+
+def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[Target]:
+    """Expand folders (their top-level `*.yaml` hub specs) and classify files."""
+    targets: list[Target] = []
+    for path in paths:
+        if path.is_dir():
+            specs = sorted(
+                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.endswith(".lock.yaml")
+            )
+            targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p))
+        elif path.is_file():
+            targets.append(Target(path, is_spec=_looks_like_hub_spec(path), slug=slug))
+        else:
+            raise CompileError(f"{path}: no such file or folder; give a hub spec, a folder of specs or an API description")
+    if slug and len(targets) > 1:
+        raise CompileError("--slug names one integration; give exactly one spec or description with it")
+    return targets
+
+
+def slug_from_filename(path: Path) -> str:
+    stem = path.name.split(".")[0]
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return slug[:32] or "api"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parse_description(path: Path, *, slug: str, source_path: str, name: str | None = None) -> Integration:
+    """Source stage for OpenAPI/Swagger descriptions."""
+    from mcphub.compiler.sources.openapi import load_document, openapi_to_integration
+
+    document, fmt = load_document(path)
+    source = SourceInfo(kind="openapi", path=source_path, sha256=_sha256(path), format=fmt)
+    return openapi_to_integration(document, slug=slug, name=name, source=source)
+
+
+def parse_spec(spec_path: Path) -> Integration:
+    """Parse a hub spec and its source, then apply the spec's curation."""
+    from mcphub.compiler.curate import apply_curation
+    from mcphub.compiler.spec import load_spec
+
+    spec = load_spec(spec_path)
+    kind = spec.source.kind
+    if kind != "openapi":
+        raise CompileError(
+            f"{spec_path}: source kind '{kind}' is not supported by this version of the compiler yet "
+            "(supported: openapi); change source.kind or compile the raw description"
+        )
+    if not spec.source.path:
+        raise CompileError(f"{spec_path}: source.path is required for source kind 'openapi'")
+    source_file = (spec_path.parent / spec.source.path).resolve()
+    if not source_file.is_file():
+        raise CompileError(f"{spec_path}: source.path '{spec.source.path}' does not exist (looked at {source_file})")
+    integration = parse_description(source_file, slug=spec.slug, source_path=spec.source.path, name=spec.name)
+    return apply_curation(integration, spec, spec_path)
+
+
+def build_integration(target: Target, progress: ProgressCallback | None = None) -> Integration:
+    """parse (+ curate) -> augment, for one target."""
+    if progress:
+        progress(target.label, "parse")
+    if target.is_spec:
+        integration = parse_spec(target.path)
+    else:
+        slug = target.slug or slug_from_filename(target.path)
+        integration = parse_description(target.path, slug=slug, source_path=target.path.name)
+    if progress:
+        progress(target.label, "augment")
+    return augment.deterministic(integration)
+
+
+def source_label(target: Target) -> str:
+    return f"`{target.path.name}`" if target.is_spec else f"the API description `{target.path.name}`"
+
+
+def compile_target(
+    target: Target, out_dir: Path, *, check: bool = False, progress: ProgressCallback | None = None
+) -> CompileReport:
+    """Compile one target into `out_dir/<slug>/` (or, with check, only compare)."""
+    report = CompileReport(target=target)
+    started = time.perf_counter()
+    try:
+        integration = build_integration(target, progress)
+        report.slug = integration.slug
+        report.tools = sum(1 for t in integration.tools if t.enabled)
+        report.disabled = len(integration.tools) - report.tools
+        report.warnings = list(integration.warnings)
+        if progress:
+            progress(target.label, "codegen")
+        label = source_label(target)
+        existing = out_dir / integration.slug
+        if check:
+            report.stale = codegen.stale_files(integration, existing, source_label=label)
+        else:
+            report.package_dir = codegen.write_package(integration, out_dir, source_label=label)
+    except CompileError as exc:
+        report.error = str(exc)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        report.error = f"{target.path}: {type(exc).__name__}: {exc}"
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def orphan_packages(out_dir: Path, reports: list[CompileReport]) -> list[str]:
+    """Packages in `out_dir` that no compiled spec produces any more (--check reports them)."""
+    if not out_dir.is_dir():
+        return []
+    produced = {r.slug for r in reports}
+    return sorted(
+        p.name for p in out_dir.iterdir() if p.is_dir() and (p / "manifest.json").exists() and p.name not in produced
+    )
+
+
+def summarize(report: CompileReport) -> dict[str, Any]:
+    return {
+        "target": str(report.target.path),
+        "slug": report.slug,
+        "tools": report.tools,
+        "disabled": report.disabled,
+        "warnings": len(report.warnings),
+        "seconds": round(report.seconds, 3),
+        "stale": report.stale,
+        "error": report.error,
+    }
