@@ -51,13 +51,21 @@ class _Progress:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True,
-              help="Folder that receives one package per integration.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Folder that receives one package per integration.",
+)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if any package in --out is stale or orphaned.")
 @click.option("--slug", help="Slug for a single raw API description (default: from its file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
-def compile(paths: tuple[Path, ...], out_dir: Path, check: bool, slug: str | None, as_json: bool, verbose: bool) -> None:
+def compile(
+    paths: tuple[Path, ...], out_dir: Path, check: bool, slug: str | None, as_json: bool, verbose: bool
+) -> None:
     """Compile hub specs or API descriptions into MCP packages.
 
     PATHS are hub spec files (specs/<slug>.yaml), folders of them (default: specs/), or raw
@@ -129,7 +137,11 @@ def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
     if as_json:
         listed: list[dict[str, Any]] = []
         for tool in tools:
-            entry: dict[str, Any] = {"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema}
+            entry: dict[str, Any] = {
+                "name": tool.name,
+                "description": tool.description,
+                "inputSchema": tool.input_schema,
+            }
             if tool.title:
                 entry["title"] = tool.title
             annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True)
@@ -148,9 +160,7 @@ def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
             if on
         )
         required = set(tool.input_schema.get("required", []))
-        args = ", ".join(
-            f"{name}{'' if name in required else '?'}" for name in tool.input_schema.get("properties", {})
-        )
+        args = ", ".join(f"{name}{'' if name in required else '?'}" for name in tool.input_schema.get("properties", {}))
         state = "" if tool.enabled else " [disabled]"
         click.echo(f"  {tool.name:<40} {flags:<3} ({args}){state}")
 
@@ -158,10 +168,20 @@ def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
-              help="Where the hub keeps its state (database, key file).")
-@click.option("--catalog", "catalogs", multiple=True, type=click.Path(path_type=Path),
-              help="Folder of compiled packages to mount (repeatable; default: generated/).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Where the hub keeps its state (database, key file).",
+)
+@click.option(
+    "--catalog",
+    "catalogs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Folder of compiled packages to mount (repeatable; default: generated/).",
+)
 def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
     """Serve every compiled package behind one MCP endpoint (/mcp)."""
     from mcphub.app import Settings, run_server

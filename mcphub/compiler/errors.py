@@ -1,15 +1,17 @@
-"""Compiler errors: each message is for the user and says what is wrong, where, and how to fix it."""
+"""Compiler exceptions: each message is meant for the user (what went wrong, where, how to fix it)."""
 
 from __future__ import annotations
 
+__all__ = ["CompileError", "SourceError", "SpecError"]
+
 
 class CompileError(Exception):
-    """Base of every error the compiler reports to a user (no traceback is shown for these)."""
+    """Base of every error the compiler reports to a user; the message is shown as is, on one line."""
 
 
 class SourceError(CompileError):
-    """The API description (OpenAPI, GraphQL, ...) cannot be read or understood."""
+    """An API description (OpenAPI, Postman, GraphQL, ...) cannot be read or understood."""
 
 
 class SpecError(CompileError):
-    """The hub spec YAML is invalid; the message names file, line and field."""
+    """The hub spec file (YAML) is invalid."""

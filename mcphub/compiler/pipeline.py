@@ -72,7 +72,9 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
         elif path.is_file():
             targets.append(Target(path, is_spec=_looks_like_hub_spec(path), slug=slug))
         else:
-            raise CompileError(f"{path}: no such file or folder; give a hub spec, a folder of specs or an API description")
+            raise CompileError(
+                f"{path}: no such file or folder; give a hub spec, a folder of specs or an API description"
+            )
     if slug and len(targets) > 1:
         raise CompileError("--slug names one integration; give exactly one spec or description with it")
     return targets

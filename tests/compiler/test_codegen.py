@@ -45,9 +45,13 @@ def _integration() -> Integration:
             path="/repos/{owner}/{repo}/issues",
             body_encoding="json",
             args=[
-                ArgBinding(name="owner", python_name="owner", location=ArgLocation.PATH, wire_name="owner", required=True),
+                ArgBinding(
+                    name="owner", python_name="owner", location=ArgLocation.PATH, wire_name="owner", required=True
+                ),
                 ArgBinding(name="repo", python_name="repo", location=ArgLocation.PATH, wire_name="repo", required=True),
-                ArgBinding(name="title", python_name="title", location=ArgLocation.BODY, wire_name="title", required=True),
+                ArgBinding(
+                    name="title", python_name="title", location=ArgLocation.BODY, wire_name="title", required=True
+                ),
                 ArgBinding(name="labels", python_name="labels", location=ArgLocation.BODY, wire_name="labels"),
                 ArgBinding(name="call", python_name="call", location=ArgLocation.QUERY, wire_name="call"),
                 ArgBinding(name="X-Trace", python_name="x_trace", location=ArgLocation.HEADER, wire_name="X-Trace"),
