@@ -193,6 +193,10 @@ class SourceInfo(_Model):
     format: str | None = None  # "swagger 2.0", "openapi 3.1.0", ...
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 class Integration(_Model):
     ir_version: int = IR_VERSION
     slug: str
@@ -212,9 +216,21 @@ class Integration(_Model):
     warnings: list[str] = Field(default_factory=list)
 
     def to_manifest(self) -> str:
-        """Serialise deterministically (sorted keys, stable separators) for manifest.json."""
-        data = self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        """Serialise deterministically for manifest.json: sorted keys, one line per list item.
+
+        One line per tool keeps diffs of committed packages readable, and avoids `indent=`,
+        which forces json's pure-Python encoder (10x slower on GitHub's 1,200 tools).
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        lines = []
+        for key in sorted(data):
+            value = data[key]
+            if isinstance(value, list) and value:
+                items = ",\n".join(_compact(item) for item in value)
+                lines.append(f"{json.dumps(key)}: [\n{items}\n]")
+            else:
+                lines.append(f"{json.dumps(key)}: {_compact(value)}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     @classmethod
     def from_manifest(cls, text: str | bytes) -> Integration:
