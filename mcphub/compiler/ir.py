@@ -189,6 +189,7 @@ class SourceInfo(_Model):
     url: str | None = None
     command: list[str] | None = None  # kind mcp (stdio)
     env: dict[str, str] = Field(default_factory=dict)
+    package: str | None = None  # npm package (name@version) that `path` is a file of
     sha256: str | None = None  # of the source file, so --check can tell a changed source
     format: str | None = None  # "swagger 2.0", "openapi 3.1.0", ...
 

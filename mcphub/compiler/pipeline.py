@@ -90,18 +90,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def parse_description(path: Path, *, slug: str, source_path: str, name: str | None = None) -> Integration:
+def parse_description(
+    path: Path, *, slug: str, source: SourceInfo, name: str | None = None, max_full_length: int | None = None
+) -> Integration:
     """Source stage for OpenAPI/Swagger descriptions."""
     from mcphub.compiler.sources.openapi import load_document, openapi_to_integration
 
     document, fmt = load_document(path)
-    source = SourceInfo(kind="openapi", path=source_path, sha256=_sha256(path), format=fmt)
-    return openapi_to_integration(document, slug=slug, name=name, source=source)
+    source = source.model_copy(update={"sha256": _sha256(path), "format": fmt})
+    extra = {} if max_full_length is None else {"max_full_length": max_full_length}
+    return openapi_to_integration(document, slug=slug, name=name, source=source, **extra)
 
 
 def parse_spec(spec_path: Path) -> Integration:
     """Parse a hub spec and its source, then apply the spec's curation."""
     from mcphub.compiler.curate import apply_curation
+    from mcphub.compiler.fetch import npm_file
     from mcphub.compiler.spec import load_spec
 
     spec = load_spec(spec_path)
@@ -111,13 +115,31 @@ def parse_spec(spec_path: Path) -> Integration:
             f"{spec_path}: source kind '{kind}' is not supported by this version of the compiler yet "
             "(supported: openapi); change source.kind or compile the raw description"
         )
-    if not spec.source.path:
-        raise CompileError(f"{spec_path}: source.path is required for source kind 'openapi'")
-    source_file = (spec_path.parent / spec.source.path).resolve()
-    if not source_file.is_file():
-        raise CompileError(f"{spec_path}: source.path '{spec.source.path}' does not exist (looked at {source_file})")
-    integration = parse_description(source_file, slug=spec.slug, source_path=spec.source.path, name=spec.name)
-    return apply_curation(integration, spec, spec_path)
+    if spec.source.npm is not None:
+        assert spec.source.path is not None  # the spec model requires path with npm
+        source_file = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256, where=f"{spec_path}: ")
+    else:
+        resolved = spec.source_file()
+        if resolved is None:
+            raise CompileError(f"{spec_path}: source.path is required for source kind 'openapi'")
+        source_file = resolved
+    integration = parse_description(
+        source_file,
+        slug=spec.slug,
+        name=spec.name,
+        source=spec.source.to_source_info(),
+        max_full_length=spec.max_name_length,
+    )
+    curated = apply_curation(integration, spec, spec_path)
+    return _drop_unselected_warnings(integration, curated)
+
+
+def _drop_unselected_warnings(parsed: Integration, curated: Integration) -> Integration:
+    """Warnings about operations the spec did not select are noise for the spec's author."""
+    dropped = {t.source_ref for t in parsed.tools} - {t.source_ref for t in curated.tools}
+    # Source stages name the operation as "(<source_ref>)" in each warning about it.
+    kept = [w for w in curated.warnings if not any(f"({ref})" in w for ref in dropped if ref)]
+    return curated.model_copy(update={"warnings": kept})
 
 
 def build_integration(target: Target, progress: ProgressCallback | None = None) -> Integration:
@@ -128,7 +150,8 @@ def build_integration(target: Target, progress: ProgressCallback | None = None) 
         integration = parse_spec(target.path)
     else:
         slug = target.slug or slug_from_filename(target.path)
-        integration = parse_description(target.path, slug=slug, source_path=target.path.name)
+        source = SourceInfo(kind="openapi", path=target.path.name)
+        integration = parse_description(target.path, slug=slug, source=source)
     if progress:
         progress(target.label, "augment")
     return augment.deterministic(integration)

@@ -1,0 +1,395 @@
+"""Apply a hub spec's curation to the Integration parsed from its source.
+
+Curation is what a contributor decides on top of the API description: the integration's identity, auth and egress
+policy, and which operations become tools under which names, with which defaults, fixed and hidden arguments.
+`apply_curation` is pure: it returns a new Integration and leaves its input untouched. Every problem raises a
+SpecError citing the spec line (e.g. an operation the source doesn't have, with the closest ones suggested).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing.exceptions
+
+from mcphub.compiler.ir import (
+    ArgLocation,
+    AuthScheme,
+    Integration,
+    OAuthFlow,
+    Policy,
+    ServerVariable,
+    Tool,
+    ToolAnnotations,
+)
+from mcphub.compiler.spec import (
+    FIXED_LOCATIONS,
+    HTTP_METHODS,
+    VARIABLE_RE,
+    ApiKeyAuthSpec,
+    AuthSpec,
+    BasicAuthSpec,
+    BearerAuthSpec,
+    HubSpec,
+    OAuth2AuthSpec,
+    PolicySpec,
+    ToolAnnotationsSpec,
+    ToolSpec,
+    did_you_mean,
+)
+
+_DEFAULT_LABELS = {
+    "oauth2": "Sign in (OAuth)",
+    "bearer": "API token",
+    "api_key": "API key",
+    "basic": "Username and password",
+    "openid_connect": "Sign in (OpenID Connect)",
+}
+
+
+def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> Integration:
+    """Return a copy of `integration` with the spec's identity, auth, policy and tool curation applied."""
+    result = integration.model_copy(deep=True)
+    result.slug = spec.slug
+    result.name = spec.name
+    if "category" in spec.model_fields_set or not result.category:
+        result.category = spec.category
+    if spec.description is not None:
+        result.description = spec.description
+    if spec.policy is not None:
+        result.policy = _policy(result.policy, spec.policy)
+    if spec.auth is not None:
+        _replace_auth(result, spec)
+    selected = _select_tools(result, spec, spec_path)
+    result.tools = [tool for tool, _ in selected]
+    _apply_servers(result, spec, spec_path)
+    _check_names(selected, spec, spec_path)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Integration-level settings
+
+
+def _policy(current: Policy, policy: PolicySpec) -> Policy:
+    given = {name: getattr(policy, name) for name in policy.model_fields_set}
+    return current.model_copy(update={k: v for k, v in given.items() if v is not None})
+
+
+def _replace_auth(result: Integration, spec: HubSpec) -> None:
+    previous = list(result.auth)
+    result.auth = [
+        _auth_scheme(s, scheme_id, previous) for s, scheme_id in zip(spec.auth or [], spec.auth_ids(), strict=True)
+    ]
+    # Any one of the spec's schemes authenticates any tool: the user picks one when connecting.
+    alternatives = [[scheme.id] for scheme in result.auth]
+    result.default_security = alternatives
+    for tool in result.tools:
+        # Operations the source marks as public (security: []) stay public; the rest use the integration default,
+        # since the source's scheme ids no longer exist.
+        if tool.http is not None and tool.http.security != []:
+            tool.http.security = None
+
+
+def _auth_scheme(spec: AuthSpec, scheme_id: str, previous: list[AuthScheme]) -> AuthScheme:
+    label = spec.label or _DEFAULT_LABELS[spec.type]
+    common: dict[str, Any] = {"id": scheme_id, "type": spec.type, "label": label, "description": spec.description}
+    if isinstance(spec, OAuth2AuthSpec):
+        known = {
+            scope: meaning for scheme in previous for flow in scheme.flows for scope, meaning in flow.scopes.items()
+        }
+        flow = OAuthFlow(
+            kind=spec.flow,
+            authorization_url=spec.authorization_url,
+            token_url=spec.token_url,
+            refresh_url=spec.refresh_url,
+            scopes={scope: known.get(scope, "") for scope in spec.scopes},
+        )
+        return AuthScheme(**common, flows=[flow], scopes=list(spec.scopes))
+    if isinstance(spec, BearerAuthSpec):
+        return AuthScheme(**common, prefix=spec.prefix, bearer_format=spec.format)
+    if isinstance(spec, ApiKeyAuthSpec):
+        return AuthScheme(**common, location=spec.in_, param_name=spec.name)
+    if isinstance(spec, BasicAuthSpec):
+        return AuthScheme(**common)
+    return AuthScheme(**common, openid_connect_url=spec.url, scopes=list(spec.scopes))
+
+
+def _apply_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+    if spec.base_url is not None:
+        result.base_url = spec.base_url
+    for name, variable in spec.server_variables.items():
+        result.server_variables[name] = ServerVariable(
+            default=variable.default, enum=variable.enum, description=variable.description
+        )
+    templates = [result.base_url] + [t.http.server_url for t in result.tools if t.http and t.http.server_url]
+    used = {name for template in templates for name in VARIABLE_RE.findall(template)}
+    for name in VARIABLE_RE.findall(spec.base_url or ""):
+        if name not in result.server_variables:
+            raise spec.error(
+                "base_url",
+                f"'{result.base_url}' uses {{{name}}} but no server variable '{name}' is defined; "
+                f"add server_variables: {{{name}: {{default: ...}}}}",
+                spec_path,
+            )
+    for name in spec.server_variables:
+        if name not in used:
+            raise spec.error(
+                f"server_variables.{name}",
+                f"is not used by base_url '{result.base_url}' or any operation's server; "
+                f"remove it or use {{{name}}} in base_url",
+                spec_path,
+            )
+    # Variables of servers the spec replaced would only make users fill in values nothing uses.
+    result.server_variables = {k: v for k, v in result.server_variables.items() if k in used}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Tools
+
+
+def _method_path(tool: Tool) -> str | None:
+    return f"{tool.http.method.upper()} {tool.http.path}" if tool.http else None
+
+
+def _normalise_operation(operation: str) -> str:
+    method, _, rest = operation.partition(" ")
+    if rest.startswith("/") and method.upper() in HTTP_METHODS:
+        return f"{method.upper()} {rest}"
+    return operation
+
+
+def _find(tools: list[Tool], operation: str) -> list[int]:
+    """Indexes of the tools an `operation` selects: by source_ref, then by 'METHOD /path', then by tool name."""
+    key = _normalise_operation(operation)
+    for matches in (
+        [i for i, t in enumerate(tools) if t.source_ref == operation],
+        [i for i, t in enumerate(tools) if _method_path(t) == key],
+        [i for i, t in enumerate(tools) if t.name == operation],
+    ):
+        if matches:
+            return matches
+    return []
+
+
+def _select_tools(result: Integration, spec: HubSpec, spec_path: Path) -> list[tuple[Tool, int | None]]:
+    """The curated tools in spec order (then the rest with include: all), each with its tools[] index."""
+    source_tools = result.tools
+    listed: dict[int, int] = {}  # source index -> spec index
+    for spec_index, entry in enumerate(spec.tools or []):
+        field = f"tools[{spec_index}].operation"
+        matches = _find(source_tools, entry.operation)
+        if not matches:
+            raise spec.error(field, _not_found(entry.operation, source_tools), spec_path)
+        if len(matches) > 1:
+            names = ", ".join(f"'{source_tools[i].name}'" for i in matches)
+            raise spec.error(
+                field,
+                f"'{entry.operation}' matches {len(matches)} tools ({names}); select one of them by its tool name",
+                spec_path,
+            )
+        if matches[0] in listed:
+            first = listed[matches[0]]
+            raise spec.error(
+                field,
+                f"'{entry.operation}' selects the same operation as tools[{first}] "
+                f"(line {spec.line_of(f'tools[{first}]')}); merge the two entries",
+                spec_path,
+            )
+        listed[matches[0]] = spec_index
+    selected: list[tuple[Tool, int | None]] = [(source_tools[i], n) for i, n in listed.items()]
+    if spec.tools is None or spec.include == "all":
+        selected += [(tool, None) for i, tool in enumerate(source_tools) if i not in listed]
+    for tool, position in selected:
+        curation = None if position is None else (spec.tools or [])[position]
+        if curation is not None:
+            _curate_tool(tool, curation, f"tools[{position}]", spec, spec_path)
+        _apply_enablement(result, tool, curation, position)
+    return selected
+
+
+def _not_found(operation: str, tools: list[Tool]) -> str:
+    # Suggest up to three different operations, each by the closest of its refs (operationId, METHOD /path, name).
+    owner: dict[str, int] = {}
+    for index, tool in enumerate(tools):
+        for ref in (tool.source_ref, _method_path(tool), tool.name):
+            if ref:
+                owner.setdefault(ref, index)
+    suggestions: dict[int, str] = {}
+    for ref in difflib.get_close_matches(operation, list(owner), n=20, cutoff=0.6):
+        suggestions.setdefault(owner[ref], ref)
+    hint = did_you_mean(operation, list(suggestions.values())[:3], n=3)
+    if not hint:
+        examples = ", ".join(f"'{t.source_ref or _method_path(t) or t.name}'" for t in tools[:3])
+        hint = f"; give an operationId or 'METHOD /path' of the source (it has {len(tools)}, e.g. {examples})"
+    return f"'{operation}' not found in source{hint}"
+
+
+def _is_destructive(tool: Tool) -> bool:
+    hint = tool.annotations.destructive_hint
+    if hint is not None:
+        return hint
+    return tool.http is not None and tool.http.method.upper() == "DELETE"
+
+
+def _apply_enablement(result: Integration, tool: Tool, entry: ToolSpec | None, spec_index: int | None) -> None:
+    if entry is not None and entry.enabled is not None:
+        tool.enabled = entry.enabled
+    elif _is_destructive(tool):
+        tool.enabled = False
+        if entry is not None:
+            result.warnings.append(
+                f"tool '{tool.name}' is destructive and stays disabled; "
+                f"set enabled: true in tools[{spec_index}] to compile it enabled"
+            )
+
+
+def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_path: Path) -> None:
+    if entry.name is not None:
+        tool.name = entry.name
+    if entry.description is not None:
+        tool.description = entry.description
+    if entry.title is not None:
+        tool.title = entry.title
+        if tool.annotations.title is not None:
+            tool.annotations.title = entry.title
+    if entry.annotations is not None:
+        _annotate(tool.annotations, entry.annotations)
+    schema = tool.input_schema
+    properties: dict[str, Any] = schema.setdefault("properties", {})
+    required: list[str] = schema.get("required", [])
+
+    def check_arg(arg: str, arg_field: str, extra: str = "") -> dict[str, Any]:
+        if arg not in properties:
+            listed = ", ".join(properties) or "none"
+            raise spec.error(
+                arg_field,
+                f"'{arg}' is not an argument of '{entry.operation}'{did_you_mean(arg, properties)} "
+                f"(its arguments: {listed}){extra}",
+                spec_path,
+            )
+        prop: dict[str, Any] = properties[arg]
+        return prop
+
+    for arg, value in entry.defaults.items():
+        prop = check_arg(arg, f"{field}.defaults.{arg}")
+        _check_value(value, prop, schema, f"{field}.defaults.{arg}", spec, spec_path)
+        prop["default"] = copy.deepcopy(value)
+    for arg, value in entry.fixed.items():
+        arg_field = f"{field}.fixed.{arg}"
+        if tool.http is None:
+            raise spec.error(
+                arg_field,
+                f"can't be fixed: '{entry.operation}' is not an HTTP operation; use defaults: instead",
+                spec_path,
+            )
+        location, colon, wire = arg.partition(":")
+        if colon and location in FIXED_LOCATIONS and arg not in properties:
+            # A value the source doesn't declare, e.g. header:Accept; nothing to remove from the schema.
+            tool.http.fixed.setdefault(ArgLocation(location), {})[wire.strip()] = copy.deepcopy(value)
+            continue
+        prop = check_arg(arg, arg_field, "; to send a value the source doesn't declare, write header:<Name>")
+        binding = next((b for b in tool.http.args if b.name == arg), None)
+        if binding is None:
+            raise spec.error(
+                arg_field, f"can't be fixed: '{entry.operation}' sends no request argument '{arg}'", spec_path
+            )
+        _check_value(value, prop, schema, arg_field, spec, spec_path)
+        tool.http.fixed.setdefault(ArgLocation(binding.location), {})[binding.wire_name] = copy.deepcopy(value)
+        _remove_arg(tool, arg)
+    for index, arg in enumerate(entry.hide):
+        arg_field = f"{field}.hide[{index}]"
+        check_arg(arg, arg_field)
+        if arg in required:
+            raise spec.error(
+                arg_field,
+                f"'{arg}' is a required argument, so it can't be hidden; give it a value with fixed: {{{arg}: ...}}",
+                spec_path,
+            )
+        _remove_arg(tool, arg)
+
+
+def _annotate(annotations: ToolAnnotations, given: ToolAnnotationsSpec) -> None:
+    for spec_name, ir_name in (
+        ("read_only", "read_only_hint"),
+        ("destructive", "destructive_hint"),
+        ("idempotent", "idempotent_hint"),
+        ("open_world", "open_world_hint"),
+    ):
+        value = getattr(given, spec_name)
+        if value is not None:
+            setattr(annotations, ir_name, value)
+
+
+def _remove_arg(tool: Tool, arg: str) -> None:
+    schema = tool.input_schema
+    schema.get("properties", {}).pop(arg, None)
+    if "required" in schema:
+        schema["required"] = [name for name in schema["required"] if name != arg]
+        if not schema["required"]:
+            del schema["required"]
+    if tool.http is not None:
+        tool.http.args = [binding for binding in tool.http.args if binding.name != arg]
+    if tool.graphql is not None:
+        tool.graphql.variables.pop(arg, None)
+
+
+def _check_value(value: Any, prop: dict[str, Any], root: dict[str, Any], field: str, spec: HubSpec, path: Path) -> None:
+    """Refuse a default/fixed value the argument's own schema rejects (e.g. a string for an integer)."""
+    schema = dict(prop)
+    if "$defs" in root:
+        schema["$defs"] = root["$defs"]
+    try:
+        validator = jsonschema.Draft202012Validator(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    except (jsonschema.exceptions.SchemaError, referencing.exceptions.Unresolvable):
+        return  # a schema we can't evaluate is the schema stage's to report, not the spec's
+    if error is not None:
+        raise spec.error(field, f"{value!r} is not a valid value for the argument: {error.message}", path)
+
+
+def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, spec_path: Path) -> None:
+    """Every final name is unique and `<slug>__<name>` fits max_name_length."""
+    seen: dict[str, Tool] = {}
+    limit = spec.max_name_length
+    for tool, spec_index in selected:
+        entry = None if spec_index is None else (spec.tools or [])[spec_index]
+        other = seen.get(tool.name)
+        if entry is None:
+            # Not listed: cite what kept it (include: all, or no tools: at all) and show the entry to add.
+            field = "include" if spec.include else "slug"
+            subject = f"'{spec.include or spec.slug}' gives tool '{tool.name}' (from '{_ref(tool)}'),"
+            fix = f"list it under tools: with a shorter name: (- {{operation: '{_ref(tool)}', name: ...}})"
+            clash = "give one of them another name: under tools:"
+        elif entry.name is not None:
+            field, subject, fix = f"tools[{spec_index}].name", f"'{tool.name}'", "choose a shorter name"
+            clash = "choose another name"
+        else:
+            field = f"tools[{spec_index}].operation"
+            subject = f"'{entry.operation}' keeps its source name '{tool.name}',"
+            fix = "add a shorter name: to this entry"
+            clash = "add another name: to this entry"
+        full = f"{spec.slug}__{tool.name}"
+        if len(full) > limit:
+            raise spec.error(
+                field,
+                f"{subject} {'making' if subject.endswith(',') else 'makes'} the full name '{full}' {len(full)} "
+                f"characters, over max_name_length {limit}; {fix} (at most {limit - len(spec.slug) - 2} characters)",
+                spec_path,
+            )
+        if other is not None:
+            raise spec.error(
+                field,
+                f"{subject} {'but that name is already taken by' if subject.endswith(',') else 'is already the name of'} "
+                f"the tool for '{_ref(other)}'; tool names must be unique, so {clash}",
+                spec_path,
+            )
+        seen[tool.name] = tool
+
+
+def _ref(tool: Tool) -> str:
+    return tool.source_ref or _method_path(tool) or tool.name
