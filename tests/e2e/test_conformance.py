@@ -1,0 +1,225 @@
+"""The official MCP conformance suite (@modelcontextprotocol/conformance, server scenarios) against the hub.
+
+The suite calls fixed fixture names (`test_simple_text`, `test://static-text`, `test_simple_prompt`, ...), so a
+test integration `conformance` provides them — tools backed by a local upstream, static resources and prompt
+templates — and the suite runs against its per-integration endpoint `/mcp/conformance`, where names are not
+prefixed. Two suites run: 0.1.16 (the handshake era) and 0.2.0-alpha.12's `--requirements 2026-07-28`. Each has
+a baseline of the scenarios the hub cannot pass yet, with the reason (what the hub would need); the suite fails the
+run on a scenario that fails outside its baseline and on a baseline entry that now passes (a stale entry), so the
+baselines always tell the truth about the hub.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.node_support import (
+    Answer,
+    Hub,
+    NodeTools,
+    SeenRequest,
+    json_answer,
+    node_home,
+    node_tools,
+    run_node,
+    serve_hub,
+    serve_upstream,
+)
+from mcphub.compiler.ir import HttpBinding, Integration, Policy, Prompt, PromptArgument, Resource, SourceInfo, Tool
+
+__all__ = ["node_home", "node_tools"]  # fixtures, used by name
+
+SIMPLE_TEXT = "This is a simple text response for testing."
+# A 1x1 PNG and a WAV with no samples: the smallest valid bodies of their kinds.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+WAV = b"RIFF" + struct.pack("<I4s4sIHHIIHH4sI", 36, b"WAVE", b"fmt ", 16, 1, 1, 8000, 16000, 2, 16, b"data", 0)
+
+# Scenario -> why the hub fails it today, i.e. what it would need to pass.
+_NEEDS_TOOL_TO_CLIENT = "tools cannot talk to the client during a call (needs upstream-MCP proxying or native tools)"
+EXPECTED_FAILURES: dict[str, str] = {
+    "logging-set-level": "the hub declares no `logging` capability and has no logging/setLevel handler",
+    "completion-complete": "the hub declares no `completions` capability and has no completion/complete handler",
+    "tools-call-image": "image/* upstream bodies become an embedded blob resource, not ImageContent",
+    "tools-call-audio": "audio/* upstream bodies become an embedded blob resource, not AudioContent",
+    "tools-call-mixed-content": "one upstream response yields text + one resource; no tool can return an image too",
+    "tools-call-with-logging": f"no logging/setLevel, and {_NEEDS_TOOL_TO_CLIENT} (notifications/message)",
+    "tools-call-with-progress": f"{_NEEDS_TOOL_TO_CLIENT} (notifications/progress for the progressToken)",
+    "tools-call-sampling": f"{_NEEDS_TOOL_TO_CLIENT} (sampling/createMessage)",
+    "tools-call-elicitation": f"{_NEEDS_TOOL_TO_CLIENT} (elicitation/create)",
+    "elicitation-sep1034-defaults": f"{_NEEDS_TOOL_TO_CLIENT} (test_elicitation_sep1034_defaults)",
+    "elicitation-sep1330-enums": f"{_NEEDS_TOOL_TO_CLIENT} (test_elicitation_sep1330_enums)",
+    "resources-read-binary": "IR resources carry text only (no blob), so test://static-binary cannot exist",
+    "resources-templates-read": "the IR and hub have no resource templates (test://template/{id}/data)",
+    "resources-subscribe": "the hub declares no resources.subscribe capability and has no resources/subscribe handler",
+    "resources-unsubscribe": "no resources/unsubscribe handler (same as resources-subscribe)",
+    "prompts-get-embedded-resource": "IR prompts are one text message; no embedded resource content",
+    "prompts-get-with-image": "IR prompts are one text message; no image content",
+}
+_NEEDS_INPUT_REQUIRED = "tools cannot return input_required results (MRTR) for the test_input_required_* fixtures"
+# The 2026-07-28 requirements (`--requirements 2026-07-28` of the 0.2.0 alpha); extensions are not scored.
+EXPECTED_FAILURES_2026_07_28: dict[str, str] = {
+    **{
+        name: EXPECTED_FAILURES[name]
+        for name in (
+            "completion-complete",
+            "tools-call-image",
+            "tools-call-audio",
+            "tools-call-mixed-content",
+            "tools-call-with-progress",
+            "resources-read-binary",
+            "resources-templates-read",
+            "prompts-get-embedded-resource",
+            "prompts-get-with-image",
+        )
+    },
+    "server-stateless": "the diagnostic tools test_missing_capability, test_streaming_elicitation and "
+    "test_logging_tool are missing (the 24 protocol checks pass)",
+    "caching": "no resources/templates/list handler (its caching hints are checked)",
+    "sep-2164-resource-not-found": "resources/read of an unknown URI answers -32002; SEP-2164 wants -32602",
+    **{
+        f"input-required-result-{name}": _NEEDS_INPUT_REQUIRED
+        for name in (
+            "basic-elicitation",
+            "basic-sampling",
+            "basic-list-roots",
+            "request-state",
+            "multiple-input-requests",
+            "multi-round",
+            "missing-input-response",
+            "non-tool-request",
+            "result-type",
+            "tampered-state",
+            "capability-check",
+            "ignore-extra-params",
+        )
+    },
+}
+
+
+def conformance_answer(request: SeenRequest) -> Answer:
+    """The upstream behind the fixture tools: one route per content kind."""
+    routes: dict[str, Answer] = {
+        "/simple-text": (200, "text/plain; charset=utf-8", SIMPLE_TEXT.encode()),
+        "/image": (200, "image/png", PNG),
+        "/audio": (200, "audio/wav", WAV),
+        "/embedded-resource": (200, "application/octet-stream", b"This is an embedded resource content."),
+        "/mixed": (200, "image/png", PNG),
+        "/error": (500, "text/plain", b"This tool intentionally returns an error for testing"),
+    }
+    return routes.get(request.path) or json_answer(404, {"message": f"no route {request.path}"})
+
+
+def conformance_integration(base_url: str) -> Integration:
+    """The suite's fixtures that the IR can express; the rest are in EXPECTED_FAILURES."""
+
+    def tool(name: str, path: str, description: str) -> Tool:
+        return Tool(
+            name=name,
+            description=description,
+            input_schema={"type": "object", "properties": {}},
+            http=HttpBinding(method="GET", path=path),
+            source_ref=f"GET {path}",
+        )
+
+    return Integration(
+        slug="conformance",
+        name="Conformance fixtures",
+        description="The fixture tools, resources and prompts of the MCP conformance suite.",
+        source=SourceInfo(kind="openapi", path="conformance.json"),
+        base_url=base_url,
+        tools=[
+            tool("test_simple_text", "/simple-text", "Returns a simple text response."),
+            tool("test_image_content", "/image", "Returns a 1x1 PNG."),
+            tool("test_audio_content", "/audio", "Returns a tiny WAV."),
+            tool("test_embedded_resource", "/embedded-resource", "Returns an embedded resource."),
+            tool("test_multiple_content_types", "/mixed", "Returns text, an image and a resource."),
+            tool("test_error_handling", "/error", "Always fails."),
+        ],
+        resources=[
+            Resource(
+                uri="test://static-text",
+                name="static-text",
+                description="A static text resource.",
+                mime_type="text/plain",
+                text="This is the content of the static text resource.",
+            ),
+            Resource(
+                uri="test://watched-resource",
+                name="watched-resource",
+                description="A resource clients may subscribe to.",
+                mime_type="text/plain",
+                text="Watched resource content.",
+            ),
+        ],
+        prompts=[
+            Prompt(
+                name="test_simple_prompt",
+                description="A prompt without arguments.",
+                template="This is a simple prompt for testing.",
+            ),
+            Prompt(
+                name="test_prompt_with_arguments",
+                description="A prompt with two required arguments.",
+                arguments=[
+                    PromptArgument(name="arg1", description="First test argument", required=True),
+                    PromptArgument(name="arg2", description="Second test argument", required=True),
+                ],
+                template="Prompt with arguments: arg1='{arg1}', arg2='{arg2}'",
+            ),
+        ],
+        policy=Policy(allow_private_network=True),
+    )
+
+
+@pytest.fixture(scope="module")
+def conformance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    with serve_upstream(conformance_answer) as upstream:
+        integration = conformance_integration(upstream.url)
+        with serve_hub(integration, upstream, tmp_path_factory.mktemp("conformance-hub")) as hub:
+            yield hub
+
+
+def run_suite(
+    hub: Hub, tools: NodeTools, home: Path, tmp_path: Path, package: str, expected: dict[str, str], *options: str
+) -> None:
+    """Run one conformance package's server scenarios against /mcp/conformance with `expected` as the baseline."""
+    baseline = tmp_path / "expected-failures.yml"
+    # YAML is a superset of JSON; the suite reads `server: [scenario, ...]`.
+    baseline.write_text(json.dumps({"server": sorted(expected)}))
+    suite = tools.package_bin(package, "dist/index.js")
+    url = f"{hub.mcp_url}/{hub.integration.slug}"
+    argv: list[str | Path] = [suite, "server", "--url", url, *options, "--expected-failures", baseline]
+    argv += ["-o", tmp_path / "results"]
+    result = run_node(tools, home, argv, expect_ok=False)
+    # Exit 1 means a failure outside the baseline, or a baseline entry that passes now (remove it above).
+    assert result.returncode == 0, f"conformance suite against {url}:\n{result.describe()}"
+    assert "Baseline check passed" in result.stdout, result.describe()
+
+
+def test_conformance_handshake_era(
+    conformance_hub: Hub, node_tools: NodeTools, node_home: Path, tmp_path: Path
+) -> None:
+    """@modelcontextprotocol/conformance 0.1.16, the active suite (protocol 2025-06-18 and 2025-11-25)."""
+    run_suite(conformance_hub, node_tools, node_home, tmp_path, "@modelcontextprotocol/conformance", EXPECTED_FAILURES)
+
+
+def test_conformance_2026_07_28(conformance_hub: Hub, node_tools: NodeTools, node_home: Path, tmp_path: Path) -> None:
+    """0.2.0-alpha.12 (installed as `conformance-modern`): what revision 2026-07-28 requires."""
+    run_suite(
+        conformance_hub,
+        node_tools,
+        node_home,
+        tmp_path,
+        "conformance-modern",
+        EXPECTED_FAILURES_2026_07_28,
+        "--requirements",
+        "2026-07-28",
+    )
