@@ -64,6 +64,7 @@ def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> 
         result.policy = _policy(result.policy, spec.policy)
     if spec.auth is not None:
         _replace_auth(result, spec)
+    _drop_credential_params(result, spec, spec_path)
     selected = _select_tools(result, spec, spec_path)
     result.tools = [tool for tool, _ in selected]
     _apply_servers(result, spec, spec_path)
@@ -73,6 +74,32 @@ def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> 
 
 # --------------------------------------------------------------------------------------------------------------------
 # Integration-level settings
+
+
+def _drop_credential_params(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+    for index, entry in enumerate(spec.credential_params):
+        location, colon, wire = entry.partition(":")
+        if not colon or location not in ("header", "query", "cookie", "form"):
+            raise spec.error(
+                f"credential_params[{index}]",
+                f"'{entry}' must be header:<name>, query:<name>, cookie:<name> or form:<name>",
+                spec_path,
+            )
+        found = False
+        for tool in result.tools:
+            if tool.http is None:
+                continue
+            for arg in [
+                a for a in tool.http.args if a.location.value == location and a.wire_name.lower() == wire.lower()
+            ]:
+                found = True
+                _remove_arg(tool, arg.name)
+        if not found:
+            raise spec.error(
+                f"credential_params[{index}]",
+                f"no operation of the source has the parameter '{entry}'; remove it",
+                spec_path,
+            )
 
 
 def _policy(current: Policy, policy: PolicySpec) -> Policy:

@@ -383,6 +383,9 @@ class HubSpec(_SpecModel):
     include: Literal["all"] | None = None  # with tools: keep unlisted operations too
     max_name_length: int = Field(default=DEFAULT_MAX_FULL_LENGTH, le=MAX_NAME_LENGTH)  # of "<slug>__<tool>"
     policy: PolicySpec | None = None
+    # "header:token", "query:token": parameters the source declares for the credential itself; removed from every
+    # tool, required or not, because the runtime sends the credential per auth:.
+    credential_params: list[str] = Field(default_factory=list)
 
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
     _path: Path | None = PrivateAttr(default=None)

@@ -56,7 +56,9 @@ class Credential:
 
     def __repr__(self) -> str:  # never print secrets, even in a debugger or a traceback
         present = [name for name in ("token", "api_key", "username", "password") if getattr(self, name)]
-        return f"Credential(present={present}, scheme={self.scheme!r}, server_variables={dict(self.server_variables)!r})"
+        return (
+            f"Credential(present={present}, scheme={self.scheme!r}, server_variables={dict(self.server_variables)!r})"
+        )
 
 
 class CredentialProvider(Protocol):

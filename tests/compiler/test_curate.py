@@ -720,6 +720,7 @@ def test_destructive_hint_false_wins_over_delete(tmp_path: Path) -> None:
 def test_fixture_spec_with_the_openapi_stage() -> None:
     # The same fixture through the real source stage, as `mcphub compile` runs it.
     from mcphub.compiler.sources import openapi
+
     hub = load_spec(FIXTURES / "github.yaml")
     source_file = hub.source_file()
     assert source_file is not None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
 import yaml
 
 from mcphub.compiler.errors import SourceError
@@ -94,6 +95,13 @@ _YamlLoader.yaml_implicit_resolvers = {
 def _parse(data: bytes, path: Path) -> Any:
     stripped = data.lstrip()
     if path.suffix.lower() == ".json" or stripped.startswith((b"{", b"[")):
+        try:
+            # orjson parses the bytes without first decoding them to a str: GitHub's 13 MB description
+            # loads in half the time and with ~15 MB less peak memory. It refuses a few things json accepts
+            # (NaN, integers beyond 64 bits), so json gets the last word, and gives the line and column.
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return json.loads(data)
         except json.JSONDecodeError as exc:
@@ -784,6 +792,12 @@ class _Compiler:
         elif base.startswith("multipart/"):
             self._object_body(o, http, normal, required, "multipart", ArgLocation.MULTIPART, encoding, body)
         elif _is_json(base) or (base == "*/*" and _types(normal.schema) in (None, ["object"], ["array"])):
+            self._object_body(o, http, normal, required, "json", ArgLocation.BODY, encoding, body)
+        elif (base == "application/octet-stream" or base.startswith("message/")) and self.normalizer.object_shape(
+            normal
+        ) is not None:
+            # Google's Discovery conversions label metadata bodies of media-upload methods with these media types;
+            # the services take the object as JSON at these paths.
             self._object_body(o, http, normal, required, "json", ArgLocation.BODY, encoding, body)
         else:
             self._raw_body(o, http, normal, required, media_type, _text(body.get("description")))

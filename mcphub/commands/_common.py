@@ -1,0 +1,140 @@
+"""What the tenancy commands share: opening the services, picking the user, tables and --json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mcphub.runtime.accounts import AccountError, UserInfo
+from mcphub.runtime.oauth.upstream import OAuthError
+from mcphub.runtime.policy import PolicyError
+from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy_credentials import CredentialError
+from mcphub.runtime.vault import VaultError
+
+__all__ = [
+    "data_dir_option",
+    "emit",
+    "json_option",
+    "open_tenancy",
+    "resolve_user",
+    "run",
+    "table",
+    "to_jsonable",
+    "user_option",
+]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def data_dir_option(func: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        default=Path("data"),
+        envvar="MCPHUB_DATA_DIR",
+        show_default=True,
+        help="The hub's data dir (SQLite file, key file). MCPHUB_DATABASE_URL selects PostgreSQL instead.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table.")(func)
+
+
+def user_option(func: F) -> F:
+    return click.option(
+        "--user",
+        "user_email",
+        metavar="EMAIL",
+        help="Whose data (default: the only user, when there is exactly one).",
+    )(func)
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run one command's coroutine; our errors become a clean `Error: …` and exit status 1."""
+    try:
+        return asyncio.run(_as_coroutine(coro))
+    except (AccountError, CredentialError, OAuthError, VaultError, PolicyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+@asynccontextmanager
+async def open_tenancy(data_dir: Path) -> AsyncIterator[Tenancy]:
+    """The tenancy services for one command (migrates first, so a fresh install just works)."""
+    tenancy = await Tenancy.open(data_dir)
+    try:
+        yield tenancy
+    finally:
+        await tenancy.aclose()
+
+
+async def resolve_user(tenancy: Tenancy, email: str | None) -> UserInfo:
+    if email:
+        user = await tenancy.accounts.find_user(email)
+        if user is None:
+            raise click.ClickException(f"no user {email}; `mcphub users list` shows them")
+        return user
+    users = await tenancy.accounts.list_users()
+    if len(users) == 1:
+        return users[0]
+    if not users:
+        raise click.ClickException("no users yet; create one with `mcphub users create EMAIL`")
+    raise click.ClickException("several users exist: say whose with --user EMAIL")
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(map(str, value)) or "-"
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table sized to its contents."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def emit(as_json: bool, data: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "") -> None:
+    if as_json:
+        click.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False))
+    elif not rows and empty:
+        click.echo(empty)
+    else:
+        click.echo(table(headers, rows))

@@ -1,0 +1,807 @@
+"""The only way generated code reaches the network.
+
+One `UpstreamClient` per mounted integration owns a pooled `httpx2.AsyncClient` and the egress
+policy compiled from the integration's `Policy`. A tool call turns the wire-named values the
+generated function passes (`path`, `query`, `headers`, `cookies`, `body`, `form`, `multipart`)
+into one request: OpenAPI parameter serialisation, credential injection by `AuthScheme`, allowed
+hosts and methods checked before any byte leaves, private addresses refused, redirects followed by
+hand only to allowed hosts, the response streamed and capped, then shaped into a `ToolOutput`.
+Every failure becomes a tool error with a message the model (and a person) can act on; nothing
+here raises into the MCP layer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import logging
+import re
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import anyio
+import httpcore2
+import httpx2
+
+from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
+from mcphub.runtime.credentials import Credential, env_prefix
+from mcphub.runtime.package import ToolOutput
+
+__all__ = [
+    "EgressDenied",
+    "EgressPolicy",
+    "HubCall",
+    "UpstreamClient",
+    "encode_form",
+    "serialize_parameter",
+    "serialize_path",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_ERROR_BODY_CHARS = 500
+_TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
+# Characters RFC 3986 lets through unencoded when a parameter sets allowReserved.
+_RESERVED = ":/?#[]@!$&'()*+,;="
+
+
+class EgressDenied(Exception):
+    """A request the integration's policy forbids; the message says what and why."""
+
+
+class _UpstreamFailure(Exception):
+    """A failed exchange; becomes a tool error carrying this message."""
+
+    def __init__(self, message: str, *, status: int | None = None, structured: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.structured = structured
+
+
+# --- serialisation (pure) -------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pct(text: str, *, allow_reserved: bool = False) -> str:
+    return quote(text, safe=_RESERVED if allow_reserved else "")
+
+
+def serialize_path(name: str, value: Any, *, style: str | None, explode: bool | None) -> str:
+    """Render one path parameter (already percent-encoded) per OpenAPI simple/label/matrix style."""
+    style = style or "simple"
+    explode = bool(explode)
+    enc = _pct
+    if isinstance(value, list):
+        items = [enc(_scalar(v)) for v in value]
+        if style == "label":
+            return "." + ("." if explode else ",").join(items)
+        if style == "matrix":
+            if explode:
+                return "".join(f";{name}={item}" for item in items)
+            return f";{name}=" + ",".join(items)
+        return ",".join(items)
+    if isinstance(value, dict):
+        pairs = [(enc(str(k)), enc(_scalar(v))) for k, v in value.items() if v is not None]
+        if explode:
+            joined = [f"{k}={v}" for k, v in pairs]
+            if style == "label":
+                return "." + ".".join(joined)
+            if style == "matrix":
+                return "".join(f";{item}" for item in joined)
+            return ",".join(joined)
+        flat = ",".join(f"{k},{v}" for k, v in pairs)
+        if style == "label":
+            return "." + flat
+        if style == "matrix":
+            return f";{name}={flat}"
+        return flat
+    text = enc(_scalar(value))
+    if style == "label":
+        return "." + text
+    if style == "matrix":
+        return f";{name}={text}"
+    return text
+
+
+def _deep_object(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
+    """`a[b][c]=v` pairs for nested objects (deepObject, Stripe-style form bodies)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is not None:
+                yield from _deep_object(f"{prefix}[{key}]", item)
+    elif isinstance(value, list):
+        scalars = all(not isinstance(item, dict | list) for item in value)
+        for index, item in enumerate(value):
+            if item is not None:
+                yield from _deep_object(f"{prefix}[]" if scalars else f"{prefix}[{index}]", item)
+    else:
+        yield prefix, _scalar(value)
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def serialize_parameter(
+    name: str,
+    value: Any,
+    *,
+    location: ArgLocation,
+    style: str | None,
+    explode: bool | None,
+    encode: Callable[[str], str] = _identity,
+) -> list[tuple[str, str]]:
+    """(name, value) pairs of one query/header/cookie parameter per OpenAPI style and explode.
+
+    `encode` is applied to each item before the style's delimiters join them, so a comma inside a
+    value never reads as a delimiter (`a,b` of form/explode=false stays literal, a `,` in an item
+    is encoded); the space and pipe delimiters are encoded as the OpenAPI examples show them.
+    """
+    if location is ArgLocation.HEADER:
+        style = style or "simple"
+        explode = bool(explode)
+    else:
+        style = style or "form"
+        explode = True if explode is None else explode
+    if style == "deepObject" and isinstance(value, dict | list):
+        return [(key, encode(text)) for key, text in _deep_object(name, value)]
+    if isinstance(value, list):
+        items = [encode(_scalar(v)) for v in value if v is not None]
+        if style == "spaceDelimited":
+            return [(name, encode(" ").join(items))]
+        if style == "pipeDelimited":
+            return [(name, encode("|").join(items))]
+        if explode and location is ArgLocation.QUERY:
+            return [(name, item) for item in items]
+        return [(name, ",".join(items))]
+    if isinstance(value, dict):
+        pairs = [(str(k), encode(_scalar(v))) for k, v in value.items() if v is not None]
+        if explode and location is ArgLocation.QUERY:
+            return pairs
+        if explode:
+            return [(name, ",".join(f"{encode(k)}={v}" for k, v in pairs))]
+        return [(name, ",".join(f"{encode(k)},{v}" for k, v in pairs))]
+    return [(name, encode(_scalar(value)))]
+
+
+def encode_form(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Flatten a form body: nested objects as `a[b]=v`, scalar arrays as `a[]=v` (Stripe's convention).
+
+    A wire name that already ends in `[]` (`expand[]`) repeats once per item.
+    """
+    pairs: list[tuple[str, str]] = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, list) and name.endswith("[]"):
+            pairs.extend((name, _scalar(item)) for item in value if item is not None)
+        else:
+            pairs.extend(_deep_object(name, value))
+    return pairs
+
+
+def _query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    """Join already-encoded values; brackets stay readable in names (deepObject, `expand[]`)."""
+    return "&".join(f"{quote(k, safe='[]')}={v}" for k, v in pairs)
+
+
+def _query_encoder(allow_reserved: bool) -> Callable[[str], str]:
+    return (lambda text: _pct(text, allow_reserved=True)) if allow_reserved else _pct
+
+
+# --- egress policy -------------------------------------------------------------------------------
+
+
+def _host_pattern(template_url: str) -> re.Pattern[str] | None:
+    """A host regex from a server URL template: `https://{site}.atlassian.net` -> `[^.]+\\.atlassian\\.net`."""
+    marked = _TEMPLATE_VARIABLE.sub("\x00", template_url)
+    host = urlsplit(marked if "://" in marked else f"https://{marked}").hostname
+    if not host:
+        return None
+    return _compile_host(host.replace("\x00", "*"))
+
+
+def _compile_host(pattern: str) -> re.Pattern[str]:
+    pattern = pattern.strip().lower().rstrip(".")
+    parts = [re.escape(part) for part in pattern.split("*")]
+    return re.compile("[^./:@]+".join(parts))
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+@dataclass(slots=True)
+class EgressPolicy:
+    """An integration's Policy compiled for per-request checks."""
+
+    hosts: list[re.Pattern[str]]
+    methods: frozenset[str]
+    timeout_s: float
+    connect_timeout_s: float
+    max_response_bytes: int
+    allow_private_network: bool
+
+    @classmethod
+    def from_integration(cls, integration: Integration) -> EgressPolicy:
+        policy = integration.policy
+        if policy.allowed_hosts:
+            hosts = [_compile_host(host) for host in policy.allowed_hosts]
+        else:
+            templates = {integration.base_url} | {
+                tool.http.server_url for tool in integration.tools if tool.http and tool.http.server_url
+            }
+            hosts = [p for p in (_host_pattern(t) for t in templates if t) if p is not None]
+        if policy.allowed_methods:
+            methods = frozenset(m.upper() for m in policy.allowed_methods)
+        else:
+            methods = frozenset(tool.http.method.upper() for tool in integration.tools if tool.http)
+        return cls(
+            hosts=hosts,
+            methods=methods,
+            timeout_s=policy.timeout_s,
+            connect_timeout_s=policy.connect_timeout_s,
+            max_response_bytes=policy.max_response_bytes,
+            allow_private_network=policy.allow_private_network,
+        )
+
+    def host_allowed(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(pattern.fullmatch(host) for pattern in self.hosts)
+
+
+async def _public_address(host: str, port: int) -> str:
+    """The address to connect to for `host`, refusing names that resolve to non-public addresses."""
+    try:
+        literal = _is_public(host)
+    except ValueError:
+        pass  # a name, not an address literal
+    else:
+        if not literal:
+            raise EgressDenied(_PRIVATE.format(host=host))
+        return host
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _UpstreamFailure(f"could not resolve host {host!r}: {exc}") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(_is_public(address) for address in addresses):
+        raise EgressDenied(_PRIVATE.format(host=host))
+    return addresses[0]
+
+
+_PRIVATE = (
+    "host {host!r} resolves to a private, loopback or reserved address; set policy.allow_private_network to reach it"
+)
+
+
+class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
+    """Checks the address at connect time and connects to exactly the address it checked.
+
+    Resolving once here (not before the request) closes the DNS-rebinding gap, and covers every
+    connection the pool opens, redirects included.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        address = await _public_address(host, port)
+        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.AsyncNetworkStream:
+        raise EgressDenied("unix sockets are not reachable from tools")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PublicOnlyTransport(httpx2.AsyncHTTPTransport):
+    """httpx2's transport over a pool whose every connection goes through `_PublicOnlyBackend`."""
+
+    def __init__(self, *, limits: httpx2.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnlyBackend(),
+        )
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Prepared:
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes | None = None
+    files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None
+    secret_headers: tuple[str, ...] = ("Authorization", "Cookie")  # dropped on a redirect to another host
+
+
+class UpstreamClient:
+    """One integration's connection pool and egress policy."""
+
+    def __init__(self, integration: Integration, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.integration = integration
+        self.policy = EgressPolicy.from_integration(integration)
+        limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+        if transport is None:
+            transport = (
+                httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
+                if self.policy.allow_private_network
+                else _PublicOnlyTransport(limits=limits)
+            )
+        self._client = httpx2.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx2.Timeout(self.policy.timeout_s, connect=self.policy.connect_timeout_s),
+            limits=limits,
+            trust_env=False,  # no proxies or netrc credentials picked up from the environment
+            transport=transport,
+            # The pool is shared by every caller of this integration: a cookie one upstream answer sets
+            # must never ride along on someone else's request.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        )
+        self._schemes = {scheme.id: scheme for scheme in integration.auth}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # - request building -
+
+    def _server_url(self, binding: HttpBinding, credential: Credential | None) -> str:
+        template = binding.server_url or self.integration.base_url
+        overrides = credential.server_variables if credential else {}
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            variable = self.integration.server_variables.get(name)
+            value = overrides.get(name) if name in overrides else (variable.default if variable else None)
+            if value is None:
+                raise _UpstreamFailure(
+                    f"server variable {name!r} of {self.integration.slug!r} has no value; "
+                    f"set {env_prefix(self.integration.slug)}VAR_{name.upper()}"
+                )
+            if variable is not None and variable.enum and value not in variable.enum:
+                raise _UpstreamFailure(f"server variable {name!r} must be one of {variable.enum}, got {value!r}")
+            return value
+
+        return _TEMPLATE_VARIABLE.sub(substitute, template).rstrip("/")
+
+    def _security(self, binding: HttpBinding, credential: Credential | None) -> list[AuthScheme]:
+        """The schemes to apply: the first alternative this credential satisfies."""
+        if binding.security == []:
+            # Public per the description: still send the user's credential when one fits (higher limits, private
+            # data); descriptions such as Notion's mark authenticated operations `security: []`.
+            alternatives, optional = [[scheme.id] for scheme in self.integration.auth], True
+        elif binding.security is not None:
+            alternatives, optional = binding.security, False
+        elif self.integration.default_security:
+            alternatives, optional = self.integration.default_security, False
+        else:
+            # No declared requirement: use a credential when one fits, send anonymously otherwise.
+            alternatives, optional = [[scheme.id] for scheme in self.integration.auth], True
+        if not alternatives or any(not alternative for alternative in alternatives):
+            optional = True
+        for alternative in alternatives:
+            schemes = [self._schemes[i] for i in alternative if i in self._schemes]
+            complete = bool(schemes) and len(schemes) == len(alternative)
+            if complete and credential is not None and all(credential.satisfies(s) for s in schemes):
+                return schemes
+        if optional:
+            return []
+        wanted = ", ".join(
+            f"{s.type} ({s.label or s.id})" for alt in alternatives for s in (self._schemes.get(i) for i in alt) if s
+        )
+        prefix = env_prefix(self.integration.slug)
+        raise _UpstreamFailure(
+            f"no credential configured for {self.integration.name} ({self.integration.slug}); it needs {wanted}. "
+            f"Set {prefix}TOKEN (or {prefix}API_KEY, {prefix}USERNAME/{prefix}PASSWORD) and retry"
+        )
+
+    def prepare(
+        self,
+        tool: Tool,
+        credential: Credential | None,
+        *,
+        path: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        headers: Mapping[str, Any] | None,
+        cookies: Mapping[str, Any] | None,
+        body: Any,
+        form: Mapping[str, Any] | None,
+        multipart: Mapping[str, Any] | None,
+    ) -> _Prepared:
+        """Build the request (no I/O): URL, headers, body, credentials."""
+        binding = tool.http
+        if binding is None:
+            raise _UpstreamFailure(f"tool {tool.name!r} has no HTTP binding")
+        args = {(arg.location, arg.wire_name): arg for arg in binding.args}
+        fixed = binding.fixed
+
+        def merged(location: ArgLocation, given: Mapping[str, Any] | None) -> dict[str, Any]:
+            values = dict(fixed.get(location, {}))
+            values.update({k: v for k, v in (given or {}).items() if v is not None})
+            return values
+
+        def arg(location: ArgLocation, name: str) -> ArgBinding | None:
+            return args.get((location, name))
+
+        # Path
+        path_values = merged(ArgLocation.PATH, path)
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in path_values:
+                raise _UpstreamFailure(f"missing path parameter {name!r} for {binding.method} {binding.path}")
+            spec = arg(ArgLocation.PATH, name)
+            return serialize_path(
+                name,
+                path_values[name],
+                style=spec.style if spec else None,
+                explode=spec.explode if spec else None,
+            )
+
+        rendered_path = _TEMPLATE_VARIABLE.sub(fill, binding.path)
+        if not rendered_path.startswith("/"):
+            rendered_path = "/" + rendered_path
+        url = self._server_url(binding, credential) + rendered_path
+
+        def serialized(location: ArgLocation, given: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+            pairs: list[tuple[str, str]] = []
+            for name, value in merged(location, given).items():
+                spec = arg(location, name)
+                if location is ArgLocation.QUERY:
+                    encode = _query_encoder(bool(spec and spec.allow_reserved))
+                elif location is ArgLocation.COOKIE:
+                    encode = _pct
+                else:
+                    encode = _identity
+                style, explode = (spec.style, spec.explode) if spec else (None, None)
+                pairs.extend(
+                    serialize_parameter(name, value, location=location, style=style, explode=explode, encode=encode)
+                )
+            return pairs
+
+        query_pairs = serialized(ArgLocation.QUERY, query)
+        out_headers = dict(serialized(ArgLocation.HEADER, headers))
+        cookie_pairs = serialized(ArgLocation.COOKIE, cookies)
+
+        # Credentials
+        secret_headers = ["Authorization", "Cookie"]
+        for scheme in self._security(binding, credential):
+            assert credential is not None  # _security returns schemes only for a credential that satisfies them
+            if scheme.type == "api_key":
+                key = credential.api_key or credential.token or ""
+                name = scheme.param_name or "X-API-Key"
+                if scheme.location == "query":
+                    query_pairs.append((name, _pct(key)))
+                elif scheme.location == "cookie":
+                    cookie_pairs.append((name, _pct(key)))
+                else:
+                    out_headers[name] = key
+                    secret_headers.append(name)
+            elif scheme.type == "basic":
+                raw = f"{credential.username}:{credential.password}".encode()
+                out_headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+            elif scheme.type == "bearer":
+                out_headers["Authorization"] = f"{scheme.prefix or 'Bearer'} {credential.token}"
+            else:  # oauth2 / openid_connect: the access token travels as a bearer token
+                out_headers["Authorization"] = f"Bearer {credential.token}"
+        if cookie_pairs:
+            out_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookie_pairs)
+        if query_pairs:
+            url += "?" + _query_string(query_pairs)
+
+        prepared = _Prepared(
+            method=binding.method.upper(), url=url, headers=out_headers, secret_headers=tuple(secret_headers)
+        )
+
+        # Body
+        fixed_body = fixed.get(ArgLocation.BODY, {})
+        if binding.body_encoding == "form" or form:
+            pairs = encode_form(merged(ArgLocation.FORM, form))
+            if pairs or binding.body_required:
+                prepared.content = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in pairs).encode()
+                out_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        elif binding.body_encoding == "multipart" or multipart:
+            prepared.files = self._multipart(binding, merged(ArgLocation.MULTIPART, multipart))
+        else:
+            has_root = any(a.location is ArgLocation.BODY_ROOT for a in binding.args)
+            if has_root:
+                payload: Any = body
+            elif isinstance(body, Mapping):
+                payload = {k: v for k, v in body.items() if v is not None} | dict(fixed_body)
+            else:
+                payload = body if body is not None else (dict(fixed_body) or None)
+            if payload == {} and not binding.body_required:
+                payload = None
+            if payload is not None or (binding.body_required and binding.body_encoding == "json"):
+                prepared.content = json.dumps(payload if payload is not None else {}, ensure_ascii=False).encode()
+                out_headers.setdefault("Content-Type", "application/json")
+        out_headers.setdefault("Accept", binding.response_content_type or "application/json, */*;q=0.5")
+        return prepared
+
+    def _multipart(
+        self, binding: HttpBinding, fields: Mapping[str, Any]
+    ) -> list[tuple[str, tuple[str | None, bytes, str | None]]]:
+        """Split multipart values into form fields and file parts.
+
+        A file part is a string (its text) when the binding gives the part a content type, or an object
+        `{"content" | "content_base64", "filename"?, "content_type"?}`.
+        """
+        specs = {a.wire_name: a for a in binding.args if a.location is ArgLocation.MULTIPART}
+        # Plain fields are parts without a filename, so the body is multipart even with no file in it.
+        files: list[tuple[str, tuple[str | None, bytes, str | None]]] = []
+        for name, value in fields.items():
+            spec = specs.get(name)
+            if isinstance(value, dict) and ("content" in value or "content_base64" in value):
+                if "content_base64" in value:
+                    try:
+                        raw = base64.b64decode(str(value["content_base64"]), validate=True)
+                    except (binascii.Error, ValueError) as exc:
+                        raise _UpstreamFailure(f"multipart field {name!r}: content_base64 is not valid base64") from exc
+                else:
+                    raw = str(value["content"]).encode()
+                mime = str(
+                    value.get("content_type") or (spec.content_type if spec else None) or "application/octet-stream"
+                )
+                files.append((name, (str(value.get("filename") or name), raw, mime)))
+            elif spec is not None and spec.content_type and isinstance(value, str):
+                files.append((name, (name, value.encode(), spec.content_type)))
+            elif isinstance(value, list):
+                files.extend((name, (None, _scalar(v).encode(), None)) for v in value if v is not None)
+            else:
+                files.append((name, (None, _scalar(value).encode(), None)))
+        return files
+
+    # - egress checks -
+
+    def _check_destination(self, method: str, url: str) -> httpx2.URL:
+        try:
+            parsed = httpx2.URL(url)
+        except httpx2.InvalidURL as exc:
+            raise EgressDenied(f"invalid upstream URL: {exc}") from exc
+        if parsed.scheme not in ("http", "https"):
+            raise EgressDenied(f"scheme {parsed.scheme!r} is not allowed (http and https only)")
+        host = parsed.host
+        if not self.policy.host_allowed(host):
+            raise EgressDenied(f"host {host!r} is not in the allowed hosts of {self.integration.slug!r}")
+        if method not in self.policy.methods:
+            raise EgressDenied(f"method {method} is not allowed for {self.integration.slug!r}")
+        return parsed
+
+    # - the exchange -
+
+    async def send(self, tool: Tool, credential: Credential | None, **parts: Any) -> ToolOutput:
+        """Send one tool's request and shape the response; every failure is a tool error."""
+        binding = tool.http
+        where = f"{binding.method} {binding.path}" if binding else tool.name
+        try:
+            prepared = self.prepare(tool, credential, **parts)
+            with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
+                return await self._exchange(prepared)
+        except EgressDenied as exc:
+            return _error(f"{where}: refused by policy: {exc}")
+        except _UpstreamFailure as exc:
+            return _error(f"{where}: {exc}", status=exc.status, structured=exc.structured)
+        except (TimeoutError, httpx2.TimeoutException) as exc:
+            if isinstance(exc, httpx2.ConnectTimeout):
+                return _error(f"{where}: could not connect to the upstream within {self.policy.connect_timeout_s:g}s")
+            return _error(f"{where}: the upstream did not answer within {self.policy.timeout_s:g}s (timeout)")
+        except httpx2.ConnectError as exc:
+            return _error(f"{where}: could not connect to the upstream: {exc or type(exc).__name__}")
+        except httpx2.HTTPError as exc:
+            return _error(f"{where}: the upstream request failed: {type(exc).__name__}: {exc}")
+
+    async def _exchange(self, prepared: _Prepared) -> ToolOutput:
+        method, url = prepared.method, prepared.url
+        headers = dict(prepared.headers)
+        content, files = prepared.content, prepared.files
+        origin_host: str | None = None
+        for _ in range(MAX_REDIRECTS + 1):
+            target = self._check_destination(method, url)
+            if origin_host is None:
+                origin_host = target.host
+            elif target.host != origin_host:
+                # Credentials belong to the host they were configured for, never to a redirect target.
+                for name in prepared.secret_headers:
+                    headers.pop(name, None)
+            request = self._client.build_request(method, target, headers=headers, content=content, files=files)
+            response = await self._client.send(request, stream=True)
+            try:
+                if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
+                    location = urljoin(str(target), response.headers["location"])
+                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                        method, content, files = "GET", None, None
+                        headers.pop("Content-Type", None)
+                    url = location
+                    continue
+                raw = await self._read_capped(response)
+                return _shape(response, raw)
+            finally:
+                await response.aclose()
+        raise _UpstreamFailure(f"too many redirects (more than {MAX_REDIRECTS})")
+
+    async def _read_capped(self, response: httpx2.Response) -> bytes:
+        cap = self.policy.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _UpstreamFailure(
+                f"the upstream response is {int(declared)} bytes, over this integration's limit of {cap} bytes",
+                status=response.status_code,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise _UpstreamFailure(
+                    f"the upstream response exceeded this integration's limit of {cap} bytes; "
+                    "narrow the request (filters, pagination)",
+                    status=response.status_code,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+# --- response shaping ----------------------------------------------------------------------------
+
+
+def _error(text: str, *, status: int | None = None, structured: Any = None) -> ToolOutput:
+    return ToolOutput(text=text, is_error=True, upstream_status=status, structured=structured)
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _is_text(media_type: str) -> bool:
+    return (
+        media_type.startswith("text/")
+        or media_type in ("application/xml", "application/javascript", "application/x-www-form-urlencoded")
+        or media_type.endswith("+xml")
+    )
+
+
+def _error_message(value: Any) -> str | None:
+    """The human part of a JSON error body, from the shapes APIs commonly use."""
+    if isinstance(value, dict):
+        for key in ("message", "error_description", "detail", "title", "error", "errors", "msg"):
+            item = value.get(key)
+            if isinstance(item, str) and item:
+                return item
+            nested = _error_message(item)
+            if nested:
+                return nested
+    if isinstance(value, list) and value:
+        return _error_message(value[0])
+    return None
+
+
+def _shape(response: httpx2.Response, raw: bytes) -> ToolOutput:
+    status = response.status_code
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    charset = response.charset_encoding or "utf-8"
+    if status >= 400:
+        parsed: Any = None
+        if _is_json(media_type) or raw[:1] in (b"{", b"["):
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None
+        detail = _error_message(parsed) if parsed is not None else None
+        if detail is None:
+            detail = raw[:_ERROR_BODY_CHARS].decode(charset, errors="replace").strip() or response.reason_phrase
+        return _error(
+            f"upstream returned HTTP {status} {response.reason_phrase}: {detail}", status=status, structured=parsed
+        )
+    if not raw:
+        return ToolOutput(text=f"HTTP {status} {response.reason_phrase} (empty body)", upstream_status=status)
+    if _is_json(media_type):
+        try:
+            value = json.loads(raw.decode(charset, errors="strict"))
+        except (ValueError, LookupError) as exc:
+            snippet = raw[:120].decode(charset, errors="replace")
+            return _error(f"the upstream sent malformed JSON ({exc}); body starts with {snippet!r}", status=status)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return ToolOutput(text=text, structured=value, upstream_status=status, mime_type=media_type)
+    if _is_text(media_type) or (not media_type and _looks_textual(raw)):
+        return ToolOutput(
+            text=raw.decode(charset, errors="replace"), upstream_status=status, mime_type=media_type or "text/plain"
+        )
+    return ToolOutput(
+        binary=raw,
+        mime_type=media_type or "application/octet-stream",
+        upstream_status=status,
+        meta={"url": str(response.url)},
+    )
+
+
+def _looks_textual(raw: bytes) -> bool:
+    try:
+        raw[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in raw[:4096]
+
+
+# --- the Call handed to generated code ---------------------------------------------------------
+
+
+class HubCall:
+    """The runtime's `Call`: one tool invocation, bound to its integration's client and credential."""
+
+    __slots__ = ("_client", "_credential", "tool")
+
+    def __init__(self, tool: Tool, client: UpstreamClient, credential: Credential | None) -> None:
+        self.tool = tool
+        self._client = client
+        self._credential = credential
+
+    async def http(
+        self,
+        *,
+        path: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        cookies: Mapping[str, Any] | None = None,
+        body: Any = None,
+        form: Mapping[str, Any] | None = None,
+        multipart: Mapping[str, Any] | None = None,
+    ) -> ToolOutput:
+        return await self._client.send(
+            self.tool,
+            self._credential,
+            path=path,
+            query=query,
+            headers=headers,
+            cookies=cookies,
+            body=body,
+            form=form,
+            multipart=multipart,
+        )
+
+    async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput:
+        return _error(f"tool {self.tool.name!r}: GraphQL integrations are not supported by this runtime yet")
+
+    async def sql(self, arguments: Mapping[str, Any]) -> ToolOutput:
+        return _error(f"tool {self.tool.name!r}: SQL integrations are not supported by this runtime yet")
+
+    async def mcp(self, arguments: Mapping[str, Any]) -> ToolOutput:
+        return _error(f"tool {self.tool.name!r}: proxying upstream MCP servers is not supported by this runtime yet")

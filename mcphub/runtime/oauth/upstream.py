@@ -1,0 +1,377 @@
+"""Upstream OAuth 2.0: connect a user's account with authorization code + PKCE, refresh, disconnect.
+
+    start   authorization_url(user, integration, redirect_uri) -> URL to send the browser to. A random
+            `state` (stored hashed, with the PKCE verifier sealed, for `flow_ttl`) ties the callback to
+            this user and integration; the flow lives in the database so any replica can finish it.
+    finish  complete(user, slug, code, state): one-time use of the flow, code exchange with the
+            verifier, tokens stored as the user's credential (sealed by the vault).
+    use     credential(user, integration): the stored credential, refreshed first when it expires
+            within `refresh_skew`; refresh(user, integration, failed_token=…) after an upstream 401.
+            One refresh at a time per credential: a per-process lock plus, on PostgreSQL, an advisory
+            lock across replicas; whoever waited re-reads and uses the token the first one obtained.
+    end     disconnect(user, slug): revoke at the upstream (RFC 7009, when configured), delete.
+
+The OAuth client (id, secret, token endpoint auth method, revocation URL) per integration is set by an
+admin; its secret is sealed by the vault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlencode
+
+import httpx2
+from sqlalchemy import delete, func, select
+
+from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow
+from mcphub.runtime.credentials import Credential
+from mcphub.runtime.store.db import Database, utcnow
+from mcphub.runtime.store.models import OAuthClient
+from mcphub.runtime.store.models import OAuthFlow as FlowRow
+from mcphub.runtime.tenancy_credentials import CredentialStore, to_credential
+from mcphub.runtime.vault import Vault, oauth_client_context, oauth_flow_context
+
+__all__ = ["OAuthClientConfig", "OAuthError", "TokenAuth", "UpstreamOAuth", "oauth_scheme"]
+
+logger = logging.getLogger(__name__)
+
+TokenAuth = Literal["client_secret_basic", "client_secret_post", "none"]
+
+
+class OAuthError(Exception):
+    """An OAuth step failed; the message says what the user or admin can do."""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClientConfig:
+    slug: str
+    client_id: str
+    client_secret: str | None
+    token_auth: str
+    revocation_url: str | None
+
+    def __repr__(self) -> str:
+        secret = "set" if self.client_secret else "none"
+        return f"OAuthClientConfig(slug={self.slug!r}, client_id={self.client_id!r}, client_secret={secret})"
+
+
+def oauth_scheme(integration: Integration, scheme_id: str | None = None) -> tuple[AuthScheme, OAuthFlow]:
+    """The integration's OAuth2 scheme with an authorization-code flow (the one named, or the first)."""
+    for scheme in integration.auth:
+        if scheme.type != "oauth2" or (scheme_id is not None and scheme.id != scheme_id):
+            continue
+        for flow in scheme.flows:
+            if flow.kind == "authorization_code" and flow.authorization_url and flow.token_url:
+                return scheme, flow
+    raise OAuthError(
+        f"{integration.name} has no OAuth 2.0 authorization-code scheme{f' {scheme_id!r}' if scheme_id else ''}"
+    )
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _basic(client_id: str, client_secret: str) -> str:
+    """HTTP Basic client authentication as RFC 6749 §2.3.1 has it: each part form-urlencoded first."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def _lock_id(user_id: int, slug: str) -> int:
+    digest = hashlib.sha256(f"mcphub-oauth-refresh:{user_id}:{slug}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class UpstreamOAuth:
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        credentials: CredentialStore,
+        *,
+        http: httpx2.AsyncClient | None = None,
+        flow_ttl: timedelta = timedelta(minutes=10),
+        refresh_skew: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.credentials = credentials
+        self._http = http
+        self._own_http = http is None
+        self.flow_ttl = flow_ttl
+        self.refresh_skew = refresh_skew
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            self._http = httpx2.AsyncClient(timeout=httpx2.Timeout(20.0, connect=10.0), follow_redirects=False)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- OAuth clients (admin) ----------------------------------------------------------------------
+
+    async def set_client(
+        self,
+        slug: str,
+        client_id: str,
+        client_secret: str | None,
+        *,
+        token_auth: TokenAuth = "client_secret_basic",
+        revocation_url: str | None = None,
+    ) -> None:
+        if not client_id.strip():
+            raise OAuthError("the OAuth client id is empty")
+        if token_auth != "none" and not client_secret:
+            raise OAuthError(f"{token_auth} needs a client secret (or use token_auth 'none' for public clients)")
+        kid, sealed = (None, None)
+        if client_secret:
+            kid, sealed = self.vault.seal(client_secret.encode(), oauth_client_context(slug))
+        async with self.db.session() as session:
+            row = await session.get(OAuthClient, slug)
+            if row is None:
+                row = OAuthClient(slug=slug, client_id=client_id, updated_at=utcnow())
+                session.add(row)
+            row.client_id, row.key_id, row.sealed_secret = client_id.strip(), kid, sealed
+            row.token_auth, row.revocation_url, row.updated_at = token_auth, revocation_url, utcnow()
+
+    async def get_client(self, slug: str) -> OAuthClientConfig | None:
+        async with self.db.session() as session:
+            row = await session.get(OAuthClient, slug)
+        if row is None:
+            return None
+        secret = self.vault.open(row.sealed_secret, oauth_client_context(slug)).decode() if row.sealed_secret else None
+        return OAuthClientConfig(slug, row.client_id, secret, row.token_auth, row.revocation_url)
+
+    async def list_clients(self) -> list[dict[str, Any]]:
+        """Configured clients without their secrets."""
+        async with self.db.session() as session:
+            rows = (await session.scalars(select(OAuthClient).order_by(OAuthClient.slug))).all()
+        return [
+            {
+                "slug": r.slug,
+                "client_id": r.client_id,
+                "has_secret": r.sealed_secret is not None,
+                "token_auth": r.token_auth,
+                "revocation_url": r.revocation_url,
+                "updated_at": r.updated_at,
+            }
+            for r in rows
+        ]
+
+    async def delete_client(self, slug: str) -> bool:
+        async with self.db.session() as session:
+            result = await session.execute(delete(OAuthClient).where(OAuthClient.slug == slug))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _client(self, integration: Integration) -> OAuthClientConfig:
+        client = await self.get_client(integration.slug)
+        if client is None:
+            raise OAuthError(
+                f"{integration.name} has no OAuth client configured; an admin sets one with "
+                f"`mcphub oauth set-client {integration.slug}`"
+            )
+        return client
+
+    # --- the authorization-code flow ----------------------------------------------------------------
+
+    async def authorization_url(
+        self, user_id: int, integration: Integration, redirect_uri: str, *, scheme_id: str | None = None
+    ) -> str:
+        """Begin connecting: the URL of the upstream's consent page for this user."""
+        scheme, flow = oauth_scheme(integration, scheme_id)
+        client = await self._client(integration)
+        state = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43..128
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        state_hash = _state_hash(state)
+        kid, sealed = self.vault.seal_json(
+            {"verifier": verifier, "redirect_uri": redirect_uri}, oauth_flow_context(state_hash)
+        )
+        now = utcnow()
+        async with self.db.session() as session:
+            await session.execute(delete(FlowRow).where(FlowRow.expires_at < now))
+            session.add(
+                FlowRow(
+                    state_hash=state_hash,
+                    user_id=user_id,
+                    slug=integration.slug,
+                    scheme=scheme.id,
+                    key_id=kid,
+                    sealed=sealed,
+                    expires_at=now + self.flow_ttl,
+                )
+            )
+        scopes = scheme.scopes or list(flow.scopes)
+        params = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if scopes:
+            params["scope"] = " ".join(scopes)
+        assert flow.authorization_url is not None
+        separator = "&" if "?" in flow.authorization_url else "?"
+        return f"{flow.authorization_url}{separator}{urlencode(params)}"
+
+    async def complete(self, user_id: int, integration: Integration, *, code: str, state: str) -> None:
+        """Finish connecting: check the state belongs to this user and integration, exchange the code, store tokens."""
+        state_hash = _state_hash(state)
+        async with self.db.session() as session:
+            row = await session.get(FlowRow, state_hash)
+            if row is not None:
+                await session.delete(row)  # one use only, whatever happens next
+        if row is None or row.expires_at < utcnow():
+            raise OAuthError("this connection attempt is unknown or expired; start connecting again")
+        if row.user_id != user_id or row.slug != integration.slug:
+            raise OAuthError("this connection attempt was started by another account or for another integration")
+        flow_data = self.vault.open_json(row.sealed, oauth_flow_context(state_hash))
+        scheme, flow = oauth_scheme(integration, row.scheme)
+        client = await self._client(integration)
+        assert flow.token_url is not None
+        token = await self._token_request(
+            client,
+            flow.token_url,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": flow_data["redirect_uri"],
+                "code_verifier": flow_data["verifier"],
+            },
+        )
+        await self.credentials.set(user_id, integration.slug, self._fields(token, previous=None), scheme=scheme.id)
+
+    # --- tokens -------------------------------------------------------------------------------------
+
+    async def _token_request(self, client: OAuthClientConfig, url: str, data: dict[str, str]) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if client.token_auth == "client_secret_basic" and client.client_secret:
+            headers["Authorization"] = _basic(client.client_id, client.client_secret)
+        else:
+            data = {**data, "client_id": client.client_id}
+            if client.token_auth == "client_secret_post" and client.client_secret:
+                data["client_secret"] = client.client_secret
+        try:
+            response = await self.http.post(url, data=data, headers=headers)
+        except httpx2.HTTPError as exc:
+            raise OAuthError(f"could not reach the token endpoint {url}: {type(exc).__name__}") from exc
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            raise OAuthError(f"the token endpoint {url} answered {response.status_code} without JSON") from None
+        if response.status_code >= 400 or "error" in body or "access_token" not in body:
+            error = body.get("error", f"HTTP {response.status_code}")
+            description = body.get("error_description", "")
+            raise OAuthError(
+                f"the upstream refused the token request: {error}{f' ({description})' if description else ''}"
+            )
+        return body
+
+    @staticmethod
+    def _fields(token: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "token": str(token["access_token"]),
+            "token_type": str(token.get("token_type", "Bearer")),
+        }
+        refresh = token.get("refresh_token") or (previous or {}).get("refresh_token")
+        if refresh:
+            fields["refresh_token"] = str(refresh)  # kept when the upstream does not rotate refresh tokens
+        if token.get("expires_in") is not None:
+            fields["expires_at"] = time.time() + float(token["expires_in"])
+        if token.get("scope"):
+            fields["scope"] = str(token["scope"])
+        return fields
+
+    def _expiring(self, fields: dict[str, Any]) -> bool:
+        expires_at = fields.get("expires_at")
+        return expires_at is not None and float(expires_at) - time.time() < self.refresh_skew
+
+    async def credential(self, user_id: int, integration: Integration) -> Credential | None:
+        """The user's credential for an integration, refreshed first if its access token is about to expire."""
+        row_fields = await self.credentials.fields(user_id, integration.slug)
+        if row_fields is None:
+            return None
+        if self._expiring(row_fields) and row_fields.get("refresh_token"):
+            return await self.refresh(user_id, integration)
+        return await self.credentials.credential(user_id, integration.slug)
+
+    async def refresh(
+        self, user_id: int, integration: Integration, *, failed_token: str | None = None
+    ) -> Credential | None:
+        """Refresh the access token (after expiry, or after the upstream rejected `failed_token` with 401).
+
+        Concurrent callers share one refresh: the first does it, the others find a new token when they get the lock.
+        """
+        key = (user_id, integration.slug)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock, self.db.session() as session:
+            if self.db.dialect == "postgresql":
+                await session.execute(select(func.pg_advisory_xact_lock(_lock_id(user_id, integration.slug))))
+            fields = await self.credentials.fields(user_id, integration.slug)
+            if fields is None:
+                return None
+            already = failed_token is not None and fields.get("token") != failed_token
+            if already or (failed_token is None and not self._expiring(fields)):
+                return await self.credentials.credential(user_id, integration.slug)
+            if not fields.get("refresh_token"):
+                raise OAuthError(
+                    f"the {integration.name} token expired and cannot be refreshed; connect {integration.slug} again"
+                )
+            stored = await self.credentials.credential(user_id, integration.slug)
+            scheme, flow = oauth_scheme(integration, stored.scheme if stored else None)
+            client = await self._client(integration)
+            url = flow.refresh_url or flow.token_url
+            assert url is not None
+            token = await self._token_request(
+                client, url, {"grant_type": "refresh_token", "refresh_token": str(fields["refresh_token"])}
+            )
+            new_fields = self._fields(token, previous=fields)
+            await self.credentials.set(user_id, integration.slug, new_fields, scheme=scheme.id)
+            return to_credential(new_fields, scheme.id)
+
+    async def disconnect(self, user_id: int, integration: Integration) -> bool:
+        """Revoke the user's tokens at the upstream (best effort, when a revocation URL is set) and forget them."""
+        fields = await self.credentials.fields(user_id, integration.slug)
+        if fields is None:
+            return False
+        client = await self.get_client(integration.slug)
+        if client is not None and client.revocation_url:
+            for hint in ("refresh_token", "access_token"):
+                value = fields.get("refresh_token" if hint == "refresh_token" else "token")
+                if not value:
+                    continue
+                try:
+                    data = {"token": str(value), "token_type_hint": hint}
+                    headers = {}
+                    if client.client_secret:
+                        headers["Authorization"] = _basic(client.client_id, client.client_secret)
+                    else:
+                        data["client_id"] = client.client_id
+                    response = await self.http.post(client.revocation_url, data=data, headers=headers)
+                    if response.status_code >= 400:
+                        logger.warning(
+                            "revoking the %s %s at %s: HTTP %s",
+                            integration.slug,
+                            hint,
+                            client.revocation_url,
+                            response.status_code,
+                        )
+                except httpx2.HTTPError as exc:
+                    logger.warning("revoking the %s %s failed: %s", integration.slug, hint, type(exc).__name__)
+        return await self.credentials.delete(user_id, integration.slug)

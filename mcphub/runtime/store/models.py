@@ -1,0 +1,239 @@
+"""The tenancy tables: users, API keys, enabled integrations, encrypted credentials, usage and logs.
+
+Secrets never sit in a column in clear: API keys are stored as a keyed hash, credentials and OAuth
+client secrets as AES-GCM blobs from `runtime.vault` (with the id of the key that sealed them, so a
+rotation can find what is left to re-encrypt).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiKey",
+    "ApiKeySecret",
+    "Base",
+    "CallLogEntry",
+    "Credential",
+    "HubSecret",
+    "MonthlyMeter",
+    "OAuthClient",
+    "OAuthFlow",
+    "UsageEvent",
+    "User",
+    "UserIntegration",
+]
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use mcphub.runtime.store.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on sign-out and password change: every web session cookie carrying an older epoch is void.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32))  # of the current secret, for display: "mcp_sk_AbC123xy"
+    scope: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # "slug" or "slug__tool"; None: all
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiKeySecret(Base):
+    """One secret of a key; a rotation adds one and gives the previous ones a `valid_until`."""
+
+    __tablename__ = "api_key_secrets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex HMAC-SHA256 of the whole key
+    prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    valid_until: Mapped[datetime | None]  # set on rotation: the grace period of the old secret
+
+
+class UserIntegration(Base):
+    __tablename__ = "user_integrations"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]
+
+
+class Credential(Base):
+    """One user's secrets for one integration, sealed by the vault (fields never stored in clear)."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("user_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    scheme: Mapped[str | None] = mapped_column(String(100))  # the AuthScheme id the user picked
+    key_id: Mapped[str] = mapped_column(String(32), index=True)  # vault key that sealed `sealed`
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OAuthClient(Base):
+    """The hub's OAuth client registration at an upstream (set by an admin)."""
+
+    __tablename__ = "oauth_clients"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(500))
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # How the client authenticates at the token endpoint: client_secret_basic | client_secret_post | none.
+    token_auth: Mapped[str] = mapped_column(
+        String(32), default="client_secret_basic", server_default="client_secret_basic"
+    )
+    revocation_url: Mapped[str | None] = mapped_column(String(2000))  # RFC 7009 endpoint, for disconnect
+    updated_at: Mapped[datetime]
+
+
+class OAuthFlow(Base):
+    """An authorization-code flow in progress: found by the hash of its `state`, used once, short-lived.
+
+    In the database rather than one process's memory so the callback may land on any replica.
+    """
+
+    __tablename__ = "oauth_flows"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    scheme: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)  # PKCE verifier and redirect URI
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class HubSecret(Base):
+    """Hub-wide secrets (API-key hash pepper, session signing key), sealed by the vault like credentials."""
+
+    __tablename__ = "hub_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class UsageEvent(Base):
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        Index("ix_usage_events_user_ts", "user_id", "ts"),
+        Index("ix_usage_events_integration_ts", "integration", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: usage outlives deleted users for billing
+    key_id: Mapped[int | None] = mapped_column(BigInteger)
+    integration: Mapped[str] = mapped_column(String(100))
+    tool: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # ok | tool_error | upstream_error | denied | rate_limited
+    latency_ms: Mapped[float]
+    upstream_status: Mapped[int | None]
+    request_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    response_bytes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallLogEntry(Base):
+    """The recent calls of a user with redacted arguments and result excerpts (short retention)."""
+
+    __tablename__ = "call_log"
+    __table_args__ = (Index("ix_call_log_user_id_id", "user_id", "id"), Index("ix_call_log_ts", "ts"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    key_id: Mapped[int | None] = mapped_column(BigInteger)
+    integration: Mapped[str] = mapped_column(String(100))
+    tool: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    latency_ms: Mapped[float]
+    arguments: Mapped[str] = mapped_column(Text, default="")  # redacted JSON
+    result: Mapped[str] = mapped_column(Text, default="")  # redacted excerpt
+    error: Mapped[str] = mapped_column(Text, default="")  # redacted
+
+
+class MonthlyMeter(Base):
+    """Calls per user per month, incremented with every flushed batch (billing reads this, not events)."""
+
+    __tablename__ = "monthly_meters"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)

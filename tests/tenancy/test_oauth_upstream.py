@@ -1,0 +1,179 @@
+"""Upstream OAuth end to end against a real authorization server (authlib) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+
+from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow, SourceInfo, Tool
+from mcphub.runtime.oauth.upstream import OAuthError
+from mcphub.runtime.tenancy import Tenancy
+from mcphub.web.api import create_api_routes
+
+from .oauth_server import Client, OAuthTestServer, Running
+
+REDIRECT = "http://hub.test/oauth/callback/github"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Running]:
+    server = OAuthTestServer()
+    server.clients["hub-client"] = Client(
+        "hub-client", "hub-secret-value-123", [REDIRECT, "http://testserver/oauth/callback/github"]
+    )
+    running = Running(server)
+    yield running
+    running.stop()
+
+
+def _github(url: str) -> Integration:
+    flow = OAuthFlow(
+        kind="authorization_code",
+        authorization_url=f"{url}/authorize",
+        token_url=f"{url}/token",
+        scopes={"repo": "repositories"},
+    )
+    return Integration(
+        slug="github",
+        name="GitHub",
+        source=SourceInfo(kind="openapi"),
+        base_url=url,
+        auth=[
+            AuthScheme(id="oauth", type="oauth2", flows=[flow], scopes=["repo"]),
+            AuthScheme(id="pat", type="bearer"),
+        ],
+        tools=[Tool(name="me")],
+    )
+
+
+async def _authorize(url: str) -> tuple[str, str]:
+    """Play the browser at the upstream: follow the consent redirect, return (code, state)."""
+    async with httpx2.AsyncClient() as browser:
+        response = await browser.get(url)
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    return query["code"][0], query["state"][0]
+
+
+async def _me(upstream: Running, token: str | None) -> int:
+    async with httpx2.AsyncClient() as client:
+        return (await client.get(f"{upstream.url}/api/me", headers={"Authorization": f"Bearer {token}"})).status_code
+
+
+async def test_connect_refresh_and_disconnect(tenancy: Tenancy, upstream: Running) -> None:
+    github = _github(upstream.url)
+    ada = await tenancy.accounts.create_user("ada@example.com", "correct horse battery")
+    bob = await tenancy.accounts.create_user("bob@example.com", "another long password")
+    oauth = tenancy.oauth
+    with pytest.raises(OAuthError, match="mcphub oauth set-client github"):
+        await oauth.authorization_url(ada.id, github, REDIRECT)
+    await oauth.set_client("github", "hub-client", "hub-secret-value-123", revocation_url=f"{upstream.url}/revoke")
+    assert "hub-secret-value-123" not in repr(await oauth.get_client("github"))
+
+    url = await oauth.authorization_url(ada.id, github, REDIRECT)
+    query = parse_qs(urlsplit(url).query)
+    assert (
+        query["code_challenge_method"] == ["S256"]
+        and query["scope"] == ["repo"]
+        and query["redirect_uri"] == [REDIRECT]
+    )
+    code, state = await _authorize(url)
+    assert state == query["state"][0]
+    stored = upstream.oauth.codes[code]
+    with pytest.raises(OAuthError, match="another account"):
+        await oauth.complete(bob.id, github, code=code, state=state)  # the state was Ada's; now it is used up
+    url = await oauth.authorization_url(ada.id, github, REDIRECT)
+    code, state = await _authorize(url)
+    assert stored.code_challenge and upstream.oauth.codes[code].code_challenge != stored.code_challenge
+    await oauth.complete(ada.id, github, code=code, state=state)
+    with pytest.raises(OAuthError, match="unknown or expired"):
+        await oauth.complete(ada.id, github, code=code, state=state)
+
+    fields = await tenancy.credentials.fields(ada.id, github.slug)
+    assert fields is not None and fields["token"].startswith("at-") and fields["refresh_token"].startswith("rt-")
+    assert fields["expires_at"] > time.time() + 3000
+    first = await tenancy.provider.for_user(ada.id).get(github)
+    assert first is not None and first.scheme == "oauth" and first.token == fields["token"]
+    assert await _me(upstream, first.token) == 200
+    assert await tenancy.provider.for_user(bob.id).get(github) is None
+
+    # The access token is about to expire: the provider refreshes before handing it out.
+    await tenancy.credentials.set(ada.id, "github", {**fields, "expires_at": time.time() + 5}, scheme="oauth")
+    refreshes = upstream.oauth.grants_seen.count("refresh_token")
+    second = await tenancy.provider.for_user(ada.id).get(github)
+    assert second is not None and second.token != first.token
+    assert upstream.oauth.grants_seen.count("refresh_token") == refreshes + 1
+    assert await _me(upstream, second.token) == 200
+
+    # Twenty calls get a 401 with the same token at once: one refresh, and all of them use its result.
+    assert second.token is not None
+    results = await asyncio.gather(*(oauth.refresh(ada.id, github, failed_token=second.token) for _ in range(20)))
+    assert upstream.oauth.grants_seen.count("refresh_token") == refreshes + 2
+    assert len({r.token for r in results if r}) == 1 and results[0] is not None and results[0].token != second.token
+
+    # Disconnect revokes at the upstream and forgets the tokens.
+    current = await tenancy.credentials.fields(ada.id, "github")
+    assert current is not None
+    assert await oauth.disconnect(ada.id, github)
+    assert current["refresh_token"] in upstream.oauth.revoked and current["token"] in upstream.oauth.revoked
+    assert await _me(upstream, current["token"]) == 401
+    assert await tenancy.credentials.fields(ada.id, "github") is None
+
+
+async def test_a_refused_or_expired_grant_is_a_clear_error(tenancy: Tenancy, upstream: Running) -> None:
+    github = _github(upstream.url)
+    ada = await tenancy.accounts.create_user("ada@example.com", "correct horse battery")
+    await tenancy.oauth.set_client("github", "hub-client", "wrong-secret")
+    url = await tenancy.oauth.authorization_url(ada.id, github, REDIRECT)
+    code, state = await _authorize(url)
+    with pytest.raises(OAuthError, match="invalid_client"):
+        await tenancy.oauth.complete(ada.id, github, code=code, state=state)
+    await tenancy.credentials.set(ada.id, "github", {"token": "at-old", "expires_at": time.time() - 10}, scheme="oauth")
+    with pytest.raises(OAuthError, match="connect github again"):
+        await tenancy.oauth.refresh(ada.id, github, failed_token="at-old")
+
+
+async def test_connect_through_the_web_routes(tenancy: Tenancy, upstream: Running) -> None:
+    github = _github(upstream.url)
+    app = Starlette(routes=create_api_routes(tenancy, catalog=lambda: [github]))
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver") as hub:
+        signed_up = await hub.post(
+            "/api/v1/auth/sign-up", json={"email": "ada@example.com", "password": "correct horse battery"}
+        )
+        hub.headers["X-CSRF-Token"] = signed_up.json()["csrf_token"]
+        configured = await hub.put(
+            "/api/v1/oauth-clients/github",
+            json={
+                "client_id": "hub-client",
+                "client_secret": "hub-secret-value-123",
+                "revocation_url": f"{upstream.url}/revoke",
+            },
+        )
+        assert configured.status_code == 204
+        clients = (await hub.get("/api/v1/oauth-clients")).json()["clients"]
+        assert clients[0]["has_secret"] and "hub-secret-value-123" not in str(clients)
+
+        started = await hub.post("/api/v1/integrations/github/oauth/start")
+        assert started.status_code == 200, started.text
+        code, state = await _authorize(started.json()["authorization_url"])
+        callback = await hub.get("/oauth/callback/github", params={"code": code, "state": state})
+        assert callback.status_code == 200 and "GitHub connected" in callback.text
+        integrations = {i["slug"]: i for i in (await hub.get("/api/v1/integrations")).json()["integrations"]}
+        assert integrations["github"]["connected"] and integrations["github"]["credential_scheme"] == "oauth"
+
+        denied = await hub.get("/oauth/callback/github", params={"error": "access_denied", "state": state})
+        assert denied.status_code == 400 and "access_denied" in denied.text
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver") as other:
+            anonymous = await other.get("/oauth/callback/github", params={"code": code, "state": state})
+        assert anonymous.status_code == 401
+
+        fields = await tenancy.credentials.fields(1, "github")
+        assert fields is not None
+        assert (await hub.delete("/api/v1/credentials/github")).status_code == 204
+        assert fields["refresh_token"] in upstream.oauth.revoked
