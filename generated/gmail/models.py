@@ -43,14 +43,7 @@ GetAttachmentArgs = TypedDict(
 SendMessageArgs = TypedDict(
     "SendMessageArgs",
     {
-        "historyId": NotRequired[str],
-        "id": NotRequired[str],
-        "internalDate": NotRequired[str],
-        "labelIds": NotRequired[list[str]],
-        "payload": NotRequired[Any],
         "raw": NotRequired[str],
-        "sizeEstimate": NotRequired[int],
-        "snippet": NotRequired[str],
         "threadId": NotRequired[str],
     },
 )

@@ -57,35 +57,11 @@ async def get_attachment(call: Call, *, message_id: str, id: str) -> ToolOutput:
 
 
 @registry.tool("send_message")
-async def send_message(
-    call: Call,
-    *,
-    history_id: str | None = None,
-    id: str | None = None,
-    internal_date: str | None = None,
-    label_ids: list[str] | None = None,
-    payload: Any = None,
-    raw: str | None = None,
-    size_estimate: int | None = None,
-    snippet: str | None = None,
-    thread_id: str | None = None,
-) -> ToolOutput:
+async def send_message(call: Call, *, raw: str | None = None, thread_id: str | None = None) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/messages/send
 
-    Sends an email. `body` {"raw": ...} is a whole RFC 2822 message, base64url-encoded, e.g. of "To: bob@example.com\\r\\nSubject: Hi\\r\\nContent-Type: text/plain; charset=utf-8\\r\\n\\r\\nHello". To reply, add `threadId` of the original next to `raw`, and the headers `In-Reply-To` and `References` (the original's Message-ID) with the same Subject ("Re: ..."). Returns the sent message's `id`, `threadId` and `labelIds`."""
-    return await call.http(
-        body={
-            "historyId": history_id,
-            "id": id,
-            "internalDate": internal_date,
-            "labelIds": label_ids,
-            "payload": payload,
-            "raw": raw,
-            "sizeEstimate": size_estimate,
-            "snippet": snippet,
-            "threadId": thread_id,
-        }
-    )
+    Sends an email. `raw` is a whole RFC 2822 message, base64url-encoded, e.g. of "To: bob@example.com\\r\\nSubject: Hi\\r\\nContent-Type: text/plain; charset=utf-8\\r\\n\\r\\nHello". To reply, add `threadId` of the original next to `raw`, and the headers `In-Reply-To` and `References` (the original's Message-ID) with the same Subject ("Re: ..."). Returns the sent message's `id`, `threadId` and `labelIds`."""
+    return await call.http(body={"raw": raw, "threadId": thread_id})
 
 
 @registry.tool("modify_message_labels")
@@ -237,7 +213,7 @@ async def get_draft(call: Call, *, id: str, format: str | None = None) -> ToolOu
 async def create_draft(call: Call, *, id: str | None = None, message: dict[str, Any] | None = None) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/drafts
 
-    Saves a draft for the user to review: `body` {"message": {"raw": ..., "threadId": ...}} with `raw` a base64url RFC 2822 message (as send_message). Returns the draft's `id`."""
+    Saves a draft for the user to review: `message` {"raw": ..., "threadId": ...} with `raw` a base64url RFC 2822 message (as send_message). Returns the draft's `id`."""
     return await call.http(body={"id": id, "message": message})
 
 
@@ -245,7 +221,7 @@ async def create_draft(call: Call, *, id: str | None = None, message: dict[str, 
 async def send_draft(call: Call, *, id: str | None = None, message: dict[str, Any] | None = None) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/drafts/send
 
-    Sends an existing draft: `body` {"id": "<draft id>"}. Returns the sent message."""
+    Sends an existing draft: `id` is the draft's ID. Returns the sent message."""
     return await call.http(body={"id": id, "message": message})
 
 
