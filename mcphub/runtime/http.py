@@ -797,11 +797,19 @@ class HubCall:
             multipart=multipart,
         )
 
+    # Non-HTTP tools live in their own modules (imported on first use so HTTP-only hubs never load them);
+    # they still reach the network only through this call's UpstreamClient or their own runtime module.
     async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput:
-        return _error(f"tool {self.tool.name!r}: GraphQL integrations are not supported by this runtime yet")
+        from mcphub.runtime.graphql import execute_graphql
+
+        return await execute_graphql(self.tool, self._client, self._credential, variables)
 
     async def sql(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        return _error(f"tool {self.tool.name!r}: SQL integrations are not supported by this runtime yet")
+        from mcphub.runtime.sql import execute_sql
+
+        return await execute_sql(self.tool, self._client, self._credential, arguments)
 
     async def mcp(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        return _error(f"tool {self.tool.name!r}: proxying upstream MCP servers is not supported by this runtime yet")
+        from mcphub.runtime.upstream_mcp import call_upstream_tool
+
+        return await call_upstream_tool(self.tool, self._client, self._credential, arguments)
