@@ -194,6 +194,18 @@ def _call_expression(tool: Tool) -> str:
     return f"call.http({', '.join(parts)})"
 
 
+def _operation_label(tool: Tool) -> str:
+    """What the tool runs, for the README: `GET /path`, a GraphQL operation, or an SQL action."""
+    if tool.http is not None:
+        return f"{tool.http.method} {tool.http.path}"
+    if tool.graphql is not None:
+        kind = tool.graphql.document.split(None, 1)[0] if tool.graphql.document.strip() else "query"
+        return f"GraphQL {kind} {tool.graphql.operation_name}"
+    if tool.sql is not None:
+        return f"SQL {tool.sql.action}"
+    return ""
+
+
 def _example_value(schema: Any, name: str) -> Any:
     if not isinstance(schema, dict):
         return f"<{name}>"
@@ -297,6 +309,8 @@ def render_package(integration: Integration, *, source_label: str) -> dict[str, 
                 "deprecated": tool.deprecated,
                 "description": tool.description.strip(),
                 "http": tool.http,
+                "graphql": tool.graphql,
+                "operation": _operation_label(tool),
                 "annotations": tool.annotations,
                 "arguments": arguments,
                 "example": _example(integration, tool),

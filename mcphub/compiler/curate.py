@@ -363,6 +363,30 @@ def _remove_arg(tool: Tool, arg: str) -> None:
         tool.http.args = [binding for binding in tool.http.args if binding.name != arg]
     if tool.graphql is not None:
         tool.graphql.variables.pop(arg, None)
+    if "$defs" in schema:
+        _prune_defs(schema)
+
+
+def _prune_defs(schema: dict[str, Any]) -> None:
+    """Drop the `$defs` entries no remaining property refers to (directly or through other entries)."""
+    defs: dict[str, Any] = schema["$defs"]
+    used: set[str] = set()
+    pending: list[Any] = [schema.get("properties", {})]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref[len("#/$defs/") :]
+                if name in defs and name not in used:
+                    used.add(name)
+                    pending.append(defs[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    schema["$defs"] = {name: value for name, value in defs.items() if name in used}
+    if not schema["$defs"]:
+        del schema["$defs"]
 
 
 def _check_value(value: Any, prop: dict[str, Any], root: dict[str, Any], field: str, spec: HubSpec, path: Path) -> None:

@@ -272,6 +272,10 @@ class ToolSpec(_SpecModel):
     fixed: dict[str, Any] = Field(default_factory=dict)
     hide: list[str] = Field(default_factory=list)  # optional arguments removed from the schema
     annotations: ToolAnnotationsSpec | None = None
+    # GraphQL sources only: the fields to fetch from the operation's root field ("id title state { name }"), or a
+    # whole document with one named operation whose variables become the tool's arguments.
+    selection: str | None = None
+    document: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -314,8 +318,20 @@ class ToolSpec(_SpecModel):
                 )
         return fixed
 
+    @field_validator("selection", "document")
+    @classmethod
+    def _graphql_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty; give GraphQL fields like 'id title state { name }'")
+        return value
+
     @model_validator(mode="after")
     def _no_overlap(self) -> ToolSpec:
+        if self.selection is not None and self.document is not None:
+            raise ValueError(
+                "@selection@ and document: both say what to fetch; keep one (document: is a whole operation, "
+                "selection: only the fields of the root field named in operation:)"
+            )
         for first, second in (("fixed", "defaults"), ("fixed", "hide"), ("defaults", "hide")):
             both = sorted(set(getattr(self, first)) & set(getattr(self, second)))
             if both:
@@ -428,6 +444,13 @@ class HubSpec(_SpecModel):
                 f"@max_name_length@ {self.max_name_length} leaves less than {MIN_BUDGET} characters for tool names "
                 f"after '{self.slug}__'; raise it to at least {len(self.slug) + 2 + MIN_BUDGET} or shorten the slug"
             )
+        for index, entry in enumerate(self.tools or []):
+            for key in ("selection", "document"):
+                if getattr(entry, key) is not None and self.source.kind != "graphql":
+                    raise ValueError(
+                        f"@tools[{index}].{key}@ is only used by source kind 'graphql', not '{self.source.kind}'; "
+                        "remove it"
+                    )
         explicit = [a.id for a in self.auth or [] if a.id]
         for index, scheme in enumerate(self.auth or []):
             if scheme.id and explicit.count(scheme.id) > 1:

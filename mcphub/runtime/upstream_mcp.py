@@ -1,19 +1,425 @@
-"""Placeholder until this tool kind is implemented: every call is a clear tool error."""
+"""Proxy tool calls to upstream MCP servers (source kind `mcp`) over one long-lived session each.
+
+A session per upstream, not per call: the first call of an integration opens it (a stdio child
+process, or a streamable-HTTP session), later calls share it, concurrently. Each session lives in
+an owner task that holds the SDK client's context open, because anyio cancel scopes must be
+entered and left by the same task; `close_all` (at shutdown) and `release` (when a mount is
+retired) end that task, which closes stdin, waits, then kills the child's process group, so no
+orphan survives the hub.
+
+Failure is per call, never the hub's: an upstream whose connection is found closed gives that
+call a tool error and is marked dead; the next call reconnects. A reconnect that fails backs off
+exponentially (0.5 s doubling to 30 s), and calls inside the backoff window fail fast with a tool
+error that says when the next attempt is. A retried call is never re-sent automatically: the
+upstream may have run it.
+
+Handshake era on purpose (`mode="legacy"`): a long-lived session is that era's model, every
+server in the field speaks it, and upstream notifications (`notifications/tools/list_changed`,
+progress) arrive on the session, where this module forwards them:
+
+- `on_upstream_list_changed`: set by the hub; awaited with the integration slug when an upstream
+  says its tool list changed (the compiled tools are then stale: recompile to pick them up).
+- `progress_forwarder`: a context variable the hub sets around a tool call; upstream progress
+  notifications for that call are passed to it.
+
+Stdio children get only the spec's `env` plus the SDK's safe basics (HOME, LOGNAME, PATH, SHELL,
+TERM, USER): no hub secret is inherited. HTTP upstreams are reached under the integration's
+egress policy (allowed hosts, private addresses refused unless allowed) and get the caller's
+credential only when the integration declares an auth scheme it satisfies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import sys
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from mcphub.compiler.ir import Tool
+import httpx2
+import mcp_types as types
+from mcp.client.client import Client
+from mcp.client.session import ClientSession, IncomingMessage, MessageHandlerFnT
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from mcphub.compiler.ir import Integration, SourceInfo, Tool
 from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import UpstreamClient
+from mcphub.runtime.http import EgressPolicy, UpstreamClient, _PublicOnlyTransport
 from mcphub.runtime.package import ToolOutput
+
+__all__ = [
+    "ProgressForwarder",
+    "call_upstream_tool",
+    "close_all",
+    "on_upstream_list_changed",
+    "progress_forwarder",
+    "release",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressForwarder = Callable[[float, float | None, str | None], Awaitable[None]]
+
+# Set by the hub: awaited with the slug when an upstream announces notifications/tools/list_changed.
+on_upstream_list_changed: Callable[[str], Awaitable[None]] | None = None
+# Set by the hub around one tool call: receives (progress, total, message) of that call's upstream progress.
+progress_forwarder: ContextVar[ProgressForwarder | None] = ContextVar("progress_forwarder", default=None)
+
+CONNECT_TIMEOUT_S = 30.0  # spawn (or connect) + initialize; python and npx servers take a few seconds
+CLOSE_TIMEOUT_S = 10.0  # the SDK's stdio shutdown is bounded at ~6 s (stdin close, SIGTERM, SIGKILL)
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+_HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)  # a server may hold a response stream open
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream cannot be reached now; the message says why and what happens next."""
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a (possibly grouped) connection failure."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, MCPError):
+        return exc.message
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _sdk_client(
+    source: SourceInfo, http_client: httpx2.AsyncClient | None, message_handler: MessageHandlerFnT
+) -> Client:
+    """An (unentered) SDK client for `source`: its stdio command with only the declared env, or its URL."""
+    if source.command:
+        command, *args = source.command
+        # The SDK merges `env` over its safe defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER) and nothing else.
+        params = StdioServerParameters(command=command, args=args, env=dict(source.env))
+        transport: Any = stdio_client(params, errlog=sys.stderr)  # upstream logs join the hub's stderr
+    elif source.url and http_client is not None:
+        transport = streamable_http_client(source.url, http_client=http_client)
+    else:
+        raise ValueError("an mcp source needs command or url")
+    return Client(transport, mode="legacy", cache=None, message_handler=message_handler)
+
+
+# --- one upstream ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Upstream:
+    """One upstream server's session, its owner task, and its reconnect state."""
+
+    key: str
+    integration: Integration
+    headers: dict[str, str]
+    users: weakref.WeakSet[UpstreamClient] = field(default_factory=weakref.WeakSet)
+    session: ClientSession | None = None
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+    _dying: set[asyncio.Task[None]] = field(default_factory=set)  # owners of dead sessions, still shutting down
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _failures: int = 0
+    _retry_at: float = 0.0
+    _last_error: str = ""
+    _closed: bool = False
+
+    @property
+    def slug(self) -> str:
+        return self.integration.slug
+
+    @property
+    def where(self) -> str:
+        source = self.integration.source
+        return " ".join(source.command) if source.command else str(source.url)
+
+    async def get(self) -> ClientSession:
+        """The live session, connecting (or reconnecting) first when there is none."""
+        session = self.session
+        if session is not None:
+            return session
+        async with self._lock:
+            if self.session is not None:
+                return self.session
+            if self._closed:
+                raise UpstreamUnavailable(f"the upstream {self.where} was shut down with the hub")
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                raise UpstreamUnavailable(
+                    f"the upstream {self.where} is unavailable ({self._last_error}); "
+                    f"the next connection attempt is in {wait:.1f} s"
+                )
+            try:
+                self.session = await self._connect()
+            except Exception as exc:
+                self._failures += 1
+                delay = min(BACKOFF_FIRST_S * 2 ** (self._failures - 1), BACKOFF_MAX_S)
+                self._retry_at = time.monotonic() + delay
+                self._last_error = _describe(exc)
+                logger.warning("upstream MCP server of %s (%s) failed to connect: %s", self.slug, self.where, exc)
+                raise UpstreamUnavailable(
+                    f"could not connect to the upstream {self.where}: {self._last_error}; retrying in {delay:.1f} s"
+                ) from exc
+            self._failures = 0
+            return self.session
+
+    async def _connect(self) -> ClientSession:
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[ClientSession] = loop.create_future()
+        stop = asyncio.Event()
+        task = loop.create_task(self._own(started, stop), name=f"mcp-upstream:{self.slug}")
+        try:
+            return await asyncio.wait_for(asyncio.shield(started), CONNECT_TIMEOUT_S)
+        except BaseException as exc:
+            # Timed out, failed or cancelled: unwind the owner, which stops the child process.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, CLOSE_TIMEOUT_S)
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(f"no answer to initialize within {CONNECT_TIMEOUT_S:.0f} s") from None
+            raise
+        finally:
+            if started.done():
+                self._stop, self._task = stop, task
+
+    async def _own(self, started: asyncio.Future[ClientSession], stop: asyncio.Event) -> None:
+        """Hold the client open until told to stop; the context's exit shuts the transport down."""
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                http_client = None
+                if self.integration.source.url:
+                    http_client = await stack.enter_async_context(_egress_client(self.integration, self.headers))
+                client = _sdk_client(self.integration.source, http_client, self._on_message)
+                await stack.enter_async_context(client)
+                started.set_result(client.session)
+                await stop.wait()
+        except asyncio.CancelledError:
+            if not started.done():
+                started.cancel()
+            raise
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc if isinstance(exc, Exception) else RuntimeError(_describe(exc)))
+            else:
+                logger.warning("upstream MCP session of %s ended with an error: %s", self.slug, _describe(exc))
+
+    async def _on_message(self, message: IncomingMessage) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            hook = on_upstream_list_changed
+            logger.info("upstream MCP server of %s changed its tool list; recompile to pick it up", self.slug)
+            if hook is not None:
+                # Off the session's receive loop: the hook may take time, or call back into this upstream.
+                asyncio.get_running_loop().create_task(_run_hook(hook, self.slug))
+        elif isinstance(message, Exception):
+            logger.debug("upstream MCP transport of %s reported: %s", self.slug, message)
+
+    def mark_dead(self, session: ClientSession, reason: str) -> None:
+        """Forget `session` (if still current) and stop its owner; the next call reconnects."""
+        if self.session is not session:
+            return
+        logger.warning("upstream MCP session of %s (%s) is gone: %s", self.slug, self.where, reason)
+        self.session = None
+        self._last_error = reason
+        stop, task, self._stop, self._task = self._stop, self._task, None, None
+        if task is not None:
+            self._dying.add(task)
+            task.add_done_callback(self._dying.discard)
+        if stop is not None:
+            stop.set()  # the owner unwinds on its own (stopping the child); close() waits for it
+
+    async def close(self) -> None:
+        self._closed = True
+        async with self._lock:
+            self.session = None
+            stop, task, self._stop, self._task = self._stop, self._task, None, None
+        if stop is not None:
+            stop.set()
+        tasks = [*self._dying, *([task] if task is not None else [])]
+        await asyncio.gather(*(_finish(t) for t in tasks))
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Wait for an owner task to shut its transport down; cancel it if that takes too long."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        task.cancel()  # the transport's own shutdown is shielded, so the child is still stopped
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _run_hook(hook: Callable[[str], Awaitable[None]], slug: str) -> None:
+    try:
+        await hook(slug)
+    except Exception:  # the hub's hook failing must not disturb the upstream session
+        logger.exception("on_upstream_list_changed hook failed for %s", slug)
+
+
+def _egress_client(integration: Integration, headers: Mapping[str, str]) -> httpx2.AsyncClient:
+    """An HTTP client for the upstream URL under the integration's egress policy."""
+    host = urlsplit(integration.source.url or "").hostname or ""
+    egress = EgressPolicy.from_integration(integration)
+    if egress.hosts and not egress.host_allowed(host):
+        raise UpstreamUnavailable(f"host {host!r} is not in policy.allowed_hosts of {integration.slug!r}")
+    transport: httpx2.AsyncBaseTransport | None = None
+    if not egress.allow_private_network:
+        # The same connect-time check as tool HTTP calls: names resolving to private addresses are refused.
+        transport = _PublicOnlyTransport(limits=httpx2.Limits(max_connections=20, max_keepalive_connections=5))
+    return httpx2.AsyncClient(
+        timeout=_HTTP_TIMEOUT, headers=dict(headers), transport=transport, trust_env=False, follow_redirects=False
+    )
+
+
+def _auth_headers(integration: Integration, credential: Credential | None) -> dict[str, str]:
+    """Headers carrying the caller's credential to an HTTP upstream, for the first scheme it satisfies."""
+    if credential is None or not integration.source.url:
+        return {}
+    for scheme in integration.auth:
+        if not credential.satisfies(scheme):
+            continue
+        if scheme.type in ("bearer", "oauth2", "openid_connect") and credential.token:
+            return {"Authorization": f"{scheme.prefix} {credential.token}".strip()}
+        if scheme.type == "api_key" and scheme.location == "header" and scheme.param_name:
+            return {scheme.param_name: str(credential.api_key or credential.token)}
+        if scheme.type == "basic" and credential.username is not None and credential.password is not None:
+            pair = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode("ascii")
+            return {"Authorization": f"Basic {pair}"}
+    return {}
+
+
+# --- the registry ------------------------------------------------------------------------------------
+
+# Sessions belong to the event loop that opened them (a test may run several hubs, each in its own loop).
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Upstream]] = weakref.WeakKeyDictionary()
+
+
+def _key(integration: Integration, headers: Mapping[str, str]) -> str:
+    """Same slug, source and credential -> same session; a credential is hashed, never kept in the key."""
+    source = integration.source
+    material = json.dumps(
+        [integration.slug, source.command, source.url, source.env, sorted(headers.items())], sort_keys=True
+    )
+    return f"{integration.slug}:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
+
+
+def _upstreams() -> dict[str, _Upstream]:
+    return _registry.setdefault(asyncio.get_running_loop(), {})
+
+
+def _upstream_for(client: UpstreamClient, credential: Credential | None) -> _Upstream:
+    integration = client.integration
+    headers = _auth_headers(integration, credential)
+    key = _key(integration, headers)
+    upstreams = _upstreams()
+    upstream = upstreams.get(key)
+    if upstream is None or upstream._closed:
+        upstream = upstreams[key] = _Upstream(key=key, integration=integration, headers=headers)
+    upstream.users.add(client)
+    return upstream
+
+
+# --- the public API --------------------------------------------------------------------------------
+
+
+# What the SDK's streamable-HTTP transport reports for HTTP-level failures (rather than a JSON-RPC error of the
+# server): a 404 on a known session, and any other status >= 400 without a JSON-RPC body, such as the 400 a
+# restarted server answers for a session id it never issued. A false positive costs one reconnect; keeping a
+# stale session would fail every later call.
+_TRANSPORT_FAILURES = frozenset({"Session terminated", "Server returned an error response"})
+
+
+def _is_connection_loss(exc: MCPError) -> bool:
+    """Whether an error answer means the session is unusable (as opposed to one failed request)."""
+    # -32000 is the SDK's "Connection closed", and what servers answer for an unknown session.
+    return exc.code == types.CONNECTION_CLOSED or exc.message in _TRANSPORT_FAILURES
 
 
 async def call_upstream_tool(
     tool: Tool, client: UpstreamClient, credential: Credential | None, arguments: Mapping[str, Any]
 ) -> ToolOutput:
+    """Call `tool`'s upstream counterpart on the shared session; every failure is a tool error."""
+    if tool.mcp is None:
+        return ToolOutput(text=f"tool {tool.name!r} has no upstream MCP binding; recompile its package", is_error=True)
+    upstream = _upstream_for(client, credential)
+    name = tool.mcp.upstream_name
+    try:
+        session = await upstream.get()
+    except UpstreamUnavailable as exc:
+        return ToolOutput(text=f"{tool.name}: {exc}", is_error=True)
+    forward = progress_forwarder.get()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if forward is not None:
+            await forward(progress, total, message)
+
+    request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=dict(arguments)))
+    try:
+        result = await session.send_request(
+            request,
+            types.CallToolResult,
+            request_read_timeout_seconds=client.policy.timeout_s,
+            progress_callback=on_progress if forward is not None else None,
+        )
+    except MCPError as exc:
+        if exc.code == types.REQUEST_TIMEOUT:
+            return ToolOutput(
+                text=f"{tool.name}: the upstream did not answer within {client.policy.timeout_s:g} s", is_error=True
+            )
+        if _is_connection_loss(exc):
+            upstream.mark_dead(session, exc.message)
+            return ToolOutput(
+                text=f"{tool.name}: the connection to the upstream {upstream.where} was lost ({exc.message}); "
+                "the next call reconnects",
+                is_error=True,
+            )
+        return ToolOutput(
+            text=f"{tool.name}: the upstream answered with error {exc.code}: {exc.message}", is_error=True
+        )
+    except ValidationError as exc:
+        return ToolOutput(
+            text=f"{tool.name}: the upstream answered with a result that is not a valid CallToolResult: {exc}",
+            is_error=True,
+        )
+    except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
+        upstream.mark_dead(session, _describe(exc))
+        return ToolOutput(
+            text=f"{tool.name}: the connection to the upstream {upstream.where} failed ({_describe(exc)}); "
+            "the next call reconnects",
+            is_error=True,
+        )
     return ToolOutput(
-        text=f"tool {tool.name!r}: proxying upstream MCP servers is not supported by this runtime yet", is_error=True
+        content=[block.model_dump(by_alias=True, mode="json", exclude_none=True) for block in result.content],
+        structured=result.structured_content,
+        is_error=bool(result.is_error),
     )
+
+
+async def release(client: UpstreamClient) -> None:
+    """A mount's client is retired: close the sessions no other mounted client still uses."""
+    upstreams = _upstreams()
+    for key, upstream in list(upstreams.items()):
+        upstream.users.discard(client)
+        if not upstream.users:
+            upstreams.pop(key, None)
+            await upstream.close()
+
+
+async def close_all() -> None:
+    """Close every upstream session of this event loop and wait for their child processes to exit."""
+    upstreams = _upstreams()
+    closing = list(upstreams.values())
+    upstreams.clear()
+    await asyncio.gather(*(upstream.close() for upstream in closing), return_exceptions=True)

@@ -1,0 +1,107 @@
+"""Helpers for end-to-end tests of one built-in integration: recompile its spec against a local stand-in, serve the hub.
+
+The spec is the shipped one with only its endpoint (and egress policy) changed, so what runs is what users get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+from mcp.client import Client
+from runtime.support import mcp_client, provision, serve
+
+from mcphub.app import Settings, create_app
+from mcphub.compiler.ir import Integration
+from mcphub.compiler.pipeline import Target, compile_target
+from mcphub.compiler.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "specs"
+ADMIN_TOKEN = "integration-admin-token"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the real server the suite runs against
+
+
+def compile_local(slug: str, folder: Path, catalog: Path, **changes: Any) -> Integration:
+    """Compile `specs/<slug>.yaml` with `changes` applied to its top-level keys (policy is merged) into `catalog`."""
+    original = SPECS / f"{slug}.yaml"
+    spec = load_spec(original)
+    data = yaml.safe_load(original.read_text(encoding="utf-8"))
+    policy = changes.pop("policy", None)
+    data.update(changes)
+    if policy is not None:
+        data["policy"] = {**data.get("policy", {}), **policy}
+    source_file = spec.source_file()
+    if source_file is not None and spec.source.npm is None:
+        data["source"] = {**data["source"], "path": str(source_file)}  # the copy lives in another folder
+    target = folder / f"{slug}.yaml"
+    target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    report = compile_target(Target(target, is_spec=True), catalog)
+    assert report.error is None, report.error
+    return Integration.from_manifest((catalog / slug / "manifest.json").read_bytes())
+
+
+def local_endpoint(url: str, real: str) -> str:
+    """`real` (e.g. https://api.linear.app/graphql) with its origin replaced by the stand-in's `url`."""
+    return url.rstrip("/") + re.sub(r"^https?://[^/]+", "", real)
+
+
+@dataclass(frozen=True)
+class RunningHub:
+    mcp: str  # the /mcp URL
+    key: str  # the test user's API key
+
+    def client(self, **options: Any) -> AbstractAsyncContextManager[Client]:
+        """The official SDK client, authenticated with the test user's key."""
+        return mcp_client(self.mcp, self.key, **options)
+
+
+@contextmanager
+def running_hub(catalog: Path, credentials: dict[str, dict[str, Any]]) -> Iterator[RunningHub]:
+    """The real hub app over `catalog` for a user who enabled every package and stored `credentials` (slug -> fields).
+
+    The user, key and credentials are made through the tenancy layer (credentials land in the vault), as a person
+    does it in the dashboard.
+    """
+    data_dir = catalog.with_name(f"{catalog.name}-data")
+    slugs = [path.name for path in catalog.iterdir() if (path / "manifest.json").exists()]
+    [account] = provision(data_dir, ("agent@example.com", {"enable": slugs, "credentials": credentials}))
+    settings = Settings(port=0, catalog_dirs=[catalog], admin_token=ADMIN_TOKEN, data_dir=data_dir)
+    with serve(create_app(settings), health_path="/healthz") as base:
+        yield RunningHub(f"{base}/mcp", account.key)
+
+
+@contextmanager
+def throwaway_database(seed: str) -> Iterator[str]:
+    """A new PostgreSQL database on the real server, seeded with `seed` (SQL); yields its URI, then drops it."""
+    name = f"mcphub_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(f"{POSTGRES}/postgres")
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    async def seed_it() -> None:
+        connection = await asyncpg.connect(f"{POSTGRES}/{name}")
+        try:
+            await connection.execute(seed)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(seed_it())
+        yield f"{POSTGRES}/{name}"
+    finally:
+        # FORCE: pools of a hub that just stopped may still hold idle connections.
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

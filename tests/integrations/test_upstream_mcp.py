@@ -1,0 +1,469 @@
+"""Upstream MCP federation through the real hub, with real upstream servers and the official Python SDK client.
+
+- `mcp-server-time` (PyPI) over stdio, started by the hub as a child process;
+- `@modelcontextprotocol/server-everything` (npm, pinned in tools/js) in streamableHttp mode on an ephemeral port.
+
+Both are compiled from hub specs by the real pipeline (recording their tools), mounted by `create_app`, and
+called through `/mcp` with a tenancy API key, as a user's agent would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import yaml
+from e2e.node_support import require_node_tools
+from runtime.support import Account, closed_port, mcp_client, provision, serve
+
+from mcphub.app import Settings, create_app
+from mcphub.compiler.ir import Integration, McpBinding, Policy, SourceInfo, Tool
+from mcphub.compiler.pipeline import Target, compile_target
+from mcphub.runtime import upstream_mcp
+from mcphub.runtime.http import UpstreamClient
+from mcphub.runtime.package import ToolOutput
+
+TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "Etc/UTC"]
+START_DEADLINE_S = 30.0
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Live descendants of `pid` (pid -> command line), from /proc; zombies count as gone."""
+    found: dict[int, str] = {}
+    parents = {pid}
+    changed = True
+    while changed:
+        changed = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in found:
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) in parents and state != "Z":
+                found[int(entry)] = cmdline
+                parents.add(int(entry))
+                changed = True
+    return found
+
+
+def time_servers() -> list[int]:
+    return sorted(pid for pid, cmd in _children(os.getpid()).items() if "mcp_server_time" in cmd)
+
+
+def wait_until(predicate: Any, what: str, deadline_s: float = 15.0) -> None:
+    give_up = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > give_up:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Everything:
+    """server-everything in streamableHttp mode; restartable on the same port."""
+
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> None:
+        tools = require_node_tools()
+        script = tools.package_bin("@modelcontextprotocol/server-everything", "dist/index.js")
+        env = {"PATH": f"{tools.bin_dir}:{os.environ.get('PATH', '')}", "PORT": str(self.port)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(tools.node), str(script), "streamableHttp"],
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        give_up = time.monotonic() + START_DEADLINE_S
+        while True:
+            try:
+                # Any HTTP answer means it listens (a GET without a session is a 400).
+                httpx2.get(self.url, timeout=1)
+                return
+            except httpx2.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > give_up:
+                pytest.fail(f"server-everything did not start on {self.url}:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def sessions(self) -> int:
+        """MCP sessions the server has opened so far (it logs each one)."""
+        return self.log.read_text(errors="replace").count("Session initialized with ID")
+
+    def terminations(self) -> int:
+        """Sessions ended by their client (a DELETE)."""
+        return self.log.read_text(errors="replace").count("Received session termination request")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Everything]:
+    server = Everything(port=closed_port(), log=tmp_path_factory.mktemp("everything") / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- compile and serve ------------------------------------------------------------------------------------
+
+
+def compile_spec(folder: Path, out: Path, spec: dict[str, Any]) -> None:
+    path = folder / f"{spec['slug']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    report = compile_target(Target(path, is_spec=True), out)
+    assert report.error is None, report.error
+
+
+@pytest.fixture(scope="module")
+def catalog(everything: Everything, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    specs = tmp_path_factory.mktemp("specs")
+    out = tmp_path_factory.mktemp("catalog")
+    compile_spec(specs, out, {"slug": "time", "name": "Time", "source": {"kind": "mcp", "command": TIME_COMMAND}})
+    compile_spec(
+        specs,
+        out,
+        {
+            "slug": "everything",
+            "name": "Everything",
+            "source": {"kind": "mcp", "url": everything.url},
+            "policy": {"allow_private_network": True, "timeout_s": 20},
+        },
+    )
+    return out
+
+
+@dataclass
+class RunningHub:
+    url: str
+    account: Account
+    _stack: ExitStack
+
+    def stop(self) -> None:
+        """Shut the app down (its lifespan closes every upstream session) and wait for it."""
+        self._stack.close()
+
+
+@pytest.fixture
+def hub(catalog: Path, tmp_path: Path) -> Iterator[RunningHub]:
+    data_dir = tmp_path / "data"
+    [account] = provision(data_dir, ("agent@example.com", {"enable": ["time", "everything"]}))
+    settings = Settings(port=0, catalog_dirs=[catalog], admin_token="test-admin-token", data_dir=data_dir)
+    with ExitStack() as stack:
+        base = stack.enter_context(serve(create_app(settings), health_path="/healthz"))
+        running = RunningHub(f"{base}/mcp", account, stack.pop_all())
+    try:
+        yield running
+    finally:
+        running.stop()  # idempotent: most tests stop it themselves to look at what shutdown left
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
+# --- tests ------------------------------------------------------------------------------------------------
+
+
+async def test_compiled_upstream_tools_are_served_and_called(hub: RunningHub, everything: Everything) -> None:
+    sessions_before, terminations_before = everything.sessions(), everything.terminations()
+    try:
+        async with mcp_client(hub.url, hub.account.key) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert {"time__get_current_time", "time__convert_time", "everything__echo", "everything__get-sum"} <= names
+
+            now = await client.call_tool("time__get_current_time", {"timezone": "Europe/Paris"})
+            assert not now.is_error, text_of(now)
+            assert now.structured_content is not None
+            assert now.structured_content["timezone"] == "Europe/Paris"
+            assert '"timezone": "Europe/Paris"' in text_of(now)
+
+            converted = await client.call_tool(
+                "time__convert_time", {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
+            )
+            assert not converted.is_error, text_of(converted)
+            assert converted.structured_content is not None
+            assert "T21:00:00+09:00" in converted.structured_content["target"]["datetime"]
+
+            echo = await client.call_tool("everything__echo", {"message": "through the hub"})
+            assert not echo.is_error and text_of(echo) == "Echo: through the hub"
+
+            total = await client.call_tool("everything__get-sum", {"a": 2, "b": 40})
+            assert not total.is_error and "42" in text_of(total)
+
+            image = await client.call_tool("everything__get-tiny-image", {})
+            assert not image.is_error
+            assert any(block.type == "image" and block.mime_type == "image/png" for block in image.content)
+
+            # An upstream tool error stays a tool error (the upstream validates its own arguments).
+            bad = await client.call_tool("time__get_current_time", {"timezone": "Not/AZone"})
+            assert bad.is_error
+            assert "Not/AZone" in text_of(bad)
+
+        # A handshake-era client of the hub reaches the same upstream sessions.
+        async with mcp_client(hub.url, hub.account.key, mode="legacy") as legacy:
+            echo = await legacy.call_tool("everything__echo", {"message": "legacy"})
+            assert text_of(echo) == "Echo: legacy"
+            assert not (await legacy.call_tool("time__get_current_time", {"timezone": "UTC"})).is_error
+
+        # One session (one child process) per upstream, shared by every call and every client.
+        assert len(time_servers()) == 1
+        assert everything.sessions() == sessions_before + 1
+    finally:
+        hub.stop()
+    # Shutdown closed both: the child process is gone and the HTTP session was ended with a DELETE.
+    assert time_servers() == []
+    assert everything.terminations() == terminations_before + 1
+
+
+async def test_killed_stdio_upstream_is_a_tool_error_then_reconnects(hub: RunningHub) -> None:
+    try:
+        async with mcp_client(hub.url, hub.account.key) as client:
+            first = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert not first.is_error, text_of(first)
+            second = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert not second.is_error
+            [pid] = time_servers()
+
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: pid not in time_servers(), "the killed upstream is gone")
+
+            lost = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert lost.is_error
+            assert "connection to the upstream" in text_of(lost) and "next call reconnects" in text_of(lost)
+
+            # The hub itself is fine: other integrations answer meanwhile.
+            echo = await client.call_tool("everything__echo", {"message": "still here"})
+            assert text_of(echo) == "Echo: still here"
+
+            back = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert not back.is_error, text_of(back)
+            assert back.structured_content is not None and back.structured_content["timezone"] == "UTC"
+            [new_pid] = time_servers()
+            assert new_pid != pid
+        assert time_servers() == [new_pid]
+    finally:
+        hub.stop()
+    # The app's shutdown (close_all) stopped the child; nothing is left behind.
+    assert time_servers() == []
+
+
+async def test_restarted_http_upstream_is_a_tool_error_then_reconnects(hub: RunningHub, everything: Everything) -> None:
+    try:
+        async with mcp_client(hub.url, hub.account.key) as client:
+            ok = await client.call_tool("everything__echo", {"message": "one"})
+            assert text_of(ok) == "Echo: one"
+
+            everything.stop()
+            down = await client.call_tool("everything__echo", {"message": "two"})
+            assert down.is_error
+            assert everything.url in text_of(down)
+
+            everything.start()
+            back = await client.call_tool("everything__echo", {"message": "three"})
+            assert (back.is_error, text_of(back)) == (False, "Echo: three")
+
+            # Restarted between two calls: the hub's session id is unknown to the new process.
+            everything.stop()
+            everything.start()
+            stale = await client.call_tool("everything__echo", {"message": "four"})
+            assert stale.is_error and "next call reconnects" in text_of(stale), text_of(stale)
+            again = await client.call_tool("everything__echo", {"message": "five"})
+            assert (again.is_error, text_of(again)) == (False, "Echo: five")
+    finally:
+        hub.stop()
+
+
+# --- the runtime module directly, against a small stdio server made for these cases ------------------------
+
+FIXTURE_SERVER = """
+import os
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+
+server = MCPServer("fixture")
+
+
+@server.tool()
+def env() -> list[str]:
+    return sorted(os.environ)
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    await anyio.sleep(seconds)
+    return "done"
+
+
+@server.tool()
+async def steps(ctx: Context) -> str:
+    for step in (1, 2, 3):
+        await ctx.report_progress(step, 3, f"step {step}")
+    return "finished"
+
+
+@server.tool()
+async def change(ctx: Context) -> str:
+    await ctx.session.send_tool_list_changed()  # handshake era: on the session
+    return "changed"
+
+
+server.run("stdio")
+"""
+
+
+def fixture_integration(script: Path, *, timeout_s: float = 20.0, command: list[str] | None = None) -> Integration:
+    return Integration(
+        slug="fixture",
+        name="Fixture",
+        source=SourceInfo(kind="mcp", command=command or [sys.executable, str(script)], env={"GREETING": "hi"}),
+        tools=[
+            Tool(name=name, mcp=McpBinding(upstream_name=name), input_schema={"type": "object"})
+            for name in ("env", "slow", "steps", "change")
+        ],
+        policy=Policy(timeout_s=timeout_s),
+    )
+
+
+@pytest.fixture
+async def fixture_client(tmp_path: Path) -> AsyncIterator[UpstreamClient]:
+    script = tmp_path / "fixture_server.py"
+    script.write_text(FIXTURE_SERVER, encoding="utf-8")
+    client = UpstreamClient(fixture_integration(script, timeout_s=1.0))
+    try:
+        yield client
+    finally:
+        await upstream_mcp.close_all()
+        await client.aclose()
+        assert fixture_servers() == []
+
+
+def fixture_servers() -> list[int]:
+    return sorted(pid for pid, cmd in _children(os.getpid()).items() if "fixture_server.py" in cmd)
+
+
+async def call(client: UpstreamClient, name: str, **arguments: Any) -> ToolOutput:
+    return await upstream_mcp.call_upstream_tool(client.integration.tool(name), client, None, arguments)
+
+
+async def test_stdio_child_gets_only_the_declared_env(
+    fixture_client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCPHUB_CRED_GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("MCPHUB_ADMIN_TOKEN", "admin-secret")
+    output = await call(fixture_client, "env")
+    assert not output.is_error
+    assert output.structured is not None
+    names = set(output.structured["result"])
+    assert {"GREETING", "PATH", "HOME"} <= names
+    assert not {"MCPHUB_CRED_GITHUB_TOKEN", "MCPHUB_ADMIN_TOKEN"} & names
+    assert names <= {"GREETING", "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LC_CTYPE"}
+
+
+async def test_concurrent_calls_share_one_session(fixture_client: UpstreamClient) -> None:
+    outputs = await asyncio.gather(*(call(fixture_client, "slow", seconds=0.05) for _ in range(8)))
+    assert [o.content for o in outputs] == [[{"type": "text", "text": "done"}]] * 8
+    assert len(fixture_servers()) == 1
+
+
+async def test_a_slow_call_times_out_and_the_session_survives(fixture_client: UpstreamClient) -> None:
+    assert not (await call(fixture_client, "env")).is_error
+    [pid] = fixture_servers()
+    slow = await call(fixture_client, "slow", seconds=5)
+    assert slow.is_error and "did not answer within 1 s" in slow.text
+    assert not (await call(fixture_client, "env")).is_error
+    assert fixture_servers() == [pid]
+
+
+async def test_progress_is_forwarded(fixture_client: UpstreamClient) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def forward(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    token = upstream_mcp.progress_forwarder.set(forward)
+    try:
+        output = await call(fixture_client, "steps")
+    finally:
+        upstream_mcp.progress_forwarder.reset(token)
+    assert output.content == [{"type": "text", "text": "finished"}]
+    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+
+
+async def test_tools_list_changed_reaches_the_hub_hook(
+    fixture_client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed = asyncio.Event()
+    slugs: list[str] = []
+
+    async def hook(slug: str) -> None:
+        slugs.append(slug)
+        changed.set()
+
+    monkeypatch.setattr(upstream_mcp, "on_upstream_list_changed", hook)
+    assert not (await call(fixture_client, "change")).is_error
+    await asyncio.wait_for(changed.wait(), 10)
+    assert slugs == ["fixture"]
+
+
+async def test_missing_command_fails_fast_with_backoff(tmp_path: Path) -> None:
+    client = UpstreamClient(fixture_integration(tmp_path, command=["no-such-mcp-server"]))
+    try:
+        first = await call(client, "env")
+        assert first.is_error
+        assert "could not connect to the upstream no-such-mcp-server" in first.text
+        assert "command not found" in first.text and "retrying in 0.5 s" in first.text
+        second = await call(client, "env")
+        assert second.is_error and "the next connection attempt is in" in second.text
+    finally:
+        await upstream_mcp.close_all()
+        await client.aclose()
+
+
+async def test_release_closes_a_session_when_its_last_mount_goes(fixture_client: UpstreamClient) -> None:
+    # A hot reload mounts a new client for the same source: both share the session until both are released.
+    replacement = UpstreamClient(fixture_client.integration)
+    try:
+        assert not (await call(fixture_client, "env")).is_error
+        assert not (await call(replacement, "env")).is_error
+        [pid] = fixture_servers()
+        await upstream_mcp.release(fixture_client)
+        assert fixture_servers() == [pid]
+        assert not (await call(replacement, "env")).is_error
+        await upstream_mcp.release(replacement)
+        assert fixture_servers() == []
+    finally:
+        await replacement.aclose()
