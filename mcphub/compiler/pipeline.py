@@ -206,9 +206,9 @@ def compile_target(
         else:
             report.package_dir = codegen.write_package(integration, out_dir, source_label=label)
     except SourceUnavailable as exc:
-        existing = out_dir / exc.slug if exc.slug else None
-        if not check and existing is not None and (existing / "manifest.json").exists():
-            report.slug, report.kept, report.package_dir = exc.slug or "", str(exc), existing
+        committed = out_dir / exc.slug if exc.slug else None
+        if not check and committed is not None and (committed / "manifest.json").exists():
+            report.slug, report.kept, report.package_dir = exc.slug or "", str(exc), committed
         else:
             report.error = str(exc)
     except CompileError as exc:

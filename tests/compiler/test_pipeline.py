@@ -95,7 +95,7 @@ def test_npm_source_is_fetched_once_and_verified(tmp_path: Path, monkeypatch: py
     assert npm_file("is-number@7.0.0", "package.json", sha256=digest) == fetched  # from the cache
     with pytest.raises(SourceError, match="the spec pins 0000"):
         npm_file("is-number@7.0.0", "package.json", sha256="0" * 64)
-    with pytest.raises(SourceError, match="has no file 'missing.json'"):
+    with pytest.raises(SourceError, match=r"has no file 'missing\.json'"):
         npm_file("is-number@7.0.0", "missing.json")
     with pytest.raises(SourceError, match="must pin an exact version"):
         npm_file("is-number", "package.json")
