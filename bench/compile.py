@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, ensure_venv, run_child
+
 SHARED_SPECS = ROOT.parent / "shared" / "specs"
 FASTMCP_VERSION = "4.1.2"
-FASTMCP_VENV = ROOT / ".cache" / "bench" / f"fastmcp-{FASTMCP_VERSION}"
 APIS = {
     "github": SHARED_SPECS / "github.openapi.json",
     "stripe": SHARED_SPECS / "stripe.openapi.json",
@@ -102,23 +102,6 @@ FASTMCP = textwrap.dedent(
 )
 
 
-def ensure_fastmcp() -> Path:
-    python = FASTMCP_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"installing fastmcp=={FASTMCP_VERSION} into {FASTMCP_VENV} …", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(FASTMCP_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"fastmcp=={FASTMCP_VERSION}"], check=True)
-    return python
-
-
-def run_child(python: str, code: str, *args: str) -> dict[str, float]:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    result = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark child failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def median_of(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
@@ -129,7 +112,7 @@ def main() -> int:
     parser.add_argument("--only", choices=sorted(APIS), action="append", help="limit to these APIs")
     parser.add_argument("--skip-fastmcp", action="store_true", help="measure only MCP Hub")
     args = parser.parse_args()
-    fastmcp_python = None if args.skip_fastmcp else str(ensure_fastmcp())
+    fastmcp_python = None if args.skip_fastmcp else str(ensure_venv("fastmcp", FASTMCP_VERSION))
 
     rows = []
     for name in args.only or list(APIS):

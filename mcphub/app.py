@@ -3,20 +3,27 @@
 POST/GET/DELETE /mcp         streamable HTTP, all integrations (`<slug>__<tool>`), both protocol eras
 POST/GET/DELETE /mcp/<slug>  one integration, unprefixed names
 GET /sse + POST /messages/   the legacy HTTP+SSE transport (aggregated)
-GET /healthz                 200 once the catalog is loaded, with package and tool counts
+/api/v1/…, /oauth/callback/<slug>   the JSON API of accounts, keys, integrations, credentials, usage
+GET /.well-known/oauth-protected-resource   RFC 9728 metadata (where a 401 points)
+GET /healthz                 200 once the catalog is loaded and the database is open
 GET /metrics                 Prometheus
-POST /admin/reload           rescan the catalog dirs and swap (Bearer admin token)
+POST /admin/reload           rescan the catalog dirs and swap (Bearer admin token or an admin's API key)
+
+Every MCP route (/mcp, /mcp/<slug>, /sse, /messages) needs an API key (`Authorization: Bearer mcp_sk_…`);
+without one the answer is 401 with `WWW-Authenticate` pointing at the protected-resource metadata. The
+tenancy services (database, vault, policy, usage) open in the lifespan, in the server's event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import importlib
 import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +31,22 @@ from typing import Any
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from mcphub.runtime.accounts import Accounts
 from mcphub.runtime.catalog import Catalog
 from mcphub.runtime.credentials import CredentialProvider
+from mcphub.runtime.firstrun import bootstrap
 from mcphub.runtime.hub import Hub
 from mcphub.runtime.metrics import CONTENT_TYPE_LATEST
+from mcphub.runtime.tenancy import Tenancy
+from mcphub.web.api import create_api_routes
+from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token
 
 __all__ = ["Settings", "create_app", "run_server"]
 
@@ -44,6 +57,14 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def _env_admin_token() -> str | None:
     return os.environ.get("MCPHUB_ADMIN_TOKEN") or None
+
+
+def _env(name: str) -> Callable[[], str | None]:
+    return lambda: os.environ.get(name) or None
+
+
+# Runtime modules that keep pooled upstream connections; each may expose `async def close_all()`.
+_POOLED_MODULES = ("mcphub.runtime.sql", "mcphub.runtime.graphql", "mcphub.runtime.upstream_mcp")
 
 
 @dataclass
@@ -58,6 +79,18 @@ class Settings:
     # Extra Host header values to accept besides loopback (DNS-rebinding protection when bound to loopback).
     allowed_hosts: list[str] = field(default_factory=list)
     session_idle_timeout_s: float = 1800.0
+    # Tenancy storage: a SQLite file in data_dir unless MCPHUB_DATABASE_URL says otherwise; Redis for scale-out.
+    database_url: str | None = field(default_factory=_env("MCPHUB_DATABASE_URL"))
+    redis_url: str | None = field(default_factory=_env("MCPHUB_REDIS_URL"))
+    namespace: str = "mcphub"  # Redis key prefix (replicas of one hub share it)
+    # `mcphub serve` sets it: with no users yet, create the admin and a first key and print them once.
+    first_run: bool = False
+    allow_signup: bool = True
+
+    @property
+    def public_mcp_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return os.environ.get("MCPHUB_PUBLIC_URL", f"http://{host}:{self.port}").rstrip("/") + "/mcp"
 
 
 def _transport_security(settings: Settings) -> TransportSecuritySettings | None:
@@ -113,37 +146,96 @@ class _SseEndpoint:
             return  # the transport already answered (rejected Host/Origin)
 
 
+class _Services:
+    """The tenancy of the running app: None until the lifespan has opened it."""
+
+    tenancy: Tenancy | None = None
+
+    def accounts(self) -> Accounts | None:
+        return self.tenancy.accounts if self.tenancy is not None else None
+
+
+async def _close_pools() -> None:
+    """Close the pooled upstream connections of the runtime modules that keep them (those with `close_all`)."""
+    for name in _POOLED_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        close_all: Callable[[], Awaitable[None]] | None = getattr(module, "close_all", None)
+        if close_all is None:
+            continue
+        try:
+            await close_all()
+        except Exception:
+            logger.exception("closing the pools of %s failed", name)
+
+
 def create_app(settings: Settings, *, credentials: CredentialProvider | None = None) -> Starlette:
-    """The hub as a Starlette app; packages are loaded from `settings.catalog_dirs` at startup."""
+    """The hub as a Starlette app; packages load from `settings.catalog_dirs` and the tenancy opens at startup.
+
+    `credentials` is the operator's fallback credential provider (default: MCPHUB_CRED_<SLUG>_* from the
+    environment), used for admin users' calls only, after the user's own stored credential.
+    """
     admin_token = settings.admin_token
     if admin_token is None:
         admin_token = secrets.token_urlsafe(32)
         print(f"mcphub: admin token for this run (set MCPHUB_ADMIN_TOKEN to fix it): {admin_token}", file=sys.stderr)
     catalog = Catalog(settings.catalog_dirs)
     hub = Hub(catalog, credentials=credentials)
+    services = _Services()
     sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
 
+    def authenticated(app: Any) -> KeyAuthMiddleware:
+        return KeyAuthMiddleware(app, services.accounts)
+
     async def healthz(request: Request) -> Response:
         snapshot = hub.snapshot
+        database = "closed"
+        if services.tenancy is not None:
+            try:
+                async with services.tenancy.db.session() as session:
+                    await session.execute(text("SELECT 1"))
+                database = "ok"
+            except Exception as exc:  # readiness says why instead of failing
+                database = f"unreachable: {type(exc).__name__}"
+        healthy = ready and database == "ok"
         body: dict[str, Any] = {
-            "status": "ok" if ready else "starting",
+            "status": "ok" if healthy else "starting" if not ready else "degraded",
             "packages": sorted(snapshot.mounts),
             "tools": snapshot.tool_count(),
+            "database": database,
             "errors": snapshot.errors,
         }
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(request: Request) -> Response:
         return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    async def protected_resource(request: Request) -> Response:
+        origin = f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        public = os.environ.get("MCPHUB_PUBLIC_URL", origin).rstrip("/")
+        return JSONResponse(
+            {
+                "resource": f"{public}/mcp",
+                "resource_name": "MCP Hub",
+                "bearer_methods_supported": ["header"],
+                "resource_documentation": f"{public}/api/v1/openapi.json",
+            }
+        )
+
     async def reload(request: Request) -> Response:
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin_token.encode()):
+        token = bearer_token(request.headers) or ""
+        allowed = hmac.compare_digest(token.encode(), admin_token.encode())
+        accounts = services.accounts()
+        if not allowed and token and accounts is not None:
+            principal = await accounts.authenticate_key(token)
+            allowed = principal is not None and principal.is_admin
+        if not allowed:
             return JSONResponse(
-                {"error": "admin token required: Authorization: Bearer <MCPHUB_ADMIN_TOKEN>"},
+                {"error": "admin token required: Authorization: Bearer <MCPHUB_ADMIN_TOKEN or an admin's API key>"},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
@@ -155,19 +247,51 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         nonlocal ready
         report = await hub.reload()
         logger.info("mounted %d package(s): %s", len(report.loaded), ", ".join(report.loaded) or "none")
-        ready = True
+        tenancy = await Tenancy.open(
+            settings.data_dir,
+            url=settings.database_url,
+            redis_url=settings.redis_url or "",
+            namespace=settings.namespace,
+        )
+        api_routes: list[BaseRoute] = []
         try:
+            services.tenancy = tenancy
+            hub.attach(tenancy)
+            api_routes = list(
+                create_api_routes(
+                    tenancy,
+                    catalog=lambda: [mount.integration for mount in hub.snapshot.mounts.values()],
+                    allow_signup=settings.allow_signup,
+                )
+            )
+            app.router.routes.extend(api_routes)
+            if settings.first_run:
+                integrations = [mount.integration for mount in hub.snapshot.mounts.values()]
+                created = await bootstrap(tenancy, integrations, operator=hub.credentials)
+                if created is not None:
+                    print(created.banner(settings.public_mcp_url), flush=True)
+            ready = True
             async with mcp_endpoint.new_manager().run():
                 yield
         finally:
             ready = False
-            await catalog.aclose()
+            for route in api_routes:
+                app.router.routes.remove(route)
+            hub.detach()
+            services.tenancy = None
+            try:
+                await tenancy.aclose()  # flushes buffered usage
+            finally:
+                await _close_pools()
+                await catalog.aclose()
 
     routes = [
-        Route("/mcp", endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]),
-        Route("/mcp/{slug}", endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]),
-        Route("/sse", endpoint=_SseEndpoint(hub, sse), methods=["GET"]),
-        Mount("/messages", app=sse.handle_post_message),
+        Route("/mcp", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
+        Route("/mcp/{slug}", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
+        Route("/sse", endpoint=authenticated(_SseEndpoint(hub, sse)), methods=["GET"]),
+        Mount("/messages", app=authenticated(sse.handle_post_message)),
+        Route(METADATA_PATH, endpoint=protected_resource, methods=["GET"]),
+        Route(f"{METADATA_PATH}/mcp", endpoint=protected_resource, methods=["GET"]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/metrics", endpoint=metrics, methods=["GET"]),
         Route("/admin/reload", endpoint=reload, methods=["POST"]),
@@ -175,6 +299,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
     app.state.settings = settings
+    app.state.services = services
     return app
 
 

@@ -100,6 +100,9 @@ def compile(
         if report.error:
             click.secho(f"✗ {target.path}: {report.error}", fg="red", err=True)
             continue
+        if report.kept:
+            click.secho(f"! {report.slug:<20} kept the committed package: {report.kept}", fg="yellow", err=True)
+            continue
         state = ""
         if check:
             state = f"  STALE: {', '.join(report.stale)}" if report.stale else "  up to date"
@@ -172,8 +175,9 @@ def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
     "--data-dir",
     type=click.Path(path_type=Path),
     default=Path("data"),
+    envvar="MCPHUB_DATA_DIR",
     show_default=True,
-    help="Where the hub keeps its state (database, key file).",
+    help="Where the hub keeps its state: SQLite database (unless MCPHUB_DATABASE_URL is set) and vault key file.",
 )
 @click.option(
     "--catalog",
@@ -183,10 +187,20 @@ def inspect(package_dir: Path, as_json: bool, show_all: bool) -> None:
     help="Folder of compiled packages to mount (repeatable; default: generated/).",
 )
 def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
-    """Serve every compiled package behind one MCP endpoint (/mcp)."""
+    """Serve every compiled package behind one MCP endpoint (/mcp); clients authenticate with API keys.
+
+    \b
+    At start the database is migrated (SQLite in --data-dir, or MCPHUB_DATABASE_URL) and, on the very
+    first start (no users yet), an admin account (admin@localhost) and a first API key are created and
+    printed ONCE with the command that connects Claude Code; integrations needing no credential are
+    enabled for it. MCPHUB_REDIS_URL shares rate limits, revocations and change notifications between
+    replicas.
+    """
     from mcphub.app import Settings, run_server
 
-    settings = Settings(host=host, port=port, data_dir=data_dir, catalog_dirs=list(catalogs) or [DEFAULT_OUT])
+    settings = Settings(
+        host=host, port=port, data_dir=data_dir, catalog_dirs=list(catalogs) or [DEFAULT_OUT], first_run=True
+    )
     run_server(settings)
 
 
@@ -199,6 +213,10 @@ def connect(url: str, token: str | None) -> None:
 
     run_bridge(url, token)
 
+
+from mcphub.commands import register  # noqa: E402  (the tenancy command groups attach to `main`)
+
+register(main)
 
 if __name__ == "__main__":
     main()

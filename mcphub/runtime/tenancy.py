@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from mcphub.runtime.accounts import Accounts
 from mcphub.runtime.enablement import UserIntegrations
+from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.oauth.upstream import UpstreamOAuth
 from mcphub.runtime.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
 from mcphub.runtime.store.db import Database, database_url, default_data_dir
@@ -44,6 +45,8 @@ class Tenancy:
     policy: PolicyEngine
     usage: UsageRecorder
     oauth: UpstreamOAuth
+    # The hub's own authorization server; set by `web.oauth_pages.create_oauth_routes` (it needs the issuer URL).
+    authserver: AuthServer | None = None
 
     @classmethod
     async def open(

@@ -1,7 +1,9 @@
 """ASGI middleware for `/mcp`: a valid `mcp_sk_…` Bearer key or HTTP 401 pointing at the resource metadata.
 
 On success the key's `KeyPrincipal` is in `scope["state"]["principal"]` (Starlette: `request.state.principal`)
-and bound to the context (`tenancy_credentials.current_principal`) for the rest of the request.
+and bound to the context (`tenancy_credentials.current_principal`) for the rest of the request. `scope["user"]`
+identifies the key's *user* to the MCP SDK's transports, which bind a session to the identity that opened
+it: a session id presented with another user's key is answered 404, as if it did not exist.
 The 401 carries `WWW-Authenticate: Bearer resource_metadata="<origin>/.well-known/oauth-protected-resource"`
 (RFC 9728), which is how OAuth-only MCP clients discover where to authorize.
 """
@@ -9,14 +11,17 @@ The 401 carries `WWW-Authenticate: Bearer resource_metadata="<origin>/.well-know
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcphub.runtime.accounts import Accounts
+from mcphub.runtime.accounts import Accounts, KeyPrincipal
 from mcphub.runtime.tenancy_credentials import acting_as
 
-__all__ = ["KeyAuthMiddleware", "bearer_token", "resource_metadata_url"]
+__all__ = ["KeyAuthMiddleware", "bearer_token", "resource_metadata_url", "sdk_user"]
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 
@@ -33,39 +38,58 @@ def resource_metadata_url(scope: Scope) -> str:
     return f"{scope.get('scheme', 'http')}://{host}{METADATA_PATH}"
 
 
+ISSUER = "mcphub"
+
+
+def sdk_user(principal: KeyPrincipal) -> AuthenticatedUser:
+    """The SDK's view of a key: one identity per hub user (the SDK binds sessions to it), no secret inside."""
+    return AuthenticatedUser(
+        AccessToken(
+            token=f"key:{principal.key_id}",
+            client_id=f"user:{principal.user_id}",
+            scopes=sorted(principal.scope or ()),
+            subject=str(principal.user_id),
+            claims={"iss": ISSUER},
+        )
+    )
+
+
 class KeyAuthMiddleware:
-    def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
+    """`accounts` may be a callable, for apps whose accounts open at startup (None until then: 503)."""
+
+    def __init__(self, app: ASGIApp, accounts: Accounts | Callable[[], Accounts | None]) -> None:
         self.app = app
-        self.accounts = accounts
+        self._accounts = accounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        accounts = self._accounts if isinstance(self._accounts, Accounts) else self._accounts()
+        if accounts is None:
+            await _send_json(send, 503, {"error": "unavailable", "error_description": "the hub is starting"}, [])
+            return
         token = bearer_token(Headers(scope=scope))
-        principal = await self.accounts.authenticate_key(token) if token else None
+        principal = await accounts.authenticate_key(token) if token else None
         if principal is None:
             error = "invalid_token" if token else "invalid_request"
             description = (
                 "the API key is invalid, expired or revoked" if token else "an API key (Bearer mcp_sk_…) is required"
             )
-            body = json.dumps({"error": error, "error_description": description}).encode()
             challenge = f'Bearer resource_metadata="{resource_metadata_url(scope)}"'
             if token:
                 challenge += f', error="{error}", error_description="{description}"'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", challenge.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            body = {"error": error, "error_description": description}
+            await _send_json(send, 401, body, [(b"www-authenticate", challenge.encode())])
             return
         scope.setdefault("state", {})["principal"] = principal
+        scope["user"] = sdk_user(principal)
         with acting_as(principal):
             await self.app(scope, receive, send)
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(payload).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})

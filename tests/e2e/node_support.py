@@ -4,12 +4,17 @@ Everything here runs real processes on 127.0.0.1 ephemeral ports: a recording up
 hub (`mcphub serve`) mounting a package compiled from `PETSTORE` whose base URL is that upstream, and
 the pinned clients that `make node-tools` installs under `.tools/` (Node 22 + `tools/js/package-lock.json`).
 Tests never install anything; missing tools fail with the command that installs them.
+
+The hub starts on an empty data dir, so its first-run path creates the admin and a first API key and
+prints them once; `serve_hub` reads the key from that output (`Hub.token`) and every client sends it as
+`Authorization: Bearer <key>`, as a newcomer pasting the printed command would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("MCPHUB_TOOLS_DIR", REPO / ".tools"))
 NODE22_VERSION = "22.23.3"
 INSTALL_HINT = "run `make test` (it installs .tools), or `make node-tools` for the Node clients alone"
-CLIENT_TOKEN = "test"  # no accounts yet: the hub ignores it, but every client sends it like a real key
+_FIRST_KEY = re.compile(r"^\s*API key:\s+(mcp_sk_\S+)\s*$", re.MULTILINE)
 SLUG = "pets"
 HUB_START_DEADLINE_S = 30.0
 CLIENT_TIMEOUT_S = 45.0
@@ -376,7 +381,7 @@ class Hub:
     upstream: Upstream
     process: subprocess.Popen[bytes]
     log_path: Path
-    token: str = CLIENT_TOKEN
+    token: str  # the first API key `mcphub serve` printed on its first run
 
     @property
     def mcp_url(self) -> str:
@@ -424,26 +429,52 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve_hub(integration: Integration, upstream: Upstream, root: Path) -> Iterator[Hub]:
-    """Compile `integration` into a fresh catalog under `root` and run `mcphub serve` on it until the block ends."""
+def serve_hub(
+    integration: Integration,
+    upstream: Upstream,
+    root: Path,
+    *,
+    extra: Sequence[Integration] = (),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Hub]:
+    """Compile `integration` (and `extra`) into a catalog under `root`; run `mcphub serve` on it until the block ends.
+
+    The data dir is `root/data`: the first hub on a root runs the first-run path and prints the key it reads.
+    """
     mcphub = Path(sys.executable).parent / "mcphub"
     if not mcphub.is_file():
         pytest.fail(f"{mcphub} is missing: {INSTALL_HINT}", pytrace=False)
     catalog = root / "catalog"
-    write_package(integration, catalog)
+    for package in (integration, *extra):
+        write_package(package, catalog)
     port = free_port()
     log_path = root / "hub.log"
-    env = {**os.environ, "MCPHUB_ADMIN_TOKEN": "e2e-admin"}
+    environ = {**os.environ, "MCPHUB_ADMIN_TOKEN": "e2e-admin", **(env or {})}
+    for name in ("MCPHUB_DATABASE_URL", "MCPHUB_REDIS_URL", "MCPHUB_DATA_DIR", "MCPHUB_PUBLIC_URL"):
+        if name not in (env or {}):
+            environ.pop(name, None)
     argv = [str(mcphub), "serve", "--host", "127.0.0.1", "--port", str(port), "--catalog", str(catalog)]
     argv += ["--data-dir", str(root / "data")]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ)
     try:
         base_url = f"http://127.0.0.1:{port}"
         health = _wait_healthy(base_url, process, log_path)
         slug = integration.slug
         assert slug in health.get("packages", []), f"/healthz does not list {slug!r}: {health}\n{log_path.read_text()}"
-        yield Hub(base_url=base_url, integration=integration, upstream=upstream, process=process, log_path=log_path)
+        found = _FIRST_KEY.search(log_path.read_text(errors="replace")) or _FIRST_KEY.search(
+            (root / "first-key.log").read_text() if (root / "first-key.log").exists() else ""
+        )
+        assert found, f"mcphub serve printed no first API key:\n{log_path.read_text()}"
+        (root / "first-key.log").write_text(found.group(0))  # a later hub on this root prints none
+        yield Hub(
+            base_url=base_url,
+            integration=integration,
+            upstream=upstream,
+            process=process,
+            log_path=log_path,
+            token=found.group(1),
+        )
     finally:
         _stop(process)
 
@@ -472,6 +503,60 @@ def node_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     return home
+
+
+class _AuthProxy:
+    """A streaming reverse proxy that adds `Authorization: Bearer <key>` to every request it forwards.
+
+    For clients that cannot send headers (the conformance suite has no header option): the hub still
+    demands a real key; this proxy holds it, like a gateway in front of an OAuth-less client would.
+    """
+
+    _HOP = frozenset({b"host", b"authorization", b"content-length", b"connection", b"transfer-encoding"})
+
+    def __init__(self, target: str, token: str) -> None:
+        self.target = target.rstrip("/")
+        self.token = token
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import httpx2
+
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in self._HOP]
+        headers.append((b"authorization", f"Bearer {self.token}".encode()))
+        query = scope["query_string"].decode()
+        url = self.target + (scope.get("raw_path") or scope["path"].encode()).decode() + (f"?{query}" if query else "")
+        async with httpx2.AsyncClient(timeout=None) as client:
+            request = client.build_request(scope["method"], url, headers=headers, content=body)
+            response = await client.send(request, stream=True)
+            try:
+                out = [
+                    (k.encode(), v.encode())
+                    for k, v in response.headers.multi_items()
+                    if k.lower().encode() not in self._HOP
+                ]
+                await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finally:
+                await response.aclose()
+
+
+@contextmanager
+def auth_proxy(hub: Hub) -> Iterator[str]:
+    """A proxy in front of `hub` that authenticates with `hub.token`; yields its base URL."""
+    from runtime.support import serve
+
+    with serve(_AuthProxy(hub.base_url, hub.token)) as base:
+        yield base
 
 
 def text_of(result: Mapping[str, Any]) -> str:

@@ -15,14 +15,14 @@ from runtime.support import closed_port
 from e2e.conftest import TOKEN, RunningHub
 
 
-def _bridge_process(url: str) -> StdioServerParameters:
-    code = f"from mcphub.runtime.bridge import run_bridge; run_bridge({url!r}, 'mcp_sk_bridge')"
+def _bridge_process(url: str, token: str) -> StdioServerParameters:
+    code = f"from mcphub.runtime.bridge import run_bridge; run_bridge({url!r}, {token!r})"
     return StdioServerParameters(command=sys.executable, args=["-c", code])
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto", "2026-07-28"])
 async def test_stdio_client_through_the_bridge(hub: RunningHub, mode: str) -> None:
-    async with Client(_bridge_process(hub.mcp), mode=mode) as client:
+    async with Client(_bridge_process(hub.mcp, hub.key), mode=mode) as client:
         if mode == "legacy":
             assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
         else:

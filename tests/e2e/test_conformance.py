@@ -3,7 +3,8 @@
 The suite calls fixed fixture names (`test_simple_text`, `test://static-text`, `test_simple_prompt`, ...), so a
 test integration `conformance` provides them — tools backed by a local upstream, static resources and prompt
 templates — and the suite runs against its per-integration endpoint `/mcp/conformance`, where names are not
-prefixed. Two suites run: 0.1.16 (the handshake era) and 0.2.0-alpha.12's `--requirements 2026-07-28`. Each has
+prefixed. The suite cannot send headers, so it talks to a small proxy that adds the hub's real API key (the one
+`mcphub serve` printed on its first run); the hub itself still refuses any request without a key. Two suites run: 0.1.16 (the handshake era) and 0.2.0-alpha.12's `--requirements 2026-07-28`. Each has
 a baseline of the scenarios the hub cannot pass yet, with the reason (what the hub would need); the suite fails the
 run on a scenario that fails outside its baseline and on a baseline entry that now passes (a stale entry), so the
 baselines always tell the truth about the hub.
@@ -24,6 +25,7 @@ from e2e.node_support import (
     Hub,
     NodeTools,
     SeenRequest,
+    auth_proxy,
     json_answer,
     node_home,
     node_tools,
@@ -187,10 +189,11 @@ def run_suite(
     # YAML is a superset of JSON; the suite reads `server: [scenario, ...]`.
     baseline.write_text(json.dumps({"server": sorted(expected)}))
     suite = tools.package_bin(package, "dist/index.js")
-    url = f"{hub.mcp_url}/{hub.integration.slug}"
-    argv: list[str | Path] = [suite, "server", "--url", url, *options, "--expected-failures", baseline]
-    argv += ["-o", tmp_path / "results"]
-    result = run_node(tools, home, argv, expect_ok=False)
+    with auth_proxy(hub) as proxy:
+        url = f"{proxy}/mcp/{hub.integration.slug}"
+        argv: list[str | Path] = [suite, "server", "--url", url, *options, "--expected-failures", baseline]
+        argv += ["-o", tmp_path / "results"]
+        result = run_node(tools, home, argv, expect_ok=False)
     # Exit 1 means a failure outside the baseline, or a baseline entry that passes now (remove it above).
     assert result.returncode == 0, f"conformance suite against {url}:\n{result.describe()}"
     assert "Baseline check passed" in result.stdout, result.describe()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx2
 import mcp_types as types
 import pytest
-from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 
 from e2e.conftest import RunningHub
@@ -28,7 +27,7 @@ def _text(result: types.CallToolResult) -> str:
     ],
 )
 async def test_upstream_fault_is_a_tool_error(hub: RunningHub, tool: str, expected: str) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool(tool, {})
         assert result.is_error is True
         assert expected in _text(result)
@@ -38,7 +37,7 @@ async def test_upstream_fault_is_a_tool_error(hub: RunningHub, tool: str, expect
 
 
 async def test_upstream_error_body_is_kept_as_structured_content(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="2026-07-28") as client:
+    async with hub.client(mode="2026-07-28") as client:
         result = await client.call_tool("pets__fail", {})
     assert result.is_error is True
     assert result.structured_content == {"error": {"message": "database on fire"}}
@@ -57,7 +56,7 @@ async def test_invalid_arguments_are_refused_before_any_request(
     hub: RunningHub, arguments: dict[str, object], expected: str
 ) -> None:
     before = len(hub.upstream.requests)
-    async with Client(hub.mcp, mode="2026-07-28") as client:
+    async with hub.client(mode="2026-07-28") as client:
         result = await client.call_tool("pets__get_pet", arguments)
     assert result.is_error is True
     text = _text(result)
@@ -68,14 +67,14 @@ async def test_invalid_arguments_are_refused_before_any_request(
 
 
 async def test_undeclared_arguments_are_named(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool("pets__create_pet", {"name": "Rex", "body": {"name": "Rex"}})
     assert result.is_error is True
     assert "'body' is not an argument of this tool (it takes: age, name, tags)" in _text(result)
 
 
 async def test_nested_argument_errors_name_the_path(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool("pets__create_pet", {"name": "", "age": -1, "tags": ["ok", 3]})
     text = _text(result)
     assert "age: -1 is less than the minimum of 0" in text
@@ -85,13 +84,13 @@ async def test_nested_argument_errors_name_the_path(hub: RunningHub) -> None:
 
 @pytest.mark.parametrize("name", ["pets__nope", "pets__secret_admin", "nope__get_pet"])
 async def test_unknown_and_disabled_tools_are_not_callable(hub: RunningHub, name: str) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         with pytest.raises(MCPError, match=f"Unknown tool: {name}"):
             await client.call_tool(name, {})
 
 
 async def test_healthz_and_metrics(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         await client.call_tool("pets__get_text", {})
         await client.call_tool("pets__fail", {})
         await client.call_tool("pets__get_pet", {})
@@ -99,7 +98,7 @@ async def test_healthz_and_metrics(hub: RunningHub) -> None:
         health = await http.get("/healthz")
         metrics = await http.get("/metrics")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "packages": ["down", "pets"], "tools": 38, "errors": {}}
+    assert health.json() == {"status": "ok", "packages": ["down", "pets"], "tools": 38, "database": "ok", "errors": {}}
     assert metrics.status_code == 200
     body = metrics.text
     assert 'mcphub_tool_calls_total{integration="pets",outcome="ok",tool="get_text"}' in body

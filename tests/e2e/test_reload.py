@@ -8,7 +8,6 @@ from typing import Any
 import anyio
 import httpx2
 import mcp_types as types
-from mcp.client import Client
 from mcp.client.session import IncomingMessage
 from mcp.shared.subscriptions import ToolsListChanged
 from runtime.support import petstore, write_package
@@ -46,8 +45,8 @@ async def test_reload_swaps_the_catalog_and_notifies_both_eras(fresh_hub: Runnin
             legacy_changed.set()
 
     async with (
-        Client(hub.mcp, mode="legacy", message_handler=on_message) as legacy,
-        Client(hub.mcp, mode="2026-07-28") as modern,
+        hub.client(mode="legacy", message_handler=on_message) as legacy,
+        hub.client(mode="2026-07-28") as modern,
     ):
         assert "pets__fail" in [t.name for t in (await legacy.list_tools()).tools]
         async with modern.listen(tools_list_changed=True) as subscription:
@@ -85,7 +84,7 @@ async def test_in_flight_call_finishes_on_the_old_version(fresh_hub: RunningHub)
     hub = fresh_hub
     results: list[Any] = []
 
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
 
         async def slow_call() -> None:
             results.append(await client.call_tool("pets__slowish", {}))
@@ -114,7 +113,7 @@ async def test_a_broken_package_keeps_serving_its_previous_version(fresh_hub: Ru
     [(directory, message)] = body["errors"].items()
     assert directory.endswith("pets")
     assert "import failed: RuntimeError: half-written" in message
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         assert (await client.call_tool("pets__get_text", {})).is_error is False
     async with httpx2.AsyncClient() as http:
         health = (await http.get(f"{hub.url}/healthz")).json()
@@ -128,5 +127,5 @@ async def test_a_removed_package_is_unmounted(fresh_hub: RunningHub) -> None:
         path.unlink()
     (hub.catalog / "pets").rmdir()
     assert (await _reload(hub)).json()["removed"] == ["pets"]
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         assert (await client.list_tools()).tools == []

@@ -8,10 +8,10 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
-from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from runtime.support import sse_transport
 
 from e2e.conftest import TOKEN, RunningHub
 
@@ -67,7 +67,7 @@ async def _get_pet_round_trip(client: Client, hub: RunningHub, name: str = "pets
 
 
 async def test_handshake_era_over_streamable_http(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
         assert client.server_capabilities.tools is not None
         assert client.server_capabilities.tools.list_changed is True
@@ -83,7 +83,7 @@ async def test_handshake_era_over_streamable_http(hub: RunningHub) -> None:
 
 
 async def test_stateless_era_with_discover(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="2026-07-28") as client:
+    async with hub.client(mode="2026-07-28") as client:
         assert client.protocol_version == "2026-07-28"
         assert len((await client.list_tools()).tools) == 2 * len(EXPECTED_TOOLS)
         result = await client.call_tool("pets__create_pet", {"name": "Rex", "age": 3, "tags": ["a"]})
@@ -96,7 +96,7 @@ async def test_stateless_era_with_discover(hub: RunningHub) -> None:
 
 
 async def test_auto_mode_negotiates_the_stateless_era(hub: RunningHub) -> None:
-    async with Client(hub.mcp) as client:
+    async with hub.client() as client:
         assert client.protocol_version == "2026-07-28"
         assert client.server_capabilities.tools is not None
 
@@ -107,7 +107,7 @@ async def test_raw_stateless_request_needs_no_session(hub: RunningHub) -> None:
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
     }
-    async with httpx2.AsyncClient() as http:
+    async with httpx2.AsyncClient(headers=hub.headers) as http:
         response = await http.post(
             hub.mcp,
             json={"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}},
@@ -124,7 +124,7 @@ async def test_raw_stateless_request_needs_no_session(hub: RunningHub) -> None:
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_per_integration_endpoint_serves_unprefixed_names(hub: RunningHub, mode: str) -> None:
-    async with Client(f"{hub.url}/mcp/pets", mode=mode) as client:
+    async with hub.client(path="/mcp/pets", mode=mode) as client:
         names = [t.name for t in (await client.list_tools()).tools]
         assert names == [name.removeprefix("pets__") for name in EXPECTED_TOOLS]
         await _get_pet_round_trip(client, hub, name="get_pet")
@@ -133,14 +133,14 @@ async def test_per_integration_endpoint_serves_unprefixed_names(hub: RunningHub,
 
 
 async def test_unknown_integration_endpoint_is_404(hub: RunningHub) -> None:
-    async with httpx2.AsyncClient() as http:
+    async with httpx2.AsyncClient(headers=hub.headers) as http:
         response = await http.post(f"{hub.url}/mcp/nope", json={}, headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.json()["error"] == "no integration 'nope' is mounted"
 
 
 async def test_legacy_sse_transport(hub: RunningHub) -> None:
-    async with Client(sse_client(f"{hub.url}/sse"), mode="legacy") as client:
+    async with Client(sse_transport(f"{hub.url}/sse", hub.key), mode="legacy") as client:
         names = [t.name for t in (await client.list_tools()).tools]
         assert [n for n in names if n.startswith("pets__")] == EXPECTED_TOOLS
         await _get_pet_round_trip(client, hub)
@@ -148,7 +148,7 @@ async def test_legacy_sse_transport(hub: RunningHub) -> None:
 
 async def test_custom_http_client_headers_pass_through(hub: RunningHub) -> None:
     async with (
-        httpx2.AsyncClient(headers={"X-Client": "custom"}) as http,
+        httpx2.AsyncClient(headers={"X-Client": "custom", **hub.headers}) as http,
         Client(streamable_http_client(hub.mcp, http_client=http), mode="legacy") as client,
     ):
         assert (await client.call_tool("pets__list_pets", {"ids": ["1", "2"]})).is_error is False
@@ -156,7 +156,7 @@ async def test_custom_http_client_headers_pass_through(hub: RunningHub) -> None:
 
 
 async def test_resources_and_prompts_are_aggregated(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         resources = (await client.list_resources()).resources
         assert [(r.name, r.uri) for r in resources] == [("down__guide", "pets://guide")]
         read = await client.read_resource("pets://guide")
@@ -172,7 +172,7 @@ async def test_resources_and_prompts_are_aggregated(hub: RunningHub) -> None:
 
 
 async def test_response_shapes(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="2026-07-28") as client:
+    async with hub.client(mode="2026-07-28") as client:
         listed = await client.call_tool("pets__list_pets", {})
         assert listed.structured_content == {"result": [{"id": "1"}, {"id": "2"}]}
 
@@ -203,7 +203,7 @@ async def test_response_shapes(hub: RunningHub) -> None:
 
 
 async def test_stripe_style_form_body(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool(
             "pets__charge",
             {"amount": 2000, "metadata": {"order_id": "6735", "note": "a&b=c"}, "expand": ["customer", "invoice"]},
@@ -225,7 +225,7 @@ async def test_stripe_style_form_body(hub: RunningHub) -> None:
 
 
 async def test_multipart_body(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool("pets__upload", {"file": "hello file", "note": "n1"})
     sent = hub.upstream.last()
     assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
@@ -236,7 +236,7 @@ async def test_multipart_body(hub: RunningHub) -> None:
 
 
 async def test_credentials_do_not_follow_a_redirect_to_another_host(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         result = await client.call_tool("pets__redirect_host", {})
     assert result.structured_content == {"id": "9", "name": "Rex", "tags": ["good"]}
     first, second = hub.upstream.requests[-2:]
@@ -246,7 +246,7 @@ async def test_credentials_do_not_follow_a_redirect_to_another_host(hub: Running
 
 
 async def test_cookies_set_by_an_upstream_are_not_replayed(hub: RunningHub) -> None:
-    async with Client(hub.mcp, mode="legacy") as client:
+    async with hub.client(mode="legacy") as client:
         await client.call_tool("pets__set_cookie", {})
         await client.call_tool("pets__get_text", {})
     assert "cookie" not in hub.upstream.last().headers

@@ -13,6 +13,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,14 @@ import mcp_types as types
 import pytest
 import yaml
 from mcp.client import Client
-from runtime.support import Recorded, Upstream, serve
+from runtime.support import Recorded, Upstream, mcp_client, provision, serve
 from starlette.types import Send
 
 from integrations.test_bindings_match_reference import BUILTINS, Builtin, Reference, reference
 from mcphub.app import Settings, create_app
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
-from mcphub.runtime.credentials import Credential, StaticCredentialProvider
+from mcphub.runtime.credentials import Credential
 
 ADMIN_TOKEN = "integration-admin-token"
 JIRA_USER, JIRA_TOKEN = "ada@example.com", "atlassian-api-token"
@@ -164,7 +165,9 @@ def _derived_spec(builtin: Builtin, standin_url: str, folder: Path) -> Path:
     real = urlsplit(re.sub(r"\{[^{}]+\}", "x", data["base_url"]))
     site = "/{site}" if "{site}" in data["base_url"] else ""  # keep the server variable: it becomes a path segment
     data["base_url"] = f"{standin_url}/{builtin.slug}{site}{real.path}"
-    data["policy"] = {**data.get("policy", {}), "allowed_hosts": ["127.0.0.1"], "allow_private_network": True}
+    # No rate limit: these tests call one stand-in back to back (the hub's limits are tested in tests/tenancy).
+    policy = {key: value for key, value in data.get("policy", {}).items() if key != "rate_limit"}
+    data["policy"] = {**policy, "allowed_hosts": ["127.0.0.1"], "allow_private_network": True}
     if builtin.spec.source.npm is None:
         source = builtin.spec.source_file()
         assert source is not None
@@ -178,10 +181,26 @@ def _derived_spec(builtin: Builtin, standin_url: str, folder: Path) -> Path:
 class Stack:
     hub_url: str
     standin: StandIn
+    key: str  # the test user's API key; its credentials are CREDENTIALS, stored in the vault
 
     @property
     def mcp(self) -> str:
         return f"{self.hub_url}/mcp"
+
+    def client(self, **options: Any) -> AbstractAsyncContextManager[Client]:
+        return mcp_client(self.mcp, self.key, **options)
+
+
+def _fields(credential: Credential) -> dict[str, Any]:
+    """A runtime Credential as the fields the credential store keeps."""
+    fields: dict[str, Any] = {
+        name: getattr(credential, name)
+        for name in ("token", "api_key", "username", "password")
+        if getattr(credential, name)
+    }
+    if credential.server_variables:
+        fields["server_variables"] = dict(credential.server_variables)
+    return fields
 
 
 @pytest.fixture(scope="module")
@@ -204,10 +223,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # What the description leaves undocumented, answered as the real service does.
         drive = urlsplit(CATALOG["google-drive"].base_url).path
         standin.add("GET", drive + "/files/{fileId}/export", 200, EXPORTED_TEXT, "text/plain; charset=utf-8")
-        settings = Settings(port=0, catalog_dirs=[catalog], admin_token=ADMIN_TOKEN, data_dir=catalog.parent / "data")
-        app = create_app(settings, credentials=StaticCredentialProvider(CREDENTIALS))
-        with serve(app, health_path="/healthz") as hub_url:
-            yield Stack(hub_url, standin)
+        data_dir = catalog.with_name(f"{catalog.name}-data")
+        options = {"enable": list(CATALOG), "credentials": {slug: _fields(c) for slug, c in CREDENTIALS.items()}}
+        [account] = provision(data_dir, ("agent@example.com", options))
+        settings = Settings(port=0, catalog_dirs=[catalog], admin_token=ADMIN_TOKEN, data_dir=data_dir)
+        with serve(create_app(settings), health_path="/healthz") as hub_url:
+            yield Stack(hub_url, standin, account.key)
 
 
 async def _call(client: Client, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -226,7 +247,7 @@ def _form(sent: Recorded) -> list[tuple[str, str]]:
 
 
 async def test_all_builtins_are_listed_and_disabled_tools_are_not(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         for slug, integration in CATALOG.items():
             for tool in integration.tools:
@@ -242,7 +263,7 @@ async def test_all_builtins_are_listed_and_disabled_tools_are_not(stack: Stack) 
 
 
 async def test_github(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         result = await _call(client, "github__get_issue", {"owner": "octo-org", "repo": "hello", "issue_number": 1347})
         sent = stack.standin.sent()
         assert (sent.method, sent.raw_path, sent.raw_query) == ("GET", "/github/repos/octo-org/hello/issues/1347", "")
@@ -261,7 +282,7 @@ async def test_github(stack: Stack) -> None:
 
 
 async def test_notion(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         filter_pages = {"property": "object", "value": "page"}
         result = await _call(client, "notion__search", {"query": "Roadmap", "filter": filter_pages, "page_size": 10})
         sent = stack.standin.sent()
@@ -284,7 +305,7 @@ async def test_notion(stack: Stack) -> None:
 
 
 async def test_notion_sends_the_integration_token(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         await _call(client, "notion__get_me", {})
         sent = stack.standin.sent()
         assert (sent.method, sent.path) == ("GET", "/notion/v1/users/me")
@@ -292,7 +313,7 @@ async def test_notion_sends_the_integration_token(stack: Stack) -> None:
 
 
 async def test_slack(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         result = await _call(client, "slack__get_channel_history", {"channel": "C0123ABCD", "limit": 2})
         sent = stack.standin.sent()
         assert (sent.method, sent.path) == ("GET", "/slack/api/conversations.history")
@@ -309,7 +330,7 @@ async def test_slack(stack: Stack) -> None:
 
 
 async def test_google_drive(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         query = "name contains 'budget' and trashed = false"
         result = await _call(
             client,
@@ -329,7 +350,7 @@ async def test_google_drive(stack: Stack) -> None:
 
 
 async def test_gmail(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         raw = base64.urlsafe_b64encode(b"To: bob@example.com\r\nSubject: Hi\r\n\r\nHello").decode().rstrip("=")
         result = await _call(client, "gmail__send_message", {"raw": raw, "threadId": "18c2f0"})
         sent = stack.standin.sent()
@@ -355,7 +376,7 @@ async def test_gmail(stack: Stack) -> None:
 
 
 async def test_jira(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         basic = "Basic " + base64.b64encode(f"{JIRA_USER}:{JIRA_TOKEN}".encode()).decode()
         result = await _call(client, "jira__get_issue", {"issueIdOrKey": "PROJ-7", "fields": ["summary", "status"]})
         sent = stack.standin.sent()
@@ -388,7 +409,7 @@ async def test_jira(stack: Stack) -> None:
 
 
 async def test_jira_software(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         jql = 'project = PROJ AND status = "In Progress"'
         arguments = {"jql": jql, "maxResults": 2, "fields": ["summary", "status"], "nextPageToken": "CAEaAggD"}
         result = await _call(client, "jira-software__search_issues", arguments)
@@ -428,7 +449,7 @@ async def test_jira_software(stack: Stack) -> None:
 
 
 async def test_airtable(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         arguments = {
             "baseId": AIRTABLE_BASE,
             "tableIdOrName": "Tasks",
@@ -468,7 +489,7 @@ async def test_airtable(stack: Stack) -> None:
 
 
 async def test_stripe(stack: Stack) -> None:
-    async with Client(stack.mcp, mode="legacy") as client:
+    async with stack.client(mode="legacy") as client:
         result = await _call(
             client,
             "stripe__create_customer",

@@ -11,8 +11,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,10 @@ from urllib.parse import parse_qsl, unquote
 
 import httpx2
 import uvicorn
+from argon2 import PasswordHasher
+from mcp.client import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
 from starlette.types import Receive, Scope, Send
 
 from mcphub.compiler.codegen import write_package as codegen_write
@@ -37,6 +41,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
+from mcphub.runtime.tenancy import Tenancy
 
 # --- a real server in a thread ---------------------------------------------------------------------
 
@@ -402,3 +407,77 @@ def petstore(base_url: str, *, slug: str = "pets", timeout_s: float = 1.5, **pol
 def write_package(integration: Integration, out_dir: Path) -> Path:
     """Compile `integration` into `out_dir/<slug>/` with the real codegen, as `mcphub compile` does."""
     return codegen_write(integration, out_dir)
+
+
+# --- accounts: real users and keys through the tenancy layer ----------------------------------------
+
+# argon2id still, with small costs: the production parameters take ~0.5 s per hash.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user made through the tenancy layer and one API key of theirs (the secret, shown once)."""
+
+    email: str
+    user_id: int
+    key_id: int
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_account(
+    tenancy: Tenancy,
+    email: str,
+    *,
+    enable: Iterable[str] = (),
+    credentials: Mapping[str, Mapping[str, Any]] | None = None,
+    scope: Iterable[str] | None = None,
+) -> Account:
+    """Create a user (the hub's first is its admin), enable integrations, store credentials, create a key."""
+    user = await tenancy.accounts.create_user(email, "correct horse battery staple")
+    for slug in enable:
+        await tenancy.integrations.enable(user.id, slug)
+    for slug, fields in (credentials or {}).items():
+        await tenancy.credentials.set(user.id, slug, dict(fields), scheme="bearer" if "token" in fields else None)
+    key = await tenancy.accounts.create_key(user.id, "agent", scope=scope)
+    return Account(user.email, user.id, key.info.id, key.secret)
+
+
+async def open_tenancy(
+    data_dir: Path, url: str | None = None, *, redis_url: str = "", namespace: str = "mcphub"
+) -> Tenancy:
+    """The tenancy services over the hub's data dir (same database file and vault key as the hub)."""
+    return await Tenancy.open(data_dir, url=url, redis_url=redis_url, namespace=namespace, password_hasher=FAST_HASHER)
+
+
+def provision(data_dir: Path, *accounts: tuple[str, dict[str, Any]], url: str | None = None) -> list[Account]:
+    """From sync code, before the hub starts: `provision(dir, ("ops@x", {"enable": ["pets"]}))`."""
+
+    async def run() -> list[Account]:
+        tenancy = await open_tenancy(data_dir, url)
+        try:
+            return [await make_account(tenancy, email, **options) for email, options in accounts]
+        finally:
+            await tenancy.aclose()
+
+    return asyncio.run(run())
+
+
+@asynccontextmanager
+async def mcp_client(url: str, key: str, *, mode: str = "auto", **options: Any) -> AsyncIterator[Client]:
+    """The official SDK client over streamable HTTP, sending `Authorization: Bearer <key>`."""
+    timeout = httpx2.Timeout(30.0, read=300.0)
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client,
+    ):
+        yield client
+
+
+def sse_transport(url: str, key: str) -> Any:
+    """The legacy HTTP+SSE client transport with the key."""
+    return sse_client(url, headers={"Authorization": f"Bearer {key}"})

@@ -1,1 +1,1 @@
-"""OAuth 2.0: the hub as a client of upstreams (`upstream`); later, the hub as an MCP authorization server."""
+"""OAuth 2.0: the hub as a client of upstreams (`upstream`) and as its own MCP authorization server (`authserver`)."""

@@ -35,6 +35,10 @@ __all__ = [
     "CallLogEntry",
     "Credential",
     "HubSecret",
+    "IssuedToken",
+    "McpAuthCode",
+    "McpClient",
+    "McpGrant",
     "MonthlyMeter",
     "OAuthClient",
     "OAuthFlow",
@@ -237,3 +241,62 @@ class MonthlyMeter(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- the hub as an MCP authorization server (runtime/oauth/authserver.py) -------------------------------
+
+
+class McpClient(Base):
+    """An OAuth client of the hub (an MCP client registered dynamically, RFC 7591); its secret only as a hash."""
+
+    __tablename__ = "mcp_clients"
+
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)  # the registered metadata, without the secret
+    secret_hash: Mapped[str | None] = mapped_column(String(64))  # hex HMAC-SHA256; None: public client
+    created_at: Mapped[datetime]
+
+
+class McpGrant(Base):
+    """One user's consent to one client, from one authorization code: its tokens live and die together."""
+
+    __tablename__ = "mcp_grants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("mcp_clients.client_id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    resource: Mapped[str] = mapped_column(String(2000))  # RFC 8707 audience of every token of the grant
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class McpAuthCode(Base):
+    """An authorization code: found by its hash, single use, short-lived, bound to redirect URI and resource."""
+
+    __tablename__ = "mcp_auth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("mcp_clients.client_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    resource: Mapped[str] = mapped_column(String(2000))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    redirect_uri_explicit: Mapped[bool] = mapped_column(Boolean)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("mcp_grants.id", ondelete="CASCADE"))
+
+
+class IssuedToken(Base):
+    """An access or refresh token the hub issued, stored as a keyed hash; refresh tokens are rotated on use."""
+
+    __tablename__ = "mcp_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # access | refresh
+    grant_id: Mapped[int] = mapped_column(ForeignKey("mcp_grants.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]  # refresh tokens: when it was exchanged (a second use is a replay)

@@ -1,0 +1,86 @@
+"""The first start of a hub: an admin account and a first API key, so a newcomer can connect a client at once.
+
+When the database has no users, `mcphub serve` creates `admin@localhost` with a random password and one
+API key, enables every mounted integration that needs no credential (and those the operator configured
+with MCPHUB_CRED_<SLUG>_*, which only admins may use), and prints the password, the key and the exact
+client command once. Nothing secret is kept anywhere but in that output: the password and key are stored hashed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mcphub.compiler.ir import Integration
+from mcphub.runtime.accounts import AccountError
+from mcphub.runtime.credentials import CredentialProvider, EnvCredentialProvider
+from mcphub.runtime.tenancy import Tenancy
+
+__all__ = ["ADMIN_EMAIL", "FirstRun", "bootstrap"]
+
+ADMIN_EMAIL = "admin@localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRun:
+    """What the first start created; `password` and `key` exist nowhere else."""
+
+    email: str
+    password: str
+    key: str
+    enabled: list[str]
+    needs_credentials: list[str]
+
+    def __repr__(self) -> str:  # never print the secrets by accident
+        return f"FirstRun(email={self.email!r}, enabled={self.enabled!r})"
+
+    def banner(self, mcp_url: str) -> str:
+        """The once-only message `serve` prints."""
+        rule = "=" * 78
+        lines = [
+            rule,
+            "MCP Hub first run: created the admin account and its first API key.",
+            "Both are shown ONCE and stored only as hashes: save them now.",
+            "",
+            f"  admin:     {self.email}",
+            f"  password:  {self.password}",
+            f"  API key:   {self.key}",
+            "",
+            "Connect Claude Code (paste as is):",
+            f'  claude mcp add --transport http mcphub {mcp_url} --header "Authorization: Bearer {self.key}"',
+            "",
+            f"Enabled for {self.email}: {', '.join(self.enabled) or 'nothing (every integration needs a credential)'}",
+        ]
+        if self.needs_credentials:
+            example = self.needs_credentials[0]
+            lines.append(f"Need a credential first: {', '.join(self.needs_credentials)}")
+            lines.append(f"  mcphub credentials set {example}      # prompts for the secret, stores it encrypted")
+            lines.append(f"  mcphub integrations enable {example}")
+            lines.append("  (run them in this directory; the hub picks the change up within 30 s)")
+        lines.append("More keys and users: mcphub keys create --name laptop; mcphub users create EMAIL")
+        lines.append(rule)
+        return "\n".join(lines)
+
+
+async def bootstrap(
+    tenancy: Tenancy, integrations: Iterable[Integration], *, operator: CredentialProvider | None = None
+) -> FirstRun | None:
+    """Create the admin and a first key when the hub has no users; None when it already has some."""
+    if await tenancy.accounts.list_users():
+        return None
+    password = secrets.token_urlsafe(12)
+    try:
+        user = await tenancy.accounts.create_user(ADMIN_EMAIL, password)
+    except AccountError:
+        return None  # another replica starting at the same time won the race
+    key = await tenancy.accounts.create_key(user.id, "first key")
+    operator = operator if operator is not None else EnvCredentialProvider()
+    enabled, waiting = [], []
+    for integration in sorted(integrations, key=lambda i: i.slug):
+        if not integration.auth or await operator.get(integration) is not None:
+            await tenancy.integrations.enable(user.id, integration.slug)
+            enabled.append(integration.slug)
+        else:
+            waiting.append(integration.slug)
+    return FirstRun(user.email, password, key.secret, enabled, waiting)

@@ -1,0 +1,316 @@
+"""The hub's MCP authorization server over HTTP: metadata documents, /oauth/* endpoints, sign-in and consent pages.
+
+Routes (mounted at the root of the app, next to /mcp):
+
+- `/.well-known/oauth-protected-resource` and `…/mcp`: RFC 9728 metadata of the `/mcp` resource;
+- `/.well-known/oauth-authorization-server`: RFC 8414 metadata (issuer = the hub's public origin);
+- `/oauth/register` (RFC 7591), `/oauth/authorize`, `/oauth/token`, `/oauth/revoke` (RFC 7009):
+  the MCP SDK's handlers over `runtime.oauth.authserver.AuthServer`;
+- `/oauth/consent`: server-rendered pages (no JavaScript). Without a web session it shows a sign-in form
+  (its CSRF token is a double-submit cookie); signing in starts the same session cookie as the JSON API's
+  sign-in. Then a consent page names the client, the scope and where the browser goes next; Allow/Deny
+  posts back with the session's CSRF token. Every POST with a foreign `Origin` is refused, and the pages
+  refuse to be framed (clickjacking).
+
+Upstream OAuth's `/oauth/callback/{slug}` (web/api.py) is a different flow and does not collide.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from mcp.server.auth.handlers.authorize import AuthorizationHandler
+from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
+from mcp.server.auth.handlers.register import RegistrationHandler
+from mcp.server.auth.handlers.revoke import RevocationHandler
+from mcp.server.auth.handlers.token import TokenHandler
+from mcp.server.auth.routes import cors_middleware
+from mcp.server.auth.settings import ClientRegistrationOptions
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mcphub.runtime.accounts import UserInfo
+from mcphub.runtime.oauth.authserver import SCOPE, AuthServer, HashedClientAuthenticator, PendingAuthorization
+from mcphub.runtime.policy import parse_rate
+from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.vault import hub_secret
+from mcphub.web.api import SESSION_COOKIE, SESSION_MAX_AGE
+
+__all__ = ["CONSENT_PATH", "create_oauth_routes", "protected_resource_metadata_url"]
+
+CONSENT_PATH = "/oauth/consent"
+SIGNIN_CSRF_COOKIE = "mcphub_oauth_csrf"
+TEMPLATES = Path(__file__).parent / "templates"
+SCOPE_DESCRIPTIONS = {SCOPE: "Use the tools of your enabled integrations through this hub's /mcp endpoint"}
+_SIGN_IN_RATE = parse_rate("10/min")
+_REGISTER_RATE = parse_rate("30/min")
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def protected_resource_metadata_url(issuer: str) -> str:
+    """Where the `WWW-Authenticate` challenge of /mcp should point (RFC 9728 §3.1, path-suffixed form)."""
+    return f"{issuer.rstrip('/')}/.well-known/oauth-protected-resource/mcp"
+
+
+def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(f"oauth/{template}").render(**context), status, headers=_PAGE_HEADERS)
+
+
+def _error_page(status: int, title: str, message: str) -> HTMLResponse:
+    return _page("error.html", status, title=title, message=message)
+
+
+class _Consent:
+    """Sign-in and consent pages; web sessions are the JSON API's (same cookie, same signing key)."""
+
+    def __init__(self, tenancy: Tenancy, server: AuthServer, secure: bool) -> None:
+        self.t = tenancy
+        self.server = server
+        self.secure = secure
+        self._sessions: URLSafeTimedSerializer | None = None
+
+    async def sessions(self) -> URLSafeTimedSerializer:
+        if self._sessions is None:
+            key = await hub_secret(self.t.db, self.t.vault, "session-signing")
+            self._sessions = URLSafeTimedSerializer(key, salt="mcphub-session")
+        return self._sessions
+
+    async def session_user(self, request: Request) -> tuple[UserInfo, str] | None:
+        """(user, session CSRF token) of a live web session; None without one."""
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = (await self.sessions()).loads(raw, max_age=SESSION_MAX_AGE)
+            uid, epoch, csrf = int(data["uid"]), int(data["ep"]), str(data["csrf"])
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+        if await self.t.accounts.session_epoch(uid) != epoch:
+            return None
+        user = await self.t.accounts.get_user(uid)
+        return (user, csrf) if user else None
+
+    async def start_session(self, response: Response, user: UserInfo) -> None:
+        epoch = await self.t.accounts.session_epoch(user.id)
+        cookie = (await self.sessions()).dumps({"uid": user.id, "ep": epoch, "csrf": secrets.token_urlsafe(32)})
+        response.set_cookie(
+            SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE, httponly=True, samesite="lax", secure=self.secure, path="/"
+        )
+
+    # --- pages ---------------------------------------------------------------------------------------
+
+    def _sign_in(self, token: str, pending: PendingAuthorization, *, error: str = "", email: str = "") -> Response:
+        csrf = secrets.token_urlsafe(32)
+        response = _page(
+            "signin.html",
+            401 if error else 200,
+            title="Sign in",
+            client_name=pending.client_name,
+            request_token=token,
+            csrf=csrf,
+            action=CONSENT_PATH,
+            error=error,
+            email=email,
+        )
+        response.set_cookie(
+            SIGNIN_CSRF_COOKIE, csrf, max_age=1800, httponly=True, samesite="strict", secure=self.secure, path="/oauth"
+        )
+        return response
+
+    @staticmethod
+    def _consent(token: str, pending: PendingAuthorization, user: UserInfo, csrf: str) -> Response:
+        target = urlsplit(pending.redirect_uri)
+        return _page(
+            "consent.html",
+            title=f"Allow {pending.client_name}?",
+            client_name=pending.client_name,
+            client_id=pending.client_id,
+            email=user.email,
+            scopes=pending.scopes,
+            scope_descriptions=SCOPE_DESCRIPTIONS,
+            resource=pending.resource,
+            redirect_to=f"{target.scheme}://{target.netloc}{target.path}",
+            request_token=token,
+            csrf=csrf,
+            action=CONSENT_PATH,
+        )
+
+    async def _pending(self, token: str) -> PendingAuthorization | None:
+        return await self.server.pending(token) if token else None
+
+    @staticmethod
+    def _expired() -> Response:
+        return _error_page(
+            400,
+            "This request has expired",
+            "The authorization request is invalid or too old. Go back to your application and connect again.",
+        )
+
+    async def show(self, request: Request) -> Response:
+        token = request.query_params.get("request", "")
+        pending = await self._pending(token)
+        if pending is None:
+            return self._expired()
+        signed_in = await self.session_user(request)
+        if signed_in is None:
+            return self._sign_in(token, pending)
+        return self._consent(token, pending, *signed_in)
+
+    async def submit(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+            return _error_page(403, "Refused", "This form was submitted from another site.")
+        form = await request.form()
+        fields = {name: value for name, value in form.items() if isinstance(value, str)}
+        token = fields.get("request", "")
+        pending = await self._pending(token)
+        if pending is None:
+            return self._expired()
+        csrf = fields.get("csrf", "")
+        action = fields.get("action", "")
+        if action == "signin":
+            return await self._submit_sign_in(request, token, pending, fields, csrf)
+        signed_in = await self.session_user(request)
+        if signed_in is None:
+            return self._sign_in(token, pending)
+        user, session_csrf = signed_in
+        if not csrf or not hmac.compare_digest(csrf.encode(), session_csrf.encode()):
+            return _error_page(403, "Refused", "The form's security token is missing or wrong; reload and try again.")
+        if action == "approve":
+            target = await self.server.approve(user.id, pending)
+        elif action == "deny":
+            target = self.server.deny(pending)
+        else:
+            return _error_page(400, "Unknown action", "Choose Allow or Deny.")
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+    async def _submit_sign_in(
+        self, request: Request, token: str, pending: PendingAuthorization, fields: dict[str, str], csrf: str
+    ) -> Response:
+        cookie = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
+        if not csrf or not cookie or not hmac.compare_digest(csrf.encode(), cookie.encode()):
+            return _error_page(403, "Refused", "The form's security token is missing or wrong; reload and try again.")
+        email, password = fields.get("email", "").strip(), fields.get("password", "")
+        client = request.client.host if request.client else "unknown"
+        for bucket in (f"signin:ip:{client}", f"signin:email:{email.lower()}"):
+            wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            if wait > 0:
+                return self._sign_in(
+                    token, pending, error=f"Too many sign-in attempts; retry in {wait:.0f} s.", email=email
+                )
+        user = await self.t.accounts.verify_password(email, password) if email and password else None
+        if user is None:
+            return self._sign_in(token, pending, error="Wrong email or password.", email=email)
+        response = RedirectResponse(f"{CONSENT_PATH}?request={token}", status_code=303)
+        await self.start_session(response, user)
+        response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/oauth")
+        return response
+
+
+def _throttled(
+    tenancy: Tenancy, handler: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """Unauthenticated registration writes rows: cap it per client address."""
+
+    async def run(request: Request) -> Response:
+        client = request.client.host if request.client else "unknown"
+        wait = await tenancy.policy.limiter.acquire(f"oauth-register:{client}", _REGISTER_RATE)
+        if wait > 0:
+            return JSONResponse(
+                {
+                    "error": "invalid_client_metadata",
+                    "error_description": f"too many registrations; retry in {wait:.0f} s",
+                },
+                status_code=429,
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        return await handler(request)
+
+    return run
+
+
+def authorization_server_metadata(server: AuthServer) -> OAuthMetadata:
+    """The RFC 8414 document: endpoints under /oauth, code + PKCE S256, refresh, RFC 9207 `iss`."""
+    base = server.issuer
+    # Validated from strings, not built from AnyHttpUrl objects: the models keep an empty path empty, and
+    # RFC 8414/9207 compare the issuer as an exact string ("https://hub" is not "https://hub/").
+    return OAuthMetadata.model_validate(
+        {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "registration_endpoint": f"{base}/oauth/register",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "scopes_supported": [SCOPE],
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": False,
+        }
+    )
+
+
+def resource_metadata(server: AuthServer) -> ProtectedResourceMetadata:
+    """The RFC 9728 document of /mcp: this hub is its own (only) authorization server."""
+    return ProtectedResourceMetadata.model_validate(
+        {
+            "resource": server.resource,
+            "authorization_servers": [server.issuer],
+            "scopes_supported": [SCOPE],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "MCP Hub",
+        }
+    )
+
+
+def create_oauth_routes(tenancy: Tenancy, *, issuer: str, secure_cookies: bool | None = None) -> list[BaseRoute]:
+    """The authorization server's routes for a hub whose public origin is `issuer` (e.g. https://hub.example.com).
+
+    Also sets `tenancy.authserver`, which `authenticate_bearer` uses to accept the access tokens it issues.
+    """
+    issuer = issuer.rstrip("/")
+    server = tenancy.authserver
+    if server is None or server.issuer != issuer:
+        server = AuthServer(tenancy.db, tenancy.vault, issuer=issuer)
+        tenancy.authserver = server
+    authenticator = HashedClientAuthenticator(server)
+    registration = ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE])
+    consent = _Consent(tenancy, server, issuer.startswith("https://") if secure_cookies is None else secure_cookies)
+    prm = ProtectedResourceMetadataHandler(resource_metadata(server)).handle
+    asm = MetadataHandler(authorization_server_metadata(server)).handle
+    read = ["GET", "OPTIONS"]
+    write = ["POST", "OPTIONS"]
+    return [
+        Route("/.well-known/oauth-protected-resource", cors_middleware(prm, read), methods=read),
+        Route("/.well-known/oauth-protected-resource/mcp", cors_middleware(prm, read), methods=read),
+        Route("/.well-known/oauth-authorization-server", cors_middleware(asm, read), methods=read),
+        Route(
+            "/oauth/register",
+            cors_middleware(_throttled(tenancy, RegistrationHandler(server, registration).handle), write),
+            methods=write,
+        ),
+        Route("/oauth/authorize", AuthorizationHandler(server).handle, methods=["GET", "POST"]),
+        Route(CONSENT_PATH, consent.show, methods=["GET"]),
+        Route(CONSENT_PATH, consent.submit, methods=["POST"]),
+        Route("/oauth/token", cors_middleware(TokenHandler(server, authenticator).handle, write), methods=write),
+        Route("/oauth/revoke", cors_middleware(RevocationHandler(server, authenticator).handle, write), methods=write),
+    ]
