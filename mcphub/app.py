@@ -38,15 +38,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from mcphub.runtime.accounts import Accounts
+from mcphub.runtime.accounts import Accounts, KeyPrincipal
 from mcphub.runtime.catalog import Catalog
 from mcphub.runtime.credentials import CredentialProvider
 from mcphub.runtime.firstrun import bootstrap
 from mcphub.runtime.hub import Hub
 from mcphub.runtime.metrics import CONTENT_TYPE_LATEST
+from mcphub.runtime.oauth.authserver import authenticate_bearer
 from mcphub.runtime.tenancy import Tenancy
 from mcphub.web.api import create_api_routes
-from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token
+from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
+from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url
 
 __all__ = ["Settings", "create_app", "run_server"]
 
@@ -188,8 +190,20 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
 
+    # The authorization server needs a stable issuer (RFC 8414): the public URL, or host:port when the port is
+    # fixed. An app on an ephemeral port (tests) serves only the protected-resource document, from the Host header.
+    issuer = (
+        settings.public_mcp_url.removesuffix("/mcp") if settings.port or "MCPHUB_PUBLIC_URL" in os.environ else None
+    )
+
+    async def authenticate(raw: str) -> KeyPrincipal | None:
+        return await authenticate_bearer(services.tenancy, raw) if services.tenancy is not None else None
+
+    def metadata_url(scope: Scope) -> str:
+        return protected_resource_metadata_url(issuer) if issuer else resource_metadata_url(scope)
+
     def authenticated(app: Any) -> KeyAuthMiddleware:
-        return KeyAuthMiddleware(app, services.accounts)
+        return KeyAuthMiddleware(app, services.accounts, authenticate=authenticate, metadata_url=metadata_url)
 
     async def healthz(request: Request) -> Response:
         snapshot = hub.snapshot
@@ -264,6 +278,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     allow_signup=settings.allow_signup,
                 )
             )
+            if issuer is not None:
+                api_routes += create_oauth_routes(tenancy, issuer=issuer)
             app.router.routes.extend(api_routes)
             if settings.first_run:
                 integrations = [mount.integration for mount in hub.snapshot.mounts.values()]
@@ -290,8 +306,14 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         Route("/mcp/{slug}", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
         Route("/sse", endpoint=authenticated(_SseEndpoint(hub, sse)), methods=["GET"]),
         Mount("/messages", app=authenticated(sse.handle_post_message)),
-        Route(METADATA_PATH, endpoint=protected_resource, methods=["GET"]),
-        Route(f"{METADATA_PATH}/mcp", endpoint=protected_resource, methods=["GET"]),
+        *(
+            []
+            if issuer
+            else [
+                Route(METADATA_PATH, endpoint=protected_resource, methods=["GET"]),
+                Route(f"{METADATA_PATH}/mcp", endpoint=protected_resource, methods=["GET"]),
+            ]
+        ),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/metrics", endpoint=metrics, methods=["GET"]),
         Route("/admin/reload", endpoint=reload, methods=["POST"]),

@@ -193,6 +193,10 @@ class Mount:
             self._closed = True
             with anyio.CancelScope(shield=True):
                 await self.client.aclose()
+                if self.integration.source.kind == "mcp":
+                    from mcphub.runtime import upstream_mcp  # only hubs that proxy MCP servers load it
+
+                    await upstream_mcp.release(self.client)
 
 
 @dataclass(frozen=True)

@@ -459,6 +459,20 @@ class Hub:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         mount, entry = found
         arguments = params.arguments or {}
+        if mount.integration.source.kind != "mcp":
+            return await self._dispatch(ctx, mount, entry, arguments)
+        # Proxied upstream MCP tools relay their progress to this call's client.
+        from mcphub.runtime import upstream_mcp
+
+        token = upstream_mcp.progress_forwarder.set(ctx.session.report_progress)
+        try:
+            return await self._dispatch(ctx, mount, entry, arguments)
+        finally:
+            upstream_mcp.progress_forwarder.reset(token)
+
+    async def _dispatch(
+        self, ctx: ServerRequestContext[Any, Any], mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
+    ) -> types.CallToolResult:
         if self.tenancy is None:
             return await self.call(mount, entry, arguments)
         principal = principal_of(ctx)

@@ -11,7 +11,7 @@ The 401 carries `WWW-Authenticate: Bearer resource_metadata="<origin>/.well-know
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -54,12 +54,27 @@ def sdk_user(principal: KeyPrincipal) -> AuthenticatedUser:
     )
 
 
-class KeyAuthMiddleware:
-    """`accounts` may be a callable, for apps whose accounts open at startup (None until then: 503)."""
+Authenticator = Callable[[str], Awaitable[KeyPrincipal | None]]
 
-    def __init__(self, app: ASGIApp, accounts: Accounts | Callable[[], Accounts | None]) -> None:
+
+class KeyAuthMiddleware:
+    """`accounts` may be a callable, for apps whose accounts open at startup (None until then: 503).
+
+    `authenticate` replaces the plain API-key lookup, e.g. to accept the hub's own OAuth access tokens too.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        accounts: Accounts | Callable[[], Accounts | None],
+        *,
+        authenticate: Authenticator | None = None,
+        metadata_url: Callable[[Scope], str] | None = None,
+    ) -> None:
         self.app = app
         self._accounts = accounts
+        self._authenticate = authenticate
+        self._metadata_url = metadata_url or resource_metadata_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,13 +85,16 @@ class KeyAuthMiddleware:
             await _send_json(send, 503, {"error": "unavailable", "error_description": "the hub is starting"}, [])
             return
         token = bearer_token(Headers(scope=scope))
-        principal = await accounts.authenticate_key(token) if token else None
+        lookup = self._authenticate or accounts.authenticate_key
+        principal = await lookup(token) if token else None
         if principal is None:
             error = "invalid_token" if token else "invalid_request"
             description = (
-                "the API key is invalid, expired or revoked" if token else "an API key (Bearer mcp_sk_…) is required"
+                "the API key or access token is invalid, expired or revoked"
+                if token
+                else "an API key (Bearer mcp_sk_…) or OAuth access token is required"
             )
-            challenge = f'Bearer resource_metadata="{resource_metadata_url(scope)}"'
+            challenge = f'Bearer resource_metadata="{self._metadata_url(scope)}"'
             if token:
                 challenge += f', error="{error}", error_description="{description}"'
             body = {"error": error, "error_description": description}

@@ -110,3 +110,26 @@ def test_a_restart_creates_nothing_and_the_key_still_works(first_hub: tuple[Hub,
                 },
             )
             assert response.status_code != 401, response.text
+
+
+async def test_oauth_authorization_server_is_discoverable_from_the_401(first_hub: tuple[Hub, Path]) -> None:
+    """A remote connector with no key follows the 401 to the hub's own authorization server and registers."""
+    hub, _ = first_hub
+    async with httpx2.AsyncClient(base_url=hub.base_url) as http:
+        refused = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert refused.status_code == 401
+        challenge = refused.headers["www-authenticate"]
+        found = re.search(r'resource_metadata="([^"]+)"', challenge)
+        assert found is not None
+        resource = (await http.get(found.group(1))).json()
+        assert resource["resource"] == hub.mcp_url
+        (issuer,) = resource["authorization_servers"]
+        server = (await http.get(f"{issuer.rstrip('/')}/.well-known/oauth-authorization-server")).json()
+        assert server["issuer"].rstrip("/") == issuer.rstrip("/") == hub.base_url
+        assert "S256" in server["code_challenge_methods_supported"]
+        registered = await http.post(
+            server["registration_endpoint"],
+            json={"client_name": "connector", "redirect_uris": ["http://127.0.0.1:9/callback"]},
+        )
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["client_id"]
