@@ -540,7 +540,9 @@ class Hub:
     ) -> tuple[ToolOutput, str]:
         """Run with the user's credential (the vault's, else an admin's operator fallback); refresh OAuth on 401."""
         integration = mount.integration
-        if entry.validate(arguments):
+        if entry.validate(arguments) or not integration.auth:
+            # Invalid arguments never reach the upstream; an integration without auth schemes has no credential:
+            # neither needs the vault read (a database query) that every other call pays.
             return await self._invoke(mount, entry, arguments, None)
         user = tenancy.provider.for_user(principal.user_id)
         try:
