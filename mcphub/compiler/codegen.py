@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -374,8 +373,6 @@ def write_package(integration: Integration, out_dir: Path, *, source_label: str 
         os.replace(built, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    # Drop stale bytecode of the old version so an import in this process sees the new source.
-    sys.modules.pop(f"generated.{integration.slug}", None)
     return final
 
 

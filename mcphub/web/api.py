@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -39,15 +38,13 @@ from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy import Tenancy
 from mcphub.runtime.tenancy_credentials import CredentialError
 from mcphub.runtime.usage import call_log, monthly, summary
-from mcphub.runtime.vault import hub_secret
 from mcphub.web.keyauth import bearer_token
+from mcphub.web.sessions import SESSION_COOKIE, WebSessions
 
 __all__ = ["API_PREFIX", "SESSION_COOKIE", "create_api_routes", "openapi_document"]
 
 API_PREFIX = "/api/v1"
-SESSION_COOKIE = "mcphub_session"
 CSRF_HEADER = "x-csrf-token"
-SESSION_MAX_AGE = 14 * 24 * 3600
 _SIGN_IN_RATE = parse_rate("10/min")  # per client address and per email: slows password guessing
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -149,43 +146,23 @@ class _Api:
         self.catalog = catalog
         self.secure_cookies = secure_cookies
         self.allow_signup = allow_signup
-        self._serializer: URLSafeTimedSerializer | None = None
+        self.sessions = WebSessions(tenancy)
 
     # --- sessions ------------------------------------------------------------------------------------
 
-    async def serializer(self) -> URLSafeTimedSerializer:
-        if self._serializer is None:
-            key = await hub_secret(self.t.db, self.t.vault, "session-signing")
-            self._serializer = URLSafeTimedSerializer(key, salt="mcphub-session")
-        return self._serializer
-
     async def signed_in(self, request: Request, user: UserInfo, status: int = 200) -> Response:
         """The response of sign-up/sign-in: the user and CSRF token, with the session cookie set."""
-        epoch = await self.t.accounts.session_epoch(user.id)
         csrf = secrets.token_urlsafe(32)
-        cookie = (await self.serializer()).dumps({"uid": user.id, "ep": epoch, "csrf": csrf})
         secure = self.secure_cookies
         if secure is None:  # behind a TLS-terminating proxy the request itself says http: trust the public URL
             secure = request.url.scheme == "https" or os.environ.get("MCPHUB_PUBLIC_URL", "").startswith("https://")
         response = _ok({"user": _user(user), "csrf_token": csrf}, status)
-        response.set_cookie(
-            SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE, httponly=True, samesite="lax", secure=secure, path="/"
-        )
+        await self.sessions.start(response, user, secure=secure, csrf=csrf)
         return response
 
     async def session_caller(self, request: Request) -> Caller | None:
-        raw = request.cookies.get(SESSION_COOKIE)
-        if not raw:
-            return None
-        try:
-            data = (await self.serializer()).loads(raw, max_age=SESSION_MAX_AGE)
-            uid, epoch, csrf = int(data["uid"]), int(data["ep"]), str(data["csrf"])
-        except (BadSignature, KeyError, TypeError, ValueError):
-            return None
-        if await self.t.accounts.session_epoch(uid) != epoch:
-            return None  # signed out (everywhere) or password changed since
-        user = await self.t.accounts.get_user(uid)
-        return Caller(user, "session", csrf) if user else None
+        live = await self.sessions.read(request)
+        return Caller(live[0], "session", live[1]) if live else None
 
     async def caller(self, request: Request) -> Caller:
         """Who is calling: a session (CSRF-checked on writes) or an admin key; else 401/403."""

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -42,8 +41,7 @@ from mcphub.runtime.accounts import UserInfo
 from mcphub.runtime.oauth.authserver import SCOPE, AuthServer, HashedClientAuthenticator, PendingAuthorization
 from mcphub.runtime.policy import parse_rate
 from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.vault import hub_secret
-from mcphub.web.api import SESSION_COOKIE, SESSION_MAX_AGE
+from mcphub.web.sessions import WebSessions
 
 __all__ = ["CONSENT_PATH", "create_oauth_routes", "protected_resource_metadata_url"]
 
@@ -83,35 +81,14 @@ class _Consent:
         self.t = tenancy
         self.server = server
         self.secure = secure
-        self._sessions: URLSafeTimedSerializer | None = None
-
-    async def sessions(self) -> URLSafeTimedSerializer:
-        if self._sessions is None:
-            key = await hub_secret(self.t.db, self.t.vault, "session-signing")
-            self._sessions = URLSafeTimedSerializer(key, salt="mcphub-session")
-        return self._sessions
+        self.sessions = WebSessions(tenancy)
 
     async def session_user(self, request: Request) -> tuple[UserInfo, str] | None:
         """(user, session CSRF token) of a live web session; None without one."""
-        raw = request.cookies.get(SESSION_COOKIE)
-        if not raw:
-            return None
-        try:
-            data = (await self.sessions()).loads(raw, max_age=SESSION_MAX_AGE)
-            uid, epoch, csrf = int(data["uid"]), int(data["ep"]), str(data["csrf"])
-        except (BadSignature, KeyError, TypeError, ValueError):
-            return None
-        if await self.t.accounts.session_epoch(uid) != epoch:
-            return None
-        user = await self.t.accounts.get_user(uid)
-        return (user, csrf) if user else None
+        return await self.sessions.read(request)
 
     async def start_session(self, response: Response, user: UserInfo) -> None:
-        epoch = await self.t.accounts.session_epoch(user.id)
-        cookie = (await self.sessions()).dumps({"uid": user.id, "ep": epoch, "csrf": secrets.token_urlsafe(32)})
-        response.set_cookie(
-            SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE, httponly=True, samesite="lax", secure=self.secure, path="/"
-        )
+        await self.sessions.start(response, user, secure=self.secure)
 
     # --- pages ---------------------------------------------------------------------------------------
 
