@@ -8,8 +8,9 @@ cannot even check a candidate key. Lookups go by the hash through a unique index
 hash is compared with `hmac.compare_digest`.
 
 Revocation on every replica: `authenticate_key` caches results for `cache_ttl` seconds (default 30)
-per process. `revoke_key`/`rotate_key` drop the entries locally and, when Redis is configured,
-publish the key id on `<namespace>:keys:invalidate`; every replica subscribes and drops its entries.
+per process. `revoke_key`/`rotate_key` drop the entries locally and publish the key id on
+`<namespace>:keys:invalidate` (Redis pub/sub when configured, else the database's change feed, which
+reaches a hub running next to the CLI within about a second); every process drops its entries.
 A replica whose subscription is down does not use its cache at all until it is back (correct, then
 fast), and clears it on resubscribing (messages may have been missed). A generation counter stops
 a lookup that raced with an invalidation from putting a stale principal back into the cache.
@@ -41,7 +42,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mcphub.runtime.fanout import Fanout
+from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, ApiKeySecret, User
 from mcphub.runtime.vault import Vault, hub_secret
@@ -206,6 +207,7 @@ class Accounts:
         namespace: str = "mcphub",
         cache_ttl: float = 30.0,
         password_hasher: PasswordHasher | None = None,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -218,7 +220,7 @@ class Accounts:
         self._generation = 0
         # Anything published while not subscribed is lost: start from an empty cache on every (re)subscribe.
         self._fanout = Fanout(
-            redis, f"{namespace}:keys:invalidate", self._on_invalidate, on_resubscribe=self._clear_cache
+            redis, f"{namespace}:keys:invalidate", self._on_invalidate, on_resubscribe=self._clear_cache, feed=feed
         )
         self._touched: dict[int, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

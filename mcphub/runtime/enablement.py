@@ -4,7 +4,8 @@
 on every replica when it changes. Enabling, disabling and setting or deleting a credential call
 `changed(user_id)`: every replica drops that user's cached state and runs its subscribers (the hub,
 to send `notifications/tools/list_changed` to that user's open sessions), through Redis pub/sub when it
-is configured. While the subscription is down the cache is not used.
+is configured, else through the database's change feed (`fanout.ChangeFeed`), so a change made by the CLI
+reaches a running hub within about a second. While the subscription is down the cache is not used.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from mcphub.runtime.fanout import Fanout
+from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential, UserIntegration
 
@@ -40,7 +41,13 @@ class IntegrationState:
 
 class UserIntegrations:
     def __init__(
-        self, db: Database, *, redis: Redis | None = None, namespace: str = "mcphub", cache_ttl: float = 30.0
+        self,
+        db: Database,
+        *,
+        redis: Redis | None = None,
+        namespace: str = "mcphub",
+        cache_ttl: float = 30.0,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.db = db
         self.cache_ttl = cache_ttl
@@ -48,7 +55,7 @@ class UserIntegrations:
         self._cache: dict[int, tuple[float, dict[str, IntegrationState]]] = {}
         self._generation = 0
         self._fanout = Fanout(
-            redis, f"{namespace}:integrations:changed", self._dispatch, on_resubscribe=self._clear_cache
+            redis, f"{namespace}:integrations:changed", self._dispatch, on_resubscribe=self._clear_cache, feed=feed
         )
 
     def _clear_cache(self) -> None:

@@ -4,12 +4,20 @@ MCPHUB_DATABASE_URL   postgresql+asyncpg://… (default: SQLite file in the data
 MCPHUB_REDIS_URL      redis://… : shared rate limits, key revocation and change fan-out across replicas
 MCPHUB_SECRET_KEY     master key of the vault (default: <data dir>/secret.key, mode 0600)
 MCPHUB_KEY_RATE_LIMIT per-key rate limit for tool calls, e.g. "600/min" (default: none)
+
+Without Redis, processes on one database (the hub, the CLI) tell each other about changes through the
+database's change feed (`fanout.ChangeFeed`), polled once a second. While running, the tenancy also
+does housekeeping every `housekeeping_every` seconds: expired OAuth codes and tokens of the hub's
+authorization server, old change-feed rows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +26,7 @@ from redis.asyncio import Redis
 
 from mcphub.runtime.accounts import Accounts
 from mcphub.runtime.enablement import UserIntegrations
+from mcphub.runtime.fanout import ChangeFeed
 from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.oauth.upstream import UpstreamOAuth
 from mcphub.runtime.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
@@ -27,7 +36,11 @@ from mcphub.runtime.tenancy_credentials import CredentialStore, TenancyCredentia
 from mcphub.runtime.usage import UsageRecorder
 from mcphub.runtime.vault import Vault, load_vault
 
-__all__ = ["Tenancy"]
+__all__ = ["HOUSEKEEPING_EVERY", "Tenancy"]
+
+logger = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY = 600.0  # seconds between purges of expired OAuth codes/tokens and old change-feed rows
 
 
 @dataclass(slots=True)
@@ -47,6 +60,10 @@ class Tenancy:
     oauth: UpstreamOAuth
     # The hub's own authorization server; set by `web.oauth_pages.create_oauth_routes` (it needs the issuer URL).
     authserver: AuthServer | None = None
+    # Without Redis: the database-backed change feed shared by accounts and integrations.
+    feed: ChangeFeed | None = None
+    housekeeping_every: float = HOUSEKEEPING_EVERY
+    _housekeeping: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
@@ -61,6 +78,8 @@ class Tenancy:
         key_rate: str | None = None,
         cache_ttl: float = 30.0,
         password_hasher: PasswordHasher | None = None,
+        feed_interval: float = 1.0,
+        housekeeping_every: float = HOUSEKEEPING_EVERY,
     ) -> Tenancy:
         """Build from arguments, falling back to the environment; migrates the database unless told not to."""
         data_dir = data_dir or default_data_dir()
@@ -71,7 +90,8 @@ class Tenancy:
         redis = Redis.from_url(redis_url) if redis_url else None
         db = Database(url)
         vault = load_vault(data_dir)
-        integrations = UserIntegrations(db, redis=redis, namespace=namespace)
+        feed = ChangeFeed(db, interval=feed_interval) if redis is None else None
+        integrations = UserIntegrations(db, redis=redis, namespace=namespace, feed=feed)
         credentials = CredentialStore(db, vault, integrations)
         limiter: RateLimiter = RedisRateLimiter(redis, namespace) if redis else MemoryRateLimiter()
         oauth = UpstreamOAuth(db, vault, credentials)
@@ -81,7 +101,13 @@ class Tenancy:
             vault=vault,
             redis=redis,
             accounts=Accounts(
-                db, vault, redis=redis, namespace=namespace, cache_ttl=cache_ttl, password_hasher=password_hasher
+                db,
+                vault,
+                redis=redis,
+                namespace=namespace,
+                cache_ttl=cache_ttl,
+                password_hasher=password_hasher,
+                feed=feed,
             ),
             integrations=integrations,
             credentials=credentials,
@@ -96,6 +122,8 @@ class Tenancy:
                 log_retention=timedelta(days=float(os.environ.get("MCPHUB_LOG_DAYS") or 30)),
             ),
             oauth=oauth,
+            feed=feed,
+            housekeeping_every=housekeeping_every,
         )
         if start:
             await tenancy.start()
@@ -104,13 +132,41 @@ class Tenancy:
     async def start(self) -> None:
         await self.accounts.start()
         await self.integrations.start()
+        if self.feed is not None:
+            await self.feed.start()
         await self.usage.start()
+        if self._housekeeping is None:
+            self._housekeeping = asyncio.create_task(self._housekeep(), name="tenancy-housekeeping")
+
+    async def housekeep(self) -> None:
+        """Delete what has expired: OAuth codes and tokens of the authorization server, old change-feed rows."""
+        if self.authserver is not None:
+            await self.authserver.purge()
+        if self.feed is not None:
+            await self.feed.purge()
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(self.housekeeping_every)
+            try:
+                await self.housekeep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # housekeeping never decides correctness: log and try again next round
+                logger.exception("tenancy housekeeping failed")
 
     async def aclose(self) -> None:
         """Flush usage, stop subscriptions, close connections (graceful shutdown)."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
         try:
             await self.usage.aclose()
         finally:
+            if self.feed is not None:
+                await self.feed.aclose()
             await self.accounts.aclose()
             await self.integrations.aclose()
             await self.oauth.aclose()

@@ -185,7 +185,8 @@ async def test_a_replica_without_its_subscription_does_not_trust_its_cache(tenan
     user = await accounts.create_user("ada@example.com", "correct horse battery")
     key = await accounts.create_key(user.id, "laptop")
     assert await accounts.authenticate_key(key.secret) is not None
-    accounts._fanout.healthy = False  # as when the Redis subscription dropped
+    assert tenancy.feed is not None  # no Redis: other processes' changes come through the database's feed
+    tenancy.feed.healthy = False  # as when reading the feed (or a Redis subscription) fails
     async with tenancy.db.session() as session:
         await session.execute(update(ApiKey).where(ApiKey.id == key.info.id).values(revoked_at=utcnow()))
     assert await accounts.authenticate_key(key.secret) is None

@@ -33,6 +33,7 @@ __all__ = [
     "ApiKeySecret",
     "Base",
     "CallLogEntry",
+    "ChangeEvent",
     "Credential",
     "HubSecret",
     "IssuedToken",
@@ -269,6 +270,8 @@ class McpGrant(Base):
     resource: Mapped[str] = mapped_column(String(2000))  # RFC 8707 audience of every token of the grant
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Written at most once a minute per grant and process, off the request path (like API keys' last use).
+    last_used_at: Mapped[datetime | None]
 
 
 class McpAuthCode(Base):
@@ -300,3 +303,22 @@ class IssuedToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]  # refresh tokens: when it was exchanged (a second use is a replay)
+
+
+# --- change feed (runtime/fanout.py) -------------------------------------------------------------------
+
+
+class ChangeEvent(Base):
+    """One change other processes must hear about (a key revoked, a user's integrations changed).
+
+    Without Redis, the CLI and every hub process sharing a database write a row per change and poll for
+    rows newer than the last they saw; rows are deleted after an hour (only the last seconds matter).
+    """
+
+    __tablename__ = "change_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(32))  # the writing process's random id: it skips its own rows
+    created_at: Mapped[datetime] = mapped_column(index=True)
