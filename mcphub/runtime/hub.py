@@ -20,12 +20,14 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
+from mcp.server.connection import allowed_log_levels
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -39,9 +41,10 @@ from mcp.server.subscriptions import (
     ToolsListChanged,
 )
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp_types import SERVER_INFO_META_KEY, methods
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.accounts import KeyPrincipal
@@ -54,6 +57,9 @@ from mcphub.runtime.policy import NotConnected, PolicyError
 from mcphub.runtime.usage import CallRecord, Status
 
 if TYPE_CHECKING:
+    from mcphub.runtime.upstream_mcp import RelayedRequest, RelayedResult
+
+if TYPE_CHECKING:
     from mcphub.runtime.tenancy import Tenancy
 
 __all__ = ["Hub", "SessionRegistry", "principal_of", "to_call_result"]
@@ -63,6 +69,8 @@ logger = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _RESOURCE_NOT_FOUND = -32002
 _CONTENT_BLOCK: TypeAdapter[types.ContentBlock] = TypeAdapter(types.ContentBlock)
+_MAX_LIVE_URIS = 50_000  # upstream resource URIs remembered for routing reads on the aggregated endpoint
+_ResultT = TypeVar("_ResultT", bound=BaseModel)
 
 
 def to_call_result(output: ToolOutput, *, fallback_uri: str) -> types.CallToolResult:
@@ -219,6 +227,78 @@ _EXCERPT = 4000  # characters of a result kept for the call log (usage redacts, 
 
 Visible = frozenset[str] | None  # slugs a caller may see; None: everything (a hub without accounts)
 
+_LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+)
+_MAX_LOG_LEVELS = 10_000  # handshake-era sessions whose logging/setLevel the hub remembers
+_NEEDS: dict[str, str] = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+class _CallRelay:
+    """The client of one proxied upstream-MCP tool call (`upstream_mcp.Downstream`).
+
+    Everything goes out on this call's own request-scoped channel (its POST response stream), so a
+    relayed request or log message reaches exactly the client that made the call.
+    """
+
+    __slots__ = ("_ctx", "_levels")
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any], levels: Mapping[str, int]) -> None:
+        self._ctx = ctx
+        self._levels = levels
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        await self._ctx.session.report_progress(progress, total, message)
+
+    async def request(self, request: RelayedRequest) -> RelayedResult | types.ErrorData:
+        session = self._ctx.session
+        capability = _NEEDS[request.method]
+        declared = session.client_capabilities
+        if declared is None or getattr(declared, capability, None) is None:
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"the client of this call did not declare the {capability} capability",
+            )
+        if not session.can_send_request:
+            # 2026-07-28 clients take no server->client requests (their tools return input_required results instead).
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"the client of this call cannot be sent {request.method} on its connection",
+            )
+        result_type: type[RelayedResult]
+        if isinstance(request, types.CreateMessageRequest):
+            result_type = types.CreateMessageResultWithTools if request.params.tools else types.CreateMessageResult
+        elif isinstance(request, types.ElicitRequest):
+            result_type = types.ElicitResult
+        else:
+            result_type = types.ListRootsResult
+        related = ServerMessageMetadata(related_request_id=self._ctx.request_id)
+        return await session.send_request(request, result_type, metadata=related)
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        ctx = self._ctx
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            # 2026-07-28: only what this request opted into with its _meta log level.
+            if params.level not in allowed_log_levels(ctx.protocol_version, ctx.meta):
+                return
+        else:
+            key = _session_key(ctx.request)
+            floor = self._levels.get(key, 0) if key is not None else 0
+            if _LOG_LEVELS.index(params.level) < floor:
+                return
+        await ctx.session.send_notification(types.LoggingMessageNotification(params=params), ctx.request_id)
+
 
 class Hub:
     """The MCP server over a `Catalog`, with metrics and change notifications.
@@ -251,7 +331,23 @@ class Hub:
         # 2026-07-28 listen streams per user, so one user's change reaches that user's streams only.
         self._user_buses: dict[int, InMemorySubscriptionBus] = {}
         self._user_listens: dict[int, ListenHandler] = {}
-        self.server = _HubServer(
+        # Log levels set by handshake-era sessions (logging/setLevel), applied to log messages relayed from upstreams.
+        self._log_levels: OrderedDict[str, int] = OrderedDict()
+        # Where aggregated-endpoint reads of upstream MCP resources go: URI -> slug, and slug -> URI templates.
+        self._live_uris: dict[str, str] = {}
+        self._live_templates: dict[str, list[re.Pattern[str]]] = {}
+        with warnings.catch_warnings():
+            # logging/setLevel is deprecated in 2026-07-28 (the SDK warns); handshake-era clients still use it.
+            warnings.simplefilter("ignore")
+            self.server = self._build_server(name, version)
+        self.server.middleware.append(self._track_session)
+        self.server.middleware.append(self._serve_tool_list)
+        # tools/list answered from wire-ready dicts, built once per snapshot and
+        # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
+        self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], dict[str, Any]]] = (Snapshot(), {})
+
+    def _build_server(self, name: str, version: str) -> _HubServer:
+        return _HubServer(
             name,
             version=version,
             title="MCP Hub",
@@ -268,13 +364,11 @@ class Hub:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
             on_completion=self._complete,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+            on_set_logging_level=self._set_level,
             on_subscriptions_listen=self._listen,
         )
-        self.server.middleware.append(self._track_session)
-        self.server.middleware.append(self._serve_tool_list)
-        # tools/list answered from wire-ready dicts, built once per snapshot and
-        # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
-        self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], dict[str, Any]]] = (Snapshot(), {})
 
     # - tenancy -
 
@@ -461,14 +555,14 @@ class Hub:
         arguments = params.arguments or {}
         if mount.integration.source.kind != "mcp":
             return await self._dispatch(ctx, mount, entry, arguments)
-        # Proxied upstream MCP tools relay their progress to this call's client.
+        # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
         from mcphub.runtime import upstream_mcp
 
-        token = upstream_mcp.progress_forwarder.set(ctx.session.report_progress)
+        token = upstream_mcp.downstream.set(_CallRelay(ctx, self._log_levels))
         try:
             return await self._dispatch(ctx, mount, entry, arguments)
         finally:
-            upstream_mcp.progress_forwarder.reset(token)
+            upstream_mcp.downstream.reset(token)
 
     async def _dispatch(
         self, ctx: ServerRequestContext[Any, Any], mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
@@ -582,6 +676,125 @@ class Hub:
             return ToolOutput(text=text, is_error=True), "internal_error"
         return output, "tool_error" if output.is_error else "ok"
 
+    # - upstream MCP servers: resources, prompts and completion proxied live -
+
+    def _live_mounts(self, ctx: ServerRequestContext[Any, Any], visible: Visible) -> list[Mount]:
+        """The visible `mcp`-kind mounts of this endpoint, whose resources and prompts come from the upstream."""
+        snapshot = self.snapshot
+        slug = _scope(ctx)
+        mounts = [snapshot.mounts[slug]] if slug is not None and slug in snapshot.mounts else []
+        if slug is None:
+            mounts = list(snapshot.mounts.values())
+        return [m for m in mounts if m.integration.source.kind == "mcp" and (visible is None or m.slug in visible)]
+
+    async def _upstream_credential(self, ctx: ServerRequestContext[Any, Any], mount: Mount) -> Credential | None:
+        """The caller's credential for an upstream MCP server (only HTTP upstreams with auth schemes take one)."""
+        integration = mount.integration
+        if not integration.auth or not integration.source.url:
+            return None
+        if self.tenancy is None:
+            return await self.credentials.get(integration)
+        principal = principal_of(ctx)
+        if principal is None:
+            return None
+        credential = await self.tenancy.provider.for_user(principal.user_id).get(integration)
+        return credential if credential is not None else await self._fallback(principal, integration)
+
+    async def _ask(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        mount: Mount,
+        capability: str,
+        request: types.ClientRequest,
+        result_type: type[_ResultT],
+    ) -> _ResultT | None:
+        """One request to `mount`'s upstream; None when it lacks `capability`. Unreachable -> an MCPError."""
+        from mcphub.runtime import upstream_mcp
+
+        credential = await self._upstream_credential(ctx, mount)
+        try:
+            declared = await upstream_mcp.server_capabilities(mount.client, credential)
+            if getattr(declared, capability, None) is None:
+                return None
+            async with mount.use():
+                return await upstream_mcp.upstream_request(mount.client, credential, request, result_type)
+        except upstream_mcp.UpstreamUnavailable as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
+
+    async def _gather(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        mounts: list[Mount],
+        capability: str,
+        request: types.ClientRequest,
+        result_type: type[_ResultT],
+    ) -> list[tuple[Mount, _ResultT]]:
+        """The same list request to several upstreams; one that fails is left out of the aggregate, not fatal."""
+        found: list[tuple[Mount, _ResultT]] = []
+        for mount in mounts:
+            try:
+                result = await self._ask(ctx, mount, capability, request, result_type)
+            except MCPError as exc:
+                logger.warning("listing %s of %s failed: %s", request.method, mount.slug, exc.message)
+                continue
+            if result is not None:
+                found.append((mount, result))
+        return found
+
+    def _owner_of(self, uri: str, mounts: list[Mount]) -> Mount | None:
+        """The upstream mount serving `uri` on the aggregated endpoint, from what its lists showed."""
+        by_slug = {m.slug: m for m in mounts}
+        slug = self._live_uris.get(uri)
+        if slug in by_slug:
+            return by_slug[slug]
+        for mount in mounts:
+            if any(pattern.fullmatch(uri) for pattern in self._live_templates.get(mount.slug, [])):
+                return mount
+        return mounts[0] if len(mounts) == 1 else None
+
+    async def _find_owner(self, ctx: ServerRequestContext[Any, Any], uri: str, mounts: list[Mount]) -> Mount | None:
+        owner = self._owner_of(uri, mounts)
+        if owner is None and mounts:
+            # Not seen in a listing yet: list once (which records URIs and templates), then look again.
+            await self._list_live_resources(ctx, mounts, None)
+            await self._list_live_templates(ctx, mounts, None)
+            owner = self._owner_of(uri, mounts)
+        return owner
+
+    async def _list_live_resources(
+        self, ctx: ServerRequestContext[Any, Any], mounts: list[Mount], cursor: str | None
+    ) -> tuple[list[types.Resource], str | None]:
+        request = types.ListResourcesRequest(params=types.PaginatedRequestParams(cursor=cursor))
+        resources: list[types.Resource] = []
+        next_cursor = None
+        prefixed = _scope(ctx) is None
+        for mount, page in await self._gather(ctx, mounts, "resources", request, types.ListResourcesResult):
+            if len(self._live_uris) > _MAX_LIVE_URIS:
+                self._live_uris.clear()
+            for resource in page.resources:
+                self._live_uris[str(resource.uri)] = mount.slug
+                if prefixed:
+                    resource = resource.model_copy(update={"name": f"{mount.slug}{SEPARATOR}{resource.name}"})
+                resources.append(resource)
+            next_cursor = page.next_cursor if len(mounts) == 1 else None
+        return resources, next_cursor
+
+    async def _list_live_templates(
+        self, ctx: ServerRequestContext[Any, Any], mounts: list[Mount], cursor: str | None
+    ) -> tuple[list[types.ResourceTemplate], str | None]:
+        request = types.ListResourceTemplatesRequest(params=types.PaginatedRequestParams(cursor=cursor))
+        templates: list[types.ResourceTemplate] = []
+        next_cursor = None
+        prefixed = _scope(ctx) is None
+        for mount, page in await self._gather(ctx, mounts, "resources", request, types.ListResourceTemplatesResult):
+            self._live_templates[mount.slug] = [_template_pattern(t.uri_template) for t in page.resource_templates]
+            for template in page.resource_templates:
+                if prefixed:
+                    template = template.model_copy(update={"name": f"{mount.slug}{SEPARATOR}{template.name}"})
+                templates.append(template)
+            next_cursor = page.next_cursor if len(mounts) == 1 else None
+        return templates, next_cursor
+
     # - resources -
 
     async def _list_resources(
@@ -590,11 +803,19 @@ class Hub:
         snapshot = self.snapshot
         slug = _scope(ctx)
         visible = await self.visible(principal_of(ctx))
+        live = self._live_mounts(ctx, visible)
+        cursor = params.cursor if params is not None else None
         if slug is None:
             resources = snapshot.resources
             if visible is not None:
                 resources = [r for r in resources if snapshot.resource_index[str(r.uri)][0].slug in visible]
-            return types.ListResourcesResult(resources=resources)
+            if not live:
+                return types.ListResourcesResult(resources=resources)
+            upstream, _ = await self._list_live_resources(ctx, live, None)
+            return types.ListResourcesResult(resources=[*resources, *upstream])
+        if live:
+            upstream, next_cursor = await self._list_live_resources(ctx, live, cursor)
+            return types.ListResourcesResult(resources=upstream, next_cursor=next_cursor)
         mount = snapshot.mounts.get(slug)
         shown = mount is not None and (visible is None or slug in visible)
         return types.ListResourcesResult(resources=mount.plain_resources if mount and shown else [])
@@ -602,7 +823,18 @@ class Hub:
     async def _list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=[])  # the IR has static resources only
+        # Compiled packages have static resources only; upstream MCP servers' templates are listed live.
+        live = self._live_mounts(ctx, await self.visible(principal_of(ctx)))
+        if not live:
+            return types.ListResourceTemplatesResult(resource_templates=[])
+        cursor = params.cursor if params is not None and _scope(ctx) is not None else None
+        templates, next_cursor = await self._list_live_templates(ctx, live, cursor)
+        return types.ListResourceTemplatesResult(resource_templates=templates, next_cursor=next_cursor)
+
+    def _not_found(self, ctx: ServerRequestContext[Any, Any], uri: str) -> MCPError:
+        # -32002 is the handshake era's convention; 2026-07-28 (SEP-2164) says invalid params.
+        code = types.INVALID_PARAMS if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else _RESOURCE_NOT_FOUND
+        return MCPError(code, f"Resource not found: {uri}", {"uri": uri})
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
@@ -620,21 +852,132 @@ class Hub:
             mount = snapshot.mounts.get(slug)
             resource = mount.resources.get(uri) if mount else None
         if resource is None:
-            # -32002 is the handshake era's convention; 2026-07-28 (SEP-2164) says invalid params.
-            code = types.INVALID_PARAMS if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else _RESOURCE_NOT_FOUND
-            raise MCPError(code, f"Resource not found: {uri}", {"uri": uri})
+            live = self._live_mounts(ctx, visible)
+            owner = await self._find_owner(ctx, uri, live) if live else None
+            if owner is None:
+                raise self._not_found(ctx, uri)
+            request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
+            try:
+                result = await self._ask(ctx, owner, "resources", request, types.ReadResourceResult)
+            except MCPError as exc:
+                if exc.code in (_RESOURCE_NOT_FOUND, types.INVALID_PARAMS):
+                    raise self._not_found(ctx, uri) from exc
+                raise
+            if result is None:
+                raise self._not_found(ctx, uri)
+            return types.ReadResourceResult(contents=result.contents)
         if resource.text is None:
             raise MCPError(types.INVALID_PARAMS, f"Resource {uri} has no static content to read")
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type=resource.mime_type, text=resource.text)]
         )
 
+    async def _subscription_target(self, ctx: ServerRequestContext[Any, Any], uri: str) -> tuple[Mount, str] | None:
+        """The upstream mount a subscription to `uri` goes to and the subscriber key; None for static resources."""
+        visible = await self.visible(principal_of(ctx))
+        snapshot = self.snapshot
+        slug = _scope(ctx)
+        static = snapshot.resource_index.get(uri)
+        if (
+            static is not None
+            and (slug is None or static[0].slug == slug)
+            and static[0].integration.source.kind != "mcp"
+        ):
+            return None  # a compiled package's resources are static: they never change, so there is nothing to send
+        live = self._live_mounts(ctx, visible)
+        owner = await self._find_owner(ctx, uri, live) if live else None
+        if owner is None:
+            raise self._not_found(ctx, uri)
+        principal = principal_of(ctx)
+        # One subscriber per transport session (and user): notifications go to the sessions that subscribed, only.
+        key = f"{principal.user_id if principal else '-'}:{_session_key(ctx.request) or id(ctx.session)}"
+        return owner, key
+
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        from mcphub.runtime import upstream_mcp
+
+        uri = str(params.uri)
+        target = await self._subscription_target(ctx, uri)
+        if target is None:
+            return types.EmptyResult()
+        mount, key = target
+        session = ctx.session
+        try:
+            credential = await self._upstream_credential(ctx, mount)
+            await upstream_mcp.subscribe(mount.client, credential, uri, key, session.send_resource_updated)
+        except upstream_mcp.UpstreamUnavailable as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
+        return types.EmptyResult()
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        from mcphub.runtime import upstream_mcp
+
+        uri = str(params.uri)
+        target = await self._subscription_target(ctx, uri)
+        if target is None:
+            return types.EmptyResult()
+        mount, key = target
+        try:
+            credential = await self._upstream_credential(ctx, mount)
+            await upstream_mcp.unsubscribe(mount.client, credential, uri, key)
+        except upstream_mcp.UpstreamUnavailable as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
+        return types.EmptyResult()
+
+    # - logging -
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        """logging/setLevel: the least severe level of upstream log messages relayed to this session."""
+        key = _session_key(ctx.request)
+        if key is not None:
+            self._log_levels[key] = _LOG_LEVELS.index(params.level)
+            self._log_levels.move_to_end(key)
+            while len(self._log_levels) > _MAX_LOG_LEVELS:
+                self._log_levels.popitem(last=False)
+        return types.EmptyResult()
+
     # - prompts -
+
+    def _live_prompt(
+        self, ctx: ServerRequestContext[Any, Any], name: str, visible: Visible
+    ) -> tuple[Mount, str] | None:
+        """The upstream mount and upstream name of a prompt that no compiled package declares."""
+        slug = _scope(ctx)
+        if slug is None:
+            slug, sep, name = name.partition(SEPARATOR)
+            if not sep:
+                return None
+        mount = self.snapshot.mounts.get(slug)
+        if mount is None or mount.integration.source.kind != "mcp" or (visible is not None and slug not in visible):
+            return None
+        return mount, name
 
     async def _complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
-        """Argument completion: prompts declare no value lists, so every suggestion list is empty."""
+        """Argument completion: upstream MCP servers answer for theirs; compiled prompts have no value lists."""
+        visible = await self.visible(principal_of(ctx))
+        ref = params.ref
+        target: Mount | None = None
+        if isinstance(ref, types.PromptReference):
+            found = self._live_prompt(ctx, ref.name, visible)
+            if found is not None:
+                target, name = found
+                ref = ref.model_copy(update={"name": name})
+        else:
+            live = self._live_mounts(ctx, visible)
+            target = await self._find_owner(ctx, str(ref.uri), live) if live else None
+        if target is not None:
+            request = types.CompleteRequest(params=params.model_copy(update={"ref": ref}))
+            result = await self._ask(ctx, target, "completions", request, types.CompleteResult)
+            if result is not None:
+                return types.CompleteResult(completion=result.completion)
         return types.CompleteResult(completion=types.Completion(values=[], total=0, has_more=False))
 
     async def _list_prompts(
@@ -643,11 +986,24 @@ class Hub:
         snapshot = self.snapshot
         slug = _scope(ctx)
         visible = await self.visible(principal_of(ctx))
+        live = self._live_mounts(ctx, visible)
+        upstream: list[types.Prompt] = []
+        next_cursor = None
+        if live:
+            cursor = params.cursor if params is not None and slug is not None else None
+            request = types.ListPromptsRequest(params=types.PaginatedRequestParams(cursor=cursor))
+            for owner, page in await self._gather(ctx, live, "prompts", request, types.ListPromptsResult):
+                for prompt in page.prompts:
+                    name = prompt.name if slug is not None else f"{owner.slug}{SEPARATOR}{prompt.name}"
+                    upstream.append(prompt.model_copy(update={"name": name}))
+                next_cursor = page.next_cursor if slug is not None else None
         if slug is None:
             prompts = snapshot.prompts
             if visible is not None:
                 prompts = [p for p in prompts if snapshot.prompt_index[p.name][0].slug in visible]
-            return types.ListPromptsResult(prompts=prompts)
+            return types.ListPromptsResult(prompts=[*prompts, *upstream])
+        if live:
+            return types.ListPromptsResult(prompts=upstream, next_cursor=next_cursor)
         mount = snapshot.mounts.get(slug)
         shown = mount is not None and (visible is None or slug in visible)
         return types.ListPromptsResult(prompts=mount.plain_prompts if mount and shown else [])
@@ -667,6 +1023,16 @@ class Hub:
             mount = snapshot.mounts.get(slug)
             prompt = mount.prompts.get(params.name) if mount else None
         if prompt is None:
+            live = self._live_prompt(ctx, params.name, visible)
+            if live is not None:
+                # Proxied live: the upstream's messages (images, embedded resources, ...) pass through as they are.
+                mount, name = live
+                request = types.GetPromptRequest(
+                    params=types.GetPromptRequestParams(name=name, arguments=params.arguments)
+                )
+                result = await self._ask(ctx, mount, "prompts", request, types.GetPromptResult)
+                if result is not None:
+                    return types.GetPromptResult(description=result.description, messages=result.messages)
             raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name}")
         values = dict(params.arguments or {})
         missing = [a.name for a in prompt.arguments if a.required and a.name not in values]
@@ -678,6 +1044,12 @@ class Hub:
             description=prompt.description or None,
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A URI template (RFC 6570, simple `{var}` expansions) as a pattern matching the URIs it expands to."""
+    parts = re.split(r"(\{[^}]*\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p))
 
 
 def _status(outcome: str, output: ToolOutput) -> Status:

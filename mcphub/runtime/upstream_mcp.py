@@ -19,8 +19,22 @@ progress) arrive on the session, where this module forwards them:
 
 - `on_upstream_list_changed`: set by the hub; awaited with the integration slug when an upstream
   says its tool list changed (the compiled tools are then stale: recompile to pick them up).
-- `progress_forwarder`: a context variable the hub sets around a tool call; upstream progress
-  notifications for that call are passed to it.
+- `downstream`: a context variable the hub sets around a tool call to that call's client (a
+  `Downstream`). What the upstream does during the call is relayed to it: progress, log messages
+  (`notifications/message`), and the server→client requests `sampling/createMessage`,
+  `elicitation/create` and `roots/list`, whose answers go back upstream.
+
+Relaying never crosses callers, although the session is shared by every user of the integration.
+A message is relayed only to the call the transport ties it to: a streamable-HTTP upstream sends
+what belongs to a call on that call's own POST response stream, and the SDK hands such messages to
+our callbacks in the context of the task that sent the call, so `downstream` there names exactly
+that call (the session's owner task runs in an empty context, so nothing else inherits a caller).
+Stdio carries no such relation on the wire: there a message is relayed only while exactly one call
+is in flight on the session. Anything not tied to a call in flight (a log line on the standalone
+GET stream, a request after the call ended) is never broadcast: requests are refused with an error
+to the upstream, log messages go to the hub's own log at debug level.
+`notifications/resources/updated` goes to the downstream sessions that subscribed to that URI
+through `subscribe` (they asked for it), and to nobody else.
 
 Stdio children get only the spec's `env` plus the SDK's safe basics (HOME, LOGNAME, PATH, SHELL,
 TERM, USER): no hub secret is inherited. HTTP upstreams are reached under the integration's
@@ -33,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -42,17 +57,17 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
 import mcp_types as types
 from mcp.client.client import Client
-from mcp.client.session import ClientSession, IncomingMessage, MessageHandlerFnT
+from mcp.client.session import ClientRequestContext, ClientSession, IncomingMessage
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mcphub.compiler.ir import Integration, SourceInfo, Tool
 from mcphub.runtime.credentials import Credential
@@ -60,22 +75,43 @@ from mcphub.runtime.http import EgressPolicy, UpstreamClient, _PublicOnlyTranspo
 from mcphub.runtime.package import ToolOutput
 
 __all__ = [
-    "ProgressForwarder",
+    "Downstream",
+    "RelayedRequest",
+    "UpstreamUnavailable",
     "call_upstream_tool",
     "close_all",
+    "downstream",
     "on_upstream_list_changed",
-    "progress_forwarder",
     "release",
+    "server_capabilities",
+    "subscribe",
+    "unsubscribe",
+    "upstream_request",
 ]
 
 logger = logging.getLogger(__name__)
 
-ProgressForwarder = Callable[[float, float | None, str | None], Awaitable[None]]
+RelayedRequest = types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest
+RelayedResult = (
+    types.CreateMessageResult | types.CreateMessageResultWithTools | types.ElicitResult | types.ListRootsResult
+)
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+
+class Downstream(Protocol):
+    """The client of one hub call: what the upstream does during that call is relayed to it."""
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None: ...
+
+    async def request(self, request: RelayedRequest) -> RelayedResult | types.ErrorData: ...
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None: ...
+
 
 # Set by the hub: awaited with the slug when an upstream announces notifications/tools/list_changed.
 on_upstream_list_changed: Callable[[str], Awaitable[None]] | None = None
-# Set by the hub around one tool call: receives (progress, total, message) of that call's upstream progress.
-progress_forwarder: ContextVar[ProgressForwarder | None] = ContextVar("progress_forwarder", default=None)
+# Set by the hub around one tool call: the client of that call.
+downstream: ContextVar[Downstream | None] = ContextVar("mcphub_downstream", default=None)
 
 CONNECT_TIMEOUT_S = 30.0  # spawn (or connect) + initialize; python and npx servers take a few seconds
 CLOSE_TIMEOUT_S = 10.0  # the SDK's stdio shutdown is bounded at ~6 s (stdin close, SIGTERM, SIGKILL)
@@ -100,9 +136,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _sdk_client(
-    source: SourceInfo, http_client: httpx2.AsyncClient | None, message_handler: MessageHandlerFnT
-) -> Client:
+def _sdk_client(source: SourceInfo, http_client: httpx2.AsyncClient | None, upstream: _Upstream) -> Client:
     """An (unentered) SDK client for `source`: its stdio command with only the declared env, or its URL."""
     if source.command:
         command, *args = source.command
@@ -113,7 +147,18 @@ def _sdk_client(
         transport = streamable_http_client(source.url, http_client=http_client)
     else:
         raise ValueError("an mcp source needs command or url")
-    return Client(transport, mode="legacy", cache=None, message_handler=message_handler)
+    # Declaring the callbacks advertises sampling, elicitation and roots upstream; each is answered by the client
+    # of the call that caused it (or refused when there is none).
+    return Client(
+        transport,
+        mode="legacy",
+        cache=None,
+        message_handler=upstream.on_message,
+        sampling_callback=upstream.on_sampling,
+        elicitation_callback=upstream.on_elicitation,
+        list_roots_callback=upstream.on_list_roots,
+        logging_callback=upstream.on_log,
+    )
 
 
 # --- one upstream ---------------------------------------------------------------------------------
@@ -136,6 +181,10 @@ class _Upstream:
     _retry_at: float = 0.0
     _last_error: str = ""
     _closed: bool = False
+    # The clients of the calls in flight on this session, which upstream messages may be relayed to.
+    inflight: set[Downstream] = field(default_factory=set)
+    # URI -> subscriber key -> how to tell that subscriber the resource changed.
+    subscribers: dict[str, dict[str, Callable[[str], Awaitable[None]]]] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:
@@ -174,13 +223,26 @@ class _Upstream:
                     f"could not connect to the upstream {self.where}: {self._last_error}; retrying in {delay:.1f} s"
                 ) from exc
             self._failures = 0
+            await self._resubscribe(self.session)
             return self.session
+
+    async def _resubscribe(self, session: ClientSession) -> None:
+        """A new session knows no subscriptions: renew those downstream sessions still hold (best effort)."""
+        for uri in [uri for uri, subscribers in self.subscribers.items() if subscribers]:
+            request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri))
+            try:
+                await session.send_request(request, types.EmptyResult, request_read_timeout_seconds=10)
+            except Exception as exc:
+                logger.warning("could not renew the subscription of %s to %s: %s", self.slug, uri, _describe(exc))
 
     async def _connect(self) -> ClientSession:
         loop = asyncio.get_running_loop()
         started: asyncio.Future[ClientSession] = loop.create_future()
         stop = asyncio.Event()
-        task = loop.create_task(self._own(started, stop), name=f"mcp-upstream:{self.slug}")
+        # An empty context: the owner reads every upstream message, so it must not inherit this caller's `downstream`.
+        task = loop.create_task(
+            self._own(started, stop), name=f"mcp-upstream:{self.slug}", context=contextvars.Context()
+        )
         try:
             return await asyncio.wait_for(asyncio.shield(started), CONNECT_TIMEOUT_S)
         except BaseException as exc:
@@ -202,7 +264,7 @@ class _Upstream:
                 http_client = None
                 if self.integration.source.url:
                     http_client = await stack.enter_async_context(_egress_client(self.integration, self.headers))
-                client = _sdk_client(self.integration.source, http_client, self._on_message)
+                client = _sdk_client(self.integration.source, http_client, self)
                 await stack.enter_async_context(client)
                 started.set_result(client.session)
                 await stop.wait()
@@ -216,15 +278,78 @@ class _Upstream:
             else:
                 logger.warning("upstream MCP session of %s ended with an error: %s", self.slug, _describe(exc))
 
-    async def _on_message(self, message: IncomingMessage) -> None:
+    async def on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             hook = on_upstream_list_changed
             logger.info("upstream MCP server of %s changed its tool list; recompile to pick it up", self.slug)
             if hook is not None:
                 # Off the session's receive loop: the hook may take time, or call back into this upstream.
                 asyncio.get_running_loop().create_task(_run_hook(hook, self.slug))
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            uri = str(message.params.uri)
+            for key, notify in list(self.subscribers.get(uri, {}).items()):
+                try:
+                    await notify(uri)
+                except Exception:  # a closed downstream stream: forget that subscriber
+                    logger.debug("dropping subscriber %s of %s", key[:16], uri, exc_info=True)
+                    self.subscribers.get(uri, {}).pop(key, None)
         elif isinstance(message, Exception):
             logger.debug("upstream MCP transport of %s reported: %s", self.slug, message)
+
+    def _target(self) -> Downstream | None:
+        """The client of the call this upstream message belongs to, or None when it belongs to no call in flight."""
+        current = downstream.get()
+        if current is not None:
+            return current if current in self.inflight else None
+        if not self.integration.source.url and len(self.inflight) == 1:
+            return next(iter(self.inflight))  # stdio: no relation on the wire; unambiguous with one call in flight
+        return None
+
+    async def _relay(self, request: RelayedRequest) -> RelayedResult | types.ErrorData:
+        target = self._target()
+        if target is None:
+            logger.info(
+                "refused %s from the upstream of %s: it belongs to no call in flight", request.method, self.slug
+            )
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"{request.method} can only be relayed during a tool call that the hub can attribute it to",
+            )
+        try:
+            return await target.request(request)
+        except MCPError as exc:
+            return exc.error
+        except Exception as exc:  # the downstream went away mid-request: the upstream gets an error, not a hang
+            logger.info("relaying %s for %s failed: %s", request.method, self.slug, exc)
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"the hub's client did not answer: {exc}")
+
+    async def on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        result = await self._relay(types.CreateMessageRequest(params=params))
+        assert isinstance(result, types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData)
+        return result
+
+    async def on_elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        result = await self._relay(types.ElicitRequest(params=params))
+        assert isinstance(result, types.ElicitResult | types.ErrorData)
+        return result
+
+    async def on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+        result = await self._relay(types.ListRootsRequest())
+        assert isinstance(result, types.ListRootsResult | types.ErrorData)
+        return result
+
+    async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        target = self._target()
+        if target is None:
+            logger.debug(
+                "upstream %s logged outside any call (not relayed): %s %s", self.slug, params.level, params.data
+            )
+            return
+        await target.log(params)
 
     def mark_dead(self, session: ClientSession, reason: str) -> None:
         """Forget `session` (if still current) and stop its owner; the next call reconnects."""
@@ -359,19 +484,16 @@ async def call_upstream_tool(
         session = await upstream.get()
     except UpstreamUnavailable as exc:
         return ToolOutput(text=f"{tool.name}: {exc}", is_error=True)
-    forward = progress_forwarder.get()
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if forward is not None:
-            await forward(progress, total, message)
-
+    relay = downstream.get()
     request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=dict(arguments)))
+    if relay is not None:
+        upstream.inflight.add(relay)
     try:
         result = await session.send_request(
             request,
             types.CallToolResult,
             request_read_timeout_seconds=client.policy.timeout_s,
-            progress_callback=on_progress if forward is not None else None,
+            progress_callback=relay.progress if relay is not None else None,
         )
     except MCPError as exc:
         if exc.code == types.REQUEST_TIMEOUT:
@@ -400,11 +522,82 @@ async def call_upstream_tool(
             "the next call reconnects",
             is_error=True,
         )
+    finally:
+        if relay is not None:
+            upstream.inflight.discard(relay)
     return ToolOutput(
         content=[block.model_dump(by_alias=True, mode="json", exclude_none=True) for block in result.content],
         structured=result.structured_content,
         is_error=bool(result.is_error),
     )
+
+
+async def upstream_request(
+    client: UpstreamClient, credential: Credential | None, request: types.ClientRequest, result_type: type[ResultT]
+) -> ResultT:
+    """Send one request (resources, prompts, completion) on the shared session and return its typed result.
+
+    Raises `UpstreamUnavailable` when the upstream cannot be reached (or the connection is lost, which
+    also marks the session dead for the next call to reconnect), and the upstream's own `MCPError`s as they are.
+    """
+    upstream = _upstream_for(client, credential)
+    session = await upstream.get()
+    try:
+        return await session.send_request(request, result_type, request_read_timeout_seconds=client.policy.timeout_s)
+    except MCPError as exc:
+        if exc.code == types.REQUEST_TIMEOUT:
+            raise UpstreamUnavailable(f"the upstream did not answer within {client.policy.timeout_s:g} s") from exc
+        if not _is_connection_loss(exc):
+            raise
+        upstream.mark_dead(session, exc.message)
+        raise UpstreamUnavailable(f"the connection to the upstream {upstream.where} was lost ({exc.message})") from exc
+    except ValidationError as exc:
+        raise UpstreamUnavailable(f"the upstream answered {request.method} with an invalid result: {exc}") from exc
+    except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
+        upstream.mark_dead(session, _describe(exc))
+        raise UpstreamUnavailable(f"the connection to the upstream {upstream.where} failed ({_describe(exc)})") from exc
+
+
+async def server_capabilities(client: UpstreamClient, credential: Credential | None) -> types.ServerCapabilities:
+    """What the upstream declared at initialize (connecting first when needed); raises `UpstreamUnavailable`."""
+    session = await _upstream_for(client, credential).get()
+    return session.server_capabilities or types.ServerCapabilities()
+
+
+async def subscribe(
+    client: UpstreamClient,
+    credential: Credential | None,
+    uri: str,
+    key: str,
+    notify: Callable[[str], Awaitable[None]],
+) -> None:
+    """Subscribe `key` (a downstream session) to `uri`; the upstream is subscribed once, for its first subscriber."""
+    upstream = _upstream_for(client, credential)
+    subscribers = upstream.subscribers.setdefault(uri, {})
+    first = not subscribers
+    subscribers[key] = notify
+    if first:
+        try:
+            await upstream_request(
+                client,
+                credential,
+                types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)),
+                types.EmptyResult,
+            )
+        except BaseException:
+            subscribers.pop(key, None)
+            raise
+
+
+async def unsubscribe(client: UpstreamClient, credential: Credential | None, uri: str, key: str) -> None:
+    """Drop `key`'s subscription to `uri`; the upstream is unsubscribed when the last subscriber leaves."""
+    upstream = _upstream_for(client, credential)
+    subscribers = upstream.subscribers.get(uri)
+    if subscribers is None or subscribers.pop(key, None) is None or subscribers:
+        return
+    del upstream.subscribers[uri]
+    request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
+    await upstream_request(client, credential, request, types.EmptyResult)
 
 
 async def release(client: UpstreamClient) -> None:

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime.support import serve
 
+from e2e import conformance_upstream
 from e2e.node_support import (
     Answer,
     Hub,
@@ -34,6 +36,8 @@ from e2e.node_support import (
     serve_upstream,
 )
 from mcphub.compiler.ir import HttpBinding, Integration, Policy, Prompt, PromptArgument, Resource, SourceInfo, Tool
+from mcphub.compiler.sources.mcp import listing_to_integration, record_upstream
+from mcphub.compiler.spec import HubSpec
 
 __all__ = ["node_home", "node_tools"]  # fixtures, used by name
 
@@ -44,38 +48,13 @@ PNG = base64.b64decode(
 )
 WAV = b"RIFF" + struct.pack("<I4s4sIHHIIHH4sI", 36, b"WAVE", b"fmt ", 16, 1, 1, 8000, 16000, 2, 16, b"data", 0)
 
-# Scenario -> why the hub fails it today, i.e. what it would need to pass.
-_NEEDS_TOOL_TO_CLIENT = "tools cannot talk to the client during a call (needs upstream-MCP proxying or native tools)"
-EXPECTED_FAILURES: dict[str, str] = {
-    "logging-set-level": "the hub declares no `logging` capability and has no logging/setLevel handler",
-    "tools-call-mixed-content": "one upstream response yields text + one resource; no tool can return an image too",
-    "tools-call-with-logging": f"no logging/setLevel, and {_NEEDS_TOOL_TO_CLIENT} (notifications/message)",
-    "tools-call-with-progress": f"{_NEEDS_TOOL_TO_CLIENT} (notifications/progress for the progressToken)",
-    "tools-call-sampling": f"{_NEEDS_TOOL_TO_CLIENT} (sampling/createMessage)",
-    "tools-call-elicitation": f"{_NEEDS_TOOL_TO_CLIENT} (elicitation/create)",
-    "elicitation-sep1034-defaults": f"{_NEEDS_TOOL_TO_CLIENT} (test_elicitation_sep1034_defaults)",
-    "elicitation-sep1330-enums": f"{_NEEDS_TOOL_TO_CLIENT} (test_elicitation_sep1330_enums)",
-    "resources-read-binary": "IR resources carry text only (no blob), so test://static-binary cannot exist",
-    "resources-templates-read": "the IR and hub have no resource templates (test://template/{id}/data)",
-    "resources-subscribe": "the hub declares no resources.subscribe capability and has no resources/subscribe handler",
-    "resources-unsubscribe": "no resources/unsubscribe handler (same as resources-subscribe)",
-    "prompts-get-embedded-resource": "IR prompts are one text message; no embedded resource content",
-    "prompts-get-with-image": "IR prompts are one text message; no image content",
-}
+# Scenario -> why the hub fails it, i.e. what it would need to pass. Every scenario of the handshake-era suite
+# passes through the hub: what the fixture upstream does during a call (logging, progress, sampling, elicitation) is
+# relayed to the caller, and its resources (templates, blobs, subscriptions) and prompts are proxied live.
+EXPECTED_FAILURES: dict[str, str] = {}
 _NEEDS_INPUT_REQUIRED = "tools cannot return input_required results (MRTR) for the test_input_required_* fixtures"
 # The 2026-07-28 requirements (`--requirements 2026-07-28` of the 0.2.0 alpha); extensions are not scored.
 EXPECTED_FAILURES_2026_07_28: dict[str, str] = {
-    **{
-        name: EXPECTED_FAILURES[name]
-        for name in (
-            "tools-call-mixed-content",
-            "tools-call-with-progress",
-            "resources-read-binary",
-            "resources-templates-read",
-            "prompts-get-embedded-resource",
-            "prompts-get-with-image",
-        )
-    },
     "server-stateless": "the diagnostic tools test_missing_capability, test_streaming_elicitation and "
     "test_logging_tool are missing (the 24 protocol checks pass)",
     **{
@@ -124,8 +103,8 @@ def conformance_integration(base_url: str) -> Integration:
         )
 
     return Integration(
-        slug="conformance",
-        name="Conformance fixtures",
+        slug="conformance-http",
+        name="Conformance fixtures over HTTP",
         description="The fixture tools, resources and prompts of the MCP conformance suite.",
         source=SourceInfo(kind="openapi", path="conformance.json"),
         base_url=base_url,
@@ -173,11 +152,27 @@ def conformance_integration(base_url: str) -> Integration:
     )
 
 
+def upstream_mcp_integration(url: str) -> Integration:
+    """The fixture server (`conformance_upstream.py`) compiled as an `mcp`-kind integration, as `mcphub compile` does."""
+    source = SourceInfo(kind="mcp", url=url)
+    spec = HubSpec.model_validate(
+        {"slug": "conformance", "name": "Conformance fixtures", "source": {"kind": "mcp", "url": url}}
+    )
+    listing = record_upstream(source, spec=spec, spec_path=Path("conformance.yaml"))
+    integration = listing_to_integration(
+        listing, slug="conformance", name="Conformance fixtures", source=source, max_full_length=spec.max_name_length
+    )
+    integration.policy = Policy(allow_private_network=True, timeout_s=30)
+    return integration
+
+
 @pytest.fixture(scope="module")
 def conformance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    with serve_upstream(conformance_answer) as upstream:
-        integration = conformance_integration(upstream.url)
-        with serve_hub(integration, upstream, tmp_path_factory.mktemp("conformance-hub")) as hub:
+    """The hub mounting the fixture MCP server (`/mcp/conformance`) and the HTTP-backed fixtures (`/mcp/conformance-http`)."""
+    with serve_upstream(conformance_answer) as upstream, serve(conformance_upstream.http_app()) as fixture_server:
+        integration = upstream_mcp_integration(f"{fixture_server}/mcp")
+        http_backed = conformance_integration(upstream.url)
+        with serve_hub(integration, upstream, tmp_path_factory.mktemp("conformance-hub"), extra=[http_backed]) as hub:
             yield hub
 
 

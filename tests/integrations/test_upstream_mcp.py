@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import mcp_types as types
 import pytest
 import yaml
 from e2e.node_support import require_node_tools
@@ -408,19 +409,32 @@ async def test_a_slow_call_times_out_and_the_session_survives(fixture_client: Up
     assert fixture_servers() == [pid]
 
 
+class Recorder:
+    """A `Downstream` that records what is relayed to it (the hub's is `_CallRelay`)."""
+
+    def __init__(self) -> None:
+        self.progress_seen: list[tuple[float, float | None, str | None]] = []
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        self.progress_seen.append((progress, total, message))
+
+    async def request(self, request: upstream_mcp.RelayedRequest) -> Any:
+        return types.ErrorData(code=types.INVALID_REQUEST, message="not in this test")
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
+
+
 async def test_progress_is_forwarded(fixture_client: UpstreamClient) -> None:
-    seen: list[tuple[float, float | None, str | None]] = []
-
-    async def forward(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
-    token = upstream_mcp.progress_forwarder.set(forward)
+    recorder = Recorder()
+    token = upstream_mcp.downstream.set(recorder)
     try:
         output = await call(fixture_client, "steps")
     finally:
-        upstream_mcp.progress_forwarder.reset(token)
+        upstream_mcp.downstream.reset(token)
     assert output.content == [{"type": "text", "text": "finished"}]
-    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+    assert recorder.progress_seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
 
 
 async def test_tools_list_changed_reaches_the_hub_hook(
