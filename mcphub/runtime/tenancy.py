@@ -168,6 +168,8 @@ class Tenancy:
             if self.feed is not None:
                 await self.feed.aclose()
             await self.accounts.aclose()
+            if self.authserver is not None:
+                await self.authserver.aclose()
             await self.integrations.aclose()
             await self.oauth.aclose()
             if self.redis is not None:

@@ -11,7 +11,8 @@ description is served at /api/v1/openapi.json.
 
 Upstream OAuth: `POST /api/v1/integrations/{slug}/oauth/start` returns the provider's consent URL; the
 provider sends the browser back to `GET /oauth/callback/{slug}` (outside /api/v1, the redirect URI to
-register; `MCPHUB_PUBLIC_URL` sets its origin behind a proxy), which finishes with the session's user.
+register; `MCPHUB_PUBLIC_URL` sets its origin behind a proxy), which finishes with the session's user
+(flows started by `mcphub oauth connect` are bound to their user by the state alone).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from starlette.routing import Mount, Route
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
-from mcphub.runtime.oauth.upstream import OAuthError
+from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
+from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
 from mcphub.runtime.policy import parse_rate
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy import Tenancy
@@ -468,8 +470,6 @@ class _Api:
         params = request.query_params
         if integration is None:
             return _page(404, "Unknown integration", f"There is no integration {slug!r} in this hub's catalog.")
-        if caller is None:
-            return _page(401, "Not signed in", "Sign in to the hub in this browser, then connect again.")
         if "error" in params:
             detail = params.get("error_description") or params["error"]
             return _page(400, f"{integration.name} was not connected", f"The provider said: {detail}")
@@ -477,7 +477,10 @@ class _Api:
         if not code or not state:
             return _page(400, "Incomplete callback", "The provider's redirect carried no code or state; connect again.")
         try:
-            await self.t.oauth.complete(caller.user.id, integration, code=code, state=state)
+            # Web-started flows need this browser's session to be the starter's; `mcphub oauth connect` ones do not.
+            await self.t.oauth.complete(caller.user.id if caller else None, integration, code=code, state=state)
+        except NotSignedIn as exc:
+            return _page(401, "Not signed in", str(exc).capitalize() + ".")
         except OAuthError as exc:
             return _page(400, f"{integration.name} was not connected", str(exc))
         return _page(200, f"{integration.name} connected", "You can close this window and go back to your agent.")
@@ -504,6 +507,30 @@ class _Api:
             slug, body.client_id, body.client_secret, token_auth=body.token_auth, revocation_url=body.revocation_url
         )
         return Response(status_code=204)
+
+    # --- OAuth grants the hub issued to MCP clients -------------------------------------------------
+
+    @staticmethod
+    def _grant(grant: GrantInfo) -> dict[str, Any]:
+        data: dict[str, Any] = _json(grant)
+        data["status"] = grant.status
+        return data
+
+    async def grants(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        user_id = self.target_user(request, caller)
+        revoked = request.query_params.get("include_revoked") in ("1", "true", "yes")
+        found = await list_grants(self.t.db, user_id=user_id, include_revoked=revoked)
+        return _ok({"grants": [self._grant(g) for g in found]})
+
+    async def grant(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        try:
+            grant_id = int(request.path_params["grant_id"])
+        except ValueError:
+            raise ApiError(404, "not_found", "no such grant") from None
+        owner = None if caller.user.is_admin else caller.user.id  # admins may end anyone's grant
+        return _ok({"grant": self._grant(await revoke_grant(self.t.db, grant_id, user_id=owner))})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -551,6 +578,8 @@ def create_api_routes(
         Route("/usage/monthly", e(api.usage_monthly), methods=["GET"]),
         Route("/logs", e(api.logs), methods=["GET"]),
         Route("/integrations/{slug}/oauth/start", e(api.oauth_start), methods=["POST"]),
+        Route("/oauth/grants", e(api.grants), methods=["GET"]),
+        Route("/oauth/grants/{grant_id}", e(api.grant), methods=["DELETE"]),
         Route("/oauth-clients", e(api.oauth_clients), methods=["GET"]),
         Route("/oauth-clients/{slug}", e(api.oauth_client), methods=["PUT", "DELETE"]),
     ]
@@ -586,6 +615,22 @@ _OPERATIONS: list[tuple[str, str, str, str | None, int, list[dict[str, Any]]]] =
         "post",
         "Begin connecting with OAuth; returns the URL to open",
         "OAuthStart",
+        200,
+        [],
+    ),
+    (
+        "/oauth/grants",
+        "get",
+        "OAuth grants MCP clients hold for you (admins: ?all=true or ?user_id=)",
+        None,
+        200,
+        [{"name": "include_revoked", "in": "query", "schema": {"type": "boolean"}}, *_ADMIN_QUERY],
+    ),
+    (
+        "/oauth/grants/{grant_id}",
+        "delete",
+        "Revoke an OAuth grant (yours; admins: anyone's); its tokens stop working at once",
+        None,
         200,
         [],
     ),
@@ -644,7 +689,7 @@ def openapi_document() -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer" if name == "key_id" else "string"},
+                "schema": {"type": "integer" if name in ("key_id", "grant_id") else "string"},
             }
             for name in path_params
         ] + params

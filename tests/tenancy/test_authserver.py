@@ -8,8 +8,10 @@ authorization redirect, signs in on the hub's page, approves on the consent page
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -18,8 +20,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import click
 import httpx2
 import pytest
+from click.testing import CliRunner
 from mcp.client import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -33,11 +37,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mcphub.commands import register
 from mcphub.runtime.accounts import UserInfo
-from mcphub.runtime.oauth.authserver import AuthServer, authenticate_bearer
+from mcphub.runtime.oauth.authserver import AuthServer, authenticate_bearer, list_grants
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import IssuedToken, McpClient
 from mcphub.runtime.tenancy import Tenancy
+from mcphub.web.api import create_api_routes
 from mcphub.web.keyauth import bearer_token
 from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url
 
@@ -59,7 +65,13 @@ def _app(tenancy: Tenancy) -> Starlette:
             return JSONResponse({"error": "invalid_token"}, 401, headers={"WWW-Authenticate": challenge})
         return JSONResponse({"user_id": principal.user_id, "key_id": principal.key_id, "key_name": principal.key_name})
 
-    return Starlette(routes=[*create_oauth_routes(tenancy, issuer=ISSUER), Route("/mcp", mcp, methods=["GET", "POST"])])
+    return Starlette(
+        routes=[
+            *create_oauth_routes(tenancy, issuer=ISSUER),
+            *create_api_routes(tenancy),
+            Route("/mcp", mcp, methods=["GET", "POST"]),
+        ]
+    )
 
 
 @dataclass
@@ -585,3 +597,79 @@ async def test_real_mcp_session_over_an_oauth_token(hub: Hub) -> None:
     assert [block.text for block in result.content if hasattr(block, "text")] == ["pong"]
     assert seen and set(seen) == {hub.user.id}
     assert len(captured) == 1
+
+
+# --- grants: list and revoke (API for users and admins, CLI for the operator) ---------------------------
+
+
+async def _signed_in(hub: Hub, email: str, password: str) -> tuple[httpx2.AsyncClient, dict[str, str]]:
+    client = hub.client()
+    response = await client.post("/api/v1/auth/sign-in", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return client, {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def _cli(hub: Hub, *args: str) -> str:
+    main = click.Group("mcphub")
+    register(main)
+    env = {"MCPHUB_DATABASE_URL": str(hub.tenancy.db.url), "MCPHUB_DATA_DIR": str(hub.tenancy.data_dir)}
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_users_and_admins_list_and_revoke_grants_and_revocation_is_immediate(hub: Hub) -> None:
+    first = await _code(hub)
+    ada_tokens = (await _token(hub, first)).json()
+    assert await _mcp_status(hub, ada_tokens["access_token"]) == 200
+    bob = await hub.tenancy.accounts.create_user("bob@example.com", PASSWORD)
+
+    # the use is recorded (off the request path, so wait for it)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (grants := await list_grants(hub.tenancy.db, user_id=hub.user.id))[0].last_used_at:
+        assert asyncio.get_running_loop().time() < deadline, "last use never recorded"
+        await asyncio.sleep(0.02)
+    assert [(g.client_name, g.user_email, g.scopes, g.status) for g in grants] == [
+        ("Test Agent", hub.user.email, ["mcp"], "active")
+    ]
+
+    # Bob (not an admin) sees only his grants and cannot end Ada's: it is "not found" to him
+    bob_api, bob_csrf = await _signed_in(hub, bob.email, PASSWORD)
+    assert (await bob_api.get("/api/v1/oauth/grants")).json() == {"grants": []}
+    assert (await bob_api.get("/api/v1/oauth/grants?all=true")).status_code == 403
+    refused = await bob_api.delete(f"/api/v1/oauth/grants/{grants[0].id}", headers=bob_csrf)
+    assert refused.status_code == 404
+    assert await _mcp_status(hub, ada_tokens["access_token"]) == 200
+
+    # Ada lists her own grant through the API, with what the CLI shows
+    ada_api, ada_csrf = await _signed_in(hub, hub.user.email, PASSWORD)
+    listed = (await ada_api.get("/api/v1/oauth/grants")).json()["grants"]
+    assert [(g["id"], g["client_name"], g["scopes"], g["status"]) for g in listed] == [
+        (grants[0].id, "Test Agent", ["mcp"], "active")
+    ]
+    assert listed[0]["last_used_at"] and "token" not in json.dumps(listed)
+    assert not (await ada_api.delete(f"/api/v1/oauth/grants/{grants[0].id}")).is_success  # no CSRF token
+
+    # a second grant; the admin CLI shows both, as a table and as JSON
+    second = await _code(hub)
+    other_tokens = (await _token(hub, second)).json()
+    table = await asyncio.to_thread(_cli, hub, "oauth", "grants")
+    assert "Test Agent" in table and hub.user.email in table and "LAST USED" in table
+    as_json = json.loads(await asyncio.to_thread(_cli, hub, "oauth", "grants", "--json"))
+    assert len(as_json) == 2 and {g["status"] for g in as_json} == {"active"}
+
+    # Ada revokes the first through the API: its tokens stop working at once
+    revoked = await ada_api.delete(f"/api/v1/oauth/grants/{grants[0].id}", headers=ada_csrf)
+    assert revoked.status_code == 200 and revoked.json()["grant"]["status"] == "revoked"
+    assert await _mcp_status(hub, ada_tokens["access_token"]) == 401
+    assert (await _refresh(hub, first, ada_tokens["refresh_token"])).status_code == 400
+    assert await _mcp_status(hub, other_tokens["access_token"]) == 200
+
+    # the operator revokes the other from the CLI
+    second_id = next(g["id"] for g in as_json if g["id"] != grants[0].id)
+    out = await asyncio.to_thread(_cli, hub, "oauth", "revoke-grant", str(second_id))
+    assert "revoked" in out
+    assert await _mcp_status(hub, other_tokens["access_token"]) == 401
+    assert (await ada_api.get("/api/v1/oauth/grants")).json() == {"grants": []}
+    everything = (await ada_api.get("/api/v1/oauth/grants?all=true&include_revoked=true")).json()["grants"]
+    assert {g["status"] for g in everything} == {"revoked"} and len(everything) == 2

@@ -169,9 +169,15 @@ async def test_connect_through_the_web_routes(tenancy: Tenancy, upstream: Runnin
 
         denied = await hub.get("/oauth/callback/github", params={"error": "access_denied", "state": state})
         assert denied.status_code == 400 and "access_denied" in denied.text
+        # A web-started flow finishes only in the starter's signed-in browser (a link passed to someone else
+        # must not connect *their* account to Ada's hub account); replaying a used state is refused.
+        again = await hub.post("/api/v1/integrations/github/oauth/start")
+        code2, state2 = await _authorize(again.json()["authorization_url"])
         async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver") as other:
-            anonymous = await other.get("/oauth/callback/github", params={"code": code, "state": state})
-        assert anonymous.status_code == 401
+            anonymous = await other.get("/oauth/callback/github", params={"code": code2, "state": state2})
+            replayed = await other.get("/oauth/callback/github", params={"code": code, "state": state})
+        assert anonymous.status_code == 401 and "Sign in to the hub in this browser first" in anonymous.text
+        assert replayed.status_code == 400 and "unknown or expired" in replayed.text
 
         fields = await tenancy.credentials.fields(1, "github")
         assert fields is not None

@@ -15,7 +15,10 @@ any step of a flow:
 - access tokens are opaque (`mcp_at_…`), hashed, valid `ACCESS_TTL`, bound to the hub's `/mcp`
   resource (RFC 8707): `verify_access_token` refuses a token of any other audience;
 - refresh tokens (`mcp_rt_…`) rotate on every use; a replayed one revokes the whole grant;
-- revoking either kind of token revokes its grant (every token of that consent).
+- revoking either kind of token revokes its grant (every token of that consent); so does
+  `revoke_grant` (the CLI's `mcphub oauth revoke-grant`, the JSON API's DELETE /api/v1/oauth/grants/{id}).
+  Access tokens are checked against the database on every request, so a revocation is effective at once
+  on every replica; `list_grants` shows what each client may use and when it last did.
 
 A token is turned into the same `KeyPrincipal` an API key produces (`key_id` is the negated grant id,
 so OAuth grants never share a rate-limit bucket or usage row with an API key). Tokens are for the
@@ -24,10 +27,12 @@ hub only; nothing here is ever sent to an upstream.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -54,7 +59,7 @@ from pydantic import AnyUrl
 from sqlalchemy import delete, select, update
 from starlette.requests import Request
 
-from mcphub.runtime.accounts import KEY_PREFIX, KeyPrincipal
+from mcphub.runtime.accounts import KEY_PREFIX, KeyPrincipal, NotFound
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import IssuedToken, McpAuthCode, McpClient, McpGrant, User
 from mcphub.runtime.vault import Vault, hub_secret
@@ -67,10 +72,15 @@ __all__ = [
     "REFRESH_TTL",
     "SCOPE",
     "AuthServer",
+    "GrantInfo",
     "HashedClientAuthenticator",
     "PendingAuthorization",
     "authenticate_bearer",
+    "list_grants",
+    "revoke_grant",
 ]
+
+logger = logging.getLogger(__name__)
 
 ACCESS_PREFIX = "mcp_at_"
 REFRESH_PREFIX = "mcp_rt_"
@@ -83,6 +93,7 @@ SCOPE = "mcp"  # the one scope: use the hub's /mcp endpoint as the user (enablem
 _DANGEROUS_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob"})
 _CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{43,128}")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_TOUCH_EVERY = 60.0  # seconds between last_used_at writes per grant and process
 
 
 class HubAuthCode(AuthorizationCode):
@@ -145,6 +156,73 @@ def check_redirect_uri(uri: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class GrantInfo:
+    """What may be shown about one user's consent to one MCP client (never a token)."""
+
+    id: int
+    user_id: int
+    user_email: str
+    client_id: str
+    client_name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked_at is not None else "active"
+
+
+async def list_grants(db: Database, *, user_id: int | None = None, include_revoked: bool = False) -> list[GrantInfo]:
+    """The grants the hub issued to MCP clients: one user's (or everyone's, `user_id` None), newest first."""
+    query = (
+        select(McpGrant, User.email, McpClient.metadata_json)
+        .join(User, User.id == McpGrant.user_id)
+        .join(McpClient, McpClient.client_id == McpGrant.client_id)
+        .order_by(McpGrant.id.desc())
+    )
+    if user_id is not None:
+        query = query.where(McpGrant.user_id == user_id)
+    if not include_revoked:
+        query = query.where(McpGrant.revoked_at.is_(None))
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+    return [
+        GrantInfo(
+            id=grant.id,
+            user_id=grant.user_id,
+            user_email=email,
+            client_id=grant.client_id,
+            client_name=str((metadata or {}).get("client_name") or grant.client_id),
+            scopes=list(grant.scopes),
+            created_at=grant.created_at,
+            last_used_at=grant.last_used_at,
+            revoked_at=grant.revoked_at,
+        )
+        for grant, email, metadata in rows
+    ]
+
+
+async def revoke_grant(db: Database, grant_id: int, *, user_id: int | None = None) -> GrantInfo:
+    """End a grant (its access and refresh tokens stop working now); `user_id` given: only that user's grant.
+
+    Another user's grant is "not found", never "forbidden".
+    """
+    async with db.session() as session:
+        query = select(McpGrant).where(McpGrant.id == grant_id)
+        if user_id is not None:
+            query = query.where(McpGrant.user_id == user_id)
+        grant = await session.scalar(query)
+        if grant is None:
+            raise NotFound(f"no OAuth grant {grant_id}; `mcphub oauth grants` lists them")
+        if grant.revoked_at is None:
+            grant.revoked_at = utcnow()
+    found = [g for g in await list_grants(db, user_id=grant.user_id, include_revoked=True) if g.id == grant_id]
+    return found[0]
+
+
 class AuthServer:
     """The provider behind /oauth/* (see the module docstring); one per hub process and issuer."""
 
@@ -168,6 +246,13 @@ class AuthServer:
         self.code_ttl = code_ttl
         self._pepper: bytes | None = None
         self._signer: URLSafeTimedSerializer | None = None
+        self._touched: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        """Wait for the last-use writes still in flight."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- hashing and signing -------------------------------------------------------------------------
 
@@ -463,6 +548,7 @@ class AuthServer:
         if row is None:
             return None
         is_admin, metadata = row
+        self._touch(token.grant_id)
         name = str((metadata or {}).get("client_name") or token.client_id)
         expires = datetime.fromtimestamp(token.expires_at or time.time(), tz=UTC)
         return KeyPrincipal(
@@ -499,6 +585,25 @@ class AuthServer:
         async with self.db.session() as session:
             result = await session.execute(update(McpGrant).where(*condition).values(revoked_at=utcnow()))
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _touch(self, grant_id: int) -> None:
+        """Record a grant's last use at most once a minute per process, off the request path."""
+        now = time.monotonic()
+        if now - self._touched.get(grant_id, -_TOUCH_EVERY) < _TOUCH_EVERY:
+            return
+        if len(self._touched) >= 50_000:
+            self._touched.clear()
+        self._touched[grant_id] = now
+        task = asyncio.create_task(self._write_last_used(grant_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_last_used(self, grant_id: int) -> None:
+        try:
+            async with self.db.session() as session:
+                await session.execute(update(McpGrant).where(McpGrant.id == grant_id).values(last_used_at=utcnow()))
+        except Exception:
+            logger.exception("could not record last use of OAuth grant %s", grant_id)
 
     async def purge(self) -> None:
         """Delete expired codes and tokens (housekeeping; correctness never depends on it)."""

@@ -3,8 +3,11 @@
     start   authorization_url(user, integration, redirect_uri) -> URL to send the browser to. A random
             `state` (stored hashed, with the PKCE verifier sealed, for `flow_ttl`) ties the callback to
             this user and integration; the flow lives in the database so any replica can finish it.
-    finish  complete(user, slug, code, state): one-time use of the flow, code exchange with the
-            verifier, tokens stored as the user's credential (sealed by the vault).
+            Started from the web (default), the callback must come with that user's web session, so a
+            link cannot be passed to someone else to connect *their* upstream account to the starter's
+            hub account; started by the operator's CLI (`session_bound=False`) the state alone decides.
+    finish  complete(user, integration, code, state): one-time use of the flow, code exchange with the
+            verifier, tokens stored as the flow's user's credential (sealed by the vault).
     use     credential(user, integration): the stored credential, refreshed first when it expires
             within `refresh_skew`; refresh(user, integration, failed_token=…) after an upstream 401.
             One refresh at a time per credential: a per-process lock plus, on PostgreSQL, an advisory
@@ -39,7 +42,7 @@ from mcphub.runtime.store.models import OAuthFlow as FlowRow
 from mcphub.runtime.tenancy_credentials import CredentialStore, to_credential
 from mcphub.runtime.vault import Vault, oauth_client_context, oauth_flow_context
 
-__all__ = ["OAuthClientConfig", "OAuthError", "TokenAuth", "UpstreamOAuth", "oauth_scheme"]
+__all__ = ["NotSignedIn", "OAuthClientConfig", "OAuthError", "TokenAuth", "UpstreamOAuth", "oauth_scheme"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ TokenAuth = Literal["client_secret_basic", "client_secret_post", "none"]
 
 class OAuthError(Exception):
     """An OAuth step failed; the message says what the user or admin can do."""
+
+
+class NotSignedIn(OAuthError):
+    """A web-started flow came back to a browser without the starter's hub session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +196,15 @@ class UpstreamOAuth:
     # --- the authorization-code flow ----------------------------------------------------------------
 
     async def authorization_url(
-        self, user_id: int, integration: Integration, redirect_uri: str, *, scheme_id: str | None = None
+        self,
+        user_id: int,
+        integration: Integration,
+        redirect_uri: str,
+        *,
+        scheme_id: str | None = None,
+        session_bound: bool = True,
     ) -> str:
-        """Begin connecting: the URL of the upstream's consent page for this user."""
+        """Begin connecting: the URL of the upstream's consent page for this user (see the module docstring)."""
         scheme, flow = oauth_scheme(integration, scheme_id)
         client = await self._client(integration)
         state = secrets.token_urlsafe(32)
@@ -199,7 +212,8 @@ class UpstreamOAuth:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         state_hash = _state_hash(state)
         kid, sealed = self.vault.seal_json(
-            {"verifier": verifier, "redirect_uri": redirect_uri}, oauth_flow_context(state_hash)
+            {"verifier": verifier, "redirect_uri": redirect_uri, "session_bound": session_bound},
+            oauth_flow_context(state_hash),
         )
         now = utcnow()
         async with self.db.session() as session:
@@ -230,8 +244,12 @@ class UpstreamOAuth:
         separator = "&" if "?" in flow.authorization_url else "?"
         return f"{flow.authorization_url}{separator}{urlencode(params)}"
 
-    async def complete(self, user_id: int, integration: Integration, *, code: str, state: str) -> None:
-        """Finish connecting: check the state belongs to this user and integration, exchange the code, store tokens."""
+    async def complete(self, user_id: int | None, integration: Integration, *, code: str, state: str) -> int:
+        """Finish connecting: check the state, exchange the code, store the tokens; returns the user connected.
+
+        `user_id` is the signed-in web user (None: no session); a web-started flow needs it to be the
+        user who started it, a CLI-started one does not.
+        """
         state_hash = _state_hash(state)
         async with self.db.session() as session:
             row = await session.get(FlowRow, state_hash)
@@ -239,9 +257,14 @@ class UpstreamOAuth:
                 await session.delete(row)  # one use only, whatever happens next
         if row is None or row.expires_at < utcnow():
             raise OAuthError("this connection attempt is unknown or expired; start connecting again")
-        if row.user_id != user_id or row.slug != integration.slug:
-            raise OAuthError("this connection attempt was started by another account or for another integration")
+        if row.slug != integration.slug:
+            raise OAuthError("this connection attempt was started for another integration")
         flow_data = self.vault.open_json(row.sealed, oauth_flow_context(state_hash))
+        if flow_data.get("session_bound", True):
+            if user_id is None:
+                raise NotSignedIn("sign in to the hub in this browser first, then connect again")
+            if row.user_id != user_id:
+                raise OAuthError("this connection attempt was started by another account")
         scheme, flow = oauth_scheme(integration, row.scheme)
         client = await self._client(integration)
         assert flow.token_url is not None
@@ -255,7 +278,8 @@ class UpstreamOAuth:
                 "code_verifier": flow_data["verifier"],
             },
         )
-        await self.credentials.set(user_id, integration.slug, self._fields(token, previous=None), scheme=scheme.id)
+        await self.credentials.set(row.user_id, integration.slug, self._fields(token, previous=None), scheme=scheme.id)
+        return row.user_id
 
     # --- tokens -------------------------------------------------------------------------------------
 
