@@ -26,6 +26,7 @@ import mcp_types as types
 import pytest
 import yaml
 from e2e.node_support import require_node_tools
+from mcp.client.session import ClientRequestContext
 from runtime.support import Account, closed_port, mcp_client, provision, serve
 
 from mcphub.app import Settings, create_app
@@ -481,3 +482,178 @@ async def test_release_closes_a_session_when_its_last_mount_goes(fixture_client:
         assert fixture_servers() == []
     finally:
         await replacement.aclose()
+
+
+# --- relaying what an upstream does during a call, through the real hub -----------------------------------
+
+
+def answer_sampling(reply: str, seen: list[str]) -> Any:
+    """A client's sampling callback: records the prompt it was asked, answers `reply`."""
+
+    async def callback(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        block = params.messages[0].content
+        seen.append(block.text if isinstance(block, types.TextContent) else str(block))
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(text=reply), model="test-model")
+
+    return callback
+
+
+async def test_server_everything_sampling_and_elicitation_reach_the_calling_client(hub: RunningHub) -> None:
+    asked: list[str] = []
+    elicited: list[str] = []
+
+    async def elicitation(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        elicited.append(params.message)
+        return types.ElicitResult(action="accept", content={"color": "blue"})
+
+    try:
+        async with mcp_client(
+            hub.url,
+            hub.account.key,
+            mode="legacy",
+            sampling_callback=answer_sampling("Paris, of course.", asked),
+            elicitation_callback=elicitation,
+        ) as client:
+            sampled = await client.call_tool("everything__trigger-sampling-request", {"prompt": "capital of France?"})
+            assert not sampled.is_error, text_of(sampled)
+            assert asked == ["Resource trigger-sampling-request context: capital of France?"]
+            assert "Paris, of course." in text_of(sampled)
+
+            answered = await client.call_tool("everything__trigger-elicitation-request", {})
+            assert not answered.is_error, text_of(answered)
+            assert len(elicited) == 1 and "blue" in text_of(answered)
+    finally:
+        hub.stop()
+
+
+FIXTURE_UPSTREAM = Path(__file__).resolve().parents[1] / "e2e" / "conformance_upstream.py"
+
+
+@pytest.fixture(scope="module")
+def fixture_upstream_url() -> Iterator[str]:
+    from e2e.conformance_upstream import http_app
+
+    with serve(http_app()) as base:
+        yield f"{base}/mcp"
+
+
+@pytest.fixture
+def relay_hub(fixture_upstream_url: str, tmp_path: Path) -> Iterator[tuple[str, Account, Account]]:
+    """A hub with the conformance fixture server mounted over HTTP (`fx`) and over stdio (`fxs`), and two users."""
+    specs, out = tmp_path / "specs", tmp_path / "catalog"
+    specs.mkdir()
+    compile_spec(
+        specs,
+        out,
+        {
+            "slug": "fx",
+            "name": "Fixture over HTTP",
+            "source": {"kind": "mcp", "url": fixture_upstream_url},
+            "policy": {"allow_private_network": True, "timeout_s": 20},
+        },
+    )
+    stdio = [sys.executable, str(FIXTURE_UPSTREAM), "stdio"]
+    compile_spec(specs, out, {"slug": "fxs", "name": "Fixture over stdio", "source": {"kind": "mcp", "command": stdio}})
+    data_dir = tmp_path / "data"
+    alice, bob = provision(
+        data_dir,
+        ("alice@example.com", {"enable": ["fx", "fxs"]}),
+        ("bob@example.com", {"enable": ["fx", "fxs"]}),
+    )
+    settings = Settings(port=0, catalog_dirs=[out], admin_token="test-admin-token", data_dir=data_dir)
+    with serve(create_app(settings), health_path="/healthz") as base:
+        yield f"{base}/mcp", alice, bob
+
+
+async def test_a_relayed_request_reaches_only_the_client_whose_call_caused_it(
+    relay_hub: tuple[str, Account, Account],
+) -> None:
+    """Two users share the upstream session; each one's sampling request goes to that user's client, never the other."""
+    url, alice, bob = relay_hub
+    alice_asked: list[str] = []
+    bob_asked: list[str] = []
+    alice_waiting = asyncio.Event()
+    bob_done = asyncio.Event()
+
+    async def alice_sampling(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        # Alice's request is held open until Bob's whole call has run on the same upstream session.
+        alice_waiting.set()
+        await bob_done.wait()
+        return await answer_sampling("for alice", alice_asked)(context, params)
+
+    async with (
+        mcp_client(url, alice.key, mode="legacy", sampling_callback=alice_sampling) as alice_client,
+        mcp_client(url, bob.key, mode="legacy", sampling_callback=answer_sampling("for bob", bob_asked)) as bob_client,
+    ):
+        alice_call = asyncio.create_task(alice_client.call_tool("fx__test_sampling", {"prompt": "alice's secret"}))
+        await asyncio.wait_for(alice_waiting.wait(), 20)
+        bob_result = await bob_client.call_tool("fx__test_sampling", {"prompt": "bob's question"})
+        bob_done.set()
+        alice_result = await asyncio.wait_for(alice_call, 20)
+    assert bob_asked == ["bob's question"] and text_of(bob_result) == "LLM response: for bob"
+    assert alice_asked == ["alice's secret"] and text_of(alice_result) == "LLM response: for alice"
+
+
+async def test_a_client_without_sampling_gets_the_upstreams_error_not_someone_elses_answer(
+    relay_hub: tuple[str, Account, Account],
+) -> None:
+    url, alice, _ = relay_hub
+    async with mcp_client(url, alice.key, mode="legacy") as client:
+        result = await client.call_tool("fx__test_sampling", {"prompt": "anyone?"})
+    assert result.is_error
+    assert "did not declare the sampling capability" in text_of(result)
+
+
+async def test_stdio_upstream_relays_logging_progress_and_sampling(relay_hub: tuple[str, Account, Account]) -> None:
+    url, alice, _ = relay_hub
+    logs: list[types.LoggingMessageNotificationParams] = []
+    progress: list[float] = []
+    asked: list[str] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with mcp_client(
+        url, alice.key, mode="legacy", logging_callback=on_log, sampling_callback=answer_sampling("stdio ok", asked)
+    ) as client:
+        logged = await client.call_tool("fxs__test_tool_with_logging", {})
+        assert not logged.is_error, text_of(logged)
+        assert [entry.data for entry in logs] == [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed",
+        ]
+        stepped = await client.call_tool("fxs__test_tool_with_progress", {}, progress_callback=on_progress)
+        assert not stepped.is_error and progress == [0, 50, 100]
+        sampled = await client.call_tool("fxs__test_sampling", {"prompt": "over stdio"})
+        assert text_of(sampled) == "LLM response: stdio ok" and asked == ["over stdio"]
+
+        # logging/setLevel of this session filters what is relayed to it.
+        await client.session.set_logging_level("warning")
+        logs.clear()
+        assert not (await client.call_tool("fxs__test_tool_with_logging", {})).is_error
+        assert logs == []
+
+
+async def test_upstream_resources_and_prompts_are_proxied_on_the_aggregated_endpoint(
+    relay_hub: tuple[str, Account, Account],
+) -> None:
+    url, alice, _ = relay_hub
+    async with mcp_client(url, alice.key, mode="legacy") as client:
+        names = {resource.name for resource in (await client.list_resources()).resources}
+        assert {"fx__static-text", "fx__static-binary", "fxs__watched-resource"} <= names
+        templates = (await client.list_resource_templates()).resource_templates
+        assert {(t.name, t.uri_template) for t in templates} >= {("fx__template", "test://template/{id}/data")}
+        blob = (await client.read_resource("test://static-binary")).contents[0]
+        assert isinstance(blob, types.BlobResourceContents) and blob.mime_type == "image/png"
+        templated = (await client.read_resource("test://template/7/data")).contents[0]
+        assert isinstance(templated, types.TextResourceContents) and '"Data for ID: 7"' in templated.text
+        prompt = await client.get_prompt("fx__test_prompt_with_image")
+        assert [message.content.type for message in prompt.messages] == ["image", "text"]

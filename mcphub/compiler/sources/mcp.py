@@ -12,8 +12,12 @@ Each upstream tool becomes an IR tool bound by `McpBinding(upstream_name=...)`: 
 client-safe and fitted to the slug's budget (`naming.py`), its input schema checked with
 `schemas.tool_schema_problems` (a tool whose schema some client would reject is left out with a
 warning), its output schema and annotations kept. Upstream prompts and resources are not
-recorded: the IR's resources are static text and its prompts templates rendered by the hub, so
-proxying them live needs runtime support first.
+recorded: the IR's resources are static text and its prompts templates rendered by the hub, so the
+runtime proxies them live from the upstream session instead (`mcphub.runtime.hub`), with their
+templates, binary contents, subscriptions and rich prompt messages intact.
+
+Recording declares the client capabilities the runtime's session declares (sampling, elicitation,
+roots), because some servers register tools only for clients that can answer them.
 
 Stdio servers get only the spec's `env` plus the SDK's safe basics (HOME, LOGNAME, PATH, SHELL,
 TERM, USER), exactly as at run time. This stage does I/O by nature; everything after
@@ -36,6 +40,7 @@ import anyio
 import httpx2
 import mcp_types as types
 from mcp.client.client import Client
+from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -116,7 +121,16 @@ async def _record(source: SourceInfo, errlog: IO[str]) -> UpstreamListing:
     else:
         assert source.url is not None  # the spec model requires one of command or url
         transport = streamable_http_client(source.url, http_client=httpx2.AsyncClient(trust_env=False))
-    async with Client(transport, mode="legacy", cache=None) as client:
+    # Declare what the runtime's session declares (sampling, elicitation, roots): servers such as server-everything
+    # register some tools only for clients that can answer them, and the recorded list must be the one served.
+    async with Client(
+        transport,
+        mode="legacy",
+        cache=None,
+        sampling_callback=_no_sampling,
+        elicitation_callback=_no_elicitation,
+        list_roots_callback=_no_roots,
+    ) as client:
         info = client.server_info
         tools: list[dict[str, Any]] = []
         capabilities = client.server_capabilities
@@ -134,6 +148,24 @@ async def _record(source: SourceInfo, errlog: IO[str]) -> UpstreamListing:
             instructions=client.instructions,
             tools=tools,
         )
+
+
+_NO_CLIENT = types.ErrorData(code=types.INVALID_REQUEST, message="mcphub is recording tools; no client is connected")
+
+
+# At compile time there is no client to relay a server request to.
+async def _no_sampling(
+    context: ClientRequestContext, params: types.CreateMessageRequestParams
+) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+    return _NO_CLIENT
+
+
+async def _no_elicitation(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ErrorData:
+    return _NO_CLIENT
+
+
+async def _no_roots(context: ClientRequestContext) -> types.ErrorData:
+    return _NO_CLIENT
 
 
 def _innermost(exc: BaseException) -> BaseException:
