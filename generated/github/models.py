@@ -11,7 +11,9 @@ from typing import Any, NotRequired, Required, TypedDict
 
 GetMeArgs = TypedDict(
     "GetMeArgs",
-    {},
+    {
+        "full_response": NotRequired[bool],
+    },
 )
 
 
@@ -20,6 +22,7 @@ GetRepoArgs = TypedDict(
     {
         "owner": Required[str],
         "repo": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -36,6 +39,7 @@ ListMyReposArgs = TypedDict(
         "page": NotRequired[int],
         "since": NotRequired[str],
         "before": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -49,6 +53,7 @@ ListUserReposArgs = TypedDict(
         "direction": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -62,6 +67,7 @@ ListOrgReposArgs = TypedDict(
         "direction": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -85,6 +91,7 @@ ListBranchesArgs = TypedDict(
         "protected": NotRequired[bool],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -102,6 +109,7 @@ ListCommitsArgs = TypedDict(
         "until": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -124,6 +132,7 @@ ListIssuesArgs = TypedDict(
         "since": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -134,6 +143,7 @@ GetIssueArgs = TypedDict(
         "owner": Required[str],
         "repo": Required[str],
         "issue_number": Required[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -151,6 +161,7 @@ CreateIssueArgs = TypedDict(
         "assignees": NotRequired[list[str]],
         "issue_field_values": NotRequired[list[dict[str, Any]]],
         "type": NotRequired[str | None],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -172,6 +183,7 @@ UpdateIssueArgs = TypedDict(
         "assignees": NotRequired[list[Any]],
         "issue_field_values": NotRequired[list[dict[str, Any]]],
         "type": NotRequired[Any],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -185,6 +197,7 @@ ListIssueCommentsArgs = TypedDict(
         "since": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -196,6 +209,7 @@ CommentOnIssueArgs = TypedDict(
         "repo": Required[str],
         "issue_number": Required[int],
         "body": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -223,6 +237,7 @@ ListPullRequestsArgs = TypedDict(
         "direction": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -233,6 +248,7 @@ GetPullRequestArgs = TypedDict(
         "owner": Required[str],
         "repo": Required[str],
         "pull_number": Required[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -250,6 +266,7 @@ CreatePullRequestArgs = TypedDict(
         "maintainer_can_modify": NotRequired[bool],
         "draft": NotRequired[bool],
         "issue": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -265,6 +282,7 @@ UpdatePullRequestArgs = TypedDict(
         "state": NotRequired[str],
         "base": NotRequired[str],
         "maintainer_can_modify": NotRequired[bool],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -277,6 +295,7 @@ ListPullRequestFilesArgs = TypedDict(
         "pull_number": Required[int],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -289,6 +308,7 @@ ListPullRequestReviewsArgs = TypedDict(
         "pull_number": Required[int],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -329,6 +349,7 @@ SearchCodeArgs = TypedDict(
         "order": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -343,6 +364,7 @@ SearchIssuesArgs = TypedDict(
         "page": NotRequired[int],
         "advanced_search": NotRequired[str],
         "search_type": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -355,6 +377,7 @@ SearchReposArgs = TypedDict(
         "order": NotRequired[str],
         "per_page": NotRequired[int],
         "page": NotRequired[int],
+        "full_response": NotRequired[bool],
     },
 )
 

@@ -15,19 +15,19 @@ registry = ToolRegistry()
 
 
 @registry.tool("get_me")
-async def get_me(call: Call) -> ToolOutput:
+async def get_me(call: Call, *, full_response: bool = False) -> ToolOutput:
     """GET /user
 
     Returns the signed-in user (login, name, plan). Use it to learn whose account the agent is acting for."""
-    return await call.http()
+    return await call.http(full=full_response)
 
 
 @registry.tool("get_repo")
-async def get_repo(call: Call, *, owner: str, repo: str) -> ToolOutput:
+async def get_repo(call: Call, *, owner: str, repo: str, full_response: bool = False) -> ToolOutput:
     """GET /repos/{owner}/{repo}
 
     Returns a repository: description, default branch, visibility, topics, open issue count, license, and `parent`/`source` when it is a fork."""
-    return await call.http(path={"owner": owner, "repo": repo})
+    return await call.http(path={"owner": owner, "repo": repo}, full=full_response)
 
 
 @registry.tool("list_my_repos")
@@ -43,6 +43,7 @@ async def list_my_repos(
     page: int | None = None,
     since: str | None = None,
     before: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /user/repos
 
@@ -58,7 +59,8 @@ async def list_my_repos(
             "page": page,
             "since": since,
             "before": before,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -72,6 +74,7 @@ async def list_user_repos(
     direction: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /users/{username}/repos
 
@@ -79,6 +82,7 @@ async def list_user_repos(
     return await call.http(
         path={"username": username},
         query={"type": type, "sort": sort, "direction": direction, "per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
@@ -92,6 +96,7 @@ async def list_org_repos(
     direction: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /orgs/{org}/repos
 
@@ -99,6 +104,7 @@ async def list_org_repos(
     return await call.http(
         path={"org": org},
         query={"type": type, "sort": sort, "direction": direction, "per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
@@ -119,12 +125,15 @@ async def list_branches(
     protected: bool | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/branches
 
     Lists a repository's branches (name, head commit sha, protected). Paginate with `page` (1, 2, ...) and `per_page` (max 100): when a page holds fewer than `per_page` items it is the last."""
     return await call.http(
-        path={"owner": owner, "repo": repo}, query={"protected": protected, "per_page": per_page, "page": page}
+        path={"owner": owner, "repo": repo},
+        query={"protected": protected, "per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
@@ -142,6 +151,7 @@ async def list_commits(
     until: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/commits
 
@@ -158,6 +168,7 @@ async def list_commits(
             "per_page": per_page,
             "page": page,
         },
+        full=full_response,
     )
 
 
@@ -180,6 +191,7 @@ async def list_issues(
     since: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/issues
 
@@ -201,11 +213,12 @@ async def list_issues(
             "per_page": per_page,
             "page": page,
         },
+        full=full_response,
     )
 
 
 @registry.tool("get_issue")
-async def get_issue(call: Call, *, owner: str, repo: str, issue_number: int) -> ToolOutput:
+async def get_issue(call: Call, *, owner: str, repo: str, issue_number: int, full_response: bool = False) -> ToolOutput:
     """GET /repos/{owner}/{repo}/issues/{issue_number}
 
     Get an issue.
@@ -220,7 +233,7 @@ async def get_issue(call: Call, *, owner: str, repo: str, issue_number: int) -> 
     Returns an `issue` object.
 
     Docs: https://docs.github.com/rest/issues/issues#get-an-issue"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number})
+    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, full=full_response)
 
 
 @registry.tool("create_issue")
@@ -237,6 +250,7 @@ async def create_issue(
     assignees: list[str] | None = None,
     issue_field_values: list[dict[str, Any]] | None = None,
     type: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/issues
 
@@ -264,6 +278,7 @@ async def create_issue(
             "issue_field_values": issue_field_values,
             "type": type,
         },
+        full=full_response,
     )
 
 
@@ -285,6 +300,7 @@ async def update_issue(
     assignees: list[Any] | None = None,
     issue_field_values: list[dict[str, Any]] | None = None,
     type: Any = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """PATCH /repos/{owner}/{repo}/issues/{issue_number}
 
@@ -315,6 +331,7 @@ async def update_issue(
             "issue_field_values": issue_field_values,
             "type": type,
         },
+        full=full_response,
     )
 
 
@@ -328,6 +345,7 @@ async def list_issue_comments(
     since: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/issues/{issue_number}/comments
 
@@ -335,11 +353,14 @@ async def list_issue_comments(
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number},
         query={"since": since, "per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
 @registry.tool("comment_on_issue")
-async def comment_on_issue(call: Call, *, owner: str, repo: str, issue_number: int, body: str) -> ToolOutput:
+async def comment_on_issue(
+    call: Call, *, owner: str, repo: str, issue_number: int, body: str, full_response: bool = False
+) -> ToolOutput:
     """POST /repos/{owner}/{repo}/issues/{issue_number}/comments
 
     Create an issue comment.
@@ -356,7 +377,9 @@ async def comment_on_issue(call: Call, *, owner: str, repo: str, issue_number: i
     Returns an `issue-comment` object.
 
     Docs: https://docs.github.com/rest/issues/comments#create-an-issue-comment"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"body": body})
+    return await call.http(
+        path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"body": body}, full=full_response
+    )
 
 
 @registry.tool("add_labels")
@@ -388,6 +411,7 @@ async def list_pull_requests(
     direction: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls
 
@@ -403,11 +427,14 @@ async def list_pull_requests(
             "per_page": per_page,
             "page": page,
         },
+        full=full_response,
     )
 
 
 @registry.tool("get_pull_request")
-async def get_pull_request(call: Call, *, owner: str, repo: str, pull_number: int) -> ToolOutput:
+async def get_pull_request(
+    call: Call, *, owner: str, repo: str, pull_number: int, full_response: bool = False
+) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls/{pull_number}
 
     Get a pull request.
@@ -421,7 +448,7 @@ async def get_pull_request(call: Call, *, owner: str, repo: str, pull_number: in
     Returns a `pull-request` object: Pass the appropriate [media type](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types) to fetch diff and patch formats.
 
     Docs: https://docs.github.com/rest/pulls/pulls#get-a-pull-request"""
-    return await call.http(path={"owner": owner, "repo": repo, "pull_number": pull_number})
+    return await call.http(path={"owner": owner, "repo": repo, "pull_number": pull_number}, full=full_response)
 
 
 @registry.tool("create_pull_request")
@@ -438,6 +465,7 @@ async def create_pull_request(
     maintainer_can_modify: bool | None = None,
     draft: bool | None = None,
     issue: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/pulls
 
@@ -464,6 +492,7 @@ async def create_pull_request(
             "draft": draft,
             "issue": issue,
         },
+        full=full_response,
     )
 
 
@@ -479,6 +508,7 @@ async def update_pull_request(
     state: str | None = None,
     base: str | None = None,
     maintainer_can_modify: bool | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """PATCH /repos/{owner}/{repo}/pulls/{pull_number}
 
@@ -502,30 +532,49 @@ async def update_pull_request(
             "base": base,
             "maintainer_can_modify": maintainer_can_modify,
         },
+        full=full_response,
     )
 
 
 @registry.tool("list_pull_request_files")
 async def list_pull_request_files(
-    call: Call, *, owner: str, repo: str, pull_number: int, per_page: int | None = None, page: int | None = None
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    pull_number: int,
+    per_page: int | None = None,
+    page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls/{pull_number}/files
 
     Lists the files a pull request changes, with status, additions, deletions and the unified diff `patch` of each (up to 3000 files). Paginate with `page` (1, 2, ...) and `per_page` (max 100): when a page holds fewer than `per_page` items it is the last."""
     return await call.http(
-        path={"owner": owner, "repo": repo, "pull_number": pull_number}, query={"per_page": per_page, "page": page}
+        path={"owner": owner, "repo": repo, "pull_number": pull_number},
+        query={"per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
 @registry.tool("list_pull_request_reviews")
 async def list_pull_request_reviews(
-    call: Call, *, owner: str, repo: str, pull_number: int, per_page: int | None = None, page: int | None = None
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    pull_number: int,
+    per_page: int | None = None,
+    page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews
 
     Lists a pull request's reviews, oldest first (reviewer, `state` APPROVED / CHANGES_REQUESTED / COMMENTED, body). Paginate with `page` (1, 2, ...) and `per_page` (max 100): when a page holds fewer than `per_page` items it is the last."""
     return await call.http(
-        path={"owner": owner, "repo": repo, "pull_number": pull_number}, query={"per_page": per_page, "page": page}
+        path={"owner": owner, "repo": repo, "pull_number": pull_number},
+        query={"per_page": per_page, "page": page},
+        full=full_response,
     )
 
 
@@ -580,11 +629,14 @@ async def search_code(
     order: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /search/code
 
     Searches code on default branches with GitHub search syntax in `q`, e.g. `addClass in:file language:js repo:jquery/jquery` or `org:acme path:src/ TODO`. Returns `total_count` and `items` (file `path`, `repository`, `html_url`); at most 1000 results, paged with `page` and `per_page` (max 100). Code search allows about 10 requests a minute."""
-    return await call.http(query={"q": q, "sort": sort, "order": order, "per_page": per_page, "page": page})
+    return await call.http(
+        query={"q": q, "sort": sort, "order": order, "per_page": per_page, "page": page}, full=full_response
+    )
 
 
 @registry.tool("search_issues")
@@ -598,6 +650,7 @@ async def search_issues(
     page: int | None = None,
     advanced_search: str | None = None,
     search_type: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /search/issues
 
@@ -611,7 +664,8 @@ async def search_issues(
             "page": page,
             "advanced_search": advanced_search,
             "search_type": search_type,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -624,8 +678,11 @@ async def search_repos(
     order: str | None = None,
     per_page: int | None = None,
     page: int | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /search/repositories
 
     Finds repositories with GitHub search syntax in `q`, e.g. `tetris language:assembly stars:>100` or `org:acme topic:cli`. Returns `total_count` and `items`; at most 1000 results, paged with `page` and `per_page` (max 100)."""
-    return await call.http(query={"q": q, "sort": sort, "order": order, "per_page": per_page, "page": page})
+    return await call.http(
+        query={"q": q, "sort": sort, "order": order, "per_page": per_page, "page": page}, full=full_response
+    )

@@ -27,6 +27,7 @@ GetMessageArgs = TypedDict(
         "id": Required[str],
         "format": NotRequired[str],
         "metadataHeaders": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -101,6 +102,7 @@ GetThreadArgs = TypedDict(
         "id": Required[str],
         "format": NotRequired[str],
         "metadataHeaders": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -156,6 +158,7 @@ GetDraftArgs = TypedDict(
     {
         "id": Required[str],
         "format": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 

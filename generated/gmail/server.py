@@ -26,7 +26,7 @@ async def search_messages(
 ) -> ToolOutput:
     """GET /gmail/v1/users/{userId}/messages
 
-    Finds messages with Gmail search syntax in `q`, e.g. `from:ada@example.com is:unread newer_than:7d`, `subject:invoice has:attachment`, `in:sent to:bob`. Returns only `messages` [{id, threadId}], `resultSizeEstimate` and `nextPageToken` (pass as `pageToken` for more); read each with get_message (format "metadata" is cheapest for headers)."""
+    Finds messages with Gmail search syntax in `q`, e.g. `from:ada@example.com is:unread newer_than:7d`, `subject:invoice has:attachment`, `in:sent to:bob`. Returns only `messages` [{id, threadId}], `resultSizeEstimate` and, when there are more, `nextPageToken` (pass it as `pageToken` for the next page; `maxResults` up to 500). Read each with get_message (`format` "metadata" is cheapest for headers only)."""
     return await call.http(
         query={
             "includeSpamTrash": include_spam_trash,
@@ -40,12 +40,19 @@ async def search_messages(
 
 @registry.tool("get_message")
 async def get_message(
-    call: Call, *, id: str, format: str | None = None, metadata_headers: list[str] | None = None
+    call: Call,
+    *,
+    id: str,
+    format: str | None = None,
+    metadata_headers: list[str] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /gmail/v1/users/{userId}/messages/{id}
 
-    Returns one message: `snippet`, `labelIds`, `threadId` and `payload` with the headers (From, To, Subject, Date) and MIME parts; a part's text is in `body.data`, base64url-encoded (text/plain parts are the readable body). `format` "metadata" with `metadataHeaders` ["From", "Subject"] returns only headers; "raw" the whole RFC 2822 message base64url-encoded. Attachments: get_attachment with the part's `body.attachmentId`."""
-    return await call.http(path={"id": id}, query={"format": format, "metadataHeaders": metadata_headers})
+    Reads one message (by an `id` from search_messages). Returns `headers` (From, To, Cc, Subject, Date, Message-ID, ...), the decoded `body` text (the text/plain part, else the HTML part converted to text), `attachments` [{filename, mimeType, size, attachmentId}] for get_attachment, and `id`, `threadId`, `labelIds`, `snippet`. `format` "metadata" (with `metadataHeaders` ["From", "Subject"]) returns headers only, cheaply; `full_response` true returns Gmail's raw resource (MIME parts with base64url bodies)."""
+    return await call.http(
+        path={"id": id}, query={"format": format, "metadataHeaders": metadata_headers}, full=full_response
+    )
 
 
 @registry.tool("get_attachment")
@@ -86,9 +93,7 @@ async def trash_message(call: Call, *, id: str) -> ToolOutput:
 async def untrash_message(call: Call, *, id: str) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/messages/{id}/untrash
 
-    Removes the specified message from the trash.
-
-    Returns a `Message` object."""
+    Moves a message out of the trash back to where it was. Returns the message's id and labels."""
     return await call.http(path={"id": id})
 
 
@@ -126,12 +131,19 @@ async def search_threads(
 
 @registry.tool("get_thread")
 async def get_thread(
-    call: Call, *, id: str, format: str | None = None, metadata_headers: list[str] | None = None
+    call: Call,
+    *,
+    id: str,
+    format: str | None = None,
+    metadata_headers: list[str] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /gmail/v1/users/{userId}/threads/{id}
 
-    Returns a conversation with all its `messages` (each like get_message; `format` "metadata" for headers only)."""
-    return await call.http(path={"id": id}, query={"format": format, "metadataHeaders": metadata_headers})
+    Reads a whole conversation (by an `id` from search_threads, or a message's `threadId`): `messages`, oldest first, each as get_message returns it (headers, decoded `body`, attachments). `format` "metadata" gives headers only; `full_response` true returns Gmail's raw resource."""
+    return await call.http(
+        path={"id": id}, query={"format": format, "metadataHeaders": metadata_headers}, full=full_response
+    )
 
 
 @registry.tool("modify_thread_labels")
@@ -200,13 +212,11 @@ async def list_drafts(
 
 
 @registry.tool("get_draft")
-async def get_draft(call: Call, *, id: str, format: str | None = None) -> ToolOutput:
+async def get_draft(call: Call, *, id: str, format: str | None = None, full_response: bool = False) -> ToolOutput:
     """GET /gmail/v1/users/{userId}/drafts/{id}
 
-    Gets the specified draft.
-
-    Returns a `Draft` object."""
-    return await call.http(path={"id": id}, query={"format": format})
+    Reads a draft (by an `id` from list_drafts): `id` and `message` with its headers and decoded `body`, as get_message returns it."""
+    return await call.http(path={"id": id}, query={"format": format}, full=full_response)
 
 
 @registry.tool("create_draft")

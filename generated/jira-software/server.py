@@ -27,7 +27,7 @@ async def search_issues(
 ) -> ToolOutput:
     """GET /rest/api/3/search/jql
 
-    Finds issues with a JQL query, e.g. `project = PROJ AND status = "In Progress" ORDER BY updated DESC` or `assignee = currentUser() AND resolution = Unresolved` (the query must restrict something). Returns `issues` (id, key and the requested `fields`) and `isLast`; while `isLast` is false, call again with `nextPageToken` from the answer. Pass `fields` (e.g. ["summary", "status", "assignee", "priority", "updated"], or ["*navigable"]) or only issue IDs come back; read one issue in full with jira__get_issue."""
+    Finds issues with a JQL query, e.g. `project = PROJ AND status = "In Progress" ORDER BY updated DESC` or `assignee = currentUser() AND resolution = Unresolved` (the query must restrict something). Returns `issues` (id, key and the requested `fields`) and `isLast`; while `isLast` is false, call again with `nextPageToken` from the answer. Each issue comes with summary, status, assignee, priority, type and updated unless `fields` names others (e.g. ["summary", "customfield_10016"], or ["*navigable"] for all); read one issue in full with jira__get_issue. `maxResults` up to 100 (default 25)."""
     return await call.http(
         query={
             "jql": jql,
@@ -112,7 +112,7 @@ async def list_sprint_issues(
 ) -> ToolOutput:
     """GET /rest/agile/1.0/sprint/{sprintId}/issue
 
-    Lists the issues in a sprint (`issues` with `key` and `fields`), in rank order, optionally narrowed by `jql`. Pass `fields` to keep the answer small (the suggested default: summary, status, assignee, priority, type). Paginate with `startAt` += `maxResults` while below `total`."""
+    Lists the issues in a sprint (`issues` with `key` and `fields`), in rank order, optionally narrowed by `jql`. Each issue comes with summary, status, assignee, priority and type unless `fields` names others. Paginate with `startAt` += `maxResults` while below `total`."""
     return await call.http(
         path={"sprintId": sprint_id},
         query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields},
@@ -131,7 +131,7 @@ async def list_board_issues(
 ) -> ToolOutput:
     """GET /rest/agile/1.0/board/{boardId}/issue
 
-    Lists the issues on a board (its filter, optionally narrowed by `jql`), in rank order. Paginate with `startAt` += `maxResults` while below `total`."""
+    Lists the issues on a board (its filter, optionally narrowed by `jql`), in rank order, with summary, status, assignee, priority and type unless `fields` names others. Paginate with `startAt` += `maxResults` while below `total`."""
     return await call.http(
         path={"boardId": board_id}, query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields}
     )
@@ -149,7 +149,7 @@ async def list_backlog(
 ) -> ToolOutput:
     """GET /rest/agile/1.0/board/{boardId}/backlog
 
-    Lists a board's backlog (issues not in an active or future sprint), in rank order. Paginate with `startAt` += `maxResults` while below `total`."""
+    Lists a board's backlog (issues not in an active or future sprint), in rank order, with summary, status, assignee, priority and type unless `fields` names others. Paginate with `startAt` += `maxResults` while below `total`."""
     return await call.http(
         path={"boardId": board_id}, query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields}
     )

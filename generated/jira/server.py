@@ -50,7 +50,7 @@ async def get_issue(
 ) -> ToolOutput:
     """GET /rest/api/3/issue/{issueIdOrKey}
 
-    Returns one issue by key (`PROJ-123`) or ID: `fields` (summary, description in Atlassian Document Format, status, assignee, reporter, priority, labels, comments, ...). Pass `fields` to return fewer, `expand` ["renderedFields"] for HTML of rich-text fields."""
+    Returns one issue by key (`PROJ-123`) or ID with the `fields` an agent usually needs: summary, status, assignee, reporter, priority, issue type, labels, description (Atlassian Document Format), created, updated, due date, parent, subtasks, links, project and resolution. Pass `fields` to choose others (custom fields by ID, e.g. ["summary", "customfield_10016"]) or ["*all"] for every field; `expand` ["renderedFields"] adds HTML of rich-text fields. Comments: list_comments."""
     return await call.http(path={"issueIdOrKey": issue_id_or_key}, query={"fields": fields, "expand": expand})
 
 

@@ -19,6 +19,7 @@ ListCustomersArgs = TypedDict(
         "limit": NotRequired[int],
         "starting_after": NotRequired[str],
         "test_clock": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -30,6 +31,7 @@ SearchCustomersArgs = TypedDict(
         "limit": NotRequired[int],
         "page": NotRequired[str],
         "query": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -39,6 +41,7 @@ GetCustomerArgs = TypedDict(
     {
         "customer": Required[str],
         "expand": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -68,6 +71,7 @@ CreateCustomerArgs = TypedDict(
         "tax_exempt": NotRequired[str],
         "tax_id_data": NotRequired[list[dict[str, Any]]],
         "test_clock": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -101,6 +105,7 @@ UpdateCustomerArgs = TypedDict(
         "source": NotRequired[str],
         "tax": NotRequired[dict[str, Any]],
         "tax_exempt": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -129,6 +134,7 @@ ListSubscriptionsArgs = TypedDict(
         "starting_after": NotRequired[str],
         "status": NotRequired[str],
         "test_clock": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -138,6 +144,7 @@ GetSubscriptionArgs = TypedDict(
     {
         "expand": NotRequired[list[str]],
         "subscription_exposed_id": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -177,6 +184,7 @@ CreateSubscriptionArgs = TypedDict(
         "trial_from_plan": NotRequired[bool],
         "trial_period_days": NotRequired[int],
         "trial_settings": NotRequired[dict[str, Any]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -216,6 +224,7 @@ UpdateSubscriptionArgs = TypedDict(
         "trial_end": NotRequired[Any],
         "trial_from_plan": NotRequired[bool],
         "trial_settings": NotRequired[dict[str, Any]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -245,6 +254,7 @@ ListInvoicesArgs = TypedDict(
         "starting_after": NotRequired[str],
         "status": NotRequired[str],
         "subscription": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -254,6 +264,7 @@ GetInvoiceArgs = TypedDict(
     {
         "expand": NotRequired[list[str]],
         "invoice": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -289,6 +300,7 @@ CreateInvoiceArgs = TypedDict(
         "statement_descriptor": NotRequired[str],
         "subscription": NotRequired[str],
         "transfer_data": NotRequired[dict[str, Any]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -320,6 +332,7 @@ UpdateInvoiceArgs = TypedDict(
         "shipping_details": NotRequired[Any],
         "statement_descriptor": NotRequired[str],
         "transfer_data": NotRequired[Any],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -330,6 +343,7 @@ FinalizeInvoiceArgs = TypedDict(
         "invoice": Required[str],
         "auto_advance": NotRequired[bool],
         "expand": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -339,6 +353,7 @@ SendInvoiceArgs = TypedDict(
     {
         "invoice": Required[str],
         "expand": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -370,6 +385,7 @@ ListPaymentIntentsArgs = TypedDict(
         "expand": NotRequired[list[str]],
         "limit": NotRequired[int],
         "starting_after": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -379,6 +395,7 @@ GetPaymentIntentArgs = TypedDict(
     {
         "expand": NotRequired[list[str]],
         "intent": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 

@@ -25,6 +25,7 @@ async def list_customers(
     limit: int | None = None,
     starting_after: str | None = None,
     test_clock: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /v1/customers
 
@@ -38,26 +39,35 @@ async def list_customers(
             "limit": limit,
             "starting_after": starting_after,
             "test_clock": test_clock,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("search_customers")
 async def search_customers(
-    call: Call, *, query: str, expand: list[str] | None = None, limit: int | None = None, page: str | None = None
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /v1/customers/search
 
     Searches customers with Stripe's search query language, e.g. `email:"ada@example.com"`, `name~"Lovelace"`, `metadata["plan"]:"pro"`. Returns `data`, `has_more` and `next_page` (pass as `page` to continue). Results may lag writes by about a minute."""
-    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query})
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, full=full_response)
 
 
 @registry.tool("get_customer")
-async def get_customer(call: Call, *, customer: str, expand: list[str] | None = None) -> ToolOutput:
+async def get_customer(
+    call: Call, *, customer: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /v1/customers/{customer}
 
     Returns one customer (`cus_…`) with email, balance, default payment method and metadata. Use `expand` (e.g. ["subscriptions"]) to inline related objects."""
-    return await call.http(path={"customer": customer}, query={"expand": expand})
+    return await call.http(path={"customer": customer}, query={"expand": expand}, full=full_response)
 
 
 @registry.tool("create_customer")
@@ -86,6 +96,7 @@ async def create_customer(
     tax_exempt: str | None = None,
     tax_id_data: list[dict[str, Any]] | None = None,
     test_clock: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/customers
 
@@ -114,7 +125,8 @@ async def create_customer(
             "tax_exempt": tax_exempt,
             "tax_id_data": tax_id_data,
             "test_clock": test_clock,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -148,6 +160,7 @@ async def update_customer(
     source: str | None = None,
     tax: dict[str, Any] | None = None,
     tax_exempt: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/customers/{customer}
 
@@ -181,6 +194,7 @@ async def update_customer(
             "tax": tax,
             "tax_exempt": tax_exempt,
         },
+        full=full_response,
     )
 
 
@@ -208,6 +222,7 @@ async def list_subscriptions(
     starting_after: str | None = None,
     status: str | None = None,
     test_clock: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /v1/subscriptions
 
@@ -226,16 +241,21 @@ async def list_subscriptions(
             "starting_after": starting_after,
             "status": status,
             "test_clock": test_clock,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("get_subscription")
-async def get_subscription(call: Call, *, subscription_exposed_id: str, expand: list[str] | None = None) -> ToolOutput:
+async def get_subscription(
+    call: Call, *, subscription_exposed_id: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /v1/subscriptions/{subscription_exposed_id}
 
     Returns one subscription (`sub_…`): status, items (prices and quantities), current period and the latest invoice."""
-    return await call.http(query={"expand": expand}, path={"subscription_exposed_id": subscription_exposed_id})
+    return await call.http(
+        query={"expand": expand}, path={"subscription_exposed_id": subscription_exposed_id}, full=full_response
+    )
 
 
 @registry.tool("create_subscription")
@@ -274,6 +294,7 @@ async def create_subscription(
     trial_from_plan: bool | None = None,
     trial_period_days: int | None = None,
     trial_settings: dict[str, Any] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/subscriptions
 
@@ -312,7 +333,8 @@ async def create_subscription(
             "trial_from_plan": trial_from_plan,
             "trial_period_days": trial_period_days,
             "trial_settings": trial_settings,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -352,6 +374,7 @@ async def update_subscription(
     trial_end: Any = None,
     trial_from_plan: bool | None = None,
     trial_settings: dict[str, Any] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/subscriptions/{subscription_exposed_id}
 
@@ -391,6 +414,7 @@ async def update_subscription(
             "trial_from_plan": trial_from_plan,
             "trial_settings": trial_settings,
         },
+        full=full_response,
     )
 
 
@@ -432,6 +456,7 @@ async def list_invoices(
     starting_after: str | None = None,
     status: str | None = None,
     subscription: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /v1/invoices
 
@@ -448,16 +473,19 @@ async def list_invoices(
             "starting_after": starting_after,
             "status": status,
             "subscription": subscription,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("get_invoice")
-async def get_invoice(call: Call, *, invoice: str, expand: list[str] | None = None) -> ToolOutput:
+async def get_invoice(
+    call: Call, *, invoice: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /v1/invoices/{invoice}
 
     Returns one invoice (`in_…`): status, amounts due/paid/remaining, line items (first page), `hosted_invoice_url` and `invoice_pdf`."""
-    return await call.http(query={"expand": expand}, path={"invoice": invoice})
+    return await call.http(query={"expand": expand}, path={"invoice": invoice}, full=full_response)
 
 
 @registry.tool("create_invoice")
@@ -492,6 +520,7 @@ async def create_invoice(
     statement_descriptor: str | None = None,
     subscription: str | None = None,
     transfer_data: dict[str, Any] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/invoices
 
@@ -526,7 +555,8 @@ async def create_invoice(
             "statement_descriptor": statement_descriptor,
             "subscription": subscription,
             "transfer_data": transfer_data,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -558,6 +588,7 @@ async def update_invoice(
     shipping_details: Any = None,
     statement_descriptor: str | None = None,
     transfer_data: Any = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/invoices/{invoice}
 
@@ -589,25 +620,35 @@ async def update_invoice(
             "statement_descriptor": statement_descriptor,
             "transfer_data": transfer_data,
         },
+        full=full_response,
     )
 
 
 @registry.tool("finalize_invoice")
 async def finalize_invoice(
-    call: Call, *, invoice: str, auto_advance: bool | None = None, expand: list[str] | None = None
+    call: Call,
+    *,
+    invoice: str,
+    auto_advance: bool | None = None,
+    expand: list[str] | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /v1/invoices/{invoice}/finalize
 
     Finalizes a draft invoice so it can be paid (it gets a number and a hosted URL). Returns the invoice."""
-    return await call.http(path={"invoice": invoice}, form={"auto_advance": auto_advance, "expand": expand})
+    return await call.http(
+        path={"invoice": invoice}, form={"auto_advance": auto_advance, "expand": expand}, full=full_response
+    )
 
 
 @registry.tool("send_invoice")
-async def send_invoice(call: Call, *, invoice: str, expand: list[str] | None = None) -> ToolOutput:
+async def send_invoice(
+    call: Call, *, invoice: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """POST /v1/invoices/{invoice}/send
 
     Emails an open invoice to the customer (collection_method `send_invoice`). Returns the invoice."""
-    return await call.http(path={"invoice": invoice}, form={"expand": expand})
+    return await call.http(path={"invoice": invoice}, form={"expand": expand}, full=full_response)
 
 
 @registry.tool("void_invoice")
@@ -636,6 +677,7 @@ async def list_payment_intents(
     expand: list[str] | None = None,
     limit: int | None = None,
     starting_after: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /v1/payment_intents
 
@@ -648,16 +690,19 @@ async def list_payment_intents(
             "expand": expand,
             "limit": limit,
             "starting_after": starting_after,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("get_payment_intent")
-async def get_payment_intent(call: Call, *, intent: str, expand: list[str] | None = None) -> ToolOutput:
+async def get_payment_intent(
+    call: Call, *, intent: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /v1/payment_intents/{intent}
 
     Returns one payment intent (`pi_…`): amount, currency, status (e.g. `succeeded`, `requires_payment_method`) and the last payment error."""
-    return await call.http(query={"expand": expand}, path={"intent": intent})
+    return await call.http(query={"expand": expand}, path={"intent": intent}, full=full_response)
 
 
 @registry.tool("list_prices")

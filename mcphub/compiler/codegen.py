@@ -143,13 +143,17 @@ def _arguments(tool: Tool) -> list[_Argument]:
     arguments = []
     for name, schema in properties.items():
         binding = by_name.get(name)
+        description = _table_cell(schema.get("description", "")) if isinstance(schema, dict) else ""
+        if name in tool.defaults:
+            sent = _table_cell(json.dumps(tool.defaults[name], ensure_ascii=False))
+            description = f"{description} Sent as `{sent}` when left out.".strip()
         arguments.append(
             _Argument(
                 name=name,
                 python_name=binding.python_name if binding else name,
                 type=python_type(schema),
                 required=name in required,
-                description=_table_cell(schema.get("description", "")) if isinstance(schema, dict) else "",
+                description=description,
             )
         )
     return arguments
@@ -159,9 +163,12 @@ def _signature(tool: Tool, arguments: list[_Argument]) -> str:
     if tool.http is None:
         return "call: Call, **arguments: Any"
     params = ["call: Call", "*"]
+    full = tool.response.full_argument if tool.response else None
     # Required first keeps the signature readable; all are keyword-only, so order is free.
     for arg in sorted(arguments, key=lambda a: not a.required):
-        if arg.required:
+        if arg.name == full:
+            params.append(f"{arg.python_name}: bool = False")
+        elif arg.required:
             params.append(f"{arg.python_name}: {arg.type}")
         else:
             annotation = arg.type if arg.type.endswith("| None") or arg.type == "Any" else f"{arg.type} | None"
@@ -190,6 +197,8 @@ def _call_expression(tool: Tool) -> str:
     parts = [f"{key}={{{', '.join(items)}}}" for key, items in groups.items()]
     if root_body is not None:
         parts.append(f"body={root_body}")
+    if tool.response is not None and tool.response.full_argument:
+        parts.append(f"full={tool.response.full_argument}")
     return f"call.http({', '.join(parts)})"
 
 

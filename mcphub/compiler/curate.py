@@ -17,11 +17,13 @@ import jsonschema
 import referencing.exceptions
 
 from mcphub.compiler.ir import (
+    RESPONSE_TRANSFORMS,
     ArgLocation,
     AuthScheme,
     Integration,
     OAuthFlow,
     Policy,
+    ResponseShape,
     ServerVariable,
     Tool,
     ToolAnnotations,
@@ -37,6 +39,7 @@ from mcphub.compiler.spec import (
     HubSpec,
     OAuth2AuthSpec,
     PolicySpec,
+    ResponseSpec,
     ToolAnnotationsSpec,
     ToolSpec,
     did_you_mean,
@@ -306,6 +309,8 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
         prop = check_arg(arg, f"{field}.defaults.{arg}")
         _check_value(value, prop, schema, f"{field}.defaults.{arg}", spec, spec_path)
         prop["default"] = copy.deepcopy(value)
+        # Applied, not only advertised: the runtime sends it when the caller leaves the argument out.
+        tool.defaults[arg] = copy.deepcopy(value)
     for arg, value in entry.fixed.items():
         arg_field = f"{field}.fixed.{arg}"
         if tool.http is None:
@@ -338,6 +343,48 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
                 spec_path,
             )
         _remove_arg(tool, arg)
+    if entry.response is not None:
+        _shape_response(tool, entry.response, f"{field}.response", entry, spec, spec_path)
+
+
+_KEPT_LISTED = 12  # kept paths named in the full-response argument's description
+
+
+def _shape_response(
+    tool: Tool, response: ResponseSpec, field: str, entry: ToolSpec, spec: HubSpec, spec_path: Path
+) -> None:
+    """Record the response shape and add the boolean argument that asks for the untouched answer."""
+    if tool.http is None:
+        raise spec.error(
+            field,
+            f"'{entry.operation}' is not an HTTP operation; GraphQL tools choose what comes back with selection:",
+            spec_path,
+        )
+    properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
+    name = response.full_argument
+    if name in properties:
+        raise spec.error(
+            f"{field}.full_argument",
+            f"'{name}' is already an argument of '{entry.operation}'; choose another full_argument: name",
+            spec_path,
+        )
+    tool.response = ResponseShape(
+        transform=response.transform, keep=list(response.keep), items=response.items, full_argument=name
+    )
+    shown = []
+    if response.transform is not None:
+        shown.append(RESPONSE_TRANSFORMS[response.transform])
+    if response.keep:
+        listed = ", ".join(response.keep[:_KEPT_LISTED])
+        if len(response.keep) > _KEPT_LISTED:
+            listed += f" and {len(response.keep) - _KEPT_LISTED} more"
+        where = f" of each of `{response.items}`" if response.items else ""
+        shown.append(f"only the fields {listed}{where}")
+    properties[name] = {
+        "type": "boolean",
+        "default": False,
+        "description": f"The answer holds {'; '.join(shown)}. Pass true for the whole answer as the API sends it.",
+    }
 
 
 def _annotate(annotations: ToolAnnotations, given: ToolAnnotationsSpec) -> None:
@@ -363,6 +410,7 @@ def _remove_arg(tool: Tool, arg: str) -> None:
         tool.http.args = [binding for binding in tool.http.args if binding.name != arg]
     if tool.graphql is not None:
         tool.graphql.variables.pop(arg, None)
+    tool.defaults.pop(arg, None)
     if "$defs" in schema:
         _prune_defs(schema)
 

@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 IR_VERSION = 1
 
+# The response transforms the runtime implements (mcphub/runtime/transforms.py; a test keeps both in step), with what
+# each gives the agent.
+RESPONSE_TRANSFORMS = {
+    "gmail_message": "the headers that matter and the decoded text body of the message",
+    "gmail_thread": "each message's headers that matter and decoded text body",
+    "gmail_draft": "the draft's message with its headers that matter and decoded text body",
+}
+
 JsonSchema = dict[str, Any]
 
 
@@ -100,6 +108,22 @@ class ToolAnnotations(_Model):
     open_world_hint: bool | None = Field(default=None, alias="openWorldHint")
 
 
+class ResponseShape(_Model):
+    """How the runtime trims or rewrites a successful JSON answer before the agent sees it (spec `response:`).
+
+    `transform` names a function of `mcphub.runtime.transforms` (e.g. `gmail_message`: decoded bodies instead of
+    base64url parts); `keep` then projects the result onto dotted paths ("user.login", "labels.name": arrays on
+    the way are mapped item by item), or with `items` each element of the list under that key, keeping the
+    wrapper's other keys (totals, cursors) as they are. When the tool's argument `full_argument` is true, the answer is left as
+    the upstream sent it, so the agent can always get the rest.
+    """
+
+    transform: str | None = None
+    keep: list[str] = Field(default_factory=list)
+    items: str | None = None  # the answer's key holding a list ("data", "items"): `keep` applies to each element
+    full_argument: str | None = None
+
+
 class Tool(_Model):
     name: str  # unprefixed; the hub adds "<slug>__"
     title: str | None = None
@@ -115,6 +139,10 @@ class Tool(_Model):
     graphql: GraphQLBinding | None = None
     sql: SqlBinding | None = None
     mcp: McpBinding | None = None
+    # Values sent for arguments the caller leaves out (the spec's `defaults:`; the input schema shows them as
+    # `default`). Schema defaults copied from a source are documentation only: the upstream applies those itself.
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    response: ResponseShape | None = None
 
 
 class OAuthFlow(_Model):

@@ -10,6 +10,7 @@ needs the parsed source to check operations and arguments, can cite lines too.
 from __future__ import annotations
 
 import difflib
+import keyword
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,7 @@ from pydantic import (
 )
 
 from mcphub.compiler.errors import SourceUnavailable, SpecError
-from mcphub.compiler.ir import SourceInfo
+from mcphub.compiler.ir import RESPONSE_TRANSFORMS, SourceInfo
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN_BUDGET
 
 TOOL_NAME_CHARS_RE = re.compile(r"^[a-zA-Z0-9_-]+$")  # the length limit is checked with the slug, in curation
@@ -258,6 +259,55 @@ class ToolAnnotationsSpec(_SpecModel):
     open_world: bool | None = None
 
 
+_KEEP_PATH_RE = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+
+
+class ResponseSpec(_SpecModel):
+    """What the agent gets back from an HTTP tool: a named transform, then only the `keep` paths."""
+
+    transform: str | None = None  # one of ir.RESPONSE_TRANSFORMS
+    keep: list[str] = Field(default_factory=list)  # dotted paths ("user.login"); arrays on the way are mapped
+    # the answer's key holding the list of items ("data", "items"); keep applies to each, the rest stays
+    items: str | None = None
+    full_argument: str = "full_response"  # the boolean argument that returns the untouched upstream answer
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str | None) -> str | None:
+        if value is not None and value not in RESPONSE_TRANSFORMS:
+            raise ValueError(
+                f"'{value}' is not a response transform{did_you_mean(value, RESPONSE_TRANSFORMS)} "
+                f"(one of {_one_of(sorted(RESPONSE_TRANSFORMS))})"
+            )
+        return value
+
+    @field_validator("keep")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not _KEEP_PATH_RE.match(path):
+                raise ValueError(f"'{path}' is not a dotted path of response fields, e.g. 'user.login' or 'items.id'")
+        duplicates = sorted({path for path in value if value.count(path) > 1})
+        if duplicates:
+            raise ValueError(f"'{duplicates[0]}' is listed twice; keep one")
+        return value
+
+    @field_validator("full_argument")
+    @classmethod
+    def _argument_name(cls, value: str) -> str:
+        if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$", value) or keyword.iskeyword(value) or value == "call":
+            raise ValueError(f"'{value}' must be an argument name of letters, digits and '_', e.g. 'full_response'")
+        return value
+
+    @model_validator(mode="after")
+    def _says_something(self) -> ResponseSpec:
+        if self.transform is None and not self.keep:
+            raise ValueError("give keep: [field paths] and/or transform: <name>; an empty response: changes nothing")
+        if self.items is not None and not self.keep:
+            raise ValueError("@items@ says where keep: applies, so it needs keep: [field paths] of each item")
+        return self
+
+
 class ToolSpec(_SpecModel):
     """Curation of one operation of the source."""
 
@@ -266,12 +316,14 @@ class ToolSpec(_SpecModel):
     title: str | None = None
     description: str | None = None
     enabled: bool | None = None  # destructive operations stay disabled unless this is true
-    defaults: dict[str, Any] = Field(default_factory=dict)  # argument -> JSON Schema default
+    # argument -> value sent when the caller leaves the argument out (shown as the schema's `default`)
+    defaults: dict[str, Any] = Field(default_factory=dict)
     # argument -> value always sent, removed from the schema; or "header:Name" / "query:name" / "cookie:name" for a
     # value the source doesn't declare (e.g. an Accept media type)
     fixed: dict[str, Any] = Field(default_factory=dict)
     hide: list[str] = Field(default_factory=list)  # optional arguments removed from the schema
     annotations: ToolAnnotationsSpec | None = None
+    response: ResponseSpec | None = None  # HTTP tools: trim or transform what comes back
     # GraphQL sources only: the fields to fetch from the operation's root field ("id title state { name }"), or a
     # whole document with one named operation whose variables become the tool's arguments.
     selection: str | None = None
@@ -337,7 +389,7 @@ class ToolSpec(_SpecModel):
             if both:
                 raise ValueError(
                     f"@{second}@ argument '{both[0]}' is also in {first}:; keep it in one of them "
-                    "(fixed: always sent and hidden, defaults: suggested value, hide: dropped when optional)"
+                    "(fixed: always sent and hidden, defaults: sent when left out, hide: dropped when optional)"
                 )
         return self
 

@@ -378,6 +378,8 @@ class UpstreamClient:
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         self._schemes = {scheme.id: scheme for scheme in integration.auth}
+        self._presets = _presets(integration)
+        self._shapers = _shapers(integration)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -453,10 +455,16 @@ class UpstreamClient:
             raise _UpstreamFailure(f"tool {tool.name!r} has no HTTP binding")
         args = {(arg.location, arg.wire_name): arg for arg in binding.args}
         fixed = binding.fixed
+        # The spec's defaults fill in what the caller left out (None), after the caller's own values.
+        preset = self._presets.get(tool.name)
+        defaults, body_defaults = (preset.values, preset.body) if preset is not None else (None, None)
 
         def merged(location: ArgLocation, given: Mapping[str, Any] | None) -> dict[str, Any]:
             values = dict(fixed.get(location, {}))
             values.update({k: v for k, v in (given or {}).items() if v is not None})
+            if defaults:
+                for key, value in defaults.get(location, {}).items():
+                    values.setdefault(key, value)
             return values
 
         def arg(location: ArgLocation, name: str) -> ArgBinding | None:
@@ -543,6 +551,13 @@ class UpstreamClient:
             prepared.files = self._multipart(binding, merged(ArgLocation.MULTIPART, multipart))
         else:
             has_root = any(a.location is ArgLocation.BODY_ROOT for a in binding.args)
+            if body_defaults:
+                if has_root:
+                    body = body_defaults[""] if body is None else body
+                elif isinstance(body, Mapping) or body is None:
+                    body = {k: v for k, v in (body or {}).items() if v is not None}
+                    for key, value in body_defaults.items():
+                        body.setdefault(key, value)
             if has_root:
                 payload: Any = body
             elif isinstance(body, Mapping):
@@ -608,14 +623,18 @@ class UpstreamClient:
 
     # - the exchange -
 
-    async def send(self, tool: Tool, credential: Credential | None, **parts: Any) -> ToolOutput:
-        """Send one tool's request and shape the response; every failure is a tool error."""
+    async def send(self, tool: Tool, credential: Credential | None, *, full: bool = False, **parts: Any) -> ToolOutput:
+        """Send one tool's request and shape the response; every failure is a tool error.
+
+        `full` skips the spec's response shaping (transform, `keep`): the answer as the upstream sent it.
+        """
         binding = tool.http
         where = f"{binding.method} {binding.path}" if binding else tool.name
         try:
             prepared = self.prepare(tool, credential, **parts)
+            shaper = None if full else self._shapers.get(tool.name)
             with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
-                return await self._exchange(prepared)
+                return await self._exchange(prepared, shaper)
         except EgressDenied as exc:
             return _error(f"{where}: refused by policy: {exc}")
         except _UpstreamFailure as exc:
@@ -629,7 +648,7 @@ class UpstreamClient:
         except httpx2.HTTPError as exc:
             return _error(f"{where}: the upstream request failed: {type(exc).__name__}: {exc}")
 
-    async def _exchange(self, prepared: _Prepared) -> ToolOutput:
+    async def _exchange(self, prepared: _Prepared, shaper: Callable[[Any], Any] | None = None) -> ToolOutput:
         method, url = prepared.method, prepared.url
         headers = dict(prepared.headers)
         content, files = prepared.content, prepared.files
@@ -653,7 +672,7 @@ class UpstreamClient:
                     url = location
                     continue
                 raw = await self._read_capped(response)
-                return _shape(response, raw)
+                return _shape(response, raw, shaper)
             finally:
                 await response.aclose()
         raise _UpstreamFailure(f"too many redirects (more than {MAX_REDIRECTS})")
@@ -678,6 +697,47 @@ class UpstreamClient:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+# --- per-tool settings built once at mount time ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Preset:
+    values: dict[ArgLocation, dict[str, Any]]  # the spec's defaults by location and wire name (JSON body apart)
+    body: dict[str, Any]  # defaults of JSON body properties ("" for a whole-body argument)
+
+
+def _presets(integration: Integration) -> dict[str, _Preset]:
+    """Each HTTP tool with spec defaults: its default values placed where the wire needs them."""
+    presets: dict[str, _Preset] = {}
+    for tool in integration.tools:
+        if tool.http is None or not tool.defaults:
+            continue
+        values: dict[ArgLocation, dict[str, Any]] = {}
+        body: dict[str, Any] = {}
+        for arg in tool.http.args:
+            if arg.name not in tool.defaults:
+                continue
+            value = tool.defaults[arg.name]
+            if arg.location is ArgLocation.BODY:
+                body[arg.wire_name] = value
+            elif arg.location is ArgLocation.BODY_ROOT:
+                body[""] = value
+            else:
+                values.setdefault(arg.location, {})[arg.wire_name] = value
+        presets[tool.name] = _Preset(values=values, body=body)
+    return presets
+
+
+def _shapers(integration: Integration) -> dict[str, Callable[[Any], Any]]:
+    """Each tool's response shaper (spec `response:`); the transforms module loads only when a tool has one."""
+    shaped = [tool for tool in integration.tools if tool.response is not None]
+    if not shaped:
+        return {}
+    from mcphub.runtime.transforms import shaper_for
+
+    return {tool.name: shaper_for(tool.response) for tool in shaped if tool.response is not None}
 
 
 # --- response shaping ----------------------------------------------------------------------------
@@ -714,7 +774,7 @@ def _error_message(value: Any) -> str | None:
     return None
 
 
-def _shape(response: httpx2.Response, raw: bytes) -> ToolOutput:
+def _shape(response: httpx2.Response, raw: bytes, shaper: Callable[[Any], Any] | None = None) -> ToolOutput:
     status = response.status_code
     media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     charset = response.charset_encoding or "utf-8"
@@ -739,6 +799,8 @@ def _shape(response: httpx2.Response, raw: bytes) -> ToolOutput:
         except (ValueError, LookupError) as exc:
             snippet = raw[:120].decode(charset, errors="replace")
             return _error(f"the upstream sent malformed JSON ({exc}); body starts with {snippet!r}", status=status)
+        if shaper is not None:
+            value = shaper(value)
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         return ToolOutput(text=text, structured=value, upstream_status=status, mime_type=media_type)
     if _is_text(media_type) or (not media_type and _looks_textual(raw)):
@@ -784,10 +846,12 @@ class HubCall:
         body: Any = None,
         form: Mapping[str, Any] | None = None,
         multipart: Mapping[str, Any] | None = None,
+        full: bool = False,
     ) -> ToolOutput:
         return await self._client.send(
             self.tool,
             self._credential,
+            full=full,
             path=path,
             query=query,
             headers=headers,
@@ -802,14 +866,19 @@ class HubCall:
     async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput:
         from mcphub.runtime.graphql import execute_graphql
 
-        return await execute_graphql(self.tool, self._client, self._credential, variables)
+        return await execute_graphql(self.tool, self._client, self._credential, self._with_defaults(variables))
 
     async def sql(self, arguments: Mapping[str, Any]) -> ToolOutput:
         from mcphub.runtime.sql import execute_sql
 
-        return await execute_sql(self.tool, self._client, self._credential, arguments)
+        return await execute_sql(self.tool, self._client, self._credential, self._with_defaults(arguments))
 
     async def mcp(self, arguments: Mapping[str, Any]) -> ToolOutput:
         from mcphub.runtime.upstream_mcp import call_upstream_tool
 
-        return await call_upstream_tool(self.tool, self._client, self._credential, arguments)
+        return await call_upstream_tool(self.tool, self._client, self._credential, self._with_defaults(arguments))
+
+    def _with_defaults(self, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+        # The spec's defaults for arguments the caller left out (HTTP tools get theirs in `UpstreamClient.prepare`).
+        defaults = self.tool.defaults
+        return {**defaults, **arguments} if defaults else arguments

@@ -59,8 +59,12 @@ class Call(Protocol):
         body: Any = None,
         form: Mapping[str, Any] | None = None,
         multipart: Mapping[str, Any] | None = None,
+        full: bool = False,
     ) -> ToolOutput:
-        """Send the tool's HTTP request (method and path come from its binding); keys are wire names."""
+        """Send the tool's HTTP request (method and path come from its binding); keys are wire names.
+
+        `full` returns the upstream's answer untouched by the spec's response shaping (`response:`).
+        """
         ...
 
     async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput: ...

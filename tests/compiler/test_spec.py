@@ -216,7 +216,7 @@ def test_unknown_nested_key(project: Path) -> None:
     message = error(HEAD + "tools:\n  - {operation: a}\n  - {operation: b, nmae: x}\n")
     assert message == (
         "specs/demo.yaml:6: tools[1].nmae is not a known key; did you mean 'name'? (allowed here: operation, name, "
-        "title, description, enabled, defaults, fixed, hide, annotations, selection, document)"
+        "title, description, enabled, defaults, fixed, hide, annotations, response, selection, document)"
     )
 
 
@@ -410,11 +410,11 @@ tools:
         "specs/demo.yaml:7: tools[2].name 'list issues!' may only contain letters, digits, '_' and '-'; "
         "e.g. 'list_issues'",
         "specs/demo.yaml:8: tools[3].defaults argument 'a' is also in fixed:; keep it in one of them (fixed: always "
-        "sent and hidden, defaults: suggested value, hide: dropped when optional)",
+        "sent and hidden, defaults: sent when left out, hide: dropped when optional)",
         "specs/demo.yaml:9: tools[4].hide argument 'a' is also in fixed:; keep it in one of them (fixed: always sent "
-        "and hidden, defaults: suggested value, hide: dropped when optional)",
+        "and hidden, defaults: sent when left out, hide: dropped when optional)",
         "specs/demo.yaml:10: tools[5].hide argument 'a' is also in defaults:; keep it in one of them (fixed: always "
-        "sent and hidden, defaults: suggested value, hide: dropped when optional)",
+        "sent and hidden, defaults: sent when left out, hide: dropped when optional)",
     ]
 
 

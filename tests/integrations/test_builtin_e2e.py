@@ -99,6 +99,8 @@ def _documented(ref: Reference, method: str, path: str) -> tuple[int, Any]:
         example = entry["example"]
     elif entry.get("examples"):
         example = ref.deref(next(iter(entry["examples"].values()))).get("value")
+        if isinstance(example, dict) and set(example) == {"$ref"}:
+            example = ref.deref(example).get("value")  # GitHub points `value` itself at components/examples
     else:
         example = _instance(ref, entry.get("schema"))
     if isinstance(example, str) and example[:1] in "{[":
@@ -268,7 +270,25 @@ async def test_github(stack: Stack) -> None:
         sent = stack.standin.sent()
         assert (sent.method, sent.raw_path, sent.raw_query) == ("GET", "/github/repos/octo-org/hello/issues/1347", "")
         assert sent.headers["authorization"] == "Bearer ghp_test_token"
-        assert result.structured_content == stack.standin.documented("github", "get_issue")
+        # The agent gets the issue trimmed to what it needs: no API URLs, node IDs or whole user objects.
+        documented = stack.standin.documented("github", "get_issue")
+        issue = result.structured_content
+        assert issue is not None and documented["number"] == 1347
+        assert (issue["number"], issue["title"], issue["state"]) == (1347, documented["title"], documented["state"])
+        assert issue["user"] == {"login": documented["user"]["login"]}
+        assert issue["labels"] == [{"name": label["name"]} for label in documented["labels"]]
+        assert issue["html_url"] == documented["html_url"]
+        assert not {"node_id", "url", "comments_url", "events_url", "reactions"} & set(issue)
+        assert len(json.dumps(issue)) < len(json.dumps(documented)) / 2
+        # ...and the whole object when it asks for it.
+        full = {"owner": "octo-org", "repo": "hello", "issue_number": 1347, "full_response": True}
+        result = await _call(client, "github__get_issue", full)
+        assert stack.standin.sent().raw_query == ""  # full_response is the hub's argument, never sent upstream
+        assert result.structured_content == documented
+
+        await _call(client, "github__search_issues", {"q": "repo:octo-org/hello is:open"})
+        sent = stack.standin.sent()
+        assert sent.query == [("q", "repo:octo-org/hello is:open"), ("per_page", "20")]  # the spec's page size
 
         await _call(
             client,
@@ -339,7 +359,14 @@ async def test_google_drive(stack: Stack) -> None:
         )
         sent = stack.standin.sent()
         assert (sent.method, sent.path) == ("GET", "/google-drive/drive/v3/files")
-        assert sent.query == [("fields", "nextPageToken, files(id, name)"), ("pageSize", "5"), ("q", query)]
+        # The caller's values, then the spec's defaults for what it left out (shared drives included).
+        assert sent.query == [
+            ("fields", "nextPageToken, files(id, name)"),
+            ("pageSize", "5"),
+            ("q", query),
+            ("includeItemsFromAllDrives", "true"),
+            ("supportsAllDrives", "true"),
+        ]
         assert sent.headers["authorization"] == "Bearer ya29.drive-access-token"
         assert result.structured_content == stack.standin.documented("google-drive", "search_files")
 
@@ -502,7 +529,10 @@ async def test_stripe(stack: Stack) -> None:
             [("email", "ada@example.com"), ("name", "Ada"), ("metadata[plan]", "pro"), ("expand[]", "tax")]
         )
         assert b"metadata[plan]=pro" in sent.body  # brackets travel as Stripe documents them
-        assert result.structured_content == stack.standin.documented("stripe", "create_customer")
+        documented = stack.standin.documented("stripe", "create_customer")
+        customer = result.structured_content
+        assert customer is not None and customer["id"] == documented["id"] and customer["email"] == documented["email"]
+        assert "cash_balance" in documented and "cash_balance" not in customer  # trimmed to the billing essentials
 
         await _call(client, "stripe__list_customers", {"limit": 3, "email": "ada@example.com"})
         sent = stack.standin.sent()
@@ -518,3 +548,149 @@ async def test_stripe(stack: Stack) -> None:
         )
         sent = stack.standin.sent()
         assert (sent.path, _form(sent)) == ("/stripe/v1/subscriptions/sub_1", [("cancel_at_period_end", "true")])
+
+
+# --- Gmail bodies: decoded for the agent ----------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")  # Gmail sends base64url without padding
+
+
+def _gmail_message(message_id: str, parts: list[dict[str, Any]], subject: str) -> dict[str, Any]:
+    """A Message in the shape Gmail answers `format=full` with: RFC 2822 headers on the payload, MIME parts below."""
+    headers = [
+        {"name": "Delivered-To", "value": "agent@example.com"},
+        {"name": "From", "value": "Ada Lovelace <ada@example.com>"},
+        {"name": "To", "value": "agent@example.com"},
+        {"name": "Subject", "value": subject},
+        {"name": "Date", "value": "Mon, 30 Nov 2026 09:15:00 +0000"},
+        {"name": "Message-ID", "value": f"<{message_id}@mail.example.com>"},
+        {"name": "DKIM-Signature", "value": "v=1; a=rsa-sha256; d=example.com; b=AbCdEf..."},
+    ]
+    return {
+        "id": message_id,
+        "threadId": "thread-1",
+        "labelIds": ["INBOX", "UNREAD"],
+        "snippet": subject,
+        "historyId": "9876",
+        "internalDate": "1795943700000",
+        "sizeEstimate": 48213,
+        "payload": {"partId": "", "mimeType": "multipart/mixed", "filename": "", "headers": headers, "parts": parts},
+    }
+
+
+PLAIN_BODY = "Hi,\n\nthe invoice for November is attached. Total: 1 200 EUR (déjà payé).\n\nAda"
+HTML_ONLY = "<html><head><style>p{color:red}</style></head><body><p>Meeting moved to <b>3pm</b>.</p><p><a href='https://cal.example.com/e/1'>Open the event</a></p></body></html>"
+MULTIPART_MESSAGE = _gmail_message(
+    "msg-multipart",
+    [
+        {
+            "partId": "0",
+            "mimeType": "multipart/alternative",
+            "filename": "",
+            "headers": [{"name": "Content-Type", "value": "multipart/alternative; boundary=b2"}],
+            "body": {"size": 0},
+            "parts": [
+                {
+                    "partId": "0.0",
+                    "mimeType": "text/plain",
+                    "filename": "",
+                    "headers": [{"name": "Content-Type", "value": 'text/plain; charset="ISO-8859-1"'}],
+                    "body": {"size": 70, "data": _b64url(PLAIN_BODY.encode("iso-8859-1"))},
+                },
+                {
+                    "partId": "0.1",
+                    "mimeType": "text/html",
+                    "filename": "",
+                    "headers": [{"name": "Content-Type", "value": "text/html; charset=UTF-8"}],
+                    "body": {"size": 90, "data": _b64url(b"<p>Hi,</p><p>the invoice for November is attached.</p>")},
+                },
+            ],
+        },
+        {
+            "partId": "1",
+            "mimeType": "application/pdf",
+            "filename": "invoice-2026-11.pdf",
+            "headers": [{"name": "Content-Type", "value": 'application/pdf; name="invoice-2026-11.pdf"'}],
+            "body": {"attachmentId": "ANGjdJ8-attachment", "size": 40211},
+        },
+    ],
+    "November invoice",
+)
+HTML_MESSAGE = _gmail_message(
+    "msg-html",
+    [
+        {
+            "partId": "0",
+            "mimeType": "text/html",
+            "filename": "",
+            "headers": [{"name": "Content-Type", "value": "text/html; charset=UTF-8"}],
+            "body": {"size": len(HTML_ONLY), "data": _b64url(HTML_ONLY.encode())},
+        }
+    ],
+    "Re: November invoice",
+)
+
+
+def test_the_gmail_stand_in_answers_in_gmails_documented_shape() -> None:
+    import jsonschema
+
+    document = reference(BY_SLUG["gmail"].reference).document
+    for schema, value in (("Message", MULTIPART_MESSAGE), ("Thread", {"id": "thread-1", "messages": [HTML_MESSAGE]})):
+        validator = jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{schema}", **document})
+        validator.validate(value)
+
+
+async def test_gmail_get_message_gives_decoded_text_and_the_headers_that_matter(stack: Stack) -> None:
+    messages = "/gmail/gmail/v1/users/me/messages"
+    stack.standin.add("GET", f"{messages}/msg-multipart", 200, MULTIPART_MESSAGE)
+    stack.standin.add(
+        "GET",
+        "/gmail/gmail/v1/users/me/threads/thread-1",
+        200,
+        {"id": "thread-1", "historyId": "9877", "messages": [MULTIPART_MESSAGE, HTML_MESSAGE]},
+    )
+    async with stack.client(mode="legacy") as client:
+        result = await _call(client, "gmail__get_message", {"id": "msg-multipart"})
+        sent = stack.standin.sent()
+        assert (sent.method, sent.path, sent.query) == ("GET", f"{messages}/msg-multipart", [])
+        assert sent.headers["authorization"] == "Bearer ya29.gmail-access-token"
+        message = result.structured_content
+        assert message is not None
+        assert message["body"] == PLAIN_BODY and message["bodyFormat"] == "text/plain"  # text/plain wins over HTML
+        assert message["headers"] == {
+            "From": "Ada Lovelace <ada@example.com>",
+            "To": "agent@example.com",
+            "Subject": "November invoice",
+            "Date": "Mon, 30 Nov 2026 09:15:00 +0000",
+            "Message-ID": "<msg-multipart@mail.example.com>",
+        }
+        assert message["attachments"] == [
+            {
+                "filename": "invoice-2026-11.pdf",
+                "mimeType": "application/pdf",
+                "size": 40211,
+                "attachmentId": "ANGjdJ8-attachment",
+                "partId": "1",
+            }
+        ]
+        assert (message["id"], message["threadId"], message["labelIds"]) == (
+            "msg-multipart",
+            "thread-1",
+            ["INBOX", "UNREAD"],
+        )
+        assert "payload" not in message and "data" not in json.dumps(message)  # no base64 blobs reach the agent
+
+        # The raw resource is still there for an agent that wants the MIME structure.
+        result = await _call(client, "gmail__get_message", {"id": "msg-multipart", "full_response": True})
+        assert stack.standin.sent().query == []
+        assert result.structured_content == MULTIPART_MESSAGE
+
+        result = await _call(client, "gmail__get_thread", {"id": "thread-1"})
+        thread = result.structured_content
+        assert thread is not None and [m["id"] for m in thread["messages"]] == ["msg-multipart", "msg-html"]
+        html = thread["messages"][1]
+        assert html["bodyFormat"] == "text/html converted to text"
+        assert html["body"] == "Meeting moved to 3pm.\n\nOpen the event (https://cal.example.com/e/1)"
+        assert html["headers"]["Subject"] == "Re: November invoice"

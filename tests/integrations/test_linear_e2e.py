@@ -250,7 +250,8 @@ async def test_search_and_list_states(stack: Stack) -> None:
 
         team_filter = {"team": {"key": {"eq": "ENG"}}}
         result = await _call(client, "linear__list_workflow_states", {"filter": team_filter})
-        _assert_request(stack, "list_workflow_states", "WorkflowStates", {"filter": team_filter})
+        # `first` was left out: the spec's default page size (100) is sent, not Linear's own (50).
+        _assert_request(stack, "list_workflow_states", "WorkflowStates", {"filter": team_filter, "first": 100})
         assert result.structured_content is not None
         assert [s["name"] for s in result.structured_content["nodes"]] == ["In Progress", "Done"]
 
