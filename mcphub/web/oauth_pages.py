@@ -5,7 +5,10 @@ Routes (mounted at the root of the app, next to /mcp):
 - `/.well-known/oauth-protected-resource` and `…/mcp`: RFC 9728 metadata of the `/mcp` resource;
 - `/.well-known/oauth-authorization-server`: RFC 8414 metadata (issuer = the hub's public origin);
 - `/oauth/register` (RFC 7591), `/oauth/authorize`, `/oauth/token`, `/oauth/revoke` (RFC 7009):
-  the MCP SDK's handlers over `runtime.oauth.authserver.AuthServer`;
+  the MCP SDK's handlers over `runtime.oauth.authserver.AuthServer`. A `client_id` that is an https URL
+  is a Client ID Metadata Document (`runtime/oauth/cimd.py`), fetched instead of registered; its host
+  must be public unless `MCPHUB_CIMD_ALLOW_PRIVATE=1`. An unusable document is refused at /oauth/authorize
+  with the reason (400 `invalid_client`), never redirected;
 - `/oauth/consent`: server-rendered pages (no JavaScript). Without a web session it shows a sign-in form
   (its CSRF token is a double-submit cookie); signing in starts the same session cookie as the JSON API's
   sign-in. Then a consent page names the client, the scope and where the browser goes next; Allow/Deny
@@ -18,6 +21,7 @@ Upstream OAuth's `/oauth/callback/{slug}` (web/api.py) is a different flow and d
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from mcphub.runtime.accounts import UserInfo
 from mcphub.runtime.oauth.authserver import SCOPE, AuthServer, HashedClientAuthenticator, PendingAuthorization
+from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, is_client_id_url
 from mcphub.runtime.policy import parse_rate
 from mcphub.runtime.tenancy import Tenancy
 from mcphub.web.sessions import WebSessions
@@ -113,11 +118,15 @@ class _Consent:
     @staticmethod
     def _consent(token: str, pending: PendingAuthorization, user: UserInfo, csrf: str) -> Response:
         target = urlsplit(pending.redirect_uri)
+        # A metadata-document client names itself: the host that publishes the document is what the user
+        # can check (the MCP spec asks consent pages to show it).
+        published_by = urlsplit(pending.client_id).hostname if is_client_id_url(pending.client_id) else None
         return _page(
             "consent.html",
             title=f"Allow {pending.client_name}?",
             client_name=pending.client_name,
             client_id=pending.client_id,
+            published_by=published_by,
             email=user.email,
             scopes=pending.scopes,
             scope_descriptions=SCOPE_DESCRIPTIONS,
@@ -241,7 +250,7 @@ def authorization_server_metadata(server: AuthServer) -> OAuthMetadata:
             "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
-            "client_id_metadata_document_supported": False,
+            "client_id_metadata_document_supported": True,
         }
     )
 
@@ -259,15 +268,45 @@ def resource_metadata(server: AuthServer) -> ProtectedResourceMetadata:
     )
 
 
+def _authorize_handler(server: AuthServer) -> Callable[[Request], Awaitable[Response]]:
+    """The SDK's /oauth/authorize, after saying exactly why a metadata-document client cannot be used.
+
+    (The SDK would only answer "Client ID not found"; the client's developer needs the reason.)
+    """
+    sdk = AuthorizationHandler(server).handle
+
+    async def handle(request: Request) -> Response:
+        params = request.query_params if request.method == "GET" else await request.form()
+        client_id = params.get("client_id")
+        if isinstance(client_id, str) and is_client_id_url(client_id):
+            try:
+                await server.client_metadata(client_id)
+            except ClientMetadataError as exc:
+                return JSONResponse(
+                    {"error": "invalid_client", "error_description": str(exc)},
+                    status_code=400,
+                    headers={"Cache-Control": "no-store"},
+                )
+        return await sdk(request)
+
+    return handle
+
+
+def _allow_private_metadata() -> bool:
+    return os.environ.get("MCPHUB_CIMD_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
+
+
 def create_oauth_routes(tenancy: Tenancy, *, issuer: str, secure_cookies: bool | None = None) -> list[BaseRoute]:
     """The authorization server's routes for a hub whose public origin is `issuer` (e.g. https://hub.example.com).
 
-    Also sets `tenancy.authserver`, which `authenticate_bearer` uses to accept the access tokens it issues.
+    Also sets `tenancy.authserver`, which `authenticate_bearer` uses to accept the access tokens it issues
+    (an authorization server already set there for the same issuer is kept, e.g. one a test configured).
     """
     issuer = issuer.rstrip("/")
     server = tenancy.authserver
     if server is None or server.issuer != issuer:
-        server = AuthServer(tenancy.db, tenancy.vault, issuer=issuer)
+        fetcher = ClientMetadataFetcher(allow_private=_allow_private_metadata())
+        server = AuthServer(tenancy.db, tenancy.vault, issuer=issuer, client_metadata=fetcher)
         tenancy.authserver = server
     authenticator = HashedClientAuthenticator(server)
     registration = ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE])
@@ -285,7 +324,7 @@ def create_oauth_routes(tenancy: Tenancy, *, issuer: str, secure_cookies: bool |
             cors_middleware(_throttled(tenancy, RegistrationHandler(server, registration).handle), write),
             methods=write,
         ),
-        Route("/oauth/authorize", AuthorizationHandler(server).handle, methods=["GET", "POST"]),
+        Route("/oauth/authorize", _authorize_handler(server), methods=["GET", "POST"]),
         Route(CONSENT_PATH, consent.show, methods=["GET"]),
         Route(CONSENT_PATH, consent.submit, methods=["POST"]),
         Route("/oauth/token", cors_middleware(TokenHandler(server, authenticator).handle, write), methods=write),

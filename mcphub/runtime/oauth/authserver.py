@@ -7,6 +7,9 @@ any step of a flow:
 
 - clients register dynamically (RFC 7591); a confidential client's secret is kept as HMAC-SHA256
   under a hub pepper, like API keys, and checked by `HashedClientAuthenticator`;
+- or, preferred by the MCP spec, a client's `client_id` is an https URL naming its Client ID Metadata
+  Document (`cimd.py`): fetched (strictly, cached) whenever the client shows up, always a public
+  client; its metadata is also kept in `mcp_clients` so grants and codes can refer to it;
 - `authorize` does not decide anything: it signs the validated request and sends the browser to the
   consent page; only a signed-in user's approval mints a code (`approve`);
 - codes are random, stored hashed, single use (an atomic update), valid `CODE_TTL`, bound to client,
@@ -57,9 +60,11 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyUrl
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
 from mcphub.runtime.accounts import KEY_PREFIX, KeyPrincipal, NotFound
+from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, is_client_id_url
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import IssuedToken, McpAuthCode, McpClient, McpGrant, User
 from mcphub.runtime.vault import Vault, hub_secret
@@ -236,6 +241,7 @@ class AuthServer:
         access_ttl: timedelta = ACCESS_TTL,
         refresh_ttl: timedelta = REFRESH_TTL,
         code_ttl: timedelta = CODE_TTL,
+        client_metadata: ClientMetadataFetcher | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -248,11 +254,14 @@ class AuthServer:
         self._signer: URLSafeTimedSerializer | None = None
         self._touched: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.client_metadata_fetcher = client_metadata or ClientMetadataFetcher()
+        self._stored_metadata: dict[str, dict[str, Any]] = {}  # what this process last wrote to mcp_clients
 
     async def aclose(self) -> None:
-        """Wait for the last-use writes still in flight."""
+        """Wait for the last-use writes still in flight; close the metadata fetcher."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client_metadata_fetcher.aclose()
 
     # --- hashing and signing -------------------------------------------------------------------------
 
@@ -269,7 +278,43 @@ class AuthServer:
 
     # --- clients -------------------------------------------------------------------------------------
 
+    async def client_metadata(self, url: str) -> OAuthClientInformationFull:
+        """The client a Client ID Metadata Document describes; raises ClientMetadataError saying why it is unusable."""
+        client = await self.client_metadata_fetcher.get(url)
+        for uri in client.redirect_uris or []:
+            try:
+                check_redirect_uri(str(uri))
+            except RegistrationError as exc:
+                raise ClientMetadataError(f"{url}: {exc.error_description}") from None
+        # The one scope this hub offers; the SDK refuses any scope a client's metadata does not list.
+        client = client.model_copy(update={"scope": SCOPE})
+        metadata = client.model_dump(mode="json", exclude_none=True, exclude={"client_id", "client_secret"})
+        if self._stored_metadata.get(url) != metadata:
+            if len(self._stored_metadata) >= 1000:
+                self._stored_metadata.clear()
+            await self._store_client_metadata(url, metadata)
+        return client
+
+    async def _store_client_metadata(self, url: str, metadata: dict[str, Any]) -> None:
+        """Keep the document's metadata in mcp_clients (grants and codes reference the row; names are shown)."""
+        try:
+            async with self.db.session() as session:
+                row = await session.get(McpClient, url)
+                if row is None:
+                    session.add(McpClient(client_id=url, metadata_json=metadata, secret_hash=None, created_at=utcnow()))
+                else:
+                    row.metadata_json, row.secret_hash = metadata, None
+        except IntegrityError:  # another replica inserted it at the same moment: theirs is as good
+            pass
+        self._stored_metadata[url] = metadata
+
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        if is_client_id_url(client_id):
+            try:
+                return await self.client_metadata(client_id)
+            except ClientMetadataError as exc:
+                logger.info("refusing client %s: %s", client_id, exc)
+                return None
         async with self.db.session() as session:
             row = await session.get(McpClient, client_id)
         if row is None:
