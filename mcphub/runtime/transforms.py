@@ -207,6 +207,8 @@ _BLOCKS = frozenset(
     ]
 )
 _SKIPPED = frozenset({"script", "style", "head", "title", "template", "noscript"})
+_CELLS = frozenset({"td", "th"})  # cells of a row stay on the row's line
+_LINES = frozenset({"li", "br", "tr"})  # one line each: no blank line after them
 
 
 class _TextExtractor(HTMLParser):
@@ -219,6 +221,8 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIPPED:
             self._skip += 1
+        elif tag in _CELLS:
+            self.chunks.append(" ")
         elif tag in _BLOCKS:
             self.chunks.append("\n")
         if tag == "li":
@@ -229,7 +233,7 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIPPED:
             self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCKS:
+        elif tag in _BLOCKS and tag not in _LINES and tag not in _CELLS:
             self.chunks.append("\n")
         if tag == "a" and self._href:
             href = self._href.pop()
@@ -248,7 +252,7 @@ def html_to_text(html: str) -> str:
     parser.feed(html)
     parser.close()
     lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
-    text = "\n".join(lines)
+    text = "\n".join(lines)  # whitespace runs (nbsp included) are one space; at most one blank line in a row
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

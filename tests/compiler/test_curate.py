@@ -554,7 +554,10 @@ def test_defaults(tmp_path: Path) -> None:
     properties = result.tools[0].input_schema["properties"]
     assert properties["per_page"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}
     assert properties["owner"]["default"] == "me"
-    assert result.tools[0].input_schema["required"] == ["owner", "repo"]  # a default is a suggestion, not a value
+    assert result.tools[0].input_schema["required"] == ["owner", "repo"]  # still required: the caller may not omit it
+    # Applied, not only shown: the runtime sends these for omitted arguments.
+    assert result.tools[0].defaults == {"per_page": 50, "owner": "me"}
+    assert github().tools[0].defaults == {}  # source defaults stay documentation only
 
 
 def test_default_for_unknown_argument(tmp_path: Path) -> None:
@@ -643,6 +646,11 @@ def test_fixed_needs_an_http_argument(tmp_path: Path) -> None:
     )
     result = curate(tmp_path, "tools:\n  - {operation: issues, defaults: {first: 5}}\n", source)
     assert result.tools[0].input_schema["properties"]["first"]["default"] == 5
+    assert result.tools[0].defaults == {"first": 5}
+    assert curation_error(tmp_path, "tools:\n  - {operation: issues, response: {keep: [id]}}\n", source) == (
+        "specs/demo.yaml:5: tools[0].response 'issues' is not an HTTP operation; GraphQL tools choose what comes "
+        "back with selection:"
+    )
     result = curate(tmp_path, "tools:\n  - {operation: issues, hide: [first]}\n", source)
     assert result.tools[0].input_schema["properties"] == {}
     assert result.tools[0].graphql is not None and result.tools[0].graphql.variables == {}
@@ -740,3 +748,82 @@ def test_fixture_spec_with_the_openapi_stage() -> None:
     assert result.default_security == [["oauth2"], ["bearer"]]
     meta = result.tool("meta_root")
     assert meta.http is not None and meta.http.security == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Response shaping
+
+
+def test_response_keep_adds_the_full_response_argument(tmp_path: Path) -> None:
+    result = curate(
+        tmp_path,
+        """\
+        tools:
+          - operation: issues/list-for-repo
+            response: {keep: [number, title, user.login, labels.name]}
+        """,
+    )
+    tool = result.tools[0]
+    assert tool.response is not None
+    assert (tool.response.keep, tool.response.items, tool.response.transform) == (
+        ["number", "title", "user.login", "labels.name"],
+        None,
+        None,
+    )
+    assert tool.response.full_argument == "full_response"
+    assert tool.input_schema["properties"]["full_response"] == {
+        "type": "boolean",
+        "default": False,
+        "description": "The answer holds only the fields number, title, user.login, labels.name. Pass true for the "
+        "whole answer as the API sends it.",
+    }
+    assert tool.http is not None and "full_response" not in {a.name for a in tool.http.args}  # never sent upstream
+
+
+def test_response_items_and_transform_are_described(tmp_path: Path) -> None:
+    result = curate(
+        tmp_path,
+        """\
+        tools:
+          - operation: issues/list-for-repo
+            response: {items: data, keep: [id], full_argument: raw}
+          - operation: issues/create
+            response: {transform: gmail_message}
+        """,
+    )
+    listing, create = result.tools[:2]
+    assert listing.input_schema["properties"]["raw"]["description"].startswith(
+        "The answer holds only the fields id of each of `data`."
+    )
+    assert create.response is not None and create.response.transform == "gmail_message"
+    assert "decoded text body" in create.input_schema["properties"]["full_response"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (
+            "{transform: gmail_mesage}",
+            "specs/demo.yaml:6: tools[0].response.transform 'gmail_mesage' is not a response transform; did you "
+            "mean 'gmail_message'? (one of gmail_draft, gmail_message, gmail_thread)",
+        ),
+        (
+            "{keep: ['user..login']}",
+            "specs/demo.yaml:6: tools[0].response.keep 'user..login' is not a dotted path of response fields, "
+            "e.g. 'user.login' or 'items.id'",
+        ),
+        ("{}", "give keep: [field paths] and/or transform: <name>; an empty response: changes nothing"),
+        (
+            "{items: data, transform: gmail_message}",
+            "items says where keep: applies, so it needs keep: [field paths] of each item",
+        ),
+        (
+            "{keep: [id], full_argument: per_page}",
+            "specs/demo.yaml:6: tools[0].response.full_argument 'per_page' is already an argument of "
+            "'issues/list-for-repo'; choose another full_argument: name",
+        ),
+    ],
+)
+def test_response_errors(tmp_path: Path, response: str, message: str) -> None:
+    error = curation_error(tmp_path, f"tools:\n  - operation: issues/list-for-repo\n    response: {response}\n")
+    assert message in error

@@ -198,3 +198,95 @@ def test_credential_repr_hides_secrets() -> None:
     text = repr(Credential(token="s3cr3t", password="hunter2", username="me"))
     assert "s3cr3t" not in text and "hunter2" not in text
     assert "token" in text
+
+
+# --- spec defaults and response shaping -------------------------------------------------------------------------
+
+
+def _search_tool() -> Tool:
+    return Tool(
+        name="search",
+        input_schema={"type": "object", "properties": {"q": {}, "per_page": {}, "fields": {}, "page_size": {}}},
+        http=HttpBinding(
+            method="POST",
+            path="/search",
+            args=[
+                _arg("q", ArgLocation.QUERY),
+                _arg("per_page", ArgLocation.QUERY),
+                _arg("fields", ArgLocation.QUERY, explode=False),
+                _arg("page_size", ArgLocation.BODY),
+            ],
+            body_encoding="json",
+            fixed={ArgLocation.HEADER: {"X-Version": "3"}, ArgLocation.BODY: {"kind": "page"}},
+        ),
+        defaults={"per_page": 20, "fields": ["summary", "status"], "page_size": 25},
+    )
+
+
+async def test_spec_defaults_are_sent_for_omitted_arguments_only(clients: list[UpstreamClient]) -> None:
+    integration = _jira(auth=[], security=[])
+    integration.tools.append(_search_tool())
+    client = _client(integration, clients)
+    tool = integration.tools[-1]
+    parts: dict[str, Any] = {"path": None, "headers": None, "cookies": None, "form": None, "multipart": None}
+
+    prepared = client.prepare(tool, None, query={"q": "bug", "per_page": None}, body={"page_size": None}, **parts)
+    assert prepared.url.endswith("/search?q=bug&per_page=20&fields=summary,status")
+    assert prepared.headers["X-Version"] == "3"
+    assert prepared.content == b'{"page_size": 25, "kind": "page"}'
+
+    given = client.prepare(tool, None, query={"per_page": 5, "fields": ["key"]}, body={"page_size": 3}, **parts)
+    assert given.url.endswith("/search?per_page=5&fields=key")
+    assert given.content == b'{"page_size": 3, "kind": "page"}'
+
+
+def test_the_runtime_implements_every_transform_the_compiler_accepts() -> None:
+    from mcphub.compiler.ir import RESPONSE_TRANSFORMS
+    from mcphub.runtime.transforms import TRANSFORMS
+
+    assert set(TRANSFORMS) == set(RESPONSE_TRANSFORMS)
+
+
+def test_keep_projects_objects_and_maps_arrays() -> None:
+    from mcphub.compiler.ir import ResponseShape
+    from mcphub.runtime.transforms import shaper_for
+
+    issue = {
+        "number": 7,
+        "title": "Crash",
+        "node_id": "I_1",
+        "user": {"login": "ada", "id": 1, "avatar_url": "https://…"},
+        "labels": [{"name": "bug", "color": "f00"}, {"name": "p1", "color": "0f0"}],
+        "milestone": None,
+        "pull_request": {"url": "https://…", "html_url": "https://github.com/o/r/pull/7"},
+    }
+    keep = shaper_for(
+        ResponseShape(keep=["number", "title", "user.login", "labels.name", "milestone.title", "pull_request"])
+    )
+    trimmed = {
+        "number": 7,
+        "title": "Crash",
+        "user": {"login": "ada"},
+        "labels": [{"name": "bug"}, {"name": "p1"}],
+        "milestone": None,
+        "pull_request": issue["pull_request"],
+    }
+    assert keep(issue) == trimmed
+    assert keep([issue, {"number": 8}]) == [trimmed, {"number": 8}]  # a list answer: each item
+
+    each = shaper_for(ResponseShape(keep=["number"], items="items"))
+    assert each({"total_count": 2, "items": [issue, issue]}) == {"total_count": 2, "items": [{"number": 7}] * 2}
+    assert each({"message": "rate limited"}) == {"message": "rate limited"}  # not the list shape: untouched
+
+
+def test_html_mail_bodies_become_readable_text() -> None:
+    from mcphub.runtime.transforms import html_to_text
+
+    html = (
+        "<html><head><title>x</title><style>p{}</style></head><body><h1>Order shipped</h1>"
+        "<p>Hello&nbsp;Ada,</p><ul><li>Book</li><li>Lamp</li></ul><script>track()</script>"
+        "<p><a href='https://shop.example.com/t/1'>Track it</a> &amp; <a href='#top'>top</a></p></body></html>"
+    )
+    assert html_to_text(html) == (
+        "Order shipped\n\nHello Ada,\n\n- Book\n- Lamp\n\nTrack it (https://shop.example.com/t/1) & top"
+    )
