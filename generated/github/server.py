@@ -221,18 +221,7 @@ async def list_issues(
 async def get_issue(call: Call, *, owner: str, repo: str, issue_number: int, full_response: bool = False) -> ToolOutput:
     """GET /repos/{owner}/{repo}/issues/{issue_number}
 
-    Get an issue.
-
-    The API returns a [`301 Moved Permanently` status](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects) if the issue was
-    [transferred](https://docs.github.com/articles/transferring-an-issue-to-another-repository/) to another repository. If
-    the issue was transferred to or deleted from a repository where the authenticated user lacks read access, the API
-    returns a `404 Not Found` status. If the issue was deleted from a repository where the authenticated user has read
-    access, the API returns a `410 Gone` status. To receive webhook events for transferred and deleted issues, subscribe
-    to the [`issues`](https://docs.github.com/webhooks/event-payloads/#issues) webhook. …
-
-    Returns an `issue` object.
-
-    Docs: https://docs.github.com/rest/issues/issues#get-an-issue"""
+    Returns one issue (or pull request: every PR is also an issue) by `issue_number`: title, state, Markdown `body`, author, labels, assignees, milestone, comment count and dates. Comments: list_issue_comments. A transferred issue answers 301 and is followed."""
     return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, full=full_response)
 
 
@@ -254,18 +243,7 @@ async def create_issue(
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/issues
 
-    Create an issue.
-
-    Any user with pull access to a repository can create an issue. If [issues are disabled in the repository](https://docs.github.com/articles/disabling-issues/), the API returns a `410 Gone` status.
-
-    This endpoint triggers [notifications](https://docs.github.com/github/managing-subscriptions-and-notifications-on-github/about-notifications). Creating content too quickly using this endpoint may result in secondary rate limiting. For more information, see "[Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)"
-    and "[Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api)."
-
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)." …
-
-    Returns an `issue` object.
-
-    Docs: https://docs.github.com/rest/issues/issues#create-an-issue"""
+    Files an issue: `title` and Markdown `body`, optionally `labels` (names), `assignees` (logins) and `milestone` (number). Returns the new issue with its `number` and `html_url`. Fails with 410 when the repository has issues disabled."""
     return await call.http(
         path={"owner": owner, "repo": repo},
         body={
@@ -304,18 +282,7 @@ async def update_issue(
 ) -> ToolOutput:
     """PATCH /repos/{owner}/{repo}/issues/{issue_number}
 
-    Update an issue.
-
-    Issue owners and users with push access or Triage role can edit an issue.
-
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)."
-
-    - **`application/vnd.github.raw+json`**: Returns the raw markdown body. Response will include `body`. This is the default if you do not pass any specific media type.
-    - **`application/vnd.github.text+json`**: Returns a text only representation of the markdown body. Response will include `body_text`.
-    - **`application/vnd.github.html+json`**: Returns HTML rendered from the body's markdown. Response will include `body_html`.
-    - **`application/vnd.github.full+json`**: Returns raw, text, and HTML representations. Response will include `body`, `body_text`, and `body_html`.
-
-    Docs: https://docs.github.com/rest/issues/issues#update-an-issue"""
+    Changes an issue: only the fields given change (`title`, `body`, `labels` and `assignees` replace the whole list). Close with `state` closed and `state_reason` completed or not_planned; reopen with open. Returns the updated issue."""
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number},
         body={
@@ -363,20 +330,7 @@ async def comment_on_issue(
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/issues/{issue_number}/comments
 
-    Create an issue comment.
-
-    You can use the REST API to create comments on issues and pull requests. Every pull request is an issue, but not every issue is a pull request.
-
-    This endpoint triggers [notifications](https://docs.github.com/github/managing-subscriptions-and-notifications-on-github/about-notifications).
-    Creating content too quickly using this endpoint may result in secondary rate limiting.
-    For more information, see "[Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)"
-    and "[Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api)."
-
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)." …
-
-    Returns an `issue-comment` object.
-
-    Docs: https://docs.github.com/rest/issues/comments#create-an-issue-comment"""
+    Adds a Markdown comment to an issue or a pull request (its `issue_number`). Returns the comment with its `html_url`. For line comments on a pull request's diff use create_review."""
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"body": body}, full=full_response
     )
@@ -388,13 +342,7 @@ async def add_labels(
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/issues/{issue_number}/labels
 
-    Add labels to an issue.
-
-    Adds labels to an issue.
-
-    Returns a list of `label` objects.
-
-    Docs: https://docs.github.com/rest/issues/labels#add-labels-to-an-issue"""
+    Adds labels (names, e.g. ["bug"]) to an issue or pull request, keeping the ones it has; labels that don't exist yet are created. Returns the issue's labels."""
     return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"labels": labels})
 
 
@@ -437,17 +385,7 @@ async def get_pull_request(
 ) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls/{pull_number}
 
-    Get a pull request.
-
-    Draft pull requests are available in public repositories with GitHub Free and GitHub Free for organizations, GitHub Pro, and legacy per-repository billing plans, and in public and private repositories with GitHub Team and GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Lists details of a pull request by providing its number.
-
-    When you get, [create](https://docs.github.com/rest/pulls/pulls/#create-a-pull-request), or [edit](https://docs.github.com/rest/pulls/pulls#update-a-pull-request) a pull request, GitHub creates a merge commit to test whether the pull request can be automatically merged into the base branch. This test commit is not added to the base branch or the head branch. You can review the status of the test commit using the `mergeable` key. For more information, see "[Checking mergeability of pull requests](https://docs.github.com/rest/guides/getting-started-with-the-git-database-api#checking-mergeability-of-pull-requests)". …
-
-    Returns a `pull-request` object: Pass the appropriate [media type](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types) to fetch diff and patch formats.
-
-    Docs: https://docs.github.com/rest/pulls/pulls#get-a-pull-request"""
+    Returns one pull request: state, draft, `merged` and `mergeable` (null while GitHub computes it: ask again), head and base branches with their sha, author, reviewers, labels, size (commits, additions, deletions, changed_files) and body. Files and diffs: list_pull_request_files; reviews: list_pull_request_reviews."""
     return await call.http(path={"owner": owner, "repo": repo, "pull_number": pull_number}, full=full_response)
 
 
@@ -469,17 +407,7 @@ async def create_pull_request(
 ) -> ToolOutput:
     """POST /repos/{owner}/{repo}/pulls
 
-    Create a pull request.
-
-    Draft pull requests are available in public repositories with GitHub Free and GitHub Free for organizations, GitHub Pro, and legacy per-repository billing plans, and in public and private repositories with GitHub Team and GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    To open or update a pull request in a public repository, you must have write access to the head or the source branch. For organization-owned repositories, you must be a member of the organization that owns the repository to open or update a pull request.
-
-    This endpoint triggers [notifications](https://docs.github.com/github/managing-subscriptions-and-notifications-on-github/about-notifications). Creating content too quickly using this endpoint may result in secondary rate limiting. For more information, see "[Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)" and "[Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api)." …
-
-    Returns a `pull-request` object.
-
-    Docs: https://docs.github.com/rest/pulls/pulls#create-a-pull-request"""
+    Opens a pull request from branch `head` ("user:branch" for a fork) into `base`, with `title` and Markdown `body`; `draft` true opens it as a draft. Returns the pull request with its `number` and `html_url`."""
     return await call.http(
         path={"owner": owner, "repo": repo},
         body={
@@ -512,17 +440,7 @@ async def update_pull_request(
 ) -> ToolOutput:
     """PATCH /repos/{owner}/{repo}/pulls/{pull_number}
 
-    Update a pull request.
-
-    Draft pull requests are available in public repositories with GitHub Free and GitHub Free for organizations, GitHub Pro, and legacy per-repository billing plans, and in public and private repositories with GitHub Team and GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    To open or update a pull request in a public repository, you must have write access to the head or the source branch. For organization-owned repositories, you must be a member of the organization that owns the repository to open or update a pull request.
-
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)." …
-
-    Returns a `pull-request` object.
-
-    Docs: https://docs.github.com/rest/pulls/pulls#update-a-pull-request"""
+    Changes a pull request's `title`, `body`, `base` branch or `state` (closed closes it without merging; merge with merge_pull_request). Returns the pull request."""
     return await call.http(
         path={"owner": owner, "repo": repo, "pull_number": pull_number},
         body={

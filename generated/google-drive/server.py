@@ -466,9 +466,7 @@ async def get_shared_drive(
 ) -> ToolOutput:
     """GET /drives/{driveId}
 
-    Gets a shared drive's metadata by ID.
-
-    Returns a `Drive` object."""
+    Returns one shared drive by `driveId` (name, created time, restrictions); list its files with search_files and `q` "'<driveId>' in parents"."""
     return await call.http(
         query={"fields": fields, "useDomainAdminAccess": use_domain_admin_access}, path={"driveId": drive_id}
     )

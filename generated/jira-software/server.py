@@ -68,11 +68,7 @@ async def list_boards(
 async def get_board(call: Call, *, board_id: int) -> ToolOutput:
     """GET /rest/agile/1.0/board/{boardId}
 
-    Get board.
-
-    Returns one board.
-
-    Returns a `Board` object: The board."""
+    Returns one board by `boardId`: name, type (scrum or kanban) and the project in `location`."""
     return await call.http(path={"boardId": board_id})
 
 
@@ -92,11 +88,7 @@ async def list_sprints(
 async def get_sprint(call: Call, *, sprint_id: int) -> ToolOutput:
     """GET /rest/agile/1.0/sprint/{sprintId}
 
-    Get sprint.
-
-    Returns one sprint.
-
-    Returns a `Sprint` object: The sprint."""
+    Returns one sprint by `sprintId`: name, state (future, active, closed), start, end and complete dates, goal and board."""
     return await call.http(path={"sprintId": sprint_id})
 
 

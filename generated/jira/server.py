@@ -198,20 +198,7 @@ async def update_comment(
 ) -> ToolOutput:
     """PUT /rest/api/3/issue/{issueIdOrKey}/comment/{id}
 
-    Update comment.
-
-    Updates a comment.
-
-    This operation can be accessed anonymously.
-
-    **[Permissions](#permissions) required:**
-
-     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue containing the comment is in.
-     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
-     *  *Edit all comments*[ project permission](https://confluence.atlassian.com/x/yodKLg) to update any comment or *Edit own comments* to update comment created by the user.
-     *  If the comment has visibility restrictions, the user belongs to the group or has the role visibility is restricted to.
-
-    Returns a `Comment` object: Returned if the request is successful."""
+    Replaces the `body` (Atlassian Document Format) of a comment (`issueIdOrKey` and the comment's `id`). Returns the comment."""
     return await call.http(
         path={"issueIdOrKey": issue_id_or_key, "id": id},
         query={"notifyUsers": notify_users, "expand": expand},

@@ -219,7 +219,7 @@ async def list_users(call: Call, *, start_cursor: str | None = None, page_size: 
 async def get_user(call: Call, *, user_id: str) -> ToolOutput:
     """GET /v1/users/{user_id}
 
-    Retrieve a user."""
+    Returns one user or bot by `user_id` (name, avatar, type, and `person.email` when the integration may read emails)."""
     return await call.http(path={"user_id": user_id})
 
 

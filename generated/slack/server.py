@@ -157,11 +157,7 @@ async def post_message(
 ) -> ToolOutput:
     """POST /chat.postMessage
 
-    Sends a message to a channel.
-
-    Returns an object with `channel`, `message`, `ok`, `ts`: Typical success response.
-
-    Docs: https://api.slack.com/methods/chat.postMessage"""
+    Posts a message to a conversation (`channel` ID C…/D…, or a user ID for a DM) with `text` in Slack mrkdwn (*bold*, <https://x|link>, <@U123> mentions); reply in a thread with `thread_ts` = the parent's `ts`. Returns `ok`, `channel` and the message's `ts` (needed to update, react to or link it). The bot must be in the channel."""
     return await call.http(
         form={
             "as_user": as_user,
@@ -198,11 +194,7 @@ async def update_message(
 ) -> ToolOutput:
     """POST /chat.update
 
-    Updates a message.
-
-    Returns an object with `channel`, `message`, `ok`, `text`, `ts`: Typical success response.
-
-    Docs: https://api.slack.com/methods/chat.update"""
+    Replaces the `text` of a message the bot posted (`channel` and the message's `ts`). Returns `ok`, `channel`, `ts` and the new `text`."""
     return await call.http(
         form={
             "as_user": as_user,
@@ -221,11 +213,7 @@ async def update_message(
 async def get_permalink(call: Call, *, channel: str, message_ts: str) -> ToolOutput:
     """GET /chat.getPermalink
 
-    Retrieve a permalink URL for a specific extant message
-
-    Returns an object with `channel`, `ok`, `permalink`: Standard success response.
-
-    Docs: https://api.slack.com/methods/chat.getPermalink"""
+    Returns a shareable `permalink` URL of one message (`channel` and `message_ts`)."""
     return await call.http(query={"channel": channel, "message_ts": message_ts})
 
 
@@ -233,11 +221,7 @@ async def get_permalink(call: Call, *, channel: str, message_ts: str) -> ToolOut
 async def add_reaction(call: Call, *, channel: str, name: str, timestamp: str) -> ToolOutput:
     """POST /reactions.add
 
-    Adds a reaction to an item.
-
-    Returns an object with `ok`: Typical success response.
-
-    Docs: https://api.slack.com/methods/reactions.add"""
+    Adds an emoji reaction (`name` without colons, e.g. "eyes" or "white_check_mark") to a message (`channel` and its `timestamp` = the message's `ts`). Returns `ok`."""
     return await call.http(form={"channel": channel, "name": name, "timestamp": timestamp})
 
 
@@ -253,11 +237,7 @@ async def remove_reaction(
 ) -> ToolOutput:
     """POST /reactions.remove
 
-    Removes a reaction from an item.
-
-    Returns an object with `ok`: Typical success response.
-
-    Docs: https://api.slack.com/methods/reactions.remove"""
+    Removes the bot's emoji reaction (`name` without colons) from a message (`channel` and `timestamp` = the message's `ts`). Returns `ok`."""
     return await call.http(
         form={"channel": channel, "file": file, "file_comment": file_comment, "name": name, "timestamp": timestamp}
     )
@@ -276,11 +256,7 @@ async def search_messages(
 ) -> ToolOutput:
     """GET /search.messages
 
-    Searches for messages matching a query.
-
-    Returns an object with `ok`: Typical success response.
-
-    Docs: https://api.slack.com/methods/search.messages"""
+    Searches messages across the workspace with Slack search syntax in `query`, e.g. `invoice in:#billing from:@ada after:2026-01-01 has:link`. Returns `messages.matches` (text, user, channel, ts, permalink) and `messages.paging` (page, pages): pass `page` for more. Needs a user token (xoxp-, scope search:read): bot tokens are refused with not_allowed_token_type."""
     return await call.http(
         query={"count": count, "highlight": highlight, "page": page, "query": query, "sort": sort, "sort_dir": sort_dir}
     )
@@ -290,11 +266,7 @@ async def search_messages(
 async def get_user(call: Call, *, include_locale: bool | None = None, user: str | None = None) -> ToolOutput:
     """GET /users.info
 
-    Gets information about a user.
-
-    Returns an object with `ok`, `user`: Typical success response.
-
-    Docs: https://api.slack.com/methods/users.info"""
+    Returns one member (`user` = U… ID): name, real_name, profile (title, email with users:read.email, status), tz, is_bot, deleted."""
     return await call.http(query={"include_locale": include_locale, "user": user})
 
 
@@ -302,11 +274,7 @@ async def get_user(call: Call, *, include_locale: bool | None = None, user: str 
 async def find_user_by_email(call: Call, *, email: str) -> ToolOutput:
     """GET /users.lookupByEmail
 
-    Find a user with an email address.
-
-    Returns an object with `ok`, `user`: Typical success response.
-
-    Docs: https://api.slack.com/methods/users.lookupByEmail"""
+    Finds a member by exact `email` address; returns the `user` (ID, name, profile) or `ok` false with `users_not_found`."""
     return await call.http(query={"email": email})
 
 
@@ -314,9 +282,5 @@ async def find_user_by_email(call: Call, *, email: str) -> ToolOutput:
 async def get_me(call: Call) -> ToolOutput:
     """GET /auth.test
 
-    Checks authentication & identity.
-
-    Returns an object with `bot_id`, `is_enterprise_install`, `ok`, `team`, `team_id`, `url`, …: Standard success response when used with a user token.
-
-    Docs: https://api.slack.com/methods/auth.test"""
+    Returns who this connection acts as: `user` and `user_id`, the workspace (`team`, `team_id`, `url`) and `bot_id` for bot tokens. Use it to check that the token works."""
     return await call.http()
