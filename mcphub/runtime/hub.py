@@ -43,6 +43,7 @@ from mcp.server.subscriptions import (
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import SERVER_INFO_META_KEY, methods
+from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, TypeAdapter
 
@@ -252,11 +253,14 @@ class _CallRelay:
     relayed request or log message reaches exactly the client that made the call.
     """
 
-    __slots__ = ("_ctx", "_levels")
+    __slots__ = ("_ctx", "_levels", "missing")
 
     def __init__(self, ctx: ServerRequestContext[Any, Any], levels: Mapping[str, int]) -> None:
         self._ctx = ctx
         self._levels = levels
+        # A capability the upstream asked this (2026-07-28) client for that it did not declare: the call then
+        # fails with -32021, as that revision requires, instead of returning the upstream's tool error.
+        self.missing: str | None = None
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
         await self._ctx.session.report_progress(progress, total, message)
@@ -266,6 +270,8 @@ class _CallRelay:
         capability = _NEEDS[request.method]
         declared = session.client_capabilities
         if declared is None or getattr(declared, capability, None) is None:
+            if self._ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                self.missing = capability
             return types.ErrorData(
                 code=types.INVALID_REQUEST,
                 message=f"the client of this call did not declare the {capability} capability",
@@ -558,11 +564,19 @@ class Hub:
         # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
         from mcphub.runtime import upstream_mcp
 
-        token = upstream_mcp.downstream.set(_CallRelay(ctx, self._log_levels))
+        relay = _CallRelay(ctx, self._log_levels)
+        token = upstream_mcp.downstream.set(relay)
         try:
-            return await self._dispatch(ctx, mount, entry, arguments)
+            result = await self._dispatch(ctx, mount, entry, arguments)
         finally:
             upstream_mcp.downstream.reset(token)
+        if relay.missing is not None:
+            raise MCPError(
+                MISSING_REQUIRED_CLIENT_CAPABILITY,
+                f"{params.name} needs the client capability {relay.missing!r}, which this request did not declare",
+                {"requiredCapabilities": {relay.missing: {}}},
+            )
+        return result
 
     async def _dispatch(
         self, ctx: ServerRequestContext[Any, Any], mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]

@@ -66,6 +66,10 @@ TOOLS = [
     _tool("test_elicitation_sep1330_enums", "Elicitation with the five enum variants."),
     _tool("test_list_roots", "Asks the client for its roots."),
     _tool("test_touch_watched", "Announces an update of test://watched-resource to its subscribers."),
+    # The 2026-07-28 suite's diagnostic tools (server-stateless): one needing sampling, one eliciting, one logging.
+    _tool("test_missing_capability", "Needs the client's sampling capability."),
+    _tool("test_streaming_elicitation", "Asks the user a question while it runs."),
+    _tool("test_logging_tool", "Logs while it runs (only to clients that asked for logs)."),
 ]
 
 _SEP1034_SCHEMA: dict[str, Any] = {
@@ -202,6 +206,26 @@ class Fixtures:
             return types.CallToolResult(
                 content=[_text(f"Elicitation completed: action={result.action}, content={content}")]
             )
+        if name == "test_missing_capability":
+            question = types.SamplingMessage(role="user", content=_text("Say hello"))
+            request = types.CreateMessageRequest(
+                params=types.CreateMessageRequestParams(messages=[question], max_tokens=10)
+            )
+            answer = await session.send_request(request, types.CreateMessageResult, metadata=related)
+            return types.CallToolResult(content=[_text(f"sampled: {answer.content}")])
+        if name == "test_streaming_elicitation":
+            elicit = types.ElicitRequest(
+                params=types.ElicitRequestFormParams(  # type: ignore[arg-type]
+                    message="Your name?",
+                    requested_schema={"type": "object", "properties": {"name": {"type": "string"}}},
+                )
+            )
+            result = await session.send_request(elicit, types.ElicitResult, metadata=related)
+            return types.CallToolResult(content=[_text(f"elicited: {result.action}")])
+        if name == "test_logging_tool":
+            for message in ("first", "second", "third"):
+                await session.send_log_message("info", message, "conformance", related_request_id=ctx.request_id)
+            return types.CallToolResult(content=[_text("logged")])
         if name == "test_list_roots":
             roots = await session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=related)
             return types.CallToolResult(content=[_text("Roots: " + ", ".join(str(r.uri) for r in roots.roots))])
