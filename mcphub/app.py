@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 from mcphub.runtime.accounts import Accounts, KeyPrincipal
 from mcphub.runtime.catalog import Catalog
 from mcphub.runtime.credentials import CredentialProvider
+from mcphub.runtime.fastpath import FastPath
 from mcphub.runtime.firstrun import bootstrap
 from mcphub.runtime.hub import Hub
 from mcphub.runtime.metrics import CONTENT_TYPE_LATEST
@@ -114,6 +115,7 @@ class _McpEndpoint:
         self.hub = hub
         self.settings = settings
         self.manager: StreamableHTTPSessionManager | None = None
+        self.fast = FastPath(hub, _transport_security(settings))
 
     def new_manager(self) -> StreamableHTTPSessionManager:
         self.manager = StreamableHTTPSessionManager(
@@ -129,7 +131,7 @@ class _McpEndpoint:
             error = "the hub is not running" if self.manager is None else f"no integration {slug!r} is mounted"
             await JSONResponse({"error": error}, status_code=503 if self.manager is None else 404)(scope, receive, send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        await self.fast.handle(scope, receive, send, self.manager, self.manager.handle_request)
 
 
 class _SseEndpoint:

@@ -30,6 +30,7 @@ import httpcore2
 import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
+from mcphub.runtime.asyncio_backend import AsyncioBackend
 from mcphub.runtime.credentials import Credential, env_prefix
 from mcphub.runtime.package import ToolOutput
 
@@ -305,7 +306,7 @@ class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
     """
 
     def __init__(self) -> None:
-        self._inner = httpcore2.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -327,18 +328,25 @@ class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-class _PublicOnlyTransport(httpx2.AsyncHTTPTransport):
-    """httpx2's transport over a pool whose every connection goes through `_PublicOnlyBackend`."""
+class _PoolTransport(httpx2.AsyncHTTPTransport):
+    """httpx2's transport over an httpcore2 pool on `backend` (asyncio streams; public addresses only, or any)."""
 
-    def __init__(self, *, limits: httpx2.Limits) -> None:
+    def __init__(self, *, limits: httpx2.Limits, backend: httpcore2.AsyncNetworkBackend) -> None:
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PublicOnlyBackend(),
+            network_backend=backend,
         )
+
+
+class _PublicOnlyTransport(_PoolTransport):
+    """A pool whose every connection goes through `_PublicOnlyBackend` (also used for upstream MCP servers)."""
+
+    def __init__(self, *, limits: httpx2.Limits) -> None:
+        super().__init__(limits=limits, backend=_PublicOnlyBackend())
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -362,11 +370,8 @@ class UpstreamClient:
         self.policy = EgressPolicy.from_integration(integration)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         if transport is None:
-            transport = (
-                httpx2.AsyncHTTPTransport(limits=limits, trust_env=False)
-                if self.policy.allow_private_network
-                else _PublicOnlyTransport(limits=limits)
-            )
+            backend = AsyncioBackend() if self.policy.allow_private_network else _PublicOnlyBackend()
+            transport = _PoolTransport(limits=limits, backend=backend)
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(self.policy.timeout_s, connect=self.policy.connect_timeout_s),

@@ -1,0 +1,319 @@
+"""The direct path for the two requests that make up nearly all MCP traffic: `tools/call` and `tools/list`.
+
+The SDK's streamable-HTTP transport serves every POST through memory streams, a dispatcher task, an SSE
+response and a full pydantic validate/serialise round trip per message: about 2.5 ms of CPU per call on this
+hardware, which is most of what a gateway adds. For a well-formed `tools/call` or `tools/list` POST on a live
+session (handshake era) or with a valid 2026-07-28 envelope, this module answers directly from the hub with an
+`application/json` reply (which the streamable-HTTP spec allows for any request) and the same result shape the
+SDK would produce. Everything else — `initialize`, notifications, GET streams, DELETE, other methods, upstream
+MCP tools (which relay progress and server-to-client requests through the SDK session), and any request the
+SDK would reject or treat specially — goes to the SDK unchanged, with the body replayed. The rule is that the
+fast path either gives exactly the SDK's answer or steps aside; it never invents its own error.
+
+It reads two private members of the SDK's session manager (`_server_instances`, `_session_owners`) to apply the
+same session lookup and owner check the SDK applies; `mcp` is pinned in pyproject.toml, and the transport tests
+cover both paths, so an SDK change that moves them shows up as a failing test, not a silent bypass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp_types as types
+import orjson
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.inbound import (
+    MCP_PARAM_HEADER_PREFIX,
+    InboundModernRoute,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+    validate_mcp_param_headers,
+)
+from mcp_types import PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY, methods
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from mcphub.runtime.accounts import KeyPrincipal
+
+if TYPE_CHECKING:
+    from mcphub.runtime.hub import Hub
+
+__all__ = ["FastPath"]
+
+logger = logging.getLogger(__name__)
+
+_FAST_METHODS = frozenset({"tools/call", "tools/list"})
+_CALL_PARAMS = frozenset({"name", "arguments", "_meta"})
+_LIST_PARAMS = frozenset({"_meta"})
+# Bodies above this go to the SDK unread (it owns the size limit and its error).
+_MAX_FAST_BODY = 1 << 20
+_MCP_PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the already-read body once, then defers to the connection (disconnects)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None  # the client went away
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_FAST_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _accepts(headers: Headers) -> tuple[bool, bool]:
+    """(application/json, text/event-stream) acceptable, with the wildcards the SDK honours."""
+    kinds = [part.split(";", 1)[0].strip().lower() for part in headers.get("accept", "").split(",")]
+    wildcard = "*/*" in kinds
+    return (
+        wildcard or "application/json" in kinds or "application/*" in kinds,
+        wildcard or "text/event-stream" in kinds or "text/*" in kinds,
+    )
+
+
+class FastPath:
+    """Answers well-formed `tools/call` and `tools/list` POSTs from the hub; hands everything else to `fallback`."""
+
+    def __init__(self, hub: Hub, security: TransportSecuritySettings | None) -> None:
+        self.hub = hub
+        self._security = TransportSecurityMiddleware(security)
+        # Wire-ready tools/list pages per snapshot and (endpoint, version, visible set, key scope).
+        self._pages: tuple[object, dict[tuple[Any, ...], bytes]] = (object(), {})
+
+    async def handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        manager: StreamableHTTPSessionManager,
+        fallback: Callable[[Scope, Receive, Send], Awaitable[None]],
+    ) -> None:
+        if scope["method"] != "POST":
+            await fallback(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > _MAX_FAST_BODY:
+            await fallback(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await fallback(scope, _replay(b"", receive), send)
+            return
+        try:
+            answered = await self._answer(scope, headers, body, manager, send)
+        except Exception:
+            # Never a reason to fail the request: the SDK path serves it (and reports what is wrong).
+            logger.exception("fast path failed; serving through the SDK")
+            answered = False
+        if not answered:
+            await fallback(scope, _replay(body, receive), send)
+
+    async def _answer(
+        self, scope: Scope, headers: Headers, body: bytes, manager: StreamableHTTPSessionManager, send: Send
+    ) -> bool:
+        """Send the answer and return True, or return False having sent nothing."""
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            return False
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if (
+            not isinstance(message, dict)
+            or message.get("jsonrpc") != "2.0"
+            or message.get("method") not in _FAST_METHODS
+        ):
+            return False
+        request_id = message.get("id")
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            return False
+        params = message.get("params", {})
+        if not isinstance(params, dict) or not set(params) <= (
+            _CALL_PARAMS if message["method"] == "tools/call" else _LIST_PARAMS
+        ):
+            return False
+        if await self._security.validate_request(Request(scope), is_post=True) is not None:
+            return False
+        has_json, has_sse = _accepts(headers)
+        version = headers.get("mcp-protocol-version")
+        session_id: str | None = None
+        if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
+            if not (has_json and has_sse) or _modern_envelope(params):
+                return False
+            session_id = headers.get("mcp-session-id")
+            version = self._live_session_version(scope, session_id, manager)
+            if version is None:
+                return False
+        elif version in MODERN_PROTOCOL_VERSIONS:
+            if not has_json or not self._modern_request_ok(scope, headers, message):
+                return False
+        else:
+            return False
+
+        result = (
+            await self._tool_list(scope, version)
+            if message["method"] == "tools/list"
+            else await self._tool_call(scope, params, version)
+        )
+        if result is None:
+            return False
+        payload = b'{"jsonrpc":"2.0","id":' + orjson.dumps(request_id) + b',"result":' + result + b"}"
+        response_headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+        if session_id is not None:
+            response_headers.append((b"mcp-session-id", session_id.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
+        return True
+
+    def _live_session_version(
+        self, scope: Scope, session_id: str | None, manager: StreamableHTTPSessionManager
+    ) -> str | None:
+        """The negotiated version of an initialized session this caller owns; None when the SDK must decide."""
+        if not session_id:
+            return None
+        transport = manager._server_instances.get(session_id)
+        if transport is None or transport.is_terminated:
+            return None
+        user = scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        if requestor != manager._session_owners.get(session_id):
+            return None
+        key = f"http:{session_id}"
+        # The SDK session object the hub recorded on this session's first request through the SDK.
+        entry = self.hub.sessions._entries.get(key)
+        if entry is None or entry[0].client_params is None:
+            return None  # not initialized yet (or not seen by the hub): the SDK owns the gate
+        known, _, owner = entry
+        self.hub.sessions.touch(key, known, owner)  # keeps it in the registry that list_changed goes to
+        idle = transport.idle_scope
+        timeout = transport._idle_timeout
+        if idle is not None and timeout is not None:
+            # The SDK restarts a session's idle countdown on every request it serves; so must we.
+            idle.deadline = anyio.current_time() + timeout
+        return str(known.protocol_version)
+
+    def _modern_request_ok(self, scope: Scope, headers: Headers, message: dict[str, Any]) -> bool:
+        """The 2026-07-28 checks of the SDK's modern entry, all passing (else the SDK answers the rejection)."""
+        if find_duplicated_routing_header(headers.items()) is not None:
+            return False
+        verdict = classify_inbound_request(message, headers=dict(headers))
+        if not isinstance(verdict, InboundModernRoute):
+            return False
+        if message["method"] != "tools/call":
+            return True
+        params = message.get("params") or {}
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, Mapping):
+            return False
+        if arguments or any(key.startswith(_MCP_PARAM_PREFIX) for key in headers):
+            found = self._resolve(scope, params.get("name"))
+            schema = found[1].tool.input_schema if found is not None else None
+            if schema is not None and validate_mcp_param_headers(schema, arguments, headers) is not None:
+                return False
+        return True
+
+    def _resolve(self, scope: Scope, name: object) -> Any:
+        if not isinstance(name, str):
+            return None
+        slug = scope.get("path_params", {}).get("slug")
+        return self.hub._resolve_tool(self.hub.snapshot, slug, name)
+
+    async def _tool_call(self, scope: Scope, params: dict[str, Any], version: str) -> bytes | None:
+        found = self._resolve(scope, params.get("name"))
+        if found is None:
+            return None  # the SDK's unknown-tool error
+        mount, entry = found
+        if mount.integration.source.kind == "mcp":
+            return None  # upstream MCP tools relay through the SDK session
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        elif not isinstance(arguments, dict):
+            return None
+        hub = self.hub
+        if hub.tenancy is None:
+            result = await hub.call(mount, entry, arguments)
+        else:
+            principal = _principal(scope)
+            if principal is None:
+                return None
+            result = await hub.call_as(hub.tenancy, principal, mount, entry, arguments)
+        dumped = methods.serialize_server_result(
+            "tools/call", version, result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        )
+        return orjson.dumps(self._stamped(dumped, version))
+
+    async def _tool_list(self, scope: Scope, version: str) -> bytes:
+        """The serialised tools/list result, built once per snapshot and visible set (500 tools: ~0.5 MB)."""
+        hub = self.hub
+        snapshot = hub.snapshot
+        cached_for, pages = self._pages
+        if cached_for is not snapshot:
+            pages = {}
+            self._pages = (snapshot, pages)
+        principal = _principal(scope)
+        visible = await hub.visible(principal)
+        key_scope = principal.scope if principal is not None and visible is not None else None
+        slug = scope.get("path_params", {}).get("slug")
+        key = (slug, version, visible, key_scope)
+        page = pages.get(key)
+        if page is None:
+            listing = types.ListToolsResult(tools=hub._tools_for(snapshot, slug, visible, key_scope))
+            page = orjson.dumps(
+                self._stamped(
+                    methods.serialize_server_result(
+                        "tools/list", version, listing.model_dump(by_alias=True, mode="json", exclude_none=True)
+                    ),
+                    version,
+                )
+            )
+            if len(pages) >= 512:
+                pages.clear()
+            pages[key] = page
+        return page
+
+    def _stamped(self, result: dict[str, Any], version: str) -> dict[str, Any]:
+        """2026-07-28 results carry `resultType` and the `serverInfo` stamp, as the SDK's serialiser adds."""
+        if version in MODERN_PROTOCOL_VERSIONS:
+            result.setdefault("resultType", "complete")
+            result["_meta"] = {**(result.get("_meta") or {}), SERVER_INFO_META_KEY: self.hub.server.server_info_stamp}
+        return result
+
+
+def _modern_envelope(params: Mapping[str, Any]) -> bool:
+    meta = params.get("_meta")
+    return isinstance(meta, Mapping) and PROTOCOL_VERSION_META_KEY in meta
+
+
+def _principal(scope: Scope) -> KeyPrincipal | None:
+    principal = (scope.get("state") or {}).get("principal")
+    return principal if isinstance(principal, KeyPrincipal) else None
