@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import logging
 import re
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -328,13 +330,19 @@ class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every upstream pool: loading the CA bundle costs ~20 ms each time."""
+    return httpx2.create_ssl_context(trust_env=False)
+
+
 class _PoolTransport(httpx2.AsyncHTTPTransport):
     """httpx2's transport over an httpcore2 pool on `backend` (asyncio streams; public addresses only, or any)."""
 
     def __init__(self, *, limits: httpx2.Limits, backend: httpcore2.AsyncNetworkBackend) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(verify=_ssl_context(), limits=limits, trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

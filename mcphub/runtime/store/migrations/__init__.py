@@ -9,18 +9,22 @@ then review the file under versions/ — autogenerate is a draft, not a verdict.
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-# alembic is imported where it is used: it costs ~0.15 s of every hub start otherwise.
+# alembic is imported where it is used: it costs ~0.15 s of every hub start otherwise, and a database already
+# at head (every start but the first) is recognised without it.
 
-__all__ = ["alembic_config", "current_revision", "revision", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "head_revision", "revision", "upgrade"]
 
 HERE = Path(__file__).resolve().parent
 _MIGRATION_LOCK = 0x6D63_7068_7562_01  # "mcphub" + 1: the advisory lock id of schema migrations
@@ -39,10 +43,49 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=]*=\s*(.+)$", re.MULTILINE)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision id, read from the files under versions/ (alembic's own head, without importing it).
+
+    Every revision file states `revision = "…"` and `down_revision = "…" | None` on a line of their own (the
+    template's form); the head is the one revision no other names as its parent. A branched history (two
+    heads) is refused here as alembic would refuse `upgrade head`.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (HERE / "versions").glob("*.py"):
+        fields = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if "revision" not in fields:
+            continue
+        revisions.add(fields["revision"].strip().strip("\"'"))
+        parents.update(re.findall(r"[\"']([^\"']+)[\"']", fields.get("down_revision", "")))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(
+            f"migrations under {HERE / 'versions'} have {len(heads)} heads ({sorted(heads)}); merge them"
+        )
+    return heads.pop()
+
+
+def _at_revision(connection: Connection, revision_id: str) -> bool:
+    """Whether alembic's version table says `revision_id` (False when the table does not exist yet)."""
+    try:
+        with connection.begin_nested():
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        return False
+    return [row[0] for row in rows] == [revision_id]
+
+
 async def upgrade(database_url: str, revision_id: str = "head") -> None:
     """Bring the database at `database_url` (async driver URL) up to `revision_id`."""
 
     def run(connection: Connection) -> None:
+        if revision_id == "head" and _at_revision(connection, head_revision()):
+            return
         from alembic import command
 
         if connection.dialect.name == "postgresql":
