@@ -6,6 +6,7 @@ Stdlib only, so any benchmark can import it before (or without) the hub's own de
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
 import math
 import os
@@ -30,22 +31,30 @@ CACHE = ROOT / ".cache" / "bench"
 RESULTS = ROOT / "bench" / "results"
 
 
+# Every server in a benchmark runs on the same uvicorn stack (uvloop + httptools, the versions MCP Hub installs),
+# so a ratio compares the MCP servers, not their event loops or HTTP parsers.
+SERVER_STACK = tuple(f"{name}=={importlib.metadata.version(name)}" for name in ("uvloop", "httptools"))
+
+
 def ensure_venv(distribution: str, version: str) -> Path:
     """The python of `.cache/bench/<distribution>-<version>`, a venv of its own with that pinned release installed.
 
-    Peers never share our venv (or each other's), so their dependency pins can't change what we measure.
+    Peers never share our venv (or each other's), so their dependency pins can't change what we measure; each
+    also gets `SERVER_STACK`.
     """
     venv = CACHE / f"{distribution.removeprefix('mcp-')}-{version}"
     python = venv / "bin" / "python"
-    probe = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    wanted = [f"{distribution}=={version}", *SERVER_STACK]
+    probe = "import importlib.metadata as m, sys; print(' '.join(f'{n}=={m.version(n)}' for n in sys.argv[1:]))"
+    names = [requirement.split("==")[0] for requirement in wanted]
     if python.exists():
-        found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
-        if found.stdout.strip() == version:
+        found = subprocess.run([str(python), "-c", probe, *names], capture_output=True, text=True, check=False)
+        if found.stdout.split() == wanted:
             return python
-    print(f"installing {distribution}=={version} into {venv} …", file=sys.stderr)
+    print(f"installing {' '.join(wanted)} into {venv} …", file=sys.stderr)
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{distribution}=={version}"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted], check=True)
     return python
 
 
@@ -69,7 +78,7 @@ SERVE_PRELUDE = textwrap.dedent(
         sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         print(f"PORT {sock.getsockname()[1]}", flush=True)
-        config = {"log_level": "warning", "access_log": False, "lifespan": "on", **config}
+        config = {"log_level": "warning", "access_log": False, "lifespan": "on", "loop": "uvloop", "http": "httptools", **config}
         uvicorn.Server(uvicorn.Config(app, **config)).run(sockets=[sock])
     """
 )
