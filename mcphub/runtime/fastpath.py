@@ -8,7 +8,9 @@ session (handshake era) or with a valid 2026-07-28 envelope, this module answers
 SDK would produce. Everything else — `initialize`, notifications, GET streams, DELETE, other methods, upstream
 MCP tools (which relay progress and server-to-client requests through the SDK session), and any request the
 SDK would reject or treat specially — goes to the SDK unchanged, with the body replayed. The rule is that the
-fast path either gives exactly the SDK's answer or steps aside; it never invents its own error.
+fast path either gives exactly the SDK's answer or steps aside; it never invents its own error. A handshake-era
+session is recognised once the hub has seen one request of it through the SDK (the SDK reports `initialized`
+after answering it), so a session's very first request after the handshake may still take the SDK's path.
 
 It reads two private members of the SDK's session manager (`_server_instances`, `_session_owners`) to apply the
 same session lookup and owner check the SDK applies; `mcp` is pinned in pyproject.toml, and the transport tests
