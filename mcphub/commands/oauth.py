@@ -114,6 +114,14 @@ def _default_hub_url() -> str:
     help="Where the running hub is reached by the browser: the provider redirects to HUB_URL/oauth/callback/SLUG.",
 )
 @click.option("--scheme", help="Which of the integration's OAuth schemes (its id; default: the first).")
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Pick what a scheme finds after sign-in, e.g. --var cloudId=acme for one of several Jira sites "
+    "(default: the first granted). Repeatable.",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the hub has stored the tokens.")
 @click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for the browser.")
 @data_dir_option
@@ -124,6 +132,7 @@ def connect(
     catalogs: tuple[Path, ...],
     hub_url: str,
     scheme: str | None,
+    variables: tuple[str, ...],
     wait: bool,
     timeout: int,
     data_dir: Path,
@@ -139,13 +148,18 @@ def connect(
     if integration is None:
         raise click.ClickException(f"no integration {slug!r} in the catalog; `mcphub integrations list` shows them")
     redirect_uri = f"{hub_url.rstrip('/')}/oauth/callback/{slug}"
+    pairs = [v.partition("=") for v in variables]
+    if any(not name or not sep for name, sep, _ in pairs):
+        raise click.BadParameter("use NAME=VALUE, e.g. --var cloudId=acme", param_hint="--var")
+    wanted = {name: value for name, _, value in pairs}
+    labels: dict[str, str] = {}
 
     async def go() -> None:
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
             before = {c.slug: c.updated_at for c in await tenancy.credentials.infos(user.id)}.get(slug)
             url = await tenancy.oauth.authorization_url(
-                user.id, integration, redirect_uri, scheme_id=scheme, session_bound=False
+                user.id, integration, redirect_uri, scheme_id=scheme, session_bound=False, server_variables=wanted
             )
             if as_json:
                 click.echo(json.dumps({"authorization_url": url, "redirect_uri": redirect_uri, "user": user.email}))
@@ -160,6 +174,9 @@ def connect(
             while True:
                 now = {c.slug: c.updated_at for c in await tenancy.credentials.infos(user.id)}.get(slug)
                 if now is not None and now != before:
+                    labels.update(
+                        (await tenancy.credentials.fields(user.id, slug) or {}).get("server_variable_labels") or {}
+                    )
                     break
                 if time.monotonic() > deadline:
                     raise click.ClickException(
@@ -167,9 +184,10 @@ def connect(
                     )
                 await asyncio.sleep(1.0)
         if as_json:
-            click.echo(json.dumps({"connected": True, "slug": slug, "user": user.email}))
+            click.echo(json.dumps({"connected": True, "slug": slug, "user": user.email, "discovered": labels}))
         else:
-            click.echo(f"Connected {integration.name} for {user.email}.")
+            found = "".join(f" ({name}: {label})" for name, label in labels.items())
+            click.echo(f"Connected {integration.name} for {user.email}{found}.")
 
     run(go())
 

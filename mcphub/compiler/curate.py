@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import referencing.exceptions
@@ -25,6 +27,7 @@ from mcphub.compiler.ir import (
     Policy,
     ResponseShape,
     ServerVariable,
+    ServerVariableDiscovery,
     Tool,
     ToolAnnotations,
 )
@@ -139,7 +142,21 @@ def _auth_scheme(spec: AuthSpec, scheme_id: str, previous: list[AuthScheme]) -> 
             refresh_url=spec.refresh_url,
             scopes={scope: known.get(scope, "") for scope in spec.scopes},
         )
-        return AuthScheme(**common, flows=[flow], scopes=list(spec.scopes))
+        discover = {
+            name: ServerVariableDiscovery(
+                url=rule.url, items=rule.items, value=rule.value, label=rule.label, description=rule.description
+            )
+            for name, rule in spec.discover.items()
+        }
+        return AuthScheme(
+            **common,
+            flows=[flow],
+            scopes=list(spec.scopes),
+            refresh_scope=spec.refresh_scope,
+            authorization_params=dict(spec.authorization_params),
+            base_url=spec.base_url,
+            discover=discover,
+        )
     if isinstance(spec, BearerAuthSpec):
         return AuthScheme(**common, prefix=spec.prefix, bearer_format=spec.format)
     if isinstance(spec, ApiKeyAuthSpec):
@@ -157,6 +174,7 @@ def _apply_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
             default=variable.default, enum=variable.enum, description=variable.description
         )
     templates = [result.base_url] + [t.http.server_url for t in result.tools if t.http and t.http.server_url]
+    templates += [scheme.base_url for scheme in result.auth if scheme.base_url]
     used = {name for template in templates for name in VARIABLE_RE.findall(template)}
     for name in VARIABLE_RE.findall(spec.base_url or ""):
         if name not in result.server_variables:
@@ -176,6 +194,43 @@ def _apply_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
             )
     # Variables of servers the spec replaced would only make users fill in values nothing uses.
     result.server_variables = {k: v for k, v in result.server_variables.items() if k in used}
+    _check_scheme_servers(result, spec, spec_path)
+
+
+def _check_scheme_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+    """Each scheme's base_url resolves, and (as a warning) its hosts are ones the egress policy lets through."""
+    for index, scheme in enumerate(result.auth):
+        if scheme.base_url is None and not scheme.discover:
+            continue
+        for name in VARIABLE_RE.findall(scheme.base_url or ""):
+            if name not in result.server_variables and name not in scheme.discover:
+                raise spec.error(
+                    f"auth[{index}].base_url",
+                    f"'{scheme.base_url}' uses {{{name}}}, which is neither a server variable nor discovered; add "
+                    f"server_variables: {{{name}: {{default: ...}}}} or discover: {{{name}: {{url: ...}}}} "
+                    "to this scheme",
+                    spec_path,
+                )
+        allowed = result.policy.allowed_hosts
+        if not allowed:
+            continue  # the runtime admits the hosts of every server URL, these included
+        urls = [(f"auth[{index}].base_url", scheme.base_url)] if scheme.base_url else []
+        urls += [(f"auth[{index}].discover.{name}.url", rule.url) for name, rule in scheme.discover.items()]
+        for field, url in urls:
+            host = urlsplit(VARIABLE_RE.sub("x", url)).hostname or ""
+            if host and not any(_host_matches(pattern, host) for pattern in allowed):
+                line = spec.line_of(field)
+                result.warnings.append(
+                    f"{spec_path}:{line}: {field} host '{host}' is not in policy.allowed_hosts "
+                    f"({', '.join(allowed)}), so requests with this scheme will be refused; add '{host}'"
+                )
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    """Whether `host` is admitted by an allowed_hosts entry (`*` stands for one DNS label, as in the runtime)."""
+    bare = pattern.split(":", 1)[0]
+    regex = "[^./:@]+".join(re.escape(part) for part in bare.lower().split("*"))
+    return re.fullmatch(regex, host.lower()) is not None
 
 
 # --------------------------------------------------------------------------------------------------------------------

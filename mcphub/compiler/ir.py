@@ -12,7 +12,7 @@ import json
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 IR_VERSION = 1
 
@@ -153,6 +153,29 @@ class OAuthFlow(_Model):
     scopes: dict[str, str] = Field(default_factory=dict)  # scope -> meaning
 
 
+class ServerVariableDiscovery(_Model):
+    """How a server variable's value is found once a user has connected (an OAuth scheme's `discover`).
+
+    After the token exchange the runtime GETs `url` with the new access token (under the integration's egress
+    policy). The answer is a JSON list of what the user granted (or an object holding that list under `items`):
+    Atlassian's accessible-resources lists sites as `{"id": <cloudId>, "url": "https://acme.atlassian.net", ...}`.
+    Each entry's `value` field is a candidate for the variable and its `label` field says to a person which one it
+    is. The first entry is taken unless the user asked for another when connecting (by value, label, or the label's
+    host name or first host label: "acme"); the label of the one taken is stored with the credential.
+    """
+
+    url: str
+    items: str | None = None
+    value: str = "id"
+    label: str | None = None
+    description: str = ""
+
+
+# AuthScheme keys left out of manifest.json while unset, so packages that use none of them keep their manifests
+# byte for byte (and an older runtime, which would reject the keys, still reads them).
+_UNSET_WHEN_EMPTY = ("base_url", "authorization_params", "refresh_scope", "discover")
+
+
 class AuthScheme(_Model):
     """One way a user can authenticate to the upstream; a user picks one when connecting."""
 
@@ -170,6 +193,26 @@ class AuthScheme(_Model):
     openid_connect_url: str | None = None  # openid_connect
     # Scopes this integration asks for when connecting (subset of the flows' scopes).
     scopes: list[str] = Field(default_factory=list)
+    # oauth2: the scope that asks the provider for a refresh token (`offline_access` at Atlassian, Microsoft and
+    # OpenID Connect providers), requested along with `scopes`; kept apart because it grants no API permission, so
+    # API descriptions never list it.
+    refresh_scope: str | None = None
+    # Extra parameters of the authorization request (Atlassian: audience=api.atlassian.com, prompt=consent).
+    authorization_params: dict[str, str] = Field(default_factory=dict)
+    # The server URL for credentials of this scheme, replacing Integration.base_url (not an operation's own
+    # server): Atlassian's OAuth calls go to https://api.atlassian.com/ex/jira/{cloudId}, not the site. A template
+    # over Integration.server_variables and the variables of `discover`.
+    base_url: str | None = None
+    # oauth2: server variables found after connecting, by name (see ServerVariableDiscovery).
+    discover: dict[str, ServerVariableDiscovery] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in _UNSET_WHEN_EMPTY:
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
 
 class ServerVariable(_Model):

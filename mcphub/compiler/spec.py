@@ -196,6 +196,42 @@ def _check_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_check_url)]
 
 
+# Parameters of the authorization request the hub itself sets (RFC 6749 §4.1.1, RFC 7636).
+HUB_AUTHORIZATION_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+)
+_FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+def _check_server_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^\s/]", value):
+        raise ValueError(f"'{value}' must be an absolute http(s) URL, e.g. https://api.example.com/v1")
+    return value.rstrip("/") if value else value
+
+
+class DiscoverSpec(_SpecModel):
+    """How a server variable is found after connecting: GET `url` with the new token, take `value` of an entry."""
+
+    url: HttpUrl  # answers a JSON list of what the user granted (or an object with the list under `items`)
+    items: str | None = None
+    value: str = "id"  # the field of each entry that becomes the variable
+    label: str | None = None  # the field that tells a person which entry it is (e.g. the site's url)
+    description: str = ""
+
+    @field_validator("items", "value", "label")
+    @classmethod
+    def _field_name(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_NAME_RE.match(value):
+            raise ValueError(f"'{value}' must be the name of a field of the answer, e.g. id or url")
+        return value
+
+
 class OAuth2AuthSpec(_AuthBase):
     type: Literal["oauth2"]
     flow: Literal["authorization_code", "client_credentials"] = "authorization_code"
@@ -203,6 +239,33 @@ class OAuth2AuthSpec(_AuthBase):
     token_url: HttpUrl | None = None
     refresh_url: HttpUrl | None = None
     scopes: list[str] = Field(default_factory=list)  # the scopes requested when a user connects
+    refresh_scope: str | None = None  # e.g. offline_access: asks for a refresh token, grants no API permission
+    authorization_params: dict[str, str] = Field(default_factory=dict)  # e.g. {audience: api.atlassian.com}
+    base_url: str | None = None  # where calls with this scheme's tokens go, replacing the spec's base_url
+    discover: dict[str, DiscoverSpec] = Field(default_factory=dict)  # server variables found after connecting
+
+    @field_validator("base_url")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        return _check_server_url(value)
+
+    @field_validator("refresh_scope")
+    @classmethod
+    def _one_scope(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError(f"'{value}' must be one scope without spaces, e.g. offline_access")
+        return value
+
+    @field_validator("authorization_params")
+    @classmethod
+    def _not_the_hubs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name in HUB_AUTHORIZATION_PARAMS:
+                where = "scopes: and refresh_scope:" if name == "scope" else "the hub for every connection"
+                raise ValueError(f"'{name}' is set by {where}; remove it from authorization_params")
+            if not name.strip():
+                raise ValueError("parameter names must not be empty")
+        return value
 
     @model_validator(mode="after")
     def _check_flow(self) -> OAuth2AuthSpec:
@@ -213,6 +276,19 @@ class OAuth2AuthSpec(_AuthBase):
                 "@authorization_url@ is required for the authorization_code flow; "
                 "add it, or set flow: client_credentials"
             )
+        if self.flow != "authorization_code":
+            for key in ("authorization_params", "discover", "refresh_scope"):
+                if getattr(self, key):
+                    raise ValueError(f"@{key}@ is only used by the authorization_code flow, not '{self.flow}'")
+        if self.refresh_scope is not None and self.refresh_scope in self.scopes:
+            raise ValueError(f"@refresh_scope@ '{self.refresh_scope}' is also in scopes:; keep it in one of them")
+        used = VARIABLE_RE.findall(self.base_url or "")
+        for name in self.discover:
+            if name not in used:
+                where = f"base_url '{self.base_url}'" if self.base_url else "base_url, which this scheme does not set"
+                raise ValueError(
+                    f"@discover.{name}@ is not used by {where}; use {{{name}}} in the scheme's base_url or remove it"
+                )
         return self
 
 
@@ -503,6 +579,14 @@ class HubSpec(_SpecModel):
                         f"@tools[{index}].{key}@ is only used by source kind 'graphql', not '{self.source.kind}'; "
                         "remove it"
                     )
+        for index, scheme in enumerate(self.auth or []):
+            if isinstance(scheme, OAuth2AuthSpec):
+                for name in scheme.discover:
+                    if name in self.server_variables:
+                        raise ValueError(
+                            f"@auth[{index}].discover.{name}@ is also in server_variables:; a variable is either "
+                            "entered by the user (server_variables) or found after connecting (discover), not both"
+                        )
         explicit = [a.id for a in self.auth or [] if a.id]
         for index, scheme in enumerate(self.auth or []):
             if scheme.id and explicit.count(scheme.id) > 1:
@@ -696,6 +780,7 @@ _HINTS = {  # for missing fields, by field with list indexes and variable names 
     "auth[].in": "add in: header, in: query or in: cookie",
     "auth[].url": "add the OpenID Connect discovery URL (.../.well-known/openid-configuration)",
     "server_variables.*.default": "add default: with the value used when the user gives none",
+    "auth[].discover.*.url": "add the URL that lists what the user granted, e.g. .../accessible-resources",
 }
 _TYPE_NAMES = {
     "string_type": "text",
@@ -761,6 +846,7 @@ def _message(error: Any, field: str) -> str:
     if kind == "missing":
         key = re.sub(r"\[\d+\]", "[]", field)
         key = re.sub(r"^server_variables\.[^.]+\.", "server_variables.*.", key)
+        key = re.sub(r"\.discover\.[^.]+\.", ".discover.*.", key)
         hint = _HINTS.get(key, "add it")
         return f"is required; {hint}"
     if kind == "literal_error":

@@ -9,7 +9,9 @@ and integration). Until then credentials come from the environment or a static m
     MCPHUB_CRED_<SLUG>_USERNAME    basic auth user name
     MCPHUB_CRED_<SLUG>_PASSWORD    basic auth password
     MCPHUB_CRED_<SLUG>_SCHEME      pin one AuthScheme id when an integration offers several
-    MCPHUB_CRED_<SLUG>_VAR_<NAME>  server variable override, e.g. MCPHUB_CRED_JIRA_VAR_SITE=acme
+    MCPHUB_CRED_<SLUG>_VAR_<NAME>  server variable override, e.g. MCPHUB_CRED_JIRA_VAR_SITE=acme; also the
+                                   variables an OAuth scheme discovers (MCPHUB_CRED_JIRA_VAR_CLOUDID with
+                                   MCPHUB_CRED_JIRA_SCHEME=oauth2 and an Atlassian access token as TOKEN)
 
 `<SLUG>` is the integration slug upper-cased with `-` replaced by `_` (`google-drive` -> `GOOGLE_DRIVE`).
 """
@@ -84,8 +86,11 @@ class EnvCredentialProvider:
         if not values:
             return None
         variables = {key[4:].lower(): value for key, value in values.items() if key.startswith("VAR_")}
-        # Server variable names keep their case in the spec; match them case-insensitively.
+        # Server variable names keep their case in the spec (and in an OAuth scheme's `discover`, e.g. cloudId);
+        # match them case-insensitively.
         names = {name.lower(): name for name in integration.server_variables}
+        if variables:
+            names |= {name.lower(): name for scheme in integration.auth for name in scheme.discover}
         return Credential(
             token=values.get("TOKEN"),
             api_key=values.get("API_KEY"),

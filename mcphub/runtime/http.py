@@ -39,6 +39,7 @@ from mcphub.runtime.package import ToolOutput
 __all__ = [
     "EgressDenied",
     "EgressPolicy",
+    "FetchFailed",
     "HubCall",
     "UpstreamClient",
     "encode_form",
@@ -58,6 +59,10 @@ _RESERVED = ":/?#[]@!$&'()*+,;="
 
 class EgressDenied(Exception):
     """A request the integration's policy forbids; the message says what and why."""
+
+
+class FetchFailed(Exception):
+    """A request the hub made for itself (`UpstreamClient.fetch_json`) failed; the message names the URL and why."""
 
 
 class _UpstreamFailure(Exception):
@@ -253,9 +258,12 @@ class EgressPolicy:
         if policy.allowed_hosts:
             hosts = [_compile_host(host) for host in policy.allowed_hosts]
         else:
-            templates = {integration.base_url} | {
-                tool.http.server_url for tool in integration.tools if tool.http and tool.http.server_url
-            }
+            templates = (
+                {integration.base_url}
+                | {tool.http.server_url for tool in integration.tools if tool.http and tool.http.server_url}
+                | {scheme.base_url for scheme in integration.auth if scheme.base_url}
+                | {rule.url for scheme in integration.auth for rule in scheme.discover.values()}
+            )
             hosts = [p for p in (_host_pattern(t) for t in templates if t) if p is not None]
         if policy.allowed_methods:
             methods = frozenset(m.upper() for m in policy.allowed_methods)
@@ -391,6 +399,9 @@ class UpstreamClient:
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         self._schemes = {scheme.id: scheme for scheme in integration.auth}
+        # Schemes whose credentials call another server (Atlassian OAuth: the api.atlassian.com gateway); empty for
+        # nearly every integration, so the per-call lookup is one falsy check.
+        self._scheme_servers = {scheme.id: scheme.base_url for scheme in integration.auth if scheme.base_url}
         self._presets = _presets(integration)
         self._shapers = _shapers(integration)
 
@@ -399,8 +410,16 @@ class UpstreamClient:
 
     # - request building -
 
-    def _server_url(self, binding: HttpBinding, credential: Credential | None) -> str:
+    def _server_url(
+        self, binding: HttpBinding, credential: Credential | None, schemes: Iterable[AuthScheme] = ()
+    ) -> str:
+        """The server URL of one request: the operation's own, else the applied scheme's, else the integration's."""
         template = binding.server_url or self.integration.base_url
+        if self._scheme_servers and not binding.server_url:
+            for scheme in schemes:
+                if scheme.id in self._scheme_servers:
+                    template = self._scheme_servers[scheme.id]
+                    break
         overrides = credential.server_variables if credential else {}
 
         def substitute(match: re.Match[str]) -> str:
@@ -408,15 +427,21 @@ class UpstreamClient:
             variable = self.integration.server_variables.get(name)
             value = overrides.get(name) if name in overrides else (variable.default if variable else None)
             if value is None:
-                raise _UpstreamFailure(
-                    f"server variable {name!r} of {self.integration.slug!r} has no value; "
-                    f"set {env_prefix(self.integration.slug)}VAR_{name.upper()}"
-                )
+                raise _UpstreamFailure(self._no_value(name))
             if variable is not None and variable.enum and value not in variable.enum:
                 raise _UpstreamFailure(f"server variable {name!r} must be one of {variable.enum}, got {value!r}")
             return value
 
         return _TEMPLATE_VARIABLE.sub(substitute, template).rstrip("/")
+
+    def _no_value(self, name: str) -> str:
+        slug = self.integration.slug
+        how = f"set {env_prefix(slug)}VAR_{name.upper()}"
+        for scheme in self.integration.auth:
+            if name in scheme.discover:
+                # Found when connecting: a credential without it predates the scheme's discovery, or was entered by hand.
+                how = f"connect {slug} again with {scheme.label or scheme.id} (it is found after sign-in), or {how}"
+        return f"server variable {name!r} of {slug!r} has no value; {how}"
 
     def _security(self, binding: HttpBinding, credential: Credential | None) -> list[AuthScheme]:
         """The schemes to apply: the first alternative this credential satisfies."""
@@ -501,7 +526,9 @@ class UpstreamClient:
         rendered_path = _TEMPLATE_VARIABLE.sub(fill, binding.path)
         if not rendered_path.startswith("/"):
             rendered_path = "/" + rendered_path
-        url = self._server_url(binding, credential) + rendered_path
+        # The scheme decides the server too (an OAuth token may be valid only at a gateway), so it is chosen first.
+        applied = self._security(binding, credential)
+        url = self._server_url(binding, credential, applied) + rendered_path
 
         def serialized(location: ArgLocation, given: Mapping[str, Any] | None) -> list[tuple[str, str]]:
             pairs: list[tuple[str, str]] = []
@@ -525,7 +552,7 @@ class UpstreamClient:
 
         # Credentials
         secret_headers = ["Authorization", "Cookie"]
-        for scheme in self._security(binding, credential):
+        for scheme in applied:
             assert credential is not None  # _security returns schemes only for a credential that satisfies them
             if scheme.type == "api_key":
                 key = credential.api_key or credential.token or ""
@@ -633,6 +660,45 @@ class UpstreamClient:
         if method not in self.policy.methods:
             raise EgressDenied(f"method {method} is not allowed for {self.integration.slug!r}")
         return parsed
+
+    # - requests of the hub itself -
+
+    async def fetch_json(self, url: str, *, token: str) -> Any:
+        """GET a JSON document with a bearer token for the hub itself (what an OAuth sign-in granted).
+
+        The integration's allowed hosts and private-address rule apply as to tool calls; its allowed methods are
+        the tools' and do not. Redirects are not followed. Raises FetchFailed.
+        """
+        try:
+            target = httpx2.URL(url)
+        except httpx2.InvalidURL as exc:
+            raise FetchFailed(f"GET {url}: invalid URL: {exc}") from exc
+        if target.scheme not in ("http", "https") or not self.policy.host_allowed(target.host):
+            raise FetchFailed(
+                f"GET {url}: refused by policy: host {target.host!r} is not in the allowed hosts of "
+                f"{self.integration.slug!r}"
+            )
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
+                response = await self._client.send(
+                    self._client.build_request("GET", target, headers=headers), stream=True
+                )
+                try:
+                    output = _shape(response, await self._read_capped(response))
+                finally:
+                    await response.aclose()
+        except EgressDenied as exc:
+            raise FetchFailed(f"GET {url}: refused by policy: {exc}") from exc
+        except _UpstreamFailure as exc:
+            raise FetchFailed(f"GET {url}: {exc}") from exc
+        except (TimeoutError, httpx2.HTTPError) as exc:
+            raise FetchFailed(f"GET {url}: {type(exc).__name__}: {exc or 'no answer in time'}") from exc
+        if output.is_error:
+            raise FetchFailed(f"GET {url}: {output.text}")
+        if not 200 <= response.status_code < 300 or output.structured is None:
+            raise FetchFailed(f"GET {url}: expected a JSON answer, got HTTP {response.status_code} {output.mime_type}")
+        return output.structured
 
     # - the exchange -
 

@@ -40,6 +40,9 @@ __all__ = [
 # Fields a credential may carry. The ones in SECRET_FIELDS are redacted wherever they appear.
 SECRET_FIELDS = frozenset({"token", "api_key", "password", "refresh_token", "client_secret"})
 _PLAIN_FIELDS = frozenset({"username", "token_type", "expires_at", "scope"})
+# Variable name -> value: the server variables of this credential, and for variables an OAuth scheme discovered, what
+# each value is to a person (Atlassian: the site URL of the cloudId).
+_MAPPING_FIELDS = frozenset({"server_variables", "server_variable_labels"})
 _MIN_REDACTED = 4  # shorter values would redact ordinary words in logs and protect nothing
 
 current_principal: ContextVar[KeyPrincipal | None] = ContextVar("mcphub_principal", default=None)
@@ -72,9 +75,9 @@ class CredentialInfo:
 def _validate(fields: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name, value in fields.items():
-        if name == "server_variables":
+        if name in _MAPPING_FIELDS:
             if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-                raise CredentialError("server_variables must map variable names to strings")
+                raise CredentialError(f"{name} must map variable names to strings")
             clean[name] = {str(k): v for k, v in value.items()}
         elif name in SECRET_FIELDS or name in _PLAIN_FIELDS:
             if value is None or value == "":
@@ -83,7 +86,7 @@ def _validate(fields: Mapping[str, Any]) -> dict[str, Any]:
                 raise CredentialError(f"credential field {name} must be a string")
             clean[name] = value
         else:
-            allowed = ", ".join(sorted(SECRET_FIELDS | _PLAIN_FIELDS | {"server_variables"}))
+            allowed = ", ".join(sorted(SECRET_FIELDS | _PLAIN_FIELDS | _MAPPING_FIELDS))
             raise CredentialError(f"unknown credential field {name!r}; use one of: {allowed}")
     if not (clean.keys() & (SECRET_FIELDS | {"username"})):
         raise CredentialError("a credential needs at least one of token, api_key, username/password")

@@ -87,6 +87,8 @@ class CredentialSet(_Body):
 
 class OAuthStart(_Body):
     scheme: str | None = None
+    # Which of the granted resources to use for variables the scheme discovers, e.g. Jira {"cloudId": "acme"}.
+    server_variables: dict[str, str] | None = None
 
 
 class OAuthClientSet(_Body):
@@ -458,7 +460,11 @@ class _Api:
         integration = self._integration(request)
         body = await self.body(request, OAuthStart) if await request.body() else OAuthStart()
         url = await self.t.oauth.authorization_url(
-            caller.user.id, integration, self.redirect_uri(request, integration.slug), scheme_id=body.scheme
+            caller.user.id,
+            integration,
+            self.redirect_uri(request, integration.slug),
+            scheme_id=body.scheme,
+            server_variables=body.server_variables,
         )
         return _ok({"authorization_url": url})
 

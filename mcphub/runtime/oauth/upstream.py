@@ -7,7 +7,10 @@
             link cannot be passed to someone else to connect *their* upstream account to the starter's
             hub account; started by the operator's CLI (`session_bound=False`) the state alone decides.
     finish  complete(user, integration, code, state): one-time use of the flow, code exchange with the
-            verifier, tokens stored as the flow's user's credential (sealed by the vault).
+            verifier, tokens stored as the flow's user's credential (sealed by the vault). A scheme that
+            `discover`s server variables (Atlassian's cloudId) GETs its URL with the new token first, under the
+            integration's egress policy, and stores the value (the one the user asked for at start, else the
+            first granted) and its label with the tokens.
     use     credential(user, integration): the stored credential, refreshed first when it expires
             within `refresh_skew`; refresh(user, integration, failed_token=…) after an upstream 401.
             One refresh at a time per credential: a per-process lock plus, on PostgreSQL, an advisory
@@ -26,16 +29,18 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx2
 from sqlalchemy import delete, func, select
 
-from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow
+from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow, ServerVariableDiscovery
 from mcphub.runtime.credentials import Credential
+from mcphub.runtime.http import FetchFailed, UpstreamClient
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import OAuthClient
 from mcphub.runtime.store.models import OAuthFlow as FlowRow
@@ -80,6 +85,70 @@ def oauth_scheme(integration: Integration, scheme_id: str | None = None) -> tupl
                 return scheme, flow
     raise OAuthError(
         f"{integration.name} has no OAuth 2.0 authorization-code scheme{f' {scheme_id!r}' if scheme_id else ''}"
+    )
+
+
+def _wanted_variables(integration: Integration, scheme: AuthScheme, wanted: Mapping[str, str] | None) -> dict[str, str]:
+    """The user's choice of discovered variables, checked against the scheme before anyone is sent to consent."""
+    choice = {str(k): str(v).strip() for k, v in (wanted or {}).items() if str(v).strip()}
+    for name in choice:
+        if name not in scheme.discover:
+            known = ", ".join(scheme.discover) or "none"
+            raise OAuthError(
+                f"{integration.name}'s {scheme.label or scheme.id} finds no server variable {name!r} after sign-in "
+                f"(it finds: {known})"
+            )
+    return choice
+
+
+def _entries(answer: Any, rule: ServerVariableDiscovery) -> list[tuple[str, str | None]]:
+    """(value, label) of each entry of a discovery answer that has the value field."""
+    if rule.items is not None:
+        answer = answer.get(rule.items) if isinstance(answer, dict) else None
+    if not isinstance(answer, list):
+        shape = f"a list under {rule.items!r}" if rule.items else "a list"
+        raise OAuthError(f"{rule.url} did not answer {shape} of choices; the integration's discover rule may be stale")
+    entries = []
+    for item in answer:
+        if isinstance(item, dict) and item.get(rule.value) not in (None, ""):
+            label = item.get(rule.label) if rule.label else None
+            entries.append((str(item[rule.value]), None if label in (None, "") else str(label)))
+    return entries
+
+
+def _names_of(value: str, label: str | None) -> set[str]:
+    """What a user may type to pick an entry: its value, its label, and for a URL label its host and first label."""
+    names = {value.lower()}
+    if label:
+        names.add(label.lower().rstrip("/"))
+        host = urlsplit(label).hostname if "://" in label else None
+        if host:
+            names |= {host, host.split(".", 1)[0]}
+    return names
+
+
+def _choose(
+    integration: Integration,
+    name: str,
+    rule: ServerVariableDiscovery,
+    entries: list[tuple[str, str | None]],
+    wanted: str | None,
+) -> tuple[str, str | None]:
+    if not entries:
+        what = rule.description.rstrip(".") or name
+        raise OAuthError(
+            f"{integration.name} was signed in, but the sign-in granted nothing to use as {name} ({what}); "
+            f"connect {integration.slug} again and grant access on the consent page"
+        )
+    if not wanted:
+        return entries[0]
+    for value, label in entries:
+        if wanted.lower().rstrip("/") in _names_of(value, label):
+            return value, label
+    granted = ", ".join(f"{label} ({value})" if label else value for value, label in entries)
+    raise OAuthError(
+        f"{integration.name}: {name} {wanted!r} is not among what the sign-in granted: {granted}; connect "
+        f"{integration.slug} again choosing one of them, or grant {wanted!r} on the consent page"
     )
 
 
@@ -203,16 +272,22 @@ class UpstreamOAuth:
         *,
         scheme_id: str | None = None,
         session_bound: bool = True,
+        server_variables: Mapping[str, str] | None = None,
     ) -> str:
-        """Begin connecting: the URL of the upstream's consent page for this user (see the module docstring)."""
+        """Begin connecting: the URL of the upstream's consent page for this user (see the module docstring).
+
+        `server_variables` picks, among what the user will grant, the value of variables the scheme discovers
+        (Jira: {"cloudId": "acme"} by site name, URL or cloud id); without it the first granted is used.
+        """
         scheme, flow = oauth_scheme(integration, scheme_id)
+        wanted = _wanted_variables(integration, scheme, server_variables)
         client = await self._client(integration)
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43..128
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         state_hash = _state_hash(state)
         kid, sealed = self.vault.seal_json(
-            {"verifier": verifier, "redirect_uri": redirect_uri, "session_bound": session_bound},
+            {"verifier": verifier, "redirect_uri": redirect_uri, "session_bound": session_bound, "wanted": wanted},
             oauth_flow_context(state_hash),
         )
         now = utcnow()
@@ -230,7 +305,11 @@ class UpstreamOAuth:
                 )
             )
         scopes = scheme.scopes or list(flow.scopes)
+        if scheme.refresh_scope and scheme.refresh_scope not in scopes:
+            scopes = [*scopes, scheme.refresh_scope]
+        # The provider's own parameters first, so the hub's (checked at compile time not to clash) are the last word.
         params = {
+            **scheme.authorization_params,
             "response_type": "code",
             "client_id": client.client_id,
             "redirect_uri": redirect_uri,
@@ -278,8 +357,34 @@ class UpstreamOAuth:
                 "code_verifier": flow_data["verifier"],
             },
         )
-        await self.credentials.set(row.user_id, integration.slug, self._fields(token, previous=None), scheme=scheme.id)
+        fields = self._fields(token, previous=None)
+        if scheme.discover:
+            found = await self._discover(integration, scheme, fields["token"], flow_data.get("wanted") or {})
+            fields["server_variables"] = {name: value for name, (value, _) in found.items()}
+            labels = {name: label for name, (_, label) in found.items() if label}
+            if labels:
+                fields["server_variable_labels"] = labels
+        await self.credentials.set(row.user_id, integration.slug, fields, scheme=scheme.id)
         return row.user_id
+
+    async def _discover(
+        self, integration: Integration, scheme: AuthScheme, token: str, wanted: Mapping[str, str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """Each variable the scheme discovers: (value, label) of the entry chosen among those the user granted."""
+        found: dict[str, tuple[str, str | None]] = {}
+        # A short-lived client of this integration: its allowed hosts and private-network rule, not the hub's.
+        client = UpstreamClient(integration)
+        try:
+            for name, rule in scheme.discover.items():
+                try:
+                    answer = await client.fetch_json(rule.url, token=token)
+                except FetchFailed as exc:
+                    raise OAuthError(f"{integration.name} was signed in, but finding its {name} failed: {exc}") from exc
+                entries = _entries(answer, rule)
+                found[name] = _choose(integration, name, rule, entries, wanted.get(name))
+        finally:
+            await client.aclose()
+        return found
 
     # --- tokens -------------------------------------------------------------------------------------
 
@@ -316,6 +421,9 @@ class UpstreamOAuth:
         refresh = token.get("refresh_token") or (previous or {}).get("refresh_token")
         if refresh:
             fields["refresh_token"] = str(refresh)  # kept when the upstream does not rotate refresh tokens
+        for kept in ("server_variables", "server_variable_labels"):  # found when connecting; a refresh keeps them
+            if (previous or {}).get(kept):
+                fields[kept] = dict((previous or {})[kept])
         if token.get("expires_in") is not None:
             fields["expires_at"] = time.time() + float(token["expires_in"])
         if token.get("scope"):
