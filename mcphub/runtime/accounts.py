@@ -34,11 +34,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -46,6 +45,9 @@ from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, ApiKeySecret, User
 from mcphub.runtime.vault import Vault, hub_secret
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import
 
 __all__ = [
     "KEY_PREFIX",

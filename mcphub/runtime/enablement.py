@@ -15,13 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential, UserIntegration
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import
 
 __all__ = ["IntegrationState", "UserIntegrations"]
 

@@ -20,12 +20,15 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from sqlalchemy import delete, func, or_, select
 
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ChangeEvent
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import
 
 __all__ = ["ChangeFeed", "Fanout"]
 

@@ -19,14 +19,14 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.accounts import KeyPrincipal
 from mcphub.runtime.enablement import UserIntegrations
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = [
     "MemoryRateLimiter",
@@ -170,17 +170,27 @@ return tostring(wait)
 """
 
 
+class LimiterUnavailable(Exception):
+    """The shared rate-limit store could not be asked (Redis down): the caller decides whether to fail open."""
+
+
 class RedisRateLimiter:
     """Token buckets in Redis, shared by every replica (atomic: one Lua script per call)."""
 
     def __init__(self, redis: Redis, namespace: str = "mcphub") -> None:
+        from redis.exceptions import RedisError
+
         self.redis = redis
         self.namespace = namespace
         self._script = redis.register_script(_TOKEN_BUCKET)
+        self._errors = RedisError
 
     async def acquire(self, bucket: str, rate: Rate) -> float:
         ttl = max(1, math.ceil(rate.period) + 1)  # a bucket idle this long is full again: let it expire
-        result = await self._script(keys=[f"{self.namespace}:rl:{bucket}"], args=[rate.limit, rate.per_second, ttl])
+        try:
+            result = await self._script(keys=[f"{self.namespace}:rl:{bucket}"], args=[rate.limit, rate.per_second, ttl])
+        except self._errors as exc:
+            raise LimiterUnavailable(str(exc)) from exc
         return float(result.decode() if isinstance(result, bytes) else result)
 
 
@@ -250,7 +260,7 @@ class PolicyEngine:
         for bucket, bucket_rate, what in checks:
             try:
                 wait = await self.limiter.acquire(bucket, bucket_rate)
-            except RedisError:
+            except LimiterUnavailable:
                 # Fail open: a Redis outage must not take every integration down; it is logged, and the
                 # upstream's own limits still apply.
                 logger.warning("rate limit %s not checked: Redis unavailable", bucket, exc_info=True)
