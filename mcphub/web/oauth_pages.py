@@ -21,12 +21,13 @@ Upstream OAuth's `/oauth/callback/{slug}` (web/api.py) is a different flow and d
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
@@ -48,7 +49,7 @@ from mcphub.runtime.policy import parse_rate
 from mcphub.runtime.tenancy import Tenancy
 from mcphub.web.sessions import WebSessions
 
-__all__ = ["CONSENT_PATH", "create_oauth_routes", "protected_resource_metadata_url"]
+__all__ = ["CONSENT_PATH", "create_oauth_routes", "notice_page", "protected_resource_metadata_url"]
 
 CONSENT_PATH = "/oauth/consent"
 SIGNIN_CSRF_COOKIE = "mcphub_oauth_csrf"
@@ -75,8 +76,39 @@ def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(_env.get_template(f"oauth/{template}").render(**context), status, headers=_PAGE_HEADERS)
 
 
-def _error_page(status: int, title: str, message: str) -> HTMLResponse:
-    return _page("error.html", status, title=title, message=message)
+def notice_page(
+    status: int, title: str, message: str, *, next_url: str = "", next_label: str = "", detail: str = ""
+) -> HTMLResponse:
+    """The end of a browser flow in the hub's page style: what happened and what to do next.
+
+    A status of 400 or more makes the message an alert. `next_url`/`next_label` offer a way forward;
+    `detail` is a line for the application's developer (an OAuth error code and description).
+    """
+    return _page(
+        "notice.html",
+        status,
+        title=title,
+        message=message,
+        failed=status >= 400,
+        next_url=next_url,
+        next_label=next_label,
+        detail=detail,
+    )
+
+
+def _form_refused(token: str, step: str) -> HTMLResponse:
+    """A form whose CSRF token is missing or wrong: nothing happened; link back to a fresh copy of the form.
+
+    (Usually the form was opened in another tab, which replaced its token, or was left open too long.)
+    """
+    return notice_page(
+        403,
+        "This form could not be accepted",
+        "Its security token is missing or wrong, which happens when the page was opened again in another tab "
+        "or left open for too long. Nothing was signed in or shared: open the form again and resubmit it.",
+        next_url=f"{CONSENT_PATH}?request={quote(token)}",
+        next_label=f"Open the {step} page again",
+    )
 
 
 class _Consent:
@@ -142,7 +174,7 @@ class _Consent:
 
     @staticmethod
     def _expired() -> Response:
-        return _error_page(
+        return notice_page(
             400,
             "This request has expired",
             "The authorization request is invalid or too old. Go back to your application and connect again.",
@@ -161,7 +193,11 @@ class _Consent:
     async def submit(self, request: Request) -> Response:
         origin = request.headers.get("origin")
         if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-            return _error_page(403, "Refused", "This form was submitted from another site.")
+            return notice_page(
+                403,
+                "This form could not be accepted",
+                "It was sent from another site. If you meant to connect an application, go back to it and connect again.",
+            )
         form = await request.form()
         fields = {name: value for name, value in form.items() if isinstance(value, str)}
         token = fields.get("request", "")
@@ -177,13 +213,19 @@ class _Consent:
             return self._sign_in(token, pending)
         user, session_csrf = signed_in
         if not csrf or not hmac.compare_digest(csrf.encode(), session_csrf.encode()):
-            return _error_page(403, "Refused", "The form's security token is missing or wrong; reload and try again.")
+            return _form_refused(token, "consent")
         if action == "approve":
             target = await self.server.approve(user.id, pending)
         elif action == "deny":
             target = self.server.deny(pending)
         else:
-            return _error_page(400, "Unknown action", "Choose Allow or Deny.")
+            return notice_page(
+                400,
+                "Choose Allow or Deny",
+                "The form did not say which button was pressed, so nothing was decided.",
+                next_url=f"{CONSENT_PATH}?request={quote(token)}",
+                next_label="Back to the consent page",
+            )
         return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     async def _submit_sign_in(
@@ -191,7 +233,7 @@ class _Consent:
     ) -> Response:
         cookie = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
         if not csrf or not cookie or not hmac.compare_digest(csrf.encode(), cookie.encode()):
-            return _error_page(403, "Refused", "The form's security token is missing or wrong; reload and try again.")
+            return _form_refused(token, "sign-in")
         email, password = fields.get("email", "").strip(), fields.get("password", "")
         client = request.client.host if request.client else "unknown"
         for bucket in (f"signin:ip:{client}", f"signin:email:{email.lower()}"):
@@ -268,10 +310,71 @@ def resource_metadata(server: AuthServer) -> ProtectedResourceMetadata:
     )
 
 
+def _wants_html(request: Request) -> bool:
+    """A browser navigating (it asks for text/html); an HTTP client or SDK gets the JSON error instead."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _authorize_refusal_page(
+    server: AuthServer, params: Mapping[str, Any], error: str, description: str
+) -> HTMLResponse:
+    """What a person sees when an authorization link cannot be used (it is not redirected: RFC 6749 §4.1.2.1).
+
+    Says what is wrong in words, and what to do: usually, go back to the application and connect again.
+    """
+    client_id = params.get("client_id")
+    redirect_uri = params.get("redirect_uri")
+    detail = f"{error}: {description}"
+    back = (
+        "Nothing was shared. Go back to the application and connect again; if this keeps happening, tell its developer."
+    )
+    if not isinstance(client_id, str) or not client_id:
+        return notice_page(
+            400, "This link does not name an application", f"The sign-in link has no client_id. {back}", detail=detail
+        )
+    if error == "invalid_client" and is_client_id_url(client_id):
+        return notice_page(
+            400,
+            "This application's description could not be used",
+            f"The application describes itself at {client_id}, and the hub could not use that document. {back}",
+            detail=detail,
+        )
+    client = await server.get_client(client_id)
+    if client is None:
+        return notice_page(
+            400,
+            "This application is not registered with the hub",
+            f"The link names the application “{client_id}”, which this hub does not know: it may have been "
+            f"removed, or the link was changed. {back}",
+            detail=detail,
+        )
+    name = client.client_name or client_id
+    if "redirect" in description.lower():
+        if isinstance(redirect_uri, str) and redirect_uri:
+            return notice_page(
+                400,
+                "This application asked to send you to an address it did not register",
+                f"{name} asked the hub to send you back to {redirect_uri}, which is not one of the addresses it "
+                f"registered, so the hub stopped here to keep your account safe. {back}",
+                detail=detail,
+            )
+        return notice_page(
+            400,
+            "This application did not say where to send you back",
+            f"{name} registered several addresses and the link names none of them. {back}",
+            detail=detail,
+        )
+    return notice_page(
+        400, "This sign-in link is not valid", f"The hub cannot use the request from {name}. {back}", detail=detail
+    )
+
+
 def _authorize_handler(server: AuthServer) -> Callable[[Request], Awaitable[Response]]:
     """The SDK's /oauth/authorize, after saying exactly why a metadata-document client cannot be used.
 
-    (The SDK would only answer "Client ID not found"; the client's developer needs the reason.)
+    (The SDK would only answer "Client ID not found"; the client's developer needs the reason.) A refusal the
+    SDK answers directly (unknown client, unregistered redirect URI, malformed request) is JSON for HTTP
+    clients and a page for a browser, which is where a person following the link ends up.
     """
     sdk = AuthorizationHandler(server).handle
 
@@ -282,12 +385,20 @@ def _authorize_handler(server: AuthServer) -> Callable[[Request], Awaitable[Resp
             try:
                 await server.client_metadata(client_id)
             except ClientMetadataError as exc:
+                if _wants_html(request):
+                    return await _authorize_refusal_page(server, params, "invalid_client", str(exc))
                 return JSONResponse(
                     {"error": "invalid_client", "error_description": str(exc)},
                     status_code=400,
                     headers={"Cache-Control": "no-store"},
                 )
-        return await sdk(request)
+        response = await sdk(request)
+        if response.status_code == 400 and _wants_html(request):
+            refusal = json.loads(bytes(response.body))
+            return await _authorize_refusal_page(
+                server, params, str(refusal.get("error", "")), str(refusal.get("error_description") or "")
+            )
+        return response
 
     return handle
 

@@ -118,10 +118,16 @@ async def screenshot(page: Page, directory: Path, name: str) -> Path:
     return path
 
 
-async def assert_readable(page: Page) -> str:
-    """The page a person sees: a titled hub page, no template syntax or raw JSON; returns its text."""
+async def assert_readable(page: Page, *, hub_styled: bool = True) -> str:
+    """The page a person sees: one heading, no template syntax or raw JSON; returns its text.
+
+    `hub_styled`: rendered through the hub's page templates (title "… · MCP Hub", the MCP Hub banner).
+    """
     text = await page.inner_text("body")
     for raw in ("{{", "}}", "{%", "%}", '"error"', "error_description"):
         assert raw not in text, f"{raw!r} shows on the page:\n{text}"
-    assert (await page.title()).endswith("· MCP Hub"), await page.title()
+    assert await page.get_by_role("heading", level=1).count() == 1, text
+    if hub_styled:
+        assert (await page.title()).endswith("· MCP Hub"), await page.title()
+        assert text.startswith("MCP HUB") or text.startswith("MCP Hub"), text
     return text
