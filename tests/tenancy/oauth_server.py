@@ -2,7 +2,8 @@
 
 Authorization code with PKCE (S256 required), refresh tokens (rotated), client_secret_basic/post, an RFC 7009
 revocation endpoint and one protected resource (`GET /api/me`). The authorization endpoint approves at once
-for the user named in `approve_as` (a test has no person to click "Allow").
+for the user named in `approve_as` (a test has no person to click "Allow") and records each request's query
+(provider-specific parameters such as Atlassian's `audience` and `prompt` included).
 """
 
 from __future__ import annotations
@@ -123,9 +124,12 @@ class _Request(OAuth2Request):  # type: ignore[misc]
 
 
 class OAuthTestServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, expires_in: int = 3600) -> None:
-        super().__init__(scopes_supported=["repo", "read"])
+    def __init__(self, expires_in: int = 3600, scopes: tuple[str, ...] = ("repo", "read")) -> None:
+        super().__init__(scopes_supported=list(scopes))
         self.clients: dict[str, Client] = {}
+        self.authorize_requests: list[dict[str, str]] = []  # the query of each authorization request, as received
+        # What `GET /oauth/token/accessible-resources` lists for a valid token (Atlassian's shape: id, name, url).
+        self.resources: list[dict[str, Any]] = []
         self.codes: dict[str, Code] = {}
         self.tokens: list[Token] = []
         self.grants_seen: list[str] = []
@@ -225,6 +229,7 @@ class OAuthTestServer(AuthorizationServer):  # type: ignore[misc]
         return _Request(request.method, str(request.url), request.headers, dict(request.query_params), form)  # type: ignore[arg-type]
 
     async def authorize(self, request: Request) -> Response:
+        self.authorize_requests.append(dict(request.query_params))
         req = await self._request(request)
         grant = self.get_consent_grant(req, end_user=self.approve_as)
         response: Response = self.create_authorization_response(req, grant_user=self.approve_as, grant=grant)
@@ -243,20 +248,31 @@ class OAuthTestServer(AuthorizationServer):  # type: ignore[misc]
                 token.revoked = True
         return Response(status_code=200)
 
+    def valid(self, authorization: str) -> Token | None:
+        """The live token an `Authorization: Bearer …` header carries, or None (unknown, revoked or expired)."""
+        token = self.token_for(authorization.removeprefix("Bearer "))
+        return None if token is None or token.revoked or token.is_expired() else token
+
     async def me(self, request: Request) -> Response:
-        value = request.headers.get("authorization", "").removeprefix("Bearer ")
-        token = self.token_for(value)
-        if token is None or token.revoked or token.is_expired():
+        token = self.valid(request.headers.get("authorization", ""))
+        if token is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         return JSONResponse({"login": token.user})
+
+    async def accessible_resources(self, request: Request) -> Response:
+        if self.valid(request.headers.get("authorization", "")) is None:
+            return JSONResponse({"code": 401, "message": "Unauthorized"}, status_code=401)
+        return JSONResponse(self.resources)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/authorize", self.authorize, methods=["GET"]),
                 Route("/token", self.token, methods=["POST"]),
+                Route("/oauth/token", self.token, methods=["POST"]),  # Atlassian's path (auth.atlassian.com)
                 Route("/revoke", self.revoke, methods=["POST"]),
                 Route("/api/me", self.me, methods=["GET"]),
+                Route("/oauth/token/accessible-resources", self.accessible_resources, methods=["GET"]),
             ]
         )
 

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
 from starlette.applications import Starlette
 
-from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow, SourceInfo, Tool
+from mcphub.compiler.ir import (
+    AuthScheme,
+    Integration,
+    OAuthFlow,
+    Policy,
+    ServerVariable,
+    ServerVariableDiscovery,
+    SourceInfo,
+    Tool,
+)
 from mcphub.runtime.oauth.upstream import OAuthError
 from mcphub.runtime.tenancy import Tenancy
 from mcphub.web.api import create_api_routes
@@ -183,3 +194,113 @@ async def test_connect_through_the_web_routes(tenancy: Tenancy, upstream: Runnin
         assert fields is not None
         assert (await hub.delete("/api/v1/credentials/github")).status_code == 204
         assert fields["refresh_token"] in upstream.oauth.revoked
+
+
+# --- schemes that discover server variables (Atlassian 3LO) -------------------------------------------------------
+
+SITES = [
+    {"id": "cloud-acme", "name": "acme", "url": "https://acme.atlassian.net", "scopes": ["read"]},
+    {"id": "cloud-beta", "name": "beta", "url": "https://beta.atlassian.net", "scopes": ["read"]},
+]
+
+
+@pytest.fixture(scope="module")
+def atlassian() -> Iterator[Running]:
+    server = OAuthTestServer(scopes=("read", "offline_access"))
+    server.clients["hub-client"] = Client("hub-client", "hub-secret-value-123", [REDIRECT])
+    running = Running(server)
+    yield running
+    running.stop()
+
+
+def _sites(url: str, *, discover_url: str | None = None, **policy: Any) -> Integration:
+    """An Atlassian-like integration: OAuth calls go to a gateway under the cloudId found after sign-in."""
+    flow = OAuthFlow(kind="authorization_code", authorization_url=f"{url}/authorize", token_url=f"{url}/token")
+    scheme = AuthScheme(
+        id="oauth2",
+        type="oauth2",
+        label="Sign in",
+        flows=[flow],
+        scopes=["read"],
+        refresh_scope="offline_access",
+        authorization_params={"audience": "api.example.test", "prompt": "consent"},
+        base_url=f"{url}/ex/jira/{{cloudId}}",
+        discover={
+            "cloudId": ServerVariableDiscovery(
+                url=discover_url or f"{url}/oauth/token/accessible-resources", value="id", label="url"
+            )
+        },
+    )
+    return Integration(
+        slug="sites",
+        name="Sites",
+        source=SourceInfo(kind="openapi"),
+        base_url="https://{site}.atlassian.net",
+        server_variables={"site": ServerVariable(default="your-site")},
+        auth=[AuthScheme(id="basic", type="basic"), scheme],
+        tools=[Tool(name="me")],
+        policy=Policy(**({"allowed_hosts": ["127.0.0.1"], "allow_private_network": True} | policy)),
+    )
+
+
+async def _connected(tenancy: Tenancy, integration: Integration, **start: Any) -> int:
+    ada = await tenancy.accounts.create_user("ada@example.com", "correct horse battery")
+    await tenancy.oauth.set_client(integration.slug, "hub-client", "hub-secret-value-123")
+    url = await tenancy.oauth.authorization_url(ada.id, integration, REDIRECT, **start)
+    code, state = await _authorize(url)
+    await tenancy.oauth.complete(ada.id, integration, code=code, state=state)
+    return ada.id
+
+
+async def test_discovered_variables_are_stored_with_the_tokens_and_survive_a_refresh(
+    tenancy: Tenancy, atlassian: Running
+) -> None:
+    atlassian.oauth.resources = SITES
+    sites = _sites(atlassian.url)
+    ada = await _connected(tenancy, sites, server_variables={"cloudId": "https://beta.atlassian.net/"})
+    asked = atlassian.oauth.authorize_requests[-1]
+    assert asked["audience"] == "api.example.test" and asked["prompt"] == "consent"
+    assert asked["scope"] == "read offline_access"  # refresh_scope rides along: the server issued a refresh token
+    fields = await tenancy.credentials.fields(ada, "sites")
+    assert fields is not None and fields["refresh_token"].startswith("rt-")
+    assert fields["server_variables"] == {"cloudId": "cloud-beta"}
+    assert fields["server_variable_labels"] == {"cloudId": "https://beta.atlassian.net"}
+    refreshed = await tenancy.oauth.refresh(ada, sites, failed_token=fields["token"])
+    assert refreshed is not None and refreshed.token != fields["token"]
+    assert refreshed.scheme == "oauth2" and dict(refreshed.server_variables) == {"cloudId": "cloud-beta"}
+    again = await tenancy.credentials.fields(ada, "sites")
+    assert again is not None and again["server_variable_labels"] == {"cloudId": "https://beta.atlassian.net"}
+
+
+@pytest.mark.parametrize(
+    ("resources", "policy", "discover_path", "message"),
+    [
+        ([], {}, None, "granted nothing to use as cloudId"),
+        ({"sites": SITES}, {}, None, "did not answer a list of choices"),
+        (SITES, {"allowed_hosts": ["api.example.test"]}, None, "refused by policy: host '127.0.0.1' is not in"),
+        (SITES, {"allow_private_network": False}, None, "private, loopback or reserved address"),
+        (SITES, {}, "/api/nothing-here", "HTTP 404"),
+    ],
+    ids=["nothing granted", "not a list", "host not allowed", "private address", "not found"],
+)
+async def test_a_discovery_that_fails_leaves_no_credential_and_says_why(
+    tenancy: Tenancy,
+    atlassian: Running,
+    resources: Any,
+    policy: dict[str, Any],
+    discover_path: str | None,
+    message: str,
+) -> None:
+    atlassian.oauth.resources = resources
+    sites = _sites(atlassian.url, discover_url=f"{atlassian.url}{discover_path}" if discover_path else None, **policy)
+    with pytest.raises(OAuthError, match=re.escape(message)):
+        await _connected(tenancy, sites)
+    assert await tenancy.credentials.infos(1) == []
+
+
+async def test_only_variables_the_scheme_discovers_can_be_chosen(tenancy: Tenancy, atlassian: Running) -> None:
+    sites = _sites(atlassian.url)
+    ada = await tenancy.accounts.create_user("ada@example.com", "correct horse battery")
+    await tenancy.oauth.set_client("sites", "hub-client", "hub-secret-value-123")
+    with pytest.raises(OAuthError, match="finds no server variable 'site' after sign-in \\(it finds: cloudId\\)"):
+        await tenancy.oauth.authorization_url(ada.id, sites, REDIRECT, server_variables={"site": "acme"})
