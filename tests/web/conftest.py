@@ -4,8 +4,8 @@ The hub runs in its own process on a fixed 127.0.0.1 port, so it knows its issue
 pages. Two users (Ada: `pets`, Bob: `zoo`) are provisioned before it starts. The callback server stands
 in for the redirect URI of a desktop MCP client: it records the query the browser brings back and shows
 a page, as a real client's loopback listener does. One Chromium per module; every test gets a fresh
-browser context (no cookies, so no web session), and the page's own timeout is the deadline of every
-wait (Playwright polls; nothing sleeps).
+browser context (no cookies, so no web session), and PAGE_TIMEOUT_MS is the deadline of every wait
+and every `expect` (Playwright polls; nothing sleeps).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 from runtime.support import Account, Upstream, petstore, provision, serve, write_package
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +28,8 @@ from .browser import launch
 
 PASSWORD = "correct horse battery staple"  # what runtime.support.make_account gives every user
 PAGE_TIMEOUT_MS = 20_000
+# `expect` polls with its own deadline (5 s by default): give it the pages' one, for a loaded CI machine.
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 @dataclass
