@@ -276,12 +276,13 @@ async def test_discovered_variables_are_stored_with_the_tokens_and_survive_a_ref
     ("resources", "policy", "discover_path", "message"),
     [
         ([], {}, None, "granted nothing to use as cloudId"),
+        ([{"id": "../admin", "url": "https://x"}, {"id": "..", "url": "https://y"}], {}, None, "granted nothing"),
         ({"sites": SITES}, {}, None, "did not answer a list of choices"),
         (SITES, {"allowed_hosts": ["api.example.test"]}, None, "refused by policy: host '127.0.0.1' is not in"),
         (SITES, {"allow_private_network": False}, None, "private, loopback or reserved address"),
         (SITES, {}, "/api/nothing-here", "HTTP 404"),
     ],
-    ids=["nothing granted", "not a list", "host not allowed", "private address", "not found"],
+    ids=["nothing granted", "unsafe values", "not a list", "host not allowed", "private address", "not found"],
 )
 async def test_a_discovery_that_fails_leaves_no_credential_and_says_why(
     tenancy: Tenancy,

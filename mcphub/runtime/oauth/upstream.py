@@ -27,6 +27,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -88,6 +89,9 @@ def oauth_scheme(integration: Integration, scheme_id: str | None = None) -> tupl
     )
 
 
+_URL_SAFE = re.compile(r"^(?!\.+$)[A-Za-z0-9._~-]{1,200}$")  # RFC 3986 unreserved characters, not a dot segment
+
+
 def _wanted_variables(integration: Integration, scheme: AuthScheme, wanted: Mapping[str, str] | None) -> dict[str, str]:
     """The user's choice of discovered variables, checked against the scheme before anyone is sent to consent."""
     choice = {str(k): str(v).strip() for k, v in (wanted or {}).items() if str(v).strip()}
@@ -110,9 +114,15 @@ def _entries(answer: Any, rule: ServerVariableDiscovery) -> list[tuple[str, str 
         raise OAuthError(f"{rule.url} did not answer {shape} of choices; the integration's discover rule may be stale")
     entries = []
     for item in answer:
-        if isinstance(item, dict) and item.get(rule.value) not in (None, ""):
-            label = item.get(rule.label) if rule.label else None
-            entries.append((str(item[rule.value]), None if label in (None, "") else str(label)))
+        if not isinstance(item, dict) or item.get(rule.value) in (None, ""):
+            continue
+        value = str(item[rule.value])
+        if not _URL_SAFE.match(value):
+            # The value lands in the server URL as is: an answer must not be able to reshape the request's path.
+            logger.warning("discovery at %s: ignored %s %r, not a URL-safe value", rule.url, rule.value, value[:80])
+            continue
+        label = item.get(rule.label) if rule.label else None
+        entries.append((value, None if label in (None, "") else str(label)))
     return entries
 
 
