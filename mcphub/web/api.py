@@ -18,7 +18,6 @@ register; `MCPHUB_PUBLIC_URL` sets its origin behind a proxy), which finishes wi
 from __future__ import annotations
 
 import hmac
-import html
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,6 +40,7 @@ from mcphub.runtime.tenancy import Tenancy
 from mcphub.runtime.tenancy_credentials import CredentialError
 from mcphub.runtime.usage import call_log, monthly, summary
 from mcphub.web.keyauth import bearer_token
+from mcphub.web.oauth_pages import notice_page
 from mcphub.web.sessions import SESSION_COOKIE, WebSessions
 
 __all__ = ["API_PREFIX", "SESSION_COOKIE", "create_api_routes", "openapi_document"]
@@ -543,12 +543,8 @@ class _Api:
 
 
 def _page(status: int, title: str, message: str) -> HTMLResponse:
-    """A minimal page for the end of a browser flow (the dashboard is a later issue)."""
-    body = (
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
-    )
-    return HTMLResponse(body, status_code=status)
+    """The end of a browser flow (an upstream OAuth callback), in the hub's page style."""
+    return notice_page(status, title, message)
 
 
 def create_api_routes(

@@ -228,22 +228,21 @@ async def test_a_bad_authorization_request_gets_a_page_that_says_what_is_wrong(
 async def test_the_upstream_oauth_callback_pages_say_what_happened(page: Page, hub: WebHub, tmp_path: Path) -> None:
     """Where a provider (GitHub, Google…) sends the browser back after connecting an integration.
 
-    These pages come from web/api.py's own minimal renderer, not the hub's page templates (hence
-    hub_styled=False): they must still read well.
+    They are rendered through the hub's page templates, like the authorization server's pages.
     """
     response = await page.goto(f"{hub.base}/oauth/callback/pets?error=access_denied&error_description=You+said+no")
     assert response is not None and response.status == 400
     await expect(page.get_by_role("heading", level=1)).to_have_text("Pet Store was not connected")
     await screenshot(page, tmp_path, "provider-refused")
-    text = await assert_readable(page, hub_styled=False)
+    text = await assert_readable(page)
     assert "You said no" in text
 
     response = await page.goto(f"{hub.base}/oauth/callback/pets?code=c&state=forged")
     assert response is not None and response.status >= 400
     await screenshot(page, tmp_path, "forged-state")
-    assert "unknown or expired" in await assert_readable(page, hub_styled=False)
+    assert "unknown or expired" in await assert_readable(page)
 
     response = await page.goto(f"{hub.base}/oauth/callback/nowhere?code=c&state=s")
     assert response is not None and response.status == 404
     await expect(page.get_by_role("heading", level=1)).to_have_text("Unknown integration")
-    await assert_readable(page, hub_styled=False)
+    await assert_readable(page)
