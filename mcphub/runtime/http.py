@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import ipaddress
 import json
 import logging
 import re
-import socket
-import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -28,12 +24,11 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import anyio
-import httpcore2
 import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
-from mcphub.runtime.asyncio_backend import AsyncioBackend
 from mcphub.runtime.credentials import Credential, env_prefix
+from mcphub.runtime.egress import EgressDenied, PoolTransport, UnresolvableHost
 from mcphub.runtime.package import ToolOutput
 
 __all__ = [
@@ -55,10 +50,6 @@ _ERROR_BODY_CHARS = 500
 _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
 # Characters RFC 3986 lets through unencoded when a parameter sets allowReserved.
 _RESERVED = ":/?#[]@!$&'()*+,;="
-
-
-class EgressDenied(Exception):
-    """A request the integration's policy forbids; the message says what and why."""
 
 
 class FetchFailed(Exception):
@@ -234,13 +225,6 @@ def _compile_host(pattern: str) -> re.Pattern[str]:
     return re.compile("[^./:@]+".join(parts))
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 @dataclass(slots=True)
 class EgressPolicy:
     """An integration's Policy compiled for per-request checks."""
@@ -283,86 +267,11 @@ class EgressPolicy:
         return any(pattern.fullmatch(host) for pattern in self.hosts)
 
 
-async def _public_address(host: str, port: int) -> str:
-    """The address to connect to for `host`, refusing names that resolve to non-public addresses."""
-    try:
-        literal = _is_public(host)
-    except ValueError:
-        pass  # a name, not an address literal
-    else:
-        if not literal:
-            raise EgressDenied(_PRIVATE.format(host=host))
-        return host
-    try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise _UpstreamFailure(f"could not resolve host {host!r}: {exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses or not all(_is_public(address) for address in addresses):
-        raise EgressDenied(_PRIVATE.format(host=host))
-    return addresses[0]
-
-
-_PRIVATE = (
-    "host {host!r} resolves to a private, loopback or reserved address; set policy.allow_private_network to reach it"
-)
-
-
-class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
-    """Checks the address at connect time and connects to exactly the address it checked.
-
-    Resolving once here (not before the request) closes the DNS-rebinding gap, and covers every
-    connection the pool opens, redirects included.
-    """
-
-    def __init__(self) -> None:
-        self._inner = AsyncioBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        address = await _public_address(host, port)
-        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.AsyncNetworkStream:
-        raise EgressDenied("unix sockets are not reachable from tools")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every upstream pool: loading the CA bundle costs ~20 ms each time."""
-    return httpx2.create_ssl_context(trust_env=False)
-
-
-class _PoolTransport(httpx2.AsyncHTTPTransport):
-    """httpx2's transport over an httpcore2 pool on `backend` (asyncio streams; public addresses only, or any)."""
-
-    def __init__(self, *, limits: httpx2.Limits, backend: httpcore2.AsyncNetworkBackend) -> None:
-        super().__init__(verify=_ssl_context(), limits=limits, trust_env=False)
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
-        )
-
-
-class _PublicOnlyTransport(_PoolTransport):
-    """A pool whose every connection goes through `_PublicOnlyBackend` (also used for upstream MCP servers)."""
+class _PublicOnlyTransport(PoolTransport):
+    """A public-addresses-only pool (the name runtime.upstream_mcp imports)."""
 
     def __init__(self, *, limits: httpx2.Limits) -> None:
-        super().__init__(limits=limits, backend=_PublicOnlyBackend())
+        super().__init__(limits=limits)
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -386,8 +295,7 @@ class UpstreamClient:
         self.policy = EgressPolicy.from_integration(integration)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         if transport is None:
-            backend = AsyncioBackend() if self.policy.allow_private_network else _PublicOnlyBackend()
-            transport = _PoolTransport(limits=limits, backend=backend)
+            transport = PoolTransport(limits=limits, allow_private=self.policy.allow_private_network)
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(self.policy.timeout_s, connect=self.policy.connect_timeout_s),
@@ -695,7 +603,7 @@ class UpstreamClient:
                     await response.aclose()
         except EgressDenied as exc:
             raise FetchFailed(f"GET {url}: refused by policy: {exc}") from exc
-        except _UpstreamFailure as exc:
+        except (_UpstreamFailure, UnresolvableHost) as exc:
             raise FetchFailed(f"GET {url}: {exc}") from exc
         except (TimeoutError, httpx2.HTTPError) as exc:
             raise FetchFailed(f"GET {url}: {type(exc).__name__}: {exc or 'no answer in time'}") from exc
@@ -723,6 +631,8 @@ class UpstreamClient:
             return _error(f"{where}: refused by policy: {exc}")
         except _UpstreamFailure as exc:
             return _error(f"{where}: {exc}", status=exc.status, structured=exc.structured)
+        except UnresolvableHost as exc:
+            return _error(f"{where}: {exc}")
         except (TimeoutError, httpx2.TimeoutException) as exc:
             if isinstance(exc, httpx2.ConnectTimeout):
                 return _error(f"{where}: could not connect to the upstream within {self.policy.connect_timeout_s:g}s")

@@ -25,11 +25,9 @@ import datetime as dt
 import decimal
 import difflib
 import hashlib
-import ipaddress
 import json
 import logging
 import math
-import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from mcphub.compiler.ir import Tool
 from mcphub.runtime.credentials import Credential, env_prefix
+from mcphub.runtime.egress import PrivateAddress, UnresolvableHost, resolve_public
 from mcphub.runtime.http import UpstreamClient
 from mcphub.runtime.package import ToolOutput
 
@@ -119,13 +118,6 @@ def _hosts(netloc: str, host_params: list[str], port_params: list[str]) -> tuple
     return tuple(hosts)
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 async def _check_egress(client: UpstreamClient, connection: Connection) -> None:
     integration = client.integration
     for host, port in connection.hosts:
@@ -134,15 +126,14 @@ async def _check_egress(client: UpstreamClient, connection: Connection) -> None:
         if client.policy.allow_private_network:
             continue
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise SqlToolError(f"could not resolve database host {host!r}: {exc}") from exc
-        addresses = [str(info[4][0]) for info in infos]
-        if not addresses or not all(_is_public(address) for address in addresses):
+            await resolve_public(host, port)
+        except UnresolvableHost as exc:
+            raise SqlToolError(f"could not resolve database host {host!r}: {exc.__cause__}") from exc
+        except PrivateAddress as exc:
             raise SqlToolError(
                 f"refused by policy: database host {host!r} resolves to a private, loopback or reserved address; "
                 "set policy.allow_private_network to reach it"
-            )
+            ) from exc
 
 
 # --- pools ---------------------------------------------------------------------------------------------------------

@@ -22,22 +22,18 @@ Fetching a URL a stranger chose is a server-side request forgery risk, so the fe
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import re
-import socket
 import ssl
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-import httpcore2
 import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
+
+from mcphub.runtime.egress import PoolTransport, PrivateAddress, UnresolvableHost
 
 __all__ = [
     "ClientMetadataError",
@@ -80,67 +76,6 @@ def check_client_id_url(url: str) -> None:
         raise ClientMetadataError(f"client_id {url!r} must not contain . or .. path segments")
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def _public_address(host: str, port: int) -> str:
-    """The address to dial for `host`; refuses names resolving to any private, loopback or reserved address."""
-    try:
-        literal = _is_public(host)
-    except ValueError:
-        pass  # a name, not an address literal
-    else:
-        if not literal:
-            raise ClientMetadataError(f"{host} is a private or loopback address; client metadata must be public")
-        return host
-    try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ClientMetadataError(f"could not resolve {host}: {exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses or not all(_is_public(address) for address in addresses):
-        raise ClientMetadataError(f"{host} resolves to a private or loopback address; client metadata must be public")
-    return addresses[0]
-
-
-class _PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
-    """Dials only the public address it checked (TLS still verifies the certificate for the host name)."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        address = await _public_address(host, port)
-        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.AsyncNetworkStream:
-        raise ClientMetadataError("unix sockets are not reachable")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _PublicOnlyTransport(httpx2.AsyncHTTPTransport):
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=20, network_backend=_PublicOnlyBackend()
-        )
-
-
 @dataclass(slots=True)
 class _Entry:
     client: OAuthClientInformationFull | None
@@ -173,17 +108,15 @@ class ClientMetadataFetcher:
         self.error_ttl = error_ttl
         self.max_entries = max_entries
         self.fetches = 0  # how many documents were actually requested (the cache's effect is observable)
-        self._ssl = ssl_context or httpx2.create_ssl_context(trust_env=False)
+        self._ssl = ssl_context
         self._cache: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._http: httpx2.AsyncClient | None = None
 
     def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
-            transport = (
-                httpx2.AsyncHTTPTransport(verify=self._ssl, trust_env=False)
-                if self.allow_private
-                else _PublicOnlyTransport(self._ssl)
+            transport = PoolTransport(
+                limits=httpx2.Limits(max_connections=20), allow_private=self.allow_private, ssl_context=self._ssl
             )
             self._http = httpx2.AsyncClient(
                 transport=transport,
@@ -247,6 +180,12 @@ class ClientMetadataFetcher:
                     if len(body) > self.max_bytes:
                         raise ClientMetadataError(f"{url} is larger than {self.max_bytes} bytes")
                 ttl = self._ttl(response.headers.get("cache-control", ""))
+        except PrivateAddress as exc:
+            raise ClientMetadataError(
+                f"{exc.host} is or resolves to a private or loopback address; client metadata must be public"
+            ) from exc
+        except UnresolvableHost as exc:
+            raise ClientMetadataError(f"could not fetch {url}: {exc}") from exc
         except httpx2.HTTPError as exc:
             raise ClientMetadataError(f"could not fetch {url}: {type(exc).__name__}") from exc
         return self._parse(url, bytes(body)), ttl

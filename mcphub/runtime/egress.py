@@ -1,0 +1,144 @@
+"""Reaching public addresses only: the connect-time check every outbound connection of the hub shares.
+
+Tool calls (`runtime.http`), upstream MCP servers over HTTP, database connections (`runtime.sql`) and the
+authorization server's fetches of client metadata documents (`oauth.cimd`) all refuse private, loopback and
+reserved addresses unless their policy allows them. The HTTP ones do it in the connection pool's network
+backend: the name is resolved once, checked, and exactly the checked address is dialled, which closes the
+DNS-rebinding gap and covers every connection a pool opens, redirects included.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import httpcore2
+import httpx2
+
+from mcphub.runtime.asyncio_backend import AsyncioBackend
+
+__all__ = [
+    "EgressDenied",
+    "PoolTransport",
+    "PrivateAddress",
+    "PublicOnlyBackend",
+    "UnresolvableHost",
+    "is_public",
+    "public_address",
+    "resolve_public",
+    "shared_ssl_context",
+]
+
+
+class EgressDenied(Exception):
+    """A request the integration's policy does not allow (host, method, scheme, address)."""
+
+
+class PrivateAddress(EgressDenied):
+    """A host that is, or resolves to, a private, loopback or reserved address."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"host {host!r} resolves to a private, loopback or reserved address; "
+            "set policy.allow_private_network to reach it"
+        )
+        self.host = host
+
+
+class UnresolvableHost(Exception):
+    """A host name DNS does not resolve."""
+
+    def __init__(self, host: str, error: OSError) -> None:
+        super().__init__(f"could not resolve host {host!r}: {error}")
+        self.host = host
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address literal is globally routable (IPv4-mapped IPv6 judged as its IPv4 address)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def resolve_public(host: str, port: int) -> list[str]:
+    """Every address of `host` (a name or a literal), all public; PrivateAddress or UnresolvableHost otherwise."""
+    try:
+        literal = is_public(host)
+    except ValueError:
+        pass  # a name, not an address literal
+    else:
+        if not literal:
+            raise PrivateAddress(host)
+        return [host]
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnresolvableHost(host, exc) from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise PrivateAddress(host)
+    return addresses
+
+
+async def public_address(host: str, port: int) -> str:
+    """The one address to dial for `host`, checked public."""
+    return (await resolve_public(host, port))[0]
+
+
+class PublicOnlyBackend(httpcore2.AsyncNetworkBackend):
+    """Checks the address at connect time and connects to exactly the address it checked."""
+
+    def __init__(self) -> None:
+        self._inner = AsyncioBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        address = await public_address(host, port)
+        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.AsyncNetworkStream:
+        raise EgressDenied("unix sockets are not reachable")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every pool: loading the CA bundle costs ~20 ms each time."""
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+class PoolTransport(httpx2.AsyncHTTPTransport):
+    """httpx2's transport over an httpcore2 pool on asyncio streams: public addresses only unless `allow_private`."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx2.Limits,
+        allow_private: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        context = ssl_context or shared_ssl_context()
+        super().__init__(verify=context, limits=limits, trust_env=False)
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend() if allow_private else PublicOnlyBackend(),
+        )
