@@ -23,9 +23,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import Table, case, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -65,10 +65,21 @@ _SECRET_VALUE = re.compile(
 SecretSource = Callable[[int, str], Awaitable[Collection[str]]]
 
 
+# Every alternative of _SECRET_VALUE contains one of these (compared lower-cased): a text without any of them
+# cannot match, and checking for them is ~10x cheaper than running the pattern over every excerpt.
+_SECRET_MARKERS: tuple[str, ...] = (
+    *("bearer", "basic", "token", "mcp_sk_", "_live_", "_test_"),
+    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "akia"),
+)
+
+
 def _redact_text(text: str, secrets: Collection[str]) -> str:
     for secret in secrets:  # longest first (see redact): a secret containing another is removed whole
         if secret in text:
             text = text.replace(secret, REDACTED)
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _SECRET_MARKERS):
+        return text
     return _SECRET_VALUE.sub(REDACTED, text)
 
 
@@ -295,8 +306,9 @@ class UsageRecorder:
                 meter[1] += call.status != "ok"
                 self._users_since_prune.add(call.user_id)
         async with self.db.session() as session:
-            await session.execute(insert(UsageEvent), events)
-            await session.execute(insert(CallLogEntry), logs)
+            # Core inserts of the tables (not the ORM's bulk path, which costs ~10 us a row to plan).
+            await session.execute(insert(cast(Table, UsageEvent.__table__)), events)
+            await session.execute(insert(cast(Table, CallLogEntry.__table__)), logs)
             for (user_id, month), (calls, errors) in meters.items():
                 await session.execute(self._meter_upsert(user_id, month, calls, errors))
 
