@@ -10,7 +10,11 @@ leaves, runs the generated function with a `HubCall`, and turns its `ToolOutput`
 
 Change notifications after a reload reach clients of both protocol eras: handshake-era sessions
 (streamable HTTP and SSE) get `notifications/*/list_changed` on their standalone stream, and
-2026-07-28 clients get the events on their `subscriptions/listen` streams.
+2026-07-28 clients get the events on their `subscriptions/listen` streams. So do an upstream MCP
+server's own prompt and resource list changes (the hub lists those live), for the users who have that
+integration enabled. An upstream's tool list change is not passed on: the hub serves the tools
+compiled and reviewed at build time, so its list did not change (an upstream cannot add tools behind
+the admin's back); recompiling picks the new tools up, and that reload notifies.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from mcphub.runtime.policy import NotConnected, PolicyError
 from mcphub.runtime.usage import CallRecord, Status
 
 if TYPE_CHECKING:
+    from mcphub.runtime.http import UpstreamClient
     from mcphub.runtime.upstream_mcp import RelayedRequest, RelayedResult
 
 if TYPE_CHECKING:
@@ -223,6 +228,11 @@ class _HubServer(Server[Any]):
 
 
 _LIST_CHANGED = list(_NOTIFICATIONS)
+# The upstream list changes that change the hub's lists too (it lists upstream prompts and resources live).
+_UPSTREAM_EVENTS: dict[str, type[PromptsListChanged | ResourcesListChanged]] = {
+    "notifications/prompts/list_changed": PromptsListChanged,
+    "notifications/resources/list_changed": ResourcesListChanged,
+}
 _MAX_CACHED_LISTS = 512  # distinct (endpoint, version, visible set, key scope) tool lists kept per snapshot
 _EXCERPT = 4000  # characters of a result kept for the call log (usage redacts, then cuts further)
 
@@ -351,6 +361,9 @@ class Hub:
         # tools/list answered from wire-ready dicts, built once per snapshot and
         # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
         self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], dict[str, Any]]] = (Snapshot(), {})
+        # Listening to upstream MCP list changes starts with the first upstream contact (upstream_mcp is imported
+        # lazily: a hub without mcp-kind integrations never loads the MCP client).
+        self._watching_upstreams = False
 
     def _build_server(self, name: str, version: str) -> _HubServer:
         return _HubServer(
@@ -457,6 +470,43 @@ class Hub:
         await self.sessions.broadcast(_LIST_CHANGED)
         for bus in [self.bus, *self._user_buses.values()]:
             for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
+                await bus.publish(event)
+
+    # - upstream MCP servers' own list changes -
+
+    def _watch_upstreams(self) -> None:
+        """Hear from now on when an upstream MCP server changes a list (see `on_upstream_list_changed`)."""
+        if not self._watching_upstreams:
+            from mcphub.runtime import upstream_mcp
+
+            upstream_mcp.add_list_listener(self)
+            self._watching_upstreams = True
+
+    async def on_upstream_list_changed(self, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
+        """An upstream MCP server of `slug` changed a list: tell who sees it, when the hub's own list changed too.
+
+        Prompts and resources of `mcp`-kind integrations are listed live, so their change is the hub's change.
+        Tools are not: the hub serves the compiled ones, and its tool list stays what it was.
+        """
+        mount = self.snapshot.mounts.get(slug)
+        if mount is None or mount.client not in clients or method not in _UPSTREAM_EVENTS:
+            return  # another hub's upstream, a retired mount, or the tool list (unchanged here)
+        event = _UPSTREAM_EVENTS[method]()
+        tenancy = self.tenancy
+        if tenancy is None:
+            await self.sessions.broadcast([method])
+            await self.bus.publish(event)
+            return
+        # Only the users who have the integration enabled: nobody learns of another user's integrations.
+        users = {owner for _, _, owner in self.sessions._entries.values() if owner is not None}
+        users.update(self._user_buses)
+        for user_id in sorted(users):
+            state = (await tenancy.integrations.states(user_id)).get(slug)
+            if state is None or not state.enabled:
+                continue
+            await self.sessions.broadcast([method], user_id=user_id)
+            bus = self._user_buses.get(user_id)
+            if bus is not None:
                 await bus.publish(event)
 
     async def _track_session(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -677,6 +727,8 @@ class Hub:
     ) -> tuple[ToolOutput, str]:
         """Validate, then run the package's function; a failing package fails its own call, never the hub."""
         tool = entry.tool
+        if mount.integration.source.kind == "mcp":
+            self._watch_upstreams()
         problems = entry.validate(arguments)
         if problems:
             text = f"Invalid arguments for {tool.name}: " + "; ".join(problems) + ". Nothing was sent."
@@ -725,6 +777,7 @@ class Hub:
         """One request to `mount`'s upstream; None when it lacks `capability`. Unreachable -> an MCPError."""
         from mcphub.runtime import upstream_mcp
 
+        self._watch_upstreams()
         credential = await self._upstream_credential(ctx, mount)
         try:
             declared = await upstream_mcp.server_capabilities(mount.client, credential)
@@ -918,6 +971,7 @@ class Hub:
             return types.EmptyResult()
         mount, key = target
         session = ctx.session
+        self._watch_upstreams()
         try:
             credential = await self._upstream_credential(ctx, mount)
             await upstream_mcp.subscribe(mount.client, credential, uri, key, session.send_resource_updated)

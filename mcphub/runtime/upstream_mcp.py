@@ -17,8 +17,11 @@ Handshake era on purpose (`mode="legacy"`): a long-lived session is that era's m
 server in the field speaks it, and upstream notifications (`notifications/tools/list_changed`,
 progress) arrive on the session, where this module forwards them:
 
-- `on_upstream_list_changed`: set by the hub; awaited with the integration slug when an upstream
-  says its tool list changed (the compiled tools are then stale: recompile to pick them up).
+- list listeners (`add_list_listener`, one per hub): awaited with the integration slug, the
+  notification method and the mounted clients sharing that upstream session when an upstream says
+  its tools, prompts or resources changed. The hub serves an upstream's prompts and resources live,
+  so it tells its own clients; its tools are the ones compiled (and reviewed) at build time, so a
+  changed upstream tool list only makes the compiled tools stale: recompile to pick them up.
 - `downstream`: a context variable the hub sets around a tool call to that call's client (a
   `Downstream`). What the upstream does during the call is relayed to it: progress, log messages
   (`notifications/message`), and the server→client requests `sampling/createMessage`,
@@ -78,10 +81,10 @@ __all__ = [
     "Downstream",
     "RelayedRequest",
     "UpstreamUnavailable",
+    "add_list_listener",
     "call_upstream_tool",
     "close_all",
     "downstream",
-    "on_upstream_list_changed",
     "release",
     "server_capabilities",
     "subscribe",
@@ -108,8 +111,22 @@ class Downstream(Protocol):
     async def log(self, params: types.LoggingMessageNotificationParams) -> None: ...
 
 
-# Set by the hub: awaited with the slug when an upstream announces notifications/tools/list_changed.
-on_upstream_list_changed: Callable[[str], Awaitable[None]] | None = None
+class ListListener(Protocol):
+    """What `add_list_listener` takes: an object (a hub) told which upstream changed which list."""
+
+    async def on_upstream_list_changed(self, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
+        """`method` is the notification (`notifications/prompts/list_changed`, ...); `clients` the mounted
+        clients sharing the upstream session that sent it, so a listener can tell whether it is its mount."""
+
+
+# Weak, so a hub that is gone (tests run many in one process) is never called and never kept alive.
+_list_listeners: weakref.WeakSet[ListListener] = weakref.WeakSet()
+_listener_tasks: set[asyncio.Task[None]] = set()
+_LIST_CHANGED = (
+    types.ToolListChangedNotification,
+    types.PromptListChangedNotification,
+    types.ResourceListChangedNotification,
+)
 # Set by the hub around one tool call: the client of that call.
 downstream: ContextVar[Downstream | None] = ContextVar("mcphub_downstream", default=None)
 
@@ -139,7 +156,10 @@ def _describe(exc: BaseException) -> str:
 def _sdk_client(source: SourceInfo, http_client: httpx2.AsyncClient | None, upstream: _Upstream) -> Client:
     """An (unentered) SDK client for `source`: its stdio command with only the declared env, or its URL."""
     if source.command:
-        command, *args = source.command
+        # The mcp source kind's reading of `command:` (`python` is the hub's own interpreter), as when it was compiled.
+        from mcphub.compiler.sources.mcp import stdio_command
+
+        command, *args = stdio_command(source.command)
         # The SDK merges `env` over its safe defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER) and nothing else.
         params = StdioServerParameters(command=command, args=args, env=dict(source.env))
         transport: Any = stdio_client(params, errlog=sys.stderr)  # upstream logs join the hub's stderr
@@ -279,12 +299,18 @@ class _Upstream:
                 logger.warning("upstream MCP session of %s ended with an error: %s", self.slug, _describe(exc))
 
     async def on_message(self, message: IncomingMessage) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            hook = on_upstream_list_changed
-            logger.info("upstream MCP server of %s changed its tool list; recompile to pick it up", self.slug)
-            if hook is not None:
-                # Off the session's receive loop: the hook may take time, or call back into this upstream.
-                asyncio.get_running_loop().create_task(_run_hook(hook, self.slug))
+        if isinstance(message, _LIST_CHANGED):
+            method = message.method
+            if isinstance(message, types.ToolListChangedNotification):
+                logger.info("upstream MCP server of %s changed its tool list; recompile to pick it up", self.slug)
+            clients = frozenset(self.users)
+            loop = asyncio.get_running_loop()
+            for listener in list(_list_listeners):
+                # Off the session's receive loop: telling a hub's clients may take time (a slow stream), and every
+                # other call on this shared session waits for that loop.
+                task = loop.create_task(_run_listener(listener, self.slug, method, clients))
+                _listener_tasks.add(task)
+                task.add_done_callback(_listener_tasks.discard)
         elif isinstance(message, types.ResourceUpdatedNotification):
             uri = str(message.params.uri)
             for key, notify in list(self.subscribers.get(uri, {}).items()):
@@ -386,11 +412,16 @@ async def _finish(task: asyncio.Task[None]) -> None:
             await task
 
 
-async def _run_hook(hook: Callable[[str], Awaitable[None]], slug: str) -> None:
+def add_list_listener(listener: ListListener) -> None:
+    """Tell `listener` about upstream list changes for as long as it lives (it is held weakly)."""
+    _list_listeners.add(listener)
+
+
+async def _run_listener(listener: ListListener, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
     try:
-        await hook(slug)
-    except Exception:  # the hub's hook failing must not disturb the upstream session
-        logger.exception("on_upstream_list_changed hook failed for %s", slug)
+        await listener.on_upstream_list_changed(slug, method, clients)
+    except Exception:  # a listener failing must not disturb the upstream session
+        logger.exception("list-change listener failed for %s (%s)", slug, method)
 
 
 def _egress_client(integration: Integration, headers: Mapping[str, str]) -> httpx2.AsyncClient:

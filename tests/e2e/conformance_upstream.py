@@ -23,7 +23,8 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel.server import Server
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 
@@ -70,7 +71,12 @@ TOOLS = [
     _tool("test_missing_capability", "Needs the client's sampling capability."),
     _tool("test_streaming_elicitation", "Asks the user a question while it runs."),
     _tool("test_logging_tool", "Logs while it runs (only to clients that asked for logs)."),
+    # server-stateless's list mutation hooks: each toggles one dynamic entry and announces the change.
+    _tool("test_trigger_prompt_change", "Adds or removes the prompt test_dynamic_prompt."),
+    _tool("test_trigger_tool_change", "Adds or removes the tool test_dynamic_tool."),
 ]
+DYNAMIC_TOOL = _tool("test_dynamic_tool", "Exists while test_trigger_tool_change has toggled it on.")
+DYNAMIC_PROMPT = types.Prompt(name="test_dynamic_prompt", description="Exists while toggled on.")
 
 _SEP1034_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -119,11 +125,13 @@ class Fixtures:
 
     def __init__(self) -> None:
         self.subscribers: dict[str, dict[int, Any]] = {}
+        self.dynamic_tool = False
+        self.dynamic_prompt = False
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=TOOLS)
+        return types.ListToolsResult(tools=[*TOOLS, *([DYNAMIC_TOOL] if self.dynamic_tool else [])])
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -229,6 +237,16 @@ class Fixtures:
         if name == "test_list_roots":
             roots = await session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=related)
             return types.CallToolResult(content=[_text("Roots: " + ", ".join(str(r.uri) for r in roots.roots))])
+        if name in ("test_trigger_prompt_change", "test_trigger_tool_change"):
+            # On this call's own stream, so the change is announced before the call's result.
+            if name == "test_trigger_prompt_change":
+                self.dynamic_prompt = not self.dynamic_prompt
+                changed: types.ServerNotification = types.PromptListChangedNotification()
+            else:
+                self.dynamic_tool = not self.dynamic_tool
+                changed = types.ToolListChangedNotification()
+            await session.send_notification(changed, ctx.request_id)
+            return types.CallToolResult(content=[_text(f"sent {changed.method}")])
         if name == "test_touch_watched":
             reached = 0
             for subscriber in list(self.subscribers.get(WATCHED, {}).values()):
@@ -321,6 +339,7 @@ class Fixtures:
                     arguments=[argument("resourceUri", "URI of the resource to embed")],
                 ),
                 types.Prompt(name="test_prompt_with_image", description="A prompt with an image."),
+                *([DYNAMIC_PROMPT] if self.dynamic_prompt else []),
             ]
         )
 
@@ -347,6 +366,8 @@ class Fixtures:
                 user(types.EmbeddedResource(resource=resource)),
                 user(_text("Please process the embedded resource above.")),
             ]
+        elif params.name == DYNAMIC_PROMPT.name and self.dynamic_prompt:
+            messages = [user(_text("A prompt that comes and goes."))]
         elif params.name == "test_prompt_with_image":
             messages = [
                 user(types.ImageContent(data=PNG_B64, mime_type="image/png")),
@@ -368,12 +389,24 @@ class Fixtures:
         return types.EmptyResult()
 
 
+class _FixtureServer(Server[Any]):
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        # The trigger tools change the tool and prompt lists, so the handshake says they may change.
+        options = notification_options or NotificationOptions(prompts_changed=True, tools_changed=True)
+        return super().create_initialization_options(options, experimental_capabilities, extensions)
+
+
 def build_server() -> Server[Any]:
-    """The fixture server (a fresh one, with its own subscription state)."""
+    """The fixture server (a fresh one, with its own subscription and list state)."""
     fixtures = Fixtures()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # logging and roots are deprecated in 2026-07-28; the suite still tests them
-        return Server(
+        return _FixtureServer(
             "conformance-upstream",
             version="1.0.0",
             on_list_tools=fixtures.list_tools,

@@ -343,6 +343,12 @@ async def change(ctx: Context) -> str:
     return "changed"
 
 
+@server.tool()
+async def change_prompts(ctx: Context) -> str:
+    await ctx.session.send_prompt_list_changed()
+    return "changed"
+
+
 server.run("stdio")
 """
 
@@ -354,7 +360,7 @@ def fixture_integration(script: Path, *, timeout_s: float = 20.0, command: list[
         source=SourceInfo(kind="mcp", command=command or [sys.executable, str(script)], env={"GREETING": "hi"}),
         tools=[
             Tool(name=name, mcp=McpBinding(upstream_name=name), input_schema={"type": "object"})
-            for name in ("env", "slow", "steps", "change")
+            for name in ("env", "slow", "steps", "change", "change_prompts")
         ],
         policy=Policy(timeout_s=timeout_s),
     )
@@ -438,20 +444,38 @@ async def test_progress_is_forwarded(fixture_client: UpstreamClient) -> None:
     assert recorder.progress_seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
 
 
-async def test_tools_list_changed_reaches_the_hub_hook(
-    fixture_client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    changed = asyncio.Event()
-    slugs: list[str] = []
+class Listener:
+    """What a hub registers: told which upstream changed which list, and through which mounted clients."""
 
-    async def hook(slug: str) -> None:
-        slugs.append(slug)
-        changed.set()
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str, frozenset[UpstreamClient]]] = []
+        self.changed = asyncio.Event()
 
-    monkeypatch.setattr(upstream_mcp, "on_upstream_list_changed", hook)
+    async def on_upstream_list_changed(self, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
+        self.heard.append((slug, method, clients))
+        self.changed.set()
+
+
+async def test_list_changes_reach_the_registered_listeners(fixture_client: UpstreamClient) -> None:
+    listener = Listener()
+    upstream_mcp.add_list_listener(listener)
+    for tool, method in (
+        ("change", "notifications/tools/list_changed"),
+        ("change_prompts", "notifications/prompts/list_changed"),
+    ):
+        listener.changed.clear()
+        assert not (await call(fixture_client, tool)).is_error
+        await asyncio.wait_for(listener.changed.wait(), 10)
+        slug, heard, clients = listener.heard[-1]
+        assert (slug, heard) == ("fixture", method)
+        assert fixture_client in clients  # so a hub can tell its own mount's upstream from another hub's
+    gone = Listener()
+    upstream_mcp.add_list_listener(gone)
+    del gone  # held weakly: a hub that is gone is never called
+    listener.changed.clear()
     assert not (await call(fixture_client, "change")).is_error
-    await asyncio.wait_for(changed.wait(), 10)
-    assert slugs == ["fixture"]
+    await asyncio.wait_for(listener.changed.wait(), 10)
+    assert len(listener.heard) == 3
 
 
 async def test_missing_command_fails_fast_with_backoff(tmp_path: Path) -> None:
