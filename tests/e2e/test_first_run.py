@@ -2,20 +2,38 @@
 
 The first start creates admin@localhost and a first API key and prints them once with the Claude Code command;
 integrations that need no credential are enabled, and so are those the operator configured with
-MCPHUB_CRED_<SLUG>_*, which serve admins only: another user of the same hub never reaches them.
+MCPHUB_CRED_<SLUG>_*, which serve admins only: another user of the same hub never reaches them. On the built-in
+catalog (`generated/`, what `make serve` mounts) that means the `time` integration works at once: the key the
+banner printed lists and calls `time__get_current_time` before anything else is set up.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx2
 import pytest
 from runtime.support import Upstream, mcp_client, petstore, serve
 
-from e2e.node_support import Hub, petstore_answer, petstore_integration, serve_hub, serve_upstream
+from e2e.node_support import (
+    _FIRST_KEY,
+    REPO,
+    Hub,
+    _stop,
+    _wait_healthy,
+    free_port,
+    petstore_answer,
+    petstore_integration,
+    serve_hub,
+    serve_upstream,
+)
 
 OPERATOR_TOKEN = "operator-only-token"
 
@@ -133,3 +151,65 @@ async def test_oauth_authorization_server_is_discoverable_from_the_401(first_hub
         )
         assert registered.status_code == 201, registered.text
         assert registered.json()["client_id"]
+
+
+@pytest.fixture(scope="module")
+def builtin_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """`mcphub serve` as `make serve` runs it (default catalog, from the repository) on a fresh data dir.
+
+    PATH holds no virtualenv, as in a shell where it was never activated: `python` in the time spec must still
+    be the hub's own interpreter, the one that has mcp-server-time installed.
+    """
+    root = tmp_path_factory.mktemp("builtin-first-run")
+    port = free_port()
+    log_path = root / "hub.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MCPHUB_") and k != "VIRTUAL_ENV"}
+    environ["PATH"] = os.pathsep.join(p for p in ("/usr/local/bin", "/usr/bin", "/bin") if Path(p).is_dir())
+    mcphub = str(Path(sys.executable).parent / "mcphub")
+    argv = [mcphub, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(root / "data")]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        health = _wait_healthy(base_url, process, log_path)
+        assert "time" in health.get("packages", []), f"/healthz does not list time: {health}"
+        text = log_path.read_text(errors="replace")
+        found = _FIRST_KEY.search(text)
+        assert found, f"mcphub serve printed no first API key:\n{text}"
+        yield f"{base_url}/mcp", found.group(1), text
+    finally:
+        _stop(process)
+
+
+async def test_a_newcomer_calls_the_time_tool_with_the_printed_key(builtin_hub: tuple[str, str, str]) -> None:
+    mcp_url, key, banner = builtin_hub
+    enabled = re.search(r"^Enabled for admin@localhost: (.*)$", banner, re.MULTILINE)
+    assert enabled is not None and "time" in enabled.group(1).split(", "), banner
+    command = f'claude mcp add --transport http mcphub {mcp_url} --header "Authorization: Bearer {key}"'
+    assert command in banner
+    for mode in ("legacy", "2026-07-28"):  # Claude Code today, and a client of the current revision
+        async with mcp_client(mcp_url, key, mode=mode) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert {"time__get_current_time", "time__convert_time"} <= set(tools), sorted(tools)
+            assert "today's date" in (tools["time__get_current_time"].description or "")
+            result = await client.call_tool("time__get_current_time", {"timezone": "Asia/Tokyo"})
+            assert result.is_error is False, result.content
+            answer = result.structured_content or json.loads(result.content[0].text)  # type: ignore[union-attr]
+            assert answer["timezone"] == "Asia/Tokyo"
+            assert datetime.fromisoformat(answer["datetime"]).utcoffset() is not None
+            assert answer["datetime"].endswith("+09:00")  # Japan has no daylight saving time
+
+            converted = await client.call_tool(
+                "time__convert_time",
+                {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Kolkata"},
+            )
+            assert converted.is_error is False, converted.content
+            conversion = converted.structured_content
+            assert conversion is not None
+            assert conversion["target"]["datetime"][11:16] == "17:30"
+            assert conversion["time_difference"] == "+5.5h"
+
+            refused = await client.call_tool("time__get_current_time", {"timezone": "Mars/Olympus_Mons"})
+            assert refused.is_error is True  # the upstream's own error, as a tool error the agent can read

@@ -478,6 +478,23 @@ async def test_list_changes_reach_the_registered_listeners(fixture_client: Upstr
     assert len(listener.heard) == 3
 
 
+async def test_python_in_a_command_is_the_hubs_own_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`command: [python, ...]` runs on the interpreter running the hub, even with no python on PATH at all."""
+    script = tmp_path / "fixture_server.py"
+    script.write_text(FIXTURE_SERVER, encoding="utf-8")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    client = UpstreamClient(fixture_integration(script, command=["python", str(script)]))
+    try:
+        output = await call(client, "env")
+        assert not output.is_error, output.text
+        assert output.structured is not None and "GREETING" in output.structured["result"]
+    finally:
+        await upstream_mcp.close_all()
+        await client.aclose()
+
+
 async def test_missing_command_fails_fast_with_backoff(tmp_path: Path) -> None:
     client = UpstreamClient(fixture_integration(tmp_path, command=["no-such-mcp-server"]))
     try:

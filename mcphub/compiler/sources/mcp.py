@@ -5,8 +5,14 @@ its URL), lists its tools, and writes them into the package like any other sourc
 always says exactly which tools it serves, `mcphub compile --check` notices an upstream that
 changed, curation (`tools:` in the spec) works on upstream tools as on operations, and mounting
 needs no network. Tools the upstream adds later are picked up by recompiling; the runtime logs
-(and tells the hub, see `mcphub.runtime.upstream_mcp.on_upstream_list_changed`) when a running
-upstream says its tool list changed. Calls are proxied by `mcphub.runtime.upstream_mcp`.
+when a running upstream says its tool list changed (and passes on its prompt and resource list
+changes, which the hub serves live). Calls are proxied by `mcphub.runtime.upstream_mcp`.
+
+`command:` is run as written, with one exception (`stdio_command`): a first word `python` or
+`python3` means the Python interpreter running mcphub (`sys.executable`), at compile time and at run
+time alike, so `command: [python, -m, mcp_server_time]` runs a server installed next to the hub (in
+its virtualenv) whatever `python` on PATH is, and no machine's path is written into the package. Give
+an absolute path (or another name, such as `python3.12`) to run some other interpreter.
 
 Each upstream tool becomes an IR tool bound by `McpBinding(upstream_name=...)`: its name made
 client-safe and fitted to the slug's budget (`naming.py`), its input schema checked with
@@ -30,8 +36,9 @@ import asyncio
 import concurrent.futures
 import os
 import re
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
@@ -51,12 +58,33 @@ from mcphub.compiler.naming import is_legal_tool_name, name_budget, snake_case, 
 from mcphub.compiler.schemas import tool_schema_problems
 from mcphub.compiler.spec import HubSpec
 
-__all__ = ["COMPILE_TIMEOUT_S", "UpstreamListing", "integration_from_spec", "listing_to_integration", "record_upstream"]
+__all__ = [
+    "COMPILE_TIMEOUT_S",
+    "UpstreamListing",
+    "integration_from_spec",
+    "listing_to_integration",
+    "record_upstream",
+    "stdio_command",
+]
 
 COMPILE_TIMEOUT_S = 60.0  # start + initialize + tools/list; `npx -y` servers may download first
 _MAX_PAGES = 100
 _STDERR_TAIL = 600
 _ANNOTATION_KEYS = ("title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+# First words of `command:` that mean the interpreter running mcphub.
+_THIS_PYTHON = frozenset({"python", "python3"})
+
+
+def stdio_command(command: Sequence[str]) -> list[str]:
+    """The argv that starts a stdio server: `command` with a first word `python`/`python3` made `sys.executable`.
+
+    The interpreter running mcphub has the servers installed with it (a dev dependency, `pip install` into the
+    same virtualenv); `python` on PATH may be another one (a system Python without them), or missing.
+    """
+    argv = list(command)
+    if argv and argv[0] in _THIS_PYTHON and sys.executable:
+        argv[0] = sys.executable
+    return argv
 
 
 @dataclass(slots=True)
@@ -115,7 +143,7 @@ def _run_sync(source: SourceInfo, errlog: IO[str], timeout: float) -> UpstreamLi
 
 async def _record(source: SourceInfo, errlog: IO[str]) -> UpstreamListing:
     if source.command:
-        command, *args = source.command
+        command, *args = stdio_command(source.command)
         params = StdioServerParameters(command=command, args=args, env=dict(source.env))
         transport: Any = stdio_client(params, errlog=cast(TextIO, errlog))
     else:
