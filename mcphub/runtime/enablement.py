@@ -75,6 +75,11 @@ class UserIntegrations:
     async def aclose(self) -> None:
         await self._fanout.aclose()
 
+    @property
+    def cache_usable(self) -> bool:
+        """Whether per-user caches may be trusted now: changes elsewhere reach this process (the fan-out is up)."""
+        return self._fanout.healthy
+
     def subscribe(self, listener: ChangeListener) -> None:
         """Call `listener(user_id)` whenever a user's enabled or connected integrations change (any replica)."""
         self._listeners.append(listener)

@@ -9,6 +9,8 @@ A credential is only ever looked up by (user, slug): there is no query that retu
 from __future__ import annotations
 
 import contextlib
+import copy
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -110,17 +112,61 @@ def to_credential(fields: Mapping[str, Any], scheme: str | None) -> Credential:
     )
 
 
-class CredentialStore:
-    """Set, read and delete one user's credential per integration (sealed with the row's owner as context)."""
+_Opened = tuple[str | None, dict[str, Any]] | None  # (scheme, decrypted fields), or no credential stored
 
-    def __init__(self, db: Database, vault: Vault, integrations: UserIntegrations | None = None) -> None:
+
+class CredentialStore:
+    """Set, read and delete one user's credential per integration (sealed with the row's owner as context).
+
+    Reads are cached per (user, integration) for `cache_ttl` seconds, because every tool call of an integration
+    with auth reads its caller's credential (a database query and a decryption, twice for OAuth). The cache is
+    dropped for a user whenever that user's integrations change on any process (setting or deleting a
+    credential is such a change; see `UserIntegrations`), and not used while that fan-out is down.
+    """
+
+    def __init__(
+        self, db: Database, vault: Vault, integrations: UserIntegrations | None = None, *, cache_ttl: float = 30.0
+    ) -> None:
         self.db = db
         self.vault = vault
         self.integrations = integrations
+        self.cache_ttl = cache_ttl if integrations is not None else 0.0
+        self._cache: dict[tuple[int, str], tuple[float, _Opened]] = {}
+        self._generation = 0
+        if integrations is not None:
+            integrations.subscribe(self._forget_user)
+
+    async def _forget_user(self, user_id: int) -> None:
+        self._generation += 1
+        for key in [key for key in self._cache if key[0] == user_id]:
+            del self._cache[key]
+
+    def _forget(self, user_id: int, slug: str) -> None:
+        self._generation += 1
+        self._cache.pop((user_id, slug), None)
+
+    async def _opened(self, user_id: int, slug: str) -> _Opened:
+        """The scheme and decrypted fields of a stored credential (from the cache when it may be trusted)."""
+        use_cache = self.cache_ttl > 0 and self.integrations is not None and self.integrations.cache_usable
+        now = time.monotonic()
+        cached = self._cache.get((user_id, slug)) if use_cache else None
+        if cached is not None and now - cached[0] < self.cache_ttl:
+            return cached[1]
+        generation = self._generation
+        row = await self._row(user_id, slug)
+        opened: _Opened = None
+        if row is not None:
+            opened = (row.scheme, self.vault.open_json(row.sealed, credential_context(user_id, slug)))
+        if use_cache and generation == self._generation:
+            if len(self._cache) >= 10_000:
+                self._cache.clear()
+            self._cache[(user_id, slug)] = (now, opened)
+        return opened
 
     async def set(self, user_id: int, slug: str, fields: Mapping[str, Any], *, scheme: str | None = None) -> None:
         """Store (or replace) a user's credential for an integration."""
         clean = _validate(fields)
+        self._forget(user_id, slug)
         kid, sealed = self.vault.seal_json(clean, credential_context(user_id, slug))
         now = utcnow()
         async with self.db.session() as session:
@@ -141,6 +187,7 @@ class CredentialStore:
                 )
             else:
                 row.scheme, row.key_id, row.sealed, row.updated_at = scheme, kid, sealed, now
+        self._forget(user_id, slug)  # again: a read that ran during the write must not be kept
         if self.integrations is not None:
             await self.integrations.changed(user_id)
 
@@ -151,6 +198,7 @@ class CredentialStore:
                 delete(CredentialRow).where(CredentialRow.user_id == user_id, CredentialRow.slug == slug)
             )
         deleted = bool(result.rowcount)  # type: ignore[attr-defined]
+        self._forget(user_id, slug)
         if deleted and self.integrations is not None:
             await self.integrations.changed(user_id)
         return deleted
@@ -164,17 +212,12 @@ class CredentialStore:
 
     async def fields(self, user_id: int, slug: str) -> dict[str, Any] | None:
         """The decrypted fields of a user's credential for an integration, or None."""
-        row = await self._row(user_id, slug)
-        if row is None:
-            return None
-        value: dict[str, Any] = self.vault.open_json(row.sealed, credential_context(user_id, slug))
-        return value
+        opened = await self._opened(user_id, slug)
+        return copy.deepcopy(opened[1]) if opened is not None else None
 
     async def credential(self, user_id: int, slug: str) -> Credential | None:
-        row = await self._row(user_id, slug)
-        if row is None:
-            return None
-        return to_credential(self.vault.open_json(row.sealed, credential_context(user_id, slug)), row.scheme)
+        opened = await self._opened(user_id, slug)
+        return to_credential(opened[1], opened[0]) if opened is not None else None
 
     async def infos(self, user_id: int) -> list[CredentialInfo]:
         """The user's stored credentials: integration, scheme and field names, never values."""
