@@ -267,13 +267,6 @@ class EgressPolicy:
         return any(pattern.fullmatch(host) for pattern in self.hosts)
 
 
-class _PublicOnlyTransport(PoolTransport):
-    """A public-addresses-only pool (the name runtime.upstream_mcp imports)."""
-
-    def __init__(self, *, limits: httpx2.Limits) -> None:
-        super().__init__(limits=limits)
-
-
 # --- the client ----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ the admin's back); recompiling picks the new tools up, and that reload notifies.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 import time
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
+import orjson
 from mcp.server.connection import allowed_log_levels
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
@@ -642,10 +642,12 @@ class Hub:
         """Validate and run one tool of `mount` with the hub's credential provider; every outcome is a result."""
         started = time.perf_counter()
         async with mount.use():
-            credential = None
-            if not entry.validate(arguments):
+            invalid = _invalid_arguments(entry, arguments)
+            if invalid is not None:
+                output, outcome = invalid, "invalid_arguments"
+            else:
                 credential = await self.credentials.get(mount.integration)
-            output, outcome = await self._invoke(mount, entry, arguments, credential)
+                output, outcome = await self._invoke(mount, entry, arguments, credential)
         self.metrics.observe_call(mount.slug, entry.tool.name, outcome, time.perf_counter() - started)
         return to_call_result(output, fallback_uri=f"mcphub://{mount.slug}/{entry.tool.name}")
 
@@ -675,7 +677,7 @@ class Hub:
                 status=status,
                 latency_ms=seconds * 1000,
                 upstream_status=output.upstream_status,
-                request_bytes=len(json.dumps(arguments, default=str)),
+                request_bytes=len(orjson.dumps(arguments, default=str)),
                 response_bytes=len(output.text.encode()) + len(output.binary or b""),
                 arguments=arguments,
                 result=None if output.is_error else output.text[:_EXCERPT],
@@ -698,9 +700,10 @@ class Hub:
     ) -> tuple[ToolOutput, str]:
         """Run with the user's credential (the vault's, else an admin's operator fallback); refresh OAuth on 401."""
         integration = mount.integration
-        if entry.validate(arguments) or not integration.auth:
-            # Invalid arguments never reach the upstream; an integration without auth schemes has no credential:
-            # neither needs the vault read (a database query) that every other call pays.
+        invalid = _invalid_arguments(entry, arguments)
+        if invalid is not None:
+            return invalid, "invalid_arguments"  # never reaches the upstream, needs no credential
+        if not integration.auth:
             return await self._invoke(mount, entry, arguments, None)
         user = tenancy.provider.for_user(principal.user_id)
         try:
@@ -725,14 +728,10 @@ class Hub:
     async def _invoke(
         self, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any], credential: Credential | None
     ) -> tuple[ToolOutput, str]:
-        """Validate, then run the package's function; a failing package fails its own call, never the hub."""
+        """Run the package's function on validated arguments; a failing package fails its own call, never the hub."""
         tool = entry.tool
         if mount.integration.source.kind == "mcp":
             self._watch_upstreams()
-        problems = entry.validate(arguments)
-        if problems:
-            text = f"Invalid arguments for {tool.name}: " + "; ".join(problems) + ". Nothing was sent."
-            return ToolOutput(text=text, is_error=True), "invalid_arguments"
         try:
             call = HubCall(tool, mount.client, credential)
             output = await mount.package.invoke(call, tool.name, _known_arguments(tool.input_schema, arguments))
@@ -1118,6 +1117,15 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     """A URI template (RFC 6570, simple `{var}` expansions) as a pattern matching the URIs it expands to."""
     parts = re.split(r"(\{[^}]*\})", template)
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p))
+
+
+def _invalid_arguments(entry: ToolEntry, arguments: Mapping[str, Any]) -> ToolOutput | None:
+    """The tool error for arguments that do not match the tool's schema (nothing is sent), or None."""
+    problems = entry.validate(arguments)
+    if not problems:
+        return None
+    text = f"Invalid arguments for {entry.tool.name}: " + "; ".join(problems) + ". Nothing was sent."
+    return ToolOutput(text=text, is_error=True)
 
 
 def _status(outcome: str, output: ToolOutput) -> Status:

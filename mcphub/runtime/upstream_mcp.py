@@ -74,7 +74,8 @@ from pydantic import BaseModel, ValidationError
 
 from mcphub.compiler.ir import Integration, SourceInfo, Tool
 from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import EgressPolicy, UpstreamClient, _PublicOnlyTransport
+from mcphub.runtime.egress import PoolTransport
+from mcphub.runtime.http import EgressPolicy, UpstreamClient
 from mcphub.runtime.package import ToolOutput
 
 __all__ = [
@@ -430,10 +431,11 @@ def _egress_client(integration: Integration, headers: Mapping[str, str]) -> http
     egress = EgressPolicy.from_integration(integration)
     if egress.hosts and not egress.host_allowed(host):
         raise UpstreamUnavailable(f"host {host!r} is not in policy.allowed_hosts of {integration.slug!r}")
-    transport: httpx2.AsyncBaseTransport | None = None
-    if not egress.allow_private_network:
-        # The same connect-time check as tool HTTP calls: names resolving to private addresses are refused.
-        transport = _PublicOnlyTransport(limits=httpx2.Limits(max_connections=20, max_keepalive_connections=5))
+    # The same connect-time check as tool HTTP calls: names resolving to private addresses are refused.
+    transport = PoolTransport(
+        limits=httpx2.Limits(max_connections=20, max_keepalive_connections=5),
+        allow_private=egress.allow_private_network,
+    )
     return httpx2.AsyncClient(
         timeout=_HTTP_TIMEOUT, headers=dict(headers), transport=transport, trust_env=False, follow_redirects=False
     )
