@@ -33,18 +33,20 @@ class _Progress:
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.done = 0
+        self.started = 0  # targets begun (each begins with parse); the one scan runs after all of them
         self.live = sys.stderr.isatty()
 
     def stage(self, label: str, stage: str) -> None:
+        if stage == "parse":
+            self.started += 1
         if self.live:
+            done = self.total if stage == "scan" else self.started - 1
             width = 24
-            filled = int(width * self.done / max(self.total, 1))
+            filled = int(width * done / max(self.total, 1))
             bar = "#" * filled + "-" * (width - filled)
-            click.echo(f"\r[{bar}] {self.done}/{self.total} {stage:<8} {label[-50:]:<50}", err=True, nl=False)
+            click.echo(f"\r[{bar}] {self.started}/{self.total} {stage:<8} {label[-50:]:<50}", err=True, nl=False)
 
-    def finish_one(self) -> None:
-        self.done += 1
+    def close(self) -> None:
         if self.live:
             click.echo("\r" + " " * 100 + "\r", err=True, nl=False)
 
@@ -71,6 +73,11 @@ def compile(
     PATHS are hub spec files (specs/<slug>.yaml), folders of them (default: specs/), or raw
     OpenAPI/Swagger descriptions (JSON or YAML), which compile with every operation included.
 
+    Stages: parse, augment and codegen per integration, then one scan (semgrep with mcphub's own rules,
+    offline) of every package that changed; a finding fails that package with file:line and leaves
+    the previous package in place. Nothing changed, nothing scanned: `--check` on an up-to-date tree
+    does not start semgrep.
+
     \b
     Examples:
       mcphub compile                               # every spec in specs/
@@ -79,7 +86,7 @@ def compile(
       mcphub compile --check                       # CI: is generated/ up to date?
     """
     from mcphub.compiler.errors import CompileError
-    from mcphub.compiler.pipeline import compile_target, discover_targets, orphan_packages, summarize
+    from mcphub.compiler.pipeline import compile_targets, discover_targets, orphan_packages, summarize
 
     try:
         targets = discover_targets(paths or (DEFAULT_SPECS,), slug=slug)
@@ -89,16 +96,21 @@ def compile(
         raise click.ClickException(f"nothing to compile in {', '.join(map(str, paths or (DEFAULT_SPECS,)))}")
 
     progress = _Progress(len(targets))
-    reports = []
-    for target in targets:
-        report = compile_target(target, out_dir, check=check, progress=progress.stage)
-        progress.finish_one()
-        reports.append(report)
+    try:
+        reports = compile_targets(targets, out_dir, check=check, progress=progress.stage)
+    finally:
+        progress.close()
+    for report in reports:
         if as_json:
             click.echo(json.dumps(summarize(report)))
             continue
         if report.error:
-            click.secho(f"✗ {target.path}: {report.error}", fg="red", err=True)
+            click.secho(f"✗ {report.target.path}: {report.error}", fg="red", err=True)
+            for finding in report.findings:
+                click.secho(f"  {finding}", fg="red", err=True)
+                if finding.code:
+                    click.echo(f"      {finding.code}", err=True)
+                click.echo(f"      instead: {finding.fix}", err=True)
             continue
         if report.kept:
             click.secho(f"! {report.slug:<20} kept the committed package: {report.kept}", fg="yellow", err=True)
@@ -112,6 +124,10 @@ def compile(
         if verbose:
             for warning in report.warnings:
                 click.echo(f"    warning: {warning}")
+    scanned = [r for r in reports if r.scan_seconds is not None]
+    if scanned and not as_json:
+        count = f"{len(scanned)} package{'s' if len(scanned) != 1 else ''}"
+        click.echo(f"  scan: {count} in one semgrep run, {scanned[0].scan_seconds:.2f}s", err=True)
 
     failed = [r for r in reports if r.error]
     stale = [r for r in reports if r.stale]

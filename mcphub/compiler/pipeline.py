@@ -1,26 +1,31 @@
-"""Runs the compile stages for each target and reports progress: parse -> augment -> codegen -> write.
+"""Runs the compile stages and reports progress: parse -> augment -> codegen per target, one scan, write.
 
 A target is a hub spec (`specs/<slug>.yaml`) or a raw API description compiled with every
-operation. Stages are pure functions over the IR; this module is where files are read and written.
+operation. Stages are pure functions over the IR; this module is where files are read and written:
+packages are built in staging, scanned together, and swapped in only when they pass.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import importlib
+import os
 import re
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mcphub.compiler import augment, codegen
+from mcphub.compiler import augment, codegen, scan
 from mcphub.compiler.errors import CompileError, SourceUnavailable
 from mcphub.compiler.ir import Integration, SourceInfo
+from mcphub.compiler.scan import Finding, ScanError
 
 if TYPE_CHECKING:
     from mcphub.compiler.spec import HubSpec
@@ -53,6 +58,8 @@ class CompileReport:
     seconds: float = 0.0
     stale: list[str] = field(default_factory=list)  # --check: files that would change
     error: str | None = None
+    findings: list[Finding] = field(default_factory=list)  # the scan's, when it rejected this build
+    scan_seconds: float | None = None  # the one scan run this package was part of (None: not scanned)
     kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
 
@@ -182,11 +189,57 @@ def source_label(target: Target) -> str:
     return f"`{target.path.name}`" if target.is_spec else f"the API description `{target.path.name}`"
 
 
+def compile_targets(
+    targets: Sequence[Target], out_dir: Path, *, check: bool = False, progress: ProgressCallback | None = None
+) -> list[CompileReport]:
+    """Compile every target into `out_dir/<slug>/` (or, with check, only compare), in target order.
+
+    Each target is built in a staging folder and compared with its package in `out_dir`; then one scan
+    runs over every package that would change (none at all when nothing changed); only then are the
+    changed packages that passed swapped in. A target that fails any stage leaves its package as it was.
+    """
+    if not check:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    # Staging sits in out_dir so that the swap is a rename on one file system; --check writes nothing there.
+    with tempfile.TemporaryDirectory(prefix=".mcphub-build-", dir=None if check else out_dir) as tmp:
+        reports: list[CompileReport] = []
+        changed: list[_Build] = []
+        for index, target in enumerate(targets):
+            report, build = _build(target, out_dir, Path(tmp) / str(index), check=check, progress=progress)
+            reports.append(report)
+            if build is not None:
+                changed.append(build)
+        _scan(changed, progress, check=check)
+        if not check:
+            for build in changed:
+                if build.report.error is None:
+                    _replace(build.staged, build.final)
+                    build.report.package_dir = build.final
+    return reports
+
+
 def compile_target(
     target: Target, out_dir: Path, *, check: bool = False, progress: ProgressCallback | None = None
 ) -> CompileReport:
-    """Compile one target into `out_dir/<slug>/` (or, with check, only compare)."""
+    """Compile one target (see `compile_targets`)."""
+    return compile_targets([target], out_dir, check=check, progress=progress)[0]
+
+
+@dataclass(slots=True)
+class _Build:
+    """A package built in staging that differs from the one in out_dir (or that has none yet)."""
+
+    report: CompileReport
+    staged: Path
+    final: Path
+
+
+def _build(
+    target: Target, out_dir: Path, staging: Path, *, check: bool, progress: ProgressCallback | None
+) -> tuple[CompileReport, _Build | None]:
+    """parse -> augment -> codegen into `staging/<slug>`; the build is returned only if it changes the package."""
     report = CompileReport(target=target)
+    build = None
     started = time.perf_counter()
     # A compile allocates millions of short-lived acyclic objects; the cyclic collector would scan them
     # over and over and free nothing. It runs again (once) when this target is done.
@@ -199,12 +252,15 @@ def compile_target(
         report.warnings = list(integration.warnings)
         if progress:
             progress(target.label, "codegen")
-        label = source_label(target)
-        existing = out_dir / integration.slug
+        staged = codegen.build_package(integration, staging, source_label=source_label(target))
+        final = out_dir / integration.slug
+        differing = _differing_files(staged, final)
         if check:
-            report.stale = codegen.stale_files(integration, existing, source_label=label)
-        else:
-            report.package_dir = codegen.write_package(integration, out_dir, source_label=label)
+            report.stale = differing
+        elif not differing:
+            report.package_dir = final  # already what this compile would write: left untouched
+        if differing:
+            build = _Build(report, staged, final)
     except SourceUnavailable as exc:
         committed = out_dir / exc.slug if exc.slug else None
         if not check and committed is not None and (committed / "manifest.json").exists():
@@ -218,7 +274,59 @@ def compile_target(
     finally:
         gc.enable()
     report.seconds = time.perf_counter() - started
-    return report
+    return report, build
+
+
+def _differing_files(staged: Path, final: Path) -> list[str]:
+    """Package files whose bytes differ between the new build and the package in place (all if none)."""
+    return [
+        name
+        for name in codegen.PACKAGE_FILES
+        if not (final / name).is_file() or (final / name).read_bytes() != (staged / name).read_bytes()
+    ]
+
+
+def _scan(builds: list[_Build], progress: ProgressCallback | None, *, check: bool) -> None:
+    """One semgrep run over every changed package; a finding (or a failed scan) fails that package's build."""
+    if not builds:
+        return
+    if progress:
+        progress(f"{len(builds)} package{'s' if len(builds) != 1 else ''}", "scan")
+    started = time.perf_counter()
+    files = [path for build in builds for path in sorted(build.staged.rglob("*")) if path.is_file()]
+    try:
+        findings = scan.scan(files)
+    except ScanError as exc:
+        for build in builds:
+            build.report.error = str(exc)
+        findings = []
+    seconds = time.perf_counter() - started
+    for build in builds:
+        build.report.scan_seconds = seconds
+        staged = build.staged.resolve()
+        # Findings name the package's own path (generated/<slug>/server.py), not the staging folder.
+        build.report.findings = [
+            dataclasses.replace(f, path=build.final / f.path.relative_to(staged))
+            for f in findings
+            if f.path.is_relative_to(staged)
+        ]
+        if build.report.findings:
+            count = len(build.report.findings)
+            kept = (
+                ""
+                if check
+                else "; the previous package was left in place"
+                if build.final.exists()
+                else "; nothing was written"
+            )
+            build.report.error = f"the scan found {count} problem{'s' if count != 1 else ''} in the code generated for {build.final}/{kept}"
+
+
+def _replace(staged: Path, final: Path) -> None:
+    """Swap the staged package in; the old one moves into staging and is deleted with it."""
+    if final.exists():
+        os.replace(final, staged.parent / "previous")
+    os.replace(staged, final)
 
 
 def orphan_packages(out_dir: Path, reports: list[CompileReport]) -> list[str]:
@@ -241,5 +349,7 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "seconds": round(report.seconds, 3),
         "stale": report.stale,
         "error": report.error,
+        "findings": [finding.to_json() for finding in report.findings],
+        "scan_seconds": None if report.scan_seconds is None else round(report.scan_seconds, 3),
         "kept": report.kept,
     }
