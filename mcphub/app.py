@@ -17,6 +17,7 @@ tenancy services (database, vault, policy, usage) open in the lifespan, in the s
 from __future__ import annotations
 
 import contextlib
+import gc
 import hmac
 import importlib
 import logging
@@ -289,6 +290,9 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                 if created is not None:
                     print(created.banner(settings.public_mcp_url), flush=True)
             ready = True
+            # Everything loaded so far (the catalog, the SDK's models, the tenancy) lives as long as the process:
+            # moved out of the collector's reach, so a full collection no longer walks it (~100 ms pauses).
+            gc.freeze()
             async with mcp_endpoint.new_manager().run():
                 yield
         finally:

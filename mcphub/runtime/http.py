@@ -28,7 +28,8 @@ import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
 from mcphub.runtime.credentials import Credential, env_prefix
-from mcphub.runtime.egress import EgressDenied, PoolTransport, UnresolvableHost
+from mcphub.runtime.egress import EgressDenied, PoolTransport, UnresolvableHost, public_address, shared_ssl_context
+from mcphub.runtime.http1 import Http1Transport
 from mcphub.runtime.package import ToolOutput
 
 __all__ = [
@@ -288,7 +289,14 @@ class UpstreamClient:
         self.policy = EgressPolicy.from_integration(integration)
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         if transport is None:
-            transport = PoolTransport(limits=limits, allow_private=self.policy.allow_private_network)
+            private = self.policy.allow_private_network
+            transport = Http1Transport(
+                ssl_context=shared_ssl_context(),
+                resolve=None if private else public_address,
+                fallback=PoolTransport(limits=limits, allow_private=private),
+                max_connections=limits.max_connections or 100,
+                max_keepalive_connections=limits.max_keepalive_connections or 20,
+            )
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(self.policy.timeout_s, connect=self.policy.connect_timeout_s),
