@@ -312,14 +312,11 @@ def _scan(builds: list[_Build], progress: ProgressCallback | None, *, check: boo
         ]
         if build.report.findings:
             count = len(build.report.findings)
-            kept = (
-                ""
-                if check
-                else "; the previous package was left in place"
-                if build.final.exists()
-                else "; nothing was written"
-            )
-            build.report.error = f"the scan found {count} problem{'s' if count != 1 else ''} in the code generated for {build.final}/{kept}"
+            problems = f"{count} problem{'s' if count != 1 else ''}"
+            build.report.error = f"the scan found {problems} in the code generated for {build.final}/"
+            if not check:
+                kept = "the previous package was left in place" if build.final.exists() else "nothing was written"
+                build.report.error += f"; {kept}"
 
 
 def _replace(staged: Path, final: Path) -> None:

@@ -231,10 +231,6 @@ def _tamper(monkeypatch: pytest.MonkeyPatch, edit: Callable[[str, str], str]) ->
     monkeypatch.setattr(codegen, "render_package", tampered)
 
 
-def _line_of(text: str, needle: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
-
-
 def _expected_line(spec: Path, tmp_path: Path, needle: str) -> int:
     """Where `needle` sits in server.py as the (tampered) build writes it, formatted by ruff like every build."""
     target = Target(spec, is_spec=True)
