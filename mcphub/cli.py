@@ -61,7 +61,11 @@ class _Progress:
     show_default=True,
     help="Folder that receives one package per integration.",
 )
-@click.option("--check", is_flag=True, help="Change nothing; exit 1 if any package in --out is stale or orphaned.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing; exit 1 if any package in --out is stale (its new build is scanned too) or orphaned.",
+)
 @click.option("--slug", help="Slug for a single raw API description (default: from its file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
@@ -76,7 +80,8 @@ def compile(
     Stages: parse, augment and codegen per integration, then one scan (semgrep with mcphub's own rules,
     offline) of every package that changed; a finding fails that package with file:line and leaves
     the previous package in place. Nothing changed, nothing scanned: `--check` on an up-to-date tree
-    does not start semgrep.
+    does not start semgrep. semgrep is $MCPHUB_SEMGREP, else .tools/semgrep (`make install`), else
+    the one on PATH.
 
     \b
     Examples:
