@@ -63,6 +63,10 @@ BAD: dict[str, list[str]] = {
         "__builtins__['eval']('1')",
         "import builtins",
         "import sys\nsys.modules['os']",
+        "globals()['x']",
+        "import os\nos.__dict__['system']('ls')",
+        "def f():\n    pass\nf.__globals__['x']",
+        "x = ().__class__.__base__.__subclasses__()",
     ],
     "subprocess": [
         "import subprocess",
@@ -71,6 +75,7 @@ BAD: dict[str, list[str]] = {
         "import os\nos.popen('ls')",
         "import os\nos.execv('/bin/sh', [])",
         "from os import system\nsystem('ls')",
+        "import os as o\no.system('ls')",
         "import os\nos.fork()",
         "import pty",
         "import asyncio\nasync def f():\n    await asyncio.create_subprocess_exec('ls')",
@@ -93,6 +98,7 @@ BAD: dict[str, list[str]] = {
     ],
     "unsafe-deserialization": ["import pickle", "from pickle import loads", "import marshal", "import shelve"],
     "native-code": ["import ctypes", "from ctypes import CDLL", "import cffi"],
+    "star-import": ["from os import *"],
     "hardcoded-credential": [
         f'VALUE = "{_GITHUB_TOKEN}"',
         '"""Call it with xoxb-' + "123456789012-abcdefABCDEF" + '."""',
