@@ -72,6 +72,8 @@ def test_raw_description_and_json_summary(tmp_path: Path) -> None:
     assert code == 0, output
     summary = json.loads(output.strip().splitlines()[-1])
     assert summary["slug"] == "zoo" and summary["tools"] > 0 and summary["error"] is None
+    # a new package is scanned before it is written, and passes
+    assert summary["findings"] == [] and summary["scan_seconds"] is not None
 
 
 def test_orphaned_package_fails_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
