@@ -6,8 +6,10 @@ written into the package. The pipeline runs one scan over every package a compil
 a start-up per run, not per file) and installs none that has a finding.
 
 semgrep runs offline and leaves no trace: no registry rules, no metrics, no version check, its settings
-and log in a temporary folder; every file given must be reported as scanned, and any semgrep error (a
-file it could not parse, a rule that timed out) fails the scan instead of passing it unchecked.
+and log in a temporary folder. It fails closed: every file given must be reported as scanned, any semgrep
+error (a rule that timed out, a file it could not read) fails the scan, and Python that does not parse is
+a finding of its own, since semgrep's parser recovers from syntax errors silently and checks such a file
+only in part.
 """
 
 from __future__ import annotations
