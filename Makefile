@@ -10,6 +10,7 @@ PORT   ?= 8765
 
 include mk/node.mk
 include mk/browser.mk
+include mk/semgrep.mk
 .PHONY: help install compile serve test lint typecheck check-generated test-corpus bench clean
 
 help: ## List the targets
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-install: $(STAMP) ## Create .venv and install mcphub with its dev extras
+install: $(STAMP) $(SEMGREP_STAMP) ## Create .venv (mcphub + dev extras) and .tools/semgrep (the compiler's scan)
 
 compile: install ## Compile specs/ into generated/
 	$(BIN)/mcphub compile
