@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import mcp_types as types
 import orjson
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -106,8 +105,6 @@ class FastPath:
     def __init__(self, hub: Hub, security: TransportSecuritySettings | None) -> None:
         self.hub = hub
         self._security = TransportSecurityMiddleware(security)
-        # Wire-ready tools/list pages per snapshot and (endpoint, version, visible set, key scope).
-        self._pages: tuple[object, dict[tuple[Any, ...], bytes]] = (object(), {})
 
     async def handle(
         self,
@@ -275,33 +272,10 @@ class FastPath:
         return orjson.dumps(self._stamped(dumped, version))
 
     async def _tool_list(self, scope: Scope, version: str) -> bytes:
-        """The serialised tools/list result, built once per snapshot and visible set (500 tools: ~0.5 MB)."""
-        hub = self.hub
-        snapshot = hub.snapshot
-        cached_for, pages = self._pages
-        if cached_for is not snapshot:
-            pages = {}
-            self._pages = (snapshot, pages)
-        principal = _principal(scope)
-        visible = await hub.visible(principal)
-        key_scope = principal.scope if principal is not None and visible is not None else None
+        """The serialised tools/list result, cached by the hub per snapshot and visible set (500 tools: ~0.5 MB)."""
         slug = scope.get("path_params", {}).get("slug")
-        key = (slug, version, visible, key_scope)
-        page = pages.get(key)
-        if page is None:
-            listing = types.ListToolsResult(tools=hub._tools_for(snapshot, slug, visible, key_scope))
-            page = orjson.dumps(
-                self._stamped(
-                    methods.serialize_server_result(
-                        "tools/list", version, listing.model_dump(by_alias=True, mode="json", exclude_none=True)
-                    ),
-                    version,
-                )
-            )
-            if len(pages) >= 512:
-                pages.clear()
-            pages[key] = page
-        return page
+        page = await self.hub.tool_list_page(slug, version, _principal(scope))
+        return page.json
 
     def _stamped(self, result: dict[str, Any], version: str) -> dict[str, Any]:
         """2026-07-28 results carry `resultType` and the `serverInfo` stamp, as the SDK's serialiser adds."""

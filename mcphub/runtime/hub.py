@@ -26,6 +26,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -316,6 +317,20 @@ class _CallRelay:
         await ctx.session.send_notification(types.LoggingMessageNotification(params=params), ctx.request_id)
 
 
+@dataclass(slots=True)
+class ToolListPage:
+    """One cached tools/list result: the wire dict, and its JSON made on first use (the direct path sends bytes)."""
+
+    result: dict[str, Any]
+    _json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = orjson.dumps(self.result)
+        return self._json
+
+
 class Hub:
     """The MCP server over a `Catalog`, with metrics and change notifications.
 
@@ -360,7 +375,7 @@ class Hub:
         self.server.middleware.append(self._serve_tool_list)
         # tools/list answered from wire-ready dicts, built once per snapshot and
         # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
-        self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], dict[str, Any]]] = (Snapshot(), {})
+        self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], ToolListPage]] = (Snapshot(), {})
         # Listening to upstream MCP list changes starts with the first upstream contact (upstream_mcp is imported
         # lazily: a hub without mcp-kind integrations never loads the MCP client).
         self._watching_upstreams = False
@@ -520,41 +535,47 @@ class Hub:
     # - tools -
 
     async def _serve_tool_list(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Answer an unpaginated tools/list from a cached wire dict.
+        """Answer an unpaginated tools/list from the cached page (see `tool_list_page`).
 
-        The SDK would validate and re-serialise the whole result per request (~15 ms for 500 tools);
-        the catalog only changes on reload, and every key with the same visible integrations and scope
-        sees the same list, so that work is done once per snapshot and visible set. A middleware result
-        is sent as is, so it must be exactly what `_serialize` would produce: the per-version sieved
-        result, plus the 2026-07-28 `serverInfo` stamp.
+        A middleware result is sent as is, so the page is exactly what `_serialize` would produce: the
+        per-version sieved result, plus the 2026-07-28 `serverInfo` stamp.
         """
         if ctx.method != "tools/list" or ctx.request_id is None or (ctx.params or {}).get("cursor") is not None:
             return await call_next(ctx)
         version = ctx.protocol_version
         if version not in MODERN_PROTOCOL_VERSIONS and ctx.session.client_params is None:
             return await call_next(ctx)  # before the handshake: the SDK owns the error
+        page = await self.tool_list_page(_scope(ctx), version, principal_of(ctx))
+        return dict(page.result)
+
+    async def tool_list_page(self, slug: str | None, version: str, principal: KeyPrincipal | None) -> ToolListPage:
+        """The tools/list result of an endpoint (`/mcp` or `/mcp/<slug>`) for a caller, as a dict and as JSON.
+
+        The SDK would validate and re-serialise the whole result per request (~15 ms for 500 tools); the catalog
+        only changes on reload, and every key with the same visible integrations and scope sees the same list, so
+        the page is built once per snapshot and (endpoint, protocol version, visible set, key scope).
+        """
         snapshot = self.snapshot
         cached_for, pages = self._tool_lists
         if cached_for is not snapshot:
             pages = {}
             self._tool_lists = (snapshot, pages)
-        principal = principal_of(ctx)
         visible = await self.visible(principal)
         key_scope = principal.scope if principal is not None and visible is not None else None
-        slug = _scope(ctx)
         key = (slug, version, visible, key_scope)
         page = pages.get(key)
         if page is None:
             listing = types.ListToolsResult(tools=self._tools_for(snapshot, slug, visible, key_scope))
-            page = methods.serialize_server_result(
+            result = methods.serialize_server_result(
                 "tools/list", version, listing.model_dump(by_alias=True, mode="json", exclude_none=True)
             )
+            if version in MODERN_PROTOCOL_VERSIONS:
+                result["_meta"] = {SERVER_INFO_META_KEY: self.server.server_info_stamp}
+            page = ToolListPage(result)
             if len(pages) >= _MAX_CACHED_LISTS:
                 pages.clear()
             pages[key] = page
-        if version in MODERN_PROTOCOL_VERSIONS:
-            return {**page, "_meta": {SERVER_INFO_META_KEY: self.server.server_info_stamp}}
-        return dict(page)
+        return page
 
     @staticmethod
     def _tools_for(
