@@ -57,7 +57,7 @@ class FirstRun:
             lines.append(f"Need a credential first: {', '.join(self.needs_credentials)}")
             lines.append(f"  mcphub credentials set {example}      # prompts for the secret, stores it encrypted")
             lines.append(f"  mcphub integrations enable {example}")
-            lines.append("  (run them in this directory; the hub picks the change up within 30 s)")
+            lines.append("  (run them in this directory; the running hub picks the change up within a second or so)")
         lines.append("More keys and users: mcphub keys create --name laptop; mcphub users create EMAIL")
         lines.append(rule)
         return "\n".join(lines)
