@@ -25,7 +25,7 @@ import re
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -985,33 +985,39 @@ class Hub:
     ) -> types.EmptyResult:
         from mcphub.runtime import upstream_mcp
 
-        uri = str(params.uri)
-        target = await self._subscription_target(ctx, uri)
-        if target is None:
-            return types.EmptyResult()
-        mount, key = target
         session = ctx.session
-        self._watch_upstreams()
-        try:
-            credential = await self._upstream_credential(ctx, mount)
+
+        async def subscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
+            self._watch_upstreams()
             await upstream_mcp.subscribe(mount.client, credential, uri, key, session.send_resource_updated)
-        except upstream_mcp.UpstreamUnavailable as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
-        return types.EmptyResult()
+
+        return await self._relay_subscription(ctx, str(params.uri), subscribe)
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
         from mcphub.runtime import upstream_mcp
 
-        uri = str(params.uri)
+        async def unsubscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
+            await upstream_mcp.unsubscribe(mount.client, credential, uri, key)
+
+        return await self._relay_subscription(ctx, str(params.uri), unsubscribe)
+
+    async def _relay_subscription(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        uri: str,
+        relay: Callable[[Mount, Credential | None, str, str], Awaitable[None]],
+    ) -> types.EmptyResult:
+        """(Un)subscribe `uri` at the upstream MCP server that owns it, as this caller's session."""
+        from mcphub.runtime import upstream_mcp
+
         target = await self._subscription_target(ctx, uri)
         if target is None:
             return types.EmptyResult()
         mount, key = target
         try:
-            credential = await self._upstream_credential(ctx, mount)
-            await upstream_mcp.unsubscribe(mount.client, credential, uri, key)
+            await relay(mount, await self._upstream_credential(ctx, mount), uri, key)
         except upstream_mcp.UpstreamUnavailable as exc:
             raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
         return types.EmptyResult()
