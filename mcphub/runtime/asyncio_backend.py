@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import httpcore2
 
-__all__ = ["AsyncioBackend", "AsyncioStream"]
+__all__ = ["AsyncioBackend", "AsyncioStream", "wait_or_raise"]
 
 # Above this many buffered bytes the transport stops reading until the consumer catches up.
 _HIGH_WATER = 256 * 1024
@@ -77,15 +77,15 @@ class _Reader(asyncio.Protocol):
             self.waiter.set_result(None)
 
 
-async def _wait(future: asyncio.Future[None], timeout: float | None, error: type[Exception]) -> None:
-    """Await `future`, raising `error` after `timeout` seconds (one timer, no task or cancel scope)."""
+async def wait_or_raise(future: asyncio.Future[None], timeout: float | None, error: Callable[[], Exception]) -> None:
+    """Await `future`, raising `error()` after `timeout` seconds (one timer, no task or cancel scope)."""
     if timeout is None:
         await future
         return
 
     def expire() -> None:
         if not future.done():
-            future.set_exception(error("timed out"))
+            future.set_exception(error())
 
     handle = asyncio.get_running_loop().call_later(timeout, expire)
     try:
@@ -110,7 +110,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
                 return b""
             protocol.waiter = asyncio.get_running_loop().create_future()
             try:
-                await _wait(protocol.waiter, timeout, httpcore2.ReadTimeout)
+                await wait_or_raise(protocol.waiter, timeout, lambda: httpcore2.ReadTimeout("timed out"))
             finally:
                 protocol.waiter = None
         data = bytes(protocol.buffer[:max_bytes])
@@ -130,7 +130,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
         if protocol.paused_writing:
             protocol.drain_waiter = asyncio.get_running_loop().create_future()
             try:
-                await _wait(protocol.drain_waiter, timeout, httpcore2.WriteTimeout)
+                await wait_or_raise(protocol.drain_waiter, timeout, lambda: httpcore2.WriteTimeout("timed out"))
             except OSError as exc:
                 raise httpcore2.WriteError(str(exc)) from exc
             finally:

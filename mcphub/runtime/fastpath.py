@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
+from mcp.server.streamable_http import check_accept_headers
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.inbound import (
@@ -89,16 +90,6 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def _accepts(headers: Headers) -> tuple[bool, bool]:
-    """(application/json, text/event-stream) acceptable, with the wildcards the SDK honours."""
-    kinds = [part.split(";", 1)[0].strip().lower() for part in headers.get("accept", "").split(",")]
-    wildcard = "*/*" in kinds
-    return (
-        wildcard or "application/json" in kinds or "application/*" in kinds,
-        wildcard or "text/event-stream" in kinds or "text/*" in kinds,
-    )
-
-
 class FastPath:
     """Answers well-formed `tools/call` and `tools/list` POSTs from the hub; hands everything else to `fallback`."""
 
@@ -160,9 +151,10 @@ class FastPath:
             _CALL_PARAMS if message["method"] == "tools/call" else _LIST_PARAMS
         ):
             return False
-        if await self._security.validate_request(Request(scope), is_post=True) is not None:
+        request = Request(scope)
+        if await self._security.validate_request(request, is_post=True) is not None:
             return False
-        has_json, has_sse = _accepts(headers)
+        has_json, has_sse = check_accept_headers(request)
         version = headers.get("mcp-protocol-version")
         session_id: str | None = None
         if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:

@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httptools
 import httpx2
 
+from mcphub.runtime.asyncio_backend import wait_or_raise
+
 __all__ = ["Http1Transport"]
 
 Resolver = Callable[[str, int], Awaitable[str]]
@@ -152,22 +154,13 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, timeout: float | None) -> None:
         """Until more of the response arrived or the connection ended; ReadTimeout after `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        self._waiter = waiter = loop.create_future()
-        handle = None
-        if timeout is not None:
-
-            def expire() -> None:
-                if not waiter.done():
-                    waiter.set_exception(httpx2.ReadTimeout(f"the upstream sent nothing for {timeout:g} s"))
-
-            handle = loop.call_later(timeout, expire)
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
         try:
-            await waiter
+            await wait_or_raise(
+                waiter, timeout, lambda: httpx2.ReadTimeout(f"the upstream sent nothing for {timeout:g} s")
+            )
         finally:
             self._waiter = None
-            if handle is not None:
-                handle.cancel()
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         if self.transport is None or self.closed or self.transport.is_closing():
