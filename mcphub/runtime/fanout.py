@@ -244,4 +244,4 @@ class Fanout:
             finally:
                 self._redis_healthy = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
