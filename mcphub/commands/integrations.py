@@ -55,16 +55,28 @@ def list_(catalogs: tuple[Path, ...], user_email: str | None, data_dir: Path, as
         for slug in sorted(set(catalog) | set(states)):
             state = states.get(slug)
             integration = catalog.get(slug)
+            # An integration without auth schemes is usable as soon as it is enabled: "connected" for it.
+            needs_credential = integration is None or bool(integration.auth)
             items.append(
                 {
                     "slug": slug,
                     "name": integration.name if integration else "(not in catalog)",
                     "enabled": bool(state and state.enabled),
-                    "connected": bool(state and state.connected),
+                    "connected": bool(state and state.connected) or not needs_credential,
+                    "needs_credential": needs_credential,
                     "auth": [a.id for a in integration.auth] if integration else [],
                 }
             )
-        rows = [[i["slug"], i["name"], i["enabled"], i["connected"], i["auth"] or "none"] for i in items]
+        rows = [
+            [
+                i["slug"],
+                i["name"],
+                i["enabled"],
+                i["connected"] if i["needs_credential"] else "not needed",
+                i["auth"] or "none",
+            ]
+            for i in items
+        ]
         emit(as_json, items, ["slug", "name", "enabled", "connected", "auth"], rows, empty="the catalog is empty")
 
     run(go())
