@@ -16,6 +16,6 @@ def connect(url: str, token: str | None) -> None:
     When the hub refuses the key (HTTP 401), the client gets an error saying so and what to do, and the
     same line goes to stderr (which MCP clients keep in their logs).
     """
-    from mcphub.runtime.bridge import run_bridge
+    from mcphub.runtime.mcp.bridge import run_bridge
 
     run_bridge(url, token)

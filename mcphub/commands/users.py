@@ -9,7 +9,7 @@ import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, run, to_jsonable
 from mcphub.commands.integrations import catalog_option, load_catalog
-from mcphub.runtime.firstrun import enable_for_new_user
+from mcphub.runtime.tenancy.firstrun import enable_for_new_user
 
 
 @click.group()
