@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mcphub.commands._options import data_dir_option, hub_url_option, json_option, user_option
 from mcphub.runtime.oauth.upstream import OAuthError
 from mcphub.runtime.tenancy.accounts import AccountError, UserInfo
 from mcphub.runtime.tenancy.credentials import CredentialError
@@ -36,40 +37,6 @@ __all__ = [
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def data_dir_option(func: F) -> F:
-    return click.option(
-        "--data-dir",
-        type=click.Path(path_type=Path),
-        default=Path("data"),
-        envvar="MCPHUB_DATA_DIR",
-        show_default=True,
-        help="The hub's data dir (SQLite file, key file). MCPHUB_DATABASE_URL selects PostgreSQL instead.",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table.")(func)
-
-
-def user_option(func: F) -> F:
-    return click.option(
-        "--user",
-        "user_email",
-        metavar="EMAIL",
-        help="Whose data (default: $MCPHUB_USER, else the operator: the hub's first admin).",
-    )(func)
-
-
-def hub_url_option(help: str) -> Callable[[F], F]:
-    """--hub-url: where the running hub answers (default $MCPHUB_PUBLIC_URL, else the `serve` default)."""
-    return click.option(
-        "--hub-url",
-        default=lambda: os.environ.get("MCPHUB_PUBLIC_URL") or "http://127.0.0.1:8765",
-        show_default="$MCPHUB_PUBLIC_URL or http://127.0.0.1:8765",
-        help=help,
-    )
 
 
 def run(coro: Awaitable[T]) -> T:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mcphub.commands._options import catalog
 from mcphub.commands.compile import DEFAULT_OUT
 
 __all__ = ["find_package", "inspect"]
@@ -35,13 +36,7 @@ def find_package(target: str, catalogs: tuple[Path, ...]) -> Path:
 
 @click.command()
 @click.argument("package", metavar="SLUG_OR_DIR")
-@click.option(
-    "--catalog",
-    "catalogs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Where to look a slug up (repeatable; default: generated/).",
-)
+@catalog("Where to look a slug up (repeatable; default: generated/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the MCP tools/list result the hub would serve.")
 @click.option("--all", "show_all", is_flag=True, help="Include disabled tools.")
 def inspect(package: str, catalogs: tuple[Path, ...], as_json: bool, show_all: bool) -> None:

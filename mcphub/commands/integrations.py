@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
+from mcphub.commands._options import catalog_option
 from mcphub.compiler.ir import Integration
 
 
@@ -22,15 +23,6 @@ def load_catalog(dirs: tuple[Path, ...]) -> dict[str, Integration]:
                 continue
             found.setdefault(integration.slug, integration)
     return found
-
-
-catalog_option = click.option(
-    "--catalog",
-    "catalogs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Folder of compiled packages (repeatable; default: generated/).",
-)
 
 
 @click.group()

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
-from mcphub.commands.integrations import catalog_option, load_catalog
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import ROTATION_GRACE, ApiKeyInfo, NewKey
 

@@ -27,7 +27,8 @@ from mcphub.commands._common import (
     run,
     user_option,
 )
-from mcphub.commands.integrations import catalog_option, load_catalog
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
 from mcphub.runtime.oauth.upstream import TokenAuth
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mcphub.commands._options import catalog, data_dir
 from mcphub.commands.compile import DEFAULT_OUT
 
 __all__ = ["serve"]
@@ -14,21 +15,8 @@ __all__ = ["serve"]
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("data"),
-    envvar="MCPHUB_DATA_DIR",
-    show_default=True,
-    help="Where the hub keeps its state: SQLite database (unless MCPHUB_DATABASE_URL is set) and vault key file.",
-)
-@click.option(
-    "--catalog",
-    "catalogs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Folder of compiled packages to mount (repeatable; default: generated/).",
-)
+@data_dir("Where the hub keeps its state: SQLite database (unless MCPHUB_DATABASE_URL is set) and vault key file.")
+@catalog("Folder of compiled packages to mount (repeatable; default: generated/).")
 def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
     """Serve every compiled package behind one MCP endpoint (/mcp); clients authenticate with API keys.
 

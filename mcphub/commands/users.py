@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, run, to_jsonable
-from mcphub.commands.integrations import catalog_option, load_catalog
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.tenancy.firstrun import enable_for_new_user
 
 
