@@ -16,7 +16,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
-from runtime.support import Upstream, mcp_client, serve
+from runtime.support import Upstream, mcp_client, petstore, serve, write_package
 from tenancy.hub_process import hub_env, hub_process
 
 from cli.conftest import as_json, run_cli, run_process
@@ -50,10 +50,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     (project / "generated").mkdir()
     env = hub_env(f"sqlite+aiosqlite:///{project / 'hub.db'}", project / "data")
     recorder = Upstream()
-    with serve(recorder) as upstream_url, hub_process(env, project / "generated") as url:
+    with serve(recorder) as upstream_url:
         recorder.base_url = upstream_url
-        cli_env = {k: v for k, v in env.items() if k != "MCPHUB_ADMIN_TOKEN"}  # as the operator, not with the token
-        yield Hub(url, {**cli_env, "MCPHUB_PUBLIC_URL": url}, project, recorder)
+        # An integration that needs no credential, mounted from the start (new accounts get it enabled).
+        write_package(petstore(upstream_url, slug="zoo").model_copy(update={"auth": []}), project / "generated")
+        with hub_process(env, project / "generated") as url:
+            cli_env = {k: v for k, v in env.items() if k != "MCPHUB_ADMIN_TOKEN"}  # the operator, not the token
+            yield Hub(url, {**cli_env, "MCPHUB_PUBLIC_URL": url}, project, recorder)
 
 
 def test_add_mounts_a_new_api_in_one_command(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +85,7 @@ def test_add_mounts_a_new_api_in_one_command(hub: Hub, monkeypatch: pytest.Monke
     }
     spec = (hub.project / "specs" / "pets.yaml").read_text()
     assert "path: ../pets.yaml" in spec and "allow_private_network: true" in spec
-    assert run_cli(hub.env, "compile", "--check").returncode == 0  # an ordinary spec, in step with its package
+    assert run_cli(hub.env, "compile", "specs/pets.yaml", "--check").returncode == 0  # an ordinary spec
 
     key = as_json(run_cli(hub.env, "keys", "create", "--name", "agent", "--json"))["secret"]
 
@@ -141,3 +144,19 @@ def test_the_json_api_checks_key_scopes_against_the_catalog(hub: Hub) -> None:
     )
     assert created.status_code == 400
     assert created.json()["error"]["message"].startswith("scope 'nosuch': no integration 'nosuch' in the catalog")
+
+
+def test_a_new_account_lists_the_tools_that_need_no_credential(hub: Hub) -> None:
+    with httpx2.Client(base_url=f"{hub.url}/api/v1", timeout=30) as web:
+        signed_up = web.post("/auth/sign-up", json={"email": "newcomer@example.com", "password": "long enough pw"})
+        assert signed_up.status_code == 201, signed_up.text
+        csrf = {"X-CSRF-Token": signed_up.json()["csrf_token"]}
+        states = {i["slug"]: i for i in web.get("/integrations").json()["integrations"]}
+        assert states["zoo"]["enabled"] is True
+        key = web.post("/keys", json={"name": "first"}, headers=csrf).json()["secret"]
+
+    async def tool_names() -> list[str]:
+        async with mcp_client(f"{hub.url}/mcp", key) as client:
+            return [t.name for t in (await client.list_tools()).tools]
+
+    assert "zoo__get_pet" in asyncio.run(tool_names())
