@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -35,6 +37,21 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
     heavy = [m for m in modules if any(m == h or m.startswith(f"{h}.") for h in HEAVY)]
     assert heavy == [], f"`mcphub {' '.join(args)}` imported {heavy}"
     assert "Usage:" in done.stdout or "version" in done.stdout
+
+
+def test_a_tenancy_command_does_not_load_the_sdk_or_the_web_stack(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MCPHUB_")},
+        "MCPHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
+        "MCPHUB_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "keys", "list"], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    assert "no users yet" in done.stderr  # it opened (and migrated) the database
+    modules = json.loads(done.stderr.strip().splitlines()[-1])
+    web = ("mcp", "mcp_types", "mcphub.app", "mcphub.web", "starlette", "uvicorn")
+    assert [m for m in modules if any(m == h or m.startswith(f"{h}.") for h in web)] == []
 
 
 def test_the_table_names_each_command_with_its_own_help_line() -> None:
