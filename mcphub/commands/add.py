@@ -12,6 +12,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -33,11 +34,10 @@ __all__ = ["add", "spec_text"]
 def spec_text(
     slug: str, name: str, source: str, *, base_url: str | None, allow_private_network: bool, kind: str
 ) -> str:
-    """The hub spec `add` writes: the source with every operation, and only the settings given."""
+    """The hub spec `add` writes: the source (a path relative to the spec) with every operation, only the settings given."""
     import yaml
 
-    location = "url" if source.startswith(("http://", "https://")) else "path"
-    spec: dict[str, Any] = {"slug": slug, "name": name, "source": {"kind": kind, location: source}}
+    spec: dict[str, Any] = {"slug": slug, "name": name, "source": {"kind": kind, "path": source}}
     if base_url:
         spec["base_url"] = base_url
     if allow_private_network:
@@ -97,7 +97,8 @@ def add(
     """Mount a new API in one step: spec, compile, mount, enable.
 
     SOURCE is an API description (OpenAPI/Swagger JSON or YAML; with --kind a GraphQL schema or a
-    Postman collection): a file or an http(s) URL. `add` writes specs/<slug>.yaml with every operation,
+    Postman collection): a file, or an http(s) URL fetched once into specs/<slug>/ (private addresses only
+    with --allow-private-network). `add` writes specs/<slug>.yaml with every operation,
     compiles it into generated/<slug>/, asks the running hub (--hub-url) to mount it, and enables it for
     you (the operator, or --user). A hub that is not running mounts it when it starts.
 
@@ -106,39 +107,47 @@ def add(
       mcphub add petstore.yaml
       mcphub add ./openapi.json --slug billing --base-url http://127.0.0.1:9000 --allow-private-network
     """
-    from mcphub.compiler.pipeline import Target, compile_targets, slug_from_filename
+    from mcphub.compiler.pipeline import DESCRIPTION_SUFFIXES, Target, compile_targets, slug_from_filename
 
     is_url = source.startswith(("http://", "https://"))
     if not is_url and not Path(source).is_file():
         raise click.ClickException(f"{source}: no such file; give an API description file or an http(s) URL")
-    slug = slug or slug_from_filename(Path(source.rstrip("/").rsplit("/", 1)[-1]))
+    file_name = urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1] if is_url else Path(source).name
+    slug = slug or slug_from_filename(Path(file_name or "api"))
     spec_path = specs_dir / f"{slug}.yaml"
     if spec_path.exists() and not force:
         raise click.ClickException(
             f"{spec_path} exists: edit it and run `mcphub compile {spec_path}`, pick another --slug, or --force"
         )
-    relative = source if is_url else os.path.relpath(Path(source).resolve(), specs_dir.resolve())
     specs_dir.mkdir(parents=True, exist_ok=True)
-    previous = spec_path.read_bytes() if spec_path.exists() else None
-    spec_path.write_text(
-        spec_text(
-            slug,
-            name or slug.replace("-", " ").title(),
-            relative,
-            base_url=base_url,
-            allow_private_network=allow_private_network,
-            kind=kind,
-        ),
-        encoding="utf-8",
+    written: list[tuple[Path, bytes | None]] = []  # (file, what it held before) to undo a failed add
+    if is_url:
+        # The compiler reads files, so a URL is fetched once and kept next to the spec (reviewable, reproducible).
+        local = specs_dir / slug / (file_name if Path(file_name).suffix in DESCRIPTION_SUFFIXES else "openapi.json")
+        body = run(_fetch(source, allow_private=allow_private_network))
+        written.append(_write(local, body))
+        relative = f"{slug}/{local.name}"
+    else:
+        relative = os.path.relpath(Path(source).resolve(), specs_dir.resolve())
+    text = spec_text(
+        slug,
+        name or slug.replace("-", " ").title(),
+        relative,
+        base_url=base_url,
+        allow_private_network=allow_private_network,
+        kind=kind,
     )
+    if is_url:
+        text = f"# source.path was fetched from {source}\n" + text
+    written.append(_write(spec_path, text.encode()))
 
     [report] = compile_targets([Target(spec_path, is_spec=True)], out_dir)
     if report.error or report.kept:
-        # Nothing half-done stays behind: the spec goes back to what it was (or away).
-        if previous is None:
-            spec_path.unlink()
-        else:
-            spec_path.write_bytes(previous)
+        for path, before in reversed(written):  # nothing half-done stays behind
+            if before is None:
+                path.unlink()
+            else:
+                path.write_bytes(before)
         if not as_json:
             print_report(report)
         raise click.ClickException(f"{source} was not added: {report.error or report.kept}")
@@ -183,6 +192,26 @@ def add(
     click.echo(f"  mounted: {outcome['hub']}")
     if result["needs_credential"]:
         click.echo(f"It needs a credential before its tools appear: mcphub credentials set {slug}")
+
+
+def _write(path: Path, content: bytes) -> tuple[Path, bytes | None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    before = path.read_bytes() if path.exists() else None
+    path.write_bytes(content)
+    return path, before
+
+
+async def _fetch(url: str, *, allow_private: bool) -> bytes:
+    """The description at `url`, under the hub's egress rules (private addresses only with the flag)."""
+    from mcphub.builder.fetch import FetchError, fetch_url
+
+    try:
+        fetched = await fetch_url(url, allow_private=allow_private)
+    except FetchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if fetched.status != 200:
+        raise click.ClickException(f"{url}: HTTP {fetched.status}; give the URL of the description itself")
+    return fetched.body
 
 
 def _needs_auth(package: Path) -> bool:

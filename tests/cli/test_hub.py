@@ -17,6 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 from runtime.support import Upstream, mcp_client, petstore, serve, write_package
+from starlette.types import Receive, Scope, Send
 from tenancy.hub_process import hub_env, hub_process
 
 from cli.conftest import as_json, run_cli, run_process
@@ -104,6 +105,36 @@ def test_add_mounts_a_new_api_in_one_command(hub: Hub, monkeypatch: pytest.Monke
 
     again = run_process(hub.env, "add", "pets.yaml", cwd=hub.project, code=1)
     assert "specs/pets.yaml exists: edit it and run `mcphub compile specs/pets.yaml`" in again.stderr
+
+
+async def _description(scope: Scope, receive: Receive, send: Send) -> None:
+    """A server publishing PETS at /pets.yaml, as an API vendor's site would."""
+    found = scope["type"] == "http" and scope["path"] == "/pets.yaml"
+    body = PETS.encode() if found else b"not found"
+    await send({"type": "http.response.start", "status": 200 if found else 404, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_add_fetches_a_description_from_a_url(hub: Hub) -> None:
+    with serve(_description) as site:
+        refused = run_process(hub.env, "add", f"{site}/pets.yaml", "--slug", "webpets", cwd=hub.project, code=1)
+        assert "127.0.0.1" in refused.stderr and not (hub.project / "specs" / "webpets.yaml").exists()
+        added = run_process(
+            hub.env,
+            "add",
+            f"{site}/pets.yaml",
+            "--slug",
+            "webpets",
+            "--base-url",
+            hub.upstream.base_url,
+            "--allow-private-network",  # both the fetch and the hub's calls go to 127.0.0.1 here
+            "--json",
+            cwd=hub.project,
+        )
+    assert as_json(added)["mounted"] is True
+    assert (hub.project / "specs" / "webpets" / "pets.yaml").read_text() == PETS
+    spec = (hub.project / "specs" / "webpets.yaml").read_text()
+    assert f"fetched from {site}/pets.yaml" in spec and "path: webpets/pets.yaml" in spec
 
 
 def test_add_leaves_nothing_behind_when_the_source_does_not_compile(hub: Hub) -> None:
