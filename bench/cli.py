@@ -97,24 +97,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mcphub-bench-cli-") as tmp:
         work = Path(tmp)
-        env = _environment(work)
         cases = [Case("python -c pass (interpreter floor)", []), *_cases(work)]
         floor = [sys.executable, "-c", "pass"]
+        # Each build gets its own database: their migrations may differ.
+        envs = {name: _environment(work / name) for name in programs}
+        for name, program in programs.items():
+            (work / name).mkdir()
+            user = [program, "users", "create", "bench@example.com", "--password-stdin"]
+            subprocess.run(user, env=envs[name], cwd=work, input=b"bench password\n", capture_output=True, check=True)
         samples: dict[tuple[str, str], list[float]] = {}
-        user = [options.mcphub, "users", "create", "bench@example.com", "--password-stdin"]
-        subprocess.run(user, env=env, cwd=work, input=b"bench password\n", capture_output=True, check=True)
         for case in cases:
             commands = {name: floor if not case.args else [program, *case.args] for name, program in programs.items()}
             for _ in range(3):  # warm-up: page cache, .pyc files
-                for command in commands.values():
+                for name, command in commands.items():
                     if case.fresh:
                         case.fresh()
-                    _time(command, env, work)
+                    _time(command, envs[name], work)
             for _ in range(options.runs):  # interleaved, so both columns see the same load
                 for name, command in commands.items():
                     if case.fresh:
                         case.fresh()
-                    samples.setdefault((case.label, name), []).append(_time(command, env, work))
+                    samples.setdefault((case.label, name), []).append(_time(command, envs[name], work))
 
     header = f"{'command':<62} {'target':>7} " + " ".join(
         f"{name + ' median':>14} {'p90':>6} {'min':>6}" for name in programs
