@@ -101,7 +101,7 @@ def parse_spec(spec_path: Path) -> Integration:
 
     spec = load_spec(spec_path)
     integration = sources.get(spec.source.kind, spec_path).parse(spec, spec_path)
-    curated = apply_curation(integration, spec, spec_path)
+    curated = apply_curation(integration, spec, spec.locator)
     return _drop_unselected_warnings(integration, curated)
 
 
