@@ -166,6 +166,7 @@ def _auth_scheme(spec: AuthSpec, scheme_id: str, previous: list[AuthScheme]) -> 
 def _apply_servers(result: Integration, spec: HubSpec, locator: Locator) -> None:
     if spec.base_url is not None:
         result.base_url = spec.base_url
+    _require_base_url(result, locator)
     for name, variable in spec.server_variables.items():
         result.server_variables[name] = ServerVariable(
             default=variable.default, enum=variable.enum, description=variable.description
@@ -190,6 +191,20 @@ def _apply_servers(result: Integration, spec: HubSpec, locator: Locator) -> None
     # Variables of servers the spec replaced would only make users fill in values nothing uses.
     result.server_variables = {k: v for k, v in result.server_variables.items() if k in used}
     _check_scheme_servers(result, spec, locator)
+
+
+def _require_base_url(result: Integration, locator: Locator) -> None:
+    """HTTP tools without any server URL could never be called: the spec must say where the API is."""
+    if result.base_url or (result.auth and all(scheme.base_url for scheme in result.auth)):
+        return
+    homeless = [t for t in result.tools if t.enabled and t.http is not None and not t.http.server_url]
+    if homeless:
+        source = f"'{result.source.path}'" if result.source.path else "the source"
+        raise locator.error(
+            "base_url",
+            f"is required: {source} declares no server URL ('servers:' in OpenAPI 3, 'host:' in Swagger 2), so "
+            f"{len(homeless)} tools would have nowhere to send requests; add e.g. base_url: https://api.example.com/v1",
+        )
 
 
 def _check_scheme_servers(result: Integration, spec: HubSpec, locator: Locator) -> None:

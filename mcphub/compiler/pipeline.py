@@ -8,6 +8,7 @@ packages are built in staging, scanned together, and swapped in only when they p
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import gc
 import os
 import re
@@ -26,6 +27,11 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.scan import Finding
 
 DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
+# Where packages go without --out. Specs compile into generated/, which is committed and which `--check` holds to
+# exactly what the specs produce. A raw description is a try-out (every operation, no curation, no review), so it
+# compiles beside the repository's packages, not among them: into build/ (git-ignored), where `--check` never looks.
+SPECS_OUT = Path("generated")
+RAW_OUT = Path("build") / "raw"
 
 ProgressCallback = Callable[[str, str], None]  # (target label, stage name)
 
@@ -59,13 +65,36 @@ class CompileReport:
     package_dir: Path | None = None
 
 
-def _looks_like_hub_spec(path: Path) -> bool:
-    """Hub specs are YAML with `slug` and `source`; anything with `openapi`/`swagger` is a description."""
+_TOP_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_-]*)["']?[ \t]*:""", flags=re.MULTILINE)
+
+
+def _top_keys(path: Path) -> set[str] | None:
+    """The top-level keys of a YAML file (read from its head), or None when it is not block YAML."""
     if path.suffix not in (".yaml", ".yml"):
-        return False
+        return None
     head = path.read_text(encoding="utf-8", errors="replace")[:20_000]
-    keys = set(re.findall(r"^([A-Za-z_]+):", head, flags=re.MULTILINE))
-    return "source" in keys and "slug" in keys and not keys & {"openapi", "swagger"}
+    if head.lstrip().startswith(("{", "[")):
+        return None  # JSON (or flow YAML) in a .yaml file: hub specs are written as block YAML
+    return set(_TOP_KEY.findall(head))
+
+
+def _looks_like_hub_spec(path: Path, *, named: bool) -> bool:
+    """Whether `path` is a hub spec (else an API description), by its shape rather than its exact keys.
+
+    A YAML file with `openapi:` or `swagger:` at the top is a description. Any other YAML file named on the
+    command line is a spec, so a typo (`sorce:`) or a missing `slug:` is reported as a spec error naming the
+    field, not as a broken OpenAPI file. In a folder, a YAML file is taken as a spec when one of its keys is a
+    spec key or close to one (so a misspelt spec is not silently skipped, and unrelated YAML is).
+    """
+    keys = _top_keys(path)
+    if keys is None or keys & {"openapi", "swagger"}:
+        return False
+    if named:
+        return True
+    from mcphub.compiler.spec import HubSpec
+
+    spec_keys = [field.alias or name for name, field in HubSpec.model_fields.items()]
+    return any(key in spec_keys or difflib.get_close_matches(key, spec_keys, n=1, cutoff=0.8) for key in keys)
 
 
 def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[Target]:
@@ -76,9 +105,9 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
             specs = sorted(
                 p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.endswith(".lock.yaml")
             )
-            targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p))
+            targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p, named=False))
         elif path.is_file():
-            targets.append(Target(path, is_spec=_looks_like_hub_spec(path), slug=slug))
+            targets.append(Target(path, is_spec=_looks_like_hub_spec(path, named=True), slug=slug))
         else:
             raise CompileError(
                 f"{path}: no such file or folder; give a hub spec, a folder of specs or an API description"
@@ -86,6 +115,19 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
     if slug and len(targets) > 1:
         raise CompileError("--slug names one integration; give exactly one spec or description with it")
     return targets
+
+
+def default_out_dir(targets: Sequence[Target]) -> Path:
+    """generated/ for hub specs, build/raw/ for raw descriptions (see RAW_OUT); mixing them needs --out."""
+    raw = [t for t in targets if not t.is_spec]
+    if not raw:
+        return SPECS_OUT
+    if len(raw) == len(targets):
+        return RAW_OUT
+    raise CompileError(
+        f"{raw[0].path} is a raw API description and the others are hub specs: compile them separately "
+        f"(specs go to {SPECS_OUT}/, raw descriptions to {RAW_OUT}/) or give --out"
+    )
 
 
 def slug_from_filename(path: Path) -> str:

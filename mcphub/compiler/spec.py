@@ -766,6 +766,19 @@ _HINTS = {  # for missing fields, by field with list indexes and variable names 
     "server_variables.*.default": "add default: with the value used when the user gives none",
     "auth[].discover.*.url": "add the URL that lists what the user granted, e.g. .../accessible-resources",
 }
+# What people call a source kind that is spelt differently here (not close enough for did-you-mean to find).
+_KIND_ALIASES = {
+    "swagger": "openapi",
+    "oas": "openapi",
+    "oas3": "openapi",
+    "openapi3": "openapi",
+    "rest": "openapi",
+    "gql": "graphql",
+    "sdl": "graphql",
+    "postgres": "sql",
+    "postgresql": "sql",
+    "database": "sql",
+}
 _TYPE_NAMES = {
     "string_type": "text",
     "int_type": "a whole number",
@@ -835,7 +848,9 @@ def _message(error: Any, field: str) -> str:
         return f"is required; {hint}"
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"'{value}' is not one of {_one_of(expected)}{did_you_mean(str(value), expected)}"
+        meant = _KIND_ALIASES.get(str(value).lower()) if field == "source.kind" else None
+        hint = f"; did you mean '{meant}'?" if meant else did_you_mean(str(value), expected)
+        return f"'{value}' is not one of {_one_of(expected)}{hint}"
     if kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         return f"'{tag}' is not one of {_one_of(AUTH_TYPES)}{did_you_mean(tag, AUTH_TYPES)}"

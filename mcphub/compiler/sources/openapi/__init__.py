@@ -51,12 +51,20 @@ def integration_from_file(
     source: SourceInfo | None = None,
     name: str | None = None,
     max_full_length: int = DEFAULT_MAX_FULL_LENGTH,
+    base_url_given: bool = False,
 ) -> Integration:
     """A description file → Integration; `source` (the spec's record of it) defaults to the bare file."""
     document, fmt = load_document(path)
     source = source or SourceInfo(kind="openapi", path=path.name)
     source = source.model_copy(update={"sha256": hashlib.sha256(read_bytes(path)).hexdigest(), "format": fmt})
-    return openapi_to_integration(document, slug=slug, name=name, source=source, max_full_length=max_full_length)
+    return openapi_to_integration(
+        document,
+        slug=slug,
+        name=name,
+        source=source,
+        max_full_length=max_full_length,
+        base_url_given=base_url_given,
+    )
 
 
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
@@ -78,4 +86,5 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         source=spec.source.to_source_info(),
         name=spec.name,
         max_full_length=spec.max_name_length,
+        base_url_given=spec.base_url is not None,
     )

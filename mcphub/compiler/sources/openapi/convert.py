@@ -43,7 +43,14 @@ MAX_SCHEMA_NODES = 1500
 
 class _Compiler:
     def __init__(
-        self, document: dict[str, Any], *, slug: str, name: str | None, source: SourceInfo, max_full_length: int
+        self,
+        document: dict[str, Any],
+        *,
+        slug: str,
+        name: str | None,
+        source: SourceInfo,
+        max_full_length: int,
+        base_url_given: bool,
     ) -> None:
         dialect, self.format_label = detect_format(document, source.path or "document")
         self.ctx = Context(document, dialect)
@@ -51,9 +58,9 @@ class _Compiler:
         self.name = name
         self.source = source
         self.max_full_length = max_full_length
-        self.servers = Servers(self.ctx)
+        self.servers = Servers(self.ctx, overridden=base_url_given)
         self.security = Security(self.ctx)
-        self.parameters = Parameters(self.ctx, self.security.api_key_params)
+        self.parameters = Parameters(self.ctx, self.security)
         self.bodies = Bodies(self.ctx)
         self.responses = Responses(self.ctx)
 
@@ -245,8 +252,11 @@ def openapi_to_integration(
     name: str | None = None,
     source: SourceInfo,
     max_full_length: int = DEFAULT_MAX_FULL_LENGTH,
+    base_url_given: bool = False,
 ) -> Integration:
     """Compile a loaded OpenAPI/Swagger document into an `Integration`: one tool per operation.
+
+    `base_url_given`: the hub spec sets its own base URL, so what the description's servers lack is no warning.
 
     Raises SourceError for a document that cannot be compiled; problems confined to one
     operation or schema become `Integration.warnings` entries naming the operation.
@@ -255,4 +265,11 @@ def openapi_to_integration(
         name_budget(slug, max_full_length)
     except ValueError as exc:
         raise SourceError(f"{source.path or slug}: {exc}") from None
-    return _Compiler(document, slug=slug, name=name, source=source, max_full_length=max_full_length).run()
+    return _Compiler(
+        document,
+        slug=slug,
+        name=name,
+        source=source,
+        max_full_length=max_full_length,
+        base_url_given=base_url_given,
+    ).run()

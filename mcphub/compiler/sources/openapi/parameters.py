@@ -14,6 +14,7 @@ from mcphub.compiler.sources.openapi.common import (
     text_of,
     with_description,
 )
+from mcphub.compiler.sources.openapi.security import Security
 
 # Handled by the runtime (content negotiation, auth): never tool arguments.
 SKIPPED_HEADERS = frozenset({"accept", "content-type", "authorization"})
@@ -22,9 +23,9 @@ SKIPPED_HEADERS = frozenset({"accept", "content-type", "authorization"})
 class Parameters:
     """An operation's parameters as arguments; shared (`$ref`'d) parameters are converted once."""
 
-    def __init__(self, ctx: Context, credential_params: set[tuple[str, str]]) -> None:
+    def __init__(self, ctx: Context, security: Security) -> None:
         self.ctx = ctx
-        self.credential_params = credential_params  # (location, lower-case name): the runtime sends these
+        self.security = security  # says which parameters are the credential: the runtime sends those
         self.param_cache: dict[int, tuple[dict[str, Any], tuple[Arg, frozenset[str]]]] = {}
 
     def collect(self, o: Operation) -> None:
@@ -45,7 +46,7 @@ class Parameters:
         for (location, wire_name), param in merged.items():
             if location == "header" and wire_name.lower() in SKIPPED_HEADERS:
                 continue
-            if (location, wire_name.lower()) in self.credential_params:
+            if self.security.is_credential(location, wire_name):
                 continue  # the runtime injects the credential
             if location in ("body", "formData"):
                 continue  # Swagger 2.0, handled with the body

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcphub.compiler.ir import AuthScheme, OAuthFlow
+from mcphub.compiler.naming import looks_like_credential
 from mcphub.compiler.sources.openapi.common import Context, as_mapping, text_of, trim
 
 
@@ -18,6 +19,7 @@ class Security:
         self.scheme_scopes: dict[str, set[str]] = {}
         # (location, lower-case name) of apiKey schemes: such parameters are the credential, never an argument.
         self.api_key_params: set[tuple[str, str]] = set()
+        self.declared = False  # whether the description has security schemes of its own
 
     def read_schemes(self) -> None:
         if self.ctx.dialect == "swagger2":
@@ -27,6 +29,7 @@ class Security:
             raw = components.get("securitySchemes") if isinstance(components, dict) else None
         if not isinstance(raw, dict):
             return
+        self.declared = bool(raw)
         for scheme_id, value in raw.items():
             scheme = self.ctx.normalizer.deref(value)
             if not isinstance(scheme, dict):
@@ -151,3 +154,33 @@ class Security:
             if scheme_id in self.schemes and scopes:
                 self.schemes[scheme_id].scopes = sorted(scopes)
         return list(self.schemes.values())
+
+    def is_credential(self, location: str, name: str) -> bool:
+        """Whether the parameter `name` in `location` is the credential (the runtime sends it, no tool argument).
+
+        Some descriptions declare their API key as an ordinary parameter instead of a security scheme (Listen
+        Notes' `X-ListenAPI-Key` header): left alone, every tool would ask the agent for the key. When the
+        description declares no security scheme at all, such a parameter becomes an api_key scheme; when it
+        declares others, it stays an argument (the augment stage's lint says how a hub spec makes it the
+        credential, once curation has had its say).
+        """
+        key = (location, name.lower())
+        if key in self.api_key_params:
+            return True
+        if location not in ("header", "query") or self.declared or not looks_like_credential(name):
+            return False
+        self.api_key_params.add(key)
+        self.schemes[name] = AuthScheme(
+            id=name,
+            type="api_key",
+            label=f"API key ({name} {location})",
+            description=f"Declared by the API description as the {location} parameter {name!r}.",
+            location="header" if location == "header" else "query",
+            param_name=name,
+        )
+        self.ctx.warn(
+            "document",
+            f"{location} parameter {name!r} looks like a credential and the description declares no security "
+            "scheme: it is an api_key auth scheme now (the runtime sends the user's key), not a tool argument",
+        )
+        return True

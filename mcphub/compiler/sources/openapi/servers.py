@@ -17,11 +17,20 @@ _PLACEHOLDER_LABEL = re.compile(r"^your[-_]?([a-z0-9][a-z0-9_-]*)$", re.I)
 class Servers:
     """The integration's base URL and the server variables it and the operations' servers use."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, overridden: bool = False) -> None:
         self.ctx = ctx
         self.variables: dict[str, ServerVariable] = {}
+        self.overridden = overridden  # the hub spec sets base_url: the description's own servers are moot
 
     def base_url(self) -> str:
+        """The description's base URL ('' when it has none; a warning says so unless the spec sets its own)."""
+        before = len(self.ctx.warnings)
+        url = self._document_base_url()
+        if self.overridden:
+            del self.ctx.warnings[before:]
+        return url
+
+    def _document_base_url(self) -> str:
         if self.ctx.dialect == "swagger2":
             host = text_of(self.ctx.document.get("host"))
             base_path = text_of(self.ctx.document.get("basePath")) or ""
