@@ -41,7 +41,7 @@ from mcphub.compiler.ir import (
     ToolAnnotations,
 )
 from mcphub.compiler.pipeline import write_integration as codegen_write
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 # --- a real server in a thread ---------------------------------------------------------------------
 
