@@ -4,7 +4,7 @@ A kind is a name (`source.kind` in a hub spec) and a function `(spec, spec_path)
 pipeline looks the kind up here, calls it, and applies the spec's curation to what it returns. Kinds that
 can also compile a bare file without a spec (OpenAPI/Swagger descriptions) give `parse_file` as well.
 
-Adding a kind (docs, repo, text are next) is one module under `sources/` with an
+Adding a kind (docs and text are next) is one module under `sources/` with an
 `integration_from_spec(spec, spec_path)` and one `register(...)` line at the bottom of this file. The
 entries import their module on first use: graphql-core, the MCP SDK and the SQL drivers cost tens to
 hundreds of milliseconds to import, and a compile of an OpenAPI spec needs none of them.
@@ -92,6 +92,12 @@ def _postman(spec: HubSpec, spec_path: Path) -> Integration:
     return integration_from_spec(spec, spec_path)
 
 
+def _repo(spec: HubSpec, spec_path: Path) -> Integration:
+    from mcphub.compiler.sources.repo import integration_from_spec
+
+    return integration_from_spec(spec, spec_path)
+
+
 def _graphql(spec: HubSpec, spec_path: Path) -> Integration:
     from mcphub.compiler.sources.graphql import integration_from_spec
 
@@ -112,6 +118,7 @@ def _mcp(spec: HubSpec, spec_path: Path) -> Integration:
 
 register(SourceKind("openapi", _openapi, "OpenAPI 3.0/3.1 and Swagger 2.0 descriptions", parse_file=_openapi_file))
 register(SourceKind("postman", _postman, "a Postman Collection v2.0/v2.1 (converted to OpenAPI first)"))
+register(SourceKind("repo", _repo, "a code repository: its OpenAPI file, else its FastAPI/Flask routes"))
 register(SourceKind("graphql", _graphql, "a GraphQL schema (SDL) with the operations the spec lists"))
 register(SourceKind("sql", _sql, "a PostgreSQL database (read-only queries and its schema)"))
 register(SourceKind("mcp", _mcp, "an upstream MCP server (stdio command or streamable HTTP URL)"))
