@@ -7,7 +7,8 @@ One root, `CompileError`: the CLI (and anything embedding the compiler) catches 
     │   └── SourceUnavailable  the spec is fine but its source can't be had here
     ├── SourceError         an API description can't be read or understood
     ├── CodegenError        the IR can't be rendered (a name clash, a formatter failure)
-    └── ScanError           semgrep is missing or could not check every file
+    ├── ScanError           semgrep is missing or could not check every file
+    └── llm.LLMError        the builder's model could not be reached or answered unusably (defined with the client)
 """
 
 from __future__ import annotations

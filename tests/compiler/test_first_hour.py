@@ -83,6 +83,14 @@ def test_kind_swagger_suggests_openapi(tmp_path: Path) -> None:
     assert "source.kind 'swagger' is not one of" in output and "did you mean 'openapi'?" in output
 
 
+def test_a_kind_this_compiler_lacks_lists_the_ones_it_has(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "notes.yaml", "slug: notes\nname: Notes\nsource: {kind: docs, url: https://example.com}\n")
+    code, output = _compile(str(spec), "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert f"{spec}: source kind 'docs' is not supported by this version of the compiler yet" in output
+    assert "openapi" in output and "postman" in output and "graphql" in output
+
+
 def test_misspelt_spec_in_a_folder_is_reported_not_skipped(tmp_path: Path) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
