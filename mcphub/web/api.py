@@ -36,7 +36,7 @@ from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
 from mcphub.runtime.tenancy.credentials import CredentialError
-from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.policy import LimiterUnavailable, parse_rate
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.tenancy.usage import call_log, monthly, summary
 from mcphub.web.keyauth import bearer_token
@@ -242,7 +242,10 @@ class _Api:
     async def throttle(self, request: Request, email: str) -> None:
         client = request.client.host if request.client else "unknown"
         for bucket in (f"signin:ip:{client}", f"signin:email:{email.strip().lower()}"):
-            wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            try:
+                wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
+                raise ApiError(503, "limits_unavailable", str(exc)) from None
             if wait > 0:
                 raise ApiError(429, "rate_limited", f"too many sign-in attempts; retry in {wait:.0f} s")
 

@@ -4,6 +4,7 @@ MCPHUB_DATABASE_URL   postgresql+asyncpg://… (default: SQLite file in the data
 MCPHUB_REDIS_URL      redis://… : shared rate limits, key revocation and change fan-out across replicas
 MCPHUB_SECRET_KEY     master key of the vault (default: <data dir>/secret.key, mode 0600)
 MCPHUB_KEY_RATE_LIMIT per-key rate limit for tool calls, e.g. "600/min" (default: none)
+MCPHUB_LIMITS_WITHOUT_REDIS  local|open|closed: rate limits while Redis is down (policy.py; default local)
 
 Without Redis, processes on one database (the hub, the CLI) tell each other about changes through the
 database's change feed (`fanout.ChangeFeed`), polled once a second. While running, the tenancy also
@@ -32,7 +33,13 @@ from mcphub.runtime.tenancy.accounts import Accounts
 from mcphub.runtime.tenancy.credentials import CredentialStore, TenancyCredentialProvider
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 from mcphub.runtime.tenancy.fanout import ChangeFeed
-from mcphub.runtime.tenancy.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
+from mcphub.runtime.tenancy.policy import (
+    MemoryRateLimiter,
+    PolicyEngine,
+    RateLimiter,
+    RedisRateLimiter,
+    limits_without_redis,
+)
 from mcphub.runtime.tenancy.usage import UsageRecorder
 from mcphub.runtime.tenancy.vault import Vault, load_vault
 
@@ -94,13 +101,17 @@ class Tenancy:
         if redis_url:
             from redis.asyncio import Redis  # imported only when configured: it costs ~0.1 s of every start
 
-            redis = Redis.from_url(redis_url)
+            # A connect timeout: an unreachable (not refusing) Redis must not hold calls for the OS's ~2 min.
+            redis = Redis.from_url(redis_url, socket_connect_timeout=2.0)
         db = Database(url)
         vault = load_vault(data_dir)
         feed = ChangeFeed(db, interval=feed_interval) if redis is None else None
         integrations = UserIntegrations(db, redis=redis, namespace=namespace, feed=feed)
         credentials = CredentialStore(db, vault, integrations)
-        limiter: RateLimiter = RedisRateLimiter(redis, namespace) if redis else MemoryRateLimiter()
+        limiter: RateLimiter = MemoryRateLimiter()
+        if redis is not None:
+            without = limits_without_redis(os.environ.get("MCPHUB_LIMITS_WITHOUT_REDIS"))
+            limiter = RedisRateLimiter(redis, namespace, without_redis=without)
         oauth = UpstreamOAuth(db, vault, credentials)
         tenancy = cls(
             data_dir=data_dir,
