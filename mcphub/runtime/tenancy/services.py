@@ -5,6 +5,7 @@ MCPHUB_REDIS_URL      redis://… : shared rate limits, key revocation and chang
 MCPHUB_SECRET_KEY     master key of the vault (default: <data dir>/secret.key, mode 0600)
 MCPHUB_KEY_RATE_LIMIT per-key rate limit for tool calls, e.g. "600/min" (default: none)
 MCPHUB_LIMITS_WITHOUT_REDIS  local|open|closed: rate limits while Redis is down (policy.py; default local)
+MCPHUB_USAGE_SPOOL    folder of the usage spool (usage.py; default <data dir>/usage-spool), or "off"
 
 Without Redis, processes on one database (the hub, the CLI) tell each other about changes through the
 database's change feed (`fanout.ChangeFeed`), polled once a second. While running, the tenancy also
@@ -40,7 +41,7 @@ from mcphub.runtime.tenancy.policy import (
     RedisRateLimiter,
     limits_without_redis,
 )
-from mcphub.runtime.tenancy.usage import UsageRecorder
+from mcphub.runtime.tenancy.usage import UsageRecorder, UsageSpool
 from mcphub.runtime.tenancy.vault import Vault, load_vault
 
 if TYPE_CHECKING:
@@ -51,6 +52,11 @@ __all__ = ["HOUSEKEEPING_EVERY", "Tenancy"]
 logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 600.0  # seconds between purges of expired OAuth codes/tokens and old change-feed rows
+
+
+def _usage_spool(data_dir: Path) -> UsageSpool | None:
+    folder = os.environ.get("MCPHUB_USAGE_SPOOL") or str(data_dir / "usage-spool")
+    return None if folder.strip().lower() == "off" else UsageSpool(Path(folder))
 
 
 @dataclass(slots=True)
@@ -138,6 +144,7 @@ class Tenancy:
                 secrets=credentials.secret_values,
                 log_keep_per_user=int(os.environ.get("MCPHUB_LOG_KEEP") or 1000),
                 log_retention=timedelta(days=float(os.environ.get("MCPHUB_LOG_DAYS") or 30)),
+                spool=_usage_spool(data_dir),
             ),
             oauth=oauth,
             feed=feed,
