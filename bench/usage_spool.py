@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from mcphub.runtime.store.db import Database
-from mcphub.runtime.usage import CallRecord, UsageRecorder, UsageSpool
+from mcphub.runtime.tenancy.usage import CallRecord, UsageRecorder, UsageSpool
 
 
 def _per_call_us(recorder: UsageRecorder, calls: int) -> float:

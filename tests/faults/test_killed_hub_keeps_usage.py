@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from tenancy.hub_process import hub_env, hub_popen
 
 from mcphub.runtime.store.models import CallLogEntry, UsageEvent
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.usage import monthly
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import monthly
 
 CLIENTS = 8
 KILL_AFTER = 300  # answered calls before the SIGKILL (the hub writes every 0.5 s: several batches are in by then)

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from runtime.support import closed_port
 
 from faults.redis_server import own_redis
-from mcphub.runtime.policy import (
+from mcphub.runtime.tenancy.policy import (
     LimiterUnavailable,
     LimitsMode,
     RedisRateLimiter,
@@ -23,7 +23,7 @@ from mcphub.runtime.policy import (
 )
 
 TWO_PER_HOUR = parse_rate("2/hour")
-LOGGER = "mcphub.runtime.policy"
+LOGGER = "mcphub.runtime.tenancy.policy"
 
 
 def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

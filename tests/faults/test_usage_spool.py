@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from mcphub.runtime.store.db import Database
 from mcphub.runtime.store.migrations import upgrade
 from mcphub.runtime.store.models import UsageEvent, UsageSpoolMark
-from mcphub.runtime.usage import CallRecord, UsageRecorder, UsageSpool
+from mcphub.runtime.tenancy.usage import CallRecord, UsageRecorder, UsageSpool
 
 
 async def _count(db: Database, model: type) -> int:

@@ -325,7 +325,7 @@ class ChangeEvent(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
-# --- usage spool (runtime/usage.py) --------------------------------------------------------------------
+# --- usage spool (runtime/tenancy/usage.py) ----------------------------------------------------------
 
 
 class UsageSpoolMark(Base):
