@@ -54,17 +54,17 @@ async def _usage_events(tenancy: Tenancy, user_id: int) -> int:
         return int(count or 0)
 
 
-async def test_sigkill_under_load_loses_no_answered_call(database: str, tmp_path: Path) -> None:
+async def test_sigkill_under_load_loses_no_answered_call(db_url: str, tmp_path: Path) -> None:
     recorder = Upstream()
     with serve(recorder) as upstream_base:
         recorder.base_url = upstream_base
         catalog = tmp_path / "catalog"
         write_package(petstore(upstream_base), catalog)
         data_dir = tmp_path / "data"
-        tenancy = await open_tenancy(data_dir, database)
+        tenancy = await open_tenancy(data_dir, db_url)
         try:
             ada = await make_account(tenancy, "ada@example.com", enable=["pets"], credentials={"pets": {"token": "t"}})
-            env = hub_env(database, data_dir, MCPHUB_LOG_KEEP="1000000")
+            env = hub_env(db_url, data_dir, MCPHUB_LOG_KEEP="1000000")
             answered: list[str] = []
             enough = asyncio.Event()
             with hub_popen(env, catalog) as (process, base):
