@@ -11,7 +11,11 @@ import click
 from mcphub.commands._options import catalog
 from mcphub.commands.compile import DEFAULT_OUT
 
-__all__ = ["find_package", "inspect"]
+__all__ = ["DEFAULT_CATALOGS", "find_package", "inspect"]
+
+# Where `mcphub compile` puts packages: specs into generated/, raw descriptions into build/raw/ (the pipeline's
+# SPECS_OUT and RAW_OUT, spelt out so that `inspect --help` need not import the compiler; a test keeps them equal).
+DEFAULT_CATALOGS = (DEFAULT_OUT, Path("build") / "raw")
 
 
 def find_package(target: str, catalogs: tuple[Path, ...]) -> Path:
@@ -19,7 +23,7 @@ def find_package(target: str, catalogs: tuple[Path, ...]) -> Path:
     path = Path(target)
     if path.is_dir():
         return path
-    dirs = catalogs or (DEFAULT_OUT,)
+    dirs = catalogs or DEFAULT_CATALOGS
     for directory in dirs:
         if (directory / target / "manifest.json").is_file():
             return directory / target
@@ -36,7 +40,7 @@ def find_package(target: str, catalogs: tuple[Path, ...]) -> Path:
 
 @click.command()
 @click.argument("package", metavar="SLUG_OR_DIR")
-@catalog("Where to look a slug up (repeatable; default: generated/).")
+@catalog("Where to look a slug up (repeatable; default: generated/, then build/raw/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the MCP tools/list result the hub would serve.")
 @click.option("--all", "show_all", is_flag=True, help="Include disabled tools.")
 def inspect(package: str, catalogs: tuple[Path, ...], as_json: bool, show_all: bool) -> None:
