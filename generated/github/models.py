@@ -79,6 +79,110 @@ GetFileContentsArgs = TypedDict(
         "repo": Required[str],
         "path": Required[str],
         "ref": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+WriteFileArgs = TypedDict(
+    "WriteFileArgs",
+    {
+        "owner": Required[str],
+        "repo": Required[str],
+        "path": Required[str],
+        "message": Required[str],
+        "sha": NotRequired[str],
+        "branch": NotRequired[str],
+        "content": Required[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+GetBranchArgs = TypedDict(
+    "GetBranchArgs",
+    {
+        "owner": Required[str],
+        "repo": Required[str],
+        "branch": Required[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+CreateBranchArgs = TypedDict(
+    "CreateBranchArgs",
+    {
+        "owner": Required[str],
+        "repo": Required[str],
+        "ref": Required[str],
+        "sha": Required[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+CreateRepoArgs = TypedDict(
+    "CreateRepoArgs",
+    {
+        "name": Required[str],
+        "description": NotRequired[str],
+        "homepage": NotRequired[str],
+        "private": NotRequired[bool],
+        "has_issues": NotRequired[bool],
+        "has_projects": NotRequired[bool],
+        "has_wiki": NotRequired[bool],
+        "has_discussions": NotRequired[bool],
+        "auto_init": NotRequired[bool],
+        "gitignore_template": NotRequired[str],
+        "license_template": NotRequired[str],
+        "allow_squash_merge": NotRequired[bool],
+        "allow_merge_commit": NotRequired[bool],
+        "allow_rebase_merge": NotRequired[bool],
+        "allow_auto_merge": NotRequired[bool],
+        "delete_branch_on_merge": NotRequired[bool],
+        "is_template": NotRequired[bool],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+CreateOrgRepoArgs = TypedDict(
+    "CreateOrgRepoArgs",
+    {
+        "org": Required[str],
+        "name": Required[str],
+        "description": NotRequired[str],
+        "homepage": NotRequired[str],
+        "private": NotRequired[bool],
+        "visibility": NotRequired[str],
+        "has_issues": NotRequired[bool],
+        "has_projects": NotRequired[bool],
+        "has_wiki": NotRequired[bool],
+        "is_template": NotRequired[bool],
+        "auto_init": NotRequired[bool],
+        "gitignore_template": NotRequired[str],
+        "license_template": NotRequired[str],
+        "allow_squash_merge": NotRequired[bool],
+        "allow_merge_commit": NotRequired[bool],
+        "allow_rebase_merge": NotRequired[bool],
+        "allow_auto_merge": NotRequired[bool],
+        "delete_branch_on_merge": NotRequired[bool],
+        "use_squash_pr_title_as_default": NotRequired[bool],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+ForkRepoArgs = TypedDict(
+    "ForkRepoArgs",
+    {
+        "owner": Required[str],
+        "repo": Required[str],
+        "organization": NotRequired[str],
+        "name": NotRequired[str],
+        "default_branch_only": NotRequired[bool],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -327,6 +431,19 @@ CreateReviewArgs = TypedDict(
 )
 
 
+RequestReviewersArgs = TypedDict(
+    "RequestReviewersArgs",
+    {
+        "owner": Required[str],
+        "repo": Required[str],
+        "pull_number": Required[int],
+        "reviewers": NotRequired[list[str]],
+        "team_reviewers": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
 MergePullRequestArgs = TypedDict(
     "MergePullRequestArgs",
     {
@@ -389,6 +506,12 @@ __all__ = [
     "ListUserReposArgs",
     "ListOrgReposArgs",
     "GetFileContentsArgs",
+    "WriteFileArgs",
+    "GetBranchArgs",
+    "CreateBranchArgs",
+    "CreateRepoArgs",
+    "CreateOrgRepoArgs",
+    "ForkRepoArgs",
     "ListBranchesArgs",
     "ListCommitsArgs",
     "ListIssuesArgs",
@@ -405,6 +528,7 @@ __all__ = [
     "ListPullRequestFilesArgs",
     "ListPullRequestReviewsArgs",
     "CreateReviewArgs",
+    "RequestReviewersArgs",
     "MergePullRequestArgs",
     "SearchCodeArgs",
     "SearchIssuesArgs",

@@ -44,8 +44,13 @@ GetAttachmentArgs = TypedDict(
 SendMessageArgs = TypedDict(
     "SendMessageArgs",
     {
-        "raw": NotRequired[str],
-        "threadId": NotRequired[str],
+        "to": NotRequired[list[str]],
+        "cc": NotRequired[list[str]],
+        "bcc": NotRequired[list[str]],
+        "subject": NotRequired[str],
+        "text": NotRequired[str],
+        "html": NotRequired[str],
+        "reply_to_message_id": NotRequired[str],
     },
 )
 
@@ -166,8 +171,13 @@ GetDraftArgs = TypedDict(
 CreateDraftArgs = TypedDict(
     "CreateDraftArgs",
     {
-        "id": NotRequired[str],
-        "message": NotRequired[dict[str, Any]],
+        "to": NotRequired[list[str]],
+        "cc": NotRequired[list[str]],
+        "bcc": NotRequired[list[str]],
+        "subject": NotRequired[str],
+        "text": NotRequired[str],
+        "html": NotRequired[str],
+        "reply_to_message_id": NotRequired[str],
     },
 )
 

@@ -19,9 +19,12 @@ import jsonschema
 import referencing.exceptions
 
 from mcphub.compiler.ir import (
+    INPUT_TRANSFORMS,
     RESPONSE_TRANSFORMS,
+    ArgBinding,
     ArgLocation,
     AuthScheme,
+    InputShape,
     Integration,
     OAuthFlow,
     Policy,
@@ -40,6 +43,7 @@ from mcphub.compiler.spec import (
     BasicAuthSpec,
     BearerAuthSpec,
     HubSpec,
+    InputSpec,
     OAuth2AuthSpec,
     PolicySpec,
     ResponseSpec,
@@ -398,8 +402,48 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
                 spec_path,
             )
         _remove_arg(tool, arg)
+    if entry.input is not None:
+        _transform_input(tool, entry.input, f"{field}.input", entry, spec, spec_path)
     if entry.response is not None:
         _shape_response(tool, entry.response, f"{field}.response", entry, spec, spec_path)
+
+
+def _transform_input(tool: Tool, given: InputSpec, field: str, entry: ToolSpec, spec: HubSpec, spec_path: Path) -> None:
+    """Swap the body fields the transform builds for its friendly arguments (bound as body fields it reads)."""
+    if tool.http is None or tool.http.body_encoding not in (None, "json"):
+        raise spec.error(
+            field, f"'{entry.operation}' takes no JSON body for transform '{given.transform}' to build", spec_path
+        )
+    info = INPUT_TRANSFORMS[given.transform]
+    body = {arg.wire_name: arg for arg in tool.http.args if arg.location is ArgLocation.BODY}
+    for written in [given.into] if given.into else info["writes"]:
+        if written not in body:
+            listed = ", ".join(body) or "none"
+            raise spec.error(
+                f"{field}.into" if given.into else f"{field}.transform",
+                f"'{given.transform}' builds the body field '{written}', which '{entry.operation}' does not have"
+                f"{did_you_mean(written, body)} (its body fields: {listed}); name the field with into:",
+                spec_path,
+            )
+        _remove_arg(tool, body[written].name)
+    properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
+    for name, schema in info["arguments"].items():
+        if name in properties:
+            raise spec.error(
+                f"{field}.transform",
+                f"'{given.transform}' takes an argument '{name}', which '{entry.operation}' already has; "
+                f"hide it (hide: [{name}]) or fix it (fixed: {{{name}: ...}})",
+                spec_path,
+            )
+        properties[name] = copy.deepcopy(schema)
+        tool.http.args.append(ArgBinding(name=name, python_name=name, location=ArgLocation.BODY, wire_name=name))
+    for name, description in info.get("describes", {}).items():
+        if isinstance(properties.get(name), dict):
+            properties[name]["description"] = description
+    required = [name for name in info["required"] if name not in tool.input_schema.get("required", [])]
+    if required:
+        tool.input_schema["required"] = [*tool.input_schema.get("required", []), *required]
+    tool.input = InputShape(transform=given.transform, arguments=list(info["arguments"]), into=given.into)
 
 
 _KEPT_LISTED = 12  # kept paths named in the full-response argument's description

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mcphub.compiler.errors import SourceUnavailable, SpecError
-from mcphub.compiler.ir import RESPONSE_TRANSFORMS, SourceInfo
+from mcphub.compiler.ir import INPUT_TRANSFORMS, RESPONSE_TRANSFORMS, SourceInfo
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN_BUDGET
 
 TOOL_NAME_CHARS_RE = re.compile(r"^[a-zA-Z0-9_-]+$")  # the length limit is checked with the slug, in curation
@@ -384,6 +384,23 @@ class ResponseSpec(_SpecModel):
         return self
 
 
+class InputSpec(_SpecModel):
+    """Friendly arguments for an HTTP tool: a named transform builds the JSON body fields the agent would assemble."""
+
+    transform: str  # one of ir.INPUT_TRANSFORMS
+    into: str | None = None  # the body field that receives what the transform builds (e.g. Gmail drafts: message)
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str) -> str:
+        if value not in INPUT_TRANSFORMS:
+            raise ValueError(
+                f"'{value}' is not an input transform{did_you_mean(value, INPUT_TRANSFORMS)} "
+                f"(one of {_one_of(sorted(INPUT_TRANSFORMS))})"
+            )
+        return value
+
+
 class ToolSpec(_SpecModel):
     """Curation of one operation of the source."""
 
@@ -400,6 +417,7 @@ class ToolSpec(_SpecModel):
     hide: list[str] = Field(default_factory=list)  # optional arguments removed from the schema
     annotations: ToolAnnotationsSpec | None = None
     response: ResponseSpec | None = None  # HTTP tools: trim or transform what comes back
+    input: InputSpec | None = None  # HTTP tools: friendly arguments turned into the body by a transform
     # GraphQL sources only: the fields to fetch from the operation's root field ("id title state { name }"), or a
     # whole document with one named operation whose variables become the tool's arguments.
     selection: str | None = None

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mcphub.compiler.ir import ArgLocation, Integration, Tool
+from mcphub.compiler.ir import INPUT_TRANSFORMS, ArgBinding, ArgLocation, Integration, Tool
 from mcphub.compiler.spec import HubSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,8 +337,13 @@ def test_binding_matches_reference(builtin: Builtin, tool_name: str) -> None:
                 f"required parameter {key} of {op.method} {op.path} is neither an argument nor fixed"
             )
 
-    # Body: encoding and field names.
-    body_args = [a for a in http.args if a.location in body_locations]
+    # Body: encoding and field names. An input transform's friendly arguments never reach the wire: the fields it
+    # builds do (checked like the arguments, by wire name).
+    friendly = set(tool.input.arguments) if tool.input else set()
+    body_args = [a for a in http.args if a.location in body_locations and a.name not in friendly]
+    if tool.input is not None:
+        built = [tool.input.into] if tool.input.into else INPUT_TRANSFORMS[tool.input.transform]["writes"]
+        body_args += [ArgBinding(name=w, python_name=w, location=ArgLocation.BODY, wire_name=w) for w in built]
     if op.body_encoding is None:
         assert not body_args, f"{op.method} {op.path} takes no body"
         return
