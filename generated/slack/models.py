@@ -170,6 +170,47 @@ SearchMessagesArgs = TypedDict(
         "query": Required[str],
         "sort": NotRequired[str],
         "sort_dir": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+CreateChannelArgs = TypedDict(
+    "CreateChannelArgs",
+    {
+        "is_private": NotRequired[bool],
+        "name": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+InviteToChannelArgs = TypedDict(
+    "InviteToChannelArgs",
+    {
+        "channel": NotRequired[str],
+        "users": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+SetChannelTopicArgs = TypedDict(
+    "SetChannelTopicArgs",
+    {
+        "channel": NotRequired[str],
+        "topic": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+PinMessageArgs = TypedDict(
+    "PinMessageArgs",
+    {
+        "channel": Required[str],
+        "timestamp": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -212,6 +253,10 @@ __all__ = [
     "AddReactionArgs",
     "RemoveReactionArgs",
     "SearchMessagesArgs",
+    "CreateChannelArgs",
+    "InviteToChannelArgs",
+    "SetChannelTopicArgs",
+    "PinMessageArgs",
     "GetUserArgs",
     "FindUserByEmailArgs",
     "GetMeArgs",

@@ -253,13 +253,62 @@ async def search_messages(
     page: int | None = None,
     sort: str | None = None,
     sort_dir: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /search.messages
 
-    Searches messages across the workspace with Slack search syntax in `query`, e.g. `invoice in:#billing from:@ada after:2026-01-01 has:link`. Returns `messages.matches` (text, user, channel, ts, permalink) and `messages.paging` (page, pages): pass `page` for more. Needs a user token (xoxp-, scope search:read): bot tokens are refused with not_allowed_token_type."""
+    Searches messages across the workspace with Slack search syntax in `query`, e.g. `invoice in:#billing from:@ada after:2026-01-01 has:link`. Returns `messages.matches` (text, user, channel, ts, permalink) and `messages.paging` (page, pages): pass `page` for more. Needs Slack connected with a user token ("Sign in with Slack (user token)" or a pasted xoxp- token, scope search:read): with a bot token it fails and says how to connect one; read channels with get_channel_history instead."""
     return await call.http(
-        query={"count": count, "highlight": highlight, "page": page, "query": query, "sort": sort, "sort_dir": sort_dir}
+        query={
+            "count": count,
+            "highlight": highlight,
+            "page": page,
+            "query": query,
+            "sort": sort,
+            "sort_dir": sort_dir,
+        },
+        full=full_response,
     )
+
+
+@registry.tool("create_channel")
+async def create_channel(
+    call: Call, *, is_private: bool | None = None, name: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.create
+
+    Creates a channel: `name` in lower case without spaces or periods (at most 80 characters, e.g. "proj-apollo"), `is_private` true for a private one. The creator (the bot, or you with a user token) is its first member; add people with invite_to_channel. Returns the `channel` (`id` C…, `name`); fails with name_taken when it exists."""
+    return await call.http(form={"is_private": is_private, "name": name}, full=full_response)
+
+
+@registry.tool("invite_to_channel")
+async def invite_to_channel(
+    call: Call, *, channel: str | None = None, users: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.invite
+
+    Adds people to a channel: `channel` (ID) and `users`, a comma-separated list of up to 1000 user IDs ("U123,U456"; find them with find_user_by_email or list_users). The inviter must be a member. Returns the `channel`."""
+    return await call.http(form={"channel": channel, "users": users}, full=full_response)
+
+
+@registry.tool("set_channel_topic")
+async def set_channel_topic(
+    call: Call, *, channel: str | None = None, topic: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.setTopic
+
+    Sets a channel's `topic` (the line shown under its name, plain text, up to 250 characters). Returns the `channel`."""
+    return await call.http(form={"channel": channel, "topic": topic}, full=full_response)
+
+
+@registry.tool("pin_message")
+async def pin_message(
+    call: Call, *, channel: str, timestamp: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /pins.add
+
+    Pins a message to its channel so everyone finds it in the channel's pinned items: `channel` and `timestamp` = the message's `ts` (post_message returns it). Returns `ok`."""
+    return await call.http(form={"channel": channel, "timestamp": timestamp}, full=full_response)
 
 
 @registry.tool("get_user")

@@ -305,6 +305,67 @@ CreateInvoiceArgs = TypedDict(
 )
 
 
+CreateInvoiceItemArgs = TypedDict(
+    "CreateInvoiceItemArgs",
+    {
+        "amount": NotRequired[int],
+        "currency": NotRequired[str],
+        "customer": Required[str],
+        "description": NotRequired[str],
+        "discountable": NotRequired[bool],
+        "expand": NotRequired[list[str]],
+        "invoice": NotRequired[str],
+        "metadata": NotRequired[Any],
+        "period": NotRequired[dict[str, Any]],
+        "price": NotRequired[str],
+        "price_data": NotRequired[dict[str, Any]],
+        "quantity": NotRequired[int],
+        "subscription": NotRequired[str],
+        "tax_rates": NotRequired[list[str]],
+        "unit_amount": NotRequired[int],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+ListInvoiceItemsArgs = TypedDict(
+    "ListInvoiceItemsArgs",
+    {
+        "created": NotRequired[Any],
+        "customer": NotRequired[str],
+        "ending_before": NotRequired[str],
+        "expand": NotRequired[list[str]],
+        "invoice": NotRequired[str],
+        "limit": NotRequired[int],
+        "pending": NotRequired[bool],
+        "starting_after": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
+DeleteInvoiceItemArgs = TypedDict(
+    "DeleteInvoiceItemArgs",
+    {
+        "invoiceitem": Required[str],
+        "body": NotRequired[dict[str, Any]],
+    },
+)
+
+
+ListInvoiceLinesArgs = TypedDict(
+    "ListInvoiceLinesArgs",
+    {
+        "ending_before": NotRequired[str],
+        "expand": NotRequired[list[str]],
+        "invoice": Required[str],
+        "limit": NotRequired[int],
+        "starting_after": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
 UpdateInvoiceArgs = TypedDict(
     "UpdateInvoiceArgs",
     {
@@ -358,11 +419,26 @@ SendInvoiceArgs = TypedDict(
 )
 
 
+PayInvoiceArgs = TypedDict(
+    "PayInvoiceArgs",
+    {
+        "invoice": Required[str],
+        "expand": NotRequired[list[str]],
+        "forgive": NotRequired[bool],
+        "off_session": NotRequired[bool],
+        "paid_out_of_band": NotRequired[bool],
+        "payment_method": NotRequired[str],
+        "full_response": NotRequired[bool],
+    },
+)
+
+
 VoidInvoiceArgs = TypedDict(
     "VoidInvoiceArgs",
     {
         "invoice": Required[str],
         "expand": NotRequired[list[str]],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -457,9 +533,14 @@ __all__ = [
     "ListInvoicesArgs",
     "GetInvoiceArgs",
     "CreateInvoiceArgs",
+    "CreateInvoiceItemArgs",
+    "ListInvoiceItemsArgs",
+    "DeleteInvoiceItemArgs",
+    "ListInvoiceLinesArgs",
     "UpdateInvoiceArgs",
     "FinalizeInvoiceArgs",
     "SendInvoiceArgs",
+    "PayInvoiceArgs",
     "VoidInvoiceArgs",
     "DeleteDraftInvoiceArgs",
     "ListPaymentIntentsArgs",
