@@ -9,6 +9,19 @@ from __future__ import annotations
 from typing import Any, NotRequired, Required, TypedDict
 
 
+SearchIssuesArgs = TypedDict(
+    "SearchIssuesArgs",
+    {
+        "jql": Required[str],
+        "nextPageToken": NotRequired[str],
+        "maxResults": NotRequired[int],
+        "fields": NotRequired[list[str]],
+        "expand": NotRequired[str],
+        "reconcileIssues": NotRequired[list[int]],
+    },
+)
+
+
 SearchIssuesClassicArgs = TypedDict(
     "SearchIssuesClassicArgs",
     {
@@ -211,6 +224,7 @@ ListPrioritiesArgs = TypedDict(
 
 
 __all__ = [
+    "SearchIssuesArgs",
     "SearchIssuesClassicArgs",
     "GetIssueArgs",
     "CreateIssueArgs",

@@ -164,6 +164,23 @@ GetCycleArgs = TypedDict(
 )
 
 
+CreateCycleArgs = TypedDict(
+    "CreateCycleArgs",
+    {
+        "input": Required[dict[str, Any]],
+    },
+)
+
+
+UpdateCycleArgs = TypedDict(
+    "UpdateCycleArgs",
+    {
+        "id": Required[str],
+        "input": Required[dict[str, Any]],
+    },
+)
+
+
 ListTeamsArgs = TypedDict(
     "ListTeamsArgs",
     {
@@ -240,6 +257,8 @@ __all__ = [
     "UpdateProjectArgs",
     "ListCyclesArgs",
     "GetCycleArgs",
+    "CreateCycleArgs",
+    "UpdateCycleArgs",
     "ListTeamsArgs",
     "GetTeamArgs",
     "ListUsersArgs",

@@ -136,6 +136,17 @@ GetDataSourceArgs = TypedDict(
 )
 
 
+UpdateDataSourceSchemaArgs = TypedDict(
+    "UpdateDataSourceSchemaArgs",
+    {
+        "data_source_id": Required[str],
+        "title": NotRequired[list[dict[str, Any]]],
+        "description": NotRequired[list[dict[str, Any]]],
+        "properties": NotRequired[dict[str, Any]],
+    },
+)
+
+
 QueryDataSourceArgs = TypedDict(
     "QueryDataSourceArgs",
     {
@@ -206,6 +217,7 @@ __all__ = [
     "DeleteBlockArgs",
     "GetDatabaseArgs",
     "GetDataSourceArgs",
+    "UpdateDataSourceSchemaArgs",
     "QueryDataSourceArgs",
     "ListCommentsArgs",
     "AddCommentArgs",

@@ -159,6 +159,24 @@ async def get_data_source(call: Call, *, data_source_id: str) -> ToolOutput:
     return await call.http(path={"data_source_id": data_source_id})
 
 
+@registry.tool("update_data_source_schema")
+async def update_data_source_schema(
+    call: Call,
+    *,
+    data_source_id: str,
+    title: list[dict[str, Any]] | None = None,
+    description: list[dict[str, Any]] | None = None,
+    properties: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PATCH /v1/data_sources/{data_source_id}
+
+    Changes a data source's (database's) columns, `title` or `description`. `properties` maps existing property names or IDs to changes and new names to definitions: add a column {"Priority": {"select": {"options": [{"name": "High", "color": "red"}, {"name": "Low"}]}}}, rename one {"Status": {"name": "Stage"}}, change its type {"Estimate": {"number": {"format": "number"}}}. Setting a property to null deletes that column and its values in every row: ask the user first. Read the current schema with get_data_source. Returns the data source with its new `properties`."""
+    return await call.http(
+        path={"data_source_id": data_source_id},
+        body={"title": title, "description": description, "properties": properties},
+    )
+
+
 @registry.tool("query_data_source")
 async def query_data_source(
     call: Call,

@@ -104,15 +104,67 @@ def _sha256(path: Path) -> str:
 
 
 def parse_description(
-    path: Path, *, slug: str, source: SourceInfo, name: str | None = None, max_full_length: int | None = None
+    path: Path,
+    *,
+    slug: str,
+    source: SourceInfo,
+    name: str | None = None,
+    max_full_length: int | None = None,
+    supplement: Path | None = None,
 ) -> Integration:
-    """Source stage for OpenAPI/Swagger descriptions."""
+    """Source stage for OpenAPI/Swagger descriptions (with a spec's `source.supplement` merged in)."""
     from mcphub.compiler.sources.openapi import load_document, openapi_to_integration
 
     document, fmt = load_document(path)
+    if supplement is not None:
+        _merge_supplement(document, load_document(supplement)[0], supplement)
     source = source.model_copy(update={"sha256": _sha256(path), "format": fmt})
     extra = {} if max_full_length is None else {"max_full_length": max_full_length}
     return openapi_to_integration(document, slug=slug, name=name, source=source, **extra)
+
+
+def _merge_supplement(document: dict[str, Any], supplement: dict[str, Any], where: Path) -> None:
+    """Add the supplement's operations to `document`; its components come along, renamed where the names clash.
+
+    Security schemes stay the description's (a spec's `auth:` decides them anyway); an operation both describe is an
+    error, since which one is meant can't be guessed.
+    """
+    components = document.setdefault("components", {})
+    added: dict[str, dict[str, Any]] = {}
+    renamed: dict[str, str] = {}
+    for section, entries in (supplement.get("components") or {}).items():
+        if section == "securitySchemes":
+            continue
+        taken = components.get(section, {})
+        for name, value in entries.items():
+            new_name = name
+            while new_name in taken and taken[new_name] != value:
+                new_name += "_supplement"
+            added.setdefault(section, {})[new_name] = value
+            if new_name != name:
+                renamed[f"#/components/{section}/{name}"] = f"#/components/{section}/{new_name}"
+    paths = supplement.get("paths") or {}
+    _rewrite_refs([added, paths], renamed)  # only the supplement's own references point at its renamed parts
+    for section, entries in added.items():
+        components.setdefault(section, {}).update(entries)
+    for path, item in paths.items():
+        existing = document.setdefault("paths", {}).setdefault(path, {})
+        for method, operation in item.items():
+            if method in existing:
+                raise CompileError(f"{where}: {method.upper()} {path} is in the source already; remove it here")
+            existing[method] = operation
+
+
+def _rewrite_refs(node: Any, renamed: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref in renamed:
+            node["$ref"] = renamed[ref]
+        for value in node.values():
+            _rewrite_refs(value, renamed)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_refs(value, renamed)
 
 
 def parse_spec(spec_path: Path) -> Integration:
@@ -153,12 +205,18 @@ def _parse_openapi_spec(spec: HubSpec, spec_path: Path) -> Integration:
         if resolved is None:
             raise CompileError(f"{spec_path}: source.path is required for source kind 'openapi'")
         source_file = resolved
+    supplement = None
+    if spec.source.supplement is not None:
+        supplement = spec_path.parent / spec.source.supplement
+        if not supplement.is_file():
+            raise spec.error("source.supplement", f"'{supplement}' does not exist; give a path relative to the spec")
     return parse_description(
         source_file,
         slug=spec.slug,
         name=spec.name,
         source=spec.source.to_source_info(),
         max_full_length=spec.max_name_length,
+        supplement=supplement,
     )
 
 

@@ -110,6 +110,9 @@ class SourceSpec(_SpecModel):
     # so official third-party descriptions are pinned and verified instead of committed.
     npm: str | None = None
     sha256: str | None = None
+    # kind openapi: a description of ours (relative to the spec file) with operations the published one lacks, e.g.
+    # an endpoint the provider added later; its paths and components are added to the source's before parsing.
+    supplement: str | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -143,6 +146,8 @@ class SourceSpec(_SpecModel):
                 raise ValueError("give either path: or url:, not both")
             if self.npm is not None and self.path is None:
                 raise ValueError("@npm@ needs path: (the file inside the package, e.g. generated/api.github.com.json)")
+            if self.supplement is not None and self.kind != "openapi":
+                raise ValueError(f"@supplement@ adds operations to an OpenAPI description, not to kind '{self.kind}'")
             if self.kind != "sql" and self.path is None and self.url is None:
                 raise ValueError(f"kind '{self.kind}' needs path: (relative to the spec file) or url:")
         if self.url is not None and self.kind not in ("repo", "sql") and not re.match(r"^https?://", self.url):

@@ -42,6 +42,8 @@ def compile_local(slug: str, folder: Path, catalog: Path, **changes: Any) -> Int
     source_file = spec.source_file()
     if source_file is not None and spec.source.npm is None:
         data["source"] = {**data["source"], "path": str(source_file)}  # the copy lives in another folder
+    if spec.source.supplement is not None:
+        data["source"] = {**data["source"], "supplement": str(original.parent / spec.source.supplement)}
     target = folder / f"{slug}.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     report = compile_target(Target(target, is_spec=True), catalog)

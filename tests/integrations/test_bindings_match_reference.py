@@ -189,6 +189,7 @@ class Builtin:
     spec: HubSpec
     reference: Path
     own: bool  # the reference is our own description (no published one exists)
+    supplement: Path | None = None  # our own description of what the published one lacks (spec source.supplement)
 
 
 def _builtins() -> list[Builtin]:
@@ -203,7 +204,8 @@ def _builtins() -> list[Builtin]:
                 f"{path.name}: no reference description is known for {spec.source.npm} {spec.source.path}; "
                 "add it to REFERENCE_OF_NPM_FILE"
             )
-            found.append(Builtin(spec.slug, spec, REFERENCE_DIR / reference_name, own=False))
+            supplement = path.parent / spec.source.supplement if spec.source.supplement else None
+            found.append(Builtin(spec.slug, spec, REFERENCE_DIR / reference_name, own=False, supplement=supplement))
         else:
             source = spec.source_file()
             assert source is not None
@@ -299,6 +301,9 @@ def test_binding_matches_reference(builtin: Builtin, tool_name: str) -> None:
     assert http is not None
     ref = reference(builtin.reference)
     op = ref.operation(http.method, http.path)
+    if op is None and builtin.supplement is not None:  # an operation the published description lacks
+        ref = reference(builtin.supplement)
+        op = ref.operation(http.method, http.path)
     assert op is not None, f"{http.method} {http.path} is not an operation of {builtin.reference.name}"
     assert http.server_url is None or _template(http.server_url) == _template(ref.server())
 
