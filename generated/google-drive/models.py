@@ -144,6 +144,22 @@ CreateFileArgs = TypedDict(
 )
 
 
+UploadFileArgs = TypedDict(
+    "UploadFileArgs",
+    {
+        "supportsAllDrives": NotRequired[bool],
+        "fields": NotRequired[str],
+        "name": Required[str],
+        "content": NotRequired[str],
+        "content_base64": NotRequired[str],
+        "content_type": NotRequired[str],
+        "convert_to": NotRequired[str],
+        "parents": NotRequired[list[str]],
+        "description": NotRequired[str],
+    },
+)
+
+
 UpdateFileArgs = TypedDict(
     "UpdateFileArgs",
     {
@@ -301,6 +317,7 @@ __all__ = [
     "ExportFileArgs",
     "CopyFileArgs",
     "CreateFileArgs",
+    "UploadFileArgs",
     "UpdateFileArgs",
     "DeleteFileArgs",
     "ListPermissionsArgs",

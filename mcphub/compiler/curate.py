@@ -410,12 +410,14 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
 
 def _transform_input(tool: Tool, given: InputSpec, field: str, entry: ToolSpec, spec: HubSpec, spec_path: Path) -> None:
     """Swap the body fields the transform builds for its friendly arguments (bound as body fields it reads)."""
-    if tool.http is None or tool.http.body_encoding not in (None, "json"):
+    if tool.http is None or tool.http.body_encoding not in (None, "json", "multipart"):
         raise spec.error(
-            field, f"'{entry.operation}' takes no JSON body for transform '{given.transform}' to build", spec_path
+            field, f"'{entry.operation}' takes no body for transform '{given.transform}' to build", spec_path
         )
     info = INPUT_TRANSFORMS[given.transform]
-    body = {arg.wire_name: arg for arg in tool.http.args if arg.location is ArgLocation.BODY}
+    # JSON fields, or parts of a multipart body (which the transform then encodes itself, e.g. multipart/related).
+    located = (ArgLocation.BODY, ArgLocation.MULTIPART)
+    body = {arg.wire_name: arg for arg in tool.http.args if arg.location in located}
     for written in [given.into] if given.into else info["writes"]:
         if written not in body:
             listed = ", ".join(body) or "none"

@@ -57,6 +57,35 @@ INPUT_TRANSFORMS: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "drive_upload": {
+        "writes": ["metadata", "media"],  # the parts of a multipart/related body, which the transform encodes itself
+        "required": ["name"],
+        "arguments": {
+            "name": {"type": "string", "description": 'The file\'s name in Drive, e.g. "budget.csv".'},
+            "content": {
+                "type": "string",
+                "description": "The content as text (UTF-8). Give content or content_base64.",
+            },
+            "content_base64": {"type": "string", "description": "Binary content (a PDF, an image), base64-encoded."},
+            "content_type": {
+                "type": "string",
+                "description": 'The content\'s media type, e.g. "text/csv", "text/html", "application/pdf"; text/plain '
+                "for text when left out.",
+            },
+            "convert_to": {
+                "type": "string",
+                "enum": ["document", "spreadsheet", "presentation"],
+                "description": "Make it a Google Doc (from text or HTML), Sheet (from CSV) or Slides file instead of "
+                "storing the content as is.",
+            },
+            "parents": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The folder ID to put it in (one); My Drive's root when left out.",
+            },
+            "description": {"type": "string", "description": "A short description shown in Drive."},
+        },
+    },
     "github_file": {
         "writes": ["content"],
         "required": ["content"],

@@ -624,9 +624,13 @@ class UpstreamClient:
         binding = tool.http
         where = f"{binding.method} {binding.path}" if binding else tool.name
         try:
+            raw = None
             if tool.input is not None:
-                parts["body"] = await self._build_input(tool, credential, parts)
+                parts["body"], raw = await self._build_input(tool, credential, parts)
             prepared = self.prepare(tool, credential, **parts)
+            if raw is not None:  # a body the transform encoded itself (a multipart/related upload)
+                prepared.files = None
+                prepared.content, prepared.headers["Content-Type"] = raw
             shaper = None if full else self._shapers.get(tool.name)
             with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
                 return await self._exchange(prepared, shaper)
@@ -645,9 +649,14 @@ class UpstreamClient:
         except httpx2.HTTPError as exc:
             return _error(f"{where}: the upstream request failed: {type(exc).__name__}: {exc}")
 
-    async def _build_input(self, tool: Tool, credential: Credential | None, parts: Mapping[str, Any]) -> Any:
-        """Spec `input:`: the body built from the friendly arguments by the tool's transform (runtime/transforms.py)."""
-        from mcphub.runtime.transforms import InputError, build_input
+    async def _build_input(
+        self, tool: Tool, credential: Credential | None, parts: Mapping[str, Any]
+    ) -> tuple[Any, tuple[bytes, str] | None]:
+        """Spec `input:`: the body built from the friendly arguments by the tool's transform (runtime/transforms.py).
+
+        Returns the JSON body for `prepare`, or None and (bytes, content type) for a body the transform encoded.
+        """
+        from mcphub.runtime.transforms import InputError, RawBody, build_input
 
         binding, shape = tool.http, tool.input
         assert binding is not None and shape is not None
@@ -664,9 +673,10 @@ class UpstreamClient:
 
         path = {**binding.fixed.get(ArgLocation.PATH, {}), **(parts.get("path") or {})}
         try:
-            return await build_input(shape, parts.get("body"), path, lookup)
+            body = await build_input(shape, parts.get("body"), path, lookup)
         except InputError as exc:
             raise _UpstreamFailure(str(exc)) from exc
+        return (None, (body.content, body.content_type)) if isinstance(body, RawBody) else (body, None)
 
     async def _exchange(self, prepared: _Prepared, shaper: Callable[[Any], Any] | None = None) -> ToolOutput:
         method, url = prepared.method, prepared.url

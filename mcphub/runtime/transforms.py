@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -32,8 +34,10 @@ __all__ = [
     "InputError",
     "Lookup",
     "Outgoing",
+    "RawBody",
     "build_input",
     "compile_keep",
+    "drive_upload",
     "github_content",
     "github_file",
     "gmail_compose",
@@ -401,7 +405,15 @@ class Outgoing:
     body: Mapping[str, Any]
 
 
-InputTransform = Callable[[dict[str, Any], Outgoing, Lookup], Awaitable[dict[str, Any]]]
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """A body the transform encoded itself (multipart/related uploads), sent as these bytes with this content type."""
+
+    content: bytes
+    content_type: str
+
+
+InputTransform = Callable[[dict[str, Any], Outgoing, Lookup], Awaitable["dict[str, Any] | RawBody"]]
 
 
 def _addresses(value: Any) -> list[str]:
@@ -491,18 +503,66 @@ async def github_file(given: dict[str, Any], request: Outgoing, lookup: Lookup) 
     return produced
 
 
+_GOOGLE_APPS = "application/vnd.google-apps."
+
+
+async def drive_upload(given: dict[str, Any], request: Outgoing, lookup: Lookup) -> RawBody:
+    """Drive's multipart upload body (RFC 2387 multipart/related): the File metadata as JSON, then the content.
+
+    `convert_to` asks Drive to import the content as a Google Doc, Sheet or Slides file (metadata mimeType
+    application/vnd.google-apps.*), with the content's own type telling Drive what it converts from.
+    """
+    text, encoded = given.get("content"), given.get("content_base64")
+    if (text is None) == (encoded is None):
+        raise InputError("give the file's content as `content` (text) or `content_base64` (binary), one of them")
+    if encoded is not None:
+        try:
+            media = base64.b64decode(str(encoded), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError("`content_base64` is not valid base64; encode the bytes with standard base64") from exc
+    else:
+        media = str(text).encode()
+    content_type = str(given.get("content_type") or ("text/plain" if text is not None else "application/octet-stream"))
+    if text is not None and "charset" not in content_type.lower():
+        content_type += "; charset=UTF-8"
+    metadata: dict[str, Any] = {"name": given.get("name")}
+    if given.get("convert_to"):
+        metadata["mimeType"] = _GOOGLE_APPS + str(given["convert_to"])
+    elif given.get("content_type"):
+        metadata["mimeType"] = content_type.split(";", 1)[0].strip()
+    for key in ("parents", "description"):
+        if given.get(key):
+            metadata[key] = given[key]
+    boundary = "mcphub-" + secrets.token_hex(16)
+    while boundary.encode() in media:  # astronomically unlikely, but a boundary must not occur in the content
+        boundary = "mcphub-" + secrets.token_hex(16)
+    content = b"".join(
+        [
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            json.dumps(metadata, ensure_ascii=False).encode(),
+            f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode(),
+            media,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    return RawBody(content, f"multipart/related; boundary={boundary}")
+
+
 INPUT_TRANSFORMS: dict[str, InputTransform] = {
     "gmail_compose": gmail_compose,
     "github_file": github_file,
+    "drive_upload": drive_upload,
 }
 
 
 async def build_input(
     shape: InputShape, body: Mapping[str, Any] | None, path: Mapping[str, Any], lookup: Lookup
-) -> dict[str, Any]:
-    """The JSON body of a tool with an input transform: the friendly fields of `body` replaced by what they build."""
+) -> dict[str, Any] | RawBody:
+    """The body of a tool with an input transform: the friendly fields of `body` replaced by what they build."""
     rest = {key: value for key, value in (body or {}).items() if value is not None}
     given = {name: rest.pop(name) for name in shape.arguments if name in rest}
     produced = await INPUT_TRANSFORMS[shape.transform](given, Outgoing(path=path, body=rest), lookup)
+    if isinstance(produced, RawBody):
+        return produced  # the whole body: the operation has no other body fields (the compiler removed them)
     rest.update(produced if shape.into is None else {shape.into: produced})
     return rest

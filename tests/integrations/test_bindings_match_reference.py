@@ -348,7 +348,8 @@ def test_binding_matches_reference(builtin: Builtin, tool_name: str) -> None:
     body_args = [a for a in http.args if a.location in body_locations and a.name not in friendly]
     if tool.input is not None:
         built = [tool.input.into] if tool.input.into else INPUT_TRANSFORMS[tool.input.transform]["writes"]
-        body_args += [ArgBinding(name=w, python_name=w, location=ArgLocation.BODY, wire_name=w) for w in built]
+        where = ArgLocation.MULTIPART if http.body_encoding == "multipart" else ArgLocation.BODY
+        body_args += [ArgBinding(name=w, python_name=w, location=where, wire_name=w) for w in built]
     if op.body_encoding is None:
         assert not body_args, f"{op.method} {op.path} takes no body"
         return

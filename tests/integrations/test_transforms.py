@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import re
 from collections.abc import Mapping
 from email.message import Message
@@ -23,6 +24,7 @@ from mcphub.runtime.transforms import (
     INPUT_TRANSFORMS,
     TRANSFORMS,
     InputError,
+    RawBody,
     build_input,
     github_content,
     slack_ok,
@@ -219,3 +221,50 @@ def test_slack_ok_false_is_an_error_that_says_how_to_fix_it() -> None:
     assert "Sign in with Slack (user token)" in refused.text
     scope = slack_ok({"ok": False, "error": "missing_scope", "needed": "channels:manage", "provided": "chat:write"})
     assert isinstance(scope, ToolOutput) and "lacks the scope channels:manage (it has chat:write)" in scope.text
+
+
+DRIVE = InputShape(transform="drive_upload", arguments=list(DECLARED_INPUTS["drive_upload"]["arguments"]))
+
+
+def _related(body: RawBody) -> tuple[dict[str, Any], Message]:
+    """The metadata and the media part of a multipart/related upload, as Drive reads them."""
+    head = f"Content-Type: {body.content_type}\r\n\r\n".encode()
+    message = email.message_from_bytes(head + body.content, policy=default)
+    assert message.get_content_type() == "multipart/related"
+    metadata, media = message.iter_parts()
+    assert metadata.get_content_type() == "application/json"
+    return json.loads(metadata.get_content()), media
+
+
+async def test_drive_upload_builds_a_multipart_related_body() -> None:
+    csv = "name,amount\nAda,120\nBöb,80\n"
+    given = {"name": "budget.csv", "content": csv, "content_type": "text/csv", "parents": ["0Bfolder"]}
+    body = await build_input(DRIVE, given, {}, Lookups({}))
+
+    assert isinstance(body, RawBody)
+    metadata, media = _related(body)
+    assert metadata == {"name": "budget.csv", "mimeType": "text/csv", "parents": ["0Bfolder"]}
+    assert media.get_content_type() == "text/csv" and media.get_content() == csv
+
+
+async def test_drive_upload_converts_text_to_a_google_doc_and_sends_binary_bytes() -> None:
+    body = await build_input(DRIVE, {"name": "Notes", "content": "Plan\n", "convert_to": "document"}, {}, Lookups({}))
+    assert isinstance(body, RawBody)
+    metadata, media = _related(body)
+    assert metadata == {"name": "Notes", "mimeType": "application/vnd.google-apps.document"}
+    assert (media.get_content_type(), media.get_content_charset()) == ("text/plain", "utf-8")
+
+    pdf = b"%PDF-1.7\x00\xff\xfe"
+    given = {"name": "a.pdf", "content_base64": base64.b64encode(pdf).decode(), "content_type": "application/pdf"}
+    body = await build_input(DRIVE, given, {}, Lookups({}))
+    assert isinstance(body, RawBody)
+    _, media = _related(body)
+    assert media.get_payload(decode=True) == pdf  # the exact bytes, not their base64 text
+
+    for wrong, message in (
+        ({"name": "x"}, "give the file's content"),
+        ({"name": "x", "content": "a", "content_base64": "YQ=="}, "one of them"),
+        ({"name": "x", "content_base64": "not base64!"}, "not valid base64"),
+    ):
+        with pytest.raises(InputError, match=message):
+            await build_input(DRIVE, wrong, {}, Lookups({}))
