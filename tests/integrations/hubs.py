@@ -36,13 +36,14 @@ def compile_local(slug: str, folder: Path, catalog: Path, **changes: Any) -> Int
     spec = load_spec(original)
     data = yaml.safe_load(original.read_text(encoding="utf-8"))
     policy = changes.pop("policy", None)
+    own_source = "source" in changes
     data.update(changes)
     if policy is not None:
         data["policy"] = {**data.get("policy", {}), **policy}
     source_file = spec.source_file()
     if source_file is not None and spec.source.npm is None:
         data["source"] = {**data["source"], "path": str(source_file)}  # the copy lives in another folder
-    if spec.source.supplement is not None:
+    if spec.source.supplement is not None and not own_source:
         data["source"] = {**data["source"], "supplement": str(original.parent / spec.source.supplement)}
     target = folder / f"{slug}.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
