@@ -16,6 +16,7 @@ ListChannelsArgs = TypedDict(
         "types": NotRequired[str],
         "limit": NotRequired[int],
         "cursor": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -26,6 +27,7 @@ GetChannelArgs = TypedDict(
         "channel": NotRequired[str],
         "include_locale": NotRequired[bool],
         "include_num_members": NotRequired[bool],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -39,6 +41,7 @@ GetChannelHistoryArgs = TypedDict(
         "inclusive": NotRequired[bool],
         "limit": NotRequired[int],
         "cursor": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -53,6 +56,7 @@ GetThreadRepliesArgs = TypedDict(
         "inclusive": NotRequired[bool],
         "limit": NotRequired[int],
         "cursor": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -61,6 +65,7 @@ JoinChannelArgs = TypedDict(
     "JoinChannelArgs",
     {
         "channel": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -71,6 +76,7 @@ ListChannelMembersArgs = TypedDict(
         "channel": NotRequired[str],
         "limit": NotRequired[int],
         "cursor": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -80,6 +86,7 @@ ListUsersArgs = TypedDict(
     {
         "limit": NotRequired[int],
         "cursor": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -89,6 +96,7 @@ DeleteMessageArgs = TypedDict(
     {
         "channel": NotRequired[str],
         "ts": NotRequired[float],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -111,6 +119,7 @@ PostMessageArgs = TypedDict(
         "unfurl_links": NotRequired[bool],
         "unfurl_media": NotRequired[bool],
         "username": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -126,6 +135,7 @@ UpdateMessageArgs = TypedDict(
         "parse": NotRequired[str],
         "text": NotRequired[str],
         "ts": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -135,6 +145,7 @@ GetPermalinkArgs = TypedDict(
     {
         "channel": Required[str],
         "message_ts": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -145,6 +156,7 @@ AddReactionArgs = TypedDict(
         "channel": Required[str],
         "name": Required[str],
         "timestamp": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -157,6 +169,7 @@ RemoveReactionArgs = TypedDict(
         "file_comment": NotRequired[str],
         "name": Required[str],
         "timestamp": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -220,6 +233,7 @@ GetUserArgs = TypedDict(
     {
         "include_locale": NotRequired[bool],
         "user": NotRequired[str],
+        "full_response": NotRequired[bool],
     },
 )
 
@@ -228,13 +242,16 @@ FindUserByEmailArgs = TypedDict(
     "FindUserByEmailArgs",
     {
         "email": Required[str],
+        "full_response": NotRequired[bool],
     },
 )
 
 
 GetMeArgs = TypedDict(
     "GetMeArgs",
-    {},
+    {
+        "full_response": NotRequired[bool],
+    },
 )
 
 

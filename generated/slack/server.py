@@ -22,12 +22,14 @@ async def list_channels(
     types: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.list
 
     Lists the workspace's conversations (`channels` with `id` C…, `name`, `is_private`, `is_member`, `topic`, `num_members`). `types` selects kinds: "public_channel,private_channel,mpim,im". Paginate: pass `response_metadata.next_cursor` as `cursor` while it is non-empty. Slack answers HTTP 200 with `ok` false and an `error` code on failure."""
     return await call.http(
-        query={"exclude_archived": exclude_archived, "types": types, "limit": limit, "cursor": cursor}
+        query={"exclude_archived": exclude_archived, "types": types, "limit": limit, "cursor": cursor},
+        full=full_response,
     )
 
 
@@ -38,12 +40,14 @@ async def get_channel(
     channel: str | None = None,
     include_locale: bool | None = None,
     include_num_members: bool | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.info
 
     Returns a conversation's details (`channel` with name, topic, purpose, created, is_archived; `num_members` with include_num_members)."""
     return await call.http(
-        query={"channel": channel, "include_locale": include_locale, "include_num_members": include_num_members}
+        query={"channel": channel, "include_locale": include_locale, "include_num_members": include_num_members},
+        full=full_response,
     )
 
 
@@ -57,6 +61,7 @@ async def get_channel_history(
     inclusive: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.history
 
@@ -69,7 +74,8 @@ async def get_channel_history(
             "inclusive": inclusive,
             "limit": limit,
             "cursor": cursor,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -84,6 +90,7 @@ async def get_thread_replies(
     inclusive: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.replies
 
@@ -97,42 +104,52 @@ async def get_thread_replies(
             "inclusive": inclusive,
             "limit": limit,
             "cursor": cursor,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("join_channel")
-async def join_channel(call: Call, *, channel: str | None = None) -> ToolOutput:
+async def join_channel(call: Call, *, channel: str | None = None, full_response: bool = False) -> ToolOutput:
     """POST /conversations.join
 
     Joins a public channel (by ID) so the bot can read and post there. Returns the channel."""
-    return await call.http(form={"channel": channel})
+    return await call.http(form={"channel": channel}, full=full_response)
 
 
 @registry.tool("list_channel_members")
 async def list_channel_members(
-    call: Call, *, channel: str | None = None, limit: int | None = None, cursor: str | None = None
+    call: Call,
+    *,
+    channel: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.members
 
     Lists the user IDs in a conversation (`members`); paginate with `response_metadata.next_cursor` as `cursor`. Resolve IDs with list_users."""
-    return await call.http(query={"channel": channel, "limit": limit, "cursor": cursor})
+    return await call.http(query={"channel": channel, "limit": limit, "cursor": cursor}, full=full_response)
 
 
 @registry.tool("list_users")
-async def list_users(call: Call, *, limit: int | None = None, cursor: str | None = None) -> ToolOutput:
+async def list_users(
+    call: Call, *, limit: int | None = None, cursor: str | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /users.list
 
     Lists the workspace's members (`members` with `id` U…, `name`, `real_name`, `profile.email` with the users:read.email scope, `is_bot`, `deleted`). Paginate with `response_metadata.next_cursor` as `cursor`."""
-    return await call.http(query={"limit": limit, "cursor": cursor})
+    return await call.http(query={"limit": limit, "cursor": cursor}, full=full_response)
 
 
 @registry.tool("delete_message")
-async def delete_message(call: Call, *, channel: str | None = None, ts: float | None = None) -> ToolOutput:
+async def delete_message(
+    call: Call, *, channel: str | None = None, ts: float | None = None, full_response: bool = False
+) -> ToolOutput:
     """POST /chat.delete
 
     Deletes a message (`channel` and its `ts`). Destructive; disabled unless an admin enables it."""
-    return await call.http(form={"channel": channel, "ts": ts})
+    return await call.http(form={"channel": channel, "ts": ts}, full=full_response)
 
 
 @registry.tool("post_message")
@@ -154,6 +171,7 @@ async def post_message(
     unfurl_links: bool | None = None,
     unfurl_media: bool | None = None,
     username: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /chat.postMessage
 
@@ -175,7 +193,8 @@ async def post_message(
             "unfurl_links": unfurl_links,
             "unfurl_media": unfurl_media,
             "username": username,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -191,6 +210,7 @@ async def update_message(
     parse: str | None = None,
     text: str | None = None,
     ts: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /chat.update
 
@@ -205,24 +225,27 @@ async def update_message(
             "parse": parse,
             "text": text,
             "ts": ts,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("get_permalink")
-async def get_permalink(call: Call, *, channel: str, message_ts: str) -> ToolOutput:
+async def get_permalink(call: Call, *, channel: str, message_ts: str, full_response: bool = False) -> ToolOutput:
     """GET /chat.getPermalink
 
     Returns a shareable `permalink` URL of one message (`channel` and `message_ts`)."""
-    return await call.http(query={"channel": channel, "message_ts": message_ts})
+    return await call.http(query={"channel": channel, "message_ts": message_ts}, full=full_response)
 
 
 @registry.tool("add_reaction")
-async def add_reaction(call: Call, *, channel: str, name: str, timestamp: str) -> ToolOutput:
+async def add_reaction(
+    call: Call, *, channel: str, name: str, timestamp: str, full_response: bool = False
+) -> ToolOutput:
     """POST /reactions.add
 
     Adds an emoji reaction (`name` without colons, e.g. "eyes" or "white_check_mark") to a message (`channel` and its `timestamp` = the message's `ts`). Returns `ok`."""
-    return await call.http(form={"channel": channel, "name": name, "timestamp": timestamp})
+    return await call.http(form={"channel": channel, "name": name, "timestamp": timestamp}, full=full_response)
 
 
 @registry.tool("remove_reaction")
@@ -234,12 +257,14 @@ async def remove_reaction(
     file: str | None = None,
     file_comment: str | None = None,
     timestamp: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /reactions.remove
 
     Removes the bot's emoji reaction (`name` without colons) from a message (`channel` and `timestamp` = the message's `ts`). Returns `ok`."""
     return await call.http(
-        form={"channel": channel, "file": file, "file_comment": file_comment, "name": name, "timestamp": timestamp}
+        form={"channel": channel, "file": file, "file_comment": file_comment, "name": name, "timestamp": timestamp},
+        full=full_response,
     )
 
 
@@ -312,24 +337,26 @@ async def pin_message(
 
 
 @registry.tool("get_user")
-async def get_user(call: Call, *, include_locale: bool | None = None, user: str | None = None) -> ToolOutput:
+async def get_user(
+    call: Call, *, include_locale: bool | None = None, user: str | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /users.info
 
     Returns one member (`user` = U… ID): name, real_name, profile (title, email with users:read.email, status), tz, is_bot, deleted."""
-    return await call.http(query={"include_locale": include_locale, "user": user})
+    return await call.http(query={"include_locale": include_locale, "user": user}, full=full_response)
 
 
 @registry.tool("find_user_by_email")
-async def find_user_by_email(call: Call, *, email: str) -> ToolOutput:
+async def find_user_by_email(call: Call, *, email: str, full_response: bool = False) -> ToolOutput:
     """GET /users.lookupByEmail
 
     Finds a member by exact `email` address; returns the `user` (ID, name, profile) or `ok` false with `users_not_found`."""
-    return await call.http(query={"email": email})
+    return await call.http(query={"email": email}, full=full_response)
 
 
 @registry.tool("get_me")
-async def get_me(call: Call) -> ToolOutput:
+async def get_me(call: Call, *, full_response: bool = False) -> ToolOutput:
     """GET /auth.test
 
     Returns who this connection acts as: `user` and `user_id`, the workspace (`team`, `team_id`, `url`) and `bot_id` for bot tokens. Use it to check that the token works."""
-    return await call.http()
+    return await call.http(full=full_response)
