@@ -60,7 +60,7 @@ async def create_page(
 ) -> ToolOutput:
     """POST /v1/pages
 
-    Creates a page under a parent page (`parent` {"page_id": ...}) or as a row of a data source (`parent` {"data_source_id": ...}, then `properties` must match the data source's schema; see get_data_source). `properties` maps property names to values, e.g. {"title": [{"text": {"content": "Notes"}}]}; `children` are block objects for the content. Returns the new page (its `id` and `url`)."""
+    Creates a page under a parent page (`parent` {"page_id": ...}) or as a row of a database (`parent` {"database_id": ...}: the database's ID, which get_data_source gives as `parent.database_id`; `properties` must then match the data source's schema). `properties` maps property names to values, e.g. {"title": [{"text": {"content": "Notes"}}]}; `children` are block objects for the content. Returns the new page (its `id` and `url`)."""
     return await call.http(
         body={"parent": parent, "properties": properties, "children": children, "icon": icon, "cover": cover}
     )
