@@ -25,7 +25,17 @@ from integrations.hubs import RunningHub, compile_local, running_hub
 
 REFERENCE_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
-# A handler gets the request and the path template's values; it answers a status and a JSON value (None: no body).
+
+@dataclass(frozen=True)
+class Text:
+    """A non-JSON answer (an export, a download)."""
+
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+# A handler gets the request and the path template's values; it answers a status and a JSON value (None: no body), or
+# Text.
 Handler = Callable[[Recorded, dict[str, str]], tuple[int, Any]]
 
 
@@ -59,10 +69,14 @@ class Service(Upstream):
                 break
         else:
             status, payload = 404, {"message": f"Not Found: {r.method} {r.path}"}
-        body = b"" if payload is None else json.dumps(payload).encode()
+        if isinstance(payload, Text):
+            body, content_type = payload.body.encode(), payload.content_type
+        else:
+            body = b"" if payload is None else json.dumps(payload).encode()
+            content_type = "application/json; charset=utf-8" if payload is not None else ""
         headers = [(b"content-length", str(len(body)).encode())]
-        if payload is not None:
-            headers.append((b"content-type", b"application/json; charset=utf-8"))
+        if content_type:
+            headers.append((b"content-type", content_type.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -72,15 +86,21 @@ OPEN_POLICY = {"allowed_hosts": ["127.0.0.1"], "allow_private_network": True, "r
 
 @contextmanager
 def task_hub(
-    folder: Path, slug: str, service: Service, credential: dict[str, Any], base_path: str = "", **changes: Any
+    folder: Path,
+    slug: str,
+    service: Service,
+    credential: dict[str, Any],
+    base_path: str = "",
+    derive: Callable[[str], dict[str, Any]] | None = None,
 ) -> Iterator[RunningHub]:
-    """The shipped spec of `slug` pointed at `service` (its base URL and egress policy; `changes` to its top-level
-    keys), compiled and served by the real hub for a user who stored `credential`."""
+    """The shipped spec of `slug` pointed at `service` (its base URL and egress policy, and the top-level keys
+    `derive` returns for the stand-in's URL), compiled and served by the real hub for a user who stored `credential`."""
     with serve(service) as url:
         service.base_url = url
         specs, catalog = folder / "specs", folder / "catalog"
         specs.mkdir()
         catalog.mkdir()
+        changes = derive(url) if derive else {}
         compile_local(slug, specs, catalog, base_url=url + base_path, policy=OPEN_POLICY, **changes)
         with running_hub(catalog, {slug: credential}) as hub:
             yield hub
