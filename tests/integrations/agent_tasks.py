@@ -88,7 +88,7 @@ OPEN_POLICY = {"allowed_hosts": ["127.0.0.1"], "allow_private_network": True, "r
 def task_hub(
     folder: Path,
     slug: str,
-    service: Service,
+    service: Upstream,
     credential: dict[str, Any],
     base_path: str = "",
     derive: Callable[[str], dict[str, Any]] | None = None,
