@@ -26,8 +26,8 @@ RESPONSE_TRANSFORMS = {
     "slack_ok": "Slack's answer; `ok` false becomes a tool error saying what to do",
 }
 
-# The input transforms the runtime implements (mcphub/runtime/transforms.py; a test keeps both in step). A tool that
-# uses one (spec `input:`) takes the friendly `arguments` instead of the JSON body fields in `writes`, which the
+# The input transforms the runtime implements (mcphub/runtime/upstream/transforms.py; a test keeps both in step). A
+# tool that uses one (spec `input:`) takes the friendly `arguments` instead of the body fields in `writes`, which the
 # transform builds at call time, looking up what it needs (a blob's sha, the mail replied to) with the caller's
 # credential. `required`: arguments the tool cannot do without; `describes`: new descriptions of the operation's own
 # arguments whose meaning the transform changes.
@@ -205,9 +205,9 @@ class ResponseShape(_Model):
 class InputShape(_Model):
     """How the runtime builds a tool's JSON body from friendly arguments (spec `input:`).
 
-    `transform` names an async function of `mcphub.runtime.transforms` (one of INPUT_TRANSFORMS); it reads the body
-    fields in `arguments` (removed from the body) and returns the fields it builds, merged into the body, or placed
-    under the body field `into` when set (Gmail drafts: `message`).
+    `transform` names an async function of `mcphub.runtime.upstream.transforms` (one of INPUT_TRANSFORMS); it reads
+    the body fields in `arguments` (removed from the body) and returns the fields it builds, merged into the body, or
+    placed under the body field `into` when set (Gmail drafts: `message`), or the whole encoded body (uploads).
     """
 
     transform: str

@@ -20,7 +20,7 @@ import pytest
 from mcphub.compiler.ir import INPUT_TRANSFORMS as DECLARED_INPUTS
 from mcphub.compiler.ir import RESPONSE_TRANSFORMS, InputShape
 from mcphub.runtime.package import ToolOutput
-from mcphub.runtime.transforms import (
+from mcphub.runtime.upstream.transforms import (
     INPUT_TRANSFORMS,
     TRANSFORMS,
     InputError,

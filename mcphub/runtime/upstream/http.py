@@ -658,11 +658,11 @@ class UpstreamClient:
     async def _build_input(
         self, tool: Tool, credential: Credential | None, parts: Mapping[str, Any]
     ) -> tuple[Any, tuple[bytes, str] | None]:
-        """Spec `input:`: the body built from the friendly arguments by the tool's transform (runtime/transforms.py).
+        """Spec `input:`: the body built from the friendly arguments by the tool's transform (upstream/transforms.py).
 
         Returns the JSON body for `prepare`, or None and (bytes, content type) for a body the transform encoded.
         """
-        from mcphub.runtime.transforms import InputError, RawBody, build_input
+        from mcphub.runtime.upstream.transforms import InputError, RawBody, build_input
 
         binding, shape = tool.http, tool.input
         assert binding is not None and shape is not None
