@@ -421,12 +421,17 @@ def _transform_input(tool: Tool, given: InputSpec, field: str, entry: ToolSpec, 
     for written in [given.into] if given.into else info["writes"]:
         if written not in body:
             listed = ", ".join(body) or "none"
-            raise spec.error(
-                f"{field}.into" if given.into else f"{field}.transform",
-                f"'{given.transform}' builds the body field '{written}', which '{entry.operation}' does not have"
-                f"{did_you_mean(written, body)} (its body fields: {listed}); name the field with into:",
-                spec_path,
-            )
+            hint = did_you_mean(written, body)
+            if given.into:
+                field_name = f"{field}.into"
+                message = f"'{written}' is not a body field of '{entry.operation}'{hint} (its body fields: {listed})"
+            else:
+                field_name = f"{field}.transform"
+                message = (
+                    f"'{given.transform}' builds the body field '{written}', which '{entry.operation}' does not "
+                    f"have{hint} (its body fields: {listed}); to send what it builds as one field, name it with into:"
+                )
+            raise spec.error(field_name, message, spec_path)
         _remove_arg(tool, body[written].name)
     properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
     for name, schema in info["arguments"].items():
