@@ -102,7 +102,7 @@ def task_hub(
         catalog.mkdir()
         changes = derive(url) if derive else {}
         compile_local(slug, specs, catalog, base_url=url + base_path, policy=OPEN_POLICY, **changes)
-        with running_hub(catalog, {slug: credential}) as hub:
+        with running_hub(catalog, {slug: credential} if credential else {}) as hub:  # {}: the user connects later
             yield hub
 
 
