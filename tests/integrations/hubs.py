@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx2
 import yaml
 from mcp.client import Client
 from runtime.support import mcp_client, provision, serve
@@ -27,6 +28,7 @@ from mcphub.compiler.spec import load_spec
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
 ADMIN_TOKEN = "integration-admin-token"
+PASSWORD = "correct horse battery staple"  # what runtime.support.make_account gives every user
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the real server the suite runs against
 
 
@@ -108,3 +110,31 @@ def throwaway_database(seed: str) -> Iterator[str]:
     finally:
         # FORCE: pools of a hub that just stopped may still hold idle connections.
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def postgres_hub(seed: str, folder: Path) -> Iterator[tuple[RunningHub, str]]:
+    """The shipped postgres spec served by the real hub over a throwaway database seeded with `seed`; (hub, its DSN)."""
+    with throwaway_database(seed) as dsn:
+        specs, catalog = folder / "specs", folder / "catalog"
+        specs.mkdir()
+        catalog.mkdir()
+        # The database is on loopback: this hub's policy allows private addresses (the default refuses them).
+        compile_local("postgres", specs, catalog, policy={"allow_private_network": True})
+        with running_hub(catalog, {"postgres": {"token": dsn}}) as hub:
+            yield hub, dsn
+
+
+@asynccontextmanager
+async def admin_browser(base: str, slug: str, client: dict[str, str]) -> AsyncIterator[httpx2.AsyncClient]:
+    """The test user's browser on the hub, signed in; as the hub's first user (its admin) it sets `slug`'s OAuth
+    client (`client`: client_id, client_secret, token_auth) as the dashboard does."""
+    async with httpx2.AsyncClient(base_url=base) as browser:
+        signed_in = await browser.post(
+            "/api/v1/auth/sign-in", json={"email": "agent@example.com", "password": PASSWORD}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        browser.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
+        configured = await browser.put(f"/api/v1/oauth-clients/{slug}", json=client)
+        assert configured.status_code == 204, configured.text
+        yield browser

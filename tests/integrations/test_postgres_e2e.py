@@ -17,7 +17,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from integrations.hubs import RunningHub, compile_local, running_hub, throwaway_database
+from integrations.hubs import RunningHub, postgres_hub
 
 SEED = """
 CREATE SCHEMA shop;
@@ -54,12 +54,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with throwaway_database(SEED) as dsn:
-        specs, catalog = tmp_path_factory.mktemp("specs"), tmp_path_factory.mktemp("catalog")
-        # The database is on loopback: this hub's policy allows private addresses (the default refuses them).
-        compile_local("postgres", specs, catalog, policy={"allow_private_network": True})
-        with running_hub(catalog, {"postgres": {"token": dsn}}) as hub:
-            yield Stack(hub, dsn)
+    with postgres_hub(SEED, tmp_path_factory.mktemp("postgres")) as (hub, dsn):
+        yield Stack(hub, dsn)
 
 
 def _text(result: types.CallToolResult) -> str:

@@ -20,9 +20,8 @@ from runtime.support import Recorded, open_tenancy
 from starlette.types import Send
 
 from integrations.agent_tasks import Handler, Service, call, task_hub
-from integrations.hubs import SPECS, RunningHub
+from integrations.hubs import SPECS, RunningHub, admin_browser
 
-PASSWORD = "correct horse battery staple"  # what runtime.support.make_account gives every user
 CLIENT_ID, CLIENT_SECRET = "1234.5678", "slack-client-secret"
 USER_TOKEN = "xoxp-1-signed-in-user"
 
@@ -107,17 +106,8 @@ async def test_sign_in_with_slack_for_a_user_token_then_search(
     hub: RunningHub, slack: SlackWithOAuth, folder: Path
 ) -> None:
     base = hub.mcp.removesuffix("/mcp")
-    async with httpx2.AsyncClient(base_url=base) as browser:
-        signed_in = await browser.post(
-            "/api/v1/auth/sign-in", json={"email": "agent@example.com", "password": PASSWORD}
-        )
-        assert signed_in.status_code == 200, signed_in.text
-        browser.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
-        configured = await browser.put(
-            "/api/v1/oauth-clients/slack",
-            json={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_auth": "client_secret_post"},
-        )
-        assert configured.status_code == 204, configured.text
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_auth": "client_secret_post"}
+    async with admin_browser(base, "slack", client) as browser:
         started = await browser.post("/api/v1/integrations/slack/oauth/start", json={"scheme": "user_oauth2"})
         assert started.status_code == 200, started.text
         async with httpx2.AsyncClient() as provider:

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from integrations.agent_tasks import call, refused
-from integrations.hubs import RunningHub, compile_local, running_hub, throwaway_database
+from integrations.hubs import RunningHub, postgres_hub
 
 # Row counts per table and month: orders grew by 120 in November, signups by 40, tickets by 15.
 SEED = """
@@ -42,11 +42,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with throwaway_database(SEED) as dsn:
-        specs, catalog = tmp_path_factory.mktemp("specs"), tmp_path_factory.mktemp("catalog")
-        compile_local("postgres", specs, catalog, policy={"allow_private_network": True})
-        with running_hub(catalog, {"postgres": {"token": dsn}}) as hub:
-            yield Stack(hub, dsn)
+    with postgres_hub(SEED, tmp_path_factory.mktemp("postgres")) as (hub, dsn):
+        yield Stack(hub, dsn)
 
 
 async def _counts(dsn: str) -> dict[str, int]:
