@@ -18,7 +18,7 @@ import asyncpg
 import httpx2
 import yaml
 from mcp.client import Client
-from runtime.support import mcp_client, provision, serve
+from runtime.support import mcp_client, open_tenancy, provision, serve
 
 from mcphub.app import Settings, create_app
 from mcphub.compiler.ir import Integration
@@ -112,9 +112,15 @@ def throwaway_database(seed: str) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@dataclass(frozen=True)
+class PostgresHub:
+    hub: RunningHub
+    dsn: str  # the throwaway database the user's credential points at
+
+
 @contextmanager
-def postgres_hub(seed: str, folder: Path) -> Iterator[tuple[RunningHub, str]]:
-    """The shipped postgres spec served by the real hub over a throwaway database seeded with `seed`; (hub, its DSN)."""
+def postgres_hub(seed: str, folder: Path) -> Iterator[PostgresHub]:
+    """The shipped postgres spec served by the real hub over a throwaway database seeded with `seed`."""
     with throwaway_database(seed) as dsn:
         specs, catalog = folder / "specs", folder / "catalog"
         specs.mkdir()
@@ -122,7 +128,7 @@ def postgres_hub(seed: str, folder: Path) -> Iterator[tuple[RunningHub, str]]:
         # The database is on loopback: this hub's policy allows private addresses (the default refuses them).
         compile_local("postgres", specs, catalog, policy={"allow_private_network": True})
         with running_hub(catalog, {"postgres": {"token": dsn}}) as hub:
-            yield hub, dsn
+            yield PostgresHub(hub, dsn)
 
 
 @asynccontextmanager
@@ -138,3 +144,15 @@ async def admin_browser(base: str, slug: str, client: dict[str, str]) -> AsyncIt
         configured = await browser.put(f"/api/v1/oauth-clients/{slug}", json=client)
         assert configured.status_code == 204, configured.text
         yield browser
+
+
+async def stored_credential(data_dir: Path, slug: str) -> dict[str, Any]:
+    """The fields the vault holds for the hub's one user and `slug` (what connecting stored)."""
+    tenancy = await open_tenancy(data_dir)
+    try:
+        [user] = await tenancy.accounts.list_users()
+        fields = await tenancy.credentials.fields(user.id, slug)
+    finally:
+        await tenancy.aclose()
+    assert fields is not None
+    return fields

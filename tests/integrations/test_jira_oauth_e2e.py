@@ -21,11 +21,11 @@ import httpx2
 import mcp_types as types
 import pytest
 import yaml
-from runtime.support import Recorded, Upstream, open_tenancy, serve
+from runtime.support import Recorded, Upstream, serve
 from starlette.types import Send
 from tenancy.oauth_server import Client, OAuthTestServer, Running
 
-from integrations.hubs import SPECS, RunningHub, admin_browser, compile_local, running_hub
+from integrations.hubs import SPECS, RunningHub, admin_browser, compile_local, running_hub, stored_credential
 
 CLIENT_ID, CLIENT_SECRET = "jira-hub-client", "jira-hub-secret-0123456789"
 SCOPES = ("read:jira-work", "write:jira-work", "read:jira-user", "offline_access")
@@ -151,14 +151,7 @@ def _text(result: types.CallToolResult) -> str:
 
 
 async def _stored(stack: Stack) -> dict[str, Any]:
-    tenancy = await open_tenancy(stack.data_dir)
-    try:
-        [user] = await tenancy.accounts.list_users()
-        fields = await tenancy.credentials.fields(user.id, "jira")
-    finally:
-        await tenancy.aclose()
-    assert fields is not None
-    return fields
+    return await stored_credential(stack.data_dir, "jira")
 
 
 async def test_connect_with_atlassian_then_call_jira_through_the_gateway(stack: Stack) -> None:

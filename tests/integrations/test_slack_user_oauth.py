@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx2
 import pytest
 import yaml
-from runtime.support import Recorded, open_tenancy
+from runtime.support import Recorded
 from starlette.types import Send
 
 from integrations.agent_tasks import Handler, Service, call, task_hub
-from integrations.hubs import SPECS, RunningHub, admin_browser
+from integrations.hubs import SPECS, RunningHub, admin_browser, stored_credential
 
 CLIENT_ID, CLIENT_SECRET = "1234.5678", "slack-client-secret"
 USER_TOKEN = "xoxp-1-signed-in-user"
@@ -91,17 +91,6 @@ def hub(slack: SlackWithOAuth, folder: Path) -> Iterator[RunningHub]:
         yield running
 
 
-async def _stored(data_dir: Path) -> dict[str, Any]:
-    tenancy = await open_tenancy(data_dir)
-    try:
-        [user] = await tenancy.accounts.list_users()
-        fields = await tenancy.credentials.fields(user.id, "slack")
-    finally:
-        await tenancy.aclose()
-    assert fields is not None
-    return fields
-
-
 async def test_sign_in_with_slack_for_a_user_token_then_search(
     hub: RunningHub, slack: SlackWithOAuth, folder: Path
 ) -> None:
@@ -120,7 +109,7 @@ async def test_sign_in_with_slack_for_a_user_token_then_search(
     [asked] = slack.authorize_requests
     assert "scope" not in asked and asked["user_scope"].startswith("search:read,")
     assert urlsplit(asked["redirect_uri"]).path == "/oauth/callback/slack"
-    stored = await _stored(folder / "catalog-data")  # task_hub's data folder, beside its catalog
+    stored = await stored_credential(folder / "catalog-data", "slack")  # task_hub's data folder, beside its catalog
     assert stored["token"] == USER_TOKEN
 
     async with hub.client() as client:

@@ -8,13 +8,12 @@ database's read-only transaction, and the test checks afterwards that nothing ch
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import asyncpg
 import pytest
 
 from integrations.agent_tasks import call, refused
-from integrations.hubs import RunningHub, postgres_hub
+from integrations.hubs import PostgresHub, postgres_hub
 
 # Row counts per table and month: orders grew by 120 in November, signups by 40, tickets by 15.
 SEED = """
@@ -34,16 +33,10 @@ INSERT INTO tickets (subject, opened_at)
 """
 
 
-@dataclass
-class Stack:
-    hub: RunningHub
-    dsn: str
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with postgres_hub(SEED, tmp_path_factory.mktemp("postgres")) as (hub, dsn):
-        yield Stack(hub, dsn)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresHub]:
+    with postgres_hub(SEED, tmp_path_factory.mktemp("postgres")) as running:
+        yield running
 
 
 async def _counts(dsn: str) -> dict[str, int]:
@@ -56,7 +49,7 @@ async def _counts(dsn: str) -> dict[str, int]:
         await connection.close()
 
 
-async def test_which_table_grew_the_most_last_month(stack: Stack) -> None:
+async def test_which_table_grew_the_most_last_month(stack: PostgresHub) -> None:
     before = await _counts(stack.dsn)
     async with stack.hub.client() as client:
         tables = await call(client, "postgres__list_tables", {"schema": "public"})
