@@ -630,17 +630,17 @@ class UpstreamClient:
         binding = tool.http
         where = f"{binding.method} {binding.path}" if binding else tool.name
         try:
-            raw = None
-            if tool.input is not None:
-                parts["body"], raw = await self._build_input(tool, credential, parts)
-            prepared = self.prepare(tool, credential, **parts)
-            if raw is not None:  # a body the transform encoded itself (a multipart/related upload)
-                prepared.files = None
-                prepared.content, prepared.headers["Content-Type"] = raw
             shaper = None if full else self._shapers.get(tool.name)
-            # `timeout_s` is the call's deadline, connecting, redirects and a slow trickle of bytes included;
-            # `connect_timeout_s` only fails a dead address sooner.
+            # `timeout_s` is the call's deadline, connecting, redirects, a slow trickle of bytes and an input
+            # transform's lookups included; `connect_timeout_s` only fails a dead address sooner.
             with anyio.fail_after(self.policy.timeout_s):
+                raw = None
+                if tool.input is not None:
+                    parts["body"], raw = await self._build_input(tool, credential, parts)
+                prepared = self.prepare(tool, credential, **parts)
+                if raw is not None:  # a body the transform encoded itself (a multipart/related upload)
+                    prepared.files = None
+                    prepared.content, prepared.headers["Content-Type"] = raw
                 return await self._exchange(prepared, shaper)
         except EgressDenied as exc:
             return _error(f"{where}: refused by policy: {exc}")
