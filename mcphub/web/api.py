@@ -31,14 +31,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
 from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
 from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
-from mcphub.runtime.policy import parse_rate
 from mcphub.runtime.store.db import utcnow
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.tenancy_credentials import CredentialError
-from mcphub.runtime.usage import call_log, monthly, summary
+from mcphub.runtime.tenancy.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
+from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import call_log, monthly, summary
 from mcphub.web.keyauth import bearer_token
 from mcphub.web.oauth_pages import notice_page
 from mcphub.web.sessions import SESSION_COOKIE, WebSessions

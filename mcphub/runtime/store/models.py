@@ -305,7 +305,7 @@ class IssuedToken(Base):
     used_at: Mapped[datetime | None]  # refresh tokens: when it was exchanged (a second use is a replay)
 
 
-# --- change feed (runtime/fanout.py) -------------------------------------------------------------------
+# --- change feed (runtime/tenancy/fanout.py) -------------------------------------------------------------------
 
 
 class ChangeEvent(Base):
