@@ -24,6 +24,7 @@ FIELD_WEIGHTS: dict[str, float] = {
     "path": 1.5,
     "summary": 2.0,
     "description": 1.0,
+    "details": 0.25,
     "integration": 1.0,
     "tags": 1.0,
     "params": 0.6,
@@ -121,6 +122,8 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
         source_ref = str(tool.get("source_ref") or "")
         graphql_field = source_ref if graphql and source_ref else None
         params, param_docs = _param_text(schema)
+        # The first paragraph says what the tool does; later ones (notes, caveats, links) dilute it.
+        lead, _, details = description.strip().partition("\n\n")
         title = tool.get("title") or None
         docs.append(
             ToolDoc(
@@ -137,7 +140,8 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
                     "name": " ".join(split_words(name) + split_words(source_ref)),
                     "summary": str(title or ""),
                     "path": _path_words(http["path"]) if http else "",
-                    "description": description,
+                    "description": lead,
+                    "details": details,
                     "integration": f"{slug.replace('-', ' ')} {integration_name}",
                     "integration_name": integration_name,
                     "tags": " ".join(str(t) for t in tool.get("tags") or []),

@@ -33,9 +33,12 @@ RRF_K = 20
 DOC_FORMAT = "1"
 WEAK_COSINE = 0.35
 # Added to the fused (RRF) score: a rank-1 hit in one list is worth 1/(RRF_K+1) ≈ 0.048.
-MENTION_BONUS = 0.05
-CURATED_BONUS = 0.02
-LEXICAL_PRIOR_SCALE = 10.0  # mention → ×1.5, curated → ×1.2 of the BM25 score
+# Preferences that do not come from word overlap, in units of one part's best normalised score.
+MENTION_BONUS = 0.5
+CURATED_BONUS = 0.2
+# Hybrid = LEXICAL_WEIGHT × BM25 / best BM25 + (1 - LEXICAL_WEIGHT) × cosine rescaled to [0, 1] above the median.
+FUSION: Literal["weighted", "rrf"] = "weighted"
+LEXICAL_WEIGHT = 0.5
 
 
 def _one_edit(word: str) -> set[str]:
@@ -210,10 +213,12 @@ class SearchIndex:
             assert lexical is not None and cosine is not None
             combined = self._fuse(lexical, cosine, mask)
         if mode == "hybrid":
-            combined += self._priors(query)
+            # RRF scores are ~1/(RRF_K + rank): a bonus of 1.0 there is worth about one first place.
+            scale = 1.0 / (RRF_K + 1) if FUSION == "rrf" else 1.0
+            combined += self._priors(query) * np.float32(scale)
         elif mode == "lexical":
             # BM25 has no fixed scale, so the same preferences apply as factors on the tools that matched.
-            combined *= 1.0 + self._priors(query) * np.float32(LEXICAL_PRIOR_SCALE)
+            combined *= 1.0 + self._priors(query)
         if mask is not None:
             combined[~mask] = -np.inf
         if mode == "lexical":
@@ -257,6 +262,25 @@ class SearchIndex:
         return found
 
     def _fuse(self, lexical: Vectors, cosine: Vectors, mask: npt.NDArray[np.bool_] | None) -> Vectors:
+        if FUSION == "rrf":
+            return self._rrf(lexical, cosine, mask)
+        return self._weighted(lexical, cosine, mask)
+
+    def _weighted(self, lexical: Vectors, cosine: Vectors, mask: npt.NDArray[np.bool_] | None) -> Vectors:
+        """Scores, not ranks: a confident BM25 match (one tool far above the rest) keeps its lead over a flat,
+        unsure embedding list, and the reverse; both parts are normalised over the visible tools."""
+        pool = mask if mask is not None else slice(None)
+        best_lexical = float(lexical[pool].max(initial=0.0))
+        lexical_part = lexical / best_lexical if best_lexical > 0 else np.zeros_like(lexical)
+        visible_cosine = cosine[pool]
+        if visible_cosine.size == 0:
+            return lexical_part
+        floor = float(np.median(visible_cosine))
+        top = float(visible_cosine.max())
+        cosine_part = np.clip((cosine - floor) / max(top - floor, 1e-6), 0.0, 1.0)
+        return np.asarray(LEXICAL_WEIGHT * lexical_part + (1 - LEXICAL_WEIGHT) * cosine_part, dtype=np.float32)
+
+    def _rrf(self, lexical: Vectors, cosine: Vectors, mask: npt.NDArray[np.bool_] | None) -> Vectors:
         """Reciprocal rank fusion over the candidates each part ranks (restricted to the visible tools, so a
         key's ranks are computed among the tools it can see)."""
         fused = np.zeros(len(self.docs), dtype=np.float32)

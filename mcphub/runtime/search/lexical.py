@@ -269,7 +269,8 @@ class LexicalIndex:
             term = stem(word)
             if term in self.postings:
                 weighted[term] = max(weighted.get(term, 0.0), 1.0)
-            else:
+            elif word not in SYNONYMS and term not in _SYNONYMS_BY_STEM:
+                # A word the synonym table knows is a real word, not a typo ("tell" is not "cell").
                 for near in self._typo_candidates(term) | self._typo_candidates(word):
                     weighted[near] = max(weighted.get(near, 0.0), TYPO_WEIGHT)
             for alternative in SYNONYMS.get(word, ()) + _SYNONYMS_BY_STEM.get(term, ()):
