@@ -600,7 +600,7 @@ class UpstreamClient:
             )
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
+            with anyio.fail_after(self.policy.timeout_s):  # the whole exchange, connecting included
                 response = await self._client.send(
                     self._client.build_request("GET", target, headers=headers), stream=True
                 )
@@ -632,7 +632,9 @@ class UpstreamClient:
         try:
             prepared = self.prepare(tool, credential, **parts)
             shaper = None if full else self._shapers.get(tool.name)
-            with anyio.fail_after(self.policy.timeout_s + self.policy.connect_timeout_s):
+            # `timeout_s` is the call's deadline, connecting, redirects and a slow trickle of bytes included;
+            # `connect_timeout_s` only fails a dead address sooner.
+            with anyio.fail_after(self.policy.timeout_s):
                 return await self._exchange(prepared, shaper)
         except EgressDenied as exc:
             return _error(f"{where}: refused by policy: {exc}")
