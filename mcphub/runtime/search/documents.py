@@ -72,8 +72,12 @@ class ToolDoc:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
 def first_sentence(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
+    # Some descriptions carry HTML (Stripe's "<p>…</p>"); a one-line summary shows only the words.
+    line = " ".join(_TAG.sub(" ", text).split())
     head = _SENTENCE_END.split(line, maxsplit=1)[0]
     return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
 

@@ -152,6 +152,12 @@ class Encoder:
                 )
             )
 
+    def vocabulary(self) -> frozenset[str]:
+        """The model's whole-word tokens (English words, mostly): what the lexical index treats as real words."""
+        return frozenset(
+            token for token in self.tokenizer.get_vocab() if token.isalpha() and token.islower() and len(token) > 2
+        )
+
     @property
     def fingerprint(self) -> str:
         """Identifies the model in cache keys: a different model never reuses another's vectors."""

@@ -144,8 +144,6 @@ class SearchIndex:
         self.position = {doc.name: i for i, doc in enumerate(self.docs)}
         self.integrations = np.asarray([doc.integration for doc in self.docs], dtype=object)
         self.curated = np.asarray([doc.curated for doc in self.docs], dtype=bool)
-        self.lexical = LexicalIndex(self.docs)
-        self.mentions = _mention_table(self.docs)
         self.encoder: Encoder | None = None
         self.vectors: Vectors | None = None
         self.embedding_error: str | None = None
@@ -159,6 +157,9 @@ class SearchIndex:
                 self.embedding_error = str(exc)
                 self.encoder = None
                 log.warning("tool search without embeddings: %s", exc)
+        dictionary = self.encoder.vocabulary() if self.encoder is not None else frozenset()
+        self.lexical = LexicalIndex(self.docs, dictionary=dictionary)
+        self.mentions = _mention_table(self.docs)
 
     @classmethod
     def from_docs(cls, docs: Sequence[ToolDoc], **kwargs: Any) -> SearchIndex:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -214,7 +214,10 @@ def _deletes(word: str) -> set[str]:
 class LexicalIndex:
     """BM25 with field weights; `scores(query)` returns one score per document (0 where nothing matched)."""
 
-    def __init__(self, docs: Sequence[ToolDoc]) -> None:
+    def __init__(self, docs: Sequence[ToolDoc], *, dictionary: Collection[str] = ()) -> None:
+        """`dictionary`: words known to be real (the embedding model's whole-word vocabulary); a query word found
+        there is never "corrected" to a catalog word one letter away ("general" is not "generate")."""
+        self.dictionary = dictionary
         self.size = len(docs)
         freqs: list[Counter[str]] = []
         lengths = np.zeros(self.size, dtype=np.float32)
@@ -243,10 +246,20 @@ class LexicalIndex:
         }
         # One-edit typo fallback (SymSpell-style): every term of the catalog under each of its one-letter
         # deletions, so "pul" / "repositry" / "isue" find "pull" / "repository" / "issue" by a dict lookup.
-        self._near: dict[str, set[str]] = defaultdict(set)
+        # Indexed by the catalog's words as written ("issues") as well as their stems ("issu"): a typo is one
+        # edit from the word someone meant, not from its stem.
+        self._surface: dict[str, str] = {}
+        for doc in docs:
+            for field_name in FIELD_WEIGHTS:
+                for word in split_words(doc.fields.get(field_name, "")):
+                    if word not in self._surface and stem(word) in self.postings:
+                        self._surface[word] = stem(word)
         for term in self.postings:
-            if len(term) >= 4:
-                for variant in _deletes(term):
+            self._surface.setdefault(term, term)
+        self._near: dict[str, set[str]] = defaultdict(set)
+        for word, term in self._surface.items():
+            if len(word) >= 4:
+                for variant in _deletes(word):
                     self._near[variant].add(term)
 
     def _typo_candidates(self, term: str) -> set[str]:
@@ -254,8 +267,8 @@ class LexicalIndex:
             return set()
         found = set(self._near.get(term, ()))  # the query dropped a letter
         for variant in _deletes(term):
-            if variant in self.postings:  # the query added a letter
-                found.add(variant)
+            if variant in self._surface:  # the query added a letter
+                found.add(self._surface[variant])
             found |= self._near.get(variant, set())  # a letter replaced or two swapped
         return found
 
@@ -269,8 +282,8 @@ class LexicalIndex:
             term = stem(word)
             if term in self.postings:
                 weighted[term] = max(weighted.get(term, 0.0), 1.0)
-            elif word not in SYNONYMS and term not in _SYNONYMS_BY_STEM:
-                # A word the synonym table knows is a real word, not a typo ("tell" is not "cell").
+            elif word not in SYNONYMS and term not in _SYNONYMS_BY_STEM and word not in self.dictionary:
+                # A word the synonym table or the dictionary knows is a real word, not a typo ("tell" ≠ "cell").
                 for near in self._typo_candidates(term) | self._typo_candidates(word):
                     weighted[near] = max(weighted.get(near, 0.0), TYPO_WEIGHT)
             for alternative in SYNONYMS.get(word, ()) + _SYNONYMS_BY_STEM.get(term, ()):
