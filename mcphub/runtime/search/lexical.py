@@ -25,6 +25,15 @@ Scores = npt.NDArray[np.float32]
 K1 = 1.2
 B = 0.75
 
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball (Porter 2) English stem: joins "issues"/"issue", "moved"/"move", "listing"/"list"."""
+    return str(_STEMMER.stemWord(word))
+
+
 # Function words carry no intent; "my", "the" and friends would otherwise reward long descriptions.
 STOPWORDS = frozenset(
     [
@@ -187,20 +196,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "workflow": ("workflow", "action"),
     "ci": ("workflow", "run", "check"),
 }
-_SYNONYMS_BY_STEM: dict[str, tuple[str, ...]] = {}
-for _word, _alternatives in SYNONYMS.items():
-    _SYNONYMS_BY_STEM[str(snowballstemmer.stemmer("english").stemWord(_word))] = _alternatives
+_SYNONYMS_BY_STEM: dict[str, tuple[str, ...]] = {stem(word): alts for word, alts in SYNONYMS.items()}
 SYNONYM_WEIGHT = 0.4
 TYPO_WEIGHT = 0.7
-
-
-_STEMMER = snowballstemmer.stemmer("english")
-
-
-@functools.lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """Snowball (Porter 2) English stem: joins "issues"/"issue", "moved"/"move", "listing"/"list"."""
-    return str(_STEMMER.stemWord(word))
 
 
 def terms(text: str) -> list[str]:
