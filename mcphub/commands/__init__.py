@@ -59,6 +59,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "logs": LazyCommand("mcphub.commands.logs:logs", "Show the most recent calls (newest first)."),
     "db": LazyCommand("mcphub.commands.db:db", "The hub's database (SQLite in the data dir, or MCPHUB_DATABASE_URL)."),
     "secrets": LazyCommand("mcphub.commands.secrets:secrets", "The master key that encrypts credentials at rest."),
+    "tools": LazyCommand("mcphub.commands.tools:tools", "Find tools across compiled packages."),
 }
 
 
