@@ -243,7 +243,7 @@ class FastPath:
         if found is None:
             return None  # the SDK's unknown-tool error
         mount, entry = found
-        if mount.integration.source.kind == "mcp":
+        if mount.executor.live is not None:
             return None  # upstream MCP tools relay through the SDK session
         arguments = params.get("arguments")
         if arguments is None:

@@ -59,11 +59,11 @@ from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.policy import NotConnected, PolicyError
 from mcphub.runtime.tenancy.usage import CallRecord, Status
+from mcphub.runtime.upstream.call import HubCall
 from mcphub.runtime.upstream.credentials import Credential, CredentialProvider, EnvCredentialProvider
-from mcphub.runtime.upstream.http import HubCall
+from mcphub.runtime.upstream.executors.base import LiveUpstream, RelayedRequest, RelayedResult, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from mcphub.runtime.upstream.executors.mcp import RelayedRequest, RelayedResult
     from mcphub.runtime.upstream.http import UpstreamClient
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ _NEEDS: dict[str, str] = {
 
 
 class _CallRelay:
-    """The client of one proxied upstream-MCP tool call (`upstream_mcp.Downstream`).
+    """The client of one proxied upstream-MCP tool call (an executor's `Downstream`).
 
     Everything goes out on this call's own request-scoped channel (its POST response stream), so a
     relayed request or log message reaches exactly the client that made the call.
@@ -376,9 +376,8 @@ class Hub:
         # tools/list answered from wire-ready dicts, built once per snapshot and
         # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
         self._tool_lists: tuple[Snapshot, dict[tuple[Any, ...], ToolListPage]] = (Snapshot(), {})
-        # Listening to upstream MCP list changes starts with the first upstream contact (upstream_mcp is imported
-        # lazily: a hub without mcp-kind integrations never loads the MCP client).
-        self._watching_upstreams = False
+        # Upstream MCP servers' own list changes (`on_upstream_list_changed`), from the catalog's executors.
+        catalog.executors.add_list_listener(self)
 
     def _build_server(self, name: str, version: str) -> _HubServer:
         return _HubServer(
@@ -488,14 +487,6 @@ class Hub:
                 await bus.publish(event)
 
     # - upstream MCP servers' own list changes -
-
-    def _watch_upstreams(self) -> None:
-        """Hear from now on when an upstream MCP server changes a list (see `on_upstream_list_changed`)."""
-        if not self._watching_upstreams:
-            from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
-            upstream_mcp.add_list_listener(self)
-            self._watching_upstreams = True
 
     async def on_upstream_list_changed(self, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
         """An upstream MCP server of `slug` changed a list: tell who sees it, when the hub's own list changed too.
@@ -630,17 +621,13 @@ class Hub:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         mount, entry = found
         arguments = params.arguments or {}
-        if mount.integration.source.kind != "mcp":
+        live = mount.executor.live
+        if live is None:
             return await self._dispatch(ctx, mount, entry, arguments)
         # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
-        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
         relay = _CallRelay(ctx, self._log_levels)
-        token = upstream_mcp.downstream.set(relay)
-        try:
+        with live.relay_to(relay):
             result = await self._dispatch(ctx, mount, entry, arguments)
-        finally:
-            upstream_mcp.downstream.reset(token)
         if relay.missing is not None:
             raise MCPError(
                 MISSING_REQUIRED_CLIENT_CAPABILITY,
@@ -751,10 +738,8 @@ class Hub:
     ) -> tuple[ToolOutput, str]:
         """Run the package's function on validated arguments; a failing package fails its own call, never the hub."""
         tool = entry.tool
-        if mount.integration.source.kind == "mcp":
-            self._watch_upstreams()
         try:
-            call = HubCall(tool, mount.client, credential)
+            call = HubCall(tool, mount.executor, credential)
             output = await mount.package.invoke(call, tool.name, _known_arguments(tool.input_schema, arguments))
         except Exception as exc:
             logger.exception("tool %s__%s raised", mount.slug, tool.name)
@@ -771,7 +756,7 @@ class Hub:
         mounts = [snapshot.mounts[slug]] if slug is not None and slug in snapshot.mounts else []
         if slug is None:
             mounts = list(snapshot.mounts.values())
-        return [m for m in mounts if m.integration.source.kind == "mcp" and (visible is None or m.slug in visible)]
+        return [m for m in mounts if m.executor.live is not None and (visible is None or m.slug in visible)]
 
     async def _upstream_credential(self, ctx: ServerRequestContext[Any, Any], mount: Mount) -> Credential | None:
         """The caller's credential for an upstream MCP server (only HTTP upstreams with auth schemes take one)."""
@@ -795,17 +780,15 @@ class Hub:
         result_type: type[_ResultT],
     ) -> _ResultT | None:
         """One request to `mount`'s upstream; None when it lacks `capability`. Unreachable -> an MCPError."""
-        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
-        self._watch_upstreams()
+        live = _live(mount)
         credential = await self._upstream_credential(ctx, mount)
         try:
-            declared = await upstream_mcp.server_capabilities(mount.client, credential)
+            declared = await live.capabilities(credential)
             if getattr(declared, capability, None) is None:
                 return None
             async with mount.use():
-                return await upstream_mcp.upstream_request(mount.client, credential, request, result_type)
-        except upstream_mcp.UpstreamUnavailable as exc:
+                return await live.request(credential, request, result_type)
+        except UpstreamUnavailable as exc:
             raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
 
     async def _gather(
@@ -965,11 +948,7 @@ class Hub:
         snapshot = self.snapshot
         slug = _scope(ctx)
         static = snapshot.resource_index.get(uri)
-        if (
-            static is not None
-            and (slug is None or static[0].slug == slug)
-            and static[0].integration.source.kind != "mcp"
-        ):
+        if static is not None and (slug is None or static[0].slug == slug) and static[0].executor.live is None:
             return None  # a compiled package's resources are static: they never change, so there is nothing to send
         live = self._live_mounts(ctx, visible)
         owner = await self._find_owner(ctx, uri, live) if live else None
@@ -983,23 +962,18 @@ class Hub:
     async def _subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
         session = ctx.session
 
         async def subscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
-            self._watch_upstreams()
-            await upstream_mcp.subscribe(mount.client, credential, uri, key, session.send_resource_updated)
+            await _live(mount).subscribe(credential, uri, key, session.send_resource_updated)
 
         return await self._relay_subscription(ctx, str(params.uri), subscribe)
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
         async def unsubscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
-            await upstream_mcp.unsubscribe(mount.client, credential, uri, key)
+            await _live(mount).unsubscribe(credential, uri, key)
 
         return await self._relay_subscription(ctx, str(params.uri), unsubscribe)
 
@@ -1010,15 +984,13 @@ class Hub:
         relay: Callable[[Mount, Credential | None, str, str], Awaitable[None]],
     ) -> types.EmptyResult:
         """(Un)subscribe `uri` at the upstream MCP server that owns it, as this caller's session."""
-        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
-
         target = await self._subscription_target(ctx, uri)
         if target is None:
             return types.EmptyResult()
         mount, key = target
         try:
             await relay(mount, await self._upstream_credential(ctx, mount), uri, key)
-        except upstream_mcp.UpstreamUnavailable as exc:
+        except UpstreamUnavailable as exc:
             raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name}: {exc}") from exc
         return types.EmptyResult()
 
@@ -1048,7 +1020,7 @@ class Hub:
             if not sep:
                 return None
         mount = self.snapshot.mounts.get(slug)
-        if mount is None or mount.integration.source.kind != "mcp" or (visible is not None and slug not in visible):
+        if mount is None or mount.executor.live is None or (visible is not None and slug not in visible):
             return None
         return mount, name
 
@@ -1138,6 +1110,14 @@ class Hub:
             description=prompt.description or None,
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+
+def _live(mount: Mount) -> LiveUpstream:
+    """The live features of a mount the hub found to have them (`_live_mounts`, `_live_prompt`)."""
+    live = mount.executor.live
+    if live is None:
+        raise MCPError(types.INTERNAL_ERROR, f"{mount.integration.name} has no live upstream features")
+    return live
 
 
 def _template_pattern(template: str) -> re.Pattern[str]:
