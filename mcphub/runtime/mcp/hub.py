@@ -142,6 +142,15 @@ class SessionRegistry:
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 
+    def get(self, key: str) -> ServerSession | None:
+        """The SDK session recorded for `key` (a transport session), or None."""
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None else None
+
+    def owners(self) -> set[int]:
+        """The users with a live session in the registry."""
+        return {owner for _, _, owner in self._entries.values() if owner is not None}
+
     def _prune(self) -> None:
         horizon = time.monotonic() - self._idle_s
         for key in [k for k, (_, seen, _) in self._entries.items() if seen < horizon]:
@@ -504,7 +513,7 @@ class Hub:
             await self.bus.publish(event)
             return
         # Only the users who have the integration enabled: nobody learns of another user's integrations.
-        users = {owner for _, _, owner in self.sessions._entries.values() if owner is not None}
+        users = self.sessions.owners()
         users.update(self._user_buses)
         for user_id in sorted(users):
             state = (await tenancy.integrations.states(user_id)).get(slug)
@@ -596,7 +605,8 @@ class Hub:
         found = self.snapshot.tool_index.get(name)
         return found[1].tool.input_schema if found else None
 
-    def _resolve_tool(self, snapshot: Snapshot, slug: str | None, name: str) -> tuple[Mount, ToolEntry] | None:
+    def resolve_tool(self, snapshot: Snapshot, slug: str | None, name: str) -> tuple[Mount, ToolEntry] | None:
+        """The mount and tool an endpoint (`/mcp`: prefixed names, `/mcp/<slug>`: the integration's) calls `name`."""
         if slug is None:
             return snapshot.tool_index.get(name)
         mount = snapshot.mounts.get(slug)
@@ -616,7 +626,7 @@ class Hub:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        found = self._resolve_tool(self.snapshot, _scope(ctx), params.name)
+        found = self.resolve_tool(self.snapshot, _scope(ctx), params.name)
         if found is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         mount, entry = found

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from mcphub.compiler.ir import Integration
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential as CredentialRow
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
@@ -60,7 +61,7 @@ def acting_as(principal: KeyPrincipal) -> Iterator[None]:
         current_principal.reset(token)
 
 
-class CredentialError(ValueError):
+class CredentialError(HubError, ValueError):
     """A credential that cannot be stored as given; the message names the field."""
 
 

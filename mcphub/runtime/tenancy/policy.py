@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mcphub.compiler.ir import Integration
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 
@@ -82,7 +83,7 @@ def parse_rate(text: str) -> Rate:
     return Rate(int(match.group(1)), unit * count, text.strip())
 
 
-class PolicyError(Exception):
+class PolicyError(HubError):
     """A call refused before it reached the upstream; the message is safe to show to the caller."""
 
     status = "denied"
@@ -170,7 +171,7 @@ return tostring(wait)
 """
 
 
-class LimiterUnavailable(Exception):
+class LimiterUnavailable(HubError):
     """The shared rate-limit store could not be asked (Redis down): the caller decides whether to fail open."""
 
 

@@ -27,6 +27,7 @@ import anyio
 import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import (
@@ -58,7 +59,7 @@ _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
 _RESERVED = ":/?#[]@!$&'()*+,;="
 
 
-class FetchFailed(Exception):
+class FetchFailed(HubError):
     """A request the hub made for itself (`UpstreamClient.fetch_json`) failed; the message names the URL and why."""
 
 

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from mcphub.compiler.ir import Integration, Tool
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import PrivateAddress, UnresolvableHost, resolve_public
@@ -55,7 +56,7 @@ _SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.n
 _SYSTEM_SCHEMAS += "AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
 
 
-class SqlToolError(Exception):
+class SqlToolError(HubError):
     """A call that can't run; the message is the tool error the agent sees."""
 
 
