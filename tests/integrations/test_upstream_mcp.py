@@ -280,7 +280,7 @@ async def test_killed_stdio_upstream_is_a_tool_error_then_reconnects(hub: Runnin
         assert time_servers() == [new_pid]
     finally:
         hub.stop()
-    # The app's shutdown (close_all) stopped the child; nothing is left behind.
+    # The app's shutdown (the catalog closes executors and MCP sessions) stopped the child; nothing is left.
     assert time_servers() == []
 
 

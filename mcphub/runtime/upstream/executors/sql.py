@@ -15,7 +15,7 @@ Safety comes from PostgreSQL, not from parsing SQL:
 Egress: the host of the connection string must match `policy.allowed_hosts` when the spec sets them, and hosts
 resolving to loopback, private or reserved addresses are refused unless `policy.allow_private_network` is set
 (the same rule as `runtime.http`, checked here because asyncpg opens its own sockets; unix sockets are refused).
-Pools are per (integration, connection string) and live until `close_all()`.
+Pools are per (executor, connection string) and live until the executor is closed (its mount retired).
 """
 
 from __future__ import annotations
