@@ -19,7 +19,6 @@ the admin's back); recompiling picks the new tools up, and that reload notifies.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -50,16 +49,13 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types import SERVER_INFO_META_KEY, methods
 from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
-from mcphub.compiler.ir import Integration
 from mcphub.runtime.catalog import SEPARATOR, Catalog, Mount, ReloadReport, Snapshot, ToolEntry
+from mcphub.runtime.mcp.access import Access, SingleUserAccess, TenancyAccess, Visible
 from mcphub.runtime.mcp.metrics import HubMetrics
-from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.mcp.pipeline import CallPipeline
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
-from mcphub.runtime.tenancy.policy import NotConnected, PolicyError
-from mcphub.runtime.tenancy.usage import CallRecord, Status
-from mcphub.runtime.upstream.call import HubCall
 from mcphub.runtime.upstream.credentials import Credential, CredentialProvider, EnvCredentialProvider
 from mcphub.runtime.upstream.executors.base import LiveUpstream, RelayedRequest, RelayedResult, UpstreamUnavailable
 
@@ -69,48 +65,14 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from mcphub.runtime.tenancy.services import Tenancy
 
-__all__ = ["Hub", "SessionRegistry", "principal_of", "to_call_result"]
+__all__ = ["Hub", "SessionRegistry", "principal_of"]
 
 logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _RESOURCE_NOT_FOUND = -32002
-_CONTENT_BLOCK: TypeAdapter[types.ContentBlock] = TypeAdapter(types.ContentBlock)
 _MAX_LIVE_URIS = 50_000  # upstream resource URIs remembered for routing reads on the aggregated endpoint
 _ResultT = TypeVar("_ResultT", bound=BaseModel)
-
-
-def to_call_result(output: ToolOutput, *, fallback_uri: str) -> types.CallToolResult:
-    """The MCP result for a tool's output: text, structured JSON, an image, audio, or other binary as a resource."""
-    content: list[types.ContentBlock] = []
-    if output.content is not None:
-        content.extend(_CONTENT_BLOCK.validate_python(block) for block in output.content)
-    if output.text:
-        content.append(types.TextContent(text=output.text))
-    if output.binary is not None:
-        mime = output.mime_type or "application/octet-stream"
-        data = base64.b64encode(output.binary).decode("ascii")
-        # Images and audio as their own content types, so clients can show or play them.
-        if mime.startswith("image/"):
-            content.append(types.ImageContent(data=data, mime_type=mime))
-        elif mime.startswith("audio/"):
-            content.append(types.AudioContent(data=data, mime_type=mime))
-        else:
-            if not output.text:
-                content.append(
-                    types.TextContent(text=f"Binary response: {mime}, {len(output.binary)} bytes (embedded).")
-                )
-            uri = str(output.meta.get("url") or fallback_uri)
-            content.append(
-                types.EmbeddedResource(resource=types.BlobResourceContents(uri=uri, mime_type=mime, blob=data))
-            )
-    if not content:
-        content.append(types.TextContent(text="(no content)"))
-    structured: dict[str, Any] | None = None
-    if output.structured is not None:
-        # structuredContent is an object on the wire; other JSON values are wrapped, as FastMCP does.
-        structured = output.structured if isinstance(output.structured, dict) else {"result": output.structured}
-    return types.CallToolResult(content=content, structured_content=structured, is_error=output.is_error)
 
 
 class SessionRegistry:
@@ -244,9 +206,6 @@ _UPSTREAM_EVENTS: dict[str, type[PromptsListChanged | ResourcesListChanged]] = {
     "notifications/resources/list_changed": ResourcesListChanged,
 }
 _MAX_CACHED_LISTS = 512  # distinct (endpoint, version, visible set, key scope) tool lists kept per snapshot
-_EXCERPT = 4000  # characters of a result kept for the call log (usage redacts, then cuts further)
-
-Visible = frozenset[str] | None  # slugs a caller may see; None: everything (a hub without accounts)
 
 _LOG_LEVELS: tuple[types.LoggingLevel, ...] = (
     "debug",
@@ -343,11 +302,12 @@ class ToolListPage:
 class Hub:
     """The MCP server over a `Catalog`, with metrics and change notifications.
 
-    With a `Tenancy` attached (`attach`, as the app does at startup) every request acts as the API key
-    `KeyAuthMiddleware` authenticated: lists show only the integrations the key's user has enabled and
-    connected and the key's scope admits, calls pass the policy checks first, use that user's credential
-    and are recorded as usage. Without one (in-process tests of the runtime) everything is served with
-    the configured credential provider.
+    Every request is served through an `Access`. With a `Tenancy` attached (`attach`, as the app does at
+    startup) that is `TenancyAccess`: every request acts as the API key `KeyAuthMiddleware` authenticated, lists
+    show only the integrations the key's user has enabled and connected and the key's scope admits, calls pass
+    the policy checks first, use that user's credential and are recorded as usage. Until then (embedding,
+    in-process tests of the runtime) it is `SingleUserAccess`: everything, with the configured credential provider.
+    Tool calls of both the SDK path and the fast path run through one `CallPipeline`.
     """
 
     def __init__(
@@ -365,7 +325,8 @@ class Hub:
         self.credentials = credentials if credentials is not None else EnvCredentialProvider()
         self.metrics = metrics if metrics is not None else HubMetrics()
         self.bus = bus if bus is not None else InMemorySubscriptionBus()
-        self.tenancy: Tenancy | None = None
+        self.access: Access = SingleUserAccess(self.credentials)
+        self.pipeline = CallPipeline(self.metrics)
         self.sessions = SessionRegistry()
         self.listen = ListenHandler(self.bus)
         # 2026-07-28 listen streams per user, so one user's change reaches that user's streams only.
@@ -416,40 +377,17 @@ class Hub:
 
     def attach(self, tenancy: Tenancy) -> None:
         """Serve every request as its API key's user; tell a user's sessions when their integrations change."""
-        self.tenancy = tenancy
+        self.access = TenancyAccess(tenancy, self.credentials)
         tenancy.integrations.subscribe(self.notify_user)
 
     def detach(self) -> None:
-        self.tenancy = None
+        self.access = SingleUserAccess(self.credentials)
         self._user_buses.clear()
         self._user_listens.clear()
 
-    async def _fallback(self, principal: KeyPrincipal, integration: Integration) -> Credential | None:
-        """The operator's credential (MCPHUB_CRED_*): admins only, never another user's fallback."""
-        return await self.credentials.get(integration) if principal.is_admin else None
-
     async def visible(self, principal: KeyPrincipal | None) -> Visible:
-        """The slugs this caller may see: enabled and connected for the user and in the key's scope."""
-        tenancy = self.tenancy
-        if tenancy is None:
-            return None
-        if principal is None:
-            return frozenset()
-        integrations = [mount.integration for mount in self.snapshot.mounts.values()]
-        slugs = {integration.slug for integration in await tenancy.policy.visible(principal, integrations)}
-        if principal.is_admin:
-            states = await tenancy.integrations.states(principal.user_id)
-            for integration in integrations:
-                state = states.get(integration.slug)
-                if (
-                    integration.slug not in slugs
-                    and state is not None
-                    and state.enabled
-                    and principal.allows(integration.slug)
-                    and await self._fallback(principal, integration) is not None
-                ):
-                    slugs.add(integration.slug)
-        return frozenset(slugs)
+        """The slugs this caller may see (None: everything)."""
+        return await self.access.visible(principal, (mount.integration for mount in self.snapshot.mounts.values()))
 
     async def notify_user(self, user_id: int) -> None:
         """A user's integrations changed: tell that user's open sessions and listen streams (both eras)."""
@@ -462,10 +400,9 @@ class Hub:
     async def _listen(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
-        principal = principal_of(ctx)
-        if self.tenancy is None or principal is None:
+        user_id = self.access.per_user(principal_of(ctx))
+        if user_id is None:
             return await self.listen(ctx, params)
-        user_id = principal.user_id
         handler = self._user_listens.get(user_id)
         if handler is None:
             bus = self._user_buses[user_id] = InMemorySubscriptionBus()
@@ -507,18 +444,12 @@ class Hub:
         if mount is None or mount.client not in clients or method not in _UPSTREAM_EVENTS:
             return  # another hub's upstream, a retired mount, or the tool list (unchanged here)
         event = _UPSTREAM_EVENTS[method]()
-        tenancy = self.tenancy
-        if tenancy is None:
+        audience = await self.access.audience(slug, self.sessions.owners() | set(self._user_buses))
+        if audience is None:
             await self.sessions.broadcast([method])
             await self.bus.publish(event)
             return
-        # Only the users who have the integration enabled: nobody learns of another user's integrations.
-        users = self.sessions.owners()
-        users.update(self._user_buses)
-        for user_id in sorted(users):
-            state = (await tenancy.integrations.states(user_id)).get(slug)
-            if state is None or not state.enabled:
-                continue
+        for user_id in sorted(audience):
             await self.sessions.broadcast([method], user_id=user_id)
             bus = self._user_buses.get(user_id)
             if bus is not None:
@@ -649,113 +580,16 @@ class Hub:
     async def _dispatch(
         self, ctx: ServerRequestContext[Any, Any], mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
     ) -> types.CallToolResult:
-        if self.tenancy is None:
-            return await self.call(mount, entry, arguments)
         principal = principal_of(ctx)
-        if principal is None:
+        if not self.access.admits(principal):
             raise MCPError(types.INVALID_REQUEST, "an API key is required (Authorization: Bearer mcp_sk_…)")
-        return await self.call_as(self.tenancy, principal, mount, entry, arguments)
+        return await self.call(principal, mount, entry, arguments)
 
-    async def call(self, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]) -> types.CallToolResult:
-        """Validate and run one tool of `mount` with the hub's credential provider; every outcome is a result."""
-        started = time.perf_counter()
-        async with mount.use():
-            invalid = _invalid_arguments(entry, arguments)
-            if invalid is not None:
-                output, outcome = invalid, "invalid_arguments"
-            else:
-                credential = await self.credentials.get(mount.integration)
-                output, outcome = await self._invoke(mount, entry, arguments, credential)
-        self.metrics.observe_call(mount.slug, entry.tool.name, outcome, time.perf_counter() - started)
-        return to_call_result(output, fallback_uri=f"mcphub://{mount.slug}/{entry.tool.name}")
-
-    async def call_as(
-        self, tenancy: Tenancy, principal: KeyPrincipal, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
+    async def call(
+        self, principal: KeyPrincipal | None, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
     ) -> types.CallToolResult:
-        """One call by an API key: policy first, then the key's user's credential, then usage."""
-        started = time.perf_counter()
-        integration, tool = mount.integration, entry.tool
-        async with mount.use():
-            try:
-                await self._check(tenancy, principal, integration, tool.name)
-            except PolicyError as exc:
-                status: Status = "rate_limited" if exc.status == "rate_limited" else "denied"
-                output, outcome = ToolOutput(text=str(exc), is_error=True), str(status)
-            else:
-                output, outcome = await self._invoke_as(tenancy, principal, mount, entry, arguments)
-                status = _status(outcome, output)
-        seconds = time.perf_counter() - started
-        self.metrics.observe_call(mount.slug, tool.name, outcome, seconds)
-        tenancy.usage.record(
-            CallRecord(
-                user_id=principal.user_id,
-                key_id=principal.key_id,
-                integration=mount.slug,
-                tool=tool.name,
-                status=status,
-                latency_ms=seconds * 1000,
-                upstream_status=output.upstream_status,
-                request_bytes=len(orjson.dumps(arguments, default=str)),
-                response_bytes=len(output.text.encode()) + len(output.binary or b""),
-                arguments=arguments,
-                result=None if output.is_error else output.text[:_EXCERPT],
-                error=output.text[:_EXCERPT] if output.is_error else None,
-            )
-        )
-        return to_call_result(output, fallback_uri=f"mcphub://{mount.slug}/{tool.name}")
-
-    async def _check(self, tenancy: Tenancy, principal: KeyPrincipal, integration: Integration, tool: str) -> None:
-        try:
-            await tenancy.policy.check(principal, integration, tool)
-        except NotConnected:
-            # An admin may run on the operator's MCPHUB_CRED_* credential instead of a stored one.
-            if await self._fallback(principal, integration) is None:
-                raise
-            await tenancy.policy.take(principal, integration)
-
-    async def _invoke_as(
-        self, tenancy: Tenancy, principal: KeyPrincipal, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any]
-    ) -> tuple[ToolOutput, str]:
-        """Run with the user's credential (the vault's, else an admin's operator fallback); refresh OAuth on 401."""
-        integration = mount.integration
-        invalid = _invalid_arguments(entry, arguments)
-        if invalid is not None:
-            return invalid, "invalid_arguments"  # never reaches the upstream, needs no credential
-        if not integration.auth:
-            return await self._invoke(mount, entry, arguments, None)
-        user = tenancy.provider.for_user(principal.user_id)
-        try:
-            credential = await user.get(integration)
-        except Exception as exc:  # an OAuth refresh that failed: the user must reconnect
-            logger.warning("credential of user %s for %s unavailable: %s", principal.user_id, mount.slug, exc)
-            return ToolOutput(text=f"{integration.name} credential unavailable: {exc}", is_error=True), "upstream_error"
-        stored = credential is not None
-        if credential is None:
-            credential = await self._fallback(principal, integration)
-        output, outcome = await self._invoke(mount, entry, arguments, credential)
-        if output.upstream_status == 401 and stored and credential is not None and _is_oauth(integration, credential):
-            try:
-                fresh = await tenancy.oauth.refresh(principal.user_id, integration, failed_token=credential.token)
-            except Exception as exc:
-                logger.warning("refreshing %s for user %s failed: %s", mount.slug, principal.user_id, exc)
-                return output, outcome
-            if fresh is not None and fresh.token != credential.token:
-                output, outcome = await self._invoke(mount, entry, arguments, fresh)
-        return output, outcome
-
-    async def _invoke(
-        self, mount: Mount, entry: ToolEntry, arguments: Mapping[str, Any], credential: Credential | None
-    ) -> tuple[ToolOutput, str]:
-        """Run the package's function on validated arguments; a failing package fails its own call, never the hub."""
-        tool = entry.tool
-        try:
-            call = HubCall(tool, mount.executor, credential)
-            output = await mount.package.invoke(call, tool.name, _known_arguments(tool.input_schema, arguments))
-        except Exception as exc:
-            logger.exception("tool %s__%s raised", mount.slug, tool.name)
-            text = f"{tool.name} failed inside the hub: {type(exc).__name__}: {exc}"
-            return ToolOutput(text=text, is_error=True), "internal_error"
-        return output, "tool_error" if output.is_error else "ok"
+        """One tool call by a caller the access admits (the SDK path and the fast path both come here)."""
+        return await self.pipeline.call(self.access, principal, mount, entry, arguments)
 
     # - upstream MCP servers: resources, prompts and completion proxied live -
 
@@ -773,13 +607,8 @@ class Hub:
         integration = mount.integration
         if not integration.auth or not integration.source.url:
             return None
-        if self.tenancy is None:
-            return await self.credentials.get(integration)
-        principal = principal_of(ctx)
-        if principal is None:
-            return None
-        credential = await self.tenancy.provider.for_user(principal.user_id).get(integration)
-        return credential if credential is not None else await self._fallback(principal, integration)
+        credential, _ = await self.access.credential(principal_of(ctx), integration)
+        return credential
 
     async def _ask(
         self,
@@ -1134,36 +963,3 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     """A URI template (RFC 6570, simple `{var}` expansions) as a pattern matching the URIs it expands to."""
     parts = re.split(r"(\{[^}]*\})", template)
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p))
-
-
-def _invalid_arguments(entry: ToolEntry, arguments: Mapping[str, Any]) -> ToolOutput | None:
-    """The tool error for arguments that do not match the tool's schema (nothing is sent), or None."""
-    problems = entry.validate(arguments)
-    if not problems:
-        return None
-    text = f"Invalid arguments for {entry.tool.name}: " + "; ".join(problems) + ". Nothing was sent."
-    return ToolOutput(text=text, is_error=True)
-
-
-def _status(outcome: str, output: ToolOutput) -> Status:
-    """The usage status of a call that reached the package: the upstream failing is not the caller's error."""
-    if outcome == "ok":
-        return "ok"
-    if outcome == "internal_error" or (
-        outcome == "tool_error" and (output.upstream_status is None or output.upstream_status >= 500)
-    ):
-        return "upstream_error"
-    return "tool_error"
-
-
-def _is_oauth(integration: Integration, credential: Credential) -> bool:
-    schemes = [s for s in integration.auth if credential.scheme is None or s.id == credential.scheme]
-    return bool(credential.token) and any(s.type in ("oauth2", "openid_connect") for s in schemes)
-
-
-def _known_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Drop keys the schema doesn't declare: generated functions take declared keywords only."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping) or all(key in properties for key in arguments):
-        return arguments
-    return {key: value for key, value in arguments.items() if key in properties}
