@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import hmac
-import importlib
 import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,14 +64,6 @@ def _env_admin_token() -> str | None:
 
 def _env(name: str) -> Callable[[], str | None]:
     return lambda: os.environ.get(name) or None
-
-
-# Runtime modules that keep pooled upstream connections; each may expose `async def close_all()`.
-_POOLED_MODULES = (
-    "mcphub.runtime.upstream.executors.sql",
-    "mcphub.runtime.upstream.executors.graphql",
-    "mcphub.runtime.upstream.executors.mcp",
-)
 
 
 @dataclass
@@ -162,22 +153,6 @@ class _Services:
 
     def accounts(self) -> Accounts | None:
         return self.tenancy.accounts if self.tenancy is not None else None
-
-
-async def _close_pools() -> None:
-    """Close the pooled upstream connections of the runtime modules that keep them (those with `close_all`)."""
-    for name in _POOLED_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        close_all: Callable[[], Awaitable[None]] | None = getattr(module, "close_all", None)
-        if close_all is None:
-            continue
-        try:
-            await close_all()
-        except Exception:
-            logger.exception("closing the pools of %s failed", name)
 
 
 def create_app(settings: Settings, *, credentials: CredentialProvider | None = None) -> Starlette:
@@ -308,8 +283,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             try:
                 await tenancy.aclose()  # flushes buffered usage
             finally:
-                await _close_pools()
-                await catalog.aclose()
+                await catalog.aclose()  # closes every mount's executor (pools, upstream sessions, child processes)
 
     routes = [
         Route("/mcp", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),

@@ -25,7 +25,8 @@ def _app(tenancy: Tenancy, catalog: list[Integration]) -> Starlette:
     async def whoami(request: Request) -> JSONResponse:
         """Stands in for /mcp: what the hub would inject for this key's user."""
         principal = request.state.principal
-        credential = await tenancy.provider.get(catalog[0])  # through the context bound by the middleware
+        # As the hub does: the credential of the user of the key the middleware authenticated.
+        credential = await tenancy.provider.for_user(principal.user_id).get(catalog[0])
         return JSONResponse({"user_id": principal.user_id, "token": credential.token if credential else None})
 
     app = Starlette(

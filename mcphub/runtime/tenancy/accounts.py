@@ -42,6 +42,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, ApiKeySecret, User
 from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
@@ -79,7 +80,7 @@ _TOUCH_EVERY = 60.0  # seconds between last_used_at writes per key and process
 _SIGNUP_LOCK = 0x6D63_7068_7562  # "mcphub": the advisory lock id of user creation
 
 
-class AccountError(Exception):
+class AccountError(HubError):
     """A request about users or keys that cannot be done; the message says why and what to do."""
 
 
