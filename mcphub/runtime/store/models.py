@@ -322,3 +322,46 @@ class ChangeEvent(Base):
     message: Mapped[str] = mapped_column(String(200))
     origin: Mapped[str] = mapped_column(String(32))  # the writing process's random id: it skips its own rows
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- hub settings, sign-up invites and the audit trail (runtime/signup.py, web/audit.py) -----------------
+
+
+class HubSetting(Base):
+    """A hub-wide setting an admin changes at run time (e.g. `signup`: closed | invite | open)."""
+
+    __tablename__ = "hub_settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    updated_at: Mapped[datetime]
+
+
+class SignupInvite(Base):
+    """A single-use, expiring invitation for one email address; the link's token only as a hash."""
+
+    __tablename__ = "signup_invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """One state-changing action: who did it, to whose data, what (never a secret)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: the trail outlives deleted users
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,66 @@
+"""Hub settings (the sign-up policy), sign-up invites, the audit trail of state-changing actions.
+
+Revision ID: 0005
+Revises: 0004
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.create_table(
+        "hub_settings",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("value", sa.String(length=2000), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_hub_settings")),
+    )
+    op.create_table(
+        "signup_invites",
+        sa.Column("id", _BIG_ID, autoincrement=True, nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("created_by", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used_by", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signup_invites")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_signup_invites_token_hash")),
+    )
+    op.create_table(
+        "audit_events",
+        sa.Column("id", _BIG_ID, autoincrement=True, nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.BigInteger(), nullable=True),
+        sa.Column("user_id", sa.BigInteger(), nullable=True),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("target", sa.String(length=300), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+    )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_events_ts"), ["ts"], unique=False)
+        batch_op.create_index("ix_audit_events_user_id_id", ["user_id", "id"], unique=False)
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_table("audit_events")
+    op.drop_table("signup_invites")
+    op.drop_table("hub_settings")
