@@ -13,7 +13,7 @@ include mk/node.mk
 include mk/browser.mk
 include mk/semgrep.mk
 include mk/assets.mk
-.PHONY: help install python-env compile serve test test-setup lint typecheck check-generated test-corpus bench lock clean
+.PHONY: help install python-env compile serve test test-setup test-prep lint typecheck check-generated test-corpus bench lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -33,6 +33,7 @@ install: ## Create .venv (mcphub + dev extras) and .tools/semgrep (the compiler'
 # generated/ is committed, so a fresh clone compiles nothing and needs no semgrep; it is installed (once) only
 # when a spec or the compiler changed and there is something to scan.
 compile: $(STAMP) ## Compile specs/ into generated/ (installs semgrep first if anything needs scanning)
+	@echo "==> Checking generated/ against specs/ (the first run fetches the pinned API descriptions from npm)"
 	@if $(BIN)/mcphub compile --check >/dev/null 2>&1; then \
 	  echo "==> generated/ is up to date with specs/"; \
 	else \
@@ -44,13 +45,16 @@ serve: compile assets ## Set up, compile and start the hub on http://$(HOST):$(P
 	$(BIN)/mcphub serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
+	@echo "==> ruff (lint and format check)"
 	$(BIN)/ruff check mcphub tests bench
 	$(BIN)/ruff format --check mcphub tests bench
 
 typecheck: $(STAMP)
+	@echo "==> mypy --strict"
 	$(BIN)/mypy mcphub
 
 check-generated: $(STAMP) $(SEMGREP_STAMP) ## Fail if generated/ is stale
+	@echo "==> mcphub compile --check (is generated/ what specs/ make?)"
 	$(BIN)/mcphub compile --check
 
 # Everything `make test` needs before the suite, the slow installs side by side.
@@ -58,7 +62,10 @@ test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS c
 	@$(MAKE) --no-print-directory -j3 $(STAMP) $(SEMGREP_STAMP) node-tools assets
 	@$(MAKE) --no-print-directory browser
 
-test: test-setup lint typecheck check-generated ## Set up and run the whole suite (lint, types, generated/, pytest)
+# Everything of `make test` but the suite itself (tests/e2e/test_fresh_clone.py runs it on a fresh clone).
+test-prep: test-setup lint typecheck check-generated
+
+test: test-prep ## Set up and run the whole suite (lint, types, generated/, pytest)
 	@echo "==> pytest"
 	$(BIN)/pytest
 

@@ -236,7 +236,7 @@ def write_catalog(base_url: str, catalog: Path) -> list[str]:
 
 def provision(data_dir: Path, slugs: list[str]) -> str:
     """A user with `slugs` enabled and an `mcp_sk_…` key, made through the tenancy layer before the hub starts."""
-    from mcphub.runtime.tenancy import Tenancy
+    from mcphub.runtime.tenancy.services import Tenancy
 
     async def make() -> str:
         tenancy = await Tenancy.open(data_dir)

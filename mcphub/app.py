@@ -40,15 +40,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from mcphub.runtime.accounts import Accounts, KeyPrincipal
 from mcphub.runtime.catalog import Catalog
-from mcphub.runtime.credentials import CredentialProvider
-from mcphub.runtime.fastpath import FastPath
-from mcphub.runtime.firstrun import bootstrap
-from mcphub.runtime.hub import Hub
-from mcphub.runtime.metrics import CONTENT_TYPE_LATEST
+from mcphub.runtime.mcp.fastpath import FastPath
+from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
 from mcphub.runtime.oauth.authserver import authenticate_bearer
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
+from mcphub.runtime.tenancy.firstrun import bootstrap
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.upstream.credentials import CredentialProvider
 from mcphub.web.api import create_api_routes
 from mcphub.web.dashboard import create_dashboard_routes, static_route
 from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
@@ -70,7 +70,11 @@ def _env(name: str) -> Callable[[], str | None]:
 
 
 # Runtime modules that keep pooled upstream connections; each may expose `async def close_all()`.
-_POOLED_MODULES = ("mcphub.runtime.sql", "mcphub.runtime.graphql", "mcphub.runtime.upstream_mcp")
+_POOLED_MODULES = (
+    "mcphub.runtime.upstream.executors.sql",
+    "mcphub.runtime.upstream.executors.graphql",
+    "mcphub.runtime.upstream.executors.mcp",
+)
 
 
 @dataclass

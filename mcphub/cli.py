@@ -230,7 +230,7 @@ def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> N
 @click.option("--token", envvar="MCPHUB_TOKEN", help="API key (mcp_sk_…); defaults to $MCPHUB_TOKEN.")
 def connect(url: str, token: str | None) -> None:
     """Bridge a stdio-only MCP client (Claude Desktop) to the hub over streamable HTTP."""
-    from mcphub.runtime.bridge import run_bridge
+    from mcphub.runtime.mcp.bridge import run_bridge
 
     run_bridge(url, token)
 

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 import click
 
-from mcphub.runtime.accounts import AccountError, UserInfo
 from mcphub.runtime.oauth.upstream import OAuthError
-from mcphub.runtime.policy import PolicyError
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.tenancy_credentials import CredentialError
-from mcphub.runtime.vault import VaultError
+from mcphub.runtime.tenancy.accounts import AccountError, UserInfo
+from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.policy import PolicyError
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.vault import VaultError
 
 __all__ = [
     "data_dir_option",

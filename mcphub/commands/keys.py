@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
-from mcphub.runtime.accounts import ROTATION_GRACE, ApiKeyInfo, NewKey
 from mcphub.runtime.store.db import utcnow
+from mcphub.runtime.tenancy.accounts import ROTATION_GRACE, ApiKeyInfo, NewKey
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
-from mcphub.runtime.usage import call_log
+from mcphub.runtime.tenancy.usage import call_log
 
 
 @click.command("logs")

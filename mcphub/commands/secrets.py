@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, run
-from mcphub.runtime.vault import generate_key, rotate
+from mcphub.runtime.tenancy.vault import generate_key, rotate
 
 
 @click.group()

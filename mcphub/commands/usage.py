@@ -9,7 +9,7 @@ import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
 from mcphub.runtime.store.db import utcnow
-from mcphub.runtime.usage import monthly, summary
+from mcphub.runtime.tenancy.usage import monthly, summary
 
 
 def parse_time(text: str | None, default: datetime) -> datetime:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 IR_VERSION = 1
 
-# The response transforms the runtime implements (mcphub/runtime/transforms.py; a test keeps both in step), with what
+# The response transforms the runtime implements (mcphub/runtime/upstream/transforms.py; a test keeps both in step), with what
 # each gives the agent.
 RESPONSE_TRANSFORMS = {
     "gmail_message": "the headers that matter and the decoded text body of the message",
@@ -111,7 +111,7 @@ class ToolAnnotations(_Model):
 class ResponseShape(_Model):
     """How the runtime trims or rewrites a successful JSON answer before the agent sees it (spec `response:`).
 
-    `transform` names a function of `mcphub.runtime.transforms` (e.g. `gmail_message`: decoded bodies instead of
+    `transform` names a function of `mcphub.runtime.upstream.transforms` (e.g. `gmail_message`: decoded bodies instead of
     base64url parts); `keep` then projects the result onto dotted paths ("user.login", "labels.name": arrays on
     the way are mapped item by item), or with `items` each element of the list under that key, keeping the
     wrapper's other keys (totals, cursors) as they are. When the tool's argument `full_argument` is true, the answer is left as

@@ -30,8 +30,8 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.ir import Prompt as IrPrompt
 from mcphub.compiler.ir import Resource as IrResource
 from mcphub.compiler.ir import Tool as IrTool
-from mcphub.runtime.http import UpstreamClient
 from mcphub.runtime.package import Package, PackageError, load_package
+from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["SEPARATOR", "Catalog", "Mount", "ReloadReport", "Snapshot", "ToolEntry"]
 
@@ -194,7 +194,9 @@ class Mount:
             with anyio.CancelScope(shield=True):
                 await self.client.aclose()
                 if self.integration.source.kind == "mcp":
-                    from mcphub.runtime import upstream_mcp  # only hubs that proxy MCP servers load it
+                    from mcphub.runtime.upstream.executors import (
+                        mcp as upstream_mcp,  # only hubs that proxy MCP servers load it
+                    )
 
                     await upstream_mcp.release(self.client)
 

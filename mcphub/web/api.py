@@ -31,15 +31,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
 from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
 from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
-from mcphub.runtime.policy import parse_rate
-from mcphub.runtime.signup import SignupClosed, Signups
 from mcphub.runtime.store.db import utcnow
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.tenancy_credentials import CredentialError
-from mcphub.runtime.usage import call_log, monthly, summary
+from mcphub.runtime.tenancy.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
+from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.signup import SignupClosed, Signups
+from mcphub.runtime.tenancy.usage import call_log, monthly, summary
 from mcphub.web import audit
 from mcphub.web.keyauth import bearer_token
 from mcphub.web.oauth_pages import notice_page
@@ -635,7 +635,7 @@ def create_api_routes(
     """The /api/v1 routes and /oauth/callback/{slug} over the tenancy services.
 
     `catalog` lists the mounted integrations (names, auth schemes, validation of slugs). Sign-up follows the
-    hub's sign-up policy (`runtime/signup.py`): the first account always, then closed / invite / open.
+    hub's sign-up policy (`runtime/tenancy/signup.py`): the first account always, then closed / invite / open.
     `secure_cookies` None: Secure when the request or MCPHUB_PUBLIC_URL is https.
     """
     api = _Api(services, catalog, secure_cookies)

@@ -19,8 +19,8 @@ from mcp.server.auth.provider import AccessToken
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcphub.runtime.accounts import Accounts, KeyPrincipal
-from mcphub.runtime.tenancy_credentials import acting_as
+from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
+from mcphub.runtime.tenancy.credentials import acting_as
 
 __all__ = ["KeyAuthMiddleware", "bearer_token", "resource_metadata_url", "sdk_user"]
 

@@ -42,11 +42,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mcphub.runtime.accounts import UserInfo
 from mcphub.runtime.oauth.authserver import SCOPE, AuthServer, HashedClientAuthenticator, PendingAuthorization
 from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, is_client_id_url
-from mcphub.runtime.policy import parse_rate
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.accounts import UserInfo
+from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.sessions import WebSessions
 
 __all__ = ["CONSENT_PATH", "create_oauth_routes", "notice_page", "protected_resource_metadata_url"]

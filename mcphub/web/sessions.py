@@ -12,9 +12,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mcphub.runtime.accounts import UserInfo
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.vault import hub_secret
+from mcphub.runtime.tenancy.accounts import UserInfo
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.vault import hub_secret
 
 __all__ = ["SESSION_COOKIE", "SESSION_MAX_AGE", "WebSessions"]
 

@@ -23,9 +23,9 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import parse_spec
 from mcphub.compiler.schemas import tool_schema_problems
 from mcphub.compiler.spec import load_spec
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.graphql import execute_graphql
-from mcphub.runtime.http import UpstreamClient
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.executors.graphql import execute_graphql
+from mcphub.runtime.upstream.http import UpstreamClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -338,7 +338,7 @@ def test_pinned_sha256_is_checked(project: Path) -> None:
 
 def test_linear_spec_compiles_against_the_reference_schema() -> None:
     integration = parse_spec(ROOT / "specs" / "linear.yaml")
-    reference = build_schema((ROOT.parent / "shared" / "specs" / "linear.schema.graphql").read_text())
+    reference = build_schema((ROOT / "specs" / "linear" / "schema.graphql").read_text())
     for tool in integration.tools:
         assert tool.graphql is not None
         assert validate(reference, parse(tool.graphql.document)) == [], tool.name

@@ -48,7 +48,7 @@ BAD: dict[str, list[str]] = {
         "import asyncio\nasync def f():\n    loop = asyncio.get_running_loop()\n    await loop.create_connection(object, 'h', 1)",
     ],
     "runtime-internals": [
-        "from mcphub.runtime.vault import Vault",
+        "from mcphub.runtime.tenancy.vault import Vault",
         "import mcphub.runtime.store",
         "from mcphub.runtime import vault",
         "from mcphub.app import build_app",
@@ -140,7 +140,7 @@ async def list_pets(call: Call, *, limit: int | None = None) -> ToolOutput:
     """import re
 from http import HTTPStatus
 from mcphub.runtime import package
-from mcphub.runtime.http import Response
+from mcphub.runtime.upstream.http import Response
 
 PATTERN = re.compile("x")
 token = ""

@@ -20,9 +20,9 @@ from mcphub.compiler.errors import SpecError
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import parse_spec
 from mcphub.compiler.schemas import tool_schema_problems
-from mcphub.runtime import sql
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import UpstreamClient
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.executors import sql
+from mcphub.runtime.upstream.http import UpstreamClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "postgresql://postgres@127.0.0.1:5432"

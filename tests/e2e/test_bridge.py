@@ -16,7 +16,7 @@ from e2e.conftest import TOKEN, RunningHub
 
 
 def _bridge_process(url: str, token: str) -> StdioServerParameters:
-    code = f"from mcphub.runtime.bridge import run_bridge; run_bridge({url!r}, {token!r})"
+    code = f"from mcphub.runtime.mcp.bridge import run_bridge; run_bridge({url!r}, {token!r})"
     return StdioServerParameters(command=sys.executable, args=["-c", code])
 
 
@@ -45,7 +45,7 @@ def test_unreachable_hub_is_a_one_line_error() -> None:
         "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
-    code = f"from mcphub.runtime.bridge import run_bridge; run_bridge({url!r}, None)"
+    code = f"from mcphub.runtime.mcp.bridge import run_bridge; run_bridge({url!r}, None)"
     done = subprocess.run(
         [sys.executable, "-c", code], input=json.dumps(initialize) + "\n", capture_output=True, text=True, timeout=30
     )

@@ -1,4 +1,4 @@
-"""The direct path for tools/call and tools/list (`runtime/fastpath.py`) answers exactly what the SDK would.
+"""The direct path for tools/call and tools/list (`runtime/mcp/fastpath.py`) answers exactly what the SDK would.
 
 Every request here is a raw HTTP POST to the real hub, so the test sees the wire a client sees. A request
 sent with a chunked body (no Content-Length) always goes through the SDK's transport, which gives the

@@ -30,7 +30,7 @@ from integrations.test_bindings_match_reference import BUILTINS, Builtin, Refere
 from mcphub.app import Settings, create_app
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
-from mcphub.runtime.credentials import Credential
+from mcphub.runtime.upstream.credentials import Credential
 
 ADMIN_TOKEN = "integration-admin-token"
 JIRA_USER, JIRA_TOKEN = "ada@example.com", "atlassian-api-token"

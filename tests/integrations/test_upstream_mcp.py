@@ -32,9 +32,9 @@ from runtime.support import Account, closed_port, mcp_client, provision, serve
 from mcphub.app import Settings, create_app
 from mcphub.compiler.ir import Integration, McpBinding, Policy, SourceInfo, Tool
 from mcphub.compiler.pipeline import Target, compile_target
-from mcphub.runtime import upstream_mcp
-from mcphub.runtime.http import UpstreamClient
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.executors import mcp as upstream_mcp
+from mcphub.runtime.upstream.http import UpstreamClient
 
 TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "Etc/UTC"]
 START_DEADLINE_S = 30.0

@@ -41,7 +41,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 # --- a real server in a thread ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpcore2
 import pytest
 
-from mcphub.runtime.asyncio_backend import AsyncioBackend
+from mcphub.runtime.upstream.asyncio_backend import AsyncioBackend
 from runtime.raw_http import Seen, certificate, http_server, on_both_loops, response
 
 

@@ -1,4 +1,4 @@
-"""The tool calls' HTTP/1.1 transport (`runtime/http1.py`) under httpx2, against an upstream that misbehaves on purpose.
+"""The tool calls' HTTP/1.1 transport (`runtime/upstream/http1.py`) under httpx2, against an upstream that misbehaves on purpose.
 
 Every test runs on the standard asyncio loop and on uvloop, with `raw_http`'s server on 127.0.0.1.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from mcphub.runtime.egress import EgressDenied, PoolTransport, public_address
-from mcphub.runtime.http1 import Http1Transport
+from mcphub.runtime.upstream.egress import EgressDenied, PoolTransport, public_address
+from mcphub.runtime.upstream.http1 import Http1Transport
 from runtime.raw_http import Seen, certificate, http_server, on_both_loops, response
 
 

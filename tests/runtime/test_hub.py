@@ -10,8 +10,8 @@ from mcp.client import Client
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.catalog import Catalog
-from mcphub.runtime.credentials import ChainCredentialProvider, Credential, EnvCredentialProvider
-from mcphub.runtime.hub import Hub
+from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.upstream.credentials import ChainCredentialProvider, Credential, EnvCredentialProvider
 from runtime.support import closed_port, petstore, write_package
 
 

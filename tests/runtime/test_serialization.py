@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mcphub.compiler.ir import ArgLocation
-from mcphub.runtime.http import _pct, encode_form, serialize_parameter, serialize_path
+from mcphub.runtime.upstream.http import _pct, encode_form, serialize_parameter, serialize_path
 
 COLOR = ["blue", "black", "brown"]
 RGB = {"R": 100, "G": 200, "B": 150}

@@ -17,8 +17,8 @@ from mcphub.compiler.ir import (
     SourceInfo,
     Tool,
 )
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import HubCall, UpstreamClient
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.http import HubCall, UpstreamClient
 from runtime.support import _arg
 
 
@@ -242,14 +242,14 @@ async def test_spec_defaults_are_sent_for_omitted_arguments_only(clients: list[U
 
 def test_the_runtime_implements_every_transform_the_compiler_accepts() -> None:
     from mcphub.compiler.ir import RESPONSE_TRANSFORMS
-    from mcphub.runtime.transforms import TRANSFORMS
+    from mcphub.runtime.upstream.transforms import TRANSFORMS
 
     assert set(TRANSFORMS) == set(RESPONSE_TRANSFORMS)
 
 
 def test_keep_projects_objects_and_maps_arrays() -> None:
     from mcphub.compiler.ir import ResponseShape
-    from mcphub.runtime.transforms import shaper_for
+    from mcphub.runtime.upstream.transforms import shaper_for
 
     issue = {
         "number": 7,
@@ -280,7 +280,7 @@ def test_keep_projects_objects_and_maps_arrays() -> None:
 
 
 def test_html_mail_bodies_become_readable_text() -> None:
-    from mcphub.runtime.transforms import html_to_text
+    from mcphub.runtime.upstream.transforms import html_to_text
 
     html = (
         "<html><head><title>x</title><style>p{}</style></head><body><h1>Order shipped</h1>"

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from mcphub.compiler.ir import AuthScheme, Integration, Policy, SourceInfo, Tool
 from mcphub.runtime.store.migrations import upgrade
 from mcphub.runtime.store.models import Base
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 PG_ADMIN_DSN = os.environ.get("MCPHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MCPHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -10,10 +10,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from mcphub.runtime.accounts import KEY_PREFIX, AccountError, Accounts, NotFound
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, ApiKeySecret, User
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.accounts import KEY_PREFIX, AccountError, Accounts, NotFound
+from mcphub.runtime.tenancy.services import Tenancy
 
 
 async def test_first_user_is_admin_and_emails_are_unique(tenancy: Tenancy) -> None:

@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.usage import REDACTED, CallRecord
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import REDACTED, CallRecord
 from mcphub.web.api import SESSION_COOKIE, create_api_routes
 from mcphub.web.keyauth import KeyAuthMiddleware
 

@@ -38,11 +38,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcphub.commands import register
-from mcphub.runtime.accounts import UserInfo
 from mcphub.runtime.oauth.authserver import AuthServer, authenticate_bearer, list_grants
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import IssuedToken, McpClient
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.accounts import UserInfo
+from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.api import create_api_routes
 from mcphub.web.keyauth import bearer_token
 from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url

@@ -22,11 +22,11 @@ from mcp.client.session import IncomingMessage
 from runtime.support import Upstream, make_account, mcp_client, petstore, serve, write_package
 from sqlalchemy import func, select, update
 
-from mcphub.runtime.fanout import ChangeFeed
 from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import ChangeEvent, IssuedToken, McpAuthCode, McpClient, McpGrant
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.fanout import ChangeFeed
+from mcphub.runtime.tenancy.services import Tenancy
 from tenancy.hub_process import cli, hub_env, hub_process
 
 EVENT_WAIT_S = 10.0  # well under the hub's 30 s caches, which the feed is there to beat

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from mcphub.runtime.oauth.authserver import AuthServer, list_grants
 from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, check_client_id_url
 from mcphub.runtime.store.models import McpClient
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 from .test_authserver import ISSUER, PASSWORD, REDIRECT, RESOURCE, Hub, MemoryStorage, _app, _browser_authorize, _pkce
 from .test_authserver import _authorize_url as authorize_url

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from mcphub.compiler.ir import AuthScheme, Integration, SourceInfo
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 PETS = Integration(
     slug="pets",

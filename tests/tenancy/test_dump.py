@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.usage import CallRecord
-from mcphub.runtime.vault import KEY_FILENAME, hub_secret
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import CallRecord
+from mcphub.runtime.tenancy.vault import KEY_FILENAME, hub_secret
 
 
 def _dump(db_url: str, pg_dsn: str | None) -> bytes:

@@ -30,8 +30,8 @@ from sqlalchemy import func, select
 
 from mcphub.app import Settings, create_app
 from mcphub.runtime.store.models import UsageEvent
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.usage import call_log
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import call_log
 from tenancy.conftest import REDIS_URL
 
 EVENT_WAIT_S = 10.0

@@ -24,7 +24,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from pydantic import AnyUrl
 from runtime.support import Upstream, make_account, petstore, serve, write_package
 
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 from .hub_process import cli, hub_env, hub_process
 from .test_authserver import MemoryStorage

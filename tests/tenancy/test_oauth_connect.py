@@ -31,7 +31,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 from .hub_process import MCPHUB, cli, hub_env, hub_process
 from .oauth_server import Client, OAuthTestServer, Running

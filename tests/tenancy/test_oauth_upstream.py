@@ -24,7 +24,7 @@ from mcphub.compiler.ir import (
     Tool,
 )
 from mcphub.runtime.oauth.upstream import OAuthError
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.api import create_api_routes
 
 from .oauth_server import Client, OAuthTestServer, Running

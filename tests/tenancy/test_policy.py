@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import KeyPrincipal
-from mcphub.runtime.policy import (
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.policy import (
     MemoryRateLimiter,
     NotConnected,
     NotEnabled,
@@ -22,7 +22,7 @@ from mcphub.runtime.policy import (
     RedisRateLimiter,
     parse_rate,
 )
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.services import Tenancy
 
 MakeIntegration = Callable[..., Integration]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcphub.runtime.usage import _SECRET_VALUE, REDACTED, redact
+from mcphub.runtime.tenancy.usage import _SECRET_VALUE, REDACTED, redact
 
 _FRAGMENTS = [
     "Bearer abcdefgh12345",

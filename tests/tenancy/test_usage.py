@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import CallLogEntry, MonthlyMeter, UsageEvent
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.usage import REDACTED, CallRecord, Status, UsageRecorder, call_log, monthly, redact, summary
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.usage import REDACTED, CallRecord, Status, UsageRecorder, call_log, monthly, redact, summary
 
 
 async def _count(tenancy: Tenancy, model: type) -> int:

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from mcphub.runtime.store.models import Credential as CredentialRow
 from mcphub.runtime.store.models import HubSecret
-from mcphub.runtime.tenancy import Tenancy
-from mcphub.runtime.vault import KEY_FILENAME, Vault, VaultError, generate_key, load_keyring, load_vault, rotate
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.vault import KEY_FILENAME, Vault, VaultError, generate_key, load_keyring, load_vault, rotate
 
 
 def test_key_file_is_created_private_and_reused(tmp_path: Path) -> None:

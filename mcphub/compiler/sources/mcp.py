@@ -6,7 +6,7 @@ always says exactly which tools it serves, `mcphub compile --check` notices an u
 changed, curation (`tools:` in the spec) works on upstream tools as on operations, and mounting
 needs no network. Tools the upstream adds later are picked up by recompiling; the runtime logs
 when a running upstream says its tool list changed (and passes on its prompt and resource list
-changes, which the hub serves live). Calls are proxied by `mcphub.runtime.upstream_mcp`.
+changes, which the hub serves live). Calls are proxied by `mcphub.runtime.upstream.executors.mcp`.
 
 `command:` is run as written, with one exception (`stdio_command`): a first word `python` or
 `python3` means the Python interpreter running mcphub (`sys.executable`), at compile time and at run
@@ -19,7 +19,7 @@ client-safe and fitted to the slug's budget (`naming.py`), its input schema chec
 `schemas.tool_schema_problems` (a tool whose schema some client would reject is left out with a
 warning), its output schema and annotations kept. Upstream prompts and resources are not
 recorded: the IR's resources are static text and its prompts templates rendered by the hub, so the
-runtime proxies them live from the upstream session instead (`mcphub.runtime.hub`), with their
+runtime proxies them live from the upstream session instead (`mcphub.runtime.mcp.hub`), with their
 templates, binary contents, subscriptions and rich prompt messages intact.
 
 Recording declares the client capabilities the runtime's session declares (sampling, elicitation,

@@ -1,9 +1,9 @@
-"""SQL source kind: the fixed PostgreSQL tool set, run by the runtime's SQL executor (`mcphub.runtime.sql`).
+"""SQL source kind: the fixed PostgreSQL tool set, run by the runtime's SQL executor (`mcphub.runtime.upstream.executors.sql`).
 
 There is no API description to parse: a database integration is the same six tools for every database, and the
 connection string (the user's credential) says which database. Reads run in a READ ONLY transaction that is always
 rolled back, with a statement timeout and a row limit; `execute` (writes) is compiled disabled, and even when a spec
-enables it the runtime refuses it unless the connection string opts in (see `mcphub.runtime.sql`).
+enables it the runtime refuses it unless the connection string opts in (see `mcphub.runtime.upstream.executors.sql`).
 """
 
 from __future__ import annotations

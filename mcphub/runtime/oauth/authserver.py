@@ -63,11 +63,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
-from mcphub.runtime.accounts import KEY_PREFIX, KeyPrincipal, NotFound
 from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, is_client_id_url
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import IssuedToken, McpAuthCode, McpClient, McpGrant, User
-from mcphub.runtime.vault import Vault, hub_secret
+from mcphub.runtime.tenancy.accounts import KEY_PREFIX, KeyPrincipal, NotFound
+from mcphub.runtime.tenancy.vault import Vault, hub_secret
 
 __all__ = [
     "ACCESS_PREFIX",

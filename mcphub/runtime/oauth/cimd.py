@@ -33,7 +33,7 @@ import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
-from mcphub.runtime.egress import PoolTransport, PrivateAddress, UnresolvableHost
+from mcphub.runtime.upstream.egress import PoolTransport, PrivateAddress, UnresolvableHost
 
 __all__ = [
     "ClientMetadataError",

@@ -40,13 +40,13 @@ import httpx2
 from sqlalchemy import delete, func, select
 
 from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow, ServerVariableDiscovery
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import FetchFailed, UpstreamClient
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import OAuthClient
 from mcphub.runtime.store.models import OAuthFlow as FlowRow
-from mcphub.runtime.tenancy_credentials import CredentialStore, to_credential
-from mcphub.runtime.vault import Vault, oauth_client_context, oauth_flow_context
+from mcphub.runtime.tenancy.credentials import CredentialStore, to_credential
+from mcphub.runtime.tenancy.vault import Vault, oauth_client_context, oauth_flow_context
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.http import FetchFailed, UpstreamClient
 
 __all__ = ["NotSignedIn", "OAuthClientConfig", "OAuthError", "TokenAuth", "UpstreamOAuth", "oauth_scheme"]
 

@@ -305,7 +305,7 @@ class IssuedToken(Base):
     used_at: Mapped[datetime | None]  # refresh tokens: when it was exchanged (a second use is a replay)
 
 
-# --- change feed (runtime/fanout.py) -------------------------------------------------------------------
+# --- change feed (runtime/tenancy/fanout.py) -------------------------------------------------------------------
 
 
 class ChangeEvent(Base):
@@ -324,7 +324,7 @@ class ChangeEvent(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
-# --- hub settings, sign-up invites and the audit trail (runtime/signup.py, web/audit.py) -----------------
+# --- hub settings, sign-up invites and the audit trail (runtime/tenancy/signup.py, web/audit.py) -----------------
 
 
 class HubSetting(Base):

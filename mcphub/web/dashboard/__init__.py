@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from mcphub.runtime.hub import Hub
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth

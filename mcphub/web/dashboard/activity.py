@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, CallLogEntry, MonthlyMeter, UsageEvent
-from mcphub.runtime.usage import STATUSES, summary
+from mcphub.runtime.tenancy.usage import STATUSES, summary
 from mcphub.web.dashboard.core import HEADERS, Dashboard, Visitor
 from mcphub.web.dashboard.snippets import client_snippets
 

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mcphub.runtime.accounts import AccountError
+from mcphub.runtime.tenancy.accounts import AccountError
 from mcphub.web import audit
 from mcphub.web.api import sign_in_wait
 from mcphub.web.dashboard.core import Dashboard, Visitor

@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import UserInfo
-from mcphub.runtime.hub import Hub
-from mcphub.runtime.signup import Signups
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.tenancy.accounts import UserInfo
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.signup import Signups
 from mcphub.web import audit
 from mcphub.web.dashboard.assets import assets
 from mcphub.web.sessions import SESSION_COOKIE, WebSessions

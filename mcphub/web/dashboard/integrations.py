@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcphub.compiler.ir import AuthScheme, Integration, Tool
-from mcphub.runtime.accounts import KeyPrincipal
 from mcphub.runtime.oauth.upstream import OAuthError
 from mcphub.runtime.store.db import utcnow
-from mcphub.runtime.tenancy_credentials import CredentialError
-from mcphub.runtime.usage import UsageStats, summary
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.usage import UsageStats, summary
 from mcphub.web.api import public_base
 from mcphub.web.dashboard.core import Dashboard, Visitor
 

@@ -12,8 +12,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mcphub.runtime.accounts import AccountError, NewKey
 from mcphub.runtime.store.db import utcnow
+from mcphub.runtime.tenancy.accounts import AccountError, NewKey
 from mcphub.web.dashboard.core import Dashboard, Visitor
 from mcphub.web.dashboard.snippets import client_snippets
 

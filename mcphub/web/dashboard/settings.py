@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcphub import __version__
-from mcphub.runtime.accounts import AccountError
 from mcphub.runtime.oauth.authserver import list_grants, revoke_grant
-from mcphub.runtime.signup import POLICIES
+from mcphub.runtime.tenancy.accounts import AccountError
+from mcphub.runtime.tenancy.signup import POLICIES
 from mcphub.web import audit
 from mcphub.web.api import invite_url
 from mcphub.web.dashboard.core import Dashboard, Visitor

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httptools
 import httpx2
 
-from mcphub.runtime.asyncio_backend import wait_or_raise
+from mcphub.runtime.upstream.asyncio_backend import wait_or_raise
 
 __all__ = ["Http1Transport"]
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import AccountError
-from mcphub.runtime.credentials import CredentialProvider, EnvCredentialProvider
-from mcphub.runtime.tenancy import Tenancy
+from mcphub.runtime.tenancy.accounts import AccountError
+from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.upstream.credentials import CredentialProvider, EnvCredentialProvider
 
 __all__ = ["ADMIN_EMAIL", "FirstRun", "bootstrap"]
 

@@ -37,10 +37,10 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from mcphub.compiler.ir import Tool
-from mcphub.runtime.credentials import Credential, env_prefix
-from mcphub.runtime.egress import PrivateAddress, UnresolvableHost, resolve_public
-from mcphub.runtime.http import UpstreamClient
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.credentials import Credential, env_prefix
+from mcphub.runtime.upstream.egress import PrivateAddress, UnresolvableHost, resolve_public
+from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["ALLOW_WRITES_PARAM", "SqlToolError", "close_all", "execute_sql", "parse_connection"]
 

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import KeyPrincipal
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.enablement import UserIntegrations
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential as CredentialRow
-from mcphub.runtime.vault import Vault, credential_context
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.enablement import UserIntegrations
+from mcphub.runtime.tenancy.vault import Vault, credential_context
+from mcphub.runtime.upstream.credentials import Credential
 
 __all__ = [
     "SECRET_FIELDS",

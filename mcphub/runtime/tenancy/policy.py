@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import KeyPrincipal
-from mcphub.runtime.enablement import UserIntegrations
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.enablement import UserIntegrations
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -41,10 +41,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, ApiKeySecret, CallLogEntry, User
-from mcphub.runtime.vault import Vault, hub_secret
+from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
+from mcphub.runtime.tenancy.vault import Vault, hub_secret
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import

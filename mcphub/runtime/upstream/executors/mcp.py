@@ -73,10 +73,10 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 
 from mcphub.compiler.ir import Integration, SourceInfo, Tool
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.egress import PoolTransport
-from mcphub.runtime.http import EgressPolicy, UpstreamClient
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.egress import PoolTransport
+from mcphub.runtime.upstream.http import EgressPolicy, UpstreamClient
 
 __all__ = [
     "Downstream",

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from mcphub.runtime.fanout import ChangeFeed, Fanout
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential, UserIntegration
+from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import

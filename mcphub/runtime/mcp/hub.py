@@ -53,21 +53,21 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, TypeAdapter
 
 from mcphub.compiler.ir import Integration
-from mcphub.runtime.accounts import KeyPrincipal
 from mcphub.runtime.catalog import SEPARATOR, Catalog, Mount, ReloadReport, Snapshot, ToolEntry
-from mcphub.runtime.credentials import Credential, CredentialProvider, EnvCredentialProvider
-from mcphub.runtime.http import HubCall
-from mcphub.runtime.metrics import HubMetrics
+from mcphub.runtime.mcp.metrics import HubMetrics
 from mcphub.runtime.package import ToolOutput
-from mcphub.runtime.policy import NotConnected, PolicyError
-from mcphub.runtime.usage import CallRecord, Status
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.policy import NotConnected, PolicyError
+from mcphub.runtime.tenancy.usage import CallRecord, Status
+from mcphub.runtime.upstream.credentials import Credential, CredentialProvider, EnvCredentialProvider
+from mcphub.runtime.upstream.http import HubCall
 
 if TYPE_CHECKING:
-    from mcphub.runtime.http import UpstreamClient
-    from mcphub.runtime.upstream_mcp import RelayedRequest, RelayedResult
+    from mcphub.runtime.upstream.executors.mcp import RelayedRequest, RelayedResult
+    from mcphub.runtime.upstream.http import UpstreamClient
 
 if TYPE_CHECKING:
-    from mcphub.runtime.tenancy import Tenancy
+    from mcphub.runtime.tenancy.services import Tenancy
 
 __all__ = ["Hub", "SessionRegistry", "principal_of", "to_call_result"]
 
@@ -492,7 +492,7 @@ class Hub:
     def _watch_upstreams(self) -> None:
         """Hear from now on when an upstream MCP server changes a list (see `on_upstream_list_changed`)."""
         if not self._watching_upstreams:
-            from mcphub.runtime import upstream_mcp
+            from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
             upstream_mcp.add_list_listener(self)
             self._watching_upstreams = True
@@ -633,7 +633,7 @@ class Hub:
         if mount.integration.source.kind != "mcp":
             return await self._dispatch(ctx, mount, entry, arguments)
         # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
-        from mcphub.runtime import upstream_mcp
+        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
         relay = _CallRelay(ctx, self._log_levels)
         token = upstream_mcp.downstream.set(relay)
@@ -795,7 +795,7 @@ class Hub:
         result_type: type[_ResultT],
     ) -> _ResultT | None:
         """One request to `mount`'s upstream; None when it lacks `capability`. Unreachable -> an MCPError."""
-        from mcphub.runtime import upstream_mcp
+        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
         self._watch_upstreams()
         credential = await self._upstream_credential(ctx, mount)
@@ -983,7 +983,7 @@ class Hub:
     async def _subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        from mcphub.runtime import upstream_mcp
+        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
         session = ctx.session
 
@@ -996,7 +996,7 @@ class Hub:
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        from mcphub.runtime import upstream_mcp
+        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
         async def unsubscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
             await upstream_mcp.unsubscribe(mount.client, credential, uri, key)
@@ -1010,7 +1010,7 @@ class Hub:
         relay: Callable[[Mount, Credential | None, str, str], Awaitable[None]],
     ) -> types.EmptyResult:
         """(Un)subscribe `uri` at the upstream MCP server that owns it, as this caller's session."""
-        from mcphub.runtime import upstream_mcp
+        from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 
         target = await self._subscription_target(ctx, uri)
         if target is None:

@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
-from mcphub.runtime.accounts import Accounts
-from mcphub.runtime.enablement import UserIntegrations
-from mcphub.runtime.fanout import ChangeFeed
 from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.oauth.upstream import UpstreamOAuth
-from mcphub.runtime.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
 from mcphub.runtime.store.db import Database, database_url, default_data_dir
 from mcphub.runtime.store.migrations import upgrade
-from mcphub.runtime.tenancy_credentials import CredentialStore, TenancyCredentialProvider
-from mcphub.runtime.usage import UsageRecorder
-from mcphub.runtime.vault import Vault, load_vault
+from mcphub.runtime.tenancy.accounts import Accounts
+from mcphub.runtime.tenancy.credentials import CredentialStore, TenancyCredentialProvider
+from mcphub.runtime.tenancy.enablement import UserIntegrations
+from mcphub.runtime.tenancy.fanout import ChangeFeed
+from mcphub.runtime.tenancy.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
+from mcphub.runtime.tenancy.usage import UsageRecorder
+from mcphub.runtime.tenancy.vault import Vault, load_vault
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

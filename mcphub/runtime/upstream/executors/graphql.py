@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, GraphQLBinding, HttpBinding, Tool
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import UpstreamClient
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["execute_graphql", "graphql_request_tool"]
 

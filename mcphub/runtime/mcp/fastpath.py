@@ -42,10 +42,10 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from mcphub.runtime.accounts import KeyPrincipal
+from mcphub.runtime.tenancy.accounts import KeyPrincipal
 
 if TYPE_CHECKING:
-    from mcphub.runtime.hub import Hub
+    from mcphub.runtime.mcp.hub import Hub
 
 __all__ = ["FastPath"]
 

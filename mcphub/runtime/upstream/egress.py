@@ -20,7 +20,7 @@ import anyio
 import httpcore2
 import httpx2
 
-from mcphub.runtime.asyncio_backend import AsyncioBackend
+from mcphub.runtime.upstream.asyncio_backend import AsyncioBackend
 
 __all__ = [
     "EgressDenied",

@@ -27,10 +27,16 @@ import anyio
 import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
-from mcphub.runtime.credentials import Credential, env_prefix
-from mcphub.runtime.egress import EgressDenied, PoolTransport, UnresolvableHost, public_address, shared_ssl_context
-from mcphub.runtime.http1 import Http1Transport
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.credentials import Credential, env_prefix
+from mcphub.runtime.upstream.egress import (
+    EgressDenied,
+    PoolTransport,
+    UnresolvableHost,
+    public_address,
+    shared_ssl_context,
+)
+from mcphub.runtime.upstream.http1 import Http1Transport
 
 __all__ = [
     "EgressDenied",
@@ -752,7 +758,7 @@ def _shapers(integration: Integration) -> dict[str, Callable[[Any], Any]]:
     shaped = [tool for tool in integration.tools if tool.response is not None]
     if not shaped:
         return {}
-    from mcphub.runtime.transforms import shaper_for
+    from mcphub.runtime.upstream.transforms import shaper_for
 
     return {tool.name: shaper_for(tool.response) for tool in shaped if tool.response is not None}
 
@@ -881,17 +887,17 @@ class HubCall:
     # Non-HTTP tools live in their own modules (imported on first use so HTTP-only hubs never load them);
     # they still reach the network only through this call's UpstreamClient or their own runtime module.
     async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.graphql import execute_graphql
+        from mcphub.runtime.upstream.executors.graphql import execute_graphql
 
         return await execute_graphql(self.tool, self._client, self._credential, self._with_defaults(variables))
 
     async def sql(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.sql import execute_sql
+        from mcphub.runtime.upstream.executors.sql import execute_sql
 
         return await execute_sql(self.tool, self._client, self._credential, self._with_defaults(arguments))
 
     async def mcp(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.upstream_mcp import call_upstream_tool
+        from mcphub.runtime.upstream.executors.mcp import call_upstream_tool
 
         return await call_upstream_tool(self.tool, self._client, self._credential, self._with_defaults(arguments))
 

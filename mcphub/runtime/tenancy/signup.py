@@ -22,9 +22,9 @@ from typing import Literal, get_args
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mcphub.runtime.accounts import AccountError, Accounts, UserInfo
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import HubSetting, SignupInvite, User
+from mcphub.runtime.tenancy.accounts import AccountError, Accounts, UserInfo
 
 __all__ = [
     "INVITE_TTL",

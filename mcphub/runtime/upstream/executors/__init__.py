@@ -1,0 +1,1 @@
+"""One executor per source kind: how a tool of an `http`, `graphql`, `sql` or `mcp` integration is run."""
