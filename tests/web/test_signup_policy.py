@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream
+from tenancy.hub_process import cli
 
 from .conftest import PAGE_TIMEOUT_MS
 from .dashboard import DashHub, check_page, dashboard_hub, sign_in, sign_up, watch_csp
@@ -138,3 +139,29 @@ async def test_metrics_need_the_admin_token(hub: DashHub) -> None:
     assert user_key.status_code == 401
     assert token.status_code == 200 and "mcphub_" in token.text
     assert admin_key.status_code == 200
+
+
+async def test_an_invite_from_the_cli_signs_up_its_address_only(browser: Browser, admin: Page, hub: DashHub) -> None:
+    await _choose(admin, hub.base, "People with an invite link")
+    visitor = await _visitor(browser)
+    try:
+        made = cli(hub.env, "users", "invite", "gus@example.com", "--days", "1")
+        assert made.returncode == 0, made.stderr
+        [link] = re.findall(r"https://\S+", made.stdout)
+        assert link.startswith(f"{PUBLIC}/signup?invite=")
+        await visitor.goto(link.replace(PUBLIC, hub.base))
+        await expect(visitor.get_by_label("Email")).to_have_value("gus@example.com")
+        # The address is fixed: a different one typed into the form is refused, the invite is not spent.
+        await visitor.get_by_label("Email").evaluate(
+            "input => { input.readOnly = false; input.value = 'mallory@example.com' }"
+        )
+        await visitor.get_by_label("Password").fill("gus's password")
+        await visitor.get_by_role("button", name="Create account").click()
+        await expect(visitor.get_by_role("alert")).to_contain_text("This invitation is for gus@example.com")
+        await expect(visitor.get_by_label("Email")).to_have_value("gus@example.com")  # put back, read-only
+        await visitor.get_by_label("Password").fill("gus's password")
+        await visitor.get_by_role("button", name="Create account").click()
+        await expect(visitor.get_by_role("heading", level=1)).to_have_text("Your account is ready")
+    finally:
+        await _choose(admin, hub.base, "Nobody (admins create accounts)")
+        await visitor.context.close()

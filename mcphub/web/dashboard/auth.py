@@ -90,9 +90,9 @@ class Auth:
         first = await self.d.signups.first_account()
         policy = (await self.d.signups.state()).policy
         invited = await self.d.signups.invited_email(invite) if invite else None
-        if first or policy == "open" or invited:
+        if first or policy == "open" or (invited and policy == "invite"):
             mode = "first" if first else "invited" if invited else "open"
-        elif invite:
+        elif invite and policy == "invite":
             mode = "bad_invite"
         else:
             mode = policy  # "closed" or "invite": say so, no form
