@@ -549,7 +549,15 @@ class _Api:
             return _page(401, "Not signed in", str(exc).capitalize() + ".")
         except OAuthError as exc:
             return _page(400, f"{integration.name} was not connected", str(exc))
-        return _page(200, f"{integration.name} connected", "You can close this window and go back to your agent.")
+        if caller is None:  # started by `mcphub oauth connect`: the terminal says "connected" too
+            return _page(200, f"{integration.name} connected", "You can close this window and go back to your agent.")
+        return notice_page(
+            200,
+            f"{integration.name} connected",
+            "Its tools reach your MCP clients as soon as the integration is on.",
+            next_url=f"/integrations/{slug}",
+            next_label=f"Back to {integration.name}",
+        )
 
     async def oauth_clients(self, request: Request) -> Response:
         caller = await self.caller(request)

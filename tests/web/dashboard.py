@@ -8,7 +8,7 @@ refuses inline scripts, which is what `csp_errors` checks the pages never need.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,8 @@ from typing import Any
 from playwright.async_api import ConsoleMessage, Page, expect
 from runtime.support import Account, Upstream, petstore, provision, write_package
 from tenancy.hub_process import hub_env, hub_process
+
+from mcphub.compiler.ir import Integration
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools/web/node_modules/axe-core/axe.min.js"
@@ -34,9 +36,13 @@ class DashHub:
 
 
 @contextmanager
-def dashboard_hub(root: Path, upstream: Upstream, **env: str) -> Iterator[DashHub]:
-    """`mcphub serve` with Pet Store and Zoo (stand-ins on `upstream`) and a few real packages; one admin."""
+def dashboard_hub(
+    root: Path, upstream: Upstream, *, extra: Iterable[Integration] = (), **env: str
+) -> Iterator[DashHub]:
+    """`mcphub serve` with Pet Store and Zoo (stand-ins on `upstream`), `extra` and a few real packages; one admin."""
     catalog = root / "catalog"
+    for integration in extra:
+        write_package(integration, catalog)
     write_package(petstore(upstream.base_url), catalog)
     write_package(petstore(upstream.base_url, slug="zoo").model_copy(update={"name": "Zoo"}), catalog)
     for slug in REAL_PACKAGES:

@@ -23,6 +23,18 @@ import pytest_asyncio
 from mcp.client.session import IncomingMessage
 from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream, mcp_client
+from tenancy.oauth_server import Client, OAuthTestServer, Running
+
+from mcphub.compiler.ir import (
+    AuthScheme,
+    HttpBinding,
+    Integration,
+    OAuthFlow,
+    Policy,
+    SourceInfo,
+    Tool,
+    ToolAnnotations,
+)
 
 from .conftest import PAGE_TIMEOUT_MS
 from .dashboard import DashHub, check_page, dashboard_hub, sign_up, watch_csp
@@ -34,8 +46,45 @@ EVENT_WAIT_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def hub(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashHub]:
-    with dashboard_hub(tmp_path_factory.mktemp("dash"), upstream, MCPHUB_SIGNUP="open") as running:
+def provider() -> Iterator[Running]:
+    """An OAuth provider on 127.0.0.1 (authlib, as in the tenancy tests): consent is automatic, as "octocat"."""
+    running = Running(OAuthTestServer())
+    yield running
+    running.stop()
+
+
+def _octo(provider: Running) -> Integration:
+    """An integration that connects with OAuth only, and whose one tool reads the provider's /api/me."""
+    flow = OAuthFlow(
+        kind="authorization_code",
+        authorization_url=f"{provider.url}/authorize",
+        token_url=f"{provider.url}/token",
+        scopes={"repo": "repositories"},
+    )
+    return Integration(
+        slug="octo",
+        name="Octo",
+        category="developer",
+        description="A provider that signs you in with OAuth.",
+        source=SourceInfo(kind="openapi"),
+        base_url=provider.url,
+        auth=[AuthScheme(id="oauth", type="oauth2", flows=[flow], scopes=["repo"])],
+        tools=[
+            Tool(
+                name="me",
+                description="Who the token belongs to.",
+                http=HttpBinding(method="GET", path="/api/me"),
+                annotations=ToolAnnotations(readOnlyHint=True),
+            )
+        ],
+        policy=Policy(allow_private_network=True, allowed_hosts=["127.0.0.1"]),
+    )
+
+
+@pytest.fixture(scope="module")
+def hub(upstream: Upstream, provider: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashHub]:
+    root = tmp_path_factory.mktemp("dash")
+    with dashboard_hub(root, upstream, extra=[_octo(provider)], MCPHUB_SIGNUP="open") as running:
         yield running
 
 
@@ -349,3 +398,29 @@ async def test_forms_without_the_session_token_or_from_another_site_change_nothi
     await tab.get_by_label("Password").fill(PASSWORD)
     await tab.get_by_role("button", name="Sign in").click()
     await expect(tab.get_by_role("heading", level=1)).to_have_text("This form could not be accepted")
+
+
+async def test_connect_with_oauth_through_the_button(tab: Page, hub: DashHub, provider: Running) -> None:
+    base = hub.base
+    provider.oauth.clients["hub-client"] = Client("hub-client", "hub-secret-value-123", [f"{base}/oauth/callback/octo"])
+    async with httpx2.AsyncClient(base_url=base, headers=hub.admin.headers) as admin:  # the admin's OAuth app
+        configured = await admin.put(
+            "/api/v1/oauth-clients/octo", json={"client_id": "hub-client", "client_secret": "hub-secret-value-123"}
+        )
+    assert configured.status_code == 204, configured.text
+
+    await sign_up(tab, base, "olive@example.com", PASSWORD)
+    await tab.goto(f"{base}/integrations/octo")
+    await tab.get_by_role("button", name="Turn on").click()
+    await expect(tab.get_by_test_id("status")).to_have_text("Needs a credential")
+    await tab.get_by_role("button", name="Connect with Octo").click()  # to the provider and straight back
+    await expect(tab.get_by_role("heading", level=1)).to_have_text("Octo connected")
+    assert provider.oauth.authorize_requests[-1]["redirect_uri"] == f"{base}/oauth/callback/octo"
+    await tab.get_by_role("link", name="Back to Octo").click()
+    await expect(tab.get_by_test_id("status")).to_have_text("Ready")
+    await tab.get_by_role("button", name="Test connection").click()
+    await expect(tab.get_by_test_id("test-result")).to_contain_text('{"login":"octocat"}')
+
+    await tab.get_by_text("Disconnect", exact=True).click()
+    await tab.get_by_role("button", name="Yes, disconnect").click()
+    await expect(tab.get_by_test_id("status")).to_have_text("Needs a credential")

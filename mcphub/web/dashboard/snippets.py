@@ -25,7 +25,7 @@ class Snippet:
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, indent=2)
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def client_snippets(mcp_url: str, key: str | None, mcphub: str = "mcphub") -> list[Snippet]:
