@@ -37,7 +37,7 @@ from mcphub.compiler.ir import (
 )
 
 from .conftest import PAGE_TIMEOUT_MS
-from .dashboard import DashHub, check_page, dashboard_hub, sign_up, watch_csp
+from .dashboard import SCREENSHOTS, DashHub, check_page, dashboard_hub, sign_up, watch_csp
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -424,3 +424,20 @@ async def test_connect_with_oauth_through_the_button(tab: Page, hub: DashHub, pr
     await tab.get_by_text("Disconnect", exact=True).click()
     await tab.get_by_role("button", name="Yes, disconnect").click()
     await expect(tab.get_by_test_id("status")).to_have_text("Needs a credential")
+
+
+async def test_every_page_fits_a_phone(browser: Browser, hub: DashHub) -> None:
+    context = await browser.new_context(viewport={"width": 375, "height": 740})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        phone = await context.new_page()
+        await sign_up(phone, hub.base, "pat.phone@example.com", PASSWORD)
+        assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sign-up"
+        for path in ("/", "/integrations", "/integrations/pets", "/keys", "/connect", "/logs", "/usage", "/settings"):
+            await phone.goto(f"{hub.base}{path}")
+            await expect(phone.get_by_role("heading", level=1)).to_have_count(1)
+            assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+        await phone.goto(f"{hub.base}/integrations/pets")
+        await phone.screenshot(path=SCREENSHOTS / "phone-integration.png", full_page=False)
+    finally:
+        await context.close()
