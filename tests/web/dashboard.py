@@ -8,17 +8,19 @@ refuses inline scripts, which is what `csp_errors` checks the pages never need.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from runtime.support import Account, Upstream, petstore, provision, write_package
 from tenancy.hub_process import hub_env, hub_process
 
 from mcphub.compiler.ir import Integration
+
+from .conftest import PAGE_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools/web/node_modules/axe-core/axe.min.js"
@@ -56,14 +58,24 @@ def dashboard_hub(
         yield DashHub(base, admin, variables)
 
 
-def watch_csp(page: Page, errors: list[str]) -> None:
-    """Collect every Content-Security-Policy refusal the page reports on its console."""
+@asynccontextmanager
+async def desktop_tab(browser: Browser) -> AsyncIterator[Page]:
+    """A desktop-sized tab in a fresh context (signed out); it must see no Content-Security-Policy refusal."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = await context.new_page()
+    errors: list[str] = []
 
     def seen(message: ConsoleMessage) -> None:
         if "Content Security Policy" in message.text:
             errors.append(message.text)
 
     page.on("console", seen)
+    try:
+        yield page
+    finally:
+        await context.close()
+    assert not errors, errors
 
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
@@ -96,19 +108,20 @@ async def check_page(page: Page, name: str | None = None) -> str:
     return text
 
 
-async def sign_up(page: Page, base: str, email: str, password: str) -> str:
-    """Create an account on /signup; returns the first API key the page shows (once)."""
-    await page.goto(f"{base}/signup")
+async def _submit(page: Page, url: str, email: str, password: str, button: str) -> None:
+    await page.goto(url)
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("button", name=button).click()
+
+
+async def sign_up(page: Page, base: str, email: str, password: str) -> str:
+    """Create an account on /signup; returns the first API key the page shows (once)."""
+    await _submit(page, f"{base}/signup", email, password, "Create account")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Your account is ready")
     return (await page.get_by_test_id("secret").inner_text()).strip()
 
 
 async def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    await page.goto(f"{base}/signin")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    await _submit(page, f"{base}/signin", email, password, "Sign in")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Home")

@@ -24,20 +24,10 @@ from mcp.client.session import IncomingMessage
 from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream, mcp_client
 from tenancy.oauth_server import Client, OAuthTestServer, Running
-
-from mcphub.compiler.ir import (
-    AuthScheme,
-    HttpBinding,
-    Integration,
-    OAuthFlow,
-    Policy,
-    SourceInfo,
-    Tool,
-    ToolAnnotations,
-)
+from tenancy.test_oauth_connect import _octo  # Octo: OAuth only, one tool reading the provider's /api/me
 
 from .conftest import PAGE_TIMEOUT_MS
-from .dashboard import SCREENSHOTS, DashHub, check_page, dashboard_hub, sign_up, watch_csp
+from .dashboard import SCREENSHOTS, DashHub, check_page, dashboard_hub, desktop_tab, sign_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -53,54 +43,17 @@ def provider() -> Iterator[Running]:
     running.stop()
 
 
-def _octo(provider: Running) -> Integration:
-    """An integration that connects with OAuth only, and whose one tool reads the provider's /api/me."""
-    flow = OAuthFlow(
-        kind="authorization_code",
-        authorization_url=f"{provider.url}/authorize",
-        token_url=f"{provider.url}/token",
-        scopes={"repo": "repositories"},
-    )
-    return Integration(
-        slug="octo",
-        name="Octo",
-        category="developer",
-        description="A provider that signs you in with OAuth.",
-        source=SourceInfo(kind="openapi"),
-        base_url=provider.url,
-        auth=[AuthScheme(id="oauth", type="oauth2", flows=[flow], scopes=["repo"])],
-        tools=[
-            Tool(
-                name="me",
-                description="Who the token belongs to.",
-                http=HttpBinding(method="GET", path="/api/me"),
-                annotations=ToolAnnotations(readOnlyHint=True),
-            )
-        ],
-        policy=Policy(allow_private_network=True, allowed_hosts=["127.0.0.1"]),
-    )
-
-
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, provider: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashHub]:
     root = tmp_path_factory.mktemp("dash")
-    with dashboard_hub(root, upstream, extra=[_octo(provider)], MCPHUB_SIGNUP="open") as running:
+    with dashboard_hub(root, upstream, extra=[_octo(provider.url)], MCPHUB_SIGNUP="open") as running:
         yield running
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tab(browser: Browser, hub: DashHub) -> AsyncIterator[Page]:
-    """A desktop-sized tab in a fresh context (signed out); CSP refusals are collected and must stay none."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(PAGE_TIMEOUT_MS)
-    page = await context.new_page()
-    errors: list[str] = []
-    watch_csp(page, errors)
-    try:
+    async with desktop_tab(browser) as page:
         yield page
-    finally:
-        await context.close()
-    assert not errors, errors
 
 
 def _names(result: types.ListToolsResult) -> set[str]:

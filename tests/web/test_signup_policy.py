@@ -15,7 +15,7 @@ from runtime.support import Upstream
 from tenancy.hub_process import cli
 
 from .conftest import PAGE_TIMEOUT_MS
-from .dashboard import DashHub, check_page, dashboard_hub, sign_in, sign_up, watch_csp
+from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,17 +31,9 @@ def hub(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def admin(browser: Browser, hub: DashHub) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(PAGE_TIMEOUT_MS)
-    page = await context.new_page()
-    errors: list[str] = []
-    watch_csp(page, errors)
-    await sign_in(page, hub.base, hub.admin.email, ADMIN_PASSWORD)
-    try:
+    async with desktop_tab(browser) as page:
+        await sign_in(page, hub.base, hub.admin.email, ADMIN_PASSWORD)
         yield page
-    finally:
-        await context.close()
-    assert not errors, errors
 
 
 async def _visitor(browser: Browser) -> Page:

@@ -33,7 +33,7 @@ def create_dashboard_routes(tenancy: Tenancy, hub: Hub, *, public_mcp_url: str) 
     d = Dashboard(tenancy, hub, public_mcp_url=public_mcp_url)
     auth, integrations, keys = Auth(d), Integrations(d), Keys(d)
     activity, settings = Activity(d), Settings(d)
-    page, act = d.page, d.action
+    page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
 
     def post(path: str, handler: object, name: str) -> Route:
         return Route(path, act(handler, name=name), methods=["POST"])  # type: ignore[arg-type]
@@ -47,12 +47,12 @@ def create_dashboard_routes(tenancy: Tenancy, hub: Hub, *, public_mcp_url: str) 
         Route("/", page(integrations.home), methods=["GET"]),
         Route("/integrations", page(integrations.catalog), methods=["GET"]),
         Route("/integrations/{slug}", page(integrations.detail), methods=["GET"]),
-        post("/integrations/{slug}/enable", integrations.enable, "integration.enable"),
-        post("/integrations/{slug}/disable", integrations.disable, "integration.disable"),
-        post("/integrations/{slug}/credential", integrations.store, "credential.set"),
-        post("/integrations/{slug}/oauth", integrations.oauth, "credential.oauth_start"),
-        post("/integrations/{slug}/test", integrations.test, "integration.test"),
-        post("/integrations/{slug}/disconnect", integrations.disconnect, "credential.delete"),
+        post("/integrations/{slug}/enable", on(integrations.enable), "integration.enable"),
+        post("/integrations/{slug}/disable", on(integrations.disable), "integration.disable"),
+        post("/integrations/{slug}/credential", on(integrations.store), "credential.set"),
+        post("/integrations/{slug}/oauth", on(integrations.oauth), "credential.oauth_start"),
+        post("/integrations/{slug}/test", on(integrations.test), "integration.test"),
+        post("/integrations/{slug}/disconnect", on(integrations.disconnect), "credential.delete"),
         Route("/keys", page(keys.page), methods=["GET"]),
         post("/keys", keys.create, "key.create"),
         post("/keys/{key_id}/rotate", keys.rotate, "key.rotate"),
@@ -68,8 +68,8 @@ def create_dashboard_routes(tenancy: Tenancy, hub: Hub, *, public_mcp_url: str) 
         post("/settings/sessions", settings.sign_out_others, "session.sign_out_others"),
         post("/settings/grants/{grant_id}/revoke", settings.revoke_grant, "grant.revoke"),
         post("/settings/delete", settings.delete_account, "account.delete"),
-        post("/settings/signup", settings.set_policy, "signup.policy"),
-        post("/settings/invites", settings.invite, "signup.invite"),
-        post("/settings/users", settings.create_user, "user.create"),
-        post("/settings/users/{user_id}/admin", settings.set_admin, "user.admin"),
+        post("/settings/signup", admin(settings.set_policy), "signup.policy"),
+        post("/settings/invites", admin(settings.invite), "signup.invite"),
+        post("/settings/users", admin(settings.create_user), "user.create"),
+        post("/settings/users/{user_id}/admin", admin(settings.set_admin), "user.admin"),
     ]

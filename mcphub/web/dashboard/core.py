@@ -215,15 +215,17 @@ class Dashboard:
 
         return run
 
-    def admin_page(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        async def run(request: Request, visitor: Visitor) -> Response:
+    def admin_only(self, handler: Action) -> Action:
+        """An action for admins; anyone else gets a page saying so (nothing changes)."""
+
+        async def run(request: Request, visitor: Visitor, form: FormData) -> Response:
             if not visitor.user.is_admin:
                 return self.notice(
-                    request, 403, "Admins only", "Only an admin of this hub can open this page.", visitor=visitor
+                    request, 403, "Admins only", "Only an admin of this hub can do this.", visitor=visitor
                 )
-            return await handler(request, visitor)
+            return await handler(request, visitor, form)
 
-        return self.page(run)
+        return run
 
     def foreign_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")

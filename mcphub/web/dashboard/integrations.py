@@ -8,6 +8,7 @@ arguments) through the hub's call pipeline, as the user, recorded in their logs 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,11 +24,12 @@ from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.credentials import CredentialError
 from mcphub.runtime.tenancy.usage import UsageStats, summary
 from mcphub.web.api import public_base
-from mcphub.web.dashboard.core import Dashboard, Visitor
+from mcphub.web.dashboard.core import Action, Dashboard, Visitor
 
 __all__ = ["Card", "Integrations", "cards_for"]
 
 OAUTH_TYPES = ("oauth2", "openid_connect")
+IntegrationAction = Callable[[Request, Visitor, FormData, Integration], Awaitable[Response]]
 _RESULT_CHARS = 1200
 
 
@@ -207,29 +209,32 @@ class Integrations:
 
     # --- actions ---------------------------------------------------------------------------------------
 
-    def _integration(self, request: Request) -> Integration | None:
-        return self.d.catalog().get(str(request.path_params["slug"]))
+    def on_integration(self, handler: IntegrationAction) -> Action:
+        """An action on `/integrations/{slug}/…`: the catalog's integration, or a "no such integration" page."""
 
-    async def enable(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        return await self._toggle(request, visitor, True)
+        async def run(request: Request, visitor: Visitor, form: FormData) -> Response:
+            slug = str(request.path_params["slug"])
+            integration = self.d.catalog().get(slug)
+            if integration is None:
+                return self._unknown(request, visitor, slug)
+            return await handler(request, visitor, form, integration)
 
-    async def disable(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        return await self._toggle(request, visitor, False)
+        return run
 
-    async def _toggle(self, request: Request, visitor: Visitor, enabled: bool) -> Response:
-        integration = self._integration(request)
-        if integration is None:
-            return self._unknown(request, visitor, str(request.path_params["slug"]))
+    async def enable(self, request: Request, visitor: Visitor, form: FormData, integration: Integration) -> Response:
+        return await self._toggle(request, visitor, integration, True)
+
+    async def disable(self, request: Request, visitor: Visitor, form: FormData, integration: Integration) -> Response:
+        return await self._toggle(request, visitor, integration, False)
+
+    async def _toggle(self, request: Request, visitor: Visitor, integration: Integration, enabled: bool) -> Response:
         await self.d.t.integrations.set_enabled(visitor.user.id, integration.slug, enabled)
         back = f"/integrations/{integration.slug}"
         if enabled:
             return await self.d.redirect(request, back, f"{integration.name} is on.")
         return await self.d.redirect(request, back, f"{integration.name} is off: its tools left your clients.")
 
-    async def store(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        integration = self._integration(request)
-        if integration is None:
-            return self._unknown(request, visitor, str(request.path_params["slug"]))
+    async def store(self, request: Request, visitor: Visitor, form: FormData, integration: Integration) -> Response:
         back = f"/integrations/{integration.slug}"
         schemes = {scheme.id: scheme for scheme in integration.auth}
         scheme = schemes.get(str(form.get("scheme") or ""))
@@ -259,10 +264,7 @@ class Integrations:
         )
         return await self.d.redirect(request, back, f"{integration.name} is connected.{note}")
 
-    async def oauth(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        integration = self._integration(request)
-        if integration is None:
-            return self._unknown(request, visitor, str(request.path_params["slug"]))
+    async def oauth(self, request: Request, visitor: Visitor, form: FormData, integration: Integration) -> Response:
         redirect_uri = f"{public_base(request)}/oauth/callback/{integration.slug}"
         try:
             url = await self.d.t.oauth.authorization_url(
@@ -272,18 +274,14 @@ class Integrations:
             return await self.d.redirect(request, f"/integrations/{integration.slug}", str(exc), kind="error")
         return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
-    async def disconnect(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        integration = self._integration(request)
-        if integration is None:
-            return self._unknown(request, visitor, str(request.path_params["slug"]))
+    async def disconnect(
+        self, request: Request, visitor: Visitor, form: FormData, integration: Integration
+    ) -> Response:
         deleted = await self.d.t.oauth.disconnect(visitor.user.id, integration)
         text = f"{integration.name} is disconnected: its credential is deleted." if deleted else "Nothing was stored."
         return await self.d.redirect(request, f"/integrations/{integration.slug}", text)
 
-    async def test(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        integration = self._integration(request)
-        if integration is None:
-            return self._unknown(request, visitor, str(request.path_params["slug"]))
+    async def test(self, request: Request, visitor: Visitor, form: FormData, integration: Integration) -> Response:
         probe = _probe(integration)
         mount = self.d.hub.snapshot.mounts.get(integration.slug)
         entry = mount.tools.get(probe.name) if mount is not None and probe is not None else None

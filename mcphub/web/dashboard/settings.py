@@ -119,14 +119,7 @@ class Settings:
 
     # --- admins ----------------------------------------------------------------------------------------
 
-    async def _admin_only(self, request: Request, visitor: Visitor) -> Response | None:
-        if visitor.user.is_admin:
-            return None
-        return self.d.notice(request, 403, "Admins only", "Only an admin of this hub can do this.", visitor=visitor)
-
     async def set_policy(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        if refused := await self._admin_only(request, visitor):
-            return refused
         try:
             state = await self.d.signups.set_policy(str(form.get("policy") or ""))
         except AccountError as exc:
@@ -134,8 +127,6 @@ class Settings:
         return await self.d.redirect(request, "/settings#signup", f"Sign-up is now {state.policy}.")
 
     async def invite(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        if refused := await self._admin_only(request, visitor):
-            return refused
         days = str(form.get("days") or "7")
         try:
             made = await self.d.signups.invite(
@@ -153,8 +144,6 @@ class Settings:
         return await self.page(request, visitor, invite=shown)
 
     async def create_user(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        if refused := await self._admin_only(request, visitor):
-            return refused
         try:
             user = await self.d.t.accounts.create_user(str(form.get("email") or ""), str(form.get("password") or ""))
         except AccountError as exc:
@@ -162,8 +151,6 @@ class Settings:
         return await self.d.redirect(request, "/settings#users", f"{user.email} can sign in now.")
 
     async def set_admin(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        if refused := await self._admin_only(request, visitor):
-            return refused
         raw = str(request.path_params["user_id"])
         try:
             user = await self.d.t.accounts.set_admin(int(raw) if raw.isdigit() else -1, form.get("admin") == "yes")
