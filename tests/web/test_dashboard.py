@@ -27,7 +27,7 @@ from tenancy.oauth_server import Client, OAuthTestServer, Running
 from tenancy.test_oauth_connect import _octo  # Octo: OAuth only, one tool reading the provider's /api/me
 
 from .conftest import PAGE_TIMEOUT_MS
-from .dashboard import SCREENSHOTS, DashHub, check_page, dashboard_hub, desktop_tab, sign_up
+from .dashboard import SCREENSHOTS, DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -394,3 +394,37 @@ async def test_every_page_fits_a_phone(browser: Browser, hub: DashHub) -> None:
         await phone.screenshot(path=SCREENSHOTS / "phone-integration.png", full_page=False)
     finally:
         await context.close()
+
+
+async def test_password_sessions_and_deleting_the_account(browser: Browser, tab: Page, hub: DashHub) -> None:
+    base = hub.base
+    key = await sign_up(tab, base, "dana@example.com", PASSWORD)
+    await _turn_on_and_connect(tab, base, "ghp_danastoken777")
+    other = await browser.new_context()  # the same person signed in in a second browser
+    try:
+        elsewhere = await other.new_page()
+        await sign_in(elsewhere, base, "dana@example.com", PASSWORD)
+
+        # A new password: this session continues, the other browser is signed out.
+        await tab.goto(f"{base}/settings")
+        await tab.get_by_label("Current password").fill(PASSWORD)
+        await tab.get_by_label("New password").fill("an even longer password")
+        await tab.get_by_role("button", name="Change password").click()
+        await expect(tab.get_by_role("status")).to_contain_text("Password changed")
+        await elsewhere.goto(f"{base}/keys")
+        await expect(elsewhere).to_have_url(f"{base}/signin?next=/keys")
+
+        # Deleting needs the email typed in; then keys stop at once and the account cannot sign in.
+        await tab.get_by_label("Type your email to confirm").fill("someone@else.com")
+        await tab.get_by_role("button", name="Delete account").click()
+        await expect(tab.get_by_role("alert")).to_contain_text("nothing was deleted")
+        await tab.get_by_label("Type your email to confirm").fill("dana@example.com")
+        await tab.get_by_role("button", name="Delete account").click()
+        await expect(tab).to_have_url(f"{base}/signin")
+        assert await _post_mcp_status(base, key) == 401
+        await tab.get_by_label("Email").fill("dana@example.com")
+        await tab.get_by_label("Password").fill("an even longer password")
+        await tab.get_by_role("button", name="Sign in").click()
+        await expect(tab.get_by_role("alert")).to_have_text("Wrong email or password.")
+    finally:
+        await other.close()
