@@ -167,6 +167,7 @@ async def test_a_new_user_connects_a_client_through_the_dashboard(tab: Page, hub
     await page.goto(f"{base}/connect")
     assert f'"url": "{base}/mcp"' in await page.locator("#snip-cursor").inner_text()
     await expect(page.get_by_test_id("tool-count")).to_have_text(str(len(names)))
+    await expect(page.locator("tr", has_text="first key").locator("td.num")).to_have_text(str(len(names)))
     await check_page(page, "connect")
 
     await page.goto(f"{base}/")

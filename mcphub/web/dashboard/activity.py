@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, CallLogEntry, MonthlyMeter, UsageEvent
+from mcphub.runtime.tenancy.accounts import ApiKeyInfo, scope_allows
 from mcphub.runtime.tenancy.usage import STATUSES, summary
 from mcphub.web.dashboard.core import HEADERS, Dashboard, Visitor
 from mcphub.web.dashboard.snippets import client_snippets
@@ -80,6 +81,10 @@ async def usage_series(
     return times, [series[name] for name in sorted(series)]
 
 
+def scope_of(key: ApiKeyInfo) -> frozenset[str] | None:
+    return frozenset(key.scope) if key.scope is not None else None
+
+
 class Activity:
     def __init__(self, dash: Dashboard) -> None:
         self.d = dash
@@ -89,7 +94,7 @@ class Activity:
     async def connect(self, request: Request, visitor: Visitor) -> Response:
         mcp_url = self.d.mcp_url(request)
         keys = [k for k in await self.d.t.accounts.list_keys(visitor.user.id) if k.status == "active"]
-        visible = await self._visible_tools(visitor)
+        reachable = await self._reachable_tools(visitor)
         return self.d.render(
             request,
             "connect.html",
@@ -97,20 +102,22 @@ class Activity:
             title="Connect a client",
             mcp_url=mcp_url,
             public=mcp_url.startswith("https://"),
-            keys=keys,
-            tools=visible,
+            tools=len(reachable),
+            per_key=[
+                (key, sum(1 for slug, tool in reachable if scope_allows(scope_of(key), slug, tool))) for key in keys
+            ],
             snippets=client_snippets(mcp_url, None, self.d.mcphub_command()),
         )
 
-    async def _visible_tools(self, visitor: Visitor) -> int:
-        """How many tools a key without scope limits sees right now (enabled, connected, mounted)."""
+    async def _reachable_tools(self, visitor: Visitor) -> list[tuple[str, str]]:
+        """(slug, tool) a key without scope limits reaches right now: enabled, connected (or no auth), mounted."""
         states = await self.d.t.integrations.states(visitor.user.id)
-        count = 0
+        found = []
         for slug, integration in self.d.catalog().items():
             state = states.get(slug)
             if state and state.enabled and (state.connected or not integration.auth):
-                count += sum(1 for tool in integration.tools if tool.enabled)
-        return count
+                found += [(slug, tool.name) for tool in integration.tools if tool.enabled]
+        return found
 
     # --- /logs -----------------------------------------------------------------------------------------
 
