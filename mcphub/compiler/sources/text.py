@@ -58,6 +58,7 @@ class DraftOperation(BaseModel):
     fields: list[DraftField] = Field(default_factory=list)
     destructive: bool = False
     guessed: list[Literal["path", "method", "parameters", "body"]] = Field(default_factory=list)
+    evidence: str = Field("", description="Where the input documents it (a page's location), when given")
 
 
 class DraftApi(BaseModel):
@@ -208,6 +209,8 @@ def draft_to_openapi(draft: DraftApi) -> dict[str, Any]:
         }
         if op.guessed:
             operation["x-mcphub-guessed"] = list(op.guessed)
+        if op.evidence:
+            operation["x-mcphub-source"] = op.evidence
         if parameters:
             operation["parameters"] = parameters
         if body_properties:

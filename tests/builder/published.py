@@ -1,0 +1,52 @@
+"""Other people's published code, fetched pinned at test time (never committed): an sdist from PyPI, unpacked.
+
+`pip download` (the machine's python3 has pip; the uv-made .venv has none) fetches the exact version, the sha256
+pinned here is checked, and the unpacked tree is cached under `.cache/published/` for later runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".cache" / "published"
+
+
+def published_sdist(name: str, version: str, sha256: str) -> Path:
+    """The unpacked sdist `name==version` (its top folder), verified against `sha256`."""
+    target = CACHE / f"{name}-{version}"
+    if (target / ".verified").exists():
+        return target / f"{name}-{version}"
+    with tempfile.TemporaryDirectory() as scratch:
+        python = shutil.which("python3") or "python3"
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"{name}=={version}",
+                "-d",
+                scratch,
+            ],
+            check=True,
+            timeout=300,
+        )
+        [archive] = Path(scratch).glob(f"{name}-{version}.tar.gz")
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert digest == sha256, f"{archive.name}: sha256 {digest}, pinned {sha256}"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    (target / ".verified").touch()
+    return target / f"{name}-{version}"
