@@ -365,3 +365,37 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(300), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class UsageRollup(Base):
+    """Calls per user, integration, tool and hour, with a latency histogram: what the dashboard's charts read.
+
+    Maintained from `usage_events` by `runtime/tenancy/rollups.py` (incrementally, by event id), so that
+    pages never scan the raw events. `h0`…`h15` count calls per latency bucket (`rollups.BOUNDS_MS`).
+    """
+
+    __tablename__ = "usage_rollups"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    integration: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(200), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms_sum: Mapped[float] = mapped_column(default=0.0)
+    h0: Mapped[int] = mapped_column(BigInteger, default=0)
+    h1: Mapped[int] = mapped_column(BigInteger, default=0)
+    h2: Mapped[int] = mapped_column(BigInteger, default=0)
+    h3: Mapped[int] = mapped_column(BigInteger, default=0)
+    h4: Mapped[int] = mapped_column(BigInteger, default=0)
+    h5: Mapped[int] = mapped_column(BigInteger, default=0)
+    h6: Mapped[int] = mapped_column(BigInteger, default=0)
+    h7: Mapped[int] = mapped_column(BigInteger, default=0)
+    h8: Mapped[int] = mapped_column(BigInteger, default=0)
+    h9: Mapped[int] = mapped_column(BigInteger, default=0)
+    h10: Mapped[int] = mapped_column(BigInteger, default=0)
+    h11: Mapped[int] = mapped_column(BigInteger, default=0)
+    h12: Mapped[int] = mapped_column(BigInteger, default=0)
+    h13: Mapped[int] = mapped_column(BigInteger, default=0)
+    h14: Mapped[int] = mapped_column(BigInteger, default=0)
+    h15: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,8 +1,8 @@
 """What happened: /connect (client configuration), /logs (filters, detail, live tail) and /usage (charts, CSV).
 
 Every query is bounded to the signed-in user (`user_id = …` in the SQL itself): an id of another user's
-log entry is "not found", exactly like an id that does not exist. Usage is aggregated in the database
-(time buckets × integration), so a page reads a few hundred rows whatever the number of events.
+log entry is "not found", exactly like an id that does not exist. Usage is read from the hourly rollups
+(`runtime/tenancy/rollups.py`), never from the raw events, so a page reads a few thousand rows at most.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, case, cast, func, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mcphub.runtime.store.db import Database, utcnow
-from mcphub.runtime.store.models import ApiKey, CallLogEntry, MonthlyMeter, UsageEvent
+from mcphub.runtime.store.models import ApiKey, CallLogEntry, MonthlyMeter
+from mcphub.runtime.tenancy import rollups
 from mcphub.runtime.tenancy.accounts import ApiKeyInfo, scope_allows
-from mcphub.runtime.tenancy.usage import STATUSES, summary
+from mcphub.runtime.tenancy.usage import STATUSES
 from mcphub.web.dashboard.core import HEADERS, Dashboard, Visitor
 from mcphub.web.dashboard.snippets import client_snippets
 
@@ -48,36 +49,19 @@ class Series:
     errors: list[int]
 
 
-def _epoch(db: Database, column: Any) -> Any:
-    """Seconds since 1970 of a timestamp column, in the database's own SQL."""
-    if db.dialect == "postgresql":
-        return func.extract("epoch", column)
-    return cast(func.strftime("%s", column), Integer)
-
-
 async def usage_series(
     db: Database, user_id: int, since: datetime, until: datetime, bucket: int
 ) -> tuple[list[int], list[Series]]:
-    """Calls and errors per integration per time bucket, aggregated by the database."""
+    """Calls and errors per integration per `bucket` seconds, from the hourly rollups."""
     start = int(since.timestamp()) // bucket * bucket
-    slot = cast(func.floor(cast(_epoch(db, UsageEvent.ts), Float) / bucket), Integer)
-    errors = func.sum(case((UsageEvent.status != "ok", 1), else_=0))
-    query = (
-        select(UsageEvent.integration, slot, func.count(), errors)
-        .where(UsageEvent.user_id == user_id, UsageEvent.ts >= since, UsageEvent.ts < until)
-        .group_by(UsageEvent.integration, slot)
-    )
-    async with db.session() as session:
-        rows = (await session.execute(query)).all()
     times = list(range(start, int(until.timestamp()) + 1, bucket))
-    index = {t // bucket: i for i, t in enumerate(times)}
     series: dict[str, Series] = {}
-    for integration, at, calls, failed in rows:
+    for hour, integration, calls, errors in await rollups.series(db, user_id, since, until):
         found = series.setdefault(integration, Series(integration, [0] * len(times), [0] * len(times)))
-        position = index.get(int(at))
-        if position is not None:
-            found.calls[position] += int(calls)
-            found.errors[position] += int(failed or 0)
+        position = (int(hour.timestamp()) - start) // bucket
+        if 0 <= position < len(times):
+            found.calls[position] += calls
+            found.errors[position] += errors
     return times, [series[name] for name in sorted(series)]
 
 
@@ -242,9 +226,10 @@ class Activity:
         span, bucket, label = RANGES[name]
         until = utcnow()
         since = until - span
+        await rollups.roll_up(self.d.t.db)
         times, series = await usage_series(self.d.t.db, user_id, since, until, bucket)
-        per_integration = await summary(self.d.t.db, user_id=user_id, since=since, until=until, by_tool=False)
-        per_tool = await summary(self.d.t.db, user_id=user_id, since=since, until=until, by_tool=True)
+        per_integration = await rollups.totals(self.d.t.db, user_id, since, until, by_tool=False)
+        top_tools = await rollups.totals(self.d.t.db, user_id, since, until, by_tool=True, limit=10)
         month = until.strftime("%Y-%m")
         async with self.d.t.db.session() as session:
             meter = await session.scalar(
@@ -257,7 +242,7 @@ class Activity:
             "times": times,
             "series": series,
             "per_integration": per_integration,
-            "top_tools": sorted(per_tool, key=lambda s: -s.calls)[:10],
+            "top_tools": top_tools,
             "month": month,
             "month_calls": meter.calls if meter else 0,
             "month_errors": meter.errors if meter else 0,

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mcp import types
-from sqlalchemy import case, func, select
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcphub.compiler.ir import AuthScheme, Integration, Tool
 from mcphub.runtime.oauth.upstream import OAuthError
-from mcphub.runtime.store.db import Database, utcnow
-from mcphub.runtime.store.models import UsageEvent
+from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.rollups import call_counts, roll_up
 from mcphub.web.api import public_base
 from mcphub.web.dashboard.core import Action, Dashboard, Visitor
 
@@ -83,22 +82,10 @@ def _kind(scheme: AuthScheme) -> str:
     )
 
 
-async def call_counts(db: Database, user_id: int, since: datetime) -> dict[str, tuple[int, int]]:
-    """Calls and errors per integration since `since`: counts only (no latency percentiles, which sort rows)."""
-    errors = func.sum(case((UsageEvent.status != "ok", 1), else_=0))
-    query = (
-        select(UsageEvent.integration, func.count(), errors)
-        .where(UsageEvent.user_id == user_id, UsageEvent.ts >= since)
-        .group_by(UsageEvent.integration)
-    )
-    async with db.session() as session:
-        rows = (await session.execute(query)).all()
-    return {str(slug): (int(calls), int(failed or 0)) for slug, calls, failed in rows}
-
-
 async def cards_for(dash: Dashboard, user_id: int, since: datetime) -> list[Card]:
     """Every integration of the catalog with the user's state and their calls/errors since `since`."""
     states = await dash.t.integrations.states(user_id)
+    await roll_up(dash.t.db)
     per = await call_counts(dash.t.db, user_id, since)
     cards = []
     for slug, integration in sorted(dash.catalog().items(), key=lambda item: item[1].name.lower()):
