@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcphub.runtime.tenancy.accounts import AccountError
+from mcphub.runtime.tenancy.policy import LimiterUnavailable
 from mcphub.web import audit
 from mcphub.web.api import sign_in_wait
 from mcphub.web.dashboard.core import Dashboard, Visitor
@@ -28,6 +29,15 @@ def _next(value: str) -> str:
     if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
         return "/"
     return value
+
+
+async def _wait(dash: Dashboard, request: Request, email: str) -> str:
+    """Why this attempt must wait ("" when it may go): too many attempts, or limits that cannot be checked."""
+    try:
+        wait = await sign_in_wait(dash.t, request, email)
+    except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
+        return f"Signing in is paused: {exc}."
+    return f"Too many attempts; retry in {wait:.0f} s." if wait > 0 else ""
 
 
 class Auth:
@@ -64,11 +74,9 @@ class Auth:
         next_url = _next(str(form.get("next") or "/"))
         if self.d.foreign_origin(request) or not self.d.form_token_ok(request, form):
             return self.d.refused(request, None, "Its security token is missing or wrong.")
-        wait = await sign_in_wait(self.d.t, request, email)
-        if wait > 0:
-            return await self._signin_form(
-                request, next_url=next_url, email=email, error=f"Too many sign-in attempts; retry in {wait:.0f} s."
-            )
+        wait = await _wait(self.d, request, email)
+        if wait:
+            return await self._signin_form(request, next_url=next_url, email=email, error=wait)
         user = await self.d.t.accounts.verify_password(email, password) if email and password else None
         if user is None:
             return await self._signin_form(request, next_url=next_url, email=email, error="Wrong email or password.")
@@ -119,10 +127,9 @@ class Auth:
     async def _create(self, request: Request, form: FormData) -> Response:
         email, password = str(form.get("email") or "").strip(), str(form.get("password") or "")
         invite = str(form.get("invite") or "")
-        wait = await sign_in_wait(self.d.t, request, email)
-        if wait > 0:
-            error = f"Too many attempts; retry in {wait:.0f} s."
-            return await self._signup_form(request, invite=invite, email=email, error=error, status=429)
+        wait = await _wait(self.d, request, email)
+        if wait:
+            return await self._signup_form(request, invite=invite, email=email, error=wait, status=429)
         try:
             user = await self.d.signups.sign_up(email, password, invite=invite or None)
         except AccountError as exc:
