@@ -97,18 +97,10 @@ def _time(http: httpx.Client, path: str, requests: int) -> tuple[float, float]:
     return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
 
 
-async def _create(name: str) -> None:
+async def _on_server(statement: str) -> None:
     conn = await asyncpg.connect(PG)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -120,7 +112,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
     name = f"mcphub_bench_dashboard_{os.getpid()}"
-    asyncio.run(_create(name))
+    asyncio.run(_on_server(f'CREATE DATABASE "{name}"'))
     dsn = PG.rsplit("/", 1)[0] + f"/{name}"
     try:
         with tempfile.TemporaryDirectory() as data:
@@ -175,7 +167,7 @@ def main() -> None:
                 hub.terminate()
                 hub.wait(timeout=20)
     finally:
-        asyncio.run(_drop(name))
+        asyncio.run(_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
