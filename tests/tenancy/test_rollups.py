@@ -45,6 +45,10 @@ async def test_rollups_count_every_event_once_and_place_percentiles_in_the_right
         ("pets", "fail", 1),
         ("zoo", "get_text", 1),
     ]
-    hours = await rollups.series(tenancy.db, 1, now - timedelta(days=3), now + timedelta(hours=1))
-    assert sum(calls for _, _, calls, _ in hours) == 12 and sum(errors for *_, errors in hours) == 1
-    assert all(hour.minute == 0 and hour.tzinfo is not None for hour, *_ in hours)
+    for daily in (False, True):  # the same calls per hour and per day
+        rows = await rollups.series(tenancy.db, 1, now - timedelta(days=3), now + timedelta(hours=1), daily=daily)
+        assert sum(calls for _, _, calls, _ in rows) == 12 and sum(errors for *_, errors in rows) == 1
+        assert all(start.minute == 0 and start.tzinfo is not None for start, *_ in rows)
+        assert all(start.hour == 0 for start, *_ in rows) or not daily
+    # Longer spans read the daily rows: whole days from the day `since` falls in.
+    assert await rollups.call_counts(tenancy.db, 1, now - timedelta(days=3)) == {"pets": (11, 1), "zoo": (1, 0)}

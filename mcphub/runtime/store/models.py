@@ -368,17 +368,15 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-class UsageRollup(Base):
-    """Calls per user, integration, tool and hour, with a latency histogram: what the dashboard's charts read.
+class _UsageRollupColumns:
+    """Calls per user, period, integration and tool, with a latency histogram: what the dashboard's pages read.
 
     Maintained from `usage_events` by `runtime/tenancy/rollups.py` (incrementally, by event id), so that
     pages never scan the raw events. `h0`…`h15` count calls per latency bucket (`rollups.BOUNDS_MS`).
     """
 
-    __tablename__ = "usage_rollups"
-
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    start: Mapped[datetime] = mapped_column(primary_key=True)  # of the hour (hourly) or the UTC day (daily)
     integration: Mapped[str] = mapped_column(String(100), primary_key=True)
     tool: Mapped[str] = mapped_column(String(200), primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -400,6 +398,18 @@ class UsageRollup(Base):
     h13: Mapped[int] = mapped_column(BigInteger, default=0)
     h14: Mapped[int] = mapped_column(BigInteger, default=0)
     h15: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageRollup(_UsageRollupColumns, Base):
+    """Hourly rollups (charts and totals up to a few days)."""
+
+    __tablename__ = "usage_rollups"
+
+
+class UsageRollupDaily(_UsageRollupColumns, Base):
+    """Daily rollups (a month of totals reads 24 times fewer rows)."""
+
+    __tablename__ = "usage_rollups_daily"
 
 
 # --- usage spool (runtime/tenancy/usage.py) ----------------------------------------------------------

@@ -1,8 +1,9 @@
 """Hourly usage rollups: what the dashboard reads instead of scanning the raw usage events.
 
 `roll_up(db)` folds the usage events written since its last run (a watermark: the highest event id folded,
-kept in `hub_settings`) into `usage_rollups`, one row per user, hour, integration and tool: calls, errors,
-the latency sum and a latency histogram (`BOUNDS_MS`). The database does the grouping (INSERT … SELECT …
+kept in `hub_settings`) into `usage_rollups` (one row per user, hour, integration and tool) and
+`usage_rollups_daily` (per UTC day): calls, errors, the latency sum and a latency histogram (`BOUNDS_MS`).
+Reads of more than two days use the daily rows, whole days from the day `since` falls in. The database does the grouping (INSERT … SELECT …
 GROUP BY … ON CONFLICT DO UPDATE), in one transaction with the watermark's move, so a run either counts a
 batch once or not at all; on PostgreSQL the watermark row is locked, so replicas folding at the same time
 take turns. Pages call it before reading (it costs one indexed query when nothing is new), so an answered call
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
@@ -24,22 +25,26 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mcphub.runtime.store.db import Database, utcnow
-from mcphub.runtime.store.models import HubSetting, UsageEvent, UsageRollup
+from mcphub.runtime.store.models import HubSetting, UsageEvent, UsageRollup, UsageRollupDaily
 
 __all__ = ["BOUNDS_MS", "Totals", "call_counts", "percentile", "roll_up", "series", "totals"]
 
 # Upper bounds (ms) of the histogram's buckets h0..h14; h15 holds everything slower.
 BOUNDS_MS: tuple[float, ...] = (5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000)
 _BUCKETS = [f"h{i}" for i in range(len(BOUNDS_MS) + 1)]
-_KEY = ["user_id", "hour", "integration", "tool"]
+_KEY = ["user_id", "start", "integration", "tool"]
+Rollup = type[UsageRollup] | type[UsageRollupDaily]
+_DAILY_FROM = timedelta(days=2)  # longer reads use the daily rows
 _WATERMARK = "usage-rollup-id"
 _BATCH = 250_000  # events per transaction: bounds one run's lock and memory
 
 
-def _hour(db: Database, column: Any) -> Any:
+def _start(db: Database, column: Any, unit: str) -> Any:
+    """The start of the hour or day of a timestamp column, in the database's own SQL."""
     if db.dialect == "postgresql":
-        return func.date_trunc("hour", column)
-    return func.strftime("%Y-%m-%d %H:00:00.000000", column)  # SQLAlchemy's own SQLite datetime text format
+        return func.date_trunc(unit, column)
+    shape = "%Y-%m-%d %H:00:00.000000" if unit == "hour" else "%Y-%m-%d 00:00:00.000000"
+    return func.strftime(shape, column)  # SQLAlchemy's own SQLite datetime text format
 
 
 def _bucket_sums() -> list[Any]:
@@ -85,48 +90,53 @@ async def _fold_batch(db: Database) -> int:
             top = await session.scalar(select(func.min(UsageEvent.id)).where(UsageEvent.id > mark))
             if top is None:
                 return 0
-        hour = _hour(db, UsageEvent.ts)
-        grouped = (
-            select(
-                UsageEvent.user_id,
-                hour,
-                UsageEvent.integration,
-                UsageEvent.tool,
-                func.count(),
-                func.sum(case((UsageEvent.status != "ok", 1), else_=0)),
-                func.sum(UsageEvent.latency_ms),
-                *_bucket_sums(),
+        for table, unit in ((UsageRollup, "hour"), (UsageRollupDaily, "day")):
+            start = _start(db, UsageEvent.ts, unit)
+            grouped = (
+                select(
+                    UsageEvent.user_id,
+                    start,
+                    UsageEvent.integration,
+                    UsageEvent.tool,
+                    func.count(),
+                    func.sum(case((UsageEvent.status != "ok", 1), else_=0)),
+                    func.sum(UsageEvent.latency_ms),
+                    *_bucket_sums(),
+                )
+                .where(UsageEvent.id > mark, UsageEvent.id <= top, UsageEvent.user_id.is_not(None))
+                .group_by(UsageEvent.user_id, start, UsageEvent.integration, UsageEvent.tool)
             )
-            .where(UsageEvent.id > mark, UsageEvent.id <= top, UsageEvent.user_id.is_not(None))
-            .group_by(UsageEvent.user_id, hour, UsageEvent.integration, UsageEvent.tool)
-        )
-        columns = [*_KEY, "calls", "errors", "latency_ms_sum", *_BUCKETS]
-        statement = dialect_insert(UsageRollup).from_select(columns, grouped)
-        added = {name: getattr(UsageRollup, name) + statement.excluded[name] for name in columns[len(_KEY) :]}
-        await session.execute(statement.on_conflict_do_update(index_elements=_KEY, set_=added))
+            columns = [*_KEY, "calls", "errors", "latency_ms_sum", *_BUCKETS]
+            statement = dialect_insert(table).from_select(columns, grouped)
+            added = {name: getattr(table, name) + statement.excluded[name] for name in columns[len(_KEY) :]}
+            await session.execute(statement.on_conflict_do_update(index_elements=_KEY, set_=added))
         await session.execute(
             update(HubSetting).where(HubSetting.name == _WATERMARK).values(value=str(top), updated_at=utcnow())
         )
         return int(top - mark)
 
 
-def _floor_hour(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
+def _table(since: datetime, until: datetime | None) -> Rollup:
+    return UsageRollupDaily if (until or utcnow()) - since > _DAILY_FROM else UsageRollup
 
 
-def _where(user_id: int, since: datetime, until: datetime | None) -> list[Any]:
-    where = [UsageRollup.user_id == user_id, UsageRollup.hour >= _floor_hour(since)]
+def _where(table: Rollup, user_id: int, since: datetime, until: datetime | None) -> list[Any]:
+    floor = since.replace(minute=0, second=0, microsecond=0)
+    if table is UsageRollupDaily:
+        floor = floor.replace(hour=0)
+    where = [table.user_id == user_id, table.start >= floor]
     if until is not None:
-        where.append(UsageRollup.hour < until)
+        where.append(table.start < until)
     return where
 
 
 async def call_counts(db: Database, user_id: int, since: datetime) -> dict[str, tuple[int, int]]:
-    """Calls and errors per integration from the hour of `since` on."""
+    """Calls and errors per integration from the hour of `since` on (the day, for more than two days back)."""
+    table = _table(since, None)
     query = (
-        select(UsageRollup.integration, func.sum(UsageRollup.calls), func.sum(UsageRollup.errors))
-        .where(*_where(user_id, since, None))
-        .group_by(UsageRollup.integration)
+        select(table.integration, func.sum(table.calls), func.sum(table.errors))
+        .where(*_where(table, user_id, since, None))
+        .group_by(table.integration)
     )
     async with db.session() as session:
         rows = (await session.execute(query)).all()
@@ -163,11 +173,12 @@ async def totals(
     db: Database, user_id: int, since: datetime, until: datetime, *, by_tool: bool, limit: int | None = None
 ) -> list[Totals]:
     """Calls, errors and p50/p95 per integration (and tool), most called first."""
-    keys = [UsageRollup.integration, UsageRollup.tool] if by_tool else [UsageRollup.integration]
-    calls = func.sum(UsageRollup.calls)
+    table = _table(since, until)
+    keys = [table.integration, table.tool] if by_tool else [table.integration]
+    calls = func.sum(table.calls)
     query = (
-        select(*keys, calls, func.sum(UsageRollup.errors), *(func.sum(getattr(UsageRollup, b)) for b in _BUCKETS))
-        .where(*_where(user_id, since, until))
+        select(*keys, calls, func.sum(table.errors), *(func.sum(getattr(table, b)) for b in _BUCKETS))
+        .where(*_where(table, user_id, since, until))
         .group_by(*keys)
         .order_by(calls.desc(), *keys)
     )
@@ -192,12 +203,15 @@ async def totals(
     return found
 
 
-async def series(db: Database, user_id: int, since: datetime, until: datetime) -> list[tuple[datetime, str, int, int]]:
-    """(hour, integration, calls, errors) for every hour with calls in [since, until)."""
+async def series(
+    db: Database, user_id: int, since: datetime, until: datetime, *, daily: bool = False
+) -> list[tuple[datetime, str, int, int]]:
+    """(period start, integration, calls, errors) with calls in [since, until), per hour or per UTC day."""
+    table: Rollup = UsageRollupDaily if daily else UsageRollup
     query = (
-        select(UsageRollup.hour, UsageRollup.integration, func.sum(UsageRollup.calls), func.sum(UsageRollup.errors))
-        .where(*_where(user_id, since, until))
-        .group_by(UsageRollup.hour, UsageRollup.integration)
+        select(table.start, table.integration, func.sum(table.calls), func.sum(table.errors))
+        .where(*_where(table, user_id, since, until))
+        .group_by(table.start, table.integration)
     )
     async with db.session() as session:
         rows = (await session.execute(query)).all()

@@ -56,7 +56,8 @@ async def usage_series(
     start = int(since.timestamp()) // bucket * bucket
     times = list(range(start, int(until.timestamp()) + 1, bucket))
     series: dict[str, Series] = {}
-    for hour, integration, calls, errors in await rollups.series(db, user_id, since, until):
+    daily = bucket >= 24 * 3600
+    for hour, integration, calls, errors in await rollups.series(db, user_id, since, until, daily=daily):
         found = series.setdefault(integration, Series(integration, [0] * len(times), [0] * len(times)))
         position = (int(hour.timestamp()) - start) // bucket
         if 0 <= position < len(times):

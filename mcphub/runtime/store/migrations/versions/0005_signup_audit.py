@@ -43,18 +43,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signup_invites")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_signup_invites_token_hash")),
     )
-    op.create_table(
-        "usage_rollups",
-        sa.Column("user_id", sa.BigInteger(), nullable=False),
-        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("integration", sa.String(length=100), nullable=False),
-        sa.Column("tool", sa.String(length=200), nullable=False),
-        sa.Column("calls", sa.BigInteger(), nullable=False),
-        sa.Column("errors", sa.BigInteger(), nullable=False),
-        sa.Column("latency_ms_sum", sa.Double(), nullable=False),
-        *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False) for i in range(16)),
-        sa.PrimaryKeyConstraint("user_id", "hour", "integration", "tool", name=op.f("pk_usage_rollups")),
-    )
+    for table in ("usage_rollups", "usage_rollups_daily"):
+        op.create_table(
+            table,
+            sa.Column("user_id", sa.BigInteger(), nullable=False),
+            sa.Column("start", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("integration", sa.String(length=100), nullable=False),
+            sa.Column("tool", sa.String(length=200), nullable=False),
+            sa.Column("calls", sa.BigInteger(), nullable=False),
+            sa.Column("errors", sa.BigInteger(), nullable=False),
+            sa.Column("latency_ms_sum", sa.Double(), nullable=False),
+            *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False) for i in range(16)),
+            sa.PrimaryKeyConstraint("user_id", "start", "integration", "tool", name=op.f(f"pk_{table}")),
+        )
     op.create_table(
         "audit_events",
         sa.Column("id", _BIG_ID, autoincrement=True, nullable=False),
@@ -74,6 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table("audit_events")
+    op.drop_table("usage_rollups_daily")
     op.drop_table("usage_rollups")
     op.drop_table("signup_invites")
     op.drop_table("hub_settings")
