@@ -835,6 +835,7 @@ class _Compiler:
                 o.deps.update(normal.deps)
                 schema = _with_description(normal.schema, _text(p.get("description")))
                 arg = _Arg(location, wire_name, schema, p.get("required") is True, "body")
+                arg.style, arg.explode = _collection_format(p, "formData")
                 if multipart:
                     self._file_part(arg, {})
                 o.args.append(arg)
@@ -875,6 +876,8 @@ class _Compiler:
                     arg.allow_reserved = True
             if location is ArgLocation.MULTIPART:
                 self._file_part(arg, enc or {})
+                if arg.content_type is None and enc is not None and _text(enc.get("contentType")):
+                    arg.content_type = _text(enc["contentType"]).split(",")[0].strip()  # a typed part (JSON metadata)
             o.args.append(arg)
 
     @staticmethod
