@@ -1,0 +1,269 @@
+"""The source description's side of the test stage: each request checked by openapi-core, each answer made up.
+
+`SourceOperations` holds an OpenAPI 3.x description prepared for checking requests the mock received: one
+server (the mock's origin), no per-path or per-operation servers, no security requirements (credentials are
+the runtime's business, tested apart). A request is matched to the tool's own operation by its path template,
+so two templates that could both match a path (`/issues/{number}`, `/issues/comments`) never confuse the check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from mcphub.compiler.testing.mock import Answer, Received
+
+ORIGIN = "http://mcphub.test"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_VARIABLE = re.compile(r"\{([^{}]+)\}")
+_MAX_DEPTH = 6
+
+
+@dataclass(slots=True)
+class Checked:
+    """The outcome of checking one request: what is wrong, and what openapi-core could not read (not checked)."""
+
+    problems: list[str]
+    unchecked: list[str]
+
+
+@dataclass(slots=True)
+class _Request:
+    """A received request in the shape openapi-core reads (its `Request` and `SupportsPathPattern` protocols)."""
+
+    host_url: str
+    path: str
+    path_pattern: str
+    method: str
+    parameters: RequestParameters
+    content_type: str
+    body: bytes | None
+
+
+class SourceOperations:
+    """The operations of one OpenAPI 3.x description, to check requests against and to answer them."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        prepared = {key: value for key, value in document.items() if key not in ("servers", "security")}
+        prepared["servers"] = [{"url": ORIGIN}]
+        paths: dict[str, Any] = {}
+        for template, item in (document.get("paths") or {}).items():
+            if not isinstance(item, dict):
+                continue
+            item = {key: value for key, value in item.items() if key != "servers"}
+            for method in METHODS:
+                if isinstance(item.get(method), dict):
+                    item[method] = {k: v for k, v in item[method].items() if k not in ("servers", "security")}
+            paths[template] = item
+        prepared["paths"] = paths
+        # The description was checked when it was compiled; validating it again costs seconds on large ones.
+        self._openapi = OpenAPI.from_dict(prepared, config=_config())
+        self._patterns: dict[str, re.Pattern[str]] = {}
+
+    def operation(self, method: str, template: str) -> dict[str, Any] | None:
+        item = (self.document.get("paths") or {}).get(template)
+        operation = item.get(method.lower()) if isinstance(item, dict) else None
+        return operation if isinstance(operation, dict) else None
+
+    def check(self, received: Received, base_path: str, method: str, template: str) -> Checked:
+        """What is wrong with `received` as a request of the operation `method template`."""
+        problems: list[str] = []
+        unchecked: list[str] = []
+        if received.method != method.upper():
+            problems.append(f"method {received.method}, the operation is {method.upper()}")
+        split = urlsplit(received.target)
+        if not split.path.startswith(base_path):
+            return Checked([*problems, f"path {split.path} is outside the server's base path {base_path!r}"], [])
+        relative = split.path[len(base_path) :] or "/"
+        match = self._pattern(template).fullmatch(relative)
+        if match is None:
+            return Checked([*problems, f"path {relative} does not match the operation's template {template}"], [])
+        values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(template), match.groups(), strict=True)}
+        request = _Request(
+            host_url=ORIGIN,
+            path=relative,
+            path_pattern=template,
+            method=method.lower(),
+            parameters=RequestParameters(
+                query=ImmutableMultiDict(_query_pairs(split.query)),
+                header=Headers(received.headers),
+                cookie=ImmutableMultiDict(_cookies(received.header("cookie"))),
+                path=values,
+            ),
+            content_type=received.header("content-type") or "",
+            body=received.body or None,
+        )
+        for error in self._openapi.request_validator.iter_errors(request):
+            # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
+            # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
+            (unchecked if _unreadable(error) else problems).append(_describe(error))
+        return Checked(problems, unchecked)
+
+    def _pattern(self, template: str) -> re.Pattern[str]:
+        pattern = self._patterns.get(template)
+        if pattern is None:
+            parts = re.split(r"(\{[^{}]+\})", template)
+            pattern = re.compile("".join("([^/]+?)" if p.startswith("{") else re.escape(p) for p in parts))
+            self._patterns[template] = pattern
+        return pattern
+
+    def answer(self, operation: dict[str, Any]) -> Answer:
+        """A success answer of `operation` from its examples, else made from its schema; empty when it has none."""
+        responses = _mapping(operation.get("responses"))
+        codes = sorted((str(code) for code in responses if str(code).startswith("2")), key=str)
+        if not codes:
+            return Answer()
+        code = codes[0]
+        response = self._deref(next((value for key, value in responses.items() if str(key) == code), None))
+        status = int(code) if code.isdigit() else 200
+        content = response.get("content") if isinstance(response, dict) else None
+        if not isinstance(content, dict) or not content or status == 204:
+            return Answer(status=status, content_type=None, body=b"")
+        media_type = next((m for m in content if _is_json(m)), next(iter(content)))
+        media = self._deref(content[media_type]) if isinstance(content[media_type], dict) else {}
+        value = _example(media)
+        if value is _NONE:
+            value = self.sample(media.get("schema"), 0)
+        if value is None:
+            value = {}  # a schema too loose to sample (no type): any JSON will do
+        if "*" in media_type:
+            media_type = "application/json" if not isinstance(value, str) else "text/plain"
+        if _is_json(media_type):
+            return Answer(status=status, content_type=media_type, body=json.dumps(value).encode())
+        text = value if isinstance(value, str) else json.dumps(value)
+        return Answer(status=status, content_type=media_type, body=text.encode())
+
+    def sample(self, schema: Any, depth: int) -> Any:
+        """A small instance of `schema`: its example or default, else the least a validator accepts."""
+        schema = self._deref(schema)
+        if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+            return None
+        for key in ("example", "default"):
+            if key in schema:
+                return schema[key]
+        if isinstance(schema.get("examples"), list) and schema["examples"]:
+            return schema["examples"][0]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return schema["enum"][0]
+        if "const" in schema:
+            return schema["const"]
+        for key in ("allOf", "oneOf", "anyOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                if key == "allOf":
+                    merged: dict[str, Any] = {}
+                    for part in schema[key]:
+                        value = self.sample(part, depth + 1)
+                        if isinstance(value, dict):
+                            merged.update(value)
+                    return merged
+                return self.sample(schema[key][0], depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        if kind == "object" or (kind is None and "properties" in schema):
+            properties = _mapping(schema.get("properties"))
+            required = _sequence(schema.get("required"))
+            return {name: self.sample(properties.get(name), depth + 1) for name in required if name in properties}
+        if kind == "array":
+            return []
+        if kind == "string":
+            return "string"
+        if kind in ("integer", "number"):
+            minimum = schema.get("minimum")
+            return minimum if isinstance(minimum, int | float) else 0
+        if kind == "boolean":
+            return False
+        return None
+
+    def _deref(self, node: Any) -> Any:
+        for _ in range(20):
+            if not (isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/")):
+                return node
+            target: Any = self.document
+            for part in node["$ref"][2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part) if isinstance(target, dict) else None
+            node = target
+        return node
+
+
+_NONE = object()
+
+
+def _example(media: dict[str, Any]) -> Any:
+    if "example" in media:
+        return media["example"]
+    examples = media.get("examples")
+    if isinstance(examples, dict):
+        for example in examples.values():
+            if isinstance(example, dict) and "value" in example:
+                return example["value"]
+    return _NONE
+
+
+def _is_json(media_type: str) -> bool:
+    base = media_type.split(";")[0].strip().lower()
+    return base == "application/json" or base.endswith("+json")
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    # Not parse_qsl: a `+` the hub sends is a plus (it encodes spaces as %20), never a space.
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _cookies(header: str | None) -> list[tuple[str, str]]:
+    if not header:
+        return []
+    pairs = []
+    for item in header.split(";"):
+        name, _, value = item.strip().partition("=")
+        if name:
+            pairs.append((name, unquote(value)))
+    return pairs
+
+
+def _unreadable(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ValueError) and str(cause) == "not available":
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _describe(error: BaseException) -> str:
+    """An openapi-core error with its causes (the schema errors say which field and why)."""
+    parts = [str(error) or type(error).__name__]
+    cause = error.__cause__
+    while cause is not None and len(parts) < 4:
+        details = [str(e.message) for e in getattr(cause, "schema_errors", ())][:3]
+        parts.append("; ".join(details) if details else str(cause) or type(cause).__name__)
+        cause = cause.__cause__
+    return ": ".join(part for part in parts if part)
+
+
+def _config() -> Any:
+    from openapi_core import Config
+
+    return Config(spec_validator_cls=None)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
