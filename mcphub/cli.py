@@ -238,6 +238,7 @@ def connect(url: str, token: str | None) -> None:
 from mcphub.commands import register  # noqa: E402  (the tenancy command groups attach to `main`)
 
 register(main)
+main.add_command(__import__("mcphub.commands.test", fromlist=["test_command"]).test_command)  # mcphub test
 
 if __name__ == "__main__":
     main()

@@ -210,6 +210,7 @@ def compile_targets(
             if build is not None:
                 changed.append(build)
         _scan(changed, progress, check=check)
+        importlib.import_module("mcphub.compiler.testing").check_builds(changed, progress)  # the test stage
         if not check:
             for build in changed:
                 if build.report.error is None:

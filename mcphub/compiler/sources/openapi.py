@@ -262,6 +262,8 @@ class _Arg:
     explode: bool | None = None
     allow_reserved: bool = False
     content_type: str | None = None
+    # Required inside a request body that is itself optional: required as soon as any body field is sent.
+    with_body: bool = False
 
 
 @dataclass(slots=True)
@@ -615,6 +617,7 @@ class _Compiler:
         else:
             self._request_body(o, http)
         http.args, properties, required = self._bind(o)
+        dependent = _body_dependencies(o, http.args)
         http.security = self._security(op.get("security"), o.where)
         http.response_content_type, returns = self._response(o)
         http.server_url = self._operation_server(o, base_url)
@@ -622,6 +625,8 @@ class _Compiler:
         schema: JsonSchema = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required
+        if dependent:
+            schema["dependentRequired"] = dependent
         # o.deps over-approximates (a root body unwrapped from $defs stays listed); the walk is exact.
         deps = self.normalizer.dependencies(properties) if o.deps else set()
         if deps:
@@ -741,6 +746,10 @@ class _Compiler:
         else:
             normal = self.normalizer.normalize({})
         schema = normal.schema
+        # An empty query value is invalid unless the description allows it (`?q=` is no search at all).
+        empty_refused = location == "query" and param.get("allowEmptyValue") is not True
+        if empty_refused and _types(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
+            schema = {**schema, "minLength": 1}
         notes = [_text(param.get("description"))]
         if param.get("deprecated") is True:
             notes.append("Deprecated.")
@@ -866,6 +875,7 @@ class _Compiler:
         required_props = set(shape.required) if required else set()
         for prop, schema in shape.properties.items():
             arg = _Arg(location, prop, schema, prop in required_props, "body")
+            arg.with_body = not required and prop in shape.required
             enc = encoding.get(prop) if isinstance(encoding.get(prop), dict) else None
             if enc is not None:
                 if isinstance(enc.get("style"), str):
@@ -1081,6 +1091,27 @@ _SWAGGER_SCHEMA_KEYS = (
     "x-nullable",
     "x-example",
 )
+
+
+def _body_dependencies(o: _Operation, bindings: list[ArgBinding]) -> dict[str, list[str]]:
+    """`dependentRequired` for an optional body with required fields: any body field given needs them all.
+
+    The description's hint is added to the tool's description too (clients that ignore the keyword read it; the
+    hub's validator enforces it before anything is sent).
+    """
+    body = (ArgLocation.BODY, ArgLocation.FORM, ArgLocation.MULTIPART)
+    pairs = list(zip(o.args, bindings, strict=True))
+    needed = [binding.name for arg, binding in pairs if arg.with_body]
+    if not needed:
+        return {}
+    listed = ", ".join(f"`{name}`" for name in needed)
+    o.notes.append(f"The request body is optional, but when any of its fields is given, {listed} must be too.")
+    dependent = {}
+    for arg, binding in pairs:
+        others = [name for name in needed if name != binding.name]
+        if arg.location in body and others:
+            dependent[binding.name] = others
+    return dependent
 
 
 def _swagger_param_schema(param: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ _FORMATS: dict[str, st.SearchStrategy[str]] = {
     "uri": st.from_regex(r"\Ahttps://[a-z]{1,10}\.example/[a-z0-9/]{0,12}\Z"),
 }
 _MAX_DEPTH = 5
+_INTEGER_BITS = {"int32": 32, "int64": 64}
 # A header cannot carry a line break or NUL (the runtime refuses those values with a tool error of their own).
 _HEADER_TEXT = "^[^\\r\\n\\x00]*$"
 
@@ -111,6 +112,11 @@ class _Strategies:
                 low = schema["exclusiveMinimum"] + (1 if kind == "integer" else 1e-6)
             if isinstance(schema.get("exclusiveMaximum"), int | float):
                 high = schema["exclusiveMaximum"] - (1 if kind == "integer" else 1e-6)
+            if schema.get("format") in _INTEGER_BITS:
+                # The format states the range (`int64`); a value beyond it is no valid argument.
+                bound = 2 ** (_INTEGER_BITS[schema["format"]] - 1)
+                low = -bound if low is None else max(low, -bound)
+                high = bound - 1 if high is None else min(high, bound - 1)
             if kind == "integer":
                 return st.integers(
                     min_value=None if low is None else int(low), max_value=None if high is None else int(high)
@@ -145,6 +151,15 @@ class _Strategies:
     def _object(self, schema: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, Any]]:
         properties = _mapping(schema.get("properties"))
         required = [name for name in _sequence(schema.get("required")) if name in properties]
+        dependent = _mapping(schema.get("dependentRequired"))
+        if dependent:
+            schema = {key: value for key, value in schema.items() if key != "dependentRequired"}
+            # An optional body's required fields: either no field of the body, or all of those with any others.
+            needed = sorted({name for names in dependent.values() for name in _sequence(names)})
+            involved = set(dependent) | set(needed)
+            without = {**schema, "properties": {k: v for k, v in properties.items() if k not in involved}}
+            with_all = {**schema, "required": [*required, *(n for n in needed if n not in required)]}
+            return st.one_of(self._object(without, depth), self._object(with_all, depth))
         optional = [name for name in properties if name not in required]
         if depth >= _MAX_DEPTH:
             optional = []

@@ -95,6 +95,8 @@ class MockUpstream:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a client that hung up, or bytes that are no HTTP request: nothing to record
+        except asyncio.CancelledError:
+            pass  # `close`: the stage is over, and this task ends here
         finally:
             writer.close()
 

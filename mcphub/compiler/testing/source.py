@@ -50,8 +50,10 @@ class _Request:
 class SourceOperations:
     """The operations of one OpenAPI 3.x description, to check requests against and to answer them."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], credential_params: list[str] | None = None) -> None:
+        """`credential_params` (`header:token`, a hub spec's): parameters the runtime replaces with the credential."""
         self.document = document
+        self._credentials = {tuple(entry.lower().split(":", 1)) for entry in credential_params or () if ":" in entry}
         prepared = {key: value for key, value in document.items() if key not in ("servers", "security")}
         prepared["servers"] = [{"url": ORIGIN}]
         paths: dict[str, Any] = {}
@@ -59,14 +61,58 @@ class SourceOperations:
             if not isinstance(item, dict):
                 continue
             item = {key: value for key, value in item.items() if key != "servers"}
+            if "parameters" in item:
+                item["parameters"] = self._without_credentials(item["parameters"])
             for method in METHODS:
                 if isinstance(item.get(method), dict):
-                    item[method] = {k: v for k, v in item[method].items() if k not in ("servers", "security")}
+                    operation = {k: v for k, v in item[method].items() if k not in ("servers", "security")}
+                    if "parameters" in operation:
+                        operation["parameters"] = self._without_credentials(operation["parameters"])
+                    if "requestBody" in operation:
+                        operation["requestBody"] = self._body(operation["requestBody"])
+                    item[method] = operation
             paths[template] = item
         prepared["paths"] = paths
         # The description was checked when it was compiled; validating it again costs seconds on large ones.
         self._openapi = OpenAPI.from_dict(prepared, config=_config())
         self._patterns: dict[str, re.Pattern[str]] = {}
+
+    def _without_credentials(self, parameters: Any) -> Any:
+        if not self._credentials or not isinstance(parameters, list):
+            return parameters
+        kept = []
+        for raw in parameters:
+            parameter = self._deref(raw)
+            key = (str(parameter.get("in", "")).lower(), str(parameter.get("name", "")).lower())
+            if not (isinstance(parameter, dict) and key in self._credentials):
+                kept.append(raw)
+        return kept
+
+    def _body(self, raw: Any) -> Any:
+        """A request body as the compiler reads it: credential form fields dropped, Google's JSON metadata bodies.
+
+        Google's Discovery conversions label the JSON metadata body of media uploads `application/octet-stream` or
+        `message/*`; the compiler sends it as JSON (those services take it so), so JSON is accepted here too.
+        """
+        body = self._deref(raw)
+        content = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content, dict):
+            return raw
+        content = dict(content)
+        for media_type, media in list(content.items()):
+            schema = self._deref(media.get("schema")) if isinstance(media, dict) else None
+            if not isinstance(schema, dict):
+                continue
+            base = media_type.split(";")[0].strip().lower()
+            if base == "application/x-www-form-urlencoded" and self._credentials:
+                dropped = {name for location, name in self._credentials if location == "form"}
+                required = [r for r in schema.get("required", []) if str(r).lower() not in dropped]
+                content[media_type] = {**media, "schema": {**schema, "required": required}}
+            elif (base == "application/octet-stream" or base.startswith("message/")) and (
+                schema.get("type") == "object" or "properties" in schema
+            ):
+                content.setdefault("application/json", {"schema": schema})
+        return {**body, "content": content}
 
     def operation(self, method: str, template: str) -> dict[str, Any] | None:
         item = (self.document.get("paths") or {}).get(template)

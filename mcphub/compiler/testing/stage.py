@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -29,6 +29,9 @@ from mcphub.compiler.ir import Integration, Tool
 from mcphub.compiler.testing.arguments import arguments, invalid_arguments
 from mcphub.compiler.testing.mock import Answer, MockTransport, MockUpstream, Received
 from mcphub.compiler.testing.source import SourceOperations
+
+if TYPE_CHECKING:
+    from mcphub.compiler.testing.entry import Source
 from mcphub.runtime.catalog import Catalog, Mount
 from mcphub.runtime.credentials import Credential, StaticCredentialProvider
 from mcphub.runtime.http import UpstreamClient
@@ -119,15 +122,15 @@ ToolProgress = Callable[[ToolReport], None]
 
 def check_package(
     package_dir: Path,
-    document: dict[str, Any],
+    source: Source,
     *,
-    source_label: str = "",
     examples: int = DEFAULT_EXAMPLES,
     only: set[str] | None = None,
     progress: ToolProgress | None = None,
 ) -> StageReport:
-    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 source `document`."""
+    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 source."""
     started = time.perf_counter()
+    document, source_label = source.document, source.label
     package = load_package(package_dir, module_prefix="mcphub_teststage")
     integration = package.integration
     report = StageReport(slug=integration.slug, source=source_label)
@@ -140,7 +143,7 @@ def check_package(
         return report
     loop = asyncio.new_event_loop()
     try:
-        runner = _Runner(loop, package, SourceOperations(document), examples)
+        runner = _Runner(loop, package, SourceOperations(document, source.credential_params), examples)
         loop.run_until_complete(runner.start())
         try:
             for tool in integration.tools:

@@ -186,6 +186,8 @@ def serialize_parameter(
         return [(key, encode(text)) for key, text in _deep_object(name, value)]
     if isinstance(value, list):
         items = [encode(_scalar(v)) for v in value if v is not None]
+        if not items:
+            return []  # an empty list is undefined in RFC 6570 terms: the parameter is left out, not sent empty
         if style == "spaceDelimited":
             return [(name, encode(" ").join(items))]
         if style == "pipeDelimited":
@@ -195,6 +197,8 @@ def serialize_parameter(
         return [(name, ",".join(items))]
     if isinstance(value, dict):
         pairs = [(str(k), encode(_scalar(v))) for k, v in value.items() if v is not None]
+        if not pairs:
+            return []
         if explode and location is ArgLocation.QUERY:
             return pairs
         if explode:
