@@ -929,6 +929,8 @@ class _Compiler:
             if not schema or _types(schema) == ["string"]:
                 schema = {k: v for k, v in schema.items() if k != "format"} or {"type": "string"}
                 description = (description + f" Request body ({media_type}).").strip()
+        if required and _types(schema) == ["string"] and not schema.get("minLength"):
+            schema = {**schema, "minLength": 1}  # a required body of no bytes is no body (servers refuse it)
         o.args.append(
             _Arg(
                 ArgLocation.BODY_ROOT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -73,6 +74,13 @@ class SourceOperations:
                     item[method] = operation
             paths[template] = item
         prepared["paths"] = paths
+        # API keys the runtime puts in the query string (security schemes are the runtime's business, not checked).
+        schemes = _mapping(_mapping(document.get("components")).get("securitySchemes"))
+        self._query_keys = {
+            str(scheme.get("name", "")).lower()
+            for scheme in map(self._deref, schemes.values())
+            if isinstance(scheme, dict) and scheme.get("in") == "query"
+        }
         # The description was checked when it was compiled; validating it again costs seconds on large ones.
         self._openapi = OpenAPI.from_dict(prepared, config=_config())
         self._patterns: dict[str, re.Pattern[str]] = {}
@@ -132,6 +140,7 @@ class SourceOperations:
         match = self._pattern(template).fullmatch(relative)
         if match is None:
             return Checked([*problems, f"path {relative} does not match the operation's template {template}"], [])
+        query = ImmutableMultiDict(_query_pairs(split.query))
         values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(template), match.groups(), strict=True)}
         request = _Request(
             host_url=ORIGIN,
@@ -139,7 +148,7 @@ class SourceOperations:
             path_pattern=template,
             method=method.lower(),
             parameters=RequestParameters(
-                query=ImmutableMultiDict(_query_pairs(split.query)),
+                query=query,
                 header=Headers(received.headers),
                 cookie=ImmutableMultiDict(_cookies(received.header("cookie"))),
                 path=values,
@@ -147,11 +156,52 @@ class SourceOperations:
             content_type=received.header("content-type") or "",
             body=received.body or None,
         )
-        for error in self._openapi.request_validator.iter_errors(request):
+        problems.extend(self._query_shape(method, template, query))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "parameter is deprecated": the description's news
+            try:
+                errors = list(self._openapi.request_validator.iter_errors(request))
+            except re.error as exc:
+                # A `pattern` Python cannot compile: the compiler dropped it from the tool (with a warning).
+                return Checked(problems, [*unchecked, f"a pattern of the description ({exc})"])
+        for error in errors:
             # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
             # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
             (unchecked if _unreadable(error) else problems).append(_describe(error))
         return Checked(problems, unchecked)
+
+    def _query_shape(self, method: str, template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
+        """What openapi-core lets through: repeated keys of a parameter that is one value, undeclared keys.
+
+        openapi-core reads the first of repeated keys and ignores unknown ones, so `tag=a&tag=b` passes for a
+        `tag` declared `explode: false` (the API reads only `a`) and a misspelt name passes too.
+        """
+        item = _mapping((self.document.get("paths") or {}).get(template))
+        declared: dict[str, tuple[str, bool]] = {}
+        for raw in [
+            *_sequence(item.get("parameters")),
+            *_sequence(_mapping(item.get(method.lower())).get("parameters")),
+        ]:
+            parameter = _mapping(self._deref(raw))
+            if parameter.get("in") == "query" and isinstance(parameter.get("name"), str):
+                style = str(parameter.get("style", "form"))
+                explode = parameter.get("explode", style == "form")
+                declared[parameter["name"]] = (style, explode is True)
+        allowed = {name for location, name in self._credentials if location == "query"} | self._query_keys
+        problems = []
+        for key in dict.fromkeys(query.keys()):
+            count = len(query.getlist(key))
+            if key in declared:
+                style, explode = declared[key]
+                if count > 1 and not (style == "form" and explode):
+                    problems.append(
+                        f"query parameter {key} sent {count} times; style {style} explode {explode} is one value"
+                    )
+            elif key.lower() not in allowed and not any(
+                key.startswith(f"{name}[") for name, (style, _) in declared.items() if style == "deepObject"
+            ):
+                problems.append(f"query parameter {key} is not a parameter of this operation")
+        return problems
 
     def _pattern(self, template: str) -> re.Pattern[str]:
         pattern = self._patterns.get(template)

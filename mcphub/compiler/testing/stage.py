@@ -50,7 +50,9 @@ class _Failed(Exception):
 class Failure:
     """Why a tool failed, with the counter-example: the arguments and the request that was sent (if any)."""
 
-    cause: str  # request-invalid | refused-valid-arguments | sent-invalid-arguments | bad-result | no-operation | no-arguments
+    # request-invalid | refused-valid-arguments | sent-invalid-arguments | bad-result | no-operation | no-arguments
+    # | stage-error
+    cause: str
     message: str
     arguments: dict[str, Any] | None = None
     request: Received | None = None
@@ -214,7 +216,10 @@ class _Runner:
         else:
             self.mock.answer = self.source.answer(operation)
             unchecked: set[str] = set()
-            report.failure = self._refuses_invalid(tool) or self._sends_valid(tool, unchecked)
+            try:
+                report.failure = self._refuses_invalid(tool) or self._sends_valid(tool, unchecked)
+            except Exception as exc:  # one tool's surprise must not end the stage for the others
+                report.failure = Failure("stage-error", f"{type(exc).__name__}: {exc}")
             if unchecked:
                 report.note = "partly checked; openapi-core could not read: " + "; ".join(sorted(unchecked))[:500]
         report.status = "failed" if report.failure is not None else "passed"
@@ -293,7 +298,9 @@ class _Runner:
 def _parameter_of(error: str) -> str:
     """`Query parameter error: created: ...` -> `query parameter created`; body errors name the body."""
     match = re.match(r"(\w+) parameter error: ([^:]+):", error)
-    return f"{match.group(1).lower()} parameter {match.group(2)}" if match else "the request body"
+    if match:
+        return f"{match.group(1).lower()} parameter {match.group(2)}"
+    return error if error.startswith("a pattern") else "the request body"
 
 
 def _base_path(integration: Integration, server_url: str | None) -> str:

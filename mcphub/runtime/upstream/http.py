@@ -575,7 +575,11 @@ class UpstreamClient:
             if has_root:
                 payload: Any = body
             elif isinstance(body, Mapping):
-                payload = {k: v for k, v in body.items() if v is not None} | dict(fixed_body)
+                # None means "not given" (generated functions default every optional argument to it), except for a
+                # required property, where it can only be the caller's explicit null (a nullable field).
+                payload = {k: v for k, v in body.items() if v is not None or _required_body(binding, k)} | dict(
+                    fixed_body
+                )
             else:
                 payload = body if body is not None else (dict(fixed_body) or None)
             if payload == {} and not binding.body_required:
@@ -851,6 +855,10 @@ def _base64_arguments(integration: Integration) -> dict[str, dict[ArgLocation, f
                 for location in (ArgLocation.BODY_ROOT, ArgLocation.MULTIPART)
             }
     return found
+
+
+def _required_body(binding: HttpBinding, wire_name: str) -> bool:
+    return any(a.required and a.wire_name == wire_name and a.location is ArgLocation.BODY for a in binding.args)
 
 
 def _decoded(value: Any, what: str) -> bytes:
