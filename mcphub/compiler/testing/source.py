@@ -55,25 +55,6 @@ class SourceOperations:
         """`credential_params` (`header:token`, a hub spec's): parameters the runtime replaces with the credential."""
         self.document = document
         self._credentials = {tuple(entry.lower().split(":", 1)) for entry in credential_params or () if ":" in entry}
-        prepared = {key: value for key, value in document.items() if key not in ("servers", "security")}
-        prepared["servers"] = [{"url": ORIGIN}]
-        paths: dict[str, Any] = {}
-        for template, item in (document.get("paths") or {}).items():
-            if not isinstance(item, dict):
-                continue
-            item = {key: value for key, value in item.items() if key != "servers"}
-            if "parameters" in item:
-                item["parameters"] = self._without_credentials(item["parameters"])
-            for method in METHODS:
-                if isinstance(item.get(method), dict):
-                    operation = {k: v for k, v in item[method].items() if k not in ("servers", "security")}
-                    if "parameters" in operation:
-                        operation["parameters"] = self._without_credentials(operation["parameters"])
-                    if "requestBody" in operation:
-                        operation["requestBody"] = self._body(operation["requestBody"])
-                    item[method] = operation
-            paths[template] = item
-        prepared["paths"] = paths
         # API keys the runtime puts in the query string (security schemes are the runtime's business, not checked).
         schemes = _mapping(_mapping(document.get("components")).get("securitySchemes"))
         self._query_keys = {
@@ -81,9 +62,31 @@ class SourceOperations:
             for scheme in map(self._deref, schemes.values())
             if isinstance(scheme, dict) and scheme.get("in") == "query"
         }
-        # The description was checked when it was compiled; validating it again costs seconds on large ones.
-        self._openapi = OpenAPI.from_dict(prepared, config=_config())
+        self._validators: dict[tuple[str, str], OpenAPI] = {}
         self._patterns: dict[str, re.Pattern[str]] = {}
+
+    def _validator(self, method: str, template: str) -> OpenAPI:
+        """openapi-core over a document of this one operation (components shared): its path finder walks every
+        path per request, which on GitHub's 900 paths cost more than the rest of the check."""
+        key = (method.lower(), template)
+        validator = self._validators.get(key)
+        if validator is None:
+            item = _mapping((self.document.get("paths") or {}).get(template))
+            prepared_item = {k: v for k, v in item.items() if k not in ("servers", *METHODS)}
+            if "parameters" in prepared_item:
+                prepared_item["parameters"] = self._without_credentials(prepared_item["parameters"])
+            operation = {k: v for k, v in _mapping(item.get(key[0])).items() if k not in ("servers", "security")}
+            if "parameters" in operation:
+                operation["parameters"] = self._without_credentials(operation["parameters"])
+            if "requestBody" in operation:
+                operation["requestBody"] = self._body(operation["requestBody"])
+            prepared_item[key[0]] = operation
+            prepared = {k: v for k, v in self.document.items() if k not in ("servers", "security", "paths")}
+            prepared["servers"] = [{"url": ORIGIN}]
+            prepared["paths"] = {template: prepared_item}
+            # The description was checked when it was compiled; validating it again costs seconds on large ones.
+            validator = self._validators[key] = OpenAPI.from_dict(prepared, config=_config())
+        return validator
 
     def _without_credentials(self, parameters: Any) -> Any:
         if not self._credentials or not isinstance(parameters, list):
@@ -160,7 +163,7 @@ class SourceOperations:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # "parameter is deprecated": the description's news
             try:
-                errors = list(self._openapi.request_validator.iter_errors(request))
+                errors = list(self._validator(method, template).request_validator.iter_errors(request))
             except re.error as exc:
                 # A `pattern` Python cannot compile: the compiler dropped it from the tool (with a warning).
                 return Checked(problems, [*unchecked, f"a pattern of the description ({exc})"])
