@@ -6,8 +6,8 @@ staging and the hub specs or descriptions they were compiled from); `load_source
 
 from __future__ import annotations
 
-from mcphub.compiler.testing.entry import Source, check_builds, check_built, load_source
-from mcphub.compiler.testing.stage import DEFAULT_EXAMPLES, Failure, StageReport, ToolReport, check_package
+from mcphub.compiler.testing.entry import check_builds, check_built, load_source
+from mcphub.compiler.testing.stage import DEFAULT_EXAMPLES, Failure, Source, StageReport, ToolReport, check_package
 
 __all__ = [
     "DEFAULT_EXAMPLES",

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from mcphub.compiler.errors import CompileError
 from mcphub.compiler.ir import Integration
-from mcphub.compiler.testing.stage import DEFAULT_EXAMPLES, StageReport, check_package
-
-
-@dataclass(slots=True)
-class Source:
-    """What a package was compiled from: the OpenAPI document, a label naming it, its spec's credential params."""
-
-    document: dict[str, Any]
-    label: str
-    credential_params: list[str] = field(default_factory=list)
+from mcphub.compiler.testing.stage import DEFAULT_EXAMPLES, Source, StageReport, check_package
 
 
 def credential_params(spec_path: Path) -> list[str]:

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
@@ -30,9 +30,6 @@ from mcphub.compiler.ir import Integration, Tool
 from mcphub.compiler.testing.arguments import arguments, invalid_arguments
 from mcphub.compiler.testing.mock import Answer, MockTransport, MockUpstream, Received
 from mcphub.compiler.testing.source import SourceOperations
-
-if TYPE_CHECKING:
-    from mcphub.compiler.testing.entry import Source
 from mcphub.runtime.catalog import Catalog, Mount
 from mcphub.runtime.credentials import Credential, StaticCredentialProvider
 from mcphub.runtime.http import UpstreamClient
@@ -45,6 +42,15 @@ _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
 
 class _Failed(Exception):
     """Raised inside a hypothesis example so it shrinks to the smallest failing arguments."""
+
+
+@dataclass(slots=True)
+class Source:
+    """What a package was compiled from: the OpenAPI document, a label naming it, its spec's credential params."""
+
+    document: dict[str, Any]
+    label: str
+    credential_params: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
