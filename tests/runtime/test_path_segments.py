@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcphub.compiler.ir import ArgLocation, Integration, Tool
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import UpstreamClient
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.http import UpstreamClient
 
 GENERATED = Path(__file__).resolve().parents[2] / "generated"
 _VARIABLE = re.compile(r"\{([^{}]+)\}")

@@ -20,9 +20,9 @@ import pytest
 
 from mcphub.compiler.ir import Integration, Policy, SourceInfo
 from mcphub.compiler.sources.openapi import openapi_to_integration
-from mcphub.runtime.credentials import Credential
-from mcphub.runtime.http import HubCall, UpstreamClient
 from mcphub.runtime.package import Package, ToolOutput, load_package
+from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.http import HubCall, UpstreamClient
 from runtime.support import Recorded, Upstream, serve, write_package
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x01binary\xff"

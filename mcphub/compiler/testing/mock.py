@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx2
 
-from mcphub.runtime.egress import PoolTransport, shared_ssl_context
-from mcphub.runtime.http1 import Http1Transport
+from mcphub.runtime.upstream.egress import PoolTransport, shared_ssl_context
+from mcphub.runtime.upstream.http1 import Http1Transport
 
 _MAX_HEAD = 64 * 1024
 

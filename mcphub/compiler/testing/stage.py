@@ -31,10 +31,10 @@ from mcphub.compiler.testing.arguments import arguments, invalid_arguments
 from mcphub.compiler.testing.mock import Answer, MockTransport, MockUpstream, Received
 from mcphub.compiler.testing.source import SourceOperations
 from mcphub.runtime.catalog import Catalog, Mount
-from mcphub.runtime.credentials import Credential, StaticCredentialProvider
-from mcphub.runtime.http import UpstreamClient
-from mcphub.runtime.hub import Hub
+from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.package import load_package
+from mcphub.runtime.upstream.credentials import Credential, StaticCredentialProvider
+from mcphub.runtime.upstream.http import UpstreamClient
 
 DEFAULT_EXAMPLES = 5
 _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
