@@ -236,9 +236,10 @@ def connect(url: str, token: str | None) -> None:
 
 
 from mcphub.commands import register  # noqa: E402  (the tenancy command groups attach to `main`)
+from mcphub.commands.test import test_command  # noqa: E402  (mcphub test: the compile's test stage)
 
 register(main)
-main.add_command(__import__("mcphub.commands.test", fromlist=["test_command"]).test_command)  # mcphub test
+main.add_command(test_command)
 
 if __name__ == "__main__":
     main()

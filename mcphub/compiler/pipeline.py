@@ -210,7 +210,8 @@ def compile_targets(
             if build is not None:
                 changed.append(build)
         _scan(changed, progress, check=check)
-        importlib.import_module("mcphub.compiler.testing").check_builds(changed, progress)  # the test stage
+        if changed:  # the test stage, which loads the runtime: only when a package changed
+            importlib.import_module("mcphub.compiler.testing").check_builds(changed, progress)
         if not check:
             for build in changed:
                 if build.report.error is None:

@@ -83,6 +83,27 @@ OPENAPI: dict[str, Any] = {
                 ),
             )
         },
+        "/labels": {
+            "post": _op(
+                "create_label",
+                **_body(
+                    "application/json",
+                    {
+                        "type": "object",
+                        "required": ["name", "color"],
+                        "properties": {"name": {"type": "string"}, "color": {"type": "string", "nullable": True}},
+                    },
+                ),
+                parameters=[
+                    {
+                        "name": "ids",
+                        "in": "query",
+                        "explode": False,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    }
+                ],
+            )
+        },
         "/search": {
             "get": _op(
                 "search",
@@ -340,3 +361,11 @@ async def test_dot_segments_made_of_several_values_are_encoded(wire: Caller) -> 
     assert not output.is_error, output.text
     assert sent is not None
     assert sent.raw_path == "/api/files/..."  # one segment of three dots is no dot segment
+
+
+async def test_a_required_nullable_field_given_as_null_is_sent_and_empty_lists_are_left_out(wire: Caller) -> None:
+    output, sent = await wire("create_label", name="bug", color=None, ids=[])
+    assert not output.is_error, output.text
+    assert sent is not None
+    assert sent.json() == {"name": "bug", "color": None}  # not {"name": "bug"}: the field is required
+    assert sent.raw_query == ""  # not `ids=`: an empty list is no value
