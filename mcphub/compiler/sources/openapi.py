@@ -746,8 +746,9 @@ class _Compiler:
         else:
             normal = self.normalizer.normalize({})
         schema = normal.schema
-        # An empty query value is invalid unless the description allows it (`?q=` is no search at all).
-        empty_refused = location == "query" and param.get("allowEmptyValue") is not True
+        # An empty query value is invalid unless the description allows it (`?q=` is no search at all); an empty
+        # path value would make another path (`/repos//issues`), so the runtime refuses it.
+        empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
         if empty_refused and _types(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
             schema = {**schema, "minLength": 1}
         notes = [_text(param.get("description"))]

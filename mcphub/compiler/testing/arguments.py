@@ -61,7 +61,15 @@ def arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
     schema = generation_schema(tool)
     validator = Draft202012Validator(tool.input_schema)
     strategy = _Strategies(schema).of(schema, 0)
-    return strategy.filter(lambda value: isinstance(value, dict) and validator.is_valid(value))
+    paths = [a.name for a in tool.http.args if a.location is ArgLocation.PATH] if tool.http is not None else []
+
+    def acceptable(value: Any) -> bool:
+        # An empty path value in a union schema (`anyOf: [integer, string]`) escapes `generation_schema`.
+        return (
+            isinstance(value, dict) and validator.is_valid(value) and all(value.get(p) not in ("", []) for p in paths)
+        )
+
+    return strategy.filter(acceptable)
 
 
 class _Strategies:
