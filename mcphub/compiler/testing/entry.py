@@ -9,7 +9,7 @@ from typing import Protocol
 
 from mcphub.compiler.errors import CompileError
 from mcphub.compiler.ir import Integration
-from mcphub.compiler.testing.stage import DEFAULT_EXAMPLES, Source, StageReport, check_package
+from mcphub.compiler.testing.stage import COMPILE_EXAMPLES, Source, StageReport, check_package
 
 
 def credential_params(spec_path: Path) -> list[str]:
@@ -50,7 +50,7 @@ def load_source(integration: Integration, specs_dir: Path) -> Source:
 
 
 def check_built(
-    package_dir: Path, target_path: Path, *, is_spec: bool, examples: int = DEFAULT_EXAMPLES
+    package_dir: Path, target_path: Path, *, is_spec: bool, examples: int = COMPILE_EXAMPLES
 ) -> StageReport | None:
     """The pipeline's test stage for a package it just built from `target_path` (None: not an OpenAPI source)."""
     from mcphub.compiler.sources.openapi import load_document

@@ -36,7 +36,10 @@ from mcphub.runtime.package import load_package
 from mcphub.runtime.upstream.credentials import Credential, StaticCredentialProvider
 from mcphub.runtime.upstream.http import UpstreamClient
 
-DEFAULT_EXAMPLES = 5
+DEFAULT_EXAMPLES = 5  # `mcphub test`
+# Inside `mcphub compile`: the simplest arguments and one more set per tool keep a 1,000-tool package near 30 s
+# (bench/teststage.py); `mcphub test` looks further.
+COMPILE_EXAMPLES = 2
 _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
 
 
