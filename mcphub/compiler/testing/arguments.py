@@ -214,19 +214,22 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def invalid_arguments(tool: Tool) -> list[tuple[str, dict[str, Any]]]:
-    """Argument sets the hub must refuse before sending anything, each with what is wrong with it."""
+def invalid_arguments(tool: Tool) -> tuple[str, dict[str, Any]]:
+    """One argument set the hub must refuse before sending anything, and what is wrong with it.
+
+    A required argument left out when the tool has one, else a typed argument of the wrong type, else an argument
+    the tool does not have: one refusal per tool shows the validation runs on its path (the validator itself is
+    the hub's, tested on its own), at the cost of one call.
+    """
     schema = tool.input_schema
     properties = _mapping(schema.get("properties"))
-    cases: list[tuple[str, dict[str, Any]]] = [("an argument the tool does not have", {"mcphub_not_an_argument": 1})]
     required = [name for name in _sequence(schema.get("required")) if name in properties]
     if required:
-        cases.append((f"the required argument {required[0]!r} left out", {}))
+        return f"the required argument {required[0]!r} left out", {}
     for name, prop in properties.items():
         if isinstance(prop, dict) and prop.get("type") in ("integer", "number", "boolean", "array", "object"):
-            cases.append((f"{name!r} of the wrong type", {name: "mcphub: not a " + str(prop["type"])}))
-            break
-    return cases
+            return f"{name!r} of the wrong type", {name: "mcphub: not a " + str(prop["type"])}
+    return "an argument the tool does not have", {"mcphub_not_an_argument": 1}
 
 
 def _is_string(schema: dict[str, Any]) -> bool:

@@ -244,11 +244,11 @@ class _Runner:
         return result, self.mock.received[before:]
 
     def _refuses_invalid(self, tool: Tool) -> Failure | None:
-        for what, args in invalid_arguments(tool):
-            result, sent = self._call(tool, args)
-            if sent or not result.is_error:
-                message = f"arguments with {what} were not refused before sending"
-                return Failure("sent-invalid-arguments", message, args, sent[0] if sent else None)
+        what, args = invalid_arguments(tool)
+        result, sent = self._call(tool, args)
+        if sent or not result.is_error:
+            message = f"arguments with {what} were not refused before sending"
+            return Failure("sent-invalid-arguments", message, args, sent[0] if sent else None)
         return None
 
     def _sends_valid(self, tool: Tool, unchecked: set[str]) -> Failure | None:
