@@ -13,6 +13,7 @@ arguments and the request that went out.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import time
@@ -140,7 +141,29 @@ def check_package(
     only: set[str] | None = None,
     progress: ToolProgress | None = None,
 ) -> StageReport:
-    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 source."""
+    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 source.
+
+    Blocking, like the compile it belongs to; called from inside an event loop (an async caller of the pipeline)
+    it runs on a thread of its own, since the stage drives a loop of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _check_package(package_dir, source, examples=examples, only=only, progress=progress)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcphub-teststage") as pool:
+        return pool.submit(
+            _check_package, package_dir, source, examples=examples, only=only, progress=progress
+        ).result()
+
+
+def _check_package(
+    package_dir: Path,
+    source: Source,
+    *,
+    examples: int,
+    only: set[str] | None,
+    progress: ToolProgress | None,
+) -> StageReport:
     started = time.perf_counter()
     document, source_label = source.document, source.label
     package = load_package(package_dir, module_prefix="mcphub_teststage")
@@ -202,7 +225,10 @@ class _Runner:
         port = self.mock.port
 
         def client(integration: Integration) -> UpstreamClient:
-            return UpstreamClient(integration, transport=MockTransport(port))
+            # The hosts the API's own URLs name, not a spec's `allowed_hosts`: those say where a deployment may send
+            # (a stand-in on localhost in the integration tests), while the stage asks whether each request is right.
+            policy = integration.policy.model_copy(update={"allowed_hosts": []})
+            return UpstreamClient(integration.model_copy(update={"policy": policy}), transport=MockTransport(port))
 
         self.mount = Mount.build(self.package, "test-stage", client)
 
