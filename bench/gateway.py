@@ -217,8 +217,8 @@ def openapi_document(base_url: str, index: int) -> dict[str, Any]:
 
 def write_catalog(base_url: str, catalog: Path) -> list[str]:
     """Compile LIST_INTEGRATIONS packages into `catalog` (all pointing at the upstream); returns their slugs."""
-    from mcphub.compiler.codegen import write_package
     from mcphub.compiler.ir import SourceInfo
+    from mcphub.compiler.pipeline import write_integration
     from mcphub.compiler.sources.openapi import openapi_to_integration
 
     slugs = []
@@ -229,7 +229,7 @@ def write_catalog(base_url: str, catalog: Path) -> list[str]:
         )
         integration.base_url = base_url
         integration.policy.allow_private_network = True
-        write_package(integration, catalog)
+        write_integration(integration, catalog)
         slugs.append(slug)
     return slugs
 

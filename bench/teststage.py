@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from mcphub.compiler import codegen  # noqa: E402
 from mcphub.compiler.fetch import npm_file  # noqa: E402
 from mcphub.compiler.ir import SourceInfo  # noqa: E402
-from mcphub.compiler.pipeline import parse_description  # noqa: E402
+from mcphub.compiler.sources.openapi import integration_from_file  # noqa: E402
 from mcphub.compiler.spec import load_spec  # noqa: E402
 
 TARGET_S = 30.0
@@ -37,7 +37,7 @@ def _package(tools: int, folder: Path) -> tuple[Path, int]:
     source = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256)
     local = folder / "github.json"
     local.symlink_to(source)
-    integration = parse_description(local, slug="github-full", source=SourceInfo(kind="openapi", path=local.name))
+    integration = integration_from_file(local, "github-full", source=SourceInfo(kind="openapi", path=local.name))
     enabled = [tool for tool in integration.tools if tool.enabled][:tools]
     integration = integration.model_copy(update={"tools": enabled})
     return codegen.build_package(integration, folder / "out", source_label="GitHub's description"), len(enabled)

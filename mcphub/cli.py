@@ -57,9 +57,8 @@ class _Progress:
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    default=DEFAULT_OUT,
-    show_default=True,
-    help="Folder that receives one package per integration.",
+    help="Folder that receives one package per integration [default: generated/ for specs, build/raw/ for raw "
+    "descriptions].",
 )
 @click.option(
     "--check",
@@ -70,7 +69,7 @@ class _Progress:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
 def compile(
-    paths: tuple[Path, ...], out_dir: Path, check: bool, slug: str | None, as_json: bool, verbose: bool
+    paths: tuple[Path, ...], out_dir: Path | None, check: bool, slug: str | None, as_json: bool, verbose: bool
 ) -> None:
     """Compile hub specs or API descriptions into MCP packages.
 
@@ -87,14 +86,15 @@ def compile(
     Examples:
       mcphub compile                               # every spec in specs/
       mcphub compile specs/github.yaml
-      mcphub compile petstore.json --slug pets     # a raw description
+      mcphub compile petstore.json --slug pets     # a raw description, into build/raw/pets
       mcphub compile --check                       # CI: is generated/ up to date?
     """
     from mcphub.compiler.errors import CompileError
-    from mcphub.compiler.pipeline import compile_targets, discover_targets, orphan_packages, summarize
+    from mcphub.compiler.pipeline import compile_targets, default_out_dir, discover_targets, orphan_packages, summarize
 
     try:
         targets = discover_targets(paths or (DEFAULT_SPECS,), slug=slug)
+        out_dir = out_dir or default_out_dir(targets)
     except CompileError as exc:
         raise click.ClickException(str(exc)) from exc
     if not targets:
@@ -129,6 +129,9 @@ def compile(
         if verbose:
             for warning in report.warnings:
                 click.echo(f"    warning: {warning}")
+    written = [r for r in reports if r.package_dir is not None and r.package_dir.parent != DEFAULT_OUT]
+    if written and not check and not as_json:
+        click.echo(f"  packages in {out_dir}/ (inspect: mcphub inspect {written[0].package_dir})", err=True)
     scanned = [r for r in reports if r.scan_seconds is not None]
     if scanned and not as_json:
         count = f"{len(scanned)} package{'s' if len(scanned) != 1 else ''}"

@@ -93,7 +93,6 @@ def _run(
     from mcphub.compiler.pipeline import Target, build_integration, discover_targets, source_label
     from mcphub.compiler.sources.openapi import load_document
     from mcphub.compiler.testing import Source, check_package, load_source
-    from mcphub.compiler.testing.entry import credential_params
 
     path = Path(target)
     source: Source
@@ -103,8 +102,7 @@ def _run(
         integration = build_integration(compiled)
         package_dir = codegen.build_package(integration, scratch, source_label=source_label(compiled))
         if compiled.is_spec:
-            source = load_source(integration, path.parent)
-            source.credential_params = credential_params(path)
+            source = load_source(integration, path.parent, spec_path=path)
         else:
             source = Source(load_document(path)[0], str(path))
     else:

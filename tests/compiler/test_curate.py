@@ -25,6 +25,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
+from mcphub.compiler.locator import Locator
 from mcphub.compiler.spec import HubSpec, load_spec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
@@ -168,7 +169,8 @@ def spec(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch | None = Non
 
 def curate(tmp_path: Path, text: str, integration: Integration | None = None) -> Integration:
     hub = spec(tmp_path, text)
-    return apply_curation(integration or github(), hub, SPEC)
+    # Errors name the spec as a user gives it on the command line (specs/demo.yaml), not the temporary folder.
+    return apply_curation(integration or github(), hub, Locator(SPEC, hub.locator.lines))
 
 
 def curation_error(tmp_path: Path, text: str, integration: Integration | None = None) -> str:
@@ -185,7 +187,7 @@ def test_fixture_spec_curates_the_fixture_integration() -> None:
     hub = load_spec(FIXTURES / "github.yaml")
     source = github()
     before = source.model_dump()
-    result = apply_curation(source, hub, FIXTURES / "github.yaml")
+    result = apply_curation(source, hub, hub.locator)
 
     assert source.model_dump() == before  # pure: the input is untouched
     assert (result.slug, result.name, result.category) == ("github", "GitHub", "developer")
@@ -736,7 +738,7 @@ def test_fixture_spec_with_the_openapi_stage() -> None:
     parsed = openapi.openapi_to_integration(
         document, slug=hub.slug, name=hub.name, source=hub.source.to_source_info(), max_full_length=hub.max_name_length
     )
-    result = apply_curation(parsed, hub, FIXTURES / "github.yaml")
+    result = apply_curation(parsed, hub, hub.locator)
     assert [t.name for t in result.tools][:4] == ["create_issue", "comment_on_issue", "repos_delete", "list_issues"]
     assert [t.enabled for t in result.tools] == [True] * 5
     listing = result.tool("list_issues")
@@ -805,7 +807,7 @@ def test_response_items_and_transform_are_described(tmp_path: Path) -> None:
         (
             "{transform: gmail_mesage}",
             "specs/demo.yaml:6: tools[0].response.transform 'gmail_mesage' is not a response transform; did you "
-            "mean 'gmail_message'? (one of gmail_draft, gmail_message, gmail_thread)",
+            "mean 'gmail_message'? (one of github_content, gmail_draft, gmail_message, gmail_thread, slack_ok)",
         ),
         (
             "{keep: ['user..login']}",

@@ -43,6 +43,19 @@ def test_compile_then_check_is_up_to_date_and_detects_edits(tmp_path: Path) -> N
     assert code == 1 and "STALE: README.md" in output
 
 
+def test_check_reports_a_file_the_compiler_no_longer_writes(tmp_path: Path) -> None:
+    # Packages compiled before models.py was dropped still have one: --check says so, a compile removes it.
+    shutil.copy(PETSTORE, tmp_path / "petstore.yaml")
+    spec = _spec(tmp_path, "petstore.yaml")
+    out = tmp_path / "generated"
+    assert _compile(str(spec), "--out", str(out))[0] == 0
+    (out / "pets" / "models.py").write_text("# left by an older mcphub\n")
+    code, output = _compile(str(spec), "--out", str(out), "--check")
+    assert code == 1 and "STALE: models.py" in output
+    assert _compile(str(spec), "--out", str(out))[0] == 0
+    assert not (out / "pets" / "models.py").exists()
+
+
 def test_missing_source_keeps_the_committed_package_but_fails_check(tmp_path: Path) -> None:
     shutil.copy(PETSTORE, tmp_path / "petstore.yaml")
     spec = _spec(tmp_path, "petstore.yaml")

@@ -284,7 +284,7 @@ def integration_problems(integration: Integration, files: dict[str, str]) -> lis
     checker = SchemaChecker()
     for tool in integration.tools:
         problems += tool_problems(tool, checker)
-    for name in ("server.py", "models.py", "__init__.py"):
+    for name in ("server.py", "__init__.py"):
         try:
             compile(files[name], name, "exec")
         except SyntaxError as exc:

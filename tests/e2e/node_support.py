@@ -32,8 +32,8 @@ from urllib.request import urlopen
 
 import pytest
 
-from mcphub.compiler.codegen import write_package
 from mcphub.compiler.ir import ArgLocation, Integration, SourceInfo, Tool
+from mcphub.compiler.pipeline import write_integration as write_package
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("MCPHUB_TOOLS_DIR", REPO / ".tools"))

@@ -26,7 +26,6 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import Receive, Scope, Send
 
-from mcphub.compiler.codegen import write_package as codegen_write
 from mcphub.compiler.ir import (
     ArgBinding,
     ArgLocation,
@@ -41,6 +40,7 @@ from mcphub.compiler.ir import (
     Tool,
     ToolAnnotations,
 )
+from mcphub.compiler.pipeline import write_integration as codegen_write
 from mcphub.runtime.tenancy.services import Tenancy
 
 # --- a real server in a thread ---------------------------------------------------------------------

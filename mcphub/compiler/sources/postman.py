@@ -96,7 +96,12 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         update={"sha256": sha256_of(source_file), "format": f"postman collection v{conversion.version}"}
     )
     integration = openapi_to_integration(
-        conversion.document, slug=spec.slug, name=spec.name, source=info, max_full_length=spec.max_name_length
+        conversion.document,
+        slug=spec.slug,
+        name=spec.name,
+        source=info,
+        max_full_length=spec.max_name_length,
+        base_url_given=spec.base_url is not None,
     )
     return integration.model_copy(update={"warnings": [*conversion.warnings, *integration.warnings]})
 

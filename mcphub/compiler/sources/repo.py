@@ -55,7 +55,12 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         described = root / findings.origin.removeprefix("openapi file ")
         info = info.model_copy(update={"sha256": sha256_of(described)})
     integration = openapi_to_integration(
-        findings.document, slug=spec.slug, name=spec.name, source=info, max_full_length=spec.max_name_length
+        findings.document,
+        slug=spec.slug,
+        name=spec.name,
+        source=info,
+        max_full_length=spec.max_name_length,
+        base_url_given=spec.base_url is not None,
     )
     return integration.model_copy(update={"warnings": [*findings.warnings, *integration.warnings]})
 

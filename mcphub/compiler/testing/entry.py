@@ -12,21 +12,18 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.testing.stage import COMPILE_EXAMPLES, Source, StageReport, check_package
 
 
-def credential_params(spec_path: Path) -> list[str]:
-    """The hub spec's `credential_params` (parameters the runtime fills with the credential), [] without a spec."""
-    from mcphub.compiler.spec import load_spec
-
-    return list(load_spec(spec_path).credential_params) if spec_path.is_file() else []
-
-
-def load_source(integration: Integration, specs_dir: Path) -> Source:
-    """The OpenAPI document `integration` was compiled from, with a label and the credential parameters.
+def load_source(integration: Integration, specs_dir: Path, *, spec_path: Path | None = None) -> Source:
+    """The OpenAPI document `integration` was compiled from, as its hub spec read it, with a label.
 
     Built-in sources come from the npm cache (`source.package`, verified by sha256) or from a path relative to the
-    folder of hub specs. Raises CompileError saying what is missing.
+    folder of hub specs. The hub spec (`spec_path`, else `<specs_dir>/<slug>.yaml` when there is one) adds its
+    `source.supplement` operations and says which parameters carry the credential. Raises CompileError saying what
+    is missing.
     """
     from mcphub.compiler.fetch import npm_file
     from mcphub.compiler.sources.openapi import load_document
+    from mcphub.compiler.sources.openapi.load import merge_supplement
+    from mcphub.compiler.spec import load_spec
 
     source = integration.source
     if source.kind != "openapi" or not source.path:
@@ -46,7 +43,15 @@ def load_source(integration: Integration, specs_dir: Path) -> Source:
                 "pass --specs with the folder of its hub spec, or test the description's path"
             )
     document, _format = load_document(path)
-    return Source(document, label, credential_params(specs_dir / f"{integration.slug}.yaml"))
+    spec_path = spec_path or specs_dir / f"{integration.slug}.yaml"
+    if not spec_path.is_file():
+        return Source(document, label)
+    spec = load_spec(spec_path)
+    if spec.source.supplement is not None:
+        supplement = spec_path.parent / spec.source.supplement
+        merge_supplement(document, load_document(supplement)[0], supplement)
+        label += f" + {spec.source.supplement}"
+    return Source(document, label, list(spec.credential_params))
 
 
 def check_built(
@@ -59,8 +64,7 @@ def check_built(
     if integration.source.kind != "openapi":
         return None
     if is_spec:
-        source = load_source(integration, target_path.parent)
-        source.credential_params = credential_params(target_path)
+        source = load_source(integration, target_path.parent, spec_path=target_path)
     else:
         source = Source(load_document(target_path)[0], str(target_path))
     if not str(source.document.get("openapi", "")).startswith("3."):
@@ -69,18 +73,26 @@ def check_built(
 
 
 class _Target(Protocol):
-    path: Path
-    is_spec: bool
+    @property
+    def path(self) -> Path: ...
+    @property
+    def is_spec(self) -> bool: ...
 
 
 class _Report(Protocol):
-    target: _Target
+    @property
+    def target(self) -> _Target: ...
+
     error: str | None
 
 
 class _Build(Protocol):
-    report: _Report
-    staged: Path
+    """What the pipeline's build carries (`pipeline._Build`); read here, its report's error set on a failure."""
+
+    @property
+    def report(self) -> _Report: ...
+    @property
+    def staged(self) -> Path: ...
 
 
 def check_builds(builds: Sequence[_Build], progress: Callable[[str, str], None] | None = None) -> None:

@@ -8,6 +8,8 @@ so two templates that could both match a path (`/issues/{number}`, `/issues/comm
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import warnings
@@ -167,6 +169,9 @@ class SourceOperations:
             except re.error as exc:
                 # A `pattern` Python cannot compile: the compiler dropped it from the tool (with a warning).
                 return Checked(problems, [*unchecked, f"a pattern of the description ({exc})"])
+            except (TypeError, KeyError, AttributeError, IndexError) as exc:
+                # openapi-core's own reader failing (its multipart/related decoder indexes bytes by name).
+                return Checked(problems, [*unchecked, f"a part openapi-core failed to read ({type(exc).__name__})"])
         for error in errors:
             # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
             # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
@@ -361,7 +366,20 @@ def _describe(error: BaseException) -> str:
 def _config() -> Any:
     from openapi_core import Config
 
-    return Config(spec_validator_cls=None)
+    # `byte` as Google's descriptions use it: base64 in either alphabet (Gmail's `raw` is base64url, as its API
+    # documentation says and the runtime sends it).
+    return Config(spec_validator_cls=None, extra_format_validators={"byte": _base64_text})
+
+
+def _base64_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _mapping(value: Any) -> dict[str, Any]:
