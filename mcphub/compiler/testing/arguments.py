@@ -32,7 +32,7 @@ _FORMATS: dict[str, st.SearchStrategy[str]] = {
 _MAX_DEPTH = 5
 _INTEGER_BITS = {"int32": 32, "int64": 64}
 # A header cannot carry a line break or NUL (the runtime refuses those values with a tool error of their own).
-_HEADER_TEXT = "^[^\\r\\n\\x00]*$"
+_HEADER_TEXT = "\\A[^\\r\\n\\x00]*\\Z"  # \Z, not $: `$` lets a final line break through
 
 
 def generation_schema(tool: Tool) -> dict[str, Any]:
