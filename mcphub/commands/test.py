@@ -106,7 +106,9 @@ def _run(
         else:
             source = Source(load_document(path)[0], str(path))
     else:
-        package_dir = path if (path / "manifest.json").is_file() else out_dir / target
+        # A slug: a hub spec's package in --out, else a raw description's in build/raw/ (where `compile` puts those).
+        candidates = [path, out_dir / target, Path("build") / "raw" / target]
+        package_dir = next((c for c in candidates if (c / "manifest.json").is_file()), out_dir / target)
         if not (package_dir / "manifest.json").is_file():
             raise CompileError(
                 f"{target}: no compiled package here or in {out_dir}/; give a slug, a package folder, a hub spec "
