@@ -34,6 +34,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "compile": LazyCommand(
         "mcphub.commands.compile:compile", "Compile hub specs or API descriptions into MCP packages."
     ),
+    "test": LazyCommand(
+        "mcphub.commands.test:test_command",
+        "Call every HTTP tool of a package through the real runtime and check each request against its source.",
+    ),
     "inspect": LazyCommand(
         "mcphub.commands.inspect:inspect", "Load a compiled package exactly as the hub mounts it and list its tools."
     ),

@@ -195,6 +195,10 @@ def compile_targets(
             if build is not None:
                 changed.append(build)
         _scan(changed, progress, check=check)
+        if changed:  # the test stage, which loads the runtime: only when a package changed
+            from mcphub.compiler.testing import check_builds
+
+            check_builds(changed, progress)
         if not check:
             for build in changed:
                 if build.report.error is None:

@@ -466,7 +466,9 @@ async def gmail_compose(given: dict[str, Any], request: Outgoing, lookup: Lookup
         message["Subject"] = subject or ""
         for name, value in headers.items():
             message[name] = value
-    except ValueError as exc:  # a line break in a header value: never let it add headers
+    # A line break in a header value: never let it add headers. The stdlib's address parser raises IndexError on
+    # some malformed addresses ("0>", found by the test stage).
+    except (ValueError, IndexError) as exc:
         raise InputError(f"a recipient or the subject is not a valid header value: {exc}") from exc
     if text and html:
         message.set_content(text)
