@@ -47,7 +47,8 @@ OAUTH_BEYOND_DESCRIPTION = {
     "stripe": "Stripe Connect, https://docs.stripe.com/connect/oauth-reference",
 }
 # Scopes the services added after their descriptions were published.
-NEWER_SCOPES = {"slack": {"channels:join"}}  # granular bot scope that conversations.join needs
+# Granular bot scopes: conversations.join needs channels:join, the external file upload files:write.
+NEWER_SCOPES = {"slack": {"channels:join", "files:write"}}
 # Headers the spec may send although the description doesn't declare them on every operation.
 UNDECLARED_FIXED_HEADERS = {"notion": {"Notion-Version"}}
 
