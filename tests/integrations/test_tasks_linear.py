@@ -1,7 +1,8 @@
 """Linear tasks an agent is asked to do, through the hub with the official MCP client, against a stateful stand-in.
 
-The stand-in executes each GraphQL request with graphql-core against Linear's real schema (the reference SDL), so a
-document or variable Linear would reject fails here too; its resolvers keep a team's cycles and issues across calls.
+The stand-in executes each GraphQL request with graphql-core against Linear's real schema (the SDL shipped in
+specs/linear/, sha-pinned, the same file as the reference in ../shared/specs), so a document or variable Linear would
+reject fails here too; its resolvers keep a team's cycles and issues across calls.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
 from runtime.support import Recorded, Upstream
 from starlette.types import Send
 
-from integrations.agent_tasks import REFERENCE_DIR, call, task_hub
-from integrations.hubs import RunningHub
+from integrations.agent_tasks import call, task_hub
+from integrations.hubs import SPECS, RunningHub
 
 API_KEY = "lin_api_agent_tasks"
 TEAM = {
@@ -33,7 +34,7 @@ TEAM = {
 
 @cache
 def linear_schema() -> GraphQLSchema:
-    return build_schema((REFERENCE_DIR / "linear.schema.graphql").read_text(encoding="utf-8"))
+    return build_schema((SPECS / "linear" / "schema.graphql").read_text(encoding="utf-8"))
 
 
 ME, GRACE = {"id": "u-ada", "name": "Ada"}, {"id": "u-grace", "name": "Grace"}  # the API key is Ada's
