@@ -35,6 +35,8 @@ from mcphub.runtime.catalog import Catalog, Mount
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.package import load_package
 from mcphub.runtime.upstream.credentials import Credential, StaticCredentialProvider
+from mcphub.runtime.upstream.executors.http import HttpExecutor
+from mcphub.runtime.upstream.executors.registry import Executors
 from mcphub.runtime.upstream.http import UpstreamClient
 
 DEFAULT_EXAMPLES = 5  # `mcphub test`
@@ -224,13 +226,7 @@ class _Runner:
         await self.mock.start()
         port = self.mock.port
 
-        def client(integration: Integration) -> UpstreamClient:
-            # The hosts the API's own URLs name, not a spec's `allowed_hosts`: those say where a deployment may send
-            # (a stand-in on localhost in the integration tests), while the stage asks whether each request is right.
-            policy = integration.policy.model_copy(update={"allowed_hosts": []})
-            return UpstreamClient(integration.model_copy(update={"policy": policy}), transport=MockTransport(port))
-
-        self.mount = Mount.build(self.package, "test-stage", client)
+        self.mount = Mount.build(self.package, "test-stage", _MockExecutors(port))
 
     async def close(self) -> None:
         if self.mount is not None:
@@ -266,7 +262,7 @@ class _Runner:
     def _call(self, tool: Tool, args: dict[str, Any]) -> tuple[Any, list[Received]]:
         assert self.mount is not None
         before = len(self.mock.received)
-        result = self.loop.run_until_complete(self.hub.call(self.mount, self.mount.tools[tool.name], args))
+        result = self.loop.run_until_complete(self.hub.call(None, self.mount, self.mount.tools[tool.name], args))
         return result, self.mock.received[before:]
 
     def _refuses_invalid(self, tool: Tool) -> Failure | None:
@@ -366,3 +362,18 @@ def _expected_result(answer: Answer, tool: Tool) -> dict[str, Any] | None:
         return None
     value = json.loads(answer.body)
     return value if isinstance(value, dict) else {"result": value}
+
+
+class _MockExecutors(Executors):
+    """Every HTTP integration's requests go to the stage's mock upstream, over the hub's own transport."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+
+    def build(self, integration: Integration) -> HttpExecutor:
+        # The hosts the API's own URLs name, not a spec's `allowed_hosts`: those say where a deployment may send
+        # (a stand-in on localhost in the integration tests), while the stage asks whether each request is right.
+        policy = integration.policy.model_copy(update={"allowed_hosts": []})
+        client = UpstreamClient(integration.model_copy(update={"policy": policy}), transport=MockTransport(self.port))
+        return HttpExecutor(integration, client)

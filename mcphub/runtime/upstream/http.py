@@ -751,9 +751,15 @@ class UpstreamClient:
             none: dict[str, Any] = {"headers": None, "cookies": None, "body": None, "form": None, "multipart": None}
             return await self._exchange(self.prepare(probe, credential, path=values, query=query, **none))
 
+        async def post_bytes(url: str, content: bytes, content_type: str) -> ToolOutput:
+            # An upload URL the API handed out (Slack's files.slack.com): signed by itself, so no credential goes
+            # with it; the egress policy (allowed hosts, private addresses) applies as to every request.
+            prepared = _Prepared(method="POST", url=url, headers={"Content-Type": content_type}, content=content)
+            return await self._exchange(prepared)
+
         path = {**binding.fixed.get(ArgLocation.PATH, {}), **(parts.get("path") or {})}
         try:
-            body = await build_input(shape, parts.get("body"), path, lookup)
+            body = await build_input(shape, parts.get("body"), path, lookup, post_bytes)
         except InputError as exc:
             raise _UpstreamFailure(str(exc)) from exc
         return (None, (body.content, body.content_type)) if isinstance(body, RawBody) else (body, None)
