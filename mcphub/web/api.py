@@ -28,7 +28,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
@@ -36,7 +37,7 @@ from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
 from mcphub.runtime.tenancy.credentials import CredentialError
-from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.policy import LimiterUnavailable, parse_rate
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.tenancy.usage import call_log, monthly, summary
 from mcphub.web.keyauth import bearer_token
@@ -68,7 +69,7 @@ class Credentials(_Body):
 
 class KeyCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
-    expires_in_days: float | None = Field(default=None, gt=0)
+    expires_in_days: float | None = Field(default=None, gt=0, le=36_500)  # beyond a century: no expiry at all
     scope: list[str] | None = None
 
 
@@ -242,7 +243,10 @@ class _Api:
     async def throttle(self, request: Request, email: str) -> None:
         client = request.client.host if request.client else "unknown"
         for bucket in (f"signin:ip:{client}", f"signin:email:{email.strip().lower()}"):
-            wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            try:
+                wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
+                raise ApiError(503, "limits_unavailable", str(exc)) from None
             if wait > 0:
                 raise ApiError(429, "rate_limited", f"too many sign-in attempts; retry in {wait:.0f} s")
 
@@ -303,10 +307,7 @@ class _Api:
         return _ok({"key": self._key(new.info), "secret": new.secret}, 201)
 
     def _key_id(self, request: Request) -> int:
-        try:
-            return int(request.path_params["key_id"])
-        except ValueError:
-            raise ApiError(404, "not_found", "no such key") from None
+        return _row_id(request, "key_id", "no such key")
 
     async def key(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -531,15 +532,26 @@ class _Api:
 
     async def grant(self, request: Request) -> Response:
         caller = await self.caller(request)
-        try:
-            grant_id = int(request.path_params["grant_id"])
-        except ValueError:
-            raise ApiError(404, "not_found", "no such grant") from None
+        grant_id = _row_id(request, "grant_id", "no such grant")
         owner = None if caller.user.is_admin else caller.user.id  # admins may end anyone's grant
         return _ok({"grant": self._grant(await revoke_grant(self.t.db, grant_id, user_id=owner))})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
+
+
+_MAX_ID = 2**63 - 1  # the largest row id either database stores (a bigger one would overflow the query)
+
+
+def _row_id(request: Request, name: str, missing: str) -> int:
+    """A row id from the path; 404 for what cannot be one (not a number, or beyond what a database stores)."""
+    try:
+        value = int(request.path_params[name])
+    except ValueError:
+        value = 0
+    if not 0 < value <= _MAX_ID:
+        raise ApiError(404, "not_found", missing)
+    return value
 
 
 def _page(status: int, title: str, message: str) -> HTMLResponse:
@@ -553,7 +565,7 @@ def create_api_routes(
     catalog: CatalogSource | None = None,
     secure_cookies: bool | None = None,
     allow_signup: bool = True,
-) -> list[Route | Mount]:
+) -> list[BaseRoute]:
     """The /api/v1 routes and /oauth/callback/{slug} over the tenancy services.
 
     `catalog` lists the mounted integrations (names, auth schemes, validation of slugs). With
@@ -585,7 +597,29 @@ def create_api_routes(
         Route("/oauth-clients", e(api.oauth_clients), methods=["GET"]),
         Route("/oauth-clients/{slug}", e(api.oauth_client), methods=["PUT", "DELETE"]),
     ]
-    return [Mount(API_PREFIX, routes=routes), Route("/oauth/callback/{slug}", api.oauth_callback, methods=["GET"])]
+    return [
+        Mount(API_PREFIX, app=Router(routes, default=_no_such_path)),
+        Route("/oauth/callback/{slug}", api.oauth_callback, methods=["GET"]),
+        _ApiFallback(),
+    ]
+
+
+async def _no_such_path(scope: Scope, receive: Receive, send: Send) -> None:
+    """The API's 404 is JSON like all its errors (Starlette's own is text)."""
+    response = JSONResponse({"error": {"code": "not_found", "message": "no such API path"}}, status_code=404)
+    await response(scope, receive, send)
+
+
+class _ApiFallback(BaseRoute):
+    """/api/v1 paths the Mount cannot even match (a control character such as %0A in a path parameter: Starlette's
+    patterns stop at a newline), answered as `_no_such_path`. A partial match, so a real route's 405 still wins."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        under = scope["type"] == "http" and str(scope.get("path", "")).startswith(API_PREFIX + "/")
+        return (Match.PARTIAL if under else Match.NONE), {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _no_such_path(scope, receive, send)
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
@@ -691,7 +725,9 @@ def openapi_document() -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer" if name in ("key_id", "grant_id") else "string"},
+                "schema": {"type": "integer", "minimum": 1, "maximum": _MAX_ID}
+                if name in ("key_id", "grant_id")
+                else {"type": "string"},
             }
             for name in path_params
         ] + params

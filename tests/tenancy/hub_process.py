@@ -26,9 +26,18 @@ def hub_env(db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 @contextmanager
 def hub_process(env: dict[str, str], catalog: Path, *, deadline_s: float = 60.0) -> Iterator[str]:
     """`mcphub serve` in its own process; yields its base URL once /healthz says ok; stops it after."""
+    with hub_popen(env, catalog, deadline_s=deadline_s) as (_, base):
+        yield base
+
+
+@contextmanager
+def hub_popen(
+    env: dict[str, str], catalog: Path, *, deadline_s: float = 60.0
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """As `hub_process`, yielding the process too (to kill it); output goes to `<data dir>/../hub-<port>.log`."""
     port = closed_port()
     log = Path(env["MCPHUB_DATA_DIR"]).parent / f"hub-{port}.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [*MCPHUB, "serve", "--port", str(port), "--catalog", str(catalog)],
             env=env,
@@ -49,7 +58,7 @@ def hub_process(env: dict[str, str], catalog: Path, *, deadline_s: float = 60.0)
                 if time.monotonic() > give_up:
                     raise RuntimeError(f"the hub on {base} did not become healthy:\n{log.read_text()}")
                 time.sleep(0.1)
-            yield base
+            yield process, base
         finally:
             process.terminate()
             try:

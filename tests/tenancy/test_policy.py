@@ -168,7 +168,8 @@ async def test_rate_limits_fail_open_when_redis_is_down(tenancy: Tenancy, make_i
     user = await tenancy.accounts.create_user("ada@example.com", "correct horse battery")
     await tenancy.integrations.enable(user.id, "weather")
     down = Redis.from_url(f"redis://127.0.0.1:{_closed_port()}/0", socket_connect_timeout=0.5)
-    policy = PolicyEngine(tenancy.integrations, RedisRateLimiter(down, "x"), key_rate="1/hour")
+    limiter = RedisRateLimiter(down, "x", without_redis="open")  # MCPHUB_LIMITS_WITHOUT_REDIS=open
+    policy = PolicyEngine(tenancy.integrations, limiter, key_rate="1/hour")
     limited = make_integration("weather", auth=False, rate_limit="1/hour")
     for _ in range(3):  # over both limits, yet allowed: the outage is logged, not turned into an outage of ours
         await policy.check(_principal(user.id), limited, "ping")

@@ -44,6 +44,7 @@ __all__ = [
     "OAuthClient",
     "OAuthFlow",
     "UsageEvent",
+    "UsageSpoolMark",
     "User",
     "UserIntegration",
 ]
@@ -322,3 +323,20 @@ class ChangeEvent(Base):
     message: Mapped[str] = mapped_column(String(200))
     origin: Mapped[str] = mapped_column(String(32))  # the writing process's random id: it skips its own rows
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- usage spool (runtime/tenancy/usage.py) ----------------------------------------------------------
+
+
+class UsageSpoolMark(Base):
+    """How far into one spool segment (a hub process's append-only file of call records) the database has.
+
+    Written in the transaction that writes the segment's records, so a replay after a crash starts exactly
+    after the last record committed: nothing is lost, nothing counted twice. Deleted with the segment.
+    """
+
+    __tablename__ = "usage_spool_marks"
+
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file's name: random, unique
+    committed_bytes: Mapped[int] = mapped_column(BigInteger)  # the segment's bytes whose records are committed
+    updated_at: Mapped[datetime]

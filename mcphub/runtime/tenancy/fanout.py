@@ -222,13 +222,20 @@ class Fanout:
             logger.exception("handler of %s failed on %r", self.channel, message)
 
     async def _listen(self) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
         assert self.redis is not None
+        lost = False  # an outage is logged when it starts and when it ends, not on every retry
         while True:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 if self._on_resubscribe is not None:
                     self._on_resubscribe()
+                if lost:
+                    lost = False
+                    logger.warning("subscription to %s is back", self.channel)
                 self._redis_healthy = True
                 self._subscribed.set()
                 async for message in pubsub.listen():
@@ -237,8 +244,14 @@ class Fanout:
                         await self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("subscription to %s lost; retrying in %.0f s", self.channel, self._retry_delay)
+            except Exception as exc:
+                if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):  # not an outage: a bug
+                    logger.exception("subscription to %s lost; retrying in %.0f s", self.channel, self._retry_delay)
+                elif not lost:
+                    logger.warning(
+                        "subscription to %s lost (%s); retrying every %.0f s", self.channel, exc, self._retry_delay
+                    )
+                lost = True
                 self._redis_healthy = False
                 await asyncio.sleep(self._retry_delay)
             finally:

@@ -8,7 +8,11 @@ to the limit pass and the long-run rate is the limit. Two buckets apply to a cal
 
 In memory by default (one process). With Redis every replica shares the buckets: one Lua script
 reads, refills and takes a token atomically, using the Redis server's clock so replicas with skewed
-clocks agree.
+clocks agree. While Redis cannot be reached, the operator's `MCPHUB_LIMITS_WITHOUT_REDIS` decides:
+`local` (default) keeps limiting with this process's own buckets (N replicas then allow up to N times a
+limit), `open` lets every call through, `closed` refuses what cannot be limited. The outage is logged
+once when it starts and once when Redis answers again; meanwhile Redis is asked again at most once a
+second, so calls do not each wait for a refused connection.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = [
+    "LIMITS_MODES",
+    "LimiterUnavailable",
+    "LimitsMode",
     "MemoryRateLimiter",
     "NotConnected",
     "NotEnabled",
@@ -39,6 +46,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RedisRateLimiter",
+    "limits_without_redis",
     "parse_rate",
 ]
 
@@ -170,28 +178,94 @@ return tostring(wait)
 """
 
 
+LimitsMode = Literal["local", "open", "closed"]
+LIMITS_MODES: tuple[LimitsMode, ...] = ("local", "open", "closed")
+LIMITS_ENV = "MCPHUB_LIMITS_WITHOUT_REDIS"
+
+
+def limits_without_redis(value: str | None) -> LimitsMode:
+    """The operator's choice for rate limits while Redis is down (`MCPHUB_LIMITS_WITHOUT_REDIS`; default local)."""
+    mode = (value or "local").strip().lower()
+    if mode not in LIMITS_MODES:
+        raise ValueError(f"{LIMITS_ENV}={value!r} is not one of {', '.join(LIMITS_MODES)} (default: local)")
+    return mode
+
+
 class LimiterUnavailable(Exception):
-    """The shared rate-limit store could not be asked (Redis down): the caller decides whether to fail open."""
+    """Redis cannot be asked and the operator chose `closed`: refuse (the message is safe to show the caller)."""
 
 
 class RedisRateLimiter:
-    """Token buckets in Redis, shared by every replica (atomic: one Lua script per call)."""
+    """Token buckets in Redis, shared by every replica (atomic: one Lua script per call); see the module docstring
+    for what happens while Redis is down."""
 
-    def __init__(self, redis: Redis, namespace: str = "mcphub") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        namespace: str = "mcphub",
+        *,
+        without_redis: LimitsMode = "local",
+        probe_every: float = 1.0,
+    ) -> None:
         from redis.exceptions import RedisError
 
         self.redis = redis
         self.namespace = namespace
+        self.without_redis = without_redis
+        self.probe_every = probe_every
         self._script = redis.register_script(_TOKEN_BUCKET)
         self._errors = RedisError
+        self._local = MemoryRateLimiter()
+        self._down = False
+        self._probe_at = 0.0  # while down: when Redis is asked again
+
+    @property
+    def available(self) -> bool:
+        """False while an outage is under way (from the first failed call to the first answer after it)."""
+        return not self._down
 
     async def acquire(self, bucket: str, rate: Rate) -> float:
-        ttl = max(1, math.ceil(rate.period) + 1)  # a bucket idle this long is full again: let it expire
-        try:
-            result = await self._script(keys=[f"{self.namespace}:rl:{bucket}"], args=[rate.limit, rate.per_second, ttl])
-        except self._errors as exc:
-            raise LimiterUnavailable(str(exc)) from exc
-        return float(result.decode() if isinstance(result, bytes) else result)
+        if not self._down or time.monotonic() >= self._probe_at:
+            ttl = max(1, math.ceil(rate.period) + 1)  # a bucket idle this long is full again: let it expire
+            try:
+                result = await self._script(
+                    keys=[f"{self.namespace}:rl:{bucket}"], args=[rate.limit, rate.per_second, ttl]
+                )
+            except self._errors as exc:
+                self._failed(exc)
+            else:
+                if self._down:
+                    self._down = False
+                    logger.warning("Redis answers again: rate limits are shared by every replica again")
+                return float(result.decode() if isinstance(result, bytes) else result)
+        if self.without_redis == "local":
+            return await self._local.acquire(bucket, rate)
+        if self.without_redis == "open":
+            return 0.0
+        raise LimiterUnavailable(
+            f"rate limits cannot be checked while Redis is unreachable, and this hub is set to refuse calls then "
+            f"({LIMITS_ENV}=closed); retry in a few seconds"
+        )
+
+    def _failed(self, exc: Exception) -> None:
+        self._probe_at = time.monotonic() + self.probe_every
+        if self._down:
+            return
+        self._down = True
+        # Once per outage and without a traceback: the cause is the connection, not this code.
+        consequence = {
+            "local": "each process applies the limits on its own until it is back",
+            "open": "calls are not rate limited until it is back",
+            "closed": "calls and sign-ins are refused until it is back",
+        }[self.without_redis]
+        logger.warning(
+            "Redis is unreachable for rate limits (%s: %s): %s (%s=%s)",
+            type(exc).__name__,
+            exc,
+            consequence,
+            LIMITS_ENV,
+            self.without_redis,
+        )
 
 
 def _retry_text(seconds: float) -> str:
@@ -260,10 +334,7 @@ class PolicyEngine:
         for bucket, bucket_rate, what in checks:
             try:
                 wait = await self.limiter.acquire(bucket, bucket_rate)
-            except LimiterUnavailable:
-                # Fail open: a Redis outage must not take every integration down; it is logged, and the
-                # upstream's own limits still apply.
-                logger.warning("rate limit %s not checked: Redis unavailable", bucket, exc_info=True)
-                continue
+            except LimiterUnavailable as exc:  # Redis down and the operator chose `closed`
+                raise RateLimited(str(exc), retry_after=1.0) from None
             if wait > 0:
                 raise RateLimited(f"rate limited by {what}; retry in {_retry_text(wait)}", retry_after=wait)

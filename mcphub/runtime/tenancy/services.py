@@ -4,6 +4,8 @@ MCPHUB_DATABASE_URL   postgresql+asyncpg://… (default: SQLite file in the data
 MCPHUB_REDIS_URL      redis://… : shared rate limits, key revocation and change fan-out across replicas
 MCPHUB_SECRET_KEY     master key of the vault (default: <data dir>/secret.key, mode 0600)
 MCPHUB_KEY_RATE_LIMIT per-key rate limit for tool calls, e.g. "600/min" (default: none)
+MCPHUB_LIMITS_WITHOUT_REDIS  local|open|closed: rate limits while Redis is down (policy.py; default local)
+MCPHUB_USAGE_SPOOL    folder of the usage spool (usage.py; default <data dir>/usage-spool), or "off"
 
 Without Redis, processes on one database (the hub, the CLI) tell each other about changes through the
 database's change feed (`fanout.ChangeFeed`), polled once a second. While running, the tenancy also
@@ -32,8 +34,14 @@ from mcphub.runtime.tenancy.accounts import Accounts
 from mcphub.runtime.tenancy.credentials import CredentialStore, TenancyCredentialProvider
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 from mcphub.runtime.tenancy.fanout import ChangeFeed
-from mcphub.runtime.tenancy.policy import MemoryRateLimiter, PolicyEngine, RateLimiter, RedisRateLimiter
-from mcphub.runtime.tenancy.usage import UsageRecorder
+from mcphub.runtime.tenancy.policy import (
+    MemoryRateLimiter,
+    PolicyEngine,
+    RateLimiter,
+    RedisRateLimiter,
+    limits_without_redis,
+)
+from mcphub.runtime.tenancy.usage import UsageRecorder, UsageSpool
 from mcphub.runtime.tenancy.vault import Vault, load_vault
 
 if TYPE_CHECKING:
@@ -44,6 +52,11 @@ __all__ = ["HOUSEKEEPING_EVERY", "Tenancy"]
 logger = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 600.0  # seconds between purges of expired OAuth codes/tokens and old change-feed rows
+
+
+def _usage_spool(data_dir: Path) -> UsageSpool | None:
+    folder = os.environ.get("MCPHUB_USAGE_SPOOL") or str(data_dir / "usage-spool")
+    return None if folder.strip().lower() == "off" else UsageSpool(Path(folder))
 
 
 @dataclass(slots=True)
@@ -94,13 +107,17 @@ class Tenancy:
         if redis_url:
             from redis.asyncio import Redis  # imported only when configured: it costs ~0.1 s of every start
 
-            redis = Redis.from_url(redis_url)
+            # A connect timeout: an unreachable (not refusing) Redis must not hold calls for the OS's ~2 min.
+            redis = Redis.from_url(redis_url, socket_connect_timeout=2.0)
         db = Database(url)
         vault = load_vault(data_dir)
         feed = ChangeFeed(db, interval=feed_interval) if redis is None else None
         integrations = UserIntegrations(db, redis=redis, namespace=namespace, feed=feed)
         credentials = CredentialStore(db, vault, integrations)
-        limiter: RateLimiter = RedisRateLimiter(redis, namespace) if redis else MemoryRateLimiter()
+        limiter: RateLimiter = MemoryRateLimiter()
+        if redis is not None:
+            without = limits_without_redis(os.environ.get("MCPHUB_LIMITS_WITHOUT_REDIS"))
+            limiter = RedisRateLimiter(redis, namespace, without_redis=without)
         oauth = UpstreamOAuth(db, vault, credentials)
         tenancy = cls(
             data_dir=data_dir,
@@ -127,6 +144,7 @@ class Tenancy:
                 secrets=credentials.secret_values,
                 log_keep_per_user=int(os.environ.get("MCPHUB_LOG_KEEP") or 1000),
                 log_retention=timedelta(days=float(os.environ.get("MCPHUB_LOG_DAYS") or 30)),
+                spool=_usage_spool(data_dir),
             ),
             oauth=oauth,
             feed=feed,

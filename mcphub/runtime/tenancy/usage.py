@@ -6,6 +6,12 @@ nothing. A background task writes the buffer every `flush_interval` seconds or a
 monthly-meter increments of a chunk commit together or not at all, so a failed write is retried
 whole (nothing lost, nothing counted twice). `aclose()` (graceful shutdown) flushes what is left.
 
+Answered means recorded: with a spool (`UsageSpool`, in the data dir by default), `record` also appends
+the record as one line to this process's append-only spool file before the answer leaves. A killed process
+loses its buffer, not its records: the next process to start on that data dir replays the spool into the
+database. Each chunk's transaction also stores how far into its spool file the database now is (a
+`UsageSpoolMark`), so a replay writes exactly the records that were not committed: none twice.
+
 Redaction happens before anything reaches the call log: values of fields named like a secret
 (password, token, secret, authorization, api key, cookie, …), bearer/basic/`mcp_sk_` strings, and
 every value of the caller's stored credentials, wherever it appears (also inside longer strings).
@@ -16,21 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import re
+import secrets as secrets_module
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, cast
 
+import orjson
 from sqlalchemy import Table, case, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mcphub.runtime.store.db import Database, utcnow
-from mcphub.runtime.store.models import CallLogEntry, MonthlyMeter, UsageEvent
+from mcphub.runtime.store.models import CallLogEntry, MonthlyMeter, UsageEvent, UsageSpoolMark
 
 __all__ = [
     "REDACTED",
@@ -39,6 +50,7 @@ __all__ = [
     "MeterRow",
     "Status",
     "UsageRecorder",
+    "UsageSpool",
     "UsageStats",
     "call_log",
     "monthly",
@@ -119,6 +131,8 @@ class CallRecord:
     result: str | None = None  # text of the result (an excerpt is kept)
     error: str | None = None
     ts: datetime = field(default_factory=utcnow)
+    # (spool segment, its size after this record's line) once spooled; not part of the record itself.
+    spooled: tuple[str, int] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,152 @@ class LogEntry:
     error: str
 
 
+# --- the spool ------------------------------------------------------------------------------------------
+
+_SPOOLED_FIELDS = (
+    *("user_id", "key_id", "integration", "tool", "status", "latency_ms", "upstream_status"),
+    *("request_bytes", "response_bytes", "arguments", "result", "error"),
+)
+
+
+def _jsonable(value: Any) -> Any:
+    """orjson's fallback for argument values JSON-RPC did not produce (a Mapping view, a custom type)."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
+@dataclass(slots=True, eq=False)
+class _Segment:
+    """One spool file, opened and flock-ed by this process."""
+
+    path: Path
+    fd: int
+    size: int
+    committed: int = 0  # bytes whose records are in the database
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class UsageSpool:
+    """Append-only files of call records on their way to the database (see the module docstring).
+
+    `append` writes one JSON line with a single os.write on an O_APPEND descriptor: when it returns, the line is
+    in the kernel's page cache, which outlives the process (a SIGKILL, an OOM kill), though not the machine
+    (there is no fsync per call: that would cost a disk flush per tool call). Every process writes segments of
+    its own, named at random, and holds an exclusive flock on each while it lives; a segment nobody holds a lock
+    on was left by a process that ended before its records reached the database, and `leftovers` hands it over
+    for replay. A segment is deleted once all its records are committed; a new one is started every
+    `segment_bytes`.
+    """
+
+    def __init__(self, folder: Path, *, segment_bytes: int = 16 * 1024 * 1024) -> None:
+        self.folder = folder
+        self.segment_bytes = segment_bytes
+        self._current: _Segment | None = None
+        self._ours: dict[str, _Segment] = {}
+        self._failing = False
+
+    def append(self, call: CallRecord) -> tuple[str, int] | None:
+        """Spool one record; None (logged once) if the spool cannot be written: the record stays in memory."""
+        line = orjson.dumps(
+            {name: getattr(call, name) for name in _SPOOLED_FIELDS} | {"ts": call.ts}, default=_jsonable
+        )
+        try:
+            segment = self._current
+            if segment is None or segment.size >= self.segment_bytes:
+                segment = self._start_segment()
+            os.write(segment.fd, line + b"\n")  # a regular file takes the whole line in one write
+        except OSError as exc:
+            if not self._failing:
+                self._failing = True
+                logger.error(
+                    "cannot write the usage spool in %s (%s): records are kept in memory only", self.folder, exc
+                )
+            return None
+        self._failing = False
+        segment.size += len(line) + 1
+        return segment.name, segment.size
+
+    def _start_segment(self) -> _Segment:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.folder / f"{secrets_module.token_hex(12)}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new random name: nobody else can hold it
+        self._current = self._ours[path.name] = _Segment(path, fd, 0)
+        return self._current
+
+    def committed(self, marks: Mapping[str, int]) -> list[str]:
+        """Note how far segments are in the database; deletes and returns those finished (all records in)."""
+        for name, size in marks.items():
+            segment = self._ours.get(name)
+            if segment is not None:
+                segment.committed = max(segment.committed, size)
+        finished = [s for s in self._ours.values() if s is not self._current and s.committed >= s.size]
+        for segment in finished:
+            self.remove(segment)
+        return [segment.name for segment in finished]
+
+    def close(self) -> list[str]:
+        """Graceful shutdown: delete the segments whose records are all committed (returned); keep the rest."""
+        self._current = None
+        finished = self.committed({})
+        for segment in list(self._ours.values()):  # unfinished: the next process replays them
+            os.close(segment.fd)
+            del self._ours[segment.name]
+        return finished
+
+    def remove(self, segment: _Segment) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            segment.path.unlink()  # while still locked: nobody can take it for replay in between
+        os.close(segment.fd)
+        self._ours.pop(segment.name, None)
+
+    def leftovers(self) -> list[_Segment]:
+        """Segments of processes that are gone, oldest first, now locked by this process (replay, then remove)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in sorted(self.folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime if p.exists() else 0):
+            if path.name in self._ours:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # its owner finished it just now
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a live process's (or another replay's)
+                os.close(fd)
+                continue
+            info = os.fstat(fd)
+            if info.st_nlink == 0:  # removed between listing and locking: its records are all in
+                os.close(fd)
+                continue
+            found.append(_Segment(path, fd, info.st_size))
+        return found
+
+    @staticmethod
+    def read(segment: _Segment, start: int) -> list[CallRecord]:
+        """The records after byte `start`, each marked with its end (a torn last line was never answered)."""
+        with os.fdopen(os.dup(segment.fd), "rb") as file:
+            file.seek(start)
+            data = file.read(max(0, segment.size - start))
+        records = []
+        offset = start
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            offset += len(line)
+            try:
+                fields = orjson.loads(line)
+                fields["ts"] = datetime.fromisoformat(fields["ts"])
+                records.append(CallRecord(**fields, spooled=(segment.name, offset)))
+            except (ValueError, TypeError, KeyError):
+                logger.error("skipped an unreadable line of the usage spool %s at byte %d", segment.path, offset)
+        return records
+
+
 class UsageRecorder:
     """Buffers call records and writes them in batches (see the module docstring)."""
 
@@ -167,8 +327,10 @@ class UsageRecorder:
         log_retention: timedelta = timedelta(days=30),
         excerpt_chars: int = 2000,
         prune_interval: float = 60.0,
+        spool: UsageSpool | None = None,
     ) -> None:
         self.db = db
+        self.spool = spool
         self.secrets = secrets
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -190,7 +352,9 @@ class UsageRecorder:
         return len(self._buffer)
 
     def record(self, call: CallRecord) -> None:
-        """Queue a record; never blocks, never raises, never drops."""
+        """Spool and queue a record; never awaits, never raises, never drops."""
+        if self.spool is not None:
+            call.spooled = self.spool.append(call)
         self._buffer.append(call)
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
@@ -206,10 +370,66 @@ class UsageRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            if self.spool is not None:  # what could not be written stays spooled for the next start
+                await self._forget_marks(self.spool.close())
+
+    async def replay(self) -> int:
+        """Write the spooled records of processes that ended before writing them; returns how many."""
+        if self.spool is None:
+            return 0
+        replayed = 0
+        async with self._lock:
+            for segment in self.spool.leftovers():
+                try:
+                    async with self.db.session() as session:
+                        start = await session.scalar(
+                            select(UsageSpoolMark.committed_bytes).where(UsageSpoolMark.segment == segment.name)
+                        )
+                    records = self.spool.read(segment, int(start or 0))
+                    for first in range(0, len(records), self.batch_size):
+                        await self._write(records[first : first + self.batch_size])
+                except BaseException:
+                    os.close(segment.fd)  # unlocked: replayed (from its mark) by the next try
+                    raise
+                self.spool.remove(segment)
+                await self._forget_marks([segment.name])
+                if records:
+                    logger.warning(
+                        "wrote %d call records that a process which ended abruptly had answered but not stored "
+                        "(usage spool %s)",
+                        len(records),
+                        segment.path,
+                    )
+                replayed += len(records)
+        self.written += replayed
+        return replayed
+
+    async def _forget_marks(self, segments: list[str]) -> None:
+        if not segments:
+            return
+        try:
+            async with self.db.session() as session:
+                await session.execute(delete(UsageSpoolMark).where(UsageSpoolMark.segment.in_(segments)))
+        except Exception:  # a leftover mark names a deleted file: harmless, never read again
+            logger.exception("could not delete the marks of finished usage spool segments %s", segments)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        backoff = self.flush_interval
+        while self.spool is not None:  # first the records a killed process left behind
+            try:
+                await self.replay()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                backoff = min(30.0, max(backoff * 2, 0.1))
+                logger.exception("replaying the usage spool failed; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
         backoff = self.flush_interval
         while True:
             with contextlib.suppress(TimeoutError):
@@ -234,9 +454,11 @@ class UsageRecorder:
             written = 0
             while self._buffer:
                 chunk = self._buffer[: self.batch_size]
-                await self._write(chunk)  # on failure the chunk stays at the head of the buffer
+                marks = await self._write(chunk)  # on failure the chunk stays at the head of the buffer
                 del self._buffer[: len(chunk)]
                 written += len(chunk)
+                if self.spool is not None and marks:
+                    await self._forget_marks(self.spool.committed(marks))
             self.written += written
             return written
 
@@ -264,8 +486,10 @@ class UsageRecorder:
             return clean[: self.excerpt_chars] + "…"
         return clean
 
-    async def _write(self, chunk: list[CallRecord]) -> None:
+    async def _write(self, chunk: list[CallRecord]) -> dict[str, int]:
+        """Write a chunk in one transaction with its spool marks; returns the marks (segment -> bytes committed)."""
         secrets = await self._secrets_for(chunk)
+        marks: dict[str, int] = {}
         events = []
         logs = []
         meters: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -300,6 +524,9 @@ class UsageRecorder:
                     "error": self._excerpt(call.error, own),
                 }
             logs.append({**base, **content})
+            if call.spooled is not None:
+                segment, end = call.spooled
+                marks[segment] = max(end, marks.get(segment, 0))
             if call.user_id is not None:
                 meter = meters[(call.user_id, call.ts.strftime("%Y-%m"))]
                 meter[0] += 1
@@ -311,11 +538,27 @@ class UsageRecorder:
             await session.execute(insert(cast(Table, CallLogEntry.__table__)), logs)
             for (user_id, month), (calls, errors) in meters.items():
                 await session.execute(self._meter_upsert(user_id, month, calls, errors))
+            for segment, end in marks.items():
+                await session.execute(self._mark_upsert(segment, end))
+        return marks
+
+    def _dialect_insert(self) -> Any:
+        return pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+
+    def _mark_upsert(self, segment: str, committed: int) -> Any:
+        statement = self._dialect_insert()(UsageSpoolMark).values(
+            segment=segment, committed_bytes=committed, updated_at=utcnow()
+        )
+        return statement.on_conflict_do_update(
+            index_elements=["segment"],
+            set_={"committed_bytes": statement.excluded.committed_bytes, "updated_at": statement.excluded.updated_at},
+        )
 
     def _meter_upsert(self, user_id: int, month: str, calls: int, errors: int) -> Any:
         """Add to a user's month in one statement (both dialects spell upsert the same way)."""
-        dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        statement = dialect_insert(MonthlyMeter).values(user_id=user_id, month=month, calls=calls, errors=errors)
+        statement = self._dialect_insert()(MonthlyMeter).values(
+            user_id=user_id, month=month, calls=calls, errors=errors
+        )
         return statement.on_conflict_do_update(
             index_elements=["user_id", "month"],
             set_={
