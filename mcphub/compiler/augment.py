@@ -367,6 +367,8 @@ def rename_problem(tool: Tool, argument: str, new: str, properties: dict[str, An
         return "is already an argument of this tool"
     if tool.response is not None and tool.response.full_argument == argument:
         return "names the argument the spec's response: adds"
+    if tool.input is not None and argument in tool.input.arguments:
+        return f"cannot be applied: the spec's input transform '{tool.input.transform}' reads the argument by name"
     return None
 
 
