@@ -132,8 +132,8 @@ def _report_check(spec_path: Path, reasons: list[str], *, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps({"slug": slug, "file": str(path), "stale": bool(reasons), "reasons": reasons}))
     elif reasons:
-        click.secho(f"✗ {path} is stale: {'; '.join(reasons)}", fg="red", err=True)
-        click.echo(f"  run `mcphub augment {slug}`, review the diff and commit it", err=True)
+        click.secho(f"✗ {path}: {'; '.join(reasons)}", fg="red", err=True)
+        click.echo(f"  run `mcphub augment {slug}`, review the file and commit it", err=True)
     else:
         click.echo(f"✓ {path} matches its source and spec")
 

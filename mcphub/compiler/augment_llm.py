@@ -114,7 +114,7 @@ def check_spec(spec_path: Path) -> list[str]:
 
     path = augment.augment_path(spec_path)
     if not path.is_file():
-        return [f"{path} does not exist"]
+        return ["it does not exist"]
     existing = augment.load_file(path)
     integration = parse_spec(spec_path, augmented=False)
     return augment.stale_reasons(

@@ -124,7 +124,7 @@ def test_check_fails_when_the_source_or_the_spec_changed(
 ) -> None:
     base_url, server = fake
     missing = run_augment(specs, base_url, "--check", key="")
-    assert missing.exit_code == 1 and "shop.augment.yaml does not exist" in missing.stderr
+    assert missing.exit_code == 1 and "shop.augment.yaml: it does not exist" in missing.stderr
     assert run_augment(specs, base_url, "--batch-size", "2").exit_code == 0
     fresh = run_augment(specs, base_url, "--check", key="")  # --check needs no key and asks nothing
     assert fresh.exit_code == 0, fresh.output
