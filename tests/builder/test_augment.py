@@ -27,6 +27,7 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
 
 FIXTURES = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "augment"
+CANCEL = "cancelOrderAndRefundAllLineItemsToTheOriginalPaymentMethod"
 
 
 @pytest.fixture
@@ -206,3 +207,28 @@ async def test_a_renamed_argument_reaches_the_upstream_under_its_wire_name(hub: 
     assert (sent.method, sent.path) == ("GET", "/orders")
     assert sent.query == [("page[limit]", "5"), ("page[cursor]", "c_9"), ("status", "open")]
     assert sent.headers["authorization"] == "Bearer shop-secret"
+
+
+def test_a_proposal_a_compile_would_refuse_is_left_out_and_listed(
+    fake: tuple[str, FakeMessagesApi], specs: Path, tmp_path: Path
+) -> None:
+    base_url, server = fake
+    spec = specs / "shop.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + "max_name_length: 30\n", encoding="utf-8")
+
+    result = run_augment(specs, base_url, "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 1 and "at most 24 characters" in server.requests[0]["messages"][0]["content"]
+    assert (
+        f"left out: {CANCEL}: name 'cancel_and_refund_whole_order' is 29 characters, over the 24 this slug leaves "
+        "within max_name_length; not proposed"
+    ) in result.stderr
+    assert "2 weaker tools left: run it again to ask about the next ones" in result.stdout
+    written = yaml.safe_load((specs / "shop.augment.yaml").read_text(encoding="utf-8"))
+    assert list(written["tools"]) == [CANCEL]
+    assert "name" not in written["tools"][CANCEL] and written["tools"][CANCEL]["destructive"] is True
+
+    manifest, _ = compiled(specs, tmp_path / "out")
+    cancel = next(tool for tool in manifest.tools if tool.source_ref == CANCEL)
+    assert cancel.name == "cancel_order_refund_nf4f"  # the compiler's own name stays
+    assert cancel.description.startswith("Cancels an order and refunds")
