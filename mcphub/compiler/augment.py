@@ -49,6 +49,7 @@ __all__ = [
     "rename_argument",
     "rename_problem",
     "sha256_file",
+    "spec_entries",
     "stale_reasons",
     "tool_key",
     "value_problem",
@@ -243,10 +244,7 @@ def apply_file(integration: Integration, spec: HubSpec, spec_path: Path) -> Inte
             f"{path}: {stale[0]}; its proposals were applied where they still fit: run `mcphub augment "
             f"{spec.slug}` to refresh it, review the diff and commit it"
         )
-    # apply_curation puts the tools the spec lists first, in the spec's order (one each): entry i is tools[i].
-    entries: dict[str, ToolSpec] = {
-        tool_key(tool): entry for tool, entry in zip(result.tools, spec.tools or [], strict=False)
-    }
+    entries = spec_entries(result, spec)
     budget = spec.max_name_length - len(spec.slug) - len(PREFIX_SEPARATOR)
     names = {tool.name for tool in result.tools}
     keys = {tool_key(tool) for tool in result.tools}
@@ -262,6 +260,12 @@ def apply_file(integration: Integration, spec: HubSpec, spec_path: Path) -> Inte
             where = f"{path}: tools.{tool_key(tool)}"
             _apply_tool(tool, proposal, entries.get(tool_key(tool)), where, budget, names, warnings)
     return result
+
+
+def spec_entries(curated: Integration, spec: HubSpec) -> dict[str, ToolSpec]:
+    """The spec's `tools:` entry of each curated tool that has one, by `tool_key`."""
+    # apply_curation puts the tools the spec lists first, in the spec's order (one each): entry i is tools[i].
+    return {tool_key(tool): entry for tool, entry in zip(curated.tools, spec.tools or [], strict=False)}
 
 
 def _apply_tool(

@@ -27,7 +27,7 @@ from mcphub.compiler.ir import Integration, Tool
 from mcphub.compiler.lint import LintReport, lint_integration
 from mcphub.compiler.llm import LLM
 from mcphub.compiler.naming import PREFIX_SEPARATOR
-from mcphub.compiler.spec import HubSpec, load_spec
+from mcphub.compiler.spec import HubSpec, ToolSpec, load_spec
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LIMIT", "AugmentAnswer", "AugmentRun", "augment_spec", "check_spec"]
 
@@ -152,12 +152,13 @@ def augment_spec(
     run.score_before = before.score
     # Names taken: every current one, and those the kept entries give (a new proposal must not clash with either).
     names = {tool.name for tool in integration.tools} | {entry.name for entry in kept.values() if entry.name}
+    entries = augment.spec_entries(integration, spec)
     batches = [chosen[i : i + batch_size] for i in range(0, len(chosen), batch_size)]
     proposals: dict[str, ToolAugment] = dict(kept)
     for number, batch in enumerate(batches, 1):
         answer = llm.ask(AugmentAnswer, system=SYSTEM, prompt=_prompt(integration, batch, before, budget, proposals))
         run.asked += [tool_key(tool) for tool in batch]
-        proposals.update(_vet(batch, answer, budget, names, run.notes))
+        proposals.update(_vet(batch, answer, budget, names, entries, run.notes))
         run.file = _file(spec, spec_path, integration, llm, proposals, spent)
         path.write_text(augment.dump_file(run.file), encoding="utf-8")  # each batch is kept if a later one fails
         if progress:
@@ -276,7 +277,12 @@ def _describe_tool(tool: Tool, problems: list[str]) -> dict[str, Any]:
 
 
 def _vet(
-    batch: list[Tool], answer: AugmentAnswer, budget: int, names: set[str], notes: list[str]
+    batch: list[Tool],
+    answer: AugmentAnswer,
+    budget: int,
+    names: set[str],
+    curated: dict[str, ToolSpec],
+    notes: list[str],
 ) -> dict[str, ToolAugment]:
     """The answer's proposals that a compile will accept, as augment-file entries; the rest go to `notes`."""
     by_key = {tool_key(tool): tool for tool in batch}
@@ -286,27 +292,32 @@ def _vet(
         if tool is None:
             notes.append(f"{proposal.operation}: the model answered for an operation it was not asked about; ignored")
             continue
-        entry = _vet_tool(tool, proposal, budget, names, notes)
+        entry = _vet_tool(tool, proposal, budget, names, curated.get(proposal.operation), notes)
         if entry.model_fields_set:
             entries[proposal.operation] = entry
     notes += [f"{key}: the model gave no proposal for this tool" for key in by_key]
     return entries
 
 
-def _vet_tool(tool: Tool, proposal: ToolProposal, budget: int, names: set[str], notes: list[str]) -> ToolAugment:
+def _vet_tool(
+    tool: Tool, proposal: ToolProposal, budget: int, names: set[str], curated: ToolSpec | None, notes: list[str]
+) -> ToolAugment:
+    """The proposal as an augment-file entry, without what the spec's entry sets itself (a compile would ignore it)."""
     key = tool_key(tool)
     entry = ToolAugment()
     name = proposal.name.strip()
-    if name and name != tool.name:
+    if name and name != tool.name and (curated is None or curated.name is None):
         problem = augment.name_problem(name, budget, names)
         if problem:
             notes.append(f"{key}: name '{name}' {problem}; not proposed")
         else:
             names.add(name)  # a later tool in this run cannot take it too
             entry.name = name
-    if proposal.description.strip():
+    if proposal.description.strip() and (curated is None or curated.description is None):
         entry.description = proposal.description.strip()
-    if proposal.destructive:
+    if proposal.destructive and (
+        curated is None or curated.annotations is None or curated.annotations.destructive is None
+    ):
         entry.destructive = True
     scratch = tool.model_copy(deep=True)  # renames are checked one after another, as compile applies them
     arguments: dict[str, ArgumentAugment] = {}

@@ -85,6 +85,9 @@ def test_augment_writes_a_reviewable_file_that_compile_applies(
         "cancelOrderAndRefundAllLineItemsToTheOriginalPaymentMethod",
     ]
 
+    # What the spec curates itself (getOrder's name and description) is not written: a compile would ignore it.
+    assert set(written["tools"]["getOrder"]) == {"arguments"}
+
     after, warnings = compiled(specs, tmp_path / "after")
     names = [tool.name for tool in after.tools]
     assert names == ["get_order_by_id", "list_orders", "delete_order", "cancel_and_refund_order"]
