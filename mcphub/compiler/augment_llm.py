@@ -12,6 +12,7 @@ would refuse. A later run keeps the entries of a file made for the same source a
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,13 +161,20 @@ def augment_spec(
         run.asked += [tool_key(tool) for tool in batch]
         proposals.update(_vet(batch, answer, budget, names, entries, run.notes))
         run.file = _file(spec, spec_path, integration, llm, proposals, spent)
-        path.write_text(augment.dump_file(run.file), encoding="utf-8")  # each batch is kept if a later one fails
+        _write(path, augment.dump_file(run.file))  # each batch is kept if a later one fails
         if progress:
             progress(number, len(batches), [tool.name for tool in batch], run)
     if not batches:
-        path.write_text(augment.dump_file(run.file), encoding="utf-8")
+        _write(path, augment.dump_file(run.file))
     run.score_after = lint_integration(augment.deterministic(parse_spec(spec_path))).score
     return run
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file in one step: an interrupted run leaves the previous version, never half a file."""
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
 
 
 def _previous(path: Path) -> AugmentFile | None:
