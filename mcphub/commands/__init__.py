@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import click
 
-from mcphub.commands import credentials, db, integrations, keys, logs, oauth, secrets, tools, usage, users
+from mcphub.commands import augment, credentials, db, integrations, keys, logs, oauth, secrets, tools, usage, users
 
 __all__ = ["register"]
 
-_MODULES = (users, keys, integrations, credentials, oauth, usage, logs, db, secrets, tools)
+_MODULES = (users, keys, integrations, credentials, oauth, usage, logs, db, secrets, tools, augment)
 
 
 def register(main: click.Group) -> None:

@@ -235,3 +235,11 @@ def test_a_proposal_a_compile_would_refuse_is_left_out_and_listed(
     cancel = next(tool for tool in manifest.tools if tool.source_ref == CANCEL)
     assert cancel.name == "cancel_order_refund_nf4f"  # the compiler's own name stays
     assert cancel.description.startswith("Cancels an order and refunds")
+
+
+def test_augment_is_a_command_of_the_cli() -> None:
+    from mcphub.cli import main
+
+    result = CliRunner().invoke(main, ["augment", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "specs/<slug>.augment.yaml for review" in result.output
