@@ -110,6 +110,9 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
                 if p.suffix in (".yaml", ".yml") and not p.name.endswith((".lock.yaml", augment.AUGMENT_SUFFIX))
             )
             targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p, named=False))
+        elif path.name.endswith(augment.AUGMENT_SUFFIX):
+            spec = path.with_name(path.name.removesuffix(augment.AUGMENT_SUFFIX) + ".yaml")
+            raise CompileError(f"{path} is the augment file of {spec}, which compile applies: compile {spec}")
         elif path.is_file():
             targets.append(Target(path, is_spec=_looks_like_hub_spec(path, named=True), slug=slug))
         else:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mcphub.compiler.augment import sha256_file
-from mcphub.compiler.errors import SpecError
+from mcphub.compiler.errors import CompileError, SpecError
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, build_integration, compile_target, discover_targets, summarize
 
@@ -150,3 +150,9 @@ def test_compile_reports_the_description_score_and_skips_augment_files_in_a_fold
     assert lint["score"] == report.lint.score
     assert set(lint["tools"]) == {"get_order_by_id", "list_orders", "cancel_order_refund_all_line_items_nf4f"}
     assert {finding["rule"] for finding in lint["findings"]} >= {"undocumented-parameters"}
+
+
+def test_naming_the_augment_file_on_the_command_line_points_to_its_spec(specs: Path) -> None:
+    path = write_augment(specs, {})
+    with pytest.raises(CompileError, match=r"shop.augment.yaml is the augment file of .*shop.yaml, which compile"):
+        discover_targets([path])
