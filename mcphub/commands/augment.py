@@ -1,8 +1,6 @@
 """`mcphub augment SLUG`: the LLM augment pass, into the reviewable `specs/<slug>.augment.yaml`.
 
-`register(main)` adds it to the CLI (the lazy command table, once it lands, takes
-    "augment": LazyCommand("mcphub.commands.augment:augment", <the first line of the command's docstring>)
-instead).
+The CLI loads it on first use from its line in `mcphub/commands/__init__.py`'s COMMANDS table.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from mcphub.compiler.augment_llm import DEFAULT_BATCH_SIZE, DEFAULT_LIMIT
 if TYPE_CHECKING:
     from mcphub.compiler.augment_llm import AugmentRun
 
-__all__ = ["augment", "register"]
+__all__ = ["augment"]
 
 DEFAULT_SPECS = Path("specs")
 
@@ -153,7 +151,3 @@ def _report_run(run: AugmentRun) -> None:
         click.echo(f"  {run.remaining} weaker tools left: run it again to ask about the next ones")
     click.echo(f"  {run.llm.usage.summary()}")
     click.echo(f"  review it (git diff {run.path}), then `mcphub compile` applies it")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(augment)

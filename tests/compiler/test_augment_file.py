@@ -4,6 +4,7 @@ linter's score in every compile report. (The LLM pass that writes the file: test
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -156,3 +157,16 @@ def test_naming_the_augment_file_on_the_command_line_points_to_its_spec(specs: P
     path = write_augment(specs, {})
     with pytest.raises(CompileError, match=r"shop.augment.yaml is the augment file of .*shop.yaml, which compile"):
         discover_targets([path])
+
+
+def test_mcphub_compile_prints_each_package_description_score(specs: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mcphub.cli import main
+
+    out = str(tmp_path / "out")
+    printed = CliRunner().invoke(main, ["compile", str(specs / "shop.yaml"), "--out", out])
+    assert printed.exit_code == 0, printed.output
+    assert "    descriptions 63/100 (4 findings; weakest: list_orders 40, " in printed.stdout
+    as_json = CliRunner().invoke(main, ["compile", str(specs / "shop.yaml"), "--out", out, "--json"])
+    assert json.loads(as_json.stdout.strip().splitlines()[-1])["lint"]["score"] == 63
