@@ -27,6 +27,10 @@ class LazyCommand(NamedTuple):
 
 COMMANDS: dict[str, LazyCommand] = {
     "add": LazyCommand("mcphub.commands.add:add", "Mount a new API in one step: spec, compile, mount, enable."),
+    "augment": LazyCommand(
+        "mcphub.commands.augment:augment",
+        "Propose better tool names and descriptions with the LLM, into specs/<slug>.augment.yaml for review.",
+    ),
     "build": LazyCommand(
         "mcphub.commands.build:build",
         "Turn an API description, a URL, a repository, docs or a text into a spec, and compile it.",
