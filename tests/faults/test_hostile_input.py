@@ -8,6 +8,7 @@ era alike; the hub keeps serving and its log shows no traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from runtime.support import Account, Upstream, petstore, provision, serve, write_package
+from runtime.support import Account, Upstream, initialize_request, serve
 from tenancy.hub_process import hub_env, hub_process
+
+from faults.petstore_hub import petstore_hub
 
 HANDSHAKE = "2025-11-25"
 MODERN = "2026-07-28"
@@ -65,16 +68,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Account
     root = tmp_path_factory.mktemp("hostile")
     with serve(upstream) as upstream_url:
         upstream.base_url = upstream_url
-        catalog = root / "catalog"
-        write_package(petstore(upstream_url), catalog)
-        data_dir = root / "data"
-        db_url = f"sqlite+aiosqlite:///{root / 'hub.db'}"
-        [ada] = provision(
-            data_dir, ("ada@example.com", {"enable": ["pets"], "credentials": {"pets": {"token": "t"}}}), url=db_url
-        )
-        with hub_process(hub_env(db_url, data_dir), catalog) as base:
+        setup = petstore_hub(root, upstream_url, enable=["pets"], credentials={"pets": {"token": "t"}})
+        hub = asyncio.run(setup)
+        with hub_process(hub_env(hub.db_url, hub.data_dir), hub.catalog) as base:
             [log] = root.glob("hub-*.log")  # where hub_process writes the hub's output
-            yield base, ada, log
+            yield base, hub.ada, log
 
 
 async def post(http: httpx2.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> httpx2.Response:
@@ -84,13 +82,7 @@ async def post(http: httpx2.AsyncClient, url: str, body: bytes, headers: dict[st
 async def handshake_session(http: httpx2.AsyncClient, base: str, account: Account) -> dict[str, str]:
     """initialize + initialized + one ping through the SDK: a live session the fast path serves."""
     headers = {"Accept": ACCEPT, **account.headers}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    opened = await post(http, f"{base}/mcp", json.dumps(init).encode(), headers)
+    opened = await post(http, f"{base}/mcp", json.dumps(initialize_request(HANDSHAKE)).encode(), headers)
     assert opened.status_code == 200, opened.text
     session = {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": HANDSHAKE}
     for message in (

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import httpx2
-from runtime.support import Upstream, make_account, open_tenancy, petstore, serve, write_package
+from runtime.support import Upstream, serve
 from tenancy.hub_process import hub_env, hub_process
 
+from faults.petstore_hub import petstore_hub
 from faults.redis_server import own_redis
 
 PASSWORD = "correct horse battery staple"  # runtime.support.make_account's
@@ -54,17 +55,10 @@ async def test_sign_in_page_and_registration_answer_503_while_redis_is_down(tmp_
     upstream = Upstream()
     with serve(upstream) as upstream_url, own_redis(tmp_path) as redis:
         upstream.base_url = upstream_url
-        catalog = tmp_path / "catalog"
-        write_package(petstore(upstream_url), catalog)
-        data_dir = tmp_path / "data"
-        db_url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
-        tenancy = await open_tenancy(data_dir, db_url)
-        try:
-            ada = await make_account(tenancy, "ada@example.com", enable=["pets"])
-        finally:
-            await tenancy.aclose()
-        env = hub_env(db_url, data_dir, MCPHUB_REDIS_URL=redis.url, MCPHUB_LIMITS_WITHOUT_REDIS="closed")
-        with hub_process(env, catalog) as base:
+        hub = await petstore_hub(tmp_path, upstream_url, enable=["pets"])
+        ada = hub.ada
+        env = hub_env(hub.db_url, hub.data_dir, MCPHUB_REDIS_URL=redis.url, MCPHUB_LIMITS_WITHOUT_REDIS="closed")
+        with hub_process(env, hub.catalog) as base:
             [log] = tmp_path.glob("hub-*.log")  # where hub_process writes the hub's output
             async with httpx2.AsyncClient(base_url=base, timeout=30) as http:
                 page = await _consent_page(http)

@@ -467,6 +467,12 @@ def provision(data_dir: Path, *accounts: tuple[str, dict[str, Any]], url: str | 
     return asyncio.run(run())
 
 
+def initialize_request(version: str, request_id: int = 0) -> dict[str, Any]:
+    """A handshake-era `initialize` request, for tests that speak raw HTTP."""
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+
+
 @asynccontextmanager
 async def mcp_client(url: str, key: str, *, mode: str = "auto", **options: Any) -> AsyncIterator[Client]:
     """The official SDK client over streamable HTTP, sending `Authorization: Bearer <key>`."""
