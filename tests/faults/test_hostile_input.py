@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Account
             yield base, hub.ada, log
 
 
-async def post(http: httpx2.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> httpx2.Response:
-    return await http.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+async def post(
+    http: httpx2.AsyncClient, url: str, body: bytes, headers: dict[str, str], *, chunked: bool = False
+) -> httpx2.Response:
+    """POST `body` with a Content-Length, or `chunked` (no length: the hub cannot know the size before reading)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+
+    content: Any = chunks() if chunked else body
+    return await http.post(url, content=content, headers={"Content-Type": "application/json", **headers})
 
 
 async def handshake_session(http: httpx2.AsyncClient, base: str, account: Account) -> dict[str, str]:
@@ -103,15 +111,16 @@ def modern_headers(account: Account) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("era", [HANDSHAKE, MODERN])
 async def test_hostile_bodies_get_a_clean_json_rpc_error_and_no_traceback(
-    hub: tuple[str, Account, Path], era: str
+    hub: tuple[str, Account, Path], era: str, chunked: bool
 ) -> None:
     base, ada, log = hub
     async with httpx2.AsyncClient(timeout=60) as http:
         headers = await handshake_session(http, base, ada) if era == HANDSHAKE else modern_headers(ada)
         for name, (body, code) in hostile(era).items():
-            answer = await post(http, f"{base}/mcp", body, headers)
+            answer = await post(http, f"{base}/mcp", body, headers, chunked=chunked)
             assert answer.status_code == 400, (name, answer.text)
             assert answer.headers["content-type"] == "application/json", name
             error = answer.json()

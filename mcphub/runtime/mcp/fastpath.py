@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 _FAST_METHODS = frozenset({"tools/call", "tools/list"})
 _CALL_PARAMS = frozenset({"name", "arguments", "_meta"})
 _LIST_PARAMS = frozenset({"_meta"})
-# Bodies above this go to the SDK unread (it owns the size limit and its error).
+# Bodies above this go to the SDK (it owns the size limit and its error): unread when their Content-Length says so.
 _MAX_FAST_BODY = 1 << 20
 _MCP_PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -68,34 +68,36 @@ INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that yields the already-read body once, then defers to the connection (disconnects)."""
+def _replay(body: bytes, receive: Receive, *, complete: bool = True) -> Receive:
+    """A `receive` that yields the already-read body once, then defers to the connection (the rest of a body
+    that was not read to its end, or disconnects)."""
     sent = False
 
     async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": not complete}
         return await receive()
 
     return replayed
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether that is all of it (False: the client went away, or it is over `_MAX_FAST_BODY`)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return None  # the client went away
+            return b"".join(chunks), False  # the client went away
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > _MAX_FAST_BODY:
-            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), True
+        if size > _MAX_FAST_BODY:
+            return b"".join(chunks), False
 
 
 class FastPath:
@@ -118,12 +120,13 @@ class FastPath:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > _MAX_FAST_BODY:
+        if length is not None and (not length.isdigit() or int(length) > _MAX_FAST_BODY):
             await fallback(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            await fallback(scope, _replay(b"", receive), send)
+        # A chunked body (no Content-Length) is read too, for `refusal` only: the SDK answers it otherwise.
+        body, complete = await _read_body(receive)
+        if not complete:
+            await fallback(scope, _replay(body, receive, complete=False), send)
             return
         message = _json_body(headers, body)
         refused = refusal(message)
@@ -131,7 +134,11 @@ class FastPath:
             await _send_json(send, 400, refused)
             return
         try:
-            answered = message is not _NOT_JSON and await self._answer(scope, headers, message, manager, send)
+            answered = (
+                length is not None
+                and message is not _NOT_JSON
+                and await self._answer(scope, headers, message, manager, send)
+            )
         except Exception:
             # Never a reason to fail the request: the SDK path serves it (and reports what is wrong).
             logger.exception("fast path failed; serving through the SDK")
