@@ -321,16 +321,20 @@ def refusal(message: object) -> bytes | None:
 
 
 def _deeper_than(value: object, limit: int) -> bool:
-    """Whether containers nest more than `limit` levels; iterative, so a hostile depth cannot exhaust the stack."""
-    pending: list[tuple[object, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
+    """Whether containers nest more than `limit` levels; level by level, so a hostile depth cannot exhaust the
+    stack (parsed JSON holds exact dicts and lists, hence `type() is`, which is what keeps this cheap)."""
+    level: list[Any] = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
     return False
 
 
