@@ -1,0 +1,113 @@
+"""The hub's own request code, lifted out of `mcphub.runtime` as source text for the exported runtime module.
+
+An export must send exactly the requests the hub sends, and must run without mcphub installed. Rather than keep a
+second implementation of parameter serialisation, auth injection and server URLs in step with the hub's by hand,
+the exporter copies the hub's functions, by name, from the runtime's source files into the export's `runtime.py`.
+Only code that depends on nothing but the standard library, httpx2 and plain attribute access is taken; the
+export's template supplies the few names it refers to (`ArgLocation`, `ToolOutput`'s callers, the IR as objects).
+If the runtime renames one of these, the export fails loudly here (tests/export covers it) instead of drifting.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["WireSource", "wire_source"]
+
+# Module-level names taken from mcphub.runtime.upstream.http, in an order where each is defined before use.
+_HTTP_NAMES = (
+    "_ERROR_BODY_CHARS",
+    "_TEMPLATE_VARIABLE",
+    "_RESERVED",
+    "_UpstreamFailure",
+    "_scalar",
+    "_pct",
+    "serialize_path",
+    "_deep_object",
+    "_identity",
+    "serialize_parameter",
+    "encode_form",
+    "_query_string",
+    "_query_encoder",
+    "_compile_host",
+    "_Prepared",
+    "_Preset",
+    "_presets",
+    "_error",
+    "_is_json",
+    "_is_text",
+    "_error_message",
+    "_shape",
+    "_looks_textual",
+)
+# Methods of UpstreamClient that build a request from a tool, its arguments and a credential (no I/O).
+_CLIENT_METHODS = ("_server_url", "_no_value", "_security", "prepare", "_multipart")
+
+
+@dataclass(frozen=True, slots=True)
+class WireSource:
+    module_level: str  # definitions for the top of runtime.py
+    methods: str  # method definitions, indented for a class body
+    results: str  # ToolOutput -> CallToolResult, for server.py
+
+
+def _source(module: str) -> str:
+    # Read, not imported: the hub's MCP layer need not load to copy a function out of it.
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"{module} is missing from this mcphub installation")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def _segments(module: str, names: tuple[str, ...], *, within: str | None = None) -> list[str]:
+    source = _source(module)
+    lines = source.splitlines()
+    body = ast.parse(source).body
+    if within is not None:
+        owner = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == within), None)
+        if owner is None:
+            raise RuntimeError(f"{module}: class {within} is gone; update mcphub/export/wire.py")
+        body = owner.body
+    found: dict[str, str] = {}
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = node.name
+            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, start = node.targets[0].id, node.lineno
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name, start = node.target.id, node.lineno
+        else:
+            continue
+        if name in names:
+            found[name] = "\n".join(lines[start - 1 : node.end_lineno])
+    missing = [name for name in names if name not in found]
+    if missing:
+        where = f"{module}.{within}" if within else module
+        raise RuntimeError(f"{where} no longer defines {', '.join(missing)}; update mcphub/export/wire.py")
+    return [found[name] for name in names]
+
+
+def wire_source() -> WireSource:
+    """The hub's serialisation, auth and response-shaping code as source text (see the module docstring)."""
+    http = "mcphub.runtime.upstream.http"
+    parts = _segments("mcphub.runtime.package", ("ToolOutput",))
+    parts += _segments("mcphub.runtime.upstream.credentials", ("Credential", "env_prefix"))
+    parts += _segments(http, _HTTP_NAMES)
+    methods = _segments(http, _CLIENT_METHODS, within="UpstreamClient")
+    results = _segments("mcphub.runtime.mcp.hub", ("_CONTENT_BLOCK", "to_call_result"))
+    return WireSource(module_level="\n\n\n".join(parts), methods="\n\n".join(methods), results="\n\n\n".join(results))
+
+
+def transforms_source() -> str:
+    """The hub's response transforms module, with its one IR import replaced by plain attribute access."""
+    module = "mcphub.runtime.upstream.transforms"
+    source = _source(module)
+    needle = "from mcphub.compiler.ir import ResponseShape\n"
+    if needle not in source:
+        raise RuntimeError(f"{module}: its IR import changed; update mcphub/export/wire.py")
+    # `ResponseShape` is only an annotation there (postponed evaluation); the export passes its own objects.
+    return source.replace(needle, "ResponseShape = Any  # the export's runtime passes plain objects\n")
