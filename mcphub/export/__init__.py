@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -126,20 +127,23 @@ def _models(tools: list[Tool]) -> tuple[str, list[tuple[str, str]]]:
             definitions[moved] = value
         definitions[class_name] = {"type": "object", **json.loads(text), "title": class_name}
     document = {"title": "Inputs", "type": "object", "properties": {}, "$defs": definitions}
-    try:
-        source = generate(
-            json.dumps(document),
-            input_file_type=InputFileType.JsonSchema,
-            output_model_type=DataModelType.PydanticV2BaseModel,
-            disable_timestamp=True,
-            use_annotated=True,
-            field_constraints=True,
-            formatters=[],
-        )
-    except Exception as exc:  # the generator's own error types vary by version; name the step
-        raise ExportError(
-            f"datamodel-code-generator could not turn the tools' input schemas into models: {exc}"
-        ) from exc
+    # It warns about formats it maps to plain str (`repo.nwo`, `binary`): fine for argument checks, noise here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            source = generate(
+                json.dumps(document),
+                input_file_type=InputFileType.JsonSchema,
+                output_model_type=DataModelType.PydanticV2BaseModel,
+                disable_timestamp=True,
+                use_annotated=True,
+                field_constraints=True,
+                formatters=[],
+            )
+        except Exception as exc:  # the generator's own error types vary by version; name the step
+            raise ExportError(
+                f"datamodel-code-generator could not turn the tools' input schemas into models: {exc}"
+            ) from exc
     if not isinstance(source, str):
         raise ExportError("datamodel-code-generator returned several modules; expected one models.py")
     header = (
