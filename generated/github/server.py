@@ -109,11 +109,179 @@ async def list_org_repos(
 
 
 @registry.tool("get_file_contents")
-async def get_file_contents(call: Call, *, owner: str, repo: str, path: str, ref: str | None = None) -> ToolOutput:
+async def get_file_contents(
+    call: Call, *, owner: str, repo: str, path: str, ref: str | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /repos/{owner}/{repo}/contents/{path}
 
-    Reads a file (base64 `content` with its `sha`) or lists a directory at `path` of a repository, at branch, tag or commit `ref` (default branch when omitted)."""
-    return await call.http(path={"owner": owner, "repo": repo, "path": path}, query={"ref": ref})
+    Reads a file or lists a directory at `path` of a repository, at branch, tag or commit `ref` (default branch when omitted). A file comes back as text in `content` (`encoding` utf-8; binary files stay base64 with `encoding` base64) with its blob `sha`; a directory as a list of entries (type file/dir, name, path, sha, size)."""
+    return await call.http(path={"owner": owner, "repo": repo, "path": path}, query={"ref": ref}, full=full_response)
+
+
+@registry.tool("write_file")
+async def write_file(
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    path: str,
+    message: str,
+    content: str,
+    sha: str | None = None,
+    branch: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """PUT /repos/{owner}/{repo}/contents/{path}
+
+    Commits one file to a branch: creates it, or replaces its whole content when it exists. Give `path`, the new `content` as text, a commit `message` and the `branch` (the default branch when omitted; make one first with create_branch to propose changes in a pull request). The hub base64-encodes the text and looks up the current file's `sha` itself; pass `sha` (from get_file_contents) to make sure you replace the version you read. Returns the file (`content.path`, `content.sha`) and the `commit` (`sha`, `html_url`)."""
+    return await call.http(
+        path={"owner": owner, "repo": repo, "path": path},
+        body={"message": message, "sha": sha, "branch": branch, "content": content},
+        full=full_response,
+    )
+
+
+@registry.tool("get_branch")
+async def get_branch(call: Call, *, owner: str, repo: str, branch: str, full_response: bool = False) -> ToolOutput:
+    """GET /repos/{owner}/{repo}/branches/{branch}
+
+    Returns one branch: its head commit (`commit.sha`, message, author, date) and whether it is protected. Use the `commit.sha` to start a new branch from it with create_branch."""
+    return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, full=full_response)
+
+
+@registry.tool("create_branch")
+async def create_branch(
+    call: Call, *, owner: str, repo: str, ref: str, sha: str, full_response: bool = False
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/git/refs
+
+    Creates a branch (or tag): `ref` is the full name, e.g. "refs/heads/fix-typo" ("refs/tags/v1.2" for a tag), and `sha` the commit it starts at, e.g. get_branch's `commit.sha` of the default branch. Returns the new ref (`ref`, `object.sha`). Fails with 422 when the ref exists already."""
+    return await call.http(path={"owner": owner, "repo": repo}, body={"ref": ref, "sha": sha}, full=full_response)
+
+
+@registry.tool("create_repo")
+async def create_repo(
+    call: Call,
+    *,
+    name: str,
+    description: str | None = None,
+    homepage: str | None = None,
+    private: bool | None = None,
+    has_issues: bool | None = None,
+    has_projects: bool | None = None,
+    has_wiki: bool | None = None,
+    has_discussions: bool | None = None,
+    auto_init: bool | None = None,
+    gitignore_template: str | None = None,
+    license_template: str | None = None,
+    allow_squash_merge: bool | None = None,
+    allow_merge_commit: bool | None = None,
+    allow_rebase_merge: bool | None = None,
+    allow_auto_merge: bool | None = None,
+    delete_branch_on_merge: bool | None = None,
+    is_template: bool | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /user/repos
+
+    Creates a repository owned by the signed-in user: `name`, optional `description`, `private` (false by default), and `auto_init` true to start with a README commit (needed before files can be written through the API on an empty repository). Returns the repository (`full_name`, `html_url`, `default_branch`)."""
+    return await call.http(
+        body={
+            "name": name,
+            "description": description,
+            "homepage": homepage,
+            "private": private,
+            "has_issues": has_issues,
+            "has_projects": has_projects,
+            "has_wiki": has_wiki,
+            "has_discussions": has_discussions,
+            "auto_init": auto_init,
+            "gitignore_template": gitignore_template,
+            "license_template": license_template,
+            "allow_squash_merge": allow_squash_merge,
+            "allow_merge_commit": allow_merge_commit,
+            "allow_rebase_merge": allow_rebase_merge,
+            "allow_auto_merge": allow_auto_merge,
+            "delete_branch_on_merge": delete_branch_on_merge,
+            "is_template": is_template,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("create_org_repo")
+async def create_org_repo(
+    call: Call,
+    *,
+    org: str,
+    name: str,
+    description: str | None = None,
+    homepage: str | None = None,
+    private: bool | None = None,
+    visibility: str | None = None,
+    has_issues: bool | None = None,
+    has_projects: bool | None = None,
+    has_wiki: bool | None = None,
+    is_template: bool | None = None,
+    auto_init: bool | None = None,
+    gitignore_template: str | None = None,
+    license_template: str | None = None,
+    allow_squash_merge: bool | None = None,
+    allow_merge_commit: bool | None = None,
+    allow_rebase_merge: bool | None = None,
+    allow_auto_merge: bool | None = None,
+    delete_branch_on_merge: bool | None = None,
+    use_squash_pr_title_as_default: bool | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /orgs/{org}/repos
+
+    Creates a repository in an organization (`org`) the user may create repositories in: `name`, optional `description`, `visibility` (public, private, internal) and `auto_init` true for a first README commit. Returns the repository."""
+    return await call.http(
+        path={"org": org},
+        body={
+            "name": name,
+            "description": description,
+            "homepage": homepage,
+            "private": private,
+            "visibility": visibility,
+            "has_issues": has_issues,
+            "has_projects": has_projects,
+            "has_wiki": has_wiki,
+            "is_template": is_template,
+            "auto_init": auto_init,
+            "gitignore_template": gitignore_template,
+            "license_template": license_template,
+            "allow_squash_merge": allow_squash_merge,
+            "allow_merge_commit": allow_merge_commit,
+            "allow_rebase_merge": allow_rebase_merge,
+            "allow_auto_merge": allow_auto_merge,
+            "delete_branch_on_merge": delete_branch_on_merge,
+            "use_squash_pr_title_as_default": use_squash_pr_title_as_default,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("fork_repo")
+async def fork_repo(
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    organization: str | None = None,
+    name: str | None = None,
+    default_branch_only: bool | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/forks
+
+    Forks a repository into the signed-in user's account (or `organization`); `default_branch_only` true copies only the default branch. Forking is asynchronous: the fork is returned at once (`full_name`, `parent`) and its contents may take a few seconds to appear. To propose changes to a repository you can't push to, fork it, write to a branch of the fork, and open a pull request with `head` "<your login>:<branch>"."""
+    return await call.http(
+        path={"owner": owner, "repo": repo},
+        body={"organization": organization, "name": name, "default_branch_only": default_branch_only},
+        full=full_response,
+    )
 
 
 @registry.tool("list_branches")
@@ -514,6 +682,27 @@ async def create_review(
     return await call.http(
         path={"owner": owner, "repo": repo, "pull_number": pull_number},
         body={"commit_id": commit_id, "body": body, "event": event, "comments": comments},
+    )
+
+
+@registry.tool("request_reviewers")
+async def request_reviewers(
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    pull_number: int,
+    reviewers: list[str] | None = None,
+    team_reviewers: list[str] | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers
+
+    Asks people (`reviewers`: logins) or teams (`team_reviewers`: slugs) to review a pull request; they are notified. Returns the pull request with its `requested_reviewers`."""
+    return await call.http(
+        path={"owner": owner, "repo": repo, "pull_number": pull_number},
+        body={"reviewers": reviewers, "team_reviewers": team_reviewers},
+        full=full_response,
     )
 
 

@@ -64,11 +64,31 @@ async def get_attachment(call: Call, *, message_id: str, id: str) -> ToolOutput:
 
 
 @registry.tool("send_message")
-async def send_message(call: Call, *, raw: str | None = None, thread_id: str | None = None) -> ToolOutput:
+async def send_message(
+    call: Call,
+    *,
+    to: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    subject: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    reply_to_message_id: str | None = None,
+) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/messages/send
 
-    Sends an email. `raw` is a whole RFC 2822 message, base64url-encoded, e.g. of "To: bob@example.com\\r\\nSubject: Hi\\r\\nContent-Type: text/plain; charset=utf-8\\r\\n\\r\\nHello". To reply, add `threadId` of the original next to `raw`, and the headers `In-Reply-To` and `References` (the original's Message-ID) with the same Subject ("Re: ..."). Returns the sent message's `id`, `threadId` and `labelIds`."""
-    return await call.http(body={"raw": raw, "threadId": thread_id})
+    Sends an email from the signed-in mailbox: `to` (and `cc`, `bcc`), `subject`, and the body as `text` and/or `html`; the hub builds the MIME message. To reply in a conversation, give `reply_to_message_id` (a message ID from search_messages): the reply joins that thread with the right headers, goes to the original's sender unless `to` is given, and its subject defaults to "Re: <original subject>". Returns the sent message's `id`, `threadId` and `labelIds`. To let the user review first, use create_draft."""
+    return await call.http(
+        body={
+            "to": to,
+            "cc": cc,
+            "bcc": bcc,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "reply_to_message_id": reply_to_message_id,
+        }
+    )
 
 
 @registry.tool("modify_message_labels")
@@ -220,11 +240,31 @@ async def get_draft(call: Call, *, id: str, format: str | None = None, full_resp
 
 
 @registry.tool("create_draft")
-async def create_draft(call: Call, *, id: str | None = None, message: dict[str, Any] | None = None) -> ToolOutput:
+async def create_draft(
+    call: Call,
+    *,
+    to: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    subject: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    reply_to_message_id: str | None = None,
+) -> ToolOutput:
     """POST /gmail/v1/users/{userId}/drafts
 
-    Saves a draft for the user to review: `message` {"raw": ..., "threadId": ...} with `raw` a base64url RFC 2822 message (as send_message). Returns the draft's `id`."""
-    return await call.http(body={"id": id, "message": message})
+    Saves an email as a draft for the user to review and send: the same fields as send_message (`to`, `cc`, `bcc`, `subject`, `text` and/or `html`, and `reply_to_message_id` to draft a reply in that thread). Returns the draft's `id` (send it with send_draft) and its `message` ids."""
+    return await call.http(
+        body={
+            "to": to,
+            "cc": cc,
+            "bcc": bcc,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "reply_to_message_id": reply_to_message_id,
+        }
+    )
 
 
 @registry.tool("send_draft")

@@ -276,6 +276,37 @@ async def create_file(
     )
 
 
+@registry.tool("upload_file")
+async def upload_file(
+    call: Call,
+    *,
+    name: str,
+    supports_all_drives: bool | None = None,
+    fields: str | None = None,
+    content: str | None = None,
+    content_base64: str | None = None,
+    content_type: str | None = None,
+    convert_to: str | None = None,
+    parents: list[str] | None = None,
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /upload/drive/v3/files
+
+    Creates a file with content (up to 5 MB): `name`, the `content` as text (or `content_base64` for binary files), its `content_type` (e.g. "text/csv", "application/pdf"), and optionally a folder in `parents` and a `description`. With `convert_to` Drive imports it as a Google file instead: "document" from text or HTML (a Doc from text), "spreadsheet" from CSV, "presentation". Returns the file's `id`, `name`, `mimeType` and `webViewLink` (share it with share_file)."""
+    return await call.http(
+        query={"supportsAllDrives": supports_all_drives, "fields": fields},
+        body={
+            "name": name,
+            "content": content,
+            "content_base64": content_base64,
+            "content_type": content_type,
+            "convert_to": convert_to,
+            "parents": parents,
+            "description": description,
+        },
+    )
+
+
 @registry.tool("update_file")
 async def update_file(
     call: Call,

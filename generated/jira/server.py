@@ -14,6 +14,32 @@ from mcphub.runtime.package import Call, ToolOutput, ToolRegistry
 registry = ToolRegistry()
 
 
+@registry.tool("search_issues")
+async def search_issues(
+    call: Call,
+    *,
+    jql: str,
+    next_page_token: str | None = None,
+    max_results: int | None = None,
+    fields: list[str] | None = None,
+    expand: str | None = None,
+    reconcile_issues: list[int] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/search/jql
+
+    Finds issues with a JQL query, e.g. `assignee = currentUser() AND type = Bug AND resolution = Unresolved ORDER BY priority DESC` or `project = PROJ AND status = "In Progress"` (the query must restrict something). Returns `issues` (id, key and the requested `fields`) and `isLast`; while `isLast` is false, call again with `nextPageToken` from the answer. Each issue comes with summary, status, assignee, priority, type and updated unless `fields` names others (e.g. ["summary", "customfield_10016"], or ["*navigable"] for all); read one issue in full with get_issue. `maxResults` up to 100 (default 25)."""
+    return await call.http(
+        query={
+            "jql": jql,
+            "nextPageToken": next_page_token,
+            "maxResults": max_results,
+            "fields": fields,
+            "expand": expand,
+            "reconcileIssues": reconcile_issues,
+        }
+    )
+
+
 @registry.tool("search_issues_classic")
 async def search_issues_classic(
     call: Call,
@@ -29,7 +55,7 @@ async def search_issues_classic(
 ) -> ToolOutput:
     """GET /rest/api/3/search
 
-    The classic JQL search (/rest/api/3/search). Disabled: Atlassian removed it from Jira Cloud in 2025 (it answers 410 Gone); search with jira-software__search_issues (/rest/api/3/search/jql), which the published description this integration compiles does not include yet."""
+    The classic JQL search (/rest/api/3/search). Disabled: Atlassian removed it from Jira Cloud in 2025 (it answers 410 Gone); use search_issues (/rest/api/3/search/jql)."""
     return await call.http(
         query={
             "jql": jql,

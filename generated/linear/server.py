@@ -110,6 +110,18 @@ async def get_cycle(call: Call, **arguments: Any) -> ToolOutput:
     return await call.graphql(arguments)
 
 
+@registry.tool("create_cycle")
+async def create_cycle(call: Call, **arguments: Any) -> ToolOutput:
+    """Creates a cycle (sprint) for a team with cycles enabled: `input` {"teamId": ..., "startsAt": "2026-07-06T00:00:00Z", "endsAt": "2026-07-20T00:00:00Z"} and optionally `name` and `description`. Cycles of a team can't overlap; teams with automatic cycles get theirs made by Linear. Returns `success` and the cycle (id, number). Put issues in it with update_issue (`cycleId`)."""
+    return await call.graphql(arguments)
+
+
+@registry.tool("update_cycle")
+async def update_cycle(call: Call, **arguments: Any) -> ToolOutput:
+    """Changes a cycle (`id`): `input` with a new `name`, `description`, `startsAt` or `endsAt` (ISO 8601), e.g. to extend it by a week. Fields left out stay as they are. Returns `success` and the cycle."""
+    return await call.graphql(arguments)
+
+
 @registry.tool("list_teams")
 async def list_teams(call: Call, **arguments: Any) -> ToolOutput:
     """Lists the teams the user can see: id (the `teamId` other tools need), key (the prefix of issue identifiers such as ENG), name. When `pageInfo.hasNextPage` is true, call again with `after` = `pageInfo.endCursor`."""

@@ -60,7 +60,7 @@ async def create_page(
 ) -> ToolOutput:
     """POST /v1/pages
 
-    Creates a page under a parent page (`parent` {"page_id": ...}) or as a row of a data source (`parent` {"data_source_id": ...}, then `properties` must match the data source's schema; see get_data_source). `properties` maps property names to values, e.g. {"title": [{"text": {"content": "Notes"}}]}; `children` are block objects for the content. Returns the new page (its `id` and `url`)."""
+    Creates a page under a parent page (`parent` {"page_id": ...}) or as a row of a database (`parent` {"database_id": ...}: the database's ID, which get_data_source gives as `parent.database_id`; `properties` must then match the data source's schema). `properties` maps property names to values, e.g. {"title": [{"text": {"content": "Notes"}}]}; `children` are block objects for the content. Returns the new page (its `id` and `url`)."""
     return await call.http(
         body={"parent": parent, "properties": properties, "children": children, "icon": icon, "cover": cover}
     )
@@ -157,6 +157,24 @@ async def get_data_source(call: Call, *, data_source_id: str) -> ToolOutput:
 
     Returns a data source's schema: `properties` with each property's name, type and options (select values, status groups). Read it before query_data_source filters or create_page in it."""
     return await call.http(path={"data_source_id": data_source_id})
+
+
+@registry.tool("update_data_source_schema")
+async def update_data_source_schema(
+    call: Call,
+    *,
+    data_source_id: str,
+    title: list[dict[str, Any]] | None = None,
+    description: list[dict[str, Any]] | None = None,
+    properties: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PATCH /v1/data_sources/{data_source_id}
+
+    Changes a data source's (database's) columns, `title` or `description`. `properties` maps existing property names or IDs to changes and new names to definitions: add a column {"Priority": {"select": {"options": [{"name": "High", "color": "red"}, {"name": "Low"}]}}}, rename one {"Status": {"name": "Stage"}}, change its type {"Estimate": {"number": {"format": "number"}}}. Setting a property to null deletes that column and its values in every row: ask the user first. Read the current schema with get_data_source. Returns the data source with its new `properties`."""
+    return await call.http(
+        path={"data_source_id": data_source_id},
+        body={"title": title, "description": description, "properties": properties},
+    )
 
 
 @registry.tool("query_data_source")

@@ -22,12 +22,14 @@ async def list_channels(
     types: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.list
 
     Lists the workspace's conversations (`channels` with `id` C…, `name`, `is_private`, `is_member`, `topic`, `num_members`). `types` selects kinds: "public_channel,private_channel,mpim,im". Paginate: pass `response_metadata.next_cursor` as `cursor` while it is non-empty. Slack answers HTTP 200 with `ok` false and an `error` code on failure."""
     return await call.http(
-        query={"exclude_archived": exclude_archived, "types": types, "limit": limit, "cursor": cursor}
+        query={"exclude_archived": exclude_archived, "types": types, "limit": limit, "cursor": cursor},
+        full=full_response,
     )
 
 
@@ -38,12 +40,14 @@ async def get_channel(
     channel: str | None = None,
     include_locale: bool | None = None,
     include_num_members: bool | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.info
 
     Returns a conversation's details (`channel` with name, topic, purpose, created, is_archived; `num_members` with include_num_members)."""
     return await call.http(
-        query={"channel": channel, "include_locale": include_locale, "include_num_members": include_num_members}
+        query={"channel": channel, "include_locale": include_locale, "include_num_members": include_num_members},
+        full=full_response,
     )
 
 
@@ -57,6 +61,7 @@ async def get_channel_history(
     inclusive: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.history
 
@@ -69,7 +74,8 @@ async def get_channel_history(
             "inclusive": inclusive,
             "limit": limit,
             "cursor": cursor,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -84,6 +90,7 @@ async def get_thread_replies(
     inclusive: bool | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.replies
 
@@ -97,42 +104,52 @@ async def get_thread_replies(
             "inclusive": inclusive,
             "limit": limit,
             "cursor": cursor,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("join_channel")
-async def join_channel(call: Call, *, channel: str | None = None) -> ToolOutput:
+async def join_channel(call: Call, *, channel: str | None = None, full_response: bool = False) -> ToolOutput:
     """POST /conversations.join
 
     Joins a public channel (by ID) so the bot can read and post there. Returns the channel."""
-    return await call.http(form={"channel": channel})
+    return await call.http(form={"channel": channel}, full=full_response)
 
 
 @registry.tool("list_channel_members")
 async def list_channel_members(
-    call: Call, *, channel: str | None = None, limit: int | None = None, cursor: str | None = None
+    call: Call,
+    *,
+    channel: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /conversations.members
 
     Lists the user IDs in a conversation (`members`); paginate with `response_metadata.next_cursor` as `cursor`. Resolve IDs with list_users."""
-    return await call.http(query={"channel": channel, "limit": limit, "cursor": cursor})
+    return await call.http(query={"channel": channel, "limit": limit, "cursor": cursor}, full=full_response)
 
 
 @registry.tool("list_users")
-async def list_users(call: Call, *, limit: int | None = None, cursor: str | None = None) -> ToolOutput:
+async def list_users(
+    call: Call, *, limit: int | None = None, cursor: str | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /users.list
 
     Lists the workspace's members (`members` with `id` U…, `name`, `real_name`, `profile.email` with the users:read.email scope, `is_bot`, `deleted`). Paginate with `response_metadata.next_cursor` as `cursor`."""
-    return await call.http(query={"limit": limit, "cursor": cursor})
+    return await call.http(query={"limit": limit, "cursor": cursor}, full=full_response)
 
 
 @registry.tool("delete_message")
-async def delete_message(call: Call, *, channel: str | None = None, ts: float | None = None) -> ToolOutput:
+async def delete_message(
+    call: Call, *, channel: str | None = None, ts: float | None = None, full_response: bool = False
+) -> ToolOutput:
     """POST /chat.delete
 
     Deletes a message (`channel` and its `ts`). Destructive; disabled unless an admin enables it."""
-    return await call.http(form={"channel": channel, "ts": ts})
+    return await call.http(form={"channel": channel, "ts": ts}, full=full_response)
 
 
 @registry.tool("post_message")
@@ -154,6 +171,7 @@ async def post_message(
     unfurl_links: bool | None = None,
     unfurl_media: bool | None = None,
     username: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /chat.postMessage
 
@@ -175,7 +193,8 @@ async def post_message(
             "unfurl_links": unfurl_links,
             "unfurl_media": unfurl_media,
             "username": username,
-        }
+        },
+        full=full_response,
     )
 
 
@@ -191,6 +210,7 @@ async def update_message(
     parse: str | None = None,
     text: str | None = None,
     ts: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /chat.update
 
@@ -205,24 +225,27 @@ async def update_message(
             "parse": parse,
             "text": text,
             "ts": ts,
-        }
+        },
+        full=full_response,
     )
 
 
 @registry.tool("get_permalink")
-async def get_permalink(call: Call, *, channel: str, message_ts: str) -> ToolOutput:
+async def get_permalink(call: Call, *, channel: str, message_ts: str, full_response: bool = False) -> ToolOutput:
     """GET /chat.getPermalink
 
     Returns a shareable `permalink` URL of one message (`channel` and `message_ts`)."""
-    return await call.http(query={"channel": channel, "message_ts": message_ts})
+    return await call.http(query={"channel": channel, "message_ts": message_ts}, full=full_response)
 
 
 @registry.tool("add_reaction")
-async def add_reaction(call: Call, *, channel: str, name: str, timestamp: str) -> ToolOutput:
+async def add_reaction(
+    call: Call, *, channel: str, name: str, timestamp: str, full_response: bool = False
+) -> ToolOutput:
     """POST /reactions.add
 
     Adds an emoji reaction (`name` without colons, e.g. "eyes" or "white_check_mark") to a message (`channel` and its `timestamp` = the message's `ts`). Returns `ok`."""
-    return await call.http(form={"channel": channel, "name": name, "timestamp": timestamp})
+    return await call.http(form={"channel": channel, "name": name, "timestamp": timestamp}, full=full_response)
 
 
 @registry.tool("remove_reaction")
@@ -234,12 +257,14 @@ async def remove_reaction(
     file: str | None = None,
     file_comment: str | None = None,
     timestamp: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """POST /reactions.remove
 
     Removes the bot's emoji reaction (`name` without colons) from a message (`channel` and `timestamp` = the message's `ts`). Returns `ok`."""
     return await call.http(
-        form={"channel": channel, "file": file, "file_comment": file_comment, "name": name, "timestamp": timestamp}
+        form={"channel": channel, "file": file, "file_comment": file_comment, "name": name, "timestamp": timestamp},
+        full=full_response,
     )
 
 
@@ -253,34 +278,85 @@ async def search_messages(
     page: int | None = None,
     sort: str | None = None,
     sort_dir: str | None = None,
+    full_response: bool = False,
 ) -> ToolOutput:
     """GET /search.messages
 
-    Searches messages across the workspace with Slack search syntax in `query`, e.g. `invoice in:#billing from:@ada after:2026-01-01 has:link`. Returns `messages.matches` (text, user, channel, ts, permalink) and `messages.paging` (page, pages): pass `page` for more. Needs a user token (xoxp-, scope search:read): bot tokens are refused with not_allowed_token_type."""
+    Searches messages across the workspace with Slack search syntax in `query`, e.g. `invoice in:#billing from:@ada after:2026-01-01 has:link`. Returns `messages.matches` (text, user, channel, ts, permalink) and `messages.paging` (page, pages): pass `page` for more. Needs Slack connected with a user token ("Sign in with Slack (user token)" or a pasted xoxp- token, scope search:read): with a bot token it fails and says how to connect one; read channels with get_channel_history instead."""
     return await call.http(
-        query={"count": count, "highlight": highlight, "page": page, "query": query, "sort": sort, "sort_dir": sort_dir}
+        query={
+            "count": count,
+            "highlight": highlight,
+            "page": page,
+            "query": query,
+            "sort": sort,
+            "sort_dir": sort_dir,
+        },
+        full=full_response,
     )
 
 
+@registry.tool("create_channel")
+async def create_channel(
+    call: Call, *, is_private: bool | None = None, name: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.create
+
+    Creates a channel: `name` in lower case without spaces or periods (at most 80 characters, e.g. "proj-apollo"), `is_private` true for a private one. The creator (the bot, or you with a user token) is its first member; add people with invite_to_channel. Returns the `channel` (`id` C…, `name`); fails with name_taken when it exists."""
+    return await call.http(form={"is_private": is_private, "name": name}, full=full_response)
+
+
+@registry.tool("invite_to_channel")
+async def invite_to_channel(
+    call: Call, *, channel: str | None = None, users: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.invite
+
+    Adds people to a channel: `channel` (ID) and `users`, a comma-separated list of up to 1000 user IDs ("U123,U456"; find them with find_user_by_email or list_users). The inviter must be a member. Returns the `channel`."""
+    return await call.http(form={"channel": channel, "users": users}, full=full_response)
+
+
+@registry.tool("set_channel_topic")
+async def set_channel_topic(
+    call: Call, *, channel: str | None = None, topic: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /conversations.setTopic
+
+    Sets a channel's `topic` (the line shown under its name, plain text, up to 250 characters). Returns the `channel`."""
+    return await call.http(form={"channel": channel, "topic": topic}, full=full_response)
+
+
+@registry.tool("pin_message")
+async def pin_message(
+    call: Call, *, channel: str, timestamp: str | None = None, full_response: bool = False
+) -> ToolOutput:
+    """POST /pins.add
+
+    Pins a message to its channel so everyone finds it in the channel's pinned items: `channel` and `timestamp` = the message's `ts` (post_message returns it). Returns `ok`."""
+    return await call.http(form={"channel": channel, "timestamp": timestamp}, full=full_response)
+
+
 @registry.tool("get_user")
-async def get_user(call: Call, *, include_locale: bool | None = None, user: str | None = None) -> ToolOutput:
+async def get_user(
+    call: Call, *, include_locale: bool | None = None, user: str | None = None, full_response: bool = False
+) -> ToolOutput:
     """GET /users.info
 
     Returns one member (`user` = U… ID): name, real_name, profile (title, email with users:read.email, status), tz, is_bot, deleted."""
-    return await call.http(query={"include_locale": include_locale, "user": user})
+    return await call.http(query={"include_locale": include_locale, "user": user}, full=full_response)
 
 
 @registry.tool("find_user_by_email")
-async def find_user_by_email(call: Call, *, email: str) -> ToolOutput:
+async def find_user_by_email(call: Call, *, email: str, full_response: bool = False) -> ToolOutput:
     """GET /users.lookupByEmail
 
     Finds a member by exact `email` address; returns the `user` (ID, name, profile) or `ok` false with `users_not_found`."""
-    return await call.http(query={"email": email})
+    return await call.http(query={"email": email}, full=full_response)
 
 
 @registry.tool("get_me")
-async def get_me(call: Call) -> ToolOutput:
+async def get_me(call: Call, *, full_response: bool = False) -> ToolOutput:
     """GET /auth.test
 
     Returns who this connection acts as: `user` and `user_id`, the workspace (`team`, `team_id`, `url`) and `bot_id` for bot tokens. Use it to check that the token works."""
-    return await call.http()
+    return await call.http(full=full_response)

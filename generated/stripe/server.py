@@ -524,7 +524,7 @@ async def create_invoice(
 ) -> ToolOutput:
     """POST /v1/invoices
 
-    Creates a draft invoice for `customer`; add lines with invoice items, then finalize_invoice to send it for payment. Returns the draft invoice."""
+    Creates a draft invoice for `customer` (`cus_…`). To bill by email set `collection_method` "send_invoice" with `days_until_due` (e.g. 30); the default "charge_automatically" charges the customer's saved payment method when finalized. Then add its lines with create_invoice_item (`invoice` = this invoice's `id`), finalize_invoice, and send_invoice. Returns the draft invoice (`id`, `status` draft, totals)."""
     return await call.http(
         form={
             "account_tax_ids": account_tax_ids,
@@ -556,6 +556,113 @@ async def create_invoice(
             "subscription": subscription,
             "transfer_data": transfer_data,
         },
+        full=full_response,
+    )
+
+
+@registry.tool("create_invoice_item")
+async def create_invoice_item(
+    call: Call,
+    *,
+    customer: str,
+    amount: int | None = None,
+    currency: str | None = None,
+    description: str | None = None,
+    discountable: bool | None = None,
+    expand: list[str] | None = None,
+    invoice: str | None = None,
+    metadata: Any = None,
+    period: dict[str, Any] | None = None,
+    price: str | None = None,
+    price_data: dict[str, Any] | None = None,
+    quantity: int | None = None,
+    subscription: str | None = None,
+    tax_rates: list[str] | None = None,
+    unit_amount: int | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /v1/invoiceitems
+
+    Adds one line to a draft invoice: `customer`, `invoice` (the draft's `in_…` id; without it the line waits for the customer's next invoice), a `description`, and either `amount` (total, in the smallest currency unit, e.g. 2500 = $25.00) with `currency`, or `price` (a `price_…` id) with `quantity`, or `price_data` {currency, product, unit_amount} with `quantity`. A negative `amount` is a credit. Returns the invoice item (`ii_…`)."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "discountable": discountable,
+            "expand": expand,
+            "invoice": invoice,
+            "metadata": metadata,
+            "period": period,
+            "price": price,
+            "price_data": price_data,
+            "quantity": quantity,
+            "subscription": subscription,
+            "tax_rates": tax_rates,
+            "unit_amount": unit_amount,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("list_invoice_items")
+async def list_invoice_items(
+    call: Call,
+    *,
+    created: Any = None,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    invoice: str | None = None,
+    limit: int | None = None,
+    pending: bool | None = None,
+    starting_after: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """GET /v1/invoiceitems
+
+    Lists invoice items, newest first, filtered by `customer` or `invoice`; `pending` true lists only the items not on an invoice yet. Returns `data` and `has_more`; next page: `starting_after` = last `id`."""
+    return await call.http(
+        query={
+            "created": created,
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "invoice": invoice,
+            "limit": limit,
+            "pending": pending,
+            "starting_after": starting_after,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("delete_invoice_item")
+async def delete_invoice_item(call: Call, *, invoiceitem: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/invoiceitems/{invoiceitem}
+
+    Removes an invoice item (`ii_…`) from its draft invoice or from the pending items. Destructive; disabled unless an admin enables it."""
+    return await call.http(path={"invoiceitem": invoiceitem}, body=body)
+
+
+@registry.tool("list_invoice_lines")
+async def list_invoice_lines(
+    call: Call,
+    *,
+    invoice: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """GET /v1/invoices/{invoice}/lines
+
+    Lists all line items of an invoice (description, amount, quantity, period, price), when it has more than get_invoice shows. Returns `data` and `has_more`; next page: `starting_after` = last `id`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"invoice": invoice},
         full=full_response,
     )
 
@@ -635,7 +742,7 @@ async def finalize_invoice(
 ) -> ToolOutput:
     """POST /v1/invoices/{invoice}/finalize
 
-    Finalizes a draft invoice so it can be paid (it gets a number and a hosted URL). Returns the invoice."""
+    Finalizes a draft invoice: it can no longer change, gets its `number`, `hosted_invoice_url` and `invoice_pdf`, and its `status` becomes open (paid at once if the total is zero). With "charge_automatically" Stripe then tries to charge the customer (set `auto_advance` false to stop that). Returns the invoice."""
     return await call.http(
         path={"invoice": invoice}, form={"auto_advance": auto_advance, "expand": expand}, full=full_response
     )
@@ -647,16 +754,46 @@ async def send_invoice(
 ) -> ToolOutput:
     """POST /v1/invoices/{invoice}/send
 
-    Emails an open invoice to the customer (collection_method `send_invoice`). Returns the invoice."""
+    Emails an open (finalized) invoice to the customer with a link to pay it online; for invoices with `collection_method` "send_invoice". In test mode no email is sent. Returns the invoice."""
     return await call.http(path={"invoice": invoice}, form={"expand": expand}, full=full_response)
 
 
+@registry.tool("pay_invoice")
+async def pay_invoice(
+    call: Call,
+    *,
+    invoice: str,
+    expand: list[str] | None = None,
+    forgive: bool | None = None,
+    off_session: bool | None = None,
+    paid_out_of_band: bool | None = None,
+    payment_method: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /v1/invoices/{invoice}/pay
+
+    Collects payment of an open invoice now: charges the customer's default payment method (or `payment_method`), or with `paid_out_of_band` true records a payment received outside Stripe (cash, bank transfer). Returns the invoice (`status` paid). Moves money, so it is disabled unless an admin enables it."""
+    return await call.http(
+        path={"invoice": invoice},
+        form={
+            "expand": expand,
+            "forgive": forgive,
+            "off_session": off_session,
+            "paid_out_of_band": paid_out_of_band,
+            "payment_method": payment_method,
+        },
+        full=full_response,
+    )
+
+
 @registry.tool("void_invoice")
-async def void_invoice(call: Call, *, invoice: str, expand: list[str] | None = None) -> ToolOutput:
+async def void_invoice(
+    call: Call, *, invoice: str, expand: list[str] | None = None, full_response: bool = False
+) -> ToolOutput:
     """POST /v1/invoices/{invoice}/void
 
-    Voids a finalized invoice (irreversible). Disabled unless an admin enables it."""
-    return await call.http(path={"invoice": invoice}, form={"expand": expand})
+    Voids an open invoice, like deleting it but keeping a record (irreversible; the number is not reused). For a draft use delete_draft_invoice. Returns the invoice (`status` void). Destructive; disabled unless an admin enables it."""
+    return await call.http(path={"invoice": invoice}, form={"expand": expand}, full=full_response)
 
 
 @registry.tool("delete_draft_invoice")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import click
 
-from mcphub.commands import credentials, db, integrations, keys, logs, oauth, secrets, usage, users
+from mcphub.commands import credentials, db, integrations, keys, logs, oauth, secrets, tools, usage, users
 
 __all__ = ["register"]
 
-_MODULES = (users, keys, integrations, credentials, oauth, usage, logs, db, secrets)
+_MODULES = (users, keys, integrations, credentials, oauth, usage, logs, db, secrets, tools)
 
 
 def register(main: click.Group) -> None:

@@ -18,9 +18,12 @@ import jsonschema
 import referencing.exceptions
 
 from mcphub.compiler.ir import (
+    INPUT_TRANSFORMS,
     RESPONSE_TRANSFORMS,
+    ArgBinding,
     ArgLocation,
     AuthScheme,
+    InputShape,
     Integration,
     OAuthFlow,
     Policy,
@@ -40,6 +43,7 @@ from mcphub.compiler.spec import (
     BasicAuthSpec,
     BearerAuthSpec,
     HubSpec,
+    InputSpec,
     OAuth2AuthSpec,
     PolicySpec,
     ResponseSpec,
@@ -398,8 +402,52 @@ def _curate_tool(tool: Tool, entry: ToolSpec, field: str, spec: HubSpec, locator
                 f"'{arg}' is a required argument, so it can't be hidden; give it a value with fixed: {{{arg}: ...}}",
             )
         _remove_arg(tool, arg)
+    if entry.input is not None:
+        _transform_input(tool, entry.input, f"{field}.input", entry, locator)
     if entry.response is not None:
         _shape_response(tool, entry.response, f"{field}.response", entry, spec, locator)
+
+
+def _transform_input(tool: Tool, given: InputSpec, field: str, entry: ToolSpec, locator: Locator) -> None:
+    """Swap the body fields the transform builds for its friendly arguments (bound as body fields it reads)."""
+    if tool.http is None or tool.http.body_encoding not in (None, "json", "multipart"):
+        raise locator.error(field, f"'{entry.operation}' takes no body for transform '{given.transform}' to build")
+    info = INPUT_TRANSFORMS[given.transform]
+    # JSON fields, or parts of a multipart body (which the transform then encodes itself, e.g. multipart/related).
+    located = (ArgLocation.BODY, ArgLocation.MULTIPART)
+    body = {arg.wire_name: arg for arg in tool.http.args if arg.location in located}
+    for written in [given.into] if given.into else info["writes"]:
+        if written not in body:
+            listed = ", ".join(body) or "none"
+            hint = did_you_mean(written, body)
+            if given.into:
+                field_name = f"{field}.into"
+                message = f"'{written}' is not a body field of '{entry.operation}'{hint} (its body fields: {listed})"
+            else:
+                field_name = f"{field}.transform"
+                message = (
+                    f"'{given.transform}' builds the body field '{written}', which '{entry.operation}' does not "
+                    f"have{hint} (its body fields: {listed}); to send what it builds as one field, name it with into:"
+                )
+            raise locator.error(field_name, message)
+        _remove_arg(tool, body[written].name)
+    properties: dict[str, Any] = tool.input_schema.setdefault("properties", {})
+    for name, schema in info["arguments"].items():
+        if name in properties:
+            raise locator.error(
+                f"{field}.transform",
+                f"'{given.transform}' takes an argument '{name}', which '{entry.operation}' already has; "
+                f"hide it (hide: [{name}]) or fix it (fixed: {{{name}: ...}})",
+            )
+        properties[name] = copy.deepcopy(schema)
+        tool.http.args.append(ArgBinding(name=name, python_name=name, location=ArgLocation.BODY, wire_name=name))
+    for name, description in info.get("describes", {}).items():
+        if isinstance(properties.get(name), dict):
+            properties[name]["description"] = description
+    required = [name for name in info["required"] if name not in tool.input_schema.get("required", [])]
+    if required:
+        tool.input_schema["required"] = [*tool.input_schema.get("required", []), *required]
+    tool.input = InputShape(transform=given.transform, arguments=list(info["arguments"]), into=given.into)
 
 
 _KEPT_LISTED = 12  # kept paths named in the full-response argument's description

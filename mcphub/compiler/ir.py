@@ -22,6 +22,84 @@ RESPONSE_TRANSFORMS = {
     "gmail_message": "the headers that matter and the decoded text body of the message",
     "gmail_thread": "each message's headers that matter and decoded text body",
     "gmail_draft": "the draft's message with its headers that matter and decoded text body",
+    "github_content": "a file's `content` decoded to text (binary files stay base64), or a directory's entries",
+    "slack_ok": "Slack's answer; `ok` false becomes a tool error saying what to do",
+}
+
+# The input transforms the runtime implements (mcphub/runtime/upstream/transforms.py; a test keeps both in step). A
+# tool that uses one (spec `input:`) takes the friendly `arguments` instead of the body fields in `writes`, which the
+# transform builds at call time, looking up what it needs (a blob's sha, the mail replied to) with the caller's
+# credential. `required`: arguments the tool cannot do without; `describes`: new descriptions of the operation's own
+# arguments whose meaning the transform changes.
+_ADDRESSES = {"type": "array", "items": {"type": "string"}}
+INPUT_TRANSFORMS: dict[str, dict[str, Any]] = {
+    "gmail_compose": {
+        "writes": ["raw", "threadId"],
+        "required": [],
+        "arguments": {
+            "to": {
+                **_ADDRESSES,
+                "description": 'Recipients: ["ada@example.com", "Bob <bob@example.com>"]. A reply '
+                "goes to the original's sender (Reply-To, else From) when left out.",
+            },
+            "cc": {**_ADDRESSES, "description": "Cc recipients."},
+            "bcc": {**_ADDRESSES, "description": "Bcc recipients (not shown to the others)."},
+            "subject": {"type": "string", "description": 'The subject; a reply defaults to "Re: " + the original\'s.'},
+            "text": {"type": "string", "description": "The body as plain text. Give text, html or both."},
+            "html": {
+                "type": "string",
+                "description": "The body as HTML; with text, mail apps show whichever they can.",
+            },
+            "reply_to_message_id": {
+                "type": "string",
+                "description": "To reply: the Gmail message ID (from search_messages) answered. The mail joins its "
+                "thread (threadId, In-Reply-To, References are set).",
+            },
+        },
+    },
+    "drive_upload": {
+        "writes": ["metadata", "media"],  # the parts of a multipart/related body, which the transform encodes itself
+        "required": ["name"],
+        "arguments": {
+            "name": {"type": "string", "description": 'The file\'s name in Drive, e.g. "budget.csv".'},
+            "content": {
+                "type": "string",
+                "description": "The content as text (UTF-8). Give content or content_base64.",
+            },
+            "content_base64": {"type": "string", "description": "Binary content (a PDF, an image), base64-encoded."},
+            "content_type": {
+                "type": "string",
+                "description": 'The content\'s media type, e.g. "text/csv", "text/html", "application/pdf"; text/plain '
+                "for text when left out.",
+            },
+            "convert_to": {
+                "type": "string",
+                "enum": ["document", "spreadsheet", "presentation"],
+                "description": "Make it a Google Doc (from text or HTML), Sheet (from CSV) or Slides file instead of "
+                "storing the content as is.",
+            },
+            "parents": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The folder ID to put it in (one); My Drive's root when left out.",
+            },
+            "description": {"type": "string", "description": "A short description shown in Drive."},
+        },
+    },
+    "github_file": {
+        "writes": ["content"],
+        "required": ["content"],
+        "describes": {
+            "sha": "The blob sha of the file version being replaced (from get_file_contents). Optional: looked up when "
+            "left out; give it to fail instead of overwriting a change made since you read the file.",
+        },
+        "arguments": {
+            "content": {
+                "type": "string",
+                "description": "The whole new content of the file as text (UTF-8); the hub base64-encodes it.",
+            },
+        },
+    },
 }
 
 JsonSchema = dict[str, Any]
@@ -124,6 +202,19 @@ class ResponseShape(_Model):
     full_argument: str | None = None
 
 
+class InputShape(_Model):
+    """How the runtime builds a tool's JSON body from friendly arguments (spec `input:`).
+
+    `transform` names an async function of `mcphub.runtime.upstream.transforms` (one of INPUT_TRANSFORMS); it reads
+    the body fields in `arguments` (removed from the body) and returns the fields it builds, merged into the body, or
+    placed under the body field `into` when set (Gmail drafts: `message`), or the whole encoded body (uploads).
+    """
+
+    transform: str
+    arguments: list[str] = Field(default_factory=list)
+    into: str | None = None
+
+
 class Tool(_Model):
     name: str  # unprefixed; the hub adds "<slug>__"
     title: str | None = None
@@ -143,6 +234,15 @@ class Tool(_Model):
     # `default`). Schema defaults copied from a source are documentation only: the upstream applies those itself.
     defaults: dict[str, Any] = Field(default_factory=dict)
     response: ResponseShape | None = None
+    input: InputShape | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_input(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out while unset, so manifests of tools without one stay byte for byte as they were.
+        data: dict[str, Any] = handler(self)
+        if data.get("input") is None:
+            data.pop("input", None)
+        return data
 
 
 class OAuthFlow(_Model):

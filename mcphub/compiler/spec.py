@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mcphub.compiler.errors import SourceUnavailable, SpecError
-from mcphub.compiler.ir import RESPONSE_TRANSFORMS, SourceInfo
+from mcphub.compiler.ir import INPUT_TRANSFORMS, RESPONSE_TRANSFORMS, SourceInfo
 from mcphub.compiler.locator import Locator, format_error
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN_BUDGET
 
@@ -111,6 +111,9 @@ class SourceSpec(_SpecModel):
     # so official third-party descriptions are pinned and verified instead of committed.
     npm: str | None = None
     sha256: str | None = None
+    # kind openapi: a description of ours (relative to the spec file) with operations the published one lacks, e.g.
+    # an endpoint the provider added later; its paths and components are added to the source's before parsing.
+    supplement: str | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -144,6 +147,8 @@ class SourceSpec(_SpecModel):
                 raise ValueError("give either path: or url:, not both")
             if self.npm is not None and self.path is None:
                 raise ValueError("@npm@ needs path: (the file inside the package, e.g. generated/api.github.com.json)")
+            if self.supplement is not None and self.kind != "openapi":
+                raise ValueError(f"@supplement@ adds operations to an OpenAPI description, not to kind '{self.kind}'")
             if self.kind != "sql" and self.path is None and self.url is None:
                 raise ValueError(f"kind '{self.kind}' needs path: (relative to the spec file) or url:")
         if self.url is not None and self.kind not in ("repo", "sql") and not re.match(r"^https?://", self.url):
@@ -385,6 +390,23 @@ class ResponseSpec(_SpecModel):
         return self
 
 
+class InputSpec(_SpecModel):
+    """Friendly arguments for an HTTP tool: a named transform builds the JSON body fields the agent would assemble."""
+
+    transform: str  # one of ir.INPUT_TRANSFORMS
+    into: str | None = None  # the body field that receives what the transform builds (e.g. Gmail drafts: message)
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str) -> str:
+        if value not in INPUT_TRANSFORMS:
+            raise ValueError(
+                f"'{value}' is not an input transform{did_you_mean(value, INPUT_TRANSFORMS)} "
+                f"(one of {_one_of(sorted(INPUT_TRANSFORMS))})"
+            )
+        return value
+
+
 class ToolSpec(_SpecModel):
     """Curation of one operation of the source."""
 
@@ -401,6 +423,7 @@ class ToolSpec(_SpecModel):
     hide: list[str] = Field(default_factory=list)  # optional arguments removed from the schema
     annotations: ToolAnnotationsSpec | None = None
     response: ResponseSpec | None = None  # HTTP tools: trim or transform what comes back
+    input: InputSpec | None = None  # HTTP tools: friendly arguments turned into the body by a transform
     # GraphQL sources only: the fields to fetch from the operation's root field ("id title state { name }"), or a
     # whole document with one named operation whose variables become the tool's arguments.
     selection: str | None = None

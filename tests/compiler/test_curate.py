@@ -807,7 +807,7 @@ def test_response_items_and_transform_are_described(tmp_path: Path) -> None:
         (
             "{transform: gmail_mesage}",
             "specs/demo.yaml:6: tools[0].response.transform 'gmail_mesage' is not a response transform; did you "
-            "mean 'gmail_message'? (one of gmail_draft, gmail_message, gmail_thread)",
+            "mean 'gmail_message'? (one of github_content, gmail_draft, gmail_message, gmail_thread, slack_ok)",
         ),
         (
             "{keep: ['user..login']}",

@@ -216,7 +216,7 @@ def test_unknown_nested_key(project: Path) -> None:
     message = error(HEAD + "tools:\n  - {operation: a}\n  - {operation: b, nmae: x}\n")
     assert message == (
         "specs/demo.yaml:6: tools[1].nmae is not a known key; did you mean 'name'? (allowed here: operation, name, "
-        "title, description, enabled, defaults, fixed, hide, annotations, response, selection, document)"
+        "title, description, enabled, defaults, fixed, hide, annotations, response, input, selection, document)"
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mcphub.compiler.ir import ArgLocation, Integration, Tool
+from mcphub.compiler.ir import INPUT_TRANSFORMS, ArgBinding, ArgLocation, Integration, Tool
 from mcphub.compiler.spec import HubSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +189,7 @@ class Builtin:
     spec: HubSpec
     reference: Path
     own: bool  # the reference is our own description (no published one exists)
+    supplement: Path | None = None  # our own description of what the published one lacks (spec source.supplement)
 
 
 def _builtins() -> list[Builtin]:
@@ -203,7 +204,8 @@ def _builtins() -> list[Builtin]:
                 f"{path.name}: no reference description is known for {spec.source.npm} {spec.source.path}; "
                 "add it to REFERENCE_OF_NPM_FILE"
             )
-            found.append(Builtin(spec.slug, spec, REFERENCE_DIR / reference_name, own=False))
+            supplement = path.parent / spec.source.supplement if spec.source.supplement else None
+            found.append(Builtin(spec.slug, spec, REFERENCE_DIR / reference_name, own=False, supplement=supplement))
         else:
             source = spec.source_file()
             assert source is not None
@@ -299,6 +301,9 @@ def test_binding_matches_reference(builtin: Builtin, tool_name: str) -> None:
     assert http is not None
     ref = reference(builtin.reference)
     op = ref.operation(http.method, http.path)
+    if op is None and builtin.supplement is not None:  # an operation the published description lacks
+        ref = reference(builtin.supplement)
+        op = ref.operation(http.method, http.path)
     assert op is not None, f"{http.method} {http.path} is not an operation of {builtin.reference.name}"
     assert http.server_url is None or _template(http.server_url) == _template(ref.server())
 
@@ -337,8 +342,14 @@ def test_binding_matches_reference(builtin: Builtin, tool_name: str) -> None:
                 f"required parameter {key} of {op.method} {op.path} is neither an argument nor fixed"
             )
 
-    # Body: encoding and field names.
-    body_args = [a for a in http.args if a.location in body_locations]
+    # Body: encoding and field names. An input transform's friendly arguments never reach the wire: the fields it
+    # builds do (checked like the arguments, by wire name).
+    friendly = set(tool.input.arguments) if tool.input else set()
+    body_args = [a for a in http.args if a.location in body_locations and a.name not in friendly]
+    if tool.input is not None:
+        built = [tool.input.into] if tool.input.into else INPUT_TRANSFORMS[tool.input.transform]["writes"]
+        where = ArgLocation.MULTIPART if http.body_encoding == "multipart" else ArgLocation.BODY
+        body_args += [ArgBinding(name=w, python_name=w, location=where, wire_name=w) for w in built]
     if op.body_encoding is None:
         assert not body_args, f"{op.method} {op.path} takes no body"
         return

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,12 @@ import httpx2
 import mcp_types as types
 import pytest
 import yaml
-from runtime.support import Recorded, Upstream, open_tenancy, serve
+from runtime.support import Recorded, Upstream, serve
 from starlette.types import Send
 from tenancy.oauth_server import Client, OAuthTestServer, Running
 
-from integrations.hubs import SPECS, RunningHub, compile_local, running_hub
+from integrations.hubs import SPECS, RunningHub, admin_browser, compile_local, running_hub, stored_credential
 
-PASSWORD = "correct horse battery staple"  # what runtime.support.make_account gives every user
 CLIENT_ID, CLIENT_SECRET = "jira-hub-client", "jira-hub-secret-0123456789"
 SCOPES = ("read:jira-work", "write:jira-work", "read:jira-user", "offline_access")
 ACME = {
@@ -124,21 +123,10 @@ def stack(servers: tuple[Running, AtlassianApi, str], tmp_path: Path) -> Iterato
         yield Stack(hub, base, catalog.with_name(f"{catalog.name}-data"), running.oauth, api)
 
 
-@asynccontextmanager
-async def _signed_in(stack: Stack) -> AsyncIterator[httpx2.AsyncClient]:
+def _signed_in(stack: Stack) -> AbstractAsyncContextManager[httpx2.AsyncClient]:
     """The user's browser on the hub, signed in; as the hub's first user (its admin) it sets Jira's OAuth client."""
-    async with httpx2.AsyncClient(base_url=stack.base) as browser:
-        signed_in = await browser.post(
-            "/api/v1/auth/sign-in", json={"email": "agent@example.com", "password": PASSWORD}
-        )
-        assert signed_in.status_code == 200, signed_in.text
-        browser.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
-        configured = await browser.put(
-            "/api/v1/oauth-clients/jira",
-            json={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_auth": "client_secret_post"},
-        )
-        assert configured.status_code == 204, configured.text
-        yield browser
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_auth": "client_secret_post"}
+    return admin_browser(stack.base, "jira", client)
 
 
 async def _connect(stack: Stack, browser: httpx2.AsyncClient, **start: Any) -> httpx2.Response:
@@ -163,14 +151,7 @@ def _text(result: types.CallToolResult) -> str:
 
 
 async def _stored(stack: Stack) -> dict[str, Any]:
-    tenancy = await open_tenancy(stack.data_dir)
-    try:
-        [user] = await tenancy.accounts.list_users()
-        fields = await tenancy.credentials.fields(user.id, "jira")
-    finally:
-        await tenancy.aclose()
-    assert fields is not None
-    return fields
+    return await stored_credential(stack.data_dir, "jira")
 
 
 async def test_connect_with_atlassian_then_call_jira_through_the_gateway(stack: Stack) -> None:

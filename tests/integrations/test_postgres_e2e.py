@@ -9,7 +9,6 @@ the statement timeout and the row limit hold, and the discovery tools describe t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -17,7 +16,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from integrations.hubs import RunningHub, compile_local, running_hub, throwaway_database
+from integrations.hubs import PostgresHub, postgres_hub
 
 SEED = """
 CREATE SCHEMA shop;
@@ -46,20 +45,10 @@ INSERT INTO public.notes VALUES (1, '{"tags": ["a", "b"]}');
 """
 
 
-@dataclass
-class Stack:
-    hub: RunningHub
-    dsn: str
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with throwaway_database(SEED) as dsn:
-        specs, catalog = tmp_path_factory.mktemp("specs"), tmp_path_factory.mktemp("catalog")
-        # The database is on loopback: this hub's policy allows private addresses (the default refuses them).
-        compile_local("postgres", specs, catalog, policy={"allow_private_network": True})
-        with running_hub(catalog, {"postgres": {"token": dsn}}) as hub:
-            yield Stack(hub, dsn)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresHub]:
+    with postgres_hub(SEED, tmp_path_factory.mktemp("postgres")) as running:
+        yield running
 
 
 def _text(result: types.CallToolResult) -> str:
@@ -87,7 +76,7 @@ async def _count_orders(dsn: str) -> int:
         await connection.close()
 
 
-async def test_tools_are_listed_and_writes_are_not(stack: Stack) -> None:
+async def test_tools_are_listed_and_writes_are_not(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     names = {name for name in listed if name.startswith("postgres__")}
@@ -97,7 +86,7 @@ async def test_tools_are_listed_and_writes_are_not(stack: Stack) -> None:
     assert query.input_schema["required"] == ["sql"]
 
 
-async def test_query_with_parameters(stack: Stack) -> None:
+async def test_query_with_parameters(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         result = await _call(
             client,
@@ -126,7 +115,7 @@ async def test_query_with_parameters(stack: Stack) -> None:
         assert notes["rows"] == [{"body": {"tags": ["a", "b"]}, "recent": True}]  # jsonb arrives as JSON
 
 
-async def test_read_only_mode_refuses_writes(stack: Stack) -> None:
+async def test_read_only_mode_refuses_writes(stack: PostgresHub) -> None:
     before = await _count_orders(stack.dsn)
     async with stack.hub.client(mode="legacy") as client:
         text = await _error(client, "query", {"sql": "INSERT INTO shop.orders (customer_id, total) VALUES (1, 5)"})
@@ -145,13 +134,13 @@ async def test_read_only_mode_refuses_writes(stack: Stack) -> None:
     assert await _count_orders(stack.dsn) == before
 
 
-async def test_statement_timeout_holds(stack: Stack) -> None:
+async def test_statement_timeout_holds(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         text = await _error(client, "query", {"sql": "SELECT pg_sleep(5)", "timeout_s": 1})
     assert "ran longer than 1s (statement_timeout) and was cancelled" in text
 
 
-async def test_row_limit_holds(stack: Stack) -> None:
+async def test_row_limit_holds(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         result = await _call(client, "query", {"sql": "SELECT id FROM shop.orders ORDER BY id", "max_rows": 40})
         assert (result["row_count"], result["truncated"]) == (40, True)
@@ -165,7 +154,7 @@ async def test_row_limit_holds(stack: Stack) -> None:
         assert (result["row_count"], result["truncated"]) == (2, False)
 
 
-async def test_discovery(stack: Stack) -> None:
+async def test_discovery(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         schemas = await _call(client, "list_schemas", {})
         assert {"public", "shop"} <= {row["schema"] for row in schemas["schemas"]}
@@ -217,7 +206,7 @@ async def test_discovery(stack: Stack) -> None:
         assert "no table or view 'order' in schema 'shop'; did you mean orders" in text
 
 
-async def test_explain(stack: Stack) -> None:
+async def test_explain(stack: PostgresHub) -> None:
     async with stack.hub.client(mode="legacy") as client:
         plain = await _call(client, "explain", {"sql": "SELECT * FROM shop.orders WHERE id = $1", "params": [7]})
         assert plain["plan"]["Plan"]["Node Type"] == "Index Scan"

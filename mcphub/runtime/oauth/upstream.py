@@ -414,6 +414,9 @@ class UpstreamOAuth:
             body: dict[str, Any] = response.json()
         except ValueError:
             raise OAuthError(f"the token endpoint {url} answered {response.status_code} without JSON") from None
+        user = body.get("authed_user")
+        if "access_token" not in body and isinstance(user, dict) and user.get("access_token"):
+            body = dict(user)  # Slack's OAuth v2: a sign-in for user scopes only returns the user token in here
         if response.status_code >= 400 or "error" in body or "access_token" not in body:
             error = body.get("error", f"HTTP {response.status_code}")
             description = body.get("error_description", "")

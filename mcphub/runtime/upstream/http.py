@@ -630,11 +630,17 @@ class UpstreamClient:
         binding = tool.http
         where = f"{binding.method} {binding.path}" if binding else tool.name
         try:
-            prepared = self.prepare(tool, credential, **parts)
             shaper = None if full else self._shapers.get(tool.name)
-            # `timeout_s` is the call's deadline, connecting, redirects and a slow trickle of bytes included;
-            # `connect_timeout_s` only fails a dead address sooner.
+            # `timeout_s` is the call's deadline, connecting, redirects, a slow trickle of bytes and an input
+            # transform's lookups included; `connect_timeout_s` only fails a dead address sooner.
             with anyio.fail_after(self.policy.timeout_s):
+                raw = None
+                if tool.input is not None:
+                    parts["body"], raw = await self._build_input(tool, credential, parts)
+                prepared = self.prepare(tool, credential, **parts)
+                if raw is not None:  # a body the transform encoded itself (a multipart/related upload)
+                    prepared.files = None
+                    prepared.content, prepared.headers["Content-Type"] = raw
                 return await self._exchange(prepared, shaper)
         except EgressDenied as exc:
             return _error(f"{where}: refused by policy: {exc}")
@@ -650,6 +656,35 @@ class UpstreamClient:
             return _error(f"{where}: could not connect to the upstream: {exc or type(exc).__name__}")
         except httpx2.HTTPError as exc:
             return _error(f"{where}: the upstream request failed: {type(exc).__name__}: {exc}")
+
+    async def _build_input(
+        self, tool: Tool, credential: Credential | None, parts: Mapping[str, Any]
+    ) -> tuple[Any, tuple[bytes, str] | None]:
+        """Spec `input:`: the body built from the friendly arguments by the tool's transform (upstream/transforms.py).
+
+        Returns the JSON body for `prepare`, or None and (bytes, content type) for a body the transform encoded.
+        """
+        from mcphub.runtime.upstream.transforms import InputError, RawBody, build_input
+
+        binding, shape = tool.http, tool.input
+        assert binding is not None and shape is not None
+        # Lookups go where the tool goes, with its credential, fixed headers (API versions) and egress policy.
+        headers = {ArgLocation.HEADER: binding.fixed[ArgLocation.HEADER]} if ArgLocation.HEADER in binding.fixed else {}
+
+        async def lookup(path: str, values: Mapping[str, Any], query: Mapping[str, Any]) -> ToolOutput:
+            get = HttpBinding(
+                method="GET", path=path, fixed=headers, server_url=binding.server_url, security=binding.security
+            )
+            probe = Tool(name=f"{tool.name} lookup", http=get)  # a name of its own: the tool's defaults don't apply
+            none: dict[str, Any] = {"headers": None, "cookies": None, "body": None, "form": None, "multipart": None}
+            return await self._exchange(self.prepare(probe, credential, path=values, query=query, **none))
+
+        path = {**binding.fixed.get(ArgLocation.PATH, {}), **(parts.get("path") or {})}
+        try:
+            body = await build_input(shape, parts.get("body"), path, lookup)
+        except InputError as exc:
+            raise _UpstreamFailure(str(exc)) from exc
+        return (None, (body.content, body.content_type)) if isinstance(body, RawBody) else (body, None)
 
     async def _exchange(self, prepared: _Prepared, shaper: Callable[[Any], Any] | None = None) -> ToolOutput:
         method, url = prepared.method, prepared.url
@@ -826,6 +861,8 @@ def _shape(response: httpx2.Response, raw: bytes, shaper: Callable[[Any], Any] |
             return _error(f"the upstream sent malformed JSON ({exc}); body starts with {snippet!r}", status=status)
         if shaper is not None:
             value = shaper(value)
+            if isinstance(value, ToolOutput):  # the transform read a failure in a success answer (Slack's ok: false)
+                return value
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         return ToolOutput(text=text, structured=value, upstream_status=status, mime_type=media_type)
     if _is_text(media_type) or (not media_type and _looks_textual(raw)):

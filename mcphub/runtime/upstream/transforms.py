@@ -1,23 +1,53 @@
-"""Response shaping declared in specs (`response:`): named transforms and `keep` projections of JSON answers.
+"""Transforms declared in specs: response shaping (`response:`) and request building from friendly arguments (`input:`).
 
 A spec says what an agent should get back from a tool; this module turns that declaration into one function,
 built once when the integration is mounted (`shaper_for`) and applied by `runtime.http` to each successful JSON
-answer. Transforms are total: an answer of an unexpected shape passes through unchanged rather than failing the
-call, because the agent can still read it and `full_response` always returns the untouched answer anyway.
+answer. Response transforms are total: an answer of an unexpected shape passes through unchanged rather than failing
+the call, because the agent can still read it and `full_response` always returns the untouched answer anyway. One
+may answer a `ToolOutput` error instead of a value, for APIs that report failures inside a 200 (Slack's `ok: false`).
+
+Input transforms (`build_input`) run before a request is built: the agent gives friendly fields (recipients and a
+text body; a file's text) and the transform builds the body fields the API wants (a base64url MIME message; base64
+content and the current blob's sha), reading what it needs from the API with the caller's own credential.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
 from html.parser import HTMLParser
 from typing import Any
 
-from mcphub.compiler.ir import ResponseShape
+from mcphub.compiler.ir import InputShape, ResponseShape
+from mcphub.runtime.package import ToolOutput
 
-__all__ = ["TRANSFORMS", "compile_keep", "gmail_draft", "gmail_message", "gmail_thread", "html_to_text", "shaper_for"]
+__all__ = [
+    "INPUT_TRANSFORMS",
+    "TRANSFORMS",
+    "InputError",
+    "Lookup",
+    "Outgoing",
+    "RawBody",
+    "build_input",
+    "compile_keep",
+    "drive_upload",
+    "github_content",
+    "github_file",
+    "gmail_compose",
+    "gmail_draft",
+    "gmail_message",
+    "gmail_thread",
+    "html_to_text",
+    "shaper_for",
+    "slack_ok",
+]
 
 Shaper = Callable[[Any], Any]
 
@@ -256,12 +286,77 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# --- GitHub ----------------------------------------------------------------------------------------------------------
+
+_GITHUB_ENTRY = ("type", "name", "path", "sha", "size", "html_url")
+_GITHUB_FILE = (*_GITHUB_ENTRY, "encoding", "content", "target", "submodule_git_url")
+
+
+def github_content(value: Any) -> Any:
+    """A GitHub content answer an agent can read: a file's text instead of base64, a directory's entries only.
+
+    A file that is not UTF-8 text (an image, an archive) keeps its base64 `content` with `encoding` "base64".
+    """
+    if isinstance(value, list):
+        return [
+            {key: item[key] for key in _GITHUB_ENTRY if key in item} if isinstance(item, dict) else item
+            for item in value
+        ]
+    if not isinstance(value, dict):
+        return value
+    result = {key: value[key] for key in _GITHUB_FILE if key in value}
+    content = value.get("content")
+    if value.get("encoding") == "base64" and isinstance(content, str):
+        try:
+            result["content"] = base64.b64decode("".join(content.split()), validate=True).decode("utf-8")
+            result["encoding"] = "utf-8"
+        except (binascii.Error, ValueError):  # binary (or not base64 after all): leave it as GitHub sent it
+            pass
+    return result
+
+
+# --- Slack -----------------------------------------------------------------------------------------------------------
+
+_SLACK_HINTS = {
+    "not_allowed_token_type": (
+        "this method needs a Slack user token (xoxp-…), and the connection holds a bot token (xoxb-…). Connect Slack "
+        "again with the scheme 'Sign in with Slack (user token)' (it asks for the user scope search:read), or store a "
+        "user token as the credential: the app's page at https://api.slack.com/apps → OAuth & Permissions → "
+        "'User OAuth Token'"
+    ),
+    "missing_scope": "the token lacks a scope this method needs; add it to the Slack app, reinstall it and reconnect",
+    "not_in_channel": "the bot is not a member of the channel: join it with join_channel (public channels) or "
+    "invite the bot (/invite @bot in Slack) for private ones",
+    "channel_not_found": "no conversation with this ID is visible to the token; find IDs with list_channels",
+    "name_taken": "a channel with this name exists already; pick another name or find it with list_channels",
+    "already_in_channel": "the user is in the channel already; nothing to do",
+    "cant_invite_self": "the token's own user can't be invited; it is in the channel already",
+    "invalid_auth": "the token is not valid (revoked or mistyped); connect Slack again",
+    "ratelimited": "Slack's rate limit for this method was reached; wait a minute and retry",
+}
+
+
+def slack_ok(value: Any) -> Any:
+    """Slack's answer, or a tool error saying what to do when Slack answered `ok: false` (it does so with HTTP 200)."""
+    if not isinstance(value, dict) or value.get("ok") is not False:
+        return value
+    code = str(value.get("error") or "unknown_error")
+    hint = _SLACK_HINTS.get(code, "see https://api.slack.com/methods for what this code means for the method")
+    if code == "missing_scope" and value.get("needed"):
+        hint = f"the token lacks the scope {value['needed']} (it has {value.get('provided', 'none')}); {hint}"
+    return ToolOutput(
+        text=f"Slack refused the call ({code}): {hint}", structured=value, is_error=True, upstream_status=200
+    )
+
+
 # --- registry --------------------------------------------------------------------------------------------------------
 
 TRANSFORMS: dict[str, Shaper] = {
     "gmail_message": gmail_message,
     "gmail_thread": gmail_thread,
     "gmail_draft": gmail_draft,
+    "github_content": github_content,
+    "slack_ok": slack_ok,
 }
 
 
@@ -288,3 +383,186 @@ def shaper_for(shape: ResponseShape) -> Shaper:
     if keep is not None:
         return keep
     return lambda value: value
+
+
+# --- input transforms ------------------------------------------------------------------------------------------------
+
+
+class InputError(Exception):
+    """The friendly arguments can't make a request (nothing to send, a lookup failed); the message says what to do."""
+
+
+# GET a path (a template over `path` values, relative to the tool's server) with `query`, under the tool's own
+# credential and egress policy; the answer comes back as a ToolOutput (errors included), never raised.
+Lookup = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """The request so far: path values (the spec's fixed ones included) and the body fields other than the friendly."""
+
+    path: Mapping[str, Any]
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """A body the transform encoded itself (multipart/related uploads), sent as these bytes with this content type."""
+
+    content: bytes
+    content_type: str
+
+
+InputTransform = Callable[[dict[str, Any], Outgoing, Lookup], Awaitable["dict[str, Any] | RawBody"]]
+
+
+def _addresses(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(item) for item in value or [] if str(item).strip()]
+
+
+async def gmail_compose(given: dict[str, Any], request: Outgoing, lookup: Lookup) -> dict[str, Any]:
+    """Gmail's `raw` (a base64url RFC 2822 message) and `threadId` from recipients, subject and a text/HTML body.
+
+    With `reply_to_message_id` the original is read (its headers only) so the reply joins its thread: `threadId`,
+    In-Reply-To and References from it, "Re: " + its subject and its sender as the recipient unless given.
+    """
+    text, html = given.get("text"), given.get("html")
+    if not text and not html:
+        raise InputError("give the body as `text` (plain text) and/or `html`")
+    to, subject = _addresses(given.get("to")), given.get("subject")
+    produced: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    replied = given.get("reply_to_message_id")
+    if replied:
+        original = await lookup(
+            "/gmail/v1/users/{userId}/messages/{id}",
+            {"userId": request.path.get("userId", "me"), "id": replied},
+            {"format": "metadata", "metadataHeaders": ["Subject", "From", "Reply-To", "Message-ID", "References"]},
+        )
+        if original.is_error or not isinstance(original.structured, dict):
+            raise InputError(f"could not read message {replied!r} to reply to it: {original.text}")
+        found = _part_headers(original.structured.get("payload") or {})
+        if original.structured.get("threadId"):
+            produced["threadId"] = original.structured["threadId"]
+        message_id = found.get("message-id")
+        if message_id:
+            headers["In-Reply-To"] = message_id
+            headers["References"] = " ".join(filter(None, [found.get("references"), message_id]))
+        if subject is None:
+            original_subject = found.get("subject", "")
+            subject = original_subject if original_subject.lower().startswith("re:") else f"Re: {original_subject}"
+        if not to:
+            to = _addresses(found.get("reply-to") or found.get("from"))
+    if not to:
+        raise InputError("give the recipients in `to`, or `reply_to_message_id` to answer a message")
+    message = EmailMessage()
+    try:
+        message["To"] = ", ".join(to)
+        for name in ("cc", "bcc"):
+            if _addresses(given.get(name)):
+                message[name.capitalize()] = ", ".join(_addresses(given.get(name)))
+        message["Subject"] = subject or ""
+        for name, value in headers.items():
+            message[name] = value
+    except ValueError as exc:  # a line break in a header value: never let it add headers
+        raise InputError(f"a recipient or the subject is not a valid header value: {exc}") from exc
+    if text and html:
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+    else:
+        message.set_content(html or text, subtype="html" if html else "plain")
+    produced["raw"] = base64.urlsafe_b64encode(message.as_bytes(policy=SMTP)).decode("ascii")
+    return produced
+
+
+async def github_file(given: dict[str, Any], request: Outgoing, lookup: Lookup) -> dict[str, Any]:
+    """GitHub's base64 `content` from text, with the current blob's `sha` looked up when the file exists already.
+
+    GitHub needs that sha to update a file (and refuses a create without it with 422); the agent passes `sha` itself
+    to make sure it replaces the version it read.
+    """
+    produced: dict[str, Any] = {"content": base64.b64encode(str(given.get("content", "")).encode()).decode("ascii")}
+    if request.body.get("sha"):
+        return produced
+    branch = request.body.get("branch")
+    current = await lookup(
+        "/repos/{owner}/{repo}/contents/{path}",
+        {name: request.path.get(name) for name in ("owner", "repo", "path")},
+        {"ref": branch} if branch else {},
+    )
+    if current.upstream_status == 404:
+        return produced  # a new file
+    if current.is_error:
+        raise InputError(f"could not read the current file to update it: {current.text}")
+    if isinstance(current.structured, list):
+        raise InputError(f"`path` {request.path.get('path')!r} is a directory; give the path of a file in it")
+    if isinstance(current.structured, dict) and current.structured.get("sha"):
+        produced["sha"] = current.structured["sha"]
+    return produced
+
+
+_GOOGLE_APPS = "application/vnd.google-apps."
+
+
+async def drive_upload(given: dict[str, Any], request: Outgoing, lookup: Lookup) -> RawBody:
+    """Drive's multipart upload body (RFC 2387 multipart/related): the File metadata as JSON, then the content.
+
+    `convert_to` asks Drive to import the content as a Google Doc, Sheet or Slides file (metadata mimeType
+    application/vnd.google-apps.*), with the content's own type telling Drive what it converts from.
+    """
+    text, encoded = given.get("content"), given.get("content_base64")
+    if (text is None) == (encoded is None):
+        raise InputError("give the file's content as `content` (text) or `content_base64` (binary), one of them")
+    if encoded is not None:
+        try:
+            media = base64.b64decode(str(encoded), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError("`content_base64` is not valid base64; encode the bytes with standard base64") from exc
+    else:
+        media = str(text).encode()
+    content_type = str(given.get("content_type") or ("text/plain" if text is not None else "application/octet-stream"))
+    if text is not None and "charset" not in content_type.lower():
+        content_type += "; charset=UTF-8"
+    metadata: dict[str, Any] = {"name": given.get("name")}
+    if given.get("convert_to"):
+        metadata["mimeType"] = _GOOGLE_APPS + str(given["convert_to"])
+    elif given.get("content_type"):
+        metadata["mimeType"] = content_type.split(";", 1)[0].strip()
+    for key in ("parents", "description"):
+        if given.get(key):
+            metadata[key] = given[key]
+    boundary = "mcphub-" + secrets.token_hex(16)
+    while boundary.encode() in media:  # astronomically unlikely, but a boundary must not occur in the content
+        boundary = "mcphub-" + secrets.token_hex(16)
+    content = b"".join(
+        [
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            json.dumps(metadata, ensure_ascii=False).encode(),
+            f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode(),
+            media,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    return RawBody(content, f"multipart/related; boundary={boundary}")
+
+
+INPUT_TRANSFORMS: dict[str, InputTransform] = {
+    "gmail_compose": gmail_compose,
+    "github_file": github_file,
+    "drive_upload": drive_upload,
+}
+
+
+async def build_input(
+    shape: InputShape, body: Mapping[str, Any] | None, path: Mapping[str, Any], lookup: Lookup
+) -> dict[str, Any] | RawBody:
+    """The body of a tool with an input transform: the friendly fields of `body` replaced by what they build."""
+    rest = {key: value for key, value in (body or {}).items() if value is not None}
+    given = {name: rest.pop(name) for name in shape.arguments if name in rest}
+    produced = await INPUT_TRANSFORMS[shape.transform](given, Outgoing(path=path, body=rest), lookup)
+    if isinstance(produced, RawBody):
+        return produced  # the whole body: the operation has no other body fields (the compiler removed them)
+    rest.update(produced if shape.into is None else {shape.into: produced})
+    return rest

@@ -27,7 +27,7 @@ from mcphub.compiler.fetch import npm_file
 from mcphub.compiler.ir import Integration, SourceInfo
 from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH
 from mcphub.compiler.sources.openapi.convert import HTTP_METHODS, openapi_to_integration
-from mcphub.compiler.sources.openapi.load import detect_format, load_document, read_bytes
+from mcphub.compiler.sources.openapi.load import detect_format, load_document, merge_supplement, read_bytes
 from mcphub.compiler.sources.openapi.parameters import SKIPPED_HEADERS
 
 if TYPE_CHECKING:
@@ -52,9 +52,15 @@ def integration_from_file(
     name: str | None = None,
     max_full_length: int = DEFAULT_MAX_FULL_LENGTH,
     base_url_given: bool = False,
+    supplement: Path | None = None,
 ) -> Integration:
-    """A description file → Integration; `source` (the spec's record of it) defaults to the bare file."""
+    """A description file → Integration; `source` (the spec's record of it) defaults to the bare file.
+
+    `supplement`: a description of ours whose operations are added (a spec's `source.supplement`).
+    """
     document, fmt = load_document(path)
+    if supplement is not None:
+        merge_supplement(document, load_document(supplement)[0], supplement)
     source = source or SourceInfo(kind="openapi", path=path.name)
     source = source.model_copy(update={"sha256": hashlib.sha256(read_bytes(path)).hexdigest(), "format": fmt})
     return openapi_to_integration(
@@ -80,6 +86,11 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         if resolved is None:
             raise SpecError(f"{spec_path}: source.path is required for source kind 'openapi'")
         source_file = resolved
+    supplement = None
+    if spec.source.supplement is not None:
+        supplement = spec_path.parent / spec.source.supplement
+        if not supplement.is_file():
+            raise spec.error("source.supplement", f"'{supplement}' does not exist; give a path relative to the spec")
     return integration_from_file(
         source_file,
         spec.slug,
@@ -87,4 +98,5 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         name=spec.name,
         max_full_length=spec.max_name_length,
         base_url_given=spec.base_url is not None,
+        supplement=supplement,
     )

@@ -176,3 +176,48 @@ def load_document(path: Path) -> tuple[dict[str, Any], str]:
         if bundler.bundled:
             document["x-bundled"] = bundler.bundled
     return document, label
+
+
+def merge_supplement(document: dict[str, Any], supplement: dict[str, Any], where: Path) -> None:
+    """Add a spec's `source.supplement` (operations the description lacks, described by us) to `document`.
+
+    Its components come along, renamed where a name clashes with a different component of the description; security
+    schemes stay the description's (a spec's `auth:` decides them anyway). An operation both describe is an error,
+    since which one is meant can't be guessed.
+    """
+    components = document.setdefault("components", {})
+    added: dict[str, dict[str, Any]] = {}
+    renamed: dict[str, str] = {}
+    for section, entries in (supplement.get("components") or {}).items():
+        if section == "securitySchemes":
+            continue
+        taken = components.get(section, {})
+        for name, value in entries.items():
+            new_name = name
+            while new_name in taken and taken[new_name] != value:
+                new_name += "_supplement"
+            added.setdefault(section, {})[new_name] = value
+            if new_name != name:
+                renamed[f"#/components/{section}/{name}"] = f"#/components/{section}/{new_name}"
+    paths = supplement.get("paths") or {}
+    _rewrite_refs([added, paths], renamed)  # only the supplement's own references point at its renamed parts
+    for section, entries in added.items():
+        components.setdefault(section, {}).update(entries)
+    for path, item in paths.items():
+        existing = document.setdefault("paths", {}).setdefault(path, {})
+        for method, operation in item.items():
+            if method in existing:
+                raise SourceError(f"{where}: {method.upper()} {path} is in the source already; remove it here")
+            existing[method] = operation
+
+
+def _rewrite_refs(node: Any, renamed: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref in renamed:
+            node["$ref"] = renamed[ref]
+        for value in node.values():
+            _rewrite_refs(value, renamed)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_refs(value, renamed)
