@@ -273,20 +273,21 @@ def _env_vars(integration: Integration, prefix: str) -> list[tuple[str, str]]:
 
 
 def _integration_json(integration: Integration, tools: list[Tool]) -> str:
-    from mcphub.runtime.upstream.http import EgressPolicy
-
-    policy = EgressPolicy.from_integration(integration)
     data = integration.model_dump(mode="json", by_alias=True, exclude={"warnings", "resources", "prompts"})
     data["tools"] = [tool.model_dump(mode="json", by_alias=True) for tool in tools]
-    # The hub's allowed hosts and methods, as it compiles them for this integration.
-    data["policy"] |= {"hosts": [p.pattern for p in policy.hosts], "methods": sorted(policy.methods)}
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _pin(distribution: str) -> str:
-    from importlib.metadata import version
+def _hub_requirements(*names: str) -> list[str]:
+    """The export's dependencies as mcphub itself requires them (the same pins and ranges)."""
+    from importlib.metadata import PackageNotFoundError, requires
 
-    return version(distribution)
+    try:
+        declared = requires("mcphub") or []
+    except PackageNotFoundError as exc:
+        raise ExportError("mcphub's own metadata is missing; install it (`pip install -e .` or `make`)") from exc
+    found = {re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0].lower(): line.split(";")[0].strip() for line in declared}
+    return [found[name] for name in names]
 
 
 @cache
@@ -329,7 +330,8 @@ def export_integration(target: str | Path, out: Path, *, generated: Path = Path(
         "sample": sample,
         "tool_names": [tool.name for tool in tools],
         "env_vars": _env_vars(integration, prefix),
-        "dependencies": [f"mcp=={_pin('mcp')}", "httpx2>=2.16,<3", "pydantic>=2.10,<3", "anyio>=4.9", "uvicorn>=0.34"],
+        # anyio comes with mcp (>=4.9); named because server.py and runtime.py use it directly.
+        "dependencies": [*_hub_requirements("mcp", "httpx2", "pydantic", "uvicorn"), "anyio>=4.9"],
         "tools": [
             {
                 "name": tool.name,
@@ -364,8 +366,7 @@ def export_integration(target: str | Path, out: Path, *, generated: Path = Path(
         code / "models.py": models,
         code / "integration.json": _integration_json(integration, tools),
     }
-    if any(tool.response is not None for tool in tools):
-        files[code / "transforms.py"] = transforms_source()
+    files[code / "transforms.py"] = transforms_source()  # response shaping and input transforms (`input:`)
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ __all__ = ["WireSource", "wire_source"]
 
 # Module-level names taken from mcphub.runtime.upstream.http, in an order where each is defined before use.
 _HTTP_NAMES = (
+    "MAX_REDIRECTS",
+    "_REDIRECT_STATUSES",
     "_ERROR_BODY_CHARS",
     "_TEMPLATE_VARIABLE",
     "_RESERVED",
@@ -32,7 +35,9 @@ _HTTP_NAMES = (
     "encode_form",
     "_query_string",
     "_query_encoder",
+    "_host_pattern",
     "_compile_host",
+    "EgressPolicy",
     "_Prepared",
     "_Preset",
     "_presets",
@@ -43,8 +48,40 @@ _HTTP_NAMES = (
     "_shape",
     "_looks_textual",
 )
-# Methods of UpstreamClient that build a request from a tool, its arguments and a credential (no I/O).
-_CLIENT_METHODS = ("_server_url", "_no_value", "_security", "prepare", "_multipart")
+# Methods of UpstreamClient: building a request from a tool, its arguments and a credential; input transforms; the
+# exchange (egress checks, redirects, the size cap). The export's template supplies `_send` (one httpx2 request).
+_CLIENT_METHODS = (
+    "_server_url",
+    "_no_value",
+    "_security",
+    "prepare",
+    "_multipart",
+    "_check_destination",
+    "send",
+    "_build_input",
+    "_exchange",
+    "_read_capped",
+)
+# Imports inside the copied code that point into mcphub, and what they become in the export.
+_IMPORTS = {
+    "from mcphub.runtime.upstream.transforms import": "from .transforms import",
+    "from mcphub.compiler.ir import InputShape, ResponseShape\n": "InputShape = ResponseShape = Any  # plain objects\n",
+    "from mcphub.runtime.package import ToolOutput\n": "from .runtime import ToolOutput\n",
+}
+
+
+def _rewrite_imports(source: str, where: str, *, required: tuple[str, ...] = ()) -> str:
+    for old in required:
+        if old not in source:
+            raise RuntimeError(f"{where}: the import {old.strip()!r} changed; update mcphub/export/wire.py")
+    for old, new in _IMPORTS.items():
+        source = source.replace(old, new)
+    leftover = re.search(r"^\s*(from|import) mcphub\b.*$", source, re.MULTILINE)
+    if leftover is not None:
+        raise RuntimeError(
+            f"{where}: copied code imports mcphub ({leftover.group().strip()}); update mcphub/export/wire.py"
+        )
+    return source
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +140,11 @@ def wire_source() -> WireSource:
 
 
 def transforms_source() -> str:
-    """The hub's response transforms module, with its one IR import replaced by plain attribute access."""
+    """The hub's transforms module (response shaping, input transforms) with its mcphub imports made local."""
     module = "mcphub.runtime.upstream.transforms"
-    source = _source(module)
-    needle = "from mcphub.compiler.ir import ResponseShape\n"
-    if needle not in source:
-        raise RuntimeError(f"{module}: its IR import changed; update mcphub/export/wire.py")
-    # `ResponseShape` is only an annotation there (postponed evaluation); the export passes its own objects.
-    return source.replace(needle, "ResponseShape = Any  # the export's runtime passes plain objects\n")
+    # The IR names are only annotations there (postponed evaluation); the export passes its own objects.
+    required = (
+        "from mcphub.compiler.ir import InputShape, ResponseShape\n",
+        "from mcphub.runtime.package import ToolOutput\n",
+    )
+    return _rewrite_imports(_source(module), module, required=required)
