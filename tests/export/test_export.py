@@ -65,7 +65,7 @@ class NotesUpstream(Upstream):
     """Records every request and answers each with 201 and a small JSON body."""
 
     async def _answer(self, r: Recorded, send: Send) -> None:
-        payload = json.dumps({"id": 1, "path": r.path}).encode()
+        payload = json.dumps({"id": 1, "path": r.path, "sha": "blob-sha-1"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 201, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -91,10 +91,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     root = tmp_path_factory.mktemp("export")
     report = compile_target(Target(HERE / "notes.yaml", is_spec=True), root / "packages")
     assert report.error is None, report.error
-    projects = {"airtable": root / "mcp-airtable", "notes": root / "mcp-notes"}
-    assert _run_export("airtable", projects["airtable"], "--catalog", str(REPO / "generated"))["project"] == (
-        "mcp-airtable"
-    )
+    projects = {slug: root / f"mcp-{slug}" for slug in ("airtable", "github", "notes")}
+    for slug in ("airtable", "github"):
+        assert _run_export(slug, projects[slug], "--catalog", str(REPO / "generated"))["project"] == f"mcp-{slug}"
     assert _run_export(str(root / "packages" / "notes"), projects["notes"])["tools"] == 2
     venv = root / "venv"
     uv = _uv()
@@ -109,6 +108,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
             "--python",
             str(python),
             f"{projects['airtable']}[test]",
+            str(projects["github"]),
             str(projects["notes"]),
         ],
         check=True,
@@ -119,7 +119,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 
 def test_the_export_runs_without_mcphub(exported: Exported) -> None:
     done = subprocess.run(
-        [str(exported.venv_python), "-c", "import mcp_notes.server, mcp_airtable.server; import mcphub"],
+        [
+            str(exported.venv_python),
+            "-c",
+            "import mcp_notes.server, mcp_airtable.server, mcp_github.server; import mcphub",
+        ],
         cwd=exported.venv_python.parents[2],  # not the repository, whose mcphub/ would be importable from there
         capture_output=True,
         text=True,
@@ -242,7 +246,7 @@ async def test_the_export_sends_what_the_hub_sends(exported: Exported, upstream:
         )
         result = await client.call_tool("create_note", NOTE)
     assert result.is_error is False, result.content
-    assert result.structured_content == {"id": 1, "path": "/v2/folders/inbox/2024 plans/notes"}
+    assert result.structured_content == {"id": 1, "path": "/v2/folders/inbox/2024 plans/notes", "sha": "blob-sha-1"}
     assert _sent(recorder.last()) == from_hub
 
     async with (
@@ -258,6 +262,42 @@ async def test_the_export_sends_what_the_hub_sends(exported: Exported, upstream:
     assert refused.is_error is True
     assert "Nothing was sent" in refused.content[0].text
     assert len(recorder.requests) == 3
+
+
+async def test_an_input_transform_sends_what_the_hub_sends(
+    exported: Exported, upstream: tuple[NotesUpstream, int]
+) -> None:
+    """github's write_file: the hub's transform looks up the file's sha (a GET), then PUTs base64 content with it."""
+    recorder, port = upstream
+    base = f"http://127.0.0.1:{port}"
+    arguments = {"owner": "octo", "repo": "hello", "path": "docs/a b.md", "message": "Add", "content": "héllo"}
+    package = load_package(REPO / "generated" / "github", module_prefix="export_test")
+    policy = package.integration.policy.model_copy(
+        update={"allowed_hosts": ["127.0.0.1"], "allow_private_network": True}
+    )
+    integration = package.integration.model_copy(update={"base_url": base, "policy": policy})
+    client = UpstreamClient(integration)
+    try:
+        tool = integration.tool("write_file")
+        output = await package.invoke(HubCall(tool, client, Credential(token=KEY)), tool.name, arguments)
+    finally:
+        await client.aclose()
+    assert output.is_error is False, output.text
+    from_hub = [_sent(r) for r in recorder.requests]
+    assert [r["method"] for r in from_hub] == ["GET", "PUT"]
+    assert json.loads(from_hub[1]["body"])["sha"] == "blob-sha-1"
+
+    environment = {"MCPHUB_CRED_GITHUB_TOKEN": KEY, "MCPHUB_CRED_GITHUB_BASE_URL": base}
+    stdio = StdioServerParameters(
+        command=str(exported.venv_python),
+        args=["-m", "mcp_github"],
+        env=environment,
+        cwd=exported.venv_python.parents[2],
+    )
+    async with Client(stdio) as mcp:
+        result = await mcp.call_tool("write_file", arguments)
+    assert result.is_error is False, result.content
+    assert [_sent(r) for r in recorder.requests[2:]] == from_hub
 
 
 @pytest.mark.parametrize(("slug", "kind"), [("linear", "GraphQL"), ("postgres", "SQL"), ("time", "upstream MCP")])
