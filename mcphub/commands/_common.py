@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, is_dataclass
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mcphub.commands._options import data_dir_option, hub_url_option, json_option, user_option
 from mcphub.runtime.oauth.upstream import OAuthError
 from mcphub.runtime.tenancy.accounts import AccountError, UserInfo
 from mcphub.runtime.tenancy.credentials import CredentialError
@@ -23,6 +25,7 @@ from mcphub.runtime.tenancy.vault import VaultError
 __all__ = [
     "data_dir_option",
     "emit",
+    "hub_url_option",
     "json_option",
     "open_tenancy",
     "resolve_user",
@@ -34,30 +37,6 @@ __all__ = [
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def data_dir_option(func: F) -> F:
-    return click.option(
-        "--data-dir",
-        type=click.Path(path_type=Path),
-        default=Path("data"),
-        envvar="MCPHUB_DATA_DIR",
-        show_default=True,
-        help="The hub's data dir (SQLite file, key file). MCPHUB_DATABASE_URL selects PostgreSQL instead.",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table.")(func)
-
-
-def user_option(func: F) -> F:
-    return click.option(
-        "--user",
-        "user_email",
-        metavar="EMAIL",
-        help="Whose data (default: the only user, when there is exactly one).",
-    )(func)
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -83,17 +62,34 @@ async def open_tenancy(data_dir: Path) -> AsyncIterator[Tenancy]:
 
 
 async def resolve_user(tenancy: Tenancy, email: str | None) -> UserInfo:
+    """The user a command acts for: --user, else $MCPHUB_USER, else the operator (the first admin).
+
+    Unless --user named them, a line on stderr says whose data the command shows (stdout stays clean
+    for --json and pipes).
+    """
     if email:
-        user = await tenancy.accounts.find_user(email)
-        if user is None:
-            raise click.ClickException(f"no user {email}; `mcphub users list` shows them")
+        return await _find_user(tenancy, email, "--user")
+    configured = os.environ.get("MCPHUB_USER", "").strip()
+    if configured:
+        user = await _find_user(tenancy, configured, "MCPHUB_USER")
+        click.echo(f"mcphub: as {user.email} (MCPHUB_USER; --user EMAIL for another user)", err=True)
         return user
     users = await tenancy.accounts.list_users()
-    if len(users) == 1:
-        return users[0]
     if not users:
-        raise click.ClickException("no users yet; create one with `mcphub users create EMAIL`")
-    raise click.ClickException("several users exist: say whose with --user EMAIL")
+        raise click.ClickException(
+            "no users yet: start the hub once (`mcphub serve` creates the admin) or `mcphub users create EMAIL`"
+        )
+    user = next((u for u in users if u.is_admin), users[0])  # list_users is in creation order
+    if len(users) > 1:
+        click.echo(f"mcphub: as {user.email}, the operator (--user EMAIL or MCPHUB_USER for another user)", err=True)
+    return user
+
+
+async def _find_user(tenancy: Tenancy, email: str, source: str) -> UserInfo:
+    user = await tenancy.accounts.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email} ({source}); `mcphub users list` shows them")
+    return user
 
 
 def to_jsonable(value: Any) -> Any:

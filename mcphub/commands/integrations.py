@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
+from mcphub.commands._options import catalog_option
 from mcphub.compiler.ir import Integration
 
 
@@ -22,15 +23,6 @@ def load_catalog(dirs: tuple[Path, ...]) -> dict[str, Integration]:
                 continue
             found.setdefault(integration.slug, integration)
     return found
-
-
-catalog_option = click.option(
-    "--catalog",
-    "catalogs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Folder of compiled packages (repeatable; default: generated/).",
-)
 
 
 @click.group()
@@ -55,16 +47,28 @@ def list_(catalogs: tuple[Path, ...], user_email: str | None, data_dir: Path, as
         for slug in sorted(set(catalog) | set(states)):
             state = states.get(slug)
             integration = catalog.get(slug)
+            # An integration without auth schemes is usable as soon as it is enabled: "connected" for it.
+            needs_credential = integration is None or bool(integration.auth)
             items.append(
                 {
                     "slug": slug,
                     "name": integration.name if integration else "(not in catalog)",
                     "enabled": bool(state and state.enabled),
-                    "connected": bool(state and state.connected),
+                    "connected": bool(state and state.connected) or not needs_credential,
+                    "needs_credential": needs_credential,
                     "auth": [a.id for a in integration.auth] if integration else [],
                 }
             )
-        rows = [[i["slug"], i["name"], i["enabled"], i["connected"], i["auth"] or "none"] for i in items]
+        rows = [
+            [
+                i["slug"],
+                i["name"],
+                i["enabled"],
+                i["connected"] if i["needs_credential"] else "not needed",
+                i["auth"] or "none",
+            ]
+            for i in items
+        ]
         emit(as_json, items, ["slug", "name", "enabled", "connected", "auth"], rows, empty="the catalog is empty")
 
     run(go())

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import ROTATION_GRACE, ApiKeyInfo, NewKey
 
@@ -33,11 +35,11 @@ def _rows(keys: list[ApiKeyInfo]) -> list[list[object]]:
 _HEADERS = ["id", "name", "prefix", "status", "scope", "expires", "last used"]
 
 
-def _show_new(new: NewKey, as_json: bool, what: str) -> None:
+def _show_new(new: NewKey, as_json: bool, what: str, owner: str) -> None:
     if as_json:
         emit(True, {"key": new.info, "secret": new.secret}, [], [])
         return
-    click.echo(f"{what} key {new.info.id} ({new.info.name}). The secret is shown once; store it now:\n")
+    click.echo(f"{what} key {new.info.id} ({new.info.name}) of {owner}. The secret is shown once; store it now:\n")
     click.echo(f"  {new.secret}\n")
 
 
@@ -50,22 +52,36 @@ def keys() -> None:
 @click.option("--name", required=True, help="What uses the key: 'laptop', 'ci', …")
 @click.option("--expires-in", "expires_in", help="Expire after a duration (30m, 24h, 90d).")
 @click.option(
-    "--scope", multiple=True, help="Limit to an integration ('github') or tool ('github__create_issue'); repeatable."
+    "--scope",
+    multiple=True,
+    help="Limit to an integration ('github') or tool ('github__create_issue') of the catalog; repeatable.",
 )
+@catalog_option
 @user_option
 @data_dir_option
 @json_option
 def create(
-    name: str, expires_in: str | None, scope: tuple[str, ...], user_email: str | None, data_dir: Path, as_json: bool
+    name: str,
+    expires_in: str | None,
+    scope: tuple[str, ...],
+    catalogs: tuple[Path, ...],
+    user_email: str | None,
+    data_dir: Path,
+    as_json: bool,
 ) -> None:
     """Create a key; its secret is printed once and never stored."""
     expires_at = utcnow() + parse_duration(expires_in) if expires_in else None
+    catalog = load_catalog(catalogs) if scope else {}
+    if scope and not catalog:
+        click.echo("warning: no compiled packages found (--catalog), so the scope was not checked", err=True)
 
     async def go() -> None:
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
-            new = await tenancy.accounts.create_key(user.id, name, expires_at=expires_at, scope=scope or None)
-        _show_new(new, as_json, "Created")
+            new = await tenancy.accounts.create_key(
+                user.id, name, expires_at=expires_at, scope=scope or None, catalog=catalog.values() or None
+            )
+        _show_new(new, as_json, "Created", user.email)
 
     run(go())
 
@@ -105,7 +121,7 @@ def rotate(key_id: int, grace: str, user_email: str | None, data_dir: Path, as_j
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
             new = await tenancy.accounts.rotate_key(user.id, key_id, grace=period)
-        _show_new(new, as_json, "Rotated")
+        _show_new(new, as_json, "Rotated", user.email)
         if not as_json:
             click.echo(
                 f"The previous secret works until {(utcnow() + period):%Y-%m-%d %H:%M} UTC."

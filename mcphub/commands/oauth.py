@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
-from mcphub.commands.integrations import catalog_option, load_catalog
+from mcphub.commands._common import (
+    data_dir_option,
+    emit,
+    hub_url_option,
+    json_option,
+    open_tenancy,
+    resolve_user,
+    run,
+    user_option,
+)
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.oauth.authserver import GrantInfo, list_grants, revoke_grant
 from mcphub.runtime.oauth.upstream import TokenAuth
 
@@ -99,19 +108,12 @@ def delete_client(slug: str, data_dir: Path) -> None:
     run(go())
 
 
-def _default_hub_url() -> str:
-    return os.environ.get("MCPHUB_PUBLIC_URL") or "http://127.0.0.1:8765"
-
-
 @oauth.command("connect")
 @click.argument("slug")
 @user_option
 @catalog_option
-@click.option(
-    "--hub-url",
-    default=_default_hub_url,
-    show_default="$MCPHUB_PUBLIC_URL or http://127.0.0.1:8765",
-    help="Where the running hub is reached by the browser: the provider redirects to HUB_URL/oauth/callback/SLUG.",
+@hub_url_option(
+    "Where the running hub is reached by the browser: the provider redirects to HUB_URL/oauth/callback/SLUG."
 )
 @click.option("--scheme", help="Which of the integration's OAuth schemes (its id; default: the first).")
 @click.option(

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
-from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, run
+from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, run, to_jsonable
+from mcphub.commands._options import catalog_option
+from mcphub.commands.integrations import load_catalog
+from mcphub.runtime.tenancy.firstrun import enable_for_new_user
 
 
 @click.group()
@@ -18,20 +21,32 @@ def users() -> None:
 @users.command("create")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin instead of prompting.")
+@catalog_option
 @data_dir_option
 @json_option
-def create(email: str, password_stdin: bool, data_dir: Path, as_json: bool) -> None:
-    """Create a user; the password is prompted for (never taken from the command line)."""
+def create(email: str, password_stdin: bool, catalogs: tuple[Path, ...], data_dir: Path, as_json: bool) -> None:
+    """Create a user; the password is prompted for (never taken from the command line).
+
+    The new user starts with the integrations that need no credential enabled (configurable with
+    MCPHUB_NEW_USER_INTEGRATIONS: credential-free, none, or a comma-separated list of slugs).
+    """
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    catalog = load_catalog(catalogs)
 
     async def go() -> None:
         async with open_tenancy(data_dir) as tenancy:
             user = await tenancy.accounts.create_user(email, password)
+            enabled, _ = await enable_for_new_user(tenancy, user.id, catalog.values())
         role = "admin" if user.is_admin else "user"
-        emit(as_json, user, ["id", "email", "role"], [[user.id, user.email, role]])
+        emit(
+            as_json,
+            {**to_jsonable(user), "enabled": enabled},
+            ["id", "email", "role", "enabled"],
+            [[user.id, user.email, role, enabled]],
+        )
 
     run(go())
 

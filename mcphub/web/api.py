@@ -37,6 +37,7 @@ from mcphub.runtime.oauth.upstream import NotSignedIn, OAuthError
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.tenancy.accounts import AccountError, KeyPrincipal, NotFound, UserInfo
 from mcphub.runtime.tenancy.credentials import CredentialError
+from mcphub.runtime.tenancy.firstrun import enable_for_new_user
 from mcphub.runtime.tenancy.policy import LimiterUnavailable, parse_rate
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.tenancy.usage import call_log, monthly, summary
@@ -257,8 +258,14 @@ class _Api:
         await self.throttle(request, body.email)
         if not self.allow_signup and await self.t.accounts.list_users():
             raise ApiError(403, "signup_closed", "sign-up is closed on this hub; ask an admin for an account")
-        user = await self.t.accounts.create_user(body.email, body.password)
+        user = await self.new_user(body.email, body.password)
         return await self.signed_in(request, user, 201)
+
+    async def new_user(self, email: str, password: str) -> UserInfo:
+        """Create an account with the integrations every new user starts with (MCPHUB_NEW_USER_INTEGRATIONS)."""
+        user = await self.t.accounts.create_user(email, password)
+        await enable_for_new_user(self.t, user.id, self.catalog() if self.catalog else [])
+        return user
 
     async def sign_in(self, request: Request) -> Response:
         body = await self.body(request, Credentials)
@@ -286,7 +293,7 @@ class _Api:
             raise ApiError(403, "admin_only", "only admins can list or create users")
         if request.method == "POST":
             body = await self.body(request, Credentials)
-            return _ok({"user": _user(await self.t.accounts.create_user(body.email, body.password))}, 201)
+            return _ok({"user": _user(await self.new_user(body.email, body.password))}, 201)
         return _ok({"users": [_user(u) for u in await self.t.accounts.list_users()]})
 
     # --- keys ----------------------------------------------------------------------------------------
@@ -303,7 +310,10 @@ class _Api:
             return _ok({"keys": [self._key(k) for k in await self.t.accounts.list_keys(caller.user.id)]})
         body = await self.body(request, KeyCreate)
         expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
-        new = await self.t.accounts.create_key(caller.user.id, body.name, expires_at=expires, scope=body.scope)
+        catalog = self.catalog() if self.catalog else None
+        new = await self.t.accounts.create_key(
+            caller.user.id, body.name, expires_at=expires, scope=body.scope, catalog=catalog
+        )
         return _ok({"key": self._key(new.info), "secret": new.secret}, 201)
 
     def _key_id(self, request: Request) -> int:

@@ -56,7 +56,7 @@ def test_check_reports_a_file_the_compiler_no_longer_writes(tmp_path: Path) -> N
     assert not (out / "pets" / "models.py").exists()
 
 
-def test_missing_source_keeps_the_committed_package_but_fails_check(tmp_path: Path) -> None:
+def test_missing_source_fails_and_keeps_the_committed_package(tmp_path: Path) -> None:
     shutil.copy(PETSTORE, tmp_path / "petstore.yaml")
     spec = _spec(tmp_path, "petstore.yaml")
     out = tmp_path / "generated"
@@ -65,8 +65,8 @@ def test_missing_source_keeps_the_committed_package_but_fails_check(tmp_path: Pa
     (tmp_path / "petstore.yaml").unlink()
 
     code, output = _compile(str(spec), "--out", str(out))
-    assert code == 0, output
-    assert "kept the committed package" in output and "petstore.yaml' does not exist" in output
+    assert code == 1, output  # a broken spec is an error, even though the hub keeps serving the old package
+    assert "stays served" in output and "petstore.yaml' does not exist" in output
     assert (out / "pets" / "server.py").read_bytes() == before
 
     code, output = _compile(str(spec), "--out", str(out), "--check")

@@ -28,7 +28,7 @@ from mcp.shared.inbound import (
     encode_header_value,
 )
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp_types import PROTOCOL_VERSION_META_KEY, JSONRPCRequest
+from mcp_types import PROTOCOL_VERSION_META_KEY, ErrorData, JSONRPCError, JSONRPCRequest
 
 __all__ = ["run_bridge"]
 
@@ -69,13 +69,48 @@ async def _to_hub(
         done.cancel()  # the client closed stdin: the bridge is done
 
 
-async def _to_client(source: ReadStream[SessionMessage | Exception], sink: WriteStream[SessionMessage]) -> None:
+class _Refusal:
+    """Remembers why the hub refused the key, to replace the SDK's generic error for a 401/403 with it."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url
+        self.token = token
+        self.reason: str | None = None
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        if response.status_code not in (401, 403) or self.reason is not None:
+            return
+        if self.token is None:
+            self.reason = (
+                f"the hub at {self.url} needs an API key (HTTP {response.status_code}): pass --token mcp_sk_… "
+                "or set MCPHUB_TOKEN; `mcphub keys create --name NAME` makes one"
+            )
+        else:
+            self.reason = (
+                f"the hub at {self.url} refused the API key {self.token[:15]}… (HTTP {response.status_code}: "
+                "invalid, expired or revoked): check --token / MCPHUB_TOKEN, or make a new key with "
+                "`mcphub keys create --name NAME` (`mcphub keys list` shows which keys are active)"
+            )
+        logger.error("%s", self.reason)
+
+    def explain(self, message: JSONRPCError) -> JSONRPCError:
+        # The SDK turns any non-JSON-RPC HTTP error into this one message, whatever the status was.
+        if self.reason is None or message.error.message != "Server returned an error response":
+            return message
+        return JSONRPCError(jsonrpc="2.0", id=message.id, error=ErrorData(code=message.error.code, message=self.reason))
+
+
+async def _to_client(
+    source: ReadStream[SessionMessage | Exception], sink: WriteStream[SessionMessage], refusal: _Refusal
+) -> None:
     # Closing the stdio write side (also on cancellation) is what lets stdio_server() finish.
     async with sink:
         async for item in source:
             if isinstance(item, Exception):
                 logger.warning("hub connection problem: %s", item)
                 continue
+            if isinstance(item.message, JSONRPCError):
+                item = SessionMessage(refusal.explain(item.message), metadata=item.metadata)
             await sink.send(item)
 
 
@@ -84,6 +119,8 @@ async def bridge(url: str, token: str | None, *, http_client: httpx2.AsyncClient
     headers = {"Authorization": f"Bearer {token}"} if token else None
     # The SDK's defaults: the hub may hold a response stream open for minutes.
     client = http_client or httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    refusal = _Refusal(url, token)
+    client.event_hooks["response"] = [*client.event_hooks["response"], refusal.on_response]
     async with (
         client,
         streamable_http_client(url, http_client=client) as (hub_read, hub_write),
@@ -91,7 +128,7 @@ async def bridge(url: str, token: str | None, *, http_client: httpx2.AsyncClient
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(_to_hub, stdio_read, hub_write, tg.cancel_scope)
-        tg.start_soon(_to_client, hub_read, stdio_write)
+        tg.start_soon(_to_client, hub_read, stdio_write, refusal)
 
 
 def _transport_failure(exc: BaseException) -> httpx2.HTTPError | None:

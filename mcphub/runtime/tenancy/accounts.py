@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import difflib
 import hashlib
 import hmac
 import logging
@@ -47,7 +48,9 @@ from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
 from mcphub.runtime.tenancy.vault import Vault, hub_secret
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import
+    from redis.asyncio import Redis
+
+    from mcphub.compiler.ir import Integration  # only with MCPHUB_REDIS_URL: redis costs ~0.1 s to import
 
 __all__ = [
     "KEY_PREFIX",
@@ -195,6 +198,24 @@ def _normalise_scope(scope: Iterable[str] | None) -> list[str] | None:
         if not re.fullmatch(r"[a-z0-9-]+(__[A-Za-z0-9_-]+)?", entry):
             raise AccountError(f"scope entry {entry!r} is neither an integration slug nor `slug__tool`")
     return entries or None
+
+
+def _check_scope(entries: list[str], catalog: Iterable[Integration]) -> None:
+    """Each scope entry must name a mounted integration or one of its tools (a typo would give a useless key)."""
+    tools = {i.slug: {t.name for t in i.tools if t.enabled} for i in catalog}
+    for entry in entries:
+        slug, _, tool = entry.partition("__")
+        if slug not in tools:
+            hint = _close(slug, tools) or f"; the catalog has {', '.join(sorted(tools)) or 'no integrations'}"
+            raise AccountError(f"scope {entry!r}: no integration {slug!r} in the catalog{hint}")
+        if tool and tool not in tools[slug]:
+            hint = _close(tool, tools[slug], prefix=f"{slug}__")
+            raise AccountError(f"scope {entry!r}: {slug} has no tool {tool!r}{hint}")
+
+
+def _close(value: str, candidates: Iterable[str], *, prefix: str = "") -> str:
+    matches = difflib.get_close_matches(value, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{matches[0]}'?" if matches else ""
 
 
 class Accounts:
@@ -354,13 +375,21 @@ class Accounts:
         *,
         expires_at: datetime | None = None,
         scope: Iterable[str] | None = None,
+        catalog: Iterable[Integration] | None = None,
     ) -> NewKey:
-        """Create a key for a user; the returned secret is the only copy there will ever be."""
+        """Create a key for a user; the returned secret is the only copy there will ever be.
+
+        With `catalog` (the mounted integrations), every scope entry must name one of them or one of their
+        enabled tools; a near miss is suggested.
+        """
         name = name.strip()
         if not name:
             raise AccountError("a key needs a name (what uses it: 'laptop', 'ci', …)")
         if expires_at is not None and expires_at <= utcnow():
             raise AccountError("expiry is in the past")
+        scope = _normalise_scope(scope)
+        if scope and catalog is not None:
+            _check_scope(scope, catalog)
         raw, secret_hash, prefix = await self._new_secret()
         now = utcnow()
         async with self.db.session() as session:
@@ -370,7 +399,7 @@ class Accounts:
                 user_id=user_id,
                 name=name,
                 prefix=prefix,
-                scope=_normalise_scope(scope),
+                scope=scope,
                 created_at=now,
                 expires_at=expires_at,
                 last_used_at=None,

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
-from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.oauth.upstream import UpstreamOAuth
 from mcphub.runtime.store.db import Database, database_url, default_data_dir
 from mcphub.runtime.store.migrations import upgrade
@@ -46,6 +45,10 @@ from mcphub.runtime.tenancy.vault import Vault, load_vault
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    # A type only: the authorization server (and the MCP SDK it imports) loads with the web routes that build it,
+    # so a CLI command that opens the tenancy does not import the SDK.
+    from mcphub.runtime.oauth.authserver import AuthServer
 
 __all__ = ["HOUSEKEEPING_EVERY", "Tenancy"]
 
