@@ -29,9 +29,9 @@ __all__ = ["export"]
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def export(target: str, out_dir: Path, catalog_dir: Path, as_json: bool) -> None:
-    """Write a standalone MCP server for one compiled integration.
+    """One integration as a standalone MCP server.
 
-    \b
+    Writes a pip-installable project for one compiled integration (a SLUG in --catalog, or a package folder).
     The project in --out installs with pip (`pip install DIR`), runs as `mcp-<slug>` over stdio or
     streamable HTTP (`--transport http --port N`), reads its credential from MCPHUB_CRED_<SLUG>_*
     variables, sends the same upstream requests the hub does and carries its own tests (`pytest`).

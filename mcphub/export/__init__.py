@@ -36,9 +36,9 @@ __all__ = ["ExportError", "ExportResult", "export_integration", "find_package"]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERSION = "0.1.0"
 _UNSUPPORTED = {
-    "graphql": "GraphQL",
-    "sql": "SQL",
-    "mcp": "upstream MCP",
+    "graphql": "a GraphQL",
+    "sql": "an SQL",
+    "mcp": "an upstream MCP",
 }
 
 
@@ -79,7 +79,7 @@ def _exportable(integration: Integration, directory: Path) -> list[Tool]:
     kind = integration.source.kind
     if kind in _UNSUPPORTED:
         raise ExportError(
-            f"{directory}: {integration.slug} is a {_UNSUPPORTED[kind]} integration (source kind {kind!r}); "
+            f"{directory}: {integration.slug} is {_UNSUPPORTED[kind]} integration (source kind {kind!r}); "
             "export supports HTTP integrations only (OpenAPI, Postman, repo, docs and text sources) for now. "
             "Serve it with `mcphub serve` instead."
         )

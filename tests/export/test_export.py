@@ -300,11 +300,13 @@ async def test_an_input_transform_sends_what_the_hub_sends(
     assert [_sent(r) for r in recorder.requests[2:]] == from_hub
 
 
-@pytest.mark.parametrize(("slug", "kind"), [("linear", "GraphQL"), ("postgres", "SQL"), ("time", "upstream MCP")])
+@pytest.mark.parametrize(
+    ("slug", "kind"), [("linear", "a GraphQL"), ("postgres", "an SQL"), ("time", "an upstream MCP")]
+)
 def test_non_http_integrations_say_export_is_not_supported(tmp_path: Path, slug: str, kind: str) -> None:
     result = CliRunner().invoke(export, [slug, "--out", str(tmp_path / "out"), "--catalog", str(REPO / "generated")])
     assert result.exit_code == 1
-    assert f"{slug} is a {kind} integration" in result.output
+    assert f"{slug} is {kind} integration" in result.output
     assert "export supports HTTP integrations only" in result.output and "mcphub serve" in result.output
     assert not (tmp_path / "out").exists()
 
