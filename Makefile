@@ -12,6 +12,7 @@ include mk/uv.mk
 include mk/node.mk
 include mk/browser.mk
 include mk/semgrep.mk
+include mk/assets.mk
 .PHONY: help install python-env compile serve test test-setup test-prep lint typecheck check-generated test-corpus bench lock clean
 
 help: ## List the targets
@@ -39,7 +40,7 @@ compile: $(STAMP) ## Compile specs/ into generated/ (installs semgrep first if a
 	  $(MAKE) --no-print-directory $(SEMGREP_STAMP) && $(BIN)/mcphub compile; \
 	fi
 
-serve: compile ## Set up, compile and start the hub on http://$(HOST):$(PORT)/mcp
+serve: compile assets ## Set up, compile and start the hub on http://$(HOST):$(PORT)/mcp
 	@echo "==> Starting the hub on http://$(HOST):$(PORT)/mcp"
 	$(BIN)/mcphub serve --host $(HOST) --port $(PORT)
 
@@ -57,8 +58,8 @@ check-generated: $(STAMP) $(SEMGREP_STAMP) ## Fail if generated/ is stale
 	$(BIN)/mcphub compile --check
 
 # Everything `make test` needs before the suite, the slow installs side by side.
-test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS clients, chromium)
-	@$(MAKE) --no-print-directory -j3 $(STAMP) $(SEMGREP_STAMP) node-tools
+test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS clients, web assets, chromium)
+	@$(MAKE) --no-print-directory -j3 $(STAMP) $(SEMGREP_STAMP) node-tools assets
 	@$(MAKE) --no-print-directory browser
 
 # Everything of `make test` but the suite itself (tests/e2e/test_fresh_clone.py runs it on a fresh clone).

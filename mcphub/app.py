@@ -6,7 +6,8 @@ GET /sse + POST /messages/   the legacy HTTP+SSE transport (aggregated)
 /api/v1/…, /oauth/callback/<slug>   the JSON API of accounts, keys, integrations, credentials, usage
 GET /.well-known/oauth-protected-resource   RFC 9728 metadata (where a 401 points)
 GET /healthz                 200 once the catalog is loaded and the database is open
-GET /metrics                 Prometheus
+GET /metrics                 Prometheus (Bearer admin token or an admin's API key, unless MCPHUB_METRICS_PUBLIC=1)
+/, /signin, /integrations, … the dashboard (web/dashboard/); /static/… its assets under content-hashed names
 POST /admin/reload           rescan the catalog dirs and swap (Bearer admin token or an admin's API key)
 
 Every MCP route (/mcp, /mcp/<slug>, /sse, /messages) needs an API key (`Authorization: Bearer mcp_sk_…`);
@@ -19,12 +20,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import hmac
-import importlib
 import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from mcphub.runtime.tenancy.firstrun import bootstrap
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.upstream.credentials import CredentialProvider
 from mcphub.web.api import create_api_routes
+from mcphub.web.dashboard import create_dashboard_routes, static_route
 from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
 from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url
 
@@ -65,14 +66,6 @@ def _env_admin_token() -> str | None:
 
 def _env(name: str) -> Callable[[], str | None]:
     return lambda: os.environ.get(name) or None
-
-
-# Runtime modules that keep pooled upstream connections; each may expose `async def close_all()`.
-_POOLED_MODULES = (
-    "mcphub.runtime.upstream.executors.sql",
-    "mcphub.runtime.upstream.executors.graphql",
-    "mcphub.runtime.upstream.executors.mcp",
-)
 
 
 @dataclass
@@ -93,7 +86,6 @@ class Settings:
     namespace: str = "mcphub"  # Redis key prefix (replicas of one hub share it)
     # `mcphub serve` sets it: with no users yet, create the admin and a first key and print them once.
     first_run: bool = False
-    allow_signup: bool = True
 
     @property
     def public_mcp_url(self) -> str:
@@ -164,22 +156,6 @@ class _Services:
         return self.tenancy.accounts if self.tenancy is not None else None
 
 
-async def _close_pools() -> None:
-    """Close the pooled upstream connections of the runtime modules that keep them (those with `close_all`)."""
-    for name in _POOLED_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        close_all: Callable[[], Awaitable[None]] | None = getattr(module, "close_all", None)
-        if close_all is None:
-            continue
-        try:
-            await close_all()
-        except Exception:
-            logger.exception("closing the pools of %s failed", name)
-
-
 def create_app(settings: Settings, *, credentials: CredentialProvider | None = None) -> Starlette:
     """The hub as a Starlette app; packages load from `settings.catalog_dirs` and the tenancy opens at startup.
 
@@ -232,7 +208,30 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    async def is_admin(request: Request) -> bool:
+        """Bearer MCPHUB_ADMIN_TOKEN, or an admin user's API key."""
+        token = bearer_token(request.headers) or ""
+        if hmac.compare_digest(token.encode(), admin_token.encode()):
+            return True
+        accounts = services.accounts()
+        principal = await accounts.authenticate_key(token) if token and accounts is not None else None
+        return principal is not None and principal.is_admin
+
+    def admin_required(what: str) -> Response:
+        return JSONResponse(
+            {
+                "error": f"admin token required for {what}: Authorization: Bearer <MCPHUB_ADMIN_TOKEN or an admin's API key>"
+            },
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
     async def metrics(request: Request) -> Response:
+        # Tool names and call counts are not for anyone who reaches the port (MCPHUB_METRICS_PUBLIC=1 opts out).
+        if os.environ.get("MCPHUB_METRICS_PUBLIC", "").lower() not in ("1", "true", "yes") and not await is_admin(
+            request
+        ):
+            return admin_required("/metrics")
         return Response(hub.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def protected_resource(request: Request) -> Response:
@@ -248,18 +247,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         )
 
     async def reload(request: Request) -> Response:
-        token = bearer_token(request.headers) or ""
-        allowed = hmac.compare_digest(token.encode(), admin_token.encode())
-        accounts = services.accounts()
-        if not allowed and token and accounts is not None:
-            principal = await accounts.authenticate_key(token)
-            allowed = principal is not None and principal.is_admin
-        if not allowed:
-            return JSONResponse(
-                {"error": "admin token required: Authorization: Bearer <MCPHUB_ADMIN_TOKEN or an admin's API key>"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        if not await is_admin(request):
+            return admin_required("/admin/reload")
         report = await hub.reload()
         return JSONResponse(report.as_dict())
 
@@ -282,9 +271,9 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                 create_api_routes(
                     tenancy,
                     catalog=lambda: [mount.integration for mount in hub.snapshot.mounts.values()],
-                    allow_signup=settings.allow_signup,
                 )
             )
+            api_routes += create_dashboard_routes(tenancy, hub, public_mcp_url=settings.public_mcp_url)
             if issuer is not None:
                 api_routes += create_oauth_routes(tenancy, issuer=issuer)
             app.router.routes.extend(api_routes)
@@ -308,8 +297,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             try:
                 await tenancy.aclose()  # flushes buffered usage
             finally:
-                await _close_pools()
-                await catalog.aclose()
+                await catalog.aclose()  # closes every mount's executor (pools, upstream sessions, child processes)
 
     routes = [
         Route("/mcp", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
@@ -327,6 +315,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/metrics", endpoint=metrics, methods=["GET"]),
         Route("/admin/reload", endpoint=reload, methods=["POST"]),
+        static_route(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub

@@ -15,12 +15,9 @@ from typing import Any, TypeVar
 import click
 
 from mcphub.commands._options import data_dir_option, hub_url_option, json_option, user_option
-from mcphub.runtime.oauth.upstream import OAuthError
-from mcphub.runtime.tenancy.accounts import AccountError, UserInfo
-from mcphub.runtime.tenancy.credentials import CredentialError
-from mcphub.runtime.tenancy.policy import PolicyError
+from mcphub.runtime.errors import HubError
+from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.services import Tenancy
-from mcphub.runtime.tenancy.vault import VaultError
 
 __all__ = [
     "data_dir_option",
@@ -43,7 +40,7 @@ def run(coro: Awaitable[T]) -> T:
     """Run one command's coroutine; our errors become a clean `Error: …` and exit status 1."""
     try:
         return asyncio.run(_as_coroutine(coro))
-    except (AccountError, CredentialError, OAuthError, VaultError, PolicyError, ValueError) as exc:
+    except (HubError, ValueError) as exc:  # every runtime refusal derives from HubError
         raise click.ClickException(str(exc)) from exc
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-IR_VERSION = 1
+IR_VERSION = 2  # 2: SourceInfo.hub_python (an older manifest's `python` command would run another interpreter)
 
 # The response transforms the runtime implements (mcphub/runtime/upstream/transforms.py; a test keeps both in step), with what
 # each gives the agent.
@@ -359,6 +359,9 @@ class SourceInfo(_Model):
     path: str | None = None  # relative to the spec file's folder, or the description given on the CLI
     url: str | None = None
     command: list[str] | None = None  # kind mcp (stdio)
+    # kind mcp (stdio): the first word of `command` means the hub's own interpreter (`sys.executable` where the hub
+    # runs), as the mcp source kind reads `python`/`python3`; decided at compile time so the runtime needs no rule.
+    hub_python: bool = False
     env: dict[str, str] = Field(default_factory=dict)
     package: str | None = None  # npm package (name@version) that `path` is a file of
     sha256: str | None = None  # of the source file, so --check can tell a changed source

@@ -3,10 +3,10 @@
 A catalog directory holds compiled packages (`<dir>/<slug>/manifest.json` + `server.py`). A scan
 loads every package into a `Mount` — the package plus everything the request path needs prebuilt
 (MCP `Tool` objects with and without the `<slug>__` prefix, resource and prompt lists, the
-integration's `UpstreamClient`) — and the result is published as one immutable `Snapshot`.
+integration's executor) — and the result is published as one immutable `Snapshot`.
 Reloading builds a complete new snapshot next to the old one and swaps a single reference, so a
-request sees one consistent catalog; calls already running keep their old `Mount`, whose HTTP
-pool is closed only after its last call finishes. Unchanged packages (same file contents) are
+request sees one consistent catalog; calls already running keep their old `Mount`, whose executor
+(HTTP pool, database pools, upstream session) is closed only after its last call finishes. Unchanged packages (same file contents) are
 carried over as they are; a package that fails to load keeps serving its previous version.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,8 @@ from mcphub.compiler.ir import Prompt as IrPrompt
 from mcphub.compiler.ir import Resource as IrResource
 from mcphub.compiler.ir import Tool as IrTool
 from mcphub.runtime.package import Package, PackageError, load_package
+from mcphub.runtime.upstream.executors.base import Executor
+from mcphub.runtime.upstream.executors.registry import Executors
 from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["SEPARATOR", "Catalog", "Mount", "ReloadReport", "Snapshot", "ToolEntry"]
@@ -40,8 +42,6 @@ logger = logging.getLogger(__name__)
 SEPARATOR = "__"
 _MAX_REPORTED_ERRORS = 10
 _MAX_LISTED_ARGUMENTS = 25
-
-ClientFactory = Callable[[Integration], UpstreamClient]
 
 
 def _validation_messages(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
@@ -130,7 +130,7 @@ class Mount:
 
     package: Package
     fingerprint: str
-    client: UpstreamClient
+    executor: Executor
     tools: dict[str, ToolEntry]
     plain_tools: list[types.Tool]
     resources: dict[str, IrResource]
@@ -149,8 +149,13 @@ class Mount:
     def integration(self) -> Integration:
         return self.package.integration
 
+    @property
+    def client(self) -> UpstreamClient:
+        """The integration's egress policy and HTTP pool (its executor's)."""
+        return self.executor.client
+
     @classmethod
-    def build(cls, package: Package, fingerprint: str, client_factory: ClientFactory) -> Mount:
+    def build(cls, package: Package, fingerprint: str, executors: Executors) -> Mount:
         slug = package.slug
         tools = {
             tool.name: ToolEntry(tool, _mcp_tool(tool, tool.name), _mcp_tool(tool, f"{slug}{SEPARATOR}{tool.name}"))
@@ -162,7 +167,7 @@ class Mount:
         return cls(
             package=package,
             fingerprint=fingerprint,
-            client=client_factory(package.integration),
+            executor=executors.build(package.integration),
             tools=tools,
             plain_tools=[entry.plain for entry in tools.values()],
             resources=resources,
@@ -173,7 +178,7 @@ class Mount:
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[Mount]:
-        """Hold the mount for one call, so a reload cannot close its HTTP pool underneath it."""
+        """Hold the mount for one call, so a reload cannot close its executor underneath it."""
         self._inflight += 1
         try:
             yield self
@@ -192,13 +197,7 @@ class Mount:
         if not self._closed:
             self._closed = True
             with anyio.CancelScope(shield=True):
-                await self.client.aclose()
-                if self.integration.source.kind == "mcp":
-                    from mcphub.runtime.upstream.executors import (
-                        mcp as upstream_mcp,  # only hubs that proxy MCP servers load it
-                    )
-
-                    await upstream_mcp.release(self.client)
+                await self.executor.aclose()
 
 
 @dataclass(frozen=True)
@@ -306,9 +305,9 @@ def _scan(
 class Catalog:
     """The mounted packages of a hub; `reload()` rescans and swaps atomically."""
 
-    def __init__(self, catalog_dirs: Iterable[Path], *, client_factory: ClientFactory = UpstreamClient) -> None:
+    def __init__(self, catalog_dirs: Iterable[Path], *, executors: Executors | None = None) -> None:
         self.catalog_dirs = [Path(d) for d in catalog_dirs]
-        self._client_factory = client_factory
+        self.executors = executors if executors is not None else Executors()
         self.snapshot = Snapshot()
         self._lock = anyio.Lock()
 
@@ -327,7 +326,7 @@ class Catalog:
                     mount = by_dir[key]
                 else:
                     try:
-                        mount = Mount.build(package, fingerprint, self._client_factory)
+                        mount = Mount.build(package, fingerprint, self.executors)
                     except Exception as exc:  # a bad manifest must fail its own package, never the hub
                         logger.exception("could not mount %s", directory)
                         errors[str(directory)] = f"{type(exc).__name__}: {exc}"
@@ -363,7 +362,11 @@ class Catalog:
             return ReloadReport(sorted(new.mounts), added, removed, updated, errors)
 
     async def aclose(self) -> None:
+        """Retire every mount (each closes its executor after its last call), then what executors share."""
         async with self._lock:
             old, self.snapshot = self.snapshot, Snapshot()
-            for mount in old.mounts.values():
-                await mount.retire()
+            try:
+                for mount in old.mounts.values():
+                    await mount.retire()
+            finally:
+                await self.executors.aclose()

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from mcphub.compiler.ir import Integration, Tool
+from mcphub.runtime.errors import HubError
 
 __all__ = [
     "Call",
@@ -93,7 +94,7 @@ class ToolRegistry:
         return register
 
 
-class PackageError(Exception):
+class PackageError(HubError):
     """A package on disk cannot be mounted; the message says which file and why."""
 
 

@@ -40,12 +40,22 @@ from mcphub.runtime.tenancy.credentials import CredentialError
 from mcphub.runtime.tenancy.firstrun import enable_for_new_user
 from mcphub.runtime.tenancy.policy import LimiterUnavailable, parse_rate
 from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.tenancy.signup import SignupClosed, Signups
 from mcphub.runtime.tenancy.usage import call_log, monthly, summary
+from mcphub.web import audit
 from mcphub.web.keyauth import bearer_token
 from mcphub.web.oauth_pages import notice_page
 from mcphub.web.sessions import SESSION_COOKIE, WebSessions
 
-__all__ = ["API_PREFIX", "SESSION_COOKIE", "create_api_routes", "openapi_document"]
+__all__ = [
+    "API_PREFIX",
+    "SESSION_COOKIE",
+    "create_api_routes",
+    "invite_url",
+    "openapi_document",
+    "public_base",
+    "sign_in_wait",
+]
 
 API_PREFIX = "/api/v1"
 CSRF_HEADER = "x-csrf-token"
@@ -66,6 +76,19 @@ class _Body(BaseModel):
 class Credentials(_Body):
     email: str = Field(max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class SignUp(Credentials):
+    invite: str | None = Field(default=None, max_length=200)  # the token of an invite link (policy `invite`)
+
+
+class SignupPolicySet(_Body):
+    policy: Literal["closed", "invite", "open"]
+
+
+class InviteCreate(_Body):
+    email: str = Field(max_length=320)
+    expires_in_days: float = Field(default=7, gt=0, le=90)
 
 
 class KeyCreate(_Body):
@@ -102,6 +125,9 @@ class OAuthClientSet(_Body):
 
 _BODIES: dict[str, type[BaseModel]] = {
     "Credentials": Credentials,
+    "SignUp": SignUp,
+    "SignupPolicySet": SignupPolicySet,
+    "InviteCreate": InviteCreate,
     "KeyCreate": KeyCreate,
     "KeyRotate": KeyRotate,
     "IntegrationToggle": IntegrationToggle,
@@ -145,14 +171,12 @@ class Caller:
 
 
 class _Api:
-    def __init__(
-        self, tenancy: Tenancy, catalog: CatalogSource | None, secure_cookies: bool | None, allow_signup: bool
-    ) -> None:
+    def __init__(self, tenancy: Tenancy, catalog: CatalogSource | None, secure_cookies: bool | None) -> None:
         self.t = tenancy
         self.catalog = catalog
         self.secure_cookies = secure_cookies
-        self.allow_signup = allow_signup
         self.sessions = WebSessions(tenancy)
+        self.signups = Signups(tenancy.accounts)
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -184,6 +208,7 @@ class _Api:
             user = await self.t.accounts.get_user(principal.user_id)
             if user is None:
                 raise ApiError(401, "invalid_key", "the key's user no longer exists")
+            request.state.actor = user.id
             return Caller(user, "key")
         caller = await self.session_caller(request)
         if caller is None:
@@ -192,6 +217,7 @@ class _Api:
             sent = request.headers.get(CSRF_HEADER, "")
             if not (caller.csrf and hmac.compare_digest(sent.encode(), caller.csrf.encode())):
                 raise ApiError(403, "csrf", f"missing or wrong {CSRF_HEADER} header (GET /api/v1/me returns the token)")
+        request.state.actor = caller.user.id
         return caller
 
     def target_user(self, request: Request, caller: Caller) -> int | None:
@@ -229,11 +255,22 @@ class _Api:
                 origin = request.headers.get("origin")
                 if request.method not in _SAFE and origin and origin.split("://", 1)[-1] != request.headers.get("host"):
                     raise ApiError(403, "cross_origin", f"requests from {origin} are not accepted")
-                return await handler(request)
+                response = await handler(request)
+                if request.method not in _SAFE and response.status_code < 400:
+                    actor = getattr(request.state, "actor", None)
+                    await audit.record(
+                        self.t.db,
+                        f"api {request.method} {request.url.path.removeprefix(API_PREFIX)}",
+                        actor_id=actor,
+                        user_id=actor,
+                    )
+                return response
             except ApiError as exc:
                 return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
             except NotFound as exc:
                 return JSONResponse({"error": {"code": "not_found", "message": str(exc)}}, status_code=404)
+            except SignupClosed as exc:
+                return JSONResponse({"error": {"code": "signup_closed", "message": str(exc)}}, status_code=403)
             except (AccountError, CredentialError) as exc:
                 return JSONResponse({"error": {"code": "invalid", "message": str(exc)}}, status_code=400)
             except OAuthError as exc:
@@ -242,30 +279,59 @@ class _Api:
         return run
 
     async def throttle(self, request: Request, email: str) -> None:
-        client = request.client.host if request.client else "unknown"
-        for bucket in (f"signin:ip:{client}", f"signin:email:{email.strip().lower()}"):
-            try:
-                wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
-            except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
-                raise ApiError(503, "limits_unavailable", str(exc)) from None
-            if wait > 0:
-                raise ApiError(429, "rate_limited", f"too many sign-in attempts; retry in {wait:.0f} s")
+        try:
+            wait = await sign_in_wait(self.t, request, email)
+        except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
+            raise ApiError(503, "limits_unavailable", str(exc)) from None
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many sign-in attempts; retry in {wait:.0f} s")
 
     # --- auth ----------------------------------------------------------------------------------------
 
     async def sign_up(self, request: Request) -> Response:
-        body = await self.body(request, Credentials)
+        body = await self.body(request, SignUp)
         await self.throttle(request, body.email)
-        if not self.allow_signup and await self.t.accounts.list_users():
-            raise ApiError(403, "signup_closed", "sign-up is closed on this hub; ask an admin for an account")
-        user = await self.new_user(body.email, body.password)
+        user = await self.signups.sign_up(body.email, body.password, invite=body.invite)
+        await self.welcome(user)
+        request.state.actor = user.id
         return await self.signed_in(request, user, 201)
 
     async def new_user(self, email: str, password: str) -> UserInfo:
-        """Create an account with the integrations every new user starts with (MCPHUB_NEW_USER_INTEGRATIONS)."""
+        """Create an account (admin API) with the integrations every new user starts with."""
         user = await self.t.accounts.create_user(email, password)
-        await enable_for_new_user(self.t, user.id, self.catalog() if self.catalog else [])
+        await self.welcome(user)
         return user
+
+    async def welcome(self, user: UserInfo) -> None:
+        """What MCPHUB_NEW_USER_INTEGRATIONS gives a new account (credential-free integrations by default)."""
+        await enable_for_new_user(self.t, user.id, self.catalog() if self.catalog else [])
+
+    async def signup_policy(self, request: Request) -> Response:
+        """GET: the policy (anyone: the sign-up page needs it); PUT: change it (admins)."""
+        if request.method == "PUT":
+            await self.admin(request)
+            body = await self.body(request, SignupPolicySet)
+            state = await self.signups.set_policy(body.policy)
+        else:
+            state = await self.signups.state()
+        return _ok({"policy": state.policy, "source": state.source, "locked": state.locked})
+
+    async def invites(self, request: Request) -> Response:
+        caller = await self.admin(request)
+        if request.method == "GET":
+            found = await self.signups.invites()
+            return _ok({"invites": [_json(i) | {"token": None, "status": i.status} for i in found]})
+        body = await self.body(request, InviteCreate)
+        invite = await self.signups.invite(
+            body.email, created_by=caller.user.id, ttl=timedelta(days=body.expires_in_days)
+        )
+        return _ok({"invite": _json(invite) | {"status": invite.status}, "url": invite_url(request, invite.token)}, 201)
+
+    async def admin(self, request: Request) -> Caller:
+        caller = await self.caller(request)
+        if not caller.user.is_admin:
+            raise ApiError(403, "admin_only", "only admins can do this")
+        return caller
 
     async def sign_in(self, request: Request) -> Response:
         body = await self.body(request, Credentials)
@@ -463,8 +529,7 @@ class _Api:
         return integration
 
     def redirect_uri(self, request: Request, slug: str) -> str:
-        base = os.environ.get("MCPHUB_PUBLIC_URL") or str(request.base_url)
-        return f"{base.rstrip('/')}/oauth/callback/{slug}"
+        return f"{public_base(request)}/oauth/callback/{slug}"
 
     async def oauth_start(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -500,7 +565,15 @@ class _Api:
             return _page(401, "Not signed in", str(exc).capitalize() + ".")
         except OAuthError as exc:
             return _page(400, f"{integration.name} was not connected", str(exc))
-        return _page(200, f"{integration.name} connected", "You can close this window and go back to your agent.")
+        if caller is None:  # started by `mcphub oauth connect`: the terminal says "connected" too
+            return _page(200, f"{integration.name} connected", "You can close this window and go back to your agent.")
+        return notice_page(
+            200,
+            f"{integration.name} connected",
+            "Its tools reach your MCP clients as soon as the integration is on.",
+            next_url=f"/integrations/{slug}",
+            next_label=f"Back to {integration.name}",
+        )
 
     async def oauth_clients(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -550,6 +623,28 @@ class _Api:
         return JSONResponse(openapi_document())
 
 
+async def sign_in_wait(tenancy: Tenancy, request: Request, email: str) -> float:
+    """Seconds to wait before another sign-in/sign-up attempt from this address or for this email (0: go).
+
+    Raises `LimiterUnavailable` when the limits cannot be checked and the operator chose to fail closed.
+    """
+    client = request.client.host if request.client else "unknown"
+    for bucket in (f"signin:ip:{client}", f"signin:email:{email.strip().lower()}"):
+        wait = await tenancy.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+        if wait > 0:
+            return wait
+    return 0.0
+
+
+def public_base(request: Request) -> str:
+    """The hub's public origin: MCPHUB_PUBLIC_URL behind a proxy, else the request's own."""
+    return (os.environ.get("MCPHUB_PUBLIC_URL") or str(request.base_url)).rstrip("/")
+
+
+def invite_url(request: Request, token: str | None) -> str:
+    return f"{public_base(request)}/signup?invite={token}"
+
+
 _MAX_ID = 2**63 - 1  # the largest row id either database stores (a bigger one would overflow the query)
 
 
@@ -574,15 +669,14 @@ def create_api_routes(
     *,
     catalog: CatalogSource | None = None,
     secure_cookies: bool | None = None,
-    allow_signup: bool = True,
 ) -> list[BaseRoute]:
     """The /api/v1 routes and /oauth/callback/{slug} over the tenancy services.
 
-    `catalog` lists the mounted integrations (names, auth schemes, validation of slugs). With
-    `allow_signup=False` only the first account can sign up (it becomes the admin); admins create the rest.
+    `catalog` lists the mounted integrations (names, auth schemes, validation of slugs). Sign-up follows the
+    hub's sign-up policy (`runtime/tenancy/signup.py`): the first account always, then closed / invite / open.
     `secure_cookies` None: Secure when the request or MCPHUB_PUBLIC_URL is https.
     """
-    api = _Api(services, catalog, secure_cookies, allow_signup)
+    api = _Api(services, catalog, secure_cookies)
     e = api.endpoint
     routes: list[Route | Mount] = [
         Route("/openapi.json", api.openapi, methods=["GET"]),
@@ -591,6 +685,8 @@ def create_api_routes(
         Route("/auth/sign-out", e(api.sign_out), methods=["POST"]),
         Route("/me", e(api.me), methods=["GET"]),
         Route("/users", e(api.users), methods=["GET", "POST"]),
+        Route("/signup-policy", e(api.signup_policy), methods=["GET", "PUT"]),
+        Route("/invites", e(api.invites), methods=["GET", "POST"]),
         Route("/keys", e(api.keys), methods=["GET", "POST"]),
         Route("/keys/{key_id}", e(api.key), methods=["DELETE"]),
         Route("/keys/{key_id}/rotate", e(api.rotate), methods=["POST"]),
@@ -641,12 +737,23 @@ _ADMIN_QUERY = [
 ]
 # path, method, summary, request body schema name, success status, extra parameters
 _OPERATIONS: list[tuple[str, str, str, str | None, int, list[dict[str, Any]]]] = [
-    ("/auth/sign-up", "post", "Create an account (the first one is admin) and start a session", "Credentials", 201, []),
+    ("/auth/sign-up", "post", "Create an account if the sign-up policy allows; start a session", "SignUp", 201, []),
     ("/auth/sign-in", "post", "Start a web session; returns the CSRF token", "Credentials", 200, []),
     ("/auth/sign-out", "post", "End every web session of the user", None, 204, []),
     ("/me", "get", "The signed-in user and the session's CSRF token", None, 200, []),
     ("/users", "get", "All users (admins)", None, 200, []),
     ("/users", "post", "Create a user (admins)", "Credentials", 201, []),
+    ("/signup-policy", "get", "The sign-up policy: closed, invite or open", None, 200, []),
+    (
+        "/signup-policy",
+        "put",
+        "Change the sign-up policy (admins; not when MCPHUB_SIGNUP fixes it)",
+        "SignupPolicySet",
+        200,
+        [],
+    ),
+    ("/invites", "get", "Sign-up invitations (admins; never their links)", None, 200, []),
+    ("/invites", "post", "Invite an email address; the link is returned once (admins)", "InviteCreate", 201, []),
     ("/keys", "get", "Your API keys (never their secrets)", None, 200, []),
     ("/keys", "post", "Create an API key; the secret is returned once", "KeyCreate", 201, []),
     ("/keys/{key_id}", "delete", "Revoke a key, effective immediately on every replica", None, 200, []),
@@ -748,7 +855,7 @@ def openapi_document() -> dict[str, Any]:
                 "required": body not in ("KeyRotate", "OAuthStart"),
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
             }
-        if not path.startswith("/auth/sign-"):
+        if not path.startswith("/auth/sign-") and (path, method) != ("/signup-policy", "get"):
             operation["security"] = [{"session": [], "csrf": []}, {"adminKey": []}]
         paths.setdefault(API_PREFIX + path, {})[method] = operation
     schemas: dict[str, Any] = {name: model.model_json_schema() for name, model in _BODIES.items()}

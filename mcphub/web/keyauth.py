@@ -1,7 +1,7 @@
 """ASGI middleware for `/mcp`: a valid `mcp_sk_…` Bearer key or HTTP 401 pointing at the resource metadata.
 
 On success the key's `KeyPrincipal` is in `scope["state"]["principal"]` (Starlette: `request.state.principal`)
-and bound to the context (`tenancy_credentials.current_principal`) for the rest of the request. `scope["user"]`
+for the rest of the request (the hub reads it from there). `scope["user"]`
 identifies the key's *user* to the MCP SDK's transports, which bind a session to the identity that opened
 it: a session id presented with another user's key is answered 404, as if it did not exist.
 The 401 carries `WWW-Authenticate: Bearer resource_metadata="<origin>/.well-known/oauth-protected-resource"`
@@ -20,7 +20,6 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
-from mcphub.runtime.tenancy.credentials import acting_as
 
 __all__ = ["KeyAuthMiddleware", "bearer_token", "resource_metadata_url", "sdk_user"]
 
@@ -108,8 +107,7 @@ class KeyAuthMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         scope["user"] = sdk_user(principal)
-        with acting_as(principal):
-            await self.app(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:

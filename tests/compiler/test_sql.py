@@ -1,7 +1,7 @@
 """The SQL source kind: the fixed PostgreSQL tool set, its spec rules, and its executor against the real server.
 
 End-to-end behaviour through the hub is in tests/integrations/test_postgres_e2e.py; here the executor is driven
-directly (`execute_sql` with an UpstreamClient) to cover its policy: egress checks on the connection string's host,
+directly (its `SqlExecutor`) to cover its policy: egress checks on the connection string's host,
 writes gated by the connection string, parameter conversion, limits only lowered by a call, and secret-free errors.
 """
 
@@ -22,7 +22,6 @@ from mcphub.compiler.pipeline import parse_spec
 from mcphub.compiler.schemas import tool_schema_problems
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors import sql
-from mcphub.runtime.upstream.http import UpstreamClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -131,20 +130,27 @@ async def database() -> AsyncIterator[str]:
             await seed.close()
         yield f"{SERVER}/{name}"
     finally:
-        await sql.close_all()
+        for executor in _EXECUTORS:  # the pools of this test's executors
+            await executor.aclose()
+        _EXECUTORS.clear()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
+_EXECUTORS: list[sql.SqlExecutor] = []
+
+
 def _client(
     tmp_path: Path, policy: str = "{allow_private_network: true, timeout_s: 5}", tools: str = ""
-) -> UpstreamClient:
-    return UpstreamClient(compile_sql(tmp_path, f"policy: {policy}\n{tools}"))
+) -> sql.SqlExecutor:
+    executor = sql.SqlExecutor(compile_sql(tmp_path, f"policy: {policy}\n{tools}"))
+    _EXECUTORS.append(executor)
+    return executor
 
 
-async def run(client: UpstreamClient, tool: str, dsn: str | None, **arguments: Any) -> Any:
+async def run(client: sql.SqlExecutor, tool: str, dsn: str | None, **arguments: Any) -> Any:
     credential = Credential(token=dsn) if dsn is not None else None
-    return await sql.execute_sql(client.integration.tool(tool), client, credential, arguments)
+    return await client.run(client.client.integration.tool(tool), credential, arguments)
 
 
 async def test_private_network_and_allowed_hosts_are_enforced(database: str, tmp_path: Path) -> None:
@@ -225,4 +231,4 @@ async def test_errors_never_show_the_connection_string(tmp_path: Path) -> None:
     )
     wrong = await run(client, "query", "postgresql://nobody:hunter2@127.0.0.1:5432/nowhere", sql="SELECT 1")
     assert wrong.is_error is True and "hunter2" not in wrong.text
-    await sql.close_all()
+    await client.aclose()

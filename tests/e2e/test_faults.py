@@ -96,7 +96,9 @@ async def test_healthz_and_metrics(hub: RunningHub) -> None:
         await client.call_tool("pets__get_pet", {})
     async with httpx2.AsyncClient(base_url=hub.url) as http:
         health = await http.get("/healthz")
-        metrics = await http.get("/metrics")
+        anonymous = await http.get("/metrics")
+        metrics = await http.get("/metrics", headers=hub.headers)  # the admin's key (the first user is admin)
+    assert anonymous.status_code == 401
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "packages": ["down", "pets"], "tools": 38, "database": "ok", "errors": {}}
     assert metrics.status_code == 200

@@ -32,8 +32,10 @@ from runtime.support import Account, closed_port, mcp_client, provision, serve
 from mcphub.app import Settings, create_app
 from mcphub.compiler.ir import Integration, McpBinding, Policy, SourceInfo, Tool
 from mcphub.compiler.pipeline import Target, compile_target
+from mcphub.compiler.sources.mcp import interpreted
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.executors import mcp as upstream_mcp
+from mcphub.runtime.upstream.executors.mcp import McpExecutor, McpSessions
 from mcphub.runtime.upstream.http import UpstreamClient
 
 TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "Etc/UTC"]
@@ -278,7 +280,7 @@ async def test_killed_stdio_upstream_is_a_tool_error_then_reconnects(hub: Runnin
         assert time_servers() == [new_pid]
     finally:
         hub.stop()
-    # The app's shutdown (close_all) stopped the child; nothing is left behind.
+    # The app's shutdown (the catalog closes executors and MCP sessions) stopped the child; nothing is left.
     assert time_servers() == []
 
 
@@ -357,7 +359,10 @@ def fixture_integration(script: Path, *, timeout_s: float = 20.0, command: list[
     return Integration(
         slug="fixture",
         name="Fixture",
-        source=SourceInfo(kind="mcp", command=command or [sys.executable, str(script)], env={"GREETING": "hi"}),
+        # As the mcp source kind compiles it (`interpreted`: whether `python` means the hub's interpreter).
+        source=interpreted(
+            SourceInfo(kind="mcp", command=command or [sys.executable, str(script)], env={"GREETING": "hi"})
+        ),
         tools=[
             Tool(name=name, mcp=McpBinding(upstream_name=name), input_schema={"type": "object"})
             for name in ("env", "slow", "steps", "change", "change_prompts")
@@ -367,15 +372,15 @@ def fixture_integration(script: Path, *, timeout_s: float = 20.0, command: list[
 
 
 @pytest.fixture
-async def fixture_client(tmp_path: Path) -> AsyncIterator[UpstreamClient]:
+async def fixture_client(tmp_path: Path) -> AsyncIterator[McpExecutor]:
     script = tmp_path / "fixture_server.py"
     script.write_text(FIXTURE_SERVER, encoding="utf-8")
-    client = UpstreamClient(fixture_integration(script, timeout_s=1.0))
+    client = McpExecutor(fixture_integration(script, timeout_s=1.0), McpSessions())
     try:
         yield client
     finally:
-        await upstream_mcp.close_all()
-        await client.aclose()
+        await client.sessions.aclose()
+        await client.client.aclose()
         assert fixture_servers() == []
 
 
@@ -383,12 +388,12 @@ def fixture_servers() -> list[int]:
     return sorted(pid for pid, cmd in _children(os.getpid()).items() if "fixture_server.py" in cmd)
 
 
-async def call(client: UpstreamClient, name: str, **arguments: Any) -> ToolOutput:
-    return await upstream_mcp.call_upstream_tool(client.integration.tool(name), client, None, arguments)
+async def call(client: McpExecutor, name: str, **arguments: Any) -> ToolOutput:
+    return await client.run(client.client.integration.tool(name), None, arguments)
 
 
 async def test_stdio_child_gets_only_the_declared_env(
-    fixture_client: UpstreamClient, monkeypatch: pytest.MonkeyPatch
+    fixture_client: McpExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MCPHUB_CRED_GITHUB_TOKEN", "ghp_secret")
     monkeypatch.setenv("MCPHUB_ADMIN_TOKEN", "admin-secret")
@@ -401,13 +406,13 @@ async def test_stdio_child_gets_only_the_declared_env(
     assert names <= {"GREETING", "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LC_CTYPE"}
 
 
-async def test_concurrent_calls_share_one_session(fixture_client: UpstreamClient) -> None:
+async def test_concurrent_calls_share_one_session(fixture_client: McpExecutor) -> None:
     outputs = await asyncio.gather(*(call(fixture_client, "slow", seconds=0.05) for _ in range(8)))
     assert [o.content for o in outputs] == [[{"type": "text", "text": "done"}]] * 8
     assert len(fixture_servers()) == 1
 
 
-async def test_a_slow_call_times_out_and_the_session_survives(fixture_client: UpstreamClient) -> None:
+async def test_a_slow_call_times_out_and_the_session_survives(fixture_client: McpExecutor) -> None:
     assert not (await call(fixture_client, "env")).is_error
     [pid] = fixture_servers()
     slow = await call(fixture_client, "slow", seconds=5)
@@ -433,7 +438,7 @@ class Recorder:
         self.logs.append(params)
 
 
-async def test_progress_is_forwarded(fixture_client: UpstreamClient) -> None:
+async def test_progress_is_forwarded(fixture_client: McpExecutor) -> None:
     recorder = Recorder()
     token = upstream_mcp.downstream.set(recorder)
     try:
@@ -456,9 +461,9 @@ class Listener:
         self.changed.set()
 
 
-async def test_list_changes_reach_the_registered_listeners(fixture_client: UpstreamClient) -> None:
+async def test_list_changes_reach_the_registered_listeners(fixture_client: McpExecutor) -> None:
     listener = Listener()
-    upstream_mcp.add_list_listener(listener)
+    fixture_client.sessions.add_list_listener(listener)
     for tool, method in (
         ("change", "notifications/tools/list_changed"),
         ("change_prompts", "notifications/prompts/list_changed"),
@@ -468,9 +473,9 @@ async def test_list_changes_reach_the_registered_listeners(fixture_client: Upstr
         await asyncio.wait_for(listener.changed.wait(), 10)
         slug, heard, clients = listener.heard[-1]
         assert (slug, heard) == ("fixture", method)
-        assert fixture_client in clients  # so a hub can tell its own mount's upstream from another hub's
+        assert fixture_client.client in clients  # so a hub can tell its own mount's upstream from another hub's
     gone = Listener()
-    upstream_mcp.add_list_listener(gone)
+    fixture_client.sessions.add_list_listener(gone)
     del gone  # held weakly: a hub that is gone is never called
     listener.changed.clear()
     assert not (await call(fixture_client, "change")).is_error
@@ -485,18 +490,18 @@ async def test_python_in_a_command_is_the_hubs_own_interpreter(tmp_path: Path, m
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    client = UpstreamClient(fixture_integration(script, command=["python", str(script)]))
+    client = McpExecutor(fixture_integration(script, command=["python", str(script)]), McpSessions())
     try:
         output = await call(client, "env")
         assert not output.is_error, output.text
         assert output.structured is not None and "GREETING" in output.structured["result"]
     finally:
-        await upstream_mcp.close_all()
-        await client.aclose()
+        await client.sessions.aclose()
+        await client.client.aclose()
 
 
 async def test_missing_command_fails_fast_with_backoff(tmp_path: Path) -> None:
-    client = UpstreamClient(fixture_integration(tmp_path, command=["no-such-mcp-server"]))
+    client = McpExecutor(fixture_integration(tmp_path, command=["no-such-mcp-server"]), McpSessions())
     try:
         first = await call(client, "env")
         assert first.is_error
@@ -505,24 +510,24 @@ async def test_missing_command_fails_fast_with_backoff(tmp_path: Path) -> None:
         second = await call(client, "env")
         assert second.is_error and "the next connection attempt is in" in second.text
     finally:
-        await upstream_mcp.close_all()
-        await client.aclose()
+        await client.sessions.aclose()
+        await client.client.aclose()
 
 
-async def test_release_closes_a_session_when_its_last_mount_goes(fixture_client: UpstreamClient) -> None:
+async def test_release_closes_a_session_when_its_last_mount_goes(fixture_client: McpExecutor) -> None:
     # A hot reload mounts a new client for the same source: both share the session until both are released.
-    replacement = UpstreamClient(fixture_client.integration)
+    replacement = McpExecutor(fixture_client.client.integration, fixture_client.sessions)
     try:
         assert not (await call(fixture_client, "env")).is_error
         assert not (await call(replacement, "env")).is_error
         [pid] = fixture_servers()
-        await upstream_mcp.release(fixture_client)
+        await fixture_client.sessions.release(fixture_client.client)
         assert fixture_servers() == [pid]
         assert not (await call(replacement, "env")).is_error
-        await upstream_mcp.release(replacement)
+        await replacement.sessions.release(replacement.client)
         assert fixture_servers() == []
     finally:
-        await replacement.aclose()
+        await replacement.client.aclose()
 
 
 # --- relaying what an upstream does during a call, through the real hub -----------------------------------

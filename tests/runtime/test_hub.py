@@ -30,7 +30,7 @@ async def test_cached_tool_list_is_what_the_sdk_would_send(hub: Hub, mode: str) 
     async with Client(hub.server, mode=mode, cache=None) as client:
         fast = await client.list_tools()
         again = await client.list_tools()
-        [(scope, version, visible, key_scope)] = hub._tool_lists[1]  # answered from the cache
+        [(scope, version, visible, key_scope)] = hub.tool_lists.pages  # answered from the cache
         assert scope is None and version == client.protocol_version
         assert visible is None and key_scope is None  # no accounts attached: everything is visible
         hub.server.middleware.remove(hub._serve_tool_list)

@@ -17,8 +17,10 @@ from mcphub.compiler.ir import (
     SourceInfo,
     Tool,
 )
+from mcphub.runtime.upstream.call import HubCall
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.http import HubCall, UpstreamClient
+from mcphub.runtime.upstream.executors.http import HttpExecutor
+from mcphub.runtime.upstream.http import UpstreamClient
 from runtime.support import _arg
 
 
@@ -63,6 +65,11 @@ def _client(integration: Integration, made: list[UpstreamClient]) -> UpstreamCli
     client = UpstreamClient(integration)
     made.append(client)
     return client
+
+
+def _call(tool: Tool, client: UpstreamClient, credential: Credential | None) -> HubCall:
+    """The Call generated code gets for `tool`, on an HTTP executor around `client`."""
+    return HubCall(tool, HttpExecutor(client.integration, client), credential)
 
 
 def _prepare(client: UpstreamClient, credential: Credential | None, **path: Any) -> Any:
@@ -137,7 +144,7 @@ async def test_server_variables_come_from_defaults_and_credential(clients: list[
 async def test_server_variable_outside_its_enum_is_a_tool_error(clients: list[UpstreamClient]) -> None:
     client = _client(_jira(auth=[AuthScheme(id="b", type="bearer")]), clients)
     tool = client.integration.tools[0]
-    call = HubCall(tool, client, Credential(token="t", server_variables={"version": "9"}))
+    call = _call(tool, client, Credential(token="t", server_variables={"version": "9"}))
     output = await call.http(path={"key": "A-1"})
     assert output.is_error
     assert "server variable 'version' must be one of ['2', '3'], got '9'" in output.text
@@ -145,7 +152,7 @@ async def test_server_variable_outside_its_enum_is_a_tool_error(clients: list[Up
 
 async def test_missing_credential_says_how_to_configure_it(clients: list[UpstreamClient]) -> None:
     client = _client(_jira(auth=[AuthScheme(id="b", type="bearer", label="API token")]), clients)
-    output = await HubCall(client.integration.tools[0], client, None).http(path={"key": "A-1"})
+    output = await _call(client.integration.tools[0], client, None).http(path={"key": "A-1"})
     assert output.is_error
     assert "no credential configured for Jira (jira-cloud); it needs bearer (API token)" in output.text
     assert "MCPHUB_CRED_JIRA_CLOUD_TOKEN" in output.text
@@ -163,7 +170,7 @@ async def test_private_addresses_are_refused_before_connecting(clients: list[Ups
     integration.server_variables = {}
     integration.policy.allowed_hosts = ["localhost"]
     client = _client(integration, clients)
-    output = await HubCall(integration.tools[0], client, None).http(path={"key": "A-1"})
+    output = await _call(integration.tools[0], client, None).http(path={"key": "A-1"})
     assert output.is_error
     assert "refused by policy: host 'localhost' resolves to a private, loopback or reserved address" in output.text
 
@@ -173,7 +180,7 @@ async def test_literal_private_ip_is_refused(clients: list[UpstreamClient]) -> N
     for host in ("10.1.2.3", "169.254.169.254"):
         integration.base_url = f"http://{host}"
         client = _client(integration, clients)
-        output = await HubCall(integration.tools[0], client, None).http(path={"key": "A-1"})
+        output = await _call(integration.tools[0], client, None).http(path={"key": "A-1"})
         assert f"host '{host}' resolves to a private" in output.text
 
 
@@ -181,14 +188,14 @@ async def test_methods_outside_the_policy_are_refused(clients: list[UpstreamClie
     integration = _jira(auth=[], security=[], allowed_methods=["GET"])
     integration.tools[1].http.security = []  # type: ignore[union-attr]
     client = _client(integration, clients)
-    output = await HubCall(integration.tools[1], client, None).http(path={"key": "A-1"})
+    output = await _call(integration.tools[1], client, None).http(path={"key": "A-1"})
     assert output.is_error
     assert "refused by policy: method DELETE is not allowed for 'jira-cloud'" in output.text
 
 
 async def test_a_call_of_a_binding_kind_the_tool_lacks_is_a_clear_tool_error(clients: list[UpstreamClient]) -> None:
     client = _client(_jira(auth=[]), clients)
-    call = HubCall(client.integration.tools[0], client, None)  # an HTTP tool
+    call = _call(client.integration.tools[0], client, None)  # an HTTP tool
     for method, kind in ((call.graphql, "GraphQL"), (call.sql, "SQL"), (call.mcp, "upstream MCP")):
         output = await method({})
         assert output.is_error and f"tool 'get_issue' has no {kind} binding" in output.text

@@ -25,7 +25,8 @@ def _app(tenancy: Tenancy, catalog: list[Integration]) -> Starlette:
     async def whoami(request: Request) -> JSONResponse:
         """Stands in for /mcp: what the hub would inject for this key's user."""
         principal = request.state.principal
-        credential = await tenancy.provider.get(catalog[0])  # through the context bound by the middleware
+        # As the hub does: the credential of the user of the key the middleware authenticated.
+        credential = await tenancy.provider.for_user(principal.user_id).get(catalog[0])
         return JSONResponse({"user_id": principal.user_id, "token": credential.token if credential else None})
 
     app = Starlette(
@@ -42,8 +43,9 @@ def _app(tenancy: Tenancy, catalog: list[Integration]) -> Starlette:
 
 @pytest.fixture
 async def client_factory(
-    tenancy: Tenancy, make_integration: Callable[..., Integration]
+    tenancy: Tenancy, make_integration: Callable[..., Integration], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Callable[[], httpx2.AsyncClient]]:
+    monkeypatch.setenv("MCPHUB_SIGNUP", "open")  # these tests sign up several users; the default is closed
     catalog = [make_integration("github"), make_integration("slack")]
     app = _app(tenancy, catalog)
     clients: list[httpx2.AsyncClient] = []
@@ -241,7 +243,7 @@ async def test_sign_in_is_throttled(client_factory: Callable[[], httpx2.AsyncCli
 
 
 async def test_closed_sign_up_lets_only_the_first_user_in(tenancy: Tenancy) -> None:
-    app = Starlette(routes=create_api_routes(tenancy, allow_signup=False))
+    app = Starlette(routes=create_api_routes(tenancy))
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as admin:
         await _sign_up(admin, "ada@example.com")

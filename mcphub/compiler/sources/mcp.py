@@ -62,6 +62,7 @@ __all__ = [
     "COMPILE_TIMEOUT_S",
     "UpstreamListing",
     "integration_from_spec",
+    "interpreted",
     "listing_to_integration",
     "record_upstream",
     "stdio_command",
@@ -97,9 +98,16 @@ class UpstreamListing:
     tools: list[dict[str, Any]] = field(default_factory=list)
 
 
+def interpreted(source: SourceInfo) -> SourceInfo:
+    """`source` with the reading of its command recorded (`hub_python`), so the runtime runs what was compiled."""
+    command = source.command or []
+    hub_python = bool(command) and command[0] in _THIS_PYTHON
+    return source.model_copy(update={"hub_python": hub_python})
+
+
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
     """Record the upstream's tools (connecting now) and convert them; curation is applied by the pipeline."""
-    source = spec.source.to_source_info()
+    source = interpreted(spec.source.to_source_info())
     listing = record_upstream(source, spec=spec, spec_path=spec_path)
     return listing_to_integration(
         listing, slug=spec.slug, name=spec.name, source=source, max_full_length=spec.max_name_length

@@ -12,9 +12,9 @@ fast path either gives exactly the SDK's answer or steps aside; it never invents
 session is recognised once the hub has seen one request of it through the SDK (the SDK reports `initialized`
 after answering it), so a session's very first request after the handshake may still take the SDK's path.
 
-It reads two private members of the SDK's session manager (`_server_instances`, `_session_owners`) to apply the
-same session lookup and owner check the SDK applies; `mcp` is pinned in pyproject.toml, and the transport tests
-cover both paths, so an SDK change that moves them shows up as a failing test, not a silent bypass.
+It applies the same session lookup, owner check and idle countdown the SDK applies, whose state the SDK keeps in
+private members: those are read in `sdk.py` only, for the pinned SDK, and `tests/runtime/test_sdk_adapter.py`
+fails naming the SDK version when they move; the transport tests cover both paths.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import orjson
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.streamable_http import check_accept_headers
@@ -42,6 +41,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from mcphub.runtime.mcp import sdk
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 
 if TYPE_CHECKING:
@@ -191,25 +191,22 @@ class FastPath:
         """The negotiated version of an initialized session this caller owns; None when the SDK must decide."""
         if not session_id:
             return None
-        transport = manager._server_instances.get(session_id)
-        if transport is None or transport.is_terminated:
+        transport = sdk.live_transport(manager, session_id)
+        if transport is None:
             return None
         user = scope.get("user")
         requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
-        if requestor != manager._session_owners.get(session_id):
+        if requestor != sdk.session_owner(manager, session_id):
             return None
+        # The SDK session object the hub recorded on this session's first request through the SDK; seeing it
+        # again keeps it in the registry that list_changed goes to.
         key = f"http:{session_id}"
-        # The SDK session object the hub recorded on this session's first request through the SDK.
-        entry = self.hub.sessions._entries.get(key)
-        if entry is None or entry[0].client_params is None:
+        known = self.hub.sessions.get(key)
+        if known is None or known.client_params is None:
             return None  # not initialized yet (or not seen by the hub): the SDK owns the gate
-        known, _, owner = entry
-        self.hub.sessions.touch(key, known, owner)  # keeps it in the registry that list_changed goes to
-        idle = transport.idle_scope
-        timeout = transport._idle_timeout
-        if idle is not None and timeout is not None:
-            # The SDK restarts a session's idle countdown on every request it serves; so must we.
-            idle.deadline = anyio.current_time() + timeout
+        self.hub.sessions.touch(key, known)
+        # The SDK restarts a session's idle countdown on every request it serves; so must we.
+        sdk.restart_idle_countdown(transport)
         return str(known.protocol_version)
 
     def _modern_request_ok(self, scope: Scope, headers: Headers, message: dict[str, Any]) -> bool:
@@ -236,28 +233,24 @@ class FastPath:
         if not isinstance(name, str):
             return None
         slug = scope.get("path_params", {}).get("slug")
-        return self.hub._resolve_tool(self.hub.snapshot, slug, name)
+        return self.hub.resolve_tool(self.hub.snapshot, slug, name)
 
     async def _tool_call(self, scope: Scope, params: dict[str, Any], version: str) -> bytes | None:
         found = self._resolve(scope, params.get("name"))
         if found is None:
             return None  # the SDK's unknown-tool error
         mount, entry = found
-        if mount.integration.source.kind == "mcp":
+        if mount.executor.live is not None:
             return None  # upstream MCP tools relay through the SDK session
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
         elif not isinstance(arguments, dict):
             return None
-        hub = self.hub
-        if hub.tenancy is None:
-            result = await hub.call(mount, entry, arguments)
-        else:
-            principal = _principal(scope)
-            if principal is None:
-                return None
-            result = await hub.call_as(hub.tenancy, principal, mount, entry, arguments)
+        principal = _principal(scope)
+        if not self.hub.access.admits(principal):
+            return None  # the SDK path answers that a key is required
+        result = await self.hub.call(principal, mount, entry, arguments)
         dumped = methods.serialize_server_result(
             "tools/call", version, result.model_dump(by_alias=True, mode="json", exclude_none=True)
         )

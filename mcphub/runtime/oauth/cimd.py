@@ -33,6 +33,7 @@ import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.upstream.egress import PoolTransport, PrivateAddress, UnresolvableHost
 
 __all__ = [
@@ -48,7 +49,7 @@ _FORBIDDEN_FIELDS = ("client_secret", "client_secret_expires_at")
 _PUBLIC_AUTH_METHODS = frozenset({"none"})
 
 
-class ClientMetadataError(Exception):
+class ClientMetadataError(HubError):
     """A client ID metadata document that cannot be used; the message says what is wrong with it."""
 
 

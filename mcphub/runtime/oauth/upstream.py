@@ -40,6 +40,7 @@ import httpx2
 from sqlalchemy import delete, func, select
 
 from mcphub.compiler.ir import AuthScheme, Integration, OAuthFlow, ServerVariableDiscovery
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import OAuthClient
 from mcphub.runtime.store.models import OAuthFlow as FlowRow
@@ -55,7 +56,7 @@ logger = logging.getLogger(__name__)
 TokenAuth = Literal["client_secret_basic", "client_secret_post", "none"]
 
 
-class OAuthError(Exception):
+class OAuthError(HubError):
     """An OAuth step failed; the message says what the user or admin can do."""
 
 

@@ -325,6 +325,93 @@ class ChangeEvent(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+# --- hub settings, sign-up invites and the audit trail (runtime/tenancy/signup.py, web/audit.py) -----------------
+
+
+class HubSetting(Base):
+    """A hub-wide setting an admin changes at run time (e.g. `signup`: closed | invite | open)."""
+
+    __tablename__ = "hub_settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    updated_at: Mapped[datetime]
+
+
+class SignupInvite(Base):
+    """A single-use, expiring invitation for one email address; the link's token only as a hash."""
+
+    __tablename__ = "signup_invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """One state-changing action: who did it, to whose data, what (never a secret)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: the trail outlives deleted users
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class _UsageRollupColumns:
+    """Calls per user, period, integration and tool, with a latency histogram: what the dashboard's pages read.
+
+    Maintained from `usage_events` by `runtime/tenancy/rollups.py` (incrementally, by event id), so that
+    pages never scan the raw events. `h0`…`h15` count calls per latency bucket (`rollups.BOUNDS_MS`).
+    """
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    start: Mapped[datetime] = mapped_column(primary_key=True)  # of the hour (hourly) or the UTC day (daily)
+    integration: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(200), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms_sum: Mapped[float] = mapped_column(default=0.0)
+    h0: Mapped[int] = mapped_column(BigInteger, default=0)
+    h1: Mapped[int] = mapped_column(BigInteger, default=0)
+    h2: Mapped[int] = mapped_column(BigInteger, default=0)
+    h3: Mapped[int] = mapped_column(BigInteger, default=0)
+    h4: Mapped[int] = mapped_column(BigInteger, default=0)
+    h5: Mapped[int] = mapped_column(BigInteger, default=0)
+    h6: Mapped[int] = mapped_column(BigInteger, default=0)
+    h7: Mapped[int] = mapped_column(BigInteger, default=0)
+    h8: Mapped[int] = mapped_column(BigInteger, default=0)
+    h9: Mapped[int] = mapped_column(BigInteger, default=0)
+    h10: Mapped[int] = mapped_column(BigInteger, default=0)
+    h11: Mapped[int] = mapped_column(BigInteger, default=0)
+    h12: Mapped[int] = mapped_column(BigInteger, default=0)
+    h13: Mapped[int] = mapped_column(BigInteger, default=0)
+    h14: Mapped[int] = mapped_column(BigInteger, default=0)
+    h15: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageRollup(_UsageRollupColumns, Base):
+    """Hourly rollups (charts and totals up to a few days)."""
+
+    __tablename__ = "usage_rollups"
+
+
+class UsageRollupDaily(_UsageRollupColumns, Base):
+    """Daily rollups (a month of totals reads 24 times fewer rows)."""
+
+    __tablename__ = "usage_rollups_daily"
+
+
 # --- usage spool (runtime/tenancy/usage.py) ----------------------------------------------------------
 
 

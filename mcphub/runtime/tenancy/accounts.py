@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
-from mcphub.runtime.store.models import ApiKey, ApiKeySecret, User
+from mcphub.runtime.store.models import ApiKey, ApiKeySecret, CallLogEntry, User
 from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
 from mcphub.runtime.tenancy.vault import Vault, hub_secret
 
@@ -79,7 +80,7 @@ _TOUCH_EVERY = 60.0  # seconds between last_used_at writes per key and process
 _SIGNUP_LOCK = 0x6D63_7068_7562  # "mcphub": the advisory lock id of user creation
 
 
-class AccountError(Exception):
+class AccountError(HubError):
     """A request about users or keys that cannot be done; the message says why and what to do."""
 
 
@@ -350,6 +351,39 @@ class Accounts:
         """Void every web session cookie of a user (sign-out)."""
         async with self.db.session() as session:
             await session.execute(update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1))
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> UserInfo:
+        """Make a user an admin or take it back; the hub always keeps at least one admin."""
+        async with self.db.session() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFound(f"no user {user_id}")
+            if not is_admin and user.is_admin and await self._admins(session) <= 1:
+                raise AccountError(f"{user.email} is the only admin; make another user admin first")
+            user.is_admin = is_admin
+            return UserInfo.of(user)
+
+    @staticmethod
+    async def _admins(session: Any) -> int:
+        return int(await session.scalar(select(func.count()).select_from(User).where(User.is_admin)) or 0)
+
+    async def delete_user(self, user_id: int) -> None:
+        """Delete a user with their keys, credentials, enablements, grants and call log; keys stop everywhere now.
+
+        Usage events and monthly meters stay (they name no content and billing needs them); the last
+        admin cannot be deleted.
+        """
+        keys = await self.list_keys(user_id)
+        async with self.db.session() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFound(f"no user {user_id}")
+            if user.is_admin and await self._admins(session) <= 1:
+                raise AccountError(f"{user.email} is the only admin; make another user admin first")
+            await session.execute(delete(CallLogEntry).where(CallLogEntry.user_id == user_id))
+            await session.delete(user)  # the database cascades to keys, secrets, credentials, grants
+        for key in keys:
+            await self._invalidate(key.id)
 
     # --- keys ------------------------------------------------------------------------------------------
 

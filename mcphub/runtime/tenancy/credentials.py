@@ -1,18 +1,15 @@
 """Per-user upstream credentials, sealed by the vault, and the `CredentialProvider` the hub calls.
 
 The hub asks `provider.for_user(user_id).get(integration)` for the caller's credential (the user id
-comes from the authenticated key: `KeyPrincipal.user_id`). `TenancyCredentialProvider.get(integration)`
-also works where the caller's principal was bound to the context with `acting_as(principal)`.
+comes from the authenticated key: `KeyPrincipal.user_id`).
 A credential is only ever looked up by (user, slug): there is no query that returns another user's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,9 +17,9 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from mcphub.compiler.ir import Integration
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential as CredentialRow
-from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 from mcphub.runtime.tenancy.vault import Vault, credential_context
 from mcphub.runtime.upstream.credentials import Credential
@@ -34,8 +31,6 @@ __all__ = [
     "CredentialStore",
     "TenancyCredentialProvider",
     "UserCredentialProvider",
-    "acting_as",
-    "current_principal",
     "to_credential",
 ]
 
@@ -47,20 +42,8 @@ _PLAIN_FIELDS = frozenset({"username", "token_type", "expires_at", "scope"})
 _MAPPING_FIELDS = frozenset({"server_variables", "server_variable_labels"})
 _MIN_REDACTED = 4  # shorter values would redact ordinary words in logs and protect nothing
 
-current_principal: ContextVar[KeyPrincipal | None] = ContextVar("mcphub_principal", default=None)
 
-
-@contextlib.contextmanager
-def acting_as(principal: KeyPrincipal) -> Iterator[None]:
-    """Bind the caller's principal to the current context (for `TenancyCredentialProvider.get`)."""
-    token = current_principal.set(principal)
-    try:
-        yield
-    finally:
-        current_principal.reset(token)
-
-
-class CredentialError(ValueError):
+class CredentialError(HubError, ValueError):
     """A credential that cannot be stored as given; the message names the field."""
 
 
@@ -265,7 +248,7 @@ class UserCredentialProvider:
 
 
 class TenancyCredentialProvider:
-    """A `CredentialProvider` over the vault and store, for whichever user the call is made by.
+    """Credentials over the vault and store, per user (`for_user(user_id)` is a `CredentialProvider`).
 
     With `refresh` (e.g. `UpstreamOAuth.credential`) OAuth access tokens about to expire are refreshed first.
     """
@@ -279,13 +262,6 @@ class TenancyCredentialProvider:
 
     def for_user(self, user_id: int) -> UserCredentialProvider:
         return UserCredentialProvider(self._source, user_id)
-
-    async def get(self, integration: Integration) -> Credential | None:
-        """The credential of the principal bound with `acting_as` (None when no principal is bound)."""
-        principal = current_principal.get()
-        if principal is None:
-            return None
-        return await self._source(principal.user_id, integration)
 
     async def fields(self, user_id: int, slug: str) -> dict[str, Any] | None:
         return await self.store.fields(user_id, slug)

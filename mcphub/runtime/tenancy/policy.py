@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from mcphub.compiler.ir import Integration
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 
@@ -90,7 +91,7 @@ def parse_rate(text: str) -> Rate:
     return Rate(int(match.group(1)), unit * count, text.strip())
 
 
-class PolicyError(Exception):
+class PolicyError(HubError):
     """A call refused before it reached the upstream; the message is safe to show to the caller."""
 
     status = "denied"
@@ -191,7 +192,7 @@ def limits_without_redis(value: str | None) -> LimitsMode:
     return mode
 
 
-class LimiterUnavailable(Exception):
+class LimiterUnavailable(HubError):
     """Redis cannot be asked and the operator chose `closed`: refuse (the message is safe to show the caller)."""
 
 

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import Credential, HubSecret, OAuthClient, OAuthFlow
 
@@ -67,7 +68,7 @@ _NONCE = 12
 _MIN_PASSPHRASE = 32
 
 
-class VaultError(Exception):
+class VaultError(HubError):
     """The vault cannot seal or open a secret; the message says what to fix."""
 
 

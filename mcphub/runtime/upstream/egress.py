@@ -20,6 +20,7 @@ import anyio
 import httpcore2
 import httpx2
 
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.upstream.asyncio_backend import AsyncioBackend
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-class EgressDenied(Exception):
+class EgressDenied(HubError):
     """A request the integration's policy does not allow (host, method, scheme, address)."""
 
 
@@ -50,7 +51,7 @@ class PrivateAddress(EgressDenied):
         self.host = host
 
 
-class UnresolvableHost(Exception):
+class UnresolvableHost(HubError):
     """A host name DNS does not resolve."""
 
     def __init__(self, host: str, error: OSError) -> None:

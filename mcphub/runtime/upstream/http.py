@@ -27,6 +27,7 @@ import anyio
 import httpx2
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import (
@@ -42,7 +43,6 @@ __all__ = [
     "EgressDenied",
     "EgressPolicy",
     "FetchFailed",
-    "HubCall",
     "UpstreamClient",
     "encode_form",
     "serialize_parameter",
@@ -59,7 +59,7 @@ _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
 _RESERVED = ":/?#[]@!$&'()*+,;="
 
 
-class FetchFailed(Exception):
+class FetchFailed(HubError):
     """A request the hub made for itself (`UpstreamClient.fetch_json`) failed; the message names the URL and why."""
 
 
@@ -883,64 +883,3 @@ def _looks_textual(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return b"\x00" not in raw[:4096]
-
-
-# --- the Call handed to generated code ---------------------------------------------------------
-
-
-class HubCall:
-    """The runtime's `Call`: one tool invocation, bound to its integration's client and credential."""
-
-    __slots__ = ("_client", "_credential", "tool")
-
-    def __init__(self, tool: Tool, client: UpstreamClient, credential: Credential | None) -> None:
-        self.tool = tool
-        self._client = client
-        self._credential = credential
-
-    async def http(
-        self,
-        *,
-        path: Mapping[str, Any] | None = None,
-        query: Mapping[str, Any] | None = None,
-        headers: Mapping[str, Any] | None = None,
-        cookies: Mapping[str, Any] | None = None,
-        body: Any = None,
-        form: Mapping[str, Any] | None = None,
-        multipart: Mapping[str, Any] | None = None,
-        full: bool = False,
-    ) -> ToolOutput:
-        return await self._client.send(
-            self.tool,
-            self._credential,
-            full=full,
-            path=path,
-            query=query,
-            headers=headers,
-            cookies=cookies,
-            body=body,
-            form=form,
-            multipart=multipart,
-        )
-
-    # Non-HTTP tools live in their own modules (imported on first use so HTTP-only hubs never load them);
-    # they still reach the network only through this call's UpstreamClient or their own runtime module.
-    async def graphql(self, variables: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.upstream.executors.graphql import execute_graphql
-
-        return await execute_graphql(self.tool, self._client, self._credential, self._with_defaults(variables))
-
-    async def sql(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.upstream.executors.sql import execute_sql
-
-        return await execute_sql(self.tool, self._client, self._credential, self._with_defaults(arguments))
-
-    async def mcp(self, arguments: Mapping[str, Any]) -> ToolOutput:
-        from mcphub.runtime.upstream.executors.mcp import call_upstream_tool
-
-        return await call_upstream_tool(self.tool, self._client, self._credential, self._with_defaults(arguments))
-
-    def _with_defaults(self, arguments: Mapping[str, Any]) -> Mapping[str, Any]:
-        # The spec's defaults for arguments the caller left out (HTTP tools get theirs in `UpstreamClient.prepare`).
-        defaults = self.tool.defaults
-        return {**defaults, **arguments} if defaults else arguments

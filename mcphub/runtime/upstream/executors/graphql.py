@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 from mcphub.compiler.ir import ArgBinding, ArgLocation, GraphQLBinding, HttpBinding, Tool
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential
+from mcphub.runtime.upstream.executors.http import HttpExecutor
 from mcphub.runtime.upstream.http import UpstreamClient
 
-__all__ = ["execute_graphql", "graphql_request_tool"]
+__all__ = ["GraphQLExecutor", "execute_graphql", "graphql_request_tool"]
 
 _MAX_MESSAGES = 10
 
@@ -126,3 +127,10 @@ async def execute_graphql(
         upstream_status=output.upstream_status,
         mime_type="application/json",
     )
+
+
+class GraphQLExecutor(HttpExecutor):
+    """GraphQL integrations: each tool is one operation POSTed through the integration's `UpstreamClient`."""
+
+    async def run(self, tool: Tool, credential: Credential | None, arguments: Mapping[str, Any]) -> ToolOutput:
+        return await execute_graphql(tool, self.client, credential, arguments)

@@ -3,8 +3,8 @@
 A session per upstream, not per call: the first call of an integration opens it (a stdio child
 process, or a streamable-HTTP session), later calls share it, concurrently. Each session lives in
 an owner task that holds the SDK client's context open, because anyio cancel scopes must be
-entered and left by the same task; `close_all` (at shutdown) and `release` (when a mount is
-retired) end that task, which closes stdin, waits, then kills the child's process group, so no
+entered and left by the same task; `McpSessions.aclose` (the catalog's, at shutdown) and
+`McpExecutor.aclose` (when a mount is retired) end that task, which closes stdin, waits, then kills the child's process group, so no
 orphan survives the hub.
 
 Failure is per call, never the hub's: an upstream whose connection is found closed gives that
@@ -17,7 +17,7 @@ Handshake era on purpose (`mode="legacy"`): a long-lived session is that era's m
 server in the field speaks it, and upstream notifications (`notifications/tools/list_changed`,
 progress) arrive on the session, where this module forwards them:
 
-- list listeners (`add_list_listener`, one per hub): awaited with the integration slug, the
+- list listeners (`McpSessions.add_list_listener`, one per hub): awaited with the integration slug, the
   notification method and the mounted clients sharing that upstream session when an upstream says
   its tools, prompts or resources changed. The hub serves an upstream's prompts and resources live,
   so it tells its own clients; its tools are the ones compiled (and reviewed) at build time, so a
@@ -37,7 +37,10 @@ is in flight on the session. Anything not tied to a call in flight (a log line o
 GET stream, a request after the call ended) is never broadcast: requests are refused with an error
 to the upstream, log messages go to the hub's own log at debug level.
 `notifications/resources/updated` goes to the downstream sessions that subscribed to that URI
-through `subscribe` (they asked for it), and to nobody else.
+through `McpExecutor.subscribe` (they asked for it), and to nobody else.
+
+The sessions belong to the catalog's executor registry (`McpSessions`), not to one mount: a reload mounts a new
+executor for the same source, and both share the session (and the child process) until the last is closed.
 
 Stdio children get only the spec's `env` plus the SDK's safe basics (HOME, LOGNAME, PATH, SHELL,
 TERM, USER): no hub secret is inherited. HTTP upstreams are reached under the integration's
@@ -57,7 +60,7 @@ import logging
 import sys
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -76,53 +79,33 @@ from mcphub.compiler.ir import Integration, SourceInfo, Tool
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.egress import PoolTransport
+from mcphub.runtime.upstream.executors.base import Downstream, RelayedRequest, RelayedResult, UpstreamUnavailable
+from mcphub.runtime.upstream.executors.http import HttpExecutor
 from mcphub.runtime.upstream.http import EgressPolicy, UpstreamClient
 
 __all__ = [
     "Downstream",
+    "McpExecutor",
+    "McpSessions",
     "RelayedRequest",
+    "RelayedResult",
     "UpstreamUnavailable",
-    "add_list_listener",
-    "call_upstream_tool",
-    "close_all",
     "downstream",
-    "release",
-    "server_capabilities",
-    "subscribe",
-    "unsubscribe",
-    "upstream_request",
 ]
 
 logger = logging.getLogger(__name__)
 
-RelayedRequest = types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest
-RelayedResult = (
-    types.CreateMessageResult | types.CreateMessageResultWithTools | types.ElicitResult | types.ListRootsResult
-)
 ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
-class Downstream(Protocol):
-    """The client of one hub call: what the upstream does during that call is relayed to it."""
-
-    async def progress(self, progress: float, total: float | None, message: str | None) -> None: ...
-
-    async def request(self, request: RelayedRequest) -> RelayedResult | types.ErrorData: ...
-
-    async def log(self, params: types.LoggingMessageNotificationParams) -> None: ...
-
-
 class ListListener(Protocol):
-    """What `add_list_listener` takes: an object (a hub) told which upstream changed which list."""
+    """What `McpSessions.add_list_listener` takes: an object (a hub) told which upstream changed which list."""
 
     async def on_upstream_list_changed(self, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
         """`method` is the notification (`notifications/prompts/list_changed`, ...); `clients` the mounted
         clients sharing the upstream session that sent it, so a listener can tell whether it is its mount."""
 
 
-# Weak, so a hub that is gone (tests run many in one process) is never called and never kept alive.
-_list_listeners: weakref.WeakSet[ListListener] = weakref.WeakSet()
-_listener_tasks: set[asyncio.Task[None]] = set()
 _LIST_CHANGED = (
     types.ToolListChangedNotification,
     types.PromptListChangedNotification,
@@ -138,10 +121,6 @@ BACKOFF_MAX_S = 30.0
 _HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)  # a server may hold a response stream open
 
 
-class UpstreamUnavailable(Exception):
-    """The upstream cannot be reached now; the message says why and what happens next."""
-
-
 def _describe(exc: BaseException) -> str:
     """One line for a (possibly grouped) connection failure."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -154,13 +133,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _argv(source: SourceInfo) -> list[str]:
+    """The command line of a stdio upstream, as compiled: `hub_python` runs it on the hub's own interpreter."""
+    argv = list(source.command or [])
+    if argv and source.hub_python and sys.executable:
+        argv[0] = sys.executable
+    return argv
+
+
 def _sdk_client(source: SourceInfo, http_client: httpx2.AsyncClient | None, upstream: _Upstream) -> Client:
     """An (unentered) SDK client for `source`: its stdio command with only the declared env, or its URL."""
     if source.command:
         # The mcp source kind's reading of `command:` (`python` is the hub's own interpreter), as when it was compiled.
-        from mcphub.compiler.sources.mcp import stdio_command
-
-        command, *args = stdio_command(source.command)
+        command, *args = _argv(source)
         # The SDK merges `env` over its safe defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER) and nothing else.
         params = StdioServerParameters(command=command, args=args, env=dict(source.env))
         transport: Any = stdio_client(params, errlog=sys.stderr)  # upstream logs join the hub's stderr
@@ -192,6 +177,8 @@ class _Upstream:
     key: str
     integration: Integration
     headers: dict[str, str]
+    listeners: weakref.WeakSet[ListListener]  # the registry's: told when this upstream changes a list
+    listener_tasks: set[asyncio.Task[None]]
     users: weakref.WeakSet[UpstreamClient] = field(default_factory=weakref.WeakSet)
     session: ClientSession | None = None
     _stop: asyncio.Event | None = None
@@ -306,12 +293,12 @@ class _Upstream:
                 logger.info("upstream MCP server of %s changed its tool list; recompile to pick it up", self.slug)
             clients = frozenset(self.users)
             loop = asyncio.get_running_loop()
-            for listener in list(_list_listeners):
+            for listener in list(self.listeners):
                 # Off the session's receive loop: telling a hub's clients may take time (a slow stream), and every
                 # other call on this shared session waits for that loop.
                 task = loop.create_task(_run_listener(listener, self.slug, method, clients))
-                _listener_tasks.add(task)
-                task.add_done_callback(_listener_tasks.discard)
+                self.listener_tasks.add(task)
+                task.add_done_callback(self.listener_tasks.discard)
         elif isinstance(message, types.ResourceUpdatedNotification):
             uri = str(message.params.uri)
             for key, notify in list(self.subscribers.get(uri, {}).items()):
@@ -413,11 +400,6 @@ async def _finish(task: asyncio.Task[None]) -> None:
             await task
 
 
-def add_list_listener(listener: ListListener) -> None:
-    """Tell `listener` about upstream list changes for as long as it lives (it is held weakly)."""
-    _list_listeners.add(listener)
-
-
 async def _run_listener(listener: ListListener, slug: str, method: str, clients: frozenset[UpstreamClient]) -> None:
     try:
         await listener.on_upstream_list_changed(slug, method, clients)
@@ -458,10 +440,7 @@ def _auth_headers(integration: Integration, credential: Credential | None) -> di
     return {}
 
 
-# --- the registry ------------------------------------------------------------------------------------
-
-# Sessions belong to the event loop that opened them (a test may run several hubs, each in its own loop).
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Upstream]] = weakref.WeakKeyDictionary()
+# --- the sessions -------------------------------------------------------------------------------------
 
 
 def _key(integration: Integration, headers: Mapping[str, str]) -> str:
@@ -471,22 +450,6 @@ def _key(integration: Integration, headers: Mapping[str, str]) -> str:
         [integration.slug, source.command, source.url, source.env, sorted(headers.items())], sort_keys=True
     )
     return f"{integration.slug}:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
-
-
-def _upstreams() -> dict[str, _Upstream]:
-    return _registry.setdefault(asyncio.get_running_loop(), {})
-
-
-def _upstream_for(client: UpstreamClient, credential: Credential | None) -> _Upstream:
-    integration = client.integration
-    headers = _auth_headers(integration, credential)
-    key = _key(integration, headers)
-    upstreams = _upstreams()
-    upstream = upstreams.get(key)
-    if upstream is None or upstream._closed:
-        upstream = upstreams[key] = _Upstream(key=key, integration=integration, headers=headers)
-    upstream.users.add(client)
-    return upstream
 
 
 # --- the public API --------------------------------------------------------------------------------
@@ -505,147 +468,230 @@ def _is_connection_loss(exc: MCPError) -> bool:
     return exc.code == types.CONNECTION_CLOSED or exc.message in _TRANSPORT_FAILURES
 
 
-async def call_upstream_tool(
-    tool: Tool, client: UpstreamClient, credential: Credential | None, arguments: Mapping[str, Any]
-) -> ToolOutput:
-    """Call `tool`'s upstream counterpart on the shared session; every failure is a tool error."""
-    if tool.mcp is None:
-        return ToolOutput(text=f"tool {tool.name!r} has no upstream MCP binding; recompile its package", is_error=True)
-    upstream = _upstream_for(client, credential)
-    name = tool.mcp.upstream_name
-    try:
-        session = await upstream.get()
-    except UpstreamUnavailable as exc:
-        return ToolOutput(text=f"{tool.name}: {exc}", is_error=True)
-    relay = downstream.get()
-    request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=dict(arguments)))
-    if relay is not None:
-        upstream.inflight.add(relay)
-    try:
-        result = await session.send_request(
-            request,
-            types.CallToolResult,
-            request_read_timeout_seconds=client.policy.timeout_s,
-            progress_callback=relay.progress if relay is not None else None,
-        )
-    except MCPError as exc:
-        if exc.code == types.REQUEST_TIMEOUT:
-            return ToolOutput(
-                text=f"{tool.name}: the upstream did not answer within {client.policy.timeout_s:g} s", is_error=True
+class McpSessions:
+    """The upstream MCP sessions of one catalog, shared by the mounts (old and new) of one upstream.
+
+    Owned by the catalog's executor registry: closed with the catalog (stopping every child process), never
+    looked up as a module global. Sessions belong to the event loop that opened them.
+    """
+
+    def __init__(self) -> None:
+        self._upstreams: dict[str, _Upstream] = {}
+        # Weak, so a hub that is gone (tests run many in one process) is never called and never kept alive.
+        self._listeners: weakref.WeakSet[ListListener] = weakref.WeakSet()
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+
+    def add_list_listener(self, listener: ListListener) -> None:
+        """Tell `listener` about upstream list changes for as long as it lives (it is held weakly)."""
+        self._listeners.add(listener)
+
+    def _upstream_for(self, client: UpstreamClient, credential: Credential | None) -> _Upstream:
+        integration = client.integration
+        headers = _auth_headers(integration, credential)
+        key = _key(integration, headers)
+        upstream = self._upstreams.get(key)
+        if upstream is None or upstream._closed:
+            upstream = self._upstreams[key] = _Upstream(
+                key=key,
+                integration=integration,
+                headers=headers,
+                listeners=self._listeners,
+                listener_tasks=self._listener_tasks,
             )
-        if _is_connection_loss(exc):
-            upstream.mark_dead(session, exc.message)
+        upstream.users.add(client)
+        return upstream
+
+    async def call_tool(
+        self, tool: Tool, client: UpstreamClient, credential: Credential | None, arguments: Mapping[str, Any]
+    ) -> ToolOutput:
+        """Call `tool`'s upstream counterpart on the shared session; every failure is a tool error."""
+        if tool.mcp is None:
             return ToolOutput(
-                text=f"{tool.name}: the connection to the upstream {upstream.where} was lost ({exc.message}); "
+                text=f"tool {tool.name!r} has no upstream MCP binding; recompile its package", is_error=True
+            )
+        upstream = self._upstream_for(client, credential)
+        name = tool.mcp.upstream_name
+        try:
+            session = await upstream.get()
+        except UpstreamUnavailable as exc:
+            return ToolOutput(text=f"{tool.name}: {exc}", is_error=True)
+        relay = downstream.get()
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=dict(arguments)))
+        if relay is not None:
+            upstream.inflight.add(relay)
+        try:
+            result = await session.send_request(
+                request,
+                types.CallToolResult,
+                request_read_timeout_seconds=client.policy.timeout_s,
+                progress_callback=relay.progress if relay is not None else None,
+            )
+        except MCPError as exc:
+            if exc.code == types.REQUEST_TIMEOUT:
+                return ToolOutput(
+                    text=f"{tool.name}: the upstream did not answer within {client.policy.timeout_s:g} s", is_error=True
+                )
+            if _is_connection_loss(exc):
+                upstream.mark_dead(session, exc.message)
+                return ToolOutput(
+                    text=f"{tool.name}: the connection to the upstream {upstream.where} was lost ({exc.message}); "
+                    "the next call reconnects",
+                    is_error=True,
+                )
+            return ToolOutput(
+                text=f"{tool.name}: the upstream answered with error {exc.code}: {exc.message}", is_error=True
+            )
+        except ValidationError as exc:
+            return ToolOutput(
+                text=f"{tool.name}: the upstream answered with a result that is not a valid CallToolResult: {exc}",
+                is_error=True,
+            )
+        except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
+            upstream.mark_dead(session, _describe(exc))
+            return ToolOutput(
+                text=f"{tool.name}: the connection to the upstream {upstream.where} failed ({_describe(exc)}); "
                 "the next call reconnects",
                 is_error=True,
             )
+        finally:
+            if relay is not None:
+                upstream.inflight.discard(relay)
         return ToolOutput(
-            text=f"{tool.name}: the upstream answered with error {exc.code}: {exc.message}", is_error=True
+            content=[block.model_dump(by_alias=True, mode="json", exclude_none=True) for block in result.content],
+            structured=result.structured_content,
+            is_error=bool(result.is_error),
         )
-    except ValidationError as exc:
-        return ToolOutput(
-            text=f"{tool.name}: the upstream answered with a result that is not a valid CallToolResult: {exc}",
-            is_error=True,
-        )
-    except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
-        upstream.mark_dead(session, _describe(exc))
-        return ToolOutput(
-            text=f"{tool.name}: the connection to the upstream {upstream.where} failed ({_describe(exc)}); "
-            "the next call reconnects",
-            is_error=True,
-        )
-    finally:
-        if relay is not None:
-            upstream.inflight.discard(relay)
-    return ToolOutput(
-        content=[block.model_dump(by_alias=True, mode="json", exclude_none=True) for block in result.content],
-        structured=result.structured_content,
-        is_error=bool(result.is_error),
-    )
 
+    async def request(
+        self,
+        client: UpstreamClient,
+        credential: Credential | None,
+        request: types.ClientRequest,
+        result_type: type[ResultT],
+    ) -> ResultT:
+        """Send one request (resources, prompts, completion) on the shared session and return its typed result.
 
-async def upstream_request(
-    client: UpstreamClient, credential: Credential | None, request: types.ClientRequest, result_type: type[ResultT]
-) -> ResultT:
-    """Send one request (resources, prompts, completion) on the shared session and return its typed result.
-
-    Raises `UpstreamUnavailable` when the upstream cannot be reached (or the connection is lost, which
-    also marks the session dead for the next call to reconnect), and the upstream's own `MCPError`s as they are.
-    """
-    upstream = _upstream_for(client, credential)
-    session = await upstream.get()
-    try:
-        return await session.send_request(request, result_type, request_read_timeout_seconds=client.policy.timeout_s)
-    except MCPError as exc:
-        if exc.code == types.REQUEST_TIMEOUT:
-            raise UpstreamUnavailable(f"the upstream did not answer within {client.policy.timeout_s:g} s") from exc
-        if not _is_connection_loss(exc):
-            raise
-        upstream.mark_dead(session, exc.message)
-        raise UpstreamUnavailable(f"the connection to the upstream {upstream.where} was lost ({exc.message})") from exc
-    except ValidationError as exc:
-        raise UpstreamUnavailable(f"the upstream answered {request.method} with an invalid result: {exc}") from exc
-    except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
-        upstream.mark_dead(session, _describe(exc))
-        raise UpstreamUnavailable(f"the connection to the upstream {upstream.where} failed ({_describe(exc)})") from exc
-
-
-async def server_capabilities(client: UpstreamClient, credential: Credential | None) -> types.ServerCapabilities:
-    """What the upstream declared at initialize (connecting first when needed); raises `UpstreamUnavailable`."""
-    session = await _upstream_for(client, credential).get()
-    return session.server_capabilities or types.ServerCapabilities()
-
-
-async def subscribe(
-    client: UpstreamClient,
-    credential: Credential | None,
-    uri: str,
-    key: str,
-    notify: Callable[[str], Awaitable[None]],
-) -> None:
-    """Subscribe `key` (a downstream session) to `uri`; the upstream is subscribed once, for its first subscriber."""
-    upstream = _upstream_for(client, credential)
-    subscribers = upstream.subscribers.setdefault(uri, {})
-    first = not subscribers
-    subscribers[key] = notify
-    if first:
+        Raises `UpstreamUnavailable` when the upstream cannot be reached (or the connection is lost, which
+        also marks the session dead for the next call to reconnect), and the upstream's own `MCPError`s as they are.
+        """
+        upstream = self._upstream_for(client, credential)
+        session = await upstream.get()
         try:
-            await upstream_request(
-                client,
-                credential,
-                types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)),
-                types.EmptyResult,
+            return await session.send_request(
+                request, result_type, request_read_timeout_seconds=client.policy.timeout_s
             )
-        except BaseException:
-            subscribers.pop(key, None)
-            raise
+        except MCPError as exc:
+            if exc.code == types.REQUEST_TIMEOUT:
+                raise UpstreamUnavailable(f"the upstream did not answer within {client.policy.timeout_s:g} s") from exc
+            if not _is_connection_loss(exc):
+                raise
+            upstream.mark_dead(session, exc.message)
+            raise UpstreamUnavailable(
+                f"the connection to the upstream {upstream.where} was lost ({exc.message})"
+            ) from exc
+        except ValidationError as exc:
+            raise UpstreamUnavailable(f"the upstream answered {request.method} with an invalid result: {exc}") from exc
+        except Exception as exc:  # transport failures surface as anything from anyio, httpx2 or the SDK
+            upstream.mark_dead(session, _describe(exc))
+            raise UpstreamUnavailable(
+                f"the connection to the upstream {upstream.where} failed ({_describe(exc)})"
+            ) from exc
+
+    async def capabilities(self, client: UpstreamClient, credential: Credential | None) -> types.ServerCapabilities:
+        """What the upstream declared at initialize (connecting first when needed); raises `UpstreamUnavailable`."""
+        session = await self._upstream_for(client, credential).get()
+        return session.server_capabilities or types.ServerCapabilities()
+
+    async def subscribe(
+        self,
+        client: UpstreamClient,
+        credential: Credential | None,
+        uri: str,
+        key: str,
+        notify: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Subscribe `key` (a downstream session) to `uri`; the upstream is subscribed once, for its first subscriber."""
+        upstream = self._upstream_for(client, credential)
+        subscribers = upstream.subscribers.setdefault(uri, {})
+        first = not subscribers
+        subscribers[key] = notify
+        if first:
+            try:
+                await self.request(
+                    client,
+                    credential,
+                    types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)),
+                    types.EmptyResult,
+                )
+            except BaseException:
+                subscribers.pop(key, None)
+                raise
+
+    async def unsubscribe(self, client: UpstreamClient, credential: Credential | None, uri: str, key: str) -> None:
+        """Drop `key`'s subscription to `uri`; the upstream is unsubscribed when the last subscriber leaves."""
+        upstream = self._upstream_for(client, credential)
+        subscribers = upstream.subscribers.get(uri)
+        if subscribers is None or subscribers.pop(key, None) is None or subscribers:
+            return
+        del upstream.subscribers[uri]
+        request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
+        await self.request(client, credential, request, types.EmptyResult)
+
+    async def release(self, client: UpstreamClient) -> None:
+        """A mount's client is retired: close the sessions no other mounted client still uses."""
+        upstreams = self._upstreams
+        for key, upstream in list(upstreams.items()):
+            upstream.users.discard(client)
+            if not upstream.users:
+                upstreams.pop(key, None)
+                await upstream.close()
+
+    async def aclose(self) -> None:
+        """Close every upstream session and wait for their child processes to exit."""
+        upstreams = self._upstreams
+        closing = list(upstreams.values())
+        upstreams.clear()
+        await asyncio.gather(*(upstream.close() for upstream in closing), return_exceptions=True)
 
 
-async def unsubscribe(client: UpstreamClient, credential: Credential | None, uri: str, key: str) -> None:
-    """Drop `key`'s subscription to `uri`; the upstream is unsubscribed when the last subscriber leaves."""
-    upstream = _upstream_for(client, credential)
-    subscribers = upstream.subscribers.get(uri)
-    if subscribers is None or subscribers.pop(key, None) is None or subscribers:
-        return
-    del upstream.subscribers[uri]
-    request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
-    await upstream_request(client, credential, request, types.EmptyResult)
+class McpExecutor(HttpExecutor):
+    """An `mcp` integration: its tools are called on the shared upstream session; it offers the live features."""
 
+    def __init__(self, integration: Integration, sessions: McpSessions, client: UpstreamClient | None = None) -> None:
+        super().__init__(integration, client)
+        self.sessions = sessions
+        self.live = self
 
-async def release(client: UpstreamClient) -> None:
-    """A mount's client is retired: close the sessions no other mounted client still uses."""
-    upstreams = _upstreams()
-    for key, upstream in list(upstreams.items()):
-        upstream.users.discard(client)
-        if not upstream.users:
-            upstreams.pop(key, None)
-            await upstream.close()
+    async def run(self, tool: Tool, credential: Credential | None, arguments: Mapping[str, Any]) -> ToolOutput:
+        return await self.sessions.call_tool(tool, self.client, credential, arguments)
 
+    async def capabilities(self, credential: Credential | None) -> types.ServerCapabilities:
+        return await self.sessions.capabilities(self.client, credential)
 
-async def close_all() -> None:
-    """Close every upstream session of this event loop and wait for their child processes to exit."""
-    upstreams = _upstreams()
-    closing = list(upstreams.values())
-    upstreams.clear()
-    await asyncio.gather(*(upstream.close() for upstream in closing), return_exceptions=True)
+    async def request(
+        self, credential: Credential | None, request: types.ClientRequest, result_type: type[ResultT]
+    ) -> ResultT:
+        return await self.sessions.request(self.client, credential, request, result_type)
+
+    async def subscribe(
+        self, credential: Credential | None, uri: str, key: str, notify: Callable[[str], Awaitable[None]]
+    ) -> None:
+        await self.sessions.subscribe(self.client, credential, uri, key, notify)
+
+    async def unsubscribe(self, credential: Credential | None, uri: str, key: str) -> None:
+        await self.sessions.unsubscribe(self.client, credential, uri, key)
+
+    @contextlib.contextmanager
+    def relay_to(self, target: Downstream) -> Iterator[None]:
+        token = downstream.set(target)
+        try:
+            yield
+        finally:
+            downstream.reset(token)
+
+    async def aclose(self) -> None:
+        """The mount is retired: close its HTTP pool and the sessions no other mounted client still uses."""
+        try:
+            await super().aclose()
+        finally:
+            await self.sessions.release(self.client)

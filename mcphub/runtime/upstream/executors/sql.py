@@ -15,7 +15,7 @@ Safety comes from PostgreSQL, not from parsing SQL:
 Egress: the host of the connection string must match `policy.allowed_hosts` when the spec sets them, and hosts
 resolving to loopback, private or reserved addresses are refused unless `policy.allow_private_network` is set
 (the same rule as `runtime.http`, checked here because asyncpg opens its own sockets; unix sockets are refused).
-Pools are per (integration, connection string) and live until `close_all()`.
+Pools are per (executor, connection string) and live until the executor is closed (its mount retired).
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from mcphub.compiler.ir import Tool
+from mcphub.compiler.ir import Integration, Tool
+from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import PrivateAddress, UnresolvableHost, resolve_public
+from mcphub.runtime.upstream.executors.http import HttpExecutor
 from mcphub.runtime.upstream.http import UpstreamClient
 
-__all__ = ["ALLOW_WRITES_PARAM", "SqlToolError", "close_all", "execute_sql", "parse_connection"]
+__all__ = ["ALLOW_WRITES_PARAM", "SqlExecutor", "SqlToolError", "execute_sql", "parse_connection"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ _SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.n
 _SYSTEM_SCHEMAS += "AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
 
 
-class SqlToolError(Exception):
+class SqlToolError(HubError):
     """A call that can't run; the message is the tool error the agent sees."""
 
 
@@ -139,51 +141,53 @@ async def _check_egress(client: UpstreamClient, connection: Connection) -> None:
 # --- pools ---------------------------------------------------------------------------------------------------------
 
 
-_pools: dict[tuple[int, str, str], asyncpg.Pool] = {}
-_locks: dict[tuple[int, str, str], asyncio.Lock] = {}
-
-
 async def _init_connection(connection: asyncpg.Connection) -> None:
     # json/jsonb as values, not JSON text, so agents get objects.
     for name in ("json", "jsonb"):
         await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _pool(client: UpstreamClient, connection: Connection) -> asyncpg.Pool:
-    key = (id(asyncio.get_running_loop()), client.integration.slug, connection.key)
-    pool = _pools.get(key)
-    if pool is not None:
+class _Pools:
+    """The connection pools of one SQL executor, one per (event loop, database) its callers connect to."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[int, str], asyncpg.Pool] = {}
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    async def get(self, client: UpstreamClient, connection: Connection) -> asyncpg.Pool:
+        key = (id(asyncio.get_running_loop()), connection.key)
+        pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = await asyncpg.create_pool(
+                    connection.dsn,
+                    min_size=0,
+                    max_size=4,
+                    max_inactive_connection_lifetime=60.0,
+                    timeout=client.policy.connect_timeout_s,
+                    init=_init_connection,
+                    server_settings={"application_name": "mcphub"},
+                )
+                self._pools[key] = pool
         return pool
-    lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = await asyncpg.create_pool(
-                connection.dsn,
-                min_size=0,
-                max_size=4,
-                max_inactive_connection_lifetime=60.0,
-                timeout=client.policy.connect_timeout_s,
-                init=_init_connection,
-                server_settings={"application_name": "mcphub"},
-            )
-            _pools[key] = pool
-    return pool
 
-
-async def close_all() -> None:
-    """Close every pool this event loop opened (call on shutdown); pools of other loops are terminated."""
-    loop_id = id(asyncio.get_running_loop())
-    for key in list(_pools):
-        pool = _pools.pop(key)
-        _locks.pop(key, None)
-        if key[0] != loop_id:
-            pool.terminate()
-            continue
-        try:
-            await asyncio.wait_for(pool.close(), timeout=5)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            pool.terminate()
+    async def aclose(self) -> None:
+        """Close every pool this event loop opened; pools of other loops are terminated."""
+        loop_id = id(asyncio.get_running_loop())
+        for key in list(self._pools):
+            pool = self._pools.pop(key)
+            self._locks.pop(key, None)
+            if key[0] != loop_id:
+                pool.terminate()
+                continue
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
 
 
 # --- values --------------------------------------------------------------------------------------------------------
@@ -560,7 +564,7 @@ def _postgres_message(action: str, exc: asyncpg.PostgresError, timeout_s: float)
 
 
 async def execute_sql(
-    tool: Tool, client: UpstreamClient, credential: Credential | None, arguments: Mapping[str, Any]
+    tool: Tool, client: UpstreamClient, pools: _Pools, credential: Credential | None, arguments: Mapping[str, Any]
 ) -> ToolOutput:
     """Run one SQL tool call; every failure is a tool error whose message never contains the connection string."""
     binding = tool.sql
@@ -579,7 +583,7 @@ async def execute_sql(
     try:
         connection_info = parse_connection(secret)
         await _check_egress(client, connection_info)
-        pool = await _pool(client, connection_info)
+        pool = await pools.get(client, connection_info)
         # The database enforces the timeout; this deadline only catches a network that stops answering.
         async with asyncio.timeout(timeout_s + client.policy.connect_timeout_s + 5):
             async with pool.acquire() as connection:
@@ -598,3 +602,20 @@ async def execute_sql(
         return ToolOutput(text=f"{action}: could not reach the database: {type(exc).__name__}: {exc}", is_error=True)
     text = json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str)
     return ToolOutput(text=text, structured=result, mime_type="application/json")
+
+
+class SqlExecutor(HttpExecutor):
+    """SQL integrations: tools run on this executor's own connection pools, closed with it."""
+
+    def __init__(self, integration: Integration, client: UpstreamClient | None = None) -> None:
+        super().__init__(integration, client)
+        self._pools = _Pools()
+
+    async def run(self, tool: Tool, credential: Credential | None, arguments: Mapping[str, Any]) -> ToolOutput:
+        return await execute_sql(tool, self.client, self._pools, credential, arguments)
+
+    async def aclose(self) -> None:
+        try:
+            await self._pools.aclose()
+        finally:
+            await super().aclose()

@@ -1,7 +1,7 @@
 """Usage spool marks: how far each hub process's spool file of call records is in the database.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,46 @@
+"""The SDK internals the fast path reads (through `mcphub.runtime.mcp.sdk`) are where the pinned SDK keeps them.
+
+A failure here means the installed MCP SDK moved them: update `mcphub/runtime/mcp/sdk.py` for the new version (and
+`PINNED_SDK`), never the fast path itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import anyio
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+from mcphub.runtime.mcp import sdk
+
+INSTALLED = f"mcp=={importlib.metadata.version('mcp')}"
+MOVED = f"the MCP SDK's internals moved (adapter written for {sdk.PINNED_SDK}, installed {INSTALLED})"
+
+
+def test_the_adapter_is_for_the_installed_sdk() -> None:
+    assert sdk.PINNED_SDK == INSTALLED, f"{MOVED}: check mcphub/runtime/mcp/sdk.py against the new SDK"
+
+
+def test_session_lookup_and_owner_are_read_where_the_sdk_keeps_them() -> None:
+    manager = StreamableHTTPSessionManager(app=Server("probe"))
+    transport = StreamableHTTPServerTransport(mcp_session_id="s-1", idle_timeout=30.0)
+    owner = object()
+    try:
+        manager._server_instances["s-1"] = transport
+        manager._session_owners["s-1"] = owner
+    except AttributeError as exc:  # pragma: no cover - only on an SDK change
+        raise AssertionError(f"{MOVED}: {exc}") from exc
+    assert sdk.live_transport(manager, "s-1") is transport, MOVED
+    assert sdk.live_transport(manager, "unknown") is None, MOVED
+    assert sdk.session_owner(manager, "s-1") is owner, MOVED
+
+
+async def test_the_idle_countdown_restarts_as_the_sdk_restarts_it() -> None:
+    transport = StreamableHTTPServerTransport(mcp_session_id="s-1", idle_timeout=30.0)
+    assert hasattr(transport, "_idle_timeout") and hasattr(transport, "idle_scope"), MOVED
+    with anyio.CancelScope() as scope:
+        transport.idle_scope = scope
+        sdk.restart_idle_countdown(transport)
+        assert scope.deadline - anyio.current_time() > 29, MOVED

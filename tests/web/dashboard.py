@@ -1,0 +1,127 @@
+"""Helpers of the dashboard's browser tests: a hub process with a catalog, signing up, axe-core, screenshots.
+
+axe-core comes from the pinned npm lock (tools/web/package-lock.json, installed by `make assets` into
+.tools/web). It is evaluated through the DevTools protocol, not added as a <script>: the dashboard's CSP
+refuses inline scripts, which is what `csp_errors` checks the pages never need.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
+from runtime.support import Account, Upstream, petstore, provision, write_package
+from tenancy.hub_process import hub_env, hub_process
+
+from mcphub.compiler.ir import Integration
+
+from .conftest import PAGE_TIMEOUT_MS
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / ".tools/web/node_modules/axe-core/axe.min.js"
+SCREENSHOTS = ROOT / "docs/screenshots"
+# Real packages beside the local stand-ins, so the catalog looks like a hub's (they are never called here).
+REAL_PACKAGES = ("github", "linear", "notion", "slack", "stripe", "time")
+
+
+@dataclass
+class DashHub:
+    base: str
+    admin: Account
+    env: dict[str, str]
+    csp_errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def dashboard_hub(
+    root: Path, upstream: Upstream, *, extra: Iterable[Integration] = (), **env: str
+) -> Iterator[DashHub]:
+    """`mcphub serve` with Pet Store and Zoo (stand-ins on `upstream`), `extra` and a few real packages; one admin."""
+    catalog = root / "catalog"
+    for integration in extra:
+        write_package(integration, catalog)
+    write_package(petstore(upstream.base_url), catalog)
+    write_package(petstore(upstream.base_url, slug="zoo").model_copy(update={"name": "Zoo"}), catalog)
+    for slug in REAL_PACKAGES:
+        shutil.copytree(ROOT / "generated" / slug, catalog / slug)
+    data = root / "data"
+    data.mkdir()
+    db_url = f"sqlite+aiosqlite:///{data / 'hub.db'}"
+    [admin] = provision(data, ("ops@example.com", {}), url=db_url)
+    variables = hub_env(db_url, data, **env)
+    with hub_process(variables, catalog) as base:
+        yield DashHub(base, admin, variables)
+
+
+@asynccontextmanager
+async def desktop_tab(browser: Browser) -> AsyncIterator[Page]:
+    """A desktop-sized tab in a fresh context (signed out); it must see no Content-Security-Policy refusal."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = await context.new_page()
+    errors: list[str] = []
+
+    def seen(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    page.on("console", seen)
+    try:
+        yield page
+    finally:
+        await context.close()
+    assert not errors, errors
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the current page (an empty list is a pass)."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text())
+    found: list[dict[str, Any]] = await page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}));
+        }"""
+    )
+    return found
+
+
+async def check_page(page: Page, name: str | None = None) -> str:
+    """One h1, no template syntax, no serious/critical axe violation; a screenshot for docs/ when named."""
+    text = await page.inner_text("body")
+    for raw in ("{{", "}}", "{%", "%}"):
+        assert raw not in text, f"{raw!r} shows on {page.url}:\n{text}"
+    await expect(page.get_by_role("heading", level=1)).to_have_count(1)
+    assert (await page.title()).endswith("· MCP Hub"), await page.title()
+    violations = await axe_violations(page)
+    assert not violations, f"axe on {page.url}: {violations}"
+    if name is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    return text
+
+
+async def _submit(page: Page, url: str, email: str, password: str, button: str) -> None:
+    await page.goto(url)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name=button).click()
+
+
+async def sign_up(page: Page, base: str, email: str, password: str) -> str:
+    """Create an account on /signup; returns the first API key the page shows (once)."""
+    await _submit(page, f"{base}/signup", email, password, "Create account")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your account is ready")
+    return (await page.get_by_test_id("secret").inner_text()).strip()
+
+
+async def sign_in(page: Page, base: str, email: str, password: str) -> None:
+    await _submit(page, f"{base}/signin", email, password, "Sign in")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Home")
