@@ -135,11 +135,11 @@ def wire_source() -> WireSource:
     parts += _segments("mcphub.runtime.upstream.credentials", ("Credential", "env_prefix"))
     parts += _segments(http, _HTTP_NAMES)
     methods = _segments(http, _CLIENT_METHODS, within="UpstreamClient")
-    results = _segments("mcphub.runtime.mcp.hub", ("_CONTENT_BLOCK", "to_call_result"))
+    results = _segments("mcphub.runtime.mcp.pipeline", ("_CONTENT_BLOCK", "to_call_result"))
     return WireSource(
         module_level=_rewrite_imports("\n\n\n".join(parts), http),
         methods=_rewrite_imports("\n\n".join(methods), f"{http}.UpstreamClient"),
-        results=_rewrite_imports("\n\n\n".join(results), "mcphub.runtime.mcp.hub"),
+        results=_rewrite_imports("\n\n\n".join(results), "mcphub.runtime.mcp.pipeline"),
     )
 
 

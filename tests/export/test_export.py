@@ -32,8 +32,10 @@ from mcphub.commands.export import export
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.runtime.package import load_package
+from mcphub.runtime.upstream.call import HubCall
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.http import HubCall, UpstreamClient
+from mcphub.runtime.upstream.executors.http import HttpExecutor
+from mcphub.runtime.upstream.http import UpstreamClient
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -182,7 +184,7 @@ async def _through_the_hub(package_dir: Path, port: int, arguments: dict[str, An
     try:
         credential = Credential(api_key=KEY, server_variables={"port": str(port), "version": "v2"})
         tool = integration.tool("create_note")
-        return await package.invoke(HubCall(tool, client, credential), tool.name, arguments)
+        return await package.invoke(HubCall(tool, HttpExecutor(integration, client), credential), tool.name, arguments)
     finally:
         await client.aclose()
 
@@ -279,7 +281,9 @@ async def test_an_input_transform_sends_what_the_hub_sends(
     client = UpstreamClient(integration)
     try:
         tool = integration.tool("write_file")
-        output = await package.invoke(HubCall(tool, client, Credential(token=KEY)), tool.name, arguments)
+        output = await package.invoke(
+            HubCall(tool, HttpExecutor(integration, client), Credential(token=KEY)), tool.name, arguments
+        )
     finally:
         await client.aclose()
     assert output.is_error is False, output.text
