@@ -7,7 +7,8 @@
 #                                 committed); the hub serves them under content-hashed names (web/assets.py)
 
 WEB_TOOLS   := .tools/web
-WEB_STAMP   := $(WEB_TOOLS)/.installed-stamp
+# The stamp sits beside the copied files: a checkout without them (a new clone, a new worktree) copies again.
+WEB_STAMP   := mcphub/web/static/vendor/.installed-stamp
 WEB_VENDOR  := mcphub/web/static/vendor
 WEB_MODULES := $(WEB_TOOLS)/node_modules
 

@@ -31,7 +31,7 @@ async def search_files(
 ) -> ToolOutput:
     """GET /files
 
-    Searches files and folders with Drive query syntax in `q`, e.g. `name contains 'budget' and trashed = false`, `'<folderId>' in parents` (a folder's contents), `mimeType = 'application/vnd.google-apps.folder'` (folders), `fullText contains 'invoice'`, `modifiedTime > '2026-01-01T00:00:00'`. Returns `files` and `nextPageToken`: pass it as `pageToken` for the next page. Pass the suggested `fields` to get just id, name, mimeType, parents, modifiedTime, size, owners and webViewLink per file, and `supportsAllDrives`/`includeItemsFromAllDrives` true to include shared drives."""
+    Searches files and folders with Drive query syntax in `q`, e.g. `name contains 'budget' and trashed = false`, `'<folderId>' in parents` (a folder's contents), `mimeType = 'application/vnd.google-apps.folder'` (folders), `fullText contains 'invoice'`, `modifiedTime > '2026-01-01T00:00:00'`. For the latest file first pass `orderBy` "modifiedTime desc" (or "createdTime desc", "name"). Returns `files` and `nextPageToken`: pass it as `pageToken` for the next page. Pass the suggested `fields` to get just id, name, mimeType, parents, modifiedTime, size, owners and webViewLink per file, and `supportsAllDrives`/`includeItemsFromAllDrives` true to include shared drives."""
     return await call.http(
         query={
             "fields": fields,
@@ -414,55 +414,33 @@ async def share_file(
     file_id: str,
     fields: str | None = None,
     email_message: str | None = None,
-    enforce_single_parent: bool | None = None,
-    move_to_new_owners_root: bool | None = None,
     send_notification_email: bool | None = None,
     supports_all_drives: bool | None = None,
-    transfer_ownership: bool | None = None,
-    use_domain_admin_access: bool | None = None,
     allow_file_discovery: bool | None = None,
-    deleted: bool | None = None,
-    display_name: str | None = None,
     domain: str | None = None,
     email_address: str | None = None,
     expiration_time: str | None = None,
-    id: str | None = None,
-    kind: str | None = None,
-    pending_owner: bool | None = None,
-    photo_link: str | None = None,
     role: str | None = None,
     type: str | None = None,
-    view: str | None = None,
 ) -> ToolOutput:
     """POST /files/{fileId}/permissions
 
-    Shares a file: `type` user/group/domain/anyone, `role` reader/commenter/writer, `emailAddress`. Disabled by default because it can expose data outside the organisation; an admin may enable it."""
+    Shares a file (`fileId`): `type` "user" (or group, domain, anyone), `role` "reader" (read-only), "commenter" or "writer", and the person's `emailAddress` (or `domain`). Google emails them a link unless `sendNotificationEmail` is false; `emailMessage` adds a note to that mail. Returns the permission (`id`, `type`, `role`, `emailAddress`); list_permissions shows everyone who has access. Disabled by default because it can expose data outside the organisation; an admin may enable it."""
     return await call.http(
         query={
             "fields": fields,
             "emailMessage": email_message,
-            "enforceSingleParent": enforce_single_parent,
-            "moveToNewOwnersRoot": move_to_new_owners_root,
             "sendNotificationEmail": send_notification_email,
             "supportsAllDrives": supports_all_drives,
-            "transferOwnership": transfer_ownership,
-            "useDomainAdminAccess": use_domain_admin_access,
         },
         path={"fileId": file_id},
         body={
             "allowFileDiscovery": allow_file_discovery,
-            "deleted": deleted,
-            "displayName": display_name,
             "domain": domain,
             "emailAddress": email_address,
             "expirationTime": expiration_time,
-            "id": id,
-            "kind": kind,
-            "pendingOwner": pending_owner,
-            "photoLink": photo_link,
             "role": role,
             "type": type,
-            "view": view,
         },
     )
 

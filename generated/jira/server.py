@@ -90,8 +90,33 @@ async def create_issue(
 ) -> ToolOutput:
     """POST /rest/api/3/issue
 
-    Creates an issue. `fields` needs at least `project` {"key": "PROJ"}, `issuetype` {"name": "Task"} and `summary`; `description` is Atlassian Document Format, e.g. {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Details"}]}]}. Other required fields depend on the project (see get_create_metadata). Returns the new issue's `id`, `key` and `self`."""
+    Creates an issue. `fields` needs at least `project` {"key": "PROJ"}, `issuetype` {"name": "Task"} and `summary`; `description` is Atlassian Document Format, e.g. {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Details"}]}]}. To put it under an epic (or a subtask under its issue) set `parent` {"key": "PROJ-10"}; find epics with search_issues (`type = Epic`). Other required fields depend on the project (see get_create_metadata). Returns the new issue's `id`, `key` and `self`."""
     return await call.http(body={"fields": fields, "transition": transition, "update": update})
+
+
+@registry.tool("link_issues")
+async def link_issues(
+    call: Call,
+    *,
+    inward_issue: dict[str, Any],
+    outward_issue: dict[str, Any],
+    type: dict[str, Any],
+    comment: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issueLink
+
+    Links two issues with a link type by `name` (list them with list_issue_link_types; usual ones: "Blocks", "Relates", "Duplicate", "Cloners"): `type` {"name": "Blocks"}, `outwardIssue` {"key": "PROJ-1"} (the one that blocks / duplicates) and `inwardIssue` {"key": "PROJ-2"} (the one blocked / duplicated); optional `comment` (its `body` in Atlassian Document Format) on the inward issue. Epics are not links: set `parent` with create_issue or update_issue. Returns no content on success; get_issue shows the link under `issuelinks`."""
+    return await call.http(
+        body={"comment": comment, "inwardIssue": inward_issue, "outwardIssue": outward_issue, "type": type}
+    )
+
+
+@registry.tool("list_issue_link_types")
+async def list_issue_link_types(call: Call) -> ToolOutput:
+    """GET /rest/api/3/issueLinkType
+
+    Lists the site's issue link types (`issueLinkTypes` with `id`, `name`, `inward` and `outward` wording, e.g. Blocks - "is blocked by" / "blocks"). Use a `name` with link_issues."""
+    return await call.http()
 
 
 @registry.tool("get_create_metadata")

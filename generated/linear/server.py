@@ -100,7 +100,7 @@ async def update_project(call: Call, **arguments: Any) -> ToolOutput:
 
 @registry.tool("list_cycles")
 async def list_cycles(call: Call, **arguments: Any) -> ToolOutput:
-    """Lists cycles (sprints): number, name, start and end, progress, team. Filter e.g. {"team": {"key": {"eq": "ENG"}}, "isActive": {"eq": true}} for a team's current cycle. When `pageInfo.hasNextPage` is true, call again with `after` = `pageInfo.endCursor`."""
+    """Lists cycles (sprints): number, name, start and end, progress, team. Filter e.g. {"team": {"key": {"eq": "ENG"}}, "isActive": {"eq": true}} for a team's current cycle, `"isNext": {"eq": true}` for the one after it (move issues there with update_issue `cycleId`). When `pageInfo.hasNextPage` is true, call again with `after` = `pageInfo.endCursor`."""
     return await call.graphql(arguments)
 
 

@@ -66,6 +66,24 @@ async def create_page(
     )
 
 
+@registry.tool("update_page_markdown")
+async def update_page_markdown(
+    call: Call,
+    *,
+    page_id: str,
+    type: str,
+    replace_content: dict[str, Any] | None = None,
+    update_content: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PATCH /v1/pages/{page_id}/markdown
+
+    Edits a page's content as Notion-flavoured Markdown (checklists `- [ ] item` / `- [x] done`, headings, bullets, tables). `type` "update_content" with `update_content` {"content_updates": [{"old_str": "exact existing Markdown", "new_str": "its replacement"}]} changes precise places: to add after a line, give that line as `old_str` and the line plus the new Markdown as `new_str` (read the page first with get_page_markdown). `type` "replace_content" with `replace_content` {"new_str": ...} overwrites the whole page. Child pages and databases are never deleted unless `allow_deleting_content` is true. Returns the page's new `markdown`."""
+    return await call.http(
+        path={"page_id": page_id},
+        body={"type": type, "replace_content": replace_content, "update_content": update_content},
+    )
+
+
 @registry.tool("update_page")
 async def update_page(
     call: Call,
@@ -149,6 +167,36 @@ async def get_database(call: Call, *, database_id: str) -> ToolOutput:
 
     Returns a database: its title, parent and the list of its `data_sources` (id and name). Since API 2025-09-03 a database holds one or more data sources; query and read schemas through the data source ID."""
     return await call.http(path={"database_id": database_id})
+
+
+@registry.tool("create_database")
+async def create_database(
+    call: Call,
+    *,
+    parent: dict[str, Any],
+    title: list[dict[str, Any]] | None = None,
+    description: list[dict[str, Any]] | None = None,
+    is_inline: bool | None = None,
+    initial_data_source: dict[str, Any] | None = None,
+    icon: dict[str, Any] | None = None,
+    cover: dict[str, Any] | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /v1/databases
+
+    Creates a database (a table) inside a page: `parent` {"type": "page_id", "page_id": "<page ID>"}, `title` [{"type": "text", "text": {"content": "Tasks"}}] and its columns in `initial_data_source` {"properties": {"Name": {"title": {}}, "Status": {"select": {"options": [{"name": "Todo"}, {"name": "Done"}]}}, "Due": {"date": {}}}} (exactly one title column; other types: rich_text, number, checkbox, multi_select, people, url, email, status). Returns the database: its `id` (add rows with create_page, `parent` {"database_id": id}), `url` and `data_sources` (query rows with query_data_source by the first one's `id`)."""
+    return await call.http(
+        body={
+            "parent": parent,
+            "title": title,
+            "description": description,
+            "is_inline": is_inline,
+            "initial_data_source": initial_data_source,
+            "icon": icon,
+            "cover": cover,
+        },
+        full=full_response,
+    )
 
 
 @registry.tool("get_data_source")

@@ -336,6 +336,36 @@ async def pin_message(
     return await call.http(form={"channel": channel, "timestamp": timestamp}, full=full_response)
 
 
+@registry.tool("upload_file")
+async def upload_file(
+    call: Call,
+    *,
+    filename: str,
+    channel_id: str | None = None,
+    thread_ts: str | None = None,
+    initial_comment: str | None = None,
+    title: str | None = None,
+    content: str | None = None,
+    content_base64: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /files.completeUploadExternal
+
+    Uploads a file and shares it in a conversation: `filename` (with its extension, e.g. "report.csv"), the `content` as text (or `content_base64` for binary files), `channel_id` (C…; left out, the file stays private to you), optionally a `title`, an `initial_comment` posted with it and `thread_ts` to share it in a thread. The hub does Slack's three upload steps (reserve, send the bytes, complete). Returns `files` (`id` F…, `title`, `permalink`). Needs the files:write scope."""
+    return await call.http(
+        body={
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "initial_comment": initial_comment,
+            "filename": filename,
+            "title": title,
+            "content": content,
+            "content_base64": content_base64,
+        },
+        full=full_response,
+    )
+
+
 @registry.tool("get_user")
 async def get_user(
     call: Call, *, include_locale: bool | None = None, user: str | None = None, full_response: bool = False

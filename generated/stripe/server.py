@@ -842,6 +842,100 @@ async def get_payment_intent(
     return await call.http(query={"expand": expand}, path={"intent": intent}, full=full_response)
 
 
+@registry.tool("list_charges")
+async def list_charges(
+    call: Call,
+    *,
+    created: Any = None,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_intent: str | None = None,
+    starting_after: str | None = None,
+    transfer_group: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """GET /v1/charges
+
+    Lists charges (payments), newest first, optionally for one `customer` or `payment_intent`: `amount`, `amount_refunded`, `currency`, `status` (succeeded, pending, failed), `paid`, `refunded`, `description`, `created`. The first result is the customer's last charge. Returns `data` and `has_more`; next page: `starting_after` = last `id`."""
+    return await call.http(
+        query={
+            "created": created,
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_intent": payment_intent,
+            "starting_after": starting_after,
+            "transfer_group": transfer_group,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("create_refund")
+async def create_refund(
+    call: Call,
+    *,
+    amount: int | None = None,
+    charge: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    payment_intent: str | None = None,
+    reason: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """POST /v1/refunds
+
+    Refunds a charge, wholly or in part: `charge` (`ch_…`) or `payment_intent` (`pi_…`), and `amount` in the smallest currency unit for a partial refund (left out: whatever is not refunded yet). `reason`: duplicate, fraudulent or requested_by_customer. Returns the refund (`re_…`, `status` succeeded or pending). Moves money back to the customer, so it is disabled unless an admin enables it."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "charge": charge,
+            "currency": currency,
+            "customer": customer,
+            "expand": expand,
+            "metadata": metadata,
+            "payment_intent": payment_intent,
+            "reason": reason,
+        },
+        full=full_response,
+    )
+
+
+@registry.tool("list_refunds")
+async def list_refunds(
+    call: Call,
+    *,
+    charge: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_intent: str | None = None,
+    starting_after: str | None = None,
+    full_response: bool = False,
+) -> ToolOutput:
+    """GET /v1/refunds
+
+    Lists refunds, newest first, optionally of one `charge` or `payment_intent` (amount, status, reason). Returns `data` and `has_more`; next page: `starting_after` = last `id`."""
+    return await call.http(
+        query={
+            "charge": charge,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_intent": payment_intent,
+            "starting_after": starting_after,
+        },
+        full=full_response,
+    )
+
+
 @registry.tool("list_prices")
 async def list_prices(
     call: Call,

@@ -27,12 +27,20 @@ class LazyCommand(NamedTuple):
 
 COMMANDS: dict[str, LazyCommand] = {
     "add": LazyCommand("mcphub.commands.add:add", "Mount a new API in one step: spec, compile, mount, enable."),
+    "augment": LazyCommand(
+        "mcphub.commands.augment:augment",
+        "Propose better tool names and descriptions with the LLM, into specs/<slug>.augment.yaml for review.",
+    ),
     "build": LazyCommand(
         "mcphub.commands.build:build",
         "Turn an API description, a URL, a repository, docs or a text into a spec, and compile it.",
     ),
     "compile": LazyCommand(
         "mcphub.commands.compile:compile", "Compile hub specs or API descriptions into MCP packages."
+    ),
+    "test": LazyCommand(
+        "mcphub.commands.test:test_command",
+        "Call every HTTP tool of a package through the real runtime and check each request against its source.",
     ),
     "inspect": LazyCommand(
         "mcphub.commands.inspect:inspect", "Load a compiled package exactly as the hub mounts it and list its tools."

@@ -62,6 +62,8 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     disabled = f" (+{report.disabled} disabled)" if report.disabled else ""
     warn = f", {len(report.warnings)} warnings" if report.warnings else ""
     click.echo(f"✓ {report.slug:<20} {report.tools:>5} tools{disabled}{warn}  {report.seconds:.2f}s{state}")
+    if report.lint is not None:
+        click.echo(f"    {report.lint.summary()}")
     if verbose:
         for warning in report.warnings:
             click.echo(f"    warning: {warning}")

@@ -506,6 +506,16 @@ def _remove_arg(tool: Tool, arg: str) -> None:
         schema["required"] = [name for name in schema["required"] if name != arg]
         if not schema["required"]:
             del schema["required"]
+    if "dependentRequired" in schema:  # an optional body's fields (the parser's `_body_dependencies`)
+        # A fixed argument is always sent, so nothing depends on it any more.
+        remaining = {
+            name: [other for other in others if other != arg]
+            for name, others in schema["dependentRequired"].items()
+            if name != arg
+        }
+        schema["dependentRequired"] = {name: others for name, others in remaining.items() if others}
+        if not schema["dependentRequired"]:
+            del schema["dependentRequired"]
     if tool.http is not None:
         tool.http.args = [binding for binding in tool.http.args if binding.name != arg]
     if tool.graphql is not None:

@@ -86,6 +86,19 @@ INPUT_TRANSFORMS: dict[str, dict[str, Any]] = {
             "description": {"type": "string", "description": "A short description shown in Drive."},
         },
     },
+    "slack_upload": {
+        "writes": ["files"],
+        "required": ["filename"],
+        "arguments": {
+            "filename": {"type": "string", "description": 'The file\'s name with its extension, e.g. "report.csv".'},
+            "title": {"type": "string", "description": "The title shown in Slack; the file name when left out."},
+            "content": {
+                "type": "string",
+                "description": "The content as text (UTF-8). Give content or content_base64.",
+            },
+            "content_base64": {"type": "string", "description": "Binary content (a PDF, an image), base64-encoded."},
+        },
+    },
     "github_file": {
         "writes": ["content"],
         "required": ["content"],

@@ -24,6 +24,7 @@ import yaml
 from mcphub.compiler import augment, codegen, scan, sources
 from mcphub.compiler.errors import CompileError, ScanError, SourceUnavailable
 from mcphub.compiler.ir import Integration
+from mcphub.compiler.lint import LintReport, lint_integration
 from mcphub.compiler.scan import Finding
 
 DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
@@ -63,6 +64,7 @@ class CompileReport:
     scan_seconds: float | None = None  # the one scan run this package was part of (None: not scanned)
     kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
+    lint: LintReport | None = None  # the description linter's score of the compiled tools
 
 
 _TOP_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_-]*)["']?[ \t]*:""", flags=re.MULTILINE)
@@ -103,9 +105,14 @@ def discover_targets(paths: Iterable[Path], *, slug: str | None = None) -> list[
     for path in paths:
         if path.is_dir():
             specs = sorted(
-                p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.endswith(".lock.yaml")
+                p
+                for p in path.iterdir()
+                if p.suffix in (".yaml", ".yml") and not p.name.endswith((".lock.yaml", augment.AUGMENT_SUFFIX))
             )
             targets.extend(Target(p, is_spec=True) for p in specs if _looks_like_hub_spec(p, named=False))
+        elif path.name.endswith(augment.AUGMENT_SUFFIX):
+            spec = path.with_name(path.name.removesuffix(augment.AUGMENT_SUFFIX) + ".yaml")
+            raise CompileError(f"{path} is the augment file of {spec}, which compile applies: compile {spec}")
         elif path.is_file():
             targets.append(Target(path, is_spec=_looks_like_hub_spec(path, named=True), slug=slug))
         else:
@@ -136,14 +143,17 @@ def slug_from_filename(path: Path) -> str:
     return slug[:32] or "api"
 
 
-def parse_spec(spec_path: Path) -> Integration:
-    """Parse a hub spec and its source (through the kind's registered entry point), then apply its curation."""
+def parse_spec(spec_path: Path, *, augmented: bool = True) -> Integration:
+    """Parse a hub spec and its source (through the kind's registered entry point), then apply its curation and
+    (unless `augmented` is False: what `mcphub augment` starts from) its reviewed augment file."""
     from mcphub.compiler.curate import apply_curation
     from mcphub.compiler.spec import load_spec
 
     spec = load_spec(spec_path)
     integration = sources.get(spec.source.kind, spec_path).parse(spec, spec_path)
     curated = apply_curation(integration, spec, spec.locator)
+    if augmented:
+        curated = augment.apply_file(curated, spec, spec_path)
     return _drop_unselected_warnings(integration, curated)
 
 
@@ -195,6 +205,10 @@ def compile_targets(
             if build is not None:
                 changed.append(build)
         _scan(changed, progress, check=check)
+        if changed:  # the test stage, which loads the runtime: only when a package changed
+            from mcphub.compiler.testing import check_builds
+
+            check_builds(changed, progress)
         if not check:
             for build in changed:
                 if build.report.error is None:
@@ -237,6 +251,7 @@ def _build(
         report.tools = sum(1 for t in integration.tools if t.enabled)
         report.disabled = len(integration.tools) - report.tools
         report.warnings = list(integration.warnings)
+        report.lint = lint_integration(integration)
         if progress:
             progress(target.label, "codegen")
         staged = codegen.build_package(integration, staging, source_label=source_label(target))
@@ -359,4 +374,5 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "findings": [finding.to_json() for finding in report.findings],
         "scan_seconds": None if report.scan_seconds is None else round(report.scan_seconds, 3),
         "kept": report.kept,
+        "lint": None if report.lint is None else report.lint.as_dict(),
     }

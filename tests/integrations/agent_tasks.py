@@ -23,8 +23,6 @@ from starlette.types import Send
 
 from integrations.hubs import RunningHub, compile_local, running_hub
 
-REFERENCE_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
-
 
 @dataclass(frozen=True)
 class Text:

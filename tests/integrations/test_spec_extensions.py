@@ -131,7 +131,7 @@ def test_supplement_adds_operations_beside_the_descriptions(project: Path) -> No
         (
             ("transform: github_file", "transform: github_fille"),
             "specs/files.yaml:7: tools[0].input.transform 'github_fille' is not an input transform; did you mean "
-            "'github_file'? (one of drive_upload, github_file, gmail_compose)",
+            "'github_file'? (one of drive_upload, github_file, gmail_compose, slack_upload)",
         ),
         (
             ("transform: github_file}", "transform: gmail_compose}"),

@@ -2,13 +2,15 @@
 
 Uploads go to Drive's media endpoint (POST /upload/drive/v3/files?uploadType=multipart) as one multipart/related
 body, metadata (JSON) first and the content second; the stand-in parses it as Drive does, keeps the files (a Google
-Doc made from text keeps that text, which export gives back) and their permissions.
+Doc made from text keeps that text, which export gives back) and their permissions. files.list answers the part of
+Drive's query language the tasks use (`name contains '…'`, `trashed = false`) in the `orderBy` order asked for.
 """
 
 from __future__ import annotations
 
 import email
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.policy import default
@@ -35,14 +37,35 @@ def related(r: Recorded) -> tuple[dict[str, Any], str, bytes]:
     return json.loads(metadata.get_content()), media.get_content_type(), media.get_payload(decode=True)
 
 
+def _report(file_id: str, name: str, modified: str, trashed: bool = False) -> dict[str, Any]:
+    return {
+        "id": file_id,
+        "name": name,
+        "mimeType": "application/vnd.google-apps.spreadsheet",
+        "parents": ["0BfolderFinance"],
+        "modifiedTime": modified,
+        "trashed": trashed,
+        "webViewLink": f"https://docs.google.com/spreadsheets/d/{file_id}/edit",
+        "owners": [{"displayName": "Ada", "emailAddress": "ada@example.com"}],
+    }
+
+
 @dataclass
 class Drive(Service):
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "1RepOct": _report("1RepOct", "Sales report October", "2026-11-02T08:00:00.000Z"),
+            "1RepNov": _report("1RepNov", "Sales report November", "2026-12-01T17:30:00.000Z"),
+            "1RepDraft": _report("1RepDraft", "Sales report December (draft)", "2026-12-05T10:00:00.000Z", True),
+        }
+    )
     permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
             ("POST", "/upload/drive/v3/files", self.upload),
+            ("GET", "/drive/v3/files", self.list_files),
+            ("GET", "/drive/v3/files/{id}/permissions", self.list_permissions),
             ("POST", "/drive/v3/files/{id}/permissions", self.share),
             ("GET", "/drive/v3/files/{id}/export", self.export),
         ]
@@ -58,6 +81,37 @@ class Drive(Service):
         self.files[file_id] = stored
         wanted = [f.strip() for f in dict(r.query).get("fields", "id,name,mimeType").split(",")]
         return 200, {"kind": "drive#file"} | {k: stored[k] for k in wanted if k in stored}
+
+    def list_files(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        query = dict(r.query)
+        q = query.get("q", "")
+        words = re.findall(r"name contains '([^']*)'", q)
+        found = [
+            f
+            for f in self.files.values()
+            if all(w.lower() in f["name"].lower() for w in words) and not ("trashed = false" in q and f.get("trashed"))
+        ]
+        order = query.get("orderBy", "")
+        if order.startswith("modifiedTime"):
+            found.sort(key=lambda f: f.get("modifiedTime", ""), reverse=order.endswith("desc"))
+        size = int(query.get("pageSize", "100"))
+        # `fields` (the spec's default) asks for a few fields of each file: only those come back.
+        wanted = re.search(r"files\(([^)]*(?:\([^)]*\))?[^)]*)\)", query.get("fields", ""))
+        keys = [k.split("(")[0].strip() for k in wanted.group(1).split(",")] if wanted else ["id", "name", "mimeType"]
+        files = [{k: f[k] for k in keys if k in f} for f in found[:size]]
+        return 200, {"kind": "drive#fileList", "files": files} | (
+            {"nextPageToken": "page2"} if len(found) > size else {}
+        )
+
+    def list_permissions(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        owner = {
+            "kind": "drive#permission",
+            "id": "perm0",
+            "type": "user",
+            "role": "owner",
+            "emailAddress": "ada@example.com",
+        }
+        return 200, {"kind": "drive#permissionList", "permissions": [owner, *self.permissions.get(p["id"], [])]}
 
     def share(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
         body = r.json()
@@ -157,3 +211,54 @@ async def test_create_a_doc_from_text_and_read_it_back(hub: RunningHub, drive: D
     assert doc["mimeType"] == DOC
     assert exported.is_error is False and [block.text for block in exported.content] == [notes]  # type: ignore[union-attr]
     assert "give the file's content" in nothing  # nothing was sent for it
+
+
+async def test_find_the_latest_report_and_share_it_read_only(hub: RunningHub, drive: Drive) -> None:
+    start = len(drive.requests)
+    async with hub.client() as client:
+        found = await call(
+            client,
+            "google-drive__search_files",
+            {"q": "name contains 'Sales report' and trashed = false", "orderBy": "modifiedTime desc", "pageSize": 1},
+        )
+        [latest] = found["files"]
+        shared = await call(
+            client,
+            "google-drive__share_file",
+            {
+                "fileId": latest["id"],
+                "type": "user",
+                "role": "reader",
+                "emailAddress": "cfo@example.com",
+                "emailMessage": "The November numbers, read-only.",
+            },
+        )
+        access = await call(client, "google-drive__list_permissions", {"fileId": latest["id"]})
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    assert drive.seen(start) == [
+        "GET /drive/v3/files",
+        "POST /drive/v3/files/1RepNov/permissions",
+        "GET /drive/v3/files/1RepNov/permissions",
+    ]
+    listing, share, _ = drive.requests[start:]
+    assert ("orderBy", "modifiedTime desc") in listing.query and ("pageSize", "1") in listing.query
+    assert ("q", "name contains 'Sales report' and trashed = false") in listing.query
+    # The Permission in the body; the mail's note and the shared-drive flag are query parameters, as Drive wants.
+    assert share.json() == {"type": "user", "role": "reader", "emailAddress": "cfo@example.com"}
+    assert sorted(share.query) == [
+        ("emailMessage", "The November numbers, read-only."),
+        ("supportsAllDrives", "true"),
+    ]
+    assert (latest["name"], latest["webViewLink"]) == (
+        "Sales report November",
+        "https://docs.google.com/spreadsheets/d/1RepNov/edit",
+    )  # not the newer draft: it is in the trash
+    assert shared["role"] == "reader"
+    assert [(a["role"], a["emailAddress"]) for a in access["permissions"]] == [
+        ("owner", "ada@example.com"),
+        ("reader", "cfo@example.com"),
+    ]
+    # Sharing never hands the file over: the ownership arguments are not offered.
+    offered = tools["google-drive__share_file"].input_schema["properties"]
+    assert "transferOwnership" not in offered and "pendingOwner" not in offered

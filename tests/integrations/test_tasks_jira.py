@@ -2,7 +2,8 @@
 
 The stand-in is a Jira Cloud site (`acme`) keeping issues, their workflow (transitions by id), comments and assignees;
 it answers the enhanced JQL search (/rest/api/3/search/jql, token-paged) and the platform endpoints with the shapes of
-Atlassian's descriptions, and refuses transitions the workflow doesn't offer, as Jira does.
+Atlassian's descriptions, and refuses transitions the workflow doesn't offer, as Jira does. Issues may have a parent
+(an epic) and issue links of the site's link types.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ class Jira(Service):
             "10003": _issue("PROJ-3", "Export is slow", "Bug", "Done", "High", ME),
             "10004": _issue("PROJ-4", "Dark mode", "Story", "To Do", "Medium", ME),
             "10005": _issue("PROJ-5", "Crash on upload", "Bug", "To Do", "Highest", GRACE),
+            "10006": _issue("PROJ-6", "Checkout revamp", "Epic", "In Progress", "Medium", GRACE),
         }
     )
     comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (type, outward key, inward key)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -67,6 +70,8 @@ class Jira(Service):
             ("GET", f"{SITE}/user/search", self.find_users),
             ("POST", f"{SITE}/issue", self.create),
             ("PUT", f"{SITE}/issue/{{key}}/assignee", self.assign),
+            ("GET", f"{SITE}/issueLinkType", self.link_types),
+            ("POST", f"{SITE}/issueLink", self.link),
         ]
 
     def _find(self, key: str) -> tuple[str, dict[str, Any]] | None:
@@ -80,13 +85,17 @@ class Jira(Service):
             "mine": "assignee = currentUser()" in jql,
             "bugs": re.search(r"(issue)?type\s*=\s*Bug", jql, re.IGNORECASE) is not None,
             "open": "statusCategory != Done" in jql or "resolution = Unresolved" in jql,
+            "epics": re.search(r"(issue)?type\s*=\s*Epic", jql, re.IGNORECASE) is not None,
         }
+        text = re.search(r'summary\s*~\s*"([^"]+)"', jql)
         found = [
             (issue_id, issue)
             for issue_id, issue in self.issues.items()
             if (not wanted["mine"] or (issue["assignee"] or {}).get("accountId") == ME)
             and (not wanted["bugs"] or issue["issuetype"]["name"] == "Bug")
             and (not wanted["open"] or issue["status"]["name"] != "Done")
+            and (not wanted["epics"] or issue["issuetype"]["name"] == "Epic")
+            and (text is None or text.group(1).lower() in issue["summary"].lower())
         ]
         fields = query.get("fields", "").split(",") if query.get("fields") else []
         issues = [
@@ -134,6 +143,11 @@ class Jira(Service):
         key = f"{fields['project']['key']}-{len(self.issues) + 1}"
         kind = fields["issuetype"]["name"]
         self.issues[issue_id] = _issue(key, fields["summary"], kind, "To Do", "Medium", None)
+        if "parent" in fields:
+            parent = self._find(fields["parent"].get("key") or fields["parent"].get("id", ""))
+            if parent is None:
+                return 400, {"errorMessages": [], "errors": {"parent": "Could not find issue by id or key."}}
+            self.issues[issue_id]["parent"] = {"id": parent[0], "key": parent[1]["key"]}
         return 201, {"id": issue_id, "key": key, "self": f"https://acme.atlassian.net/rest/api/3/issue/{issue_id}"}
 
     def assign(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
@@ -141,6 +155,21 @@ class Jira(Service):
         assert found is not None
         found[1]["assignee"] = {"accountId": r.json()["accountId"]}
         return 204, None
+
+    def link_types(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        kinds = [("10000", "Blocks", "is blocked by", "blocks"), ("10003", "Relates", "relates to", "relates to")]
+        listed = [{"id": i, "name": name, "inward": inward, "outward": outward} for i, name, inward, outward in kinds]
+        return 200, {"issueLinkTypes": listed}
+
+    def link(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        body = r.json()
+        ends = [self._find(body[end].get("key", "")) for end in ("outwardIssue", "inwardIssue")]
+        if body["type"].get("name") not in ("Blocks", "Relates"):
+            return 404, {"errorMessages": [f"No issue link type with name '{body['type'].get('name')}' found."]}
+        if None in ends:
+            return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+        self.links.append((body["type"]["name"], body["outwardIssue"]["key"], body["inwardIssue"]["key"]))
+        return 201, None
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +250,42 @@ async def test_file_a_bug_and_assign_it_to_a_colleague(hub: RunningHub, jira: Ji
         {"accountId": GRACE},
         {"name": "To Do"},
     )
+
+
+async def test_create_a_bug_under_an_epic_and_link_the_issue_it_blocks(hub: RunningHub, jira: Jira) -> None:
+    start = len(jira.requests)
+    async with hub.client() as client:
+        jql = 'type = Epic AND summary ~ "checkout"'
+        [epic] = (await call(client, "jira__search_issues", {"jql": jql}))["issues"]
+        fields = {
+            "project": {"key": "PROJ"},
+            "issuetype": {"name": "Bug"},
+            "summary": "Coupon code is ignored at checkout",
+            "parent": {"key": epic["key"]},
+        }
+        created = await call(client, "jira__create_issue", {"fields": fields})
+        types = await call(client, "jira__list_issue_link_types", {})
+        [blocks] = [t for t in types["issueLinkTypes"] if t["outward"] == "blocks"]
+        link = {
+            "type": {"name": blocks["name"]},
+            "outwardIssue": {"key": created["key"]},
+            "inwardIssue": {"key": "PROJ-4"},
+        }
+        await call(client, "jira__link_issues", link)
+        wrong = await refused(client, "jira__link_issues", {**link, "type": {"name": "Causes"}})
+
+    key = created["key"]
+    assert jira.seen(start) == [
+        f"GET {SITE}/search/jql",
+        f"POST {SITE}/issue",
+        f"GET {SITE}/issueLinkType",
+        f"POST {SITE}/issueLink",
+        f"POST {SITE}/issueLink",
+    ]
+    assert ("jql", jql) in jira.requests[start].query
+    assert jira.requests[start + 1].json() == {"fields": fields}
+    assert jira.requests[start + 3].json() == link
+    issue = next(issue for issue in jira.issues.values() if issue["key"] == key)
+    assert issue["parent"] == {"id": "10006", "key": "PROJ-6"}
+    assert jira.links == [("Blocks", key, "PROJ-4")]
+    assert "404" in wrong and "No issue link type with name 'Causes'" in wrong

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import pytest
 from runtime.support import Recorded
 
-from integrations.agent_tasks import Handler, Service, call, refused, task_hub
+from integrations.agent_tasks import Handler, Service, Text, call, refused, task_hub
 from integrations.hubs import RunningHub
 
 BOT, USER = "xoxb-agent-bot-token", "xoxp-agent-user-token"
@@ -37,6 +37,9 @@ class Slack(Service):
     users: dict[str, str] = field(default_factory=lambda: {"grace@example.com": "U0GRACE", "ada@example.com": "U0ADA"})
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pins: dict[str, list[str]] = field(default_factory=dict)
+    # Files reserved by files.getUploadURLExternal: id -> name, length, the bytes once sent, where it was shared.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    upload_host: str = ""  # where upload URLs point; empty: this stand-in itself (as files.slack.com is Slack's)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -47,6 +50,9 @@ class Slack(Service):
             ("POST", "/api/conversations.create", self.create),
             ("GET", "/api/users.lookupByEmail", self.lookup),
             ("POST", "/api/conversations.invite", self.invite),
+            ("GET", "/api/files.getUploadURLExternal", self.reserve_file),
+            ("POST", "/upload/v1/{file_id}", self.receive_bytes),
+            ("POST", "/api/files.completeUploadExternal", self.complete_upload),
         ]
 
     @staticmethod
@@ -124,6 +130,48 @@ class Slack(Service):
         channel = self.channels[fields["channel"]]
         channel["members"] += [u for u in fields["users"].split(",") if u not in channel["members"]]
         return 200, {"ok": True, "channel": self._channel(channel)}
+
+    def reserve_file(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        query = dict(r.query)
+        if not query.get("filename") or not query.get("length", "").isdigit() or query["length"] == "0":
+            return 200, {"ok": False, "error": "missing_argument"}
+        file_id = f"F{len(self.files) + 1:04d}UPLOAD"
+        self.files[file_id] = {"name": query["filename"], "length": int(query["length"]), "bytes": None}
+        upload_url = f"{self.upload_host or self.base_url}/upload/v1/{file_id}"
+        return 200, {"ok": True, "upload_url": upload_url, "file_id": file_id}
+
+    def receive_bytes(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        reserved = self.files.get(p["file_id"])
+        if reserved is None or len(r.body) != reserved["length"]:
+            return 400, Text("length mismatch")
+        reserved["bytes"] = r.body
+        return 200, Text(f"OK - {len(r.body)}")
+
+    def complete_upload(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        assert r.headers["content-type"].startswith("application/json")
+        body = r.json()
+        done = []
+        for entry in body["files"]:
+            reserved = self.files.get(entry["id"])
+            if reserved is None or reserved["bytes"] is None:
+                return 200, {"ok": False, "error": "file_not_found"}
+            done.append((entry, reserved))
+        channel = self.channels.get(body.get("channel_id", ""))
+        if "channel_id" in body and (channel is None or "UBOT" not in channel["members"]):
+            return 200, {"ok": False, "error": "not_in_channel"}
+        for entry, reserved in done:
+            reserved.update(title=entry.get("title", reserved["name"]), channel=body.get("channel_id"))
+            reserved.update(thread_ts=body.get("thread_ts"), comment=body.get("initial_comment"))
+        files = [
+            {
+                "id": entry["id"],
+                "title": reserved["title"],
+                "name": reserved["name"],
+                "permalink": f"https://acme.slack.com/files/UBOT/{entry['id']}/{reserved['name']}",
+            }
+            for entry, reserved in done
+        ]
+        return 200, {"ok": True, "files": files}
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +256,68 @@ async def test_search_needs_a_user_token_and_says_how_to_connect_one(
     assert slack.requests[-1].headers["authorization"] == f"Bearer {USER}"
     assert sorted(slack.requests[-1].query) == [("count", "20"), ("query", "invoice")]
     assert [m["text"] for m in found["messages"]["matches"]] == ["Invoice 42 paid"]
+
+
+async def test_share_a_report_file_in_a_thread_of_general(bot_hub: RunningHub, slack: Slack) -> None:
+    report = "week,signups\n48,312\n49,355\n"
+    start = len(slack.requests)
+    async with bot_hub.client() as client:
+        listed = await call(client, "slack__list_channels", {})
+        [general] = [c for c in listed["channels"] if c["name"] == "general"]
+        posted = await call(client, "slack__post_message", {"channel": general["id"], "text": "Weekly numbers"})
+        uploaded = await call(
+            client,
+            "slack__upload_file",
+            {
+                "filename": "signups.csv",
+                "content": report,
+                "title": "Signups, weeks 48-49",
+                "channel_id": general["id"],
+                "thread_ts": posted["ts"],
+                "initial_comment": "Here is the CSV",
+            },
+        )
+
+    # Slack's three upload steps, in order: reserve (name and byte length), the bytes, complete (share).
+    assert slack.seen(start) == [
+        "GET /api/conversations.list",
+        "POST /api/chat.postMessage",
+        "GET /api/files.getUploadURLExternal",
+        "POST /upload/v1/F0001UPLOAD",
+        "POST /api/files.completeUploadExternal",
+    ]
+    reserve, sent, complete = slack.requests[start + 2 :]
+    assert sorted(reserve.query) == [("filename", "signups.csv"), ("length", str(len(report.encode())))]
+    assert reserve.headers["authorization"] == complete.headers["authorization"] == f"Bearer {BOT}"
+    assert sent.body == report.encode() and "authorization" not in sent.headers  # a signed URL: no token sent there
+    assert complete.json() == {
+        "files": [{"id": "F0001UPLOAD", "title": "Signups, weeks 48-49"}],
+        "channel_id": "C01GENERAL",
+        "thread_ts": posted["ts"],
+        "initial_comment": "Here is the CSV",
+    }
+    assert slack.files["F0001UPLOAD"]["bytes"] == report.encode()
+    assert (slack.files["F0001UPLOAD"]["channel"], slack.files["F0001UPLOAD"]["thread_ts"]) == (
+        "C01GENERAL",
+        posted["ts"],
+    )
+    [file] = uploaded["files"]
+    assert (file["id"], file["permalink"]) == (
+        "F0001UPLOAD",
+        "https://acme.slack.com/files/UBOT/F0001UPLOAD/signups.csv",
+    )
+
+
+async def test_an_upload_url_outside_the_allowed_hosts_gets_no_bytes(bot_hub: RunningHub, slack: Slack) -> None:
+    """The bytes go only where the integration's policy allows (files.slack.com in the shipped spec)."""
+    slack.upload_host = "http://files.elsewhere.example"
+    try:
+        start = len(slack.requests)
+        async with bot_hub.client() as client:
+            error = await refused(
+                client, "slack__upload_file", {"filename": "notes.txt", "content": "hi", "channel_id": "C01GENERAL"}
+            )
+    finally:
+        slack.upload_host = ""
+    assert slack.seen(start) == ["GET /api/files.getUploadURLExternal"]  # nothing sent, nothing completed
+    assert "files.elsewhere.example" in error and "not in the allowed hosts" in error

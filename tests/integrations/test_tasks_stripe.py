@@ -2,7 +2,8 @@
 
 Stripe takes application/x-www-form-urlencoded bodies and answers JSON objects (`object`: "invoice", "list", ...);
 the stand-in keeps customers, invoices and invoice items, computes totals from the lines, and enforces the invoice
-life cycle (draft → finalize → open → send) as Stripe does.
+life cycle (draft → finalize → open → send) as Stripe does. It also keeps charges and their refunds: a refund may
+not exceed what is left to refund of its charge.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+import yaml
 from runtime.support import Recorded
 
-from integrations.agent_tasks import Handler, Service, call, task_hub
-from integrations.hubs import RunningHub
+from integrations.agent_tasks import Handler, Service, call, refused, task_hub
+from integrations.hubs import SPECS, RunningHub
 
 SECRET = "sk_test_agent_tasks"
 
@@ -40,6 +42,14 @@ class Stripe(Service):
     )
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Ada's card payments, oldest first; Stripe lists them newest first.
+    charges: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            _charge("ch_Ada_1", 5000, 1764000000, "Order #1001"),
+            _charge("ch_Ada_2", 12900, 1764900000, "Order #1002"),
+        ]
+    )
+    refunds: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Bob owes for an invoice sent last month (the agent's second task looks it up).
@@ -73,6 +83,8 @@ class Stripe(Service):
             ("POST", "/v1/invoiceitems", self.create_item),
             ("POST", "/v1/invoices/{invoice}/finalize", self.finalize),
             ("POST", "/v1/invoices/{invoice}/send", self.send),
+            ("GET", "/v1/charges", self.list_charges),
+            ("POST", "/v1/refunds", self.create_refund),
         ]
 
     def list_customers(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
@@ -163,6 +175,64 @@ class Stripe(Service):
         invoice["sent"] = True  # not part of Stripe's object; what the test checks happened
         return 200, {key: value for key, value in self._totalled(p["invoice"]).items() if key != "sent"}
 
+    def list_charges(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        query = dict(r.query)
+        found = [c for c in reversed(self.charges) if query.get("customer") in (None, c["customer"])]
+        limit = int(query.get("limit", "10"))
+        return 200, {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/charges"}
+
+    def create_refund(self, r: Recorded, p: dict[str, str]) -> tuple[int, Any]:
+        fields = form(r)
+        charge = next((c for c in self.charges if c["id"] == fields.get("charge")), None)
+        if charge is None:
+            return _error(f"No such charge: '{fields.get('charge')}'")
+        left = charge["amount"] - charge["amount_refunded"]
+        amount = int(fields.get("amount", left))
+        if left == 0:
+            return _error(f"Charge {charge['id']} has already been refunded.")
+        if amount > left:
+            return _error(f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})")
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refund = {
+            "id": f"re_{len(self.refunds) + 1:04d}",
+            "object": "refund",
+            "amount": amount,
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "reason": fields.get("reason"),
+            "status": "succeeded",
+            "created": 1765000000,
+            "metadata": {},
+            "balance_transaction": "txn_1",
+            "destination_details": {"type": "card", "card": {"type": "refund"}},
+        }
+        self.refunds.append(refund)
+        return 200, refund
+
+
+def _charge(charge_id: str, amount: int, created: int, description: str) -> dict[str, Any]:
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "currency": "usd",
+        "customer": "cus_Ada",
+        "description": description,
+        "status": "succeeded",
+        "paid": True,
+        "refunded": False,
+        "captured": True,
+        "created": created,
+        "payment_intent": f"pi_{charge_id[3:]}",
+        "payment_method_details": {"type": "card", "card": {"brand": "visa", "last4": "4242"}},
+        "billing_details": {"email": "ada@example.com"},
+        "livemode": False,
+    }
+
 
 @pytest.fixture(scope="module")
 def stripe() -> Stripe:
@@ -239,3 +309,49 @@ async def test_find_a_customers_open_invoices_and_what_is_due(hub: RunningHub, s
     # Money-moving and irreversible tools stay off until an admin enables them.
     assert {"stripe__create_invoice_item", "stripe__finalize_invoice", "stripe__send_invoice"} <= tools
     assert not {"stripe__pay_invoice", "stripe__void_invoice", "stripe__delete_invoice_item"} & tools
+
+
+def _refunds_enabled(url: str) -> dict[str, Any]:
+    """The shipped tools with create_refund enabled, as an admin who allows refunds sets it in the spec."""
+    tools = yaml.safe_load((SPECS / "stripe.yaml").read_text(encoding="utf-8"))["tools"]
+    for tool in tools:
+        if tool.get("name") == "create_refund":
+            tool["enabled"] = True
+    return {"tools": tools}
+
+
+@pytest.fixture(scope="module")
+def refunding_hub(stripe: Stripe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    folder = tmp_path_factory.mktemp("stripe-refunds")
+    with task_hub(folder, "stripe", stripe, {"token": SECRET}, derive=_refunds_enabled) as running:
+        yield running
+
+
+async def test_refund_the_last_charge_of_a_customer(hub: RunningHub, refunding_hub: RunningHub, stripe: Stripe) -> None:
+    # Shipped as is, the hub has no refund tool: it moves money, so an admin has to enable it.
+    async with hub.client() as client:
+        assert "stripe__create_refund" not in {tool.name for tool in (await client.list_tools()).tools}
+
+    start = len(stripe.requests)
+    async with refunding_hub.client() as client:
+        [ada] = (await call(client, "stripe__list_customers", {"email": "ada@example.com"}))["data"]
+        charges = await call(client, "stripe__list_charges", {"customer": ada["id"]})
+        last = charges["data"][0]
+        refund = await call(client, "stripe__create_refund", {"charge": last["id"], "reason": "requested_by_customer"})
+        again = await refused(client, "stripe__create_refund", {"charge": last["id"], "amount": 100})
+
+    assert stripe.seen(start) == ["GET /v1/customers", "GET /v1/charges", "POST /v1/refunds", "POST /v1/refunds"]
+    requests = stripe.requests[start:]
+    assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in requests)
+    assert sorted(requests[1].query) == [("customer", "cus_Ada"), ("limit", "10")]
+    assert form(requests[2]) == {"charge": "ch_Ada_2", "reason": "requested_by_customer"}
+    assert [(c["id"], c["amount_refunded"], c["refunded"]) for c in stripe.charges] == [
+        ("ch_Ada_1", 0, False),
+        ("ch_Ada_2", 12900, True),
+    ]
+    # What the agent reads: the charge and the refund, trimmed to what it can tell the user.
+    assert (last["id"], last["amount"], last["description"]) == ("ch_Ada_2", 12900, "Order #1002")
+    assert "payment_method_details" not in last and "billing_details" not in last
+    assert (refund["id"], refund["amount"], refund["status"]) == ("re_0001", 12900, "succeeded")
+    assert "destination_details" not in refund
+    assert "400" in again and "has already been refunded" in again

@@ -268,3 +268,35 @@ async def test_drive_upload_converts_text_to_a_google_doc_and_sends_binary_bytes
     ):
         with pytest.raises(InputError, match=message):
             await build_input(DRIVE, wrong, {}, Lookups({}))
+
+
+SLACK = InputShape(transform="slack_upload", arguments=list(DECLARED_INPUTS["slack_upload"]["arguments"]))
+RESERVE = "/files.getUploadURLExternal"
+
+
+async def test_slack_upload_reserves_sends_the_bytes_and_names_the_file() -> None:
+    posted: list[tuple[str, bytes, str]] = []
+
+    async def post_bytes(url: str, content: bytes, content_type: str) -> ToolOutput:
+        posted.append((url, content, content_type))
+        return ToolOutput(text="OK - 3", upstream_status=200)
+
+    reserved = _ok({"ok": True, "upload_url": "https://files.slack.com/upload/v1/abc", "file_id": "F1"})
+    lookups = Lookups({RESERVE: reserved})
+    given = {"filename": "a.bin", "content_base64": base64.b64encode(b"\x00\xff\x01").decode(), "channel_id": "C1"}
+    body = await build_input(SLACK, given, {}, lookups, post_bytes)
+
+    assert lookups.reads == [(RESERVE, {}, {"filename": "a.bin", "length": 3})]
+    assert posted == [("https://files.slack.com/upload/v1/abc", b"\x00\xff\x01", "application/octet-stream")]
+    assert body == {"channel_id": "C1", "files": [{"id": "F1", "title": "a.bin"}]}
+
+
+async def test_slack_upload_stops_at_a_refused_reservation_and_says_why() -> None:
+    async def post_bytes(url: str, content: bytes, content_type: str) -> ToolOutput:
+        raise AssertionError("no bytes may be sent without a reservation")
+
+    scope = _ok({"ok": False, "error": "missing_scope", "needed": "files:write", "provided": "chat:write"})
+    with pytest.raises(InputError, match=r"getUploadURLExternal: .*lacks the scope files:write"):
+        await build_input(SLACK, {"filename": "a.txt", "content": "x"}, {}, Lookups({RESERVE: scope}), post_bytes)
+    with pytest.raises(InputError, match="Slack refuses files of 0 bytes"):
+        await build_input(SLACK, {"filename": "a.txt", "content": ""}, {}, Lookups({}), post_bytes)

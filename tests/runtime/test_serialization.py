@@ -75,7 +75,11 @@ def test_stripe_form_encoding() -> None:
         "tags": ["a", "b"],
         "skipped": None,
     }
-    assert encode_form(fields) == [
+    # Stripe's description declares `deepObject` for its nested fields (`encoding:` of the form body).
+    styles: dict[str, tuple[str | None, bool | None]] = {
+        name: ("deepObject", True) for name in ("metadata", "items", "tags")
+    }
+    assert encode_form(fields, styles) == [
         ("amount", "2000"),
         ("metadata[order_id]", "6735"),
         ("metadata[nested][deep]", "true"),

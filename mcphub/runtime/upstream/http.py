@@ -128,6 +128,20 @@ def serialize_path(name: str, value: Any, *, style: str | None, explode: bool | 
     return text
 
 
+def render_path(template: str, fill: Callable[[re.Match[str]], str]) -> str:
+    """Fill a path template segment by segment; a segment that argument values make `.` or `..` is sent encoded.
+
+    Values are percent-encoded (a `/` in one is `%2F`), so only a dot segment could still move the request: clients
+    and servers resolve `/echo/..` to `/`. `%2E` is the same character to the API, but no one resolves it.
+    """
+    segments = template.split("/")
+    for index, segment in enumerate(segments):
+        if "{" in segment:
+            rendered = _TEMPLATE_VARIABLE.sub(fill, segment)
+            segments[index] = "%2E" * len(rendered) if rendered in (".", "..") else rendered
+    return "/".join(segments)
+
+
 def _deep_object(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
     """`a[b][c]=v` pairs for nested objects (deepObject, Stripe-style form bodies)."""
     if isinstance(value, dict):
@@ -172,6 +186,8 @@ def serialize_parameter(
         return [(key, encode(text)) for key, text in _deep_object(name, value)]
     if isinstance(value, list):
         items = [encode(_scalar(v)) for v in value if v is not None]
+        if not items:
+            return []  # an empty list is undefined in RFC 6570 terms: the parameter is left out, not sent empty
         if style == "spaceDelimited":
             return [(name, encode(" ").join(items))]
         if style == "pipeDelimited":
@@ -181,6 +197,8 @@ def serialize_parameter(
         return [(name, ",".join(items))]
     if isinstance(value, dict):
         pairs = [(str(k), encode(_scalar(v))) for k, v in value.items() if v is not None]
+        if not pairs:
+            return []
         if explode and location is ArgLocation.QUERY:
             return pairs
         if explode:
@@ -189,19 +207,27 @@ def serialize_parameter(
     return [(name, encode(_scalar(value)))]
 
 
-def encode_form(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Flatten a form body: nested objects as `a[b]=v`, scalar arrays as `a[]=v` (Stripe's convention).
+def encode_form(
+    fields: Mapping[str, Any], styles: Mapping[str, tuple[str | None, bool | None]] | None = None
+) -> list[tuple[str, str]]:
+    """Flatten a form body per each field's OpenAPI encoding (`styles`: wire name -> (style, explode)).
 
-    A wire name that already ends in `[]` (`expand[]`) repeats once per item.
+    The default is OpenAPI's for `application/x-www-form-urlencoded`: style form, explode true, so an array
+    repeats its key (`To=a&To=b`, as Twilio expects) and an object's properties become fields of their own;
+    explode false joins with commas; `deepObject` nests as `a[b]=v` and `a[]=v` (Stripe's convention). A wire
+    name that already ends in `[]` (`expand[]`) repeats once per item. Values are not percent-encoded here.
     """
     pairs: list[tuple[str, str]] = []
     for name, value in fields.items():
         if value is None:
             continue
+        style, explode = (styles or {}).get(name, (None, None))
         if isinstance(value, list) and name.endswith("[]"):
             pairs.extend((name, _scalar(item)) for item in value if item is not None)
-        else:
+        elif style == "deepObject":
             pairs.extend(_deep_object(name, value))
+        else:
+            pairs.extend(serialize_parameter(name, value, location=ArgLocation.QUERY, style=style, explode=explode))
     return pairs
 
 
@@ -281,7 +307,7 @@ class EgressPolicy:
 class _Prepared:
     method: str
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str | bytes]
     content: bytes | None = None
     files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None = None
     secret_headers: tuple[str, ...] = ("Authorization", "Cookie")  # dropped on a redirect to another host
@@ -324,6 +350,17 @@ class UpstreamClient:
         self._scheme_servers = {scheme.id: scheme.base_url for scheme in integration.auth if scheme.base_url}
         self._presets = _presets(integration)
         self._shapers = _shapers(integration)
+        self._base64 = _base64_arguments(integration)
+        # Tools whose body is one non-JSON document (text/plain, application/zip, ...), by its media type.
+        self._raw_bodies = {
+            tool.name: _sendable_media_type(arg.content_type)
+            for tool in integration.tools
+            if tool.http is not None
+            for arg in tool.http.args
+            if arg.location is ArgLocation.BODY_ROOT
+            and arg.content_type
+            and not _is_json(_media_type(arg.content_type))
+        }
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -436,14 +473,20 @@ class UpstreamClient:
             if name not in path_values:
                 raise _UpstreamFailure(f"missing path parameter {name!r} for {binding.method} {binding.path}")
             spec = arg(ArgLocation.PATH, name)
-            return serialize_path(
+            text = serialize_path(
                 name,
                 path_values[name],
                 style=spec.style if spec else None,
                 explode=spec.explode if spec else None,
             )
+            if not text:
+                # `/repos//issues` is another endpoint to many servers (they merge the slashes).
+                raise _UpstreamFailure(
+                    f"path parameter {name!r} is empty; give a value ({binding.method} {binding.path})"
+                )
+            return text
 
-        rendered_path = _TEMPLATE_VARIABLE.sub(fill, binding.path)
+        rendered_path = render_path(binding.path, fill)
         if not rendered_path.startswith("/"):
             rendered_path = "/" + rendered_path
         # The scheme decides the server too (an OAuth token may be valid only at a gateway), so it is chosen first.
@@ -460,6 +503,10 @@ class UpstreamClient:
                     encode = _pct
                 else:
                     encode = _identity
+                if spec is not None and spec.content_type and _is_json(_media_type(spec.content_type)):
+                    # A parameter described by `content` is one serialised value, not a style's pairs.
+                    pairs.append((name, encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False))))
+                    continue
                 style, explode = (spec.style, spec.explode) if spec else (None, None)
                 pairs.extend(
                     serialize_parameter(name, value, location=location, style=style, explode=explode, encode=encode)
@@ -467,7 +514,7 @@ class UpstreamClient:
             return pairs
 
         query_pairs = serialized(ArgLocation.QUERY, query)
-        out_headers = dict(serialized(ArgLocation.HEADER, headers))
+        out_headers = _checked_headers(serialized(ArgLocation.HEADER, headers))
         cookie_pairs = serialized(ArgLocation.COOKIE, cookies)
 
         # Credentials
@@ -502,13 +549,20 @@ class UpstreamClient:
 
         # Body
         fixed_body = fixed.get(ArgLocation.BODY, {})
+        raw_body = self._raw_bodies.get(tool.name)
         if binding.body_encoding == "form" or form:
-            pairs = encode_form(merged(ArgLocation.FORM, form))
+            styles = {a.wire_name: (a.style, a.explode) for a in binding.args if a.location is ArgLocation.FORM}
+            pairs = encode_form(merged(ArgLocation.FORM, form), styles)
             if pairs or binding.body_required:
                 prepared.content = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in pairs).encode()
                 out_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif binding.body_encoding == "multipart" or multipart:
-            prepared.files = self._multipart(binding, merged(ArgLocation.MULTIPART, multipart))
+            prepared.files = self._multipart(tool, merged(ArgLocation.MULTIPART, multipart))
+        elif raw_body is not None and (body is not None or body_defaults):
+            value = body if body is not None else (body_defaults or {}).get("")
+            if value is not None:
+                prepared.content = self._raw_content(tool, raw_body, value)
+                out_headers.setdefault("Content-Type", raw_body)
         else:
             has_root = any(a.location is ArgLocation.BODY_ROOT for a in binding.args)
             if body_defaults:
@@ -521,7 +575,11 @@ class UpstreamClient:
             if has_root:
                 payload: Any = body
             elif isinstance(body, Mapping):
-                payload = {k: v for k, v in body.items() if v is not None} | dict(fixed_body)
+                # None means "not given" (generated functions default every optional argument to it), except for a
+                # required property, where it can only be the caller's explicit null (a nullable field).
+                payload = {k: v for k, v in body.items() if v is not None or _required_body(binding, k)} | dict(
+                    fixed_body
+                )
             else:
                 payload = body if body is not None else (dict(fixed_body) or None)
             if payload == {} and not binding.body_required:
@@ -532,37 +590,51 @@ class UpstreamClient:
         out_headers.setdefault("Accept", binding.response_content_type or "application/json, */*;q=0.5")
         return prepared
 
+    def _raw_content(self, tool: Tool, media_type: str, value: Any) -> bytes:
+        """A non-JSON body as its own bytes: base64 arguments decoded, text as UTF-8, never a JSON string."""
+        if tool.name in self._base64 and "" in self._base64[tool.name][ArgLocation.BODY_ROOT]:
+            return _decoded(value, f"the request body ({media_type})")
+        if _is_json(_media_type(media_type)) or not isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False).encode() if not isinstance(value, str) else value.encode()
+        return value.encode()
+
     def _multipart(
-        self, binding: HttpBinding, fields: Mapping[str, Any]
+        self, tool: Tool, fields: Mapping[str, Any]
     ) -> list[tuple[str, tuple[str | None, bytes, str | None]]]:
         """Split multipart values into form fields and file parts.
 
-        A file part is a string (its text) when the binding gives the part a content type, or an object
-        `{"content" | "content_base64", "filename"?, "content_type"?}`.
+        A file part (a base64 argument) is sent as its decoded bytes with the part's declared content type; an
+        object `{"content" | "content_base64", "filename"?, "content_type"?}` is a file too. A part declared with
+        a content type of its own (`encoding.<part>.contentType`: a JSON metadata part) carries it; an array
+        argument is one part per item.
         """
-        specs = {a.wire_name: a for a in binding.args if a.location is ArgLocation.MULTIPART}
+        assert tool.http is not None
+        specs = {a.wire_name: a for a in tool.http.args if a.location is ArgLocation.MULTIPART}
+        binary = self._base64[tool.name][ArgLocation.MULTIPART] if tool.name in self._base64 else frozenset()
         # Plain fields are parts without a filename, so the body is multipart even with no file in it.
         files: list[tuple[str, tuple[str | None, bytes, str | None]]] = []
         for name, value in fields.items():
             spec = specs.get(name)
-            if isinstance(value, dict) and ("content" in value or "content_base64" in value):
-                if "content_base64" in value:
-                    try:
-                        raw = base64.b64decode(str(value["content_base64"]), validate=True)
-                    except (binascii.Error, ValueError) as exc:
-                        raise _UpstreamFailure(f"multipart field {name!r}: content_base64 is not valid base64") from exc
+            declared = spec.content_type if spec is not None else None
+            for item in value if isinstance(value, list) and (name in binary or not declared) else [value]:
+                if item is None:
+                    continue
+                if isinstance(item, dict) and ("content" in item or "content_base64" in item):
+                    if "content_base64" in item:
+                        raw = _decoded(item["content_base64"], f"multipart field {name!r}: content_base64")
+                    else:
+                        raw = str(item["content"]).encode()
+                    mime = str(item.get("content_type") or declared or "application/octet-stream")
+                    files.append((name, (str(item.get("filename") or name), raw, mime)))
+                elif name in binary and isinstance(item, str):
+                    files.append((name, (name, _decoded(item, f"multipart field {name!r}"), declared)))
+                elif declared and _is_json(_media_type(declared)):
+                    files.append((name, (None, json.dumps(item, ensure_ascii=False).encode(), declared)))
+                elif declared and isinstance(item, str):
+                    # A text file given as its text (no base64 in the schema): a file part of that type.
+                    files.append((name, (name, item.encode(), declared)))
                 else:
-                    raw = str(value["content"]).encode()
-                mime = str(
-                    value.get("content_type") or (spec.content_type if spec else None) or "application/octet-stream"
-                )
-                files.append((name, (str(value.get("filename") or name), raw, mime)))
-            elif spec is not None and spec.content_type and isinstance(value, str):
-                files.append((name, (name, value.encode(), spec.content_type)))
-            elif isinstance(value, list):
-                files.extend((name, (None, _scalar(v).encode(), None)) for v in value if v is not None)
-            else:
-                files.append((name, (None, _scalar(value).encode(), None)))
+                    files.append((name, (None, _scalar(item).encode(), declared)))
         return files
 
     # - egress checks -
@@ -679,9 +751,15 @@ class UpstreamClient:
             none: dict[str, Any] = {"headers": None, "cookies": None, "body": None, "form": None, "multipart": None}
             return await self._exchange(self.prepare(probe, credential, path=values, query=query, **none))
 
+        async def post_bytes(url: str, content: bytes, content_type: str) -> ToolOutput:
+            # An upload URL the API handed out (Slack's files.slack.com): signed by itself, so no credential goes
+            # with it; the egress policy (allowed hosts, private addresses) applies as to every request.
+            prepared = _Prepared(method="POST", url=url, headers={"Content-Type": content_type}, content=content)
+            return await self._exchange(prepared)
+
         path = {**binding.fixed.get(ArgLocation.PATH, {}), **(parts.get("path") or {})}
         try:
-            body = await build_input(shape, parts.get("body"), path, lookup)
+            body = await build_input(shape, parts.get("body"), path, lookup, post_bytes)
         except InputError as exc:
             raise _UpstreamFailure(str(exc)) from exc
         return (None, (body.content, body.content_type)) if isinstance(body, RawBody) else (body, None)
@@ -718,7 +796,7 @@ class UpstreamClient:
         self,
         method: str,
         url: httpx2.URL,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str | bytes],
         content: bytes | None,
         files: list[tuple[str, tuple[str | None, bytes, str | None]]] | None,
     ) -> httpx2.Response:
@@ -727,11 +805,13 @@ class UpstreamClient:
         This client never follows redirects (`_exchange` does, checking each hop), stores no cookies and runs no
         auth flow or event hooks, so all that is left of the client's work is its default headers and timeouts.
         """
-        merged = dict(self._default_headers)
+        merged: dict[str, str | bytes] = dict(self._default_headers)
         for name, value in headers.items():
             merged[name.lower()] = value
+        # As bytes: a header value outside ASCII (sent as UTF-8) would make the client's own encoding raise.
+        raw = [(name.encode(), value if isinstance(value, bytes) else value.encode()) for name, value in merged.items()]
         request = httpx2.Request(
-            method, url, headers=merged, content=content, files=files, extensions={"timeout": self._timeout}
+            method, url, headers=raw, content=content, files=files, extensions={"timeout": self._timeout}
         )
         response = await self._transport.handle_async_request(request)
         response.request = request
@@ -788,6 +868,78 @@ def _presets(integration: Integration) -> dict[str, _Preset]:
                 values.setdefault(arg.location, {})[arg.wire_name] = value
         presets[tool.name] = _Preset(values=values, body=body)
     return presets
+
+
+def _base64_arguments(integration: Integration) -> dict[str, dict[ArgLocation, frozenset[str]]]:
+    """Per tool, the wire names of arguments whose schema says base64 (`contentEncoding`): files and binary bodies.
+
+    The agent passes bytes as base64 text; the upstream must get the bytes.
+    """
+    found: dict[str, dict[ArgLocation, frozenset[str]]] = {}
+    for tool in integration.tools:
+        if tool.http is None:
+            continue
+        properties = tool.input_schema.get("properties")
+        if not isinstance(properties, dict):
+            continue
+        by_location: dict[ArgLocation, set[str]] = {}
+        for arg in tool.http.args:
+            schema = properties.get(arg.name)
+            if not isinstance(schema, dict):
+                continue
+            items = schema.get("items")
+            if schema.get("contentEncoding") == "base64" or (
+                isinstance(items, dict) and items.get("contentEncoding") == "base64"
+            ):
+                by_location.setdefault(arg.location, set()).add(arg.wire_name)
+        if by_location:
+            found[tool.name] = {
+                location: frozenset(by_location.get(location, ()))
+                for location in (ArgLocation.BODY_ROOT, ArgLocation.MULTIPART)
+            }
+    return found
+
+
+def _required_body(binding: HttpBinding, wire_name: str) -> bool:
+    return any(a.required and a.wire_name == wire_name and a.location is ArgLocation.BODY for a in binding.args)
+
+
+def _decoded(value: Any, what: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _UpstreamFailure(f"{what} is not valid base64; send the bytes base64-encoded") from exc
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _sendable_media_type(content_type: str) -> str:
+    """A described media type as a Content-Type header: a range (`image/*`, `*/*`) is no type to send."""
+    return "application/octet-stream" if "*" in content_type else content_type
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _checked_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str | bytes]:
+    """Header parameters as they can go on the wire, or a tool error naming the header that cannot.
+
+    A name must be an RFC 9110 token; a value may hold any text but a line break or NUL (which would end the
+    header); text outside ASCII travels as UTF-8.
+    """
+    out: dict[str, str | bytes] = {}
+    for name, value in pairs:
+        if not _HEADER_NAME.fullmatch(name):
+            raise _UpstreamFailure(
+                f"header {name!r} cannot be sent: HTTP header names are ASCII letters, digits and !#$%&'*+-.^_`|~; "
+                "the API description declares this name, correct it there"
+            )
+        if any(ch in value for ch in "\r\n\x00"):
+            raise _UpstreamFailure(f"header {name!r} cannot carry a line break or NUL; remove it from the value")
+        out[name] = value if value.isascii() else value.encode()
+    return out
 
 
 def _shapers(integration: Integration) -> dict[str, Callable[[Any], Any]]:

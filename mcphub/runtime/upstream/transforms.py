@@ -34,6 +34,7 @@ __all__ = [
     "InputError",
     "Lookup",
     "Outgoing",
+    "PostBytes",
     "RawBody",
     "build_input",
     "compile_keep",
@@ -47,6 +48,7 @@ __all__ = [
     "html_to_text",
     "shaper_for",
     "slack_ok",
+    "slack_upload",
 ]
 
 Shaper = Callable[[Any], Any]
@@ -395,14 +397,19 @@ class InputError(Exception):
 # GET a path (a template over `path` values, relative to the tool's server) with `query`, under the tool's own
 # credential and egress policy; the answer comes back as a ToolOutput (errors included), never raised.
 Lookup = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Awaitable[ToolOutput]]
+# POST bytes (with a content type) to an absolute URL an API handed out for an upload (Slack's upload URL): under the
+# tool's egress policy, without the credential (such URLs are signed themselves); answered like a lookup.
+PostBytes = Callable[[str, bytes, str], Awaitable[ToolOutput]]
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """The request so far: path values (the spec's fixed ones included) and the body fields other than the friendly."""
+    """The request so far: path values (the spec's fixed ones included) and the body fields other than the friendly;
+    and `post_bytes`, for the transforms that upload content somewhere else first (None where the caller has none)."""
 
     path: Mapping[str, Any]
     body: Mapping[str, Any]
+    post_bytes: PostBytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,7 +473,9 @@ async def gmail_compose(given: dict[str, Any], request: Outgoing, lookup: Lookup
         message["Subject"] = subject or ""
         for name, value in headers.items():
             message[name] = value
-    except ValueError as exc:  # a line break in a header value: never let it add headers
+    # A line break in a header value: never let it add headers. The stdlib's address parser raises IndexError on
+    # some malformed addresses ("0>", found by the test stage).
+    except (ValueError, IndexError) as exc:
         raise InputError(f"a recipient or the subject is not a valid header value: {exc}") from exc
     if text and html:
         message.set_content(text)
@@ -512,16 +521,8 @@ async def drive_upload(given: dict[str, Any], request: Outgoing, lookup: Lookup)
     `convert_to` asks Drive to import the content as a Google Doc, Sheet or Slides file (metadata mimeType
     application/vnd.google-apps.*), with the content's own type telling Drive what it converts from.
     """
-    text, encoded = given.get("content"), given.get("content_base64")
-    if (text is None) == (encoded is None):
-        raise InputError("give the file's content as `content` (text) or `content_base64` (binary), one of them")
-    if encoded is not None:
-        try:
-            media = base64.b64decode(str(encoded), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InputError("`content_base64` is not valid base64; encode the bytes with standard base64") from exc
-    else:
-        media = str(text).encode()
+    text = given.get("content")
+    media = _content_bytes(given)
     content_type = str(given.get("content_type") or ("text/plain" if text is not None else "application/octet-stream"))
     if text is not None and "charset" not in content_type.lower():
         content_type += "; charset=UTF-8"
@@ -548,20 +549,69 @@ async def drive_upload(given: dict[str, Any], request: Outgoing, lookup: Lookup)
     return RawBody(content, f"multipart/related; boundary={boundary}")
 
 
+def _content_bytes(given: Mapping[str, Any]) -> bytes:
+    """The bytes of `content` (text, sent as UTF-8) or `content_base64` (binary), exactly one of them."""
+    text, encoded = given.get("content"), given.get("content_base64")
+    if (text is None) == (encoded is None):
+        raise InputError("give the file's content as `content` (text) or `content_base64` (binary), one of them")
+    if encoded is None:
+        return str(text).encode()
+    try:
+        return base64.b64decode(str(encoded), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError("`content_base64` is not valid base64; encode the bytes with standard base64") from exc
+
+
+async def slack_upload(given: dict[str, Any], request: Outgoing, lookup: Lookup) -> dict[str, Any]:
+    """Slack's `files` for files.completeUploadExternal, after the first two steps of Slack's upload.
+
+    files.upload is retired; a file now takes three calls: files.getUploadURLExternal (the file's name and length in
+    bytes → a one-time `upload_url` and the file's `file_id`), a POST of the bytes to that URL (files.slack.com), and
+    files.completeUploadExternal, the tool's own request, which shares the file to `channel_id` (built from this).
+    """
+    if request.post_bytes is None:
+        raise InputError("this hub cannot upload content for this tool (no upload hook); report it to the admin")
+    content = _content_bytes(given)
+    filename = str(given.get("filename") or "").strip()
+    if not filename:
+        raise InputError('give the file\'s name in `filename`, e.g. "report.csv"')
+    if not content:
+        raise InputError("the content is empty; Slack refuses files of 0 bytes")
+    reserved = await lookup("/files.getUploadURLExternal", {}, {"filename": filename, "length": len(content)})
+    answer = reserved.structured
+    checked = slack_ok(answer)
+    if isinstance(checked, ToolOutput):
+        raise InputError(f"files.getUploadURLExternal: {checked.text}")
+    if reserved.is_error or not isinstance(answer, dict) or not answer.get("upload_url") or not answer.get("file_id"):
+        raise InputError(f"files.getUploadURLExternal gave no upload URL: {reserved.text}")
+    # Slack takes raw bytes and works out the file type itself (from the name and the content).
+    content_type = "text/plain; charset=utf-8" if given.get("content") is not None else "application/octet-stream"
+    sent = await request.post_bytes(str(answer["upload_url"]), content, content_type)
+    if sent.is_error:
+        raise InputError(f"uploading the bytes to Slack's upload URL failed: {sent.text}")
+    return {"files": [{"id": answer["file_id"], "title": str(given.get("title") or filename)}]}
+
+
 INPUT_TRANSFORMS: dict[str, InputTransform] = {
     "gmail_compose": gmail_compose,
     "github_file": github_file,
     "drive_upload": drive_upload,
+    "slack_upload": slack_upload,
 }
 
 
 async def build_input(
-    shape: InputShape, body: Mapping[str, Any] | None, path: Mapping[str, Any], lookup: Lookup
+    shape: InputShape,
+    body: Mapping[str, Any] | None,
+    path: Mapping[str, Any],
+    lookup: Lookup,
+    post_bytes: PostBytes | None = None,
 ) -> dict[str, Any] | RawBody:
     """The body of a tool with an input transform: the friendly fields of `body` replaced by what they build."""
     rest = {key: value for key, value in (body or {}).items() if value is not None}
     given = {name: rest.pop(name) for name in shape.arguments if name in rest}
-    produced = await INPUT_TRANSFORMS[shape.transform](given, Outgoing(path=path, body=rest), lookup)
+    outgoing = Outgoing(path=path, body=rest, post_bytes=post_bytes)
+    produced = await INPUT_TRANSFORMS[shape.transform](given, outgoing, lookup)
     if isinstance(produced, RawBody):
         return produced  # the whole body: the operation has no other body fields (the compiler removed them)
     rest.update(produced if shape.into is None else {shape.into: produced})

@@ -20,6 +20,7 @@ from mcphub.compiler.sources.openapi.common import (
     types_of,
     with_description,
 )
+from mcphub.compiler.sources.openapi.parameters import collection_format
 
 
 class Bodies:
@@ -103,6 +104,7 @@ class Bodies:
                 o.deps.update(normal.deps)
                 schema = with_description(normal.schema, text_of(p.get("description")))
                 arg = Arg(location, wire_name, schema, p.get("required") is True, "body")
+                arg.style, arg.explode = collection_format(p, "formData")
                 if multipart:
                     self._file_part(arg, {})
                 o.args.append(arg)
@@ -133,6 +135,7 @@ class Bodies:
         required_props = set(shape.required) if required else set()
         for prop, schema in shape.properties.items():
             arg = Arg(location, prop, schema, prop in required_props, "body")
+            arg.with_body = not required and prop in shape.required
             enc = encoding.get(prop) if isinstance(encoding.get(prop), dict) else None
             if enc is not None:
                 if isinstance(enc.get("style"), str):
@@ -143,6 +146,8 @@ class Bodies:
                     arg.allow_reserved = True
             if location is ArgLocation.MULTIPART:
                 self._file_part(arg, enc or {})
+                if arg.content_type is None and enc is not None and text_of(enc.get("contentType")):
+                    arg.content_type = text_of(enc["contentType"]).split(",")[0].strip()  # a typed part (JSON metadata)
             o.args.append(arg)
 
     @staticmethod
@@ -184,6 +189,8 @@ class Bodies:
             if not schema or types_of(schema) == ["string"]:
                 schema = {k: v for k, v in schema.items() if k != "format"} or {"type": "string"}
                 description = (description + f" Request body ({media_type}).").strip()
+        if required and types_of(schema) == ["string"] and not schema.get("minLength"):
+            schema = {**schema, "minLength": 1}  # a required body of no bytes is no body (servers refuse it)
         o.args.append(
             Arg(
                 ArgLocation.BODY_ROOT,

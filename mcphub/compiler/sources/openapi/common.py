@@ -40,6 +40,8 @@ class Arg:
     explode: bool | None = None
     allow_reserved: bool = False
     content_type: str | None = None
+    # Required inside a request body that is itself optional: required as soon as any body field is sent.
+    with_body: bool = False
 
 
 @dataclass(slots=True)

@@ -143,6 +143,7 @@ class _Compiler:
         self.parameters.collect(o)
         self.bodies.read(o, http)
         http.args, properties, required = self._bind(o)
+        dependent = _body_dependencies(o, http.args)
         http.security = self.security.requirements(op.get("security"), o.where)
         http.response_content_type, returns = self.responses.read(o)
         http.server_url = self.servers.operation_server(o, base_url)
@@ -150,6 +151,8 @@ class _Compiler:
         schema: JsonSchema = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required
+        if dependent:
+            schema["dependentRequired"] = dependent
         # o.deps over-approximates (a root body unwrapped from $defs stays listed); the walk is exact.
         deps = self.ctx.normalizer.dependencies(properties) if o.deps else set()
         if deps:
@@ -273,3 +276,24 @@ def openapi_to_integration(
         max_full_length=max_full_length,
         base_url_given=base_url_given,
     ).run()
+
+
+def _body_dependencies(o: Operation, bindings: list[ArgBinding]) -> dict[str, list[str]]:
+    """`dependentRequired` for an optional body with required fields: any body field given needs them all.
+
+    The description's hint is added to the tool's description too (clients that ignore the keyword read it; the
+    hub's validator enforces it before anything is sent).
+    """
+    body = (ArgLocation.BODY, ArgLocation.FORM, ArgLocation.MULTIPART)
+    pairs = list(zip(o.args, bindings, strict=True))
+    needed = [binding.name for arg, binding in pairs if arg.with_body]
+    if not needed:
+        return {}
+    listed = ", ".join(f"`{name}`" for name in needed)
+    o.notes.append(f"The request body is optional, but when any of its fields is given, {listed} must be too.")
+    dependent = {}
+    for arg, binding in pairs:
+        others = [name for name in needed if name != binding.name]
+        if arg.location in body and others:
+            dependent[binding.name] = others
+    return dependent

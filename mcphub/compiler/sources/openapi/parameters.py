@@ -12,6 +12,7 @@ from mcphub.compiler.sources.openapi.common import (
     Operation,
     swagger_param_schema,
     text_of,
+    types_of,
     with_description,
 )
 from mcphub.compiler.sources.openapi.security import Security
@@ -68,7 +69,7 @@ class Parameters:
         explode = param.get("explode") if isinstance(param.get("explode"), bool) else None
         if self.ctx.dialect == "swagger2":
             normal = self.ctx.normalizer.normalize(swagger_param_schema(param))
-            style, explode = _collection_format(param, location)
+            style, explode = collection_format(param, location)
         elif isinstance(param.get("schema"), dict | bool):
             normal = self.ctx.normalizer.normalize(param["schema"])
         elif isinstance(param.get("content"), dict) and param["content"]:
@@ -78,6 +79,11 @@ class Parameters:
         else:
             normal = self.ctx.normalizer.normalize({})
         schema = normal.schema
+        # An empty query value is invalid unless the description allows it (`?q=` is no search at all); an empty
+        # path value would make another path (`/repos//issues`), so the runtime refuses it.
+        empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
+        if empty_refused and types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
+            schema = {**schema, "minLength": 1}
         notes = [text_of(param.get("description"))]
         if param.get("deprecated") is True:
             notes.append("Deprecated.")
@@ -104,7 +110,7 @@ class Parameters:
         ), normal.deps
 
 
-def _collection_format(param: dict[str, Any], location: str) -> tuple[str | None, bool | None]:
+def collection_format(param: dict[str, Any], location: str) -> tuple[str | None, bool | None]:
     if param.get("type") != "array":
         return None, None
     fmt = param.get("collectionFormat", "csv")

