@@ -1,11 +1,13 @@
 """The hub's own request code, lifted out of `mcphub.runtime` as source text for the exported runtime module.
 
 An export must send exactly the requests the hub sends, and must run without mcphub installed. Rather than keep a
-second implementation of parameter serialisation, auth injection and server URLs in step with the hub's by hand,
-the exporter copies the hub's functions, by name, from the runtime's source files into the export's `runtime.py`.
-Only code that depends on nothing but the standard library, httpx2 and plain attribute access is taken; the
-export's template supplies the few names it refers to (`ArgLocation`, `ToolOutput`'s callers, the IR as objects).
-If the runtime renames one of these, the export fails loudly here (tests/export covers it) instead of drifting.
+second implementation of parameter serialisation, auth injection, server URLs, input transforms and response
+shaping in step with the hub's by hand, the exporter copies the hub's modules into the export's `runtime.py` and
+`transforms.py`: every top-level definition of `mcphub/runtime/upstream/http.py` and `credentials.py` (with their
+imports) except the few listed below, which need the hub itself; `ToolOutput`; and the MCP result conversion.
+Imports of mcphub inside the copied code are rewritten to the export's own modules; the template supplies the names
+the copied code takes from elsewhere in mcphub (`ArgLocation`, `EgressDenied`, IR objects). A new helper in those
+modules travels along by itself; one that needs more of mcphub fails the export's own tests, which tests/export runs.
 """
 
 from __future__ import annotations
@@ -16,78 +18,26 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WireSource", "wire_source"]
+__all__ = ["WireSource", "transforms_source", "wire_source"]
 
-# Module-level names taken from mcphub.runtime.upstream.http, in an order where each is defined before use.
-_HTTP_NAMES = (
-    "MAX_REDIRECTS",
-    "_REDIRECT_STATUSES",
-    "_ERROR_BODY_CHARS",
-    "_TEMPLATE_VARIABLE",
-    "_RESERVED",
-    "_UpstreamFailure",
-    "_scalar",
-    "_pct",
-    "serialize_path",
-    "_deep_object",
-    "_identity",
-    "serialize_parameter",
-    "encode_form",
-    "_query_string",
-    "_query_encoder",
-    "_host_pattern",
-    "_compile_host",
-    "EgressPolicy",
-    "_Prepared",
-    "_Preset",
-    "_presets",
-    "_error",
-    "_is_json",
-    "_is_text",
-    "_error_message",
-    "_shape",
-    "_looks_textual",
-)
-# Methods of UpstreamClient: building a request from a tool, its arguments and a credential; input transforms; the
-# exchange (egress checks, redirects, the size cap). The export's template supplies `_send` (one httpx2 request).
-_CLIENT_METHODS = (
-    "_server_url",
-    "_no_value",
-    "_security",
-    "prepare",
-    "_multipart",
-    "_check_destination",
-    "send",
-    "_build_input",
-    "_exchange",
-    "_read_capped",
-)
+_HTTP = "mcphub.runtime.upstream.http"
+# What stays behind: the hub's own fetches (FetchFailed derives from the runtime's error root, fetch_json serves
+# OAuth discovery) and the export list.
+_HTTP_LEFT_OUT = frozenset({"__all__", "FetchFailed"})
+_CLIENT_METHODS_LEFT_OUT = frozenset({"fetch_json"})
 # Imports inside the copied code that point into mcphub, and what they become in the export.
 _IMPORTS = {
     "from mcphub.runtime.upstream.transforms import": "from .transforms import",
     "from mcphub.compiler.ir import InputShape, ResponseShape\n": "InputShape = ResponseShape = Any  # plain objects\n",
     "from mcphub.runtime.package import ToolOutput\n": "from .runtime import ToolOutput\n",
 }
-
-
-def _rewrite_imports(source: str, where: str, *, required: tuple[str, ...] = ()) -> str:
-    for old in required:
-        if old not in source:
-            raise RuntimeError(f"{where}: the import {old.strip()!r} changed; update mcphub/export/wire.py")
-    for old, new in _IMPORTS.items():
-        source = source.replace(old, new)
-    leftover = re.search(r"^\s*(from|import) mcphub\b.*$", source, re.MULTILINE)
-    if leftover is not None:
-        raise RuntimeError(
-            f"{where}: copied code imports mcphub ({leftover.group().strip()}); update mcphub/export/wire.py"
-        )
-    return source
+_MCPHUB_IMPORT = re.compile(r"^\s*(from|import) mcphub\b.*$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
 class WireSource:
-    module_level: str  # definitions for the top of runtime.py
-    methods: str  # method definitions, indented for a class body
+    imports: str  # the copied modules' own imports (standard library, httpx2, anyio), mcphub's left out
+    module_level: str  # definitions for runtime.py, in their modules' order
     results: str  # ToolOutput -> CallToolResult, for server.py
 
 
@@ -99,46 +49,96 @@ def _source(module: str) -> str:
     return Path(spec.origin).read_text(encoding="utf-8")
 
 
-def _segments(module: str, names: tuple[str, ...], *, within: str | None = None) -> list[str]:
+def _name(node: ast.stmt) -> str | None:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id
+    return None
+
+
+def _start(node: ast.stmt) -> int:
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    return min([d.lineno for d in decorators] + [node.lineno])
+
+
+def _class_without(lines: list[str], node: ast.ClassDef, left_out: frozenset[str]) -> str:
+    """The class's source with the methods in `left_out` removed (comments between members kept)."""
+    kept = lines[_start(node) - 1 : node.body[0].lineno - 1]
+    previous_end = node.body[0].lineno - 1
+    for member in node.body:
+        if _name(member) in left_out:
+            previous_end = member.end_lineno or previous_end
+            continue
+        kept += lines[previous_end : member.end_lineno]
+        previous_end = member.end_lineno or previous_end
+    return "\n".join(kept)
+
+
+def _module(
+    module: str,
+    *,
+    only: tuple[str, ...] = (),
+    left_out: frozenset[str] = frozenset(),
+    methods_left_out: frozenset[str] = frozenset(),
+) -> tuple[list[str], list[str]]:
+    """(imports, definitions) of `module`: every top-level definition (or `only` these), in source order."""
     source = _source(module)
     lines = source.splitlines()
-    body = ast.parse(source).body
-    if within is not None:
-        owner = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == within), None)
-        if owner is None:
-            raise RuntimeError(f"{module}: class {within} is gone; update mcphub/export/wire.py")
-        body = owner.body
+    imports: list[str] = []
     found: dict[str, str] = {}
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            name = node.name
-            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name, start = node.targets[0].id, node.lineno
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            name, start = node.target.id, node.lineno
-        else:
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if only:  # a few names taken: the template imports what they need
+                continue
+            origin = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            if origin and origin != "__future__" and not origin.startswith("mcphub"):
+                imports.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
             continue
-        if name in names:
-            found[name] = "\n".join(lines[start - 1 : node.end_lineno])
-    missing = [name for name in names if name not in found]
+        name = _name(node)
+        if name is None or name in left_out or (only and name not in only):
+            continue
+        if isinstance(node, ast.ClassDef) and methods_left_out:
+            found[name] = _class_without(lines, node, methods_left_out)
+        else:
+            found[name] = "\n".join(lines[_start(node) - 1 : node.end_lineno])
+    missing = [name for name in only if name not in found]
     if missing:
-        where = f"{module}.{within}" if within else module
-        raise RuntimeError(f"{where} no longer defines {', '.join(missing)}; update mcphub/export/wire.py")
-    return [found[name] for name in names]
+        raise RuntimeError(f"{module} no longer defines {', '.join(missing)}; update mcphub/export/wire.py")
+    return imports, list(found.values())
+
+
+def _rewrite_imports(source: str, where: str, *, required: tuple[str, ...] = ()) -> str:
+    for old in required:
+        if old not in source:
+            raise RuntimeError(f"{where}: the import {old.strip()!r} changed; update mcphub/export/wire.py")
+    for old, new in _IMPORTS.items():
+        source = source.replace(old, new)
+    leftover = _MCPHUB_IMPORT.search(source)
+    if leftover is not None:
+        raise RuntimeError(
+            f"{where}: copied code imports mcphub ({leftover.group().strip()}); update mcphub/export/wire.py"
+        )
+    return source
 
 
 def wire_source() -> WireSource:
-    """The hub's serialisation, auth and response-shaping code as source text (see the module docstring)."""
-    http = "mcphub.runtime.upstream.http"
-    parts = _segments("mcphub.runtime.package", ("ToolOutput",))
-    parts += _segments("mcphub.runtime.upstream.credentials", ("Credential", "env_prefix"))
-    parts += _segments(http, _HTTP_NAMES)
-    methods = _segments(http, _CLIENT_METHODS, within="UpstreamClient")
-    results = _segments("mcphub.runtime.mcp.pipeline", ("_CONTENT_BLOCK", "to_call_result"))
+    """The hub's request and response code as source text (see the module docstring)."""
+    imports: list[str] = []
+    parts: list[str] = []
+    for more_imports, definitions in (
+        _module("mcphub.runtime.package", only=("ToolOutput",)),
+        _module("mcphub.runtime.upstream.credentials", left_out=frozenset({"__all__"})),
+        _module(_HTTP, left_out=_HTTP_LEFT_OUT, methods_left_out=_CLIENT_METHODS_LEFT_OUT),
+    ):
+        imports += more_imports
+        parts += definitions
+    _, results = _module("mcphub.runtime.mcp.pipeline", only=("_CONTENT_BLOCK", "to_call_result"))
     return WireSource(
-        module_level=_rewrite_imports("\n\n\n".join(parts), http),
-        methods=_rewrite_imports("\n\n".join(methods), f"{http}.UpstreamClient"),
+        imports="\n".join(dict.fromkeys(imports)),
+        module_level=_rewrite_imports("\n\n\n".join(parts), _HTTP),
         results=_rewrite_imports("\n\n\n".join(results), "mcphub.runtime.mcp.pipeline"),
     )
 
@@ -147,8 +147,5 @@ def transforms_source() -> str:
     """The hub's transforms module (response shaping, input transforms) with its mcphub imports made local."""
     module = "mcphub.runtime.upstream.transforms"
     # The IR names are only annotations there (postponed evaluation); the export passes its own objects.
-    required = (
-        "from mcphub.compiler.ir import InputShape, ResponseShape\n",
-        "from mcphub.runtime.package import ToolOutput\n",
-    )
+    required = tuple(key for key in _IMPORTS if not key.startswith("from mcphub.runtime.upstream.transforms"))
     return _rewrite_imports(_source(module), module, required=required)
