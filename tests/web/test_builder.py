@@ -18,6 +18,8 @@ import httpx2
 import mcp_types as types
 import pytest
 import pytest_asyncio
+from builder.fake_messages_api import fake_messages_api
+from builder.test_build import ACME
 from mcp.client.session import IncomingMessage
 from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream, mcp_client
@@ -68,8 +70,23 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hub(upstream: Upstream, root: Path) -> Iterator[DashHub]:
-    with dashboard_hub(root, upstream, MCPHUB_SIGNUP="open", MCPHUB_SPECS_DIR=str(root / "specs")) as running:
+def llm() -> Iterator[str]:
+    """The local fake Messages API (hand-written answers keyed by the exact request): its base URL."""
+    with fake_messages_api() as (base_url, _):
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def hub(upstream: Upstream, root: Path, llm: str) -> Iterator[DashHub]:
+    with dashboard_hub(
+        root,
+        upstream,
+        MCPHUB_SIGNUP="open",
+        MCPHUB_SPECS_DIR=str(root / "specs"),
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_BASE_URL=llm,
+        MCPHUB_LLM_PRICE="3/15",
+    ) as running:
         yield running
 
 
@@ -187,3 +204,43 @@ async def test_building_is_for_admins(tab: Page, hub: DashHub) -> None:
     csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
     answer = await page.request.post(f"{base}/build", multipart={"csrf": csrf or "", "source": "url", "url": "x"})
     assert answer.status == 403
+
+
+async def test_a_text_is_drafted_by_the_llm_with_its_tokens_and_cost(
+    tab: Page, hub: DashHub, upstream: Upstream
+) -> None:
+    page, base = tab, hub.base
+    await sign_in(page, base, hub.admin.email, ADMIN_PASSWORD)
+    await page.goto(f"{base}/build")
+    await page.get_by_role("link", name="Text").click()
+    await page.get_by_label("Describe the API").fill(ACME)
+    await page.get_by_label("Slug (optional)").fill("acme")
+    await page.get_by_label("Base URL (optional)").fill(upstream.base_url)
+    await page.get_by_label("Let the build and the tools reach private addresses").check()
+    await page.get_by_role("button", name="Build", exact=True).click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Built acme")
+    analyze = page.get_by_test_id("stages").locator("tr", has_text="analyze")
+    await expect(analyze).to_contain_text("LLM draft")
+    await expect(analyze).to_contain_text(re.compile(r"[\d,]+ in / [\d,]+ out, \$\d+\.\d{4}"))
+    await expect(page.get_by_test_id("warnings")).to_contain_text("void_invoice' is destructive and stays disabled")
+    tools = page.get_by_test_id("tools")
+    await expect(tools.locator("tr", has_text="create_invoice")).to_contain_text("POST /invoices")
+    await expect(tools.locator("tr", has_text="void_invoice")).to_contain_text("destructive")
+    await check_page(page, "build-text")
+
+
+@pytest.fixture(scope="module")
+def bare(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashHub]:
+    """A hub without an LLM (ANTHROPIC_API_KEY empty)."""
+    with dashboard_hub(tmp_path_factory.mktemp("bare"), upstream, ANTHROPIC_API_KEY="") as running:
+        yield running
+
+
+async def test_without_an_llm_the_text_tab_says_what_to_set(browser: Browser, bare: DashHub) -> None:
+    async with desktop_tab(browser) as page:
+        await sign_in(page, bare.base, bare.admin.email, ADMIN_PASSWORD)
+        await page.goto(f"{bare.base}/build?tab=text")
+        await expect(page.get_by_test_id("no-llm")).to_contain_text("Set ANTHROPIC_API_KEY")
+        assert await page.get_by_label("Describe the API").count() == 0
+        await check_page(page)

@@ -276,8 +276,9 @@ class Builder:
                 )
             options.source, options.kind = url, "openapi"
         elif tab == "text":
-            text = str(form.get("text") or "").strip()
-            if not text:
+            # Browsers send a textarea's line breaks as CRLF: the LLM gets the text as it was typed.
+            text = str(form.get("text") or "").replace("\r\n", "\n")
+            if not text.strip():
                 return self._form(
                     request, visitor, status=400, tab=tab, problem="Describe the API in the text box first."
                 )
