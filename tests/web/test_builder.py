@@ -187,6 +187,15 @@ async def test_a_broken_upload_says_where_and_deploys_nothing(tab: Page, hub: Da
     assert not (root / "specs" / "orders.yaml").exists() and not (root / "catalog" / "orders").exists()
     assert "orders" not in await _served(base)
 
+    # Over the cap: refused by its size before anything is read or built, saying what to do instead.
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    huge = {"name": "huge.json", "mimeType": "application/json", "buffer": b" " * (6 * 1024 * 1024)}
+    answer = await page.request.post(
+        f"{base}/build",
+        multipart={"csrf": csrf or "", "source": "file", "file": huge},
+    )
+    assert answer.status == 413 and "larger than 5 MB: give its URL instead" in await answer.text()
+
 
 async def test_building_is_for_admins(tab: Page, hub: DashHub) -> None:
     page, base = tab, hub.base

@@ -44,7 +44,7 @@ def create_dashboard_routes(
 
     page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
     builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")))
-    start_build = act(builder.start, name="build.start")
+    start_build = act(admin(builder.start), name="build.start")
 
     async def upload(request: Request) -> Response:
         # An oversized upload is refused by its Content-Length, before the form parser reads it.
@@ -78,10 +78,10 @@ def create_dashboard_routes(
         Route("/logs/{entry_id}", page(activity.log_entry), methods=["GET"]),
         Route("/usage", page(activity.usage), methods=["GET"]),
         Route("/usage.csv", page(activity.usage_csv), methods=["GET"]),
-        Route("/build", page(builder.page), methods=["GET"]),
+        Route("/build", page(builder.admins_only(builder.page)), methods=["GET"]),
         Route("/build", upload, methods=["POST"]),
-        Route("/build/{slug}", page(builder.built), methods=["GET"]),
-        post("/build/{slug}/deploy", builder.deploy, "build.deploy"),
+        Route("/build/{slug}", page(builder.admins_only(builder.built)), methods=["GET"]),
+        post("/build/{slug}/deploy", admin(builder.deploy), "build.deploy"),
         Route("/settings", page(settings.page), methods=["GET"]),
         post("/settings/password", settings.password, "account.password"),
         post("/settings/sessions", settings.sign_out_others, "session.sign_out_others"),

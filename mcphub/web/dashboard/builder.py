@@ -30,7 +30,7 @@ from starlette.responses import Response
 from mcphub.builder.build import BuildOptions, BuildResult, StageReport, build
 from mcphub.compiler.errors import CompileError
 from mcphub.compiler.ir import Integration
-from mcphub.web.dashboard.core import Dashboard, Visitor
+from mcphub.web.dashboard.core import Dashboard, Page, Visitor
 
 __all__ = ["MAX_UPLOAD_BYTES", "BuildDirs", "Builder"]
 
@@ -152,21 +152,26 @@ class Builder:
 
     # --- pages -----------------------------------------------------------------------------------------
 
-    def admins_only(self, request: Request, visitor: Visitor) -> Response | None:
-        if visitor.user.is_admin:
-            return None
-        return self.d.notice(
-            request,
-            403,
-            "Admins only",
-            "Building integrations is for the hub's admins for now: builds are files of the hub, shared by "
-            "everyone. Per-user builds (your own integrations, versions, rollback) are coming.",
-            visitor=visitor,
-        )
+    def admins_only(self, handler: Page) -> Page:
+        """A builder page for admins; anyone else gets 403 and why (the form actions use `Dashboard.admin_only`)."""
+
+        async def run(request: Request, visitor: Visitor) -> Response:
+            if visitor.user.is_admin:
+                return await handler(request, visitor)
+            return self.d.notice(
+                request,
+                403,
+                "Admins only",
+                "Building integrations is for the hub's admins for now: builds are files of the hub, shared by "
+                "everyone. Per-user builds (your own integrations, versions, rollback) are coming.",
+                visitor=visitor,
+            )
+
+        return run
 
     async def page(self, request: Request, visitor: Visitor) -> Response:
         tab = request.query_params.get("tab", "file")
-        return self.admins_only(request, visitor) or self._form(request, visitor, tab=tab if tab in TABS else "file")
+        return self._form(request, visitor, tab=tab if tab in TABS else "file")
 
     def _form(
         self, request: Request, visitor: Visitor, *, status: int = 200, problem: str = "", tab: str = "file"
@@ -188,9 +193,6 @@ class Builder:
 
     async def built(self, request: Request, visitor: Visitor) -> Response:
         """`/build/<slug>`: a build of this hub, deployed or not."""
-        refused = self.admins_only(request, visitor)
-        if refused is not None:
-            return refused
         slug = str(request.path_params["slug"])
         integration = self._package(slug)
         if integration is None:
@@ -218,9 +220,6 @@ class Builder:
     # --- actions ---------------------------------------------------------------------------------------
 
     async def start(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        refused = self.admins_only(request, visitor)
-        if refused is not None:
-            return refused
         tab = str(form.get("source") or "file")
         slug = str(form.get("slug") or "").strip() or None
         base_url = str(form.get("base_url") or "").strip() or None
@@ -298,9 +297,6 @@ class Builder:
         )
 
     async def deploy(self, request: Request, visitor: Visitor, form: FormData) -> Response:
-        refused = self.admins_only(request, visitor)
-        if refused is not None:
-            return refused
         slug = str(request.path_params["slug"])
         integration = self._package(slug)
         if integration is None:
@@ -333,7 +329,7 @@ class Builder:
 
     async def refuse_too_large(self, request: Request) -> Response:
         visitor = await self.d.visitor(request)
-        if visitor is None:
+        if visitor is None or not visitor.user.is_admin:
             return Response("upload too large", status_code=413)
         return self._too_large(request, visitor)
 
