@@ -22,7 +22,11 @@ from builder.fake_messages_api import fake_messages_api
 from builder.test_build import ACME
 from mcp.client.session import IncomingMessage
 from playwright.async_api import Browser, Page, expect
-from runtime.support import Upstream, mcp_client
+from runtime.support import Upstream, mcp_client, serve
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from .conftest import PASSWORD as ADMIN_PASSWORD
 from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up
@@ -237,6 +241,29 @@ async def test_a_text_is_drafted_by_the_llm_with_its_tokens_and_cost(
     await expect(tools.locator("tr", has_text="create_invoice")).to_contain_text("POST /invoices")
     await expect(tools.locator("tr", has_text="void_invoice")).to_contain_text("destructive")
     await check_page(page, "build-text")
+
+
+async def test_an_openapi_url_is_downloaded_and_built(tab: Page, hub: DashHub, upstream: Upstream) -> None:
+    async def document(request: Request) -> Response:
+        return Response(shelter_openapi(upstream.base_url), media_type="application/yaml")
+
+    with serve(Starlette(routes=[Route("/openapi.yaml", document)])) as published:
+        page, base = tab, hub.base
+        await sign_in(page, base, hub.admin.email, ADMIN_PASSWORD)
+        await page.goto(f"{base}/build")
+        await page.get_by_role("link", name="OpenAPI URL").click()
+        await page.get_by_label("URL of an OpenAPI description").fill(f"{published}/openapi.yaml")
+        await page.get_by_label("Slug (optional)").fill("shelter-url")
+        await page.get_by_label("Let the build and the tools reach private addresses").check()
+        await check_page(page)
+        await page.get_by_role("button", name="Build", exact=True).click()
+
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Built shelter-url")
+        fetch = page.get_by_test_id("stages").locator("tr", has_text="fetch")
+        await expect(fetch).to_contain_text("application/yaml")
+        await expect(page.get_by_test_id("tools").locator("tr", has_text="get_pet")).to_contain_text(
+            "GET /pets/{petId}"
+        )
 
 
 @pytest.fixture(scope="module")
