@@ -330,8 +330,9 @@ def petstore(base_url: str, *, slug: str = "pets", timeout_s: float = 1.5, **pol
                 body_encoding="form",
                 args=[
                     _arg("amount", ArgLocation.FORM),
-                    _arg("metadata", ArgLocation.FORM),
-                    _arg("expand", ArgLocation.FORM, "expand[]"),
+                    # As Stripe's description declares them (`encoding:` of its form bodies).
+                    _arg("metadata", ArgLocation.FORM, style="deepObject", explode=True),
+                    _arg("expand", ArgLocation.FORM, "expand[]", style="deepObject", explode=True),
                 ],
             ),
         ),
