@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from integrations.hubs import RunningHub, running_hub
+from integrations.hubs import RunningHub, spec_hub
 from runtime.support import serve
 
 from builder.published import published_sdist
 from mcphub.compiler.errors import SourceError
-from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.compiler.sources.python_routes import scan_python_routes
 from mcphub.compiler.sources.repo import find_openapi_files, read_repository
 
@@ -191,10 +190,7 @@ def hub(tmp_path: Path, fastapi_sdist: Path, bigger_app: str) -> Iterator[Runnin
         "policy": {"allow_private_network": True},
     }
     (tmp_path / "shop.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-    catalog = tmp_path / "catalog"
-    report = compile_target(Target(tmp_path / "shop.yaml", is_spec=True), catalog)
-    assert report.error is None, report.error
-    with running_hub(catalog, {}) as running:
+    with spec_hub(tmp_path / "shop.yaml", {}) as running:
         yield running
 
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from integrations.hubs import RunningHub, running_hub
+from integrations.hubs import RunningHub, spec_hub
 from runtime.support import Recorded, Upstream, serve
 from starlette.types import Send
 
 from builder.fake_messages_api import FakeMessagesApi, fake_messages_api
 from mcphub.compiler.llm import LLM, LLMError, LLMUnavailable, llm_from_env
-from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.compiler.sources.text import draft_from_text
 
 ACME = """Acme Invoicing has a REST API at https://api.acme-invoicing.example/v2. Authenticate with a bearer token.
@@ -128,10 +127,7 @@ def hub(tmp_path: Path, invoices: Upstream) -> Iterator[RunningHub]:
         "policy": {"allow_private_network": True},
     }
     (tmp_path / "acme.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-    catalog = tmp_path / "catalog"
-    report = compile_target(Target(tmp_path / "acme.yaml", is_spec=True), catalog)
-    assert report.error is None, report.error
-    with running_hub(catalog, {"acme": {"token": "acme-secret"}}) as running:
+    with spec_hub(tmp_path / "acme.yaml", {"acme": {"token": "acme-secret"}}) as running:
         yield running
 
 

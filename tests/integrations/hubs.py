@@ -70,6 +70,16 @@ class RunningHub:
 
 
 @contextmanager
+def spec_hub(spec: Path, credentials: dict[str, dict[str, Any]]) -> Iterator[RunningHub]:
+    """The real hub over one spec, compiled (every stage) into a catalog beside it; see `running_hub`."""
+    catalog = spec.parent / "catalog"
+    report = compile_target(Target(spec, is_spec=True), catalog)
+    assert report.error is None, report.error
+    with running_hub(catalog, credentials) as running:
+        yield running
+
+
+@contextmanager
 def running_hub(catalog: Path, credentials: dict[str, dict[str, Any]]) -> Iterator[RunningHub]:
     """The real hub app over `catalog` for a user who enabled every package and stored `credentials` (slug -> fields).
 

@@ -11,8 +11,7 @@ import pytest
 import yaml
 from runtime.support import Upstream, serve
 
-from integrations.hubs import RunningHub, running_hub
-from mcphub.compiler.pipeline import Target, compile_target
+from integrations.hubs import RunningHub, spec_hub
 
 COLLECTION = Path(__file__).parents[1] / "compiler" / "fixtures" / "postman" / "pet_shop.postman_collection.json"
 
@@ -45,10 +44,7 @@ def hub(tmp_path: Path, stand_in: Upstream) -> Iterator[RunningHub]:
         tools=[{"operation": "get_pet"}, {"operation": "create_pet"}, {"operation": "subscribe_to_news"}],
         policy={"allow_private_network": True},
     )
-    catalog = tmp_path / "catalog"
-    report = compile_target(Target(spec, is_spec=True), catalog)
-    assert report.error is None, report.error
-    with running_hub(catalog, {"shop": {"token": "pm-secret"}}) as running:
+    with spec_hub(spec, {"shop": {"token": "pm-secret"}}) as running:
         yield running
 
 
