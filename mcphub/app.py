@@ -133,7 +133,7 @@ class _McpEndpoint:
         await self.fast.handle(scope, receive, send, self.manager, self.manager.handle_request)
 
 
-class _SearchView:
+class _SearchRoute:
     """`/mcp/search`: the aggregated endpoint in the search view, for clients that cannot choose a key's view."""
 
     def __init__(self, endpoint: _McpEndpoint) -> None:
@@ -314,7 +314,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     routes = [
         Route("/mcp", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
         # Before /mcp/{slug}: `search` is a view, not an integration (the compiler refuses the slug).
-        Route("/mcp/search", endpoint=authenticated(_SearchView(mcp_endpoint)), methods=["GET", "POST", "DELETE"]),
+        Route("/mcp/search", endpoint=authenticated(_SearchRoute(mcp_endpoint)), methods=["GET", "POST", "DELETE"]),
         Route("/mcp/{slug}", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
         Route("/sse", endpoint=authenticated(_SseEndpoint(hub, sse)), methods=["GET"]),
         Mount("/messages", app=authenticated(sse.handle_post_message)),

@@ -238,3 +238,36 @@ async def test_calls_are_recorded_as_usage_on_the_direct_path(hub: Hub) -> None:
             break
         time.sleep(0.05)
     assert rows == [("pets", "get_pet", "ok")] * 3
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("search_tools", {"query": "fetch one pet by its id", "limit": 3}),
+        ("describe_tool", {"name": "pets__get_pet"}),
+        ("call_tool", {"name": "pets__get_pet", "arguments": {"pet_id": "11"}}),
+        ("call_tool", {"name": "pets__get_pet", "arguments": {"pet_id": 11}}),  # invalid: the tool's own error
+    ],
+)
+async def test_the_search_view_answers_like_the_sdk(hub: Hub, name: str, arguments: dict[str, Any]) -> None:
+    listing = {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {}}
+    url = f"{hub.url}/mcp/search"
+    async with httpx2.AsyncClient(timeout=30) as http:
+        session = await open_session(http, hub, hub.alice)
+        direct_list = await post(http, url, listing, session)
+        reference_list = await post(http, url, listing, session, through_sdk=True)
+        direct = await post(http, url, call(name, arguments), session)
+        reference = await post(http, url, call(name, arguments), session, through_sdk=True)
+        modern = await post(
+            http, url, call(name, arguments, meta=MODERN_META), modern_headers(hub.alice, "tools/call", name)
+        )
+    assert direct_list.headers["content-type"] == direct.headers["content-type"] == "application/json"
+    assert answer(direct_list) == answer(reference_list)
+    assert {tool["name"] for tool in answer(direct_list)["result"]["tools"]} == {
+        "search_tools",
+        "call_tool",
+        "describe_tool",
+    }
+    assert answer(direct) == answer(reference)
+    assert modern.headers["content-type"] == "application/json"
+    assert answer(modern)["result"]["content"] == answer(direct)["result"]["content"]

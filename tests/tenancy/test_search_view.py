@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +16,21 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
-from runtime.support import Upstream, make_account, mcp_client, petstore, serve, write_package
+from runtime.support import Upstream, make_account, mcp_client
 
-from mcphub.app import Settings, create_app
 from mcphub.compiler.errors import SpecError
 from mcphub.compiler.spec import load_spec
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.tenancy.usage import call_log
+from tenancy import test_hub_e2e as hub_e2e
+
+# The hub e2e tests' recording upstream and catalog (pets, zoo, limited), and how they serve the app.
+upstream = hub_e2e.upstream
+catalog = hub_e2e.catalog
+_hub = hub_e2e._hub
 
 META = {"search_tools", "call_tool", "describe_tool"}
 MODES = ["legacy", "2026-07-28"]
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    recorder = Upstream()
-    with serve(recorder) as base:
-        recorder.base_url = base
-        yield recorder
-
-
-@pytest.fixture
-def catalog(upstream: Upstream, tmp_path: Path) -> Path:
-    folder = tmp_path / "catalog"
-    write_package(petstore(upstream.base_url), folder)
-    write_package(petstore(upstream.base_url, slug="zoo"), folder)
-    return folder
-
-
-def _hub(tenancy: Tenancy, db_url: str, catalog: Path) -> Any:
-    settings = Settings(port=0, catalog_dirs=[catalog], admin_token="t", data_dir=tenancy.data_dir, database_url=db_url)
-    return serve(create_app(settings), health_path="/healthz")
 
 
 def _text(result: types.CallToolResult) -> str:
