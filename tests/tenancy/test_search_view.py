@@ -16,7 +16,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
-from runtime.support import Upstream, make_account, mcp_client
+from runtime.support import Upstream, make_account, mcp_client, petstore, write_package
 
 from mcphub.compiler.errors import SpecError
 from mcphub.compiler.spec import load_spec
@@ -156,3 +156,28 @@ def test_the_slug_search_is_reserved_for_the_view(tmp_path: Path) -> None:
         load_spec(spec)
     message = str(caught.value)
     assert "search.yaml" in message and "reserved" in message and "/mcp/search" in message
+
+
+async def test_auto_is_flat_within_the_token_budget_and_search_above_it(
+    tenancy: Tenancy, db_url: str, catalog: Path, upstream: Upstream
+) -> None:
+    # A fourth integration whose 100 tools alone are well over 8,000 tokens as a tool list.
+    template = next(tool for tool in petstore(upstream.base_url).tools if tool.name == "get_pet")
+    blurb = "Fetch one pet of the large shelter by id, with its records, vaccinations and adoption history. " * 3
+    tools = [template.model_copy(update={"name": f"get_pet_{i}", "description": blurb}) for i in range(100)]
+    write_package(petstore(upstream.base_url, slug="shelter").model_copy(update={"tools": tools}), catalog)
+    small = await make_account(tenancy, "eve@example.com", enable=["pets"], credentials={"pets": {"token": "e"}})
+    large = await make_account(
+        tenancy, "fay@example.com", enable=["pets", "shelter"], credentials={"shelter": {"token": "f"}}
+    )
+    keys = {}
+    for account in (small, large):
+        keys[account.email] = (await tenancy.accounts.create_key(account.user_id, "auto", view="auto")).secret
+    with _hub(tenancy, db_url, catalog) as base:
+        async with mcp_client(f"{base}/mcp", keys["eve@example.com"], mode="2026-07-28") as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            assert "pets__get_pet" in listed and not listed & META
+        async with mcp_client(f"{base}/mcp", keys["fay@example.com"], mode="legacy") as client:
+            assert {tool.name for tool in (await client.list_tools()).tools} == META
+            found = _answer(await client.call_tool("search_tools", {"query": "pet vaccinations", "limit": 3}))
+            assert [hit["integration"] for hit in found["results"]] == ["shelter"] * 3
