@@ -11,7 +11,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -27,6 +27,9 @@ from mcphub.commands._common import (
 )
 from mcphub.commands.compile import DEFAULT_OUT, DEFAULT_SPECS, print_report
 from mcphub.runtime.store.db import utcnow
+
+if TYPE_CHECKING:
+    from mcphub.compiler.pipeline import CompileReport
 
 __all__ = ["add", "spec_text"]
 
@@ -100,18 +103,60 @@ def add(
     Postman collection): a file, or an http(s) URL fetched once into specs/<slug>/ (private addresses only
     with --allow-private-network). `add` writes specs/<slug>.yaml with every operation,
     compiles it into generated/<slug>/, asks the running hub (--hub-url) to mount it, and enables it for
-    you (the operator, or --user). A hub that is not running mounts it when it starts.
+    you (the operator, or --user). A hub that is not running mounts it when it starts. SOURCE may also be a
+    hub spec already written (by hand, or by `mcphub build` for repositories, docs and texts): then `add`
+    compiles, mounts and enables that spec as it is.
 
     \b
     Examples:
       mcphub add petstore.yaml
+      mcphub add specs/orders.yaml
       mcphub add ./openapi.json --slug billing --base-url http://127.0.0.1:9000 --allow-private-network
     """
-    from mcphub.compiler.pipeline import DESCRIPTION_SUFFIXES, Target, compile_targets, slug_from_filename
+    from mcphub.compiler.pipeline import Target, compile_targets
 
     is_url = source.startswith(("http://", "https://"))
     if not is_url and not Path(source).is_file():
         raise click.ClickException(f"{source}: no such file; give an API description file or an http(s) URL")
+    written: list[tuple[Path, bytes | None]] = []  # (file, what it held before) to undo a failed add
+    existing = None if is_url else _hub_spec(Path(source))
+    if existing is not None:  # a spec already written (by hand or by `mcphub build`): compile, mount, enable it
+        spec_path, slug = Path(source), existing
+    else:
+        spec_path, slug = _write_spec(
+            source, is_url, slug, name, kind, base_url, allow_private_network, specs_dir, force, written
+        )
+    [report] = compile_targets([Target(spec_path, is_spec=True)], out_dir)
+    _finish(report, written, source, spec_path, slug, out_dir, hub_url, admin_token, user_email, data_dir, as_json)
+
+
+def _hub_spec(path: Path) -> str | None:
+    """The slug of `path` when it is a hub spec (not a raw description), else None."""
+    from mcphub.compiler.errors import CompileError
+    from mcphub.compiler.pipeline import discover_targets
+    from mcphub.compiler.spec import load_spec
+
+    try:
+        [target] = discover_targets([path])
+        return load_spec(path).slug if target.is_spec else None
+    except CompileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _write_spec(
+    source: str,
+    is_url: bool,
+    slug: str | None,
+    name: str | None,
+    kind: str,
+    base_url: str | None,
+    allow_private_network: bool,
+    specs_dir: Path,
+    force: bool,
+    written: list[tuple[Path, bytes | None]],
+) -> tuple[Path, str]:
+    from mcphub.compiler.pipeline import DESCRIPTION_SUFFIXES, slug_from_filename
+
     file_name = urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1] if is_url else Path(source).name
     slug = slug or slug_from_filename(Path(file_name or "api"))
     spec_path = specs_dir / f"{slug}.yaml"
@@ -120,7 +165,6 @@ def add(
             f"{spec_path} exists: edit it and run `mcphub compile {spec_path}`, pick another --slug, or --force"
         )
     specs_dir.mkdir(parents=True, exist_ok=True)
-    written: list[tuple[Path, bytes | None]] = []  # (file, what it held before) to undo a failed add
     if is_url:
         # The compiler reads files, so a URL is fetched once and kept next to the spec (reviewable, reproducible).
         local = specs_dir / slug / (file_name if Path(file_name).suffix in DESCRIPTION_SUFFIXES else "openapi.json")
@@ -140,8 +184,23 @@ def add(
     if is_url:
         text = f"# source.path was fetched from {source}\n" + text
     written.append(_write(spec_path, text.encode()))
+    return spec_path, slug
 
-    [report] = compile_targets([Target(spec_path, is_spec=True)], out_dir)
+
+def _finish(
+    report: CompileReport,
+    written: list[tuple[Path, bytes | None]],
+    source: str,
+    spec_path: Path,
+    slug: str,
+    out_dir: Path,
+    hub_url: str,
+    admin_token: str | None,
+    user_email: str | None,
+    data_dir: Path,
+    as_json: bool,
+) -> None:
+    """After the compile: undo a failed add, or enable the integration for the user and mount it in the hub."""
     if report.error or report.kept:
         for path, before in reversed(written):  # nothing half-done stays behind
             if before is None:

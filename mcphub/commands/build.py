@@ -124,4 +124,6 @@ def _print_result(result: BuildResult) -> None:
         click.echo(f"  warning: {warning}")
     if len(result.warnings) > 20:
         click.echo(f"  … and {len(result.warnings) - 20} more warnings (see --json)")
-    click.echo(f"  next: review {result.spec_path}, then `mcphub add {result.spec_path}` to serve it to your account")
+    click.echo(
+        f"  next: review {result.spec_path}, then `mcphub add {result.spec_path}` mounts it and enables it for you"
+    )

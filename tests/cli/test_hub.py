@@ -49,7 +49,8 @@ class Hub:
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     project = tmp_path_factory.mktemp("project")
     (project / "generated").mkdir()
-    env = hub_env(f"sqlite+aiosqlite:///{project / 'hub.db'}", project / "data")
+    # Sign-up open: one test signs up a second account through the JSON API, as a new user would.
+    env = {**hub_env(f"sqlite+aiosqlite:///{project / 'hub.db'}", project / "data"), "MCPHUB_SIGNUP": "open"}
     recorder = Upstream()
     with serve(recorder) as upstream_url:
         recorder.base_url = upstream_url
@@ -143,6 +144,42 @@ def test_add_leaves_nothing_behind_when_the_source_does_not_compile(hub: Hub) ->
     assert as_json(failed)["error"]["message"].startswith("broken.yaml was not added: ")
     assert not (hub.project / "specs" / "broken.yaml").exists()
     assert not (hub.project / "generated" / "broken").exists()
+
+
+def test_build_then_add_serves_the_built_spec(hub: Hub) -> None:
+    """`mcphub build` writes a spec (here from a folder holding a FastAPI app); `mcphub add SPEC` mounts it as is."""
+    service = hub.project / "orders-service"
+    service.mkdir()
+    (service / "main.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/pets/{pet_id}')\n"
+        "def fetch_pet(pet_id: str):\n    'Returns one pet by its id.'\n"
+    )
+    built = run_process(
+        hub.env,
+        "build",
+        "orders-service",
+        "--slug",
+        "orders",
+        "--base-url",
+        hub.upstream.base_url,
+        "--allow-private-network",
+        "--json",
+        cwd=hub.project,
+    )
+    assert as_json(built)["tools"] == ["fetch_pet"]
+    added = as_json(run_process(hub.env, "add", "specs/orders.yaml", "--json", cwd=hub.project))
+    assert (added["slug"], added["mounted"], added["tools"]) == ("orders", True, 1)
+    assert "kind: repo" in (hub.project / "specs" / "orders.yaml").read_text()  # add kept the spec build wrote
+
+    key = as_json(run_cli(hub.env, "keys", "create", "--name", "orders-agent", "--json"))["secret"]
+
+    async def call() -> CallToolResult:
+        async with mcp_client(f"{hub.url}/mcp", key) as client:
+            return await client.call_tool("orders__fetch_pet", {"pet_id": "42"})
+
+    called = asyncio.run(call())
+    assert called.is_error is False, called
+    assert hub.upstream.last().raw_path == "/pets/42"
 
 
 async def test_connect_with_a_wrong_key_says_the_hub_refused_it(hub: Hub) -> None:

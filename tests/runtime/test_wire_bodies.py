@@ -21,8 +21,10 @@ import pytest
 from mcphub.compiler.ir import Integration, Policy, SourceInfo
 from mcphub.compiler.sources.openapi import openapi_to_integration
 from mcphub.runtime.package import Package, ToolOutput, load_package
+from mcphub.runtime.upstream.call import HubCall
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.http import HubCall, UpstreamClient
+from mcphub.runtime.upstream.executors.http import HttpExecutor
+from mcphub.runtime.upstream.http import UpstreamClient
 from runtime.support import Recorded, Upstream, serve, write_package
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x01binary\xff"
@@ -198,11 +200,11 @@ def _compile(document: dict[str, Any], slug: str, base_url: str, out: Path) -> P
 class Caller:
     def __init__(self, package: Package, upstream: Recording) -> None:
         self.package, self.upstream = package, upstream
-        self.client = UpstreamClient(package.integration)
+        self.executor = HttpExecutor(package.integration, UpstreamClient(package.integration))
 
     async def __call__(self, tool: str, **arguments: Any) -> tuple[ToolOutput, Recorded | None]:
         before = len(self.upstream.requests)
-        call = HubCall(self.package.integration.tool(tool), self.client, Credential())
+        call = HubCall(self.package.integration.tool(tool), self.executor, Credential())
         output = await self.package.invoke(call, tool, arguments)
         sent = self.upstream.requests[before:]
         return output, (sent[-1] if sent else None)
@@ -212,14 +214,14 @@ class Caller:
 async def wire(upstream: Recording, tmp_path: Path) -> AsyncIterator[Caller]:
     caller = Caller(_compile(OPENAPI, "wire", upstream.base_url + "/api", tmp_path), upstream)
     yield caller
-    await caller.client.aclose()
+    await caller.executor.aclose()
 
 
 @pytest.fixture
 async def legacy(upstream: Recording, tmp_path: Path) -> AsyncIterator[Caller]:
     caller = Caller(_compile(SWAGGER, "legacy", upstream.base_url, tmp_path), upstream)
     yield caller
-    await caller.client.aclose()
+    await caller.executor.aclose()
 
 
 def _parts(request: Recorded) -> list[tuple[str, str | None, str | None, bytes]]:
