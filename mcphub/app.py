@@ -217,6 +217,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             "tools": snapshot.tool_count(),
             "database": database,
             "errors": snapshot.errors,
+            "search": hub.search.state(snapshot),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

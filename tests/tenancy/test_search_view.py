@@ -181,3 +181,22 @@ async def test_auto_is_flat_within_the_token_budget_and_search_above_it(
             assert {tool.name for tool in (await client.list_tools()).tools} == META
             found = _answer(await client.call_tool("search_tools", {"query": "pet vaccinations", "limit": 3}))
             assert [hit["integration"] for hit in found["results"]] == ["shelter"] * 3
+
+
+async def test_a_reload_rebuilds_the_index_with_the_new_tools(
+    tenancy: Tenancy, db_url: str, catalog: Path, upstream: Upstream
+) -> None:
+    user_id, key = await _keyed(tenancy, "gus@example.com", view="search")
+    await tenancy.integrations.enable(user_id, "kennel")  # not mounted yet: it comes with the reload
+    await tenancy.credentials.set(user_id, "kennel", {"token": "g"}, scheme="bearer")
+    with _hub(tenancy, db_url, catalog) as base:
+        async with mcp_client(f"{base}/mcp", key, mode="2026-07-28") as client:
+            before = _answer(await client.call_tool("search_tools", {"query": "pet", "integration": "kennel"}))
+            assert before["results"] == []
+            write_package(petstore(upstream.base_url, slug="kennel"), catalog)
+            async with httpx2.AsyncClient(base_url=base, headers={"Authorization": "Bearer t"}) as http:
+                assert (await http.post("/admin/reload")).json()["added"] == ["kennel"]
+            after = _answer(await client.call_tool("search_tools", {"query": "pet", "integration": "kennel"}))
+            assert after["results"] and {hit["integration"] for hit in after["results"]} == {"kennel"}
+            called = await client.call_tool("call_tool", {"name": "kennel__get_pet", "arguments": {"pet_id": "k"}})
+            assert called.is_error is False, _text(called)

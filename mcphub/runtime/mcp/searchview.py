@@ -23,7 +23,7 @@ import mcp_types as types
 import orjson
 
 from mcphub.runtime.catalog import Mount, Snapshot, ToolEntry
-from mcphub.runtime.search.documents import load_package_docs
+from mcphub.runtime.search.documents import PackageDocs, load_package_docs
 from mcphub.runtime.search.index import SearchIndex, default_cache_dir
 from mcphub.runtime.search.metatools import (
     CALL_TOOL,
@@ -43,6 +43,9 @@ AUTO_BUDGET_TOKENS = 8_000
 META_NAMES = frozenset(tool["name"] for tool in META_TOOLS)
 # Set to 0 to search lexically only (no sentence embeddings: faster start, weaker on indirect requests).
 EMBEDDINGS_ENV = "MCPHUB_SEARCH_EMBEDDINGS"
+# How long the first search of a snapshot waits for the hybrid index before answering lexically (a warm vector
+# cache builds well within it; a cold one takes long enough that a lexical answer now beats a hybrid one later).
+_HYBRID_WAIT_S = 3.0
 
 # The search view's whole tool list: the same for every caller and every catalog size.
 META_TOOL_OBJECTS = [types.Tool.model_validate(tool) for tool in META_TOOLS]
@@ -61,9 +64,22 @@ class SearchView:
         self.embeddings = embeddings if embeddings is not None else os.environ.get(EMBEDDINGS_ENV, "1") != "0"
         self._index: tuple[Snapshot, SearchIndex] | None = None
         self._lock = asyncio.Lock()
+        self._embedding: asyncio.Task[None] | None = None
+
+    def state(self, snapshot: Snapshot) -> str:
+        """For /healthz: "idle" (no search yet), "lexical" (embedding the catalog, or no embeddings), "hybrid"."""
+        cached = self._index
+        if cached is None or cached[0] is not snapshot:
+            return "idle"
+        return "hybrid" if cached[1].vectors is not None else "lexical"
 
     async def index(self, snapshot: Snapshot) -> SearchIndex:
-        """The index over `snapshot`'s tools: built on first use, again after a reload (a new snapshot)."""
+        """The best index over `snapshot`'s tools so far; the first search of a snapshot (a start, a reload) builds it.
+
+        Embedding a catalog the disk cache does not know yet is slow (~40 s for 200 tools on a busy 2-core machine,
+        minutes for whole APIs), so that search gets the lexical index (built in well under a second) and the hybrid
+        one replaces it when its vectors are ready; with a warm cache the hybrid is ready within `_HYBRID_WAIT_S`.
+        """
         cached = self._index
         if cached is not None and cached[0] is snapshot:
             return cached[1]
@@ -72,18 +88,28 @@ class SearchView:
             if cached is not None and cached[0] is snapshot:
                 return cached[1]
             directories = [mount.package.directory for mount in snapshot.mounts.values()]
-            # Embedding a catalog is CPU work (seconds for thousands of tools, cached on disk after): off the loop.
-            index = await asyncio.to_thread(self._build, directories)
+            packages = await asyncio.to_thread(lambda: [load_package_docs(directory) for directory in directories])
+            index = await asyncio.to_thread(SearchIndex, packages, embeddings=False)
             self._index = (snapshot, index)
-            return index
+            if not self.embeddings:
+                return index
+            self._embedding = asyncio.get_running_loop().create_task(self._embed(snapshot, packages))
+            await asyncio.wait({self._embedding}, timeout=_HYBRID_WAIT_S)
+            return self._index[1]
 
-    def _build(self, directories: list[Path]) -> SearchIndex:
-        packages = [load_package_docs(directory) for directory in directories]
-        index = SearchIndex(packages, embeddings=self.embeddings, cache_dir=self.cache_dir or default_cache_dir())
+    async def _embed(self, snapshot: Snapshot, packages: list[PackageDocs]) -> None:
+        cache_dir = self.cache_dir or default_cache_dir()
+        try:
+            index = await asyncio.to_thread(SearchIndex, packages, embeddings=True, cache_dir=cache_dir)
+        except Exception:  # the lexical index keeps serving; say why the hybrid never came
+            logger.exception("tool search: embedding the catalog failed; searching lexically")
+            return
+        current = self._index
+        if current is not None and current[0] is snapshot:  # not after a reload: that snapshot has its own
+            self._index = (snapshot, index)
         logger.info(
             "tool search index: %d tools (%s)", len(index), "hybrid" if index.vectors is not None else "lexical"
         )
-        return index
 
     async def answer(
         self, snapshot: Snapshot, name: str, arguments: Mapping[str, Any], visible: Collection[str] | None
