@@ -10,7 +10,9 @@ PORT   ?= 8765
 
 include mk/uv.mk
 include mk/node.mk
+include mk/apt.mk
 include mk/browser.mk
+include mk/haproxy.mk
 include mk/semgrep.mk
 include mk/assets.mk
 .PHONY: help install python-env compile serve test test-setup test-prep lint typecheck check-generated test-corpus bench lock clean
@@ -58,9 +60,9 @@ check-generated: $(STAMP) $(SEMGREP_STAMP) ## Fail if generated/ is stale
 	$(BIN)/mcphub compile --check
 
 # Everything `make test` needs before the suite, the slow installs side by side.
-test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS clients, web assets, chromium)
+test-setup: ## Install everything the suite needs (venv, semgrep, Node 22 + JS clients, web assets, chromium, haproxy)
 	@$(MAKE) --no-print-directory -j3 $(STAMP) $(SEMGREP_STAMP) node-tools assets
-	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory browser haproxy
 
 # Everything of `make test` but the suite itself (tests/e2e/test_fresh_clone.py runs it on a fresh clone).
 test-prep: test-setup lint typecheck check-generated

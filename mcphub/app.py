@@ -51,7 +51,7 @@ from mcphub.runtime.tenancy.firstrun import bootstrap
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.upstream.credentials import CredentialProvider
 from mcphub.web.api import create_api_routes
-from mcphub.web.dashboard import create_dashboard_routes, static_route
+from mcphub.web.dashboard import BuildDirs, create_dashboard_routes, static_route
 from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
 from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url
 
@@ -78,6 +78,8 @@ class Settings:
     port: int = 8765
     data_dir: Path = Path("data")
     catalog_dirs: list[Path] = field(default_factory=lambda: [Path("generated")])
+    # Where the builder pages write the specs they make (packages go to the first catalog dir).
+    specs_dir: Path = field(default_factory=lambda: Path(os.environ.get("MCPHUB_SPECS_DIR") or "specs"))
     admin_token: str | None = field(default_factory=_env_admin_token)  # MCPHUB_ADMIN_TOKEN; generated if unset
     # Extra Host header values to accept besides loopback (DNS-rebinding protection when bound to loopback).
     allowed_hosts: list[str] = field(default_factory=list)
@@ -286,7 +288,12 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     catalog=lambda: [mount.integration for mount in hub.snapshot.mounts.values()],
                 )
             )
-            api_routes += create_dashboard_routes(tenancy, hub, public_mcp_url=settings.public_mcp_url)
+            api_routes += create_dashboard_routes(
+                tenancy,
+                hub,
+                public_mcp_url=settings.public_mcp_url,
+                build_dirs=BuildDirs(settings.specs_dir, settings.catalog_dirs[0], settings.data_dir / "builds"),
+            )
             if issuer is not None:
                 api_routes += create_oauth_routes(tenancy, issuer=issuer)
             app.router.routes.extend(api_routes)

@@ -15,14 +15,7 @@ BROWSER_STAMP := .tools/browser/.checked-stamp
 .PHONY: browser
 
 $(CHROMIUM):
-	@if [ "$$(id -u)" != 0 ]; then \
-	  echo "$(CHROMIUM) is missing; the browser tests need Debian's chromium, and installing it needs root." >&2; \
-	  echo "Run as root: apt-get update && apt-get install -y --no-install-recommends chromium" >&2; \
-	  exit 1; \
-	fi
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
-	@test -x $@ || { echo "apt-get installed chromium but $@ is not there" >&2; exit 1; }
+	$(call apt_install,chromium,the browser tests)
 
 # Launches the browser the way the tests do (headless, no download), renders a page and checks its text.
 $(BROWSER_STAMP): $(CHROMIUM) $(STAMP) tests/web/browser.py

@@ -386,7 +386,13 @@ def _parse_document(data: bytes, name: Path) -> Any:
         if data.lstrip()[:1] in (b"{", b"["):
             return json.loads(data)
         return yaml.safe_load(data)
-    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{name}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(name)
+        raise SourceError(f"{where}: not valid YAML ({exc.problem or exc.context})") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise SourceError(f"{name}: not JSON or YAML ({str(exc).splitlines()[0]})") from None
 
 

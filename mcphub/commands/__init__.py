@@ -72,6 +72,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "db": LazyCommand("mcphub.commands.db:db", "The hub's database (SQLite in the data dir, or MCPHUB_DATABASE_URL)."),
     "secrets": LazyCommand("mcphub.commands.secrets:secrets", "The master key that encrypts credentials at rest."),
     "tools": LazyCommand("mcphub.commands.tools:tools", "Find tools across compiled packages."),
+    "export": LazyCommand("mcphub.commands.export:export", "One integration as a standalone MCP server."),
 }
 
 

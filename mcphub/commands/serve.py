@@ -17,7 +17,16 @@ __all__ = ["serve"]
 @click.option("--port", default=8765, show_default=True, type=int)
 @data_dir("Where the hub keeps its state: SQLite database (unless MCPHUB_DATABASE_URL is set) and vault key file.")
 @catalog("Folder of compiled packages to mount (repeatable; default: generated/).")
-def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
+@click.option(
+    "--specs",
+    "specs_dir",
+    type=click.Path(path_type=Path),
+    default=Path("specs"),
+    envvar="MCPHUB_SPECS_DIR",
+    show_default=True,
+    help="Where the dashboard's builder (/build) writes the specs it makes; packages go to the first --catalog.",
+)
+def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...], specs_dir: Path) -> None:
     """Serve every compiled package behind one MCP endpoint (/mcp); clients authenticate with API keys.
 
     \b
@@ -30,6 +39,11 @@ def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> N
     from mcphub.app import Settings, run_server
 
     settings = Settings(
-        host=host, port=port, data_dir=data_dir, catalog_dirs=list(catalogs) or [DEFAULT_OUT], first_run=True
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        catalog_dirs=list(catalogs) or [DEFAULT_OUT],
+        specs_dir=specs_dir,
+        first_run=True,
     )
     run_server(settings)

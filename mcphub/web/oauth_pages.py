@@ -45,7 +45,7 @@ from starlette.routing import BaseRoute, Route
 from mcphub.runtime.oauth.authserver import SCOPE, AuthServer, HashedClientAuthenticator, PendingAuthorization
 from mcphub.runtime.oauth.cimd import ClientMetadataError, ClientMetadataFetcher, is_client_id_url
 from mcphub.runtime.tenancy.accounts import UserInfo
-from mcphub.runtime.tenancy.policy import parse_rate
+from mcphub.runtime.tenancy.policy import LimiterUnavailable, parse_rate
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.sessions import WebSessions
 
@@ -129,11 +129,13 @@ class _Consent:
 
     # --- pages ---------------------------------------------------------------------------------------
 
-    def _sign_in(self, token: str, pending: PendingAuthorization, *, error: str = "", email: str = "") -> Response:
+    def _sign_in(
+        self, token: str, pending: PendingAuthorization, *, error: str = "", email: str = "", status: int = 0
+    ) -> Response:
         csrf = secrets.token_urlsafe(32)
         response = _page(
             "signin.html",
-            401 if error else 200,
+            status or (401 if error else 200),
             title="Sign in",
             client_name=pending.client_name,
             request_token=token,
@@ -237,7 +239,10 @@ class _Consent:
         email, password = fields.get("email", "").strip(), fields.get("password", "")
         client = request.client.host if request.client else "unknown"
         for bucket in (f"signin:ip:{client}", f"signin:email:{email.lower()}"):
-            wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            try:
+                wait = await self.t.policy.limiter.acquire(bucket, _SIGN_IN_RATE)
+            except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed: as the JSON API
+                return self._sign_in(token, pending, error=f"Sign-in is unavailable: {exc}.", email=email, status=503)
             if wait > 0:
                 return self._sign_in(
                     token, pending, error=f"Too many sign-in attempts; retry in {wait:.0f} s.", email=email
@@ -258,7 +263,11 @@ def _throttled(
 
     async def run(request: Request) -> Response:
         client = request.client.host if request.client else "unknown"
-        wait = await tenancy.policy.limiter.acquire(f"oauth-register:{client}", _REGISTER_RATE)
+        try:
+            wait = await tenancy.policy.limiter.acquire(f"oauth-register:{client}", _REGISTER_RATE)
+        except LimiterUnavailable as exc:  # Redis down and MCPHUB_LIMITS_WITHOUT_REDIS=closed
+            # RFC 7591 has no error code for this; OAuth's own for a passing outage (RFC 6749 4.1.2.1).
+            return JSONResponse({"error": "temporarily_unavailable", "error_description": str(exc)}, status_code=503)
         if wait > 0:
             return JSONResponse(
                 {

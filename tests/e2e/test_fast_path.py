@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from runtime.support import Account, Upstream, petstore, provision, serve, write_package
+from runtime.support import Account, Upstream, initialize_request, petstore, provision, serve, write_package
 
 from mcphub.app import Settings, create_app
 from mcphub.runtime.store.db import DB_FILENAME
@@ -87,13 +87,7 @@ def answer(response: httpx2.Response) -> dict[str, Any]:
 async def open_session(http: httpx2.AsyncClient, hub: Hub, account: Account) -> dict[str, str]:
     """The handshake: initialize + initialized; returns the headers of the session."""
     headers = {"Accept": ACCEPT, **account.headers}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {"protocolVersion": HANDSHAKE, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    response = await post(http, f"{hub.url}/mcp", init, headers)
+    response = await post(http, f"{hub.url}/mcp", initialize_request(HANDSHAKE), headers)
     assert response.status_code == 200, response.text
     session = {**headers, "Mcp-Session-Id": response.headers["mcp-session-id"], "MCP-Protocol-Version": HANDSHAKE}
     done = await post(http, f"{hub.url}/mcp", {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)

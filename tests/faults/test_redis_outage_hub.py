@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx2
 import mcp_types as types
 import pytest
-from runtime.support import Upstream, make_account, mcp_client, open_tenancy, petstore, serve, write_package
+from runtime.support import Upstream, mcp_client, serve
 from tenancy.hub_process import hub_env, hub_process
 
+from faults.petstore_hub import petstore_hub
 from faults.redis_server import own_redis
 
 PASSWORD = "correct horse battery staple"  # runtime.support.make_account's
@@ -32,23 +33,16 @@ async def test_sign_in_and_tool_calls_while_redis_is_down(tmp_path: Path, mode: 
     recorder = Upstream()
     with serve(recorder) as upstream_base, own_redis(tmp_path) as redis:
         recorder.base_url = upstream_base
-        catalog = tmp_path / "catalog"
-        write_package(petstore(upstream_base), catalog)
-        data_dir = tmp_path / "data"
-        db_url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
-        tenancy = await open_tenancy(data_dir, db_url)
-        try:
-            ada = await make_account(tenancy, "ada@example.com", enable=["pets"], credentials={"pets": {"token": "t"}})
-        finally:
-            await tenancy.aclose()
+        hub = await petstore_hub(tmp_path, upstream_base, enable=["pets"], credentials={"pets": {"token": "t"}})
+        ada = hub.ada
         env = hub_env(
-            db_url,
-            data_dir,
+            hub.db_url,
+            hub.data_dir,
             MCPHUB_REDIS_URL=redis.url,
             MCPHUB_LIMITS_WITHOUT_REDIS=mode,
             MCPHUB_KEY_RATE_LIMIT="6000/min",  # every tool call takes a token from Redis
         )
-        with hub_process(env, catalog) as base:
+        with hub_process(env, hub.catalog) as base:
             [log] = tmp_path.glob("hub-*.log")  # where hub_process writes the hub's output
             sign_in = {"email": ada.email, "password": PASSWORD}
             async with httpx2.AsyncClient(base_url=base) as http, mcp_client(f"{base}/mcp", ada.key) as client:

@@ -330,8 +330,9 @@ def petstore(base_url: str, *, slug: str = "pets", timeout_s: float = 1.5, **pol
                 body_encoding="form",
                 args=[
                     _arg("amount", ArgLocation.FORM),
-                    _arg("metadata", ArgLocation.FORM),
-                    _arg("expand", ArgLocation.FORM, "expand[]"),
+                    # As Stripe's description declares them (`encoding:` of its form bodies).
+                    _arg("metadata", ArgLocation.FORM, style="deepObject", explode=True),
+                    _arg("expand", ArgLocation.FORM, "expand[]", style="deepObject", explode=True),
                 ],
             ),
         ),
@@ -465,6 +466,12 @@ def provision(data_dir: Path, *accounts: tuple[str, dict[str, Any]], url: str | 
             await tenancy.aclose()
 
     return asyncio.run(run())
+
+
+def initialize_request(version: str, request_id: int = 0) -> dict[str, Any]:
+    """A handshake-era `initialize` request, for tests that speak raw HTTP."""
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ refuses inline scripts, which is what `csp_errors` checks the pages never need.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -24,7 +25,9 @@ from .conftest import PAGE_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools/web/node_modules/axe-core/axe.min.js"
-SCREENSHOTS = ROOT / "docs/screenshots"
+# Screenshots of every page, for people to look at; the README's come from a run with
+# MCPHUB_SCREENSHOTS=docs/screenshots (a plain test run must not rewrite tracked files).
+SCREENSHOTS = Path(os.environ.get("MCPHUB_SCREENSHOTS") or ROOT / ".cache" / "screenshots")
 # Real packages beside the local stand-ins, so the catalog looks like a hub's (they are never called here).
 REAL_PACKAGES = ("github", "linear", "notion", "slack", "stripe", "time")
 

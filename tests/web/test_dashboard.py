@@ -5,7 +5,8 @@ its token through the form → the official MCP SDK client with that key lists a
 local stand-in (the call carries the stored token) → the call appears on /logs (live tail) and /usage →
 rotate and revoke keys (a revoked key gets 401). Pet Store is the stand-in integration: real packages such
 as GitHub only reach their own hosts, never a server on 127.0.0.1. Every page is checked with axe-core and
-must need nothing its Content-Security-Policy refuses; the screenshots go to docs/screenshots/.
+must need nothing its Content-Security-Policy refuses; the screenshots go to .cache/screenshots/ (docs/screenshots/
+with MCPHUB_SCREENSHOTS=docs/screenshots, for the README).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ async def tab(browser: Browser, hub: DashHub) -> AsyncIterator[Page]:
         yield page
 
 
+# A new account starts with the integrations that need no credential (MCPHUB_NEW_USER_INTEGRATIONS): Time here.
+TIME_TOOLS = {"time__get_current_time", "time__convert_time"}
+
+
 def _names(result: types.ListToolsResult) -> set[str]:
     return {tool.name for tool in result.tools}
 
@@ -93,8 +98,10 @@ async def test_a_new_user_connects_a_client_through_the_dashboard(tab: Page, hub
     assert key not in keys_text and key[:15] in keys_text and "first key" in keys_text
 
     await page.goto(f"{base}/")
-    await expect(page.get_by_text("No integrations on yet")).to_be_visible()
-    await check_page(page, "home-empty")
+    # A new account starts with the integrations that need no credential (MCPHUB_NEW_USER_INTEGRATIONS): Time.
+    await expect(page.get_by_test_id("stat-enabled")).to_have_text("1")
+    await expect(page.get_by_test_id("card-time")).to_be_visible()
+    await check_page(page, "home-new-user")
 
     # The catalog: search narrows the cards in place (htmx), the URL follows.
     await page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Integrations").click()
@@ -117,7 +124,7 @@ async def test_a_new_user_connects_a_client_through_the_dashboard(tab: Page, hub
             changed.set()
 
     async with mcp_client(f"{base}/mcp", key, mode="legacy", message_handler=on_message) as client:
-        assert _names(await client.list_tools()) == set()
+        assert _names(await client.list_tools()) == TIME_TOOLS  # only what needs no credential, so far
         await page.get_by_role("button", name="Turn on").click()
         await expect(page.get_by_role("status")).to_have_text("Pet Store is on.")
         await expect(page.get_by_test_id("status")).to_have_text("Needs a credential")
@@ -137,7 +144,7 @@ async def test_a_new_user_connects_a_client_through_the_dashboard(tab: Page, hub
         await page.goto(f"{base}/logs")
         await expect(page.get_by_role("button", name="Pause live tail")).to_be_visible()
         names = _names(await client.list_tools(cache_mode="refresh"))
-        assert "pets__get_pet" in names and all(name.startswith("pets__") for name in names)
+        assert "pets__get_pet" in names and all(name.startswith("pets__") for name in names - TIME_TOOLS)
         result = await client.call_tool("pets__get_pet", {"pet_id": "7", "trace_id": "t-1"})
         assert result.is_error is False
         assert upstream.last().path == "/pets/7"
@@ -218,7 +225,7 @@ async def test_a_new_user_connects_a_client_through_the_dashboard(tab: Page, hub
     await page.get_by_role("button", name="Turn off").click()
     await expect(page.get_by_test_id("status")).to_have_text("Off")
     async with mcp_client(f"{base}/mcp", rotated, mode="legacy") as client:
-        assert _names(await client.list_tools()) == set()
+        assert _names(await client.list_tools()) == TIME_TOOLS
 
     # Sign out ends the session: the dashboard asks to sign in again.
     await page.get_by_role("button", name="Sign out").click()

@@ -85,7 +85,7 @@ def load_collection(path: Path) -> Any:
 
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
     """Source stage for `kind: postman`: the collection's requests as tools (the spec curates them)."""
-    from mcphub.compiler.sources.openapi import openapi_to_integration
+    from mcphub.compiler.sources.openapi import derived_integration
 
     source_file = spec.source_file()
     if source_file is None:
@@ -95,15 +95,7 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
     info = spec.source.to_source_info().model_copy(
         update={"sha256": sha256_of(source_file), "format": f"postman collection v{conversion.version}"}
     )
-    integration = openapi_to_integration(
-        conversion.document,
-        slug=spec.slug,
-        name=spec.name,
-        source=info,
-        max_full_length=spec.max_name_length,
-        base_url_given=spec.base_url is not None,
-    )
-    return integration.model_copy(update={"warnings": [*conversion.warnings, *integration.warnings]})
+    return derived_integration(conversion.document, spec, info, conversion.warnings)
 
 
 def postman_to_openapi(collection: Any, *, where: str = "collection") -> Conversion:

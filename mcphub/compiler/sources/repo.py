@@ -40,7 +40,7 @@ class RepoFindings:
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
     """Source stage for `kind: repo`: the checkout's description or routes, as tools (the spec curates them)."""
     from mcphub.compiler.fetch import sha256_of
-    from mcphub.compiler.sources.openapi import openapi_to_integration
+    from mcphub.compiler.sources.openapi import derived_integration
 
     root = spec.source_file()
     if root is None or not root.is_dir():
@@ -54,15 +54,7 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
     if findings.origin.startswith("openapi file "):
         described = root / findings.origin.removeprefix("openapi file ")
         info = info.model_copy(update={"sha256": sha256_of(described)})
-    integration = openapi_to_integration(
-        findings.document,
-        slug=spec.slug,
-        name=spec.name,
-        source=info,
-        max_full_length=spec.max_name_length,
-        base_url_given=spec.base_url is not None,
-    )
-    return integration.model_copy(update={"warnings": [*findings.warnings, *integration.warnings]})
+    return derived_integration(findings.document, spec, info, findings.warnings)
 
 
 def read_repository(root: Path) -> RepoFindings:

@@ -8,7 +8,10 @@ session (handshake era) or with a valid 2026-07-28 envelope, this module answers
 SDK would produce. Everything else — `initialize`, notifications, GET streams, DELETE, other methods, upstream
 MCP tools (which relay progress and server-to-client requests through the SDK session), and any request the
 SDK would reject or treat specially — goes to the SDK unchanged, with the body replayed. The rule is that the
-fast path either gives exactly the SDK's answer or steps aside; it never invents its own error. A handshake-era
+fast path either gives exactly the SDK's answer or steps aside; it never invents its own error — with one
+exception, hostile bodies (`refusal`): a `method` or `id` of the wrong JSON type, or nesting deeper than the
+SDK's own parser accepts, is answered here, in both protocol eras alike, with the JSON-RPC error the
+specification names (-32600 invalid request, -32700 parse error), before anything can trip over it. A handshake-era
 session is recognised once the hub has seen one request of it through the SDK (the SDK reports `initialized`
 after answering it), so a session's very first request after the handshake may still take the SDK's path.
 
@@ -56,40 +59,47 @@ logger = logging.getLogger(__name__)
 _FAST_METHODS = frozenset({"tools/call", "tools/list"})
 _CALL_PARAMS = frozenset({"name", "arguments", "_meta"})
 _LIST_PARAMS = frozenset({"_meta"})
-# Bodies above this go to the SDK unread (it owns the size limit and its error).
+# Bodies above this go to the SDK (it owns the size limit and its error): unread when their Content-Length says so.
 _MAX_FAST_BODY = 1 << 20
 _MCP_PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+# pydantic-core's JSON parser (the SDK's) refuses nesting deeper than this; refusing it here for every body keeps
+# both eras and both paths on one rule, and keeps deep values away from recursive code (schemas, serialisers).
+MAX_NESTING = 200
+INVALID_REQUEST = -32600
+PARSE_ERROR = -32700
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that yields the already-read body once, then defers to the connection (disconnects)."""
+def _replay(body: bytes, receive: Receive, *, complete: bool = True) -> Receive:
+    """A `receive` that yields the already-read body once, then defers to the connection (the rest of a body
+    that was not read to its end, or disconnects)."""
     sent = False
 
     async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": not complete}
         return await receive()
 
     return replayed
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether that is all of it (False: the client went away, or it is over `_MAX_FAST_BODY`)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return None  # the client went away
+            return b"".join(chunks), False  # the client went away
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > _MAX_FAST_BODY:
-            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), True
+        if size > _MAX_FAST_BODY:
+            return b"".join(chunks), False
 
 
 class FastPath:
@@ -112,15 +122,25 @@ class FastPath:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > _MAX_FAST_BODY:
+        if length is not None and (not length.isdigit() or int(length) > _MAX_FAST_BODY):
             await fallback(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            await fallback(scope, _replay(b"", receive), send)
+        # A chunked body (no Content-Length) is read too, for `refusal` only: the SDK answers it otherwise.
+        body, complete = await _read_body(receive)
+        if not complete:
+            await fallback(scope, _replay(body, receive, complete=False), send)
+            return
+        message = _json_body(headers, body)
+        refused = refusal(message)
+        if refused is not None:
+            await _send_json(send, 400, refused)
             return
         try:
-            answered = await self._answer(scope, headers, body, manager, send)
+            answered = (
+                length is not None
+                and message is not _NOT_JSON
+                and await self._answer(scope, headers, message, manager, send)
+            )
         except Exception:
             # Never a reason to fail the request: the SDK path serves it (and reports what is wrong).
             logger.exception("fast path failed; serving through the SDK")
@@ -129,16 +149,9 @@ class FastPath:
             await fallback(scope, _replay(body, receive), send)
 
     async def _answer(
-        self, scope: Scope, headers: Headers, body: bytes, manager: StreamableHTTPSessionManager, send: Send
+        self, scope: Scope, headers: Headers, message: object, manager: StreamableHTTPSessionManager, send: Send
     ) -> bool:
         """Send the answer and return True, or return False having sent nothing."""
-        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type != "application/json":
-            return False
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return False
         if (
             not isinstance(message, dict)
             or message.get("jsonrpc") != "2.0"
@@ -180,11 +193,8 @@ class FastPath:
         if result is None:
             return False
         payload = b'{"jsonrpc":"2.0","id":' + orjson.dumps(request_id) + b',"result":' + result + b"}"
-        response_headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
-        if session_id is not None:
-            response_headers.append((b"mcp-session-id", session_id.encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        extra = [(b"mcp-session-id", session_id.encode())] if session_id is not None else []
+        await _send_json(send, 200, payload, extra)
         return True
 
     def _live_session_version(
@@ -278,6 +288,64 @@ class FastPath:
             result.setdefault("resultType", "complete")
             result["_meta"] = {**(result.get("_meta") or {}), SERVER_INFO_META_KEY: self.hub.server.server_info_stamp}
         return result
+
+
+async def _send_json(send: Send, status: int, payload: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+_NOT_JSON = object()
+
+
+def _json_body(headers: Headers, body: bytes) -> object:
+    """The parsed body of an `application/json` POST, else `_NOT_JSON` (the SDK judges it, parse errors included)."""
+    if headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+        return _NOT_JSON
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON  # the SDK answers -32700 in both eras
+
+
+def refusal(message: object) -> bytes | None:
+    """The JSON-RPC error for a hostile message, or None when it is for the fast path or the SDK to judge.
+
+    The `id` of the answer is null: JSON-RPC's rule when the request's id could not be determined.
+    """
+    if message is _NOT_JSON:
+        return None
+    problem: tuple[int, str] | None = None
+    if _deeper_than(message, MAX_NESTING):
+        problem = (PARSE_ERROR, f"Parse error: the JSON nests deeper than {MAX_NESTING} levels")
+    elif isinstance(message, dict):
+        if "method" in message and not isinstance(message["method"], str):
+            problem = (INVALID_REQUEST, 'Invalid Request: "method" must be a string')
+        elif "id" in message and (isinstance(message["id"], bool) or not isinstance(message["id"], str | int | None)):
+            problem = (INVALID_REQUEST, 'Invalid Request: "id" must be a string, a number or null')
+    if problem is None:
+        return None
+    code, text = problem
+    return orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": text}})
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels; level by level, so a hostile depth cannot exhaust the
+    stack (parsed JSON holds exact dicts and lists, hence `type() is`, which is what keeps this cheap)."""
+    level: list[Any] = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return False
 
 
 def _modern_envelope(params: Mapping[str, Any]) -> bool:

@@ -8,12 +8,17 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
+  /build, /build/<slug>                 admins: build an integration from a file, URL or text; deploy it
   /settings                             password, sessions, grants, delete; admins: users, sign-up, audit, status
   /static/<name>                        assets under content-hashed names (assets.py)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mcphub.runtime.mcp.hub import Hub
@@ -21,19 +26,29 @@ from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth
+from mcphub.web.dashboard.builder import BuildDirs, Builder
 from mcphub.web.dashboard.core import Dashboard
 from mcphub.web.dashboard.integrations import Integrations
 from mcphub.web.dashboard.keys import Keys
 from mcphub.web.dashboard.settings import Settings
 
-__all__ = ["create_dashboard_routes", "static_route"]
+__all__ = ["BuildDirs", "create_dashboard_routes", "static_route"]
 
 
-def create_dashboard_routes(tenancy: Tenancy, hub: Hub, *, public_mcp_url: str) -> list[Route]:
+def create_dashboard_routes(
+    tenancy: Tenancy, hub: Hub, *, public_mcp_url: str, build_dirs: BuildDirs | None = None
+) -> list[Route]:
     d = Dashboard(tenancy, hub, public_mcp_url=public_mcp_url)
     auth, integrations, keys = Auth(d), Integrations(d), Keys(d)
     activity, settings = Activity(d), Settings(d)
+
     page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
+    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")))
+    start_build = act(admin(builder.start), name="build.start")
+
+    async def upload(request: Request) -> Response:
+        # An oversized upload is refused by its Content-Length, before the form parser reads it.
+        return await (builder.refuse_too_large(request) if builder.too_large(request) else start_build(request))
 
     def post(path: str, handler: object, name: str) -> Route:
         return Route(path, act(handler, name=name), methods=["POST"])  # type: ignore[arg-type]
@@ -63,6 +78,10 @@ def create_dashboard_routes(tenancy: Tenancy, hub: Hub, *, public_mcp_url: str) 
         Route("/logs/{entry_id}", page(activity.log_entry), methods=["GET"]),
         Route("/usage", page(activity.usage), methods=["GET"]),
         Route("/usage.csv", page(activity.usage_csv), methods=["GET"]),
+        Route("/build", page(builder.admins_only(builder.page)), methods=["GET"]),
+        Route("/build", upload, methods=["POST"]),
+        Route("/build/{slug}", page(builder.admins_only(builder.built)), methods=["GET"]),
+        post("/build/{slug}/deploy", admin(builder.deploy), "build.deploy"),
         Route("/settings", page(settings.page), methods=["GET"]),
         post("/settings/password", settings.password, "account.password"),
         post("/settings/sessions", settings.sign_out_others, "session.sign_out_others"),

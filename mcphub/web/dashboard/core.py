@@ -61,6 +61,7 @@ NAV = [
     ("/connect", "Connect"),
     ("/logs", "Logs"),
     ("/usage", "Usage"),
+    ("/build", "Build"),
     ("/settings", "Settings"),
 ]
 

@@ -101,8 +101,50 @@
     });
   }
 
+  // Builder: drop a file on <div data-dropzone data-max-bytes="…"> to pick it; too large is said before sending.
+  function dropzone() {
+    var zone = document.querySelector("[data-dropzone]");
+    if (!zone) return;
+    var input = zone.querySelector("input[type=file]");
+    var status = zone.querySelector("[data-drop-status]");
+    var submit = document.querySelector("[data-build-submit]");
+    var max = parseInt(zone.getAttribute("data-max-bytes"), 10);
+    var check = function () {
+      var file = input.files && input.files[0];
+      var tooLarge = file && max && file.size > max;
+      if (status) status.textContent = !file ? "" : tooLarge
+        ? file.name + " is larger than " + Math.round(max / 1048576) + " MB: give its URL instead."
+        : file.name + " (" + Math.ceil(file.size / 1024) + " KB) is ready to build.";
+      if (submit) submit.disabled = Boolean(tooLarge);
+    };
+    input.addEventListener("change", check);
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () { zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      input.files = event.dataTransfer.files;
+      check();
+    });
+  }
+
+  // Builder: a build takes seconds; say so and keep the button from being pressed twice.
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("[data-build-form]");
+    if (!form) return;
+    var button = form.querySelector("[data-build-submit]");
+    var status = form.querySelector("[data-build-status]");
+    if (button) button.disabled = true;
+    if (status) status.textContent = "Building: reading, compiling, scanning and testing…";
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     startTail();
     charts();
+    dropzone();
   });
 })();

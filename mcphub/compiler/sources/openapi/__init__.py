@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HTTP_METHODS",
     "SKIPPED_HEADERS",
+    "derived_integration",
     "detect_format",
     "integration_from_file",
     "integration_from_spec",
@@ -100,3 +101,19 @@ def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
         base_url_given=spec.base_url is not None,
         supplement=supplement,
     )
+
+
+def derived_integration(
+    document: dict[str, object], spec: HubSpec, source: SourceInfo, warnings: list[str]
+) -> Integration:
+    """A document derived from a spec's source (a Postman collection, a repository's routes) as the spec's
+    integration: its slug, name and name budget; the derivation's `warnings` come before the compiler's."""
+    integration = openapi_to_integration(
+        document,
+        slug=spec.slug,
+        name=spec.name,
+        source=source,
+        max_full_length=spec.max_name_length,
+        base_url_given=spec.base_url is not None,
+    )
+    return integration.model_copy(update={"warnings": [*warnings, *integration.warnings]})
