@@ -1,6 +1,7 @@
 """Assembles the hub's ASGI app.
 
 POST/GET/DELETE /mcp         streamable HTTP, all integrations (`<slug>__<tool>`), both protocol eras
+POST/GET/DELETE /mcp/search  all integrations in the search view (search_tools, call_tool, describe_tool)
 POST/GET/DELETE /mcp/<slug>  one integration, unprefixed names
 GET /sse + POST /messages/   the legacy HTTP+SSE transport (aggregated)
 /api/v1/…, /oauth/callback/<slug>   the JSON API of accounts, keys, integrations, credentials, usage
@@ -40,6 +41,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from mcphub.runtime.catalog import Catalog
+from mcphub.runtime.mcp.context import VIEW_SCOPE_KEY
 from mcphub.runtime.mcp.fastpath import FastPath
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
@@ -133,6 +135,16 @@ class _McpEndpoint:
         await self.fast.handle(scope, receive, send, self.manager, self.manager.handle_request)
 
 
+class _SearchRoute:
+    """`/mcp/search`: the aggregated endpoint in the search view, for clients that cannot choose a key's view."""
+
+    def __init__(self, endpoint: _McpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint({**scope, VIEW_SCOPE_KEY: "search"}, receive, send)
+
+
 class _SseEndpoint:
     """ASGI app for `GET /sse`: one legacy SSE session, served until the client goes away."""
 
@@ -169,7 +181,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         admin_token = secrets.token_urlsafe(32)
         print(f"mcphub: admin token for this run (set MCPHUB_ADMIN_TOKEN to fix it): {admin_token}", file=sys.stderr)
     catalog = Catalog(settings.catalog_dirs)
-    hub = Hub(catalog, credentials=credentials)
+    hub = Hub(catalog, credentials=credentials, search_cache=settings.data_dir / "search-cache")
     services = _Services()
     sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
     mcp_endpoint = _McpEndpoint(hub, settings)
@@ -207,6 +219,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             "tools": snapshot.tool_count(),
             "database": database,
             "errors": snapshot.errors,
+            "search": hub.search.state(snapshot),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -308,6 +321,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
 
     routes = [
         Route("/mcp", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
+        # Before /mcp/{slug}: `search` is a view, not an integration (the compiler refuses the slug).
+        Route("/mcp/search", endpoint=authenticated(_SearchRoute(mcp_endpoint)), methods=["GET", "POST", "DELETE"]),
         Route("/mcp/{slug}", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
         Route("/sse", endpoint=authenticated(_SseEndpoint(hub, sse)), methods=["GET"]),
         Mount("/messages", app=authenticated(sse.handle_post_message)),

@@ -12,7 +12,7 @@ from mcphub.commands._common import data_dir_option, emit, json_option, open_ten
 from mcphub.commands._options import catalog_option
 from mcphub.commands.integrations import load_catalog
 from mcphub.runtime.store.db import utcnow
-from mcphub.runtime.tenancy.accounts import ROTATION_GRACE, ApiKeyInfo, NewKey
+from mcphub.runtime.tenancy.accounts import ROTATION_GRACE, VIEWS, ApiKeyInfo, NewKey
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -29,10 +29,12 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _rows(keys: list[ApiKeyInfo]) -> list[list[object]]:
-    return [[k.id, k.name, k.prefix + "…", k.status, k.scope or "all", k.expires_at, k.last_used_at] for k in keys]
+    return [
+        [k.id, k.name, k.prefix + "…", k.status, k.scope or "all", k.view, k.expires_at, k.last_used_at] for k in keys
+    ]
 
 
-_HEADERS = ["id", "name", "prefix", "status", "scope", "expires", "last used"]
+_HEADERS = ["id", "name", "prefix", "status", "scope", "view", "expires", "last used"]
 
 
 def _show_new(new: NewKey, as_json: bool, what: str, owner: str) -> None:
@@ -56,6 +58,13 @@ def keys() -> None:
     multiple=True,
     help="Limit to an integration ('github') or tool ('github__create_issue') of the catalog; repeatable.",
 )
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="flat",
+    show_default=True,
+    help="How /mcp lists tools: every tool (flat), the search meta-tools (search), or search above 8,000 tokens (auto).",
+)
 @catalog_option
 @user_option
 @data_dir_option
@@ -64,6 +73,7 @@ def create(
     name: str,
     expires_in: str | None,
     scope: tuple[str, ...],
+    view: str,
     catalogs: tuple[Path, ...],
     user_email: str | None,
     data_dir: Path,
@@ -79,7 +89,7 @@ def create(
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
             new = await tenancy.accounts.create_key(
-                user.id, name, expires_at=expires_at, scope=scope or None, catalog=catalog.values() or None
+                user.id, name, expires_at=expires_at, scope=scope or None, catalog=catalog.values() or None, view=view
             )
         _show_new(new, as_json, "Created", user.email)
 

@@ -36,6 +36,8 @@ from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH, MAX_NAME_LENGTH, MIN
 
 TOOL_NAME_CHARS_RE = re.compile(r"^[a-zA-Z0-9_-]+$")  # the length limit is checked with the slug, in curation
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])$")
+# Slugs the hub's routes already use: `/mcp/search` is the search view, so no integration can be `/mcp/search`.
+RESERVED_SLUGS = frozenset({"search"})
 AUTH_ID_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 VARIABLE_RE = re.compile(r"\{([^{}]*)\}")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
@@ -567,6 +569,11 @@ class HubSpec(_SpecModel):
             raise ValueError(
                 f"'{value}' must match [a-z0-9-] (2..32 lower-case letters, digits and '-', "
                 f"starting and ending with a letter or digit){hint}"
+            )
+        if value in RESERVED_SLUGS:
+            raise ValueError(
+                f"'{value}' is reserved: /mcp/{value} is the hub's search view, so an integration cannot use it; "
+                f"choose another slug, e.g. '{value}-api'"
             )
         return value
 

@@ -95,6 +95,7 @@ class KeyCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
     expires_in_days: float | None = Field(default=None, gt=0, le=36_500)  # beyond a century: no expiry at all
     scope: list[str] | None = None
+    view: Literal["flat", "search", "auto"] = "flat"  # how /mcp lists tools for this key (README: choosing a view)
 
 
 class KeyRotate(_Body):
@@ -378,7 +379,7 @@ class _Api:
         expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
         catalog = self.catalog() if self.catalog else None
         new = await self.t.accounts.create_key(
-            caller.user.id, body.name, expires_at=expires, scope=body.scope, catalog=catalog
+            caller.user.id, body.name, expires_at=expires, scope=body.scope, catalog=catalog, view=body.view
         )
         return _ok({"key": self._key(new.info), "secret": new.secret}, 201)
 

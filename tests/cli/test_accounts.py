@@ -80,3 +80,17 @@ def test_new_users_get_the_integrations_that_need_no_credential(
     assert carol["enabled"] == []
     dave = create_user({**env, "MCPHUB_NEW_USER_INTEGRATIONS": "github"}, "dave@example.com", "--catalog", catalog)
     assert dave["enabled"] == ["github"]
+
+
+def test_a_key_view_is_chosen_at_creation_and_listed(mcphub: Run, env: dict[str, str]) -> None:
+    create_user(env, "ada@example.com")
+    created = as_json(mcphub("keys", "create", "--name", "agent", "--view", "search", "--json"))
+    assert created["key"]["view"] == "search"
+    mcphub("keys", "create", "--name", "plain")
+    assert [(k["name"], k["view"]) for k in as_json(mcphub("keys", "list", "--json"))] == [
+        ("agent", "search"),
+        ("plain", "flat"),
+    ]
+    assert "VIEW" in mcphub("keys", "list").stdout
+    wrong = mcphub("keys", "create", "--name", "x", "--view", "tree", code=2)
+    assert "'tree' is not one of 'flat', 'search', 'auto'" in wrong.stderr

@@ -8,6 +8,7 @@ path's plain JSON, which is how the tests tell which path answered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -232,3 +233,47 @@ async def test_calls_are_recorded_as_usage_on_the_direct_path(hub: Hub) -> None:
             break
         time.sleep(0.05)
     assert rows == [("pets", "get_pet", "ok")] * 3
+
+
+async def _hybrid_search_ready(http: httpx2.AsyncClient, hub: Hub, url: str, session: dict[str, str]) -> None:
+    """Search once (which starts embedding the catalog), then wait until the hub searches with embeddings: the
+    first answers of a cold vector cache are lexical, and the comparisons below need one index throughout."""
+    await post(http, url, call("search_tools", {"query": "pet"}), session)
+    give_up = time.monotonic() + 300
+    while (await http.get(f"{hub.url}/healthz")).json()["search"] != "hybrid":
+        assert time.monotonic() < give_up, "the search index never got its embeddings"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("search_tools", {"query": "fetch one pet by its id", "limit": 3}),
+        ("describe_tool", {"name": "pets__get_pet"}),
+        ("call_tool", {"name": "pets__get_pet", "arguments": {"pet_id": "11"}}),
+        ("call_tool", {"name": "pets__get_pet", "arguments": {"pet_id": 11}}),  # invalid: the tool's own error
+    ],
+)
+async def test_the_search_view_answers_like_the_sdk(hub: Hub, name: str, arguments: dict[str, Any]) -> None:
+    listing = {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {}}
+    url = f"{hub.url}/mcp/search"
+    async with httpx2.AsyncClient(timeout=30) as http:
+        session = await open_session(http, hub, hub.alice)
+        await _hybrid_search_ready(http, hub, url, session)
+        direct_list = await post(http, url, listing, session)
+        reference_list = await post(http, url, listing, session, through_sdk=True)
+        direct = await post(http, url, call(name, arguments), session)
+        reference = await post(http, url, call(name, arguments), session, through_sdk=True)
+        modern = await post(
+            http, url, call(name, arguments, meta=MODERN_META), modern_headers(hub.alice, "tools/call", name)
+        )
+    assert direct_list.headers["content-type"] == direct.headers["content-type"] == "application/json"
+    assert answer(direct_list) == answer(reference_list)
+    assert {tool["name"] for tool in answer(direct_list)["result"]["tools"]} == {
+        "search_tools",
+        "call_tool",
+        "describe_tool",
+    }
+    assert answer(direct) == answer(reference)
+    assert modern.headers["content-type"] == "application/json"
+    assert answer(modern)["result"]["content"] == answer(direct)["result"]["content"]

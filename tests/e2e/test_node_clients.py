@@ -289,3 +289,28 @@ async def test_mcp_remote_bridge_lists_and_calls(node_hub: Hub, node_tools: Node
     assert_lists_package(wire_tools, node_hub)
     assert_pet_result(result.model_dump(mode="json", by_alias=True, exclude_none=True), 505)
     assert_upstream_get(node_hub, 505, {"fields": "name"})
+
+
+# ---------------------------------------------------------------------------------------------------
+# the search view (`/mcp/search`): the three meta-tools, and call_tool answering as the tool itself
+
+
+@pytest.mark.parametrize(
+    ("script", "extra", "pet_id"), [("sdk1.mjs", [], 501), ("client2.mjs", ["--era", "auto"], 502)]
+)
+def test_search_view_lists_the_meta_tools_and_calls_through_call_tool(
+    node_hub: Hub, node_tools: NodeTools, node_home: Path, script: str, extra: list[str], pet_id: int
+) -> None:
+    report = run_client_script(
+        node_tools,
+        node_home,
+        script,
+        f"{node_hub.mcp_url}/search",
+        auth_header=node_hub.auth_header,
+        call="call_tool",
+        arguments={"name": node_hub.tool_name(get_pet(node_hub)), "arguments": get_pet_arguments(node_hub, pet_id)},
+        extra=extra,
+    )
+    assert {tool["name"] for tool in report["tools"]} == {"search_tools", "call_tool", "describe_tool"}
+    assert_pet_result(report["call"], pet_id)
+    assert_upstream_get(node_hub, pet_id, {})

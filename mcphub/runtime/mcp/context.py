@@ -9,7 +9,10 @@ from mcp.server.context import ServerRequestContext
 
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 
-__all__ = ["endpoint_slug", "principal_of", "session_key"]
+__all__ = ["VIEW_SCOPE_KEY", "endpoint_slug", "principal_of", "route_view", "session_key"]
+
+# The ASGI scope key a route sets to give every caller one view (`/mcp/search`: "search").
+VIEW_SCOPE_KEY = "mcphub.view"
 
 
 def session_key(request: Any) -> str | None:
@@ -41,3 +44,10 @@ def endpoint_slug(ctx: ServerRequestContext[Any, Any]) -> str | None:
         return None
     slug = request.path_params.get("slug")
     return slug if isinstance(slug, str) else None
+
+
+def route_view(scope: Any) -> str | None:
+    """The view the request's route imposes (an ASGI scope, or a request: `/mcp/search` → "search"), else None."""
+    scope = getattr(scope, "scope", scope)
+    view = scope.get(VIEW_SCOPE_KEY) if isinstance(scope, Mapping) else None
+    return view if isinstance(view, str) else None

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import mcp_types as types
 import orjson
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.streamable_http import check_accept_headers
@@ -45,6 +46,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from mcphub.runtime.mcp import sdk
+from mcphub.runtime.mcp.context import route_view
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
 
 if TYPE_CHECKING:
@@ -246,21 +248,29 @@ class FastPath:
         return self.hub.resolve_tool(self.hub.snapshot, slug, name)
 
     async def _tool_call(self, scope: Scope, params: dict[str, Any], version: str) -> bytes | None:
-        found = self._resolve(scope, params.get("name"))
-        if found is None:
-            return None  # the SDK's unknown-tool error
-        mount, entry = found
-        if mount.executor.live is not None:
-            return None  # upstream MCP tools relay through the SDK session
+        name = params.get("name")
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
-        elif not isinstance(arguments, dict):
+        if not isinstance(arguments, dict) or not isinstance(name, str):
             return None
         principal = _principal(scope)
         if not self.hub.access.admits(principal):
             return None  # the SDK path answers that a key is required
-        result = await self.hub.call(principal, mount, entry, arguments)
+        slug = scope.get("path_params", {}).get("slug")
+        meta = await self.hub.meta_call(principal, slug, version, route_view(scope), name, arguments)
+        if isinstance(meta, types.CallToolResult):
+            result = meta
+        else:
+            found = meta[:2] if meta is not None else self._resolve(scope, name)
+            if found is None:
+                return None  # the SDK's unknown-tool error
+            mount, entry = found
+            if meta is not None:
+                arguments = meta[2]
+            if mount.executor.live is not None:
+                return None  # upstream MCP tools relay through the SDK session
+            result = await self.hub.call(principal, mount, entry, arguments)
         dumped = methods.serialize_server_result(
             "tools/call", version, result.model_dump(by_alias=True, mode="json", exclude_none=True)
         )
@@ -269,7 +279,7 @@ class FastPath:
     async def _tool_list(self, scope: Scope, version: str) -> bytes:
         """The serialised tools/list result, cached by the hub per snapshot and visible set (500 tools: ~0.5 MB)."""
         slug = scope.get("path_params", {}).get("slug")
-        page = await self.hub.tool_list_page(slug, version, _principal(scope))
+        page = await self.hub.tool_list_page(slug, version, _principal(scope), route_view(scope))
         return page.json
 
     def _stamped(self, result: dict[str, Any], version: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import mcp_types as types
@@ -46,10 +47,11 @@ from pydantic import BaseModel
 
 from mcphub.runtime.catalog import SEPARATOR, Catalog, Mount, ReloadReport, Snapshot, ToolEntry
 from mcphub.runtime.mcp.access import Access, SingleUserAccess, TenancyAccess, Visible
-from mcphub.runtime.mcp.context import endpoint_slug, principal_of, session_key
+from mcphub.runtime.mcp.context import endpoint_slug, principal_of, route_view, session_key
 from mcphub.runtime.mcp.metrics import HubMetrics
 from mcphub.runtime.mcp.pipeline import CallPipeline
 from mcphub.runtime.mcp.relay import LOG_LEVELS, CallRelay, LiveRelay, live_of
+from mcphub.runtime.mcp.searchview import AUTO_BUDGET_TOKENS, META_NAMES, META_TOOL_OBJECTS, SearchView, call_target
 from mcphub.runtime.mcp.sessions import ListChanges
 from mcphub.runtime.mcp.toollist import ToolListPage, ToolLists, tools_for
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
@@ -114,6 +116,7 @@ class Hub:
         bus: SubscriptionBus | None = None,
         name: str = "mcphub",
         version: str = "0.1.0",
+        search_cache: Path | None = None,
     ) -> None:
         self.catalog = catalog
         # Without accounts: everyone's credential. With accounts: the operator's fallback, for admins only.
@@ -136,6 +139,8 @@ class Hub:
         # tools/list answered from wire-ready dicts, built once per snapshot and
         # (endpoint, protocol version, visible integrations, key scope): per visible set, not per user.
         self.tool_lists = ToolLists()
+        # The search view's index (one per snapshot, built on its first search; vectors cached in `search_cache`).
+        self.search = SearchView(cache_dir=search_cache)
         # Upstream MCP servers' own list changes (`on_upstream_list_changed`), from the catalog's executors.
         catalog.executors.add_list_listener(self)
 
@@ -243,14 +248,51 @@ class Hub:
         version = ctx.protocol_version
         if version not in MODERN_PROTOCOL_VERSIONS and ctx.session.client_params is None:
             return await call_next(ctx)  # before the handshake: the SDK owns the error
-        page = await self.tool_list_page(endpoint_slug(ctx), version, principal_of(ctx))
+        page = await self.tool_list_page(endpoint_slug(ctx), version, principal_of(ctx), route_view(ctx.request))
         return dict(page.result)
 
-    async def tool_list_page(self, slug: str | None, version: str, principal: KeyPrincipal | None) -> ToolListPage:
-        """The tools/list result of an endpoint (`/mcp` or `/mcp/<slug>`) for a caller, as a dict and as JSON."""
+    async def tool_list_page(
+        self, slug: str | None, version: str, principal: KeyPrincipal | None, route: str | None = None
+    ) -> ToolListPage:
+        """The tools/list result of an endpoint (`/mcp`, `/mcp/search` or `/mcp/<slug>`) for a caller, as a dict
+        and as JSON: the caller's tools, or the search view's meta-tools (`route`: the view the route imposes)."""
+        flat, search = await self._lists(slug, version, principal, route)
+        return self.tool_lists.search_page(self.snapshot, version, self.server.server_info_stamp) if search else flat
+
+    async def _lists(
+        self, slug: str | None, version: str, principal: KeyPrincipal | None, route: str | None
+    ) -> tuple[ToolListPage, bool]:
+        """The caller's own (flat) tool list, and whether this request is served the search view instead."""
         visible = await self.visible(principal)
         key_scope = principal.scope if principal is not None and visible is not None else None
-        return self.tool_lists.page(self.snapshot, slug, version, visible, key_scope, self.server.server_info_stamp)
+        flat = self.tool_lists.page(self.snapshot, slug, version, visible, key_scope, self.server.server_info_stamp)
+        if slug is not None:
+            return flat, False  # /mcp/<slug> is one integration, asked for by name: always its tools
+        view = route or (principal.view if principal is not None else "flat")
+        if view == "auto":
+            return flat, len(flat.json) / 4 > AUTO_BUDGET_TOKENS
+        return flat, view == "search"
+
+    async def meta_call(
+        self,
+        principal: KeyPrincipal | None,
+        slug: str | None,
+        version: str,
+        route: str | None,
+        name: str,
+        arguments: Mapping[str, Any],
+    ) -> types.CallToolResult | tuple[Mount, ToolEntry, Mapping[str, Any]] | None:
+        """A search-view meta-tool call: its answer, or for call_tool the real tool to run (through `call`, so
+        policy, validation, credential, usage and logs are a direct call's). None: not a meta-tool call here."""
+        if slug is not None or name not in META_NAMES:
+            return None
+        flat, search = await self._lists(slug, version, principal, route)
+        if not search:
+            return None
+        snapshot = self.snapshot
+        # The names on the caller's own list: search and describe never reveal a tool the caller cannot call.
+        answer = await self.search.answer(snapshot, name, arguments, flat.names)
+        return call_target(snapshot, answer, arguments) if isinstance(answer, str) else answer
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         found = self.snapshot.tool_index.get(name)
@@ -270,18 +312,34 @@ class Hub:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         principal = principal_of(ctx)
+        slug = endpoint_slug(ctx)
+        _, search = await self._lists(slug, ctx.protocol_version, principal, route_view(ctx.request))
+        if search:
+            return types.ListToolsResult(tools=list(META_TOOL_OBJECTS))
         visible = await self.visible(principal)
         key_scope = principal.scope if principal is not None and visible is not None else None
-        return types.ListToolsResult(tools=tools_for(self.snapshot, endpoint_slug(ctx), visible, key_scope))
+        return types.ListToolsResult(tools=tools_for(self.snapshot, slug, visible, key_scope))
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        found = self.resolve_tool(self.snapshot, endpoint_slug(ctx), params.name)
-        if found is None:
-            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        mount, entry = found
-        arguments = params.arguments or {}
+        slug = endpoint_slug(ctx)
+        arguments: Mapping[str, Any] = params.arguments or {}
+        meta = None
+        if slug is None and params.name in META_NAMES:
+            if not self.access.admits(principal_of(ctx)):
+                raise MCPError(types.INVALID_REQUEST, "an API key is required (Authorization: Bearer mcp_sk_…)")
+            route = route_view(ctx.request)
+            meta = await self.meta_call(principal_of(ctx), slug, ctx.protocol_version, route, params.name, arguments)
+        if isinstance(meta, types.CallToolResult):
+            return meta
+        if meta is not None:
+            mount, entry, arguments = meta
+        else:
+            found = self.resolve_tool(self.snapshot, slug, params.name)
+            if found is None:
+                raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+            mount, entry = found
         live = mount.executor.live
         if live is None:
             return await self._dispatch(ctx, mount, entry, arguments)
@@ -292,7 +350,7 @@ class Hub:
         if relay.missing is not None:
             raise MCPError(
                 MISSING_REQUIRED_CLIENT_CAPABILITY,
-                f"{params.name} needs the client capability {relay.missing!r}, which this request did not declare",
+                f"{params.name if meta is None else entry.prefixed.name} needs the client capability {relay.missing!r}, which this request did not declare",
                 {"requiredCapabilities": {relay.missing: {}}},
             )
         return result

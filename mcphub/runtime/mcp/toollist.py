@@ -17,6 +17,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcphub.runtime.catalog import SEPARATOR, Snapshot
 from mcphub.runtime.mcp.access import Visible
+from mcphub.runtime.mcp.searchview import META_TOOL_OBJECTS
 
 __all__ = ["ToolListPage", "ToolLists", "tools_for"]
 
@@ -29,12 +30,20 @@ class ToolListPage:
 
     result: dict[str, Any]
     _json: bytes | None = None
+    _names: frozenset[str] | None = None
 
     @property
     def json(self) -> bytes:
         if self._json is None:
             self._json = orjson.dumps(self.result)
         return self._json
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The tool names on this page: what a caller of the search view may find and call."""
+        if self._names is None:
+            self._names = frozenset(tool["name"] for tool in self.result.get("tools", ()))
+        return self._names
 
 
 def tools_for(
@@ -59,6 +68,17 @@ def tools_for(
     return tools
 
 
+def _page(tools: list[types.Tool], version: str, server_info: Any) -> ToolListPage:
+    """A tools/list result as the SDK's serialiser would send it for `version`, plus the 2026-07-28 stamp."""
+    listing = types.ListToolsResult(tools=tools)
+    result = methods.serialize_server_result(
+        "tools/list", version, listing.model_dump(by_alias=True, mode="json", exclude_none=True)
+    )
+    if version in MODERN_PROTOCOL_VERSIONS:
+        result["_meta"] = {SERVER_INFO_META_KEY: server_info}
+    return ToolListPage(result)
+
+
 class ToolLists:
     """The cache of tools/list pages for the current snapshot (dropped whole when the snapshot changes)."""
 
@@ -79,21 +99,33 @@ class ToolLists:
         key_scope: frozenset[str] | None,
         server_info: Any,
     ) -> ToolListPage:
+        pages = self._pages_of(snapshot)
+        key = (slug, version, visible, key_scope)
+        page = pages.get(key)
+        if page is None:
+            tools = tools_for(snapshot, slug, visible, key_scope)
+            page = self._keep(pages, key, _page(tools, version, server_info))
+        return page
+
+    def search_page(self, snapshot: Snapshot, version: str, server_info: Any) -> ToolListPage:
+        """The search view's list: the same few meta-tools for every caller, whatever the catalog."""
+        pages = self._pages_of(snapshot)
+        key = ("search", version)
+        page = pages.get(key)
+        if page is None:
+            page = self._keep(pages, key, _page(META_TOOL_OBJECTS, version, server_info))
+        return page
+
+    def _pages_of(self, snapshot: Snapshot) -> dict[tuple[Any, ...], ToolListPage]:
         cached_for, pages = self._cached
         if cached_for is not snapshot:
             pages = {}
             self._cached = (snapshot, pages)
-        key = (slug, version, visible, key_scope)
-        page = pages.get(key)
-        if page is None:
-            listing = types.ListToolsResult(tools=tools_for(snapshot, slug, visible, key_scope))
-            result = methods.serialize_server_result(
-                "tools/list", version, listing.model_dump(by_alias=True, mode="json", exclude_none=True)
-            )
-            if version in MODERN_PROTOCOL_VERSIONS:
-                result["_meta"] = {SERVER_INFO_META_KEY: server_info}
-            page = ToolListPage(result)
-            if len(pages) >= _MAX_CACHED_LISTS:
-                pages.clear()
-            pages[key] = page
+        return pages
+
+    @staticmethod
+    def _keep(pages: dict[tuple[Any, ...], ToolListPage], key: tuple[Any, ...], page: ToolListPage) -> ToolListPage:
+        if len(pages) >= _MAX_CACHED_LISTS:
+            pages.clear()
+        pages[key] = page
         return page

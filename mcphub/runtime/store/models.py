@@ -106,6 +106,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(32))  # of the current secret, for display: "mcp_sk_AbC123xy"
     scope: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # "slug" or "slug__tool"; None: all
+    # How /mcp lists tools for this key: "flat", "search" (the meta-tools) or "auto" (search above a token budget).
+    view: Mapped[str] = mapped_column(String(16), default="flat", server_default="flat")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]

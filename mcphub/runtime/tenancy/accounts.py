@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_PREFIX",
     "ROTATION_GRACE",
+    "VIEWS",
     "AccountError",
     "Accounts",
     "ApiKeyInfo",
@@ -72,6 +73,8 @@ KEY_PREFIX = "mcp_sk_"
 ROTATION_GRACE = timedelta(hours=24)
 _DISPLAY_CHARS = 8  # of the random part shown in listings: "mcp_sk_AbCdEfGh…"
 _KEY_RE = re.compile(r"^mcp_sk_[A-Za-z0-9_-]{43}$")
+# How a key's /mcp lists tools: every tool, the search meta-tools, or flat while the tools fit a token budget.
+VIEWS = ("flat", "search", "auto")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 _MIN_PASSWORD = 8
 _NEGATIVE_TTL = 5.0
@@ -113,6 +116,7 @@ class ApiKeyInfo:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    view: str = "flat"
 
     @property
     def status(self) -> str:
@@ -134,6 +138,7 @@ class ApiKeyInfo:
             row.expires_at,
             row.last_used_at,
             row.revoked_at,
+            row.view or "flat",
         )
 
 
@@ -170,6 +175,7 @@ class KeyPrincipal:
     is_admin: bool
     scope: frozenset[str] | None
     expires_at: datetime | None  # the earlier of the key's expiry and the end of this secret's grace period
+    view: str = "flat"  # one of VIEWS: how /mcp lists tools for this key
 
     def allows(self, slug: str, tool: str | None = None) -> bool:
         return scope_allows(self.scope, slug, tool)
@@ -410,6 +416,7 @@ class Accounts:
         expires_at: datetime | None = None,
         scope: Iterable[str] | None = None,
         catalog: Iterable[Integration] | None = None,
+        view: str = "flat",
     ) -> NewKey:
         """Create a key for a user; the returned secret is the only copy there will ever be.
 
@@ -421,6 +428,8 @@ class Accounts:
             raise AccountError("a key needs a name (what uses it: 'laptop', 'ci', …)")
         if expires_at is not None and expires_at <= utcnow():
             raise AccountError("expiry is in the past")
+        if view not in VIEWS:
+            raise AccountError(f"view {view!r} is not one of {', '.join(VIEWS)} (see README: choosing a view)")
         scope = _normalise_scope(scope)
         if scope and catalog is not None:
             _check_scope(scope, catalog)
@@ -434,6 +443,7 @@ class Accounts:
                 name=name,
                 prefix=prefix,
                 scope=scope,
+                view=view,
                 created_at=now,
                 expires_at=expires_at,
                 last_used_at=None,
@@ -544,6 +554,7 @@ class Accounts:
             is_admin=bool(is_admin),
             scope=frozenset(key.scope) if key.scope is not None else None,
             expires_at=min(ends) if ends else None,
+            view=key.view or "flat",
         )
         return None if principal.expired(now) else principal
 
