@@ -909,7 +909,7 @@ def _show(value: Any) -> str:
 
 def _resolve_source(base: Path, relative: str) -> Path | None:
     # Relative paths are tried from the spec's folder, then each folder above it, so both "github/openapi.yaml" next
-    # to the spec and "../shared/specs/github.openapi.json" written from the repository root work.
+    # to the spec and "../descriptions/github.openapi.json" written from the repository root work.
     candidate = Path(relative)
     if candidate.is_absolute():
         return candidate if candidate.exists() else None
