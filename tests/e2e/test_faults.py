@@ -100,7 +100,14 @@ async def test_healthz_and_metrics(hub: RunningHub) -> None:
         metrics = await http.get("/metrics", headers=hub.headers)  # the admin's key (the first user is admin)
     assert anonymous.status_code == 401
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "packages": ["down", "pets"], "tools": 38, "database": "ok", "errors": {}}
+    assert health.json() == {
+        "status": "ok",
+        "packages": ["down", "pets"],
+        "tools": 38,
+        "database": "ok",
+        "errors": {},
+        "search": "idle",  # no search view asked yet: the index is built on the first search
+    }
     assert metrics.status_code == 200
     body = metrics.text
     assert 'mcphub_tool_calls_total{integration="pets",outcome="ok",tool="get_text"}' in body
