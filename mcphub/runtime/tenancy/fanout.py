@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, or_, select
 
+from mcphub.runtime import tasks
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ChangeEvent
 
@@ -82,11 +83,8 @@ class ChangeFeed:
         self._task = asyncio.create_task(self._run(), name="change-feed")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
         self.healthy = False
 
     async def publish(self, channel: str, message: str) -> None:
@@ -196,11 +194,8 @@ class Fanout:
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
 
     async def publish(self, message: str) -> None:
         if self.redis is not None:

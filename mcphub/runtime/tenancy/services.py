@@ -16,7 +16,6 @@ authorization server, old change-feed rows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
+from mcphub.runtime import tasks
 from mcphub.runtime.oauth.upstream import UpstreamOAuth
 from mcphub.runtime.store.db import Database, database_url, default_data_dir
 from mcphub.runtime.store.migrations import upgrade
@@ -185,11 +185,8 @@ class Tenancy:
 
     async def aclose(self) -> None:
         """Flush usage, stop subscriptions, close connections (graceful shutdown)."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
-            self._housekeeping = None
+        await tasks.stop(self._housekeeping)
+        self._housekeeping = None
         try:
             await self.usage.aclose()
         finally:

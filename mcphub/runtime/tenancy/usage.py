@@ -40,6 +40,7 @@ from sqlalchemy import Table, case, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mcphub.runtime import tasks
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import CallLogEntry, MonthlyMeter, UsageEvent, UsageSpoolMark
 
@@ -365,11 +366,8 @@ class UsageRecorder:
 
     async def aclose(self) -> None:
         """Stop the background writer and flush everything still buffered."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
         try:
             await self.flush()
         finally:
