@@ -41,10 +41,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from mcphub.runtime.catalog import Catalog
+from mcphub.runtime.mcp import sdk
 from mcphub.runtime.mcp.context import VIEW_SCOPE_KEY
 from mcphub.runtime.mcp.fastpath import FastPath
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
+from mcphub.runtime.mcp.replicas import SessionChannel, SessionSeal
+from mcphub.runtime.mcp.sdk import HubSessionManager
 from mcphub.runtime.oauth.authserver import authenticate_bearer
 from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
 from mcphub.runtime.tenancy.firstrun import bootstrap
@@ -118,13 +121,23 @@ class _McpEndpoint:
         self.manager: StreamableHTTPSessionManager | None = None
         self.fast = FastPath(hub, _transport_security(settings))
 
-    def new_manager(self) -> StreamableHTTPSessionManager:
-        self.manager = StreamableHTTPSessionManager(
-            app=self.hub.server,
+    def new_manager(self, seal: SessionSeal, channel: SessionChannel) -> StreamableHTTPSessionManager:
+        """The session manager of one app lifespan; its handshake sessions are sealed ids (`mcp/replicas.py`)."""
+        self.manager = HubSessionManager(
+            self.hub.server,
+            seal=seal,
+            channel=channel,
+            on_restored=self.hub.session_restored,
+            on_notify=self.hub.session_notified,
             security_settings=_transport_security(self.settings),
             session_idle_timeout=self.settings.session_idle_timeout_s,
         )
         return self.manager
+
+    def close_streams(self) -> None:
+        """End every GET stream held here (a draining replica: the clients reopen them elsewhere)."""
+        if self.manager is not None:
+            sdk.close_standalone_streams(self.manager)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         slug = scope.get("path_params", {}).get("slug")
@@ -186,6 +199,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
+    drain = Drain(0.0)
+    drain.close_streams = mcp_endpoint.close_streams
 
     # The authorization server needs a stable issuer (RFC 8414): the public URL, or host:port when the port is
     # fixed. An app on an ephemeral port (tests) serves only the protected-resource document, from the Host header.
@@ -212,9 +227,9 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                 database = "ok"
             except Exception as exc:  # readiness says why instead of failing
                 database = f"unreachable: {type(exc).__name__}"
-        healthy = ready and database == "ok"
+        healthy = ready and database == "ok" and not drain.draining
         body: dict[str, Any] = {
-            "status": "ok" if healthy else "starting" if not ready else "degraded",
+            "status": "draining" if drain.draining else "ok" if healthy else "starting" if not ready else "degraded",
             "packages": sorted(snapshot.mounts),
             "tools": snapshot.tool_count(),
             "database": database,
@@ -306,8 +321,16 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             # Everything loaded so far (the catalog, the SDK's models, the tenancy) lives as long as the process:
             # moved out of the collector's reach, so a full collection no longer walks it (~100 ms pauses).
             gc.freeze()
-            async with mcp_endpoint.new_manager().run():
-                yield
+            seal = await SessionSeal.for_tenancy(tenancy)
+            channel = SessionChannel(tenancy.redis, settings.namespace, feed=tenancy.feed)
+            await channel.start()
+            hub.session_channel = channel
+            try:
+                async with mcp_endpoint.new_manager(seal, channel).run():
+                    yield
+            finally:
+                hub.session_channel = None
+                await channel.aclose()
         finally:
             ready = False
             for route in api_routes:
@@ -343,12 +366,90 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     app.state.hub = hub
     app.state.settings = settings
     app.state.services = services
+    app.state.drain = drain
     return app
 
 
+class Drain:
+    """A graceful stop behind a load balancer (`MCPHUB_DRAIN_S`): on SIGTERM, /healthz answers 503 "draining" and
+    every response closes its connection, so the balancer's health check takes the replica out while it still
+    serves; after the drain period it stops accepting, ends its GET streams (clients reopen them on another
+    replica, which rebuilds the session from its id), finishes the calls in flight and exits. A second signal,
+    or SIGINT, stops at once (uvicorn's own graceful shutdown)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.draining = False
+        self.close_streams: Callable[[], None] = lambda: None
+
+
+def drain_seconds() -> float:
+    raw = os.environ.get("MCPHUB_DRAIN_S", "").strip() or "0"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ValueError(f"MCPHUB_DRAIN_S={raw!r}: give the seconds to keep serving after SIGTERM, e.g. 6 (0: none)")
+    return value
+
+
+class _CloseWhileDraining:
+    """While draining, every response says `Connection: close` (the balancer then opens no more to this replica)."""
+
+    def __init__(self, app: Any, drain: Drain) -> None:
+        self.app = app
+        self.drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.drain.draining:
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)
+
+
 def run_server(settings: Settings) -> None:
-    """Serve the hub with uvicorn until interrupted."""
+    """Serve the hub with uvicorn until interrupted (SIGTERM drains first when `MCPHUB_DRAIN_S` is set)."""
+    import signal
+    import time
+
     import uvicorn
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    drain: Drain = app.state.drain
+    drain.seconds = drain_seconds()
+
+    class Server(uvicorn.Server):
+        drain_until: float | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if sig == signal.SIGTERM and drain.seconds > 0 and self.drain_until is None and not self.should_exit:
+                drain.draining = True
+                self.drain_until = time.monotonic() + drain.seconds
+                logger.info("draining for %.1f s before stopping (MCPHUB_DRAIN_S)", drain.seconds)
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and time.monotonic() >= self.drain_until and not self.should_exit:
+                drain.close_streams()
+                self.should_exit = True
+            return await super().on_tick(counter)
+
+    config = uvicorn.Config(
+        _CloseWhileDraining(app, drain),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        lifespan="on",
+        # Calls in flight finish; anything longer-lived (a legacy /sse stream) is cut after this.
+        timeout_graceful_shutdown=30,
+    )
+    Server(config).run()

@@ -17,27 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-def with_affinity(config: str) -> str:
-    """The configuration with its commented-out `stick` lines (handshake-session affinity) turned on."""
-    return re.sub(r"^    # (stick[ -].*)$", r"    \1", config, flags=re.MULTILINE)
-
-
-def haproxy_config(hubs: list[str], port: int, *, affinity: bool) -> str:
+def haproxy_config(hubs: list[str], port: int) -> str:
     """deploy/haproxy.cfg with this machine's addresses: the balancer on `port`, one server per replica."""
     config = (ROOT / "deploy" / "haproxy.cfg").read_text()
     config = config.replace("bind *:8765", f"bind 127.0.0.1:{port}")
     config = re.sub(r"^    server hub\d+ hub\d+:8765\n", "", config, flags=re.MULTILINE)
     # `backend hubs` is the file's last section: the servers appended below belong to it.
     servers = "".join(f"    server hub{i} {base.removeprefix('http://')}\n" for i, base in enumerate(hubs, 1))
-    return (with_affinity(config) if affinity else config) + servers
+    return config + servers
 
 
 @contextmanager
-def haproxy(folder: Path, hubs: list[str], *, affinity: bool, deadline_s: float = 20.0) -> Iterator[str]:
+def haproxy(folder: Path, hubs: list[str], *, deadline_s: float = 20.0) -> Iterator[str]:
     """HAProxy in front of `hubs` (base URLs); yields its base URL once it passes /healthz on; stops it after."""
     port = closed_port()
     config = folder / f"haproxy-{port}.cfg"
-    config.write_text(haproxy_config(hubs, port, affinity=affinity))
+    config.write_text(haproxy_config(hubs, port))
     log = (folder / f"haproxy-{port}.log").open("wb")
     process = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

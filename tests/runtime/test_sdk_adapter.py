@@ -44,3 +44,12 @@ async def test_the_idle_countdown_restarts_as_the_sdk_restarts_it() -> None:
         transport.idle_scope = scope
         sdk.restart_idle_countdown(transport)
         assert scope.deadline - anyio.current_time() > 29, MOVED
+
+
+def test_what_the_replica_session_manager_overrides_and_reads_is_where_it_was() -> None:
+    """`sdk.HubSessionManager` overrides two of the manager's methods and reads a transport's inbound writer."""
+    for name in ("_handle_stateful_request", "_admit_session", "_discard_session", "_session_creation_lock"):
+        assert hasattr(StreamableHTTPSessionManager(app=Server("probe")), name), f"{MOVED}: {name}"
+    transport = StreamableHTTPServerTransport(mcp_session_id="s-1")
+    assert hasattr(transport, "_read_stream_writer") and hasattr(transport, "close_standalone_sse_stream"), MOVED
+    assert hasattr(transport, "mcp_session_id"), MOVED

@@ -131,6 +131,9 @@ class FastPath:
             await fallback(scope, _replay(body, receive, complete=False), send)
             return
         message = _json_body(headers, body)
+        scope[sdk.MESSAGE_SCOPE_KEY] = message
+        if type(message) is dict and message.get("method") == "initialize" and type(message.get("params")) is dict:
+            scope[sdk.OPENING_SCOPE_KEY] = message["params"]  # what the session's sealed id will carry
         refused = refusal(message)
         if refused is not None:
             await _send_json(send, 400, refused)

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import mcp_types as types
+import orjson
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
 from mcp.server.subscriptions import (
     InMemorySubscriptionBus,
     PromptsListChanged,
@@ -51,6 +53,7 @@ from mcphub.runtime.mcp.context import endpoint_slug, principal_of, route_view, 
 from mcphub.runtime.mcp.metrics import HubMetrics
 from mcphub.runtime.mcp.pipeline import CallPipeline
 from mcphub.runtime.mcp.relay import LOG_LEVELS, CallRelay, LiveRelay, live_of
+from mcphub.runtime.mcp.replicas import Owner, SessionChannel
 from mcphub.runtime.mcp.searchview import AUTO_BUDGET_TOKENS, META_NAMES, META_TOOL_OBJECTS, SearchView, call_target
 from mcphub.runtime.mcp.sessions import ListChanges
 from mcphub.runtime.mcp.toollist import ToolListPage, ToolLists, tools_for
@@ -143,6 +146,8 @@ class Hub:
         self.search = SearchView(cache_dir=search_cache)
         # Upstream MCP servers' own list changes (`on_upstream_list_changed`), from the catalog's executors.
         catalog.executors.add_list_listener(self)
+        # Messages about one handshake-era session that every replica must see (set by the app while it runs).
+        self.session_channel: SessionChannel | None = None
 
     def _build_server(self, name: str, version: str) -> _HubServer:
         return _HubServer(
@@ -226,6 +231,24 @@ class Hub:
         # Only the users who may see the integration: nobody learns of another user's integrations.
         audience = await self.access.audience(slug, self.changes.users())
         await self.changes.one_list(method, _UPSTREAM_EVENTS[method](), audience)
+
+    def session_restored(self, session_id: str, session: ServerSession, owner: Owner | None) -> None:
+        """A session sealed elsewhere (another replica, or before a restart) is held here now: register it, so
+        list changes reach its GET stream if that is here."""
+        subject = owner[2] if owner is not None else None
+        user_id = int(subject) if subject is not None and subject.isdigit() else None
+        self.sessions.touch(f"http:{session_id}", session, user_id)
+
+    async def session_notified(self, session_id: str, payload: bytes) -> None:
+        """A standalone-stream notification for a session this replica holds (from any replica)."""
+        session = self.sessions.get(f"http:{session_id}")
+        message = orjson.loads(payload)
+        if session is None or message.get("method") != "notifications/resources/updated":
+            return
+        try:
+            await session.send_resource_updated(str(message["params"]["uri"]))
+        except Exception:  # a closed stream: the registry forgets it on the next broadcast
+            logger.debug("could not pass a resource update on to session %s", session_id[:16], exc_info=True)
 
     async def _track_session(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
@@ -469,9 +492,22 @@ class Hub:
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
         session = ctx.session
+        updated: Callable[[str], Awaitable[None]] = session.send_resource_updated
+        channel = self.session_channel
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if channel is not None and channel.shared and session_id:
+            # The session's GET stream may be on another replica: the update goes to whichever holds it.
+            def updated_anywhere(sid: str, on: SessionChannel) -> Callable[[str], Awaitable[None]]:
+                async def send(uri: str) -> None:
+                    message = {"method": "notifications/resources/updated", "params": {"uri": uri}}
+                    await on.notify(sid, orjson.dumps(message))
+
+                return send
+
+            updated = updated_anywhere(session_id, channel)
 
         async def subscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
-            await live_of(mount).subscribe(credential, uri, key, session.send_resource_updated)
+            await live_of(mount).subscribe(credential, uri, key, updated)
 
         return await self._relay_subscription(ctx, str(params.uri), subscribe)
 

@@ -1,0 +1,292 @@
+"""Handshake-era sessions that any replica can serve: sealed session ids and the cross-replica session channel.
+
+A handshake-era (streamable HTTP) session is what `initialize` negotiated: the protocol version, the client's
+capabilities and client info, and who opened it. The hub puts exactly that into the session id it hands out
+(`Mcp-Session-Id`), sealed with AES-256-GCM under a hub secret every replica shares (`vault.hub_secret`, kept
+in the database): the id is encrypted (the client cannot read what it declared back out of it, nor anyone who
+sees the header) and authenticated (it cannot be forged or edited), carries its owner (the SDK's identity of
+the key's user: a session opened with one user's key answers 404 to another user's key, on every replica, as
+the SDK's own owner check does) and an absolute expiry (`MCPHUB_SESSION_TTL_S`, 24 h by default). A replica
+that gets a request for a session it has never seen opens the id and rebuilds the SDK session from it — born
+initialized, as if the handshake had just happened there (`sdk.HubSessionManager`). Nothing is looked up per
+request: the fast path serves a known session from memory as before, and a replica rebuilds a session once.
+
+What a sealed id cannot carry travels on one Redis channel (`SessionChannel`), to every replica:
+- **ended**: a session closed with DELETE on one replica is closed on all (its GET stream too), and refused
+  afterwards (a Redis key until the id would have expired anyway, so a replica that starts later knows too);
+- **reply**: a client's answer to a server-to-client request (sampling, elicitation, roots relayed from an
+  upstream MCP server during a call) that the balancer sent to another replica reaches the one waiting for it;
+- **notify**: a standalone-stream notification for one session (`notifications/resources/updated` of an
+  upstream subscription) reaches the replica that holds the session's `GET /mcp` stream.
+List-changed notifications need no message of their own: integration changes already reach every replica
+(`tenancy.fanout`), and each tells the sessions it holds; a replica registers a session it rebuilds, so the
+replica holding a session's GET stream is among them.
+
+Without Redis (one process) the channel delivers to this process only — and the database's change feed carries
+`ended` to other processes on the same database, as it carries key revocations.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from mcphub.runtime.tenancy.fanout import ChangeFeed, Fanout
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from mcphub.runtime.tenancy.services import Tenancy
+
+__all__ = [
+    "DEFAULT_TTL_S",
+    "Owner",
+    "SessionChannel",
+    "SessionFacts",
+    "SessionSeal",
+    "negotiated_version",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL_S = 24 * 3600
+_PREFIX = "s1."  # the format of the sealed id (a later format gets another prefix; old ids then answer 404)
+_AAD = b"mcphub:session:v1"
+_NONCE = 12
+# What of `clientInfo` is kept: enough to name the client in logs and to rebuild the SDK's `Implementation`.
+_INFO_FIELDS = ("name", "version", "title")
+_MAX_CAPABILITIES_JSON = 2048  # larger declarations keep their top-level keys only (see `_compact_capabilities`)
+
+Owner = tuple[str | None, str | None, str | None]  # the SDK's AuthorizationContext: client_id, issuer, subject
+
+
+def negotiated_version(requested: object) -> str:
+    """The version the SDK's handshake settles on for a requested one (`ServerRunner._negotiate_initialize`)."""
+    return (
+        requested
+        if isinstance(requested, str) and requested in HANDSHAKE_PROTOCOL_VERSIONS
+        else LATEST_HANDSHAKE_VERSION
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What `initialize` established for a session, as sealed into its id."""
+
+    version: str
+    capabilities: dict[str, Any]
+    client_info: dict[str, Any]
+    owner: Owner | None
+    expires: int  # unix seconds
+
+    @classmethod
+    def from_initialize(cls, params: Mapping[str, Any], owner: Owner | None, ttl_s: float) -> SessionFacts:
+        capabilities = params.get("capabilities")
+        info = params.get("clientInfo")
+        return cls(
+            version=negotiated_version(params.get("protocolVersion")),
+            capabilities=_compact_capabilities(capabilities if isinstance(capabilities, dict) else {}),
+            client_info={k: v for k, v in (info if isinstance(info, dict) else {}).items() if k in _INFO_FIELDS},
+            owner=owner,
+            expires=int(time.time() + ttl_s),
+        )
+
+    def initialize_params(self) -> dict[str, Any]:
+        """The `initialize` params this session is rebuilt from (wire names)."""
+        info = {"name": "unknown", "version": "0", **self.client_info}
+        return {"protocolVersion": self.version, "capabilities": self.capabilities, "clientInfo": info}
+
+
+def _compact_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
+    """The declaration as sent, unless it is large (experimental blobs): then which capabilities, not their detail."""
+    if len(orjson.dumps(capabilities)) <= _MAX_CAPABILITIES_JSON:
+        return capabilities
+    return {key: {} for key in capabilities if isinstance(key, str) and len(key) <= 64}
+
+
+class SessionSeal:
+    """Seals `SessionFacts` into a session id and opens them again (AES-256-GCM, random 96-bit nonce per id)."""
+
+    def __init__(self, key: bytes, *, ttl_s: float = DEFAULT_TTL_S) -> None:
+        if len(key) != 32:
+            raise ValueError("the session seal needs a 32-byte key")
+        self._aead = AESGCM(key)
+        self.ttl_s = ttl_s
+
+    @classmethod
+    async def for_tenancy(cls, tenancy: Tenancy) -> SessionSeal:
+        """The seal every replica on this database shares (its key is a hub secret sealed by the vault)."""
+        from mcphub.runtime.tenancy.vault import hub_secret
+
+        key = await hub_secret(tenancy.db, tenancy.vault, "mcp-session-seal")
+        return cls(key, ttl_s=session_ttl_s())
+
+    def seal(self, facts: SessionFacts) -> str:
+        payload = {"v": facts.version, "c": facts.capabilities, "i": facts.client_info, "x": facts.expires}
+        if facts.owner is not None:
+            payload["o"] = list(facts.owner)
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, orjson.dumps(payload), _AAD)
+        return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def open(self, session_id: str, *, now: float | None = None) -> SessionFacts | None:
+        """The facts of a session id this hub sealed and that has not expired; None for anything else."""
+        if not session_id.startswith(_PREFIX) or len(session_id) > 8192:
+            return None
+        raw = session_id[len(_PREFIX) :]
+        try:
+            blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            if base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii") != raw:
+                return None  # one spelling per id (unused low bits of the last character are not a second one)
+            payload = orjson.loads(self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], _AAD))
+            facts = SessionFacts(
+                version=str(payload["v"]),
+                capabilities=dict(payload["c"]),
+                client_info=dict(payload["i"]),
+                owner=_owner_of(payload.get("o")),
+                expires=int(payload["x"]),
+            )
+        except (ValueError, InvalidTag, KeyError, TypeError, orjson.JSONDecodeError):
+            return None
+        if facts.expires <= (now if now is not None else time.time()):
+            return None
+        return facts
+
+
+def _owner_of(value: object) -> Owner | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 3 or not all(v is None or isinstance(v, str) for v in value):
+        raise TypeError("a sealed owner is three strings or nulls")
+    return (value[0], value[1], value[2])
+
+
+def session_ttl_s() -> float:
+    raw = os.environ.get("MCPHUB_SESSION_TTL_S", "").strip()
+    if not raw:
+        return DEFAULT_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(f"MCPHUB_SESSION_TTL_S={raw!r}: give the lifetime of a session id in seconds, e.g. 86400")
+    return value
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+Deliver = Callable[[str, str, bytes], Awaitable[None]]  # (session id, kind, payload) on this replica
+
+
+class SessionChannel:
+    """The messages about one session that every replica must see (see the module docstring).
+
+    `deliver(session_id, kind, payload)` runs on every replica (this one included) for each `reply` and `notify`;
+    `on_ended(session_id)` for each `ended`. Ended ids are remembered here (bounded) and, with Redis, under
+    `<namespace>:session-ended:<digest>` until they would have expired.
+    """
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        namespace: str,
+        *,
+        feed: ChangeFeed | None = None,
+        capacity: int = 100_000,
+    ) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self._ended: OrderedDict[str, float] = OrderedDict()
+        self._capacity = capacity
+        self.deliver: Deliver | None = None
+        self.on_ended: Callable[[str], Awaitable[None]] | None = None
+        self._fanout = Fanout(redis, f"{namespace}:sessions", self._received, feed=feed)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas hear this channel (Redis): only then are replies and notifications routed."""
+        return self.redis is not None
+
+    async def start(self) -> None:
+        await self._fanout.start()
+
+    async def aclose(self) -> None:
+        await self._fanout.aclose()
+
+    def _remember(self, digest: str, expires: float) -> None:
+        self._ended[digest] = expires
+        self._ended.move_to_end(digest)
+        while len(self._ended) > self._capacity:
+            self._ended.popitem(last=False)
+
+    async def ended(self, session_id: str, expires: float) -> None:
+        """This replica closed `session_id` (DELETE): close it everywhere and refuse it from now on."""
+        digest = _digest(session_id)
+        self._remember(digest, expires)
+        if self.redis is not None:
+            try:
+                ttl = max(1, int(expires - time.time()))
+                await self.redis.set(f"{self.namespace}:session-ended:{digest}", b"1", ex=ttl)
+            except Exception as exc:  # the other replicas still hear the message below (if Redis is back)
+                logger.warning("could not record the end of a session in Redis: %s", exc)
+        await self._publish("ended", session_id, b"")
+
+    async def is_ended(self, session_id: str) -> bool:
+        """Whether the session was closed (here, or on any replica). Asked once per replica per session."""
+        digest = _digest(session_id)
+        if digest in self._ended:
+            return True
+        if self.redis is None:
+            return False
+        try:
+            return bool(await self.redis.exists(f"{self.namespace}:session-ended:{digest}"))
+        except Exception as exc:  # Redis down: serve the session (what an affinity-less hub did before)
+            logger.warning("could not check whether a session ended (Redis): %s", exc)
+            return False
+
+    async def reply(self, session_id: str, body: bytes) -> None:
+        """A client's JSON-RPC response (to a server-to-client request) for whichever replica waits for it."""
+        await self._publish("reply", session_id, body)
+
+    async def notify(self, session_id: str, message: bytes) -> None:
+        """A standalone-stream notification for the replica holding the session's GET stream."""
+        await self._publish("notify", session_id, message)
+
+    async def _publish(self, kind: str, session_id: str, payload: bytes) -> None:
+        if kind != "ended" and not self.shared:
+            await self._received_parts(kind, session_id, payload)
+            return
+        message = orjson.dumps({"k": kind, "s": session_id, "p": payload.decode()}).decode()
+        await self._fanout.publish(message)
+
+    async def _received(self, message: str) -> None:
+        try:
+            parsed = orjson.loads(message)
+            kind, session_id, payload = str(parsed["k"]), str(parsed["s"]), str(parsed["p"]).encode()
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            logger.warning("ignoring a malformed session message")
+            return
+        await self._received_parts(kind, session_id, payload)
+
+    async def _received_parts(self, kind: str, session_id: str, payload: bytes) -> None:
+        if kind == "ended":
+            self._remember(_digest(session_id), time.time() + DEFAULT_TTL_S)
+            if self.on_ended is not None:
+                await self.on_ended(session_id)
+        elif self.deliver is not None:
+            await self.deliver(session_id, kind, payload)

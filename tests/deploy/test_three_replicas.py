@@ -1,0 +1,316 @@
+"""Three `mcphub serve` replicas on one PostgreSQL + Redis behind a real HAProxy (round-robin, no affinity).
+
+Any replica serves any request of either protocol era: handshake-era sessions live in their sealed ids, so the
+official SDK clients of both eras and the TypeScript client work through the balancer, a session opened on one
+replica is served (and closed) on the others, a GET stream on one replica hears of changes made on another, a
+rolling restart under load fails no call, a killed replica's clients carry on and its answered calls all get
+their usage records, and revocations and integration changes reach every replica within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from faults.redis_server import own_redis
+from runtime.support import Account, Upstream, initialize_request, mcp_client, petstore, provision, serve, write_package
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from mcphub.runtime.store.models import CallLogEntry
+
+from .replicas import Cluster, Load, call_load, cli, three_replicas
+
+HANDSHAKE = "2025-11-25"
+PROPAGATION_S = 1.0  # revocations and integration changes reach every replica within this (issue 11)
+RECORD_WAIT_S = 60.0
+
+
+@dataclass
+class Setup:
+    cluster: Cluster
+    ada: Account
+    bob: Account
+    db_url: str
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[Setup]:
+    root = tmp_path_factory.mktemp("three")
+    upstream = Upstream()
+    with ExitStack() as stack:
+        upstream.base_url = stack.enter_context(serve(upstream))
+        redis = stack.enter_context(own_redis(root))
+        catalog = root / "catalog"
+        write_package(petstore(upstream.base_url), catalog)
+        cluster = stack.enter_context(three_replicas(root, pg_database, redis.url, catalog, MCPHUB_LOG_KEEP="1000000"))
+        import os
+
+        os.environ["MCPHUB_SECRET_KEY"] = cluster.env["MCPHUB_SECRET_KEY"]  # provision() opens the vault here
+        try:
+            pets = {"enable": ["pets"], "credentials": {"pets": {"token": "t"}}}
+            ada, bob = provision(root / "setup", ("ada@example.com", pets), ("bob@example.com", pets), url=pg_database)
+        finally:
+            del os.environ["MCPHUB_SECRET_KEY"]
+        yield Setup(cluster, ada, bob, pg_database)
+
+
+def catalog_of(setup: Setup) -> tuple[str, str]:
+    return ("--catalog", str(setup.cluster.replicas[0].catalog))
+
+
+def mcp_posts(setup: Setup) -> list[int]:
+    return [r.log.read_text(errors="replace").count('"POST /mcp HTTP/1.1"') for r in setup.cluster.replicas]
+
+
+def session_headers(account: Account, session_id: str | None = None) -> dict[str, str]:
+    headers = {"Accept": "application/json, text/event-stream", **account.headers}
+    if session_id is not None:
+        headers |= {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": HANDSHAKE}
+    return headers
+
+
+def rpc(method: str, request_id: int = 1, **params: object) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def answer_of(response: httpx2.Response) -> dict[str, object]:
+    """The JSON-RPC answer of a POST, whether sent as JSON or as one SSE event."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return dict(response.json())
+    data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+    return dict(json.loads(data[-1]))
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_python_sdk_client_of_each_era_is_served_by_every_replica(setup: Setup, mode: str) -> None:
+    before = mcp_posts(setup)
+    async with mcp_client(f"{setup.cluster.balancer}/mcp", setup.ada.key, mode=mode) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "pets__get_pet" in names
+        results = [await client.call_tool("pets__get_pet", {"pet_id": str(i)}) for i in range(12)]
+    assert [result.is_error for result in results] == [False] * 12
+    served = [after - seen for after, seen in zip(mcp_posts(setup), before, strict=True)]
+    assert all(count >= 4 for count in served), served  # round-robin: all three answered this one client
+
+
+def test_the_typescript_client_works_through_the_balancer(setup: Setup, tmp_path: Path) -> None:
+    from e2e.node_support import require_node_tools, run_client_script
+
+    tools = require_node_tools()
+    auth = f"Authorization: Bearer {setup.ada.key}"
+    url = f"{setup.cluster.balancer}/mcp"
+    for script, extra in (("sdk1.mjs", []), ("client2.mjs", ["--era", "legacy"]), ("client2.mjs", ["--era", "auto"])):
+        for attempt in range(3):  # initialize, initialized, GET, list and call: each run lands on every replica
+            report = run_client_script(
+                tools,
+                tmp_path,
+                script,
+                url,
+                auth_header=auth,
+                call="pets__get_pet",
+                arguments={"pet_id": "7"},
+                extra=extra,
+            )
+            assert report["call"]["isError"] is False, (script, extra, attempt, report)
+            assert "pets__get_pet" in {tool["name"] for tool in report["tools"]}, report
+
+
+async def test_a_session_opened_on_one_replica_is_served_and_closed_on_the_others(setup: Setup) -> None:
+    one, two, three = (r.base for r in setup.cluster.replicas)
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(f"{one}/mcp", json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+        assert opened.status_code == 200, opened.text
+        session_id = opened.headers["mcp-session-id"]
+        headers = session_headers(setup.ada, session_id)
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await http.post(f"{two}/mcp", json=initialized, headers=headers)).status_code == 202
+        for base in (two, three, one):
+            listed = await http.post(f"{base}/mcp", json=rpc("tools/list"), headers=headers)
+            assert listed.status_code == 200, (base, listed.text)
+            assert "pets__get_pet" in {tool["name"] for tool in answer_of(listed)["result"]["tools"]}  # type: ignore[index]
+            called = await http.post(
+                f"{base}/mcp",
+                json=rpc("tools/call", 2, name="pets__get_pet", arguments={"pet_id": "5"}),
+                headers=headers,
+            )
+            assert answer_of(called)["result"]["isError"] is False, called.text  # type: ignore[index]
+
+        # Another user's key cannot use the session, on any replica (the owner is sealed into the id).
+        for base in (one, two, three):
+            stolen = await http.post(
+                f"{base}/mcp", json=rpc("tools/list"), headers=session_headers(setup.bob, session_id)
+            )
+            assert stolen.status_code == 404, (base, stolen.text)
+        # A session id the hub did not seal (or one edited by a byte) is unknown everywhere.
+        forged = session_id[:-2] + ("A" if session_id[-2] != "A" else "B") + session_id[-1]
+        for bad in (forged, "0123456789abcdef0123456789abcdef"):
+            refused = await http.post(f"{two}/mcp", json=rpc("tools/list"), headers=session_headers(setup.ada, bad))
+            assert refused.status_code == 404, refused.text
+
+        # Closed on one replica: closed on all of them, within a second.
+        assert (await http.delete(f"{three}/mcp", headers=headers)).status_code == 200
+        give_up = time.monotonic() + PROPAGATION_S
+        gone: set[str] = set()
+        while gone != {one, two, three}:
+            assert time.monotonic() < give_up, f"the closed session is still served by { ({one, two, three} - gone) }"
+            for base in {one, two, three} - gone:
+                if (await http.post(f"{base}/mcp", json=rpc("ping"), headers=headers)).status_code == 404:
+                    gone.add(base)
+
+
+def _read_stream(
+    url: str, headers: dict[str, str], seen: list[str], ready: threading.Event, stop: threading.Event
+) -> None:
+    with (
+        httpx2.Client(timeout=httpx2.Timeout(30.0, read=60.0)) as http,
+        http.stream("GET", url, headers=headers) as stream,
+    ):
+        assert stream.status_code == 200, stream.read()
+        ready.set()
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                seen.append(line[5:].strip())
+            if stop.is_set() or any("list_changed" in item for item in seen):
+                return
+
+
+async def test_a_get_stream_on_one_replica_hears_of_a_change_made_on_another(setup: Setup) -> None:
+    one, two, _ = (r.base for r in setup.cluster.replicas)
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(f"{one}/mcp", json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+        headers = session_headers(setup.ada, opened.headers["mcp-session-id"])
+        await http.post(f"{one}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    seen: list[str] = []
+    ready, stop = threading.Event(), threading.Event()
+    reader = threading.Thread(target=_read_stream, args=(f"{two}/mcp", headers, seen, ready, stop), daemon=True)
+    reader.start()
+    try:
+        assert await asyncio.to_thread(ready.wait, 30), "the GET stream did not open on the second replica"
+        # The change is made by another process (the CLI), which tells the replicas through Redis.
+        env = setup.cluster.env
+        await asyncio.to_thread(
+            cli, env, "integrations", "disable", "pets", *catalog_of(setup), "--user", setup.ada.email
+        )
+        try:
+            await asyncio.to_thread(reader.join, 10)
+            assert any("notifications/tools/list_changed" in item for item in seen), seen
+        finally:
+            await asyncio.to_thread(
+                cli, env, "integrations", "enable", "pets", *catalog_of(setup), "--user", setup.ada.email
+            )
+    finally:
+        stop.set()
+
+
+async def test_key_revocation_and_integration_changes_reach_every_replica_within_a_second(setup: Setup) -> None:
+    hubs = [r.base for r in setup.cluster.replicas]
+    env = setup.cluster.env
+    made = cli(env, "keys", "create", "--name", "doomed", "--user", setup.ada.email, "--json")
+    key, key_id = made["secret"], str(made["key"]["id"])
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/list",
+    }
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}
+
+    async def tools_on(http: httpx2.AsyncClient, hub: str) -> set[str] | int:
+        answered = await http.post(f"{hub}/mcp", json=listing, headers=headers)
+        if answered.status_code != 200:
+            return answered.status_code
+        return {tool["name"] for tool in answer_of(answered)["result"]["tools"]}  # type: ignore[index]
+
+    async def until_all(http: httpx2.AsyncClient, what: str, done: object) -> None:
+        give_up = time.monotonic() + PROPAGATION_S
+        pending = set(hubs)
+        while pending:
+            assert time.monotonic() < give_up, f"{what}: not yet on {sorted(pending)} after {PROPAGATION_S} s"
+            for hub in sorted(pending):
+                if done(await tools_on(http, hub)):  # type: ignore[operator]
+                    pending.discard(hub)
+
+    async with httpx2.AsyncClient(timeout=30) as http:
+        for hub in hubs:  # every replica accepts the key and caches what it sees
+            assert "pets__get_pet" in await tools_on(http, hub)  # type: ignore[operator]
+        cli(env, "integrations", "disable", "pets", *catalog_of(setup), "--user", setup.ada.email)
+        await until_all(http, "pets disabled", lambda seen: isinstance(seen, set) and "pets__get_pet" not in seen)
+        cli(env, "integrations", "enable", "pets", *catalog_of(setup), "--user", setup.ada.email)
+        await until_all(http, "pets enabled", lambda seen: isinstance(seen, set) and "pets__get_pet" in seen)
+        cli(env, "keys", "revoke", key_id, "--user", setup.ada.email)
+        await until_all(http, "key revoked", lambda seen: seen == 401)
+
+
+LOAD = {"legacy": 3, "2026-07-28": 3}
+
+
+async def test_a_rolling_restart_under_load_fails_no_call(setup: Setup) -> None:
+    cluster = setup.cluster
+    load = Load()
+    task = asyncio.create_task(call_load(f"{cluster.balancer}/mcp", setup.ada.key, load, clients=LOAD))
+    try:
+        await asyncio.sleep(2)
+        for replica in cluster.replicas:
+            before = len(load.answered)
+            status = await asyncio.to_thread(replica.stop)
+            assert status == 0, f"{replica.name} exited {status} after SIGTERM"
+            await asyncio.to_thread(replica.start)
+            await asyncio.to_thread(cluster.wait_in_rotation, replica)
+            assert len(load.answered) > before, f"no call was answered while {replica.name} restarted"
+        await asyncio.sleep(2)
+    finally:
+        load.running = False
+        await asyncio.wait_for(task, 120)
+    print(f"rolling restart: {len(load.answered)} calls answered, {len(load.failed)} failed")
+    assert load.failed == []
+    assert len({pet[:2] for pet, _ in load.answered}) == sum(LOAD.values())  # every client kept calling
+
+
+async def _logged_pets(db_url: str, user_id: int) -> set[str]:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(CallLogEntry.arguments).where(CallLogEntry.user_id == user_id))
+            return {json.loads(arguments)["pet_id"] for (arguments,) in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_killed_replica_loses_neither_its_clients_nor_their_records(setup: Setup) -> None:
+    cluster = setup.cluster
+    victim = cluster.replicas[1]
+    load = Load()
+    task = asyncio.create_task(call_load(f"{cluster.balancer}/mcp", setup.bob.key, load, clients=LOAD))
+    try:
+        await asyncio.sleep(3)
+        victim.kill()  # SIGKILL: no drain, no flush; its spool keeps what it answered
+        killed_at = time.monotonic()
+        await asyncio.sleep(6)  # HAProxy notices (connection refused, then its health check) and serves elsewhere
+        await asyncio.to_thread(victim.start)  # replays its usage spool at start
+        await asyncio.to_thread(cluster.wait_in_rotation, victim)
+        await asyncio.sleep(2)
+    finally:
+        load.running = False
+        await asyncio.wait_for(task, 120)
+    after_kill = {pet.split("-")[0] for pet, when in load.answered if when > killed_at + 1}
+    print(f"kill: {len(load.answered)} answered, {len(load.failed)} failed: {[f[2][:80] for f in load.failed]}")
+    assert after_kill == {pet.split("-")[0] for pet, _ in load.answered}, "a client stopped after the kill"
+    assert len(load.failed) <= sum(LOAD.values()), load.failed  # at most the calls in flight on the killed replica
+
+    answered = {pet for pet, _ in load.answered}
+    give_up = time.monotonic() + RECORD_WAIT_S
+    while not answered <= (logged := await _logged_pets(setup.db_url, setup.bob.user_id)):
+        assert time.monotonic() < give_up, (
+            f"{len(answered - logged)} answered calls have no record: {sorted(answered - logged)[:5]}"
+        )
+        await asyncio.sleep(0.5)
