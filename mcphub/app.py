@@ -451,5 +451,9 @@ def run_server(settings: Settings) -> None:
         lifespan="on",
         # Calls in flight finish; anything longer-lived (a legacy /sse stream) is cut after this.
         timeout_graceful_shutdown=30,
+        # Longer than a balancer keeps an idle connection to a replica for reuse (HAProxy purges idle ones every
+        # 5 s, uvicorn's default is 5 s too): otherwise a request the balancer sends on a connection the hub is
+        # closing at that moment is lost (bench/soak.py saw 3 of 30,000 through three replicas).
+        timeout_keep_alive=75,
     )
     Server(config).run()

@@ -52,6 +52,10 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, deadline_s: float = 90.0) -> None:
+        self.spawn()
+        self.wait_healthy(deadline_s)
+
+    def spawn(self) -> None:
         assert self.process is None or self.process.poll() is not None, f"{self.name} is running"
         self.starts += 1
         with self.log.open("ab") as out:
@@ -63,6 +67,9 @@ class Replica:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_healthy(self, deadline_s: float = 90.0) -> None:
+        assert self.process is not None
         give_up = time.monotonic() + deadline_s
         while True:
             if self.process.poll() is not None:
@@ -157,8 +164,10 @@ def three_replicas(
             replica = Replica(f"hub{i}", closed_port(), env, catalog, folder / "hub.log")
             stack.callback(replica.close)
             replicas.append(replica)
-        for replica in replicas:  # one after the other: the first migrates the database
-            replica.start()
+        for replica in replicas:  # together (migrations take an advisory lock: one of them migrates)
+            replica.spawn()
+        for replica in replicas:
+            replica.wait_healthy()
         balancer = stack.enter_context(haproxy(root, [r.base for r in replicas]))
         cli_env = replica_env(db_url, root / "cli" / "data", **shared)
         yield Cluster(balancer, replicas, cli_env, root)

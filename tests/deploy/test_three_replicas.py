@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from faults.redis_server import own_redis
+from integrations.test_upstream_mcp import FIXTURE_UPSTREAM, answer_sampling, compile_spec
 from runtime.support import Account, Upstream, initialize_request, mcp_client, petstore, provision, serve, write_package
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -51,12 +53,19 @@ def setup(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
         redis = stack.enter_context(own_redis(root))
         catalog = root / "catalog"
         write_package(petstore(upstream.base_url), catalog)
+        # An upstream MCP server over stdio (each replica runs its own child) whose tool asks the client to sample.
+        specs = root / "specs"
+        specs.mkdir()
+        stdio = [sys.executable, str(FIXTURE_UPSTREAM), "stdio"]
+        compile_spec(
+            specs, catalog, {"slug": "fxs", "name": "Fixture over stdio", "source": {"kind": "mcp", "command": stdio}}
+        )
         cluster = stack.enter_context(three_replicas(root, pg_database, redis.url, catalog, MCPHUB_LOG_KEEP="1000000"))
         import os
 
         os.environ["MCPHUB_SECRET_KEY"] = cluster.env["MCPHUB_SECRET_KEY"]  # provision() opens the vault here
         try:
-            pets = {"enable": ["pets"], "credentials": {"pets": {"token": "t"}}}
+            pets = {"enable": ["pets", "fxs"], "credentials": {"pets": {"token": "t"}}}
             ada, bob = provision(root / "setup", ("ada@example.com", pets), ("bob@example.com", pets), url=pg_database)
         finally:
             del os.environ["MCPHUB_SECRET_KEY"]
@@ -165,6 +174,23 @@ async def test_a_session_opened_on_one_replica_is_served_and_closed_on_the_other
             for base in {one, two, three} - gone:
                 if (await http.post(f"{base}/mcp", json=rpc("ping"), headers=headers)).status_code == 404:
                     gone.add(base)
+
+
+async def test_a_clients_answer_to_a_relayed_request_reaches_the_replica_waiting_for_it(setup: Setup) -> None:
+    """The upstream asks the client to sample during a call; the client's answer is a POST of its own, which the
+    balancer may give to another replica than the one holding the call: it is routed there through Redis."""
+    asked: list[str] = []
+    url = f"{setup.cluster.balancer}/mcp"
+    async with mcp_client(
+        url, setup.ada.key, mode="legacy", sampling_callback=answer_sampling("via redis", asked)
+    ) as client:
+        results = [await client.call_tool("fxs__test_sampling", {"prompt": f"question {i}"}) for i in range(6)]
+    assert [text_of(result) for result in results] == ["LLM response: via redis"] * 6
+    assert asked == [f"question {i}" for i in range(6)]
+
+
+def text_of(result: object) -> str:
+    return "".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
 def _read_stream(

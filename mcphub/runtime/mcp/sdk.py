@@ -189,6 +189,9 @@ class HubSessionManager(StreamableHTTPSessionManager):
         async with self._session_creation_lock:
             if session_id in self._server_instances or self._task_group is None:
                 return
+            if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
+                logger.warning("not rebuilding a session here: %d sessions are already open", self.max_sessions)
+                return  # the SDK answers 404: the client opens a new session (refused with 503 while full)
             transport = StreamableHTTPServerTransport(
                 mcp_session_id=session_id,
                 is_json_response_enabled=self.json_response,
@@ -273,6 +276,7 @@ def _is_reply(message: object) -> bool:
     """A JSON-RPC response (to a server-to-client request): an id, a result or an error, no method."""
     return (
         isinstance(message, dict)
+        and message.get("jsonrpc") == "2.0"
         and "method" not in message
         and "id" in message
         and ("result" in message or "error" in message)
