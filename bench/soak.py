@@ -319,7 +319,12 @@ def one_hub(one: Replica, key: str, db_url: str, args: argparse.Namespace, notes
 
 def soak(root: Path, db_url: str, redis_url: str, upstream: str, args: argparse.Namespace) -> list[str]:
     catalog = root / "catalog"
-    write_package(petstore(upstream, timeout_s=30.0), catalog)
+    # Generous deadlines: the upstream is one Python process on the same two busy cores as everything else.
+    integration = petstore(upstream, timeout_s=30.0)
+    integration = integration.model_copy(
+        update={"policy": integration.policy.model_copy(update={"connect_timeout_s": 30.0})}
+    )
+    write_package(integration, catalog)
     secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
     os.environ["MCPHUB_SECRET_KEY"] = secret
     try:
