@@ -8,7 +8,9 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
-  /build, /build/<slug>                 admins: build an integration from a file, URL or text; deploy it
+  /build, /build/<slug>                 admins: build an integration from a file, URL or text; edit its spec
+                                        (Monaco, /monaco/<version>/…), compile, deploy it
+  /schema/spec.json, /schema/spec/v1.json   the spec format's JSON Schema (public)
   /settings                             password, sessions, grants, delete; admins: users, sign-up, audit, status
   /static/<name>                        assets under content-hashed names (assets.py)
 """
@@ -26,10 +28,11 @@ from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth
-from mcphub.web.dashboard.builder import BuildDirs, Builder
+from mcphub.web.dashboard.builder import BuildDirs, Builder, schema_routes
 from mcphub.web.dashboard.core import Dashboard
 from mcphub.web.dashboard.integrations import Integrations
 from mcphub.web.dashboard.keys import Keys
+from mcphub.web.dashboard.monaco import monaco_route
 from mcphub.web.dashboard.settings import Settings
 
 __all__ = ["BuildDirs", "create_dashboard_routes", "static_route"]
@@ -82,6 +85,10 @@ def create_dashboard_routes(
         Route("/build", upload, methods=["POST"]),
         Route("/build/{slug}", page(builder.admins_only(builder.built)), methods=["GET"]),
         post("/build/{slug}/deploy", admin(builder.deploy), "build.deploy"),
+        post("/build/{slug}/spec", admin(builder.save_spec), "build.spec"),
+        Route("/build/{slug}/spec/check", builder.check_spec, methods=["POST"]),
+        *schema_routes(),
+        monaco_route(),
         Route("/settings", page(settings.page), methods=["GET"]),
         post("/settings/password", settings.password, "account.password"),
         post("/settings/sessions", settings.sign_out_others, "session.sign_out_others"),

@@ -11,29 +11,42 @@ whether the build worked or not, so a failed build loses nothing.
 integration on for the admin, whose connected clients then hear `tools/list_changed`. Builds are files of the
 hub, not data of a user: per-user builds, versions and rollback come with issue 15, which is why only admins
 may build here.
+
+`/build/<slug>` edits the spec with Monaco (monaco.py): every change is checked against the spec format's JSON
+Schema and the compiler's own rules (`spec_schema.check_spec_text`, markers at their lines); "Save and compile"
+writes the spec and compiles it, and a spec that does not compile is put back as it was (the live package is
+untouched) while the edited text stays in the editor with the errors at their lines. The JSON Schema itself is
+public at `/schema/spec.json` and `/schema/spec/v<N>.json`.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from mcphub.builder.build import BuildOptions, BuildResult, StageReport, build
 from mcphub.compiler.errors import CompileError
 from mcphub.compiler.ir import Integration
+from mcphub.compiler.spec_schema import SPEC_SCHEMA_VERSION, Problem, check_spec_text, committed_schema, problems_of
 from mcphub.web.dashboard.core import Dashboard, Page, Visitor
+from mcphub.web.dashboard.monaco import editor_csp, monaco_version, new_nonce
 
-__all__ = ["MAX_UPLOAD_BYTES", "BuildDirs", "Builder"]
+__all__ = ["MAX_UPLOAD_BYTES", "BuildDirs", "Builder", "schema_routes"]
 
+MAX_SPEC_BYTES = 512 * 1024  # a spec curating a thousand operations is ~200 KB
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an OpenAPI description of a large API (GitHub's is ~10 MB: use its URL)
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _BUILT_MARK = "# Built by `mcphub build`"  # the first line the engine writes: a spec it may replace
@@ -205,17 +218,47 @@ class Builder:
                 next_url="/build",
                 next_label="Build an integration",
             )
+        spec = self.dirs.specs / f"{slug}.yaml"
+        text = spec.read_text(encoding="utf-8") if spec.is_file() else ""
+        return self._built_page(request, visitor, integration, text)
+
+    def _built_page(
+        self,
+        request: Request,
+        visitor: Visitor,
+        integration: Integration,
+        text: str,
+        *,
+        status: int = 200,
+        problems: list[Problem] | None = None,
+        failure: str = "",
+    ) -> Response:
+        slug = integration.slug
         mount = self.d.hub.snapshot.mounts.get(slug)
-        return self.d.render(
+        nonce = new_nonce()
+        response = self.d.render(
             request,
             "build_done.html",
             visitor=visitor,
+            status=status,
             title=f"{integration.name}: build",
             integration=integration,
             tools=tool_rows(mount.integration if mount is not None else integration),
             deployed=mount is not None,
+            current=mount is not None and mount.integration == integration,
             spec=str(self.dirs.specs / f"{slug}.yaml"),
+            spec_name=f"{slug}.yaml",
+            spec_text=text,
+            editable=self._built_here(slug) if (self.dirs.specs / f"{slug}.yaml").is_file() else False,
+            problems=problems or [],
+            problems_json=json.dumps([problem.as_dict() for problem in problems or []]),
+            failure=failure,
+            monaco=monaco_version(),
+            schema_url=f"/schema/spec/v{SPEC_SCHEMA_VERSION}.json",
+            nonce=nonce,
         )
+        response.headers["Content-Security-Policy"] = editor_csp(nonce)
+        return response
 
     # --- actions ---------------------------------------------------------------------------------------
 
@@ -311,6 +354,85 @@ class Builder:
             request, f"/build/{slug}", f"{integration.name} is deployed: {tools} tools are on for your clients."
         )
 
+    async def check_spec(self, request: Request) -> Response:
+        """POST `/build/<slug>/spec/check`: the editor's markers for a spec text (changes nothing, so not audited)."""
+        visitor = await self.d.visitor(request)
+        if visitor is None or not visitor.user.is_admin:
+            return JSONResponse({"error": "sign in as an admin"}, status_code=403)
+        sent = request.headers.get("x-csrf-token") or ""
+        if self.d.foreign_origin(request) or not hmac.compare_digest(sent.encode(), visitor.csrf.encode()):
+            return JSONResponse({"error": "the security token is missing or wrong: reload the page"}, status_code=403)
+        text = (await request.body()).decode("utf-8", errors="replace")
+        if len(text) > MAX_SPEC_BYTES:
+            return JSONResponse({"problems": [self._too_long().as_dict()]})
+        slug = str(request.path_params["slug"])
+        problems = await anyio.to_thread.run_sync(check_spec_text, text, self.dirs.specs / f"{slug}.yaml")
+        return JSONResponse({"problems": [problem.as_dict() for problem in problems]})
+
+    async def save_spec(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        """POST `/build/<slug>/spec`: write the edited spec and compile it; a failure puts the old spec back."""
+        slug = str(request.path_params["slug"])
+        integration = self._package(slug)
+        spec = self.dirs.specs / f"{slug}.yaml"
+        if integration is None or not spec.is_file():
+            return await self.d.redirect(request, "/build", f"Nothing was built under “{slug}”.", kind="error")
+        if not self._built_here(slug):
+            return await self.d.redirect(
+                request, f"/build/{slug}", f"{spec} is not a spec this page made: edit it on the hub.", kind="error"
+            )
+        text = str(form.get("spec") or "").replace("\r\n", "\n")
+        if not text.startswith(_BUILT_MARK):  # keep the mark: the spec stays one this page may replace
+            text = f"{_BUILT_MARK} (edited in the browser).\n{text}"
+        if len(text) > MAX_SPEC_BYTES:
+            return self._built_page(request, visitor, integration, text, status=413, problems=[self._too_long()])
+        problems = await anyio.to_thread.run_sync(check_spec_text, text, spec)
+        declared = re.search(r"^slug:\s*['\"]?([a-z0-9-]+)", text, flags=re.MULTILINE)
+        if declared is not None and declared.group(1) != slug:
+            line = text[: declared.start()].count("\n") + 1
+            problems.append(
+                Problem(line, 0, "slug", f"must stay '{slug}' here; build a new integration for another slug", "spec")
+            )
+        if problems:
+            return self._built_page(
+                request,
+                visitor,
+                integration,
+                text,
+                status=422,
+                problems=problems,
+                failure="Not saved: "
+                f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {spec.name}; the build is unchanged.",
+            )
+        previous = spec.read_bytes()
+        spec.write_text(text, encoding="utf-8")
+        report = await anyio.to_thread.run_sync(self._compile, spec)
+        if report.error is not None:
+            spec.write_bytes(previous)
+            found = problems_of(report.error, spec) or [Problem(0, 0, "", report.error, "spec")]
+            return self._built_page(
+                request,
+                visitor,
+                integration,
+                text,
+                status=422,
+                problems=found,
+                failure=f"Not saved: {spec.name} does not compile; the previous spec and build are kept.",
+            )
+        built = self._package(slug) or integration
+        on = len([tool for tool in built.tools if tool.enabled])
+        live = " Deploy it to serve it." if slug in self.d.hub.snapshot.mounts else ""
+        return await self.d.redirect(request, f"/build/{slug}", f"Saved and compiled: {on} tools.{live}")
+
+    def _compile(self, spec: Path) -> Any:
+        from mcphub.compiler.pipeline import Target, compile_targets
+
+        [report] = compile_targets([Target(spec, is_spec=True)], self.dirs.catalog)
+        return report
+
+    @staticmethod
+    def _too_long() -> Problem:
+        return Problem(0, 0, "", f"the spec is longer than {MAX_SPEC_BYTES // 1024} KB", "spec")
+
     # --- helpers ---------------------------------------------------------------------------------------
 
     def _too_large(self, request: Request, visitor: Visitor) -> Response:
@@ -370,3 +492,22 @@ class Builder:
         integration = self._package(result.slug)
         outcome.tools = tool_rows(integration) if integration is not None else []
         return outcome
+
+
+async def _schema(request: Request) -> Response:
+    version = request.path_params.get("version", f"v{SPEC_SCHEMA_VERSION}")
+    if version != f"v{SPEC_SCHEMA_VERSION}":
+        return JSONResponse(
+            {"error": f"no spec schema {version}; the current one is /schema/spec/v{SPEC_SCHEMA_VERSION}.json"},
+            status_code=404,
+        )
+    headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300"}
+    return Response(committed_schema(), media_type="application/schema+json", headers=headers)
+
+
+def schema_routes() -> list[Route]:
+    """The spec format's JSON Schema, public: `/schema/spec.json` (newest) and `/schema/spec/v<N>.json` (stable)."""
+    return [
+        Route("/schema/spec.json", _schema, methods=["GET"]),
+        Route("/schema/spec/{version}.json", _schema, methods=["GET"]),
+    ]
