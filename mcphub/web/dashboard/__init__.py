@@ -8,8 +8,8 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
-  /build, /build/<slug>                 admins: build an integration from a file, URL or text; edit its spec
-                                        (Monaco, /monaco/<version>/…), compile, deploy it
+  /build, /build/<slug>[/review|/diff]  build your own integration from a file, URL or text: review, build,
+                                        deploy; edit its spec (Monaco, /monaco/<version>/…); versions, rollback
   /schema/spec.json, /schema/spec/v1.json   the spec format's JSON Schema (public)
   /settings                             password, sessions, grants, delete; admins: users, sign-up, audit, status
   /static/<name>                        assets under content-hashed names (assets.py)
@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.servers import Servers
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth
@@ -46,8 +47,9 @@ def create_dashboard_routes(
     activity, settings = Activity(d), Settings(d)
 
     page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
-    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")))
-    start_build = act(admin(builder.start), name="build.start")
+    servers = Servers(tenancy, taken=lambda: [s for s in hub.snapshot.mounts if s not in tenancy.builds.deployed()])
+    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")), servers)
+    start_build = act(builder.start, name="build.start")
 
     async def upload(request: Request) -> Response:
         # An oversized upload is refused by its Content-Length, before the form parser reads it.
@@ -81,11 +83,15 @@ def create_dashboard_routes(
         Route("/logs/{entry_id}", page(activity.log_entry), methods=["GET"]),
         Route("/usage", page(activity.usage), methods=["GET"]),
         Route("/usage.csv", page(activity.usage_csv), methods=["GET"]),
-        Route("/build", page(builder.admins_only(builder.page)), methods=["GET"]),
+        Route("/build", page(builder.page), methods=["GET"]),
         Route("/build", upload, methods=["POST"]),
-        Route("/build/{slug}", page(builder.admins_only(builder.built)), methods=["GET"]),
-        post("/build/{slug}/deploy", admin(builder.deploy), "build.deploy"),
-        post("/build/{slug}/spec", admin(builder.save_spec), "build.spec"),
+        Route("/build/{slug}", page(builder.built), methods=["GET"]),
+        Route("/build/{slug}/review", page(builder.review_page), methods=["GET"]),
+        post("/build/{slug}/review", builder.submit_review, "build.review"),
+        Route("/build/{slug}/diff", page(builder.diff), methods=["GET"]),
+        post("/build/{slug}/deploy", builder.deploy, "build.deploy"),
+        post("/build/{slug}/rollback", builder.rollback, "build.rollback"),
+        post("/build/{slug}/spec", builder.save_spec, "build.spec"),
         Route("/build/{slug}/spec/check", builder.check_spec, methods=["POST"]),
         *schema_routes(),
         monaco_route(),
