@@ -212,6 +212,28 @@ async def test_upload_review_deploy_call_edit_and_roll_back(
         assert await _shelter_tools(client) == {"shelter__list_pets", "shelter__fetch_pet"}
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert listed["shelter__list_pets"].description.startswith("List every pet the shelter houses")
+        # The playground: a form from fetch_pet's inputSchema, a call with the stored key, the exact request
+        # (the key redacted), its status, the time and the result; the stand-in received it.
+        await page.goto(f"{base}/build/shelter")
+        await page.get_by_role("link", name="Playground").click()
+        await page.get_by_label("Tool").select_option("fetch_pet")
+        await page.get_by_role("button", name="Open").click()
+        await page.get_by_label("petId (required)").fill("7")
+        await expect(page.get_by_label("Arguments as they will be sent (JSON)")).to_have_value(
+            re.compile(r'"petId": "7"')
+        )
+        await check_page(page, "build-playground")
+        await page.get_by_role("button", name="Call fetch_pet").click()
+        await expect(page.get_by_test_id("upstream-request")).to_contain_text(f"GET {upstream.base_url}/pets/7")
+        await expect(page.get_by_test_id("upstream-status")).to_have_text("200")
+        headers = page.get_by_test_id("upstream-headers")
+        await expect(headers.locator("tr", has_text="X-Shelter-Key")).to_contain_text("(redacted)")
+        assert "k-shelter-7" not in await page.content()
+        await expect(page.get_by_test_id("call-time")).to_contain_text(" ms")
+        await expect(page.get_by_test_id("call-result")).to_contain_text("Rex")
+        assert upstream.last().path == "/pets/7" and upstream.last().headers["x-shelter-key"] == "k-shelter-7"
+        await check_page(page, "build-playground-result")
+
         result = await client.call_tool("shelter__fetch_pet", {"petId": "7"})
         assert result.is_error is False, result
         assert upstream.last().path == "/pets/7" and upstream.last().headers["x-shelter-key"] == "k-shelter-7"

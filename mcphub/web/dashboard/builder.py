@@ -28,6 +28,7 @@ import io
 import json
 import re
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import yaml
+from mcp import types
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -512,6 +514,105 @@ class Builder:
             removed=sorted(before - after),
             versions=versions,
         )
+
+    # --- the playground --------------------------------------------------------------------------------
+
+    async def playground(self, request: Request, visitor: Visitor) -> Response:
+        return await self._playground(request, visitor, request.query_params.get("tool") or "")
+
+    async def _playground(
+        self,
+        request: Request,
+        visitor: Visitor,
+        chosen: str,
+        *,
+        status: int = 200,
+        arguments: str = "",
+        call: dict[str, Any] | None = None,
+        problem: str = "",
+    ) -> Response:
+        slug = str(request.path_params["slug"])
+        try:
+            info = await self.servers.owned(visitor.user, slug)
+        except HubError as exc:
+            return self._missing(request, visitor, slug, exc)
+        mount = self.d.hub.snapshot.mounts.get(slug) if info.deployed_version is not None else None
+        tools = [tool for tool in mount.integration.tools if tool.enabled] if mount is not None else []
+        tool = next((t for t in tools if t.name == chosen), tools[0] if tools else None)
+        return self.d.render(
+            request,
+            "build_playground.html",
+            visitor=visitor,
+            status=status,
+            title=f"{info.name}: playground",
+            info=info,
+            tools=tools,
+            tool=tool,
+            schema_json=json.dumps(tool.input_schema if tool else {}),
+            arguments=arguments or "{}",
+            call=call,
+            problem=problem,
+        )
+
+    async def play(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        """POST `/build/<slug>/playground`: call one tool as this user and show what went upstream."""
+        slug = str(request.path_params["slug"])
+        name = str(form.get("tool") or "")
+        text = str(form.get("arguments") or "").strip() or "{}"
+        try:
+            info = await self.servers.owned(visitor.user, slug)
+        except HubError as exc:
+            return self._missing(request, visitor, slug, exc)
+        mount = self.d.hub.snapshot.mounts.get(slug) if info.deployed_version is not None else None
+        entry = mount.tools.get(name) if mount is not None else None
+        if mount is None or entry is None:
+            return await self._playground(
+                request,
+                visitor,
+                name,
+                status=404,
+                arguments=text,
+                problem=f"{info.name} has no deployed tool “{name}”: deploy a version first, then pick a tool.",
+            )
+        try:
+            arguments = json.loads(text)
+        except ValueError as exc:
+            arguments, problem = None, f"The arguments are not JSON: {exc}"
+        else:
+            problem = "" if isinstance(arguments, dict) else 'The arguments must be a JSON object, e.g. {"id": 7}.'
+        if problem:
+            return await self._playground(request, visitor, name, status=400, arguments=text, problem=problem)
+        from mcphub.runtime.tenancy.accounts import KeyPrincipal
+        from mcphub.runtime.upstream import trace
+
+        # The dashboard acts as the user through the same pipeline as their keys (policy, credential, usage).
+        principal = KeyPrincipal(visitor.user.id, 0, "dashboard", visitor.user.is_admin, None, None)
+        started = time.perf_counter()
+        with trace.recording() as sent:
+            result = await self.d.hub.call(principal, mount, entry, arguments)
+        seconds = time.perf_counter() - started
+        secret_headers = [a.param_name for a in mount.integration.auth if a.location == "header" and a.param_name]
+        secret_query = [a.param_name for a in mount.integration.auth if a.location == "query" and a.param_name]
+        requests = [request_.redacted(secret_headers, secret_query) for request_ in sent]
+        texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
+        structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
+        call = {
+            "ok": not result.is_error,
+            "ms": round(seconds * 1000, 1),
+            "requests": [
+                {
+                    "method": r.method,
+                    "url": r.url,
+                    "headers": r.headers,
+                    "body": r.body.decode("utf-8", errors="replace") if r.body else "",
+                    "status": r.status,
+                }
+                for r in requests
+            ],
+            "text": "\n".join(texts)[:20000],
+            "structured": json.dumps(structured, indent=2, ensure_ascii=False)[:20000] if structured else "",
+        }
+        return await self._playground(request, visitor, name, arguments=text, call=call)
 
     # --- the editor ------------------------------------------------------------------------------------
 
