@@ -179,11 +179,14 @@ async def test_upload_review_deploy_call_edit_and_roll_back(
     await page.get_by_label("Sent in").select_option("header")
     await page.get_by_label("Header, parameter or cookie name").fill("X-Shelter-Key")
     await check_page(page, "build-review")
+    streamed: list[str] = []
+    page.on("request", lambda sent: streamed.append(sent.url))
     await page.get_by_role("button", name="Build version 2").click()
 
-    # Step 3: built (stages with their times), then deployed.
+    # Step 3: the build streams its stages (server-sent events), then the page shows them with their times.
     await expect(page.get_by_role("heading", level=1)).to_have_text("Animal Shelter")
-    await expect(page.get_by_role("status")).to_contain_text("Version 2 is built: 2 tools")
+    await expect(page.get_by_test_id("versions").locator("tr[data-version='2']")).to_contain_text("built")
+    assert any(url.endswith("/events") and "/api/v1/servers/shelter/builds/" in url for url in streamed), streamed
     for stage in ("check", "parse", "codegen", "scan", "test"):
         await expect(page.get_by_test_id("stages").locator("tr", has_text=stage).first).to_contain_text(" s")
     await expect(page.get_by_test_id("deploy-status")).to_have_text("Not deployed")

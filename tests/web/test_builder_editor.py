@@ -111,3 +111,78 @@ async def test_the_editor_marks_problems_as_you_type_and_a_failing_build_keeps_t
     async with mcp_client(f"{base}/mcp", hub.admin.key, mode="legacy") as client:
         names = {tool.name for tool in (await client.list_tools()).tools if tool.name.startswith("shelter__")}
         assert names == {"shelter__list_pets", "shelter__create_pet", "shelter__get_pet"}
+
+
+def kennel_openapi(base_url: str) -> str:
+    """One operation whose body has what a generated form must handle: nesting, a list, an enum, defaults."""
+    return f"""\
+openapi: 3.0.3
+info: {{title: Kennels, version: "1"}}
+servers: [{{url: "{base_url}"}}]
+paths:
+  /kennels:
+    post:
+      operationId: createKennel
+      summary: Open a kennel for a group of pets
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: {{type: string, description: The kennel's name}}
+                size: {{type: string, enum: [small, medium, large], default: medium}}
+                heated: {{type: boolean, default: true}}
+                capacity: {{type: integer, default: 4}}
+                tags: {{type: array, items: {{type: string}}}}
+                address:
+                  type: object
+                  properties:
+                    street: {{type: string}}
+                    city: {{type: string}}
+      responses: {{"201": {{description: Opened}}}}
+"""
+
+
+async def test_the_playground_form_follows_the_input_schema(
+    tab: Page, hub: DashHub, upstream: Upstream, root: Path
+) -> None:
+    page, base = tab, hub.base
+    source = root / "kennels.yaml"
+    source.write_text(kennel_openapi(upstream.base_url))
+    await sign_in(page, base, hub.admin.email, ADMIN_PASSWORD)
+    await page.goto(f"{base}/build")
+    await page.get_by_label("OpenAPI (JSON or YAML) or Postman collection").set_input_files(source)
+    await page.get_by_label("Let the build and the tools reach private addresses").check()
+    await page.get_by_role("button", name="Read the source").click()
+    await page.get_by_role("button", name="Build version 2").click()
+    await page.get_by_role("button", name="Deploy version 2").first.click()
+    await page.get_by_role("link", name="Playground").click()
+
+    # Defaults are filled in, the enum is a choice, the object a group, the list grows item by item.
+    await expect(page.get_by_label("size")).to_have_value('"medium"')
+    await expect(page.get_by_label("capacity")).to_have_value("4")
+    await page.get_by_label("name (required)").fill("North wing")
+    await page.get_by_label("size").select_option(label="large")
+    await page.get_by_role("button", name="Add an item to tags").click()
+    await page.get_by_role("button", name="Add an item to tags").click()
+    await page.get_by_label("tags item 1").fill("dogs")
+    await page.get_by_label("tags item 2").fill("quiet")
+    await page.get_by_role("group", name="address").get_by_label("city").fill("Lyon")
+    await check_page(page)
+    await page.get_by_role("button", name="Call create_kennel").click()
+
+    await expect(page.get_by_test_id("upstream-request")).to_contain_text(f"POST {upstream.base_url}/kennels")
+    sent = upstream.last()
+    assert sent.method == "POST" and sent.path == "/kennels"
+    assert json.loads(sent.body) == {
+        "name": "North wing",
+        "size": "large",
+        "heated": True,
+        "capacity": 4,
+        "tags": ["dogs", "quiet"],
+        "address": {"city": "Lyon"},
+    }
+    await expect(page.get_by_test_id("upstream-body")).to_contain_text('"North wing"')

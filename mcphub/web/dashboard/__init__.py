@@ -91,6 +91,7 @@ def create_dashboard_routes(
         Route("/build/{slug}/diff", page(builder.diff), methods=["GET"]),
         Route("/build/{slug}/playground", page(builder.playground), methods=["GET"]),
         post("/build/{slug}/playground", builder.play, "build.playground"),
+        post("/build/{slug}/build", builder.build_now, "build.build"),
         post("/build/{slug}/deploy", builder.deploy, "build.deploy"),
         post("/build/{slug}/rollback", builder.rollback, "build.rollback"),
         post("/build/{slug}/spec", builder.save_spec, "build.spec"),

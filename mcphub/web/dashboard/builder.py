@@ -355,6 +355,19 @@ class Builder:
             version = await self.servers.review(visitor.user, slug, review)
         except HubError as exc:
             return await self._review(request, visitor, slug, status=422, problem=_web_wording(str(exc)))
+        # The page streams the build's stages (build.js over the API's server-sent events); without
+        # JavaScript its "Build" button builds here and comes back.
+        return await self.d.redirect(
+            request, f"/build/{slug}?build={version.number}", f"Version {version.number} is saved: building it."
+        )
+
+    async def build_now(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        """POST `/build/<slug>/build`: build a version here and come back (the page without JavaScript)."""
+        slug = str(request.path_params["slug"])
+        try:
+            version = await self.servers.version(visitor.user, slug, _int(form.get("version")))
+        except HubError as exc:
+            return self._missing(request, visitor, slug, exc)
         return await self._build_then_show(request, visitor, slug, version.number)
 
     async def _build_then_show(self, request: Request, visitor: Visitor, slug: str, number: int) -> Response:
@@ -423,6 +436,7 @@ class Builder:
             deployed=deployed,
             tools=tool_rows(mount.integration) if deployed and mount is not None else [],
             mcp_url=self.d.mcp_url(request),
+            autobuild=request.query_params.get("build") == str(latest.number) and latest.status == "draft",
             spec_name=f"{slug}.yaml",
             spec_text=text,
             problems=problems or [],

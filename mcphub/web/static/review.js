@@ -62,7 +62,7 @@
 
     var search = form.querySelector("[data-op-search]");
     if (search) {
-      search.addEventListener("input", function () {
+      var filter = function () {
         var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
         rows.forEach(function (row) {
           var text = row.getAttribute("data-search") + " " + row.querySelector("[data-tool-name]").value.toLowerCase();
@@ -71,7 +71,9 @@
         form.querySelectorAll("[data-group]").forEach(function (group) {
           group.hidden = !group.querySelector("[data-op]:not([hidden])");
         });
-      });
+      };
+      search.addEventListener("input", filter);
+      filter();  // what was typed before this script ran
     }
 
     var authType = form.querySelector("[data-auth-type]");
