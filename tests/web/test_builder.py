@@ -11,7 +11,9 @@ its Content-Security-Policy refuses.
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -267,6 +269,17 @@ async def test_upload_review_deploy_call_edit_and_roll_back(
         await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 2 deployed")
         assert await _shelter_tools(client) == {"shelter__list_pets", "shelter__fetch_pet"}
         await check_page(page)
+
+    # Export: the deployed version as a standalone MCP server project (what `mcphub export` writes), zipped.
+    async with page.expect_download() as waiting:
+        await page.get_by_role("link", name="Export", exact=True).click()
+    download = await waiting.value
+    assert download.suggested_filename == "mcp-shelter-v2.zip"
+    with zipfile.ZipFile(await download.path()) as archive:
+        names = set(archive.namelist())
+        assert {"mcp-shelter/pyproject.toml", "mcp-shelter/mcp_shelter/server.py"} <= names
+        exported = json.loads(archive.read("mcp-shelter/mcp_shelter/integration.json"))
+    assert sorted(tool["name"] for tool in exported["tools"]) == ["fetch_pet", "list_pets"]
 
 
 async def test_a_broken_upload_says_where_and_stores_nothing(tab: Page, hub: DashHub, root: Path) -> None:

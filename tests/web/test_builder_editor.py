@@ -186,3 +186,23 @@ async def test_the_playground_form_follows_the_input_schema(
         "address": {"city": "Lyon"},
     }
     await expect(page.get_by_test_id("upstream-body")).to_contain_text('"North wing"')
+
+
+POSTMAN = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "postman" / "pet_shop.postman_collection.json"
+
+
+async def test_a_postman_collection_goes_through_the_same_review(tab: Page, hub: DashHub) -> None:
+    page, base = tab, hub.base
+    await sign_in(page, base, hub.admin.email, ADMIN_PASSWORD)
+    await page.goto(f"{base}/build")
+    await page.get_by_label("OpenAPI (JSON or YAML) or Postman collection").set_input_files(POSTMAN)
+    await page.get_by_label("Slug (optional)").fill("petshop")
+    await page.get_by_role("button", name="Read the source").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Review Pet Shop")
+    await expect(page.get_by_test_id("stages").locator("tr", has_text="analyze")).to_contain_text("postman")
+    await expect(page.get_by_role("group", name=re.compile("^Pets"))).to_be_visible()
+    await expect(page.get_by_label("How the credential is sent")).to_have_value("bearer")  # detected, pre-filled
+    await check_page(page)
+    await page.get_by_role("button", name="Build version 2").click()
+    await expect(page.get_by_test_id("versions").locator("tr[data-version='2']")).to_contain_text("built")

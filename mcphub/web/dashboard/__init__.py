@@ -8,7 +8,7 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
-  /build, /build/<slug>[/review|/diff|/playground]  build your own integration from a file, URL or text: review, build,
+  /build, /build/<slug>[/review|/diff|/playground|/export]  build your own integration from a file, URL or text: review, build,
                                         deploy; edit its spec (Monaco, /monaco/<version>/…); versions, rollback
   /schema/spec.json, /schema/spec/v1.json   the spec format's JSON Schema (public)
   /settings                             password, sessions, grants, delete; admins: users, sign-up, audit, status
@@ -90,6 +90,7 @@ def create_dashboard_routes(
         post("/build/{slug}/review", builder.submit_review, "build.review"),
         Route("/build/{slug}/diff", page(builder.diff), methods=["GET"]),
         Route("/build/{slug}/playground", page(builder.playground), methods=["GET"]),
+        Route("/build/{slug}/export", page(builder.export), methods=["GET"]),
         post("/build/{slug}/playground", builder.play, "build.playground"),
         post("/build/{slug}/build", builder.build_now, "build.build"),
         post("/build/{slug}/deploy", builder.deploy, "build.deploy"),

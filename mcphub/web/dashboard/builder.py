@@ -529,6 +529,36 @@ class Builder:
             versions=versions,
         )
 
+    # --- export ----------------------------------------------------------------------------------------
+
+    async def export(self, request: Request, visitor: Visitor) -> Response:
+        """GET `/build/<slug>/export[?version=N]`: the standalone MCP server of a built version, as a zip."""
+        slug = str(request.path_params["slug"])
+        try:
+            info = await self.servers.owned(visitor.user, slug)
+            number = _int(request.query_params.get("version")) or info.deployed_version
+            version = await self.servers.version(visitor.user, slug, number)
+        except HubError as exc:
+            return self._missing(request, visitor, slug, exc)
+        package = await self.servers.builds.package(slug, version.number) if version.status == "built" else None
+        if package is None:
+            return await self.d.redirect(
+                request,
+                f"/build/{slug}",
+                f"Version {version.number} is not built: build it to export it.",
+                kind="error",
+            )
+        try:
+            data = await anyio.to_thread.run_sync(_export_zip, slug, package)
+        except Exception as exc:  # the exporter names what it cannot carry (e.g. a non-HTTP tool)
+            return await self.d.redirect(request, f"/build/{slug}", f"Not exported: {exc}", kind="error")
+        name = f"mcp-{slug}-v{version.number}.zip"
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
+
     # --- the playground --------------------------------------------------------------------------------
 
     async def playground(self, request: Request, visitor: Visitor) -> Response:
@@ -805,6 +835,23 @@ def _policy_from(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
     if current.get("allow_private_network"):
         policy["allow_private_network"] = True  # an admin's choice at step 1 stays
     return policy
+
+
+def _export_zip(slug: str, package: bytes) -> bytes:
+    """`mcphub export` of a stored package: the standalone project, zipped under `mcp-<slug>/`."""
+    from mcphub.export import export_integration
+    from mcphub.runtime.tenancy.builds import unpack
+
+    with tempfile.TemporaryDirectory(prefix="mcphub-export-") as scratch:
+        folder = Path(scratch)
+        unpack(package, folder / "package" / slug)
+        result = export_integration(folder / "package" / slug, folder / "out")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(result.directory.rglob("*")):
+                if path.is_file():
+                    archive.write(path, f"mcp-{slug}/{path.relative_to(result.directory).as_posix()}")
+        return buffer.getvalue()
 
 
 def _check_with_source(slug: str, text: str, pinned: bytes) -> list[Problem]:
