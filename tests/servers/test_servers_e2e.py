@@ -23,6 +23,7 @@ from runtime.support import Account, make_account, mcp_client, open_tenancy, ser
 
 from mcphub.app import Settings, create_app
 from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.runtime.upstream.http import EgressPolicy
 from servers.standin import Shop, shop_openapi
 
 EVENT_WAIT_S = 15.0
@@ -104,7 +105,8 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
     )
     ada_hears, bob_hears = Listener(), Listener()
-    with serve(create_app(settings), health_path="/healthz") as base:
+    app = create_app(settings)
+    with serve(app, health_path="/healthz") as base:
         async with (
             signed_in(base, ada) as api,
             mcp_client(f"{base}/mcp", ada.key, mode="legacy", message_handler=ada_hears) as ada_mcp,
@@ -149,7 +151,7 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
                             {"operation": "list_items", "name": "find_items"},
                             {"operation": "get_item", "description": "Read one item of the shop by its numeric id."},
                         ],
-                        "policy": {"rate_limit": "100/min", "timeout_s": 5},
+                        "policy": {"rate_limit": "3/min", "timeout_s": 5},
                         "message": "first review",
                     },
                 ),
@@ -165,6 +167,12 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
             found = await ada_mcp.call_tool("shop__find_items", {"q": "lamp"})
             assert not found.is_error, text(found)
             assert "chair" in text(found) and standin.requests[-1][:3] == ("GET", "/items", "q=lamp")
+            # The built-ins' sandbox: hosts from the servers, only the enabled tools' methods, the reviewed policy.
+            mounted = app.state.hub.snapshot.mounts["shop"].integration
+            egress = EgressPolicy.from_integration(mounted)
+            assert egress.methods == {"GET"}  # delete_item and create_item were not selected
+            assert egress.host_allowed("127.0.0.1") and not egress.host_allowed("attacker.example")
+            assert (mounted.policy.rate_limit, mounted.policy.timeout_s) == ("3/min", 5)
 
             # Bob sees nothing, even with the slug enabled, and cannot call it.
             await tenancy.integrations.enable(bob.user_id, "shop")
@@ -183,6 +191,10 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
                 )
                 assert ok(shared)["server"]["visibility"] == "shared"
                 assert names(await bob_mcp.list_tools(cache_mode="refresh")) == {"shop__find_items", "shop__get_item"}
+                # The reviewed rate limit holds for Bob's calls as for a built-in's: 3 a minute.
+                answers = [await bob_mcp.call_tool("shop__get_item", {"item_id": n}) for n in range(4)]
+                assert [a.is_error for a in answers] == [False, False, False, True]
+                assert "rate limited" in text(answers[-1])
                 docs = await anonymous.get("/integrations/shop/docs")
                 assert docs.status_code == 200 and "shop__get_item" in docs.text
             assert "numeric id" in ok(await api.get("/servers/shop/docs"))["markdown"]
