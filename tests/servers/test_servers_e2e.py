@@ -174,7 +174,9 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
             assert egress.host_allowed("127.0.0.1") and not egress.host_allowed("attacker.example")
             assert (mounted.policy.rate_limit, mounted.policy.timeout_s) == ("3/min", 5)
 
-            # Bob sees nothing, even with the slug enabled, and cannot call it.
+            # Bob sees nothing — not even a list_changed —, even with the slug enabled, and cannot call it.
+            assert names(await bob_mcp.list_tools(cache_mode="refresh")) == set()
+            assert bob_hears.count == 0
             await tenancy.integrations.enable(bob.user_id, "shop")
             assert names(await bob_mcp.list_tools(cache_mode="refresh")) == set()
             refused = await bob_mcp.call_tool("shop__get_item", {"item_id": 1})
