@@ -8,6 +8,7 @@ import asyncio
 import json
 import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import mcp_types as types
 import pytest
 from runtime.support import mcp_client, provision, serve
 from tenancy.conftest import _create_pg, _drop_pg, _pg
-from tenancy.hub_process import cli, hub_env, hub_process
+from tenancy.hub_process import MCPHUB, cli, hub_env, hub_process
 
 from mcphub.runtime.store.migrations import upgrade
 from servers.standin import Shop, shop_openapi
@@ -93,6 +94,16 @@ def test_two_hubs_on_postgresql_serve_a_build_deployed_by_the_cli(tmp_path: Path
             )
             assert [(v["number"], v["status"], v["deployed"]) for v in versions] == [(1, "built", True)]
             assert versions[0]["last_run"]["status"] == "ok"
+
+            shown = json.loads(cli(env_one, "servers", "show", "shop", "--user", "ada@example.com", "--json").stdout)
+            assert shown["server"]["owner_email"] == "ada@example.com" and shown["deployed"]["number"] == 1
+            again = cli(env_two, "servers", "rollback", "shop", "1", "--user", "ada@example.com", "--json")
+            assert json.loads(again.stdout)["server"]["deployed_version"] == 1  # already built: nothing compiled
+            refused = subprocess.run(
+                [*MCPHUB, "servers", "deploy", "shop", "--user", "admin@example.com", "--version", "9", "--json"],
+                env=env_one, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert refused.returncode == 1 and "no version 9" in json.loads(refused.stdout)["error"]["message"]
 
             cli(env_two, "servers", "delete", "shop", "--user", "ada@example.com")
             for base in (one, two):

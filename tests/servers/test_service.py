@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from runtime.support import open_tenancy
+from runtime.support import open_tenancy, serve
 
 from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.builds import BuildConflict, BuildNotFound, pack, unpack
@@ -87,9 +88,17 @@ async def test_a_users_integration_is_theirs_and_untrusted_specs_are_refused(ten
     with pytest.raises(InvalidInput, match="no_such_op"):
         await servers.review(ada, "shop", Review(tools=[ReviewTool("no_such_op")]))
     reviewed = await servers.review(
-        ada, "shop", Review(tools=[ReviewTool("get_item", name="read_item"), ReviewTool("delete_item")])
+        ada,
+        "shop",
+        Review(
+            tools=[ReviewTool("get_item", name="read_item"), ReviewTool("delete_item")],
+            auth=[{"type": "api_key", "in": "header", "name": "X-Shop-Key", "label": "Shop key"}],
+            policy={"rate_limit": "10/min"},
+        ),
     )
     draft = await servers.draft(ada, "shop", reviewed.number)
+    assert [(a["type"], a["location"], a["param_name"]) for a in draft.auth] == [("api_key", "header", "X-Shop-Key")]
+    assert draft.policy["rate_limit"] == "10/min"
     chosen = {op.operation: (op.selected, op.name) for op in draft.operations}
     assert chosen == {
         "list_items": (False, "list_items"),
@@ -143,3 +152,21 @@ def test_a_package_round_trips_through_its_archive_and_nothing_else_is_extracted
         "manifest.json",
         "server.py",
     ]
+
+
+async def test_a_url_source_is_fetched_under_the_egress_rules(tenancy: Tenancy) -> None:
+    admin, ada, _bob = await _users(tenancy)
+    document = json.dumps(shop_openapi("https://shop.example")).encode()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": document})
+
+    servers = Servers(tenancy)
+    with serve(app) as base:
+        with pytest.raises(InvalidInput, match="private"):  # 127.0.0.1: refused to a user
+            await servers.create(ada, SourceInput("url", url=f"{base}/openapi.json"), slug="shop")
+        created = await servers.create(admin, SourceInput("url", url=f"{base}/openapi.json"), allow_private=True)
+    assert created.info.slug == "shop" and created.stages[0]["stage"] == "fetch"
+    source, data, _pinned = await tenancy.builds.source("shop")
+    assert (source.provenance, data) == (f"{base}/openapi.json", document)
