@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from runtime.support import open_tenancy, serve
+from tenancy.conftest import REDIS_URL
 
 from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.builds import BuildConflict, BuildNotFound, pack, unpack
@@ -136,6 +139,7 @@ async def test_a_build_stores_its_package_and_a_rollback_needs_a_built_version(t
     assert readme is not None and "shop__get_item" in readme
     assert await servers.readme(_bob, "shop") is None
     assert (await tenancy.integrations.states(ada.id))["shop"].enabled  # deploying turns it on for the owner
+    assert list(await tenancy.builds.manifests(ada.id)) == ["shop"] and await tenancy.builds.manifests(_bob.id) == {}
 
 
 def test_a_package_round_trips_through_its_archive_and_nothing_else_is_extracted(tmp_path: Path) -> None:
@@ -170,3 +174,31 @@ async def test_a_url_source_is_fetched_under_the_egress_rules(tenancy: Tenancy) 
     assert created.info.slug == "shop" and created.stages[0]["stage"] == "fetch"
     source, data, _pinned = await tenancy.builds.source("shop")
     assert (source.provenance, data) == (f"{base}/openapi.json", document)
+
+
+@pytest.mark.parametrize("through", ["change feed", "redis"])
+async def test_a_change_reaches_the_other_processes(
+    db_url: str, tmp_path: Path, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Builds.changed` runs this process's listeners at once and the other processes' through Redis or the feed."""
+    namespace = f"mcphub-test-{secrets.token_hex(6)}"
+    redis_url = REDIS_URL if through == "redis" else ""
+    one = await open_tenancy(tmp_path / "data", db_url, redis_url=redis_url, namespace=namespace)
+    two = await open_tenancy(tmp_path / "data", db_url, redis_url=redis_url, namespace=namespace)
+    heard: dict[str, asyncio.Event] = {"one": asyncio.Event(), "two": asyncio.Event()}
+
+    def listener(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            heard[name].set()
+
+        return run
+
+    try:
+        one.builds.subscribe(listener("one"))
+        two.builds.subscribe(listener("two"))
+        await one.builds.changed("shop")
+        assert heard["one"].is_set()  # before `changed` returned
+        await asyncio.wait_for(heard["two"].wait(), timeout=10)
+    finally:
+        await one.aclose()
+        await two.aclose()
