@@ -40,13 +40,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from mcphub.runtime.catalog import Catalog
+from mcphub.runtime.catalog import Catalog, ReloadReport
 from mcphub.runtime.mcp.context import VIEW_SCOPE_KEY
 from mcphub.runtime.mcp.fastpath import FastPath
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
 from mcphub.runtime.oauth.authserver import authenticate_bearer
 from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
+from mcphub.runtime.tenancy.builds import Deployed
 from mcphub.runtime.tenancy.firstrun import bootstrap
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.upstream.credentials import CredentialProvider
@@ -290,8 +291,9 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             hub.attach(tenancy)
 
             async def builds_changed() -> None:  # a deploy, rollback, delete or share (here or on another replica)
-                await tenancy.builds.sync()
-                await hub.reload()
+                before = tenancy.builds.deployed()
+                after = await tenancy.builds.sync()
+                await hub.reload(audience=lambda report: _owners_only(report, before, after))
 
             tenancy.builds.subscribe(builds_changed)
             await builds_changed()
@@ -360,6 +362,18 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     app.state.settings = settings
     app.state.services = services
     return app
+
+
+def _owners_only(report: ReloadReport, before: dict[str, Deployed], after: dict[str, Deployed]) -> set[int] | None:
+    """Who hears of a reload after built integrations changed: only their owners when every change is to a private
+    one (before and after), else everyone (None): other users' lists did not change, so they hear nothing."""
+    owners: set[int] = set()
+    for slug in [*report.added, *report.removed, *report.updated]:
+        states = [state for state in (before.get(slug), after.get(slug)) if state is not None]
+        if not states or any(state.visibility != "private" for state in states):
+            return None
+        owners.update(state.owner_id for state in states)
+    return owners
 
 
 def _catalog_slugs(hub: Hub, tenancy: Tenancy) -> list[str]:

@@ -9,7 +9,8 @@ a failing build never touches the live version, and a rollback is a deploy of an
 
 Untrusted input: anyone may build, so a stored spec may only read the files pinned with it (kind openapi or
 postman, `source.path` inside the integration's folder, no URL, command or npm package), its slug is fixed, and
-only an admin may let its tools reach private addresses (`policy.allow_private_network`). Network steps go through
+only an admin may let its tools reach private addresses (`policy.allow_private_network`) — unless the operator
+lets every user do so (`MCPHUB_BUILDS_PRIVATE_NETWORK=1`: a hub inside a private network wrapping internal APIs). Network steps go through
 the builder's egress rules; the tools get the same sandbox as built-ins (allowed hosts from the servers, methods
 the tools use — DELETE only when a destructive tool is turned on —, rate limit, timeout).
 """
@@ -17,6 +18,7 @@ the tools use — DELETE only when a destructive tool is turned on —, rate lim
 from __future__ import annotations
 
 import io
+import os
 import re
 import tempfile
 import time
@@ -54,6 +56,7 @@ __all__ = [
 SLUG_RULE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _RESERVED = frozenset({"search"})  # /mcp/search is a view
 MAX_SOURCE_BYTES = 20 * 1024 * 1024
+PRIVATE_NETWORK_ENV = "MCPHUB_BUILDS_PRIVATE_NETWORK"
 Progress = Callable[[dict[str, Any]], None]  # one stage as it ends: {stage, status, seconds, log}
 
 
@@ -148,7 +151,8 @@ class Review:
     name: str | None = None
     base_url: str | None = None
     auth: list[dict[str, Any]] | None = None  # hub-spec auth entries; None keeps what the source declares
-    policy: dict[str, Any] | None = None  # hub-spec policy (allowed_hosts, allowed_methods, rate_limit, timeout_s…)
+    # hub-spec policy fields (allowed_hosts, allowed_methods, rate_limit, timeout_s…), merged into the version's
+    policy: dict[str, Any] | None = None
     message: str = "reviewed"
 
 
@@ -250,8 +254,11 @@ class Servers:
         from mcphub.builder.build import BuildOptions, _describe, _slugify  # the builder's fetch + analyze
         from mcphub.builder.build import _Stages as BuilderStages
 
-        if allow_private and not user.is_admin:
-            raise Forbidden("only admins may let an integration reach private addresses")
+        if allow_private and not _may_reach_private(user.is_admin):
+            raise Forbidden(
+                "only admins may let an integration reach private addresses (the operator can let every user: "
+                f"{PRIVATE_NETWORK_ENV}=1)"
+            )
         if slug is not None:
             self._check_slug(slug)
         if len(source.data) > MAX_SOURCE_BYTES:
@@ -391,8 +398,9 @@ class Servers:
                 spec.pop("base_url", None)
         if review.auth is not None:
             spec["auth"] = review.auth
-        if review.policy is not None:
-            spec["policy"] = {k: v for k, v in review.policy.items() if v is not None}
+        if review.policy is not None:  # merged into the version's policy; a field set to null is removed
+            merged = {**(spec.get("policy") or {}), **review.policy}
+            spec["policy"] = {k: v for k, v in merged.items() if v is not None}
         spec["slug"] = info.slug
         text = _dump(spec, f"reviewed by {user.email}")
         return await self.save_spec(user, slug, text, review.message)
@@ -402,7 +410,9 @@ class Servers:
         info = await self.owned(user, slug)
         latest = await self.builds.version(slug)
         _, _, pinned = await self.builds.source(slug, latest.source_id)
-        await anyio.to_thread.run_sync(_checked_spec, info.slug, spec_yaml, pinned, user.is_admin)
+        owner = await self.t.accounts.get_user(info.owner_id)
+        private_ok = _may_reach_private(bool(owner and owner.is_admin))
+        await anyio.to_thread.run_sync(_checked_spec, info.slug, spec_yaml, pinned, private_ok)
         version = await self.builds.add_version(
             slug, spec_yaml, author_id=user.id, message=message or "edited", source_id=latest.source_id
         )
@@ -442,7 +452,7 @@ class Servers:
         # The owner's right to private addresses decides, not the editor's: an admin's build of a user's spec does
         # not lend it the admin's rights.
         owner = await self.t.accounts.get_user(info.owner_id)
-        owner_admin = bool(owner and owner.is_admin)
+        owner_admin = _may_reach_private(bool(owner and owner.is_admin))
         try:
             outcome = await anyio.to_thread.run_sync(
                 _compile, info.slug, version.spec_yaml, pinned, owner_admin, stages
@@ -493,6 +503,10 @@ class Servers:
 
 
 # --- the blocking parts (run in a worker thread) ----------------------------------------------------------------
+
+
+def _may_reach_private(admin: bool) -> bool:
+    return admin or os.environ.get(PRIVATE_NETWORK_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

@@ -427,7 +427,8 @@ class _Api:
     async def integrations(self, request: Request) -> Response:
         caller = await self.caller(request)
         states = await self.t.integrations.states(caller.user.id)
-        catalog = self._catalog()
+        # Other users' private built integrations are not in this user's catalog.
+        catalog = {s: i for s, i in self._catalog().items() if self.t.builds.may_see(caller.user.id, s)}
         items = []
         for slug in sorted(set(catalog) | set(states)):
             integration, state = catalog.get(slug), states.get(slug)

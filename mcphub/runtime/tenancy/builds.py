@@ -556,6 +556,18 @@ class Builds:
                     runs[run.version_id] = run  # the last one wins
             return [self._version_info(row, runs.get(row.id), info) for row in rows]
 
+    async def manifests(self, user_id: int) -> dict[str, bytes]:
+        """The manifest.json of every deployed built integration `user_id` may see (own or shared), by slug."""
+        manifests: dict[str, bytes] = {}
+        for info in await self.listing(user_id):
+            if info.deployed_version is None:
+                continue
+            data = await self.package(info.slug, info.deployed_version)
+            if data is not None:
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    manifests[info.slug] = archive.read("manifest.json")
+        return manifests
+
     async def package(self, slug: str, number: int) -> bytes | None:
         info = await self.get(slug)
         async with self.db.session() as session:
