@@ -108,6 +108,22 @@ async def test_the_editor_marks_problems_as_you_type_and_a_failing_build_keeps_t
     await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 2 deployed")
     await expect(page.get_by_test_id("versions").locator("tr[data-version='3']")).to_contain_text("failed")
     await check_page(page)
+
+    # A version whose test stage fails: the page names the tool and why; version 2 still serves.
+    wrong = original.replace(
+        "  name: create_pet\n", "  name: create_pet\n  fixed:\n    header:Content-Type: text/plain\n"
+    )
+    assert wrong != original
+    await _set_text(page, wrong)
+    await expect(problems).to_contain_text("No problems found.")
+    await page.get_by_role("button", name="Save and build").click()
+    await expect(page.get_by_test_id("spec-failure")).to_contain_text("Saved as version 4, but it does not build")
+    await expect(page.get_by_test_id("build-failure")).to_contain_text("the test stage failed")
+    await expect(page.get_by_test_id("build-error")).to_contain_text("create_pet (POST /pets)")
+    await expect(page.get_by_test_id("build-error")).to_contain_text("text/plain")
+    await expect(page.get_by_test_id("build-failure")).to_contain_text("version 2 stays live")
+    await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 2 deployed")
+    await check_page(page, "build-test-failed")
     async with mcp_client(f"{base}/mcp", hub.admin.key, mode="legacy") as client:
         names = {tool.name for tool in (await client.list_tools()).tools if tool.name.startswith("shelter__")}
         assert names == {"shelter__list_pets", "shelter__create_pet", "shelter__get_pet"}
@@ -186,6 +202,10 @@ async def test_the_playground_form_follows_the_input_schema(
         "address": {"city": "Lyon"},
     }
     await expect(page.get_by_test_id("upstream-body")).to_contain_text('"North wing"')
+    # The form comes back filled with the call's arguments, ready for the next try.
+    await expect(page.get_by_label("name (required)")).to_have_value("North wing")
+    await expect(page.get_by_label("tags item 2")).to_have_value("quiet")
+    await expect(page.get_by_label("size")).to_have_value('"large"')
 
 
 POSTMAN = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "postman" / "pet_shop.postman_collection.json"

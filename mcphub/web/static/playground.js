@@ -29,8 +29,9 @@
     return p;
   }
 
-  // node(schema, label, required) → {element, value(): the value, or undefined when left out}
-  function node(raw, label, required) {
+  // node(schema, label, required, initial) → {element, value(): the value, or undefined when left out}; `initial`
+  // (the arguments of the last call) fills the fields, else the schema's defaults do.
+  function node(raw, label, required, initial) {
     var schema = resolve(raw);
     var type = typeOf(schema);
     var id = "pg-field-" + (++counter);
@@ -45,7 +46,8 @@
       var children = [];
       var needed = schema.required || [];
       Object.keys(schema.properties || {}).forEach(function (key) {
-        var child = node(schema.properties[key], key, needed.indexOf(key) >= 0);
+        var start = initial && typeof initial === "object" ? initial[key] : undefined;
+        var child = node(schema.properties[key], key, needed.indexOf(key) >= 0, start);
         children.push([key, child]);
         set.appendChild(child.element);
       });
@@ -75,10 +77,10 @@
       add.type = "button";
       add.className = "small";
       add.textContent = "Add an item to " + label;
-      var addItem = function () {
+      var addItem = function (start) {
         var row = document.createElement("div");
         row.className = "pg-item";
-        var child = node(schema.items || {}, label + " item " + (items.length + 1), true);
+        var child = node(schema.items || {}, label + " item " + (items.length + 1), true, start);
         var remove = document.createElement("button");
         remove.type = "button";
         remove.className = "small";
@@ -95,9 +97,9 @@
         items.push(entry);
         changed();
       };
-      add.addEventListener("click", addItem);
+      add.addEventListener("click", function () { addItem(undefined); });
       box.appendChild(add);
-      (Array.isArray(schema.default) ? schema.default : []).forEach(function () { addItem(); });
+      (Array.isArray(initial) ? initial : Array.isArray(schema.default) ? schema.default : []).forEach(addItem);
       return {
         element: box,
         value: function () {
@@ -118,7 +120,6 @@
         var option = document.createElement("option");
         option.value = v === "" ? "" : JSON.stringify(v);
         option.textContent = v === "" ? "(leave out)" : String(v);
-        if (schema.default !== undefined && v === schema.default) option.selected = true;
         input.appendChild(option);
       });
     } else if (type === "boolean") {
@@ -127,7 +128,6 @@
         var option = document.createElement("option");
         option.value = v;
         option.textContent = v || "(leave out)";
-        if (schema.default !== undefined && String(schema.default) === v) option.selected = true;
         input.appendChild(option);
       });
     } else if (type === "json") {
@@ -139,7 +139,12 @@
       input.type = type === "integer" || type === "number" ? "number" : "text";
       if (type === "integer") input.step = "1";
       if (type === "number") input.step = "any";
-      if (schema.default !== undefined) input.value = schema.default;
+    }
+    var given = initial !== undefined ? initial : schema.default;
+    if (given !== undefined) {
+      if (type === "enum") input.value = JSON.stringify(given);
+      else if (type === "json") input.value = JSON.stringify(given);
+      else input.value = String(given);
     }
     input.id = id;
     if (required) input.required = true;
@@ -179,13 +184,13 @@
     var schema = JSON.parse(form.getAttribute("data-schema") || "{}");
     var previous = {};
     try { previous = JSON.parse(output.value || "{}"); } catch (e) { previous = {}; }
-    root = node(Object.assign({ type: "object" }, schema), "Arguments", true);
+    root = node(Object.assign({ type: "object" }, schema), "Arguments", true, previous);
     holder.appendChild(root.element);
     holder.hidden = false;
     output.readOnly = true;
     document.getElementById("pg-args-label").textContent = "Arguments as they will be sent (JSON)";
     form.addEventListener("input", changed);
     form.addEventListener("change", changed);
-    if (!Object.keys(previous).length) changed();
+    changed();
   });
 })();
