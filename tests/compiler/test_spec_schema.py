@@ -93,3 +93,16 @@ def test_what_the_models_refuse_the_schema_refuses(
     assert list(validator.iter_errors(data)), f"the schema accepts {name}"
     with pytest.raises(SpecError):
         parse_spec(yaml.safe_dump(data), tmp_path / "spec.yaml")
+
+
+def test_the_editor_gets_each_problem_at_its_line(tmp_path: Path) -> None:
+    from mcphub.compiler.spec_schema import check_spec_text
+
+    (tmp_path / "shelter.yaml").write_text("openapi: 3.0.3\n")
+    text = GOOD.replace("name: get_pet", "name: get pet").replace("rate_limit: 60/min", "rate_limit: lots")
+    problems = check_spec_text(text, tmp_path / "spec.yaml")
+    where = {(problem.line, problem.field) for problem in problems}
+    assert (8, "tools[1].name") in where and (9, "policy.rate_limit") in where, problems
+    assert check_spec_text(GOOD, tmp_path / "spec.yaml") == []
+    [syntax] = check_spec_text("slug: [\n", tmp_path / "spec.yaml")
+    assert syntax.line == 2 and "YAML syntax error" in syntax.message
