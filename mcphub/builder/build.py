@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from mcphub.builder.fetch import FetchError, fetch_url
+from mcphub.builder.refs import external_refs
 from mcphub.compiler.errors import CompileError, SourceError
 from mcphub.compiler.untrusted import check_tree, load_untrusted, read_bounded
 
@@ -257,12 +258,12 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
         stages.done("fetch", started, f"{len(fetched.body):,} bytes ({fetched.content_type or 'no content type'})")
         if kind is None and "html" in fetched.content_type:
             return await _from_docs_url(source, options, stages, time.perf_counter())
-        return _from_document(
+        return await _from_document(
             fetched.body,
             Path(fetched.final_url.rsplit("/", 1)[-1] or "source"),
             options,
             stages,
-            origin_url=fetched.final_url,
+            location=fetched.final_url,
         )
     path = Path(source)
     if not path.exists():
@@ -275,11 +276,11 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
     stages.done("fetch", started, f"{len(data):,} bytes from {path.name}")
     if kind == "docs":
         return _from_docs_folder(path.parent, options, stages, time.perf_counter())
-    return _from_document(data, path, options, stages, origin_url=None)
+    return await _from_document(data, path, options, stages, location=str(path))
 
 
-def _from_document(
-    data: bytes, name: Path, options: BuildOptions, stages: _Stages, *, origin_url: str | None
+async def _from_document(
+    data: bytes, name: Path, options: BuildOptions, stages: _Stages, *, location: str
 ) -> _Described:
     from mcphub.compiler.sources.postman import is_postman_collection
 
@@ -302,6 +303,21 @@ def _from_document(
     file_name = "openapi" + (name.suffix if name.suffix in (".json", ".yaml", ".yml") else ".json")
     if kind == "postman":
         file_name = "collection.postman_collection.json"
+    detail = f"{kind} description"
+    bundled: list[str] = []
+    if kind == "openapi" and external_refs(document):  # a multi-file description is pinned as one document
+        from mcphub.builder.refs import bundle_refs
+
+        document, bundled = await bundle_refs(document, location, allow_private=options.allow_private)
+        if bundled:
+            try:
+                data = json.dumps(document, indent=2, ensure_ascii=False, default=str).encode()
+            except ValueError:  # a YAML alias inside itself cannot be written out as JSON
+                raise SourceError(
+                    f"{location}: a schema refers to itself through a YAML alias; use a $ref for the recursion"
+                ) from None
+            file_name = "openapi.json"
+            detail += f", {len(bundled)} referenced documents bundled in"
     source: dict[str, Any] = {"kind": kind, "path": file_name}  # the URL it came from is in the spec's header
     servers = kind == "openapi" and bool(document.get("servers") or document.get("host"))
     if kind == "postman":
@@ -311,8 +327,9 @@ def _from_document(
         check_tree(document, str(name))  # the folders have no cycle (the conversion said where); nothing else has
         if data.lstrip()[:1] != b"{":  # a collection written as YAML: the compile reads JSON, as Postman exports
             data = json.dumps(document, indent=2, ensure_ascii=False, default=str).encode()
-    stages.done("analyze", started, f"{kind} description")
-    return _Described(kind, title, source, {file_name: data}, servers=servers)
+    stages.done("analyze", started, detail)
+    warnings = [f"{location}: bundled in from {where}" for where in bundled]
+    return _Described(kind, title, source, {file_name: data}, warnings=warnings, servers=servers)
 
 
 def _from_folder(path: Path, options: BuildOptions, stages: _Stages, started: float) -> _Described:
