@@ -78,3 +78,21 @@ def published_npm(package: str, version: str, sha256: str) -> Path:
             tar.extractall(target, filter="data")
     (target / ".verified").touch()
     return target / "package"
+
+
+def npm_installed(folder: Path, packages: list[str]) -> None:
+    """`npm install` of exact `packages` (name@x.y.z) into `folder`, once (a stamp names what was installed)."""
+    stamp = folder / ".installed"
+    wanted = " ".join(packages)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is needed to install published JavaScript packages"
+    subprocess.run(
+        [npm, "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--ignore-scripts", *packages],
+        cwd=folder,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    stamp.write_text(wanted)

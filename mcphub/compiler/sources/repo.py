@@ -2,7 +2,8 @@
 
 `source: {kind: repo, path: ../my-service}` points at a checkout (the builder clones a git URL into one). The tree
 is searched for OpenAPI/Swagger files first — a project's own description is the best one there is; without one,
-FastAPI and Flask applications are read statically (`python_routes`), each operation recording its `file:line`.
+FastAPI and Flask applications are read statically (`python_routes`), then Express, Fastify and NestJS ones
+(`js_routes`, with tree-sitter), each operation recording its `file:line`.
 The code is never imported or run. A repository says where its code is, not where it runs: the spec's `base_url`
 is required unless the description found names its servers.
 """
@@ -80,8 +81,16 @@ def read_repository(root: Path) -> RepoFindings:
     if scan.operations:
         frameworks = " and ".join(sorted(f.capitalize() if f == "flask" else "FastAPI" for f in scan.frameworks))
         return RepoFindings(scan.document, f"{frameworks} routes", [*problems, *scan.warnings])
+    from mcphub.compiler.sources.js_routes import scan_js_routes
+
+    js = scan_js_routes(root, title=root.name)
+    if js.operations:
+        names = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
+        frameworks = " and ".join(sorted(names[f] for f in js.frameworks))
+        return RepoFindings(js.document, f"{frameworks} routes", [*problems, *js.warnings])
     raise SourceError(
-        f"{root}: no OpenAPI/Swagger description and no FastAPI or Flask routes found in the repository"
+        f"{root}: no OpenAPI/Swagger description and no FastAPI, Flask, Express, Fastify or NestJS routes found "
+        "in the repository"
         + (f" ({'; '.join(problems[:3])})" if problems else "")
         + "; point source.path at the folder holding the API's code or description"
     )
