@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import yaml
 
-from mcphub.builder.fetch import FetchError, fetch_url
 from mcphub.builder.refs import external_refs
 from mcphub.compiler.errors import CompileError, SourceError
 from mcphub.compiler.untrusted import check_tree, load_untrusted, read_bounded
@@ -251,6 +250,8 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
             return await _from_git(source, options, scratch, stages, started)
         if kind == "docs":
             return await _from_docs_url(source, options, stages, started)
+        from mcphub.builder.fetch import FetchError, fetch_url  # the network stack, only for a URL
+
         try:
             fetched = await fetch_url(source, allow_private=options.allow_private)
         except FetchError as exc:

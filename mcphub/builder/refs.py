@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from mcphub.builder.fetch import FetchError, fetch_url
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.untrusted import load_untrusted, read_bounded
 
@@ -87,6 +86,8 @@ class _Documents:
         if remaining <= 0:
             raise SourceError(f"{referrer}: $ref '{ref}': the referenced documents pass {self.max_bytes:,} bytes")
         if re.match(r"^https?://", location):
+            from mcphub.builder.fetch import FetchError, fetch_url
+
             try:
                 fetched = await fetch_url(location, max_bytes=remaining, allow_private=self.allow_private)
             except FetchError as exc:
