@@ -164,11 +164,11 @@ def load_untrusted(data: bytes, where: str, *, max_depth: int = MAX_DEPTH, cycle
             check_yaml_aliases(data, where)
             value = yaml.load(data, Loader=_Loader)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{where}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+        raise SourceError(f"{where}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise SourceError(f"{where}: {line}not valid YAML ({exc.problem or exc.context})") from None
+        line = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SourceError(f"{where}{line}: not valid YAML ({exc.problem or exc.context})") from None
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         raise SourceError(f"{where}: not JSON or YAML ({str(exc).splitlines()[0]})") from None
     except RecursionError:
