@@ -50,6 +50,7 @@ _METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 _NEST_METHODS = {"Get": "get", "Post": "post", "Put": "put", "Patch": "patch", "Delete": "delete", "Head": "head",
                  "Options": "options"}  # fmt: skip
 _LANGUAGES: dict[str, tree_sitter.Language] = {}
+_FRAMEWORK_NAMES = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
 
 
 def _language(suffix: str) -> tree_sitter.Language:
@@ -313,8 +314,9 @@ class _Scanner:
         if not container.mounts:
             if not container.root and container.framework != "nestjs":
                 self.warnings.append(
-                    f"{container.where}: a {container.framework} router that is never mounted where it could be "
-                    "followed; its routes are read from /"
+                    f"{container.where}: a {_FRAMEWORK_NAMES[container.framework]} "
+                    f"{'router' if container.framework == 'express' else 'plugin'} that is never mounted where it "
+                    "could be followed; its routes are read from /"
                 )
                 container.root = True  # warn once
             base = self.global_prefix if container.framework == "nestjs" else ""
