@@ -145,9 +145,10 @@ async def build(options: BuildOptions, progress: Progress | None = None) -> Buil
             "# An ordinary spec: review it, curate `tools:`, and `mcphub compile` rebuilds it offline.\n"
         )
         with _Replacing(existing, options.out_dir, slug):
+            started = time.perf_counter()
             source_path = _write(options.out_dir, slug, described)
             spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-            return _compile(options, slug, described, spec_path, source_path, stages)
+            return _compile(options, slug, described, spec_path, source_path, stages, started)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -199,9 +200,12 @@ def _compile(
     spec_path: Path,
     source_path: Path | None,
     stages: _Stages,
+    started: float,
 ) -> BuildResult:
     from mcphub.compiler.ir import Integration
     from mcphub.compiler.pipeline import Target, compile_targets
+
+    stages.done("write", started, f"{spec_path} and its source; the compiler loaded")
 
     marks: dict[str, float] = {}
 
@@ -236,11 +240,11 @@ def _compile(
 
 
 async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _Described:
+    started = time.perf_counter()
     from mcphub.builder.git import looks_like_git_url
 
     source = options.source
     kind = options.kind
-    started = time.perf_counter()
     if kind == "text" or source == "-":
         text = options.text if options.text is not None else _read_text(source)
         stages.done("fetch", started, f"{len(text):,} characters of text")
@@ -283,9 +287,9 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
 async def _from_document(
     data: bytes, name: Path, options: BuildOptions, stages: _Stages, *, location: str
 ) -> _Described:
+    started = time.perf_counter()
     from mcphub.compiler.sources.postman import is_postman_collection
 
-    started = time.perf_counter()
     document = _parse_document(data, name)
     kind = options.kind
     if kind is None:
