@@ -23,11 +23,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mcphub.compiler.errors import ScanError
 
-__all__ = ["RULES_DIR", "SEMGREP_VERSION", "Finding", "ScanError", "find_semgrep", "scan"]
+__all__ = ["RULES_DIR", "SEMGREP_VERSION", "Finding", "PendingScan", "ScanError", "find_semgrep", "scan", "start_scan"]
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 # The version the rules are tested with; `make install` puts it in .tools/semgrep (its own venv: semgrep
@@ -88,21 +88,36 @@ def find_semgrep() -> Path:
 
 def scan(files: Sequence[Path]) -> list[Finding]:
     """Run semgrep once over `files` with the local rules; findings sorted by file and line."""
-    if not files:
-        return []
-    targets = [path.resolve() for path in files]
-    semgrep = find_semgrep()
-    with tempfile.TemporaryDirectory(prefix="mcphub-scan-") as home:
+    return start_scan(files).wait()
+
+
+class PendingScan:
+    """A semgrep run under way (`start_scan`); `wait` returns its findings or raises ScanError.
+
+    The caller may do other work meanwhile (the pipeline imports the test stage's libraries), but nothing that
+    runs the code being scanned.
+    """
+
+    def __init__(self, targets: list[Path]) -> None:
+        self.targets = targets
+        self._process: subprocess.Popen[bytes] | None = None
+        self._home: tempfile.TemporaryDirectory[str] | None = None
+        self._handles: list[IO[bytes]] = []
+        if not targets:
+            return
+        self.semgrep = find_semgrep()
+        self._home = tempfile.TemporaryDirectory(prefix="mcphub-scan-")
+        home = Path(self._home.name)
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         env |= {
             "SEMGREP_SEND_METRICS": "off",
             "SEMGREP_ENABLE_VERSION_CHECK": "0",
-            "SEMGREP_SETTINGS_FILE": str(Path(home) / "settings.yml"),
-            "SEMGREP_LOG_FILE": str(Path(home) / "semgrep.log"),
-            "SEMGREP_VERSION_CACHE_PATH": str(Path(home) / "version"),
+            "SEMGREP_SETTINGS_FILE": str(home / "settings.yml"),
+            "SEMGREP_LOG_FILE": str(home / "semgrep.log"),
+            "SEMGREP_VERSION_CACHE_PATH": str(home / "version"),
         }
         command = [
-            str(semgrep),
+            str(self.semgrep),
             "scan",
             # the OCaml engine end to end: ~0.2 s of start-up instead of ~2 s for the Python front end
             "--experimental",
@@ -117,16 +132,59 @@ def scan(files: Sequence[Path]) -> list[Finding]:
             "--quiet",
             *map(str, targets),
         ]
+        # Output into files, not pipes: a pipe nobody reads while the caller works would stall semgrep.
+        self._stdout = (home / "stdout.json").open("w+b")
+        self._stderr = (home / "stderr.txt").open("w+b")
+        self._handles = [self._stdout, self._stderr]
         try:
             # cwd is the empty temp folder: no .semgrepignore or git repository around to change the targets
-            result = subprocess.run(
-                command, capture_output=True, text=True, cwd=home, env=env, timeout=_RUN_TIMEOUT_S, check=False
+            self._process = subprocess.Popen(
+                command, stdout=self._stdout, stderr=self._stderr, cwd=home, env=env, stdin=subprocess.DEVNULL
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ScanError(f"semgrep ({semgrep}) could not run: {exc}") from exc
-    output = _parse_output(result, semgrep)
-    _check_complete(output, targets)
-    return sorted([*_syntax_findings(targets), *_findings(output)], key=lambda f: (str(f.path), f.line, f.rule))
+        except OSError as exc:
+            self._close()
+            raise ScanError(f"semgrep ({self.semgrep}) could not run: {exc}") from exc
+
+    def wait(self) -> list[Finding]:
+        if self._process is None:
+            return []
+        assert self._home is not None
+        try:
+            try:
+                returncode = self._process.wait(timeout=_RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired as exc:
+                self._process.kill()
+                self._process.wait()
+                raise ScanError(f"semgrep ({self.semgrep}) could not run: {exc}") from exc
+            self._stdout.seek(0)
+            self._stderr.seek(0)
+            result = subprocess.CompletedProcess(
+                self._process.args,
+                returncode,
+                self._stdout.read().decode("utf-8", errors="replace"),
+                self._stderr.read().decode("utf-8", errors="replace"),
+            )
+        finally:
+            self._close()
+        output = _parse_output(result, self.semgrep)
+        _check_complete(output, self.targets)
+        return sorted(
+            [*_syntax_findings(self.targets), *_findings(output)], key=lambda f: (str(f.path), f.line, f.rule)
+        )
+
+    def _close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        self._handles = []
+        if self._home is not None:
+            self._home.cleanup()
+            self._home = None
+        self._process = None
+
+
+def start_scan(files: Sequence[Path]) -> PendingScan:
+    """Start semgrep over `files` with the local rules and return at once; `.wait()` gives the findings."""
+    return PendingScan([path.resolve() for path in files])
 
 
 def _syntax_findings(targets: list[Path]) -> list[Finding]:
