@@ -151,7 +151,14 @@ def compile(
     scanned = [r for r in reports if r.scan_seconds is not None]
     if scanned and not as_json:
         count = f"{len(scanned)} package{'s' if len(scanned) != 1 else ''}"
-        click.echo(f"  scan: {count} in one semgrep run, {scanned[0].scan_seconds:.2f}s", err=True)
+        first = scanned[0]
+        if first.scan_files and first.scan_reused == first.scan_files:
+            how = "every file passed the scan before in these same bytes, semgrep not run"
+        elif first.scan_reused:
+            how = f"in one semgrep run ({first.scan_reused} of {first.scan_files} files passed before in these bytes)"
+        else:
+            how = "in one semgrep run"
+        click.echo(f"  scan: {count} {how}, {first.scan_seconds:.2f}s", err=True)
 
     failed = [r for r in reports if r.error or r.kept]
     stale = [r for r in reports if r.stale]

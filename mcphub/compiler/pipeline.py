@@ -62,6 +62,8 @@ class CompileReport:
     error: str | None = None
     findings: list[Finding] = field(default_factory=list)  # the scan's, when it rejected this build
     scan_seconds: float | None = None  # the one scan run this package was part of (None: not scanned)
+    scan_reused: int = 0  # files of that run whose exact bytes passed the scan before (not given to semgrep again)
+    scan_files: int = 0  # files of that run in all
     test_seconds: float | None = None  # this package's test stage (None: not tested)
     kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
@@ -350,8 +352,11 @@ def _finish_scan(builds: list[_Build], pending: _PendingScan | None, *, check: b
         for build in builds:
             build.report.error = str(pending.error)
     seconds = time.perf_counter() - pending.started
+    reused = pending.run.reused if pending.run is not None else 0
+    files = len(pending.run.targets) + reused if pending.run is not None else 0
     for build in builds:
         build.report.scan_seconds = seconds
+        build.report.scan_reused, build.report.scan_files = reused, files
         staged = build.staged.resolve()
         # Findings name the package's own path (generated/<slug>/server.py), not the staging folder.
         build.report.findings = [

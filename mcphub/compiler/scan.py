@@ -15,6 +15,7 @@ only in part.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -99,13 +100,26 @@ class PendingScan:
     """
 
     def __init__(self, targets: list[Path]) -> None:
-        self.targets = targets
         self._process: subprocess.Popen[bytes] | None = None
         self._home: tempfile.TemporaryDirectory[str] | None = None
         self._handles: list[IO[bytes]] = []
+        self.targets: list[Path] = []  # the files semgrep is given
+        self.reused = 0  # files whose exact bytes passed this scan before, not scanned again
         if not targets:
             return
+        # Looked for even when every file passed before: the scan stage needs its tool either way.
         self.semgrep = find_semgrep()
+        self._passed = _Passed(self.semgrep)
+        self._keys: dict[Path, str] = {}
+        for path in targets:
+            key = self._passed.key(path)
+            if self._passed.known(key):
+                self.reused += 1
+            else:
+                self.targets.append(path)
+                self._keys[path] = key
+        if not self.targets:
+            return
         self._home = tempfile.TemporaryDirectory(prefix="mcphub-scan-")
         home = Path(self._home.name)
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
@@ -168,9 +182,14 @@ class PendingScan:
             self._close()
         output = _parse_output(result, self.semgrep)
         _check_complete(output, self.targets)
-        return sorted(
+        findings = sorted(
             [*_syntax_findings(self.targets), *_findings(output)], key=lambda f: (str(f.path), f.line, f.rule)
         )
+        failed = {finding.path for finding in findings}
+        for path in self.targets:
+            if path not in failed:
+                self._passed.record(self._keys[path])
+        return findings
 
     def _close(self) -> None:
         for handle in self._handles:
@@ -180,6 +199,41 @@ class PendingScan:
             self._home.cleanup()
             self._home = None
         self._process = None
+
+
+class _Passed:
+    """The file contents that passed the scan before, by content hash: a file is never scanned twice in the same bytes.
+
+    The key covers the bytes and the file's suffix (which picks semgrep's language), the rules (every rule file's
+    name and bytes) and the semgrep binary (its path, size and modification time), so a change to any of them
+    scans again. Only passes are remembered: a file with a finding is scanned (and reported) every time. Kept in
+    `$MCPHUB_CACHE_DIR/scan` (one empty file per key); a cache that cannot be written just means scanning again.
+    """
+
+    def __init__(self, semgrep: Path) -> None:
+        from mcphub.compiler.fetch import cache_root
+
+        self.root = cache_root() / "scan"
+        digest = hashlib.sha256(b"mcphub scan cache 1\0")
+        binary = semgrep.resolve()
+        stat = binary.stat()
+        digest.update(f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        for rule in sorted(RULES_DIR.glob("*.yaml")):
+            digest.update(rule.name.encode() + b"\0" + rule.read_bytes() + b"\0")
+        self.setup = digest.digest()
+
+    def key(self, path: Path) -> str:
+        return hashlib.sha256(self.setup + path.suffix.encode() + b"\0" + path.read_bytes()).hexdigest()
+
+    def known(self, key: str) -> bool:
+        return (self.root / key[:2] / key).is_file()
+
+    def record(self, key: str) -> None:
+        try:
+            (self.root / key[:2]).mkdir(parents=True, exist_ok=True)
+            (self.root / key[:2] / key).touch()
+        except OSError:
+            pass
 
 
 def start_scan(files: Sequence[Path]) -> PendingScan:
