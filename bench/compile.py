@@ -8,7 +8,9 @@ shares the machine's load:
   `build/raw/<slug>`, a new package each repetition, so parse, augment, codegen, the semgrep scan and the test stage
   all run as on a first compile — then `mcphub inspect <slug>`, which loads the package as the hub mounts it and lists
   its tools. Two whole processes, fork to exit, summed.
-- the same with `--no-test` (the compile without its test stage; the scan still runs), and the **hub spec** path:
+- the same with `--no-test` (the compile without its test stage; the scan still runs), once more into a new folder
+  with the scan's record of passed files kept (a recompile: unchanged files are not scanned again; every other row
+  starts that record empty), and the **hub spec** path:
   `mcphub compile specs/<slug>.yaml` into `generated/` (the curated integration) + `mcphub inspect <slug>`.
 - **FastMCP** (pinned below, in its own venv under .cache/bench): one whole process that imports FastMCP, reads the
   description, `FastMCP.from_openapi(...)` and `list_tools()`.
@@ -173,13 +175,13 @@ def _s(value: float | None) -> str:
 
 def _table(
     rows: list[tuple[str, str, str, Cell]], theirs: dict[str, Cell], runs: int, programs: dict[str, str]
-) -> tuple[list[str], bool]:
+) -> tuple[list[str], bool | None]:
     lines = [
         "| API | MCP Hub | tools | compile | inspect | **compile + inspect** | FastMCP (whole; inner) | **speed-up** "
         "(target) | inside the compile: build / scan / test / other | peak RSS: compile / inspect / FastMCP |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    met = True
+    met: bool | None = None  # None: no target checked (FastMCP not measured)
     for api, program, case, cell in rows:
         fast = theirs.get(api)
         fast_total = fast.median("total_s") if fast else None
@@ -191,7 +193,7 @@ def _table(
             speedup += " (compile failed)"
         if case == "raw" and program == "this" and fast_total and ours:
             ok = not failed and fast_total / ours >= TARGET_SPEEDUP[api]
-            met &= ok
+            met = ok if met is None else met and ok
             speedup = f"**{speedup}** (≥ {TARGET_SPEEDUP[api]:.0f}×: {'met' if ok else 'NOT met'})"
         parts = [cell.median(k) for k in ("build_s", "scan_s", "test_s")]
         other = compile_s - sum(p or 0 for p in parts) if compile_s is not None else None
@@ -288,7 +290,13 @@ def main() -> int:
             "",
             *table,
             "",
-            "all whole-process targets met" if met else "some whole-process targets NOT met",
+            "build = parse, augment, lint and codegen; scan = semgrep, from start to findings (in a compile with the"
+            " test stage, its libraries load while semgrep runs, so their import time is in this figure when it is"
+            " the longer); test = the test stage; other = the rest of the process (interpreter, imports, writing).",
+            "",
+            {True: "all whole-process targets met", False: "some whole-process targets NOT met"}.get(
+                met, "targets not checked: FastMCP was not measured"
+            ),
         ]
     )
     print(text)
