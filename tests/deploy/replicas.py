@@ -197,21 +197,25 @@ async def call_load(url: str, key: str, load: Load, *, clients: dict[str, int], 
     from runtime.support import mcp_client
 
     async def client(mode: str, number: int) -> None:
-        async with mcp_client(url, key, mode=mode) as session:
-            i = 0
-            while load.running:
-                pet = f"{mode[:1]}{number}-{i}"
-                i += 1
-                try:
-                    result = await session.call_tool("pets__get_pet", {"pet_id": pet})
-                except Exception as exc:
-                    load.failed.append((pet, time.monotonic(), f"{type(exc).__name__}: {exc}"))
-                    continue
-                if result.is_error:
-                    load.failed.append((pet, time.monotonic(), f"tool error: {result.content}"))
-                else:
-                    load.answered.append((pet, time.monotonic()))
-                if pause_s:
-                    await asyncio.sleep(pause_s)
+        i = 0
+        while load.running:
+            try:
+                async with mcp_client(url, key, mode=mode) as session:
+                    while load.running:
+                        pet = f"{mode[:1]}{number}-{i}"
+                        i += 1
+                        try:
+                            result = await session.call_tool("pets__get_pet", {"pet_id": pet})
+                        except Exception as exc:
+                            load.failed.append((pet, time.monotonic(), f"{type(exc).__name__}: {exc}"))
+                            continue
+                        if result.is_error:
+                            load.failed.append((pet, time.monotonic(), f"tool error: {result.content}"))
+                        else:
+                            load.answered.append((pet, time.monotonic()))
+                        if pause_s:
+                            await asyncio.sleep(pause_s)
+            except Exception as exc:  # the client's connection itself failed: counted, and it connects again
+                load.failed.append((f"{mode[:1]}{number}-client", time.monotonic(), f"{type(exc).__name__}: {exc}"))
 
     await asyncio.gather(*(client(mode, n) for mode, count in clients.items() for n in range(count)))
