@@ -39,10 +39,10 @@ import asyncpg  # type: ignore[import-untyped]
 from mcphub.compiler.ir import Integration, Tool
 from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import PrivateAddress, UnresolvableHost, resolve_public
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["ALLOW_WRITES_PARAM", "SqlExecutor", "SqlToolError", "execute_sql", "parse_connection"]
 
