@@ -109,10 +109,9 @@ class RequestBuilder:
     def _security(self, binding: HttpBinding, credential: Credential | None) -> list[AuthScheme]:
         """The schemes to apply: the first alternative this credential satisfies."""
         if binding.security == []:
-            # Public per the description: still send the user's credential when one fits (higher limits, private
-            # data); descriptions such as Notion's mark authenticated operations `security: []`.
-            alternatives, optional = [[scheme.id] for scheme in self.integration.auth], True
-        elif binding.security is not None:
+            # Public per the description (or the spec's `public:`): no credential goes with it.
+            return []
+        if binding.security is not None:
             alternatives, optional = binding.security, False
         elif self.integration.default_security:
             alternatives, optional = self.integration.default_security, False
