@@ -38,7 +38,7 @@ SLUG = "pets"
 HUB_START_DEADLINE_S = 30.0
 CLIENT_TIMEOUT_S = 45.0
 
-# The upstream API the compiled package talks to; the hub reaches it through `runtime.http`.
+# The upstream API the compiled package talks to; the hub reaches it through `runtime/upstream/client.py`.
 PETSTORE: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Pets", "version": "1.0.0", "description": "A tiny pet store for the e2e tests."},

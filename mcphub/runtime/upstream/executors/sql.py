@@ -14,7 +14,7 @@ Safety comes from PostgreSQL, not from parsing SQL:
 - one statement per call (the extended protocol refuses several).
 Egress: the host of the connection string must match `policy.allowed_hosts` when the spec sets them, and hosts
 resolving to loopback, private or reserved addresses are refused unless `policy.allow_private_network` is set
-(the same rule as `runtime.http`, checked here because asyncpg opens its own sockets; unix sockets are refused).
+(the same rule as the HTTP client's, `upstream/egress.py`, checked here because asyncpg opens its own sockets; unix sockets are refused).
 Pools are per (executor, connection string) and live until the executor is closed (its mount retired).
 """
 
