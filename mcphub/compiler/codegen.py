@@ -26,7 +26,7 @@ from mcphub.compiler.errors import CodegenError
 from mcphub.compiler.ir import ArgBinding, ArgLocation, Integration, Tool, ToolAnnotations
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-PACKAGE_FILES = ("__init__.py", "server.py", "manifest.json", "README.md")
+PACKAGE_FILES = ("__init__.py", "server.py", "manifest.json", "README.md", "search.json", "search.npy")
 
 # Keywords in generated functions that arguments must not shadow.
 _RESERVED_PYTHON_NAMES = frozenset({"call", "registry", "Any", "Call", "ToolOutput", "ToolRegistry"})

@@ -297,8 +297,11 @@ def _select_tools(result: Integration, spec: HubSpec, locator: Locator) -> list[
             )
         listed[matches[0]] = spec_index
     selected: list[tuple[Tool, int | None]] = [(source_tools[i], n) for i, n in listed.items()]
-    if spec.tools is None or spec.include == "all":
+    if spec.tools is None or spec.include == "all" or spec.search == "all":
         selected += [(tool, None) for i, tool in enumerate(source_tools) if i not in listed]
+    if spec.tools is not None and spec.search == "all":
+        for tool, position in selected:
+            tool.listed = position is not None
     for tool, position in selected:
         curation = None if position is None else (spec.tools or [])[position]
         if curation is not None:
@@ -570,8 +573,8 @@ def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, locator
         other = seen.get(tool.name)
         if entry is None:
             # Not listed: cite what kept it (include: all, or no tools: at all) and show the entry to add.
-            field = "include" if spec.include else "slug"
-            subject = f"'{spec.include or spec.slug}' gives tool '{tool.name}' (from '{_ref(tool)}'),"
+            field = "include" if spec.include else "search" if spec.search else "slug"
+            subject = f"'{spec.include or spec.search or spec.slug}' gives tool '{tool.name}' (from '{_ref(tool)}'),"
             fix = f"list it under tools: with a shorter name: (- {{operation: '{_ref(tool)}', name: ...}})"
             clash = "give one of them another name: under tools:"
         elif entry.name is not None:
