@@ -101,6 +101,14 @@ def main() -> None:
     parser.add_argument("--tasks", type=Path, default=TASKS)
     parser.add_argument("--json", dest="json_out", type=Path, help="write the figures here as JSON")
     parser.add_argument("--uncurated-only", action="store_true", help="skip the curated-first configuration")
+    parser.add_argument("--curated-only", action="store_true", help="skip the whole-APIs-uncurated configuration")
+    parser.add_argument(
+        "--curated",
+        type=Path,
+        default=ROOT / "generated",
+        help="folder of the curated packages ranked first (default generated/; e.g. a checkout's generated/ from "
+        "before `search: all`, to compare ranking changes on the same vectors)",
+    )
     parser.add_argument(
         "--misses",
         choices=MODES,
@@ -114,9 +122,11 @@ def main() -> None:
     build_catalog(args.catalog)
     tasks = yaml.safe_load(args.tasks.read_text())["tasks"]
     configs = {"full API, uncurated": [args.catalog]}
-    curated = [ROOT / "generated" / slug for slug in [*SOURCES, "linear"] if (ROOT / "generated" / slug).is_dir()]
+    curated = [args.curated / slug for slug in [*SOURCES, "linear"] if (args.curated / slug).is_dir()]
     if curated and not args.uncurated_only:
         configs["curated first + rest of the API"] = [*curated, args.catalog]
+        if args.curated_only:
+            del configs["full API, uncurated"]
     reports = {}
     for label, catalogs in configs.items():
         started = time.perf_counter()
@@ -191,9 +201,13 @@ def evaluate(index: Any, tasks: list[dict[str, Any]], args: argparse.Namespace, 
             "p50": round(statistics.median(samples), 2),
             "p95": round(sorted(samples)[int(0.95 * (len(samples) - 1))], 2),
             "cpu_p50": round(statistics.median(cpu), 2),
+            "cpu_p95": round(sorted(cpu)[int(0.95 * (len(cpu) - 1))], 2),
         }
 
-    print(f"{report['tools']} tools, {report['tasks']} tasks; index loaded in {report['index_load_seconds']} s")
+    print(
+        f"{report['tools']} tools, {report['tasks']} tasks; index loaded in {report['index_load_seconds']} s",
+        flush=True,
+    )
     groups = sorted(per["hybrid"], key=lambda g: (g == "all", g.startswith("split:"), g.startswith("kind:"), g))
     print(f"\n{'group':<16}{'n':>4}  " + "  ".join(f"{m:^20}" for m in MODES))
     print(f"{'':<20}  " + "  ".join(f"{'top1  top5   MRR':^20}" for _ in MODES))
@@ -208,9 +222,10 @@ def evaluate(index: Any, tasks: list[dict[str, Any]], args: argparse.Namespace, 
     )
     lat = report["latency_ms"]
     print(
-        f"latency (5 results, {report['tools']} tools): lexical p50 {lat['lexical']['p50']} ms "
-        f"(p95 {lat['lexical']['p95']}, CPU p50 {lat['lexical']['cpu_p50']}), hybrid p50 {lat['hybrid']['p50']} ms "
-        f"(p95 {lat['hybrid']['p95']}, CPU p50 {lat['hybrid']['cpu_p50']}); load average {os.getloadavg()[0]:.1f}"
+        f"latency (5 results, {report['tools']} tools): lexical wall p50 {lat['lexical']['p50']} / p95 "
+        f"{lat['lexical']['p95']} ms, CPU p50 {lat['lexical']['cpu_p50']} / p95 {lat['lexical']['cpu_p95']} ms; "
+        f"hybrid wall p50 {lat['hybrid']['p50']} / p95 {lat['hybrid']['p95']} ms, CPU p50 {lat['hybrid']['cpu_p50']} "
+        f"/ p95 {lat['hybrid']['cpu_p95']} ms; load average {os.getloadavg()[0]:.1f}"
     )
     if misses:
         print(f"\n{args.misses} misses (not in top 5): {len(misses)}")

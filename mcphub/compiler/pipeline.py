@@ -258,7 +258,7 @@ def _build(
         final = out_dir / integration.slug
         from mcphub.runtime.search.packindex import write_index  # the search view's index, stored with the package
 
-        write_index(staged, previous=final)
+        write_index(staged, previous=final, embeddings=False if check else None)  # --check: no model run
         differing = _differing_files(staged, final)
         if check:
             report.stale = differing

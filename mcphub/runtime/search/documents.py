@@ -24,14 +24,14 @@ from mcphub.runtime.search.embeddings import Vectors
 # Which parts of a tool feed the lexical index, and how much a matching word there counts. A word in the tool's
 # name or the operation's path says what the tool *is*; one in a parameter description only what it touches.
 FIELD_WEIGHTS: dict[str, float] = {
-    "name": 3.0,
+    "name": 5.0,
     "path": 1.5,
     "summary": 2.0,
     "description": 1.0,
     "details": 0.25,
     "integration": 1.0,
     "tags": 1.0,
-    "params": 0.6,
+    "params": 0.3,
     "param_docs": 0.3,
 }
 
@@ -51,6 +51,7 @@ class ToolDoc:
     enabled: bool = True
     title: str | None = None
     curated: bool = False  # from the integration's curated package (its flat list): ranks before the rest
+    listed: bool = True  # False: a `search: all` operation, off the flat list
     # Lexical terms by field from the package's stored index (None: tokenised when the index is built).
     terms: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -150,6 +151,7 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
                 enabled=enabled,
                 title=title,
                 curated=whole_api and tool.get("listed", True) is not False,
+                listed=tool.get("listed", True) is not False,
                 fields={
                     "name": " ".join(split_words(name) + split_words(source_ref)),
                     "summary": str(title or ""),
@@ -172,7 +174,7 @@ INDEX_VECTORS = "search.npy"
 INDEX_FILES = (INDEX_JSON, INDEX_VECTORS)
 FORMAT = 1
 # Bump when tokenising changes (split_words, stop words, stemmer): stored terms of an older format are ignored.
-LEXICAL_FORMAT = "1"
+LEXICAL_FORMAT = "2"
 # Bump when the text a tool is embedded from changes (ToolDoc.embedding_text).
 DOC_FORMAT = "1"
 

@@ -50,7 +50,6 @@ STOPWORDS = frozenset(
         "does",
         "for",
         "from",
-        "get",
         "has",
         "have",
         "i",

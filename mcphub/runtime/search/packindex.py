@@ -11,7 +11,9 @@ the model fingerprint and the tool's embedded text are unchanged; anything else 
 vectors cached on disk), so an old or hand-edited package still searches, only slower to mount.
 
 Writing is deterministic for `mcphub compile --check`: vectors of texts the package already had are copied from
-its previous index, never recomputed (float results may differ in the last bits between machines).
+its previous index, never recomputed (float results may differ in the last bits between machines), and `--check`
+never runs the model at all: a package whose tools lack vectors is still a valid package (the hub embeds those
+at mount), so the check holds generated/ to its sources, not to a machine's CPU time.
 """
 
 from __future__ import annotations
