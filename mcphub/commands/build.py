@@ -62,8 +62,8 @@ def build(
     """Turn an API description, a URL, a repository, docs or a text into a spec, and compile it.
 
     SOURCE is a file (OpenAPI/Swagger JSON or YAML, a Postman collection), a URL (a description, or a docs page
-    to crawl), a git URL or a local folder (its OpenAPI file, else its FastAPI/Flask routes), or `-` with
-    --kind text to read a plain description from stdin. Each stage prints as it ends, with its time (and the
+    to crawl), a git URL or a local folder (its OpenAPI file, else its FastAPI/Flask/Express/Fastify/NestJS
+    routes), or `-` with --kind text to read a plain description from stdin. Each stage prints as it ends, with its time (and the
     LLM's tokens and cost where one was used). The spec and its pinned source are ordinary files: review them,
     curate `tools:`, and `mcphub compile` rebuilds offline. Then `mcphub add`'s reload and enable steps, or a
     restart, serve it.
