@@ -1273,22 +1273,6 @@ async def apps_get_installation(call: Call, *, installation_id: int) -> ToolOutp
     return await call.http(path={"installation_id": installation_id})
 
 
-@registry.tool("apps_delete_installation")
-async def apps_delete_installation(call: Call, *, installation_id: int) -> ToolOutput:
-    """DELETE /app/installations/{installation_id}
-
-    Delete an installation for the authenticated app.
-
-    Uninstalls a GitHub App on a user, organization, or enterprise account. If you prefer to temporarily suspend an app's access to your account's resources, then we recommend the "[Suspend an app installation](https://docs.github.com/rest/apps/apps#suspend-an-app-installation)" endpoint.
-
-    You must use a [JWT](https://docs.github.com/apps/building-github-apps/authenticating-with-github-apps/#authenticating-as-a-github-app) to access this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/apps#delete-an-installation-for-the-authenticated-app"""
-    return await call.http(path={"installation_id": installation_id})
-
-
 @registry.tool("apps_create_installation_access_token")
 async def apps_create_installation_access_token(
     call: Call,
@@ -1332,37 +1316,6 @@ async def apps_suspend_installation(call: Call, *, installation_id: int) -> Tool
     return await call.http(path={"installation_id": installation_id})
 
 
-@registry.tool("apps_unsuspend_installation")
-async def apps_unsuspend_installation(call: Call, *, installation_id: int) -> ToolOutput:
-    """DELETE /app/installations/{installation_id}/suspended
-
-    Unsuspend an app installation.
-
-    Removes a GitHub App installation suspension.
-
-    You must use a [JWT](https://docs.github.com/apps/building-github-apps/authenticating-with-github-apps/#authenticating-as-a-github-app) to access this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/apps#unsuspend-an-app-installation"""
-    return await call.http(path={"installation_id": installation_id})
-
-
-@registry.tool("apps_delete_authorization")
-async def apps_delete_authorization(call: Call, *, client_id: str, access_token: str) -> ToolOutput:
-    """DELETE /applications/{client_id}/grant
-
-    Delete an app authorization.
-
-    OAuth and GitHub application owners can revoke a grant for their application and a specific user. You must provide a valid OAuth `access_token` as an input parameter and the grant for the token's owner will be deleted.
-    Deleting an application's grant will also delete all OAuth tokens associated with the application for the user. Once deleted, the application will have no access to the user's account and will no longer be listed on [the application authorizations settings screen within GitHub](https://github.com/settings/applications#authorized).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/oauth-applications#delete-an-app-authorization"""
-    return await call.http(path={"client_id": client_id}, body={"access_token": access_token})
-
-
 @registry.tool("apps_check_token")
 async def apps_check_token(call: Call, *, client_id: str, access_token: str) -> ToolOutput:
     """POST /applications/{client_id}/token
@@ -1388,20 +1341,6 @@ async def apps_reset_token(call: Call, *, client_id: str, access_token: str) -> 
     Returns an `authorization` object.
 
     Docs: https://docs.github.com/rest/apps/oauth-applications#reset-a-token"""
-    return await call.http(path={"client_id": client_id}, body={"access_token": access_token})
-
-
-@registry.tool("apps_delete_token")
-async def apps_delete_token(call: Call, *, client_id: str, access_token: str) -> ToolOutput:
-    """DELETE /applications/{client_id}/token
-
-    Delete an app token.
-
-    OAuth  or GitHub application owners can revoke a single token for an OAuth application or a GitHub application with an OAuth authorization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token"""
     return await call.http(path={"client_id": client_id}, body={"access_token": access_token})
 
 
@@ -1758,24 +1697,6 @@ async def oidc_create_custom_prop_inclusion_ent(
     return await call.http(path={"enterprise": enterprise}, body={"custom_property_name": custom_property_name})
 
 
-@registry.tool("oidc_delete_custom_prop_inclusion_ent")
-async def oidc_delete_custom_prop_inclusion_ent(
-    call: Call, *, enterprise: str, custom_property_name: str
-) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/actions/oidc/customization/properties/repo/{custom_property_name}
-
-    Delete an OIDC custom property inclusion for an enterprise.
-
-    Removes a repository custom property from being included in the OIDC token for repository actions in an enterprise.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:enterprise` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/oidc#delete-an-oidc-custom-property-inclusion-for-an-enterprise"""
-    return await call.http(path={"enterprise": enterprise, "custom_property_name": custom_property_name})
-
-
 @registry.tool("code_security_get_configs_ent")
 async def code_security_get_configs_ent(
     call: Call, *, enterprise: str, per_page: int | None = None, before: str | None = None, after: str | None = None
@@ -1977,26 +1898,6 @@ async def code_security_update_ent_config(
             "enforcement": enforcement,
         },
     )
-
-
-@registry.tool("code_security_delete_config_ent")
-async def code_security_delete_config_ent(call: Call, *, enterprise: str, configuration_id: int) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}
-
-    Delete a code security configuration for an enterprise.
-
-    Deletes a code security configuration from an enterprise.
-    Repositories attached to the configuration will retain their settings but will no longer be associated with
-    the configuration.
-
-    The authenticated user must be an administrator for the enterprise to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:enterprise` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/code-security/configurations#delete-a-code-security-configuration-for-an-enterprise"""
-    return await call.http(path={"enterprise": enterprise, "configuration_id": configuration_id})
 
 
 @registry.tool("code_security_attach_ent_config")
@@ -2240,37 +2141,6 @@ async def copilot_add_orgs_ent_coding_agent_policy(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/copilot/copilot-coding-agent-management#add-organizations-to-the-enterprise-coding-agent-policy"""
-    return await call.http(
-        path={"enterprise": enterprise}, body={"organizations": organizations, "custom_properties": custom_properties}
-    )
-
-
-@registry.tool("copilot_remove_orgs_ent_coding_b3dm")
-async def copilot_remove_orgs_ent_coding_b3dm(
-    call: Call,
-    *,
-    enterprise: str,
-    organizations: list[str] | None = None,
-    custom_properties: list[dict[str, Any]] | None = None,
-) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/copilot/policies/coding_agent/organizations
-
-    Remove organizations from the enterprise coding agent policy.
-
-    Disables Copilot cloud agent for the specified organizations within the enterprise.
-
-    The enterprise's coding agent policy must be set to `enabled_for_selected_orgs` before
-    using this endpoint. Organizations can be specified by login or matched via custom properties.
-
-    Only organizations that have Copilot enabled and belong to the enterprise will be affected.
-
-    Only enterprise owners can remove organizations from the coding agent policy.
-
-    OAuth app tokens and personal access tokens (classic) need either the `manage_billing:copilot` or `admin:enterprise` scopes to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot/copilot-coding-agent-management#remove-organizations-from-the-enterprise-coding-agent-policy"""
     return await call.http(
         path={"enterprise": enterprise}, body={"organizations": organizations, "custom_properties": custom_properties}
     )
@@ -2539,22 +2409,6 @@ async def enterprise_team_memberships_add(
     return await call.http(path={"enterprise": enterprise, "enterprise-team": enterprise_team, "username": username})
 
 
-@registry.tool("enterprise_team_memberships_remove")
-async def enterprise_team_memberships_remove(
-    call: Call, *, enterprise: str, enterprise_team: str, username: str
-) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}
-
-    Remove team membership.
-
-    Remove membership of a specific user from a particular team in an enterprise.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/enterprise-teams/enterprise-team-members#remove-team-membership"""
-    return await call.http(path={"enterprise": enterprise, "enterprise-team": enterprise_team, "username": username})
-
-
 @registry.tool("ent_team_orgs_get_assignments")
 async def ent_team_orgs_get_assignments(
     call: Call, *, enterprise: str, enterprise_team: str, per_page: int | None = None, page: int | None = None
@@ -2641,22 +2495,6 @@ async def enterprise_team_organizations_add(
     return await call.http(path={"enterprise": enterprise, "enterprise-team": enterprise_team, "org": org})
 
 
-@registry.tool("enterprise_team_organizations_delete")
-async def enterprise_team_organizations_delete(
-    call: Call, *, enterprise: str, enterprise_team: str, org: str
-) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}
-
-    Delete an organization assignment.
-
-    Unassign an enterprise team from an organization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/enterprise-teams/enterprise-team-organizations#delete-an-organization-assignment"""
-    return await call.http(path={"enterprise": enterprise, "enterprise-team": enterprise_team, "org": org})
-
-
 @registry.tool("enterprise_teams_get")
 async def enterprise_teams_get(call: Call, *, enterprise: str, team_slug: str) -> ToolOutput:
     """GET /enterprises/{enterprise}/teams/{team_slug}
@@ -2704,22 +2542,6 @@ async def enterprise_teams_update(
             "notification_setting": notification_setting,
         },
     )
-
-
-@registry.tool("enterprise_teams_delete")
-async def enterprise_teams_delete(call: Call, *, enterprise: str, team_slug: str) -> ToolOutput:
-    """DELETE /enterprises/{enterprise}/teams/{team_slug}
-
-    Delete an enterprise team.
-
-    To delete an enterprise team, the authenticated user must be an enterprise owner.
-
-    If you are an enterprise owner, deleting an enterprise team will delete all of its IdP mappings as well.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/enterprise-teams/enterprise-teams#delete-an-enterprise-team"""
-    return await call.http(path={"enterprise": enterprise, "team_slug": team_slug})
 
 
 @registry.tool("activity_list_public_events")
@@ -2862,18 +2684,6 @@ async def gists_update(
     return await call.http(path={"gist_id": gist_id}, body={"description": description, "files": files})
 
 
-@registry.tool("gists_delete")
-async def gists_delete(call: Call, *, gist_id: str) -> ToolOutput:
-    """DELETE /gists/{gist_id}
-
-    Delete a gist.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/gists/gists#delete-a-gist"""
-    return await call.http(path={"gist_id": gist_id})
-
-
 @registry.tool("gists_list_comments")
 async def gists_list_comments(
     call: Call, *, gist_id: str, per_page: int | None = None, page: int | None = None
@@ -2948,18 +2758,6 @@ async def gists_update_comment(call: Call, *, gist_id: str, comment_id: int, bod
     return await call.http(path={"gist_id": gist_id, "comment_id": comment_id}, body={"body": body})
 
 
-@registry.tool("gists_delete_comment")
-async def gists_delete_comment(call: Call, *, gist_id: str, comment_id: int) -> ToolOutput:
-    """DELETE /gists/{gist_id}/comments/{comment_id}
-
-    Delete a gist comment.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/gists/comments#delete-a-gist-comment"""
-    return await call.http(path={"gist_id": gist_id, "comment_id": comment_id})
-
-
 @registry.tool("gists_list_commits")
 async def gists_list_commits(
     call: Call, *, gist_id: str, per_page: int | None = None, page: int | None = None
@@ -3023,18 +2821,6 @@ async def gists_star(call: Call, *, gist_id: str) -> ToolOutput:
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/gists/gists#star-a-gist"""
-    return await call.http(path={"gist_id": gist_id})
-
-
-@registry.tool("gists_unstar")
-async def gists_unstar(call: Call, *, gist_id: str) -> ToolOutput:
-    """DELETE /gists/{gist_id}/star
-
-    Unstar a gist.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/gists/gists#unstar-a-gist"""
     return await call.http(path={"gist_id": gist_id})
 
 
@@ -3102,22 +2888,6 @@ async def apps_list_repos_accessible_installation(
 
     Docs: https://docs.github.com/rest/apps/installations#list-repositories-accessible-to-the-app-installation"""
     return await call.http(query={"per_page": per_page, "page": page})
-
-
-@registry.tool("apps_revoke_installation_access_token")
-async def apps_revoke_installation_access_token(call: Call) -> ToolOutput:
-    """DELETE /installation/token
-
-    Revoke an installation access token.
-
-    Revokes the installation token you're using to authenticate as an installation and access this endpoint.
-
-    Once an installation token is revoked, the token is invalidated and cannot be used. Other endpoints that require the revoked installation token must have a new installation token to work. You can create a new token using the "[Create an installation access token for an app](https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app)" endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/installations#revoke-an-installation-access-token"""
-    return await call.http()
 
 
 @registry.tool("issues_list")
@@ -3453,20 +3223,6 @@ async def activity_mark_thread_as_read(call: Call, *, thread_id: int) -> ToolOut
     return await call.http(path={"thread_id": thread_id})
 
 
-@registry.tool("activity_mark_thread_as_done")
-async def activity_mark_thread_as_done(call: Call, *, thread_id: int) -> ToolOutput:
-    """DELETE /notifications/threads/{thread_id}
-
-    Mark a thread as done.
-
-    Marks a thread as "done." Marking a thread as "done" is equivalent to marking a notification in your notification inbox on GitHub as done: https://github.com/notifications.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/activity/notifications#mark-a-thread-as-done"""
-    return await call.http(path={"thread_id": thread_id})
-
-
 @registry.tool("activity_get_thread_sub_authed_user")
 async def activity_get_thread_sub_authed_user(call: Call, *, thread_id: int) -> ToolOutput:
     """GET /notifications/threads/{thread_id}/subscription
@@ -3499,20 +3255,6 @@ async def activity_set_thread_subscription(call: Call, *, thread_id: int, ignore
 
     Docs: https://docs.github.com/rest/activity/notifications#set-a-thread-subscription"""
     return await call.http(path={"thread_id": thread_id}, body={"ignored": ignored})
-
-
-@registry.tool("activity_delete_thread_subscription")
-async def activity_delete_thread_subscription(call: Call, *, thread_id: int) -> ToolOutput:
-    """DELETE /notifications/threads/{thread_id}/subscription
-
-    Delete a thread subscription.
-
-    Mutes all future notifications for a conversation until you comment on the thread or get an **@mention**. If you are watching the repository of the thread, you will still receive notifications. To ignore future notifications for a repository you are watching, use the [Set a thread subscription](https://docs.github.com/rest/activity/notifications#set-a-thread-subscription) endpoint and set `ignore` to `true`.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/activity/notifications#delete-a-thread-subscription"""
-    return await call.http(path={"thread_id": thread_id})
 
 
 @registry.tool("meta_get_octocat")
@@ -3760,20 +3502,6 @@ async def billing_update_budget_org(
     )
 
 
-@registry.tool("billing_delete_budget_org")
-async def billing_delete_budget_org(call: Call, *, org: str, budget_id: str) -> ToolOutput:
-    """DELETE /organizations/{org}/settings/billing/budgets/{budget_id}
-
-    Delete a budget for an organization.
-
-    Deletes a budget by ID for an organization. The authenticated user must be an organization admin or billing manager.
-
-    Returns a `delete-budget` object: Response when deleting a budget.
-
-    Docs: https://docs.github.com/rest/billing/budgets#delete-a-budget-for-an-organization"""
-    return await call.http(path={"org": org, "budget_id": budget_id})
-
-
 @registry.tool("billing_get_github_premium_request_qwkn")
 async def billing_get_github_premium_request_qwkn(
     call: Call,
@@ -3963,26 +3691,6 @@ async def orgs_update(
     )
 
 
-@registry.tool("orgs_delete")
-async def orgs_delete(call: Call, *, org: str) -> ToolOutput:
-    """DELETE /orgs/{org}
-
-    Delete an organization.
-
-    Deletes an organization and all its repositories.
-
-    The organization login will be unavailable for 90 days after deletion.
-
-    Please review the Terms of Service regarding account deletion before using this endpoint:
-
-    https://docs.github.com/site-policy/github-terms/github-terms-of-service
-
-    Returns: Accepted
-
-    Docs: https://docs.github.com/rest/orgs/orgs#delete-an-organization"""
-    return await call.http(path={"org": org})
-
-
 @registry.tool("actions_get_actions_cache_usage_for_org")
 async def actions_get_actions_cache_usage_for_org(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/actions/cache/usage
@@ -4102,20 +3810,6 @@ async def actions_get_custom_image_for_org(call: Call, *, org: str, image_defini
     return await call.http(path={"org": org, "image_definition_id": image_definition_id})
 
 
-@registry.tool("actions_delete_custom_image_from_org")
-async def actions_delete_custom_image_from_org(call: Call, *, org: str, image_definition_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}
-
-    Delete a custom image from the organization.
-
-    OAuth tokens and personal access tokens (classic) need the `manage_runners:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/hosted-runners#delete-a-custom-image-from-the-organization"""
-    return await call.http(path={"org": org, "image_definition_id": image_definition_id})
-
-
 @registry.tool("actions_list_custom_image_versions_org")
 async def actions_list_custom_image_versions_org(call: Call, *, image_definition_id: int, org: str) -> ToolOutput:
     """GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions
@@ -4143,22 +3837,6 @@ async def actions_get_custom_image_version_for_org(
     Returns an `actions-hosted-runner-custom-image-version` object.
 
     Docs: https://docs.github.com/rest/actions/hosted-runners#get-an-image-version-of-a-custom-image-for-github-actions-hosted-runners"""
-    return await call.http(path={"org": org, "image_definition_id": image_definition_id, "version": version})
-
-
-@registry.tool("actions_delete_custom_image_version_org")
-async def actions_delete_custom_image_version_org(
-    call: Call, *, org: str, image_definition_id: int, version: str
-) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}
-
-    Delete an image version of custom image from the organization.
-
-    OAuth tokens and personal access tokens (classic) need the `manage_runners:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/hosted-runners#delete-an-image-version-of-custom-image-from-the-organization"""
     return await call.http(path={"org": org, "image_definition_id": image_definition_id, "version": version})
 
 
@@ -4290,20 +3968,6 @@ async def actions_update_hosted_runner_for_org(
     )
 
 
-@registry.tool("actions_delete_hosted_runner_for_org")
-async def actions_delete_hosted_runner_for_org(call: Call, *, org: str, hosted_runner_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}
-
-    Delete a GitHub-hosted runner for an organization.
-
-    Deletes a GitHub-hosted runner for an organization.
-
-    Returns an `actions-hosted-runner` object.
-
-    Docs: https://docs.github.com/rest/actions/hosted-runners#delete-a-github-hosted-runner-for-an-organization"""
-    return await call.http(path={"org": org, "hosted_runner_id": hosted_runner_id})
-
-
 @registry.tool("oidc_list_custom_property_inclusions_org")
 async def oidc_list_custom_property_inclusions_org(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/actions/oidc/customization/properties/repo
@@ -4334,22 +3998,6 @@ async def oidc_create_custom_prop_inclusion_org(call: Call, *, org: str, custom_
 
     Docs: https://docs.github.com/rest/actions/oidc#create-an-oidc-custom-property-inclusion-for-an-organization"""
     return await call.http(path={"org": org}, body={"custom_property_name": custom_property_name})
-
-
-@registry.tool("oidc_delete_custom_prop_inclusion_org")
-async def oidc_delete_custom_prop_inclusion_org(call: Call, *, org: str, custom_property_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/oidc/customization/properties/repo/{custom_property_name}
-
-    Delete an OIDC custom property inclusion for an organization.
-
-    Removes a repository custom property from being included in the OIDC token for repository actions in an organization.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/oidc#delete-an-oidc-custom-property-inclusion-for-an-organization"""
-    return await call.http(path={"org": org, "custom_property_name": custom_property_name})
 
 
 @registry.tool("oidc_get_oidc_custom_sub_template_org")
@@ -4596,22 +4244,6 @@ async def actions_enable_selected_repo_github_org(call: Call, *, org: str, repos
     return await call.http(path={"org": org, "repository_id": repository_id})
 
 
-@registry.tool("actions_disable_selected_repo_github_org")
-async def actions_disable_selected_repo_github_org(call: Call, *, org: str, repository_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}
-
-    Disable a selected repository for GitHub Actions in an organization.
-
-    Removes a repository from the list of selected repositories that are enabled for GitHub Actions in an organization. To use this endpoint, the organization permission policy for `enabled_repositories` must be configured to `selected`. For more information, see "[Set GitHub Actions permissions for an organization](#set-github-actions-permissions-for-an-organization)."
-
-    OAuth tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/permissions#disable-a-selected-repository-for-github-actions-in-an-organization"""
-    return await call.http(path={"org": org, "repository_id": repository_id})
-
-
 @registry.tool("actions_get_allowed_actions_organization")
 async def actions_get_allowed_actions_organization(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/actions/permissions/selected-actions
@@ -4739,22 +4371,6 @@ async def actions_enable_selected_repo_self_tjuj(call: Call, *, org: str, reposi
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/actions/permissions#add-a-repository-to-the-list-of-repositories-allowed-to-use-self-hosted-runners-in-an-organization"""
-    return await call.http(path={"org": org, "repository_id": repository_id})
-
-
-@registry.tool("actions_disable_selected_repo_self_dzey")
-async def actions_disable_selected_repo_self_dzey(call: Call, *, org: str, repository_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/permissions/self-hosted-runners/repositories/{repository_id}
-
-    Remove a repository from the list of repositories allowed to use self-hosted runners in an organization.
-
-    Removes a repository from the list of repositories that are allowed to use self-hosted runners in an organization.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope or the "Actions policies" fine-grained permission to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/permissions#remove-a-repository-from-the-list-of-repositories-allowed-to-use-self-hosted-runners-in-an-organization"""
     return await call.http(path={"org": org, "repository_id": repository_id})
 
 
@@ -4924,22 +4540,6 @@ async def actions_update_self_hosted_runner_ga5c(
     )
 
 
-@registry.tool("actions_delete_self_hosted_runner_m3h6")
-async def actions_delete_self_hosted_runner_m3h6(call: Call, *, org: str, runner_group_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runner-groups/{runner_group_id}
-
-    Delete a self-hosted runner group from an organization.
-
-    Deletes a self-hosted runner group for an organization.
-
-    OAuth tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runner-groups#delete-a-self-hosted-runner-group-from-an-organization"""
-    return await call.http(path={"org": org, "runner_group_id": runner_group_id})
-
-
 @registry.tool("actions_list_github_hosted_runners_rp3p")
 async def actions_list_github_hosted_runners_rp3p(
     call: Call, *, org: str, runner_group_id: int, per_page: int | None = None, page: int | None = None
@@ -5018,24 +4618,6 @@ async def actions_add_repo_access_self_hosted_yp5w(
     return await call.http(path={"org": org, "runner_group_id": runner_group_id, "repository_id": repository_id})
 
 
-@registry.tool("actions_remove_repo_access_self_6ws2")
-async def actions_remove_repo_access_self_6ws2(
-    call: Call, *, org: str, runner_group_id: int, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}
-
-    Remove repository access to a self-hosted runner group in an organization.
-
-    Removes a repository from the list of selected repositories that can access a self-hosted runner group. The runner group must have `visibility` set to `selected`. For more information, see "[Create a self-hosted runner group for an organization](#create-a-self-hosted-runner-group-for-an-organization)."
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runner-groups#remove-repository-access-to-a-self-hosted-runner-group-in-an-organization"""
-    return await call.http(path={"org": org, "runner_group_id": runner_group_id, "repository_id": repository_id})
-
-
 @registry.tool("actions_list_self_hosted_runners_glk5")
 async def actions_list_self_hosted_runners_glk5(
     call: Call, *, org: str, runner_group_id: int, per_page: int | None = None, page: int | None = None
@@ -5089,24 +4671,6 @@ async def actions_add_self_hosted_runner_group_org(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/actions/self-hosted-runner-groups#add-a-self-hosted-runner-to-a-group-for-an-organization"""
-    return await call.http(path={"org": org, "runner_group_id": runner_group_id, "runner_id": runner_id})
-
-
-@registry.tool("actions_remove_self_hosted_runner_2z7m")
-async def actions_remove_self_hosted_runner_2z7m(
-    call: Call, *, org: str, runner_group_id: int, runner_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runner-groups/{runner_group_id}/runners/{runner_id}
-
-    Remove a self-hosted runner from a group for an organization.
-
-    Removes a self-hosted runner from a group configured in an organization. The runner is then returned to the default group.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runner-groups#remove-a-self-hosted-runner-from-a-group-for-an-organization"""
     return await call.http(path={"org": org, "runner_group_id": runner_group_id, "runner_id": runner_id})
 
 
@@ -5237,24 +4801,6 @@ async def actions_get_self_hosted_runner_for_org(call: Call, *, org: str, runner
     return await call.http(path={"org": org, "runner_id": runner_id})
 
 
-@registry.tool("actions_delete_self_hosted_runner_org")
-async def actions_delete_self_hosted_runner_org(call: Call, *, org: str, runner_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runners/{runner_id}
-
-    Delete a self-hosted runner from an organization.
-
-    Forces the removal of a self-hosted runner from an organization. You can use this endpoint to completely remove the runner when the machine you were using no longer exists.
-
-    Authenticated users must have admin access to the organization to use this endpoint.
-
-    OAuth tokens and personal access tokens (classic) need the`admin:org` scope to use this endpoint. If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-an-organization"""
-    return await call.http(path={"org": org, "runner_id": runner_id})
-
-
 @registry.tool("actions_list_labels_self_hosted_vevc")
 async def actions_list_labels_self_hosted_vevc(call: Call, *, org: str, runner_id: int) -> ToolOutput:
     """GET /orgs/{org}/actions/runners/{runner_id}/labels
@@ -5308,47 +4854,6 @@ async def actions_set_custom_labels_self_u4yz(call: Call, *, org: str, runner_id
 
     Docs: https://docs.github.com/rest/actions/self-hosted-runners#set-custom-labels-for-a-self-hosted-runner-for-an-organization"""
     return await call.http(path={"org": org, "runner_id": runner_id}, body={"labels": labels})
-
-
-@registry.tool("actions_remove_all_custom_labels_3zcm")
-async def actions_remove_all_custom_labels_3zcm(call: Call, *, org: str, runner_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runners/{runner_id}/labels
-
-    Remove all custom labels from a self-hosted runner for an organization.
-
-    Remove all custom labels from a self-hosted runner configured in an
-    organization. Returns the remaining read-only labels from the runner.
-
-    Authenticated users must have admin access to the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns an object with `total_count`, `labels`.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#remove-all-custom-labels-from-a-self-hosted-runner-for-an-organization"""
-    return await call.http(path={"org": org, "runner_id": runner_id})
-
-
-@registry.tool("actions_remove_custom_label_self_zqlk")
-async def actions_remove_custom_label_self_zqlk(call: Call, *, org: str, runner_id: int, name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}
-
-    Remove a custom label from a self-hosted runner for an organization.
-
-    Remove a custom label from a self-hosted runner configured
-    in an organization. Returns the remaining labels from the runner.
-
-    This endpoint returns a `404 Not Found` status if the custom label is not
-    present on the runner.
-
-    Authenticated users must have admin access to the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns an object with `total_count`, `labels`.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#remove-a-custom-label-from-a-self-hosted-runner-for-an-organization"""
-    return await call.http(path={"org": org, "runner_id": runner_id, "name": name})
 
 
 @registry.tool("actions_list_org_secrets")
@@ -5471,24 +4976,6 @@ async def actions_create_or_update_org_secret(
     )
 
 
-@registry.tool("actions_delete_org_secret")
-async def actions_delete_org_secret(call: Call, *, org: str, secret_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/secrets/{secret_name}
-
-    Delete an organization secret.
-
-    Deletes a secret in an organization using the secret name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth tokens and personal access tokens (classic) need the`admin:org` scope to use this endpoint. If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/secrets#delete-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name})
-
-
 @registry.tool("actions_list_selected_repos_org_secret")
 async def actions_list_selected_repos_org_secret(
     call: Call, *, org: str, secret_name: str, page: int | None = None, per_page: int | None = None
@@ -5553,28 +5040,6 @@ async def actions_add_selected_repo_to_org_secret(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/actions/secrets#add-selected-repository-to-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
-
-
-@registry.tool("actions_remove_selected_repo_org_secret")
-async def actions_remove_selected_repo_org_secret(
-    call: Call, *, org: str, secret_name: str, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}
-
-    Remove selected repository from an organization secret.
-
-    Removes a repository from an organization secret when the `visibility`
-    for repository access is set to `selected`. The visibility is set when you [Create
-    or update an organization secret](https://docs.github.com/rest/actions/secrets#create-or-update-an-organization-secret).
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/secrets#remove-selected-repository-from-an-organization-secret"""
     return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
 
 
@@ -5679,24 +5144,6 @@ async def actions_update_org_variable(
     )
 
 
-@registry.tool("actions_delete_org_variable")
-async def actions_delete_org_variable(call: Call, *, org: str, name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/variables/{name}
-
-    Delete an organization variable.
-
-    Deletes an organization variable using the variable name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth tokens and personal access tokens (classic) need the`admin:org` scope to use this endpoint. If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/variables#delete-an-organization-variable"""
-    return await call.http(path={"org": org, "name": name})
-
-
 @registry.tool("actions_list_selected_repos_org_variable")
 async def actions_list_selected_repos_org_variable(
     call: Call, *, org: str, name: str, page: int | None = None, per_page: int | None = None
@@ -5756,26 +5203,6 @@ async def actions_add_selected_repo_org_variable(call: Call, *, org: str, name: 
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/actions/variables#add-selected-repository-to-an-organization-variable"""
-    return await call.http(path={"org": org, "name": name, "repository_id": repository_id})
-
-
-@registry.tool("actions_remove_selected_repo_org_var")
-async def actions_remove_selected_repo_org_var(call: Call, *, org: str, name: str, repository_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}
-
-    Remove selected repository from an organization variable.
-
-    Removes a repository from an organization variable that is
-    available to selected repositories. Organization variables that are available to
-    selected repositories have their `visibility` field set to `selected`.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/variables#remove-selected-repository-from-an-organization-variable"""
     return await call.http(path={"org": org, "name": name, "repository_id": repository_id})
 
 
@@ -5873,24 +5300,6 @@ async def agents_create_or_update_org_secret(
     )
 
 
-@registry.tool("agents_delete_org_secret")
-async def agents_delete_org_secret(call: Call, *, org: str, secret_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/agents/secrets/{secret_name}
-
-    Delete an organization secret.
-
-    Deletes a secret in an organization using the secret name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/secrets#delete-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name})
-
-
 @registry.tool("agents_list_selected_repos_org_secret")
 async def agents_list_selected_repos_org_secret(
     call: Call, *, org: str, secret_name: str, page: int | None = None, per_page: int | None = None
@@ -5955,28 +5364,6 @@ async def agents_add_selected_repo_to_org_secret(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/agents/secrets#add-selected-repository-to-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
-
-
-@registry.tool("agents_remove_selected_repo_org_secret")
-async def agents_remove_selected_repo_org_secret(
-    call: Call, *, org: str, secret_name: str, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/agents/secrets/{secret_name}/repositories/{repository_id}
-
-    Remove selected repository from an organization secret.
-
-    Removes a repository from an organization secret when the `visibility`
-    for repository access is set to `selected`. The visibility is set when you [Create
-    or update an organization secret](https://docs.github.com/rest/agents/secrets#create-or-update-an-organization-secret).
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/secrets#remove-selected-repository-from-an-organization-secret"""
     return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
 
 
@@ -6082,24 +5469,6 @@ async def agents_update_org_variable(
     )
 
 
-@registry.tool("agents_delete_org_variable")
-async def agents_delete_org_variable(call: Call, *, org: str, name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/agents/variables/{name}
-
-    Delete an organization variable.
-
-    Deletes an organization agent variable using the variable name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/variables#delete-an-organization-variable"""
-    return await call.http(path={"org": org, "name": name})
-
-
 @registry.tool("agents_list_selected_repos_org_variable")
 async def agents_list_selected_repos_org_variable(
     call: Call, *, org: str, name: str, page: int | None = None, per_page: int | None = None
@@ -6161,28 +5530,6 @@ async def agents_add_selected_repo_to_org_variable(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/agents/variables#add-selected-repository-to-an-organization-variable"""
-    return await call.http(path={"org": org, "name": name, "repository_id": repository_id})
-
-
-@registry.tool("agents_remove_selected_repo_org_variable")
-async def agents_remove_selected_repo_org_variable(
-    call: Call, *, org: str, name: str, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/agents/variables/{name}/repositories/{repository_id}
-
-    Remove selected repository from an organization variable.
-
-    Removes a repository from an organization agent variable that is
-    available to selected repositories. Organization variables that are available to
-    selected repositories have their `visibility` field set to `selected`.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint. If the repository is private, the `repo` scope is also required.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/variables#remove-selected-repository-from-an-organization-variable"""
     return await call.http(path={"org": org, "name": name, "repository_id": repository_id})
 
 
@@ -6451,18 +5798,6 @@ async def orgs_delete_attestations_bulk(
     )
 
 
-@registry.tool("orgs_delete_attestations_subject_digest")
-async def orgs_delete_attestations_subject_digest(call: Call, *, org: str, subject_digest: str) -> ToolOutput:
-    """DELETE /orgs/{org}/attestations/digest/{subject_digest}
-
-    Delete attestations by subject digest.
-
-    Delete an artifact attestation by subject digest.
-
-    Docs: https://docs.github.com/rest/orgs/attestations#delete-attestations-by-subject-digest"""
-    return await call.http(path={"org": org, "subject_digest": subject_digest})
-
-
 @registry.tool("orgs_list_attestation_repositories")
 async def orgs_list_attestation_repositories(
     call: Call,
@@ -6487,18 +5822,6 @@ async def orgs_list_attestation_repositories(
         query={"per_page": per_page, "before": before, "after": after, "predicate_type": predicate_type},
         path={"org": org},
     )
-
-
-@registry.tool("orgs_delete_attestations_by_id")
-async def orgs_delete_attestations_by_id(call: Call, *, org: str, attestation_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/attestations/{attestation_id}
-
-    Delete attestations by ID.
-
-    Delete an artifact attestation by unique ID that is associated with a repository owned by an org.
-
-    Docs: https://docs.github.com/rest/orgs/attestations#delete-attestations-by-id"""
-    return await call.http(path={"org": org, "attestation_id": attestation_id})
 
 
 @registry.tool("orgs_list_attestations")
@@ -6572,20 +5895,6 @@ async def orgs_block_user(call: Call, *, org: str, username: str) -> ToolOutput:
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/orgs/blocking#block-a-user-from-an-organization"""
-    return await call.http(path={"org": org, "username": username})
-
-
-@registry.tool("orgs_unblock_user")
-async def orgs_unblock_user(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/blocks/{username}
-
-    Unblock a user from an organization.
-
-    Unblocks the given user on behalf of the specified organization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/blocking#unblock-a-user-from-an-organization"""
     return await call.http(path={"org": org, "username": username})
 
 
@@ -6719,24 +6028,6 @@ async def campaigns_update_campaign(
             "state": state,
         },
     )
-
-
-@registry.tool("campaigns_delete_campaign")
-async def campaigns_delete_campaign(call: Call, *, org: str, campaign_number: int) -> ToolOutput:
-    """DELETE /orgs/{org}/campaigns/{campaign_number}
-
-    Delete a campaign for an organization.
-
-    Deletes a campaign in an organization.
-
-    The authenticated user must be an owner or security manager for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/campaigns/campaigns#delete-a-campaign-for-an-organization"""
-    return await call.http(path={"org": org, "campaign_number": campaign_number})
 
 
 @registry.tool("code_scanning_list_alerts_for_org")
@@ -6911,25 +6202,6 @@ async def code_security_get_default_configurations(call: Call, *, org: str) -> T
     return await call.http(path={"org": org})
 
 
-@registry.tool("code_security_detach_configuration")
-async def code_security_detach_configuration(call: Call, *, org: str, selected_repository_ids: list[int]) -> ToolOutput:
-    """DELETE /orgs/{org}/code-security/configurations/detach
-
-    Detach configurations from repositories.
-
-    Detach code security configuration(s) from a set of repositories.
-    Repositories will retain their settings but will no longer be associated with the configuration.
-
-    The authenticated user must be an administrator or security manager for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/code-security/configurations#detach-configurations-from-repositories"""
-    return await call.http(path={"org": org}, body={"selected_repository_ids": selected_repository_ids})
-
-
 @registry.tool("code_security_get_configuration")
 async def code_security_get_configuration(call: Call, *, org: str, configuration_id: int) -> ToolOutput:
     """GET /orgs/{org}/code-security/configurations/{configuration_id}
@@ -7025,26 +6297,6 @@ async def code_security_update_configuration(
             "enforcement": enforcement,
         },
     )
-
-
-@registry.tool("code_security_delete_configuration")
-async def code_security_delete_configuration(call: Call, *, org: str, configuration_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/code-security/configurations/{configuration_id}
-
-    Delete a code security configuration.
-
-    Deletes the desired code security configuration from an organization.
-    Repositories attached to the configuration will retain their settings but will no longer be associated with
-    the configuration.
-
-    The authenticated user must be an administrator or security manager for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/code-security/configurations#delete-a-code-security-configuration"""
-    return await call.http(path={"org": org, "configuration_id": configuration_id})
 
 
 @registry.tool("code_security_attach_configuration")
@@ -7184,27 +6436,6 @@ async def codespaces_set_codespaces_access_users(call: Call, *, org: str, select
     return await call.http(path={"org": org}, body={"selected_usernames": selected_usernames})
 
 
-@registry.tool("codespaces_delete_access_users")
-async def codespaces_delete_access_users(call: Call, *, org: str, selected_usernames: list[str]) -> ToolOutput:
-    """DELETE /orgs/{org}/codespaces/access/selected_users
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Remove users from Codespaces access for an organization.
-
-    Codespaces for the specified users will no longer be billed to the organization.
-
-    To use this endpoint, the access settings for the organization must be set to `selected_members`.
-    For information on how to change this setting, see "[Manage access control for organization codespaces](https://docs.github.com/rest/codespaces/organizations#manage-access-control-for-organization-codespaces)."
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/organizations#remove-users-from-codespaces-access-for-an-organization"""
-    return await call.http(path={"org": org}, body={"selected_usernames": selected_usernames})
-
-
 @registry.tool("codespaces_list_org_secrets")
 async def codespaces_list_org_secrets(
     call: Call, *, org: str, per_page: int | None = None, page: int | None = None
@@ -7289,22 +6520,6 @@ async def codespaces_create_or_update_org_secret(
     )
 
 
-@registry.tool("codespaces_delete_org_secret")
-async def codespaces_delete_org_secret(call: Call, *, org: str, secret_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/codespaces/secrets/{secret_name}
-
-    Delete an organization secret.
-
-    Deletes an organization development environment secret using the secret name.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/organization-secrets#delete-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name})
-
-
 @registry.tool("cspaces_list_selected_repos_org_secret")
 async def cspaces_list_selected_repos_org_secret(
     call: Call, *, org: str, secret_name: str, page: int | None = None, per_page: int | None = None
@@ -7360,26 +6575,6 @@ async def codespaces_add_selected_repo_org_secret(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/codespaces/organization-secrets#add-selected-repository-to-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
-
-
-@registry.tool("cspaces_remove_selected_repo_org_secret")
-async def cspaces_remove_selected_repo_org_secret(
-    call: Call, *, org: str, secret_name: str, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}
-
-    Remove selected repository from an organization secret.
-
-    Removes a repository from an organization development environment secret when the `visibility`
-    for repository access is set to `selected`. The visibility is set when you [Create
-    or update an organization secret](https://docs.github.com/rest/codespaces/organization-secrets#create-or-update-an-organization-secret).
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/organization-secrets#remove-selected-repository-from-an-organization-secret"""
     return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
 
 
@@ -7502,28 +6697,6 @@ async def copilot_spaces_update_for_org(
     )
 
 
-@registry.tool("copilot_spaces_delete_for_org")
-async def copilot_spaces_delete_for_org(call: Call, *, org: str, space_number: int) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot-spaces/{space_number}
-
-    Delete an organization Copilot Space.
-
-    Deletes a Copilot Space owned by an organization. The authenticated user must have permissions to delete spaces in the organization.
-
-    **Warning:** This action is permanent and cannot be undone. Deleting a Copilot Space will remove all associated resources and configurations.
-
-    Organization members with appropriate permissions can delete Copilot Spaces owned by their organization.
-
-    OAuth app tokens and personal access tokens (classic) need both the `read:org` and `repo` scopes to use this endpoint.
-
-    Fine-grained tokens and GitHub App user access tokens must have been granted access to the organization that owns the space. They must also have been granted access to every repository referenced by resources in the space.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/copilot-spaces#delete-an-organization-copilot-space"""
-    return await call.http(path={"org": org, "space_number": space_number})
-
-
 @registry.tool("copilot_spaces_list_collaborators_org")
 async def copilot_spaces_list_collaborators_org(call: Call, *, org: str, space_number: int) -> ToolOutput:
     """GET /orgs/{org}/copilot-spaces/{space_number}/collaborators
@@ -7592,28 +6765,6 @@ async def copilot_spaces_update_collaborator_org(
     return await call.http(
         path={"org": org, "space_number": space_number, "actor_type": actor_type, "actor_identifier": actor_identifier},
         body={"role": role},
-    )
-
-
-@registry.tool("copilot_spaces_remove_collaborator_org")
-async def copilot_spaces_remove_collaborator_org(
-    call: Call, *, org: str, space_number: int, actor_type: str, actor_identifier: str
-) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot-spaces/{space_number}/collaborators/{actor_type}/{actor_identifier}
-
-    Remove a collaborator from an organization Copilot Space.
-
-    Removes a collaborator from a specific Copilot Space owned by an organization. The authenticated user must have appropriate permissions to manage collaborators.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Fine-grained tokens and GitHub App user access tokens must have been granted access to the organization that owns the space. They must also have been granted access to every repository referenced by resources in the space.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/collaborators#remove-a-collaborator-from-an-organization-copilot-space"""
-    return await call.http(
-        path={"org": org, "space_number": space_number, "actor_type": actor_type, "actor_identifier": actor_identifier}
     )
 
 
@@ -7709,27 +6860,6 @@ async def copilot_spaces_update_resource_for_org(
     )
 
 
-@registry.tool("copilot_spaces_delete_resource_for_org")
-async def copilot_spaces_delete_resource_for_org(
-    call: Call, *, org: str, space_number: int, space_resource_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot-spaces/{space_number}/resources/{space_resource_id}
-
-    Delete a resource from an organization Copilot Space.
-
-    Deletes a resource from a specific Copilot Space owned by an organization.
-    The authenticated user must have write permissions on the space.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Fine-grained tokens and GitHub App user access tokens must have been granted access to the organization that owns the space. They must also have been granted access to every repository referenced by resources in the space.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/resources#delete-a-resource-from-an-organization-copilot-space"""
-    return await call.http(path={"org": org, "space_number": space_number, "space_resource_id": space_resource_id})
-
-
 @registry.tool("copilot_get_copilot_organization_details")
 async def copilot_get_copilot_organization_details(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/copilot/billing
@@ -7798,31 +6928,6 @@ async def copilot_add_copilot_seats_for_teams(call: Call, *, org: str, selected_
     return await call.http(path={"org": org}, body={"selected_teams": selected_teams})
 
 
-@registry.tool("copilot_cancel_seat_assignment_teams")
-async def copilot_cancel_seat_assignment_teams(call: Call, *, org: str, selected_teams: list[str]) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot/billing/selected_teams
-
-    Remove teams from the Copilot subscription for an organization.
-
-    > [!NOTE]
-    > This endpoint is in public preview and is subject to change.
-
-    Sets seats for all members of each team specified to "pending cancellation".
-    This will cause the members of the specified team(s) to lose access to GitHub Copilot at the end of the current billing cycle unless they retain access through another team.
-    For more information about disabling access to Copilot, see "[Revoking access to Copilot for members of your organization](https://docs.github.com/copilot/managing-copilot/managing-github-copilot-in-your-organization/managing-access-to-github-copilot-in-your-organization/revoking-access-to-copilot-for-members-of-your-organization)."
-
-    Only organization owners can cancel Copilot seats for their organization members.
-
-    The response contains the total number of seats set to "pending cancellation".
-
-    OAuth app tokens and personal access tokens (classic) need either the `manage_billing:copilot` or `admin:org` scopes to use this endpoint.
-
-    Returns an object with `seats_cancelled`.
-
-    Docs: https://docs.github.com/rest/copilot/copilot-user-management#remove-teams-from-the-copilot-subscription-for-an-organization"""
-    return await call.http(path={"org": org}, body={"selected_teams": selected_teams})
-
-
 @registry.tool("copilot_add_copilot_seats_for_users")
 async def copilot_add_copilot_seats_for_users(call: Call, *, org: str, selected_usernames: list[str]) -> ToolOutput:
     """POST /orgs/{org}/copilot/billing/selected_users
@@ -7840,31 +6945,6 @@ async def copilot_add_copilot_seats_for_users(call: Call, *, org: str, selected_
     Returns an object with `seats_created`.
 
     Docs: https://docs.github.com/rest/copilot/copilot-user-management#add-users-to-the-copilot-subscription-for-an-organization"""
-    return await call.http(path={"org": org}, body={"selected_usernames": selected_usernames})
-
-
-@registry.tool("copilot_cancel_seat_assignment_users")
-async def copilot_cancel_seat_assignment_users(call: Call, *, org: str, selected_usernames: list[str]) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot/billing/selected_users
-
-    Remove users from the Copilot subscription for an organization.
-
-    > [!NOTE]
-    > This endpoint is in public preview and is subject to change.
-
-    Sets seats for all users specified to "pending cancellation".
-    This will cause the specified users to lose access to GitHub Copilot at the end of the current billing cycle unless they retain access through team membership.
-    For more information about disabling access to Copilot, see "[Revoking access to Copilot for members of your organization](https://docs.github.com/copilot/managing-copilot/managing-github-copilot-in-your-organization/managing-access-to-github-copilot-in-your-organization/revoking-access-to-copilot-for-members-of-your-organization)."
-
-    Only organization owners can cancel Copilot seats for their organization members.
-
-    The response contains the total number of seats set to "pending cancellation".
-
-    OAuth app tokens and personal access tokens (classic) need either the `manage_billing:copilot` or `admin:org` scopes to use this endpoint.
-
-    Returns an object with `seats_cancelled`.
-
-    Docs: https://docs.github.com/rest/copilot/copilot-user-management#remove-users-from-the-copilot-subscription-for-an-organization"""
     return await call.http(path={"org": org}, body={"selected_usernames": selected_usernames})
 
 
@@ -7978,27 +7058,6 @@ async def copilot_enable_coding_agent_repo_org(call: Call, *, org: str, reposito
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/copilot/copilot-coding-agent-management#enable-a-repository-for-copilot-cloud-agent-in-an-organization"""
-    return await call.http(path={"org": org, "repository_id": repository_id})
-
-
-@registry.tool("copilot_disable_coding_agent_repo_org")
-async def copilot_disable_coding_agent_repo_org(call: Call, *, org: str, repository_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/copilot/coding-agent/permissions/repositories/{repository_id}
-
-    Disable a repository for Copilot cloud agent in an organization.
-
-    > [!NOTE]
-    > This endpoint is in public preview and is subject to change.
-
-    Removes a repository from the list of selected repositories enabled for Copilot
-    cloud agent in an organization. This method can only be called when the
-    cloud agent repository policy is set to `selected`.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scopes to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot/copilot-coding-agent-management#disable-a-repository-for-copilot-cloud-agent-in-an-organization"""
     return await call.http(path={"org": org, "repository_id": repository_id})
 
 
@@ -8430,22 +7489,6 @@ async def dependabot_create_or_update_org_secret(
     )
 
 
-@registry.tool("dependabot_delete_org_secret")
-async def dependabot_delete_org_secret(call: Call, *, org: str, secret_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/dependabot/secrets/{secret_name}
-
-    Delete an organization secret.
-
-    Deletes a secret in an organization using the secret name.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/dependabot/secrets#delete-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name})
-
-
 @registry.tool("dbot_list_selected_repos_org_secret")
 async def dbot_list_selected_repos_org_secret(
     call: Call, *, org: str, secret_name: str, page: int | None = None, per_page: int | None = None
@@ -8504,26 +7547,6 @@ async def dependabot_add_selected_repo_org_secret(
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/dependabot/secrets#add-selected-repository-to-an-organization-secret"""
-    return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
-
-
-@registry.tool("dbot_remove_selected_repo_org_secret")
-async def dbot_remove_selected_repo_org_secret(
-    call: Call, *, org: str, secret_name: str, repository_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}
-
-    Remove selected repository from an organization secret.
-
-    Removes a repository from an organization secret when the `visibility`
-    for repository access is set to `selected`. The visibility is set when you [Create
-    or update an organization secret](https://docs.github.com/rest/dependabot/secrets#create-or-update-an-organization-secret).
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/dependabot/secrets#remove-selected-repository-from-an-organization-secret"""
     return await call.http(path={"org": org, "secret_name": secret_name, "repository_id": repository_id})
 
 
@@ -8676,25 +7699,6 @@ async def orgs_update_webhook(
     return await call.http(
         path={"org": org, "hook_id": hook_id}, body={"config": config, "events": events, "active": active, "name": name}
     )
-
-
-@registry.tool("orgs_delete_webhook")
-async def orgs_delete_webhook(call: Call, *, org: str, hook_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/hooks/{hook_id}
-
-    Delete an organization webhook.
-
-    Delete a webhook for an organization.
-
-    The authenticated user must be an organization owner to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need `admin:org_hook` scope. OAuth apps cannot list, view, or edit
-    webhooks that they did not create and users cannot list, view, or edit webhooks that were created by OAuth apps.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/webhooks#delete-an-organization-webhook"""
-    return await call.http(path={"org": org, "hook_id": hook_id})
 
 
 @registry.tool("orgs_get_webhook_config_for_org")
@@ -9163,20 +8167,6 @@ async def interactions_set_restrictions_for_org(
     return await call.http(path={"org": org}, body={"limit": limit, "expiry": expiry})
 
 
-@registry.tool("interactions_remove_restrictions_for_org")
-async def interactions_remove_restrictions_for_org(call: Call, *, org: str) -> ToolOutput:
-    """DELETE /orgs/{org}/interaction-limits
-
-    Remove interaction restrictions for an organization.
-
-    Removes all interaction restrictions from public repositories in the given organization. You must be an organization owner to remove restrictions.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/interactions/orgs#remove-interaction-restrictions-for-an-organization"""
-    return await call.http(path={"org": org})
-
-
 @registry.tool("interactions_get_pull_request_7tlz")
 async def interactions_get_pull_request_7tlz(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/interaction-limits/pulls/creation-cap
@@ -9270,20 +8260,6 @@ async def orgs_create_invitation(
     return await call.http(
         path={"org": org}, body={"invitee_id": invitee_id, "email": email, "role": role, "team_ids": team_ids}
     )
-
-
-@registry.tool("orgs_cancel_invitation")
-async def orgs_cancel_invitation(call: Call, *, org: str, invitation_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/invitations/{invitation_id}
-
-    Cancel an organization invitation. In order to cancel an organization invitation, the authenticated user must be an organization owner.
-
-    This endpoint triggers [notifications](https://docs.github.com/github/managing-subscriptions-and-notifications-on-github/about-notifications).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/members#cancel-an-organization-invitation"""
-    return await call.http(path={"org": org, "invitation_id": invitation_id})
 
 
 @registry.tool("orgs_list_invitation_teams")
@@ -9386,25 +8362,6 @@ async def orgs_update_issue_field(
     )
 
 
-@registry.tool("orgs_delete_issue_field")
-async def orgs_delete_issue_field(call: Call, *, org: str, issue_field_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/issue-fields/{issue_field_id}
-
-    Delete issue field for an organization.
-
-    Deletes an issue field for an organization.
-
-    You can find out more about issue fields in [Managing issue fields in an organization](https://docs.github.com/issues/tracking-your-work-with-issues/using-issues/managing-issue-fields-in-an-organization).
-
-    To use this endpoint, the authenticated user must be an administrator for the organization. OAuth app tokens and
-    personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/issue-fields#delete-issue-field-for-an-organization"""
-    return await call.http(path={"org": org, "issue_field_id": issue_field_id})
-
-
 @registry.tool("orgs_list_issue_types")
 async def orgs_list_issue_types(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/issue-types
@@ -9471,25 +8428,6 @@ async def orgs_update_issue_type(
         path={"org": org, "issue_type_id": issue_type_id},
         body={"name": name, "is_enabled": is_enabled, "description": description, "color": color},
     )
-
-
-@registry.tool("orgs_delete_issue_type")
-async def orgs_delete_issue_type(call: Call, *, org: str, issue_type_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/issue-types/{issue_type_id}
-
-    Delete issue type for an organization.
-
-    Deletes an issue type for an organization.
-
-    You can find out more about issue types in [Managing issue types in an organization](https://docs.github.com/issues/tracking-your-work-with-issues/configuring-issues/managing-issue-types-in-an-organization).
-
-    To use this endpoint, the authenticated user must be an administrator for the organization. OAuth app tokens and
-    personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/issue-types#delete-issue-type-for-an-organization"""
-    return await call.http(path={"org": org, "issue_type_id": issue_type_id})
 
 
 @registry.tool("issues_list_for_org")
@@ -9575,23 +8513,6 @@ async def orgs_check_membership_for_user(call: Call, *, org: str, username: str)
     return await call.http(path={"org": org, "username": username})
 
 
-@registry.tool("orgs_remove_member")
-async def orgs_remove_member(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/members/{username}
-
-    Remove an organization member.
-
-    Removing a user from this list will remove them from all teams and they will no longer have any access to the organization's repositories.
-
-    > [!NOTE]
-    > If a user has both direct membership in the organization as well as indirect membership via an enterprise team, only their direct membership will be removed. Their indirect membership via an enterprise team remains until the user is removed from the enterprise team.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/members#remove-an-organization-member"""
-    return await call.http(path={"org": org, "username": username})
-
-
 @registry.tool("codespaces_get_codespaces_user_org")
 async def codespaces_get_codespaces_user_org(
     call: Call, *, org: str, username: str, per_page: int | None = None, page: int | None = None
@@ -9608,24 +8529,6 @@ async def codespaces_get_codespaces_user_org(
 
     Docs: https://docs.github.com/rest/codespaces/organizations#list-codespaces-for-a-user-in-organization"""
     return await call.http(query={"per_page": per_page, "page": page}, path={"org": org, "username": username})
-
-
-@registry.tool("codespaces_delete_from_organization")
-async def codespaces_delete_from_organization(
-    call: Call, *, org: str, username: str, codespace_name: str
-) -> ToolOutput:
-    """DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}
-
-    Delete a codespace from the organization.
-
-    Deletes a user's codespace.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns: Accepted
-
-    Docs: https://docs.github.com/rest/codespaces/organizations#delete-a-codespace-from-the-organization"""
-    return await call.http(path={"org": org, "username": username, "codespace_name": codespace_name})
 
 
 @registry.tool("codespaces_stop_in_organization")
@@ -9702,25 +8605,6 @@ async def orgs_set_membership_for_user(call: Call, *, org: str, username: str, r
 
     Docs: https://docs.github.com/rest/orgs/members#set-organization-membership-for-a-user"""
     return await call.http(path={"org": org, "username": username}, body={"role": role})
-
-
-@registry.tool("orgs_remove_membership_for_user")
-async def orgs_remove_membership_for_user(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/memberships/{username}
-
-    Remove organization membership for a user.
-
-    In order to remove a user's membership with an organization, the authenticated user must be an organization owner.
-
-    If the specified user is an active member of the organization, this will remove them from the organization. If the specified user has been invited to the organization, this will cancel their invitation. The specified user will receive an email notification in both cases.
-
-    > [!NOTE]
-    > If a user has both direct membership in the organization as well as indirect membership via an enterprise team, only their direct membership will be removed. Their indirect membership via an enterprise team remains until the user is removed from the enterprise team.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/members#remove-organization-membership-for-a-user"""
-    return await call.http(path={"org": org, "username": username})
 
 
 @registry.tool("migrations_list_for_org")
@@ -9819,34 +8703,6 @@ async def migrations_download_archive_for_org(call: Call, *, org: str, migration
     return await call.http(path={"org": org, "migration_id": migration_id})
 
 
-@registry.tool("migrations_delete_archive_for_org")
-async def migrations_delete_archive_for_org(call: Call, *, org: str, migration_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/migrations/{migration_id}/archive
-
-    Delete an organization migration archive.
-
-    Deletes a previous migration archive. Migration archives are automatically deleted after seven days.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/migrations/orgs#delete-an-organization-migration-archive"""
-    return await call.http(path={"org": org, "migration_id": migration_id})
-
-
-@registry.tool("migrations_unlock_repo_for_org")
-async def migrations_unlock_repo_for_org(call: Call, *, org: str, migration_id: int, repo_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock
-
-    Unlock an organization repository.
-
-    Unlocks a repository that was locked for migration. You should unlock each migrated repository and [delete them](https://docs.github.com/rest/repos/repos#delete-a-repository) when the migration is complete and you no longer need the source data.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/migrations/orgs#unlock-an-organization-repository"""
-    return await call.http(path={"org": org, "migration_id": migration_id, "repo_name": repo_name})
-
-
 @registry.tool("migrations_list_repos_for_org")
 async def migrations_list_repos_for_org(
     call: Call, *, org: str, migration_id: int, per_page: int | None = None, page: int | None = None
@@ -9884,24 +8740,6 @@ async def orgs_list_org_roles(call: Call, *, org: str) -> ToolOutput:
     return await call.http(path={"org": org})
 
 
-@registry.tool("orgs_revoke_all_org_roles_team")
-async def orgs_revoke_all_org_roles_team(call: Call, *, org: str, team_slug: str) -> ToolOutput:
-    """DELETE /orgs/{org}/organization-roles/teams/{team_slug}
-
-    Remove all organization roles for a team.
-
-    Removes all assigned organization roles from a team. For more information on organization roles, see "[Using organization roles](https://docs.github.com/organizations/managing-peoples-access-to-your-organization-with-roles/using-organization-roles)."
-
-    The authenticated user must be an administrator for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/organization-roles#remove-all-organization-roles-for-a-team"""
-    return await call.http(path={"org": org, "team_slug": team_slug})
-
-
 @registry.tool("orgs_assign_team_to_org_role")
 async def orgs_assign_team_to_org_role(call: Call, *, org: str, team_slug: str, role_id: int) -> ToolOutput:
     """PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}
@@ -9920,42 +8758,6 @@ async def orgs_assign_team_to_org_role(call: Call, *, org: str, team_slug: str, 
     return await call.http(path={"org": org, "team_slug": team_slug, "role_id": role_id})
 
 
-@registry.tool("orgs_revoke_org_role_team")
-async def orgs_revoke_org_role_team(call: Call, *, org: str, team_slug: str, role_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}
-
-    Remove an organization role from a team.
-
-    Removes an organization role from a team. For more information on organization roles, see "[Using organization roles](https://docs.github.com/organizations/managing-peoples-access-to-your-organization-with-roles/using-organization-roles)."
-
-    The authenticated user must be an administrator for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/organization-roles#remove-an-organization-role-from-a-team"""
-    return await call.http(path={"org": org, "team_slug": team_slug, "role_id": role_id})
-
-
-@registry.tool("orgs_revoke_all_org_roles_user")
-async def orgs_revoke_all_org_roles_user(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/organization-roles/users/{username}
-
-    Remove all organization roles for a user.
-
-    Revokes all assigned organization roles from a user. For more information on organization roles, see "[Using organization roles](https://docs.github.com/organizations/managing-peoples-access-to-your-organization-with-roles/using-organization-roles)."
-
-    The authenticated user must be an administrator for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/organization-roles#remove-all-organization-roles-for-a-user"""
-    return await call.http(path={"org": org, "username": username})
-
-
 @registry.tool("orgs_assign_user_to_org_role")
 async def orgs_assign_user_to_org_role(call: Call, *, org: str, username: str, role_id: int) -> ToolOutput:
     """PUT /orgs/{org}/organization-roles/users/{username}/{role_id}
@@ -9971,22 +8773,6 @@ async def orgs_assign_user_to_org_role(call: Call, *, org: str, username: str, r
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/orgs/organization-roles#assign-an-organization-role-to-a-user"""
-    return await call.http(path={"org": org, "username": username, "role_id": role_id})
-
-
-@registry.tool("orgs_revoke_org_role_user")
-async def orgs_revoke_org_role_user(call: Call, *, org: str, username: str, role_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}
-
-    Remove an organization role from a user. For more information on organization roles, see "[Using organization roles](https://docs.github.com/organizations/managing-peoples-access-to-your-organization-with-roles/using-organization-roles)."
-
-    The authenticated user must be an administrator for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/organization-roles#remove-an-organization-role-from-a-user"""
     return await call.http(path={"org": org, "username": username, "role_id": role_id})
 
 
@@ -10083,20 +8869,6 @@ async def orgs_convert_member_outside_collaborator(
     return await call.http(path={"org": org, "username": username}, body={"async": async_})
 
 
-@registry.tool("orgs_remove_outside_collaborator")
-async def orgs_remove_outside_collaborator(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/outside_collaborators/{username}
-
-    Remove outside collaborator from an organization.
-
-    Removing a user from this list will remove them from all the organization's repositories.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/outside-collaborators#remove-outside-collaborator-from-an-organization"""
-    return await call.http(path={"org": org, "username": username})
-
-
 @registry.tool("packages_list_packages_for_organization")
 async def packages_list_packages_for_organization(
     call: Call,
@@ -10139,24 +8911,6 @@ async def packages_get_package_for_organization(
     Returns a `package` object.
 
     Docs: https://docs.github.com/rest/packages/packages#get-a-package-for-an-organization"""
-    return await call.http(path={"package_type": package_type, "package_name": package_name, "org": org})
-
-
-@registry.tool("packages_delete_package_for_org")
-async def packages_delete_package_for_org(call: Call, *, package_type: str, package_name: str, org: str) -> ToolOutput:
-    """DELETE /orgs/{org}/packages/{package_type}/{package_name}
-
-    Delete a package for an organization.
-
-    Deletes an entire package in an organization. You cannot delete a public package if any version of the package has more than 5,000 downloads. In this scenario, contact GitHub support for further assistance.
-
-    The authenticated user must have admin permissions in the organization to use this endpoint. If the `package_type` belongs to a GitHub Packages registry that supports granular permissions, the authenticated user must also have admin permissions to the package. For the list of these registries, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#granular-permissions-for-userorganization-scoped-packages)."
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-a-package-for-an-organization"""
     return await call.http(path={"package_type": package_type, "package_name": package_name, "org": org})
 
 
@@ -10227,33 +8981,6 @@ async def packages_get_package_version_org(
     Returns a `package-version` object.
 
     Docs: https://docs.github.com/rest/packages/packages#get-a-package-version-for-an-organization"""
-    return await call.http(
-        path={
-            "package_type": package_type,
-            "package_name": package_name,
-            "org": org,
-            "package_version_id": package_version_id,
-        }
-    )
-
-
-@registry.tool("packages_delete_package_version_for_org")
-async def packages_delete_package_version_for_org(
-    call: Call, *, package_type: str, package_name: str, org: str, package_version_id: int
-) -> ToolOutput:
-    """DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}
-
-    Delete package version for an organization.
-
-    Deletes a specific package version in an organization. If the package is public and the package version has more than 5,000 downloads, you cannot delete the package version. In this scenario, contact GitHub support for further assistance.
-
-    The authenticated user must have admin permissions in the organization to use this endpoint. If the `package_type` belongs to a GitHub Packages registry that supports granular permissions, the authenticated user must also have admin permissions to the package. For the list of these registries, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#granular-permissions-for-userorganization-scoped-packages)."
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization"""
     return await call.http(
         path={
             "package_type": package_type,
@@ -10689,22 +9416,6 @@ async def private_registries_update_org_registry(
     )
 
 
-@registry.tool("private_registries_delete_org_registry")
-async def private_registries_delete_org_registry(call: Call, *, org: str, secret_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/private-registries/{secret_name}
-
-    Delete a private registry for an organization.
-
-    Delete a private registry configuration at the organization-level.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/private-registries/organization-configurations#delete-a-private-registry-for-an-organization"""
-    return await call.http(path={"org": org, "secret_name": secret_name})
-
-
 @registry.tool("projects_list_for_org")
 async def projects_list_for_org(
     call: Call,
@@ -10919,20 +9630,6 @@ async def projects_update_item_for_org(
     )
 
 
-@registry.tool("projects_delete_item_for_org")
-async def projects_delete_item_for_org(call: Call, *, project_number: int, org: str, item_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}
-
-    Delete project item for organization.
-
-    Delete a specific item from an organization-owned project.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/projects/items#delete-project-item-for-organization"""
-    return await call.http(path={"project_number": project_number, "org": org, "item_id": item_id})
-
-
 @registry.tool("projects_create_view_for_org")
 async def projects_create_view_for_org(
     call: Call,
@@ -11090,24 +9787,6 @@ async def orgs_custom_props_repos_create_6ykh(
     )
 
 
-@registry.tool("orgs_custom_props_repos_delete_org_def")
-async def orgs_custom_props_repos_delete_org_def(call: Call, *, org: str, custom_property_name: str) -> ToolOutput:
-    """DELETE /orgs/{org}/properties/schema/{custom_property_name}
-
-    Remove a custom property for an organization.
-
-    Removes a custom property that is defined for an organization.
-
-    To use this endpoint, the authenticated user must be one of:
-      - An administrator for the organization.
-      - A user, or a user on a team, with the fine-grained permission of `custom_properties_org_definitions_manager` in the organization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/custom-properties#remove-a-custom-property-for-an-organization"""
-    return await call.http(path={"org": org, "custom_property_name": custom_property_name})
-
-
 @registry.tool("orgs_custom_props_repos_get_org_values")
 async def orgs_custom_props_repos_get_org_values(
     call: Call, *, org: str, per_page: int | None = None, page: int | None = None, repository_query: str | None = None
@@ -11195,20 +9874,6 @@ async def orgs_set_public_membership_authed_user(call: Call, *, org: str, userna
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/orgs/members#set-public-organization-membership-for-the-authenticated-user"""
-    return await call.http(path={"org": org, "username": username})
-
-
-@registry.tool("orgs_remove_public_membership_eeow")
-async def orgs_remove_public_membership_eeow(call: Call, *, org: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/public_members/{username}
-
-    Remove public organization membership for the authenticated user.
-
-    Removes the public membership for the authenticated user from the specified organization, unless public visibility is enforced by default.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/members#remove-public-organization-membership-for-the-authenticated-user"""
     return await call.http(path={"org": org, "username": username})
 
 
@@ -11368,20 +10033,6 @@ async def repos_update_org_ruleset(
     )
 
 
-@registry.tool("repos_delete_org_ruleset")
-async def repos_delete_org_ruleset(call: Call, *, org: str, ruleset_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/rulesets/{ruleset_id}
-
-    Delete an organization repository ruleset.
-
-    Delete a ruleset for an organization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/rules#delete-an-organization-repository-ruleset"""
-    return await call.http(path={"org": org, "ruleset_id": ruleset_id})
-
-
 @registry.tool("orgs_get_org_ruleset_history")
 async def orgs_get_org_ruleset_history(
     call: Call, *, org: str, ruleset_id: int, per_page: int | None = None, page: int | None = None
@@ -11532,24 +10183,6 @@ async def secret_scanning_bulk_create_org_htkg(call: Call, *, org: str, patterns
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-organization-custom-patterns"""
     return await call.http(path={"org": org}, body={"patterns": patterns})
-
-
-@registry.tool("secret_scanning_bulk_delete_org_qtvq")
-async def secret_scanning_bulk_delete_org_qtvq(
-    call: Call, *, org: str, patterns: list[dict[str, Any]], post_delete_action: str | None = None
-) -> ToolOutput:
-    """DELETE /orgs/{org}/secret-scanning/custom-patterns
-
-    Bulk delete organization custom patterns.
-
-    Bulk deletes secret scanning custom patterns for an organization.
-
-    Personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-delete-organization-custom-patterns"""
-    return await call.http(path={"org": org}, body={"patterns": patterns, "post_delete_action": post_delete_action})
 
 
 @registry.tool("secret_scanning_update_org_custom_6lpf")
@@ -11707,23 +10340,6 @@ async def orgs_add_security_manager_team(call: Call, *, org: str, team_slug: str
     return await call.http(path={"org": org, "team_slug": team_slug})
 
 
-@registry.tool("orgs_remove_security_manager_team")
-async def orgs_remove_security_manager_team(call: Call, *, org: str, team_slug: str) -> ToolOutput:
-    """DELETE /orgs/{org}/security-managers/teams/{team_slug}
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Remove a security manager team.
-
-    > [!WARNING]
-    > **Closing down notice:** This operation is closing down and will be removed starting January 1, 2026. Please use the "[Organization Roles](https://docs.github.com/rest/orgs/organization-roles)" endpoints instead.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"""
-    return await call.http(path={"org": org, "team_slug": team_slug})
-
-
 @registry.tool("orgs_get_immutable_releases_settings")
 async def orgs_get_immutable_releases_settings(call: Call, *, org: str) -> ToolOutput:
     """GET /orgs/{org}/settings/immutable-releases
@@ -11808,22 +10424,6 @@ async def orgs_enable_selected_repo_immutable_jt7o(call: Call, *, org: str, repo
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/orgs/orgs#enable-a-selected-repository-for-immutable-releases-in-an-organization"""
-    return await call.http(path={"org": org, "repository_id": repository_id})
-
-
-@registry.tool("orgs_disable_selected_repo_etpk")
-async def orgs_disable_selected_repo_etpk(call: Call, *, org: str, repository_id: int) -> ToolOutput:
-    """DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}
-
-    Disable a selected repository for immutable releases in an organization.
-
-    Removes a repository from the list of selected repositories that are enforced for immutable releases in an organization. To use this endpoint, the organization immutable releases policy for `enforced_repositories` must be configured to `selected`.
-
-    OAuth tokens and personal access tokens (classic) need the `admin:org` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/orgs#disable-a-selected-repository-for-immutable-releases-in-an-organization"""
     return await call.http(path={"org": org, "repository_id": repository_id})
 
 
@@ -11928,24 +10528,6 @@ async def hosted_compute_update_network_config_org(
             "failover_network_enabled": failover_network_enabled,
         },
     )
-
-
-@registry.tool("hosted_compute_delete_network_config_org")
-async def hosted_compute_delete_network_config_org(
-    call: Call, *, org: str, network_configuration_id: str
-) -> ToolOutput:
-    """DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}
-
-    Delete a hosted compute network configuration from an organization.
-
-    Deletes a hosted compute network configuration from an organization.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:network_configurations` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/network-configurations#delete-a-hosted-compute-network-configuration-from-an-organization"""
-    return await call.http(path={"org": org, "network_configuration_id": network_configuration_id})
 
 
 @registry.tool("hosted_compute_get_network_settings_org")
@@ -12079,25 +10661,6 @@ async def teams_update_in_org(
     )
 
 
-@registry.tool("teams_delete_in_org")
-async def teams_delete_in_org(call: Call, *, org: str, team_slug: str) -> ToolOutput:
-    """DELETE /orgs/{org}/teams/{team_slug}
-
-    Delete a team.
-
-    To delete a team, the authenticated user must be an organization owner or team maintainer.
-
-    If you are an organization owner, deleting a parent team will delete all of its child teams as well.
-
-    > [!NOTE]
-    > You can also specify a team by `org_id` and `team_id` using the route `DELETE /organizations/{org_id}/team/{team_id}`.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/teams#delete-a-team"""
-    return await call.http(path={"org": org, "team_slug": team_slug})
-
-
 @registry.tool("teams_list_pending_invitations_in_org")
 async def teams_list_pending_invitations_in_org(
     call: Call, *, org: str, team_slug: str, per_page: int | None = None, page: int | None = None
@@ -12190,25 +10753,6 @@ async def teams_add_update_membership_user_org(
     return await call.http(path={"org": org, "team_slug": team_slug, "username": username}, body={"role": role})
 
 
-@registry.tool("teams_remove_membership_for_user_in_org")
-async def teams_remove_membership_for_user_in_org(call: Call, *, org: str, team_slug: str, username: str) -> ToolOutput:
-    """DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}
-
-    Remove team membership for a user.
-
-    To remove a membership between a user and a team, the authenticated user must have 'admin' permissions to the team or be an owner of the organization that the team is associated with. Removing team membership does not delete the user, it just removes their membership from the team.
-
-    Team synchronization is available for organizations using GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    > [!NOTE]
-    > When you have team synchronization set up for a team with your organization's identity provider (IdP), you will see an error if you attempt to use the API for making changes to the team's membership. If you have access to manage group membership in your IdP, you can manage GitHub team membership through your identity provider, which automatically adds and removes team members in an organization. For more information, see "[Synchronizing teams between your identity provider and GitHub](https://docs.github.com/articles/synchronizing-teams-between-your-identity-provider-and-github/)." …
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/members#remove-team-membership-for-a-user"""
-    return await call.http(path={"org": org, "team_slug": team_slug, "username": username})
-
-
 @registry.tool("teams_list_repos_in_org")
 async def teams_list_repos_in_org(
     call: Call, *, org: str, team_slug: str, per_page: int | None = None, page: int | None = None
@@ -12276,23 +10820,6 @@ async def teams_add_update_repo_permissions_org(
     return await call.http(
         path={"org": org, "team_slug": team_slug, "owner": owner, "repo": repo}, body={"permission": permission}
     )
-
-
-@registry.tool("teams_remove_repo_in_org")
-async def teams_remove_repo_in_org(call: Call, *, org: str, team_slug: str, owner: str, repo: str) -> ToolOutput:
-    """DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}
-
-    Remove a repository from a team.
-
-    If the authenticated user is an organization owner or a team maintainer, they can remove any repositories from the team. To remove a repository from a team as an organization member, the authenticated user must have admin access to the repository and must be able to see the team. This does not delete the repository, it just removes it from the team.
-
-    > [!NOTE]
-    > You can also specify a team by `org_id` and `team_id` using the route `DELETE /organizations/{org_id}/team/{team_id}/repos/{owner}/{repo}`.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/teams#remove-a-repository-from-a-team"""
-    return await call.http(path={"org": org, "team_slug": team_slug, "owner": owner, "repo": repo})
 
 
 @registry.tool("teams_list_child_in_org")
@@ -12441,25 +10968,6 @@ async def repos_update(
     )
 
 
-@registry.tool("repos_delete")
-async def repos_delete(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}
-
-    Delete a repository.
-
-    Deleting a repository requires admin access.
-
-    If an organization owner has configured the organization to prevent members from deleting organization-owned
-    repositories, you will get a `403 Forbidden` response.
-
-    OAuth app tokens and personal access tokens (classic) need the `delete_repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/repos#delete-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
 @registry.tool("actions_list_artifacts_for_repo")
 async def actions_list_artifacts_for_repo(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None, name: str | None = None
@@ -12497,21 +11005,6 @@ async def actions_get_artifact(call: Call, *, owner: str, repo: str, artifact_id
     Returns an `artifact` object.
 
     Docs: https://docs.github.com/rest/actions/artifacts#get-an-artifact"""
-    return await call.http(path={"owner": owner, "repo": repo, "artifact_id": artifact_id})
-
-
-@registry.tool("actions_delete_artifact")
-async def actions_delete_artifact(call: Call, *, owner: str, repo: str, artifact_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}
-
-    Delete an artifact.
-
-    Deletes an artifact for a workflow run.
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/artifacts#delete-an-artifact"""
     return await call.http(path={"owner": owner, "repo": repo, "artifact_id": artifact_id})
 
 
@@ -12655,40 +11148,6 @@ async def actions_get_actions_cache_list(
         path={"owner": owner, "repo": repo},
         query={"per_page": per_page, "page": page, "ref": ref, "key": key, "sort": sort, "direction": direction},
     )
-
-
-@registry.tool("actions_delete_actions_cache_by_key")
-async def actions_delete_actions_cache_by_key(
-    call: Call, *, owner: str, repo: str, key: str, ref: str | None = None
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/caches
-
-    Delete GitHub Actions caches for a repository (using a cache key).
-
-    Deletes one or more GitHub Actions caches for a repository, using a complete cache key. By default, all caches that match the provided key are deleted, but you can optionally provide a Git ref to restrict deletions to caches that match both the provided key and the Git ref.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns an `actions-cache-list` object.
-
-    Docs: https://docs.github.com/rest/actions/cache#delete-github-actions-caches-for-a-repository-using-a-cache-key"""
-    return await call.http(path={"owner": owner, "repo": repo}, query={"key": key, "ref": ref})
-
-
-@registry.tool("actions_delete_actions_cache_by_id")
-async def actions_delete_actions_cache_by_id(call: Call, *, owner: str, repo: str, cache_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}
-
-    Delete a GitHub Actions cache for a repository (using a cache ID).
-
-    Deletes a GitHub Actions cache for a repository, using a cache ID.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/cache#delete-a-github-actions-cache-for-a-repository-using-a-cache-id"""
-    return await call.http(path={"owner": owner, "repo": repo, "cache_id": cache_id})
 
 
 @registry.tool("actions_list_concurrency_groups_repo")
@@ -13323,24 +11782,6 @@ async def actions_get_self_hosted_runner_for_repo(call: Call, *, owner: str, rep
     return await call.http(path={"owner": owner, "repo": repo, "runner_id": runner_id})
 
 
-@registry.tool("actions_delete_self_hosted_runner_repo")
-async def actions_delete_self_hosted_runner_repo(call: Call, *, owner: str, repo: str, runner_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}
-
-    Delete a self-hosted runner from a repository.
-
-    Forces the removal of a self-hosted runner from a repository. You can use this endpoint to completely remove the runner when the machine you were using no longer exists.
-
-    Authenticated users must have admin access to the repository to use this endpoint.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo, "runner_id": runner_id})
-
-
 @registry.tool("actions_list_labels_self_hosted_7mx3")
 async def actions_list_labels_self_hosted_7mx3(call: Call, *, owner: str, repo: str, runner_id: int) -> ToolOutput:
     """GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels
@@ -13398,49 +11839,6 @@ async def actions_set_custom_labels_self_pqrt(
 
     Docs: https://docs.github.com/rest/actions/self-hosted-runners#set-custom-labels-for-a-self-hosted-runner-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo, "runner_id": runner_id}, body={"labels": labels})
-
-
-@registry.tool("actions_remove_all_custom_labels_zvq7")
-async def actions_remove_all_custom_labels_zvq7(call: Call, *, owner: str, repo: str, runner_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels
-
-    Remove all custom labels from a self-hosted runner for a repository.
-
-    Remove all custom labels from a self-hosted runner configured in a
-    repository. Returns the remaining read-only labels from the runner.
-
-    Authenticated users must have admin access to the repository to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns an object with `total_count`, `labels`.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#remove-all-custom-labels-from-a-self-hosted-runner-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo, "runner_id": runner_id})
-
-
-@registry.tool("actions_remove_custom_label_self_ozh5")
-async def actions_remove_custom_label_self_ozh5(
-    call: Call, *, owner: str, repo: str, runner_id: int, name: str
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}
-
-    Remove a custom label from a self-hosted runner for a repository.
-
-    Remove a custom label from a self-hosted runner configured
-    in a repository. Returns the remaining labels from the runner.
-
-    This endpoint returns a `404 Not Found` status if the custom label is not
-    present on the runner.
-
-    Authenticated users must have admin access to the repository to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns an object with `total_count`, `labels`.
-
-    Docs: https://docs.github.com/rest/actions/self-hosted-runners#remove-a-custom-label-from-a-self-hosted-runner-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo, "runner_id": runner_id, "name": name})
 
 
 @registry.tool("actions_list_workflow_runs_for_repo")
@@ -13512,24 +11910,6 @@ async def actions_get_workflow_run(
     return await call.http(
         path={"owner": owner, "repo": repo, "run_id": run_id}, query={"exclude_pull_requests": exclude_pull_requests}
     )
-
-
-@registry.tool("actions_delete_workflow_run")
-async def actions_delete_workflow_run(call: Call, *, owner: str, repo: str, run_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/runs/{run_id}
-
-    Delete a workflow run.
-
-    Deletes a specific workflow run.
-
-    Anyone with write access to the repository can use this endpoint.
-
-    If the repository is private, OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/workflow-runs#delete-a-workflow-run"""
-    return await call.http(path={"owner": owner, "repo": repo, "run_id": run_id})
 
 
 @registry.tool("actions_get_reviews_for_run")
@@ -13826,22 +12206,6 @@ async def actions_download_workflow_run_logs(call: Call, *, owner: str, repo: st
     return await call.http(path={"owner": owner, "repo": repo, "run_id": run_id})
 
 
-@registry.tool("actions_delete_workflow_run_logs")
-async def actions_delete_workflow_run_logs(call: Call, *, owner: str, repo: str, run_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs
-
-    Delete workflow run logs.
-
-    Deletes all logs for a workflow run.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/workflow-runs#delete-workflow-run-logs"""
-    return await call.http(path={"owner": owner, "repo": repo, "run_id": run_id})
-
-
 @registry.tool("actions_get_pending_deployments_for_run")
 async def actions_get_pending_deployments_for_run(call: Call, *, owner: str, repo: str, run_id: int) -> ToolOutput:
     """GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments
@@ -14026,24 +12390,6 @@ async def actions_create_or_update_repo_secret(
     )
 
 
-@registry.tool("actions_delete_repo_secret")
-async def actions_delete_repo_secret(call: Call, *, owner: str, repo: str, secret_name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}
-
-    Delete a repository secret.
-
-    Deletes a secret in a repository using the secret name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/secrets#delete-a-repository-secret"""
-    return await call.http(path={"owner": owner, "repo": repo, "secret_name": secret_name})
-
-
 @registry.tool("actions_list_repo_variables")
 async def actions_list_repo_variables(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -14118,24 +12464,6 @@ async def actions_update_repo_variable(
 
     Docs: https://docs.github.com/rest/actions/variables#update-a-repository-variable"""
     return await call.http(path={"owner": owner, "repo": repo, "name": name}, body={"name": body_name, "value": value})
-
-
-@registry.tool("actions_delete_repo_variable")
-async def actions_delete_repo_variable(call: Call, *, owner: str, repo: str, name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/actions/variables/{name}
-
-    Delete a repository variable.
-
-    Deletes a repository variable using the variable name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/variables#delete-a-repository-variable"""
-    return await call.http(path={"owner": owner, "repo": repo, "name": name})
 
 
 @registry.tool("actions_list_repo_workflows")
@@ -14475,24 +12803,6 @@ async def agents_create_or_update_repo_secret(
     )
 
 
-@registry.tool("agents_delete_repo_secret")
-async def agents_delete_repo_secret(call: Call, *, owner: str, repo: str, secret_name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/agents/secrets/{secret_name}
-
-    Delete a repository secret.
-
-    Deletes a secret in a repository using the secret name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/secrets#delete-a-repository-secret"""
-    return await call.http(path={"owner": owner, "repo": repo, "secret_name": secret_name})
-
-
 @registry.tool("agents_list_repo_variables")
 async def agents_list_repo_variables(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -14567,24 +12877,6 @@ async def agents_update_repo_variable(
 
     Docs: https://docs.github.com/rest/agents/variables#update-a-repository-variable"""
     return await call.http(path={"owner": owner, "repo": repo, "name": name}, body={"name": body_name, "value": value})
-
-
-@registry.tool("agents_delete_repo_variable")
-async def agents_delete_repo_variable(call: Call, *, owner: str, repo: str, name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/agents/variables/{name}
-
-    Delete a repository variable.
-
-    Deletes a repository variable using the variable name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/agents/variables#delete-a-repository-variable"""
-    return await call.http(path={"owner": owner, "repo": repo, "name": name})
 
 
 @registry.tool("issues_list_assignees")
@@ -14721,22 +13013,6 @@ async def repos_get_autolink(call: Call, *, owner: str, repo: str, autolink_id: 
     return await call.http(path={"owner": owner, "repo": repo, "autolink_id": autolink_id})
 
 
-@registry.tool("repos_delete_autolink")
-async def repos_delete_autolink(call: Call, *, owner: str, repo: str, autolink_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}
-
-    Delete an autolink reference from a repository.
-
-    This deletes a single autolink reference by ID that was configured for the given repository.
-
-    Information about autolinks are only available to repository administrators.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/autolinks#delete-an-autolink-reference-from-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo, "autolink_id": autolink_id})
-
-
 @registry.tool("repos_check_automated_security_fixes")
 async def repos_check_automated_security_fixes(call: Call, *, owner: str, repo: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/automated-security-fixes
@@ -14762,20 +13038,6 @@ async def repos_enable_automated_security_fixes(call: Call, *, owner: str, repo:
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/repos/repos#enable-dependabot-security-updates"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
-@registry.tool("repos_disable_automated_security_fixes")
-async def repos_disable_automated_security_fixes(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/automated-security-fixes
-
-    Disable Dependabot security updates.
-
-    Disables Dependabot security updates for a repository. The authenticated user must have admin access to the repository. For more information, see "[Configuring Dependabot security updates](https://docs.github.com/articles/configuring-automated-security-fixes)".
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/repos#disable-dependabot-security-updates"""
     return await call.http(path={"owner": owner, "repo": repo})
 
 
@@ -14847,20 +13109,6 @@ async def repos_update_branch_protection(
     )
 
 
-@registry.tool("repos_delete_branch_protection")
-async def repos_delete_branch_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection
-
-    Delete branch protection.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#delete-branch-protection"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
-
-
 @registry.tool("repos_get_admin_branch_protection")
 async def repos_get_admin_branch_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins
@@ -14888,22 +13136,6 @@ async def repos_set_admin_branch_protection(call: Call, *, owner: str, repo: str
     Returns a `protected-branch-admin-enforced` object.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#set-admin-branch-protection"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
-
-
-@registry.tool("repos_delete_admin_branch_protection")
-async def repos_delete_admin_branch_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins
-
-    Delete admin branch protection.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Removing admin enforcement requires admin or owner permissions to the repository and branch protection to be enabled.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#delete-admin-branch-protection"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
 
 
@@ -14962,20 +13194,6 @@ async def repos_update_pull_request_review_xc5b(
     )
 
 
-@registry.tool("repos_delete_pull_request_review_ahjb")
-async def repos_delete_pull_request_review_ahjb(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews
-
-    Delete pull request review protection.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#delete-pull-request-review-protection"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
-
-
 @registry.tool("repos_get_commit_signature_protection")
 async def repos_get_commit_signature_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures
@@ -15008,22 +13226,6 @@ async def repos_create_commit_signature_protection(call: Call, *, owner: str, re
     Returns a `protected-branch-admin-enforced` object.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#create-commit-signature-protection"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
-
-
-@registry.tool("repos_delete_commit_signature_protection")
-async def repos_delete_commit_signature_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures
-
-    Delete commit signature protection.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    When authenticated with admin or owner permissions to the repository, you can use this endpoint to disable required signed commits on a branch. You must enable branch protection to require signed commits.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#delete-commit-signature-protection"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
 
 
@@ -15067,20 +13269,6 @@ async def repos_update_status_check_protection(
         path={"owner": owner, "repo": repo, "branch": branch},
         body={"strict": strict, "contexts": contexts, "checks": checks},
     )
-
-
-@registry.tool("repos_remove_status_check_protection")
-async def repos_remove_status_check_protection(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks
-
-    Remove status check protection.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#remove-status-check-protection"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
 
 
 @registry.tool("repos_get_all_status_check_contexts")
@@ -15133,24 +13321,6 @@ async def repos_set_status_check_contexts(
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"contexts": contexts})
 
 
-@registry.tool("repos_remove_status_check_contexts")
-async def repos_remove_status_check_contexts(
-    call: Call, *, owner: str, repo: str, branch: str, contexts: list[str] | None = None
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts
-
-    Remove status check contexts.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    The request body is optional, but when any of its fields is given, `contexts` must be too.
-
-    Returns a list.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#remove-status-check-contexts"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"contexts": contexts})
-
-
 @registry.tool("repos_get_access_restrictions")
 async def repos_get_access_restrictions(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions
@@ -15167,22 +13337,6 @@ async def repos_get_access_restrictions(call: Call, *, owner: str, repo: str, br
     Returns a `branch-restriction-policy` object.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#get-access-restrictions"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
-
-
-@registry.tool("repos_delete_access_restrictions")
-async def repos_delete_access_restrictions(call: Call, *, owner: str, repo: str, branch: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions
-
-    Delete access restrictions.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Disables the ability to restrict who can push to this branch.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#delete-access-restrictions"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch})
 
 
@@ -15235,24 +13389,6 @@ async def repos_set_app_access_restrictions(
     Returns a list of `integration` objects.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#set-app-access-restrictions"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"apps": apps})
-
-
-@registry.tool("repos_remove_app_access_restrictions")
-async def repos_remove_app_access_restrictions(
-    call: Call, *, owner: str, repo: str, branch: str, apps: list[str]
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps
-
-    Remove app access restrictions.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Removes the ability of an app to push to this branch. Only GitHub Apps that are installed on the repository and that have been granted write access to the repository contents can be added as authorized actors on a protected branch.
-
-    Returns a list of `integration` objects.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#remove-app-access-restrictions"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"apps": apps})
 
 
@@ -15309,26 +13445,6 @@ async def repos_set_team_access_restrictions(
     Returns a list of `team` objects.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#set-team-access-restrictions"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"teams": teams})
-
-
-@registry.tool("repos_remove_team_access_restrictions")
-async def repos_remove_team_access_restrictions(
-    call: Call, *, owner: str, repo: str, branch: str, teams: list[str] | None = None
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams
-
-    Remove team access restrictions.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Removes the ability of a team to push to this branch. You can also remove push access for child teams.
-
-    The request body is optional, but when any of its fields is given, `teams` must be too.
-
-    Returns a list of `team` objects.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#remove-team-access-restrictions"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"teams": teams})
 
 
@@ -15389,28 +13505,6 @@ async def repos_set_user_access_restrictions(
     Returns a list of `simple-user` objects.
 
     Docs: https://docs.github.com/rest/branches/branch-protection#set-user-access-restrictions"""
-    return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"users": users})
-
-
-@registry.tool("repos_remove_user_access_restrictions")
-async def repos_remove_user_access_restrictions(
-    call: Call, *, owner: str, repo: str, branch: str, users: list[str]
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users
-
-    Remove user access restrictions.
-
-    Protected branches are available in public repositories with GitHub Free and GitHub Free for organizations, and in public and private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    Removes the ability of a user to push to this branch.
-
-    | Type    | Description                                                                                                                                   |
-    | ------- | --------------------------------------------------------------------------------------------------------------------------------------------- |
-    | `array` | Usernames of the people who should no longer have push access. **Note**: The list of users, apps, and teams in total is limited to 100 items. |
-
-    Returns a list of `simple-user` objects.
-
-    Docs: https://docs.github.com/rest/branches/branch-protection#remove-user-access-restrictions"""
     return await call.http(path={"owner": owner, "repo": repo, "branch": branch}, body={"users": users})
 
 
@@ -16052,51 +14146,6 @@ async def code_scanning_get_analysis(call: Call, *, owner: str, repo: str, analy
     return await call.http(path={"owner": owner, "repo": repo, "analysis_id": analysis_id})
 
 
-@registry.tool("code_scanning_delete_analysis")
-async def code_scanning_delete_analysis(
-    call: Call, *, owner: str, repo: str, analysis_id: int, confirm_delete: str | None = None
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}
-
-    Delete a code scanning analysis from a repository.
-
-    Deletes a specified code scanning analysis from a repository.
-
-    You can delete one analysis at a time.
-    To delete a series of analyses, start with the most recent analysis and work backwards.
-    Conceptually, the process is similar to the undo function in a text editor.
-
-    When you list the analyses for a repository,
-    one or more will be identified as deletable in the response:
-
-    ```
-    "deletable": true
-    ```
-
-    An analysis is deletable when it's the most recent in a set of analyses.
-    Typically, a repository will have multiple sets of analyses
-    for each enabled code scanning tool,
-    where a set is determined by a unique combination of analysis values:
-
-    * `ref`
-    * `tool`
-    * `category`
-
-    If you attempt to delete an analysis that is not the most recent in a set,
-    you'll get a 400 response with the message:
-
-    ```
-    Analysis specified is not deletable.
-    ``` …
-
-    Returns a `code-scanning-analysis-deletion` object.
-
-    Docs: https://docs.github.com/rest/code-scanning/code-scanning#delete-a-code-scanning-analysis-from-a-repository"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "analysis_id": analysis_id}, query={"confirm_delete": confirm_delete}
-    )
-
-
 @registry.tool("code_scanning_list_codeql_databases")
 async def code_scanning_list_codeql_databases(call: Call, *, owner: str, repo: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/code-scanning/codeql/databases
@@ -16132,22 +14181,6 @@ async def code_scanning_get_codeql_database(call: Call, *, owner: str, repo: str
     Returns a `code-scanning-codeql-database` object.
 
     Docs: https://docs.github.com/rest/code-scanning/code-scanning#get-a-codeql-database-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo, "language": language})
-
-
-@registry.tool("code_scanning_delete_codeql_database")
-async def code_scanning_delete_codeql_database(call: Call, *, owner: str, repo: str, language: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}
-
-    Delete a CodeQL database.
-
-    Deletes a CodeQL database for a language in a repository.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint with private or public repositories, or the `public_repo` scope to use this endpoint with only public repositories.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/code-scanning/code-scanning#delete-a-codeql-database"""
     return await call.http(path={"owner": owner, "repo": repo, "language": language})
 
 
@@ -16616,22 +14649,6 @@ async def codespaces_create_or_update_repo_secret(
     )
 
 
-@registry.tool("codespaces_delete_repo_secret")
-async def codespaces_delete_repo_secret(call: Call, *, owner: str, repo: str, secret_name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}
-
-    Delete a repository secret.
-
-    Deletes a development environment secret in a repository using the secret name.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint. The associated user must be a repository admin.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/repository-secrets#delete-a-repository-secret"""
-    return await call.http(path={"owner": owner, "repo": repo, "secret_name": secret_name})
-
-
 @registry.tool("repos_list_collaborators")
 async def repos_list_collaborators(
     call: Call,
@@ -16701,39 +14718,6 @@ async def repos_add_collaborator(
 
     Docs: https://docs.github.com/rest/collaborators/collaborators#add-a-repository-collaborator"""
     return await call.http(path={"owner": owner, "repo": repo, "username": username}, body={"permission": permission})
-
-
-@registry.tool("repos_remove_collaborator")
-async def repos_remove_collaborator(call: Call, *, owner: str, repo: str, username: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/collaborators/{username}
-
-    Remove a repository collaborator.
-
-    Removes a collaborator from a repository.
-
-    To use this endpoint, the authenticated user must either be an administrator of the repository or target themselves for removal.
-
-    This endpoint also:
-    - Cancels any outstanding invitations sent by the collaborator
-    - Unassigns the user from any issues
-    - Removes access to organization projects if the user is not an organization member and is not a collaborator on any other organization repositories.
-    - Unstars the repository
-    - Updates access permissions to packages
-
-    Removing a user as a collaborator has the following effects on forks:
-     - If the user had access to a fork through their membership to this repository, the user will also be removed from the fork.
-     - If the user had their own fork of the repository, the fork will be deleted.
-     - If the user still has read access to the repository, open pull requests by this user from a fork will be denied.
-
-    > [!NOTE]
-    > A user can still have access to the repository through organization permissions like base repository permissions.
-
-    Although the API responds immediately, the additional permission updates might take some extra time to complete in the background. …
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/collaborators/collaborators#remove-a-repository-collaborator"""
-    return await call.http(path={"owner": owner, "repo": repo, "username": username})
 
 
 @registry.tool("repos_get_collaborator_permission_level")
@@ -16823,18 +14807,6 @@ async def repos_update_commit_comment(call: Call, *, owner: str, repo: str, comm
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"body": body})
 
 
-@registry.tool("repos_delete_commit_comment")
-async def repos_delete_commit_comment(call: Call, *, owner: str, repo: str, comment_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/comments/{comment_id}
-
-    Delete a commit comment.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/commits/comments#delete-a-commit-comment"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id})
-
-
 @registry.tool("reactions_list_for_commit_comment")
 async def reactions_list_for_commit_comment(
     call: Call,
@@ -16875,25 +14847,6 @@ async def reactions_create_for_commit_comment(
 
     Docs: https://docs.github.com/rest/reactions/reactions#create-reaction-for-a-commit-comment"""
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"content": content})
-
-
-@registry.tool("reactions_delete_for_commit_comment")
-async def reactions_delete_for_commit_comment(
-    call: Call, *, owner: str, repo: str, comment_id: int, reaction_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}
-
-    Delete a commit comment reaction.
-
-    > [!NOTE]
-    > You can also specify a repository by `repository_id` using the route `DELETE /repositories/:repository_id/comments/:comment_id/reactions/:reaction_id`.
-
-    Delete a reaction to a [commit comment](https://docs.github.com/rest/commits/comments#get-a-commit-comment).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/reactions/reactions#delete-a-commit-comment-reaction"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id, "reaction_id": reaction_id})
 
 
 @registry.tool("repos_list_branches_for_head_commit")
@@ -17176,43 +15129,6 @@ async def repos_compare_commits_with_basehead(
     )
 
 
-@registry.tool("repos_delete_file")
-async def repos_delete_file(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    path: str,
-    message: str,
-    sha: str,
-    branch: str | None = None,
-    committer: dict[str, Any] | None = None,
-    author: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/contents/{path}
-
-    Delete a file.
-
-    Deletes a file in a repository.
-
-    You can provide an additional `committer` parameter, which is an object containing information about the committer. Or, you can provide an `author` parameter, which is an object containing information about the author.
-
-    The `author` section is optional and is filled in with the `committer` information if omitted. If the `committer` information is omitted, the authenticated user's information is used.
-
-    You must provide values for both `name` and `email`, whether you choose to use `author` or `committer`. Otherwise, you'll receive a `422` status code.
-
-    > [!NOTE]
-    > If you use this endpoint and the "[Create or update file contents](https://docs.github.com/rest/repos/contents/#create-or-update-file-contents)" endpoint in parallel, the concurrent requests will conflict and you will receive errors. You must use these endpoints serially instead.
-
-    Returns a `file-commit` object.
-
-    Docs: https://docs.github.com/rest/repos/contents#delete-a-file"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "path": path},
-        body={"message": message, "sha": sha, "branch": branch, "committer": committer, "author": author},
-    )
-
-
 @registry.tool("repos_list_contributors")
 async def repos_list_contributors(
     call: Call, *, owner: str, repo: str, anon: str | None = None, per_page: int | None = None, page: int | None = None
@@ -17440,22 +15356,6 @@ async def dependabot_create_or_update_repo_secret(
     )
 
 
-@registry.tool("dependabot_delete_repo_secret")
-async def dependabot_delete_repo_secret(call: Call, *, owner: str, repo: str, secret_name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}
-
-    Delete a repository secret.
-
-    Deletes a secret in a repository using the secret name.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/dependabot/secrets#delete-a-repository-secret"""
-    return await call.http(path={"owner": owner, "repo": repo, "secret_name": secret_name})
-
-
 @registry.tool("dependency_graph_diff_range")
 async def dependency_graph_diff_range(
     call: Call, *, owner: str, repo: str, basehead: str, name: str | None = None
@@ -17653,29 +15553,6 @@ async def repos_get_deployment(call: Call, *, owner: str, repo: str, deployment_
     return await call.http(path={"owner": owner, "repo": repo, "deployment_id": deployment_id})
 
 
-@registry.tool("repos_delete_deployment")
-async def repos_delete_deployment(call: Call, *, owner: str, repo: str, deployment_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/deployments/{deployment_id}
-
-    Delete a deployment.
-
-    If the repository only has one deployment, you can delete the deployment regardless of its status. If the repository has more than one deployment, you can only delete inactive deployments. This ensures that repositories with multiple deployments will always have an active deployment.
-
-    To set a deployment as inactive, you must:
-
-    *   Create a new deployment that is active so that the system has a record of the current state, then delete the previously active deployment.
-    *   Mark the active deployment as inactive by adding any non-successful deployment status.
-
-    For more information, see "[Create a deployment](https://docs.github.com/rest/deployments/deployments/#create-a-deployment)" and "[Create a deployment status](https://docs.github.com/rest/deployments/statuses#create-a-deployment-status)."
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` or `repo_deployment` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/deployments/deployments#delete-a-deployment"""
-    return await call.http(path={"owner": owner, "repo": repo, "deployment_id": deployment_id})
-
-
 @registry.tool("repos_list_deployment_statuses")
 async def repos_list_deployment_statuses(
     call: Call, *, owner: str, repo: str, deployment_id: int, per_page: int | None = None, page: int | None = None
@@ -17851,20 +15728,6 @@ async def repos_create_or_update_environment(
     )
 
 
-@registry.tool("repos_delete_an_environment")
-async def repos_delete_an_environment(call: Call, *, owner: str, repo: str, environment_name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/environments/{environment_name}
-
-    Delete an environment.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/deployments/environments#delete-an-environment"""
-    return await call.http(path={"owner": owner, "repo": repo, "environment_name": environment_name})
-
-
 @registry.tool("repos_list_deployment_branch_policies")
 async def repos_list_deployment_branch_policies(
     call: Call, *, owner: str, repo: str, environment_name: str, per_page: int | None = None, page: int | None = None
@@ -17948,26 +15811,6 @@ async def repos_update_deployment_branch_policy(
     return await call.http(
         path={"owner": owner, "repo": repo, "environment_name": environment_name, "branch_policy_id": branch_policy_id},
         body={"name": name},
-    )
-
-
-@registry.tool("repos_delete_deployment_branch_policy")
-async def repos_delete_deployment_branch_policy(
-    call: Call, *, owner: str, repo: str, environment_name: str, branch_policy_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}
-
-    Delete a deployment branch policy.
-
-    Deletes a deployment branch or tag policy for an environment.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/deployments/branch-policies#delete-a-deployment-branch-policy"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "environment_name": environment_name, "branch_policy_id": branch_policy_id}
     )
 
 
@@ -18070,33 +15913,6 @@ async def repos_get_custom_deploy_protection_rule(
     )
 
 
-@registry.tool("repos_disable_deployment_protection_rule")
-async def repos_disable_deployment_protection_rule(
-    call: Call, *, environment_name: str, repo: str, owner: str, protection_rule_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}
-
-    Disable a custom protection rule for an environment.
-
-    Disables a custom deployment protection rule for an environment.
-
-    The authenticated user must have admin or owner permissions to the repository to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/deployments/protection-rules#disable-a-custom-protection-rule-for-an-environment"""
-    return await call.http(
-        path={
-            "environment_name": environment_name,
-            "repo": repo,
-            "owner": owner,
-            "protection_rule_id": protection_rule_id,
-        }
-    )
-
-
 @registry.tool("actions_list_environment_secrets")
 async def actions_list_environment_secrets(
     call: Call, *, owner: str, repo: str, environment_name: str, per_page: int | None = None, page: int | None = None
@@ -18183,28 +15999,6 @@ async def actions_create_update_environment_secret(
     return await call.http(
         path={"owner": owner, "repo": repo, "environment_name": environment_name, "secret_name": secret_name},
         body={"encrypted_value": encrypted_value, "key_id": key_id},
-    )
-
-
-@registry.tool("actions_delete_environment_secret")
-async def actions_delete_environment_secret(
-    call: Call, *, owner: str, repo: str, environment_name: str, secret_name: str
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}
-
-    Delete an environment secret.
-
-    Deletes a secret in an environment using the secret name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read secrets.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/secrets#delete-an-environment-secret"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "environment_name": environment_name, "secret_name": secret_name}
     )
 
 
@@ -18299,26 +16093,6 @@ async def actions_update_environment_variable(
         path={"owner": owner, "repo": repo, "name": name, "environment_name": environment_name},
         body={"name": body_name, "value": value},
     )
-
-
-@registry.tool("actions_delete_environment_variable")
-async def actions_delete_environment_variable(
-    call: Call, *, owner: str, repo: str, name: str, environment_name: str
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}
-
-    Delete an environment variable.
-
-    Deletes an environment variable using the variable name.
-
-    Authenticated users must have collaborator access to a repository to create, update, or read variables.
-
-    OAuth tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/variables#delete-an-environment-variable"""
-    return await call.http(path={"owner": owner, "repo": repo, "name": name, "environment_name": environment_name})
 
 
 @registry.tool("activity_list_repo_events")
@@ -18520,20 +16294,6 @@ async def git_update_ref(
 
     Docs: https://docs.github.com/rest/git/refs#update-a-reference"""
     return await call.http(path={"owner": owner, "repo": repo, "ref": ref}, body={"sha": sha, "force": force})
-
-
-@registry.tool("git_delete_ref")
-async def git_delete_ref(call: Call, *, owner: str, repo: str, ref: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/git/refs/{ref}
-
-    Delete a reference.
-
-    Deletes the provided reference.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/git/refs#delete-a-reference"""
-    return await call.http(path={"owner": owner, "repo": repo, "ref": ref})
 
 
 @registry.tool("git_create_tag")
@@ -18744,22 +16504,6 @@ async def repos_update_webhook(
     )
 
 
-@registry.tool("repos_delete_webhook")
-async def repos_delete_webhook(call: Call, *, owner: str, repo: str, hook_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/hooks/{hook_id}
-
-    Delete a repository webhook.
-
-    Delete a webhook for an organization.
-
-    The authenticated user must be a repository owner, or have admin access in the repository, to delete the webhook.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/webhooks#delete-a-repository-webhook"""
-    return await call.http(path={"owner": owner, "repo": repo, "hook_id": hook_id})
-
-
 @registry.tool("repos_get_webhook_config_for_repo")
 async def repos_get_webhook_config_for_repo(call: Call, *, owner: str, repo: str, hook_id: int) -> ToolOutput:
     """GET /repos/{owner}/{repo}/hooks/{hook_id}/config
@@ -18923,20 +16667,6 @@ async def repos_enable_immutable_releases(call: Call, *, owner: str, repo: str) 
     return await call.http(path={"owner": owner, "repo": repo})
 
 
-@registry.tool("repos_disable_immutable_releases")
-async def repos_disable_immutable_releases(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/immutable-releases
-
-    Disable immutable releases.
-
-    Disables immutable releases for a repository. The authenticated user must have admin access to the repository.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/repos#disable-immutable-releases"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
 @registry.tool("migrations_get_import_status")
 async def migrations_get_import_status(call: Call, *, owner: str, repo: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/import
@@ -19040,25 +16770,6 @@ async def migrations_update_import(
         path={"owner": owner, "repo": repo},
         body={"vcs_username": vcs_username, "vcs_password": vcs_password, "vcs": vcs, "tfvc_project": tfvc_project},
     )
-
-
-@registry.tool("migrations_cancel_import")
-async def migrations_cancel_import(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/import
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Cancel an import.
-
-    Stop an import for a repository.
-
-    > [!WARNING]
-    > **Endpoint closing down notice:** Due to very low levels of usage and available alternatives, this endpoint is closing down and will no longer be available from 00:00 UTC on April 12, 2024. For more details and alternatives, see the [changelog](https://gh.io/source-imports-api-deprecation).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/migrations/source-imports#cancel-an-import"""
-    return await call.http(path={"owner": owner, "repo": repo})
 
 
 @registry.tool("migrations_get_commit_authors")
@@ -19192,20 +16903,6 @@ async def interactions_set_restrictions_for_repo(
     return await call.http(path={"owner": owner, "repo": repo}, body={"limit": limit, "expiry": expiry})
 
 
-@registry.tool("interactions_remove_restrictions_repo")
-async def interactions_remove_restrictions_repo(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/interaction-limits
-
-    Remove interaction restrictions for a repository.
-
-    Removes all interaction restrictions from the given repository. You must have owner or admin access to remove restrictions. If the interaction limit is set for the user or organization that owns this repository, you will receive a `409 Conflict` response and will not be able to use this endpoint to change the interaction limit for a single repository.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/interactions/repos#remove-interaction-restrictions-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
 @registry.tool("interactions_get_pull_request_xikr")
 async def interactions_get_pull_request_xikr(call: Call, *, owner: str, repo: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/interaction-limits/pulls/bypass-list
@@ -19241,24 +16938,6 @@ async def interactions_set_pull_request_nnar(call: Call, *, owner: str, repo: st
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/interactions/repos#add-users-to-the-pull-request-creation-cap-bypass-list-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo}, body={"users": users})
-
-
-@registry.tool("interactions_remove_pull_request_rbmt")
-async def interactions_remove_pull_request_rbmt(call: Call, *, owner: str, repo: str, users: list[str]) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/interaction-limits/pulls/bypass-list
-
-    Remove users from the pull request creation cap bypass list for a repository.
-
-    Removes users from the pull request creation cap bypass list for a repository.
-    Removed users will be subject to any configured pull request creation cap.
-
-    Only users with maintainer permissions can modify the bypass list.
-    You can remove a maximum of 100 users per request.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/interactions/repos#remove-users-from-the-pull-request-creation-cap-bypass-list-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo}, body={"users": users})
 
 
@@ -19330,18 +17009,6 @@ async def repos_update_invitation(
     return await call.http(
         path={"owner": owner, "repo": repo, "invitation_id": invitation_id}, body={"permissions": permissions}
     )
-
-
-@registry.tool("repos_delete_invitation")
-async def repos_delete_invitation(call: Call, *, owner: str, repo: str, invitation_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/invitations/{invitation_id}
-
-    Delete a repository invitation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/collaborators/invitations#delete-a-repository-invitation"""
-    return await call.http(path={"owner": owner, "repo": repo, "invitation_id": invitation_id})
 
 
 @registry.tool("repos_list_issue_types")
@@ -19438,20 +17105,6 @@ async def issues_update_comment(call: Call, *, owner: str, repo: str, comment_id
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"body": body})
 
 
-@registry.tool("issues_delete_comment")
-async def issues_delete_comment(call: Call, *, owner: str, repo: str, comment_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}
-
-    Delete an issue comment.
-
-    You can use the REST API to delete comments on issues and pull requests. Every pull request is an issue, but not every issue is a pull request.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/comments#delete-an-issue-comment"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id})
-
-
 @registry.tool("issues_pin_comment")
 async def issues_pin_comment(call: Call, *, owner: str, repo: str, comment_id: int) -> ToolOutput:
     """PUT /repos/{owner}/{repo}/issues/comments/{comment_id}/pin
@@ -19470,20 +17123,6 @@ async def issues_pin_comment(call: Call, *, owner: str, repo: str, comment_id: i
     Returns an `issue-comment` object.
 
     Docs: https://docs.github.com/rest/issues/comments#pin-an-issue-comment"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id})
-
-
-@registry.tool("issues_unpin_comment")
-async def issues_unpin_comment(call: Call, *, owner: str, repo: str, comment_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/pin
-
-    Unpin an issue comment.
-
-    You can use the REST API to unpin comments on issues.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/comments#unpin-an-issue-comment"""
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id})
 
 
@@ -19529,25 +17168,6 @@ async def reactions_create_for_issue_comment(
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"content": content})
 
 
-@registry.tool("reactions_delete_for_issue_comment")
-async def reactions_delete_for_issue_comment(
-    call: Call, *, owner: str, repo: str, comment_id: int, reaction_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}
-
-    Delete an issue comment reaction.
-
-    > [!NOTE]
-    > You can also specify a repository by `repository_id` using the route `DELETE delete /repositories/:repository_id/issues/comments/:comment_id/reactions/:reaction_id`.
-
-    Delete a reaction to an [issue comment](https://docs.github.com/rest/issues/comments#get-an-issue-comment).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/reactions/reactions#delete-an-issue-comment-reaction"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id, "reaction_id": reaction_id})
-
-
 @registry.tool("issues_list_events_for_repo")
 async def issues_list_events_for_repo(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -19591,24 +17211,6 @@ async def issues_add_assignees(
     Returns an `issue` object.
 
     Docs: https://docs.github.com/rest/issues/assignees#add-assignees-to-an-issue"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"assignees": assignees}
-    )
-
-
-@registry.tool("issues_remove_assignees")
-async def issues_remove_assignees(
-    call: Call, *, owner: str, repo: str, issue_number: int, assignees: list[str]
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees
-
-    Remove assignees from an issue.
-
-    Removes one or more assignees from an issue.
-
-    Returns an `issue` object.
-
-    Docs: https://docs.github.com/rest/reference/issues#remove-assignees-from-an-issue"""
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"assignees": assignees}
     )
@@ -19681,32 +17283,6 @@ async def issues_add_blocked_by_dependency(
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"issue_id": issue_id}
     )
-
-
-@registry.tool("issues_remove_dependency_blocked_by")
-async def issues_remove_dependency_blocked_by(
-    call: Call, *, owner: str, repo: str, issue_number: int, issue_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}
-
-    Remove dependency an issue is blocked by.
-
-    You can use the REST API to remove a dependency that an issue is blocked by.
-
-    Removing content too quickly using this endpoint may result in secondary rate limiting.
-    For more information, see [Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)
-    and [Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api).
-
-    This endpoint supports the following custom media types. For more information, see [Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types).
-    - **`application/vnd.github.raw+json`**: Returns the raw Markdown body. Response will include `body`. This is the default if you do not pass a specific media type.
-    - **`application/vnd.github.text+json`**: Returns a text only representation of the Markdown body. Response will include `body_text`.
-    - **`application/vnd.github.html+json`**: Returns HTML rendered from the body's Markdown. Response will include `body_html`.
-    - **`application/vnd.github.full+json`**: Returns raw, text, and HTML representations. …
-
-    Returns an `issue` object.
-
-    Docs: https://docs.github.com/rest/issues/issue-dependencies#remove-dependency-an-issue-is-blocked-by"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number, "issue_id": issue_id})
 
 
 @registry.tool("issues_list_dependencies_blocking")
@@ -19830,31 +17406,6 @@ async def issues_set_issue_field_values(
     )
 
 
-@registry.tool("issues_delete_issue_field_value")
-async def issues_delete_issue_field_value(
-    call: Call, *, owner: str, repo: str, issue_number: int, issue_field_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/issue-field-values/{issue_field_id}
-
-    Delete an issue field value from an issue.
-
-    Remove a specific custom field value from an issue.
-
-    Only users with push access to the repository can delete issue field values. If you don't have the proper permissions, you'll receive a `403 Forbidden` response.
-
-    If the specified field does not have a value set on the issue, this operation will return a `404` error.
-
-    This endpoint triggers [notifications](https://docs.github.com/github/managing-subscriptions-and-notifications-on-github/about-notifications). Creating content too quickly using this endpoint may result in secondary rate limiting. For more information, see "[Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)"
-    and "[Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/issue-field-values#delete-an-issue-field-value-from-an-issue"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "issue_number": issue_number, "issue_field_id": issue_field_id}
-    )
-
-
 @registry.tool("issues_list_labels_on_issue")
 async def issues_list_labels_on_issue(
     call: Call, *, owner: str, repo: str, issue_number: int, per_page: int | None = None, page: int | None = None
@@ -19889,34 +17440,6 @@ async def issues_set_labels(call: Call, *, owner: str, repo: str, issue_number: 
     return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"labels": labels})
 
 
-@registry.tool("issues_remove_all_labels")
-async def issues_remove_all_labels(call: Call, *, owner: str, repo: str, issue_number: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels
-
-    Remove all labels from an issue.
-
-    Removes all labels from an issue.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/labels#remove-all-labels-from-an-issue"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number})
-
-
-@registry.tool("issues_remove_label")
-async def issues_remove_label(call: Call, *, owner: str, repo: str, issue_number: int, name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}
-
-    Remove a label from an issue.
-
-    Removes the specified label from the issue, and returns the remaining labels on the issue. This endpoint returns a `404 Not Found` status if the label does not exist.
-
-    Returns a list of `label` objects.
-
-    Docs: https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number, "name": name})
-
-
 @registry.tool("issues_lock")
 async def issues_lock(
     call: Call, *, owner: str, repo: str, issue_number: int, lock_reason: str | None = None
@@ -19935,20 +17458,6 @@ async def issues_lock(
     return await call.http(
         path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"lock_reason": lock_reason}
     )
-
-
-@registry.tool("issues_unlock")
-async def issues_unlock(call: Call, *, owner: str, repo: str, issue_number: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock
-
-    Unlock an issue.
-
-    Users with push access can unlock an issue's conversation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/issues#unlock-an-issue"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number})
 
 
 @registry.tool("issues_get_parent")
@@ -20012,53 +17521,6 @@ async def reactions_create_for_issue(
 
     Docs: https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue"""
     return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"content": content})
-
-
-@registry.tool("reactions_delete_for_issue")
-async def reactions_delete_for_issue(
-    call: Call, *, owner: str, repo: str, issue_number: int, reaction_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}
-
-    Delete an issue reaction.
-
-    > [!NOTE]
-    > You can also specify a repository by `repository_id` using the route `DELETE /repositories/:repository_id/issues/:issue_number/reactions/:reaction_id`.
-
-    Delete a reaction to an [issue](https://docs.github.com/rest/issues/issues#get-an-issue).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/reactions/reactions#delete-an-issue-reaction"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "issue_number": issue_number, "reaction_id": reaction_id}
-    )
-
-
-@registry.tool("issues_remove_sub_issue")
-async def issues_remove_sub_issue(
-    call: Call, *, owner: str, repo: str, issue_number: int, sub_issue_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue
-
-    Remove sub-issue.
-
-    You can use the REST API to remove a sub-issue from an issue.
-    Removing content too quickly using this endpoint may result in secondary rate limiting.
-    For more information, see "[Rate limits for the API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)"
-    and "[Best practices for using the REST API](https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api)."
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)."
-    - **`application/vnd.github.raw+json`**: Returns the raw markdown body. Response will include `body`. This is the default if you do not pass a specific media type.
-    - **`application/vnd.github.text+json`**: Returns a text only representation of the markdown body. Response will include `body_text`.
-    - **`application/vnd.github.html+json`**: Returns HTML rendered from the body's markdown. Response will include `body_html`.
-    - **`application/vnd.github.full+json`**: Returns raw, text, and HTML representations. Response will include `body`, `body_text`, and `body_html`.
-
-    Returns an `issue` object.
-
-    Docs: https://docs.github.com/rest/issues/sub-issues#remove-sub-issue"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"sub_issue_id": sub_issue_id}
-    )
 
 
 @registry.tool("issues_list_sub_issues")
@@ -20285,20 +17747,6 @@ async def repos_get_deploy_key(call: Call, *, owner: str, repo: str, key_id: int
     return await call.http(path={"owner": owner, "repo": repo, "key_id": key_id})
 
 
-@registry.tool("repos_delete_deploy_key")
-async def repos_delete_deploy_key(call: Call, *, owner: str, repo: str, key_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/keys/{key_id}
-
-    Delete a deploy key.
-
-    Deploy keys are immutable. If you need to update a key, remove the key and create a new one instead.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/deploy-keys/deploy-keys#delete-a-deploy-key"""
-    return await call.http(path={"owner": owner, "repo": repo, "key_id": key_id})
-
-
 @registry.tool("issues_list_labels_for_repo")
 async def issues_list_labels_for_repo(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -20371,20 +17819,6 @@ async def issues_update_label(
         path={"owner": owner, "repo": repo, "name": name},
         body={"new_name": new_name, "color": color, "description": description},
     )
-
-
-@registry.tool("issues_delete_label")
-async def issues_delete_label(call: Call, *, owner: str, repo: str, name: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/labels/{name}
-
-    Delete a label.
-
-    Deletes a label using the given label name.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/labels#delete-a-label"""
-    return await call.http(path={"owner": owner, "repo": repo, "name": name})
 
 
 @registry.tool("repos_list_languages")
@@ -20542,20 +17976,6 @@ async def issues_update_milestone(
     )
 
 
-@registry.tool("issues_delete_milestone")
-async def issues_delete_milestone(call: Call, *, owner: str, repo: str, milestone_number: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/milestones/{milestone_number}
-
-    Delete a milestone.
-
-    Deletes a milestone using the given milestone number.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/issues/milestones#delete-a-milestone"""
-    return await call.http(path={"owner": owner, "repo": repo, "milestone_number": milestone_number})
-
-
 @registry.tool("issues_list_labels_for_milestone")
 async def issues_list_labels_for_milestone(
     call: Call, *, owner: str, repo: str, milestone_number: int, per_page: int | None = None, page: int | None = None
@@ -20692,24 +18112,6 @@ async def repos_update_info_about_pages_site(
         path={"owner": owner, "repo": repo},
         body={"cname": cname, "https_enforced": https_enforced, "build_type": build_type, "source": source},
     )
-
-
-@registry.tool("repos_delete_pages_site")
-async def repos_delete_pages_site(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/pages
-
-    Delete a GitHub Pages site.
-
-    Deletes a GitHub Pages site. For more information, see "[About GitHub Pages](/github/working-with-github-pages/about-github-pages).
-
-    The authenticated user must be a repository administrator, maintainer, or have the 'manage GitHub Pages settings' permission.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/pages/pages#delete-a-apiname-pages-site"""
-    return await call.http(path={"owner": owner, "repo": repo})
 
 
 @registry.tool("repos_list_pages_builds")
@@ -20891,20 +18293,6 @@ async def repos_enable_private_vulnerability_bgy6(call: Call, *, owner: str, rep
     return await call.http(path={"owner": owner, "repo": repo})
 
 
-@registry.tool("repos_disable_private_vulnerability_tijb")
-async def repos_disable_private_vulnerability_tijb(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/private-vulnerability-reporting
-
-    Disable private vulnerability reporting for a repository.
-
-    Disables private vulnerability reporting for a repository. The authenticated user must have admin access to the repository. For more information, see "[Privately reporting a security vulnerability](https://docs.github.com/code-security/security-advisories/guidance-on-reporting-and-writing/privately-reporting-a-security-vulnerability)".
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/repos#disable-private-vulnerability-reporting-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
 @registry.tool("repos_custom_props_get_repo_values")
 async def repos_custom_props_get_repo_values(call: Call, *, owner: str, repo: str) -> ToolOutput:
     """GET /repos/{owner}/{repo}/properties/values
@@ -21016,20 +18404,6 @@ async def pulls_update_review_comment(call: Call, *, owner: str, repo: str, comm
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"body": body})
 
 
-@registry.tool("pulls_delete_review_comment")
-async def pulls_delete_review_comment(call: Call, *, owner: str, repo: str, comment_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}
-
-    Delete a review comment for a pull request.
-
-    Deletes a review comment.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/pulls/comments#delete-a-review-comment-for-a-pull-request"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id})
-
-
 @registry.tool("reacts_list_pull_request_review_comment")
 async def reacts_list_pull_request_review_comment(
     call: Call,
@@ -21070,25 +18444,6 @@ async def reacts_create_pull_request_review_htfs(
 
     Docs: https://docs.github.com/rest/reactions/reactions#create-reaction-for-a-pull-request-review-comment"""
     return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id}, body={"content": content})
-
-
-@registry.tool("reactions_delete_pull_request_comment")
-async def reactions_delete_pull_request_comment(
-    call: Call, *, owner: str, repo: str, comment_id: int, reaction_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}
-
-    Delete a pull request comment reaction.
-
-    > [!NOTE]
-    > You can also specify a repository by `repository_id` using the route `DELETE /repositories/:repository_id/pulls/comments/:comment_id/reactions/:reaction_id.`
-
-    Delete a reaction to a [pull request review comment](https://docs.github.com/rest/pulls/comments#get-a-review-comment-for-a-pull-request).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/reactions/reactions#delete-a-pull-request-comment-reaction"""
-    return await call.http(path={"owner": owner, "repo": repo, "comment_id": comment_id, "reaction_id": reaction_id})
 
 
 @registry.tool("codespaces_create_pr_authenticated_user")
@@ -21360,31 +18715,6 @@ async def pulls_list_requested_reviewers(call: Call, *, owner: str, repo: str, p
     return await call.http(path={"owner": owner, "repo": repo, "pull_number": pull_number})
 
 
-@registry.tool("pulls_remove_requested_reviewers")
-async def pulls_remove_requested_reviewers(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    pull_number: int,
-    reviewers: list[str],
-    team_reviewers: list[str] | None = None,
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers
-
-    Remove requested reviewers from a pull request.
-
-    Removes review requests from a pull request for a given set of users and/or teams.
-
-    Returns a `pull-request-simple` object.
-
-    Docs: https://docs.github.com/rest/pulls/review-requests#remove-requested-reviewers-from-a-pull-request"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "pull_number": pull_number},
-        body={"reviewers": reviewers, "team_reviewers": team_reviewers},
-    )
-
-
 @registry.tool("pulls_get_review")
 async def pulls_get_review(call: Call, *, owner: str, repo: str, pull_number: int, review_id: int) -> ToolOutput:
     """GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}
@@ -21429,29 +18759,6 @@ async def pulls_update_review(
     return await call.http(
         path={"owner": owner, "repo": repo, "pull_number": pull_number, "review_id": review_id}, body={"body": body}
     )
-
-
-@registry.tool("pulls_delete_pending_review")
-async def pulls_delete_pending_review(
-    call: Call, *, owner: str, repo: str, pull_number: int, review_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}
-
-    Delete a pending review for a pull request.
-
-    Deletes a pull request review that has not been submitted. Submitted reviews cannot be deleted.
-
-    This endpoint supports the following custom media types. For more information, see "[Media types](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#media-types)."
-
-    - **`application/vnd.github-commitcomment.raw+json`**: Returns the raw markdown body. Response will include `body`. This is the default if you do not pass any specific media type.
-    - **`application/vnd.github-commitcomment.text+json`**: Returns a text only representation of the markdown body. Response will include `body_text`.
-    - **`application/vnd.github-commitcomment.html+json`**: Returns HTML rendered from the body's markdown. Response will include `body_html`.
-    - **`application/vnd.github-commitcomment.full+json`**: Returns raw, text, and HTML representations. Response will include `body`, `body_text`, and `body_html`.
-
-    Returns a `pull-request-review` object.
-
-    Docs: https://docs.github.com/rest/pulls/reviews#delete-a-pending-review-for-a-pull-request"""
-    return await call.http(path={"owner": owner, "repo": repo, "pull_number": pull_number, "review_id": review_id})
 
 
 @registry.tool("pulls_list_comments_for_review")
@@ -21710,18 +19017,6 @@ async def repos_update_release_asset(
     )
 
 
-@registry.tool("repos_delete_release_asset")
-async def repos_delete_release_asset(call: Call, *, owner: str, repo: str, asset_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}
-
-    Delete a release asset.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/releases/assets#delete-a-release-asset"""
-    return await call.http(path={"owner": owner, "repo": repo, "asset_id": asset_id})
-
-
 @registry.tool("repos_generate_release_notes")
 async def repos_generate_release_notes(
     call: Call,
@@ -21845,20 +19140,6 @@ async def repos_update_release(
     )
 
 
-@registry.tool("repos_delete_release")
-async def repos_delete_release(call: Call, *, owner: str, repo: str, release_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/releases/{release_id}
-
-    Delete a release.
-
-    Users with push access to the repository can delete a release.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/releases/releases#delete-a-release"""
-    return await call.http(path={"owner": owner, "repo": repo, "release_id": release_id})
-
-
 @registry.tool("repos_list_release_assets")
 async def repos_list_release_assets(
     call: Call, *, owner: str, repo: str, release_id: int, per_page: int | None = None, page: int | None = None
@@ -21872,34 +19153,6 @@ async def repos_list_release_assets(
     Docs: https://docs.github.com/rest/releases/assets#list-release-assets"""
     return await call.http(
         path={"owner": owner, "repo": repo, "release_id": release_id}, query={"per_page": per_page, "page": page}
-    )
-
-
-@registry.tool("repos_upload_release_asset")
-async def repos_upload_release_asset(
-    call: Call, *, owner: str, repo: str, release_id: int, name: str, label: str | None = None, body: str | None = None
-) -> ToolOutput:
-    """POST /repos/{owner}/{repo}/releases/{release_id}/assets
-
-    Upload a release asset.
-
-    This endpoint makes use of a [Hypermedia relation](https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#hypermedia) to determine which URL to access. The endpoint you call to upload release assets is specific to your release. Use the `upload_url` returned in
-    the response of the [Create a release endpoint](https://docs.github.com/rest/releases/releases#create-a-release) to upload a release asset.
-
-    You need to use an HTTP client which supports [SNI](http://en.wikipedia.org/wiki/Server_Name_Indication) to make calls to this endpoint.
-
-    Most libraries will set the required `Content-Length` header automatically. Use the required `Content-Type` header to provide the media type of the asset. For a list of media types, see [Media Types](https://www.iana.org/assignments/media-types/media-types.xhtml). For example:
-
-    `application/zip`
-
-    GitHub expects the asset data in its raw binary form, rather than JSON. You will send the raw binary content of the asset as the request body. Everything else about the endpoint is the same as the rest of the API. For example,
-    you'll still need to pass your authentication to be able to upload an asset. …
-
-    Returns a `release-asset` object: Response for successful upload.
-
-    Docs: https://docs.github.com/rest/releases/assets#upload-a-release-asset"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "release_id": release_id}, query={"name": name, "label": label}, body=body
     )
 
 
@@ -21943,25 +19196,6 @@ async def reactions_create_for_release(
 
     Docs: https://docs.github.com/rest/reactions/reactions#create-reaction-for-a-release"""
     return await call.http(path={"owner": owner, "repo": repo, "release_id": release_id}, body={"content": content})
-
-
-@registry.tool("reactions_delete_for_release")
-async def reactions_delete_for_release(
-    call: Call, *, owner: str, repo: str, release_id: int, reaction_id: int
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}
-
-    Delete a release reaction.
-
-    > [!NOTE]
-    > You can also specify a repository by `repository_id` using the route `DELETE delete /repositories/:repository_id/releases/:release_id/reactions/:reaction_id`.
-
-    Delete a reaction to a [release](https://docs.github.com/rest/releases/releases#get-a-release).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/reactions/reactions#delete-a-release-reaction"""
-    return await call.http(path={"owner": owner, "repo": repo, "release_id": release_id, "reaction_id": reaction_id})
 
 
 @registry.tool("repos_get_branch_rules")
@@ -22154,20 +19388,6 @@ async def repos_update_repo_ruleset(
             "rules": rules,
         },
     )
-
-
-@registry.tool("repos_delete_repo_ruleset")
-async def repos_delete_repo_ruleset(call: Call, *, owner: str, repo: str, ruleset_id: int) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}
-
-    Delete a repository ruleset.
-
-    Delete a ruleset for a repository.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/rules#delete-a-repository-ruleset"""
-    return await call.http(path={"owner": owner, "repo": repo, "ruleset_id": ruleset_id})
 
 
 @registry.tool("repos_get_repo_ruleset_history")
@@ -22412,26 +19632,6 @@ async def secret_scanning_bulk_create_repo_loml(
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-repository-custom-patterns"""
     return await call.http(path={"owner": owner, "repo": repo}, body={"patterns": patterns})
-
-
-@registry.tool("secret_scanning_bulk_delete_repo_xqf2")
-async def secret_scanning_bulk_delete_repo_xqf2(
-    call: Call, *, owner: str, repo: str, patterns: list[dict[str, Any]], post_delete_action: str | None = None
-) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/secret-scanning/custom-patterns
-
-    Bulk delete repository custom patterns.
-
-    Bulk deletes secret scanning custom patterns for a repository.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` or `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-delete-repository-custom-patterns"""
-    return await call.http(
-        path={"owner": owner, "repo": repo}, body={"patterns": patterns, "post_delete_action": post_delete_action}
-    )
 
 
 @registry.tool("secret_scanning_update_repo_custom_axvz")
@@ -23028,20 +20228,6 @@ async def activity_set_repo_subscription(
     return await call.http(path={"owner": owner, "repo": repo}, body={"subscribed": subscribed, "ignored": ignored})
 
 
-@registry.tool("activity_delete_repo_subscription")
-async def activity_delete_repo_subscription(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/subscription
-
-    Delete a repository subscription.
-
-    This endpoint should only be used to stop watching a repository. To control whether or not you wish to receive notifications from a repository, [set the repository's subscription manually](https://docs.github.com/rest/activity/watching#set-a-repository-subscription).
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/activity/watching#delete-a-repository-subscription"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
 @registry.tool("repos_list_tags")
 async def repos_list_tags(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -23218,22 +20404,6 @@ async def repos_enable_vulnerability_alerts(call: Call, *, owner: str, repo: str
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/repos/repos#enable-vulnerability-alerts"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
-@registry.tool("repos_disable_vulnerability_alerts")
-async def repos_disable_vulnerability_alerts(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /repos/{owner}/{repo}/vulnerability-alerts
-
-    Disable vulnerability alerts.
-
-    Disables dependency alerts and the dependency graph for a repository.
-    The authenticated user must have admin access to the repository. For more information,
-    see "[About security alerts for vulnerable dependencies](https://docs.github.com/articles/about-security-alerts-for-vulnerable-dependencies)".
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/repos#disable-vulnerability-alerts"""
     return await call.http(path={"owner": owner, "repo": repo})
 
 
@@ -23482,27 +20652,6 @@ async def teams_update_legacy(
     )
 
 
-@registry.tool("teams_delete_legacy")
-async def teams_delete_legacy(call: Call, *, team_id: int) -> ToolOutput:
-    """DELETE /teams/{team_id}
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Delete a team (Legacy).
-
-    > [!WARNING]
-    > **Endpoint closing down notice:** This endpoint route is closing down and will be removed from the Teams API. We recommend migrating your existing code to use the new [Delete a team](https://docs.github.com/rest/teams/teams#delete-a-team) endpoint.
-
-    To delete a team, the authenticated user must be an organization owner or team maintainer.
-
-    If you are an organization owner, deleting a parent team will delete all of its child teams as well.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/teams#delete-a-team-legacy"""
-    return await call.http(path={"team_id": team_id})
-
-
 @registry.tool("teams_list_pending_invitations_legacy")
 async def teams_list_pending_invitations_legacy(
     call: Call, *, team_id: int, per_page: int | None = None, page: int | None = None
@@ -23589,28 +20738,6 @@ async def teams_add_member_legacy(call: Call, *, team_id: int, username: str) ->
     return await call.http(path={"team_id": team_id, "username": username})
 
 
-@registry.tool("teams_remove_member_legacy")
-async def teams_remove_member_legacy(call: Call, *, team_id: int, username: str) -> ToolOutput:
-    """DELETE /teams/{team_id}/members/{username}
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Remove team member (Legacy).
-
-    The "Remove team member" endpoint (described below) is closing down.
-
-    We recommend using the [Remove team membership for a user](https://docs.github.com/rest/teams/members#remove-team-membership-for-a-user) endpoint instead. It allows you to remove both active and pending memberships.
-
-    Team synchronization is available for organizations using GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    To remove a team member, the authenticated user must have 'admin' permissions to the team or be an owner of the org that the team is associated with. Removing a team member does not delete the user, it just removes them from the team. …
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/members#remove-team-member-legacy"""
-    return await call.http(path={"team_id": team_id, "username": username})
-
-
 @registry.tool("teams_get_membership_for_user_legacy")
 async def teams_get_membership_for_user_legacy(call: Call, *, team_id: int, username: str) -> ToolOutput:
     """GET /teams/{team_id}/memberships/{username}
@@ -23658,27 +20785,6 @@ async def teams_add_update_membership_user_legacy(
 
     Docs: https://docs.github.com/rest/teams/members#add-or-update-team-membership-for-a-user-legacy"""
     return await call.http(path={"team_id": team_id, "username": username}, body={"role": role})
-
-
-@registry.tool("teams_remove_membership_for_user_legacy")
-async def teams_remove_membership_for_user_legacy(call: Call, *, team_id: int, username: str) -> ToolOutput:
-    """DELETE /teams/{team_id}/memberships/{username}
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Remove team membership for a user (Legacy).
-
-    > [!WARNING]
-    > **Endpoint closing down notice:** This endpoint route is closing down and will be removed from the Teams API. We recommend migrating your existing code to use the new [Remove team membership for a user](https://docs.github.com/rest/teams/members#remove-team-membership-for-a-user) endpoint.
-
-    Team synchronization is available for organizations using GitHub Enterprise Cloud. For more information, see [GitHub's products](https://docs.github.com/github/getting-started-with-github/githubs-products) in the GitHub Help documentation.
-
-    To remove a membership between a user and a team, the authenticated user must have 'admin' permissions to the team or be an owner of the organization that the team is associated with. Removing team membership does not delete the user, it just removes their membership from the team. …
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/members#remove-team-membership-for-a-user-legacy"""
-    return await call.http(path={"team_id": team_id, "username": username})
 
 
 @registry.tool("teams_list_repos_legacy")
@@ -23743,25 +20849,6 @@ async def teams_add_update_repo_permissions_legacy(
 
     Docs: https://docs.github.com/rest/teams/teams#add-or-update-team-repository-permissions-legacy"""
     return await call.http(path={"team_id": team_id, "owner": owner, "repo": repo}, body={"permission": permission})
-
-
-@registry.tool("teams_remove_repo_legacy")
-async def teams_remove_repo_legacy(call: Call, *, team_id: int, owner: str, repo: str) -> ToolOutput:
-    """DELETE /teams/{team_id}/repos/{owner}/{repo}
-
-    Deprecated: the API marks this operation as deprecated and may remove it.
-
-    Remove a repository from a team (Legacy).
-
-    > [!WARNING]
-    > **Endpoint closing down notice:** This endpoint route is closing down and will be removed from the Teams API. We recommend migrating your existing code to use the new [Remove a repository from a team](https://docs.github.com/rest/teams/teams#remove-a-repository-from-a-team) endpoint.
-
-    If the authenticated user is an organization owner or a team maintainer, they can remove any repositories from the team. To remove a repository from a team as an organization member, the authenticated user must have admin access to the repository and must be able to see the team. NOTE: This does not delete the repository, it just removes it from the team.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/teams/teams#remove-a-repository-from-a-team-legacy"""
-    return await call.http(path={"team_id": team_id, "owner": owner, "repo": repo})
 
 
 @registry.tool("teams_list_child_legacy")
@@ -23860,20 +20947,6 @@ async def users_block(call: Call, *, username: str) -> ToolOutput:
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/users/blocking#block-a-user"""
-    return await call.http(path={"username": username})
-
-
-@registry.tool("users_unblock")
-async def users_unblock(call: Call, *, username: str) -> ToolOutput:
-    """DELETE /user/blocks/{username}
-
-    Unblock a user.
-
-    Unblocks the given user and returns a 204.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/blocking#unblock-a-user"""
     return await call.http(path={"username": username})
 
 
@@ -24033,24 +21106,6 @@ async def cspaces_create_update_secret_authed_user(
     )
 
 
-@registry.tool("cspaces_delete_secret_authed_user")
-async def cspaces_delete_secret_authed_user(call: Call, *, secret_name: str) -> ToolOutput:
-    """DELETE /user/codespaces/secrets/{secret_name}
-
-    Delete a secret for the authenticated user.
-
-    Deletes a development environment secret from a user's codespaces using the secret name. Deleting the secret will remove access from all codespaces that were allowed to access the secret.
-
-    The authenticated user must have Codespaces access to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `codespace` or `codespace:secrets` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/secrets#delete-a-secret-for-the-authenticated-user"""
-    return await call.http(path={"secret_name": secret_name})
-
-
 @registry.tool("cspaces_list_repos_secret_authed_user")
 async def cspaces_list_repos_secret_authed_user(call: Call, *, secret_name: str) -> ToolOutput:
     """GET /user/codespaces/secrets/{secret_name}/repositories
@@ -24107,24 +21162,6 @@ async def cspaces_add_repo_secret_authed_user(call: Call, *, secret_name: str, r
     return await call.http(path={"secret_name": secret_name, "repository_id": repository_id})
 
 
-@registry.tool("cspaces_remove_repo_secret_authed_user")
-async def cspaces_remove_repo_secret_authed_user(call: Call, *, secret_name: str, repository_id: int) -> ToolOutput:
-    """DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}
-
-    Remove a selected repository from a user secret.
-
-    Removes a repository from the selected repositories for a user's development environment secret.
-
-    The authenticated user must have Codespaces access to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `codespace` or `codespace:secrets` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/codespaces/secrets#remove-a-selected-repository-from-a-user-secret"""
-    return await call.http(path={"secret_name": secret_name, "repository_id": repository_id})
-
-
 @registry.tool("codespaces_get_for_authenticated_user")
 async def codespaces_get_for_authenticated_user(call: Call, *, codespace_name: str) -> ToolOutput:
     """GET /user/codespaces/{codespace_name}
@@ -24167,22 +21204,6 @@ async def codespaces_update_for_authenticated_user(
         path={"codespace_name": codespace_name},
         body={"machine": machine, "display_name": display_name, "recent_folders": recent_folders},
     )
-
-
-@registry.tool("codespaces_delete_for_authenticated_user")
-async def codespaces_delete_for_authenticated_user(call: Call, *, codespace_name: str) -> ToolOutput:
-    """DELETE /user/codespaces/{codespace_name}
-
-    Delete a codespace for the authenticated user.
-
-    Deletes a user's codespace.
-
-    OAuth app tokens and personal access tokens (classic) need the `codespace` scope to use this endpoint.
-
-    Returns: Accepted
-
-    Docs: https://docs.github.com/rest/codespaces/codespaces#delete-a-codespace-for-the-authenticated-user"""
-    return await call.http(path={"codespace_name": codespace_name})
 
 
 @registry.tool("codespaces_export_for_authenticated_user")
@@ -24354,22 +21375,6 @@ async def users_add_email_for_authenticated_user(call: Call, *, emails: list[str
     return await call.http(body={"emails": emails})
 
 
-@registry.tool("users_delete_email_authenticated_user")
-async def users_delete_email_authenticated_user(call: Call, *, emails: list[str] | None = None) -> ToolOutput:
-    """DELETE /user/emails
-
-    Delete an email address for the authenticated user.
-
-    OAuth app tokens and personal access tokens (classic) need the `user` scope to use this endpoint.
-
-    The request body is optional, but when any of its fields is given, `emails` must be too.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/emails#delete-an-email-address-for-the-authenticated-user"""
-    return await call.http(body={"emails": emails})
-
-
 @registry.tool("users_list_followers_authenticated_user")
 async def users_list_followers_authenticated_user(
     call: Call, *, per_page: int | None = None, page: int | None = None
@@ -24430,20 +21435,6 @@ async def users_follow(call: Call, *, username: str) -> ToolOutput:
     return await call.http(path={"username": username})
 
 
-@registry.tool("users_unfollow")
-async def users_unfollow(call: Call, *, username: str) -> ToolOutput:
-    """DELETE /user/following/{username}
-
-    Unfollow a user.
-
-    OAuth app tokens and personal access tokens (classic) need the `user:follow` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/followers#unfollow-a-user"""
-    return await call.http(path={"username": username})
-
-
 @registry.tool("users_list_gpg_keys_authenticated_user")
 async def users_list_gpg_keys_authenticated_user(
     call: Call, *, per_page: int | None = None, page: int | None = None
@@ -24493,22 +21484,6 @@ async def users_get_gpg_key_for_authenticated_user(call: Call, *, gpg_key_id: in
     Returns a `gpg-key` object.
 
     Docs: https://docs.github.com/rest/users/gpg-keys#get-a-gpg-key-for-the-authenticated-user"""
-    return await call.http(path={"gpg_key_id": gpg_key_id})
-
-
-@registry.tool("users_delete_gpg_key_authenticated_user")
-async def users_delete_gpg_key_authenticated_user(call: Call, *, gpg_key_id: int) -> ToolOutput:
-    """DELETE /user/gpg_keys/{gpg_key_id}
-
-    Delete a GPG key for the authenticated user.
-
-    Removes a GPG key from the authenticated user's GitHub account.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:gpg_key` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/gpg-keys#delete-a-gpg-key-for-the-authenticated-user"""
     return await call.http(path={"gpg_key_id": gpg_key_id})
 
 
@@ -24568,22 +21543,6 @@ async def apps_add_repo_install_authed_user(call: Call, *, installation_id: int,
     return await call.http(path={"installation_id": installation_id, "repository_id": repository_id})
 
 
-@registry.tool("apps_remove_repo_install_authed_user")
-async def apps_remove_repo_install_authed_user(call: Call, *, installation_id: int, repository_id: int) -> ToolOutput:
-    """DELETE /user/installations/{installation_id}/repositories/{repository_id}
-
-    Remove a repository from an app installation.
-
-    Remove a single repository from an installation. The authenticated user must have admin access to the repository. The installation must have the `repository_selection` of `selected`.
-
-    This endpoint only works for PATs (classic) with the `repo` scope.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/apps/installations#remove-a-repository-from-an-app-installation"""
-    return await call.http(path={"installation_id": installation_id, "repository_id": repository_id})
-
-
 @registry.tool("interactions_get_restrictions_4fdx")
 async def interactions_get_restrictions_4fdx(call: Call) -> ToolOutput:
     """GET /user/interaction-limits
@@ -24608,20 +21567,6 @@ async def interactions_set_restrictions_po53(call: Call, *, limit: str, expiry: 
 
     Docs: https://docs.github.com/rest/interactions/user#set-interaction-restrictions-for-your-public-repositories"""
     return await call.http(body={"limit": limit, "expiry": expiry})
-
-
-@registry.tool("interactions_remove_restrictions_g7qb")
-async def interactions_remove_restrictions_g7qb(call: Call) -> ToolOutput:
-    """DELETE /user/interaction-limits
-
-    Remove interaction restrictions from your public repositories.
-
-    Removes any interaction restrictions from your public repositories.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/interactions/user#remove-interaction-restrictions-from-your-public-repositories"""
-    return await call.http()
 
 
 @registry.tool("issues_list_for_authenticated_user")
@@ -24712,22 +21657,6 @@ async def users_get_public_ssh_key_authed_user(call: Call, *, key_id: int) -> To
     Returns a `key` object.
 
     Docs: https://docs.github.com/rest/users/keys#get-a-public-ssh-key-for-the-authenticated-user"""
-    return await call.http(path={"key_id": key_id})
-
-
-@registry.tool("users_delete_public_ssh_key_authed_user")
-async def users_delete_public_ssh_key_authed_user(call: Call, *, key_id: int) -> ToolOutput:
-    """DELETE /user/keys/{key_id}
-
-    Delete a public SSH key for the authenticated user.
-
-    Removes a public SSH key from the authenticated user's GitHub account.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:public_key` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/keys#delete-a-public-ssh-key-for-the-authenticated-user"""
     return await call.http(path={"key_id": key_id})
 
 
@@ -24914,34 +21843,6 @@ async def migrations_get_archive_authed_user(call: Call, *, migration_id: int) -
     return await call.http(path={"migration_id": migration_id})
 
 
-@registry.tool("migrations_delete_archive_authed_user")
-async def migrations_delete_archive_authed_user(call: Call, *, migration_id: int) -> ToolOutput:
-    """DELETE /user/migrations/{migration_id}/archive
-
-    Delete a user migration archive.
-
-    Deletes a previous migration archive. Downloadable migration archives are automatically deleted after seven days. Migration metadata, which is returned in the [List user migrations](https://docs.github.com/rest/migrations/users#list-user-migrations) and [Get a user migration status](https://docs.github.com/rest/migrations/users#get-a-user-migration-status) endpoints, will continue to be available even after an archive is deleted.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/migrations/users#delete-a-user-migration-archive"""
-    return await call.http(path={"migration_id": migration_id})
-
-
-@registry.tool("migrations_unlock_repo_authed_user")
-async def migrations_unlock_repo_authed_user(call: Call, *, migration_id: int, repo_name: str) -> ToolOutput:
-    """DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock
-
-    Unlock a user repository.
-
-    Unlocks a repository. You can lock repositories when you [start a user migration](https://docs.github.com/rest/migrations/users#start-a-user-migration). Once the migration is complete you can unlock each repository to begin using it again or [delete the repository](https://docs.github.com/rest/repos/repos#delete-a-repository) if you no longer need the source data. Returns a status of `404 Not Found` if the repository is not locked.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/migrations/users#unlock-a-user-repository"""
-    return await call.http(path={"migration_id": migration_id, "repo_name": repo_name})
-
-
 @registry.tool("migrations_list_repos_authenticated_user")
 async def migrations_list_repos_authenticated_user(
     call: Call, *, migration_id: int, per_page: int | None = None, page: int | None = None
@@ -25018,22 +21919,6 @@ async def packages_get_package_authenticated_user(call: Call, *, package_type: s
     return await call.http(path={"package_type": package_type, "package_name": package_name})
 
 
-@registry.tool("packages_delete_package_authed_user")
-async def packages_delete_package_authed_user(call: Call, *, package_type: str, package_name: str) -> ToolOutput:
-    """DELETE /user/packages/{package_type}/{package_name}
-
-    Delete a package for the authenticated user.
-
-    Deletes a package owned by the authenticated user. You cannot delete a public package if any version of the package has more than 5,000 downloads. In this scenario, contact GitHub support for further assistance.
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-a-package-for-the-authenticated-user"""
-    return await call.http(path={"package_type": package_type, "package_name": package_name})
-
-
 @registry.tool("packages_restore_package_authed_user")
 async def packages_restore_package_authed_user(
     call: Call, *, package_type: str, package_name: str, token: str | None = None
@@ -25098,28 +21983,6 @@ async def packages_get_package_version_authed_user(
     Returns a `package-version` object.
 
     Docs: https://docs.github.com/rest/packages/packages#get-a-package-version-for-the-authenticated-user"""
-    return await call.http(
-        path={"package_type": package_type, "package_name": package_name, "package_version_id": package_version_id}
-    )
-
-
-@registry.tool("packages_delete_package_version_q6kb")
-async def packages_delete_package_version_q6kb(
-    call: Call, *, package_type: str, package_name: str, package_version_id: int
-) -> ToolOutput:
-    """DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}
-
-    Delete a package version for the authenticated user.
-
-    Deletes a specific package version for a package owned by the authenticated user.  If the package is public and the package version has more than 5,000 downloads, you cannot delete the package version. In this scenario, contact GitHub support for further assistance.
-
-    The authenticated user must have admin permissions in the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-a-package-version-for-the-authenticated-user"""
     return await call.http(
         path={"package_type": package_type, "package_name": package_name, "package_version_id": package_version_id}
     )
@@ -25197,18 +22060,6 @@ async def repos_accept_invitation_authed_user(call: Call, *, invitation_id: int)
     return await call.http(path={"invitation_id": invitation_id})
 
 
-@registry.tool("repos_decline_invitation_authed_user")
-async def repos_decline_invitation_authed_user(call: Call, *, invitation_id: int) -> ToolOutput:
-    """DELETE /user/repository_invitations/{invitation_id}
-
-    Decline a repository invitation.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/collaborators/invitations#decline-a-repository-invitation"""
-    return await call.http(path={"invitation_id": invitation_id})
-
-
 @registry.tool("users_list_social_accounts_authed_user")
 async def users_list_social_accounts_authed_user(
     call: Call, *, per_page: int | None = None, page: int | None = None
@@ -25238,22 +22089,6 @@ async def users_add_social_account_authed_user(call: Call, *, account_urls: list
     Returns a list of `social-account` objects.
 
     Docs: https://docs.github.com/rest/users/social-accounts#add-social-accounts-for-the-authenticated-user"""
-    return await call.http(body={"account_urls": account_urls})
-
-
-@registry.tool("users_delete_social_account_authed_user")
-async def users_delete_social_account_authed_user(call: Call, *, account_urls: list[str]) -> ToolOutput:
-    """DELETE /user/social_accounts
-
-    Delete social accounts for the authenticated user.
-
-    Deletes one or more social accounts from the authenticated user's profile.
-
-    OAuth app tokens and personal access tokens (classic) need the `user` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/social-accounts#delete-social-accounts-for-the-authenticated-user"""
     return await call.http(body={"account_urls": account_urls})
 
 
@@ -25307,22 +22142,6 @@ async def users_get_ssh_signing_key_authed_user(call: Call, *, ssh_signing_key_i
     return await call.http(path={"ssh_signing_key_id": ssh_signing_key_id})
 
 
-@registry.tool("users_delete_ssh_signing_key_authed_user")
-async def users_delete_ssh_signing_key_authed_user(call: Call, *, ssh_signing_key_id: int) -> ToolOutput:
-    """DELETE /user/ssh_signing_keys/{ssh_signing_key_id}
-
-    Delete an SSH signing key for the authenticated user.
-
-    Deletes an SSH signing key from the authenticated user's GitHub account.
-
-    OAuth app tokens and personal access tokens (classic) need the `admin:ssh_signing_key` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/users/ssh-signing-keys#delete-an-ssh-signing-key-for-the-authenticated-user"""
-    return await call.http(path={"ssh_signing_key_id": ssh_signing_key_id})
-
-
 @registry.tool("activity_list_repos_starred_authed_user")
 async def activity_list_repos_starred_authed_user(
     call: Call,
@@ -25373,20 +22192,6 @@ async def activity_star_repo_authenticated_user(call: Call, *, owner: str, repo:
     Returns no content on success.
 
     Docs: https://docs.github.com/rest/activity/starring#star-a-repository-for-the-authenticated-user"""
-    return await call.http(path={"owner": owner, "repo": repo})
-
-
-@registry.tool("activity_unstar_repo_authenticated_user")
-async def activity_unstar_repo_authenticated_user(call: Call, *, owner: str, repo: str) -> ToolOutput:
-    """DELETE /user/starred/{owner}/{repo}
-
-    Unstar a repository for the authenticated user.
-
-    Unstar a repository that the authenticated user has previously starred.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/activity/starring#unstar-a-repository-for-the-authenticated-user"""
     return await call.http(path={"owner": owner, "repo": repo})
 
 
@@ -25577,30 +22382,6 @@ async def users_delete_attestations_bulk(
     )
 
 
-@registry.tool("users_delete_attestations_subject_digest")
-async def users_delete_attestations_subject_digest(call: Call, *, username: str, subject_digest: str) -> ToolOutput:
-    """DELETE /users/{username}/attestations/digest/{subject_digest}
-
-    Delete attestations by subject digest.
-
-    Delete an artifact attestation by subject digest.
-
-    Docs: https://docs.github.com/rest/users/attestations#delete-attestations-by-subject-digest"""
-    return await call.http(path={"username": username, "subject_digest": subject_digest})
-
-
-@registry.tool("users_delete_attestations_by_id")
-async def users_delete_attestations_by_id(call: Call, *, username: str, attestation_id: int) -> ToolOutput:
-    """DELETE /users/{username}/attestations/{attestation_id}
-
-    Delete attestations by ID.
-
-    Delete an artifact attestation by unique ID that is associated with a repository owned by a user.
-
-    Docs: https://docs.github.com/rest/users/attestations#delete-attestations-by-id"""
-    return await call.http(path={"username": username, "attestation_id": attestation_id})
-
-
 @registry.tool("users_list_attestations")
 async def users_list_attestations(
     call: Call,
@@ -25743,24 +22524,6 @@ async def copilot_spaces_update_for_user(
     )
 
 
-@registry.tool("copilot_spaces_delete_for_user")
-async def copilot_spaces_delete_for_user(call: Call, *, username: str, space_number: int) -> ToolOutput:
-    """DELETE /users/{username}/copilot-spaces/{space_number}
-
-    Delete a Copilot Space for a user.
-
-    Deletes a Copilot Space owned by a user. The authenticated user must be the owner of the space.
-
-    **Warning:** This action is permanent and cannot be undone. Deleting a space will remove all associated resources and configurations.
-
-    OAuth app tokens and personal access tokens (classic) need the `user` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/copilot-spaces#delete-a-copilot-space-for-a-user"""
-    return await call.http(path={"username": username, "space_number": space_number})
-
-
 @registry.tool("copilot_spaces_list_collaborators_user")
 async def copilot_spaces_list_collaborators_user(call: Call, *, username: str, space_number: int) -> ToolOutput:
     """GET /users/{username}/copilot-spaces/{space_number}/collaborators
@@ -25827,31 +22590,6 @@ async def copilot_spaces_update_collaborator_user(
             "actor_identifier": actor_identifier,
         },
         body={"role": role},
-    )
-
-
-@registry.tool("copilot_spaces_remove_collaborator_user")
-async def copilot_spaces_remove_collaborator_user(
-    call: Call, *, username: str, space_number: int, actor_type: str, actor_identifier: str
-) -> ToolOutput:
-    """DELETE /users/{username}/copilot-spaces/{space_number}/collaborators/{actor_type}/{actor_identifier}
-
-    Remove a collaborator from a Copilot Space for a user.
-
-    Removes a collaborator from a specific Copilot Space owned by a user. The authenticated user must be the owner of the space or have admin access to the space.
-
-    OAuth app tokens and personal access tokens (classic) need the `user` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/collaborators#remove-a-collaborator-from-a-copilot-space-for-a-user"""
-    return await call.http(
-        path={
-            "username": username,
-            "space_number": space_number,
-            "actor_type": actor_type,
-            "actor_identifier": actor_identifier,
-        }
     )
 
 
@@ -25939,27 +22677,6 @@ async def copilot_spaces_update_resource_for_user(
     return await call.http(
         path={"username": username, "space_number": space_number, "space_resource_id": space_resource_id},
         body={"metadata": metadata},
-    )
-
-
-@registry.tool("copilot_spaces_delete_resource_for_user")
-async def copilot_spaces_delete_resource_for_user(
-    call: Call, *, username: str, space_number: int, space_resource_id: int
-) -> ToolOutput:
-    """DELETE /users/{username}/copilot-spaces/{space_number}/resources/{space_resource_id}
-
-    Delete a resource from a Copilot Space for a user.
-
-    Deletes a resource from a specific Copilot Space owned by a user.
-    The authenticated user must have write permissions on the space.
-
-    OAuth app tokens and personal access tokens (classic) need the `write:user` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/copilot-spaces/resources#delete-a-resource-from-a-copilot-space-for-a-user"""
-    return await call.http(
-        path={"username": username, "space_number": space_number, "space_resource_id": space_resource_id}
     )
 
 
@@ -26225,26 +22942,6 @@ async def packages_get_package_for_user(
     return await call.http(path={"package_type": package_type, "package_name": package_name, "username": username})
 
 
-@registry.tool("packages_delete_package_for_user")
-async def packages_delete_package_for_user(
-    call: Call, *, package_type: str, package_name: str, username: str
-) -> ToolOutput:
-    """DELETE /users/{username}/packages/{package_type}/{package_name}
-
-    Delete a package for a user.
-
-    Deletes an entire package for a user. You cannot delete a public package if any version of the package has more than 5,000 downloads. In this scenario, contact GitHub support for further assistance.
-
-    If the `package_type` belongs to a GitHub Packages registry that supports granular permissions, the authenticated user must have admin permissions to the package. For the list of these registries, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#granular-permissions-for-userorganization-scoped-packages)."
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-a-package-for-a-user"""
-    return await call.http(path={"package_type": package_type, "package_name": package_name, "username": username})
-
-
 @registry.tool("packages_restore_package_for_user")
 async def packages_restore_package_for_user(
     call: Call, *, package_type: str, package_name: str, username: str, token: str | None = None
@@ -26308,33 +23005,6 @@ async def packages_get_package_version_for_user(
             "package_name": package_name,
             "package_version_id": package_version_id,
             "username": username,
-        }
-    )
-
-
-@registry.tool("packages_delete_package_version_for_user")
-async def packages_delete_package_version_for_user(
-    call: Call, *, package_type: str, package_name: str, username: str, package_version_id: int
-) -> ToolOutput:
-    """DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}
-
-    Delete package version for a user.
-
-    Deletes a specific package version for a user. If the package is public and the package version has more than 5,000 downloads, you cannot delete the package version. In this scenario, contact GitHub support for further assistance.
-
-    If the `package_type` belongs to a GitHub Packages registry that supports granular permissions, the authenticated user must have admin permissions to the package. For the list of these registries, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#granular-permissions-for-userorganization-scoped-packages)."
-
-    OAuth app tokens and personal access tokens (classic) need the `read:packages` and `delete:packages` scopes to use this endpoint. For more information, see "[About permissions for GitHub Packages](https://docs.github.com/packages/learn-github-packages/about-permissions-for-github-packages#permissions-for-repository-scoped-packages)."
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/packages/packages#delete-package-version-for-a-user"""
-    return await call.http(
-        path={
-            "package_type": package_type,
-            "package_name": package_name,
-            "username": username,
-            "package_version_id": package_version_id,
         }
     )
 
@@ -26566,20 +23236,6 @@ async def projects_update_item_for_user(
     return await call.http(
         path={"project_number": project_number, "username": username, "item_id": item_id}, body={"fields": fields}
     )
-
-
-@registry.tool("projects_delete_item_for_user")
-async def projects_delete_item_for_user(call: Call, *, project_number: int, username: str, item_id: int) -> ToolOutput:
-    """DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}
-
-    Delete project item for user.
-
-    Delete a specific item from a user-owned project.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/projects/items#delete-project-item-for-user"""
-    return await call.http(path={"project_number": project_number, "username": username, "item_id": item_id})
 
 
 @registry.tool("projects_list_view_items_for_user")

@@ -4544,27 +4544,6 @@ async def get_files(
     )
 
 
-@registry.tool("post_files")
-async def post_files(
-    call: Call,
-    *,
-    file: str,
-    purpose: str,
-    expand: list[str] | None = None,
-    file_link_data: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """POST /v1/files
-
-    <p>To upload a file to Stripe, you’ll need to send a request of type <code>multipart/form-data</code>. The request should contain the file you would like to upload, as well as the parameters for creating a file.</p>
-
-    <p>All of Stripe’s officially supported Client libraries should have support for sending <code>multipart/form-data</code>.</p>
-
-    Returns a `file` object."""
-    return await call.http(
-        multipart={"expand": expand, "file": file, "file_link_data": file_link_data, "purpose": purpose}
-    )
-
-
 @registry.tool("get_files_file")
 async def get_files_file(
     call: Call, *, file: str, expand: list[str] | None = None, body: dict[str, Any] | None = None

@@ -297,8 +297,22 @@ def _select_tools(result: Integration, spec: HubSpec, locator: Locator) -> list[
             )
         listed[matches[0]] = spec_index
     selected: list[tuple[Tool, int | None]] = [(source_tools[i], n) for i, n in listed.items()]
-    if spec.tools is None or spec.include == "all" or spec.search == "all":
+    if spec.tools is None or spec.include == "all":
         selected += [(tool, None) for i, tool in enumerate(source_tools) if i not in listed]
+    elif spec.search == "all":
+        excluded: set[int] = set()
+        for index, operation in enumerate(spec.search_exclude):
+            matches = _find(source_tools, operation)
+            if not matches:
+                raise locator.error(f"search_exclude[{index}]", _not_found(operation, source_tools))
+            excluded.update(matches)
+        # Only what the integration's policy lets through: an operation on another host (uploads.github.com) or
+        # with a method the policy refuses would be found by search and then always refused.
+        selected += [
+            (tool, None)
+            for i, tool in enumerate(source_tools)
+            if i not in listed and i not in excluded and _policy_admits(result.policy, tool)
+        ]
     if spec.tools is not None and spec.search == "all":
         for tool, position in selected:
             tool.listed = position is not None
@@ -308,6 +322,18 @@ def _select_tools(result: Integration, spec: HubSpec, locator: Locator) -> list[
             _curate_tool(tool, curation, f"tools[{position}]", spec, locator)
         _apply_enablement(result, tool, curation, position)
     return selected
+
+
+def _policy_admits(policy: Policy, tool: Tool) -> bool:
+    """Whether the egress policy lets the tool's request out (method, and the host of a per-operation server)."""
+    if tool.http is None:
+        return True
+    if policy.allowed_methods and tool.http.method.upper() not in {m.upper() for m in policy.allowed_methods}:
+        return False
+    if tool.http.server_url and policy.allowed_hosts:
+        host = urlsplit(re.sub(r"\{[^{}]+\}", "x", tool.http.server_url)).hostname or ""
+        return any(_host_matches(pattern, host) for pattern in policy.allowed_hosts)
+    return True
 
 
 def _not_found(operation: str, tools: list[Tool]) -> str:

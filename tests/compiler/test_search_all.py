@@ -38,3 +38,16 @@ def test_search_all_needs_curated_tools_and_excludes_include_all(tmp_path: Path)
 def test_unlisted_names_too_long_cite_search(tmp_path: Path) -> None:
     error = curation_error(tmp_path, "max_name_length: 30\ntools: [meta/root]\nsearch: all\n")
     assert error.startswith("specs/demo.yaml:6: search 'all' gives tool"), error
+
+
+def test_search_all_leaves_out_what_the_policy_refuses_and_what_the_spec_excludes(tmp_path: Path) -> None:
+    text = (
+        "tools: [meta/root]\nsearch: all\nsearch_exclude: [issues/list-for-repo]\n"
+        "policy: {allowed_methods: [GET, POST]}\n"
+    )
+    names = [t.name for t in curate(tmp_path, text).tools]
+    # DELETE is not allowed by the policy: those operations could never be called, so search never offers them.
+    assert names == ["meta_root", "issues_create", "post_repos_owner_repo_issues_comments"]
+    error = curation_error(tmp_path, "tools: [meta/root]\nsearch: all\nsearch_exclude: [issues/crate]\n")
+    assert "search_exclude[0]" in error and "did you mean 'issues/create'" in error
+    assert "search_exclude" in curation_error(tmp_path, "tools: [meta/root]\nsearch_exclude: [meta/root]\n")
