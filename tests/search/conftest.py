@@ -20,8 +20,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def builtin_index(cache_dir: Path) -> SearchIndex:
-    """Hybrid index over the committed built-in packages' curated tools (generated/; the `search: all`
-    operations left out, so a session embeds ~250 tools, not ~2,500), the real embedding model."""
+    """Hybrid index over the committed built-in packages' curated tools (generated/, their `search: all`
+    operations left out: the expectations below are about the flat lists), the real embedding model."""
     packages = [replace(p, docs=[d for d in p.docs if d.listed]) for p in load_catalogs([ROOT / "generated"])]
     return SearchIndex(packages, cache_dir=cache_dir)
 

@@ -44,10 +44,7 @@ def notion_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_json_is_a_best_first_list_of_named_operations(run) -> None:  # type: ignore[no-untyped-def]
-    # generated/ holds whole APIs (`search: all`, ~2,500 tools): lexical here, so a test session does not embed
-    # them all; the hybrid over the built-ins is test_engine's (curated tools) and the bench's.
-    generated = str(ROOT / "generated")
-    listed = json.loads(run("post a message to the team channel", "--catalog", generated, "--json", "--lexical"))
+    listed = json.loads(run("post a message to the team channel", "--catalog", str(ROOT / "generated"), "--json"))
     assert len(listed) == 5
     assert listed[0]["integration"] == "slack"
     assert listed[0]["name"].startswith("slack__")
@@ -81,7 +78,7 @@ def test_operations_appear_exactly_as_in_the_source_description(run, notion_cata
 def test_batch_prints_one_list_per_query_in_order(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     queries = tmp_path / "queries.txt"
     queries.write_text("refund a payment\nmerge the pull request\n\nsend an email\n")
-    lines = run("--batch", str(queries), "--catalog", str(ROOT / "generated"), "--limit", "3", "--lexical").splitlines()
+    lines = run("--batch", str(queries), "--catalog", str(ROOT / "generated"), "--limit", "3").splitlines()
     assert len(lines) == 4
     answers = [json.loads(line) for line in lines]
     assert [a[0]["integration"] if a else None for a in answers] == ["stripe", "github", None, "gmail"]
