@@ -281,3 +281,2110 @@ async def get_profile(call: Call) -> ToolOutput:
 
     Returns the mailbox's email address and its message and thread totals."""
     return await call.http()
+
+
+@registry.tool("gmail_users_drafts_delete")
+async def gmail_users_drafts_delete(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/drafts/{id}
+
+    Immediately and permanently deletes the specified draft. Does not simply trash it."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_history_list")
+async def gmail_users_history_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    history_types: list[str] | None = None,
+    label_id: str | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+    start_history_id: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/history
+
+    Lists the history of all changes to the given mailbox. History results are returned in chronological order (increasing `historyId`).
+
+    Returns a `ListHistoryResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "historyTypes": history_types,
+            "labelId": label_id,
+            "maxResults": max_results,
+            "pageToken": page_token,
+            "startHistoryId": start_history_id,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_labels_delete")
+async def gmail_users_labels_delete(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/labels/{id}
+
+    Immediately and permanently deletes the specified label and removes it from any messages and threads that it is applied to."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_labels_get")
+async def gmail_users_labels_get(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/labels/{id}
+
+    Gets the specified label.
+
+    Returns a `Label` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_messages_insert")
+async def gmail_users_messages_insert(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    deleted: bool | None = None,
+    internal_date_source: str | None = None,
+    history_id: str | None = None,
+    id: str | None = None,
+    internal_date: str | None = None,
+    label_ids: list[str] | None = None,
+    payload: Any = None,
+    raw: str | None = None,
+    size_estimate: int | None = None,
+    snippet: str | None = None,
+    thread_id: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/messages
+
+    Directly inserts a message into only this user's mailbox similar to `IMAP APPEND`, bypassing most scanning and classification. Does not send a message.
+
+    Returns a `Message` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "deleted": deleted,
+            "internalDateSource": internal_date_source,
+        },
+        path={"userId": user_id},
+        body={
+            "historyId": history_id,
+            "id": id,
+            "internalDate": internal_date,
+            "labelIds": label_ids,
+            "payload": payload,
+            "raw": raw,
+            "sizeEstimate": size_estimate,
+            "snippet": snippet,
+            "threadId": thread_id,
+        },
+    )
+
+
+@registry.tool("gmail_users_messages_batch_delete")
+async def gmail_users_messages_batch_delete(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    ids: list[str] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/messages/batchDelete
+
+    Deletes many messages by message ID. Provides no guarantees that messages were not already deleted or even existed at all."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"ids": ids},
+    )
+
+
+@registry.tool("gmail_users_messages_batch_modify")
+async def gmail_users_messages_batch_modify(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    add_label_ids: list[str] | None = None,
+    ids: list[str] | None = None,
+    remove_label_ids: list[str] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/messages/batchModify
+
+    Modifies the labels on the specified messages."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"addLabelIds": add_label_ids, "ids": ids, "removeLabelIds": remove_label_ids},
+    )
+
+
+@registry.tool("gmail_users_messages_import")
+async def gmail_users_messages_import(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    deleted: bool | None = None,
+    internal_date_source: str | None = None,
+    never_mark_spam: bool | None = None,
+    process_for_calendar: bool | None = None,
+    history_id: str | None = None,
+    id: str | None = None,
+    internal_date: str | None = None,
+    label_ids: list[str] | None = None,
+    payload: Any = None,
+    raw: str | None = None,
+    size_estimate: int | None = None,
+    snippet: str | None = None,
+    thread_id: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/messages/import
+
+    Imports a message into only this user's mailbox, with standard email delivery scanning and classification similar to receiving via SMTP. This method doesn't perform SPF checks, so it might not work for some spam messages, such as those attempting to perform domain spoofing. This method does not send a message.
+
+    Returns a `Message` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "deleted": deleted,
+            "internalDateSource": internal_date_source,
+            "neverMarkSpam": never_mark_spam,
+            "processForCalendar": process_for_calendar,
+        },
+        path={"userId": user_id},
+        body={
+            "historyId": history_id,
+            "id": id,
+            "internalDate": internal_date,
+            "labelIds": label_ids,
+            "payload": payload,
+            "raw": raw,
+            "sizeEstimate": size_estimate,
+            "snippet": snippet,
+            "threadId": thread_id,
+        },
+    )
+
+
+@registry.tool("gmail_users_settings_get_auto_forwarding")
+async def gmail_users_settings_get_auto_forwarding(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/autoForwarding
+
+    Gets the auto-forwarding setting for the specified account.
+
+    Returns an `AutoForwarding` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_identities_list")
+async def gmail_users_settings_cse_identities_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/cse/identities
+
+    Lists the client-side encrypted identities for an authenticated user.
+
+    Returns a `ListCseIdentitiesResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "pageSize": page_size,
+            "pageToken": page_token,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_identities_6f7r")
+async def gmail_users_settings_cse_identities_6f7r(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    email_address: str | None = None,
+    primary_key_pair_id: str | None = None,
+    sign_and_encrypt_key_pairs: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/cse/identities
+
+    Creates and configures a client-side encryption identity that's authorized to send mail from the user account. Google publishes the S/MIME certificate to a shared domain-wide directory so that people within a Google Workspace organization can encrypt and send mail to the identity.
+
+    Returns a `CseIdentity` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={
+            "emailAddress": email_address,
+            "primaryKeyPairId": primary_key_pair_id,
+            "signAndEncryptKeyPairs": sign_and_encrypt_key_pairs,
+        },
+    )
+
+
+@registry.tool("gmail_users_settings_cse_identities_l5ur")
+async def gmail_users_settings_cse_identities_l5ur(
+    call: Call,
+    *,
+    user_id: str,
+    cse_email_address: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/cse/identities/{cseEmailAddress}
+
+    Deletes a client-side encryption identity. The authenticated user can no longer use the identity to send encrypted messages. You cannot restore the identity after you delete it. Instead, use the CreateCseIdentity method to create another identity with the same configuration."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "cseEmailAddress": cse_email_address},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_identities_get")
+async def gmail_users_settings_cse_identities_get(
+    call: Call,
+    *,
+    user_id: str,
+    cse_email_address: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/cse/identities/{cseEmailAddress}
+
+    Retrieves a client-side encryption identity configuration.
+
+    Returns a `CseIdentity` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "cseEmailAddress": cse_email_address},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_list")
+async def gmail_users_settings_cse_keypairs_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/cse/keypairs
+
+    Lists client-side encryption key pairs for an authenticated user.
+
+    Returns a `ListCseKeyPairsResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "pageSize": page_size,
+            "pageToken": page_token,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_create")
+async def gmail_users_settings_cse_keypairs_create(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    pkcs7: str | None = None,
+    private_key_metadata: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/cse/keypairs
+
+    Creates and uploads a client-side encryption S/MIME public key certificate chain and private key metadata for the authenticated user.
+
+    Returns a `CseKeyPair` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"pkcs7": pkcs7, "privateKeyMetadata": private_key_metadata},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_get")
+async def gmail_users_settings_cse_keypairs_get(
+    call: Call,
+    *,
+    user_id: str,
+    key_pair_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/cse/keypairs/{keyPairId}
+
+    Retrieves an existing client-side encryption key pair.
+
+    Returns a `CseKeyPair` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "keyPairId": key_pair_id},
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_disable")
+async def gmail_users_settings_cse_keypairs_disable(
+    call: Call,
+    *,
+    user_id: str,
+    key_pair_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/cse/keypairs/{keyPairId}:disable
+
+    Turns off a client-side encryption key pair. The authenticated user can no longer use the key pair to decrypt incoming CSE message texts or sign outgoing CSE mail. To regain access, use the EnableCseKeyPair to turn on the key pair. After 30 days, you can permanently delete the key pair by using the ObliterateCseKeyPair method.
+
+    Returns a `CseKeyPair` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "keyPairId": key_pair_id},
+        body=body,
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_enable")
+async def gmail_users_settings_cse_keypairs_enable(
+    call: Call,
+    *,
+    user_id: str,
+    key_pair_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/cse/keypairs/{keyPairId}:enable
+
+    Turns on a client-side encryption key pair that was turned off. The key pair becomes active again for any associated client-side encryption identities.
+
+    Returns a `CseKeyPair` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "keyPairId": key_pair_id},
+        body=body,
+    )
+
+
+@registry.tool("gmail_users_settings_cse_keypairs_lfxh")
+async def gmail_users_settings_cse_keypairs_lfxh(
+    call: Call,
+    *,
+    user_id: str,
+    key_pair_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/cse/keypairs/{keyPairId}:obliterate
+
+    Deletes a client-side encryption key pair permanently and immediately. You can only permanently delete key pairs that have been turned off for more than 30 days. To turn off a key pair, use the DisableCseKeyPair method. Gmail can't restore or decrypt any messages that were encrypted by an obliterated key. Authenticated users and Google Workspace administrators lose access to reading the encrypted messages."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "keyPairId": key_pair_id},
+        body=body,
+    )
+
+
+@registry.tool("gmail_users_settings_delegates_list")
+async def gmail_users_settings_delegates_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/delegates
+
+    Lists the delegates for the specified account. This method is only available to service account clients that have been delegated domain-wide authority.
+
+    Returns a `ListDelegatesResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_delegates_create")
+async def gmail_users_settings_delegates_create(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    delegate_email: str | None = None,
+    verification_status: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/delegates
+
+    Adds a delegate with its verification status set directly to `accepted`, without sending any verification email. The delegate user must be a member of the same Google Workspace organization as the delegator user. Gmail imposes limitations on the number of delegates and delegators each user in a Google Workspace organization can have. These limits depend on your organization, but in general each user can have up to 25 delegates and up to 10 delegators. Note that a delegate user must be referred to by their primary email address, and not an email alias. Also note that when a new delegate is created, there may be up to a one minute delay before the new delegate is available for use. This method is only available to service account clients that have been delegated domain-wide authority.
+
+    Returns a `Delegate` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"delegateEmail": delegate_email, "verificationStatus": verification_status},
+    )
+
+
+@registry.tool("gmail_users_settings_delegates_delete")
+async def gmail_users_settings_delegates_delete(
+    call: Call,
+    *,
+    user_id: str,
+    delegate_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/delegates/{delegateEmail}
+
+    Removes the specified delegate (which can be of any verification status), and revokes any verification that may have been required for using it. Note that a delegate user must be referred to by their primary email address, and not an email alias. This method is only available to service account clients that have been delegated domain-wide authority."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "delegateEmail": delegate_email},
+    )
+
+
+@registry.tool("gmail_users_settings_delegates_get")
+async def gmail_users_settings_delegates_get(
+    call: Call,
+    *,
+    user_id: str,
+    delegate_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/delegates/{delegateEmail}
+
+    Gets the specified delegate. Note that a delegate user must be referred to by their primary email address, and not an email alias. This method is only available to service account clients that have been delegated domain-wide authority.
+
+    Returns a `Delegate` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "delegateEmail": delegate_email},
+    )
+
+
+@registry.tool("gmail_users_settings_filters_list")
+async def gmail_users_settings_filters_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/filters
+
+    Lists the message filters of a Gmail user.
+
+    Returns a `ListFiltersResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_filters_create")
+async def gmail_users_settings_filters_create(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    action: dict[str, Any] | None = None,
+    criteria: dict[str, Any] | None = None,
+    id: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/filters
+
+    Creates a filter. Note: you can only create a maximum of 1,000 filters.
+
+    Returns a `Filter` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"action": action, "criteria": criteria, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_filters_delete")
+async def gmail_users_settings_filters_delete(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/filters/{id}
+
+    Immediately and permanently deletes the specified filter."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_filters_get")
+async def gmail_users_settings_filters_get(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/filters/{id}
+
+    Gets a filter.
+
+    Returns a `Filter` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_forwarding_tnuz")
+async def gmail_users_settings_forwarding_tnuz(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/forwardingAddresses
+
+    Lists the forwarding addresses for the specified account.
+
+    Returns a `ListForwardingAddressesResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_forwarding_f4fz")
+async def gmail_users_settings_forwarding_f4fz(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    forwarding_email: str | None = None,
+    verification_status: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/forwardingAddresses
+
+    Creates a forwarding address. If ownership verification is required, a message will be sent to the recipient and the resource's verification status will be set to `pending`; otherwise, the resource will be created with verification status set to `accepted`. This method is only available to service account clients that have been delegated domain-wide authority.
+
+    Returns a `ForwardingAddress` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={"forwardingEmail": forwarding_email, "verificationStatus": verification_status},
+    )
+
+
+@registry.tool("gmail_users_settings_forwarding_bmfv")
+async def gmail_users_settings_forwarding_bmfv(
+    call: Call,
+    *,
+    user_id: str,
+    forwarding_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/forwardingAddresses/{forwardingEmail}
+
+    Deletes the specified forwarding address and revokes any verification that may have been required. This method is only available to service account clients that have been delegated domain-wide authority."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "forwardingEmail": forwarding_email},
+    )
+
+
+@registry.tool("gmail_users_settings_forwarding_a4iw")
+async def gmail_users_settings_forwarding_a4iw(
+    call: Call,
+    *,
+    user_id: str,
+    forwarding_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/forwardingAddresses/{forwardingEmail}
+
+    Gets the specified forwarding address.
+
+    Returns a `ForwardingAddress` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "forwardingEmail": forwarding_email},
+    )
+
+
+@registry.tool("gmail_users_settings_get_imap")
+async def gmail_users_settings_get_imap(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/imap
+
+    Gets IMAP settings.
+
+    Returns an `ImapSettings` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_get_language")
+async def gmail_users_settings_get_language(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/language
+
+    Gets language settings.
+
+    Returns a `LanguageSettings` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_get_pop")
+async def gmail_users_settings_get_pop(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/pop
+
+    Gets POP settings.
+
+    Returns a `PopSettings` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_send_as_list")
+async def gmail_users_settings_send_as_list(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/sendAs
+
+    Lists the send-as aliases for the specified account. The result includes the primary send-as address associated with the account as well as any custom "from" aliases.
+
+    Returns a `ListSendAsResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_settings_send_as_create")
+async def gmail_users_settings_send_as_create(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    display_name: str | None = None,
+    is_default: bool | None = None,
+    is_primary: bool | None = None,
+    reply_to_address: str | None = None,
+    send_as_email: str | None = None,
+    signature: str | None = None,
+    smtp_msa: dict[str, Any] | None = None,
+    treat_as_alias: bool | None = None,
+    verification_status: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/sendAs
+
+    Creates a custom "from" send-as alias. If an SMTP MSA is specified, Gmail will attempt to connect to the SMTP service to validate the configuration before creating the alias. If ownership verification is required for the alias, a message will be sent to the email address and the resource's verification status will be set to `pending`; otherwise, the resource will be created with verification status set to `accepted`. If a signature is provided, Gmail will sanitize the HTML before saving it with the alias. This method is only available to service account clients that have been delegated domain-wide authority.
+
+    Returns a `SendAs` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={
+            "displayName": display_name,
+            "isDefault": is_default,
+            "isPrimary": is_primary,
+            "replyToAddress": reply_to_address,
+            "sendAsEmail": send_as_email,
+            "signature": signature,
+            "smtpMsa": smtp_msa,
+            "treatAsAlias": treat_as_alias,
+            "verificationStatus": verification_status,
+        },
+    )
+
+
+@registry.tool("gmail_users_settings_send_as_delete")
+async def gmail_users_settings_send_as_delete(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}
+
+    Deletes the specified send-as alias. Revokes any verification that may have been required for using it. This method is only available to service account clients that have been delegated domain-wide authority."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email},
+    )
+
+
+@registry.tool("gmail_users_settings_send_as_get")
+async def gmail_users_settings_send_as_get(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}
+
+    Gets the specified send-as alias. Fails with an HTTP 404 error if the specified address is not a member of the collection.
+
+    Returns a `SendAs` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email},
+    )
+
+
+@registry.tool("gmail_users_settings_send_smime_info_list")
+async def gmail_users_settings_send_smime_info_list(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/smimeInfo
+
+    Lists S/MIME configs for the specified send-as alias.
+
+    Returns a `ListSmimeInfoResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email},
+    )
+
+
+@registry.tool("gmail_users_settings_send_smime_info_klrc")
+async def gmail_users_settings_send_smime_info_klrc(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    encrypted_key_password: str | None = None,
+    expiration: str | None = None,
+    id: str | None = None,
+    is_default: bool | None = None,
+    issuer_cn: str | None = None,
+    pem: str | None = None,
+    pkcs12: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/smimeInfo
+
+    Insert (upload) the given S/MIME config for the specified send-as alias. Note that pkcs12 format is required for the key.
+
+    Returns a `SmimeInfo` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email},
+        body={
+            "encryptedKeyPassword": encrypted_key_password,
+            "expiration": expiration,
+            "id": id,
+            "isDefault": is_default,
+            "issuerCn": issuer_cn,
+            "pem": pem,
+            "pkcs12": pkcs12,
+        },
+    )
+
+
+@registry.tool("gmail_users_settings_send_smime_info_7xqx")
+async def gmail_users_settings_send_smime_info_7xqx(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/smimeInfo/{id}
+
+    Deletes the specified S/MIME config for the specified send-as alias."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_send_smime_info_get")
+async def gmail_users_settings_send_smime_info_get(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/smimeInfo/{id}
+
+    Gets the specified S/MIME config for the specified send-as alias.
+
+    Returns a `SmimeInfo` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_send_smime_info_7a32")
+async def gmail_users_settings_send_smime_info_7a32(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/smimeInfo/{id}/setDefault
+
+    Sets the default S/MIME config for the specified send-as alias."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email, "id": id},
+    )
+
+
+@registry.tool("gmail_users_settings_send_as_verify")
+async def gmail_users_settings_send_as_verify(
+    call: Call,
+    *,
+    user_id: str,
+    send_as_email: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/settings/sendAs/{sendAsEmail}/verify
+
+    Sends a verification email to the specified send-as alias address. The verification status must be `pending`. This method is only available to service account clients that have been delegated domain-wide authority."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "sendAsEmail": send_as_email},
+    )
+
+
+@registry.tool("gmail_users_settings_get_vacation")
+async def gmail_users_settings_get_vacation(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /gmail/v1/users/{userId}/settings/vacation
+
+    Gets vacation responder settings.
+
+    Returns a `VacationSettings` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_stop")
+async def gmail_users_stop(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/stop
+
+    Stop receiving push notifications for the given user mailbox."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+    )
+
+
+@registry.tool("gmail_users_threads_delete")
+async def gmail_users_threads_delete(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /gmail/v1/users/{userId}/threads/{id}
+
+    Immediately and permanently deletes the specified thread. Any messages that belong to the thread are also deleted. This operation cannot be undone. Prefer `threads.trash` instead."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_threads_untrash")
+async def gmail_users_threads_untrash(
+    call: Call,
+    *,
+    user_id: str,
+    id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/threads/{id}/untrash
+
+    Removes the specified thread from the trash. Any messages that belong to the thread are also removed from the trash.
+
+    Returns a `Thread` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id, "id": id},
+    )
+
+
+@registry.tool("gmail_users_watch")
+async def gmail_users_watch(
+    call: Call,
+    *,
+    user_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    label_filter_action: str | None = None,
+    label_filter_behavior: str | None = None,
+    label_ids: list[str] | None = None,
+    topic_name: str | None = None,
+) -> ToolOutput:
+    """POST /gmail/v1/users/{userId}/watch
+
+    Set up or update a push notification watch on the given user mailbox.
+
+    Returns a `WatchResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"userId": user_id},
+        body={
+            "labelFilterAction": label_filter_action,
+            "labelFilterBehavior": label_filter_behavior,
+            "labelIds": label_ids,
+            "topicName": topic_name,
+        },
+    )

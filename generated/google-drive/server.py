@@ -567,3 +567,1827 @@ async def get_about(call: Call) -> ToolOutput:
 
     Returns the signed-in user (name, email) and their storage quota (limit, usage, usage in trash)."""
     return await call.http()
+
+
+@registry.tool("drive_apps_list")
+async def drive_apps_list(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    app_filter_extensions: str | None = None,
+    app_filter_mime_types: str | None = None,
+    language_code: str | None = None,
+) -> ToolOutput:
+    """GET /apps
+
+    Lists a user's installed apps.
+
+    Returns an `AppList` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "appFilterExtensions": app_filter_extensions,
+            "appFilterMimeTypes": app_filter_mime_types,
+            "languageCode": language_code,
+        }
+    )
+
+
+@registry.tool("drive_apps_get")
+async def drive_apps_get(
+    call: Call,
+    *,
+    app_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """GET /apps/{appId}
+
+    Gets a specific app.
+
+    Returns an `App` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"appId": app_id},
+    )
+
+
+@registry.tool("drive_changes_list")
+async def drive_changes_list(
+    call: Call,
+    *,
+    page_token: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    drive_id: str | None = None,
+    include_corpus_removals: bool | None = None,
+    include_items_from_all_drives: bool | None = None,
+    include_labels: str | None = None,
+    include_permissions_for_view: str | None = None,
+    include_removed: bool | None = None,
+    include_team_drive_items: bool | None = None,
+    page_size: int | None = None,
+    restrict_to_my_drive: bool | None = None,
+    spaces: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    team_drive_id: str | None = None,
+) -> ToolOutput:
+    """GET /changes
+
+    Lists the changes for a user or shared drive.
+
+    Returns a `ChangeList` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "pageToken": page_token,
+            "driveId": drive_id,
+            "includeCorpusRemovals": include_corpus_removals,
+            "includeItemsFromAllDrives": include_items_from_all_drives,
+            "includeLabels": include_labels,
+            "includePermissionsForView": include_permissions_for_view,
+            "includeRemoved": include_removed,
+            "includeTeamDriveItems": include_team_drive_items,
+            "pageSize": page_size,
+            "restrictToMyDrive": restrict_to_my_drive,
+            "spaces": spaces,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "teamDriveId": team_drive_id,
+        }
+    )
+
+
+@registry.tool("drive_changes_get_start_page_token")
+async def drive_changes_get_start_page_token(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    drive_id: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    team_drive_id: str | None = None,
+) -> ToolOutput:
+    """GET /changes/startPageToken
+
+    Gets the starting pageToken for listing future changes.
+
+    Returns a `StartPageToken` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "driveId": drive_id,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "teamDriveId": team_drive_id,
+        }
+    )
+
+
+@registry.tool("drive_changes_watch")
+async def drive_changes_watch(
+    call: Call,
+    *,
+    page_token: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    drive_id: str | None = None,
+    include_corpus_removals: bool | None = None,
+    include_items_from_all_drives: bool | None = None,
+    include_labels: str | None = None,
+    include_permissions_for_view: str | None = None,
+    include_removed: bool | None = None,
+    include_team_drive_items: bool | None = None,
+    page_size: int | None = None,
+    restrict_to_my_drive: bool | None = None,
+    spaces: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    team_drive_id: str | None = None,
+    address: str | None = None,
+    expiration: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    params: dict[str, Any] | None = None,
+    payload: bool | None = None,
+    resource_id: str | None = None,
+    resource_uri: str | None = None,
+    token: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /changes/watch
+
+    Subscribes to changes for a user.
+
+    Returns a `Channel` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "pageToken": page_token,
+            "driveId": drive_id,
+            "includeCorpusRemovals": include_corpus_removals,
+            "includeItemsFromAllDrives": include_items_from_all_drives,
+            "includeLabels": include_labels,
+            "includePermissionsForView": include_permissions_for_view,
+            "includeRemoved": include_removed,
+            "includeTeamDriveItems": include_team_drive_items,
+            "pageSize": page_size,
+            "restrictToMyDrive": restrict_to_my_drive,
+            "spaces": spaces,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "teamDriveId": team_drive_id,
+        },
+        body={
+            "address": address,
+            "expiration": expiration,
+            "id": id,
+            "kind": kind,
+            "params": params,
+            "payload": payload,
+            "resourceId": resource_id,
+            "resourceUri": resource_uri,
+            "token": token,
+            "type": type,
+        },
+    )
+
+
+@registry.tool("drive_channels_stop")
+async def drive_channels_stop(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    address: str | None = None,
+    expiration: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    params: dict[str, Any] | None = None,
+    payload: bool | None = None,
+    resource_id: str | None = None,
+    resource_uri: str | None = None,
+    token: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /channels/stop
+
+    Stops watching resources through this channel."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        body={
+            "address": address,
+            "expiration": expiration,
+            "id": id,
+            "kind": kind,
+            "params": params,
+            "payload": payload,
+            "resourceId": resource_id,
+            "resourceUri": resource_uri,
+            "token": token,
+            "type": type,
+        },
+    )
+
+
+@registry.tool("drive_drives_create")
+async def drive_drives_create(
+    call: Call,
+    *,
+    request_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    background_image_file: dict[str, Any] | None = None,
+    background_image_link: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    color_rgb: str | None = None,
+    created_time: str | None = None,
+    hidden: bool | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    org_unit_id: str | None = None,
+    restrictions: dict[str, Any] | None = None,
+    theme_id: str | None = None,
+) -> ToolOutput:
+    """POST /drives
+
+    Creates a shared drive.
+
+    Returns a `Drive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "requestId": request_id,
+        },
+        body={
+            "backgroundImageFile": background_image_file,
+            "backgroundImageLink": background_image_link,
+            "capabilities": capabilities,
+            "colorRgb": color_rgb,
+            "createdTime": created_time,
+            "hidden": hidden,
+            "id": id,
+            "kind": kind,
+            "name": name,
+            "orgUnitId": org_unit_id,
+            "restrictions": restrictions,
+            "themeId": theme_id,
+        },
+    )
+
+
+@registry.tool("drive_drives_delete")
+async def drive_drives_delete(
+    call: Call,
+    *,
+    drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    allow_item_deletion: bool | None = None,
+    use_domain_admin_access: bool | None = None,
+) -> ToolOutput:
+    """DELETE /drives/{driveId}
+
+    Permanently deletes a shared drive for which the user is an `organizer`. The shared drive cannot contain any untrashed items."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "allowItemDeletion": allow_item_deletion,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"driveId": drive_id},
+    )
+
+
+@registry.tool("drive_drives_update")
+async def drive_drives_update(
+    call: Call,
+    *,
+    drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    use_domain_admin_access: bool | None = None,
+    background_image_file: dict[str, Any] | None = None,
+    background_image_link: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    color_rgb: str | None = None,
+    created_time: str | None = None,
+    hidden: bool | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    org_unit_id: str | None = None,
+    restrictions: dict[str, Any] | None = None,
+    theme_id: str | None = None,
+) -> ToolOutput:
+    """PATCH /drives/{driveId}
+
+    Updates the metadate for a shared drive.
+
+    Returns a `Drive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"driveId": drive_id},
+        body={
+            "backgroundImageFile": background_image_file,
+            "backgroundImageLink": background_image_link,
+            "capabilities": capabilities,
+            "colorRgb": color_rgb,
+            "createdTime": created_time,
+            "hidden": hidden,
+            "id": id,
+            "kind": kind,
+            "name": name,
+            "orgUnitId": org_unit_id,
+            "restrictions": restrictions,
+            "themeId": theme_id,
+        },
+    )
+
+
+@registry.tool("drive_drives_hide")
+async def drive_drives_hide(
+    call: Call,
+    *,
+    drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /drives/{driveId}/hide
+
+    Hides a shared drive from the default view.
+
+    Returns a `Drive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"driveId": drive_id},
+    )
+
+
+@registry.tool("drive_drives_unhide")
+async def drive_drives_unhide(
+    call: Call,
+    *,
+    drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """POST /drives/{driveId}/unhide
+
+    Restores a shared drive to the default view.
+
+    Returns a `Drive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"driveId": drive_id},
+    )
+
+
+@registry.tool("drive_files_generate_ids")
+async def drive_files_generate_ids(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    count: int | None = None,
+    space: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """GET /files/generateIds
+
+    Generates a set of file IDs which can be provided in create or copy requests.
+
+    Returns a `GeneratedIds` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "count": count,
+            "space": space,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("drive_files_empty_trash")
+async def drive_files_empty_trash(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    drive_id: str | None = None,
+    enforce_single_parent: bool | None = None,
+) -> ToolOutput:
+    """DELETE /files/trash
+
+    Permanently deletes all of the user's trashed files."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "driveId": drive_id,
+            "enforceSingleParent": enforce_single_parent,
+        }
+    )
+
+
+@registry.tool("drive_comments_delete")
+async def drive_comments_delete(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /files/{fileId}/comments/{commentId}
+
+    Deletes a comment."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "commentId": comment_id},
+    )
+
+
+@registry.tool("drive_comments_get")
+async def drive_comments_get(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    include_deleted: bool | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/comments/{commentId}
+
+    Gets a comment by ID.
+
+    Returns a `Comment` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "includeDeleted": include_deleted,
+        },
+        path={"fileId": file_id, "commentId": comment_id},
+    )
+
+
+@registry.tool("drive_comments_update")
+async def drive_comments_update(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    anchor: str | None = None,
+    author: dict[str, Any] | None = None,
+    content: str | None = None,
+    created_time: str | None = None,
+    deleted: bool | None = None,
+    html_content: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    modified_time: str | None = None,
+    quoted_file_content: dict[str, Any] | None = None,
+    replies: list[dict[str, Any]] | None = None,
+    resolved: bool | None = None,
+) -> ToolOutput:
+    """PATCH /files/{fileId}/comments/{commentId}
+
+    Updates a comment with patch semantics.
+
+    Returns a `Comment` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "commentId": comment_id},
+        body={
+            "anchor": anchor,
+            "author": author,
+            "content": content,
+            "createdTime": created_time,
+            "deleted": deleted,
+            "htmlContent": html_content,
+            "id": id,
+            "kind": kind,
+            "modifiedTime": modified_time,
+            "quotedFileContent": quoted_file_content,
+            "replies": replies,
+            "resolved": resolved,
+        },
+    )
+
+
+@registry.tool("drive_replies_list")
+async def drive_replies_list(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    include_deleted: bool | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/comments/{commentId}/replies
+
+    Lists a comment's replies.
+
+    Returns a `ReplyList` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "includeDeleted": include_deleted,
+            "pageSize": page_size,
+            "pageToken": page_token,
+        },
+        path={"fileId": file_id, "commentId": comment_id},
+    )
+
+
+@registry.tool("drive_replies_create")
+async def drive_replies_create(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    action: str | None = None,
+    author: dict[str, Any] | None = None,
+    content: str | None = None,
+    created_time: str | None = None,
+    deleted: bool | None = None,
+    html_content: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    modified_time: str | None = None,
+) -> ToolOutput:
+    """POST /files/{fileId}/comments/{commentId}/replies
+
+    Creates a reply to a comment.
+
+    Returns a `Reply` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "commentId": comment_id},
+        body={
+            "action": action,
+            "author": author,
+            "content": content,
+            "createdTime": created_time,
+            "deleted": deleted,
+            "htmlContent": html_content,
+            "id": id,
+            "kind": kind,
+            "modifiedTime": modified_time,
+        },
+    )
+
+
+@registry.tool("drive_replies_delete")
+async def drive_replies_delete(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    reply_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /files/{fileId}/comments/{commentId}/replies/{replyId}
+
+    Deletes a reply."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "commentId": comment_id, "replyId": reply_id},
+    )
+
+
+@registry.tool("drive_replies_get")
+async def drive_replies_get(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    reply_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    include_deleted: bool | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/comments/{commentId}/replies/{replyId}
+
+    Gets a reply by ID.
+
+    Returns a `Reply` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "includeDeleted": include_deleted,
+        },
+        path={"fileId": file_id, "commentId": comment_id, "replyId": reply_id},
+    )
+
+
+@registry.tool("drive_replies_update")
+async def drive_replies_update(
+    call: Call,
+    *,
+    file_id: str,
+    comment_id: str,
+    reply_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    action: str | None = None,
+    author: dict[str, Any] | None = None,
+    content: str | None = None,
+    created_time: str | None = None,
+    deleted: bool | None = None,
+    html_content: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    modified_time: str | None = None,
+) -> ToolOutput:
+    """PATCH /files/{fileId}/comments/{commentId}/replies/{replyId}
+
+    Updates a reply with patch semantics.
+
+    Returns a `Reply` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "commentId": comment_id, "replyId": reply_id},
+        body={
+            "action": action,
+            "author": author,
+            "content": content,
+            "createdTime": created_time,
+            "deleted": deleted,
+            "htmlContent": html_content,
+            "id": id,
+            "kind": kind,
+            "modifiedTime": modified_time,
+        },
+    )
+
+
+@registry.tool("drive_files_list_labels")
+async def drive_files_list_labels(
+    call: Call,
+    *,
+    file_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/listLabels
+
+    Lists the labels on a file.
+
+    Returns a `LabelList` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "maxResults": max_results,
+            "pageToken": page_token,
+        },
+        path={"fileId": file_id},
+    )
+
+
+@registry.tool("drive_files_modify_labels")
+async def drive_files_modify_labels(
+    call: Call,
+    *,
+    file_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    kind: str | None = None,
+    label_modifications: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /files/{fileId}/modifyLabels
+
+    Modifies the set of labels applied to a file. Returns a list of the labels that were added or modified.
+
+    Returns a `ModifyLabelsResponse` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id},
+        body={"kind": kind, "labelModifications": label_modifications},
+    )
+
+
+@registry.tool("drive_permissions_delete")
+async def drive_permissions_delete(
+    call: Call,
+    *,
+    file_id: str,
+    permission_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    use_domain_admin_access: bool | None = None,
+) -> ToolOutput:
+    """DELETE /files/{fileId}/permissions/{permissionId}
+
+    Deletes a permission. **Warning:** Concurrent permissions operations on the same file are not supported; only the last update is applied."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"fileId": file_id, "permissionId": permission_id},
+    )
+
+
+@registry.tool("drive_permissions_get")
+async def drive_permissions_get(
+    call: Call,
+    *,
+    file_id: str,
+    permission_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    use_domain_admin_access: bool | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/permissions/{permissionId}
+
+    Gets a permission by ID.
+
+    Returns a `Permission` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"fileId": file_id, "permissionId": permission_id},
+    )
+
+
+@registry.tool("drive_permissions_update")
+async def drive_permissions_update(
+    call: Call,
+    *,
+    file_id: str,
+    permission_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    remove_expiration: bool | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    transfer_ownership: bool | None = None,
+    use_domain_admin_access: bool | None = None,
+    allow_file_discovery: bool | None = None,
+    deleted: bool | None = None,
+    display_name: str | None = None,
+    domain: str | None = None,
+    email_address: str | None = None,
+    expiration_time: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    pending_owner: bool | None = None,
+    photo_link: str | None = None,
+    role: str | None = None,
+    type: str | None = None,
+    view: str | None = None,
+) -> ToolOutput:
+    """PATCH /files/{fileId}/permissions/{permissionId}
+
+    Updates a permission with patch semantics. **Warning:** Concurrent permissions operations on the same file are not supported; only the last update is applied.
+
+    Returns a `Permission` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "removeExpiration": remove_expiration,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+            "transferOwnership": transfer_ownership,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"fileId": file_id, "permissionId": permission_id},
+        body={
+            "allowFileDiscovery": allow_file_discovery,
+            "deleted": deleted,
+            "displayName": display_name,
+            "domain": domain,
+            "emailAddress": email_address,
+            "expirationTime": expiration_time,
+            "id": id,
+            "kind": kind,
+            "pendingOwner": pending_owner,
+            "photoLink": photo_link,
+            "role": role,
+            "type": type,
+            "view": view,
+        },
+    )
+
+
+@registry.tool("drive_revisions_delete")
+async def drive_revisions_delete(
+    call: Call,
+    *,
+    file_id: str,
+    revision_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /files/{fileId}/revisions/{revisionId}
+
+    Permanently deletes a file version. You can only delete revisions for files with binary content in Google Drive, like images or videos. Revisions for other files, like Google Docs or Sheets, and the last remaining file version can't be deleted."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "revisionId": revision_id},
+    )
+
+
+@registry.tool("drive_revisions_get")
+async def drive_revisions_get(
+    call: Call,
+    *,
+    file_id: str,
+    revision_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    acknowledge_abuse: bool | None = None,
+) -> ToolOutput:
+    """GET /files/{fileId}/revisions/{revisionId}
+
+    Gets a revision's metadata or content by ID.
+
+    Returns a `Revision` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "acknowledgeAbuse": acknowledge_abuse,
+        },
+        path={"fileId": file_id, "revisionId": revision_id},
+    )
+
+
+@registry.tool("drive_revisions_update")
+async def drive_revisions_update(
+    call: Call,
+    *,
+    file_id: str,
+    revision_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    export_links: dict[str, Any] | None = None,
+    id: str | None = None,
+    keep_forever: bool | None = None,
+    kind: str | None = None,
+    last_modifying_user: dict[str, Any] | None = None,
+    md5_checksum: str | None = None,
+    mime_type: str | None = None,
+    modified_time: str | None = None,
+    original_filename: str | None = None,
+    publish_auto: bool | None = None,
+    published: bool | None = None,
+    published_link: str | None = None,
+    published_outside_domain: bool | None = None,
+    size: str | None = None,
+) -> ToolOutput:
+    """PATCH /files/{fileId}/revisions/{revisionId}
+
+    Updates a revision with patch semantics.
+
+    Returns a `Revision` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"fileId": file_id, "revisionId": revision_id},
+        body={
+            "exportLinks": export_links,
+            "id": id,
+            "keepForever": keep_forever,
+            "kind": kind,
+            "lastModifyingUser": last_modifying_user,
+            "md5Checksum": md5_checksum,
+            "mimeType": mime_type,
+            "modifiedTime": modified_time,
+            "originalFilename": original_filename,
+            "publishAuto": publish_auto,
+            "published": published,
+            "publishedLink": published_link,
+            "publishedOutsideDomain": published_outside_domain,
+            "size": size,
+        },
+    )
+
+
+@registry.tool("drive_files_watch")
+async def drive_files_watch(
+    call: Call,
+    *,
+    file_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    acknowledge_abuse: bool | None = None,
+    include_labels: str | None = None,
+    include_permissions_for_view: str | None = None,
+    supports_all_drives: bool | None = None,
+    supports_team_drives: bool | None = None,
+    address: str | None = None,
+    expiration: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    params: dict[str, Any] | None = None,
+    payload: bool | None = None,
+    resource_id: str | None = None,
+    resource_uri: str | None = None,
+    token: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /files/{fileId}/watch
+
+    Subscribes to changes to a file.
+
+    Returns a `Channel` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "acknowledgeAbuse": acknowledge_abuse,
+            "includeLabels": include_labels,
+            "includePermissionsForView": include_permissions_for_view,
+            "supportsAllDrives": supports_all_drives,
+            "supportsTeamDrives": supports_team_drives,
+        },
+        path={"fileId": file_id},
+        body={
+            "address": address,
+            "expiration": expiration,
+            "id": id,
+            "kind": kind,
+            "params": params,
+            "payload": payload,
+            "resourceId": resource_id,
+            "resourceUri": resource_uri,
+            "token": token,
+            "type": type,
+        },
+    )
+
+
+@registry.tool("drive_teamdrives_list")
+async def drive_teamdrives_list(
+    call: Call,
+    *,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+    q: str | None = None,
+    use_domain_admin_access: bool | None = None,
+) -> ToolOutput:
+    """GET /teamdrives
+
+    Deprecated: Use `drives.list` instead.
+
+    Returns a `TeamDriveList` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "pageSize": page_size,
+            "pageToken": page_token,
+            "q": q,
+            "useDomainAdminAccess": use_domain_admin_access,
+        }
+    )
+
+
+@registry.tool("drive_teamdrives_create")
+async def drive_teamdrives_create(
+    call: Call,
+    *,
+    request_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    background_image_file: dict[str, Any] | None = None,
+    background_image_link: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    color_rgb: str | None = None,
+    created_time: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    org_unit_id: str | None = None,
+    restrictions: dict[str, Any] | None = None,
+    theme_id: str | None = None,
+) -> ToolOutput:
+    """POST /teamdrives
+
+    Deprecated: Use `drives.create` instead.
+
+    Returns a `TeamDrive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "requestId": request_id,
+        },
+        body={
+            "backgroundImageFile": background_image_file,
+            "backgroundImageLink": background_image_link,
+            "capabilities": capabilities,
+            "colorRgb": color_rgb,
+            "createdTime": created_time,
+            "id": id,
+            "kind": kind,
+            "name": name,
+            "orgUnitId": org_unit_id,
+            "restrictions": restrictions,
+            "themeId": theme_id,
+        },
+    )
+
+
+@registry.tool("drive_teamdrives_delete")
+async def drive_teamdrives_delete(
+    call: Call,
+    *,
+    team_drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+) -> ToolOutput:
+    """DELETE /teamdrives/{teamDriveId}
+
+    Deprecated: Use `drives.delete` instead."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+        },
+        path={"teamDriveId": team_drive_id},
+    )
+
+
+@registry.tool("drive_teamdrives_get")
+async def drive_teamdrives_get(
+    call: Call,
+    *,
+    team_drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    use_domain_admin_access: bool | None = None,
+) -> ToolOutput:
+    """GET /teamdrives/{teamDriveId}
+
+    Deprecated: Use `drives.get` instead.
+
+    Returns a `TeamDrive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"teamDriveId": team_drive_id},
+    )
+
+
+@registry.tool("drive_teamdrives_update")
+async def drive_teamdrives_update(
+    call: Call,
+    *,
+    team_drive_id: str,
+    xgafv: str | None = None,
+    access_token: str | None = None,
+    alt: str | None = None,
+    callback: str | None = None,
+    fields: str | None = None,
+    key: str | None = None,
+    oauth_token: str | None = None,
+    pretty_print: bool | None = None,
+    quota_user: str | None = None,
+    upload_protocol: str | None = None,
+    upload_type: str | None = None,
+    use_domain_admin_access: bool | None = None,
+    background_image_file: dict[str, Any] | None = None,
+    background_image_link: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    color_rgb: str | None = None,
+    created_time: str | None = None,
+    id: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    org_unit_id: str | None = None,
+    restrictions: dict[str, Any] | None = None,
+    theme_id: str | None = None,
+) -> ToolOutput:
+    """PATCH /teamdrives/{teamDriveId}
+
+    Deprecated: Use `drives.update` instead.
+
+    Returns a `TeamDrive` object."""
+    return await call.http(
+        query={
+            "$.xgafv": xgafv,
+            "access_token": access_token,
+            "alt": alt,
+            "callback": callback,
+            "fields": fields,
+            "key": key,
+            "oauth_token": oauth_token,
+            "prettyPrint": pretty_print,
+            "quotaUser": quota_user,
+            "upload_protocol": upload_protocol,
+            "uploadType": upload_type,
+            "useDomainAdminAccess": use_domain_admin_access,
+        },
+        path={"teamDriveId": team_drive_id},
+        body={
+            "backgroundImageFile": background_image_file,
+            "backgroundImageLink": background_image_link,
+            "capabilities": capabilities,
+            "colorRgb": color_rgb,
+            "createdTime": created_time,
+            "id": id,
+            "kind": kind,
+            "name": name,
+            "orgUnitId": org_unit_id,
+            "restrictions": restrictions,
+            "themeId": theme_id,
+        },
+    )

@@ -356,3 +356,10308 @@ async def list_priorities(call: Call) -> ToolOutput:
 
     Deprecated upstream. Lists the issue priorities (id and name) for create_issue and update_issue."""
     return await call.http()
+
+
+@registry.tool("get_banner")
+async def get_banner(call: Call) -> ToolOutput:
+    """GET /rest/api/3/announcementBanner
+
+    Get announcement banner configuration.
+
+    Returns the current announcement banner configuration.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `AnnouncementBannerConfiguration` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_banner")
+async def set_banner(
+    call: Call,
+    *,
+    is_dismissible: bool | None = None,
+    is_enabled: bool | None = None,
+    message: str | None = None,
+    visibility: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/announcementBanner
+
+    Update announcement banner configuration.
+
+    Updates the announcement banner configuration.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        body={"isDismissible": is_dismissible, "isEnabled": is_enabled, "message": message, "visibility": visibility}
+    )
+
+
+@registry.tool("update_multiple_custom_field_values")
+async def update_multiple_custom_field_values(
+    call: Call, *, generate_changelog: bool | None = None, updates: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/app/field/value
+
+    Update custom fields.
+
+    Updates the value of one or more custom fields on one or more issues. Combinations of custom field and issue should be unique within the request. Custom fields can only be updated by the Forge app that created them.
+
+    **[Permissions](#permissions) required:** Only the app that created the custom field can update its values with this operation.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"generateChangelog": generate_changelog}, body={"updates": updates})
+
+
+@registry.tool("get_custom_field_configuration")
+async def get_custom_field_configuration(
+    call: Call,
+    *,
+    field_id_or_key: str,
+    id: list[int] | None = None,
+    field_context_id: list[int] | None = None,
+    issue_id: int | None = None,
+    project_key_or_id: str | None = None,
+    issue_type_id: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/app/field/{fieldIdOrKey}/context/configuration
+
+    Get custom field configurations.
+
+    Returns a [paginated](#pagination) list of configurations for a custom field created by a [Forge app](https://developer.atlassian.com/platform/forge/).
+
+    The result can be filtered by one of these criteria:
+
+     *  `id`.
+     *  `fieldContextId`.
+     *  `issueId`.
+     *  `projectKeyOrId` and `issueTypeId`.
+
+    Otherwise, all configurations are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the Forge app that created the custom field.
+
+    Returns a `PageBeanContextualConfiguration` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldIdOrKey": field_id_or_key},
+        query={
+            "id": id,
+            "fieldContextId": field_context_id,
+            "issueId": issue_id,
+            "projectKeyOrId": project_key_or_id,
+            "issueTypeId": issue_type_id,
+            "startAt": start_at,
+            "maxResults": max_results,
+        },
+    )
+
+
+@registry.tool("update_custom_field_configuration")
+async def update_custom_field_configuration(
+    call: Call, *, field_id_or_key: str, configurations: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/api/3/app/field/{fieldIdOrKey}/context/configuration
+
+    Update custom field configurations.
+
+    Update the configuration for contexts of a custom field created by a [Forge app](https://developer.atlassian.com/platform/forge/).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the Forge app that created the custom field.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"fieldIdOrKey": field_id_or_key}, body={"configurations": configurations})
+
+
+@registry.tool("update_custom_field_value")
+async def update_custom_field_value(
+    call: Call,
+    *,
+    field_id_or_key: str,
+    generate_changelog: bool | None = None,
+    updates: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/app/field/{fieldIdOrKey}/value
+
+    Update custom field value.
+
+    Updates the value of a custom field on one or more issues. Custom fields can only be updated by the Forge app that created them.
+
+    **[Permissions](#permissions) required:** Only the app that created the custom field can update its values with this operation.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldIdOrKey": field_id_or_key},
+        query={"generateChangelog": generate_changelog},
+        body={"updates": updates},
+    )
+
+
+@registry.tool("get_application_property")
+async def get_application_property(
+    call: Call, *, key: str | None = None, permission_level: str | None = None, key_filter: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/application-properties
+
+    Get application property.
+
+    Returns all application properties or an application property.
+
+    If you specify a value for the `key` parameter, then an application property is returned as an object (not in an array). Otherwise, an array of all editable application properties is returned. See [Set application property](#api-rest-api-3-application-properties-id-put) for descriptions of editable properties.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `ApplicationProperty` objects: Returned if the request is successful."""
+    return await call.http(query={"key": key, "permissionLevel": permission_level, "keyFilter": key_filter})
+
+
+@registry.tool("get_advanced_settings")
+async def get_advanced_settings(call: Call) -> ToolOutput:
+    """GET /rest/api/3/application-properties/advanced-settings
+
+    Get advanced settings.
+
+    Returns the application properties that are accessible on the *Advanced Settings* page. To navigate to the *Advanced Settings* page in Jira, choose the Jira icon > **Jira settings** > **System**, **General Configuration** and then click **Advanced Settings** (in the upper right).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `ApplicationProperty` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_application_property")
+async def set_application_property(
+    call: Call, *, id: str, body_id: str | None = None, value: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/application-properties/{id}
+
+    Set application property.
+
+    Changes the value of an application property. For example, you can change the value of the `jira.clone.prefix` from its default value of *CLONE -* to *Clone -* if you prefer sentence case capitalization. Editable properties are described below along with their default values.
+
+    #### Advanced settings ####
+
+    The advanced settings below are also accessible in [Jira](https://confluence.atlassian.com/x/vYXKM).
+
+    | Key | Description | Default value |
+    | -- | -- | -- |
+    | `jira.clone.prefix` | The string of text prefixed to the title of a cloned issue. | `CLONE -` |
+    | `jira.date.picker.java.format` | The date format for the Java (server-side) generated dates. This must be the same as the `jira.date.picker.javascript.format` format setting. | `d/MMM/yy` |
+    | `jira.date.picker.javascript.format` | The date format for the JavaScript (client-side) generated dates. This must be the same as the `jira.date.picker.java.format` format setting. | `%e/%b/%y` |
+    | `jira.date.time.picker.java.format` | The date format for the Java (server-side) generated date times. This must be the same as the `jira.date.time.picker.javascript.format` format setting. …
+
+    Returns an `ApplicationProperty` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"id": body_id, "value": value})
+
+
+@registry.tool("get_all_application_roles")
+async def get_all_application_roles(call: Call) -> ToolOutput:
+    """GET /rest/api/3/applicationrole
+
+    Get all application roles.
+
+    Returns all application roles. In Jira, application roles are managed using the [Application access configuration](https://confluence.atlassian.com/x/3YxjL) page.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `ApplicationRole` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_application_role")
+async def get_application_role(call: Call, *, key: str) -> ToolOutput:
+    """GET /rest/api/3/applicationrole/{key}
+
+    Get application role.
+
+    Returns an application role.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `ApplicationRole` object: Returned if the request is successful."""
+    return await call.http(path={"key": key})
+
+
+@registry.tool("get_attachment_content")
+async def get_attachment_content(call: Call, *, id: str, redirect: bool | None = None) -> ToolOutput:
+    """GET /rest/api/3/attachment/content/{id}
+
+    Get attachment content.
+
+    Returns the contents of an attachment. A `Range` header can be set to define a range of bytes within the attachment to download. See the [HTTP Range header standard](https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Range) for details.
+
+    To return a thumbnail of the attachment, use [Get attachment thumbnail](#api-rest-api-3-attachment-thumbnail-id-get).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** For the issue containing the attachment:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the request is successful when `redirect` is set to `false`."""
+    return await call.http(path={"id": id}, query={"redirect": redirect})
+
+
+@registry.tool("get_attachment_meta")
+async def get_attachment_meta(call: Call) -> ToolOutput:
+    """GET /rest/api/3/attachment/meta
+
+    Get Jira attachment settings.
+
+    Returns the attachment settings, that is, whether attachments are enabled and the maximum attachment size allowed.
+
+    Note that there are also [project permissions](https://confluence.atlassian.com/x/yodKLg) that restrict whether users can create and delete attachments.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns an `AttachmentSettings` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_attachment_thumbnail")
+async def get_attachment_thumbnail(
+    call: Call,
+    *,
+    id: str,
+    redirect: bool | None = None,
+    fallback_to_default: bool | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/attachment/thumbnail/{id}
+
+    Get attachment thumbnail.
+
+    Returns the thumbnail of an attachment.
+
+    To return the attachment contents, use [Get attachment content](#api-rest-api-3-attachment-content-id-get).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** For the issue containing the attachment:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the request is successful when `redirect` is set to `false`."""
+    return await call.http(
+        path={"id": id},
+        query={"redirect": redirect, "fallbackToDefault": fallback_to_default, "width": width, "height": height},
+    )
+
+
+@registry.tool("remove_attachment")
+async def remove_attachment(call: Call, *, id: str) -> ToolOutput:
+    """DELETE /rest/api/3/attachment/{id}
+
+    Delete attachment.
+
+    Deletes an attachment from an issue.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** For the project holding the issue containing the attachment:
+
+     *  *Delete own attachments* [project permission](https://confluence.atlassian.com/x/yodKLg) to delete an attachment created by the calling user.
+     *  *Delete all attachments* [project permission](https://confluence.atlassian.com/x/yodKLg) to delete an attachment created by any user.
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_attachment")
+async def get_attachment(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/attachment/{id}
+
+    Get attachment metadata.
+
+    Returns the metadata for an attachment. Note that the attachment itself is not returned.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns an `AttachmentMetadata` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("expand_attachment_for_humans")
+async def expand_attachment_for_humans(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/attachment/{id}/expand/human
+
+    Get all metadata for an expanded attachment.
+
+    Returns the metadata for the contents of an attachment, if it is an archive, and metadata for the attachment itself. For example, if the attachment is a ZIP archive, then information about the files in the archive is returned and metadata for the ZIP archive. Currently, only the ZIP archive format is supported.
+
+    Use this operation to retrieve data that is presented to the user, as this operation returns the metadata for the attachment itself, such as the attachment's ID and name. Otherwise, use [ Get contents metadata for an expanded attachment](#api-rest-api-3-attachment-id-expand-raw-get), which only returns the metadata for the attachment's contents.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** For the issue containing the attachment:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns an `AttachmentArchiveMetadataReadable` object: Returned if the request is successful. If an empty list is returned in the response, the attachment is empty, corrupt, or not an archive."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("expand_attachment_for_machines")
+async def expand_attachment_for_machines(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/attachment/{id}/expand/raw
+
+    Get contents metadata for an expanded attachment.
+
+    Returns the metadata for the contents of an attachment, if it is an archive. For example, if the attachment is a ZIP archive, then information about the files in the archive is returned. Currently, only the ZIP archive format is supported.
+
+    Use this operation if you are processing the data without presenting it to the user, as this operation only returns the metadata for the contents of the attachment. Otherwise, to retrieve data to present to the user, use [ Get all metadata for an expanded attachment](#api-rest-api-3-attachment-id-expand-human-get) which also returns the metadata for the attachment itself, such as the attachment's ID and name.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** For the issue containing the attachment:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns an `AttachmentArchiveImpl` object: Returned if the request is successful. If an empty list is returned in the response, the attachment is empty, corrupt, or not an archive."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_audit_records")
+async def get_audit_records(
+    call: Call,
+    *,
+    offset: int | None = None,
+    limit: int | None = None,
+    filter: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/auditing/record
+
+    Get audit records.
+
+    Returns a list of audit records. The list can be filtered to include items:
+
+     *  where each item in `filter` has at least one match in any of these fields:
+
+         *  `summary`
+         *  `category`
+         *  `eventSource`
+         *  `objectItem.name` If the object is a user, account ID is available to filter.
+         *  `objectItem.parentName`
+         *  `objectItem.typeName`
+         *  `changedValues.changedFrom`
+         *  `changedValues.changedTo`
+         *  `remoteAddress`
+
+        For example, if `filter` contains *man ed*, an audit record containing `summary": "User added to group"` and `"category": "group management"` is returned.
+     *  created on or after a date and time.
+     *  created or or before a date and time.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `AuditRecords` object: Returned if the request is successful."""
+    return await call.http(query={"offset": offset, "limit": limit, "filter": filter, "from": from_, "to": to})
+
+
+@registry.tool("get_all_system_avatars")
+async def get_all_system_avatars(call: Call, *, type: str) -> ToolOutput:
+    """GET /rest/api/3/avatar/{type}/system
+
+    Get system avatars by type.
+
+    Returns a list of system avatar details by owner type, where the owner types are issue type, project, or user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `SystemAvatars` object: Returned if the request is successful."""
+    return await call.http(path={"type": type})
+
+
+@registry.tool("get_comments_by_ids")
+async def get_comments_by_ids(call: Call, *, ids: list[int], expand: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/comment/list
+
+    Get comments by IDs.
+
+    Returns a [paginated](#pagination) list of comments specified by a list of comment IDs.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Comments are returned where the user:
+
+     *  has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the comment.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the comment has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `PageBeanComment` object: Returned if the request is successful."""
+    return await call.http(query={"expand": expand}, body={"ids": ids})
+
+
+@registry.tool("get_comment_property_keys")
+async def get_comment_property_keys(call: Call, *, comment_id: str) -> ToolOutput:
+    """GET /rest/api/3/comment/{commentId}/properties
+
+    Get comment property keys.
+
+    Returns the keys of all the properties of a comment.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the comment has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"commentId": comment_id})
+
+
+@registry.tool("delete_comment_property")
+async def delete_comment_property(call: Call, *, comment_id: str, property_key: str) -> ToolOutput:
+    """DELETE /rest/api/3/comment/{commentId}/properties/{propertyKey}
+
+    Delete comment property.
+
+    Deletes a comment property.
+
+    **[Permissions](#permissions) required:** either of:
+
+     *  *Edit All Comments* [project permission](https://confluence.atlassian.com/x/yodKLg) to delete a property from any comment.
+     *  *Edit Own Comments* [project permission](https://confluence.atlassian.com/x/yodKLg) to delete a property from a comment created by the user.
+
+    Also, when the visibility of a comment is restricted to a role or group the user must be a member of that role or group.
+
+    Returns no content on success."""
+    return await call.http(path={"commentId": comment_id, "propertyKey": property_key})
+
+
+@registry.tool("get_comment_property")
+async def get_comment_property(call: Call, *, comment_id: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/comment/{commentId}/properties/{propertyKey}
+
+    Get comment property.
+
+    Returns the value of a comment property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the comment has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"commentId": comment_id, "propertyKey": property_key})
+
+
+@registry.tool("set_comment_property")
+async def set_comment_property(call: Call, *, comment_id: str, property_key: str, body: Any) -> ToolOutput:
+    """PUT /rest/api/3/comment/{commentId}/properties/{propertyKey}
+
+    Set comment property.
+
+    Creates or updates the value of a property for a comment. Use this resource to store custom data against a comment.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    **[Permissions](#permissions) required:** either of:
+
+     *  *Edit All Comments* [project permission](https://confluence.atlassian.com/x/yodKLg) to create or update the value of a property on any comment.
+     *  *Edit Own Comments* [project permission](https://confluence.atlassian.com/x/yodKLg) to create or update the value of a property on a comment created by the user.
+
+    Also, when the visibility of a comment is restricted to a role or group the user must be a member of that role or group.
+
+    Returns: Returned if the comment property is updated."""
+    return await call.http(path={"commentId": comment_id, "propertyKey": property_key}, body=body)
+
+
+@registry.tool("create_component")
+async def create_component(
+    call: Call,
+    *,
+    assignee_type: str | None = None,
+    description: str | None = None,
+    lead_account_id: str | None = None,
+    lead_user_name: str | None = None,
+    name: str | None = None,
+    project: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/component
+
+    Create component.
+
+    Creates a component. Use components to provide containers for issues within a project.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project in which the component is created or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectComponent` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "assigneeType": assignee_type,
+            "description": description,
+            "leadAccountId": lead_account_id,
+            "leadUserName": lead_user_name,
+            "name": name,
+            "project": project,
+        }
+    )
+
+
+@registry.tool("delete_component")
+async def delete_component(call: Call, *, id: str, move_issues_to: str | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/component/{id}
+
+    Delete component.
+
+    Deletes a component.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the component or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id}, query={"moveIssuesTo": move_issues_to})
+
+
+@registry.tool("get_component")
+async def get_component(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/component/{id}
+
+    Get component.
+
+    Returns a component.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for project containing the component.
+
+    Returns a `ProjectComponent` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_component")
+async def update_component(
+    call: Call,
+    *,
+    id: str,
+    assignee_type: str | None = None,
+    description: str | None = None,
+    lead_account_id: str | None = None,
+    lead_user_name: str | None = None,
+    name: str | None = None,
+    project: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/component/{id}
+
+    Update component.
+
+    Updates a component. Any fields included in the request are overwritten. If `leadAccountId` is an empty string ("") the component lead is removed.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the component or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectComponent` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "assigneeType": assignee_type,
+            "description": description,
+            "leadAccountId": lead_account_id,
+            "leadUserName": lead_user_name,
+            "name": name,
+            "project": project,
+        },
+    )
+
+
+@registry.tool("get_component_related_issues")
+async def get_component_related_issues(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/component/{id}/relatedIssueCounts
+
+    Get component issues count.
+
+    Returns the counts of issues assigned to the component.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `ComponentIssuesCount` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_configuration")
+async def get_configuration(call: Call) -> ToolOutput:
+    """GET /rest/api/3/configuration
+
+    Get global settings.
+
+    Returns the [global settings](https://confluence.atlassian.com/x/qYXKM) in Jira. These settings determine whether optional features (for example, subtasks, time tracking, and others) are enabled. If time tracking is enabled, this operation also returns the time tracking configuration.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `Configuration` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_selected_time_tracking_implementation")
+async def get_selected_time_tracking_implementation(call: Call) -> ToolOutput:
+    """GET /rest/api/3/configuration/timetracking
+
+    Get selected time tracking provider.
+
+    Returns the time tracking provider that is currently selected. Note that if time tracking is disabled, then a successful but empty response is returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `TimeTrackingProvider` object: Returned if the request is successful and time tracking is enabled."""
+    return await call.http()
+
+
+@registry.tool("select_time_tracking_implementation")
+async def select_time_tracking_implementation(call: Call, *, key: str, name: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/configuration/timetracking
+
+    Select time tracking provider.
+
+    Selects a time tracking provider.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"key": key, "name": name})
+
+
+@registry.tool("get_available_time_tracking_dz74")
+async def get_available_time_tracking_dz74(call: Call) -> ToolOutput:
+    """GET /rest/api/3/configuration/timetracking/list
+
+    Get all time tracking providers.
+
+    Returns all time tracking providers. By default, Jira only has one time tracking provider: *JIRA provided time tracking*. However, you can install other time tracking providers via apps from the Atlassian Marketplace. For more information on time tracking providers, see the documentation for the [ Time Tracking Provider](https://developer.atlassian.com/cloud/jira/platform/modules/time-tracking-provider/) module.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `TimeTrackingProvider` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_shared_time_tracking_configuration")
+async def get_shared_time_tracking_configuration(call: Call) -> ToolOutput:
+    """GET /rest/api/3/configuration/timetracking/options
+
+    Get time tracking settings.
+
+    Returns the time tracking settings. This includes settings such as the time format, default time unit, and others. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `TimeTrackingConfiguration` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_shared_time_tracking_configuration")
+async def set_shared_time_tracking_configuration(
+    call: Call, *, default_unit: str, time_format: str, working_days_per_week: float, working_hours_per_day: float
+) -> ToolOutput:
+    """PUT /rest/api/3/configuration/timetracking/options
+
+    Set time tracking settings.
+
+    Sets the time tracking settings.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `TimeTrackingConfiguration` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "defaultUnit": default_unit,
+            "timeFormat": time_format,
+            "workingDaysPerWeek": working_days_per_week,
+            "workingHoursPerDay": working_hours_per_day,
+        }
+    )
+
+
+@registry.tool("get_custom_field_option")
+async def get_custom_field_option(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/customFieldOption/{id}
+
+    Get custom field option.
+
+    Returns a custom field option. For example, an option in a select list.
+
+    Note that this operation **only works for issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource**, it cannot be used with issue field select list options created by Connect apps.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** The custom field option is returned as follows:
+
+     *  if the user has the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  if the user has the *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for at least one project the custom field is used in, and the field is visible in at least one layout the user has permission to view.
+
+    Returns a `CustomFieldOption` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_all_dashboards")
+async def get_all_dashboards(
+    call: Call, *, filter: str | None = None, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/dashboard
+
+    Get all dashboards.
+
+    Returns a list of dashboards owned by or shared with the user. The list may be filtered to include only favorite or owned dashboards.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `PageOfDashboards` object: Returned if the request is successful."""
+    return await call.http(query={"filter": filter, "startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("create_dashboard")
+async def create_dashboard(
+    call: Call,
+    *,
+    edit_permissions: list[dict[str, Any]],
+    name: str,
+    share_permissions: list[dict[str, Any]],
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/dashboard
+
+    Create dashboard.
+
+    Creates a dashboard.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `Dashboard` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "description": description,
+            "editPermissions": edit_permissions,
+            "name": name,
+            "sharePermissions": share_permissions,
+        }
+    )
+
+
+@registry.tool("get_all_available_dashboard_gadgets")
+async def get_all_available_dashboard_gadgets(call: Call) -> ToolOutput:
+    """GET /rest/api/3/dashboard/gadgets
+
+    Get available gadgets.
+
+    Gets a list of all available gadgets that can be added to all dashboards.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns an `AvailableDashboardGadgetsResponse` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_dashboards_paginated")
+async def get_dashboards_paginated(
+    call: Call,
+    *,
+    dashboard_name: str | None = None,
+    account_id: str | None = None,
+    owner: str | None = None,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    project_id: int | None = None,
+    order_by: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    status: str | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/dashboard/search
+
+    Search for dashboards.
+
+    Returns a [paginated](#pagination) list of dashboards. This operation is similar to [Get dashboards](#api-rest-api-3-dashboard-get) except that the results can be refined to include dashboards that have specific attributes. For example, dashboards with a particular name. When multiple attributes are specified only filters matching all attributes are returned.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** The following dashboards that match the query parameters are returned:
+
+     *  Dashboards owned by the user. Not returned for anonymous users.
+     *  Dashboards shared with a group that the user is a member of. Not returned for anonymous users.
+     *  Dashboards shared with a private project that the user can browse. Not returned for anonymous users.
+     *  Dashboards shared with a public project.
+     *  Dashboards shared with the public.
+
+    Returns a `PageBeanDashboard` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "dashboardName": dashboard_name,
+            "accountId": account_id,
+            "owner": owner,
+            "groupname": groupname,
+            "groupId": group_id,
+            "projectId": project_id,
+            "orderBy": order_by,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "status": status,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("get_all_gadgets")
+async def get_all_gadgets(
+    call: Call,
+    *,
+    dashboard_id: int,
+    module_key: list[str] | None = None,
+    uri: list[str] | None = None,
+    gadget_id: list[int] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/dashboard/{dashboardId}/gadget
+
+    Get gadgets.
+
+    Returns a list of dashboard gadgets on a dashboard.
+
+    This operation returns:
+
+     *  Gadgets from a list of IDs, when `id` is set.
+     *  Gadgets with a module key, when `moduleKey` is set.
+     *  Gadgets from a list of URIs, when `uri` is set.
+     *  All gadgets, when no other parameters are set.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `DashboardGadgetResponse` object: Returned if the request is successful."""
+    return await call.http(
+        path={"dashboardId": dashboard_id}, query={"moduleKey": module_key, "uri": uri, "gadgetId": gadget_id}
+    )
+
+
+@registry.tool("add_gadget")
+async def add_gadget(
+    call: Call,
+    *,
+    dashboard_id: int,
+    color: str | None = None,
+    ignore_uri_and_module_key_validation: bool | None = None,
+    module_key: str | None = None,
+    position: dict[str, Any] | None = None,
+    title: str | None = None,
+    uri: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/dashboard/{dashboardId}/gadget
+
+    Add gadget to dashboard.
+
+    Adds a gadget to a dashboard.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `DashboardGadget` object: Returned if the request is successful."""
+    return await call.http(
+        path={"dashboardId": dashboard_id},
+        body={
+            "color": color,
+            "ignoreUriAndModuleKeyValidation": ignore_uri_and_module_key_validation,
+            "moduleKey": module_key,
+            "position": position,
+            "title": title,
+            "uri": uri,
+        },
+    )
+
+
+@registry.tool("remove_gadget")
+async def remove_gadget(call: Call, *, dashboard_id: int, gadget_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/dashboard/{dashboardId}/gadget/{gadgetId}
+
+    Remove gadget from dashboard.
+
+    Removes a dashboard gadget from a dashboard.
+
+    When a gadget is removed from a dashboard, other gadgets in the same column are moved up to fill the emptied position.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"dashboardId": dashboard_id, "gadgetId": gadget_id})
+
+
+@registry.tool("update_gadget")
+async def update_gadget(
+    call: Call,
+    *,
+    dashboard_id: int,
+    gadget_id: int,
+    color: str | None = None,
+    position: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/dashboard/{dashboardId}/gadget/{gadgetId}
+
+    Update gadget on dashboard.
+
+    Changes the title, position, and color of the gadget on a dashboard.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"dashboardId": dashboard_id, "gadgetId": gadget_id},
+        body={"color": color, "position": position, "title": title},
+    )
+
+
+@registry.tool("get_dashboard_item_property_keys")
+async def get_dashboard_item_property_keys(call: Call, *, dashboard_id: str, item_id: str) -> ToolOutput:
+    """GET /rest/api/3/dashboard/{dashboardId}/items/{itemId}/properties
+
+    Get dashboard item property keys.
+
+    Returns the keys of all properties for a dashboard item.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** The user must be the owner of the dashboard or have the dashboard shared with them. Note, users with the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) are considered owners of the System dashboard. The System dashboard is considered to be shared with all other users, and is accessible to anonymous users when Jira’s anonymous access is permitted.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"dashboardId": dashboard_id, "itemId": item_id})
+
+
+@registry.tool("delete_dashboard_item_property")
+async def delete_dashboard_item_property(
+    call: Call, *, dashboard_id: str, item_id: str, property_key: str
+) -> ToolOutput:
+    """DELETE /rest/api/3/dashboard/{dashboardId}/items/{itemId}/properties/{propertyKey}
+
+    Delete dashboard item property.
+
+    Deletes a dashboard item property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** The user must be the owner of the dashboard. Note, users with the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) are considered owners of the System dashboard.
+
+    Returns no content on success."""
+    return await call.http(path={"dashboardId": dashboard_id, "itemId": item_id, "propertyKey": property_key})
+
+
+@registry.tool("get_dashboard_item_property")
+async def get_dashboard_item_property(call: Call, *, dashboard_id: str, item_id: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/dashboard/{dashboardId}/items/{itemId}/properties/{propertyKey}
+
+    Get dashboard item property.
+
+    Returns the key and value of a dashboard item property.
+
+    A dashboard item enables an app to add user-specific information to a user dashboard. Dashboard items are exposed to users as gadgets that users can add to their dashboards. For more information on how users do this, see [Adding and customizing gadgets](https://confluence.atlassian.com/x/7AeiLQ).
+
+    When an app creates a dashboard item it registers a callback to receive the dashboard item ID. The callback fires whenever the item is rendered or, where the item is configurable, the user edits the item. The app then uses this resource to store the item's content or configuration details. For more information on working with dashboard items, see [ Building a dashboard item for a JIRA Connect add-on](https://developer.atlassian.com/server/jira/platform/guide-building-a-dashboard-item-for-a-jira-connect-add-on-33746254/) and the [Dashboard Item](https://developer.atlassian.com/cloud/jira/platform/modules/dashboard-item/) documentation.
+
+    There is no resource to set or get dashboard items.
+
+    This operation can be accessed anonymously. …
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"dashboardId": dashboard_id, "itemId": item_id, "propertyKey": property_key})
+
+
+@registry.tool("set_dashboard_item_property")
+async def set_dashboard_item_property(
+    call: Call, *, dashboard_id: str, item_id: str, property_key: str, body: Any
+) -> ToolOutput:
+    """PUT /rest/api/3/dashboard/{dashboardId}/items/{itemId}/properties/{propertyKey}
+
+    Set dashboard item property.
+
+    Sets the value of a dashboard item property. Use this resource in apps to store custom data against a dashboard item.
+
+    A dashboard item enables an app to add user-specific information to a user dashboard. Dashboard items are exposed to users as gadgets that users can add to their dashboards. For more information on how users do this, see [Adding and customizing gadgets](https://confluence.atlassian.com/x/7AeiLQ).
+
+    When an app creates a dashboard item it registers a callback to receive the dashboard item ID. The callback fires whenever the item is rendered or, where the item is configurable, the user edits the item. The app then uses this resource to store the item's content or configuration details. For more information on working with dashboard items, see [ Building a dashboard item for a JIRA Connect add-on](https://developer.atlassian.com/server/jira/platform/guide-building-a-dashboard-item-for-a-jira-connect-add-on-33746254/) and the [Dashboard Item](https://developer.atlassian.com/cloud/jira/platform/modules/dashboard-item/) documentation.
+
+    There is no resource to set or get dashboard items. …
+
+    Returns: Returned if the dashboard item property is updated."""
+    return await call.http(
+        path={"dashboardId": dashboard_id, "itemId": item_id, "propertyKey": property_key}, body=body
+    )
+
+
+@registry.tool("delete_dashboard")
+async def delete_dashboard(call: Call, *, id: str) -> ToolOutput:
+    """DELETE /rest/api/3/dashboard/{id}
+
+    Delete dashboard.
+
+    Deletes a dashboard.
+
+    **[Permissions](#permissions) required:** None
+
+    The dashboard to be deleted must be owned by the user.
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_dashboard")
+async def get_dashboard(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/dashboard/{id}
+
+    Get dashboard.
+
+    Returns a dashboard.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    However, to get a dashboard, the dashboard must be shared with the user or the user must own it. Note, users with the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) are considered owners of the System dashboard. The System dashboard is considered to be shared with all other users.
+
+    Returns a `Dashboard` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_dashboard")
+async def update_dashboard(
+    call: Call,
+    *,
+    id: str,
+    edit_permissions: list[dict[str, Any]],
+    name: str,
+    share_permissions: list[dict[str, Any]],
+    description: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/dashboard/{id}
+
+    Update dashboard.
+
+    Updates a dashboard, replacing all the dashboard details with those provided.
+
+    **[Permissions](#permissions) required:** None
+
+    The dashboard to be updated must be owned by the user.
+
+    Returns a `Dashboard` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "description": description,
+            "editPermissions": edit_permissions,
+            "name": name,
+            "sharePermissions": share_permissions,
+        },
+    )
+
+
+@registry.tool("copy_dashboard")
+async def copy_dashboard(
+    call: Call,
+    *,
+    id: str,
+    edit_permissions: list[dict[str, Any]],
+    name: str,
+    share_permissions: list[dict[str, Any]],
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/dashboard/{id}/copy
+
+    Copy dashboard.
+
+    Copies a dashboard. Any values provided in the `dashboard` parameter replace those in the copied dashboard.
+
+    **[Permissions](#permissions) required:** None
+
+    The dashboard to be copied must be owned by or shared with the user.
+
+    Returns a `Dashboard` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "description": description,
+            "editPermissions": edit_permissions,
+            "name": name,
+            "sharePermissions": share_permissions,
+        },
+    )
+
+
+@registry.tool("get_events")
+async def get_events(call: Call) -> ToolOutput:
+    """GET /rest/api/3/events
+
+    Get events.
+
+    Returns all issue events.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `IssueEvent` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("analyse_expression")
+async def analyse_expression(
+    call: Call, *, expressions: list[str], check: str | None = None, context_variables: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/expression/analyse
+
+    Analyse Jira expression.
+
+    Analyses and validates Jira expressions.
+
+    As an experimental feature, this operation can also attempt to type-check the expressions.
+
+    Learn more about Jira expressions in the [documentation](https://developer.atlassian.com/cloud/jira/platform/jira-expressions/).
+
+    **[Permissions](#permissions) required**: None.
+
+    Returns a `JiraExpressionsAnalysis` object: Returned if the request is successful."""
+    return await call.http(
+        query={"check": check}, body={"contextVariables": context_variables, "expressions": expressions}
+    )
+
+
+@registry.tool("evaluate_jira_expression")
+async def evaluate_jira_expression(
+    call: Call, *, expression: str, expand: str | None = None, context: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/expression/eval
+
+    Evaluate Jira expression.
+
+    Evaluates a Jira expression and returns its value.
+
+    This resource can be used to test Jira expressions that you plan to use elsewhere, or to fetch data in a flexible way. Consult the [Jira expressions documentation](https://developer.atlassian.com/cloud/jira/platform/jira-expressions/) for more details.
+
+    #### Context variables ####
+
+    The following context variables are available to Jira expressions evaluated by this resource. Their presence depends on various factors; usually you need to manually request them in the context object sent in the payload, but some of them are added automatically under certain conditions. …
+
+    Returns a `JiraExpressionResult` object: Returned if the evaluation results in a value. The result is a JSON primitive value, list, or object."""
+    return await call.http(query={"expand": expand}, body={"context": context, "expression": expression})
+
+
+@registry.tool("get_fields")
+async def get_fields(call: Call) -> ToolOutput:
+    """GET /rest/api/3/field
+
+    Get fields.
+
+    Returns system and custom issue fields according to the following rules:
+
+     *  Fields that cannot be added to the issue navigator are always returned.
+     *  Fields that cannot be placed on an issue screen are always returned.
+     *  Fields that depend on global Jira settings are only returned if the setting is enabled. That is, timetracking fields, subtasks, votes, and watches.
+     *  For all other fields, this operation only returns the fields that the user has permission to view (that is, the field is used in at least one project that the user has *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.)
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a list of `FieldDetails` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_custom_field")
+async def create_custom_field(
+    call: Call, *, name: str, type: str, description: str | None = None, searcher_key: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/field
+
+    Create custom field.
+
+    Creates a custom field.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `FieldDetails` object: Returned if the custom field is created."""
+    return await call.http(body={"description": description, "name": name, "searcherKey": searcher_key, "type": type})
+
+
+@registry.tool("get_fields_paginated")
+async def get_fields_paginated(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    type: list[str] | None = None,
+    id: list[str] | None = None,
+    query: str | None = None,
+    order_by: str | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/search
+
+    Get fields paginated.
+
+    Returns a [paginated](#pagination) list of fields for Classic Jira projects. The list can include:
+
+     *  all fields
+     *  specific fields, by defining `id`
+     *  fields that contain a string in the field name or description, by defining `query`
+     *  specific fields that contain a string in the field name or description, by defining `id` and `query`
+
+    Only custom fields can be queried, `type` must be set to `custom`.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanField` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "type": type,
+            "id": id,
+            "query": query,
+            "orderBy": order_by,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("get_trashed_fields_paginated")
+async def get_trashed_fields_paginated(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[str] | None = None,
+    query: str | None = None,
+    expand: str | None = None,
+    order_by: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/search/trashed
+
+    Get fields in trash paginated.
+
+    Returns a [paginated](#pagination) list of fields in the trash. The list may be restricted to fields whose field name or description partially match a string.
+
+    Only custom fields can be queried, `type` must be set to `custom`.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanField` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "query": query,
+            "expand": expand,
+            "orderBy": order_by,
+        }
+    )
+
+
+@registry.tool("update_custom_field")
+async def update_custom_field(
+    call: Call,
+    *,
+    field_id: str,
+    description: str | None = None,
+    name: str | None = None,
+    searcher_key: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}
+
+    Update custom field.
+
+    Updates a custom field.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, body={"description": description, "name": name, "searcherKey": searcher_key}
+    )
+
+
+@registry.tool("get_contexts_for_field")
+async def get_contexts_for_field(
+    call: Call,
+    *,
+    field_id: str,
+    is_any_issue_type: bool | None = None,
+    is_global_context: bool | None = None,
+    context_id: list[int] | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/context
+
+    Get custom field contexts.
+
+    Returns a [paginated](#pagination) list of [ contexts](https://confluence.atlassian.com/adminjiracloud/what-are-custom-field-contexts-991923859.html) for a custom field. Contexts can be returned as follows:
+
+     *  With no other parameters set, all contexts.
+     *  By defining `id` only, all contexts from the list of IDs.
+     *  By defining `isAnyIssueType`, limit the list of contexts returned to either those that apply to all issue types (true) or those that apply to only a subset of issue types (false)
+     *  By defining `isGlobalContext`, limit the list of contexts return to either those that apply to all projects (global contexts) (true) or those that apply to only a subset of projects (false).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanCustomFieldContext` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id},
+        query={
+            "isAnyIssueType": is_any_issue_type,
+            "isGlobalContext": is_global_context,
+            "contextId": context_id,
+            "startAt": start_at,
+            "maxResults": max_results,
+        },
+    )
+
+
+@registry.tool("create_custom_field_context")
+async def create_custom_field_context(
+    call: Call,
+    *,
+    field_id: str,
+    name: str,
+    description: str | None = None,
+    issue_type_ids: list[str] | None = None,
+    project_ids: list[str] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldId}/context
+
+    Create custom field context.
+
+    Creates a custom field context.
+
+    If `projectIds` is empty, a global context is created. A global context is one that applies to all project. If `issueTypeIds` is empty, the context applies to all issue types.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `CreateCustomFieldContext` object: Returned if the custom field context is created."""
+    return await call.http(
+        path={"fieldId": field_id},
+        body={"description": description, "issueTypeIds": issue_type_ids, "name": name, "projectIds": project_ids},
+    )
+
+
+@registry.tool("get_default_values")
+async def get_default_values(
+    call: Call,
+    *,
+    field_id: str,
+    context_id: list[int] | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/context/defaultValue
+
+    Get custom field contexts default values.
+
+    Returns a [paginated](#pagination) list of defaults for a custom field. The results can be filtered by `contextId`, otherwise all values are returned. If no defaults are set for a context, nothing is returned.
+    The returned object depends on type of the custom field:
+
+     *  `CustomFieldContextDefaultValueDate` (type `datepicker`) for date fields.
+     *  `CustomFieldContextDefaultValueDateTime` (type `datetimepicker`) for date-time fields.
+     *  `CustomFieldContextDefaultValueSingleOption` (type `option.single`) for single choice select lists and radio buttons.
+     *  `CustomFieldContextDefaultValueMultipleOption` (type `option.multiple`) for multiple choice select lists and checkboxes.
+     *  `CustomFieldContextDefaultValueCascadingOption` (type `option.cascading`) for cascading select lists.
+     *  `CustomFieldContextSingleUserPickerDefaults` (type `single.user.select`) for single users.
+     *  `CustomFieldContextDefaultValueMultiUserPicker` (type `multi.user.select`) for user lists.
+     *  `CustomFieldContextDefaultValueSingleGroupPicker` (type `grouppicker.single`) for single choice group pickers. …
+
+    Returns a `PageBeanCustomFieldContextDefaultValue` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, query={"contextId": context_id, "startAt": start_at, "maxResults": max_results}
+    )
+
+
+@registry.tool("set_default_values")
+async def set_default_values(
+    call: Call, *, field_id: str, default_values: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/defaultValue
+
+    Set custom field contexts default values.
+
+    Sets default for contexts of a custom field. Default are defined using these objects:
+
+     *  `CustomFieldContextDefaultValueDate` (type `datepicker`) for date fields.
+     *  `CustomFieldContextDefaultValueDateTime` (type `datetimepicker`) for date-time fields.
+     *  `CustomFieldContextDefaultValueSingleOption` (type `option.single`) for single choice select lists and radio buttons.
+     *  `CustomFieldContextDefaultValueMultipleOption` (type `option.multiple`) for multiple choice select lists and checkboxes.
+     *  `CustomFieldContextDefaultValueCascadingOption` (type `option.cascading`) for cascading select lists.
+     *  `CustomFieldContextSingleUserPickerDefaults` (type `single.user.select`) for single users.
+     *  `CustomFieldContextDefaultValueMultiUserPicker` (type `multi.user.select`) for user lists.
+     *  `CustomFieldContextDefaultValueSingleGroupPicker` (type `grouppicker.single`) for single choice group pickers.
+     *  `CustomFieldContextDefaultValueMultipleGroupPicker` (type `grouppicker.multiple`) for multiple choice group pickers.
+     *  `CustomFieldContextDefaultValueURL` (type `url`) for URLs.
+     *  `CustomFieldContextDefaultValueProject` (type `project`) for project pickers. …
+
+    Returns: Returned if operation is successful."""
+    return await call.http(path={"fieldId": field_id}, body={"defaultValues": default_values})
+
+
+@registry.tool("get_issue_type_mappings_for_contexts")
+async def get_issue_type_mappings_for_contexts(
+    call: Call,
+    *,
+    field_id: str,
+    context_id: list[int] | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/context/issuetypemapping
+
+    Get issue types for custom field context.
+
+    Returns a [paginated](#pagination) list of context to issue type mappings for a custom field. Mappings are returned for all contexts or a list of contexts. Mappings are ordered first by context ID and then by issue type ID.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeToContextMapping` object: Returned if operation is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, query={"contextId": context_id, "startAt": start_at, "maxResults": max_results}
+    )
+
+
+@registry.tool("get_custom_field_contexts_projects_f4mk")
+async def get_custom_field_contexts_projects_f4mk(
+    call: Call,
+    *,
+    field_id: str,
+    mappings: list[dict[str, Any]],
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldId}/context/mapping
+
+    Get custom field contexts for projects and issue types.
+
+    Returns a [paginated](#pagination) list of project and issue type mappings and, for each mapping, the ID of a [custom field context](https://confluence.atlassian.com/x/k44fOw) that applies to the project and issue type.
+
+    If there is no custom field context assigned to the project then, if present, the custom field context that applies to all projects is returned if it also applies to the issue type or all issue types. If a custom field context is not found, the returned custom field context ID is `null`.
+
+    Duplicate project and issue type mappings cannot be provided in the request.
+
+    The order of the returned values is the same as provided in the request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanContextForProjectAndIssueType` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, query={"startAt": start_at, "maxResults": max_results}, body={"mappings": mappings}
+    )
+
+
+@registry.tool("get_project_context_mapping")
+async def get_project_context_mapping(
+    call: Call,
+    *,
+    field_id: str,
+    context_id: list[int] | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/context/projectmapping
+
+    Get project mappings for custom field context.
+
+    Returns a [paginated](#pagination) list of context to project mappings for a custom field. The result can be filtered by `contextId`. Otherwise, all mappings are returned. Invalid IDs are ignored.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanCustomFieldContextProjectMapping` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, query={"contextId": context_id, "startAt": start_at, "maxResults": max_results}
+    )
+
+
+@registry.tool("delete_custom_field_context")
+async def delete_custom_field_context(call: Call, *, field_id: str, context_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/field/{fieldId}/context/{contextId}
+
+    Delete custom field context.
+
+    Deletes a [ custom field context](https://confluence.atlassian.com/adminjiracloud/what-are-custom-field-contexts-991923859.html).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the context is deleted."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id})
+
+
+@registry.tool("update_custom_field_context")
+async def update_custom_field_context(
+    call: Call, *, field_id: str, context_id: int, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/{contextId}
+
+    Update custom field context.
+
+    Updates a [ custom field context](https://confluence.atlassian.com/adminjiracloud/what-are-custom-field-contexts-991923859.html).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the context is updated."""
+    return await call.http(
+        path={"fieldId": field_id, "contextId": context_id}, body={"description": description, "name": name}
+    )
+
+
+@registry.tool("add_issue_types_to_context")
+async def add_issue_types_to_context(
+    call: Call, *, field_id: str, context_id: int, issue_type_ids: list[str]
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/{contextId}/issuetype
+
+    Add issue types to context.
+
+    Adds issue types to a custom field context, appending the issue types to the issue types list.
+
+    A custom field context without any issue types applies to all issue types. Adding issue types to such a custom field context would result in it applying to only the listed issue types.
+
+    If any of the issue types exists in the custom field context, the operation fails and no issue types are added.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if operation is successful."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"issueTypeIds": issue_type_ids})
+
+
+@registry.tool("remove_issue_types_from_context")
+async def remove_issue_types_from_context(
+    call: Call, *, field_id: str, context_id: int, issue_type_ids: list[str]
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldId}/context/{contextId}/issuetype/remove
+
+    Remove issue types from context.
+
+    Removes issue types from a custom field context.
+
+    A custom field context without any issue types applies to all issue types.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if operation is successful."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"issueTypeIds": issue_type_ids})
+
+
+@registry.tool("get_options_for_context")
+async def get_options_for_context(
+    call: Call,
+    *,
+    field_id: str,
+    context_id: int,
+    option_id: int | None = None,
+    only_options: bool | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/context/{contextId}/option
+
+    Get custom field options (context).
+
+    Returns a [paginated](#pagination) list of all custom field option for a context. Options are returned first then cascading options, in the order they display in Jira.
+
+    This operation works for custom field options created in Jira or the operations from this resource. **To work with issue field select list options created for Connect apps use the [Issue custom field options (apps)](#api-group-issue-custom-field-options--apps-) operations.**
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanCustomFieldContextOption` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id, "contextId": context_id},
+        query={"optionId": option_id, "onlyOptions": only_options, "startAt": start_at, "maxResults": max_results},
+    )
+
+
+@registry.tool("create_custom_field_option")
+async def create_custom_field_option(
+    call: Call, *, field_id: str, context_id: int, options: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldId}/context/{contextId}/option
+
+    Create custom field options (context).
+
+    Creates options and, where the custom select field is of the type Select List (cascading), cascading options for a custom select field. The options are added to a context of the field.
+
+    The maximum number of options that can be created per request is 1000 and each field can have a maximum of 10000 options.
+
+    This operation works for custom field options created in Jira or the operations from this resource. **To work with issue field select list options created for Connect apps use the [Issue custom field options (apps)](#api-group-issue-custom-field-options--apps-) operations.**
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `CustomFieldCreatedContextOptionsList` object: Returned if the request is successful."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"options": options})
+
+
+@registry.tool("update_custom_field_option")
+async def update_custom_field_option(
+    call: Call, *, field_id: str, context_id: int, options: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/{contextId}/option
+
+    Update custom field options (context).
+
+    Updates the options of a custom field.
+
+    If any of the options are not found, no options are updated. Options where the values in the request match the current values aren't updated and aren't reported in the response.
+
+    Note that this operation **only works for issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource**, it cannot be used with issue field select list options created by Connect apps.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `CustomFieldUpdatedContextOptionsList` object: Returned if the request is successful."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"options": options})
+
+
+@registry.tool("reorder_custom_field_options")
+async def reorder_custom_field_options(
+    call: Call,
+    *,
+    field_id: str,
+    context_id: int,
+    custom_field_option_ids: list[str],
+    after: str | None = None,
+    position: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/{contextId}/option/move
+
+    Reorder custom field options (context).
+
+    Changes the order of custom field options or cascading options in a context.
+
+    This operation works for custom field options created in Jira or the operations from this resource. **To work with issue field select list options created for Connect apps use the [Issue custom field options (apps)](#api-group-issue-custom-field-options--apps-) operations.**
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if options are reordered."""
+    return await call.http(
+        path={"fieldId": field_id, "contextId": context_id},
+        body={"after": after, "customFieldOptionIds": custom_field_option_ids, "position": position},
+    )
+
+
+@registry.tool("delete_custom_field_option")
+async def delete_custom_field_option(call: Call, *, field_id: str, context_id: int, option_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/field/{fieldId}/context/{contextId}/option/{optionId}
+
+    Delete custom field options (context).
+
+    Deletes a custom field option.
+
+    Options with cascading options cannot be deleted without deleting the cascading options first.
+
+    This operation works for custom field options created in Jira or the operations from this resource. **To work with issue field select list options created for Connect apps use the [Issue custom field options (apps)](#api-group-issue-custom-field-options--apps-) operations.**
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id, "optionId": option_id})
+
+
+@registry.tool("assign_projects_to_custom_field_context")
+async def assign_projects_to_custom_field_context(
+    call: Call, *, field_id: str, context_id: int, project_ids: list[str]
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldId}/context/{contextId}/project
+
+    Assign custom field context to projects.
+
+    Assigns a custom field context to projects.
+
+    If any project in the request is assigned to any context of the custom field, the operation fails.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if operation is successful."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"projectIds": project_ids})
+
+
+@registry.tool("remove_custom_field_context_from_projects")
+async def remove_custom_field_context_from_projects(
+    call: Call, *, field_id: str, context_id: int, project_ids: list[str]
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldId}/context/{contextId}/project/remove
+
+    Remove custom field context from projects.
+
+    Removes a custom field context from projects.
+
+    A custom field context without any projects applies to all projects. Removing all projects from a custom field context would result in it applying to all projects.
+
+    If any project in the request is not assigned to the context, or the operation would result in two global contexts for the field, the operation fails.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the custom field context is removed from the projects."""
+    return await call.http(path={"fieldId": field_id, "contextId": context_id}, body={"projectIds": project_ids})
+
+
+@registry.tool("get_contexts_for_field_deprecated")
+async def get_contexts_for_field_deprecated(
+    call: Call, *, field_id: str, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/contexts
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get contexts for a field.
+
+    Returns a [paginated](#pagination) list of the contexts a field is used in. Deprecated, use [ Get custom field contexts](#api-rest-api-3-field-fieldId-context-get).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanContext` object: Returned if the request is successful."""
+    return await call.http(path={"fieldId": field_id}, query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("get_screens_for_field")
+async def get_screens_for_field(
+    call: Call, *, field_id: str, start_at: int | None = None, max_results: int | None = None, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldId}/screens
+
+    Get screens for a field.
+
+    Returns a [paginated](#pagination) list of the screens a field is used in.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanScreenWithTab` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldId": field_id}, query={"startAt": start_at, "maxResults": max_results, "expand": expand}
+    )
+
+
+@registry.tool("get_all_issue_field_options")
+async def get_all_issue_field_options(
+    call: Call, *, field_key: str, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldKey}/option
+
+    Get all issue field options.
+
+    Returns a [paginated](#pagination) list of all the options of a select list issue field. A select list issue field is a type of [issue field](https://developer.atlassian.com/cloud/jira/platform/modules/issue-field/) that enables a user to select a value from a list of options.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field.
+
+    Returns a `PageBeanIssueFieldOption` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results}, path={"fieldKey": field_key})
+
+
+@registry.tool("create_issue_field_option")
+async def create_issue_field_option(
+    call: Call,
+    *,
+    field_key: str,
+    value: str,
+    config: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/field/{fieldKey}/option
+
+    Create issue field option.
+
+    Creates an option for a select list issue field.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field.
+
+    Returns an `IssueFieldOption` object: Returned if the request is successful."""
+    return await call.http(
+        path={"fieldKey": field_key}, body={"config": config, "properties": properties, "value": value}
+    )
+
+
+@registry.tool("get_selectable_issue_field_options")
+async def get_selectable_issue_field_options(
+    call: Call,
+    *,
+    field_key: str,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    project_id: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldKey}/option/suggestions/edit
+
+    Get selectable issue field options.
+
+    Returns a [paginated](#pagination) list of options for a select list issue field that can be viewed and selected by the user.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanIssueFieldOption` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "projectId": project_id}, path={"fieldKey": field_key}
+    )
+
+
+@registry.tool("get_visible_issue_field_options")
+async def get_visible_issue_field_options(
+    call: Call,
+    *,
+    field_key: str,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    project_id: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldKey}/option/suggestions/search
+
+    Get visible issue field options.
+
+    Returns a [paginated](#pagination) list of options for a select list issue field that can be viewed by the user.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanIssueFieldOption` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "projectId": project_id}, path={"fieldKey": field_key}
+    )
+
+
+@registry.tool("delete_issue_field_option")
+async def delete_issue_field_option(call: Call, *, field_key: str, option_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/field/{fieldKey}/option/{optionId}
+
+    Delete issue field option.
+
+    Deletes an option from a select list issue field.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field.
+
+    Returns: Returned if the field option is deleted."""
+    return await call.http(path={"fieldKey": field_key, "optionId": option_id})
+
+
+@registry.tool("get_issue_field_option")
+async def get_issue_field_option(call: Call, *, field_key: str, option_id: int) -> ToolOutput:
+    """GET /rest/api/3/field/{fieldKey}/option/{optionId}
+
+    Get issue field option.
+
+    Returns an option from a select list issue field.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field.
+
+    Returns an `IssueFieldOption` object: Returned if the requested option is returned."""
+    return await call.http(path={"fieldKey": field_key, "optionId": option_id})
+
+
+@registry.tool("update_issue_field_option")
+async def update_issue_field_option(
+    call: Call,
+    *,
+    field_key: str,
+    option_id: int,
+    id: int,
+    value: str,
+    config: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/field/{fieldKey}/option/{optionId}
+
+    Update issue field option.
+
+    Updates or creates an option for a select list issue field. This operation requires that the option ID is provided when creating an option, therefore, the option ID needs to be specified as a path and body parameter. The option ID provided in the path and body must be identical.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field.
+
+    Returns an `IssueFieldOption` object: Returned if the option is updated or created."""
+    return await call.http(
+        path={"fieldKey": field_key, "optionId": option_id},
+        body={"config": config, "id": id, "properties": properties, "value": value},
+    )
+
+
+@registry.tool("replace_issue_field_option")
+async def replace_issue_field_option(
+    call: Call,
+    *,
+    field_key: str,
+    option_id: int,
+    replace_with: int | None = None,
+    jql: str | None = None,
+    override_screen_security: bool | None = None,
+    override_editable_flag: bool | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/field/{fieldKey}/option/{optionId}/issue
+
+    Replace issue field option.
+
+    Deselects an issue-field select-list option from all issues where it is selected. A different option can be selected to replace the deselected option. The update can also be limited to a smaller set of issues by using a JQL query.
+
+    Connect and Forge app users with *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) can override the screen security configuration using `overrideScreenSecurity` and `overrideEditableFlag`.
+
+    This is an [asynchronous operation](#async). The response object contains a link to the long-running task.
+
+    Note that this operation **only works for issue field select list options added by Connect apps**, it cannot be used with issue field select list options created in Jira or using operations from the [Issue custom field options](#api-group-Issue-custom-field-options) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg). Jira permissions are not required for the app providing the field."""
+    return await call.http(
+        query={
+            "replaceWith": replace_with,
+            "jql": jql,
+            "overrideScreenSecurity": override_screen_security,
+            "overrideEditableFlag": override_editable_flag,
+        },
+        path={"fieldKey": field_key, "optionId": option_id},
+    )
+
+
+@registry.tool("delete_custom_field")
+async def delete_custom_field(call: Call, *, id: str) -> ToolOutput:
+    """DELETE /rest/api/3/field/{id}
+
+    Delete custom field.
+
+    Deletes a custom field. The custom field is deleted whether it is in the trash or not. See [Edit or delete a custom field](https://confluence.atlassian.com/x/Z44fOw) for more information on trashing and deleting custom fields.
+
+    This operation is [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("restore_custom_field")
+async def restore_custom_field(call: Call, *, id: str) -> ToolOutput:
+    """POST /rest/api/3/field/{id}/restore
+
+    Restore custom field from trash.
+
+    Restores a custom field from trash. See [Edit or delete a custom field](https://confluence.atlassian.com/x/Z44fOw) for more information on trashing and deleting custom fields.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("trash_custom_field")
+async def trash_custom_field(call: Call, *, id: str) -> ToolOutput:
+    """POST /rest/api/3/field/{id}/trash
+
+    Move custom field to trash.
+
+    Moves a custom field to trash. See [Edit or delete a custom field](https://confluence.atlassian.com/x/Z44fOw) for more information on trashing and deleting custom fields.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_all_field_configurations")
+async def get_all_field_configurations(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[int] | None = None,
+    is_default: bool | None = None,
+    query: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/fieldconfiguration
+
+    Get all field configurations.
+
+    Returns a [paginated](#pagination) list of field configurations. The list can be for all field configurations or a subset determined by any combination of these criteria:
+
+     *  a list of field configuration item IDs.
+     *  whether the field configuration is a default.
+     *  whether the field configuration name or description contains a query string.
+
+    Only field configurations used in company-managed (classic) projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanFieldConfigurationDetails` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "id": id, "isDefault": is_default, "query": query}
+    )
+
+
+@registry.tool("create_field_configuration")
+async def create_field_configuration(call: Call, *, name: str, description: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/fieldconfiguration
+
+    Create field configuration.
+
+    Creates a field configuration. The field configuration is created with the same field properties as the default configuration, with all the fields being optional.
+
+    This operation can only create configurations for use in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `FieldConfiguration` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("delete_field_configuration")
+async def delete_field_configuration(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/fieldconfiguration/{id}
+
+    Delete field configuration.
+
+    Deletes a field configuration.
+
+    This operation can only delete configurations used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_field_configuration")
+async def update_field_configuration(call: Call, *, id: int, name: str, description: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/fieldconfiguration/{id}
+
+    Update field configuration.
+
+    Updates a field configuration. The name and the description provided in the request override the existing values.
+
+    This operation can only update configurations used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("get_field_configuration_items")
+async def get_field_configuration_items(
+    call: Call, *, id: int, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/fieldconfiguration/{id}/fields
+
+    Get field configuration items.
+
+    Returns a [paginated](#pagination) list of all fields for a configuration.
+
+    Only the fields from configurations used in company-managed (classic) projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanFieldConfigurationItem` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("update_field_configuration_items")
+async def update_field_configuration_items(
+    call: Call, *, id: int, field_configuration_items: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/api/3/fieldconfiguration/{id}/fields
+
+    Update field configuration items.
+
+    Updates fields in a field configuration. The properties of the field configuration fields provided override the existing values.
+
+    This operation can only update field configurations used in company-managed (classic) projects.
+
+    The operation can set the renderer for text fields to the default text renderer (`text-renderer`) or wiki style renderer (`wiki-renderer`). However, the renderer cannot be updated for fields using the autocomplete renderer (`autocomplete-renderer`).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"fieldConfigurationItems": field_configuration_items})
+
+
+@registry.tool("get_all_field_configuration_schemes")
+async def get_all_field_configuration_schemes(
+    call: Call, *, start_at: int | None = None, max_results: int | None = None, id: list[int] | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/fieldconfigurationscheme
+
+    Get all field configuration schemes.
+
+    Returns a [paginated](#pagination) list of field configuration schemes.
+
+    Only field configuration schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanFieldConfigurationScheme` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "id": id})
+
+
+@registry.tool("create_field_configuration_scheme")
+async def create_field_configuration_scheme(call: Call, *, name: str, description: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/fieldconfigurationscheme
+
+    Create field configuration scheme.
+
+    Creates a field configuration scheme.
+
+    This operation can only create field configuration schemes used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `FieldConfigurationScheme` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("get_field_configuration_scheme_mappings")
+async def get_field_configuration_scheme_mappings(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    field_configuration_scheme_id: list[int] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/fieldconfigurationscheme/mapping
+
+    Get field configuration issue type items.
+
+    Returns a [paginated](#pagination) list of field configuration issue type items.
+
+    Only items used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanFieldConfigurationIssueTypeItem` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "fieldConfigurationSchemeId": field_configuration_scheme_id,
+        }
+    )
+
+
+@registry.tool("get_field_config_scheme_project_mapping")
+async def get_field_config_scheme_project_mapping(
+    call: Call, *, project_id: list[int], start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/fieldconfigurationscheme/project
+
+    Get field configuration schemes for projects.
+
+    Returns a [paginated](#pagination) list of field configuration schemes and, for each scheme, a list of the projects that use it.
+
+    The list is sorted by field configuration scheme ID. The first item contains the list of project IDs assigned to the default field configuration scheme.
+
+    Only field configuration schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanFieldConfigurationSchemeProjects` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "projectId": project_id})
+
+
+@registry.tool("assign_field_configuration_scheme_project")
+async def assign_field_configuration_scheme_project(
+    call: Call, *, project_id: str, field_configuration_scheme_id: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/fieldconfigurationscheme/project
+
+    Assign field configuration scheme to project.
+
+    Assigns a field configuration scheme to a project. If the field configuration scheme ID is `null`, the operation assigns the default field configuration scheme.
+
+    Field configuration schemes can only be assigned to classic projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"fieldConfigurationSchemeId": field_configuration_scheme_id, "projectId": project_id})
+
+
+@registry.tool("delete_field_configuration_scheme")
+async def delete_field_configuration_scheme(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/fieldconfigurationscheme/{id}
+
+    Delete field configuration scheme.
+
+    Deletes a field configuration scheme.
+
+    This operation can only delete field configuration schemes used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_field_configuration_scheme")
+async def update_field_configuration_scheme(
+    call: Call, *, id: int, name: str, description: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/fieldconfigurationscheme/{id}
+
+    Update field configuration scheme.
+
+    Updates a field configuration scheme.
+
+    This operation can only update field configuration schemes used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("set_field_configuration_scheme_mapping")
+async def set_field_configuration_scheme_mapping(call: Call, *, id: int, mappings: list[dict[str, Any]]) -> ToolOutput:
+    """PUT /rest/api/3/fieldconfigurationscheme/{id}/mapping
+
+    Assign issue types to field configurations.
+
+    Assigns issue types to field configurations on field configuration scheme.
+
+    This operation can only modify field configuration schemes used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"mappings": mappings})
+
+
+@registry.tool("remove_issue_types_global_field_qzuh")
+async def remove_issue_types_global_field_qzuh(call: Call, *, id: int, issue_type_ids: list[str]) -> ToolOutput:
+    """POST /rest/api/3/fieldconfigurationscheme/{id}/mapping/delete
+
+    Remove issue types from field configuration scheme.
+
+    Removes issue types from the field configuration scheme.
+
+    This operation can only modify field configuration schemes used in company-managed (classic) projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"issueTypeIds": issue_type_ids})
+
+
+@registry.tool("create_filter")
+async def create_filter(
+    call: Call,
+    *,
+    name: str,
+    expand: str | None = None,
+    override_share_permissions: bool | None = None,
+    description: str | None = None,
+    edit_permissions: list[dict[str, Any]] | None = None,
+    favourite: bool | None = None,
+    jql: str | None = None,
+    share_permissions: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/filter
+
+    Create filter.
+
+    Creates a filter. The filter is shared according to the [default share scope](#api-rest-api-3-filter-post). The filter is not selected as a favorite.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `Filter` object: Returned if the request is successful."""
+    return await call.http(
+        query={"expand": expand, "overrideSharePermissions": override_share_permissions},
+        body={
+            "description": description,
+            "editPermissions": edit_permissions,
+            "favourite": favourite,
+            "jql": jql,
+            "name": name,
+            "sharePermissions": share_permissions,
+        },
+    )
+
+
+@registry.tool("get_default_share_scope")
+async def get_default_share_scope(call: Call) -> ToolOutput:
+    """GET /rest/api/3/filter/defaultShareScope
+
+    Get default share scope.
+
+    Returns the default sharing settings for new filters and dashboards for a user.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `DefaultShareScope` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_default_share_scope")
+async def set_default_share_scope(call: Call, *, scope: str) -> ToolOutput:
+    """PUT /rest/api/3/filter/defaultShareScope
+
+    Set default share scope.
+
+    Sets the default sharing for new filters and dashboards for a user.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `DefaultShareScope` object: Returned if the request is successful."""
+    return await call.http(body={"scope": scope})
+
+
+@registry.tool("get_favourite_filters")
+async def get_favourite_filters(call: Call, *, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/filter/favourite
+
+    Get favorite filters.
+
+    Returns the visible favorite filters of the user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** A favorite filter is only visible to the user where the filter is:
+
+     *  owned by the user.
+     *  shared with a group that the user is a member of.
+     *  shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  shared with a public project.
+     *  shared with the public.
+
+    For example, if the user favorites a public filter that is subsequently made private that filter is not returned by this operation.
+
+    Returns a list of `Filter` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand})
+
+
+@registry.tool("get_my_filters")
+async def get_my_filters(
+    call: Call, *, expand: str | None = None, include_favourites: bool | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/filter/my
+
+    Get my filters.
+
+    Returns the filters owned by the user. If `includeFavourites` is `true`, the user's visible favorite filters are also returned.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, a favorite filters is only visible to the user where the filter is:
+
+     *  owned by the user.
+     *  shared with a group that the user is a member of.
+     *  shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  shared with a public project.
+     *  shared with the public.
+
+    For example, if the user favorites a public filter that is subsequently made private that filter is not returned by this operation.
+
+    Returns a list of `Filter` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "includeFavourites": include_favourites})
+
+
+@registry.tool("get_filters_paginated")
+async def get_filters_paginated(
+    call: Call,
+    *,
+    filter_name: str | None = None,
+    account_id: str | None = None,
+    owner: str | None = None,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    project_id: int | None = None,
+    id: list[int] | None = None,
+    order_by: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    expand: str | None = None,
+    override_share_permissions: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/filter/search
+
+    Search for filters.
+
+    Returns a [paginated](#pagination) list of filters. Use this operation to get:
+
+     *  specific filters, by defining `id` only.
+     *  filters that match all of the specified attributes. For example, all filters for a user with a particular word in their name. When multiple attributes are specified only filters matching all attributes are returned.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None, however, only the following filters that match the query parameters are returned:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns a `PageBeanFilterDetails` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "filterName": filter_name,
+            "accountId": account_id,
+            "owner": owner,
+            "groupname": groupname,
+            "groupId": group_id,
+            "projectId": project_id,
+            "id": id,
+            "orderBy": order_by,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "expand": expand,
+            "overrideSharePermissions": override_share_permissions,
+        }
+    )
+
+
+@registry.tool("delete_filter")
+async def delete_filter(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/filter/{id}
+
+    Delete filter.
+
+    Delete a filter.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however filters can only be deleted by the creator of the filter or a user with *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_filter")
+async def get_filter(
+    call: Call, *, id: int, expand: str | None = None, override_share_permissions: bool | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/filter/{id}
+
+    Get filter.
+
+    Returns a filter.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None, however, the filter is only returned where it is:
+
+     *  owned by the user.
+     *  shared with a group that the user is a member of.
+     *  shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  shared with a public project.
+     *  shared with the public.
+
+    Returns a `Filter` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id}, query={"expand": expand, "overrideSharePermissions": override_share_permissions}
+    )
+
+
+@registry.tool("update_filter")
+async def update_filter(
+    call: Call,
+    *,
+    id: int,
+    name: str,
+    expand: str | None = None,
+    override_share_permissions: bool | None = None,
+    description: str | None = None,
+    edit_permissions: list[dict[str, Any]] | None = None,
+    favourite: bool | None = None,
+    jql: str | None = None,
+    share_permissions: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/filter/{id}
+
+    Update filter.
+
+    Updates a filter. Use this operation to update a filter's name, description, JQL, or sharing.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however the user must own the filter.
+
+    Returns a `Filter` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        query={"expand": expand, "overrideSharePermissions": override_share_permissions},
+        body={
+            "description": description,
+            "editPermissions": edit_permissions,
+            "favourite": favourite,
+            "jql": jql,
+            "name": name,
+            "sharePermissions": share_permissions,
+        },
+    )
+
+
+@registry.tool("reset_columns")
+async def reset_columns(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/filter/{id}/columns
+
+    Reset columns.
+
+    Reset the user's column configuration for the filter to the default.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, columns are only reset for:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_columns")
+async def get_columns(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/filter/{id}/columns
+
+    Get columns.
+
+    Returns the columns configured for a filter. The column configuration is used when the filter's results are viewed in *List View* with the *Columns* set to *Filter*.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None, however, column details are only returned for:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns a list of `ColumnItem` objects: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("set_columns")
+async def set_columns(call: Call, *, id: int, body: list[str] | None = None) -> ToolOutput:
+    """PUT /rest/api/3/filter/{id}/columns
+
+    Set columns.
+
+    Sets the columns for a filter. Only navigable fields can be set as columns. Use [Get fields](#api-rest-api-3-field-get) to get the list fields in Jira. A navigable field has `navigable` set to `true`.
+
+    The parameters for this resource are expressed as HTML form data. For example, in curl:
+
+    `curl -X PUT -d columns=summary -d columns=description https://your-domain.atlassian.net/rest/api/3/filter/10000/columns`
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, columns are only set for:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body=body)
+
+
+@registry.tool("delete_favourite_for_filter")
+async def delete_favourite_for_filter(call: Call, *, id: int, expand: str | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/filter/{id}/favourite
+
+    Remove filter as favorite.
+
+    Removes a filter as a favorite for the user. Note that this operation only removes filters visible to the user from the user's favorites list. For example, if the user favorites a public filter that is subsequently made private (and is therefore no longer visible on their favorites list) they cannot remove it from their favorites list.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `Filter` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"expand": expand})
+
+
+@registry.tool("set_favourite_for_filter")
+async def set_favourite_for_filter(call: Call, *, id: int, expand: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/filter/{id}/favourite
+
+    Add filter as favorite.
+
+    Add a filter as a favorite for the user.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, the user can only favorite:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns a `Filter` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"expand": expand})
+
+
+@registry.tool("change_filter_owner")
+async def change_filter_owner(call: Call, *, id: int, account_id: str) -> ToolOutput:
+    """PUT /rest/api/3/filter/{id}/owner
+
+    Change filter owner.
+
+    Changes the owner of the filter.
+
+    **[Permissions](#permissions) required:** Permission to access Jira. However, the user must own the filter or have the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"accountId": account_id})
+
+
+@registry.tool("get_share_permissions")
+async def get_share_permissions(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/filter/{id}/permission
+
+    Get share permissions.
+
+    Returns the share permissions for a filter. A filter can be shared with groups, projects, all logged-in users, or the public. Sharing with all logged-in users or the public is known as a global share permission.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None, however, share permissions are only returned for:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns a list of `SharePermission` objects: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("add_share_permission")
+async def add_share_permission(
+    call: Call,
+    *,
+    id: int,
+    type: str,
+    account_id: str | None = None,
+    group_id: str | None = None,
+    groupname: str | None = None,
+    project_id: str | None = None,
+    project_role_id: str | None = None,
+    rights: int | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/filter/{id}/permission
+
+    Add share permission.
+
+    Add a share permissions to a filter. If you add a global share permission (one for all logged-in users or the public) it will overwrite all share permissions for the filter.
+
+    Be aware that this operation uses different objects for updating share permissions compared to [Update filter](#api-rest-api-3-filter-id-put).
+
+    **[Permissions](#permissions) required:** *Share dashboards and filters* [global permission](https://confluence.atlassian.com/x/x4dKLg) and the user must own the filter.
+
+    Returns a list of `SharePermission` objects: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "accountId": account_id,
+            "groupId": group_id,
+            "groupname": groupname,
+            "projectId": project_id,
+            "projectRoleId": project_role_id,
+            "rights": rights,
+            "type": type,
+        },
+    )
+
+
+@registry.tool("delete_share_permission")
+async def delete_share_permission(call: Call, *, id: int, permission_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/filter/{id}/permission/{permissionId}
+
+    Delete share permission.
+
+    Deletes a share permission from a filter.
+
+    **[Permissions](#permissions) required:** Permission to access Jira and the user must own the filter.
+
+    Returns no content on success."""
+    return await call.http(path={"id": id, "permissionId": permission_id})
+
+
+@registry.tool("get_share_permission")
+async def get_share_permission(call: Call, *, id: int, permission_id: int) -> ToolOutput:
+    """GET /rest/api/3/filter/{id}/permission/{permissionId}
+
+    Get share permission.
+
+    Returns a share permission for a filter. A filter can be shared with groups, projects, all logged-in users, or the public. Sharing with all logged-in users or the public is known as a global share permission.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None, however, a share permission is only returned for:
+
+     *  filters owned by the user.
+     *  filters shared with a group that the user is a member of.
+     *  filters shared with a private project that the user has *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for.
+     *  filters shared with a public project.
+     *  filters shared with the public.
+
+    Returns a `SharePermission` object: Returned if the request is successful."""
+    return await call.http(path={"id": id, "permissionId": permission_id})
+
+
+@registry.tool("remove_group")
+async def remove_group(
+    call: Call,
+    *,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    swap_group: str | None = None,
+    swap_group_id: str | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/group
+
+    Remove group.
+
+    Deletes a group.
+
+    **[Permissions](#permissions) required:** Site administration (that is, member of the *site-admin* strategic [group](https://confluence.atlassian.com/x/24xjL)).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        query={"groupname": groupname, "groupId": group_id, "swapGroup": swap_group, "swapGroupId": swap_group_id}
+    )
+
+
+@registry.tool("get_group")
+async def get_group(
+    call: Call, *, groupname: str | None = None, group_id: str | None = None, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/group
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get group.
+
+    This operation is deprecated, use [`group/member`](#api-rest-api-3-group-member-get).
+
+    Returns all users in a group.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Group` object: Returned if the request is successful."""
+    return await call.http(query={"groupname": groupname, "groupId": group_id, "expand": expand})
+
+
+@registry.tool("create_group")
+async def create_group(call: Call, *, name: str) -> ToolOutput:
+    """POST /rest/api/3/group
+
+    Create group.
+
+    Creates a group.
+
+    **[Permissions](#permissions) required:** Site administration (that is, member of the *site-admin* [group](https://confluence.atlassian.com/x/24xjL)).
+
+    Returns a `Group` object: Returned if the request is successful."""
+    return await call.http(body={"name": name})
+
+
+@registry.tool("bulk_get_groups")
+async def bulk_get_groups(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    group_id: list[str] | None = None,
+    group_name: list[str] | None = None,
+    access_type: str | None = None,
+    application_key: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/group/bulk
+
+    Bulk get groups.
+
+    Returns a [paginated](#pagination) list of groups.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanGroupDetails` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "groupId": group_id,
+            "groupName": group_name,
+            "accessType": access_type,
+            "applicationKey": application_key,
+        }
+    )
+
+
+@registry.tool("get_users_from_group")
+async def get_users_from_group(
+    call: Call,
+    *,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    include_inactive_users: bool | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/group/member
+
+    Get users from group.
+
+    Returns a [paginated](#pagination) list of all users in a group.
+
+    Note that users are ordered by username, however the username is not returned in the results due to privacy reasons.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanUserDetails` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "groupname": groupname,
+            "groupId": group_id,
+            "includeInactiveUsers": include_inactive_users,
+            "startAt": start_at,
+            "maxResults": max_results,
+        }
+    )
+
+
+@registry.tool("remove_user_from_group")
+async def remove_user_from_group(
+    call: Call,
+    *,
+    account_id: str,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    username: str | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/group/user
+
+    Remove user from group.
+
+    Removes a user from a group.
+
+    **[Permissions](#permissions) required:** Site administration (that is, member of the *site-admin* [group](https://confluence.atlassian.com/x/24xjL)).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        query={"groupname": groupname, "groupId": group_id, "username": username, "accountId": account_id}
+    )
+
+
+@registry.tool("add_user_to_group")
+async def add_user_to_group(
+    call: Call,
+    *,
+    groupname: str | None = None,
+    group_id: str | None = None,
+    account_id: str | None = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/group/user
+
+    Add user to group.
+
+    Adds a user to a group.
+
+    **[Permissions](#permissions) required:** Site administration (that is, member of the *site-admin* [group](https://confluence.atlassian.com/x/24xjL)).
+
+    Returns a `Group` object: Returned if the request is successful."""
+    return await call.http(
+        query={"groupname": groupname, "groupId": group_id}, body={"accountId": account_id, "name": name}
+    )
+
+
+@registry.tool("find_groups")
+async def find_groups(
+    call: Call,
+    *,
+    account_id: str | None = None,
+    query: str | None = None,
+    exclude: list[str] | None = None,
+    exclude_id: list[str] | None = None,
+    max_results: int | None = None,
+    case_insensitive: bool | None = None,
+    user_name: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/groups/picker
+
+    Find groups.
+
+    Returns a list of groups whose names contain a query string. A list of group names can be provided to exclude groups from the results.
+
+    The primary use case for this resource is to populate a group picker suggestions list. To this end, the returned object includes the `html` field where the matched query term is highlighted in the group name with the HTML strong tag. Also, the groups list is wrapped in a response object that contains a header for use in the picker, specifically *Showing X of Y matching groups*.
+
+    The list returns with the groups sorted. If no groups match the list criteria, an empty list is returned.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg). Anonymous calls and calls by users without the required permission return an empty list.
+
+    *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg). Without this permission, calls where query is not an exact match to an existing group will return an empty list.
+
+    Returns a `FoundGroups` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "accountId": account_id,
+            "query": query,
+            "exclude": exclude,
+            "excludeId": exclude_id,
+            "maxResults": max_results,
+            "caseInsensitive": case_insensitive,
+            "userName": user_name,
+        }
+    )
+
+
+@registry.tool("find_users_and_groups")
+async def find_users_and_groups(
+    call: Call,
+    *,
+    query: str,
+    max_results: int | None = None,
+    show_avatar: bool | None = None,
+    field_id: str | None = None,
+    project_id: list[str] | None = None,
+    issue_type_id: list[str] | None = None,
+    avatar_size: str | None = None,
+    case_insensitive: bool | None = None,
+    exclude_connect_addons: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/groupuserpicker
+
+    Find users and groups.
+
+    Returns a list of users and groups matching a string. The string is used:
+
+     *  for users, to find a case-insensitive match with display name and e-mail address. Note that if a user has hidden their email address in their user profile, partial matches of the email address will not find the user. An exact match is required.
+     *  for groups, to find a case-sensitive match with group name.
+
+    For example, if the string *tin* is used, records with the display name *Tina*, email address *sarah@tinplatetraining.com*, and the group *accounting* would be returned.
+
+    Optionally, the search can be refined to: …
+
+    Returns a `FoundUsersAndGroups` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "maxResults": max_results,
+            "showAvatar": show_avatar,
+            "fieldId": field_id,
+            "projectId": project_id,
+            "issueTypeId": issue_type_id,
+            "avatarSize": avatar_size,
+            "caseInsensitive": case_insensitive,
+            "excludeConnectAddons": exclude_connect_addons,
+        }
+    )
+
+
+@registry.tool("get_license")
+async def get_license(call: Call) -> ToolOutput:
+    """GET /rest/api/3/instance/license
+
+    Get license.
+
+    Returns licensing information about the Jira instance.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `License` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_issues")
+async def create_issues(call: Call, *, issue_updates: list[dict[str, Any]] | None = None) -> ToolOutput:
+    """POST /rest/api/3/issue/bulk
+
+    Bulk create issue.
+
+    Creates upto **50** issues and, where the option to create subtasks is enabled in Jira, subtasks. Transitions may be applied, to move the issues or subtasks to a workflow step other than the default start step, and issue properties set.
+
+    The content of each issue or subtask is defined using `update` and `fields`. The fields that can be set in the issue or subtask are determined using the [ Get create issue metadata](#api-rest-api-3-issue-createmeta-get). These are the same fields that appear on the issues' create screens. Note that the `description`, `environment`, and any `textarea` type custom fields (multi-line text fields) take Atlassian Document Format content. Single line custom fields (`textfield`) accept a string and don't handle Atlassian Document Format content.
+
+    Creating a subtask differs from creating an issue as follows:
+
+     *  `issueType` must be set to a subtask issue type (use [ Get create issue metadata](#api-rest-api-3-issue-createmeta-get) to find subtask issue types).
+     *  `parent` the must contain the ID or key of the parent issue. …
+
+    Returns a `CreatedIssues` object: Returned if any of the issue or subtask creation requests were successful. A request may be unsuccessful when it:
+
+     *  is missing required fields.
+     *  contains invalid field values.
+     *  contains fields that cannot be set for the issue type. …."""
+    return await call.http(body={"issueUpdates": issue_updates})
+
+
+@registry.tool("get_issue_picker_resource")
+async def get_issue_picker_resource(
+    call: Call,
+    *,
+    query: str | None = None,
+    current_jql: str | None = None,
+    current_issue_key: str | None = None,
+    current_project_id: str | None = None,
+    show_sub_tasks: bool | None = None,
+    show_sub_task_parent: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issue/picker
+
+    Get issue picker suggestions.
+
+    Returns lists of issues matching a query string. Use this resource to provide auto-completion suggestions when the user is looking for an issue using a word or string.
+
+    This operation returns two lists:
+
+     *  `History Search` which includes issues from the user's history of created, edited, or viewed issues that contain the string in the `query` parameter.
+     *  `Current Search` which includes issues that match the JQL expression in `currentJQL` and contain the string in the `query` parameter.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns an `IssuePickerSuggestions` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "currentJQL": current_jql,
+            "currentIssueKey": current_issue_key,
+            "currentProjectId": current_project_id,
+            "showSubTasks": show_sub_tasks,
+            "showSubTaskParent": show_sub_task_parent,
+        }
+    )
+
+
+@registry.tool("bulk_set_issues_properties_list")
+async def bulk_set_issues_properties_list(
+    call: Call, *, entities_ids: list[int] | None = None, properties: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/issue/properties
+
+    Bulk set issues properties by list.
+
+    Sets or updates a list of entity property values on issues. A list of up to 10 entity properties can be specified along with up to 10,000 issues on which to set or update that list of entity properties.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON. The maximum length of single issue property value is 32768 characters. This operation can be accessed anonymously.
+
+    This operation is:
+
+     *  transactional, either all properties are updated in all eligible issues or, when errors occur, no properties are updated.
+     *  [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Edit issues* [project permissions](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue."""
+    return await call.http(body={"entitiesIds": entities_ids, "properties": properties})
+
+
+@registry.tool("bulk_set_issue_properties_by_issue")
+async def bulk_set_issue_properties_by_issue(call: Call, *, issues: list[dict[str, Any]] | None = None) -> ToolOutput:
+    """POST /rest/api/3/issue/properties/multi
+
+    Bulk set issue properties by issue.
+
+    Sets or updates entity property values on issues. Up to 10 entity properties can be specified for each issue and up to 100 issues included in the request.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON.
+
+    This operation is:
+
+     *  [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+     *  non-transactional. Updating some entities may fail. Such information will available in the task result.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Edit issues* [project permissions](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue."""
+    return await call.http(body={"issues": issues})
+
+
+@registry.tool("bulk_delete_issue_property")
+async def bulk_delete_issue_property(
+    call: Call, *, property_key: str, current_value: Any = None, entity_ids: list[int] | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/issue/properties/{propertyKey}
+
+    Bulk delete issue property.
+
+    Deletes a property value from multiple issues. The issues to be updated can be specified by filter criteria.
+
+    The criteria the filter used to identify eligible issues are:
+
+     *  `entityIds` Only issues from this list are eligible.
+     *  `currentValue` Only issues with the property set to this value are eligible.
+
+    If both criteria is specified, they are joined with the logical *AND*: only issues that satisfy both criteria are considered eligible.
+
+    If no filter criteria are specified, all the issues visible to the user and where the user has the EDIT\\_ISSUES permission for the issue are considered eligible.
+
+    This operation is:
+
+     *  transactional, either the property is deleted from all eligible issues or, when errors occur, no properties are deleted.
+     *  [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** …"""
+    return await call.http(
+        path={"propertyKey": property_key}, body={"currentValue": current_value, "entityIds": entity_ids}
+    )
+
+
+@registry.tool("bulk_set_issue_property")
+async def bulk_set_issue_property(
+    call: Call,
+    *,
+    property_key: str,
+    expression: str | None = None,
+    filter: dict[str, Any] | None = None,
+    value: Any = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issue/properties/{propertyKey}
+
+    Bulk set issue property.
+
+    Sets a property value on multiple issues.
+
+    The value set can be a constant or determined by a [Jira expression](https://developer.atlassian.com/cloud/jira/platform/jira-expressions/). Expressions must be computable with constant complexity when applied to a set of issues. Expressions must also comply with the [restrictions](https://developer.atlassian.com/cloud/jira/platform/jira-expressions/#restrictions) that apply to all Jira expressions.
+
+    The issues to be updated can be specified by a filter.
+
+    The filter identifies issues eligible for update using these criteria:
+
+     *  `entityIds` Only issues from this list are eligible.
+     *  `currentValue` Only issues with the property set to this value are eligible.
+     *  `hasProperty`:
+
+         *  If *true*, only issues with the property are eligible.
+         *  If *false*, only issues without the property are eligible.
+
+    If more than one criteria is specified, they are joined with the logical *AND*: only issues that satisfy all criteria are eligible. …"""
+    return await call.http(
+        path={"propertyKey": property_key}, body={"expression": expression, "filter": filter, "value": value}
+    )
+
+
+@registry.tool("get_is_watching_issue_bulk")
+async def get_is_watching_issue_bulk(call: Call, *, issue_ids: list[str]) -> ToolOutput:
+    """POST /rest/api/3/issue/watching
+
+    Get is watching issue bulk.
+
+    Returns, for the user, details of the watched status of issues from a list. If an issue ID is invalid, the returned watched status is `false`.
+
+    This operation requires the **Allow users to watch issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `BulkIssueIsWatching` object: Returned if the request is successful."""
+    return await call.http(body={"issueIds": issue_ids})
+
+
+@registry.tool("add_attachment")
+async def add_attachment(call: Call, *, issue_id_or_key: str, body: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/attachments
+
+    Add attachment.
+
+    Adds one or more attachments to an issue. Attachments are posted as multipart/form-data ([RFC 1867](https://www.ietf.org/rfc/rfc1867.txt)).
+
+    Note that:
+
+     *  The request must have a `X-Atlassian-Token: no-check` header, if not it is blocked. See [Special headers](#special-request-headers) for more information.
+     *  The name of the multipart/form-data parameter that contains the attachments must be `file`.
+
+    The following examples upload a file called *myfile.txt* to the issue *TEST-123*:
+
+    #### curl ####
+
+        curl --location --request POST 'https://your-domain.atlassian.net/rest/api/3/issue/TEST-123/attachments'
+         -u 'email@example.com:<api_token>'
+         -H 'X-Atlassian-Token: no-check'
+         --form 'file=@"myfile.txt"'
+
+    #### Node.js #### …
+
+    Returns a list of `Attachment` objects: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key}, body=body)
+
+
+@registry.tool("get_change_logs")
+async def get_change_logs(
+    call: Call, *, issue_id_or_key: str, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/changelog
+
+    Get changelogs.
+
+    Returns a [paginated](#pagination) list of all changelogs for an issue sorted by date, starting from the oldest.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `PageBeanChangelog` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key}, query={"startAt": start_at, "maxResults": max_results}
+    )
+
+
+@registry.tool("get_change_logs_by_ids")
+async def get_change_logs_by_ids(call: Call, *, issue_id_or_key: str, changelog_ids: list[int]) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/changelog/list
+
+    Get changelogs by IDs.
+
+    Returns changelogs for an issue specified by a list of changelog IDs.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `PageOfChangelogs` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key}, body={"changelogIds": changelog_ids})
+
+
+@registry.tool("get_comment")
+async def get_comment(call: Call, *, issue_id_or_key: str, id: str, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/comment/{id}
+
+    Get comment.
+
+    Returns a comment.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the comment.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the comment has visibility restrictions, the user belongs to the group or has the role visibility is restricted to.
+
+    Returns a `Comment` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "id": id}, query={"expand": expand})
+
+
+@registry.tool("get_edit_issue_meta")
+async def get_edit_issue_meta(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    override_screen_security: bool | None = None,
+    override_editable_flag: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/editmeta
+
+    Get edit issue metadata.
+
+    Returns the edit screen fields for an issue that are visible to and editable by the user. Use the information to populate the requests in [Edit issue](#api-rest-api-3-issue-issueIdOrKey-put).
+
+    This endpoint will check for these conditions:
+
+    1.  Field is available on a field screen - through screen, screen scheme, issue type screen scheme, and issue type scheme configuration. `overrideScreenSecurity=true` skips this condition.
+    2.  Field is visible in the [field configuration](https://support.atlassian.com/jira-cloud-administration/docs/change-a-field-configuration/). `overrideScreenSecurity=true` skips this condition.
+    3.  Field is shown on the issue: each field has different conditions here. For example: Attachment field only shows if attachments are enabled. Assignee only shows if user has permissions to assign the issue.
+    4.  If a field is custom then it must have valid custom field context, applicable for its project and issue type. All system fields are assumed to have context in all projects and all issue types.
+    5.  Issue has a project, issue type, and status defined.
+    6.  Issue is assigned to a valid workflow, and the current status has assigned a workflow step. …
+
+    Returns an `IssueUpdateMetadata` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key},
+        query={"overrideScreenSecurity": override_screen_security, "overrideEditableFlag": override_editable_flag},
+    )
+
+
+@registry.tool("notify")
+async def notify(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    html_body: str | None = None,
+    restrict: dict[str, Any] | None = None,
+    subject: str | None = None,
+    text_body: str | None = None,
+    to: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/notify
+
+    Send notification for issue.
+
+    Creates an email notification for an issue and adds it to the mail queue.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the email is queued for sending."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key},
+        body={"htmlBody": html_body, "restrict": restrict, "subject": subject, "textBody": text_body, "to": to},
+    )
+
+
+@registry.tool("get_issue_property_keys")
+async def get_issue_property_keys(call: Call, *, issue_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/properties
+
+    Get issue property keys.
+
+    Returns the URLs and keys of an issue's properties.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Property details are only returned where the user has:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key})
+
+
+@registry.tool("delete_issue_property")
+async def delete_issue_property(call: Call, *, issue_id_or_key: str, property_key: str) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}
+
+    Delete issue property.
+
+    Deletes an issue's property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Edit issues* [project permissions](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns no content on success."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "propertyKey": property_key})
+
+
+@registry.tool("get_issue_property")
+async def get_issue_property(call: Call, *, issue_id_or_key: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}
+
+    Get issue property.
+
+    Returns the key and value of an issue's property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "propertyKey": property_key})
+
+
+@registry.tool("set_issue_property")
+async def set_issue_property(call: Call, *, issue_id_or_key: str, property_key: str, body: Any) -> ToolOutput:
+    """PUT /rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}
+
+    Set issue property.
+
+    Sets the value of an issue's property. Use this resource to store custom data against an issue.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Edit issues* [project permissions](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the issue property is updated."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "propertyKey": property_key}, body=body)
+
+
+@registry.tool("delete_remote_issue_link_by_global_id")
+async def delete_remote_issue_link_by_global_id(call: Call, *, issue_id_or_key: str, global_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/remotelink
+
+    Delete remote issue link by global ID.
+
+    Deletes the remote issue link from the issue using the link's global ID. Where the global ID includes reserved URL characters these must be escaped in the request. For example, pass `system=http://www.mycompany.com/support&id=1` as `system%3Dhttp%3A%2F%2Fwww.mycompany.com%2Fsupport%26id%3D1`.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Link issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is implemented, issue-level security permission to view the issue.
+
+    Returns no content on success."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key}, query={"globalId": global_id})
+
+
+@registry.tool("get_remote_issue_links")
+async def get_remote_issue_links(call: Call, *, issue_id_or_key: str, global_id: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/remotelink
+
+    Get remote issue links.
+
+    Returns the remote issue links for an issue. When a remote issue link global ID is provided the record with that global ID is returned, otherwise all remote issue links are returned. Where a global ID includes reserved URL characters these must be escaped in the request. For example, pass `system=http://www.mycompany.com/support&id=1` as `system%3Dhttp%3A%2F%2Fwww.mycompany.com%2Fsupport%26id%3D1`.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `RemoteIssueLink` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key}, query={"globalId": global_id})
+
+
+@registry.tool("create_or_update_remote_issue_link")
+async def create_or_update_remote_issue_link(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    object: dict[str, Any],
+    application: dict[str, Any] | None = None,
+    global_id: str | None = None,
+    relationship: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/remotelink
+
+    Create or update remote issue link.
+
+    Creates or updates a remote issue link for an issue.
+
+    If a `globalId` is provided and a remote issue link with that global ID is found it is updated. Any fields without values in the request are set to null. Otherwise, the remote issue link is created.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Link issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `RemoteIssueLinkIdentifies` object: Returned if the remote issue link is updated."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key},
+        body={"application": application, "globalId": global_id, "object": object, "relationship": relationship},
+    )
+
+
+@registry.tool("delete_remote_issue_link_by_id")
+async def delete_remote_issue_link_by_id(call: Call, *, issue_id_or_key: str, link_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/remotelink/{linkId}
+
+    Delete remote issue link by ID.
+
+    Deletes a remote issue link from an issue.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects*, *Edit issues*, and *Link issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns no content on success."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "linkId": link_id})
+
+
+@registry.tool("get_remote_issue_link_by_id")
+async def get_remote_issue_link_by_id(call: Call, *, issue_id_or_key: str, link_id: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/remotelink/{linkId}
+
+    Get remote issue link by ID.
+
+    Returns a remote issue link for an issue.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `RemoteIssueLink` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "linkId": link_id})
+
+
+@registry.tool("update_remote_issue_link")
+async def update_remote_issue_link(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    link_id: str,
+    object: dict[str, Any],
+    application: dict[str, Any] | None = None,
+    global_id: str | None = None,
+    relationship: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issue/{issueIdOrKey}/remotelink/{linkId}
+
+    Update remote issue link by ID.
+
+    Updates a remote issue link for an issue.
+
+    Note: Fields without values in the request are set to null.
+
+    This operation requires [issue linking to be active](https://confluence.atlassian.com/x/yoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Link issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key, "linkId": link_id},
+        body={"application": application, "globalId": global_id, "object": object, "relationship": relationship},
+    )
+
+
+@registry.tool("remove_vote")
+async def remove_vote(call: Call, *, issue_id_or_key: str) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/votes
+
+    Delete vote.
+
+    Deletes a user's vote from an issue. This is the equivalent of the user clicking *Unvote* on an issue in Jira.
+
+    This operation requires the **Allow users to vote on issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns no content on success."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key})
+
+
+@registry.tool("get_votes")
+async def get_votes(call: Call, *, issue_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/votes
+
+    Get votes.
+
+    Returns details about the votes on an issue.
+
+    This operation requires the **Allow users to vote on issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is ini
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Note that users with the necessary permissions for this operation but without the *View voters and watchers* project permissions are not returned details in the `voters` field.
+
+    Returns a `Votes` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key})
+
+
+@registry.tool("add_vote")
+async def add_vote(call: Call, *, issue_id_or_key: str) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/votes
+
+    Add vote.
+
+    Adds the user's vote to an issue. This is the equivalent of the user clicking *Vote* on an issue in Jira.
+
+    This operation requires the **Allow users to vote on issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key})
+
+
+@registry.tool("remove_watcher")
+async def remove_watcher(
+    call: Call, *, issue_id_or_key: str, username: str | None = None, account_id: str | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/watchers
+
+    Delete watcher.
+
+    Deletes a user as a watcher of an issue.
+
+    This operation requires the **Allow users to watch issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  To remove users other than themselves from the watchlist, *Manage watcher list* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+
+    Returns no content on success."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key}, query={"username": username, "accountId": account_id}
+    )
+
+
+@registry.tool("get_issue_watchers")
+async def get_issue_watchers(call: Call, *, issue_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/watchers
+
+    Get issue watchers.
+
+    Returns the watchers for an issue.
+
+    This operation requires the **Allow users to watch issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is ini
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  To see details of users on the watchlist other than themselves, *View voters and watchers* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+
+    Returns a `Watchers` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key})
+
+
+@registry.tool("add_watcher")
+async def add_watcher(call: Call, *, issue_id_or_key: str, body: str) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/watchers
+
+    Add watcher.
+
+    Adds a user as a watcher of an issue by passing the account ID of the user. For example, `"5b10ac8d82e05b22cc7d4ef5"`. If no user is specified the calling user is added.
+
+    This operation requires the **Allow users to watch issues** option to be *ON*. This option is set in General configuration for Jira. See [Configuring Jira application options](https://confluence.atlassian.com/x/uYXKM) for details.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  To add users other than themselves to the watchlist, *Manage watcher list* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key}, body=body)
+
+
+@registry.tool("get_issue_worklog")
+async def get_issue_worklog(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    started_after: int | None = None,
+    started_before: int | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/worklog
+
+    Get issue worklogs.
+
+    Returns worklogs for an issue, starting from the oldest worklog or from the worklog started on or after a date and time.
+
+    Time tracking must be enabled in Jira, otherwise this operation returns an error. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Workloads are only returned where the user has:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `PageOfWorklogs` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key},
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "startedAfter": started_after,
+            "startedBefore": started_before,
+            "expand": expand,
+        },
+    )
+
+
+@registry.tool("add_worklog")
+async def add_worklog(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    notify_users: bool | None = None,
+    adjust_estimate: str | None = None,
+    new_estimate: str | None = None,
+    reduce_by: str | None = None,
+    expand: str | None = None,
+    override_editable_flag: bool | None = None,
+    comment: Any = None,
+    properties: list[dict[str, Any]] | None = None,
+    started: str | None = None,
+    time_spent: str | None = None,
+    time_spent_seconds: int | None = None,
+    visibility: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issue/{issueIdOrKey}/worklog
+
+    Add worklog.
+
+    Adds a worklog to an issue.
+
+    Time tracking must be enabled in Jira, otherwise this operation returns an error. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* and *Work on issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `Worklog` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key},
+        query={
+            "notifyUsers": notify_users,
+            "adjustEstimate": adjust_estimate,
+            "newEstimate": new_estimate,
+            "reduceBy": reduce_by,
+            "expand": expand,
+            "overrideEditableFlag": override_editable_flag,
+        },
+        body={
+            "comment": comment,
+            "properties": properties,
+            "started": started,
+            "timeSpent": time_spent,
+            "timeSpentSeconds": time_spent_seconds,
+            "visibility": visibility,
+        },
+    )
+
+
+@registry.tool("delete_worklog")
+async def delete_worklog(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    id: str,
+    notify_users: bool | None = None,
+    adjust_estimate: str | None = None,
+    new_estimate: str | None = None,
+    increase_by: str | None = None,
+    override_editable_flag: bool | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/worklog/{id}
+
+    Delete worklog.
+
+    Deletes a worklog from an issue.
+
+    Time tracking must be enabled in Jira, otherwise this operation returns an error. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  *Delete all worklogs*[ project permission](https://confluence.atlassian.com/x/yodKLg) to delete any worklog or *Delete own worklogs* to delete worklogs created by the user,
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns no content on success."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key, "id": id},
+        query={
+            "notifyUsers": notify_users,
+            "adjustEstimate": adjust_estimate,
+            "newEstimate": new_estimate,
+            "increaseBy": increase_by,
+            "overrideEditableFlag": override_editable_flag,
+        },
+    )
+
+
+@registry.tool("get_worklog")
+async def get_worklog(call: Call, *, issue_id_or_key: str, id: str, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/worklog/{id}
+
+    Get worklog.
+
+    Returns a worklog.
+
+    Time tracking must be enabled in Jira, otherwise this operation returns an error. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `Worklog` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "id": id}, query={"expand": expand})
+
+
+@registry.tool("update_worklog")
+async def update_worklog(
+    call: Call,
+    *,
+    issue_id_or_key: str,
+    id: str,
+    notify_users: bool | None = None,
+    adjust_estimate: str | None = None,
+    new_estimate: str | None = None,
+    expand: str | None = None,
+    override_editable_flag: bool | None = None,
+    comment: Any = None,
+    properties: list[dict[str, Any]] | None = None,
+    started: str | None = None,
+    time_spent: str | None = None,
+    time_spent_seconds: int | None = None,
+    visibility: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issue/{issueIdOrKey}/worklog/{id}
+
+    Update worklog.
+
+    Updates a worklog.
+
+    Time tracking must be enabled in Jira, otherwise this operation returns an error. For more information, see [Configuring time tracking](https://confluence.atlassian.com/x/qoXKM).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  *Edit all worklogs*[ project permission](https://confluence.atlassian.com/x/yodKLg) to update any worklog or *Edit own worklogs* to update worklogs created by the user.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `Worklog` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key, "id": id},
+        query={
+            "notifyUsers": notify_users,
+            "adjustEstimate": adjust_estimate,
+            "newEstimate": new_estimate,
+            "expand": expand,
+            "overrideEditableFlag": override_editable_flag,
+        },
+        body={
+            "comment": comment,
+            "properties": properties,
+            "started": started,
+            "timeSpent": time_spent,
+            "timeSpentSeconds": time_spent_seconds,
+            "visibility": visibility,
+        },
+    )
+
+
+@registry.tool("get_worklog_property_keys")
+async def get_worklog_property_keys(call: Call, *, issue_id_or_key: str, worklog_id: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/worklog/{worklogId}/properties
+
+    Get worklog property keys.
+
+    Returns the keys of all properties for a worklog.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "worklogId": worklog_id})
+
+
+@registry.tool("delete_worklog_property")
+async def delete_worklog_property(
+    call: Call, *, issue_id_or_key: str, worklog_id: str, property_key: str
+) -> ToolOutput:
+    """DELETE /rest/api/3/issue/{issueIdOrKey}/worklog/{worklogId}/properties/{propertyKey}
+
+    Delete worklog property.
+
+    Deletes a worklog property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns no content on success."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "worklogId": worklog_id, "propertyKey": property_key})
+
+
+@registry.tool("get_worklog_property")
+async def get_worklog_property(call: Call, *, issue_id_or_key: str, worklog_id: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/issue/{issueIdOrKey}/worklog/{worklogId}/properties/{propertyKey}
+
+    Get worklog property.
+
+    Returns the value of a worklog property.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"issueIdOrKey": issue_id_or_key, "worklogId": worklog_id, "propertyKey": property_key})
+
+
+@registry.tool("set_worklog_property")
+async def set_worklog_property(
+    call: Call, *, issue_id_or_key: str, worklog_id: str, property_key: str, body: Any
+) -> ToolOutput:
+    """PUT /rest/api/3/issue/{issueIdOrKey}/worklog/{worklogId}/properties/{propertyKey}
+
+    Set worklog property.
+
+    Sets the value of a worklog property. Use this operation to store custom data against the worklog.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+     *  *Edit all worklogs*[ project permission](https://confluence.atlassian.com/x/yodKLg) to update any worklog or *Edit own worklogs* to update worklogs created by the user.
+     *  If the worklog has visibility restrictions, belongs to the group or has the role visibility is restricted to.
+
+    Returns: Returned if the worklog property is updated."""
+    return await call.http(
+        path={"issueIdOrKey": issue_id_or_key, "worklogId": worklog_id, "propertyKey": property_key}, body=body
+    )
+
+
+@registry.tool("delete_issue_link")
+async def delete_issue_link(call: Call, *, link_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issueLink/{linkId}
+
+    Delete issue link.
+
+    Deletes an issue link.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  Browse project [project permission](https://confluence.atlassian.com/x/yodKLg) for all the projects containing the issues in the link.
+     *  *Link issues* [project permission](https://confluence.atlassian.com/x/yodKLg) for at least one of the projects containing issues in the link.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, permission to view both of the issues."""
+    return await call.http(path={"linkId": link_id})
+
+
+@registry.tool("get_issue_link")
+async def get_issue_link(call: Call, *, link_id: str) -> ToolOutput:
+    """GET /rest/api/3/issueLink/{linkId}
+
+    Get issue link.
+
+    Returns an issue link.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Browse project* [project permission](https://confluence.atlassian.com/x/yodKLg) for all the projects containing the linked issues.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, permission to view both of the issues.
+
+    Returns an `IssueLink` object: Returned if the request is successful."""
+    return await call.http(path={"linkId": link_id})
+
+
+@registry.tool("create_issue_link_type")
+async def create_issue_link_type(
+    call: Call, *, id: str | None = None, inward: str | None = None, name: str | None = None, outward: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/issueLinkType
+
+    Create issue link type.
+
+    Creates an issue link type. Use this operation to create descriptions of the reasons why issues are linked. The issue link type consists of a name and descriptions for a link's inward and outward relationships.
+
+    To use this operation, the site must have [issue linking](https://confluence.atlassian.com/x/yoXKM) enabled.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueLinkType` object: Returned if the request is successful."""
+    return await call.http(body={"id": id, "inward": inward, "name": name, "outward": outward})
+
+
+@registry.tool("delete_issue_link_type")
+async def delete_issue_link_type(call: Call, *, issue_link_type_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issueLinkType/{issueLinkTypeId}
+
+    Delete issue link type.
+
+    Deletes an issue link type.
+
+    To use this operation, the site must have [issue linking](https://confluence.atlassian.com/x/yoXKM) enabled.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"issueLinkTypeId": issue_link_type_id})
+
+
+@registry.tool("get_issue_link_type")
+async def get_issue_link_type(call: Call, *, issue_link_type_id: str) -> ToolOutput:
+    """GET /rest/api/3/issueLinkType/{issueLinkTypeId}
+
+    Get issue link type.
+
+    Returns an issue link type.
+
+    To use this operation, the site must have [issue linking](https://confluence.atlassian.com/x/yoXKM) enabled.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for a project in the site.
+
+    Returns an `IssueLinkType` object: Returned if the request is successful."""
+    return await call.http(path={"issueLinkTypeId": issue_link_type_id})
+
+
+@registry.tool("update_issue_link_type")
+async def update_issue_link_type(
+    call: Call,
+    *,
+    issue_link_type_id: str,
+    id: str | None = None,
+    inward: str | None = None,
+    name: str | None = None,
+    outward: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issueLinkType/{issueLinkTypeId}
+
+    Update issue link type.
+
+    Updates an issue link type.
+
+    To use this operation, the site must have [issue linking](https://confluence.atlassian.com/x/yoXKM) enabled.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueLinkType` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueLinkTypeId": issue_link_type_id},
+        body={"id": id, "inward": inward, "name": name, "outward": outward},
+    )
+
+
+@registry.tool("get_issue_security_schemes")
+async def get_issue_security_schemes(call: Call) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes
+
+    Get issue security schemes.
+
+    Returns all [issue security schemes](https://confluence.atlassian.com/x/J4lKLg).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `SecuritySchemes` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_issue_security_scheme")
+async def create_issue_security_scheme(
+    call: Call, *, name: str, description: str | None = None, levels: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/issuesecurityschemes
+
+    Create issue security scheme.
+
+    Creates a security scheme with security scheme levels and levels' members. You can create up to 100 security scheme levels and security scheme levels' members per request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `SecuritySchemeId` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "levels": levels, "name": name})
+
+
+@registry.tool("get_security_levels")
+async def get_security_levels(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    scheme_id: list[str] | None = None,
+    only_default: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/level
+
+    Get issue security levels.
+
+    Returns a [paginated](#pagination) list of issue security levels.
+
+    Only issue security levels in the context of classic projects are returned.
+
+    Filtering using IDs is inclusive: if you specify both security scheme IDs and level IDs, the result will include both specified issue security levels and all issue security levels from the specified schemes.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanSecurityLevel` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "schemeId": scheme_id,
+            "onlyDefault": only_default,
+        }
+    )
+
+
+@registry.tool("set_default_levels")
+async def set_default_levels(call: Call, *, default_values: list[dict[str, Any]]) -> ToolOutput:
+    """PUT /rest/api/3/issuesecurityschemes/level/default
+
+    Set default issue security levels.
+
+    Sets default issue security levels for schemes.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"defaultValues": default_values})
+
+
+@registry.tool("get_security_level_members")
+async def get_security_level_members(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    scheme_id: list[str] | None = None,
+    level_id: list[str] | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/level/member
+
+    Get issue security level members.
+
+    Returns a [paginated](#pagination) list of issue security level members.
+
+    Only issue security level members in the context of classic projects are returned.
+
+    Filtering using parameters is inclusive: if you specify both security scheme IDs and level IDs, the result will include all issue security level members from the specified schemes and levels.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanSecurityLevelMember` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "schemeId": scheme_id,
+            "levelId": level_id,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("search_projects_using_security_schemes")
+async def search_projects_using_security_schemes(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    issue_security_scheme_id: list[str] | None = None,
+    project_id: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/project
+
+    Get projects using issue security schemes.
+
+    Returns a [paginated](#pagination) mapping of projects that are using security schemes. You can provide either one or multiple security scheme IDs or project IDs to filter by. If you don't provide any, this will return a list of all mappings. Only issue security schemes in the context of classic projects are supported. **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueSecuritySchemeToProjectMapping` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "issueSecuritySchemeId": issue_security_scheme_id,
+            "projectId": project_id,
+        }
+    )
+
+
+@registry.tool("search_security_schemes")
+async def search_security_schemes(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    project_id: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/search
+
+    Search issue security schemes.
+
+    Returns a [paginated](#pagination) list of issue security schemes.
+    If you specify the project ID parameter, the result will contain issue security schemes and related project IDs you filter by. Use \\{@link IssueSecuritySchemeResource\\#searchProjectsUsingSecuritySchemes(String, String, Set, Set)\\} to obtain all projects related to scheme.
+
+    Only issue security schemes in the context of classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanSecuritySchemeWithProjects` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "id": id, "projectId": project_id})
+
+
+@registry.tool("get_issue_security_scheme")
+async def get_issue_security_scheme(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/{id}
+
+    Get issue security scheme.
+
+    Returns an issue security scheme along with its security levels.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for a project that uses the requested issue security scheme.
+
+    Returns a `SecurityScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_issue_security_scheme")
+async def update_issue_security_scheme(
+    call: Call, *, id: str, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/issuesecurityschemes/{id}
+
+    Update issue security scheme.
+
+    Updates the issue security scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("get_issue_security_level_members")
+async def get_issue_security_level_members(
+    call: Call,
+    *,
+    issue_security_scheme_id: int,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    issue_security_level_id: list[int] | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuesecurityschemes/{issueSecuritySchemeId}/members
+
+    Get issue security level members.
+
+    Returns issue security level members.
+
+    Only issue security level members in context of classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueSecurityLevelMember` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueSecuritySchemeId": issue_security_scheme_id},
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "issueSecurityLevelId": issue_security_level_id,
+            "expand": expand,
+        },
+    )
+
+
+@registry.tool("delete_security_scheme")
+async def delete_security_scheme(call: Call, *, scheme_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issuesecurityschemes/{schemeId}
+
+    Delete issue security scheme.
+
+    Deletes an issue security scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id})
+
+
+@registry.tool("add_security_level")
+async def add_security_level(call: Call, *, scheme_id: str, levels: list[dict[str, Any]] | None = None) -> ToolOutput:
+    """PUT /rest/api/3/issuesecurityschemes/{schemeId}/level
+
+    Add issue security levels.
+
+    Adds levels and levels' members to the issue security scheme. You can add up to 100 levels per request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id}, body={"levels": levels})
+
+
+@registry.tool("remove_level")
+async def remove_level(call: Call, *, scheme_id: str, level_id: str, replace_with: str | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}
+
+    Remove issue security level.
+
+    Deletes an issue security level.
+
+    This operation is [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(path={"schemeId": scheme_id, "levelId": level_id}, query={"replaceWith": replace_with})
+
+
+@registry.tool("update_security_level")
+async def update_security_level(
+    call: Call, *, scheme_id: str, level_id: str, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}
+
+    Update issue security level.
+
+    Updates the issue security level.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"schemeId": scheme_id, "levelId": level_id}, body={"description": description, "name": name}
+    )
+
+
+@registry.tool("remove_member_from_security_level")
+async def remove_member_from_security_level(call: Call, *, scheme_id: str, level_id: str, member_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issuesecurityschemes/{schemeId}/level/{levelId}/member/{memberId}
+
+    Remove member from issue security level.
+
+    Removes an issue security level member from an issue security scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id, "levelId": level_id, "memberId": member_id})
+
+
+@registry.tool("get_issue_all_types")
+async def get_issue_all_types(call: Call) -> ToolOutput:
+    """GET /rest/api/3/issuetype
+
+    Get all issue types for user.
+
+    Returns all issue types.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Issue types are only returned as follows:
+
+     *  if the user has the *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), all issue types are returned.
+     *  if the user has the *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for one or more projects, the issue types associated with the projects the user has permission to browse are returned.
+
+    Returns a list of `IssueTypeDetails` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_issue_type")
+async def create_issue_type(
+    call: Call,
+    *,
+    name: str,
+    description: str | None = None,
+    hierarchy_level: int | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issuetype
+
+    Create issue type.
+
+    Creates an issue type and adds it to the default issue type scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeDetails` object: Returned if the request is successful."""
+    return await call.http(
+        body={"description": description, "hierarchyLevel": hierarchy_level, "name": name, "type": type}
+    )
+
+
+@registry.tool("get_issue_types_for_project")
+async def get_issue_types_for_project(call: Call, *, project_id: int, level: int | None = None) -> ToolOutput:
+    """GET /rest/api/3/issuetype/project
+
+    Get issue types for project.
+
+    Returns issue types for a project.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) in the relevant project or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `IssueTypeDetails` objects: Returned if the request is successful."""
+    return await call.http(query={"projectId": project_id, "level": level})
+
+
+@registry.tool("delete_issue_type")
+async def delete_issue_type(call: Call, *, id: str, alternative_issue_type_id: str | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/issuetype/{id}
+
+    Delete issue type.
+
+    Deletes the issue type. If the issue type is in use, all uses are updated with the alternative issue type (`alternativeIssueTypeId`). A list of alternative issue types are obtained from the [Get alternative issue types](#api-rest-api-3-issuetype-id-alternatives-get) resource.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id}, query={"alternativeIssueTypeId": alternative_issue_type_id})
+
+
+@registry.tool("get_issue_type")
+async def get_issue_type(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/issuetype/{id}
+
+    Get issue type.
+
+    Returns an issue type.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) in a project the issue type is associated with or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeDetails` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_issue_type")
+async def update_issue_type(
+    call: Call, *, id: str, avatar_id: int | None = None, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetype/{id}
+
+    Update issue type.
+
+    Updates the issue type.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeDetails` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"avatarId": avatar_id, "description": description, "name": name})
+
+
+@registry.tool("get_alternative_issue_types")
+async def get_alternative_issue_types(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/issuetype/{id}/alternatives
+
+    Get alternative issue types.
+
+    Returns a list of issue types that can be used to replace the issue type. The alternative issue types are those assigned to the same workflow scheme, field configuration scheme, and screen scheme.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a list of `IssueTypeDetails` objects: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_issue_type_property_keys")
+async def get_issue_type_property_keys(call: Call, *, issue_type_id: str) -> ToolOutput:
+    """GET /rest/api/3/issuetype/{issueTypeId}/properties
+
+    Get issue type property keys.
+
+    Returns all the [issue type property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties) keys of the issue type.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) to get the property keys of any issue type.
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) to get the property keys of any issue types associated with the projects the user has permission to browse.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"issueTypeId": issue_type_id})
+
+
+@registry.tool("delete_issue_type_property")
+async def delete_issue_type_property(call: Call, *, issue_type_id: str, property_key: str) -> ToolOutput:
+    """DELETE /rest/api/3/issuetype/{issueTypeId}/properties/{propertyKey}
+
+    Delete issue type property.
+
+    Deletes the [issue type property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"issueTypeId": issue_type_id, "propertyKey": property_key})
+
+
+@registry.tool("get_issue_type_property")
+async def get_issue_type_property(call: Call, *, issue_type_id: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/issuetype/{issueTypeId}/properties/{propertyKey}
+
+    Get issue type property.
+
+    Returns the key and value of the [issue type property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) to get the details of any issue type.
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) to get the details of any issue types associated with the projects the user has permission to browse.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"issueTypeId": issue_type_id, "propertyKey": property_key})
+
+
+@registry.tool("set_issue_type_property")
+async def set_issue_type_property(call: Call, *, issue_type_id: str, property_key: str, body: Any) -> ToolOutput:
+    """PUT /rest/api/3/issuetype/{issueTypeId}/properties/{propertyKey}
+
+    Set issue type property.
+
+    Creates or updates the value of the [issue type property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties). Use this resource to store and update data against an issue type.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the issue type property is updated."""
+    return await call.http(path={"issueTypeId": issue_type_id, "propertyKey": property_key}, body=body)
+
+
+@registry.tool("get_all_issue_type_schemes")
+async def get_all_issue_type_schemes(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[int] | None = None,
+    order_by: str | None = None,
+    expand: str | None = None,
+    query_string: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescheme
+
+    Get all issue type schemes.
+
+    Returns a [paginated](#pagination) list of issue type schemes.
+
+    Only issue type schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeScheme` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "orderBy": order_by,
+            "expand": expand,
+            "queryString": query_string,
+        }
+    )
+
+
+@registry.tool("create_issue_type_scheme")
+async def create_issue_type_scheme(
+    call: Call,
+    *,
+    issue_type_ids: list[str],
+    name: str,
+    default_issue_type_id: str | None = None,
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/issuetypescheme
+
+    Create issue type scheme.
+
+    Creates an issue type scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeSchemeID` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "defaultIssueTypeId": default_issue_type_id,
+            "description": description,
+            "issueTypeIds": issue_type_ids,
+            "name": name,
+        }
+    )
+
+
+@registry.tool("get_issue_type_schemes_mapping")
+async def get_issue_type_schemes_mapping(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    issue_type_scheme_id: list[int] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescheme/mapping
+
+    Get issue type scheme items.
+
+    Returns a [paginated](#pagination) list of issue type scheme items.
+
+    Only issue type scheme items used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeSchemeMapping` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "issueTypeSchemeId": issue_type_scheme_id}
+    )
+
+
+@registry.tool("get_issue_type_scheme_for_projects")
+async def get_issue_type_scheme_for_projects(
+    call: Call, *, project_id: list[int], start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescheme/project
+
+    Get issue type schemes for projects.
+
+    Returns a [paginated](#pagination) list of issue type schemes and, for each issue type scheme, a list of the projects that use it.
+
+    Only issue type schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeSchemeProjects` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "projectId": project_id})
+
+
+@registry.tool("assign_issue_type_scheme_to_project")
+async def assign_issue_type_scheme_to_project(call: Call, *, issue_type_scheme_id: str, project_id: str) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescheme/project
+
+    Assign issue type scheme to project.
+
+    Assigns an issue type scheme to a project.
+
+    If any issues in the project are assigned issue types not present in the new scheme, the operation will fail. To complete the assignment those issues must be updated to use issue types in the new scheme.
+
+    Issue type schemes can only be assigned to classic projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"issueTypeSchemeId": issue_type_scheme_id, "projectId": project_id})
+
+
+@registry.tool("delete_issue_type_scheme")
+async def delete_issue_type_scheme(call: Call, *, issue_type_scheme_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/issuetypescheme/{issueTypeSchemeId}
+
+    Delete issue type scheme.
+
+    Deletes an issue type scheme.
+
+    Only issue type schemes used in classic projects can be deleted.
+
+    Any projects assigned to the scheme are reassigned to the default issue type scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the issue type scheme is deleted."""
+    return await call.http(path={"issueTypeSchemeId": issue_type_scheme_id})
+
+
+@registry.tool("update_issue_type_scheme")
+async def update_issue_type_scheme(
+    call: Call,
+    *,
+    issue_type_scheme_id: int,
+    default_issue_type_id: str | None = None,
+    description: str | None = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescheme/{issueTypeSchemeId}
+
+    Update issue type scheme.
+
+    Updates an issue type scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeSchemeId": issue_type_scheme_id},
+        body={"defaultIssueTypeId": default_issue_type_id, "description": description, "name": name},
+    )
+
+
+@registry.tool("add_issue_types_to_issue_type_scheme")
+async def add_issue_types_to_issue_type_scheme(
+    call: Call, *, issue_type_scheme_id: int, issue_type_ids: list[str]
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescheme/{issueTypeSchemeId}/issuetype
+
+    Add issue types to issue type scheme.
+
+    Adds issue types to an issue type scheme.
+
+    The added issue types are appended to the issue types list.
+
+    If any of the issue types exist in the issue type scheme, the operation fails and no issue types are added.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"issueTypeSchemeId": issue_type_scheme_id}, body={"issueTypeIds": issue_type_ids})
+
+
+@registry.tool("reorder_issue_types_in_issue_type_scheme")
+async def reorder_issue_types_in_issue_type_scheme(
+    call: Call,
+    *,
+    issue_type_scheme_id: int,
+    issue_type_ids: list[str],
+    after: str | None = None,
+    position: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescheme/{issueTypeSchemeId}/issuetype/move
+
+    Change order of issue types.
+
+    Changes the order of issue types in an issue type scheme.
+
+    The request body parameters must meet the following requirements:
+
+     *  all of the issue types must belong to the issue type scheme.
+     *  either `after` or `position` must be provided.
+     *  the issue type in `after` must not be in the issue type list.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeSchemeId": issue_type_scheme_id},
+        body={"after": after, "issueTypeIds": issue_type_ids, "position": position},
+    )
+
+
+@registry.tool("remove_issue_type_from_issue_type_scheme")
+async def remove_issue_type_from_issue_type_scheme(
+    call: Call, *, issue_type_scheme_id: int, issue_type_id: int
+) -> ToolOutput:
+    """DELETE /rest/api/3/issuetypescheme/{issueTypeSchemeId}/issuetype/{issueTypeId}
+
+    Remove issue type from issue type scheme.
+
+    Removes an issue type from an issue type scheme.
+
+    This operation cannot remove:
+
+     *  any issue type used by issues.
+     *  any issue types from the default issue type scheme.
+     *  the last standard issue type from an issue type scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"issueTypeSchemeId": issue_type_scheme_id, "issueTypeId": issue_type_id})
+
+
+@registry.tool("get_issue_type_screen_schemes")
+async def get_issue_type_screen_schemes(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[int] | None = None,
+    query_string: str | None = None,
+    order_by: str | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescreenscheme
+
+    Get issue type screen schemes.
+
+    Returns a [paginated](#pagination) list of issue type screen schemes.
+
+    Only issue type screen schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeScreenScheme` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "queryString": query_string,
+            "orderBy": order_by,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("create_issue_type_screen_scheme")
+async def create_issue_type_screen_scheme(
+    call: Call, *, issue_type_mappings: list[dict[str, Any]], name: str, description: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/issuetypescreenscheme
+
+    Create issue type screen scheme.
+
+    Creates an issue type screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeScreenSchemeId` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "issueTypeMappings": issue_type_mappings, "name": name})
+
+
+@registry.tool("get_issue_type_screen_scheme_mappings")
+async def get_issue_type_screen_scheme_mappings(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    issue_type_screen_scheme_id: list[int] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescreenscheme/mapping
+
+    Get issue type screen scheme items.
+
+    Returns a [paginated](#pagination) list of issue type screen scheme items.
+
+    Only issue type screen schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeScreenSchemeItem` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "issueTypeScreenSchemeId": issue_type_screen_scheme_id}
+    )
+
+
+@registry.tool("get_issue_type_screen_scheme_project_jp7y")
+async def get_issue_type_screen_scheme_project_jp7y(
+    call: Call, *, project_id: list[int], start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescreenscheme/project
+
+    Get issue type screen schemes for projects.
+
+    Returns a [paginated](#pagination) list of issue type screen schemes and, for each issue type screen scheme, a list of the projects that use it.
+
+    Only issue type screen schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanIssueTypeScreenSchemesProjects` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "projectId": project_id})
+
+
+@registry.tool("assign_issue_type_screen_scheme_to_project")
+async def assign_issue_type_screen_scheme_to_project(
+    call: Call, *, issue_type_screen_scheme_id: str | None = None, project_id: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescreenscheme/project
+
+    Assign issue type screen scheme to project.
+
+    Assigns an issue type screen scheme to a project.
+
+    Issue type screen schemes can only be assigned to classic projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"issueTypeScreenSchemeId": issue_type_screen_scheme_id, "projectId": project_id})
+
+
+@registry.tool("delete_issue_type_screen_scheme")
+async def delete_issue_type_screen_scheme(call: Call, *, issue_type_screen_scheme_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}
+
+    Delete issue type screen scheme.
+
+    Deletes an issue type screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the issue type screen scheme is deleted."""
+    return await call.http(path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id})
+
+
+@registry.tool("update_issue_type_screen_scheme")
+async def update_issue_type_screen_scheme(
+    call: Call, *, issue_type_screen_scheme_id: str, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}
+
+    Update issue type screen scheme.
+
+    Updates an issue type screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id}, body={"description": description, "name": name}
+    )
+
+
+@registry.tool("append_mappings_issue_type_screen_scheme")
+async def append_mappings_issue_type_screen_scheme(
+    call: Call, *, issue_type_screen_scheme_id: str, issue_type_mappings: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/mapping
+
+    Append mappings to issue type screen scheme.
+
+    Appends issue type to screen scheme mappings to an issue type screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id}, body={"issueTypeMappings": issue_type_mappings}
+    )
+
+
+@registry.tool("update_default_screen_scheme")
+async def update_default_screen_scheme(
+    call: Call, *, issue_type_screen_scheme_id: str, screen_scheme_id: str
+) -> ToolOutput:
+    """PUT /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/mapping/default
+
+    Update issue type screen scheme default screen scheme.
+
+    Updates the default screen scheme of an issue type screen scheme. The default screen scheme is used for all unmapped issue types.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id}, body={"screenSchemeId": screen_scheme_id}
+    )
+
+
+@registry.tool("remove_mappings_issue_type_screen_scheme")
+async def remove_mappings_issue_type_screen_scheme(
+    call: Call, *, issue_type_screen_scheme_id: str, issue_type_ids: list[str]
+) -> ToolOutput:
+    """POST /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/mapping/remove
+
+    Remove mappings from issue type screen scheme.
+
+    Removes issue type to screen scheme mappings from an issue type screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the screen scheme mappings are removed from the issue type screen scheme."""
+    return await call.http(
+        path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id}, body={"issueTypeIds": issue_type_ids}
+    )
+
+
+@registry.tool("get_projects_for_issue_type_screen_scheme")
+async def get_projects_for_issue_type_screen_scheme(
+    call: Call,
+    *,
+    issue_type_screen_scheme_id: int,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    query: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/project
+
+    Get issue type screen scheme projects.
+
+    Returns a [paginated](#pagination) list of projects associated with an issue type screen scheme.
+
+    Only company-managed projects associated with an issue type screen scheme are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanProjectDetails` object: Returned if the request is successful."""
+    return await call.http(
+        path={"issueTypeScreenSchemeId": issue_type_screen_scheme_id},
+        query={"startAt": start_at, "maxResults": max_results, "query": query},
+    )
+
+
+@registry.tool("get_auto_complete")
+async def get_auto_complete(call: Call) -> ToolOutput:
+    """GET /rest/api/3/jql/autocompletedata
+
+    Get field reference data (GET).
+
+    Returns reference data for JQL searches. This is a downloadable version of the documentation provided in [Advanced searching - fields reference](https://confluence.atlassian.com/x/gwORLQ) and [Advanced searching - functions reference](https://confluence.atlassian.com/x/hgORLQ), along with a list of JQL-reserved words. Use this information to assist with the programmatic creation of JQL queries or the validation of queries built in a custom query builder.
+
+    To filter visible field details by project or collapse non-unique fields by field type then [Get field reference data (POST)](#api-rest-api-3-jql-autocompletedata-post) can be used.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `JQLReferenceData` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_auto_complete_post")
+async def get_auto_complete_post(
+    call: Call, *, include_collapsed_fields: bool | None = None, project_ids: list[int] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/jql/autocompletedata
+
+    Get field reference data (POST).
+
+    Returns reference data for JQL searches. This is a downloadable version of the documentation provided in [Advanced searching - fields reference](https://confluence.atlassian.com/x/gwORLQ) and [Advanced searching - functions reference](https://confluence.atlassian.com/x/hgORLQ), along with a list of JQL-reserved words. Use this information to assist with the programmatic creation of JQL queries or the validation of queries built in a custom query builder.
+
+    This operation can filter the custom fields returned by project. Invalid project IDs in `projectIds` are ignored. System fields are always returned.
+
+    It can also return the collapsed field for custom fields. Collapsed fields enable searches to be performed across all fields with the same name and of the same field type. For example, the collapsed field `Component - Component[Dropdown]` enables dropdown fields `Component - cf[10061]` and `Component - cf[10062]` to be searched simultaneously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `JQLReferenceData` object: Returned if the request is successful."""
+    return await call.http(body={"includeCollapsedFields": include_collapsed_fields, "projectIds": project_ids})
+
+
+@registry.tool("get_field_auto_complete_for_query_string")
+async def get_field_auto_complete_for_query_string(
+    call: Call,
+    *,
+    field_name: str | None = None,
+    field_value: str | None = None,
+    predicate_name: str | None = None,
+    predicate_value: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/jql/autocompletedata/suggestions
+
+    Get field auto complete suggestions.
+
+    Returns the JQL search auto complete suggestions for a field.
+
+    Suggestions can be obtained by providing:
+
+     *  `fieldName` to get a list of all values for the field.
+     *  `fieldName` and `fieldValue` to get a list of values containing the text in `fieldValue`.
+     *  `fieldName` and `predicateName` to get a list of all predicate values for the field.
+     *  `fieldName`, `predicateName`, and `predicateValue` to get a list of predicate values containing the text in `predicateValue`.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns an `AutoCompleteSuggestions` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "fieldName": field_name,
+            "fieldValue": field_value,
+            "predicateName": predicate_name,
+            "predicateValue": predicate_value,
+        }
+    )
+
+
+@registry.tool("get_precomputations")
+async def get_precomputations(
+    call: Call,
+    *,
+    function_key: list[str] | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    order_by: str | None = None,
+    filter: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/jql/function/computation
+
+    Get precomputations (apps).
+
+    Returns the list of a function's precomputations along with information about when they were created, updated, and last used. Each precomputation has a `value` \\- the JQL fragment to replace the custom function clause with.
+
+    **[Permissions](#permissions) required:** This API is only accessible to apps and apps can only inspect their own functions.
+
+    Returns a `PageBeanJqlFunctionPrecomputationBean` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "functionKey": function_key,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "orderBy": order_by,
+            "filter": filter,
+        }
+    )
+
+
+@registry.tool("update_precomputations")
+async def update_precomputations(call: Call, *, values: list[dict[str, Any]] | None = None) -> ToolOutput:
+    """POST /rest/api/3/jql/function/computation
+
+    Update precomputations (apps).
+
+    Update the precomputation value of a function created by a Forge/Connect app.
+
+    **[Permissions](#permissions) required:** An API for apps to update their own precomputations.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"values": values})
+
+
+@registry.tool("match_issues")
+async def match_issues(call: Call, *, issue_ids: list[int], jqls: list[str]) -> ToolOutput:
+    """POST /rest/api/3/jql/match
+
+    Check issues against JQL.
+
+    Checks whether one or more issues would be returned by one or more JQL queries.
+
+    **[Permissions](#permissions) required:** None, however, issues are only matched against JQL queries where the user has:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that the issue is in.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns an `IssueMatches` object: Returned if the request is successful."""
+    return await call.http(body={"issueIds": issue_ids, "jqls": jqls})
+
+
+@registry.tool("parse_jql_queries")
+async def parse_jql_queries(call: Call, *, queries: list[str], validation: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/jql/parse
+
+    Parse JQL query.
+
+    Parses and validates JQL queries.
+
+    Validation is performed in context of the current user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `ParsedJqlQueries` object: Returned if the request is successful."""
+    return await call.http(query={"validation": validation}, body={"queries": queries})
+
+
+@registry.tool("migrate_queries")
+async def migrate_queries(call: Call, *, query_strings: list[str] | None = None) -> ToolOutput:
+    """POST /rest/api/3/jql/pdcleaner
+
+    Convert user identifiers to account IDs in JQL queries.
+
+    Converts one or more JQL queries with user identifiers (username or user key) to equivalent JQL queries with account IDs.
+
+    You may wish to use this operation if your system stores JQL queries and you want to make them GDPR-compliant. For more information about GDPR-related changes, see the [migration guide](https://developer.atlassian.com/cloud/jira/platform/deprecation-notice-user-privacy-api-migration-guide/).
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `ConvertedJQLQueries` object: Returned if the request is successful. Note that the JQL queries are returned in the same order that they were passed."""
+    return await call.http(body={"queryStrings": query_strings})
+
+
+@registry.tool("sanitise_jql_queries")
+async def sanitise_jql_queries(call: Call, *, queries: list[dict[str, Any]]) -> ToolOutput:
+    """POST /rest/api/3/jql/sanitize
+
+    Sanitize JQL queries.
+
+    Sanitizes one or more JQL queries by converting readable details into IDs where a user doesn't have permission to view the entity.
+
+    For example, if the query contains the clause *project = 'Secret project'*, and a user does not have browse permission for the project "Secret project", the sanitized query replaces the clause with *project = 12345"* (where 12345 is the ID of the project). If a user has the required permission, the clause is not sanitized. If the account ID is null, sanitizing is performed for an anonymous user.
+
+    Note that sanitization doesn't make the queries GDPR-compliant, because it doesn't remove user identifiers (username or user key). If you need to make queries GDPR-compliant, use [Convert user identifiers to account IDs in JQL queries](https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-jql/#api-rest-api-3-jql-sanitize-post).
+
+    Before sanitization each JQL query is parsed. The queries are returned in the same order that they were passed.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `SanitizedJqlQueries` object: Returned if the request is successful."""
+    return await call.http(body={"queries": queries})
+
+
+@registry.tool("get_all_labels")
+async def get_all_labels(call: Call, *, start_at: int | None = None, max_results: int | None = None) -> ToolOutput:
+    """GET /rest/api/3/label
+
+    Get all labels.
+
+    Returns a [paginated](#pagination) list of labels.
+
+    Returns a `PageBeanString` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("get_approximate_license_count")
+async def get_approximate_license_count(call: Call) -> ToolOutput:
+    """GET /rest/api/3/license/approximateLicenseCount
+
+    Get approximate license count.
+
+    Returns the total approximate user account across all jira licenced application keys. Please note this information is cached with a 7-day lifecycle and could be stale at the time of call.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `LicenseMetric` object."""
+    return await call.http()
+
+
+@registry.tool("get_approximate_application_license_count")
+async def get_approximate_application_license_count(call: Call, *, application_key: str) -> ToolOutput:
+    """GET /rest/api/3/license/approximateLicenseCount/product/{applicationKey}
+
+    Get approximate application license count.
+
+    Returns the total approximate user account for a specific `jira licence application key`. Please note this information is cached with a 7-day lifecycle and could be stale at the time of call.
+
+    #### Application Key ####
+
+    An application key represents a specific version of Jira. See \\{@link ApplicationKey\\} for details
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `LicenseMetric` object."""
+    return await call.http(path={"applicationKey": application_key})
+
+
+@registry.tool("get_my_permissions")
+async def get_my_permissions(
+    call: Call,
+    *,
+    project_key: str | None = None,
+    project_id: str | None = None,
+    issue_key: str | None = None,
+    issue_id: str | None = None,
+    permissions: str | None = None,
+    project_uuid: str | None = None,
+    project_configuration_uuid: str | None = None,
+    comment_id: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/mypermissions
+
+    Get my permissions.
+
+    Returns a list of permissions indicating which permissions the user has. Details of the user's permissions can be obtained in a global, project, issue or comment context.
+
+    The user is reported as having a project permission:
+
+     *  in the global context, if the user has the project permission in any project.
+     *  for a project, where the project permission is determined using issue data, if the user meets the permission's criteria for any issue in the project. Otherwise, if the user has the project permission in the project.
+     *  for an issue, where a project permission is determined using issue data, if the user has the permission in the issue. Otherwise, if the user has the project permission in the project containing the issue.
+     *  for a comment, where the user has both the permission to browse the comment and the project permission for the comment's parent issue. Only the BROWSE\\_PROJECTS permission is supported. If a `commentId` is provided whose `permissions` does not equal BROWSE\\_PROJECTS, a 400 error will be returned. …
+
+    Returns a `Permissions` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "projectKey": project_key,
+            "projectId": project_id,
+            "issueKey": issue_key,
+            "issueId": issue_id,
+            "permissions": permissions,
+            "projectUuid": project_uuid,
+            "projectConfigurationUuid": project_configuration_uuid,
+            "commentId": comment_id,
+        }
+    )
+
+
+@registry.tool("remove_preference")
+async def remove_preference(call: Call, *, key: str) -> ToolOutput:
+    """DELETE /rest/api/3/mypreferences
+
+    Delete preference.
+
+    Deletes a preference of the user, which restores the default value of system defined settings.
+
+    Note that these keys are deprecated:
+
+     *  *jira.user.locale* The locale of the user. By default, not set. The user takes the instance locale.
+     *  *jira.user.timezone* The time zone of the user. By default, not set. The user takes the instance timezone.
+
+    Use [ Update a user profile](https://developer.atlassian.com/cloud/admin/user-management/rest/#api-users-account-id-manage-profile-patch) from the user management REST API to manage timezone and locale instead.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns no content on success."""
+    return await call.http(query={"key": key})
+
+
+@registry.tool("get_preference")
+async def get_preference(call: Call, *, key: str) -> ToolOutput:
+    """GET /rest/api/3/mypreferences
+
+    Get preference.
+
+    Returns the value of a preference of the current user.
+
+    Note that these keys are deprecated:
+
+     *  *jira.user.locale* The locale of the user. By default this is not set and the user takes the locale of the instance.
+     *  *jira.user.timezone* The time zone of the user. By default this is not set and the user takes the timezone of the instance.
+
+    Use [ Update a user profile](https://developer.atlassian.com/cloud/admin/user-management/rest/#api-users-account-id-manage-profile-patch) from the user management REST API to manage timezone and locale instead.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"key": key})
+
+
+@registry.tool("set_preference")
+async def set_preference(call: Call, *, key: str, body: str) -> ToolOutput:
+    """PUT /rest/api/3/mypreferences
+
+    Set preference.
+
+    Creates a preference for the user or updates a preference's value by sending a plain text string. For example, `false`. An arbitrary preference can be created with the value containing up to 255 characters. In addition, the following keys define system preferences that can be set or created:
+
+     *  *user.notifications.mimetype* The mime type used in notifications sent to the user. Defaults to `html`.
+     *  *user.notify.own.changes* Whether the user gets notified of their own changes. Defaults to `false`.
+     *  *user.default.share.private* Whether new [ filters](https://confluence.atlassian.com/x/eQiiLQ) are set to private. Defaults to `true`.
+     *  *user.keyboard.shortcuts.disabled* Whether keyboard shortcuts are disabled. Defaults to `false`.
+     *  *user.autowatch.disabled* Whether the user automatically watches issues they create or add a comment to. By default, not set: the user takes the instance autowatch setting.
+
+    Note that these keys are deprecated:
+
+     *  *jira.user.locale* The locale of the user. By default, not set. The user takes the instance locale.
+     *  *jira.user.timezone* The time zone of the user. By default, not set. The user takes the instance timezone. …
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"key": key}, body=body)
+
+
+@registry.tool("delete_locale")
+async def delete_locale(call: Call) -> ToolOutput:
+    """DELETE /rest/api/3/mypreferences/locale
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Delete locale.
+
+    Deprecated, use [ Update a user profile](https://developer.atlassian.com/cloud/admin/user-management/rest/#api-users-account-id-manage-profile-patch) from the user management REST API instead.
+
+    Deletes the locale of the user, which restores the default setting.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_locale")
+async def get_locale(call: Call) -> ToolOutput:
+    """GET /rest/api/3/mypreferences/locale
+
+    Get locale.
+
+    Returns the locale for the user.
+
+    If the user has no language preference set (which is the default setting) or this resource is accessed anonymous, the browser locale detected by Jira is returned. Jira detects the browser locale using the *Accept-Language* header in the request. However, if this doesn't match a locale available Jira, the site default locale is returned.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `Locale` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_locale")
+async def set_locale(call: Call, *, locale: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/mypreferences/locale
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Set locale.
+
+    Deprecated, use [ Update a user profile](https://developer.atlassian.com/cloud/admin/user-management/rest/#api-users-account-id-manage-profile-patch) from the user management REST API instead.
+
+    Sets the locale of the user. The locale must be one supported by the instance of Jira.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"locale": locale})
+
+
+@registry.tool("get_notification_schemes")
+async def get_notification_schemes(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    project_id: list[str] | None = None,
+    only_default: bool | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/notificationscheme
+
+    Get notification schemes paginated.
+
+    Returns a [paginated](#pagination) list of [notification schemes](https://confluence.atlassian.com/x/8YdKLg) ordered by the display name.
+
+    *Note that you should allow for events without recipients to appear in responses.*
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, the user must have permission to administer at least one project associated with a notification scheme for it to be returned.
+
+    Returns a `PageBeanNotificationScheme` object: Returned if the request is successful. Only returns notification schemes that the user has permission to access. An empty list is returned if the user lacks permission to access all notification schemes."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "projectId": project_id,
+            "onlyDefault": only_default,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("create_notification_scheme")
+async def create_notification_scheme(
+    call: Call,
+    *,
+    name: str,
+    description: str | None = None,
+    notification_scheme_events: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/notificationscheme
+
+    Create notification scheme.
+
+    Creates a notification scheme with notifications. You can create up to 1000 notifications per request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `NotificationSchemeId` object: Returned if the request is successful."""
+    return await call.http(
+        body={"description": description, "name": name, "notificationSchemeEvents": notification_scheme_events}
+    )
+
+
+@registry.tool("get_notification_scheme_project_mappings")
+async def get_notification_scheme_project_mappings(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    notification_scheme_id: list[str] | None = None,
+    project_id: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/notificationscheme/project
+
+    Get projects using notification schemes paginated.
+
+    Returns a [paginated](#pagination) mapping of project that have notification scheme assigned. You can provide either one or multiple notification scheme IDs or project IDs to filter by. If you don't provide any, this will return a list of all mappings. Note that only company-managed (classic) projects are supported. This is because team-managed projects don't have a concept of a default notification scheme. The mappings are ordered by projectId.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanNotificationSchemeAndProjectMappingJsonBean` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "notificationSchemeId": notification_scheme_id,
+            "projectId": project_id,
+        }
+    )
+
+
+@registry.tool("get_notification_scheme")
+async def get_notification_scheme(call: Call, *, id: int, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/notificationscheme/{id}
+
+    Get notification scheme.
+
+    Returns a [notification scheme](https://confluence.atlassian.com/x/8YdKLg), including the list of events and the recipients who will receive notifications for those events.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, the user must have permission to administer at least one project associated with the notification scheme.
+
+    Returns a `NotificationScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"expand": expand})
+
+
+@registry.tool("update_notification_scheme")
+async def update_notification_scheme(
+    call: Call, *, id: str, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/notificationscheme/{id}
+
+    Update notification scheme.
+
+    Updates a notification scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("add_notifications")
+async def add_notifications(call: Call, *, id: str, notification_scheme_events: list[dict[str, Any]]) -> ToolOutput:
+    """PUT /rest/api/3/notificationscheme/{id}/notification
+
+    Add notifications to notification scheme.
+
+    Adds notifications to a notification scheme. You can add up to 1000 notifications per request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"notificationSchemeEvents": notification_scheme_events})
+
+
+@registry.tool("delete_notification_scheme")
+async def delete_notification_scheme(call: Call, *, notification_scheme_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/notificationscheme/{notificationSchemeId}
+
+    Delete notification scheme.
+
+    Deletes a notification scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"notificationSchemeId": notification_scheme_id})
+
+
+@registry.tool("remove_notification_notification_scheme")
+async def remove_notification_notification_scheme(
+    call: Call, *, notification_scheme_id: str, notification_id: str
+) -> ToolOutput:
+    """DELETE /rest/api/3/notificationscheme/{notificationSchemeId}/notification/{notificationId}
+
+    Remove notification from notification scheme.
+
+    Removes a notification from a notification scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"notificationSchemeId": notification_scheme_id, "notificationId": notification_id})
+
+
+@registry.tool("get_all_permissions")
+async def get_all_permissions(call: Call) -> ToolOutput:
+    """GET /rest/api/3/permissions
+
+    Get all permissions.
+
+    Returns all permissions, including:
+
+     *  global permissions.
+     *  project permissions.
+     *  global permissions added by plugins.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Permissions` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_bulk_permissions")
+async def get_bulk_permissions(
+    call: Call,
+    *,
+    account_id: str | None = None,
+    global_permissions: list[str] | None = None,
+    project_permissions: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/permissions/check
+
+    Get bulk permissions.
+
+    Returns:
+
+     *  for a list of global permissions, the global permissions granted to a user.
+     *  for a list of project permissions and lists of projects and issues, for each project permission a list of the projects and issues a user can access or manipulate.
+
+    If no account ID is provided, the operation returns details for the logged in user.
+
+    Note that:
+
+     *  Invalid project and issue IDs are ignored.
+     *  A maximum of 1000 projects and 1000 issues can be checked.
+     *  Null values in `globalPermissions`, `projectPermissions`, `projectPermissions.projects`, and `projectPermissions.issues` are ignored.
+     *  Empty strings in `projectPermissions.permissions` are ignored.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) to check the permissions for other users, otherwise none. However, Connect apps can make a call from the app server to the product to obtain permission details for any user, without admin permission. This Connect app ability doesn't apply to calls made using AP.request() in a browser.
+
+    Returns a `BulkPermissionGrants` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "accountId": account_id,
+            "globalPermissions": global_permissions,
+            "projectPermissions": project_permissions,
+        }
+    )
+
+
+@registry.tool("get_permitted_projects")
+async def get_permitted_projects(call: Call, *, permissions: list[str]) -> ToolOutput:
+    """POST /rest/api/3/permissions/project
+
+    Get permitted projects.
+
+    Returns all the projects where the user is granted a list of project permissions.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `PermittedProjects` object: Returned if the request is successful."""
+    return await call.http(body={"permissions": permissions})
+
+
+@registry.tool("get_all_permission_schemes")
+async def get_all_permission_schemes(call: Call, *, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/permissionscheme
+
+    Get all permission schemes.
+
+    Returns all permission schemes.
+
+    ### About permission schemes and grants ###
+
+    A permission scheme is a collection of permission grants. A permission grant consists of a `holder` and a `permission`.
+
+    #### Holder object ####
+
+    The `holder` object contains information about the user or group being granted the permission. For example, the *Administer projects* permission is granted to a group named *Teams in space administrators*. In this case, the type is `"type": "group"`, and the parameter is the group name, `"parameter": "Teams in space administrators"` and the value is group ID, `"value": "ca85fac0-d974-40ca-a615-7af99c48d24f"`. The `holder` object is defined by the following properties:
+
+     *  `type` Identifies the user or group (see the list of types below).
+     *  `parameter` As a group's name can change, use of `value` is recommended. The value of this property depends on the `type`. For example, if the `type` is a group, then you need to specify the group name.
+     *  `value` The value of this property depends on the `type`. If the `type` is a group, then you need to specify the group ID. For other `type` it has the same value as `parameter` …
+
+    Returns a `PermissionSchemes` object: Returned if the request is successful."""
+    return await call.http(query={"expand": expand})
+
+
+@registry.tool("create_permission_scheme")
+async def create_permission_scheme(
+    call: Call,
+    *,
+    name: str,
+    expand: str | None = None,
+    description: str | None = None,
+    permissions: list[dict[str, Any]] | None = None,
+    scope: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/permissionscheme
+
+    Create permission scheme.
+
+    Creates a new permission scheme. You can create a permission scheme with or without defining a set of permission grants.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PermissionScheme` object: Returned if the permission scheme is created."""
+    return await call.http(
+        query={"expand": expand},
+        body={"description": description, "name": name, "permissions": permissions, "scope": scope},
+    )
+
+
+@registry.tool("delete_permission_scheme")
+async def delete_permission_scheme(call: Call, *, scheme_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/permissionscheme/{schemeId}
+
+    Delete permission scheme.
+
+    Deletes a permission scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"schemeId": scheme_id})
+
+
+@registry.tool("get_permission_scheme")
+async def get_permission_scheme(call: Call, *, scheme_id: int, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/permissionscheme/{schemeId}
+
+    Get permission scheme.
+
+    Returns a permission scheme.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PermissionScheme` object: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id}, query={"expand": expand})
+
+
+@registry.tool("update_permission_scheme")
+async def update_permission_scheme(
+    call: Call,
+    *,
+    scheme_id: int,
+    name: str,
+    expand: str | None = None,
+    description: str | None = None,
+    permissions: list[dict[str, Any]] | None = None,
+    scope: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/permissionscheme/{schemeId}
+
+    Update permission scheme.
+
+    Updates a permission scheme. Below are some important things to note when using this resource:
+
+     *  If a permissions list is present in the request, then it is set in the permission scheme, overwriting *all existing* grants.
+     *  If you want to update only the name and description, then do not send a permissions list in the request.
+     *  Sending an empty list will remove all permission grants from the permission scheme.
+
+    If you want to add or delete a permission grant instead of updating the whole list, see [Create permission grant](#api-rest-api-3-permissionscheme-schemeId-permission-post) or [Delete permission scheme entity](#api-rest-api-3-permissionscheme-schemeId-permission-permissionId-delete).
+
+    See [About permission schemes and grants](../api-group-permission-schemes/#about-permission-schemes-and-grants) for more details.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PermissionScheme` object: Returned if the scheme is updated."""
+    return await call.http(
+        path={"schemeId": scheme_id},
+        query={"expand": expand},
+        body={"description": description, "name": name, "permissions": permissions, "scope": scope},
+    )
+
+
+@registry.tool("get_permission_scheme_grants")
+async def get_permission_scheme_grants(call: Call, *, scheme_id: int, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/permissionscheme/{schemeId}/permission
+
+    Get permission scheme grants.
+
+    Returns all permission grants for a permission scheme.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PermissionGrants` object: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id}, query={"expand": expand})
+
+
+@registry.tool("create_permission_grant")
+async def create_permission_grant(
+    call: Call,
+    *,
+    scheme_id: int,
+    expand: str | None = None,
+    holder: dict[str, Any] | None = None,
+    permission: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/permissionscheme/{schemeId}/permission
+
+    Create permission grant.
+
+    Creates a permission grant in a permission scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PermissionGrant` object: Returned if the scheme permission is created."""
+    return await call.http(
+        path={"schemeId": scheme_id}, query={"expand": expand}, body={"holder": holder, "permission": permission}
+    )
+
+
+@registry.tool("delete_permission_scheme_entity")
+async def delete_permission_scheme_entity(call: Call, *, scheme_id: int, permission_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/permissionscheme/{schemeId}/permission/{permissionId}
+
+    Delete permission scheme grant.
+
+    Deletes a permission grant from a permission scheme. See [About permission schemes and grants](../api-group-permission-schemes/#about-permission-schemes-and-grants) for more details.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"schemeId": scheme_id, "permissionId": permission_id})
+
+
+@registry.tool("get_permission_scheme_grant")
+async def get_permission_scheme_grant(
+    call: Call, *, scheme_id: int, permission_id: int, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/permissionscheme/{schemeId}/permission/{permissionId}
+
+    Get permission scheme grant.
+
+    Returns a permission grant.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PermissionGrant` object: Returned if the request is successful."""
+    return await call.http(path={"schemeId": scheme_id, "permissionId": permission_id}, query={"expand": expand})
+
+
+@registry.tool("create_priority")
+async def create_priority(
+    call: Call, *, name: str, status_color: str, description: str | None = None, icon_url: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/priority
+
+    Create priority.
+
+    Creates an issue priority.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PriorityId` object: Returned if the request is successful."""
+    return await call.http(
+        body={"description": description, "iconUrl": icon_url, "name": name, "statusColor": status_color}
+    )
+
+
+@registry.tool("set_default_priority")
+async def set_default_priority(call: Call, *, id: str) -> ToolOutput:
+    """PUT /rest/api/3/priority/default
+
+    Set default priority.
+
+    Sets default issue priority.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"id": id})
+
+
+@registry.tool("move_priorities")
+async def move_priorities(
+    call: Call, *, ids: list[str], after: str | None = None, position: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/priority/move
+
+    Move priorities.
+
+    Changes the order of issue priorities.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"after": after, "ids": ids, "position": position})
+
+
+@registry.tool("search_priorities")
+async def search_priorities(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    only_default: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/priority/search
+
+    Search priorities.
+
+    Returns a [paginated](#pagination) list of priorities. The list can contain all priorities or a subset determined by any combination of these criteria:
+
+     *  a list of priority IDs. Any invalid priority IDs are ignored.
+     *  whether the field configuration is a default. This returns priorities from company-managed (classic) projects only, as there is no concept of default priorities in team-managed projects.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanPriority` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "id": id, "onlyDefault": only_default}
+    )
+
+
+@registry.tool("delete_priority")
+async def delete_priority(call: Call, *, id: str, replace_with: str) -> ToolOutput:
+    """DELETE /rest/api/3/priority/{id}
+
+    Delete priority.
+
+    Deletes an issue priority.
+
+    This operation is [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(path={"id": id}, query={"replaceWith": replace_with})
+
+
+@registry.tool("get_priority")
+async def get_priority(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/priority/{id}
+
+    Get priority.
+
+    Returns an issue priority.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `Priority` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_priority")
+async def update_priority(
+    call: Call,
+    *,
+    id: str,
+    description: str | None = None,
+    icon_url: str | None = None,
+    name: str | None = None,
+    status_color: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/priority/{id}
+
+    Update priority.
+
+    Updates an issue priority.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={"description": description, "iconUrl": icon_url, "name": name, "statusColor": status_color},
+    )
+
+
+@registry.tool("get_all_projects")
+async def get_all_projects(
+    call: Call, *, expand: str | None = None, recent: int | None = None, properties: list[str] | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get all projects.
+
+    Returns all projects visible to the user. Deprecated, use [ Get projects paginated](#api-rest-api-3-project-search-get) that supports search and pagination.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Projects are returned only where the user has *Browse Projects* or *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a list of `Project` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "recent": recent, "properties": properties})
+
+
+@registry.tool("create_project")
+async def create_project(
+    call: Call,
+    *,
+    key: str,
+    name: str,
+    assignee_type: str | None = None,
+    avatar_id: int | None = None,
+    category_id: int | None = None,
+    description: str | None = None,
+    field_configuration_scheme: int | None = None,
+    issue_security_scheme: int | None = None,
+    issue_type_scheme: int | None = None,
+    issue_type_screen_scheme: int | None = None,
+    lead: str | None = None,
+    lead_account_id: str | None = None,
+    notification_scheme: int | None = None,
+    permission_scheme: int | None = None,
+    project_template_key: str | None = None,
+    project_type_key: str | None = None,
+    url: str | None = None,
+    workflow_scheme: int | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/project
+
+    Create project.
+
+    Creates a project based on a project type template, as shown in the following table:
+
+    | Project Type Key | Project Template Key |
+    |--|--|
+    | `business` | `com.atlassian.jira-core-project-templates:jira-core-simplified-content-management`, `com.atlassian.jira-core-project-templates:jira-core-simplified-document-approval`, `com.atlassian.jira-core-project-templates:jira-core-simplified-lead-tracking`, `com.atlassian.jira-core-project-templates:jira-core-simplified-process-control`, `com.atlassian.jira-core-project-templates:jira-core-simplified-procurement`, `com.atlassian.jira-core-project-templates:jira-core-simplified-project-management`, `com.atlassian.jira-core-project-templates:jira-core-simplified-recruitment`, `com.atlassian.jira-core-project-templates:jira-core-simplified-task-tracking` | …
+
+    Returns a `ProjectIdentifiers` object: Returned if the project is created."""
+    return await call.http(
+        body={
+            "assigneeType": assignee_type,
+            "avatarId": avatar_id,
+            "categoryId": category_id,
+            "description": description,
+            "fieldConfigurationScheme": field_configuration_scheme,
+            "issueSecurityScheme": issue_security_scheme,
+            "issueTypeScheme": issue_type_scheme,
+            "issueTypeScreenScheme": issue_type_screen_scheme,
+            "key": key,
+            "lead": lead,
+            "leadAccountId": lead_account_id,
+            "name": name,
+            "notificationScheme": notification_scheme,
+            "permissionScheme": permission_scheme,
+            "projectTemplateKey": project_template_key,
+            "projectTypeKey": project_type_key,
+            "url": url,
+            "workflowScheme": workflow_scheme,
+        }
+    )
+
+
+@registry.tool("get_recent")
+async def get_recent(
+    call: Call, *, expand: str | None = None, properties: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/recent
+
+    Get recent projects.
+
+    Returns a list of up to 20 projects recently viewed by the user that are still visible to the user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Projects are returned only where the user has one of:
+
+     *  *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `Project` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "properties": properties})
+
+
+@registry.tool("get_all_project_types")
+async def get_all_project_types(call: Call) -> ToolOutput:
+    """GET /rest/api/3/project/type
+
+    Get all project types.
+
+    Returns all [project types](https://confluence.atlassian.com/x/Var1Nw), whether or not the instance has a valid license for each type.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a list of `ProjectType` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_all_accessible_project_types")
+async def get_all_accessible_project_types(call: Call) -> ToolOutput:
+    """GET /rest/api/3/project/type/accessible
+
+    Get licensed project types.
+
+    Returns all [project types](https://confluence.atlassian.com/x/Var1Nw) with a valid license.
+
+    Returns a list of `ProjectType` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_project_type_by_key")
+async def get_project_type_by_key(call: Call, *, project_type_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/type/{projectTypeKey}
+
+    Get project type by key.
+
+    Returns a [project type](https://confluence.atlassian.com/x/Var1Nw).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `ProjectType` object: Returned if the request is successful."""
+    return await call.http(path={"projectTypeKey": project_type_key})
+
+
+@registry.tool("get_accessible_project_type_by_key")
+async def get_accessible_project_type_by_key(call: Call, *, project_type_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/type/{projectTypeKey}/accessible
+
+    Get accessible project type by key.
+
+    Returns a [project type](https://confluence.atlassian.com/x/Var1Nw) if it is accessible to the user.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `ProjectType` object: Returned if the request is successful."""
+    return await call.http(path={"projectTypeKey": project_type_key})
+
+
+@registry.tool("delete_project")
+async def delete_project(call: Call, *, project_id_or_key: str, enable_undo: bool | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/project/{projectIdOrKey}
+
+    Delete project.
+
+    Deletes a project.
+
+    You can't delete a project if it's archived. To delete an archived project, restore the project and then delete it. To restore a project, use the Jira UI.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key}, query={"enableUndo": enable_undo})
+
+
+@registry.tool("update_project")
+async def update_project(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    expand: str | None = None,
+    assignee_type: str | None = None,
+    avatar_id: int | None = None,
+    category_id: int | None = None,
+    description: str | None = None,
+    issue_security_scheme: int | None = None,
+    key: str | None = None,
+    lead: str | None = None,
+    lead_account_id: str | None = None,
+    name: str | None = None,
+    notification_scheme: int | None = None,
+    permission_scheme: int | None = None,
+    url: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}
+
+    Update project.
+
+    Updates the [project details](https://confluence.atlassian.com/x/ahLpNw) of a project.
+
+    All parameters are optional in the body of the request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Project` object: Returned if the project is updated."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key},
+        query={"expand": expand},
+        body={
+            "assigneeType": assignee_type,
+            "avatarId": avatar_id,
+            "categoryId": category_id,
+            "description": description,
+            "issueSecurityScheme": issue_security_scheme,
+            "key": key,
+            "lead": lead,
+            "leadAccountId": lead_account_id,
+            "name": name,
+            "notificationScheme": notification_scheme,
+            "permissionScheme": permission_scheme,
+            "url": url,
+        },
+    )
+
+
+@registry.tool("archive_project")
+async def archive_project(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """POST /rest/api/3/project/{projectIdOrKey}/archive
+
+    Archive project.
+
+    Archives a project. You can't delete a project if it's archived. To delete an archived project, restore the project and then delete it. To restore a project, use the Jira UI.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("update_project_avatar")
+async def update_project_avatar(call: Call, *, project_id_or_key: str, id: str) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}/avatar
+
+    Set project avatar.
+
+    Sets the avatar displayed for a project.
+
+    Use [Load project avatar](#api-rest-api-3-project-projectIdOrKey-avatar2-post) to store avatars against the project, before using this operation to set the displayed avatar.
+
+    **[Permissions](#permissions) required:** *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key}, body={"id": id})
+
+
+@registry.tool("delete_project_avatar")
+async def delete_project_avatar(call: Call, *, project_id_or_key: str, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/project/{projectIdOrKey}/avatar/{id}
+
+    Delete project avatar.
+
+    Deletes a custom avatar from a project. Note that system avatars cannot be deleted.
+
+    **[Permissions](#permissions) required:** *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "id": id})
+
+
+@registry.tool("get_all_project_avatars")
+async def get_all_project_avatars(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/avatars
+
+    Get all project avatars.
+
+    Returns all project avatars, grouped by system and custom avatars.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `ProjectAvatars` object: Returned if request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("get_project_components_paginated")
+async def get_project_components_paginated(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    order_by: str | None = None,
+    query: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/component
+
+    Get project components paginated.
+
+    Returns a [paginated](#pagination) list of all components in a project. See the [Get project components](#api-rest-api-3-project-projectIdOrKey-components-get) resource if you want to get a full list of versions without pagination.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `PageBeanComponentWithIssueCount` object: Returned if the request is successful."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key},
+        query={"startAt": start_at, "maxResults": max_results, "orderBy": order_by, "query": query},
+    )
+
+
+@registry.tool("get_project_components")
+async def get_project_components(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/components
+
+    Get project components.
+
+    Returns all components in a project. See the [Get project components paginated](#api-rest-api-3-project-projectIdOrKey-component-get) resource if you want to get a full list of components with pagination.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a list of `ProjectComponent` objects: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("delete_project_asynchronously")
+async def delete_project_asynchronously(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """POST /rest/api/3/project/{projectIdOrKey}/delete
+
+    Delete project asynchronously.
+
+    Deletes a project asynchronously.
+
+    This operation is:
+
+     *  transactional, that is, if part of the delete fails the project is not deleted.
+     *  [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("get_features_for_project")
+async def get_features_for_project(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/features
+
+    Get project features.
+
+    Returns the list of features for a project.
+
+    Returns a `ContainerForProjectFeatures` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("toggle_feature_for_project")
+async def toggle_feature_for_project(
+    call: Call, *, project_id_or_key: str, feature_key: str, state: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}/features/{featureKey}
+
+    Set project feature state.
+
+    Sets the state of a project feature.
+
+    Returns a `ContainerForProjectFeatures` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "featureKey": feature_key}, body={"state": state})
+
+
+@registry.tool("get_project_property_keys")
+async def get_project_property_keys(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/properties
+
+    Get project property keys.
+
+    Returns all [project property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties) keys for the project.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("delete_project_property")
+async def delete_project_property(call: Call, *, project_id_or_key: str, property_key: str) -> ToolOutput:
+    """DELETE /rest/api/3/project/{projectIdOrKey}/properties/{propertyKey}
+
+    Delete project property.
+
+    Deletes the [property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties) from a project.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the property.
+
+    Returns no content on success."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "propertyKey": property_key})
+
+
+@registry.tool("get_project_property")
+async def get_project_property(call: Call, *, project_id_or_key: str, property_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/properties/{propertyKey}
+
+    Get project property.
+
+    Returns the value of a [project property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the property.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "propertyKey": property_key})
+
+
+@registry.tool("set_project_property")
+async def set_project_property(call: Call, *, project_id_or_key: str, property_key: str, body: Any) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}/properties/{propertyKey}
+
+    Set project property.
+
+    Sets the value of the [project property](https://developer.atlassian.com/cloud/jira/platform/storing-data-without-a-database/#a-id-jira-entity-properties-a-jira-entity-properties). You can use project properties to store custom data against the project.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project in which the property is created.
+
+    Returns: Returned if the project property is updated."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "propertyKey": property_key}, body=body)
+
+
+@registry.tool("restore")
+async def restore(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """POST /rest/api/3/project/{projectIdOrKey}/restore
+
+    Restore deleted or archived project.
+
+    Restores a project that has been archived or placed in the Jira recycle bin.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Project` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("get_project_roles")
+async def get_project_roles(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/role
+
+    Get project roles for project.
+
+    Returns a list of [project roles](https://confluence.atlassian.com/x/3odKLg) for the project returning the name and self URL for each role.
+
+    Note that all project roles are shared with all projects in Jira Cloud. See [Get all project roles](#api-rest-api-3-role-get) for more information.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for any project on the site or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("delete_actor")
+async def delete_actor(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    id: int,
+    user: str | None = None,
+    group: str | None = None,
+    group_id: str | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/project/{projectIdOrKey}/role/{id}
+
+    Delete actors from project role.
+
+    Deletes actors from a project role for the project.
+
+    To remove default actors from the project role, use [Delete default actors from project role](#api-rest-api-3-role-id-actors-delete).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key, "id": id}, query={"user": user, "group": group, "groupId": group_id}
+    )
+
+
+@registry.tool("get_project_role")
+async def get_project_role(
+    call: Call, *, project_id_or_key: str, id: int, exclude_inactive_users: bool | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/role/{id}
+
+    Get project role for project.
+
+    Returns a project role's details and actors associated with the project. The list of actors is sorted by display name.
+
+    To check whether a user belongs to a role based on their group memberships, use [Get user](#api-rest-api-3-user-get) with the `groups` expand parameter selected. Then check whether the user keys and groups match with the actors returned for the project.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key, "id": id}, query={"excludeInactiveUsers": exclude_inactive_users}
+    )
+
+
+@registry.tool("add_actor_users")
+async def add_actor_users(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    id: int,
+    group: list[str] | None = None,
+    group_id: list[str] | None = None,
+    user: list[str] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/project/{projectIdOrKey}/role/{id}
+
+    Add actors to project role.
+
+    Adds actors to a project role for the project.
+
+    To replace all actors for the project, use [Set actors for project role](#api-rest-api-3-project-projectIdOrKey-role-id-put).
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful. The complete list of actors for the project is returned.
+
+    For example, the cURL request above adds a group, *jira-developers*. …."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key, "id": id}, body={"group": group, "groupId": group_id, "user": user}
+    )
+
+
+@registry.tool("set_actors")
+async def set_actors(
+    call: Call, *, project_id_or_key: str, id: int, categorised_actors: dict[str, Any] | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}/role/{id}
+
+    Set actors for project role.
+
+    Sets the actors for a project role for a project, replacing all existing actors.
+
+    To add actors to the project without overwriting the existing list, use [Add actors to project role](#api-rest-api-3-project-projectIdOrKey-role-id-post).
+
+    **[Permissions](#permissions) required:** *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project or *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful. The complete list of actors for the project is returned."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key, "id": id}, body={"categorisedActors": categorised_actors}
+    )
+
+
+@registry.tool("get_project_role_details")
+async def get_project_role_details(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    current_member: bool | None = None,
+    exclude_connect_addons: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/roledetails
+
+    Get project role details.
+
+    Returns all [project roles](https://confluence.atlassian.com/x/3odKLg) and the details for each role. Note that the list of project roles is common to all projects.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a list of `ProjectRoleDetails` objects: Returned if the request is successful."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key},
+        query={"currentMember": current_member, "excludeConnectAddons": exclude_connect_addons},
+    )
+
+
+@registry.tool("get_all_statuses")
+async def get_all_statuses(call: Call, *, project_id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/statuses
+
+    Get all statuses for project.
+
+    Returns the valid statuses for a project. The statuses are grouped by issue type, as each project has a set of valid issue types and each issue type has a set of valid statuses.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a list of `IssueTypeWithStatus` objects: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key})
+
+
+@registry.tool("update_project_type")
+async def update_project_type(call: Call, *, project_id_or_key: str, new_project_type_key: str) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectIdOrKey}/type/{newProjectTypeKey}
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Update project type.
+
+    Deprecated, this feature is no longer supported and no alternatives are available, see [Convert project to a different template or type](https://confluence.atlassian.com/x/yEKeOQ). Updates a [project type](https://confluence.atlassian.com/x/GwiiLQ). The project type can be updated for classic projects only, project type cannot be updated for next-gen projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Project` object: Returned if the project type is updated."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key, "newProjectTypeKey": new_project_type_key})
+
+
+@registry.tool("get_project_versions_paginated")
+async def get_project_versions_paginated(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    order_by: str | None = None,
+    query: str | None = None,
+    status: str | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/version
+
+    Get project versions paginated.
+
+    Returns a [paginated](#pagination) list of all versions in a project. See the [Get project versions](#api-rest-api-3-project-projectIdOrKey-versions-get) resource if you want to get a full list of versions without pagination.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `PageBeanVersion` object: Returned if the request is successful."""
+    return await call.http(
+        path={"projectIdOrKey": project_id_or_key},
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "orderBy": order_by,
+            "query": query,
+            "status": status,
+            "expand": expand,
+        },
+    )
+
+
+@registry.tool("get_project_versions")
+async def get_project_versions(call: Call, *, project_id_or_key: str, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/project/{projectIdOrKey}/versions
+
+    Get project versions.
+
+    Returns all versions in a project. The response is not paginated. Use [Get project versions paginated](#api-rest-api-3-project-projectIdOrKey-version-get) if you want to get the versions in a project with pagination.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a list of `Version` objects: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key}, query={"expand": expand})
+
+
+@registry.tool("get_project_email")
+async def get_project_email(call: Call, *, project_id: int) -> ToolOutput:
+    """GET /rest/api/3/project/{projectId}/email
+
+    Get project's sender email.
+
+    Returns the [project's sender email address](https://confluence.atlassian.com/x/dolKLg).
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `ProjectEmailAddress` object: Returned if the request is successful."""
+    return await call.http(path={"projectId": project_id})
+
+
+@registry.tool("update_project_email")
+async def update_project_email(
+    call: Call, *, project_id: int, email_address: str | None = None, email_address_status: list[str] | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectId}/email
+
+    Set project's sender email.
+
+    Sets the [project's sender email address](https://confluence.atlassian.com/x/dolKLg).
+
+    If `emailAddress` is an empty string, the default email address is restored.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns: Returned if the project's sender email address is successfully set."""
+    return await call.http(
+        path={"projectId": project_id}, body={"emailAddress": email_address, "emailAddressStatus": email_address_status}
+    )
+
+
+@registry.tool("get_hierarchy")
+async def get_hierarchy(call: Call, *, project_id: int) -> ToolOutput:
+    """GET /rest/api/3/project/{projectId}/hierarchy
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get project issue type hierarchy.
+
+    Get the issue type hierarchy for a next-gen project.
+
+    The issue type hierarchy for a project consists of:
+
+     *  *Epic* at level 1 (optional).
+     *  One or more issue types at level 0 such as *Story*, *Task*, or *Bug*. Where the issue type *Epic* is defined, these issue types are used to break down the content of an epic.
+     *  *Subtask* at level -1 (optional). This issue type enables level 0 issue types to be broken down into components. Issues based on a level -1 issue type must have a parent issue.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+
+    Returns a `ProjectIssueTypeHierarchy` object: Returned if the request is successful."""
+    return await call.http(path={"projectId": project_id})
+
+
+@registry.tool("get_project_issue_security_scheme")
+async def get_project_issue_security_scheme(call: Call, *, project_key_or_id: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectKeyOrId}/issuesecuritylevelscheme
+
+    Get project issue security scheme.
+
+    Returns the [issue security scheme](https://confluence.atlassian.com/x/J4lKLg) associated with the project.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or the *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg).
+
+    Returns a `SecurityScheme` object: Returned if the request is successful."""
+    return await call.http(path={"projectKeyOrId": project_key_or_id})
+
+
+@registry.tool("get_notification_scheme_for_project")
+async def get_notification_scheme_for_project(
+    call: Call, *, project_key_or_id: str, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectKeyOrId}/notificationscheme
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get project notification scheme.
+
+    Gets a [notification scheme](https://confluence.atlassian.com/x/8YdKLg) associated with the project. Deprecated, use [Get notification schemes paginated](#api-rest-api-3-notificationscheme-get) supporting search and pagination.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg).
+
+    Returns a `NotificationScheme` object: Returned if the request is successful."""
+    return await call.http(path={"projectKeyOrId": project_key_or_id}, query={"expand": expand})
+
+
+@registry.tool("get_assigned_permission_scheme")
+async def get_assigned_permission_scheme(
+    call: Call, *, project_key_or_id: str, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/{projectKeyOrId}/permissionscheme
+
+    Get assigned permission scheme.
+
+    Gets the [permission scheme](https://confluence.atlassian.com/x/yodKLg) associated with the project.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg).
+
+    Returns a `PermissionScheme` object: Returned if the request is successful."""
+    return await call.http(path={"projectKeyOrId": project_key_or_id}, query={"expand": expand})
+
+
+@registry.tool("assign_permission_scheme")
+async def assign_permission_scheme(
+    call: Call, *, project_key_or_id: str, id: int, expand: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/project/{projectKeyOrId}/permissionscheme
+
+    Assign permission scheme.
+
+    Assigns a permission scheme with a project. See [Managing project permissions](https://confluence.atlassian.com/x/yodKLg) for more information about permission schemes.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)
+
+    Returns a `PermissionScheme` object: Returned if the request is successful."""
+    return await call.http(path={"projectKeyOrId": project_key_or_id}, query={"expand": expand}, body={"id": id})
+
+
+@registry.tool("get_security_levels_for_project")
+async def get_security_levels_for_project(call: Call, *, project_key_or_id: str) -> ToolOutput:
+    """GET /rest/api/3/project/{projectKeyOrId}/securitylevel
+
+    Get project issue security levels.
+
+    Returns all [issue security](https://confluence.atlassian.com/x/J4lKLg) levels for the project that the user has access to.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [global permission](https://confluence.atlassian.com/x/x4dKLg) for the project, however, issue security levels are only returned for authenticated user with *Set Issue Security* [global permission](https://confluence.atlassian.com/x/x4dKLg) for the project.
+
+    Returns a `ProjectIssueSecurityLevels` object: Returned if the request is successful."""
+    return await call.http(path={"projectKeyOrId": project_key_or_id})
+
+
+@registry.tool("get_all_project_categories")
+async def get_all_project_categories(call: Call) -> ToolOutput:
+    """GET /rest/api/3/projectCategory
+
+    Get all project categories.
+
+    Returns all project categories.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a list of `ProjectCategory` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_project_category")
+async def create_project_category(call: Call, *, description: str | None = None, name: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/projectCategory
+
+    Create project category.
+
+    Creates a project category.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectCategory` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("remove_project_category")
+async def remove_project_category(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/projectCategory/{id}
+
+    Delete project category.
+
+    Deletes a project category.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_project_category_by_id")
+async def get_project_category_by_id(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/projectCategory/{id}
+
+    Get project category by ID.
+
+    Returns a project category.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `ProjectCategory` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_project_category")
+async def update_project_category(
+    call: Call, *, id: int, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/projectCategory/{id}
+
+    Update project category.
+
+    Updates a project category.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `UpdatedProjectCategory` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("validate_project_key")
+async def validate_project_key(call: Call, *, key: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/projectvalidate/key
+
+    Validate project key.
+
+    Validates a project key by confirming the key is a valid string and not in use.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns an `ErrorCollection` object: Returned if the request is successful."""
+    return await call.http(query={"key": key})
+
+
+@registry.tool("get_valid_project_key")
+async def get_valid_project_key(call: Call, *, key: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/projectvalidate/validProjectKey
+
+    Get valid project key.
+
+    Validates a project key and, if the key is invalid or in use, generates a valid random string for the project key.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"key": key})
+
+
+@registry.tool("get_valid_project_name")
+async def get_valid_project_name(call: Call, *, name: str) -> ToolOutput:
+    """GET /rest/api/3/projectvalidate/validProjectName
+
+    Get valid project name.
+
+    Checks that a project name isn't in use. If the name isn't in use, the passed string is returned. If the name is in use, this operation attempts to generate a valid project name based on the one supplied, usually by adding a sequence number. If a valid project name cannot be generated, a 404 response is returned.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"name": name})
+
+
+@registry.tool("get_resolutions")
+async def get_resolutions(call: Call) -> ToolOutput:
+    """GET /rest/api/3/resolution
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get resolutions.
+
+    Returns a list of all issue resolution values.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a list of `Resolution` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_resolution")
+async def create_resolution(call: Call, *, name: str, description: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/resolution
+
+    Create resolution.
+
+    Creates an issue resolution.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ResolutionId` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("set_default_resolution")
+async def set_default_resolution(call: Call, *, id: str) -> ToolOutput:
+    """PUT /rest/api/3/resolution/default
+
+    Set default resolution.
+
+    Sets default issue resolution.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"id": id})
+
+
+@registry.tool("move_resolutions")
+async def move_resolutions(
+    call: Call, *, ids: list[str], after: str | None = None, position: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/resolution/move
+
+    Move resolutions.
+
+    Changes the order of issue resolutions.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"after": after, "ids": ids, "position": position})
+
+
+@registry.tool("search_resolutions")
+async def search_resolutions(
+    call: Call,
+    *,
+    start_at: str | None = None,
+    max_results: str | None = None,
+    id: list[str] | None = None,
+    only_default: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/resolution/search
+
+    Search resolutions.
+
+    Returns a [paginated](#pagination) list of resolutions. The list can contain all resolutions or a subset determined by any combination of these criteria:
+
+     *  a list of resolutions IDs.
+     *  whether the field configuration is a default. This returns resolutions from company-managed (classic) projects only, as there is no concept of default resolutions in team-managed projects.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanResolutionJsonBean` object: Returned if the request is successful."""
+    return await call.http(
+        query={"startAt": start_at, "maxResults": max_results, "id": id, "onlyDefault": only_default}
+    )
+
+
+@registry.tool("delete_resolution")
+async def delete_resolution(call: Call, *, id: str, replace_with: str) -> ToolOutput:
+    """DELETE /rest/api/3/resolution/{id}
+
+    Delete resolution.
+
+    Deletes an issue resolution.
+
+    This operation is [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain subsequent updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(path={"id": id}, query={"replaceWith": replace_with})
+
+
+@registry.tool("get_resolution")
+async def get_resolution(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/resolution/{id}
+
+    Get resolution.
+
+    Returns an issue resolution value.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `Resolution` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_resolution")
+async def update_resolution(call: Call, *, id: str, name: str, description: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/resolution/{id}
+
+    Update resolution.
+
+    Updates an issue resolution.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("get_all_project_roles")
+async def get_all_project_roles(call: Call) -> ToolOutput:
+    """GET /rest/api/3/role
+
+    Get all project roles.
+
+    Gets a list of all project roles, complete with project role details and default actors.
+
+    ### About project roles ###
+
+    [Project roles](https://confluence.atlassian.com/x/3odKLg) are a flexible way to to associate users and groups with projects. In Jira Cloud, the list of project roles is shared globally with all projects, but each project can have a different set of actors associated with it (unlike groups, which have the same membership throughout all Jira applications).
+
+    Project roles are used in [permission schemes](#api-rest-api-3-permissionscheme-get), [email notification schemes](#api-rest-api-3-notificationscheme-get), [issue security levels](#api-rest-api-3-issuesecurityschemes-get), [comment visibility](#api-rest-api-3-comment-list-post), and workflow conditions.
+
+    #### Members and actors ####
+
+    In the Jira REST API, a member of a project role is called an *actor*. An *actor* is a group or user associated with a project role.
+
+    Actors may be set as [default members](https://confluence.atlassian.com/x/3odKLg#Managingprojectroles-Specifying'defaultmembers'foraprojectrole) of the project role or set at the project level: …
+
+    Returns a list of `ProjectRole` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("create_project_role")
+async def create_project_role(call: Call, *, description: str | None = None, name: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/role
+
+    Create project role.
+
+    Creates a new project role with no [default actors](#api-rest-api-3-resolution-get). You can use the [Add default actors to project role](#api-rest-api-3-role-id-actors-post) operation to add default actors to the project role after creating it.
+
+    *Note that although a new project role is available to all projects upon creation, any default actors that are associated with the project role are not added to projects that existed prior to the role being created.*<
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("delete_project_role")
+async def delete_project_role(call: Call, *, id: int, swap: int | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/role/{id}
+
+    Delete project role.
+
+    Deletes a project role. You must specify a replacement project role if you wish to delete a project role that is in use.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id}, query={"swap": swap})
+
+
+@registry.tool("get_project_role_by_id")
+async def get_project_role_by_id(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/role/{id}
+
+    Get project role by ID.
+
+    Gets the project role details and the default actors associated with the role. The list of default actors is sorted by display name.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("partial_update_project_role")
+async def partial_update_project_role(
+    call: Call, *, id: int, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/role/{id}
+
+    Partial update project role.
+
+    Updates either the project role's name or its description.
+
+    You cannot update both the name and description at the same time using this operation. If you send a request with a name and a description only the name is updated.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("fully_update_project_role")
+async def fully_update_project_role(
+    call: Call, *, id: int, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/role/{id}
+
+    Fully update project role.
+
+    Updates the project role's name and description. You must include both a name and a description in the request.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"description": description, "name": name})
+
+
+@registry.tool("delete_project_role_actors_from_role")
+async def delete_project_role_actors_from_role(
+    call: Call, *, id: int, user: str | None = None, group_id: str | None = None, group: str | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/role/{id}/actors
+
+    Delete default actors from project role.
+
+    Deletes the [default actors](#api-rest-api-3-resolution-get) from a project role. You may delete a group or user, but you cannot delete a group and a user in the same request.
+
+    Changing a project role's default actors does not affect project role members for projects already created.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"user": user, "groupId": group_id, "group": group})
+
+
+@registry.tool("get_project_role_actors_for_role")
+async def get_project_role_actors_for_role(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/role/{id}/actors
+
+    Get default actors for project role.
+
+    Returns the [default actors](#api-rest-api-3-resolution-get) for the project role.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("add_project_role_actors_to_role")
+async def add_project_role_actors_to_role(
+    call: Call,
+    *,
+    id: int,
+    group: list[str] | None = None,
+    group_id: list[str] | None = None,
+    user: list[str] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/role/{id}/actors
+
+    Add default actors to project role.
+
+    Adds [default actors](#api-rest-api-3-resolution-get) to a role. You may add groups or users, but you cannot add groups and users in the same request.
+
+    Changing a project role's default actors does not affect project role members for projects already created.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ProjectRole` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"group": group, "groupId": group_id, "user": user})
+
+
+@registry.tool("get_screens")
+async def get_screens(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[int] | None = None,
+    query_string: str | None = None,
+    scope: list[str] | None = None,
+    order_by: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/screens
+
+    Get screens.
+
+    Returns a [paginated](#pagination) list of all screens or those specified by one or more screen IDs.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanScreen` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "queryString": query_string,
+            "scope": scope,
+            "orderBy": order_by,
+        }
+    )
+
+
+@registry.tool("create_screen")
+async def create_screen(call: Call, *, name: str, description: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/screens
+
+    Create screen.
+
+    Creates a screen with a default field tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Screen` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name})
+
+
+@registry.tool("add_field_to_default_screen")
+async def add_field_to_default_screen(call: Call, *, field_id: str) -> ToolOutput:
+    """POST /rest/api/3/screens/addToDefault/{fieldId}
+
+    Add field to default screen.
+
+    Adds a field to the default tab of the default screen.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"fieldId": field_id})
+
+
+@registry.tool("delete_screen")
+async def delete_screen(call: Call, *, screen_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/screens/{screenId}
+
+    Delete screen.
+
+    Deletes a screen. A screen cannot be deleted if it is used in a screen scheme, workflow, or workflow draft.
+
+    Only screens used in classic projects can be deleted.
+
+    Returns no content on success."""
+    return await call.http(path={"screenId": screen_id})
+
+
+@registry.tool("update_screen")
+async def update_screen(
+    call: Call, *, screen_id: int, description: str | None = None, name: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/screens/{screenId}
+
+    Update screen.
+
+    Updates a screen. Only screens used in classic projects can be updated.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `Screen` object: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id}, body={"description": description, "name": name})
+
+
+@registry.tool("get_available_screen_fields")
+async def get_available_screen_fields(call: Call, *, screen_id: int) -> ToolOutput:
+    """GET /rest/api/3/screens/{screenId}/availableFields
+
+    Get available screen fields.
+
+    Returns the fields that can be added to a tab on a screen.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `ScreenableField` objects: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id})
+
+
+@registry.tool("get_all_screen_tabs")
+async def get_all_screen_tabs(call: Call, *, screen_id: int, project_key: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/screens/{screenId}/tabs
+
+    Get all screen tabs.
+
+    Returns the list of tabs for a screen.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) when the project key is specified, providing that the screen is associated with the project through a Screen Scheme and Issue Type Screen Scheme.
+
+    Returns a list of `ScreenableTab` objects: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id}, query={"projectKey": project_key})
+
+
+@registry.tool("add_screen_tab")
+async def add_screen_tab(call: Call, *, screen_id: int, name: str) -> ToolOutput:
+    """POST /rest/api/3/screens/{screenId}/tabs
+
+    Create screen tab.
+
+    Creates a tab for a screen.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ScreenableTab` object: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id}, body={"name": name})
+
+
+@registry.tool("delete_screen_tab")
+async def delete_screen_tab(call: Call, *, screen_id: int, tab_id: int) -> ToolOutput:
+    """DELETE /rest/api/3/screens/{screenId}/tabs/{tabId}
+
+    Delete screen tab.
+
+    Deletes a screen tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id})
+
+
+@registry.tool("rename_screen_tab")
+async def rename_screen_tab(call: Call, *, screen_id: int, tab_id: int, name: str) -> ToolOutput:
+    """PUT /rest/api/3/screens/{screenId}/tabs/{tabId}
+
+    Update screen tab.
+
+    Updates the name of a screen tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ScreenableTab` object: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id}, body={"name": name})
+
+
+@registry.tool("get_all_screen_tab_fields")
+async def get_all_screen_tab_fields(
+    call: Call, *, screen_id: int, tab_id: int, project_key: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/screens/{screenId}/tabs/{tabId}/fields
+
+    Get all screen tab fields.
+
+    Returns all fields for a screen tab.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  *Administer projects* [project permission](https://confluence.atlassian.com/x/yodKLg) when the project key is specified, providing that the screen is associated with the project through a Screen Scheme and Issue Type Screen Scheme.
+
+    Returns a list of `ScreenableField` objects: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id}, query={"projectKey": project_key})
+
+
+@registry.tool("add_screen_tab_field")
+async def add_screen_tab_field(call: Call, *, screen_id: int, tab_id: int, field_id: str) -> ToolOutput:
+    """POST /rest/api/3/screens/{screenId}/tabs/{tabId}/fields
+
+    Add screen tab field.
+
+    Adds a field to a screen tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ScreenableField` object: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id}, body={"fieldId": field_id})
+
+
+@registry.tool("remove_screen_tab_field")
+async def remove_screen_tab_field(call: Call, *, screen_id: int, tab_id: int, id: str) -> ToolOutput:
+    """DELETE /rest/api/3/screens/{screenId}/tabs/{tabId}/fields/{id}
+
+    Remove screen tab field.
+
+    Removes a field from a screen tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id, "id": id})
+
+
+@registry.tool("move_screen_tab_field")
+async def move_screen_tab_field(
+    call: Call, *, screen_id: int, tab_id: int, id: str, after: str | None = None, position: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/screens/{screenId}/tabs/{tabId}/fields/{id}/move
+
+    Move screen tab field.
+
+    Moves a screen tab field.
+
+    If `after` and `position` are provided in the request, `position` is ignored.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"screenId": screen_id, "tabId": tab_id, "id": id}, body={"after": after, "position": position}
+    )
+
+
+@registry.tool("move_screen_tab")
+async def move_screen_tab(call: Call, *, screen_id: int, tab_id: int, pos: int) -> ToolOutput:
+    """POST /rest/api/3/screens/{screenId}/tabs/{tabId}/move/{pos}
+
+    Move screen tab.
+
+    Moves a screen tab.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"screenId": screen_id, "tabId": tab_id, "pos": pos})
+
+
+@registry.tool("get_screen_schemes")
+async def get_screen_schemes(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    id: list[int] | None = None,
+    expand: str | None = None,
+    query_string: str | None = None,
+    order_by: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/screenscheme
+
+    Get screen schemes.
+
+    Returns a [paginated](#pagination) list of screen schemes.
+
+    Only screen schemes used in classic projects are returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanScreenScheme` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "id": id,
+            "expand": expand,
+            "queryString": query_string,
+            "orderBy": order_by,
+        }
+    )
+
+
+@registry.tool("create_screen_scheme")
+async def create_screen_scheme(
+    call: Call, *, name: str, screens: dict[str, Any], description: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/screenscheme
+
+    Create screen scheme.
+
+    Creates a screen scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ScreenSchemeId` object: Returned if the request is successful."""
+    return await call.http(body={"description": description, "name": name, "screens": screens})
+
+
+@registry.tool("delete_screen_scheme")
+async def delete_screen_scheme(call: Call, *, screen_scheme_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/screenscheme/{screenSchemeId}
+
+    Delete screen scheme.
+
+    Deletes a screen scheme. A screen scheme cannot be deleted if it is used in an issue type screen scheme.
+
+    Only screens schemes used in classic projects can be deleted.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"screenSchemeId": screen_scheme_id})
+
+
+@registry.tool("update_screen_scheme")
+async def update_screen_scheme(
+    call: Call,
+    *,
+    screen_scheme_id: str,
+    description: str | None = None,
+    name: str | None = None,
+    screens: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/screenscheme/{screenSchemeId}
+
+    Update screen scheme.
+
+    Updates a screen scheme. Only screen schemes used in classic projects can be updated.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"screenSchemeId": screen_scheme_id}, body={"description": description, "name": name, "screens": screens}
+    )
+
+
+@registry.tool("search_for_issues_using_jql_post")
+async def search_for_issues_using_jql_post(
+    call: Call,
+    *,
+    expand: list[str] | None = None,
+    fields: list[str] | None = None,
+    fields_by_keys: bool | None = None,
+    jql: str | None = None,
+    max_results: int | None = None,
+    properties: list[str] | None = None,
+    start_at: int | None = None,
+    validate_query: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/search
+
+    Search for issues using JQL (POST).
+
+    Searches for issues using [JQL](https://confluence.atlassian.com/x/egORLQ).
+
+    There is a [GET](#api-rest-api-3-search-get) version of this resource that can be used for smaller JQL query expressions.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Issues are included in the response where the user has:
+
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the issue.
+     *  If [issue-level security](https://confluence.atlassian.com/x/J4lKLg) is configured, issue-level security permission to view the issue.
+
+    Returns a `SearchResults` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "expand": expand,
+            "fields": fields,
+            "fieldsByKeys": fields_by_keys,
+            "jql": jql,
+            "maxResults": max_results,
+            "properties": properties,
+            "startAt": start_at,
+            "validateQuery": validate_query,
+        }
+    )
+
+
+@registry.tool("get_issue_security_level")
+async def get_issue_security_level(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/securitylevel/{id}
+
+    Get issue security level.
+
+    Returns details of an issue security level.
+
+    Use [Get issue security scheme](#api-rest-api-3-issuesecurityschemes-id-get) to obtain the IDs of issue security levels associated with the issue security scheme.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `SecurityLevel` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_server_info")
+async def get_server_info(call: Call) -> ToolOutput:
+    """GET /rest/api/3/serverInfo
+
+    Get Jira instance info.
+
+    Returns information about the Jira instance.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `ServerInformation` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_issue_navigator_default_columns")
+async def get_issue_navigator_default_columns(call: Call) -> ToolOutput:
+    """GET /rest/api/3/settings/columns
+
+    Get issue navigator default columns.
+
+    Returns the default issue navigator columns.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `ColumnItem` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("set_issue_navigator_default_columns")
+async def set_issue_navigator_default_columns(call: Call, *, body: list[str] | None = None) -> ToolOutput:
+    """PUT /rest/api/3/settings/columns
+
+    Set issue navigator default columns.
+
+    Sets the default issue navigator columns.
+
+    The `columns` parameter accepts a navigable field value and is expressed as HTML form data. To specify multiple columns, pass multiple `columns` parameters. For example, in curl:
+
+    `curl -X PUT -d columns=summary -d columns=description https://your-domain.atlassian.net/rest/api/3/settings/columns`
+
+    If no column details are sent, then all default columns are removed.
+
+    A navigable field is one that can be used as a column on the issue navigator. Find details of navigable issue columns using [Get fields](#api-rest-api-3-field-get).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body=body)
+
+
+@registry.tool("get_status")
+async def get_status(call: Call, *, id_or_name: str) -> ToolOutput:
+    """GET /rest/api/3/status/{idOrName}
+
+    Get status.
+
+    Returns a status. The status must be associated with an active workflow to be returned.
+
+    If a name is used on more than one status, only the status found first is returned. Therefore, identifying the status by its ID may be preferable.
+
+    This operation can be accessed anonymously.
+
+    [Permissions](#permissions) required: None.
+
+    Returns a `StatusDetails` object: Returned if the request is successful."""
+    return await call.http(path={"idOrName": id_or_name})
+
+
+@registry.tool("get_status_categories")
+async def get_status_categories(call: Call) -> ToolOutput:
+    """GET /rest/api/3/statuscategory
+
+    Get all status categories.
+
+    Returns a list of all status categories.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a list of `StatusCategory` objects: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("get_status_category")
+async def get_status_category(call: Call, *, id_or_key: str) -> ToolOutput:
+    """GET /rest/api/3/statuscategory/{idOrKey}
+
+    Get status category.
+
+    Returns a status category. Status categories provided a mechanism for categorizing [statuses](#api-rest-api-3-status-idOrName-get).
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `StatusCategory` object: Returned if the request is successful."""
+    return await call.http(path={"idOrKey": id_or_key})
+
+
+@registry.tool("delete_statuses_by_id")
+async def delete_statuses_by_id(call: Call, *, id: list[str] | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/statuses
+
+    Bulk delete Statuses.
+
+    Deletes statuses by ID.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer projects* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+     *  *Administer Jira* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"id": id})
+
+
+@registry.tool("get_statuses_by_id")
+async def get_statuses_by_id(call: Call, *, expand: str | None = None, id: list[str] | None = None) -> ToolOutput:
+    """GET /rest/api/3/statuses
+
+    Bulk get statuses.
+
+    Returns a list of the statuses specified by one or more status IDs.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer projects* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+     *  *Administer Jira* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+
+    Returns a list of `JiraStatus` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "id": id})
+
+
+@registry.tool("create_statuses")
+async def create_statuses(call: Call, *, scope: dict[str, Any], statuses: list[dict[str, Any]]) -> ToolOutput:
+    """POST /rest/api/3/statuses
+
+    Bulk create statuses.
+
+    Creates statuses for a global or project scope.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer projects* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+     *  *Administer Jira* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+
+    Returns a list of `JiraStatus` objects: Returned if the request is successful."""
+    return await call.http(body={"scope": scope, "statuses": statuses})
+
+
+@registry.tool("update_statuses")
+async def update_statuses(call: Call, *, statuses: list[dict[str, Any]] | None = None) -> ToolOutput:
+    """PUT /rest/api/3/statuses
+
+    Bulk update statuses.
+
+    Updates statuses by ID.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer projects* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+     *  *Administer Jira* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"statuses": statuses})
+
+
+@registry.tool("search")
+async def search(
+    call: Call,
+    *,
+    expand: str | None = None,
+    project_id: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    search_string: str | None = None,
+    status_category: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/statuses/search
+
+    Search statuses paginated.
+
+    Returns a [paginated](https://developer.atlassian.com/cloud/jira/platform/rest/v3/intro/#pagination) list of statuses that match a search on name or project.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer projects* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+     *  *Administer Jira* [project permission.](https://confluence.atlassian.com/x/yodKLg)
+
+    Returns a `PageOfStatuses` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "expand": expand,
+            "projectId": project_id,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "searchString": search_string,
+            "statusCategory": status_category,
+        }
+    )
+
+
+@registry.tool("get_task")
+async def get_task(call: Call, *, task_id: str) -> ToolOutput:
+    """GET /rest/api/3/task/{taskId}
+
+    Get task.
+
+    Returns the status of a [long-running asynchronous task](#async).
+
+    When a task has finished, this operation returns the JSON blob applicable to the task. See the documentation of the operation that created the task for details. Task details are not permanently retained. As of September 2019, details are retained for 14 days although this period may change without notice.
+
+    **[Permissions](#permissions) required:** either of:
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  Creator of the task.
+
+    Returns a `TaskProgressBeanObject` object: Returned if the request is successful."""
+    return await call.http(path={"taskId": task_id})
+
+
+@registry.tool("cancel_task")
+async def cancel_task(call: Call, *, task_id: str) -> ToolOutput:
+    """POST /rest/api/3/task/{taskId}/cancel
+
+    Cancel task.
+
+    Cancels a task.
+
+    **[Permissions](#permissions) required:** either of:
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+     *  Creator of the task.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"taskId": task_id})
+
+
+@registry.tool("get_ui_modifications")
+async def get_ui_modifications(
+    call: Call, *, start_at: int | None = None, max_results: int | None = None, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/uiModifications
+
+    Get UI modifications.
+
+    Gets UI modifications. UI modifications can only be retrieved by Forge apps.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a `PageBeanUiModificationDetails` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "expand": expand})
+
+
+@registry.tool("create_ui_modification")
+async def create_ui_modification(
+    call: Call,
+    *,
+    name: str,
+    contexts: list[dict[str, Any]] | None = None,
+    data: str | None = None,
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/uiModifications
+
+    Create UI modification.
+
+    Creates a UI modification. UI modification can only be created by Forge apps.
+
+    Each app can define up to 100 UI modifications. Each UI modification can define up to 1000 contexts.
+
+    **[Permissions](#permissions) required:**
+
+     *  *None* if the UI modification is created without contexts.
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for one or more projects, if the UI modification is created with contexts.
+
+    Returns an `UiModificationIdentifiers` object: Returned if the UI modification is created."""
+    return await call.http(body={"contexts": contexts, "data": data, "description": description, "name": name})
+
+
+@registry.tool("delete_ui_modification")
+async def delete_ui_modification(call: Call, *, ui_modification_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/uiModifications/{uiModificationId}
+
+    Delete UI modification.
+
+    Deletes a UI modification. All the contexts that belong to the UI modification are deleted too. UI modification can only be deleted by Forge apps.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the UI modification is deleted."""
+    return await call.http(path={"uiModificationId": ui_modification_id})
+
+
+@registry.tool("update_ui_modification")
+async def update_ui_modification(
+    call: Call,
+    *,
+    ui_modification_id: str,
+    contexts: list[dict[str, Any]] | None = None,
+    data: str | None = None,
+    description: str | None = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/uiModifications/{uiModificationId}
+
+    Update UI modification.
+
+    Updates a UI modification. UI modification can only be updated by Forge apps.
+
+    Each UI modification can define up to 1000 contexts.
+
+    **[Permissions](#permissions) required:**
+
+     *  *None* if the UI modification is created without contexts.
+     *  *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for one or more projects, if the UI modification is created with contexts.
+
+    Returns: Returned if the UI modification is updated."""
+    return await call.http(
+        path={"uiModificationId": ui_modification_id},
+        body={"contexts": contexts, "data": data, "description": description, "name": name},
+    )
+
+
+@registry.tool("get_avatars")
+async def get_avatars(call: Call, *, type: str, entity_id: str) -> ToolOutput:
+    """GET /rest/api/3/universal_avatar/type/{type}/owner/{entityId}
+
+    Get avatars.
+
+    Returns the system and custom avatars for a project or issue type.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  for custom project avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project the avatar belongs to.
+     *  for custom issue type avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for at least one project the issue type is used in.
+     *  for system avatars, none.
+
+    Returns an `Avatars` object: Returned if the request is successful."""
+    return await call.http(path={"type": type, "entityId": entity_id})
+
+
+@registry.tool("delete_avatar")
+async def delete_avatar(call: Call, *, type: str, owning_object_id: str, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/universal_avatar/type/{type}/owner/{owningObjectId}/avatar/{id}
+
+    Delete avatar.
+
+    Deletes an avatar from a project or issue type.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"type": type, "owningObjectId": owning_object_id, "id": id})
+
+
+@registry.tool("get_avatar_image_by_type")
+async def get_avatar_image_by_type(
+    call: Call, *, type: str, size: str | None = None, format: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/universal_avatar/view/type/{type}
+
+    Get avatar image by type.
+
+    Returns the default project or issue type avatar image.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"type": type}, query={"size": size, "format": format})
+
+
+@registry.tool("get_avatar_image_by_id")
+async def get_avatar_image_by_id(
+    call: Call, *, type: str, id: int, size: str | None = None, format: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/universal_avatar/view/type/{type}/avatar/{id}
+
+    Get avatar image by ID.
+
+    Returns a project or issue type avatar image by ID.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  For system avatars, none.
+     *  For custom project avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project the avatar belongs to.
+     *  For custom issue type avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for at least one project the issue type is used in.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"type": type, "id": id}, query={"size": size, "format": format})
+
+
+@registry.tool("get_avatar_image_by_owner")
+async def get_avatar_image_by_owner(
+    call: Call, *, type: str, entity_id: str, size: str | None = None, format: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/universal_avatar/view/type/{type}/owner/{entityId}
+
+    Get avatar image by owner.
+
+    Returns the avatar image for a project or issue type.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:**
+
+     *  For system avatars, none.
+     *  For custom project avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project the avatar belongs to.
+     *  For custom issue type avatars, *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for at least one project the issue type is used in.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"type": type, "entityId": entity_id}, query={"size": size, "format": format})
+
+
+@registry.tool("remove_user")
+async def remove_user(
+    call: Call, *, account_id: str, username: str | None = None, key: str | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/user
+
+    Delete user.
+
+    Deletes a user. If the operation completes successfully then the user is removed from Jira's user base. This operation does not delete the user's Atlassian account.
+
+    **[Permissions](#permissions) required:** Site administration (that is, membership of the *site-admin* [group](https://confluence.atlassian.com/x/24xjL)).
+
+    Returns no content on success."""
+    return await call.http(query={"accountId": account_id, "username": username, "key": key})
+
+
+@registry.tool("get_user")
+async def get_user(
+    call: Call,
+    *,
+    account_id: str | None = None,
+    username: str | None = None,
+    key: str | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user
+
+    Get user.
+
+    Returns a user.
+
+    Privacy controls are applied to the response based on the user's preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `User` object: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id, "username": username, "key": key, "expand": expand})
+
+
+@registry.tool("create_user")
+async def create_user(
+    call: Call,
+    *,
+    email_address: str,
+    application_keys: list[str] | None = None,
+    display_name: str | None = None,
+    key: str | None = None,
+    name: str | None = None,
+    password: str | None = None,
+    products: list[str] | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/user
+
+    Create user.
+
+    Creates a user. This resource is retained for legacy compatibility. As soon as a more suitable alternative is available this resource will be deprecated.
+
+    If the user exists and has access to Jira, the operation returns a 201 status. If the user exists but does not have access to Jira, the operation returns a 400 status.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `User` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "applicationKeys": application_keys,
+            "displayName": display_name,
+            "emailAddress": email_address,
+            "key": key,
+            "name": name,
+            "password": password,
+            "products": products,
+        }
+    )
+
+
+@registry.tool("find_bulk_assignable_users")
+async def find_bulk_assignable_users(
+    call: Call,
+    *,
+    project_keys: str,
+    query: str | None = None,
+    username: str | None = None,
+    account_id: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/assignable/multiProjectSearch
+
+    Find users assignable to projects.
+
+    Returns a list of users who can be assigned issues in one or more projects. The list may be restricted to users whose attributes match a string.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that can be assigned issues in the projects. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who can be assigned issues in the projects, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** None.
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "username": username,
+            "accountId": account_id,
+            "projectKeys": project_keys,
+            "startAt": start_at,
+            "maxResults": max_results,
+        }
+    )
+
+
+@registry.tool("find_assignable_users")
+async def find_assignable_users(
+    call: Call,
+    *,
+    query: str | None = None,
+    session_id: str | None = None,
+    username: str | None = None,
+    account_id: str | None = None,
+    project: str | None = None,
+    issue_key: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    action_descriptor_id: int | None = None,
+    recommend: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/assignable/search
+
+    Find users assignable to issues.
+
+    Returns a list of users that can be assigned to an issue. Use this operation to find the list of users who can be assigned to:
+
+     *  a new issue, by providing the `projectKeyOrId`.
+     *  an updated issue, by providing the `issueKey`.
+     *  to an issue during a transition (workflow action), by providing the `issueKey` and the transition id in `actionDescriptorId`. You can obtain the IDs of an issue's valid transitions using the `transitions` option in the `expand` parameter of [ Get issue](#api-rest-api-3-issue-issueIdOrKey-get).
+
+    In all these cases, you can pass an account ID to determine if a user can be assigned to an issue. The user is returned in the response if they can be assigned to the issue or issue transition.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that can be assigned the issue. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who can be assigned the issue, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code. …
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "sessionId": session_id,
+            "username": username,
+            "accountId": account_id,
+            "project": project,
+            "issueKey": issue_key,
+            "startAt": start_at,
+            "maxResults": max_results,
+            "actionDescriptorId": action_descriptor_id,
+            "recommend": recommend,
+        }
+    )
+
+
+@registry.tool("bulk_get_users")
+async def bulk_get_users(
+    call: Call,
+    *,
+    account_id: list[str],
+    start_at: int | None = None,
+    max_results: int | None = None,
+    username: list[str] | None = None,
+    key: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/bulk
+
+    Bulk get users.
+
+    Returns a [paginated](#pagination) list of the users specified by one or more account IDs.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `PageBeanUser` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "username": username,
+            "key": key,
+            "accountId": account_id,
+        }
+    )
+
+
+@registry.tool("bulk_get_users_migration")
+async def bulk_get_users_migration(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    username: list[str] | None = None,
+    key: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/bulk/migration
+
+    Get account IDs for users.
+
+    Returns the account IDs for the users specified in the `key` or `username` parameters. Note that multiple `key` or `username` parameters can be specified.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a list of `UserMigrationBean` objects: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results, "username": username, "key": key})
+
+
+@registry.tool("reset_user_columns")
+async def reset_user_columns(call: Call, *, account_id: str | None = None, username: str | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/user/columns
+
+    Reset user default columns.
+
+    Resets the default [ issue table columns](https://confluence.atlassian.com/x/XYdKLg) for the user to the system default. If `accountId` is not passed, the calling user's default columns are reset.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to set the columns on any user.
+     *  Permission to access Jira, to set the calling user's columns.
+
+    Returns no content on success."""
+    return await call.http(query={"accountId": account_id, "username": username})
+
+
+@registry.tool("get_user_default_columns")
+async def get_user_default_columns(
+    call: Call, *, account_id: str | None = None, username: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/user/columns
+
+    Get user default columns.
+
+    Returns the default [issue table columns](https://confluence.atlassian.com/x/XYdKLg) for the user. If `accountId` is not passed in the request, the calling user's details are returned.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLgl), to get the column details for any user.
+     *  Permission to access Jira, to get the calling user's column details.
+
+    Returns a list of `ColumnItem` objects: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id, "username": username})
+
+
+@registry.tool("set_user_columns")
+async def set_user_columns(call: Call, *, account_id: str | None = None, body: list[str] | None = None) -> ToolOutput:
+    """PUT /rest/api/3/user/columns
+
+    Set user default columns.
+
+    Sets the default [ issue table columns](https://confluence.atlassian.com/x/XYdKLg) for the user. If an account ID is not passed, the calling user's default columns are set. If no column details are sent, then all default columns are removed.
+
+    The parameters for this resource are expressed as HTML form data. For example, in curl:
+
+    `curl -X PUT -d columns=summary -d columns=description https://your-domain.atlassian.net/rest/api/3/user/columns?accountId=5b10ac8d82e05b22cc7d4ef5'`
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to set the columns on any user.
+     *  Permission to access Jira, to set the calling user's columns.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id}, body=body)
+
+
+@registry.tool("get_user_email")
+async def get_user_email(call: Call, *, account_id: str) -> ToolOutput:
+    """GET /rest/api/3/user/email
+
+    Get user email.
+
+    Returns a user's email address. This API is only available to apps approved by Atlassian, according to these [guidelines](https://community.developer.atlassian.com/t/guidelines-for-requesting-access-to-email-address/27603).
+
+    Returns an `UnrestrictedUserEmail` object: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id})
+
+
+@registry.tool("get_user_email_bulk")
+async def get_user_email_bulk(call: Call, *, account_id: list[str]) -> ToolOutput:
+    """GET /rest/api/3/user/email/bulk
+
+    Get user email bulk.
+
+    Returns a user's email address. This API is only available to apps approved by Atlassian, according to these [guidelines](https://community.developer.atlassian.com/t/guidelines-for-requesting-access-to-email-address/27603).
+
+    Returns an `UnrestrictedUserEmail` object: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id})
+
+
+@registry.tool("get_user_groups")
+async def get_user_groups(
+    call: Call, *, account_id: str, username: str | None = None, key: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/user/groups
+
+    Get user groups.
+
+    Returns the groups to which a user belongs.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `GroupName` objects: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id, "username": username, "key": key})
+
+
+@registry.tool("find_users_with_all_permissions")
+async def find_users_with_all_permissions(
+    call: Call,
+    *,
+    permissions: str,
+    query: str | None = None,
+    username: str | None = None,
+    account_id: str | None = None,
+    issue_key: str | None = None,
+    project_key: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/permission/search
+
+    Find users with permissions.
+
+    Returns a list of users who fulfill these criteria:
+
+     *  their user attributes match a search string.
+     *  they have a set of permissions for a project or issue.
+
+    If no search string is provided, a list of all users with the permissions is returned.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that match the search string and have permission for the project or issue. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who match the search string and have permission for the project or issue, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** …
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "username": username,
+            "accountId": account_id,
+            "permissions": permissions,
+            "issueKey": issue_key,
+            "projectKey": project_key,
+            "startAt": start_at,
+            "maxResults": max_results,
+        }
+    )
+
+
+@registry.tool("find_users_for_picker")
+async def find_users_for_picker(
+    call: Call,
+    *,
+    query: str,
+    max_results: int | None = None,
+    show_avatar: bool | None = None,
+    exclude: list[str] | None = None,
+    exclude_account_ids: list[str] | None = None,
+    avatar_size: str | None = None,
+    exclude_connect_users: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/picker
+
+    Find users for picker.
+
+    Returns a list of users whose attributes match the query term. The returned object includes the `html` field where the matched query term is highlighted with the HTML strong tag. A list of account IDs can be provided to exclude users from the results.
+
+    This operation takes the users in the range defined by `maxResults`, up to the thousandth user, and then returns only the users from that range that match the query term. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who match the query term, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    This operation can be accessed anonymously. …
+
+    Returns a `FoundUsers` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "maxResults": max_results,
+            "showAvatar": show_avatar,
+            "exclude": exclude,
+            "excludeAccountIds": exclude_account_ids,
+            "avatarSize": avatar_size,
+            "excludeConnectUsers": exclude_connect_users,
+        }
+    )
+
+
+@registry.tool("get_user_property_keys")
+async def get_user_property_keys(
+    call: Call, *, account_id: str | None = None, user_key: str | None = None, username: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/user/properties
+
+    Get user property keys.
+
+    Returns the keys of all properties for a user.
+
+    Note: This operation does not access the [user properties](https://confluence.atlassian.com/x/8YxjL) created and maintained in Jira.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to access the property keys on any user.
+     *  Access to Jira, to access the calling user's property keys.
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(query={"accountId": account_id, "userKey": user_key, "username": username})
+
+
+@registry.tool("delete_user_property")
+async def delete_user_property(
+    call: Call,
+    *,
+    property_key: str,
+    account_id: str | None = None,
+    user_key: str | None = None,
+    username: str | None = None,
+) -> ToolOutput:
+    """DELETE /rest/api/3/user/properties/{propertyKey}
+
+    Delete user property.
+
+    Deletes a property from a user.
+
+    Note: This operation does not access the [user properties](https://confluence.atlassian.com/x/8YxjL) created and maintained in Jira.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to delete a property from any user.
+     *  Access to Jira, to delete a property from the calling user's record.
+
+    Returns no content on success."""
+    return await call.http(
+        query={"accountId": account_id, "userKey": user_key, "username": username}, path={"propertyKey": property_key}
+    )
+
+
+@registry.tool("get_user_property")
+async def get_user_property(
+    call: Call,
+    *,
+    property_key: str,
+    account_id: str | None = None,
+    user_key: str | None = None,
+    username: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/properties/{propertyKey}
+
+    Get user property.
+
+    Returns the value of a user's property. If no property key is provided [Get user property keys](#api-rest-api-3-user-properties-get) is called.
+
+    Note: This operation does not access the [user properties](https://confluence.atlassian.com/x/8YxjL) created and maintained in Jira.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to get a property from any user.
+     *  Access to Jira, to get a property from the calling user's record.
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(
+        query={"accountId": account_id, "userKey": user_key, "username": username}, path={"propertyKey": property_key}
+    )
+
+
+@registry.tool("set_user_property")
+async def set_user_property(
+    call: Call,
+    *,
+    property_key: str,
+    body: Any,
+    account_id: str | None = None,
+    user_key: str | None = None,
+    username: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/user/properties/{propertyKey}
+
+    Set user property.
+
+    Sets the value of a user's property. Use this resource to store custom data against a user.
+
+    Note: This operation does not access the [user properties](https://confluence.atlassian.com/x/8YxjL) created and maintained in Jira.
+
+    **[Permissions](#permissions) required:**
+
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg), to set a property on any user.
+     *  Access to Jira, to set a property on the calling user's record.
+
+    Returns: Returned if the user property is updated."""
+    return await call.http(
+        query={"accountId": account_id, "userKey": user_key, "username": username},
+        path={"propertyKey": property_key},
+        body=body,
+    )
+
+
+@registry.tool("find_users_by_query")
+async def find_users_by_query(
+    call: Call, *, query: str, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/user/search/query
+
+    Find users by query.
+
+    Finds users with a structured query and returns a [paginated](#pagination) list of user details.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that match the structured query. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who match the structured query, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    The query statements are: …
+
+    Returns a `PageBeanUser` object: Returned if the request is successful."""
+    return await call.http(query={"query": query, "startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("find_user_keys_by_query")
+async def find_user_keys_by_query(
+    call: Call, *, query: str, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/user/search/query/key
+
+    Find user keys by query.
+
+    Finds users with a structured query and returns a [paginated](#pagination) list of user keys.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that match the structured query. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who match the structured query, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    The query statements are: …
+
+    Returns a `PageBeanUserKey` object: Returned if the request is successful."""
+    return await call.http(query={"query": query, "startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("find_users_with_browse_permission")
+async def find_users_with_browse_permission(
+    call: Call,
+    *,
+    query: str | None = None,
+    username: str | None = None,
+    account_id: str | None = None,
+    issue_key: str | None = None,
+    project_key: str | None = None,
+    start_at: int | None = None,
+    max_results: int | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/user/viewissue/search
+
+    Find users with browse permission.
+
+    Returns a list of users who fulfill these criteria:
+
+     *  their user attributes match a search string.
+     *  they have permission to browse issues.
+
+    Use this resource to find users who can browse:
+
+     *  an issue, by providing the `issueKey`.
+     *  any issue in a project, by providing the `projectKey`.
+
+    This operation takes the users in the range defined by `startAt` and `maxResults`, up to the thousandth user, and then returns only the users from that range that match the search string and have permission to browse issues. This means the operation usually returns fewer users than specified in `maxResults`. To get all the users who match the search string and have permission to browse issues, use [Get all users](#api-rest-api-3-users-search-get) and filter the records in your code.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    This operation can be accessed anonymously. …
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "query": query,
+            "username": username,
+            "accountId": account_id,
+            "issueKey": issue_key,
+            "projectKey": project_key,
+            "startAt": start_at,
+            "maxResults": max_results,
+        }
+    )
+
+
+@registry.tool("get_all_users_default")
+async def get_all_users_default(
+    call: Call, *, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/users
+
+    Get all users default.
+
+    Returns a list of all users, including active users, inactive users and previously deleted users that have an Atlassian account.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("get_all_users")
+async def get_all_users(call: Call, *, start_at: int | None = None, max_results: int | None = None) -> ToolOutput:
+    """GET /rest/api/3/users/search
+
+    Get all users.
+
+    Returns a list of all users, including active users, inactive users and previously deleted users that have an Atlassian account.
+
+    Privacy controls are applied to the response based on the users' preferences. This could mean, for example, that the user's email address is hidden. See the [Profile visibility overview](https://developer.atlassian.com/cloud/jira/platform/profile-visibility/) for more details.
+
+    **[Permissions](#permissions) required:** *Browse users and groups* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `User` objects: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("create_version")
+async def create_version(
+    call: Call,
+    *,
+    archived: bool | None = None,
+    description: str | None = None,
+    expand: str | None = None,
+    move_unfixed_issues_to: str | None = None,
+    name: str | None = None,
+    project: str | None = None,
+    project_id: int | None = None,
+    release_date: str | None = None,
+    released: bool | None = None,
+    start_date: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/version
+
+    Create version.
+
+    Creates a project version.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project the version is added to.
+
+    Returns a `Version` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "archived": archived,
+            "description": description,
+            "expand": expand,
+            "moveUnfixedIssuesTo": move_unfixed_issues_to,
+            "name": name,
+            "project": project,
+            "projectId": project_id,
+            "releaseDate": release_date,
+            "released": released,
+            "startDate": start_date,
+        }
+    )
+
+
+@registry.tool("delete_version")
+async def delete_version(
+    call: Call, *, id: str, move_fix_issues_to: str | None = None, move_affected_issues_to: str | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/version/{id}
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Delete version.
+
+    Deletes a project version.
+
+    Deprecated, use [ Delete and replace version](#api-rest-api-3-version-id-removeAndSwap-post) that supports swapping version values in custom fields, in addition to the swapping for `fixVersion` and `affectedVersion` provided in this resource.
+
+    Alternative versions can be provided to update issues that use the deleted version in `fixVersion` or `affectedVersion`. If alternatives are not provided, occurrences of `fixVersion` and `affectedVersion` that contain the deleted version are cleared.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that contains the version.
+
+    Returns no content on success."""
+    return await call.http(
+        path={"id": id}, query={"moveFixIssuesTo": move_fix_issues_to, "moveAffectedIssuesTo": move_affected_issues_to}
+    )
+
+
+@registry.tool("get_version")
+async def get_version(call: Call, *, id: str, expand: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/version/{id}
+
+    Get version.
+
+    Returns a project version.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project containing the version.
+
+    Returns a `Version` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"expand": expand})
+
+
+@registry.tool("update_version")
+async def update_version(
+    call: Call,
+    *,
+    id: str,
+    archived: bool | None = None,
+    description: str | None = None,
+    expand: str | None = None,
+    move_unfixed_issues_to: str | None = None,
+    name: str | None = None,
+    project: str | None = None,
+    project_id: int | None = None,
+    release_date: str | None = None,
+    released: bool | None = None,
+    start_date: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/version/{id}
+
+    Update version.
+
+    Updates a project version.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that contains the version.
+
+    Returns a `Version` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "archived": archived,
+            "description": description,
+            "expand": expand,
+            "moveUnfixedIssuesTo": move_unfixed_issues_to,
+            "name": name,
+            "project": project,
+            "projectId": project_id,
+            "releaseDate": release_date,
+            "released": released,
+            "startDate": start_date,
+        },
+    )
+
+
+@registry.tool("merge_versions")
+async def merge_versions(call: Call, *, id: str, move_issues_to: str) -> ToolOutput:
+    """PUT /rest/api/3/version/{id}/mergeto/{moveIssuesTo}
+
+    Merge versions.
+
+    Merges two project versions. The merge is completed by deleting the version specified in `id` and replacing any occurrences of its ID in `fixVersion` with the version ID specified in `moveIssuesTo`.
+
+    Consider using [ Delete and replace version](#api-rest-api-3-version-id-removeAndSwap-post) instead. This resource supports swapping version values in `fixVersion`, `affectedVersion`, and custom fields.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that contains the version.
+
+    Returns: Returned if the version is deleted."""
+    return await call.http(path={"id": id, "moveIssuesTo": move_issues_to})
+
+
+@registry.tool("move_version")
+async def move_version(call: Call, *, id: str, after: str | None = None, position: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/version/{id}/move
+
+    Move version.
+
+    Modifies the version's sequence within the project, which affects the display order of the versions in Jira.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* project permission for the project that contains the version.
+
+    Returns a `Version` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"after": after, "position": position})
+
+
+@registry.tool("get_version_related_issues")
+async def get_version_related_issues(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/version/{id}/relatedIssueCounts
+
+    Get version's related issues count.
+
+    Returns the following counts for a version:
+
+     *  Number of issues where the `fixVersion` is set to the version.
+     *  Number of issues where the `affectedVersion` is set to the version.
+     *  Number of issues where a version custom field is set to the version.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* project permission for the project that contains the version.
+
+    Returns a `VersionIssueCounts` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("delete_and_replace_version")
+async def delete_and_replace_version(
+    call: Call,
+    *,
+    id: str,
+    custom_field_replacement_list: list[dict[str, Any]] | None = None,
+    move_affected_issues_to: int | None = None,
+    move_fix_issues_to: int | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/version/{id}/removeAndSwap
+
+    Delete and replace version.
+
+    Deletes a project version.
+
+    Alternative versions can be provided to update issues that use the deleted version in `fixVersion`, `affectedVersion`, or any version picker custom fields. If alternatives are not provided, occurrences of `fixVersion`, `affectedVersion`, and any version picker custom field, that contain the deleted version, are cleared. Any replacement version must be in the same project as the version being deleted and cannot be the version being deleted.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg) or *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project that contains the version.
+
+    Returns: Returned if the version is deleted."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "customFieldReplacementList": custom_field_replacement_list,
+            "moveAffectedIssuesTo": move_affected_issues_to,
+            "moveFixIssuesTo": move_fix_issues_to,
+        },
+    )
+
+
+@registry.tool("get_version_unresolved_issues")
+async def get_version_unresolved_issues(call: Call, *, id: str) -> ToolOutput:
+    """GET /rest/api/3/version/{id}/unresolvedIssueCount
+
+    Get version's unresolved issues count.
+
+    Returns counts of the issues and unresolved issues for the project version.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** *Browse projects* project permission for the project that contains the version.
+
+    Returns a `VersionUnresolvedIssuesCount` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("delete_webhook_by_id")
+async def delete_webhook_by_id(call: Call, *, webhook_ids: list[int]) -> ToolOutput:
+    """DELETE /rest/api/3/webhook
+
+    Delete webhooks by ID.
+
+    Removes webhooks by ID. Only webhooks registered by the calling app are removed. If webhooks created by other apps are specified, they are ignored.
+
+    **[Permissions](#permissions) required:** Only [Connect](https://developer.atlassian.com/cloud/jira/platform/#connect-apps) and [OAuth 2.0](https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps) apps can use this operation.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"webhookIds": webhook_ids})
+
+
+@registry.tool("get_dynamic_webhooks_for_app")
+async def get_dynamic_webhooks_for_app(
+    call: Call, *, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/webhook
+
+    Get dynamic webhooks for app.
+
+    Returns a [paginated](#pagination) list of the webhooks registered by the calling app.
+
+    **[Permissions](#permissions) required:** Only [Connect](https://developer.atlassian.com/cloud/jira/platform/#connect-apps) and [OAuth 2.0](https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps) apps can use this operation.
+
+    Returns a `PageBeanWebhook` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("register_dynamic_webhooks")
+async def register_dynamic_webhooks(call: Call, *, url: str, webhooks: list[dict[str, Any]]) -> ToolOutput:
+    """POST /rest/api/3/webhook
+
+    Register dynamic webhooks.
+
+    Registers webhooks.
+
+    **NOTE:** for non-public OAuth apps, webhooks are delivered only if there is a match between the app owner and the user who registered a dynamic webhook.
+
+    **[Permissions](#permissions) required:** Only [Connect](https://developer.atlassian.com/cloud/jira/platform/#connect-apps) and [OAuth 2.0](https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps) apps can use this operation.
+
+    Returns a `ContainerForRegisteredWebhooks` object: Returned if the request is successful."""
+    return await call.http(body={"url": url, "webhooks": webhooks})
+
+
+@registry.tool("get_failed_webhooks")
+async def get_failed_webhooks(call: Call, *, max_results: int | None = None, after: int | None = None) -> ToolOutput:
+    """GET /rest/api/3/webhook/failed
+
+    Get failed webhooks.
+
+    Returns webhooks that have recently failed to be delivered to the requesting app after the maximum number of retries.
+
+    After 72 hours the failure may no longer be returned by this operation.
+
+    The oldest failure is returned first.
+
+    This method uses a cursor-based pagination. To request the next page use the failure time of the last webhook on the list as the `failedAfter` value or use the URL provided in `next`.
+
+    **[Permissions](#permissions) required:** Only [Connect apps](https://developer.atlassian.com/cloud/jira/platform/index/#connect-apps) can use this operation.
+
+    Returns a `FailedWebhooks` object: Returned if the request is successful."""
+    return await call.http(query={"maxResults": max_results, "after": after})
+
+
+@registry.tool("refresh_webhooks")
+async def refresh_webhooks(call: Call, *, webhook_ids: list[int]) -> ToolOutput:
+    """PUT /rest/api/3/webhook/refresh
+
+    Extend webhook life.
+
+    Extends the life of webhook. Webhooks registered through the REST API expire after 30 days. Call this operation to keep them alive.
+
+    Unrecognized webhook IDs (those that are not found or belong to other apps) are ignored.
+
+    **[Permissions](#permissions) required:** Only [Connect](https://developer.atlassian.com/cloud/jira/platform/#connect-apps) and [OAuth 2.0](https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps) apps can use this operation.
+
+    Returns a `WebhooksExpirationDate` object: Returned if the request is successful."""
+    return await call.http(body={"webhookIds": webhook_ids})
+
+
+@registry.tool("get_all_workflows")
+async def get_all_workflows(call: Call, *, workflow_name: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/workflow
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    Get all workflows.
+
+    Returns all workflows in Jira or a workflow. Deprecated, use [Get workflows paginated](#api-rest-api-3-workflow-search-get).
+
+    If the `workflowName` parameter is specified, the workflow is returned as an object (not in an array). Otherwise, an array of workflow objects is returned.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `DeprecatedWorkflow` objects: Returned if the request is successful."""
+    return await call.http(query={"workflowName": workflow_name})
+
+
+@registry.tool("create_workflow")
+async def create_workflow(
+    call: Call,
+    *,
+    name: str,
+    statuses: list[dict[str, Any]],
+    transitions: list[dict[str, Any]],
+    description: str | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/workflow
+
+    Create workflow.
+
+    Creates a workflow. You can define transition rules using the shapes detailed in the following sections. If no transitional rules are specified the default system transition rules are used.
+
+    #### Conditions ####
+
+    Conditions enable workflow rules that govern whether a transition can execute.
+
+    ##### Always false condition #####
+
+    A condition that always fails.
+
+        {
+           "type": "AlwaysFalseCondition"
+         }
+
+    ##### Block transition until approval #####
+
+    A condition that blocks issue transition if there is a pending approval.
+
+        {
+           "type": "BlockInProgressApprovalCondition"
+         }
+
+    ##### Compare number custom field condition #####
+
+    A condition that allows transition if a comparison between a number custom field and a value is true.
+
+        {
+           "type": "CompareNumberCFCondition",
+           "configuration": {
+             "comparator": "=",
+             "fieldId": "customfield_10029",
+             "fieldValue": 2
+           }
+         } …
+
+    Returns a `WorkflowIDs` object: Returned if the workflow is created."""
+    return await call.http(
+        body={"description": description, "name": name, "statuses": statuses, "transitions": transitions}
+    )
+
+
+@registry.tool("get_wf_transition_rule_configs")
+async def get_wf_transition_rule_configs(
+    call: Call,
+    *,
+    types: list[str],
+    start_at: int | None = None,
+    max_results: int | None = None,
+    keys: list[str] | None = None,
+    workflow_names: list[str] | None = None,
+    with_tags: list[str] | None = None,
+    draft: bool | None = None,
+    expand: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/workflow/rule/config
+
+    Get workflow transition rule configurations.
+
+    Returns a [paginated](#pagination) list of workflows with transition rules. The workflows can be filtered to return only those containing workflow transition rules:
+
+     *  of one or more transition rule types, such as [workflow post functions](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-post-function/).
+     *  matching one or more transition rule keys.
+
+    Only workflows containing transition rules created by the calling [Connect](https://developer.atlassian.com/cloud/jira/platform/index/#connect-apps) or [Forge](https://developer.atlassian.com/cloud/jira/platform/index/#forge-apps) app are returned.
+
+    Due to server-side optimizations, workflows with an empty list of rules may be returned; these workflows can be ignored.
+
+    **[Permissions](#permissions) required:** Only [Connect](https://developer.atlassian.com/cloud/jira/platform/index/#connect-apps) or [Forge](https://developer.atlassian.com/cloud/jira/platform/index/#forge-apps) apps can use this operation.
+
+    Returns a `PageBeanWorkflowTransitionRules` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "types": types,
+            "keys": keys,
+            "workflowNames": workflow_names,
+            "withTags": with_tags,
+            "draft": draft,
+            "expand": expand,
+        }
+    )
+
+
+@registry.tool("update_wf_transition_rule_configs")
+async def update_wf_transition_rule_configs(call: Call, *, workflows: list[dict[str, Any]]) -> ToolOutput:
+    """PUT /rest/api/3/workflow/rule/config
+
+    Update workflow transition rule configurations.
+
+    Updates configuration of workflow transition rules. The following rule types are supported:
+
+     *  [post functions](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-post-function/)
+     *  [conditions](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-condition/)
+     *  [validators](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-validator/)
+
+    Only rules created by the calling Connect app can be updated.
+
+    To assist with app migration, this operation can be used to:
+
+     *  Disable a rule.
+     *  Add a `tag`. Use this to filter rules in the [Get workflow transition rule configurations](https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-workflow-transition-rules/#api-rest-api-3-workflow-rule-config-get).
+
+    Rules are enabled if the `disabled` parameter is not provided.
+
+    **[Permissions](#permissions) required:** Only Connect apps can use this operation.
+
+    Returns a `WorkflowTransitionRulesUpdateErrors` object: Returned if the request is successful."""
+    return await call.http(body={"workflows": workflows})
+
+
+@registry.tool("delete_wf_transition_rule_configs")
+async def delete_wf_transition_rule_configs(call: Call, *, workflows: list[dict[str, Any]]) -> ToolOutput:
+    """PUT /rest/api/3/workflow/rule/config/delete
+
+    Delete workflow transition rule configurations.
+
+    Deletes workflow transition rules from one or more workflows. These rule types are supported:
+
+     *  [post functions](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-post-function/)
+     *  [conditions](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-condition/)
+     *  [validators](https://developer.atlassian.com/cloud/jira/platform/modules/workflow-validator/)
+
+    Only rules created by the calling Connect app can be deleted.
+
+    **[Permissions](#permissions) required:** Only Connect apps can use this operation.
+
+    Returns a `WorkflowTransitionRulesUpdateErrors` object: Returned if the request is successful."""
+    return await call.http(body={"workflows": workflows})
+
+
+@registry.tool("get_workflows_paginated")
+async def get_workflows_paginated(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    workflow_name: list[str] | None = None,
+    expand: str | None = None,
+    query_string: str | None = None,
+    order_by: str | None = None,
+    is_active: bool | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/workflow/search
+
+    Get workflows paginated.
+
+    Returns a [paginated](#pagination) list of published classic workflows. When workflow names are specified, details of those workflows are returned. Otherwise, all published classic workflows are returned.
+
+    This operation does not return next-gen workflows.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanWorkflow` object: Returned if the request is successful."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "workflowName": workflow_name,
+            "expand": expand,
+            "queryString": query_string,
+            "orderBy": order_by,
+            "isActive": is_active,
+        }
+    )
+
+
+@registry.tool("delete_workflow_transition_property")
+async def delete_workflow_transition_property(
+    call: Call, *, transition_id: int, key: str, workflow_name: str, workflow_mode: str | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/workflow/transitions/{transitionId}/properties
+
+    Delete workflow transition property.
+
+    Deletes a property from a workflow transition. Transition properties are used to change the behavior of a transition. For more information, see [Transition properties](https://confluence.atlassian.com/x/zIhKLg#Advancedworkflowconfiguration-transitionproperties) and [Workflow properties](https://confluence.atlassian.com/x/JYlKLg).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg)."""
+    return await call.http(
+        path={"transitionId": transition_id},
+        query={"key": key, "workflowName": workflow_name, "workflowMode": workflow_mode},
+    )
+
+
+@registry.tool("get_workflow_transition_properties")
+async def get_workflow_transition_properties(
+    call: Call,
+    *,
+    transition_id: int,
+    workflow_name: str,
+    include_reserved_keys: bool | None = None,
+    key: str | None = None,
+    workflow_mode: str | None = None,
+) -> ToolOutput:
+    """GET /rest/api/3/workflow/transitions/{transitionId}/properties
+
+    Get workflow transition properties.
+
+    Returns the properties on a workflow transition. Transition properties are used to change the behavior of a transition. For more information, see [Transition properties](https://confluence.atlassian.com/x/zIhKLg#Advancedworkflowconfiguration-transitionproperties) and [Workflow properties](https://confluence.atlassian.com/x/JYlKLg).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowTransitionProperty` object."""
+    return await call.http(
+        path={"transitionId": transition_id},
+        query={
+            "includeReservedKeys": include_reserved_keys,
+            "key": key,
+            "workflowName": workflow_name,
+            "workflowMode": workflow_mode,
+        },
+    )
+
+
+@registry.tool("create_workflow_transition_property")
+async def create_workflow_transition_property(
+    call: Call, *, transition_id: int, key: str, workflow_name: str, value: str, workflow_mode: str | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/workflow/transitions/{transitionId}/properties
+
+    Create workflow transition property.
+
+    Adds a property to a workflow transition. Transition properties are used to change the behavior of a transition. For more information, see [Transition properties](https://confluence.atlassian.com/x/zIhKLg#Advancedworkflowconfiguration-transitionproperties) and [Workflow properties](https://confluence.atlassian.com/x/JYlKLg).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowTransitionProperty` object."""
+    return await call.http(
+        path={"transitionId": transition_id},
+        query={"key": key, "workflowName": workflow_name, "workflowMode": workflow_mode},
+        body={"value": value},
+    )
+
+
+@registry.tool("update_workflow_transition_property")
+async def update_workflow_transition_property(
+    call: Call, *, transition_id: int, key: str, workflow_name: str, value: str, workflow_mode: str | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/workflow/transitions/{transitionId}/properties
+
+    Update workflow transition property.
+
+    Updates a workflow transition by changing the property value. Trying to update a property that does not exist results in a new property being added to the transition. Transition properties are used to change the behavior of a transition. For more information, see [Transition properties](https://confluence.atlassian.com/x/zIhKLg#Advancedworkflowconfiguration-transitionproperties) and [Workflow properties](https://confluence.atlassian.com/x/JYlKLg).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowTransitionProperty` object."""
+    return await call.http(
+        path={"transitionId": transition_id},
+        query={"key": key, "workflowName": workflow_name, "workflowMode": workflow_mode},
+        body={"value": value},
+    )
+
+
+@registry.tool("delete_inactive_workflow")
+async def delete_inactive_workflow(call: Call, *, entity_id: str) -> ToolOutput:
+    """DELETE /rest/api/3/workflow/{entityId}
+
+    Delete inactive workflow.
+
+    Deletes a workflow.
+
+    The workflow cannot be deleted if it is:
+
+     *  an active workflow.
+     *  a system workflow.
+     *  associated with any workflow scheme.
+     *  associated with any draft workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"entityId": entity_id})
+
+
+@registry.tool("get_all_workflow_schemes")
+async def get_all_workflow_schemes(
+    call: Call, *, start_at: int | None = None, max_results: int | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme
+
+    Get all workflow schemes.
+
+    Returns a [paginated](#pagination) list of all workflow schemes, not including draft workflow schemes.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `PageBeanWorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(query={"startAt": start_at, "maxResults": max_results})
+
+
+@registry.tool("create_workflow_scheme")
+async def create_workflow_scheme(
+    call: Call,
+    *,
+    default_workflow: str | None = None,
+    description: str | None = None,
+    issue_type_mappings: dict[str, Any] | None = None,
+    name: str | None = None,
+    update_draft_if_needed: bool | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/workflowscheme
+
+    Create workflow scheme.
+
+    Creates a workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        body={
+            "defaultWorkflow": default_workflow,
+            "description": description,
+            "issueTypeMappings": issue_type_mappings,
+            "name": name,
+            "updateDraftIfNeeded": update_draft_if_needed,
+        }
+    )
+
+
+@registry.tool("get_workflow_scheme_project_associations")
+async def get_workflow_scheme_project_associations(call: Call, *, project_id: list[int]) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/project
+
+    Get workflow scheme project associations.
+
+    Returns a list of the workflow schemes associated with a list of projects. Each returned workflow scheme includes a list of the requested projects associated with it. Any team-managed or non-existent projects in the request are ignored and no errors are returned.
+
+    If the project is associated with the `Default Workflow Scheme` no ID is returned. This is because the way the `Default Workflow Scheme` is stored means it has no ID.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `ContainerOfWorkflowSchemeAssociations` object: Returned if the request is successful."""
+    return await call.http(query={"projectId": project_id})
+
+
+@registry.tool("assign_scheme_to_project")
+async def assign_scheme_to_project(call: Call, *, project_id: str, workflow_scheme_id: str | None = None) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/project
+
+    Assign workflow scheme to project.
+
+    Assigns a workflow scheme to a project. This operation is performed only when there are no issues in the project.
+
+    Workflow schemes can only be assigned to classic projects.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"projectId": project_id, "workflowSchemeId": workflow_scheme_id})
+
+
+@registry.tool("delete_workflow_scheme")
+async def delete_workflow_scheme(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}
+
+    Delete workflow scheme.
+
+    Deletes a workflow scheme. Note that a workflow scheme cannot be deleted if it is active (that is, being used by at least one project).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_workflow_scheme")
+async def get_workflow_scheme(call: Call, *, id: int, return_draft_if_exists: bool | None = None) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}
+
+    Get workflow scheme.
+
+    Returns a workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"returnDraftIfExists": return_draft_if_exists})
+
+
+@registry.tool("update_workflow_scheme")
+async def update_workflow_scheme(
+    call: Call,
+    *,
+    id: int,
+    default_workflow: str | None = None,
+    description: str | None = None,
+    issue_type_mappings: dict[str, Any] | None = None,
+    name: str | None = None,
+    update_draft_if_needed: bool | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}
+
+    Update workflow scheme.
+
+    Updates a workflow scheme, including the name, default workflow, issue type to project mappings, and more. If the workflow scheme is active (that is, being used by at least one project), then a draft workflow scheme is created or updated instead, provided that `updateDraftIfNeeded` is set to `true`.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "defaultWorkflow": default_workflow,
+            "description": description,
+            "issueTypeMappings": issue_type_mappings,
+            "name": name,
+            "updateDraftIfNeeded": update_draft_if_needed,
+        },
+    )
+
+
+@registry.tool("create_workflow_scheme_draft_from_parent")
+async def create_workflow_scheme_draft_from_parent(call: Call, *, id: int) -> ToolOutput:
+    """POST /rest/api/3/workflowscheme/{id}/createdraft
+
+    Create draft workflow scheme.
+
+    Create a draft workflow scheme from an active workflow scheme, by copying the active workflow scheme. Note that an active workflow scheme can only have one draft workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("delete_default_workflow")
+async def delete_default_workflow(call: Call, *, id: int, update_draft_if_needed: bool | None = None) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/default
+
+    Delete default workflow.
+
+    Resets the default workflow for a workflow scheme. That is, the default workflow is set to Jira's system workflow (the *jira* workflow).
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` and a draft workflow scheme is created or updated with the default workflow reset. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"updateDraftIfNeeded": update_draft_if_needed})
+
+
+@registry.tool("get_default_workflow")
+async def get_default_workflow(call: Call, *, id: int, return_draft_if_exists: bool | None = None) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/default
+
+    Get default workflow.
+
+    Returns the default workflow for a workflow scheme. The default workflow is the workflow that is assigned any issue types that have not been mapped to any other workflow. The default workflow has *All Unassigned Issue Types* listed in its issue types for the workflow scheme in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `DefaultWorkflow` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"returnDraftIfExists": return_draft_if_exists})
+
+
+@registry.tool("update_default_workflow")
+async def update_default_workflow(
+    call: Call, *, id: int, workflow: str, update_draft_if_needed: bool | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/default
+
+    Update default workflow.
+
+    Sets the default workflow for a workflow scheme.
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` in the request object and a draft workflow scheme is created or updated with the new default workflow. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"updateDraftIfNeeded": update_draft_if_needed, "workflow": workflow})
+
+
+@registry.tool("delete_workflow_scheme_draft")
+async def delete_workflow_scheme_draft(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/draft
+
+    Delete draft workflow scheme.
+
+    Deletes a draft workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_workflow_scheme_draft")
+async def get_workflow_scheme_draft(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/draft
+
+    Get draft workflow scheme.
+
+    Returns the draft workflow scheme for an active workflow scheme. Draft workflow schemes allow changes to be made to the active workflow schemes: When an active workflow scheme is updated, a draft copy is created. The draft is modified, then the changes in the draft are copied back to the active workflow scheme. See [Configuring workflow schemes](https://confluence.atlassian.com/x/tohKLg) for more information.
+    Note that:
+
+     *  Only active workflow schemes can have draft workflow schemes.
+     *  An active workflow scheme can only have one draft workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_workflow_scheme_draft")
+async def update_workflow_scheme_draft(
+    call: Call,
+    *,
+    id: int,
+    default_workflow: str | None = None,
+    description: str | None = None,
+    issue_type_mappings: dict[str, Any] | None = None,
+    name: str | None = None,
+    update_draft_if_needed: bool | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/draft
+
+    Update draft workflow scheme.
+
+    Updates a draft workflow scheme. If a draft workflow scheme does not exist for the active workflow scheme, then a draft is created. Note that an active workflow scheme can only have one draft workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        body={
+            "defaultWorkflow": default_workflow,
+            "description": description,
+            "issueTypeMappings": issue_type_mappings,
+            "name": name,
+            "updateDraftIfNeeded": update_draft_if_needed,
+        },
+    )
+
+
+@registry.tool("delete_draft_default_workflow")
+async def delete_draft_default_workflow(call: Call, *, id: int) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/draft/default
+
+    Delete draft default workflow.
+
+    Resets the default workflow for a workflow scheme's draft. That is, the default workflow is set to Jira's system workflow (the *jira* workflow).
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("get_draft_default_workflow")
+async def get_draft_default_workflow(call: Call, *, id: int) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/draft/default
+
+    Get draft default workflow.
+
+    Returns the default workflow for a workflow scheme's draft. The default workflow is the workflow that is assigned any issue types that have not been mapped to any other workflow. The default workflow has *All Unassigned Issue Types* listed in its issue types for the workflow scheme in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `DefaultWorkflow` object: Returned if the request is successful."""
+    return await call.http(path={"id": id})
+
+
+@registry.tool("update_draft_default_workflow")
+async def update_draft_default_workflow(
+    call: Call, *, id: int, workflow: str, update_draft_if_needed: bool | None = None
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/draft/default
+
+    Update draft default workflow.
+
+    Sets the default workflow for a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, body={"updateDraftIfNeeded": update_draft_if_needed, "workflow": workflow})
+
+
+@registry.tool("delete_workflow_scheme_draft_issue_type")
+async def delete_workflow_scheme_draft_issue_type(call: Call, *, id: int, issue_type: str) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/draft/issuetype/{issueType}
+
+    Delete workflow for issue type in draft workflow scheme.
+
+    Deletes the issue type-workflow mapping for an issue type in a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(path={"id": id, "issueType": issue_type})
+
+
+@registry.tool("get_workflow_scheme_draft_issue_type")
+async def get_workflow_scheme_draft_issue_type(call: Call, *, id: int, issue_type: str) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/draft/issuetype/{issueType}
+
+    Get workflow for issue type in draft workflow scheme.
+
+    Returns the issue type-workflow mapping for an issue type in a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeWorkflowMapping` object: Returned if the request is successful."""
+    return await call.http(path={"id": id, "issueType": issue_type})
+
+
+@registry.tool("set_workflow_scheme_draft_issue_type")
+async def set_workflow_scheme_draft_issue_type(
+    call: Call,
+    *,
+    id: int,
+    issue_type: str,
+    body_issuetype: str | None = None,
+    update_draft_if_needed: bool | None = None,
+    workflow: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/draft/issuetype/{issueType}
+
+    Set workflow for issue type in draft workflow scheme.
+
+    Sets the workflow for an issue type in a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id, "issueType": issue_type},
+        body={"issueType": body_issuetype, "updateDraftIfNeeded": update_draft_if_needed, "workflow": workflow},
+    )
+
+
+@registry.tool("publish_draft_workflow_scheme")
+async def publish_draft_workflow_scheme(
+    call: Call, *, id: int, validate_only: bool | None = None, status_mappings: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/workflowscheme/{id}/draft/publish
+
+    Publish draft workflow scheme.
+
+    Publishes a draft workflow scheme.
+
+    Where the draft workflow includes new workflow statuses for an issue type, mappings are provided to update issues with the original workflow status to the new workflow status.
+
+    This operation is [asynchronous](#async). Follow the `location` link in the response to determine the status of the task and use [Get task](#api-rest-api-3-task-taskId-get) to obtain updates.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns no content on success."""
+    return await call.http(
+        path={"id": id}, query={"validateOnly": validate_only}, body={"statusMappings": status_mappings}
+    )
+
+
+@registry.tool("delete_draft_workflow_mapping")
+async def delete_draft_workflow_mapping(call: Call, *, id: int, workflow_name: str) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/draft/workflow
+
+    Delete issue types for workflow in draft workflow scheme.
+
+    Deletes the workflow-issue type mapping for a workflow in a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"workflowName": workflow_name})
+
+
+@registry.tool("get_draft_workflow")
+async def get_draft_workflow(call: Call, *, id: int, workflow_name: str | None = None) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/draft/workflow
+
+    Get issue types for workflows in draft workflow scheme.
+
+    Returns the workflow-issue type mappings for a workflow scheme's draft.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypesWorkflowMapping` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"workflowName": workflow_name})
+
+
+@registry.tool("update_draft_workflow_mapping")
+async def update_draft_workflow_mapping(
+    call: Call,
+    *,
+    id: int,
+    workflow_name: str,
+    default_mapping: bool | None = None,
+    issue_types: list[str] | None = None,
+    update_draft_if_needed: bool | None = None,
+    workflow: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/draft/workflow
+
+    Set issue types for workflow in workflow scheme.
+
+    Sets the issue types for a workflow in a workflow scheme's draft. The workflow can also be set as the default workflow for the draft workflow scheme. Unmapped issues types are mapped to the default workflow.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        query={"workflowName": workflow_name},
+        body={
+            "defaultMapping": default_mapping,
+            "issueTypes": issue_types,
+            "updateDraftIfNeeded": update_draft_if_needed,
+            "workflow": workflow,
+        },
+    )
+
+
+@registry.tool("delete_workflow_scheme_issue_type")
+async def delete_workflow_scheme_issue_type(
+    call: Call, *, id: int, issue_type: str, update_draft_if_needed: bool | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/issuetype/{issueType}
+
+    Delete workflow for issue type in workflow scheme.
+
+    Deletes the issue type-workflow mapping for an issue type in a workflow scheme.
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` and a draft workflow scheme is created or updated with the issue type-workflow mapping deleted. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id, "issueType": issue_type}, query={"updateDraftIfNeeded": update_draft_if_needed}
+    )
+
+
+@registry.tool("get_workflow_scheme_issue_type")
+async def get_workflow_scheme_issue_type(
+    call: Call, *, id: int, issue_type: str, return_draft_if_exists: bool | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/issuetype/{issueType}
+
+    Get workflow for issue type in workflow scheme.
+
+    Returns the issue type-workflow mapping for an issue type in a workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypeWorkflowMapping` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id, "issueType": issue_type}, query={"returnDraftIfExists": return_draft_if_exists}
+    )
+
+
+@registry.tool("set_workflow_scheme_issue_type")
+async def set_workflow_scheme_issue_type(
+    call: Call,
+    *,
+    id: int,
+    issue_type: str,
+    body_issuetype: str | None = None,
+    update_draft_if_needed: bool | None = None,
+    workflow: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/issuetype/{issueType}
+
+    Set workflow for issue type in workflow scheme.
+
+    Sets the workflow for an issue type in a workflow scheme.
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` in the request body and a draft workflow scheme is created or updated with the new issue type-workflow mapping. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id, "issueType": issue_type},
+        body={"issueType": body_issuetype, "updateDraftIfNeeded": update_draft_if_needed, "workflow": workflow},
+    )
+
+
+@registry.tool("delete_workflow_mapping")
+async def delete_workflow_mapping(
+    call: Call, *, id: int, workflow_name: str, update_draft_if_needed: bool | None = None
+) -> ToolOutput:
+    """DELETE /rest/api/3/workflowscheme/{id}/workflow
+
+    Delete issue types for workflow in workflow scheme.
+
+    Deletes the workflow-issue type mapping for a workflow in a workflow scheme.
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` and a draft workflow scheme is created or updated with the workflow-issue type mapping deleted. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id}, query={"workflowName": workflow_name, "updateDraftIfNeeded": update_draft_if_needed}
+    )
+
+
+@registry.tool("get_workflow")
+async def get_workflow(
+    call: Call, *, id: int, workflow_name: str | None = None, return_draft_if_exists: bool | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/workflowscheme/{id}/workflow
+
+    Get issue types for workflows in workflow scheme.
+
+    Returns the workflow-issue type mappings for a workflow scheme.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns an `IssueTypesWorkflowMapping` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id}, query={"workflowName": workflow_name, "returnDraftIfExists": return_draft_if_exists}
+    )
+
+
+@registry.tool("update_workflow_mapping")
+async def update_workflow_mapping(
+    call: Call,
+    *,
+    id: int,
+    workflow_name: str,
+    default_mapping: bool | None = None,
+    issue_types: list[str] | None = None,
+    update_draft_if_needed: bool | None = None,
+    workflow: str | None = None,
+) -> ToolOutput:
+    """PUT /rest/api/3/workflowscheme/{id}/workflow
+
+    Set issue types for workflow in workflow scheme.
+
+    Sets the issue types for a workflow in a workflow scheme. The workflow can also be set as the default workflow for the workflow scheme. Unmapped issues types are mapped to the default workflow.
+
+    Note that active workflow schemes cannot be edited. If the workflow scheme is active, set `updateDraftIfNeeded` to `true` in the request body and a draft workflow scheme is created or updated with the new workflow-issue types mappings. The draft workflow scheme can be published in Jira.
+
+    **[Permissions](#permissions) required:** *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a `WorkflowScheme` object: Returned if the request is successful."""
+    return await call.http(
+        path={"id": id},
+        query={"workflowName": workflow_name},
+        body={
+            "defaultMapping": default_mapping,
+            "issueTypes": issue_types,
+            "updateDraftIfNeeded": update_draft_if_needed,
+            "workflow": workflow,
+        },
+    )
+
+
+@registry.tool("get_ids_of_worklogs_deleted_since")
+async def get_ids_of_worklogs_deleted_since(call: Call, *, since: int | None = None) -> ToolOutput:
+    """GET /rest/api/3/worklog/deleted
+
+    Get IDs of deleted worklogs.
+
+    Returns a list of IDs and delete timestamps for worklogs deleted after a date and time.
+
+    This resource is paginated, with a limit of 1000 worklogs per page. Each page lists worklogs from oldest to youngest. If the number of items in the date range exceeds 1000, `until` indicates the timestamp of the youngest item on the page. Also, `nextPage` provides the URL for the next page of worklogs. The `lastPage` parameter is set to true on the last page of worklogs.
+
+    This resource does not return worklogs deleted during the minute preceding the request.
+
+    **[Permissions](#permissions) required:** Permission to access Jira.
+
+    Returns a `ChangedWorklogs` object: Returned if the request is successful."""
+    return await call.http(query={"since": since})
+
+
+@registry.tool("get_worklogs_for_ids")
+async def get_worklogs_for_ids(call: Call, *, ids: list[int], expand: str | None = None) -> ToolOutput:
+    """POST /rest/api/3/worklog/list
+
+    Get worklogs.
+
+    Returns worklog details for a list of worklog IDs.
+
+    The returned list of worklogs is limited to 1000 items.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, worklogs are only returned where either of the following is true:
+
+     *  the worklog is set as *Viewable by All Users*.
+     *  the user is a member of a project role or group with permission to view the worklog.
+
+    Returns a list of `Worklog` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand}, body={"ids": ids})
+
+
+@registry.tool("get_ids_of_worklogs_modified_since")
+async def get_ids_of_worklogs_modified_since(
+    call: Call, *, since: int | None = None, expand: str | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/worklog/updated
+
+    Get IDs of updated worklogs.
+
+    Returns a list of IDs and update timestamps for worklogs updated after a date and time.
+
+    This resource is paginated, with a limit of 1000 worklogs per page. Each page lists worklogs from oldest to youngest. If the number of items in the date range exceeds 1000, `until` indicates the timestamp of the youngest item on the page. Also, `nextPage` provides the URL for the next page of worklogs. The `lastPage` parameter is set to true on the last page of worklogs.
+
+    This resource does not return worklogs updated during the minute preceding the request.
+
+    **[Permissions](#permissions) required:** Permission to access Jira, however, worklogs are only returned where either of the following is true:
+
+     *  the worklog is set as *Viewable by All Users*.
+     *  the user is a member of a project role or group with permission to view the worklog.
+
+    Returns a `ChangedWorklogs` object: Returned if the request is successful."""
+    return await call.http(query={"since": since, "expand": expand})
+
+
+@registry.tool("addon_properties_resource_get")
+async def addon_properties_resource_get(call: Call, *, addon_key: str) -> ToolOutput:
+    """GET /rest/atlassian-connect/1/addons/{addonKey}/properties
+
+    Get app properties.
+
+    Gets all the properties of an app.
+
+    **[Permissions](#permissions) required:** Only a Connect app whose key matches `addonKey` can make this request.
+    Additionally, Forge apps published on the Marketplace can access properties of Connect apps they were [migrated from](https://developer.atlassian.com/platform/forge/build-a-connect-on-forge-app/).
+
+    Returns a `PropertyKeys` object: Returned if the request is successful."""
+    return await call.http(path={"addonKey": addon_key})
+
+
+@registry.tool("addon_properties_resource_delete_property")
+async def addon_properties_resource_delete_property(call: Call, *, addon_key: str, property_key: str) -> ToolOutput:
+    """DELETE /rest/atlassian-connect/1/addons/{addonKey}/properties/{propertyKey}
+
+    Delete app property.
+
+    Deletes an app's property.
+
+    **[Permissions](#permissions) required:** Only a Connect app whose key matches `addonKey` can make this request.
+
+    Returns no content on success."""
+    return await call.http(path={"addonKey": addon_key, "propertyKey": property_key})
+
+
+@registry.tool("addon_properties_resource_get_property")
+async def addon_properties_resource_get_property(call: Call, *, addon_key: str, property_key: str) -> ToolOutput:
+    """GET /rest/atlassian-connect/1/addons/{addonKey}/properties/{propertyKey}
+
+    Get app property.
+
+    Returns the key and value of an app's property.
+
+    **[Permissions](#permissions) required:** Only a Connect app whose key matches `addonKey` can make this request.
+    Additionally, Forge apps published on the Marketplace can access properties of Connect apps they were [migrated from](https://developer.atlassian.com/platform/forge/build-a-connect-on-forge-app/).
+
+    Returns an `EntityProperty` object: Returned if the request is successful."""
+    return await call.http(path={"addonKey": addon_key, "propertyKey": property_key})
+
+
+@registry.tool("addon_properties_resource_put_property")
+async def addon_properties_resource_put_property(
+    call: Call, *, addon_key: str, property_key: str, body: Any
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/addons/{addonKey}/properties/{propertyKey}
+
+    Set app property.
+
+    Sets the value of an app's property. Use this resource to store custom data for your app.
+
+    The value of the request body must be a [valid](http://tools.ietf.org/html/rfc4627), non-empty JSON blob. The maximum length is 32768 characters.
+
+    **[Permissions](#permissions) required:** Only a Connect app whose key matches `addonKey` can make this request.
+
+    Returns an `OperationMessage` object: Returned if the property is updated."""
+    return await call.http(path={"addonKey": addon_key, "propertyKey": property_key}, body=body)
+
+
+@registry.tool("dynamic_modules_resource_remove_delete")
+async def dynamic_modules_resource_remove_delete(call: Call, *, module_key: list[str] | None = None) -> ToolOutput:
+    """DELETE /rest/atlassian-connect/1/app/module/dynamic
+
+    Remove modules.
+
+    Remove all or a list of modules registered by the calling app.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns no content on success."""
+    return await call.http(query={"moduleKey": module_key})
+
+
+@registry.tool("dynamic_modules_resource_get_modules_get")
+async def dynamic_modules_resource_get_modules_get(call: Call) -> ToolOutput:
+    """GET /rest/atlassian-connect/1/app/module/dynamic
+
+    Get modules.
+
+    Returns all modules registered dynamically by the calling app.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns a `ConnectModules` object: Returned if the request is successful."""
+    return await call.http()
+
+
+@registry.tool("dynamic_modules_resource_register_post")
+async def dynamic_modules_resource_register_post(call: Call, *, modules: list[dict[str, Any]]) -> ToolOutput:
+    """POST /rest/atlassian-connect/1/app/module/dynamic
+
+    Register modules.
+
+    Registers a list of modules.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(body={"modules": modules})
+
+
+@registry.tool("app_issue_field_value_update_resource_phfw")
+async def app_issue_field_value_update_resource_phfw(
+    call: Call, *, atlassian_transfer_id: str, update_value_list: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/field
+
+    Bulk update custom field value.
+
+    Updates the value of a custom field added by Connect apps on one or more issues.
+    The values of up to 200 custom fields can be updated.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, body={"updateValueList": update_value_list}
+    )
+
+
+@registry.tool("migration_resource_update_entity_odud")
+async def migration_resource_update_entity_odud(
+    call: Call, *, atlassian_transfer_id: str, entity_type: str, body: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/properties/{entityType}
+
+    Bulk update entity properties.
+
+    Updates the values of multiple entity properties for an object, up to 50 updates per request. This operation is for use by Connect apps during app migration.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, path={"entityType": entity_type}, body=body
+    )
+
+
+@registry.tool("migration_resource_wf_rule_search_post")
+async def migration_resource_wf_rule_search_post(
+    call: Call, *, atlassian_transfer_id: str, rule_ids: list[str], workflow_entity_id: str, expand: str | None = None
+) -> ToolOutput:
+    """POST /rest/atlassian-connect/1/migration/workflow/rule/search
+
+    Get workflow transition rule configurations.
+
+    Returns configurations for workflow transition rules migrated from server to cloud and owned by the calling Connect app.
+
+    Returns a `WorkflowRulesSearchDetails` object: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id},
+        body={"expand": expand, "ruleIds": rule_ids, "workflowEntityId": workflow_entity_id},
+    )
+
+
+@registry.tool("get_all_boards")
+async def get_all_boards(
+    call: Call,
+    *,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    type: str | None = None,
+    name: str | None = None,
+    project_key_or_id: str | None = None,
+) -> ToolOutput:
+    """GET /rest/agile/1.0/board
+
+    Get all boards.
+
+    Returns the boards the user can see, optionally filtered by type, name or project.
+
+    Returns a `BoardPage` object: A page of boards."""
+    return await call.http(
+        query={
+            "startAt": start_at,
+            "maxResults": max_results,
+            "type": type,
+            "name": name,
+            "projectKeyOrId": project_key_or_id,
+        }
+    )
+
+
+@registry.tool("get_board")
+async def get_board(call: Call, *, board_id: int) -> ToolOutput:
+    """GET /rest/agile/1.0/board/{boardId}
+
+    Get board.
+
+    Returns one board.
+
+    Returns a `Board` object: The board."""
+    return await call.http(path={"boardId": board_id})
+
+
+@registry.tool("get_all_sprints")
+async def get_all_sprints(
+    call: Call, *, board_id: int, start_at: int | None = None, max_results: int | None = None, state: str | None = None
+) -> ToolOutput:
+    """GET /rest/agile/1.0/board/{boardId}/sprint
+
+    Get all sprints.
+
+    Returns the sprints of a scrum board, oldest first.
+
+    Returns a `SprintPage` object: A page of sprints."""
+    return await call.http(
+        path={"boardId": board_id}, query={"startAt": start_at, "maxResults": max_results, "state": state}
+    )
+
+
+@registry.tool("get_issues_for_board")
+async def get_issues_for_board(
+    call: Call,
+    *,
+    board_id: int,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    jql: str | None = None,
+    fields: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/agile/1.0/board/{boardId}/issue
+
+    Get issues for board.
+
+    Returns the issues on a board (its filter plus `jql`), in board rank order.
+
+    Returns an `IssuePage` object: A page of issues."""
+    return await call.http(
+        path={"boardId": board_id}, query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields}
+    )
+
+
+@registry.tool("get_issues_for_backlog")
+async def get_issues_for_backlog(
+    call: Call,
+    *,
+    board_id: int,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    jql: str | None = None,
+    fields: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/agile/1.0/board/{boardId}/backlog
+
+    Get issues for backlog.
+
+    Returns the issues in a board's backlog (not in any active or future sprint), in rank order.
+
+    Returns an `IssuePage` object: A page of issues."""
+    return await call.http(
+        path={"boardId": board_id}, query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields}
+    )
+
+
+@registry.tool("create_sprint")
+async def create_sprint(
+    call: Call,
+    *,
+    name: str,
+    origin_board_id: int,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    goal: str | None = None,
+) -> ToolOutput:
+    """POST /rest/agile/1.0/sprint
+
+    Create sprint.
+
+    Creates a future sprint on a board.
+
+    Returns a `Sprint` object: The new sprint."""
+    return await call.http(
+        body={
+            "name": name,
+            "originBoardId": origin_board_id,
+            "startDate": start_date,
+            "endDate": end_date,
+            "goal": goal,
+        }
+    )
+
+
+@registry.tool("get_sprint")
+async def get_sprint(call: Call, *, sprint_id: int) -> ToolOutput:
+    """GET /rest/agile/1.0/sprint/{sprintId}
+
+    Get sprint.
+
+    Returns one sprint.
+
+    Returns a `Sprint` object: The sprint."""
+    return await call.http(path={"sprintId": sprint_id})
+
+
+@registry.tool("partially_update_sprint")
+async def partially_update_sprint(
+    call: Call,
+    *,
+    sprint_id: int,
+    name: str | None = None,
+    state: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    goal: str | None = None,
+) -> ToolOutput:
+    """POST /rest/agile/1.0/sprint/{sprintId}
+
+    Partially update sprint.
+
+    Changes only the given fields of a sprint. Start a sprint with `state` "active" (a future sprint also needs `startDate` and `endDate`); complete it with `state` "closed".
+
+    Returns a `Sprint` object: The updated sprint."""
+    return await call.http(
+        path={"sprintId": sprint_id},
+        body={"name": name, "state": state, "startDate": start_date, "endDate": end_date, "goal": goal},
+    )
+
+
+@registry.tool("get_issues_for_sprint")
+async def get_issues_for_sprint(
+    call: Call,
+    *,
+    sprint_id: int,
+    start_at: int | None = None,
+    max_results: int | None = None,
+    jql: str | None = None,
+    fields: list[str] | None = None,
+) -> ToolOutput:
+    """GET /rest/agile/1.0/sprint/{sprintId}/issue
+
+    Get issues for sprint.
+
+    Returns the issues in a sprint (filtered by `jql` if given), in rank order.
+
+    Returns an `IssuePage` object: A page of issues."""
+    return await call.http(
+        path={"sprintId": sprint_id},
+        query={"startAt": start_at, "maxResults": max_results, "jql": jql, "fields": fields},
+    )
+
+
+@registry.tool("move_issues_to_sprint")
+async def move_issues_to_sprint(
+    call: Call,
+    *,
+    sprint_id: int,
+    issues: list[str],
+    rank_before_issue: str | None = None,
+    rank_after_issue: str | None = None,
+) -> ToolOutput:
+    """POST /rest/agile/1.0/sprint/{sprintId}/issue
+
+    Move issues to sprint and rank.
+
+    Moves up to 50 issues into an open (active or future) sprint.
+
+    Returns no content on success."""
+    return await call.http(
+        path={"sprintId": sprint_id},
+        body={"issues": issues, "rankBeforeIssue": rank_before_issue, "rankAfterIssue": rank_after_issue},
+    )
+
+
+@registry.tool("move_issues_to_backlog")
+async def move_issues_to_backlog(call: Call, *, issues: list[str]) -> ToolOutput:
+    """POST /rest/agile/1.0/backlog/issue
+
+    Move issues to backlog.
+
+    Moves up to 50 issues out of their sprints into the backlog.
+
+    Returns no content on success."""
+    return await call.http(body={"issues": issues})

@@ -295,3 +295,57 @@ async def get_me(call: Call) -> ToolOutput:
 
     Returns the bot user of this connection and the workspace it belongs to (`bot.workspace_name`)."""
     return await call.http()
+
+
+@registry.tool("create_a_data_source")
+async def create_a_data_source(
+    call: Call,
+    *,
+    notion_version: str | None = None,
+    parent: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+    title: list[dict[str, Any]] | None = None,
+) -> ToolOutput:
+    """POST /v1/data_sources
+
+    Create a data source.
+
+    Create a new data source (database)
+
+    The request body is optional, but when any of its fields is given, `parent`, `properties` must be too."""
+    return await call.http(
+        headers={"Notion-Version": notion_version}, body={"parent": parent, "properties": properties, "title": title}
+    )
+
+
+@registry.tool("list_data_source_templates")
+async def list_data_source_templates(
+    call: Call,
+    *,
+    data_source_id: str,
+    start_cursor: str | None = None,
+    page_size: int | None = None,
+    notion_version: str | None = None,
+) -> ToolOutput:
+    """GET /v1/data_sources/{data_source_id}/templates
+
+    List templates in a data source.
+
+    List available templates for a data source"""
+    return await call.http(
+        path={"data_source_id": data_source_id},
+        query={"start_cursor": start_cursor, "page_size": page_size},
+        headers={"Notion-Version": notion_version},
+    )
+
+
+@registry.tool("move_page")
+async def move_page(call: Call, *, page_id: str, notion_version: str | None = None, parent: Any = None) -> ToolOutput:
+    """POST /v1/pages/{page_id}/move
+
+    Move a page to a different parent location
+
+    The request body is optional, but when any of its fields is given, `parent` must be too."""
+    return await call.http(
+        path={"page_id": page_id}, headers={"Notion-Version": notion_version}, body={"parent": parent}
+    )

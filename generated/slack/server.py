@@ -390,3 +390,2490 @@ async def get_me(call: Call, *, full_response: bool = False) -> ToolOutput:
 
     Returns who this connection acts as: `user` and `user_id`, the workspace (`team`, `team_id`, `url`) and `bot_id` for bot tokens. Use it to check that the token works."""
     return await call.http(full=full_response)
+
+
+@registry.tool("admin_apps_approve")
+async def admin_apps_approve(
+    call: Call, *, app_id: str | None = None, request_id: str | None = None, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.apps.approve
+
+    Approve an app for installation on a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.apps.approve"""
+    return await call.http(form={"app_id": app_id, "request_id": request_id, "team_id": team_id})
+
+
+@registry.tool("admin_apps_approved_list")
+async def admin_apps_approved_list(
+    call: Call,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    team_id: str | None = None,
+    enterprise_id: str | None = None,
+) -> ToolOutput:
+    """GET /admin.apps.approved.list
+
+    List approved apps for an org or workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.apps.approved.list"""
+    return await call.http(query={"limit": limit, "cursor": cursor, "team_id": team_id, "enterprise_id": enterprise_id})
+
+
+@registry.tool("admin_apps_requests_list")
+async def admin_apps_requests_list(
+    call: Call, *, limit: int | None = None, cursor: str | None = None, team_id: str | None = None
+) -> ToolOutput:
+    """GET /admin.apps.requests.list
+
+    List app requests for a team/workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.apps.requests.list"""
+    return await call.http(query={"limit": limit, "cursor": cursor, "team_id": team_id})
+
+
+@registry.tool("admin_apps_restrict")
+async def admin_apps_restrict(
+    call: Call, *, app_id: str | None = None, request_id: str | None = None, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.apps.restrict
+
+    Restrict an app for installation on a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.apps.restrict"""
+    return await call.http(form={"app_id": app_id, "request_id": request_id, "team_id": team_id})
+
+
+@registry.tool("admin_apps_restricted_list")
+async def admin_apps_restricted_list(
+    call: Call,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    team_id: str | None = None,
+    enterprise_id: str | None = None,
+) -> ToolOutput:
+    """GET /admin.apps.restricted.list
+
+    List restricted apps for an org or workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.apps.restricted.list"""
+    return await call.http(query={"limit": limit, "cursor": cursor, "team_id": team_id, "enterprise_id": enterprise_id})
+
+
+@registry.tool("admin_conversations_archive")
+async def admin_conversations_archive(call: Call, *, channel_id: str) -> ToolOutput:
+    """POST /admin.conversations.archive
+
+    Archive a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.archive"""
+    return await call.http(form={"channel_id": channel_id})
+
+
+@registry.tool("admin_conversations_convert_to_private")
+async def admin_conversations_convert_to_private(call: Call, *, channel_id: str) -> ToolOutput:
+    """POST /admin.conversations.convertToPrivate
+
+    Convert a public channel to a private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.convertToPrivate"""
+    return await call.http(form={"channel_id": channel_id})
+
+
+@registry.tool("admin_conversations_create")
+async def admin_conversations_create(
+    call: Call,
+    *,
+    is_private: bool,
+    name: str,
+    description: str | None = None,
+    org_wide: bool | None = None,
+    team_id: str | None = None,
+) -> ToolOutput:
+    """POST /admin.conversations.create
+
+    Create a public or private channel-based conversation.
+
+    Returns an object with `channel_id`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.create"""
+    return await call.http(
+        form={
+            "description": description,
+            "is_private": is_private,
+            "name": name,
+            "org_wide": org_wide,
+            "team_id": team_id,
+        }
+    )
+
+
+@registry.tool("admin_conversations_delete")
+async def admin_conversations_delete(call: Call, *, channel_id: str) -> ToolOutput:
+    """POST /admin.conversations.delete
+
+    Delete a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.delete"""
+    return await call.http(form={"channel_id": channel_id})
+
+
+@registry.tool("admin_conversations_disconnect_shared")
+async def admin_conversations_disconnect_shared(
+    call: Call, *, channel_id: str, leaving_team_ids: str | None = None
+) -> ToolOutput:
+    """POST /admin.conversations.disconnectShared
+
+    Disconnect a connected channel from one or more workspaces.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.disconnectShared"""
+    return await call.http(form={"channel_id": channel_id, "leaving_team_ids": leaving_team_ids})
+
+
+@registry.tool("admin_conversations_ekm_list_q4u3")
+async def admin_conversations_ekm_list_q4u3(
+    call: Call,
+    *,
+    channel_ids: str | None = None,
+    team_ids: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ToolOutput:
+    """GET /admin.conversations.ekm.listOriginalConnectedChannelInfo
+
+    List all disconnected channels—i.e., channels that were once connected to other workspaces and then disconnected—and the corresponding original channel IDs for key revocation with EKM.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.ekm.listOriginalConnectedChannelInfo"""
+    return await call.http(query={"channel_ids": channel_ids, "team_ids": team_ids, "limit": limit, "cursor": cursor})
+
+
+@registry.tool("admin_conversations_get_conversation_ra6s")
+async def admin_conversations_get_conversation_ra6s(call: Call, *, channel_id: str) -> ToolOutput:
+    """GET /admin.conversations.getConversationPrefs
+
+    Get conversation preferences for a public or private channel.
+
+    Returns an object with `ok`, `prefs`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.getConversationPrefs"""
+    return await call.http(query={"channel_id": channel_id})
+
+
+@registry.tool("admin_conversations_get_teams")
+async def admin_conversations_get_teams(
+    call: Call, *, channel_id: str, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /admin.conversations.getTeams
+
+    Get all the workspaces a given public or private channel is connected to within this Enterprise org.
+
+    Returns an object with `ok`, `response_metadata`, `team_ids`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.getTeams"""
+    return await call.http(query={"channel_id": channel_id, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_conversations_invite")
+async def admin_conversations_invite(call: Call, *, channel_id: str, user_ids: str) -> ToolOutput:
+    """POST /admin.conversations.invite
+
+    Invite a user to a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.invite"""
+    return await call.http(form={"channel_id": channel_id, "user_ids": user_ids})
+
+
+@registry.tool("admin_conversations_rename")
+async def admin_conversations_rename(call: Call, *, channel_id: str, name: str) -> ToolOutput:
+    """POST /admin.conversations.rename
+
+    Rename a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.rename"""
+    return await call.http(form={"channel_id": channel_id, "name": name})
+
+
+@registry.tool("admin_conversations_restrict_access_m6ln")
+async def admin_conversations_restrict_access_m6ln(
+    call: Call, *, channel_id: str, group_id: str, token: str, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.conversations.restrictAccess.addGroup
+
+    Add an allowlist of IDP groups for accessing a channel
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.restrictAccess.addGroup"""
+    return await call.http(form={"channel_id": channel_id, "group_id": group_id, "team_id": team_id, "token": token})
+
+
+@registry.tool("admin_conversations_restrict_access_gj6e")
+async def admin_conversations_restrict_access_gj6e(
+    call: Call, *, channel_id: str, team_id: str | None = None
+) -> ToolOutput:
+    """GET /admin.conversations.restrictAccess.listGroups
+
+    List all IDP Groups linked to a channel
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.restrictAccess.listGroups"""
+    return await call.http(query={"channel_id": channel_id, "team_id": team_id})
+
+
+@registry.tool("admin_conversations_restrict_access_qpkt")
+async def admin_conversations_restrict_access_qpkt(
+    call: Call, *, channel_id: str, group_id: str, team_id: str, token: str
+) -> ToolOutput:
+    """POST /admin.conversations.restrictAccess.removeGroup
+
+    Remove a linked IDP group linked from a private channel
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.restrictAccess.removeGroup"""
+    return await call.http(form={"channel_id": channel_id, "group_id": group_id, "team_id": team_id, "token": token})
+
+
+@registry.tool("admin_conversations_search")
+async def admin_conversations_search(
+    call: Call,
+    *,
+    team_ids: str | None = None,
+    query: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    search_channel_types: str | None = None,
+    sort: str | None = None,
+    sort_dir: str | None = None,
+) -> ToolOutput:
+    """GET /admin.conversations.search
+
+    Search for public or private channels in an Enterprise organization.
+
+    Returns an object with `channels`, `next_cursor`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.search"""
+    return await call.http(
+        query={
+            "team_ids": team_ids,
+            "query": query,
+            "limit": limit,
+            "cursor": cursor,
+            "search_channel_types": search_channel_types,
+            "sort": sort,
+            "sort_dir": sort_dir,
+        }
+    )
+
+
+@registry.tool("admin_conversations_set_conversation_edfr")
+async def admin_conversations_set_conversation_edfr(call: Call, *, channel_id: str, prefs: str) -> ToolOutput:
+    """POST /admin.conversations.setConversationPrefs
+
+    Set the posting permissions for a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.setConversationPrefs"""
+    return await call.http(form={"channel_id": channel_id, "prefs": prefs})
+
+
+@registry.tool("admin_conversations_set_teams")
+async def admin_conversations_set_teams(
+    call: Call,
+    *,
+    channel_id: str,
+    org_channel: bool | None = None,
+    target_team_ids: str | None = None,
+    team_id: str | None = None,
+) -> ToolOutput:
+    """POST /admin.conversations.setTeams
+
+    Set the workspaces in an Enterprise grid org that connect to a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.setTeams"""
+    return await call.http(
+        form={
+            "channel_id": channel_id,
+            "org_channel": org_channel,
+            "target_team_ids": target_team_ids,
+            "team_id": team_id,
+        }
+    )
+
+
+@registry.tool("admin_conversations_unarchive")
+async def admin_conversations_unarchive(call: Call, *, channel_id: str) -> ToolOutput:
+    """POST /admin.conversations.unarchive
+
+    Unarchive a public or private channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.conversations.unarchive"""
+    return await call.http(form={"channel_id": channel_id})
+
+
+@registry.tool("admin_emoji_add")
+async def admin_emoji_add(call: Call, *, name: str, token: str, url: str) -> ToolOutput:
+    """POST /admin.emoji.add
+
+    Add an emoji.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.emoji.add"""
+    return await call.http(form={"name": name, "token": token, "url": url})
+
+
+@registry.tool("admin_emoji_add_alias")
+async def admin_emoji_add_alias(call: Call, *, alias_for: str, name: str, token: str) -> ToolOutput:
+    """POST /admin.emoji.addAlias
+
+    Add an emoji alias.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.emoji.addAlias"""
+    return await call.http(form={"alias_for": alias_for, "name": name, "token": token})
+
+
+@registry.tool("admin_emoji_list")
+async def admin_emoji_list(call: Call, *, cursor: str | None = None, limit: int | None = None) -> ToolOutput:
+    """GET /admin.emoji.list
+
+    List emoji for an Enterprise Grid organization.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.emoji.list"""
+    return await call.http(query={"cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_emoji_remove")
+async def admin_emoji_remove(call: Call, *, name: str, token: str) -> ToolOutput:
+    """POST /admin.emoji.remove
+
+    Remove an emoji across an Enterprise Grid organization
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.emoji.remove"""
+    return await call.http(form={"name": name, "token": token})
+
+
+@registry.tool("admin_emoji_rename")
+async def admin_emoji_rename(call: Call, *, name: str, new_name: str, token: str) -> ToolOutput:
+    """POST /admin.emoji.rename
+
+    Rename an emoji.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.emoji.rename"""
+    return await call.http(form={"name": name, "new_name": new_name, "token": token})
+
+
+@registry.tool("admin_invite_requests_approve")
+async def admin_invite_requests_approve(
+    call: Call, *, invite_request_id: str | None = None, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.inviteRequests.approve
+
+    Approve a workspace invite request.
+
+    The request body is optional, but when any of its fields is given, `invite_request_id` must be too.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.inviteRequests.approve"""
+    return await call.http(form={"invite_request_id": invite_request_id, "team_id": team_id})
+
+
+@registry.tool("admin_invite_requests_approved_list")
+async def admin_invite_requests_approved_list(
+    call: Call, *, team_id: str | None = None, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /admin.inviteRequests.approved.list
+
+    List all approved workspace invite requests.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.inviteRequests.approved.list"""
+    return await call.http(query={"team_id": team_id, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_invite_requests_denied_list")
+async def admin_invite_requests_denied_list(
+    call: Call, *, team_id: str | None = None, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /admin.inviteRequests.denied.list
+
+    List all denied workspace invite requests.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.inviteRequests.denied.list"""
+    return await call.http(query={"team_id": team_id, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_invite_requests_deny")
+async def admin_invite_requests_deny(
+    call: Call, *, invite_request_id: str | None = None, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.inviteRequests.deny
+
+    Deny a workspace invite request.
+
+    The request body is optional, but when any of its fields is given, `invite_request_id` must be too.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.inviteRequests.deny"""
+    return await call.http(form={"invite_request_id": invite_request_id, "team_id": team_id})
+
+
+@registry.tool("admin_invite_requests_list")
+async def admin_invite_requests_list(
+    call: Call, *, team_id: str | None = None, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /admin.inviteRequests.list
+
+    List all pending workspace invite requests.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.inviteRequests.list"""
+    return await call.http(query={"team_id": team_id, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_teams_admins_list")
+async def admin_teams_admins_list(
+    call: Call, *, team_id: str, limit: int | None = None, cursor: str | None = None
+) -> ToolOutput:
+    """GET /admin.teams.admins.list
+
+    List all of the admins on a given workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.admins.list"""
+    return await call.http(query={"limit": limit, "cursor": cursor, "team_id": team_id})
+
+
+@registry.tool("admin_teams_create")
+async def admin_teams_create(
+    call: Call,
+    *,
+    team_domain: str,
+    team_name: str,
+    team_description: str | None = None,
+    team_discoverability: str | None = None,
+) -> ToolOutput:
+    """POST /admin.teams.create
+
+    Create an Enterprise team.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.create"""
+    return await call.http(
+        form={
+            "team_description": team_description,
+            "team_discoverability": team_discoverability,
+            "team_domain": team_domain,
+            "team_name": team_name,
+        }
+    )
+
+
+@registry.tool("admin_teams_list")
+async def admin_teams_list(call: Call, *, limit: int | None = None, cursor: str | None = None) -> ToolOutput:
+    """GET /admin.teams.list
+
+    List all teams on an Enterprise organization
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.list"""
+    return await call.http(query={"limit": limit, "cursor": cursor})
+
+
+@registry.tool("admin_teams_owners_list")
+async def admin_teams_owners_list(
+    call: Call, *, team_id: str, limit: int | None = None, cursor: str | None = None
+) -> ToolOutput:
+    """GET /admin.teams.owners.list
+
+    List all of the owners on a given workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.owners.list"""
+    return await call.http(query={"team_id": team_id, "limit": limit, "cursor": cursor})
+
+
+@registry.tool("admin_teams_settings_info")
+async def admin_teams_settings_info(call: Call, *, team_id: str) -> ToolOutput:
+    """GET /admin.teams.settings.info
+
+    Fetch information about settings in a workspace
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.info"""
+    return await call.http(query={"team_id": team_id})
+
+
+@registry.tool("admin_teams_settings_set_default_channels")
+async def admin_teams_settings_set_default_channels(
+    call: Call, *, channel_ids: str, team_id: str, token: str
+) -> ToolOutput:
+    """POST /admin.teams.settings.setDefaultChannels
+
+    Set the default channels of a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.setDefaultChannels"""
+    return await call.http(form={"channel_ids": channel_ids, "team_id": team_id, "token": token})
+
+
+@registry.tool("admin_teams_settings_set_description")
+async def admin_teams_settings_set_description(call: Call, *, description: str, team_id: str) -> ToolOutput:
+    """POST /admin.teams.settings.setDescription
+
+    Set the description of a given workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.setDescription"""
+    return await call.http(form={"description": description, "team_id": team_id})
+
+
+@registry.tool("admin_teams_settings_set_discoverability")
+async def admin_teams_settings_set_discoverability(call: Call, *, discoverability: str, team_id: str) -> ToolOutput:
+    """POST /admin.teams.settings.setDiscoverability
+
+    An API method that allows admins to set the discoverability of a given workspace
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.setDiscoverability"""
+    return await call.http(form={"discoverability": discoverability, "team_id": team_id})
+
+
+@registry.tool("admin_teams_settings_set_icon")
+async def admin_teams_settings_set_icon(call: Call, *, image_url: str, team_id: str, token: str) -> ToolOutput:
+    """POST /admin.teams.settings.setIcon
+
+    Sets the icon of a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.setIcon"""
+    return await call.http(form={"image_url": image_url, "team_id": team_id, "token": token})
+
+
+@registry.tool("admin_teams_settings_set_name")
+async def admin_teams_settings_set_name(call: Call, *, name: str, team_id: str) -> ToolOutput:
+    """POST /admin.teams.settings.setName
+
+    Set the name of a given workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.teams.settings.setName"""
+    return await call.http(form={"name": name, "team_id": team_id})
+
+
+@registry.tool("admin_usergroups_add_channels")
+async def admin_usergroups_add_channels(
+    call: Call, *, channel_ids: str, usergroup_id: str, team_id: str | None = None
+) -> ToolOutput:
+    """POST /admin.usergroups.addChannels
+
+    Add one or more default channels to an IDP group.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.usergroups.addChannels"""
+    return await call.http(form={"channel_ids": channel_ids, "team_id": team_id, "usergroup_id": usergroup_id})
+
+
+@registry.tool("admin_usergroups_add_teams")
+async def admin_usergroups_add_teams(
+    call: Call, *, team_ids: str, usergroup_id: str, auto_provision: bool | None = None
+) -> ToolOutput:
+    """POST /admin.usergroups.addTeams
+
+    Associate one or more default workspaces with an organization-wide IDP group.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.usergroups.addTeams"""
+    return await call.http(form={"auto_provision": auto_provision, "team_ids": team_ids, "usergroup_id": usergroup_id})
+
+
+@registry.tool("admin_usergroups_list_channels")
+async def admin_usergroups_list_channels(
+    call: Call, *, usergroup_id: str, team_id: str | None = None, include_num_members: bool | None = None
+) -> ToolOutput:
+    """GET /admin.usergroups.listChannels
+
+    List the channels linked to an org-level IDP group (user group).
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.usergroups.listChannels"""
+    return await call.http(
+        query={"usergroup_id": usergroup_id, "team_id": team_id, "include_num_members": include_num_members}
+    )
+
+
+@registry.tool("admin_usergroups_remove_channels")
+async def admin_usergroups_remove_channels(call: Call, *, channel_ids: str, usergroup_id: str) -> ToolOutput:
+    """POST /admin.usergroups.removeChannels
+
+    Remove one or more default channels from an org-level IDP group (user group).
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.usergroups.removeChannels"""
+    return await call.http(form={"channel_ids": channel_ids, "usergroup_id": usergroup_id})
+
+
+@registry.tool("admin_users_assign")
+async def admin_users_assign(
+    call: Call,
+    *,
+    team_id: str,
+    user_id: str,
+    channel_ids: str | None = None,
+    is_restricted: bool | None = None,
+    is_ultra_restricted: bool | None = None,
+) -> ToolOutput:
+    """POST /admin.users.assign
+
+    Add an Enterprise user to a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.assign"""
+    return await call.http(
+        form={
+            "channel_ids": channel_ids,
+            "is_restricted": is_restricted,
+            "is_ultra_restricted": is_ultra_restricted,
+            "team_id": team_id,
+            "user_id": user_id,
+        }
+    )
+
+
+@registry.tool("admin_users_invite")
+async def admin_users_invite(
+    call: Call,
+    *,
+    channel_ids: str,
+    email: str,
+    team_id: str,
+    custom_message: str | None = None,
+    guest_expiration_ts: str | None = None,
+    is_restricted: bool | None = None,
+    is_ultra_restricted: bool | None = None,
+    real_name: str | None = None,
+    resend: bool | None = None,
+) -> ToolOutput:
+    """POST /admin.users.invite
+
+    Invite a user to a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.invite"""
+    return await call.http(
+        form={
+            "channel_ids": channel_ids,
+            "custom_message": custom_message,
+            "email": email,
+            "guest_expiration_ts": guest_expiration_ts,
+            "is_restricted": is_restricted,
+            "is_ultra_restricted": is_ultra_restricted,
+            "real_name": real_name,
+            "resend": resend,
+            "team_id": team_id,
+        }
+    )
+
+
+@registry.tool("admin_users_list")
+async def admin_users_list(
+    call: Call, *, team_id: str, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /admin.users.list
+
+    List users on a workspace
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.list"""
+    return await call.http(query={"team_id": team_id, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("admin_users_remove")
+async def admin_users_remove(call: Call, *, team_id: str, user_id: str) -> ToolOutput:
+    """POST /admin.users.remove
+
+    Remove a user from a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.remove"""
+    return await call.http(form={"team_id": team_id, "user_id": user_id})
+
+
+@registry.tool("admin_users_session_invalidate")
+async def admin_users_session_invalidate(call: Call, *, session_id: int, team_id: str) -> ToolOutput:
+    """POST /admin.users.session.invalidate
+
+    Invalidate a single session for a user by session_id
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.session.invalidate"""
+    return await call.http(form={"session_id": session_id, "team_id": team_id})
+
+
+@registry.tool("admin_users_session_reset")
+async def admin_users_session_reset(
+    call: Call, *, user_id: str, mobile_only: bool | None = None, web_only: bool | None = None
+) -> ToolOutput:
+    """POST /admin.users.session.reset
+
+    Wipes all valid sessions on all devices for a given user
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.session.reset"""
+    return await call.http(form={"mobile_only": mobile_only, "user_id": user_id, "web_only": web_only})
+
+
+@registry.tool("admin_users_set_admin")
+async def admin_users_set_admin(call: Call, *, team_id: str, user_id: str) -> ToolOutput:
+    """POST /admin.users.setAdmin
+
+    Set an existing guest, regular user, or owner to be an admin user.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.setAdmin"""
+    return await call.http(form={"team_id": team_id, "user_id": user_id})
+
+
+@registry.tool("admin_users_set_expiration")
+async def admin_users_set_expiration(call: Call, *, expiration_ts: int, team_id: str, user_id: str) -> ToolOutput:
+    """POST /admin.users.setExpiration
+
+    Set an expiration for a guest user
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.setExpiration"""
+    return await call.http(form={"expiration_ts": expiration_ts, "team_id": team_id, "user_id": user_id})
+
+
+@registry.tool("admin_users_set_owner")
+async def admin_users_set_owner(call: Call, *, team_id: str, user_id: str) -> ToolOutput:
+    """POST /admin.users.setOwner
+
+    Set an existing guest, regular user, or admin user to be a workspace owner.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.setOwner"""
+    return await call.http(form={"team_id": team_id, "user_id": user_id})
+
+
+@registry.tool("admin_users_set_regular")
+async def admin_users_set_regular(call: Call, *, team_id: str, user_id: str) -> ToolOutput:
+    """POST /admin.users.setRegular
+
+    Set an existing guest user, admin user, or owner to be a regular user.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/admin.users.setRegular"""
+    return await call.http(form={"team_id": team_id, "user_id": user_id})
+
+
+@registry.tool("api_test")
+async def api_test(call: Call, *, error: str | None = None, foo: str | None = None) -> ToolOutput:
+    """GET /api.test
+
+    Checks API calling code.
+
+    Returns an object with `ok`: Standard success response.
+
+    Docs: https://api.slack.com/methods/api.test"""
+    return await call.http(query={"error": error, "foo": foo})
+
+
+@registry.tool("apps_event_authorizations_list")
+async def apps_event_authorizations_list(
+    call: Call, *, event_context: str, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /apps.event.authorizations.list
+
+    Get a list of authorizations for the given event context. Each authorization represents an app installation that the event is visible to.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/apps.event.authorizations.list"""
+    return await call.http(query={"event_context": event_context, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("apps_permissions_info")
+async def apps_permissions_info(call: Call) -> ToolOutput:
+    """GET /apps.permissions.info
+
+    Returns list of permissions this app has on a team.
+
+    Returns an object with `info`, `ok`: Standard success response when used with a user token.
+
+    Docs: https://api.slack.com/methods/apps.permissions.info"""
+    return await call.http()
+
+
+@registry.tool("apps_permissions_request")
+async def apps_permissions_request(call: Call, *, scopes: str, trigger_id: str) -> ToolOutput:
+    """GET /apps.permissions.request
+
+    Allows an app to request additional scopes
+
+    Returns an object with `ok`: Standard success response when used with a user token.
+
+    Docs: https://api.slack.com/methods/apps.permissions.request"""
+    return await call.http(query={"scopes": scopes, "trigger_id": trigger_id})
+
+
+@registry.tool("apps_permissions_resources_list")
+async def apps_permissions_resources_list(
+    call: Call, *, cursor: str | None = None, limit: int | None = None
+) -> ToolOutput:
+    """GET /apps.permissions.resources.list
+
+    Returns list of resource grants this app has on a team.
+
+    Returns an object with `ok`, `resources`, `response_metadata`: Typical successful paginated response.
+
+    Docs: https://api.slack.com/methods/apps.permissions.resources.list"""
+    return await call.http(query={"cursor": cursor, "limit": limit})
+
+
+@registry.tool("apps_permissions_scopes_list")
+async def apps_permissions_scopes_list(call: Call) -> ToolOutput:
+    """GET /apps.permissions.scopes.list
+
+    Returns list of scopes this app has on a team.
+
+    Returns an object with `ok`, `scopes`: Typical successful paginated response.
+
+    Docs: https://api.slack.com/methods/apps.permissions.scopes.list"""
+    return await call.http()
+
+
+@registry.tool("apps_permissions_users_list")
+async def apps_permissions_users_list(call: Call, *, cursor: str | None = None, limit: int | None = None) -> ToolOutput:
+    """GET /apps.permissions.users.list
+
+    Returns list of user grants and corresponding scopes this app has on a team.
+
+    Returns an object with `ok`: Typical successful paginated response.
+
+    Docs: https://api.slack.com/methods/apps.permissions.users.list"""
+    return await call.http(query={"cursor": cursor, "limit": limit})
+
+
+@registry.tool("apps_permissions_users_request")
+async def apps_permissions_users_request(call: Call, *, scopes: str, trigger_id: str, user: str) -> ToolOutput:
+    """GET /apps.permissions.users.request
+
+    Enables an app to trigger a permissions modal to grant an app access to a user access scope.
+
+    Returns an object with `ok`: Standard success response when used with a user token.
+
+    Docs: https://api.slack.com/methods/apps.permissions.users.request"""
+    return await call.http(query={"scopes": scopes, "trigger_id": trigger_id, "user": user})
+
+
+@registry.tool("apps_uninstall")
+async def apps_uninstall(call: Call, *, client_id: str | None = None, client_secret: str | None = None) -> ToolOutput:
+    """GET /apps.uninstall
+
+    Uninstalls your app from a workspace.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/apps.uninstall"""
+    return await call.http(query={"client_id": client_id, "client_secret": client_secret})
+
+
+@registry.tool("auth_revoke")
+async def auth_revoke(call: Call, *, test: bool | None = None) -> ToolOutput:
+    """GET /auth.revoke
+
+    Revokes a token.
+
+    Returns an object with `ok`, `revoked`: Typical success response.
+
+    Docs: https://api.slack.com/methods/auth.revoke"""
+    return await call.http(query={"test": test})
+
+
+@registry.tool("bots_info")
+async def bots_info(call: Call, *, bot: str | None = None) -> ToolOutput:
+    """GET /bots.info
+
+    Gets information about a bot user.
+
+    Returns an object with `bot`, `ok`: When successful, returns bot info by bot ID.
+
+    Docs: https://api.slack.com/methods/bots.info"""
+    return await call.http(query={"bot": bot})
+
+
+@registry.tool("calls_add")
+async def calls_add(
+    call: Call,
+    *,
+    external_unique_id: str,
+    join_url: str,
+    created_by: str | None = None,
+    date_start: int | None = None,
+    desktop_app_join_url: str | None = None,
+    external_display_id: str | None = None,
+    title: str | None = None,
+    users: str | None = None,
+) -> ToolOutput:
+    """POST /calls.add
+
+    Registers a new Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.add"""
+    return await call.http(
+        form={
+            "created_by": created_by,
+            "date_start": date_start,
+            "desktop_app_join_url": desktop_app_join_url,
+            "external_display_id": external_display_id,
+            "external_unique_id": external_unique_id,
+            "join_url": join_url,
+            "title": title,
+            "users": users,
+        }
+    )
+
+
+@registry.tool("calls_end")
+async def calls_end(call: Call, *, id: str, duration: int | None = None) -> ToolOutput:
+    """POST /calls.end
+
+    Ends a Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.end"""
+    return await call.http(form={"duration": duration, "id": id})
+
+
+@registry.tool("calls_info")
+async def calls_info(call: Call, *, id: str) -> ToolOutput:
+    """GET /calls.info
+
+    Returns information about a Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.info"""
+    return await call.http(query={"id": id})
+
+
+@registry.tool("calls_participants_add")
+async def calls_participants_add(call: Call, *, id: str, users: str) -> ToolOutput:
+    """POST /calls.participants.add
+
+    Registers new participants added to a Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.participants.add"""
+    return await call.http(form={"id": id, "users": users})
+
+
+@registry.tool("calls_participants_remove")
+async def calls_participants_remove(call: Call, *, id: str, users: str) -> ToolOutput:
+    """POST /calls.participants.remove
+
+    Registers participants removed from a Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.participants.remove"""
+    return await call.http(form={"id": id, "users": users})
+
+
+@registry.tool("calls_update")
+async def calls_update(
+    call: Call,
+    *,
+    id: str,
+    desktop_app_join_url: str | None = None,
+    join_url: str | None = None,
+    title: str | None = None,
+) -> ToolOutput:
+    """POST /calls.update
+
+    Updates information about a Call.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/calls.update"""
+    return await call.http(
+        form={"desktop_app_join_url": desktop_app_join_url, "id": id, "join_url": join_url, "title": title}
+    )
+
+
+@registry.tool("chat_delete_scheduled_message")
+async def chat_delete_scheduled_message(
+    call: Call, *, as_user: bool | None = None, channel: str | None = None, scheduled_message_id: str | None = None
+) -> ToolOutput:
+    """POST /chat.deleteScheduledMessage
+
+    Deletes a pending scheduled message from the queue.
+
+    The request body is optional, but when any of its fields is given, `channel`, `scheduled_message_id` must be too.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/chat.deleteScheduledMessage"""
+    return await call.http(form={"as_user": as_user, "channel": channel, "scheduled_message_id": scheduled_message_id})
+
+
+@registry.tool("chat_me_message")
+async def chat_me_message(call: Call, *, channel: str | None = None, text: str | None = None) -> ToolOutput:
+    """POST /chat.meMessage
+
+    Share a me message into a channel.
+
+    Returns an object with `channel`, `ok`, `ts`: Typical success response.
+
+    Docs: https://api.slack.com/methods/chat.meMessage"""
+    return await call.http(form={"channel": channel, "text": text})
+
+
+@registry.tool("chat_post_ephemeral")
+async def chat_post_ephemeral(
+    call: Call,
+    *,
+    as_user: bool | None = None,
+    attachments: str | None = None,
+    blocks: str | None = None,
+    channel: str | None = None,
+    icon_emoji: str | None = None,
+    icon_url: str | None = None,
+    link_names: bool | None = None,
+    parse: str | None = None,
+    text: str | None = None,
+    thread_ts: str | None = None,
+    user: str | None = None,
+    username: str | None = None,
+) -> ToolOutput:
+    """POST /chat.postEphemeral
+
+    Sends an ephemeral message to a user in a channel.
+
+    The request body is optional, but when any of its fields is given, `channel`, `user` must be too.
+
+    Returns an object with `message_ts`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/chat.postEphemeral"""
+    return await call.http(
+        form={
+            "as_user": as_user,
+            "attachments": attachments,
+            "blocks": blocks,
+            "channel": channel,
+            "icon_emoji": icon_emoji,
+            "icon_url": icon_url,
+            "link_names": link_names,
+            "parse": parse,
+            "text": text,
+            "thread_ts": thread_ts,
+            "user": user,
+            "username": username,
+        }
+    )
+
+
+@registry.tool("chat_schedule_message")
+async def chat_schedule_message(
+    call: Call,
+    *,
+    as_user: bool | None = None,
+    attachments: str | None = None,
+    blocks: str | None = None,
+    channel: str | None = None,
+    link_names: bool | None = None,
+    parse: str | None = None,
+    post_at: str | None = None,
+    reply_broadcast: bool | None = None,
+    text: str | None = None,
+    thread_ts: float | None = None,
+    unfurl_links: bool | None = None,
+    unfurl_media: bool | None = None,
+) -> ToolOutput:
+    """POST /chat.scheduleMessage
+
+    Schedules a message to be sent to a channel.
+
+    Returns an object with `channel`, `message`, `ok`, `post_at`, `scheduled_message_id`: Typical success response.
+
+    Docs: https://api.slack.com/methods/chat.scheduleMessage"""
+    return await call.http(
+        form={
+            "as_user": as_user,
+            "attachments": attachments,
+            "blocks": blocks,
+            "channel": channel,
+            "link_names": link_names,
+            "parse": parse,
+            "post_at": post_at,
+            "reply_broadcast": reply_broadcast,
+            "text": text,
+            "thread_ts": thread_ts,
+            "unfurl_links": unfurl_links,
+            "unfurl_media": unfurl_media,
+        }
+    )
+
+
+@registry.tool("chat_scheduled_messages_list")
+async def chat_scheduled_messages_list(
+    call: Call,
+    *,
+    channel: str | None = None,
+    latest: float | None = None,
+    oldest: float | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ToolOutput:
+    """GET /chat.scheduledMessages.list
+
+    Returns a list of scheduled messages.
+
+    Returns an object with `ok`, `response_metadata`, `scheduled_messages`: Typical success response.
+
+    Docs: https://api.slack.com/methods/chat.scheduledMessages.list"""
+    return await call.http(
+        query={"channel": channel, "latest": latest, "oldest": oldest, "limit": limit, "cursor": cursor}
+    )
+
+
+@registry.tool("chat_unfurl")
+async def chat_unfurl(
+    call: Call,
+    *,
+    channel: str,
+    ts: str,
+    unfurls: str | None = None,
+    user_auth_message: str | None = None,
+    user_auth_required: bool | None = None,
+    user_auth_url: str | None = None,
+) -> ToolOutput:
+    """POST /chat.unfurl
+
+    Provide custom unfurl behavior for user-posted URLs
+
+    Returns an object with `ok`: Typical, minimal success response.
+
+    Docs: https://api.slack.com/methods/chat.unfurl"""
+    return await call.http(
+        form={
+            "channel": channel,
+            "ts": ts,
+            "unfurls": unfurls,
+            "user_auth_message": user_auth_message,
+            "user_auth_required": user_auth_required,
+            "user_auth_url": user_auth_url,
+        }
+    )
+
+
+@registry.tool("conversations_archive")
+async def conversations_archive(call: Call, *, channel: str | None = None) -> ToolOutput:
+    """POST /conversations.archive
+
+    Archives a conversation.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.archive"""
+    return await call.http(form={"channel": channel})
+
+
+@registry.tool("conversations_close")
+async def conversations_close(call: Call, *, channel: str | None = None) -> ToolOutput:
+    """POST /conversations.close
+
+    Closes a direct message or multi-person direct message.
+
+    Returns an object with `already_closed`, `no_op`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.close"""
+    return await call.http(form={"channel": channel})
+
+
+@registry.tool("conversations_kick")
+async def conversations_kick(call: Call, *, channel: str | None = None, user: str | None = None) -> ToolOutput:
+    """POST /conversations.kick
+
+    Removes a user from a conversation.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.kick"""
+    return await call.http(form={"channel": channel, "user": user})
+
+
+@registry.tool("conversations_leave")
+async def conversations_leave(call: Call, *, channel: str | None = None) -> ToolOutput:
+    """POST /conversations.leave
+
+    Leaves a conversation.
+
+    Returns an object with `not_in_channel`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.leave"""
+    return await call.http(form={"channel": channel})
+
+
+@registry.tool("conversations_mark")
+async def conversations_mark(call: Call, *, channel: str | None = None, ts: float | None = None) -> ToolOutput:
+    """POST /conversations.mark
+
+    Sets the read cursor in a channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.mark"""
+    return await call.http(form={"channel": channel, "ts": ts})
+
+
+@registry.tool("conversations_open")
+async def conversations_open(
+    call: Call, *, channel: str | None = None, return_im: bool | None = None, users: str | None = None
+) -> ToolOutput:
+    """POST /conversations.open
+
+    Opens or resumes a direct message or multi-person direct message.
+
+    Returns an object with `already_open`, `channel`, `no_op`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.open"""
+    return await call.http(form={"channel": channel, "return_im": return_im, "users": users})
+
+
+@registry.tool("conversations_rename")
+async def conversations_rename(call: Call, *, channel: str | None = None, name: str | None = None) -> ToolOutput:
+    """POST /conversations.rename
+
+    Renames a conversation.
+
+    Returns an object with `channel`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.rename"""
+    return await call.http(form={"channel": channel, "name": name})
+
+
+@registry.tool("conversations_set_purpose")
+async def conversations_set_purpose(
+    call: Call, *, channel: str | None = None, purpose: str | None = None
+) -> ToolOutput:
+    """POST /conversations.setPurpose
+
+    Sets the purpose for a conversation.
+
+    Returns an object with `channel`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.setPurpose"""
+    return await call.http(form={"channel": channel, "purpose": purpose})
+
+
+@registry.tool("conversations_unarchive")
+async def conversations_unarchive(call: Call, *, channel: str | None = None) -> ToolOutput:
+    """POST /conversations.unarchive
+
+    Reverses conversation archival.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/conversations.unarchive"""
+    return await call.http(form={"channel": channel})
+
+
+@registry.tool("dialog_open")
+async def dialog_open(call: Call, *, dialog: str, trigger_id: str) -> ToolOutput:
+    """GET /dialog.open
+
+    Open a dialog with a user
+
+    Returns an object with `ok`: Typical success response is quite minimal.
+
+    Docs: https://api.slack.com/methods/dialog.open"""
+    return await call.http(query={"dialog": dialog, "trigger_id": trigger_id})
+
+
+@registry.tool("dnd_end_dnd")
+async def dnd_end_dnd(call: Call) -> ToolOutput:
+    """POST /dnd.endDnd
+
+    Ends the current user's Do Not Disturb session immediately.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/dnd.endDnd"""
+    return await call.http()
+
+
+@registry.tool("dnd_end_snooze")
+async def dnd_end_snooze(call: Call) -> ToolOutput:
+    """POST /dnd.endSnooze
+
+    Ends the current user's snooze mode immediately.
+
+    Returns an object with `dnd_enabled`, `next_dnd_end_ts`, `next_dnd_start_ts`, `ok`, `snooze_enabled`: Typical success response.
+
+    Docs: https://api.slack.com/methods/dnd.endSnooze"""
+    return await call.http()
+
+
+@registry.tool("dnd_info")
+async def dnd_info(call: Call, *, user: str | None = None) -> ToolOutput:
+    """GET /dnd.info
+
+    Retrieves a user's current Do Not Disturb status.
+
+    Returns an object with `dnd_enabled`, `next_dnd_end_ts`, `next_dnd_start_ts`, `ok`, `snooze_enabled`, `snooze_endtime`, …: Typical success response.
+
+    Docs: https://api.slack.com/methods/dnd.info"""
+    return await call.http(query={"user": user})
+
+
+@registry.tool("dnd_set_snooze")
+async def dnd_set_snooze(call: Call, *, num_minutes: str, token: str) -> ToolOutput:
+    """POST /dnd.setSnooze
+
+    Turns on Do Not Disturb mode for the current user, or changes its duration.
+
+    Returns an object with `ok`, `snooze_enabled`, `snooze_endtime`, `snooze_remaining`: Typical success response.
+
+    Docs: https://api.slack.com/methods/dnd.setSnooze"""
+    return await call.http(form={"num_minutes": num_minutes, "token": token})
+
+
+@registry.tool("dnd_team_info")
+async def dnd_team_info(call: Call, *, users: str | None = None) -> ToolOutput:
+    """GET /dnd.teamInfo
+
+    Retrieves the Do Not Disturb status for up to 50 users on a team.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/dnd.teamInfo"""
+    return await call.http(query={"users": users})
+
+
+@registry.tool("emoji_list")
+async def emoji_list(call: Call) -> ToolOutput:
+    """GET /emoji.list
+
+    Lists custom emoji for a team.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/emoji.list"""
+    return await call.http()
+
+
+@registry.tool("files_comments_delete")
+async def files_comments_delete(call: Call, *, file: str | None = None, id: str | None = None) -> ToolOutput:
+    """POST /files.comments.delete
+
+    Deletes an existing comment on a file.
+
+    Returns an object with `ok`: Standard success response is very simple.
+
+    Docs: https://api.slack.com/methods/files.comments.delete"""
+    return await call.http(form={"file": file, "id": id})
+
+
+@registry.tool("files_delete")
+async def files_delete(call: Call, *, file: str | None = None) -> ToolOutput:
+    """POST /files.delete
+
+    Deletes a file.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.delete"""
+    return await call.http(form={"file": file})
+
+
+@registry.tool("files_info")
+async def files_info(
+    call: Call,
+    *,
+    file: str | None = None,
+    count: str | None = None,
+    page: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ToolOutput:
+    """GET /files.info
+
+    Gets information about a file.
+
+    Returns an object with `comments`, `content_html`, `editor`, `file`, `ok`, `paging`, …: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.info"""
+    return await call.http(query={"file": file, "count": count, "page": page, "limit": limit, "cursor": cursor})
+
+
+@registry.tool("files_list")
+async def files_list(
+    call: Call,
+    *,
+    user: str | None = None,
+    channel: str | None = None,
+    ts_from: float | None = None,
+    ts_to: float | None = None,
+    types: str | None = None,
+    count: str | None = None,
+    page: str | None = None,
+    show_files_hidden_by_limit: bool | None = None,
+) -> ToolOutput:
+    """GET /files.list
+
+    List for a team, in a channel, or from a user with applied filters.
+
+    Returns an object with `files`, `ok`, `paging`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.list"""
+    return await call.http(
+        query={
+            "user": user,
+            "channel": channel,
+            "ts_from": ts_from,
+            "ts_to": ts_to,
+            "types": types,
+            "count": count,
+            "page": page,
+            "show_files_hidden_by_limit": show_files_hidden_by_limit,
+        }
+    )
+
+
+@registry.tool("files_remote_add")
+async def files_remote_add(
+    call: Call,
+    *,
+    external_id: str | None = None,
+    external_url: str | None = None,
+    filetype: str | None = None,
+    indexable_file_contents: str | None = None,
+    preview_image: str | None = None,
+    title: str | None = None,
+    token: str | None = None,
+) -> ToolOutput:
+    """POST /files.remote.add
+
+    Adds a file from a remote service
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.add"""
+    return await call.http(
+        form={
+            "external_id": external_id,
+            "external_url": external_url,
+            "filetype": filetype,
+            "indexable_file_contents": indexable_file_contents,
+            "preview_image": preview_image,
+            "title": title,
+            "token": token,
+        }
+    )
+
+
+@registry.tool("files_remote_info")
+async def files_remote_info(call: Call, *, file: str | None = None, external_id: str | None = None) -> ToolOutput:
+    """GET /files.remote.info
+
+    Retrieve information about a remote file added to Slack
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.info"""
+    return await call.http(query={"file": file, "external_id": external_id})
+
+
+@registry.tool("files_remote_list")
+async def files_remote_list(
+    call: Call,
+    *,
+    channel: str | None = None,
+    ts_from: float | None = None,
+    ts_to: float | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ToolOutput:
+    """GET /files.remote.list
+
+    Retrieve information about a remote file added to Slack
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.list"""
+    return await call.http(
+        query={"channel": channel, "ts_from": ts_from, "ts_to": ts_to, "limit": limit, "cursor": cursor}
+    )
+
+
+@registry.tool("files_remote_remove")
+async def files_remote_remove(
+    call: Call, *, external_id: str | None = None, file: str | None = None, token: str | None = None
+) -> ToolOutput:
+    """POST /files.remote.remove
+
+    Remove a remote file.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.remove"""
+    return await call.http(form={"external_id": external_id, "file": file, "token": token})
+
+
+@registry.tool("files_remote_share")
+async def files_remote_share(
+    call: Call, *, file: str | None = None, external_id: str | None = None, channels: str | None = None
+) -> ToolOutput:
+    """GET /files.remote.share
+
+    Share a remote file into a channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.share"""
+    return await call.http(query={"file": file, "external_id": external_id, "channels": channels})
+
+
+@registry.tool("files_remote_update")
+async def files_remote_update(
+    call: Call,
+    *,
+    external_id: str | None = None,
+    external_url: str | None = None,
+    file: str | None = None,
+    filetype: str | None = None,
+    indexable_file_contents: str | None = None,
+    preview_image: str | None = None,
+    title: str | None = None,
+    token: str | None = None,
+) -> ToolOutput:
+    """POST /files.remote.update
+
+    Updates an existing remote file.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.remote.update"""
+    return await call.http(
+        form={
+            "external_id": external_id,
+            "external_url": external_url,
+            "file": file,
+            "filetype": filetype,
+            "indexable_file_contents": indexable_file_contents,
+            "preview_image": preview_image,
+            "title": title,
+            "token": token,
+        }
+    )
+
+
+@registry.tool("files_revoke_public_url")
+async def files_revoke_public_url(call: Call, *, file: str | None = None) -> ToolOutput:
+    """POST /files.revokePublicURL
+
+    Revokes public/external sharing access for a file
+
+    Returns an object with `file`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.revokePublicURL"""
+    return await call.http(form={"file": file})
+
+
+@registry.tool("files_shared_public_url")
+async def files_shared_public_url(call: Call, *, file: str | None = None) -> ToolOutput:
+    """POST /files.sharedPublicURL
+
+    Enables a file for public/external sharing.
+
+    Returns an object with `file`, `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/files.sharedPublicURL"""
+    return await call.http(form={"file": file})
+
+
+@registry.tool("files_upload")
+async def files_upload(
+    call: Call,
+    *,
+    channels: str | None = None,
+    content: str | None = None,
+    file: str | None = None,
+    filename: str | None = None,
+    filetype: str | None = None,
+    initial_comment: str | None = None,
+    thread_ts: float | None = None,
+    title: str | None = None,
+    token: str | None = None,
+) -> ToolOutput:
+    """POST /files.upload
+
+    Uploads or creates a file.
+
+    Returns an object with `file`, `ok`: Success response after uploading a file to a channel with an initial message.
+
+    Docs: https://api.slack.com/methods/files.upload"""
+    return await call.http(
+        form={
+            "channels": channels,
+            "content": content,
+            "file": file,
+            "filename": filename,
+            "filetype": filetype,
+            "initial_comment": initial_comment,
+            "thread_ts": thread_ts,
+            "title": title,
+            "token": token,
+        }
+    )
+
+
+@registry.tool("migration_exchange")
+async def migration_exchange(
+    call: Call, *, users: str, team_id: str | None = None, to_old: bool | None = None
+) -> ToolOutput:
+    """GET /migration.exchange
+
+    For Enterprise Grid workspaces, map local user IDs to global user IDs
+
+    Returns an object with `enterprise_id`, `invalid_user_ids`, `ok`, `team_id`, `user_id_map`: Typical success response when mappings exist for the specified user IDs.
+
+    Docs: https://api.slack.com/methods/migration.exchange"""
+    return await call.http(query={"users": users, "team_id": team_id, "to_old": to_old})
+
+
+@registry.tool("oauth_access")
+async def oauth_access(
+    call: Call,
+    *,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    code: str | None = None,
+    redirect_uri: str | None = None,
+    single_channel: bool | None = None,
+) -> ToolOutput:
+    """GET /oauth.access
+
+    Exchanges a temporary OAuth verifier code for an access token.
+
+    Returns an object with `ok`: Successful user token negotiation for a single scope.
+
+    Docs: https://api.slack.com/methods/oauth.access"""
+    return await call.http(
+        query={
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "single_channel": single_channel,
+        }
+    )
+
+
+@registry.tool("oauth_token")
+async def oauth_token(
+    call: Call,
+    *,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    code: str | None = None,
+    redirect_uri: str | None = None,
+    single_channel: bool | None = None,
+) -> ToolOutput:
+    """GET /oauth.token
+
+    Exchanges a temporary OAuth verifier code for a workspace token.
+
+    Returns an object with `ok`: Success example using a workspace app produces a very different kind of response.
+
+    Docs: https://api.slack.com/methods/oauth.token"""
+    return await call.http(
+        query={
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "single_channel": single_channel,
+        }
+    )
+
+
+@registry.tool("oauth_v2_access")
+async def oauth_v2_access(
+    call: Call,
+    *,
+    code: str,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    redirect_uri: str | None = None,
+) -> ToolOutput:
+    """GET /oauth.v2.access
+
+    Exchanges a temporary OAuth verifier code for an access token.
+
+    Returns an object with `ok`: Successful token request with scopes for both a bot user and a user token.
+
+    Docs: https://api.slack.com/methods/oauth.v2.access"""
+    return await call.http(
+        query={"client_id": client_id, "client_secret": client_secret, "code": code, "redirect_uri": redirect_uri}
+    )
+
+
+@registry.tool("pins_list")
+async def pins_list(call: Call, *, channel: str) -> ToolOutput:
+    """GET /pins.list
+
+    Lists items pinned to a channel.
+
+    Returns: Typical success response
+
+    Docs: https://api.slack.com/methods/pins.list"""
+    return await call.http(query={"channel": channel})
+
+
+@registry.tool("pins_remove")
+async def pins_remove(call: Call, *, channel: str, timestamp: str | None = None) -> ToolOutput:
+    """POST /pins.remove
+
+    Un-pins an item from a channel.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/pins.remove"""
+    return await call.http(form={"channel": channel, "timestamp": timestamp})
+
+
+@registry.tool("reactions_get")
+async def reactions_get(
+    call: Call,
+    *,
+    channel: str | None = None,
+    file: str | None = None,
+    file_comment: str | None = None,
+    full: bool | None = None,
+    timestamp: str | None = None,
+) -> ToolOutput:
+    """GET /reactions.get
+
+    Gets reactions for an item.
+
+    Returns: Typical success response
+
+    Docs: https://api.slack.com/methods/reactions.get"""
+    return await call.http(
+        query={"channel": channel, "file": file, "file_comment": file_comment, "full": full, "timestamp": timestamp}
+    )
+
+
+@registry.tool("reactions_list")
+async def reactions_list(
+    call: Call,
+    *,
+    user: str | None = None,
+    full: bool | None = None,
+    count: int | None = None,
+    page: int | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> ToolOutput:
+    """GET /reactions.list
+
+    Lists reactions made by a user.
+
+    Returns an object with `items`, `ok`, `paging`, `response_metadata`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reactions.list"""
+    return await call.http(
+        query={"user": user, "full": full, "count": count, "page": page, "cursor": cursor, "limit": limit}
+    )
+
+
+@registry.tool("reminders_add")
+async def reminders_add(call: Call, *, text: str, time: str, user: str | None = None) -> ToolOutput:
+    """POST /reminders.add
+
+    Creates a reminder.
+
+    Returns an object with `ok`, `reminder`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reminders.add"""
+    return await call.http(form={"text": text, "time": time, "user": user})
+
+
+@registry.tool("reminders_complete")
+async def reminders_complete(call: Call, *, reminder: str | None = None) -> ToolOutput:
+    """POST /reminders.complete
+
+    Marks a reminder as complete.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reminders.complete"""
+    return await call.http(form={"reminder": reminder})
+
+
+@registry.tool("reminders_delete")
+async def reminders_delete(call: Call, *, reminder: str | None = None) -> ToolOutput:
+    """POST /reminders.delete
+
+    Deletes a reminder.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reminders.delete"""
+    return await call.http(form={"reminder": reminder})
+
+
+@registry.tool("reminders_info")
+async def reminders_info(call: Call, *, reminder: str | None = None) -> ToolOutput:
+    """GET /reminders.info
+
+    Gets information about a reminder.
+
+    Returns an object with `ok`, `reminder`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reminders.info"""
+    return await call.http(query={"reminder": reminder})
+
+
+@registry.tool("reminders_list")
+async def reminders_list(call: Call) -> ToolOutput:
+    """GET /reminders.list
+
+    Lists all reminders created by or for a given user.
+
+    Returns an object with `ok`, `reminders`: Typical success response.
+
+    Docs: https://api.slack.com/methods/reminders.list"""
+    return await call.http()
+
+
+@registry.tool("rtm_connect")
+async def rtm_connect(
+    call: Call, *, batch_presence_aware: bool | None = None, presence_sub: bool | None = None
+) -> ToolOutput:
+    """GET /rtm.connect
+
+    Starts a Real Time Messaging session.
+
+    Returns an object with `ok`, `self`, `team`, `url`: Typical success response.
+
+    Docs: https://api.slack.com/methods/rtm.connect"""
+    return await call.http(query={"batch_presence_aware": batch_presence_aware, "presence_sub": presence_sub})
+
+
+@registry.tool("stars_add")
+async def stars_add(
+    call: Call,
+    *,
+    channel: str | None = None,
+    file: str | None = None,
+    file_comment: str | None = None,
+    timestamp: str | None = None,
+) -> ToolOutput:
+    """POST /stars.add
+
+    Adds a star to an item.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/stars.add"""
+    return await call.http(
+        form={"channel": channel, "file": file, "file_comment": file_comment, "timestamp": timestamp}
+    )
+
+
+@registry.tool("stars_list")
+async def stars_list(
+    call: Call,
+    *,
+    count: str | None = None,
+    page: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> ToolOutput:
+    """GET /stars.list
+
+    Lists stars for a user.
+
+    Returns an object with `items`, `ok`, `paging`: Typical success response.
+
+    Docs: https://api.slack.com/methods/stars.list"""
+    return await call.http(query={"count": count, "page": page, "cursor": cursor, "limit": limit})
+
+
+@registry.tool("stars_remove")
+async def stars_remove(
+    call: Call,
+    *,
+    channel: str | None = None,
+    file: str | None = None,
+    file_comment: str | None = None,
+    timestamp: str | None = None,
+) -> ToolOutput:
+    """POST /stars.remove
+
+    Removes a star from an item.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/stars.remove"""
+    return await call.http(
+        form={"channel": channel, "file": file, "file_comment": file_comment, "timestamp": timestamp}
+    )
+
+
+@registry.tool("team_access_logs")
+async def team_access_logs(
+    call: Call, *, before: str | None = None, count: str | None = None, page: str | None = None
+) -> ToolOutput:
+    """GET /team.accessLogs
+
+    Gets the access logs for the current team.
+
+    Returns an object with `logins`, `ok`, `paging`: This response demonstrates pagination and two access log entries.
+
+    Docs: https://api.slack.com/methods/team.accessLogs"""
+    return await call.http(query={"before": before, "count": count, "page": page})
+
+
+@registry.tool("team_billable_info")
+async def team_billable_info(call: Call, *, user: str | None = None) -> ToolOutput:
+    """GET /team.billableInfo
+
+    Gets billable users information for the current team.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/team.billableInfo"""
+    return await call.http(query={"user": user})
+
+
+@registry.tool("team_info")
+async def team_info(call: Call, *, team: str | None = None) -> ToolOutput:
+    """GET /team.info
+
+    Gets information about the current team.
+
+    Returns an object with `ok`, `team`: Typical success response.
+
+    Docs: https://api.slack.com/methods/team.info"""
+    return await call.http(query={"team": team})
+
+
+@registry.tool("team_integration_logs")
+async def team_integration_logs(
+    call: Call,
+    *,
+    app_id: str | None = None,
+    change_type: str | None = None,
+    count: str | None = None,
+    page: str | None = None,
+    service_id: str | None = None,
+    user: str | None = None,
+) -> ToolOutput:
+    """GET /team.integrationLogs
+
+    Gets the integration logs for the current team.
+
+    Returns an object with `logs`, `ok`, `paging`: Typical success response.
+
+    Docs: https://api.slack.com/methods/team.integrationLogs"""
+    return await call.http(
+        query={
+            "app_id": app_id,
+            "change_type": change_type,
+            "count": count,
+            "page": page,
+            "service_id": service_id,
+            "user": user,
+        }
+    )
+
+
+@registry.tool("team_profile_get")
+async def team_profile_get(call: Call, *, visibility: str | None = None) -> ToolOutput:
+    """GET /team.profile.get
+
+    Retrieve a team's profile.
+
+    Returns an object with `ok`, `profile`: Typical success response.
+
+    Docs: https://api.slack.com/methods/team.profile.get"""
+    return await call.http(query={"visibility": visibility})
+
+
+@registry.tool("usergroups_create")
+async def usergroups_create(
+    call: Call,
+    *,
+    channels: str | None = None,
+    description: str | None = None,
+    handle: str | None = None,
+    include_count: bool | None = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /usergroups.create
+
+    Create a User Group
+
+    The request body is optional, but when any of its fields is given, `name` must be too.
+
+    Returns an object with `ok`, `usergroup`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.create"""
+    return await call.http(
+        form={
+            "channels": channels,
+            "description": description,
+            "handle": handle,
+            "include_count": include_count,
+            "name": name,
+        }
+    )
+
+
+@registry.tool("usergroups_disable")
+async def usergroups_disable(
+    call: Call, *, include_count: bool | None = None, usergroup: str | None = None
+) -> ToolOutput:
+    """POST /usergroups.disable
+
+    Disable an existing User Group
+
+    The request body is optional, but when any of its fields is given, `usergroup` must be too.
+
+    Returns an object with `ok`, `usergroup`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.disable"""
+    return await call.http(form={"include_count": include_count, "usergroup": usergroup})
+
+
+@registry.tool("usergroups_enable")
+async def usergroups_enable(
+    call: Call, *, include_count: bool | None = None, usergroup: str | None = None
+) -> ToolOutput:
+    """POST /usergroups.enable
+
+    Enable a User Group
+
+    The request body is optional, but when any of its fields is given, `usergroup` must be too.
+
+    Returns an object with `ok`, `usergroup`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.enable"""
+    return await call.http(form={"include_count": include_count, "usergroup": usergroup})
+
+
+@registry.tool("usergroups_list")
+async def usergroups_list(
+    call: Call,
+    *,
+    include_users: bool | None = None,
+    include_count: bool | None = None,
+    include_disabled: bool | None = None,
+) -> ToolOutput:
+    """GET /usergroups.list
+
+    List all User Groups for a team
+
+    Returns an object with `ok`, `usergroups`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.list"""
+    return await call.http(
+        query={"include_users": include_users, "include_count": include_count, "include_disabled": include_disabled}
+    )
+
+
+@registry.tool("usergroups_update")
+async def usergroups_update(
+    call: Call,
+    *,
+    channels: str | None = None,
+    description: str | None = None,
+    handle: str | None = None,
+    include_count: bool | None = None,
+    name: str | None = None,
+    usergroup: str | None = None,
+) -> ToolOutput:
+    """POST /usergroups.update
+
+    Update an existing User Group
+
+    The request body is optional, but when any of its fields is given, `usergroup` must be too.
+
+    Returns an object with `ok`, `usergroup`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.update"""
+    return await call.http(
+        form={
+            "channels": channels,
+            "description": description,
+            "handle": handle,
+            "include_count": include_count,
+            "name": name,
+            "usergroup": usergroup,
+        }
+    )
+
+
+@registry.tool("usergroups_users_list")
+async def usergroups_users_list(call: Call, *, usergroup: str, include_disabled: bool | None = None) -> ToolOutput:
+    """GET /usergroups.users.list
+
+    List all users in a User Group
+
+    Returns an object with `ok`, `users`: Standard success response when used with a user token.
+
+    Docs: https://api.slack.com/methods/usergroups.users.list"""
+    return await call.http(query={"include_disabled": include_disabled, "usergroup": usergroup})
+
+
+@registry.tool("usergroups_users_update")
+async def usergroups_users_update(
+    call: Call, *, include_count: bool | None = None, usergroup: str | None = None, users: str | None = None
+) -> ToolOutput:
+    """POST /usergroups.users.update
+
+    Update the list of users for a User Group
+
+    The request body is optional, but when any of its fields is given, `usergroup`, `users` must be too.
+
+    Returns an object with `ok`, `usergroup`: Typical success response.
+
+    Docs: https://api.slack.com/methods/usergroups.users.update"""
+    return await call.http(form={"include_count": include_count, "usergroup": usergroup, "users": users})
+
+
+@registry.tool("users_conversations")
+async def users_conversations(
+    call: Call,
+    *,
+    user: str | None = None,
+    types: str | None = None,
+    exclude_archived: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> ToolOutput:
+    """GET /users.conversations
+
+    List conversations the calling user may access.
+
+    Returns an object with `channels`, `ok`, `response_metadata`: Typical success response with only public channels. Note how `num_members` and `is_member` are not returned like typical `conversations` objects.
+
+    Docs: https://api.slack.com/methods/users.conversations"""
+    return await call.http(
+        query={"user": user, "types": types, "exclude_archived": exclude_archived, "limit": limit, "cursor": cursor}
+    )
+
+
+@registry.tool("users_delete_photo")
+async def users_delete_photo(call: Call, *, token: str) -> ToolOutput:
+    """POST /users.deletePhoto
+
+    Delete the user profile photo
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.deletePhoto"""
+    return await call.http(form={"token": token})
+
+
+@registry.tool("users_get_presence")
+async def users_get_presence(call: Call, *, user: str | None = None) -> ToolOutput:
+    """GET /users.getPresence
+
+    Gets user presence information.
+
+    Returns an object with `auto_away`, `connection_count`, `last_activity`, `manual_away`, `ok`, `online`, …: When requesting information for a different user, this method just returns the current presence (either `active` or `away`).
+
+    Docs: https://api.slack.com/methods/users.getPresence"""
+    return await call.http(query={"user": user})
+
+
+@registry.tool("users_identity")
+async def users_identity(call: Call) -> ToolOutput:
+    """GET /users.identity
+
+    Get a user's identity.
+
+    Returns: You will receive at a minimum the following information:
+
+    Docs: https://api.slack.com/methods/users.identity"""
+    return await call.http()
+
+
+@registry.tool("users_profile_get")
+async def users_profile_get(call: Call, *, include_labels: bool | None = None, user: str | None = None) -> ToolOutput:
+    """GET /users.profile.get
+
+    Retrieves a user's profile information.
+
+    Returns an object with `ok`, `profile`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.profile.get"""
+    return await call.http(query={"include_labels": include_labels, "user": user})
+
+
+@registry.tool("users_profile_set")
+async def users_profile_set(
+    call: Call,
+    *,
+    name: str | None = None,
+    profile: str | None = None,
+    user: str | None = None,
+    value: str | None = None,
+) -> ToolOutput:
+    """POST /users.profile.set
+
+    Set the profile information for a user.
+
+    Returns an object with `email_pending`, `ok`, `profile`, `username`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.profile.set"""
+    return await call.http(form={"name": name, "profile": profile, "user": user, "value": value})
+
+
+@registry.tool("users_set_active")
+async def users_set_active(call: Call) -> ToolOutput:
+    """POST /users.setActive
+
+    Marked a user as active. Deprecated and non-functional.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.setActive"""
+    return await call.http()
+
+
+@registry.tool("users_set_photo")
+async def users_set_photo(
+    call: Call,
+    *,
+    token: str,
+    crop_w: str | None = None,
+    crop_x: str | None = None,
+    crop_y: str | None = None,
+    image: str | None = None,
+) -> ToolOutput:
+    """POST /users.setPhoto
+
+    Set the user profile photo
+
+    Returns an object with `ok`, `profile`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.setPhoto"""
+    return await call.http(form={"crop_w": crop_w, "crop_x": crop_x, "crop_y": crop_y, "image": image, "token": token})
+
+
+@registry.tool("users_set_presence")
+async def users_set_presence(call: Call, *, presence: str) -> ToolOutput:
+    """POST /users.setPresence
+
+    Manually sets user presence.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/users.setPresence"""
+    return await call.http(form={"presence": presence})
+
+
+@registry.tool("views_open")
+async def views_open(call: Call, *, trigger_id: str, view: str) -> ToolOutput:
+    """GET /views.open
+
+    Open a view for a user.
+
+    Returns an object with `ok`: Typical success response includes the opened view payload.
+
+    Docs: https://api.slack.com/methods/views.open"""
+    return await call.http(query={"trigger_id": trigger_id, "view": view})
+
+
+@registry.tool("views_publish")
+async def views_publish(call: Call, *, user_id: str, view: str, hash: str | None = None) -> ToolOutput:
+    """GET /views.publish
+
+    Publish a static view for a User.
+
+    Returns an object with `ok`: Typical success response includes the published view payload.
+
+    Docs: https://api.slack.com/methods/views.publish"""
+    return await call.http(query={"user_id": user_id, "view": view, "hash": hash})
+
+
+@registry.tool("views_push")
+async def views_push(call: Call, *, trigger_id: str, view: str) -> ToolOutput:
+    """GET /views.push
+
+    Push a view onto the stack of a root view.
+
+    Returns an object with `ok`: Typical success response includes the pushed view payload.
+
+    Docs: https://api.slack.com/methods/views.push"""
+    return await call.http(query={"trigger_id": trigger_id, "view": view})
+
+
+@registry.tool("views_update")
+async def views_update(
+    call: Call,
+    *,
+    view_id: str | None = None,
+    external_id: str | None = None,
+    view: str | None = None,
+    hash: str | None = None,
+) -> ToolOutput:
+    """GET /views.update
+
+    Update an existing view.
+
+    Returns an object with `ok`: Typical success response includes the updated view payload.
+
+    Docs: https://api.slack.com/methods/views.update"""
+    return await call.http(query={"view_id": view_id, "external_id": external_id, "view": view, "hash": hash})
+
+
+@registry.tool("workflows_step_completed")
+async def workflows_step_completed(
+    call: Call, *, workflow_step_execute_id: str, outputs: str | None = None
+) -> ToolOutput:
+    """GET /workflows.stepCompleted
+
+    Indicate that an app's step in a workflow completed execution.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/workflows.stepCompleted"""
+    return await call.http(query={"workflow_step_execute_id": workflow_step_execute_id, "outputs": outputs})
+
+
+@registry.tool("workflows_step_failed")
+async def workflows_step_failed(call: Call, *, workflow_step_execute_id: str, error: str) -> ToolOutput:
+    """GET /workflows.stepFailed
+
+    Indicate that an app's step in a workflow failed to execute.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/workflows.stepFailed"""
+    return await call.http(query={"workflow_step_execute_id": workflow_step_execute_id, "error": error})
+
+
+@registry.tool("workflows_update_step")
+async def workflows_update_step(
+    call: Call,
+    *,
+    workflow_step_edit_id: str,
+    inputs: str | None = None,
+    outputs: str | None = None,
+    step_name: str | None = None,
+    step_image_url: str | None = None,
+) -> ToolOutput:
+    """GET /workflows.updateStep
+
+    Update the configuration for a workflow extension step.
+
+    Returns an object with `ok`: Typical success response.
+
+    Docs: https://api.slack.com/methods/workflows.updateStep"""
+    return await call.http(
+        query={
+            "workflow_step_edit_id": workflow_step_edit_id,
+            "inputs": inputs,
+            "outputs": outputs,
+            "step_name": step_name,
+            "step_image_url": step_image_url,
+        }
+    )
+
+
+@registry.tool("files_get_upload_url_external")
+async def files_get_upload_url_external(
+    call: Call, *, filename: str, length: int, alt_txt: str | None = None, snippet_type: str | None = None
+) -> ToolOutput:
+    """GET /files.getUploadURLExternal
+
+    Gets a URL for an edge external file upload.
+
+    Reserves a file of `length` bytes named `filename`; returns where to POST its bytes.
+
+    Returns an object with `ok`, `upload_url`, `file_id`, `error`: The upload URL and the reserved file's ID, or `ok` false with an `error` code."""
+    return await call.http(
+        query={"filename": filename, "length": length, "alt_txt": alt_txt, "snippet_type": snippet_type}
+    )

@@ -1010,3 +1010,9838 @@ async def get_balance(call: Call, *, expand: list[str] | None = None) -> ToolOut
 
     Returns the account balance per currency, `available` (payable now) and `pending`, in the smallest currency unit."""
     return await call.http(query={"expand": expand})
+
+
+@registry.tool("get_account")
+async def get_account(call: Call, *, expand: list[str] | None = None, body: dict[str, Any] | None = None) -> ToolOutput:
+    """GET /v1/account
+
+    <p>Retrieves the details of an account.</p>
+
+    Returns an `account` object."""
+    return await call.http(query={"expand": expand}, body=body)
+
+
+@registry.tool("post_account_links")
+async def post_account_links(
+    call: Call,
+    *,
+    account: str,
+    type: str,
+    collect: str | None = None,
+    expand: list[str] | None = None,
+    refresh_url: str | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/account_links
+
+    <p>Creates an AccountLink object that includes a single-use Stripe URL that the platform can redirect their user to in order to take them through the Connect Onboarding flow.</p>
+
+    Returns an `account_link` object."""
+    return await call.http(
+        form={
+            "account": account,
+            "collect": collect,
+            "expand": expand,
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("get_accounts")
+async def get_accounts(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/accounts
+
+    <p>Returns a list of accounts connected to your platform via <a href="/docs/connect">Connect</a>. If you’re not a platform, the list is empty.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_accounts")
+async def post_accounts(
+    call: Call,
+    *,
+    account_token: str | None = None,
+    bank_account: Any = None,
+    business_profile: dict[str, Any] | None = None,
+    business_type: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    company: dict[str, Any] | None = None,
+    country: str | None = None,
+    default_currency: str | None = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    external_account: str | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: Any = None,
+    settings: dict[str, Any] | None = None,
+    tos_acceptance: dict[str, Any] | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts
+
+    <p>With <a href="/docs/connect">Connect</a>, you can create Stripe accounts for your users.
+    To do this, you’ll first need to <a href="https://dashboard.stripe.com/account/applications/settings">register your platform</a>.</p>
+
+    <p>If you’ve already collected information for your connected accounts, you <a href="/docs/connect/best-practices#onboarding">can pre-fill that information</a> when
+    creating the account. Connect Onboarding won’t ask for the pre-filled information during account onboarding.
+    You can pre-fill any information on the account.</p>
+
+    Returns an `account` object."""
+    return await call.http(
+        form={
+            "account_token": account_token,
+            "bank_account": bank_account,
+            "business_profile": business_profile,
+            "business_type": business_type,
+            "capabilities": capabilities,
+            "company": company,
+            "country": country,
+            "default_currency": default_currency,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "external_account": external_account,
+            "individual": individual,
+            "metadata": metadata,
+            "settings": settings,
+            "tos_acceptance": tos_acceptance,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("delete_accounts_account")
+async def delete_accounts_account(call: Call, *, account: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/accounts/{account}
+
+    <p>With <a href="/docs/connect">Connect</a>, you can delete accounts you manage.</p>
+
+    <p>Accounts created using test-mode keys can be deleted at any time. Standard accounts created using live-mode keys cannot be deleted. Custom or Express accounts created using live-mode keys can only be deleted once all balances are zero.</p>
+
+    <p>If you want to delete your own account, use the <a href="https://dashboard.stripe.com/account">account information tab in your account settings</a> instead.</p>
+
+    Returns a `deleted_account` object."""
+    return await call.http(path={"account": account}, body=body)
+
+
+@registry.tool("get_accounts_account")
+async def get_accounts_account(
+    call: Call, *, account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}
+
+    <p>Retrieves the details of an account.</p>
+
+    Returns an `account` object."""
+    return await call.http(path={"account": account}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account")
+async def post_accounts_account(
+    call: Call,
+    *,
+    account: str,
+    account_token: str | None = None,
+    business_profile: dict[str, Any] | None = None,
+    business_type: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    company: dict[str, Any] | None = None,
+    default_currency: str | None = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    external_account: str | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: Any = None,
+    settings: dict[str, Any] | None = None,
+    tos_acceptance: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}
+
+    <p>Updates a <a href="/docs/connect/accounts">connected account</a> by setting the values of the parameters passed. Any parameters not provided are
+    left unchanged.</p>
+
+    <p>For Custom accounts, you can update any information on the account. For other accounts, you can update all information until that
+    account has started to go through Connect Onboarding. Once you create an <a href="/docs/api/account_links">Account Link</a>
+    for a Standard or Express account, some parameters can no longer be changed. These are marked as <strong>Custom Only</strong> or <strong>Custom and Express</strong>
+    below.</p>
+
+    <p>To update your own account, use the <a href="https://dashboard.stripe.com/account">Dashboard</a>. Refer to our
+    <a href="/docs/connect/updating-accounts">Connect</a> documentation to learn more about updating accounts.</p>
+
+    Returns an `account` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "account_token": account_token,
+            "business_profile": business_profile,
+            "business_type": business_type,
+            "capabilities": capabilities,
+            "company": company,
+            "default_currency": default_currency,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "external_account": external_account,
+            "individual": individual,
+            "metadata": metadata,
+            "settings": settings,
+            "tos_acceptance": tos_acceptance,
+        },
+    )
+
+
+@registry.tool("post_accounts_account_bank_accounts")
+async def post_accounts_account_bank_accounts(
+    call: Call,
+    *,
+    account: str,
+    bank_account: Any = None,
+    default_for_currency: bool | None = None,
+    expand: list[str] | None = None,
+    external_account: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/bank_accounts
+
+    <p>Create an external account for a given account.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "bank_account": bank_account,
+            "default_for_currency": default_for_currency,
+            "expand": expand,
+            "external_account": external_account,
+            "metadata": metadata,
+        },
+    )
+
+
+@registry.tool("delete_accounts_account_bank_accounts_id")
+async def delete_accounts_account_bank_accounts_id(
+    call: Call, *, account: str, id: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/accounts/{account}/bank_accounts/{id}
+
+    <p>Delete a specified external account for a given account.</p>
+
+    Returns a `deleted_external_account` object."""
+    return await call.http(path={"account": account, "id": id}, body=body)
+
+
+@registry.tool("get_accounts_account_bank_accounts_id")
+async def get_accounts_account_bank_accounts_id(
+    call: Call, *, account: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/bank_accounts/{id}
+
+    <p>Retrieve a specified external account for a given account.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(path={"account": account, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_bank_accounts_id")
+async def post_accounts_account_bank_accounts_id(
+    call: Call,
+    *,
+    account: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    account_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    default_for_currency: bool | None = None,
+    documents: dict[str, Any] | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/bank_accounts/{id}
+
+    <p>Updates the metadata, account holder name, account holder type of a bank account belonging to a <a href="/docs/connect/custom-accounts">Custom account</a>, and optionally sets it as the default for its currency. Other bank account details are not editable by design.</p>
+
+    <p>You can re-enable a disabled bank account by performing an update call without providing any arguments or changes.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "account_type": account_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "default_for_currency": default_for_currency,
+            "documents": documents,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+        },
+    )
+
+
+@registry.tool("get_accounts_account_capabilities")
+async def get_accounts_account_capabilities(
+    call: Call, *, account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/capabilities
+
+    <p>Returns a list of capabilities associated with the account. The capabilities are returned sorted by creation date, with the most recent capability appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(path={"account": account}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_accounts_account_capabilities_epdq")
+async def get_accounts_account_capabilities_epdq(
+    call: Call, *, account: str, capability: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/capabilities/{capability}
+
+    <p>Retrieves information about the specified Account Capability.</p>
+
+    Returns a `capability` object."""
+    return await call.http(path={"account": account, "capability": capability}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_capabilities_q4yh")
+async def post_accounts_account_capabilities_q4yh(
+    call: Call, *, account: str, capability: str, expand: list[str] | None = None, requested: bool | None = None
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/capabilities/{capability}
+
+    <p>Updates an existing Account Capability.</p>
+
+    Returns a `capability` object."""
+    return await call.http(
+        path={"account": account, "capability": capability}, form={"expand": expand, "requested": requested}
+    )
+
+
+@registry.tool("get_accounts_account_external_accounts")
+async def get_accounts_account_external_accounts(
+    call: Call,
+    *,
+    account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/external_accounts
+
+    <p>List external accounts for an account.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"account": account},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_accounts_account_external_accounts")
+async def post_accounts_account_external_accounts(
+    call: Call,
+    *,
+    account: str,
+    bank_account: Any = None,
+    default_for_currency: bool | None = None,
+    expand: list[str] | None = None,
+    external_account: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/external_accounts
+
+    <p>Create an external account for a given account.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "bank_account": bank_account,
+            "default_for_currency": default_for_currency,
+            "expand": expand,
+            "external_account": external_account,
+            "metadata": metadata,
+        },
+    )
+
+
+@registry.tool("delete_accounts_account_external_id")
+async def delete_accounts_account_external_id(
+    call: Call, *, account: str, id: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/accounts/{account}/external_accounts/{id}
+
+    <p>Delete a specified external account for a given account.</p>
+
+    Returns a `deleted_external_account` object."""
+    return await call.http(path={"account": account, "id": id}, body=body)
+
+
+@registry.tool("get_accounts_account_external_id")
+async def get_accounts_account_external_id(
+    call: Call, *, account: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/external_accounts/{id}
+
+    <p>Retrieve a specified external account for a given account.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(path={"account": account, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_external_id")
+async def post_accounts_account_external_id(
+    call: Call,
+    *,
+    account: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    account_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    default_for_currency: bool | None = None,
+    documents: dict[str, Any] | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/external_accounts/{id}
+
+    <p>Updates the metadata, account holder name, account holder type of a bank account belonging to a <a href="/docs/connect/custom-accounts">Custom account</a>, and optionally sets it as the default for its currency. Other bank account details are not editable by design.</p>
+
+    <p>You can re-enable a disabled bank account by performing an update call without providing any arguments or changes.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "account_type": account_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "default_for_currency": default_for_currency,
+            "documents": documents,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+        },
+    )
+
+
+@registry.tool("post_accounts_account_login_links")
+async def post_accounts_account_login_links(call: Call, *, account: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/accounts/{account}/login_links
+
+    <p>Creates a single-use login link for an Express account to access their Stripe dashboard.</p>
+
+    <p><strong>You may only create login links for <a href="/docs/connect/express-accounts">Express accounts</a> connected to your platform</strong>.</p>
+
+    Returns a `login_link` object."""
+    return await call.http(path={"account": account}, form={"expand": expand})
+
+
+@registry.tool("get_accounts_account_people")
+async def get_accounts_account_people(
+    call: Call,
+    *,
+    account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    relationship: dict[str, Any] | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/people
+
+    <p>Returns a list of people associated with the account’s legal entity. The people are returned sorted by creation date, with the most recent people appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"account": account},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "relationship": relationship,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_accounts_account_people")
+async def post_accounts_account_people(
+    call: Call,
+    *,
+    account: str,
+    address: dict[str, Any] | None = None,
+    address_kana: dict[str, Any] | None = None,
+    address_kanji: dict[str, Any] | None = None,
+    dob: Any = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    first_name: str | None = None,
+    first_name_kana: str | None = None,
+    first_name_kanji: str | None = None,
+    full_name_aliases: Any = None,
+    gender: str | None = None,
+    id_number: str | None = None,
+    id_number_secondary: str | None = None,
+    last_name: str | None = None,
+    last_name_kana: str | None = None,
+    last_name_kanji: str | None = None,
+    maiden_name: str | None = None,
+    metadata: Any = None,
+    nationality: str | None = None,
+    person_token: str | None = None,
+    phone: str | None = None,
+    political_exposure: str | None = None,
+    registered_address: dict[str, Any] | None = None,
+    relationship: dict[str, Any] | None = None,
+    ssn_last_4: str | None = None,
+    verification: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/people
+
+    <p>Creates a new person.</p>
+
+    Returns a `person` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "address": address,
+            "address_kana": address_kana,
+            "address_kanji": address_kanji,
+            "dob": dob,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "first_name": first_name,
+            "first_name_kana": first_name_kana,
+            "first_name_kanji": first_name_kanji,
+            "full_name_aliases": full_name_aliases,
+            "gender": gender,
+            "id_number": id_number,
+            "id_number_secondary": id_number_secondary,
+            "last_name": last_name,
+            "last_name_kana": last_name_kana,
+            "last_name_kanji": last_name_kanji,
+            "maiden_name": maiden_name,
+            "metadata": metadata,
+            "nationality": nationality,
+            "person_token": person_token,
+            "phone": phone,
+            "political_exposure": political_exposure,
+            "registered_address": registered_address,
+            "relationship": relationship,
+            "ssn_last_4": ssn_last_4,
+            "verification": verification,
+        },
+    )
+
+
+@registry.tool("delete_accounts_account_people_person")
+async def delete_accounts_account_people_person(
+    call: Call, *, account: str, person: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/accounts/{account}/people/{person}
+
+    <p>Deletes an existing person’s relationship to the account’s legal entity. Any person with a relationship for an account can be deleted through the API, except if the person is the <code>account_opener</code>. If your integration is using the <code>executive</code> parameter, you cannot delete the only verified <code>executive</code> on file.</p>
+
+    Returns a `deleted_person` object."""
+    return await call.http(path={"account": account, "person": person}, body=body)
+
+
+@registry.tool("get_accounts_account_people_person")
+async def get_accounts_account_people_person(
+    call: Call, *, account: str, person: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/people/{person}
+
+    <p>Retrieves an existing person.</p>
+
+    Returns a `person` object."""
+    return await call.http(path={"account": account, "person": person}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_people_person")
+async def post_accounts_account_people_person(
+    call: Call,
+    *,
+    account: str,
+    person: str,
+    address: dict[str, Any] | None = None,
+    address_kana: dict[str, Any] | None = None,
+    address_kanji: dict[str, Any] | None = None,
+    dob: Any = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    first_name: str | None = None,
+    first_name_kana: str | None = None,
+    first_name_kanji: str | None = None,
+    full_name_aliases: Any = None,
+    gender: str | None = None,
+    id_number: str | None = None,
+    id_number_secondary: str | None = None,
+    last_name: str | None = None,
+    last_name_kana: str | None = None,
+    last_name_kanji: str | None = None,
+    maiden_name: str | None = None,
+    metadata: Any = None,
+    nationality: str | None = None,
+    person_token: str | None = None,
+    phone: str | None = None,
+    political_exposure: str | None = None,
+    registered_address: dict[str, Any] | None = None,
+    relationship: dict[str, Any] | None = None,
+    ssn_last_4: str | None = None,
+    verification: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/people/{person}
+
+    <p>Updates an existing person.</p>
+
+    Returns a `person` object."""
+    return await call.http(
+        path={"account": account, "person": person},
+        form={
+            "address": address,
+            "address_kana": address_kana,
+            "address_kanji": address_kanji,
+            "dob": dob,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "first_name": first_name,
+            "first_name_kana": first_name_kana,
+            "first_name_kanji": first_name_kanji,
+            "full_name_aliases": full_name_aliases,
+            "gender": gender,
+            "id_number": id_number,
+            "id_number_secondary": id_number_secondary,
+            "last_name": last_name,
+            "last_name_kana": last_name_kana,
+            "last_name_kanji": last_name_kanji,
+            "maiden_name": maiden_name,
+            "metadata": metadata,
+            "nationality": nationality,
+            "person_token": person_token,
+            "phone": phone,
+            "political_exposure": political_exposure,
+            "registered_address": registered_address,
+            "relationship": relationship,
+            "ssn_last_4": ssn_last_4,
+            "verification": verification,
+        },
+    )
+
+
+@registry.tool("get_accounts_account_persons")
+async def get_accounts_account_persons(
+    call: Call,
+    *,
+    account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    relationship: dict[str, Any] | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/persons
+
+    <p>Returns a list of people associated with the account’s legal entity. The people are returned sorted by creation date, with the most recent people appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"account": account},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "relationship": relationship,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_accounts_account_persons")
+async def post_accounts_account_persons(
+    call: Call,
+    *,
+    account: str,
+    address: dict[str, Any] | None = None,
+    address_kana: dict[str, Any] | None = None,
+    address_kanji: dict[str, Any] | None = None,
+    dob: Any = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    first_name: str | None = None,
+    first_name_kana: str | None = None,
+    first_name_kanji: str | None = None,
+    full_name_aliases: Any = None,
+    gender: str | None = None,
+    id_number: str | None = None,
+    id_number_secondary: str | None = None,
+    last_name: str | None = None,
+    last_name_kana: str | None = None,
+    last_name_kanji: str | None = None,
+    maiden_name: str | None = None,
+    metadata: Any = None,
+    nationality: str | None = None,
+    person_token: str | None = None,
+    phone: str | None = None,
+    political_exposure: str | None = None,
+    registered_address: dict[str, Any] | None = None,
+    relationship: dict[str, Any] | None = None,
+    ssn_last_4: str | None = None,
+    verification: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/persons
+
+    <p>Creates a new person.</p>
+
+    Returns a `person` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "address": address,
+            "address_kana": address_kana,
+            "address_kanji": address_kanji,
+            "dob": dob,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "first_name": first_name,
+            "first_name_kana": first_name_kana,
+            "first_name_kanji": first_name_kanji,
+            "full_name_aliases": full_name_aliases,
+            "gender": gender,
+            "id_number": id_number,
+            "id_number_secondary": id_number_secondary,
+            "last_name": last_name,
+            "last_name_kana": last_name_kana,
+            "last_name_kanji": last_name_kanji,
+            "maiden_name": maiden_name,
+            "metadata": metadata,
+            "nationality": nationality,
+            "person_token": person_token,
+            "phone": phone,
+            "political_exposure": political_exposure,
+            "registered_address": registered_address,
+            "relationship": relationship,
+            "ssn_last_4": ssn_last_4,
+            "verification": verification,
+        },
+    )
+
+
+@registry.tool("delete_accounts_account_persons_person")
+async def delete_accounts_account_persons_person(
+    call: Call, *, account: str, person: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/accounts/{account}/persons/{person}
+
+    <p>Deletes an existing person’s relationship to the account’s legal entity. Any person with a relationship for an account can be deleted through the API, except if the person is the <code>account_opener</code>. If your integration is using the <code>executive</code> parameter, you cannot delete the only verified <code>executive</code> on file.</p>
+
+    Returns a `deleted_person` object."""
+    return await call.http(path={"account": account, "person": person}, body=body)
+
+
+@registry.tool("get_accounts_account_persons_person")
+async def get_accounts_account_persons_person(
+    call: Call, *, account: str, person: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/accounts/{account}/persons/{person}
+
+    <p>Retrieves an existing person.</p>
+
+    Returns a `person` object."""
+    return await call.http(path={"account": account, "person": person}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_persons_person")
+async def post_accounts_account_persons_person(
+    call: Call,
+    *,
+    account: str,
+    person: str,
+    address: dict[str, Any] | None = None,
+    address_kana: dict[str, Any] | None = None,
+    address_kanji: dict[str, Any] | None = None,
+    dob: Any = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    first_name: str | None = None,
+    first_name_kana: str | None = None,
+    first_name_kanji: str | None = None,
+    full_name_aliases: Any = None,
+    gender: str | None = None,
+    id_number: str | None = None,
+    id_number_secondary: str | None = None,
+    last_name: str | None = None,
+    last_name_kana: str | None = None,
+    last_name_kanji: str | None = None,
+    maiden_name: str | None = None,
+    metadata: Any = None,
+    nationality: str | None = None,
+    person_token: str | None = None,
+    phone: str | None = None,
+    political_exposure: str | None = None,
+    registered_address: dict[str, Any] | None = None,
+    relationship: dict[str, Any] | None = None,
+    ssn_last_4: str | None = None,
+    verification: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/persons/{person}
+
+    <p>Updates an existing person.</p>
+
+    Returns a `person` object."""
+    return await call.http(
+        path={"account": account, "person": person},
+        form={
+            "address": address,
+            "address_kana": address_kana,
+            "address_kanji": address_kanji,
+            "dob": dob,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "first_name": first_name,
+            "first_name_kana": first_name_kana,
+            "first_name_kanji": first_name_kanji,
+            "full_name_aliases": full_name_aliases,
+            "gender": gender,
+            "id_number": id_number,
+            "id_number_secondary": id_number_secondary,
+            "last_name": last_name,
+            "last_name_kana": last_name_kana,
+            "last_name_kanji": last_name_kanji,
+            "maiden_name": maiden_name,
+            "metadata": metadata,
+            "nationality": nationality,
+            "person_token": person_token,
+            "phone": phone,
+            "political_exposure": political_exposure,
+            "registered_address": registered_address,
+            "relationship": relationship,
+            "ssn_last_4": ssn_last_4,
+            "verification": verification,
+        },
+    )
+
+
+@registry.tool("post_accounts_account_reject")
+async def post_accounts_account_reject(
+    call: Call, *, account: str, reason: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/reject
+
+    <p>With <a href="/docs/connect">Connect</a>, you may flag accounts as suspicious.</p>
+
+    <p>Test-mode Custom and Express accounts can be rejected at any time. Accounts created using live-mode keys may only be rejected once all balances are zero.</p>
+
+    Returns an `account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand, "reason": reason})
+
+
+@registry.tool("get_apple_pay_domains")
+async def get_apple_pay_domains(
+    call: Call,
+    *,
+    domain_name: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/apple_pay/domains
+
+    <p>List apple pay domains.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "domain_name": domain_name,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_apple_pay_domains")
+async def post_apple_pay_domains(call: Call, *, domain_name: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/apple_pay/domains
+
+    <p>Create an apple pay domain.</p>
+
+    Returns an `apple_pay_domain` object."""
+    return await call.http(form={"domain_name": domain_name, "expand": expand})
+
+
+@registry.tool("delete_apple_pay_domains_domain")
+async def delete_apple_pay_domains_domain(call: Call, *, domain: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/apple_pay/domains/{domain}
+
+    <p>Delete an apple pay domain.</p>
+
+    Returns a `deleted_apple_pay_domain` object."""
+    return await call.http(path={"domain": domain}, body=body)
+
+
+@registry.tool("get_apple_pay_domains_domain")
+async def get_apple_pay_domains_domain(
+    call: Call, *, domain: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/apple_pay/domains/{domain}
+
+    <p>Retrieve an apple pay domain.</p>
+
+    Returns an `apple_pay_domain` object."""
+    return await call.http(path={"domain": domain}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_application_fees")
+async def get_application_fees(
+    call: Call,
+    *,
+    charge: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/application_fees
+
+    <p>Returns a list of application fees you’ve previously collected. The application fees are returned in sorted order, with the most recent fees appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "charge": charge,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_application_fees_fee_refunds_id")
+async def get_application_fees_fee_refunds_id(
+    call: Call, *, fee: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/application_fees/{fee}/refunds/{id}
+
+    <p>By default, you can see the 10 most recent refunds stored directly on the application fee object, but you can also retrieve details about a specific refund stored on the application fee.</p>
+
+    Returns a `fee_refund` object."""
+    return await call.http(query={"expand": expand}, path={"fee": fee, "id": id}, body=body)
+
+
+@registry.tool("post_application_fees_fee_refunds_id")
+async def post_application_fees_fee_refunds_id(
+    call: Call, *, fee: str, id: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/application_fees/{fee}/refunds/{id}
+
+    <p>Updates the specified application fee refund by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    <p>This request only accepts metadata as an argument.</p>
+
+    Returns a `fee_refund` object."""
+    return await call.http(path={"fee": fee, "id": id}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_application_fees_id")
+async def get_application_fees_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/application_fees/{id}
+
+    <p>Retrieves the details of an application fee that your account has collected. The same information is returned when refunding the application fee.</p>
+
+    Returns an `application_fee` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("post_application_fees_id_refund")
+async def post_application_fees_id_refund(
+    call: Call, *, id: str, amount: int | None = None, directive: str | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/application_fees/{id}/refund
+
+    POST /v1/application_fees/{id}/refund.
+
+    Returns an `application_fee` object."""
+    return await call.http(path={"id": id}, form={"amount": amount, "directive": directive, "expand": expand})
+
+
+@registry.tool("get_application_fees_id_refunds")
+async def get_application_fees_id_refunds(
+    call: Call,
+    *,
+    id: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/application_fees/{id}/refunds
+
+    <p>You can see a list of the refunds belonging to a specific application fee. Note that the 10 most recent refunds are always available by default on the application fee object. If you need more than those 10, you can use this API method and the <code>limit</code> and <code>starting_after</code> parameters to page through additional refunds.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"id": id},
+        body=body,
+    )
+
+
+@registry.tool("post_application_fees_id_refunds")
+async def post_application_fees_id_refunds(
+    call: Call,
+    *,
+    id: str,
+    amount: int | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/application_fees/{id}/refunds
+
+    <p>Refunds an application fee that has previously been collected but not yet refunded.
+    Funds will be refunded to the Stripe account from which the fee was originally collected.</p>
+
+    <p>You can optionally refund only part of an application fee.
+    You can do so multiple times, until the entire fee has been refunded.</p>
+
+    <p>Once entirely refunded, an application fee can’t be refunded again.
+    This method will raise an error when called on an already-refunded application fee,
+    or when trying to refund more money than is left on an application fee.</p>
+
+    Returns a `fee_refund` object."""
+    return await call.http(path={"id": id}, form={"amount": amount, "expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_apps_secrets")
+async def get_apps_secrets(
+    call: Call,
+    *,
+    scope: dict[str, Any],
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/apps/secrets
+
+    <p>List all secrets stored on the given scope.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "scope": scope,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_apps_secrets")
+async def post_apps_secrets(
+    call: Call,
+    *,
+    name: str,
+    payload: str,
+    scope: dict[str, Any],
+    expand: list[str] | None = None,
+    expires_at: int | None = None,
+) -> ToolOutput:
+    """POST /v1/apps/secrets
+
+    <p>Create or replace a secret in the secret store.</p>
+
+    Returns an `apps.secret` object."""
+    return await call.http(
+        form={"expand": expand, "expires_at": expires_at, "name": name, "payload": payload, "scope": scope}
+    )
+
+
+@registry.tool("post_apps_secrets_delete")
+async def post_apps_secrets_delete(
+    call: Call, *, name: str, scope: dict[str, Any], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/apps/secrets/delete
+
+    <p>Deletes a secret from the secret store by name and scope.</p>
+
+    Returns an `apps.secret` object."""
+    return await call.http(form={"expand": expand, "name": name, "scope": scope})
+
+
+@registry.tool("get_apps_secrets_find")
+async def get_apps_secrets_find(
+    call: Call, *, name: str, scope: dict[str, Any], expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/apps/secrets/find
+
+    <p>Finds a secret in the secret store by name and scope.</p>
+
+    Returns an `apps.secret` object."""
+    return await call.http(query={"expand": expand, "name": name, "scope": scope}, body=body)
+
+
+@registry.tool("get_balance_history")
+async def get_balance_history(
+    call: Call,
+    *,
+    created: Any = None,
+    currency: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payout: str | None = None,
+    source: str | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/balance/history
+
+    <p>Returns a list of transactions that have contributed to the Stripe account balance (e.g., charges, transfers, and so forth). The transactions are returned in sorted order, with the most recent transactions appearing first.</p>
+
+    <p>Note that this endpoint was previously called “Balance history” and used the path <code>/v1/balance/history</code>.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "currency": currency,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payout": payout,
+            "source": source,
+            "starting_after": starting_after,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_balance_history_id")
+async def get_balance_history_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/balance/history/{id}
+
+    <p>Retrieves the balance transaction with the given ID.</p>
+
+    <p>Note that this endpoint previously used the path <code>/v1/balance/history/:id</code>.</p>
+
+    Returns a `balance_transaction` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_balance_transactions")
+async def get_balance_transactions(
+    call: Call,
+    *,
+    created: Any = None,
+    currency: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payout: str | None = None,
+    source: str | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/balance_transactions
+
+    <p>Returns a list of transactions that have contributed to the Stripe account balance (e.g., charges, transfers, and so forth). The transactions are returned in sorted order, with the most recent transactions appearing first.</p>
+
+    <p>Note that this endpoint was previously called “Balance history” and used the path <code>/v1/balance/history</code>.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "currency": currency,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payout": payout,
+            "source": source,
+            "starting_after": starting_after,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_balance_transactions_id")
+async def get_balance_transactions_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/balance_transactions/{id}
+
+    <p>Retrieves the balance transaction with the given ID.</p>
+
+    <p>Note that this endpoint previously used the path <code>/v1/balance/history/:id</code>.</p>
+
+    Returns a `balance_transaction` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_billing_portal_configurations")
+async def get_billing_portal_configurations(
+    call: Call,
+    *,
+    active: bool | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    is_default: bool | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/billing_portal/configurations
+
+    <p>Returns a list of configurations that describe the functionality of the customer portal.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "ending_before": ending_before,
+            "expand": expand,
+            "is_default": is_default,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_billing_portal_configurations")
+async def post_billing_portal_configurations(
+    call: Call,
+    *,
+    business_profile: dict[str, Any],
+    features: dict[str, Any],
+    default_return_url: Any = None,
+    expand: list[str] | None = None,
+    login_page: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/billing_portal/configurations
+
+    <p>Creates a configuration that describes the functionality and behavior of a PortalSession</p>
+
+    Returns a `billing_portal.configuration` object."""
+    return await call.http(
+        form={
+            "business_profile": business_profile,
+            "default_return_url": default_return_url,
+            "expand": expand,
+            "features": features,
+            "login_page": login_page,
+            "metadata": metadata,
+        }
+    )
+
+
+@registry.tool("get_billing_portal_configs_config")
+async def get_billing_portal_configs_config(
+    call: Call, *, configuration: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/billing_portal/configurations/{configuration}
+
+    <p>Retrieves a configuration that describes the functionality of the customer portal.</p>
+
+    Returns a `billing_portal.configuration` object."""
+    return await call.http(path={"configuration": configuration}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_billing_portal_configs_config")
+async def post_billing_portal_configs_config(
+    call: Call,
+    *,
+    configuration: str,
+    active: bool | None = None,
+    business_profile: dict[str, Any] | None = None,
+    default_return_url: Any = None,
+    expand: list[str] | None = None,
+    features: dict[str, Any] | None = None,
+    login_page: dict[str, Any] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/billing_portal/configurations/{configuration}
+
+    <p>Updates a configuration that describes the functionality of the customer portal.</p>
+
+    Returns a `billing_portal.configuration` object."""
+    return await call.http(
+        path={"configuration": configuration},
+        form={
+            "active": active,
+            "business_profile": business_profile,
+            "default_return_url": default_return_url,
+            "expand": expand,
+            "features": features,
+            "login_page": login_page,
+            "metadata": metadata,
+        },
+    )
+
+
+@registry.tool("post_billing_portal_sessions")
+async def post_billing_portal_sessions(
+    call: Call,
+    *,
+    customer: str,
+    configuration: str | None = None,
+    expand: list[str] | None = None,
+    flow_data: dict[str, Any] | None = None,
+    locale: str | None = None,
+    on_behalf_of: str | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/billing_portal/sessions
+
+    <p>Creates a session of the customer portal.</p>
+
+    Returns a `billing_portal.session` object."""
+    return await call.http(
+        form={
+            "configuration": configuration,
+            "customer": customer,
+            "expand": expand,
+            "flow_data": flow_data,
+            "locale": locale,
+            "on_behalf_of": on_behalf_of,
+            "return_url": return_url,
+        }
+    )
+
+
+@registry.tool("post_charges")
+async def post_charges(
+    call: Call,
+    *,
+    amount: int | None = None,
+    application_fee: int | None = None,
+    application_fee_amount: int | None = None,
+    capture: bool | None = None,
+    card: Any = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    description: str | None = None,
+    destination: Any = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    on_behalf_of: str | None = None,
+    radar_options: dict[str, Any] | None = None,
+    receipt_email: str | None = None,
+    shipping: dict[str, Any] | None = None,
+    source: str | None = None,
+    statement_descriptor: str | None = None,
+    statement_descriptor_suffix: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/charges
+
+    <p>To charge a credit card or other payment source, you create a <code>Charge</code> object. If your API key is in test mode, the supplied payment source (e.g., card) won’t actually be charged, although everything else will occur as if in live mode. (Stripe assumes that the charge would have completed successfully).</p>
+
+    Returns a `charge` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "application_fee": application_fee,
+            "application_fee_amount": application_fee_amount,
+            "capture": capture,
+            "card": card,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "destination": destination,
+            "expand": expand,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "radar_options": radar_options,
+            "receipt_email": receipt_email,
+            "shipping": shipping,
+            "source": source,
+            "statement_descriptor": statement_descriptor,
+            "statement_descriptor_suffix": statement_descriptor_suffix,
+            "transfer_data": transfer_data,
+            "transfer_group": transfer_group,
+        }
+    )
+
+
+@registry.tool("get_charges_search")
+async def get_charges_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/charges/search
+
+    <p>Search for charges you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("get_charges_charge")
+async def get_charges_charge(
+    call: Call, *, charge: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/charges/{charge}
+
+    <p>Retrieves the details of a charge that has previously been created. Supply the unique charge ID that was returned from your previous request, and Stripe will return the corresponding charge information. The same information is returned when creating or refunding the charge.</p>
+
+    Returns a `charge` object."""
+    return await call.http(path={"charge": charge}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_charges_charge")
+async def post_charges_charge(
+    call: Call,
+    *,
+    charge: str,
+    customer: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    fraud_details: dict[str, Any] | None = None,
+    metadata: Any = None,
+    receipt_email: str | None = None,
+    shipping: dict[str, Any] | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/charges/{charge}
+
+    <p>Updates the specified charge by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns a `charge` object."""
+    return await call.http(
+        path={"charge": charge},
+        form={
+            "customer": customer,
+            "description": description,
+            "expand": expand,
+            "fraud_details": fraud_details,
+            "metadata": metadata,
+            "receipt_email": receipt_email,
+            "shipping": shipping,
+            "transfer_group": transfer_group,
+        },
+    )
+
+
+@registry.tool("post_charges_charge_capture")
+async def post_charges_charge_capture(
+    call: Call,
+    *,
+    charge: str,
+    amount: int | None = None,
+    application_fee: int | None = None,
+    application_fee_amount: int | None = None,
+    expand: list[str] | None = None,
+    receipt_email: str | None = None,
+    statement_descriptor: str | None = None,
+    statement_descriptor_suffix: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/charges/{charge}/capture
+
+    <p>Capture the payment of an existing, uncaptured, charge. This is the second half of the two-step payment flow, where first you <a href="#create_charge">created a charge</a> with the capture option set to false.</p>
+
+    <p>Uncaptured payments expire a set number of days after they are created (<a href="/docs/charges/placing-a-hold">7 by default</a>). If they are not captured by that point in time, they will be marked as refunded and will no longer be capturable.</p>
+
+    Returns a `charge` object."""
+    return await call.http(
+        path={"charge": charge},
+        form={
+            "amount": amount,
+            "application_fee": application_fee,
+            "application_fee_amount": application_fee_amount,
+            "expand": expand,
+            "receipt_email": receipt_email,
+            "statement_descriptor": statement_descriptor,
+            "statement_descriptor_suffix": statement_descriptor_suffix,
+            "transfer_data": transfer_data,
+            "transfer_group": transfer_group,
+        },
+    )
+
+
+@registry.tool("get_charges_charge_dispute")
+async def get_charges_charge_dispute(
+    call: Call, *, charge: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/charges/{charge}/dispute
+
+    <p>Retrieve a dispute for a specified charge.</p>
+
+    Returns a `dispute` object."""
+    return await call.http(path={"charge": charge}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_charges_charge_dispute")
+async def post_charges_charge_dispute(
+    call: Call,
+    *,
+    charge: str,
+    evidence: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    submit: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/charges/{charge}/dispute
+
+    POST /v1/charges/{charge}/dispute.
+
+    Returns a `dispute` object."""
+    return await call.http(
+        path={"charge": charge}, form={"evidence": evidence, "expand": expand, "metadata": metadata, "submit": submit}
+    )
+
+
+@registry.tool("post_charges_charge_dispute_close")
+async def post_charges_charge_dispute_close(call: Call, *, charge: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/charges/{charge}/dispute/close
+
+    POST /v1/charges/{charge}/dispute/close.
+
+    Returns a `dispute` object."""
+    return await call.http(path={"charge": charge}, form={"expand": expand})
+
+
+@registry.tool("post_charges_charge_refund")
+async def post_charges_charge_refund(
+    call: Call,
+    *,
+    charge: str,
+    amount: int | None = None,
+    expand: list[str] | None = None,
+    instructions_email: str | None = None,
+    metadata: Any = None,
+    payment_intent: str | None = None,
+    reason: str | None = None,
+    refund_application_fee: bool | None = None,
+    reverse_transfer: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/charges/{charge}/refund
+
+    <p>When you create a new refund, you must specify a Charge or a PaymentIntent object on which to create it.</p>
+
+    <p>Creating a new refund will refund a charge that has previously been created but not yet refunded.
+    Funds will be refunded to the credit or debit card that was originally charged.</p>
+
+    <p>You can optionally refund only part of a charge.
+    You can do so multiple times, until the entire charge has been refunded.</p>
+
+    <p>Once entirely refunded, a charge can’t be refunded again.
+    This method will raise an error when called on an already-refunded charge,
+    or when trying to refund more money than is left on a charge.</p>
+
+    Returns a `charge` object."""
+    return await call.http(
+        path={"charge": charge},
+        form={
+            "amount": amount,
+            "expand": expand,
+            "instructions_email": instructions_email,
+            "metadata": metadata,
+            "payment_intent": payment_intent,
+            "reason": reason,
+            "refund_application_fee": refund_application_fee,
+            "reverse_transfer": reverse_transfer,
+        },
+    )
+
+
+@registry.tool("get_charges_charge_refunds")
+async def get_charges_charge_refunds(
+    call: Call,
+    *,
+    charge: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/charges/{charge}/refunds
+
+    <p>You can see a list of the refunds belonging to a specific charge. Note that the 10 most recent refunds are always available by default on the charge object. If you need more than those 10, you can use this API method and the <code>limit</code> and <code>starting_after</code> parameters to page through additional refunds.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"charge": charge},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_charges_charge_refunds")
+async def post_charges_charge_refunds(
+    call: Call,
+    *,
+    charge: str,
+    amount: int | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    expand: list[str] | None = None,
+    instructions_email: str | None = None,
+    metadata: Any = None,
+    origin: str | None = None,
+    payment_intent: str | None = None,
+    reason: str | None = None,
+    refund_application_fee: bool | None = None,
+    reverse_transfer: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/charges/{charge}/refunds
+
+    <p>Create a refund.</p>
+
+    Returns a `refund` object."""
+    return await call.http(
+        path={"charge": charge},
+        form={
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "expand": expand,
+            "instructions_email": instructions_email,
+            "metadata": metadata,
+            "origin": origin,
+            "payment_intent": payment_intent,
+            "reason": reason,
+            "refund_application_fee": refund_application_fee,
+            "reverse_transfer": reverse_transfer,
+        },
+    )
+
+
+@registry.tool("get_charges_charge_refunds_refund")
+async def get_charges_charge_refunds_refund(
+    call: Call, *, charge: str, refund: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/charges/{charge}/refunds/{refund}
+
+    <p>Retrieves the details of an existing refund.</p>
+
+    Returns a `refund` object."""
+    return await call.http(path={"charge": charge, "refund": refund}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_charges_charge_refunds_refund")
+async def post_charges_charge_refunds_refund(
+    call: Call, *, charge: str, refund: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/charges/{charge}/refunds/{refund}
+
+    <p>Update a specified refund.</p>
+
+    Returns a `refund` object."""
+    return await call.http(path={"charge": charge, "refund": refund}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_checkout_sessions")
+async def get_checkout_sessions(
+    call: Call,
+    *,
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_intent: str | None = None,
+    payment_link: str | None = None,
+    starting_after: str | None = None,
+    subscription: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/checkout/sessions
+
+    <p>Returns a list of Checkout Sessions.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "customer": customer,
+            "customer_details": customer_details,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_intent": payment_intent,
+            "payment_link": payment_link,
+            "starting_after": starting_after,
+            "subscription": subscription,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_checkout_sessions")
+async def post_checkout_sessions(
+    call: Call,
+    *,
+    success_url: str,
+    after_expiration: dict[str, Any] | None = None,
+    allow_promotion_codes: bool | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_address_collection: str | None = None,
+    cancel_url: str | None = None,
+    client_reference_id: str | None = None,
+    consent_collection: dict[str, Any] | None = None,
+    currency: str | None = None,
+    custom_fields: list[dict[str, Any]] | None = None,
+    custom_text: dict[str, Any] | None = None,
+    customer: str | None = None,
+    customer_creation: str | None = None,
+    customer_email: str | None = None,
+    customer_update: dict[str, Any] | None = None,
+    discounts: list[dict[str, Any]] | None = None,
+    expand: list[str] | None = None,
+    expires_at: int | None = None,
+    invoice_creation: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    locale: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    mode: str | None = None,
+    payment_intent_data: dict[str, Any] | None = None,
+    payment_method_collection: str | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+    phone_number_collection: dict[str, Any] | None = None,
+    setup_intent_data: dict[str, Any] | None = None,
+    shipping_address_collection: dict[str, Any] | None = None,
+    shipping_options: list[dict[str, Any]] | None = None,
+    submit_type: str | None = None,
+    subscription_data: dict[str, Any] | None = None,
+    tax_id_collection: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/checkout/sessions
+
+    <p>Creates a Session object.</p>
+
+    Returns a `checkout.session` object."""
+    return await call.http(
+        form={
+            "after_expiration": after_expiration,
+            "allow_promotion_codes": allow_promotion_codes,
+            "automatic_tax": automatic_tax,
+            "billing_address_collection": billing_address_collection,
+            "cancel_url": cancel_url,
+            "client_reference_id": client_reference_id,
+            "consent_collection": consent_collection,
+            "currency": currency,
+            "custom_fields": custom_fields,
+            "custom_text": custom_text,
+            "customer": customer,
+            "customer_creation": customer_creation,
+            "customer_email": customer_email,
+            "customer_update": customer_update,
+            "discounts": discounts,
+            "expand": expand,
+            "expires_at": expires_at,
+            "invoice_creation": invoice_creation,
+            "line_items": line_items,
+            "locale": locale,
+            "metadata": metadata,
+            "mode": mode,
+            "payment_intent_data": payment_intent_data,
+            "payment_method_collection": payment_method_collection,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+            "phone_number_collection": phone_number_collection,
+            "setup_intent_data": setup_intent_data,
+            "shipping_address_collection": shipping_address_collection,
+            "shipping_options": shipping_options,
+            "submit_type": submit_type,
+            "subscription_data": subscription_data,
+            "success_url": success_url,
+            "tax_id_collection": tax_id_collection,
+        }
+    )
+
+
+@registry.tool("get_checkout_sessions_session")
+async def get_checkout_sessions_session(
+    call: Call, *, session: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/checkout/sessions/{session}
+
+    <p>Retrieves a Session object.</p>
+
+    Returns a `checkout.session` object."""
+    return await call.http(query={"expand": expand}, path={"session": session}, body=body)
+
+
+@registry.tool("post_checkout_sessions_session_expire")
+async def post_checkout_sessions_session_expire(
+    call: Call, *, session: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/checkout/sessions/{session}/expire
+
+    <p>A Session can be expired when it is in one of these statuses: <code>open</code> </p>
+
+    <p>After it expires, a customer can’t complete a Session and customers loading the Session see a message saying the Session is expired.</p>
+
+    Returns a `checkout.session` object."""
+    return await call.http(path={"session": session}, form={"expand": expand})
+
+
+@registry.tool("get_checkout_sessions_session_line_items")
+async def get_checkout_sessions_session_line_items(
+    call: Call,
+    *,
+    session: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/checkout/sessions/{session}/line_items
+
+    <p>When retrieving a Checkout Session, there is an includable <strong>line_items</strong> property containing the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"session": session},
+        body=body,
+    )
+
+
+@registry.tool("get_country_specs")
+async def get_country_specs(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/country_specs
+
+    <p>Lists all Country Spec objects available in the API.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_country_specs_country")
+async def get_country_specs_country(
+    call: Call, *, country: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/country_specs/{country}
+
+    <p>Returns a Country Spec for a given Country code.</p>
+
+    Returns a `country_spec` object."""
+    return await call.http(path={"country": country}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_coupons")
+async def get_coupons(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/coupons
+
+    <p>Returns a list of your coupons.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_coupons")
+async def post_coupons(
+    call: Call,
+    *,
+    amount_off: int | None = None,
+    applies_to: dict[str, Any] | None = None,
+    currency: str | None = None,
+    currency_options: dict[str, Any] | None = None,
+    duration: str | None = None,
+    duration_in_months: int | None = None,
+    expand: list[str] | None = None,
+    id: str | None = None,
+    max_redemptions: int | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+    percent_off: float | None = None,
+    redeem_by: int | None = None,
+) -> ToolOutput:
+    """POST /v1/coupons
+
+    <p>You can create coupons easily via the <a href="https://dashboard.stripe.com/coupons">coupon management</a> page of the Stripe dashboard. Coupon creation is also accessible via the API if you need to create coupons on the fly.</p>
+
+    <p>A coupon has either a <code>percent_off</code> or an <code>amount_off</code> and <code>currency</code>. If you set an <code>amount_off</code>, that amount will be subtracted from any invoice’s subtotal. For example, an invoice with a subtotal of <currency>100</currency> will have a final total of <currency>0</currency> if a coupon with an <code>amount_off</code> of <amount>200</amount> is applied to it and an invoice with a subtotal of <currency>300</currency> will have a final total of <currency>100</currency> if a coupon with an <code>amount_off</code> of <amount>200</amount> is applied to it.</p>
+
+    Returns a `coupon` object."""
+    return await call.http(
+        form={
+            "amount_off": amount_off,
+            "applies_to": applies_to,
+            "currency": currency,
+            "currency_options": currency_options,
+            "duration": duration,
+            "duration_in_months": duration_in_months,
+            "expand": expand,
+            "id": id,
+            "max_redemptions": max_redemptions,
+            "metadata": metadata,
+            "name": name,
+            "percent_off": percent_off,
+            "redeem_by": redeem_by,
+        }
+    )
+
+
+@registry.tool("delete_coupons_coupon")
+async def delete_coupons_coupon(call: Call, *, coupon: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/coupons/{coupon}
+
+    <p>You can delete coupons via the <a href="https://dashboard.stripe.com/coupons">coupon management</a> page of the Stripe dashboard. However, deleting a coupon does not affect any customers who have already applied the coupon; it means that new customers can’t redeem the coupon. You can also delete coupons via the API.</p>
+
+    Returns a `deleted_coupon` object."""
+    return await call.http(path={"coupon": coupon}, body=body)
+
+
+@registry.tool("get_coupons_coupon")
+async def get_coupons_coupon(
+    call: Call, *, coupon: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/coupons/{coupon}
+
+    <p>Retrieves the coupon with the given ID.</p>
+
+    Returns a `coupon` object."""
+    return await call.http(path={"coupon": coupon}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_coupons_coupon")
+async def post_coupons_coupon(
+    call: Call,
+    *,
+    coupon: str,
+    currency_options: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/coupons/{coupon}
+
+    <p>Updates the metadata of a coupon. Other coupon details (currency, duration, amount_off) are, by design, not editable.</p>
+
+    Returns a `coupon` object."""
+    return await call.http(
+        path={"coupon": coupon},
+        form={"currency_options": currency_options, "expand": expand, "metadata": metadata, "name": name},
+    )
+
+
+@registry.tool("get_credit_notes")
+async def get_credit_notes(
+    call: Call,
+    *,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    invoice: str | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/credit_notes
+
+    <p>Returns a list of credit notes.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "invoice": invoice,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_credit_notes")
+async def post_credit_notes(
+    call: Call,
+    *,
+    invoice: str,
+    amount: int | None = None,
+    credit_amount: int | None = None,
+    expand: list[str] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    memo: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    out_of_band_amount: int | None = None,
+    reason: str | None = None,
+    refund: str | None = None,
+    refund_amount: int | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/credit_notes
+
+    <p>Issue a credit note to adjust the amount of a finalized invoice. For a <code>status=open</code> invoice, a credit note reduces
+    its <code>amount_due</code>. For a <code>status=paid</code> invoice, a credit note does not affect its <code>amount_due</code>. Instead, it can result
+    in any combination of the following:</p>
+
+    <ul>
+    <li>Refund: create a new refund (using <code>refund_amount</code>) or link an existing refund (using <code>refund</code>).</li>
+    <li>Customer balance credit: credit the customer’s balance (using <code>credit_amount</code>) which will be automatically applied to their next invoice when it’s finalized.</li>
+    <li>Outside of Stripe credit: record the amount that is or will be credited outside of Stripe (using <code>out_of_band_amount</code>).</li>
+    </ul>
+
+    <p>For post-payment credit notes the sum of the refund, credit and outside of Stripe amounts must equal the credit note total.</p>
+
+    <p>You may issue multiple credit notes for an invoice. Each credit note will increment the invoice’s <code>pre_payment_credit_notes_amount</code>
+    or <code>post_payment_credit_notes_amount</code> depending on its <code>status</code> at the time of credit note creation.</p>
+
+    Returns a `credit_note` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "credit_amount": credit_amount,
+            "expand": expand,
+            "invoice": invoice,
+            "lines": lines,
+            "memo": memo,
+            "metadata": metadata,
+            "out_of_band_amount": out_of_band_amount,
+            "reason": reason,
+            "refund": refund,
+            "refund_amount": refund_amount,
+            "shipping_cost": shipping_cost,
+        }
+    )
+
+
+@registry.tool("get_credit_notes_preview")
+async def get_credit_notes_preview(
+    call: Call,
+    *,
+    invoice: str,
+    amount: int | None = None,
+    credit_amount: int | None = None,
+    expand: list[str] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    memo: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    out_of_band_amount: int | None = None,
+    reason: str | None = None,
+    refund: str | None = None,
+    refund_amount: int | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/credit_notes/preview
+
+    <p>Get a preview of a credit note without creating it.</p>
+
+    Returns a `credit_note` object."""
+    return await call.http(
+        query={
+            "amount": amount,
+            "credit_amount": credit_amount,
+            "expand": expand,
+            "invoice": invoice,
+            "lines": lines,
+            "memo": memo,
+            "metadata": metadata,
+            "out_of_band_amount": out_of_band_amount,
+            "reason": reason,
+            "refund": refund,
+            "refund_amount": refund_amount,
+            "shipping_cost": shipping_cost,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_credit_notes_preview_lines")
+async def get_credit_notes_preview_lines(
+    call: Call,
+    *,
+    invoice: str,
+    amount: int | None = None,
+    credit_amount: int | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    memo: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    out_of_band_amount: int | None = None,
+    reason: str | None = None,
+    refund: str | None = None,
+    refund_amount: int | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/credit_notes/preview/lines
+
+    <p>When retrieving a credit note preview, you’ll get a <strong>lines</strong> property containing the first handful of those items. This URL you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "amount": amount,
+            "credit_amount": credit_amount,
+            "ending_before": ending_before,
+            "expand": expand,
+            "invoice": invoice,
+            "limit": limit,
+            "lines": lines,
+            "memo": memo,
+            "metadata": metadata,
+            "out_of_band_amount": out_of_band_amount,
+            "reason": reason,
+            "refund": refund,
+            "refund_amount": refund_amount,
+            "shipping_cost": shipping_cost,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_credit_notes_credit_note_lines")
+async def get_credit_notes_credit_note_lines(
+    call: Call,
+    *,
+    credit_note: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/credit_notes/{credit_note}/lines
+
+    <p>When retrieving a credit note, you’ll get a <strong>lines</strong> property containing the the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"credit_note": credit_note},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_credit_notes_id")
+async def get_credit_notes_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/credit_notes/{id}
+
+    <p>Retrieves the credit note object with the given identifier.</p>
+
+    Returns a `credit_note` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("post_credit_notes_id")
+async def post_credit_notes_id(
+    call: Call,
+    *,
+    id: str,
+    expand: list[str] | None = None,
+    memo: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/credit_notes/{id}
+
+    <p>Updates an existing credit note.</p>
+
+    Returns a `credit_note` object."""
+    return await call.http(path={"id": id}, form={"expand": expand, "memo": memo, "metadata": metadata})
+
+
+@registry.tool("post_credit_notes_id_void")
+async def post_credit_notes_id_void(call: Call, *, id: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/credit_notes/{id}/void
+
+    <p>Marks a credit note as void. Learn more about <a href="/docs/billing/invoices/credit-notes#voiding">voiding credit notes</a>.</p>
+
+    Returns a `credit_note` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("get_custs_cust_balance_transactions")
+async def get_custs_cust_balance_transactions(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/balance_transactions
+
+    <p>Returns a list of transactions that updated the customer’s <a href="/docs/billing/customer/balance">balances</a>.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_custs_cust_balance_transactions")
+async def post_custs_cust_balance_transactions(
+    call: Call,
+    *,
+    customer: str,
+    amount: int,
+    currency: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/balance_transactions
+
+    <p>Creates an immutable transaction that updates the customer’s credit <a href="/docs/billing/customer/balance">balance</a>.</p>
+
+    Returns a `customer_balance_transaction` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "expand": expand,
+            "metadata": metadata,
+        },
+    )
+
+
+@registry.tool("get_custs_cust_balance_transactions_7ytg")
+async def get_custs_cust_balance_transactions_7ytg(
+    call: Call, *, customer: str, transaction: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/balance_transactions/{transaction}
+
+    <p>Retrieves a specific customer balance transaction that updated the customer’s <a href="/docs/billing/customer/balance">balances</a>.</p>
+
+    Returns a `customer_balance_transaction` object."""
+    return await call.http(path={"customer": customer, "transaction": transaction}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_custs_cust_balance_k5nk")
+async def post_custs_cust_balance_k5nk(
+    call: Call,
+    *,
+    customer: str,
+    transaction: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/balance_transactions/{transaction}
+
+    <p>Most credit balance transaction fields are immutable, but you may update its <code>description</code> and <code>metadata</code>.</p>
+
+    Returns a `customer_balance_transaction` object."""
+    return await call.http(
+        path={"customer": customer, "transaction": transaction},
+        form={"description": description, "expand": expand, "metadata": metadata},
+    )
+
+
+@registry.tool("get_customers_customer_bank_accounts")
+async def get_customers_customer_bank_accounts(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/bank_accounts
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    <p>You can see a list of the bank accounts belonging to a Customer. Note that the 10 most recent sources are always available by default on the Customer. If you need more than those 10, you can use this API method and the <code>limit</code> and <code>starting_after</code> parameters to page through additional bank accounts.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_customers_customer_bank_accounts")
+async def post_customers_customer_bank_accounts(
+    call: Call,
+    *,
+    customer: str,
+    alipay_account: str | None = None,
+    bank_account: Any = None,
+    card: Any = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/bank_accounts
+
+    <p>When you create a new credit card, you must specify a customer or recipient on which to create it.</p>
+
+    <p>If the card’s owner has no default card, then the new card will become the default.
+    However, if the owner already has a default, then it will not change.
+    To change the default, you should <a href="/docs/api#update_customer">update the customer</a> to have a new <code>default_source</code>.</p>
+
+    Returns a `payment_source` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={
+            "alipay_account": alipay_account,
+            "bank_account": bank_account,
+            "card": card,
+            "expand": expand,
+            "metadata": metadata,
+            "source": source,
+        },
+    )
+
+
+@registry.tool("delete_custs_cust_bank_accounts_id")
+async def delete_custs_cust_bank_accounts_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/bank_accounts/{id}
+
+    <p>Delete a specified source for a given customer.</p>"""
+    return await call.http(path={"customer": customer, "id": id}, form={"expand": expand})
+
+
+@registry.tool("get_customers_customer_bank_accounts_id")
+async def get_customers_customer_bank_accounts_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/bank_accounts/{id}
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    <p>By default, you can see the 10 most recent sources stored on a Customer directly on the object, but you can also retrieve details about a specific bank account stored on the Stripe account.</p>
+
+    Returns a `bank_account` object."""
+    return await call.http(path={"customer": customer, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_customers_customer_bank_accounts_id")
+async def post_customers_customer_bank_accounts_id(
+    call: Call,
+    *,
+    customer: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+    owner: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/bank_accounts/{id}
+
+    <p>Update a specified source for a given customer.</p>"""
+    return await call.http(
+        path={"customer": customer, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+            "owner": owner,
+        },
+    )
+
+
+@registry.tool("post_custs_cust_bank_accounts_id_verify")
+async def post_custs_cust_bank_accounts_id_verify(
+    call: Call, *, customer: str, id: str, amounts: list[int] | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/bank_accounts/{id}/verify
+
+    <p>Verify a specified bank account for a given customer.</p>
+
+    Returns a `bank_account` object."""
+    return await call.http(path={"customer": customer, "id": id}, form={"amounts": amounts, "expand": expand})
+
+
+@registry.tool("get_customers_customer_cards")
+async def get_customers_customer_cards(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/cards
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    <p>You can see a list of the cards belonging to a customer.
+    Note that the 10 most recent sources are always available on the <code>Customer</code> object.
+    If you need more than those 10, you can use this API method and the <code>limit</code> and <code>starting_after</code> parameters to page through additional cards.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_customers_customer_cards")
+async def post_customers_customer_cards(
+    call: Call,
+    *,
+    customer: str,
+    alipay_account: str | None = None,
+    bank_account: Any = None,
+    card: Any = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/cards
+
+    <p>When you create a new credit card, you must specify a customer or recipient on which to create it.</p>
+
+    <p>If the card’s owner has no default card, then the new card will become the default.
+    However, if the owner already has a default, then it will not change.
+    To change the default, you should <a href="/docs/api#update_customer">update the customer</a> to have a new <code>default_source</code>.</p>
+
+    Returns a `payment_source` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={
+            "alipay_account": alipay_account,
+            "bank_account": bank_account,
+            "card": card,
+            "expand": expand,
+            "metadata": metadata,
+            "source": source,
+        },
+    )
+
+
+@registry.tool("delete_customers_customer_cards_id")
+async def delete_customers_customer_cards_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/cards/{id}
+
+    <p>Delete a specified source for a given customer.</p>"""
+    return await call.http(path={"customer": customer, "id": id}, form={"expand": expand})
+
+
+@registry.tool("get_customers_customer_cards_id")
+async def get_customers_customer_cards_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/cards/{id}
+
+    Deprecated: the API marks this operation as deprecated and may remove it.
+
+    <p>You can always see the 10 most recent cards directly on a customer; this method lets you retrieve details about a specific card stored on the customer.</p>
+
+    Returns a `card` object."""
+    return await call.http(path={"customer": customer, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_customers_customer_cards_id")
+async def post_customers_customer_cards_id(
+    call: Call,
+    *,
+    customer: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+    owner: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/cards/{id}
+
+    <p>Update a specified source for a given customer.</p>"""
+    return await call.http(
+        path={"customer": customer, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+            "owner": owner,
+        },
+    )
+
+
+@registry.tool("get_customers_customer_cash_balance")
+async def get_customers_customer_cash_balance(
+    call: Call, *, customer: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/cash_balance
+
+    <p>Retrieves a customer’s cash balance.</p>
+
+    Returns a `cash_balance` object."""
+    return await call.http(path={"customer": customer}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_customers_customer_cash_balance")
+async def post_customers_customer_cash_balance(
+    call: Call, *, customer: str, expand: list[str] | None = None, settings: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/cash_balance
+
+    <p>Changes the settings on a customer’s cash balance.</p>
+
+    Returns a `cash_balance` object."""
+    return await call.http(path={"customer": customer}, form={"expand": expand, "settings": settings})
+
+
+@registry.tool("get_custs_cust_cash_balance_transactions")
+async def get_custs_cust_cash_balance_transactions(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/cash_balance_transactions
+
+    <p>Returns a list of transactions that modified the customer’s <a href="/docs/payments/customer-balance">cash balance</a>.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_custs_cust_cash_balance_27rj")
+async def get_custs_cust_cash_balance_27rj(
+    call: Call, *, customer: str, transaction: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/cash_balance_transactions/{transaction}
+
+    <p>Retrieves a specific cash balance transaction, which updated the customer’s <a href="/docs/payments/customer-balance">cash balance</a>.</p>
+
+    Returns a `customer_cash_balance_transaction` object."""
+    return await call.http(path={"customer": customer, "transaction": transaction}, query={"expand": expand}, body=body)
+
+
+@registry.tool("delete_customers_customer_discount")
+async def delete_customers_customer_discount(
+    call: Call, *, customer: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/discount
+
+    <p>Removes the currently applied discount on a customer.</p>
+
+    Returns a `deleted_discount` object."""
+    return await call.http(path={"customer": customer}, body=body)
+
+
+@registry.tool("get_customers_customer_discount")
+async def get_customers_customer_discount(
+    call: Call, *, customer: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/discount
+
+    GET /v1/customers/{customer}/discount.
+
+    Returns a `discount` object."""
+    return await call.http(path={"customer": customer}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_custs_cust_funding_instructions")
+async def post_custs_cust_funding_instructions(
+    call: Call,
+    *,
+    customer: str,
+    bank_transfer: dict[str, Any],
+    currency: str,
+    funding_type: str,
+    expand: list[str] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/funding_instructions
+
+    <p>Retrieve funding instructions for a customer cash balance. If funding instructions do not yet exist for the customer, new
+    funding instructions will be created. If funding instructions have already been created for a given customer, the same
+    funding instructions will be retrieved. In other words, we will return the same funding instructions each time.</p>
+
+    Returns a `funding_instructions` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={"bank_transfer": bank_transfer, "currency": currency, "expand": expand, "funding_type": funding_type},
+    )
+
+
+@registry.tool("get_customers_customer_payment_methods")
+async def get_customers_customer_payment_methods(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/payment_methods
+
+    <p>Returns a list of PaymentMethods for a given Customer</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_custs_cust_payment_methods_method")
+async def get_custs_cust_payment_methods_method(
+    call: Call,
+    *,
+    customer: str,
+    payment_method: str,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/payment_methods/{payment_method}
+
+    <p>Retrieves a PaymentMethod object for a given Customer.</p>
+
+    Returns a `payment_method` object."""
+    return await call.http(
+        path={"customer": customer, "payment_method": payment_method}, query={"expand": expand}, body=body
+    )
+
+
+@registry.tool("get_customers_customer_sources")
+async def get_customers_customer_sources(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    object: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/sources
+
+    <p>List sources for a specified customer.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "object": object,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_customers_customer_sources")
+async def post_customers_customer_sources(
+    call: Call,
+    *,
+    customer: str,
+    alipay_account: str | None = None,
+    bank_account: Any = None,
+    card: Any = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/sources
+
+    <p>When you create a new credit card, you must specify a customer or recipient on which to create it.</p>
+
+    <p>If the card’s owner has no default card, then the new card will become the default.
+    However, if the owner already has a default, then it will not change.
+    To change the default, you should <a href="/docs/api#update_customer">update the customer</a> to have a new <code>default_source</code>.</p>
+
+    Returns a `payment_source` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={
+            "alipay_account": alipay_account,
+            "bank_account": bank_account,
+            "card": card,
+            "expand": expand,
+            "metadata": metadata,
+            "source": source,
+        },
+    )
+
+
+@registry.tool("delete_customers_customer_sources_id")
+async def delete_customers_customer_sources_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/sources/{id}
+
+    <p>Delete a specified source for a given customer.</p>"""
+    return await call.http(path={"customer": customer, "id": id}, form={"expand": expand})
+
+
+@registry.tool("get_customers_customer_sources_id")
+async def get_customers_customer_sources_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/sources/{id}
+
+    <p>Retrieve a specified source for a given customer.</p>
+
+    Returns a `payment_source` object."""
+    return await call.http(path={"customer": customer, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_customers_customer_sources_id")
+async def post_customers_customer_sources_id(
+    call: Call,
+    *,
+    customer: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+    owner: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/sources/{id}
+
+    <p>Update a specified source for a given customer.</p>"""
+    return await call.http(
+        path={"customer": customer, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+            "owner": owner,
+        },
+    )
+
+
+@registry.tool("post_custs_cust_sources_id_verify")
+async def post_custs_cust_sources_id_verify(
+    call: Call, *, customer: str, id: str, amounts: list[int] | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/sources/{id}/verify
+
+    <p>Verify a specified bank account for a given customer.</p>
+
+    Returns a `bank_account` object."""
+    return await call.http(path={"customer": customer, "id": id}, form={"amounts": amounts, "expand": expand})
+
+
+@registry.tool("get_customers_customer_subscriptions")
+async def get_customers_customer_subscriptions(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/subscriptions
+
+    <p>You can see a list of the customer’s active subscriptions. Note that the 10 most recent active subscriptions are always available by default on the customer object. If you need more than those 10, you can use the limit and starting_after parameters to page through additional subscriptions.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_customers_customer_subscriptions")
+async def post_customers_customer_subscriptions(
+    call: Call,
+    *,
+    customer: str,
+    add_invoice_items: list[dict[str, Any]] | None = None,
+    application_fee_percent: float | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    backdate_start_date: int | None = None,
+    billing_cycle_anchor: int | None = None,
+    billing_thresholds: Any = None,
+    cancel_at: int | None = None,
+    cancel_at_period_end: bool | None = None,
+    collection_method: str | None = None,
+    coupon: str | None = None,
+    currency: str | None = None,
+    days_until_due: int | None = None,
+    default_payment_method: str | None = None,
+    default_source: str | None = None,
+    default_tax_rates: Any = None,
+    expand: list[str] | None = None,
+    items: list[dict[str, Any]] | None = None,
+    metadata: Any = None,
+    off_session: bool | None = None,
+    payment_behavior: str | None = None,
+    payment_settings: dict[str, Any] | None = None,
+    pending_invoice_item_interval: Any = None,
+    promotion_code: str | None = None,
+    proration_behavior: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+    trial_end: Any = None,
+    trial_from_plan: bool | None = None,
+    trial_period_days: int | None = None,
+    trial_settings: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/subscriptions
+
+    <p>Creates a new subscription on an existing customer.</p>
+
+    Returns a `subscription` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={
+            "add_invoice_items": add_invoice_items,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "backdate_start_date": backdate_start_date,
+            "billing_cycle_anchor": billing_cycle_anchor,
+            "billing_thresholds": billing_thresholds,
+            "cancel_at": cancel_at,
+            "cancel_at_period_end": cancel_at_period_end,
+            "collection_method": collection_method,
+            "coupon": coupon,
+            "currency": currency,
+            "days_until_due": days_until_due,
+            "default_payment_method": default_payment_method,
+            "default_source": default_source,
+            "default_tax_rates": default_tax_rates,
+            "expand": expand,
+            "items": items,
+            "metadata": metadata,
+            "off_session": off_session,
+            "payment_behavior": payment_behavior,
+            "payment_settings": payment_settings,
+            "pending_invoice_item_interval": pending_invoice_item_interval,
+            "promotion_code": promotion_code,
+            "proration_behavior": proration_behavior,
+            "transfer_data": transfer_data,
+            "trial_end": trial_end,
+            "trial_from_plan": trial_from_plan,
+            "trial_period_days": trial_period_days,
+            "trial_settings": trial_settings,
+        },
+    )
+
+
+@registry.tool("delete_custs_cust_subs_sub_exposed_id")
+async def delete_custs_cust_subs_sub_exposed_id(
+    call: Call,
+    *,
+    customer: str,
+    subscription_exposed_id: str,
+    expand: list[str] | None = None,
+    invoice_now: bool | None = None,
+    prorate: bool | None = None,
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/subscriptions/{subscription_exposed_id}
+
+    <p>Cancels a customer’s subscription. If you set the <code>at_period_end</code> parameter to <code>true</code>, the subscription will remain active until the end of the period, at which point it will be canceled and not renewed. Otherwise, with the default <code>false</code> value, the subscription is terminated immediately. In either case, the customer will not be charged again for the subscription.</p>
+
+    <p>Note, however, that any pending invoice items that you’ve created will still be charged for at the end of the period, unless manually <a href="#delete_invoiceitem">deleted</a>. If you’ve set the subscription to cancel at the end of the period, any pending prorations will also be left in place and collected at the end of the period. But if the subscription is set to cancel immediately, pending prorations will be removed.</p> …
+
+    Returns a `subscription` object."""
+    return await call.http(
+        path={"customer": customer, "subscription_exposed_id": subscription_exposed_id},
+        form={"expand": expand, "invoice_now": invoice_now, "prorate": prorate},
+    )
+
+
+@registry.tool("get_custs_cust_subs_sub_exposed_id")
+async def get_custs_cust_subs_sub_exposed_id(
+    call: Call,
+    *,
+    customer: str,
+    subscription_exposed_id: str,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/subscriptions/{subscription_exposed_id}
+
+    <p>Retrieves the subscription with the given ID.</p>
+
+    Returns a `subscription` object."""
+    return await call.http(
+        path={"customer": customer, "subscription_exposed_id": subscription_exposed_id},
+        query={"expand": expand},
+        body=body,
+    )
+
+
+@registry.tool("post_custs_cust_subs_sub_exposed_id")
+async def post_custs_cust_subs_sub_exposed_id(
+    call: Call,
+    *,
+    customer: str,
+    subscription_exposed_id: str,
+    add_invoice_items: list[dict[str, Any]] | None = None,
+    application_fee_percent: float | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_cycle_anchor: str | None = None,
+    billing_thresholds: Any = None,
+    cancel_at: Any = None,
+    cancel_at_period_end: bool | None = None,
+    cancellation_details: dict[str, Any] | None = None,
+    collection_method: str | None = None,
+    coupon: str | None = None,
+    days_until_due: int | None = None,
+    default_payment_method: str | None = None,
+    default_source: str | None = None,
+    default_tax_rates: Any = None,
+    expand: list[str] | None = None,
+    items: list[dict[str, Any]] | None = None,
+    metadata: Any = None,
+    off_session: bool | None = None,
+    pause_collection: Any = None,
+    payment_behavior: str | None = None,
+    payment_settings: dict[str, Any] | None = None,
+    pending_invoice_item_interval: Any = None,
+    promotion_code: str | None = None,
+    proration_behavior: str | None = None,
+    proration_date: int | None = None,
+    transfer_data: Any = None,
+    trial_end: Any = None,
+    trial_from_plan: bool | None = None,
+    trial_settings: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/subscriptions/{subscription_exposed_id}
+
+    <p>Updates an existing subscription on a customer to match the specified parameters. When changing plans or quantities, we will optionally prorate the price we charge next month to make up for any price changes. To preview how the proration will be calculated, use the <a href="#upcoming_invoice">upcoming invoice</a> endpoint.</p>
+
+    Returns a `subscription` object."""
+    return await call.http(
+        path={"customer": customer, "subscription_exposed_id": subscription_exposed_id},
+        form={
+            "add_invoice_items": add_invoice_items,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "billing_cycle_anchor": billing_cycle_anchor,
+            "billing_thresholds": billing_thresholds,
+            "cancel_at": cancel_at,
+            "cancel_at_period_end": cancel_at_period_end,
+            "cancellation_details": cancellation_details,
+            "collection_method": collection_method,
+            "coupon": coupon,
+            "days_until_due": days_until_due,
+            "default_payment_method": default_payment_method,
+            "default_source": default_source,
+            "default_tax_rates": default_tax_rates,
+            "expand": expand,
+            "items": items,
+            "metadata": metadata,
+            "off_session": off_session,
+            "pause_collection": pause_collection,
+            "payment_behavior": payment_behavior,
+            "payment_settings": payment_settings,
+            "pending_invoice_item_interval": pending_invoice_item_interval,
+            "promotion_code": promotion_code,
+            "proration_behavior": proration_behavior,
+            "proration_date": proration_date,
+            "transfer_data": transfer_data,
+            "trial_end": trial_end,
+            "trial_from_plan": trial_from_plan,
+            "trial_settings": trial_settings,
+        },
+    )
+
+
+@registry.tool("delete_custs_cust_subs_sub_exposed_nfux")
+async def delete_custs_cust_subs_sub_exposed_nfux(
+    call: Call, *, customer: str, subscription_exposed_id: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount
+
+    <p>Removes the currently applied discount on a customer.</p>
+
+    Returns a `deleted_discount` object."""
+    return await call.http(path={"customer": customer, "subscription_exposed_id": subscription_exposed_id}, body=body)
+
+
+@registry.tool("get_custs_cust_subs_sub_exposed_id_khvv")
+async def get_custs_cust_subs_sub_exposed_id_khvv(
+    call: Call,
+    *,
+    customer: str,
+    subscription_exposed_id: str,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount
+
+    GET /v1/customers/{customer}/subscriptions/{subscription_exposed_id}/discount.
+
+    Returns a `discount` object."""
+    return await call.http(
+        path={"customer": customer, "subscription_exposed_id": subscription_exposed_id},
+        query={"expand": expand},
+        body=body,
+    )
+
+
+@registry.tool("get_customers_customer_tax_ids")
+async def get_customers_customer_tax_ids(
+    call: Call,
+    *,
+    customer: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/tax_ids
+
+    <p>Returns a list of tax IDs for a customer.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"customer": customer},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_customers_customer_tax_ids")
+async def post_customers_customer_tax_ids(
+    call: Call, *, customer: str, type: str, value: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/tax_ids
+
+    <p>Creates a new <code>TaxID</code> object for a customer.</p>
+
+    Returns a `tax_id` object."""
+    return await call.http(path={"customer": customer}, form={"expand": expand, "type": type, "value": value})
+
+
+@registry.tool("delete_customers_customer_tax_ids_id")
+async def delete_customers_customer_tax_ids_id(
+    call: Call, *, customer: str, id: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/customers/{customer}/tax_ids/{id}
+
+    <p>Deletes an existing <code>TaxID</code> object.</p>
+
+    Returns a `deleted_tax_id` object."""
+    return await call.http(path={"customer": customer, "id": id}, body=body)
+
+
+@registry.tool("get_customers_customer_tax_ids_id")
+async def get_customers_customer_tax_ids_id(
+    call: Call, *, customer: str, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/customers/{customer}/tax_ids/{id}
+
+    <p>Retrieves the <code>TaxID</code> object with the given identifier.</p>
+
+    Returns a `tax_id` object."""
+    return await call.http(path={"customer": customer, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_disputes")
+async def get_disputes(
+    call: Call,
+    *,
+    charge: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_intent: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/disputes
+
+    <p>Returns a list of your disputes.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "charge": charge,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_intent": payment_intent,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_disputes_dispute")
+async def get_disputes_dispute(
+    call: Call, *, dispute: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/disputes/{dispute}
+
+    <p>Retrieves the dispute with the given ID.</p>
+
+    Returns a `dispute` object."""
+    return await call.http(path={"dispute": dispute}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_disputes_dispute")
+async def post_disputes_dispute(
+    call: Call,
+    *,
+    dispute: str,
+    evidence: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    submit: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/disputes/{dispute}
+
+    <p>When you get a dispute, contacting your customer is always the best first step. If that doesn’t work, you can submit evidence to help us resolve the dispute in your favor. You can do this in your <a href="https://dashboard.stripe.com/disputes">dashboard</a>, but if you prefer, you can use the API to submit evidence programmatically.</p>
+
+    <p>Depending on your dispute type, different evidence fields will give you a better chance of winning your dispute. To figure out which evidence fields to provide, see our <a href="/docs/disputes/categories">guide to dispute types</a>.</p>
+
+    Returns a `dispute` object."""
+    return await call.http(
+        path={"dispute": dispute}, form={"evidence": evidence, "expand": expand, "metadata": metadata, "submit": submit}
+    )
+
+
+@registry.tool("post_disputes_dispute_close")
+async def post_disputes_dispute_close(call: Call, *, dispute: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/disputes/{dispute}/close
+
+    <p>Closing the dispute for a charge indicates that you do not have any evidence to submit and are essentially dismissing the dispute, acknowledging it as lost.</p>
+
+    <p>The status of the dispute will change from <code>needs_response</code> to <code>lost</code>. <em>Closing a dispute is irreversible</em>.</p>
+
+    Returns a `dispute` object."""
+    return await call.http(path={"dispute": dispute}, form={"expand": expand})
+
+
+@registry.tool("post_ephemeral_keys")
+async def post_ephemeral_keys(
+    call: Call,
+    *,
+    customer: str | None = None,
+    expand: list[str] | None = None,
+    issuing_card: str | None = None,
+    verification_session: str | None = None,
+) -> ToolOutput:
+    """POST /v1/ephemeral_keys
+
+    <p>Creates a short-lived API key for a given resource.</p>
+
+    Returns an `ephemeral_key` object."""
+    return await call.http(
+        form={
+            "customer": customer,
+            "expand": expand,
+            "issuing_card": issuing_card,
+            "verification_session": verification_session,
+        }
+    )
+
+
+@registry.tool("delete_ephemeral_keys_key")
+async def delete_ephemeral_keys_key(call: Call, *, key: str, expand: list[str] | None = None) -> ToolOutput:
+    """DELETE /v1/ephemeral_keys/{key}
+
+    <p>Invalidates a short-lived API key for a given resource.</p>
+
+    Returns an `ephemeral_key` object."""
+    return await call.http(path={"key": key}, form={"expand": expand})
+
+
+@registry.tool("get_events")
+async def get_events(
+    call: Call,
+    *,
+    created: Any = None,
+    delivery_success: bool | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    types: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/events
+
+    <p>List events, going back up to 30 days. Each event data is rendered according to Stripe API version at its creation time, specified in <a href="/docs/api/events/object">event object</a> <code>api_version</code> attribute (not according to your current Stripe API version or <code>Stripe-Version</code> header).</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "delivery_success": delivery_success,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "type": type,
+            "types": types,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_events_id")
+async def get_events_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/events/{id}
+
+    <p>Retrieves the details of an event. Supply the unique identifier of the event, which you might have received in a webhook.</p>
+
+    Returns an `event` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_exchange_rates")
+async def get_exchange_rates(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/exchange_rates
+
+    <p>Returns a list of objects that contain the rates at which foreign currencies are converted to one another. Only shows the currencies for which Stripe supports.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_exchange_rates_rate_id")
+async def get_exchange_rates_rate_id(
+    call: Call, *, rate_id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/exchange_rates/{rate_id}
+
+    <p>Retrieves the exchange rates from the given currency to every supported currency.</p>
+
+    Returns an `exchange_rate` object."""
+    return await call.http(query={"expand": expand}, path={"rate_id": rate_id}, body=body)
+
+
+@registry.tool("get_file_links")
+async def get_file_links(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    expired: bool | None = None,
+    file: str | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/file_links
+
+    <p>Returns a list of file links.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "expired": expired,
+            "file": file,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_file_links")
+async def post_file_links(
+    call: Call, *, file: str, expand: list[str] | None = None, expires_at: int | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/file_links
+
+    <p>Creates a new file link object.</p>
+
+    Returns a `file_link` object."""
+    return await call.http(form={"expand": expand, "expires_at": expires_at, "file": file, "metadata": metadata})
+
+
+@registry.tool("get_file_links_link")
+async def get_file_links_link(
+    call: Call, *, link: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/file_links/{link}
+
+    <p>Retrieves the file link with the given ID.</p>
+
+    Returns a `file_link` object."""
+    return await call.http(query={"expand": expand}, path={"link": link}, body=body)
+
+
+@registry.tool("post_file_links_link")
+async def post_file_links_link(
+    call: Call, *, link: str, expand: list[str] | None = None, expires_at: Any = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/file_links/{link}
+
+    <p>Updates an existing file link object. Expired links can no longer be updated.</p>
+
+    Returns a `file_link` object."""
+    return await call.http(path={"link": link}, form={"expand": expand, "expires_at": expires_at, "metadata": metadata})
+
+
+@registry.tool("get_files")
+async def get_files(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    purpose: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/files
+
+    <p>Returns a list of the files that your account has access to. The files are returned sorted by creation date, with the most recently created files appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "purpose": purpose,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_files_file")
+async def get_files_file(
+    call: Call, *, file: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/files/{file}
+
+    <p>Retrieves the details of an existing file object. Supply the unique file ID from a file, and Stripe will return the corresponding file object. To access file contents, see the <a href="/docs/file-upload#download-file-contents">File Upload Guide</a>.</p>
+
+    Returns a `file` object."""
+    return await call.http(query={"expand": expand}, path={"file": file}, body=body)
+
+
+@registry.tool("get_financial_connections_accounts")
+async def get_financial_connections_accounts(
+    call: Call,
+    *,
+    account_holder: dict[str, Any] | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    session: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/financial_connections/accounts
+
+    <p>Returns a list of Financial Connections <code>Account</code> objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "account_holder": account_holder,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "session": session,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_financial_connections_accounts_pqpa")
+async def get_financial_connections_accounts_pqpa(
+    call: Call, *, account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/financial_connections/accounts/{account}
+
+    <p>Retrieves the details of an Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_financial_connections_accounts_j46w")
+async def post_financial_connections_accounts_j46w(
+    call: Call, *, account: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/financial_connections/accounts/{account}/disconnect
+
+    <p>Disables your access to a Financial Connections <code>Account</code>. You will no longer be able to access data associated with the account (e.g. balances, transactions).</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand})
+
+
+@registry.tool("get_financial_connections_accounts_ryta")
+async def get_financial_connections_accounts_ryta(
+    call: Call,
+    *,
+    account: str,
+    ownership: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/financial_connections/accounts/{account}/owners
+
+    <p>Lists all owners for a given <code>Account</code></p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"account": account},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "ownership": ownership,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_financial_connections_accounts_unbh")
+async def post_financial_connections_accounts_unbh(
+    call: Call, *, account: str, features: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/financial_connections/accounts/{account}/refresh
+
+    <p>Refreshes the data associated with a Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand, "features": features})
+
+
+@registry.tool("post_financial_connections_sessions")
+async def post_financial_connections_sessions(
+    call: Call,
+    *,
+    account_holder: dict[str, Any],
+    permissions: list[str],
+    expand: list[str] | None = None,
+    filters: dict[str, Any] | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/financial_connections/sessions
+
+    <p>To launch the Financial Connections authorization flow, create a <code>Session</code>. The session’s <code>client_secret</code> can be used to launch the flow using Stripe.js.</p>
+
+    Returns a `financial_connections.session` object."""
+    return await call.http(
+        form={
+            "account_holder": account_holder,
+            "expand": expand,
+            "filters": filters,
+            "permissions": permissions,
+            "return_url": return_url,
+        }
+    )
+
+
+@registry.tool("get_financial_connections_sessions_ievi")
+async def get_financial_connections_sessions_ievi(
+    call: Call, *, session: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/financial_connections/sessions/{session}
+
+    <p>Retrieves the details of a Financial Connections <code>Session</code></p>
+
+    Returns a `financial_connections.session` object."""
+    return await call.http(query={"expand": expand}, path={"session": session}, body=body)
+
+
+@registry.tool("get_identity_verification_reports")
+async def get_identity_verification_reports(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    verification_session: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/identity/verification_reports
+
+    <p>List all verification reports.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "type": type,
+            "verification_session": verification_session,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_identity_verification_reports_report")
+async def get_identity_verification_reports_report(
+    call: Call, *, report: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/identity/verification_reports/{report}
+
+    <p>Retrieves an existing VerificationReport</p>
+
+    Returns an `identity.verification_report` object."""
+    return await call.http(query={"expand": expand}, path={"report": report}, body=body)
+
+
+@registry.tool("get_identity_verification_sessions")
+async def get_identity_verification_sessions(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/identity/verification_sessions
+
+    <p>Returns a list of VerificationSessions</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_identity_verification_sessions")
+async def post_identity_verification_sessions(
+    call: Call,
+    *,
+    type: str,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/identity/verification_sessions
+
+    <p>Creates a VerificationSession object.</p>
+
+    <p>After the VerificationSession is created, display a verification modal using the session <code>client_secret</code> or send your users to the session’s <code>url</code>.</p>
+
+    <p>If your API key is in test mode, verification checks won’t actually process, though everything else will occur as if in live mode.</p>
+
+    <p>Related guide: <a href="/docs/identity/verify-identity-documents">Verify your users’ identity documents</a>.</p>
+
+    Returns an `identity.verification_session` object."""
+    return await call.http(
+        form={"expand": expand, "metadata": metadata, "options": options, "return_url": return_url, "type": type}
+    )
+
+
+@registry.tool("get_identity_verification_sessions_yr5s")
+async def get_identity_verification_sessions_yr5s(
+    call: Call, *, session: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/identity/verification_sessions/{session}
+
+    <p>Retrieves the details of a VerificationSession that was previously created.</p>
+
+    <p>When the session status is <code>requires_input</code>, you can use this method to retrieve a valid
+    <code>client_secret</code> or <code>url</code> to allow re-submission.</p>
+
+    Returns an `identity.verification_session` object."""
+    return await call.http(query={"expand": expand}, path={"session": session}, body=body)
+
+
+@registry.tool("post_identity_verification_sessions_vut7")
+async def post_identity_verification_sessions_vut7(
+    call: Call,
+    *,
+    session: str,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/identity/verification_sessions/{session}
+
+    <p>Updates a VerificationSession object.</p>
+
+    <p>When the session status is <code>requires_input</code>, you can use this method to update the
+    verification check and options.</p>
+
+    Returns an `identity.verification_session` object."""
+    return await call.http(
+        path={"session": session}, form={"expand": expand, "metadata": metadata, "options": options, "type": type}
+    )
+
+
+@registry.tool("post_identity_verification_sessions_46q4")
+async def post_identity_verification_sessions_46q4(
+    call: Call, *, session: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/identity/verification_sessions/{session}/cancel
+
+    <p>A VerificationSession object can be canceled when it is in <code>requires_input</code> <a href="/docs/identity/how-sessions-work">status</a>.</p>
+
+    <p>Once canceled, future submission attempts are disabled. This cannot be undone. <a href="/docs/identity/verification-sessions#cancel">Learn more</a>.</p>
+
+    Returns an `identity.verification_session` object."""
+    return await call.http(path={"session": session}, form={"expand": expand})
+
+
+@registry.tool("post_identity_verification_sessions_4lj4")
+async def post_identity_verification_sessions_4lj4(
+    call: Call, *, session: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/identity/verification_sessions/{session}/redact
+
+    <p>Redact a VerificationSession to remove all collected information from Stripe. This will redact
+    the VerificationSession and all objects related to it, including VerificationReports, Events,
+    request logs, etc.</p>
+
+    <p>A VerificationSession object can be redacted when it is in <code>requires_input</code> or <code>verified</code>
+    <a href="/docs/identity/how-sessions-work">status</a>. Redacting a VerificationSession in <code>requires_action</code>
+    state will automatically cancel it.</p>
+
+    <p>The redaction process may take up to four days. When the redaction process is in progress, the
+    VerificationSession’s <code>redaction.status</code> field will be set to <code>processing</code>; when the process is
+    finished, it will change to <code>redacted</code> and an <code>identity.verification_session.redacted</code> event
+    will be emitted.</p>
+
+    <p>Redaction is irreversible. Redacted objects are still accessible in the Stripe API, but all the
+    fields that contain personal data will be replaced by the string <code>[redacted]</code> or a similar
+    placeholder. The <code>metadata</code> field will also be erased. Redacted objects cannot be updated or
+    used for any purpose.</p> …
+
+    Returns an `identity.verification_session` object."""
+    return await call.http(path={"session": session}, form={"expand": expand})
+
+
+@registry.tool("get_invoiceitems_invoiceitem")
+async def get_invoiceitems_invoiceitem(
+    call: Call, *, invoiceitem: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/invoiceitems/{invoiceitem}
+
+    <p>Retrieves the invoice item with the given ID.</p>
+
+    Returns an `invoiceitem` object."""
+    return await call.http(query={"expand": expand}, path={"invoiceitem": invoiceitem}, body=body)
+
+
+@registry.tool("post_invoiceitems_invoiceitem")
+async def post_invoiceitems_invoiceitem(
+    call: Call,
+    *,
+    invoiceitem: str,
+    amount: int | None = None,
+    description: str | None = None,
+    discountable: bool | None = None,
+    discounts: Any = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    period: dict[str, Any] | None = None,
+    price: str | None = None,
+    price_data: dict[str, Any] | None = None,
+    quantity: int | None = None,
+    tax_behavior: str | None = None,
+    tax_code: Any = None,
+    tax_rates: Any = None,
+    unit_amount: int | None = None,
+    unit_amount_decimal: str | None = None,
+) -> ToolOutput:
+    """POST /v1/invoiceitems/{invoiceitem}
+
+    <p>Updates the amount or description of an invoice item on an upcoming invoice. Updating an invoice item is only possible before the invoice it’s attached to is closed.</p>
+
+    Returns an `invoiceitem` object."""
+    return await call.http(
+        path={"invoiceitem": invoiceitem},
+        form={
+            "amount": amount,
+            "description": description,
+            "discountable": discountable,
+            "discounts": discounts,
+            "expand": expand,
+            "metadata": metadata,
+            "period": period,
+            "price": price,
+            "price_data": price_data,
+            "quantity": quantity,
+            "tax_behavior": tax_behavior,
+            "tax_code": tax_code,
+            "tax_rates": tax_rates,
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": unit_amount_decimal,
+        },
+    )
+
+
+@registry.tool("get_invoices_search")
+async def get_invoices_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/invoices/search
+
+    <p>Search for invoices you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("get_invoices_upcoming")
+async def get_invoices_upcoming(
+    call: Call,
+    *,
+    automatic_tax: dict[str, Any] | None = None,
+    coupon: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    discounts: Any = None,
+    expand: list[str] | None = None,
+    invoice_items: list[dict[str, Any]] | None = None,
+    schedule: str | None = None,
+    subscription: str | None = None,
+    subscription_billing_cycle_anchor: Any = None,
+    subscription_cancel_at: Any = None,
+    subscription_cancel_at_period_end: bool | None = None,
+    subscription_cancel_now: bool | None = None,
+    subscription_default_tax_rates: Any = None,
+    subscription_items: list[dict[str, Any]] | None = None,
+    subscription_proration_behavior: str | None = None,
+    subscription_proration_date: int | None = None,
+    subscription_resume_at: str | None = None,
+    subscription_start_date: int | None = None,
+    subscription_trial_end: Any = None,
+    subscription_trial_from_plan: bool | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/invoices/upcoming
+
+    <p>At any time, you can preview the upcoming invoice for a customer. This will show you all the charges that are pending, including subscription renewal charges, invoice item charges, etc. It will also show you any discounts that are applicable to the invoice.</p>
+
+    <p>Note that when you are viewing an upcoming invoice, you are simply viewing a preview – the invoice has not yet been created. As such, the upcoming invoice will not show up in invoice listing calls, and you cannot use the API to pay or edit the invoice. If you want to change the amount that your customer will be billed, you can add, remove, or update pending invoice items, or update the customer’s discount.</p> …
+
+    Returns an `invoice` object."""
+    return await call.http(
+        query={
+            "automatic_tax": automatic_tax,
+            "coupon": coupon,
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "discounts": discounts,
+            "expand": expand,
+            "invoice_items": invoice_items,
+            "schedule": schedule,
+            "subscription": subscription,
+            "subscription_billing_cycle_anchor": subscription_billing_cycle_anchor,
+            "subscription_cancel_at": subscription_cancel_at,
+            "subscription_cancel_at_period_end": subscription_cancel_at_period_end,
+            "subscription_cancel_now": subscription_cancel_now,
+            "subscription_default_tax_rates": subscription_default_tax_rates,
+            "subscription_items": subscription_items,
+            "subscription_proration_behavior": subscription_proration_behavior,
+            "subscription_proration_date": subscription_proration_date,
+            "subscription_resume_at": subscription_resume_at,
+            "subscription_start_date": subscription_start_date,
+            "subscription_trial_end": subscription_trial_end,
+            "subscription_trial_from_plan": subscription_trial_from_plan,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_invoices_upcoming_lines")
+async def get_invoices_upcoming_lines(
+    call: Call,
+    *,
+    automatic_tax: dict[str, Any] | None = None,
+    coupon: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    discounts: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    invoice_items: list[dict[str, Any]] | None = None,
+    limit: int | None = None,
+    schedule: str | None = None,
+    starting_after: str | None = None,
+    subscription: str | None = None,
+    subscription_billing_cycle_anchor: Any = None,
+    subscription_cancel_at: Any = None,
+    subscription_cancel_at_period_end: bool | None = None,
+    subscription_cancel_now: bool | None = None,
+    subscription_default_tax_rates: Any = None,
+    subscription_items: list[dict[str, Any]] | None = None,
+    subscription_proration_behavior: str | None = None,
+    subscription_proration_date: int | None = None,
+    subscription_resume_at: str | None = None,
+    subscription_start_date: int | None = None,
+    subscription_trial_end: Any = None,
+    subscription_trial_from_plan: bool | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/invoices/upcoming/lines
+
+    <p>When retrieving an upcoming invoice, you’ll get a <strong>lines</strong> property containing the total count of line items and the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "automatic_tax": automatic_tax,
+            "coupon": coupon,
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "discounts": discounts,
+            "ending_before": ending_before,
+            "expand": expand,
+            "invoice_items": invoice_items,
+            "limit": limit,
+            "schedule": schedule,
+            "starting_after": starting_after,
+            "subscription": subscription,
+            "subscription_billing_cycle_anchor": subscription_billing_cycle_anchor,
+            "subscription_cancel_at": subscription_cancel_at,
+            "subscription_cancel_at_period_end": subscription_cancel_at_period_end,
+            "subscription_cancel_now": subscription_cancel_now,
+            "subscription_default_tax_rates": subscription_default_tax_rates,
+            "subscription_items": subscription_items,
+            "subscription_proration_behavior": subscription_proration_behavior,
+            "subscription_proration_date": subscription_proration_date,
+            "subscription_resume_at": subscription_resume_at,
+            "subscription_start_date": subscription_start_date,
+            "subscription_trial_end": subscription_trial_end,
+            "subscription_trial_from_plan": subscription_trial_from_plan,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_invoices_invoice_mark_uncollectible")
+async def post_invoices_invoice_mark_uncollectible(
+    call: Call, *, invoice: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/invoices/{invoice}/mark_uncollectible
+
+    <p>Marking an invoice as uncollectible is useful for keeping track of bad debts that can be written off for accounting purposes.</p>
+
+    Returns an `invoice` object."""
+    return await call.http(path={"invoice": invoice}, form={"expand": expand})
+
+
+@registry.tool("get_issuing_authorizations")
+async def get_issuing_authorizations(
+    call: Call,
+    *,
+    card: str | None = None,
+    cardholder: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/authorizations
+
+    <p>Returns a list of Issuing <code>Authorization</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "card": card,
+            "cardholder": cardholder,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_issuing_authorizations_authorization")
+async def get_issuing_authorizations_authorization(
+    call: Call, *, authorization: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/authorizations/{authorization}
+
+    <p>Retrieves an Issuing <code>Authorization</code> object.</p>
+
+    Returns an `issuing.authorization` object."""
+    return await call.http(path={"authorization": authorization}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_issuing_authorizations_authz")
+async def post_issuing_authorizations_authz(
+    call: Call, *, authorization: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/issuing/authorizations/{authorization}
+
+    <p>Updates the specified Issuing <code>Authorization</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.authorization` object."""
+    return await call.http(path={"authorization": authorization}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("post_issuing_authorizations_authz_2qlj")
+async def post_issuing_authorizations_authz_2qlj(
+    call: Call, *, authorization: str, amount: int | None = None, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/issuing/authorizations/{authorization}/approve
+
+    <p>Approves a pending Issuing <code>Authorization</code> object. This request should be made within the timeout window of the <a href="/docs/issuing/controls/real-time-authorizations">real-time authorization</a> flow.
+    You can also respond directly to the webhook request to approve an authorization (preferred). More details can be found <a href="https://site-admin.stripe.com/docs/issuing/controls/real-time-authorizations#authorization-handling">here</a>.</p>
+
+    Returns an `issuing.authorization` object."""
+    return await call.http(
+        path={"authorization": authorization}, form={"amount": amount, "expand": expand, "metadata": metadata}
+    )
+
+
+@registry.tool("post_issuing_authorizations_authz_upvr")
+async def post_issuing_authorizations_authz_upvr(
+    call: Call, *, authorization: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/issuing/authorizations/{authorization}/decline
+
+    <p>Declines a pending Issuing <code>Authorization</code> object. This request should be made within the timeout window of the <a href="/docs/issuing/controls/real-time-authorizations">real time authorization</a> flow.
+    You can also respond directly to the webhook request to decline an authorization (preferred). More details can be found <a href="https://site-admin.stripe.com/docs/issuing/controls/real-time-authorizations#authorization-handling">here</a>.</p>
+
+    Returns an `issuing.authorization` object."""
+    return await call.http(path={"authorization": authorization}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_issuing_cardholders")
+async def get_issuing_cardholders(
+    call: Call,
+    *,
+    created: Any = None,
+    email: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    phone_number: str | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/cardholders
+
+    <p>Returns a list of Issuing <code>Cardholder</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "email": email,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "phone_number": phone_number,
+            "starting_after": starting_after,
+            "status": status,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_issuing_cardholders")
+async def post_issuing_cardholders(
+    call: Call,
+    *,
+    billing: dict[str, Any],
+    name: str,
+    company: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    phone_number: str | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cardholders
+
+    <p>Creates a new Issuing <code>Cardholder</code> object that can be issued cards.</p>
+
+    Returns an `issuing.cardholder` object."""
+    return await call.http(
+        form={
+            "billing": billing,
+            "company": company,
+            "email": email,
+            "expand": expand,
+            "individual": individual,
+            "metadata": metadata,
+            "name": name,
+            "phone_number": phone_number,
+            "spending_controls": spending_controls,
+            "status": status,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("get_issuing_cardholders_cardholder")
+async def get_issuing_cardholders_cardholder(
+    call: Call, *, cardholder: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/cardholders/{cardholder}
+
+    <p>Retrieves an Issuing <code>Cardholder</code> object.</p>
+
+    Returns an `issuing.cardholder` object."""
+    return await call.http(path={"cardholder": cardholder}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_issuing_cardholders_cardholder")
+async def post_issuing_cardholders_cardholder(
+    call: Call,
+    *,
+    cardholder: str,
+    billing: dict[str, Any] | None = None,
+    company: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    phone_number: str | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cardholders/{cardholder}
+
+    <p>Updates the specified Issuing <code>Cardholder</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.cardholder` object."""
+    return await call.http(
+        path={"cardholder": cardholder},
+        form={
+            "billing": billing,
+            "company": company,
+            "email": email,
+            "expand": expand,
+            "individual": individual,
+            "metadata": metadata,
+            "phone_number": phone_number,
+            "spending_controls": spending_controls,
+            "status": status,
+        },
+    )
+
+
+@registry.tool("get_issuing_cards")
+async def get_issuing_cards(
+    call: Call,
+    *,
+    cardholder: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    exp_month: int | None = None,
+    exp_year: int | None = None,
+    expand: list[str] | None = None,
+    last4: str | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/cards
+
+    <p>Returns a list of Issuing <code>Card</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "cardholder": cardholder,
+            "created": created,
+            "ending_before": ending_before,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "last4": last4,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_issuing_cards")
+async def post_issuing_cards(
+    call: Call,
+    *,
+    currency: str,
+    type: str,
+    cardholder: str | None = None,
+    expand: list[str] | None = None,
+    financial_account: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    replacement_for: str | None = None,
+    replacement_reason: str | None = None,
+    shipping: dict[str, Any] | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cards
+
+    <p>Creates an Issuing <code>Card</code> object.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(
+        form={
+            "cardholder": cardholder,
+            "currency": currency,
+            "expand": expand,
+            "financial_account": financial_account,
+            "metadata": metadata,
+            "replacement_for": replacement_for,
+            "replacement_reason": replacement_reason,
+            "shipping": shipping,
+            "spending_controls": spending_controls,
+            "status": status,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("get_issuing_cards_card")
+async def get_issuing_cards_card(
+    call: Call, *, card: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/cards/{card}
+
+    <p>Retrieves an Issuing <code>Card</code> object.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(path={"card": card}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_issuing_cards_card")
+async def post_issuing_cards_card(
+    call: Call,
+    *,
+    card: str,
+    cancellation_reason: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    pin: dict[str, Any] | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cards/{card}
+
+    <p>Updates the specified Issuing <code>Card</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(
+        path={"card": card},
+        form={
+            "cancellation_reason": cancellation_reason,
+            "expand": expand,
+            "metadata": metadata,
+            "pin": pin,
+            "spending_controls": spending_controls,
+            "status": status,
+        },
+    )
+
+
+@registry.tool("get_issuing_disputes")
+async def get_issuing_disputes(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    transaction: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/disputes
+
+    <p>Returns a list of Issuing <code>Dispute</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+            "transaction": transaction,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_issuing_disputes")
+async def post_issuing_disputes(
+    call: Call,
+    *,
+    amount: int | None = None,
+    evidence: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    transaction: str | None = None,
+    treasury: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/disputes
+
+    <p>Creates an Issuing <code>Dispute</code> object. Individual pieces of evidence within the <code>evidence</code> object are optional at this point. Stripe only validates that required evidence is present during submission. Refer to <a href="/docs/issuing/purchases/disputes#dispute-reasons-and-evidence">Dispute reasons and evidence</a> for more details about evidence requirements.</p>
+
+    Returns an `issuing.dispute` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "evidence": evidence,
+            "expand": expand,
+            "metadata": metadata,
+            "transaction": transaction,
+            "treasury": treasury,
+        }
+    )
+
+
+@registry.tool("get_issuing_disputes_dispute")
+async def get_issuing_disputes_dispute(
+    call: Call, *, dispute: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/disputes/{dispute}
+
+    <p>Retrieves an Issuing <code>Dispute</code> object.</p>
+
+    Returns an `issuing.dispute` object."""
+    return await call.http(path={"dispute": dispute}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_issuing_disputes_dispute")
+async def post_issuing_disputes_dispute(
+    call: Call,
+    *,
+    dispute: str,
+    amount: int | None = None,
+    evidence: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/issuing/disputes/{dispute}
+
+    <p>Updates the specified Issuing <code>Dispute</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged. Properties on the <code>evidence</code> object can be unset by passing in an empty string.</p>
+
+    Returns an `issuing.dispute` object."""
+    return await call.http(
+        path={"dispute": dispute}, form={"amount": amount, "evidence": evidence, "expand": expand, "metadata": metadata}
+    )
+
+
+@registry.tool("post_issuing_disputes_dispute_submit")
+async def post_issuing_disputes_dispute_submit(
+    call: Call, *, dispute: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/issuing/disputes/{dispute}/submit
+
+    <p>Submits an Issuing <code>Dispute</code> to the card network. Stripe validates that all evidence fields required for the dispute’s reason are present. For more details, see <a href="/docs/issuing/purchases/disputes#dispute-reasons-and-evidence">Dispute reasons and evidence</a>.</p>
+
+    Returns an `issuing.dispute` object."""
+    return await call.http(path={"dispute": dispute}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_issuing_settlements")
+async def get_issuing_settlements(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/settlements
+
+    <p>Returns a list of Issuing <code>Settlement</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_issuing_settlements_settlement")
+async def get_issuing_settlements_settlement(
+    call: Call, *, settlement: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/settlements/{settlement}
+
+    <p>Retrieves an Issuing <code>Settlement</code> object.</p>
+
+    Returns an `issuing.settlement` object."""
+    return await call.http(query={"expand": expand}, path={"settlement": settlement}, body=body)
+
+
+@registry.tool("post_issuing_settlements_settlement")
+async def post_issuing_settlements_settlement(
+    call: Call, *, settlement: str, expand: list[str] | None = None, metadata: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/issuing/settlements/{settlement}
+
+    <p>Updates the specified Issuing <code>Settlement</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.settlement` object."""
+    return await call.http(path={"settlement": settlement}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_issuing_transactions")
+async def get_issuing_transactions(
+    call: Call,
+    *,
+    card: str | None = None,
+    cardholder: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/issuing/transactions
+
+    <p>Returns a list of Issuing <code>Transaction</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "card": card,
+            "cardholder": cardholder,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_issuing_transactions_transaction")
+async def get_issuing_transactions_transaction(
+    call: Call, *, transaction: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/issuing/transactions/{transaction}
+
+    <p>Retrieves an Issuing <code>Transaction</code> object.</p>
+
+    Returns an `issuing.transaction` object."""
+    return await call.http(query={"expand": expand}, path={"transaction": transaction}, body=body)
+
+
+@registry.tool("post_issuing_transactions_transaction")
+async def post_issuing_transactions_transaction(
+    call: Call, *, transaction: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/issuing/transactions/{transaction}
+
+    <p>Updates the specified Issuing <code>Transaction</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.transaction` object."""
+    return await call.http(path={"transaction": transaction}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("post_link_account_sessions")
+async def post_link_account_sessions(
+    call: Call,
+    *,
+    account_holder: dict[str, Any],
+    permissions: list[str],
+    expand: list[str] | None = None,
+    filters: dict[str, Any] | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/link_account_sessions
+
+    <p>To launch the Financial Connections authorization flow, create a <code>Session</code>. The session’s <code>client_secret</code> can be used to launch the flow using Stripe.js.</p>
+
+    Returns a `financial_connections.session` object."""
+    return await call.http(
+        form={
+            "account_holder": account_holder,
+            "expand": expand,
+            "filters": filters,
+            "permissions": permissions,
+            "return_url": return_url,
+        }
+    )
+
+
+@registry.tool("get_link_account_sessions_session")
+async def get_link_account_sessions_session(
+    call: Call, *, session: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/link_account_sessions/{session}
+
+    <p>Retrieves the details of a Financial Connections <code>Session</code></p>
+
+    Returns a `financial_connections.session` object."""
+    return await call.http(query={"expand": expand}, path={"session": session}, body=body)
+
+
+@registry.tool("get_linked_accounts")
+async def get_linked_accounts(
+    call: Call,
+    *,
+    account_holder: dict[str, Any] | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    session: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/linked_accounts
+
+    <p>Returns a list of Financial Connections <code>Account</code> objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "account_holder": account_holder,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "session": session,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_linked_accounts_account")
+async def get_linked_accounts_account(
+    call: Call, *, account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/linked_accounts/{account}
+
+    <p>Retrieves the details of an Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_linked_accounts_account_disconnect")
+async def post_linked_accounts_account_disconnect(
+    call: Call, *, account: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/linked_accounts/{account}/disconnect
+
+    <p>Disables your access to a Financial Connections <code>Account</code>. You will no longer be able to access data associated with the account (e.g. balances, transactions).</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand})
+
+
+@registry.tool("get_linked_accounts_account_owners")
+async def get_linked_accounts_account_owners(
+    call: Call,
+    *,
+    account: str,
+    ownership: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/linked_accounts/{account}/owners
+
+    <p>Lists all owners for a given <code>Account</code></p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"account": account},
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "ownership": ownership,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_linked_accounts_account_refresh")
+async def post_linked_accounts_account_refresh(
+    call: Call, *, account: str, features: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/linked_accounts/{account}/refresh
+
+    <p>Refreshes the data associated with a Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand, "features": features})
+
+
+@registry.tool("get_mandates_mandate")
+async def get_mandates_mandate(
+    call: Call, *, mandate: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/mandates/{mandate}
+
+    <p>Retrieves a Mandate object.</p>
+
+    Returns a `mandate` object."""
+    return await call.http(query={"expand": expand}, path={"mandate": mandate}, body=body)
+
+
+@registry.tool("post_payment_intents")
+async def post_payment_intents(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    application_fee_amount: int | None = None,
+    automatic_payment_methods: dict[str, Any] | None = None,
+    capture_method: str | None = None,
+    confirm: bool | None = None,
+    confirmation_method: str | None = None,
+    customer: str | None = None,
+    description: str | None = None,
+    error_on_requires_action: bool | None = None,
+    expand: list[str] | None = None,
+    mandate: str | None = None,
+    mandate_data: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    off_session: Any = None,
+    on_behalf_of: str | None = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+    radar_options: dict[str, Any] | None = None,
+    receipt_email: str | None = None,
+    return_url: str | None = None,
+    setup_future_usage: str | None = None,
+    shipping: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+    statement_descriptor_suffix: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+    transfer_group: str | None = None,
+    use_stripe_sdk: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents
+
+    <p>Creates a PaymentIntent object.</p>
+
+    <p>After the PaymentIntent is created, attach a payment method and <a href="/docs/api/payment_intents/confirm">confirm</a>
+    to continue the payment. You can read more about the different payment flows
+    available via the Payment Intents API <a href="/docs/payments/payment-intents">here</a>.</p>
+
+    <p>When <code>confirm=true</code> is used during creation, it is equivalent to creating
+    and confirming the PaymentIntent in the same call. You may use any parameters
+    available in the <a href="/docs/api/payment_intents/confirm">confirm API</a> when <code>confirm=true</code>
+    is supplied.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "application_fee_amount": application_fee_amount,
+            "automatic_payment_methods": automatic_payment_methods,
+            "capture_method": capture_method,
+            "confirm": confirm,
+            "confirmation_method": confirmation_method,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "error_on_requires_action": error_on_requires_action,
+            "expand": expand,
+            "mandate": mandate,
+            "mandate_data": mandate_data,
+            "metadata": metadata,
+            "off_session": off_session,
+            "on_behalf_of": on_behalf_of,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+            "radar_options": radar_options,
+            "receipt_email": receipt_email,
+            "return_url": return_url,
+            "setup_future_usage": setup_future_usage,
+            "shipping": shipping,
+            "statement_descriptor": statement_descriptor,
+            "statement_descriptor_suffix": statement_descriptor_suffix,
+            "transfer_data": transfer_data,
+            "transfer_group": transfer_group,
+            "use_stripe_sdk": use_stripe_sdk,
+        }
+    )
+
+
+@registry.tool("get_payment_intents_search")
+async def get_payment_intents_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/payment_intents/search
+
+    <p>Search for PaymentIntents you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("post_payment_intents_intent")
+async def post_payment_intents_intent(
+    call: Call,
+    *,
+    intent: str,
+    amount: int | None = None,
+    application_fee_amount: Any = None,
+    capture_method: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+    receipt_email: Any = None,
+    setup_future_usage: str | None = None,
+    shipping: Any = None,
+    statement_descriptor: str | None = None,
+    statement_descriptor_suffix: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}
+
+    <p>Updates properties on a PaymentIntent object without confirming.</p>
+
+    <p>Depending on which properties you update, you may need to confirm the
+    PaymentIntent again. For example, updating the <code>payment_method</code> will
+    always require you to confirm the PaymentIntent again. If you prefer to
+    update and confirm at the same time, we recommend updating properties via
+    the <a href="/docs/api/payment_intents/confirm">confirm API</a> instead.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "amount": amount,
+            "application_fee_amount": application_fee_amount,
+            "capture_method": capture_method,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "expand": expand,
+            "metadata": metadata,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+            "receipt_email": receipt_email,
+            "setup_future_usage": setup_future_usage,
+            "shipping": shipping,
+            "statement_descriptor": statement_descriptor,
+            "statement_descriptor_suffix": statement_descriptor_suffix,
+            "transfer_data": transfer_data,
+            "transfer_group": transfer_group,
+        },
+    )
+
+
+@registry.tool("post_payment_intents_intent_apply_ontx")
+async def post_payment_intents_intent_apply_ontx(
+    call: Call, *, intent: str, amount: int | None = None, currency: str | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/apply_customer_balance
+
+    <p>Manually reconcile the remaining amount for a customer_balance PaymentIntent.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(path={"intent": intent}, form={"amount": amount, "currency": currency, "expand": expand})
+
+
+@registry.tool("post_payment_intents_intent_cancel")
+async def post_payment_intents_intent_cancel(
+    call: Call, *, intent: str, cancellation_reason: str | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/cancel
+
+    <p>A PaymentIntent object can be canceled when it is in one of these statuses: <code>requires_payment_method</code>, <code>requires_capture</code>, <code>requires_confirmation</code>, <code>requires_action</code> or, <a href="/docs/payments/intents">in rare cases</a>, <code>processing</code>. </p>
+
+    <p>Once canceled, no additional charges will be made by the PaymentIntent and any operations on the PaymentIntent will fail with an error. For PaymentIntents with a <code>status</code> of <code>requires_capture</code>, the remaining <code>amount_capturable</code> will automatically be refunded. </p>
+
+    <p>You cannot cancel the PaymentIntent for a Checkout Session. <a href="/docs/api/checkout/sessions/expire">Expire the Checkout Session</a> instead.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(path={"intent": intent}, form={"cancellation_reason": cancellation_reason, "expand": expand})
+
+
+@registry.tool("post_payment_intents_intent_capture")
+async def post_payment_intents_intent_capture(
+    call: Call,
+    *,
+    intent: str,
+    amount_to_capture: int | None = None,
+    application_fee_amount: int | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    statement_descriptor: str | None = None,
+    statement_descriptor_suffix: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/capture
+
+    <p>Capture the funds of an existing uncaptured PaymentIntent when its status is <code>requires_capture</code>.</p>
+
+    <p>Uncaptured PaymentIntents will be canceled a set number of days after they are created (7 by default).</p>
+
+    <p>Learn more about <a href="/docs/payments/capture-later">separate authorization and capture</a>.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "amount_to_capture": amount_to_capture,
+            "application_fee_amount": application_fee_amount,
+            "expand": expand,
+            "metadata": metadata,
+            "statement_descriptor": statement_descriptor,
+            "statement_descriptor_suffix": statement_descriptor_suffix,
+            "transfer_data": transfer_data,
+        },
+    )
+
+
+@registry.tool("post_payment_intents_intent_confirm")
+async def post_payment_intents_intent_confirm(
+    call: Call,
+    *,
+    intent: str,
+    capture_method: str | None = None,
+    client_secret: str | None = None,
+    error_on_requires_action: bool | None = None,
+    expand: list[str] | None = None,
+    mandate: str | None = None,
+    mandate_data: Any = None,
+    off_session: Any = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+    radar_options: dict[str, Any] | None = None,
+    receipt_email: Any = None,
+    return_url: str | None = None,
+    setup_future_usage: str | None = None,
+    shipping: Any = None,
+    use_stripe_sdk: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/confirm
+
+    <p>Confirm that your customer intends to pay with current or provided
+    payment method. Upon confirmation, the PaymentIntent will attempt to initiate
+    a payment.
+    If the selected payment method requires additional authentication steps, the
+    PaymentIntent will transition to the <code>requires_action</code> status and
+    suggest additional actions via <code>next_action</code>. If payment fails,
+    the PaymentIntent will transition to the <code>requires_payment_method</code> status. If
+    payment succeeds, the PaymentIntent will transition to the <code>succeeded</code>
+    status (or <code>requires_capture</code>, if <code>capture_method</code> is set to <code>manual</code>).
+    If the <code>confirmation_method</code> is <code>automatic</code>, payment may be attempted
+    using our <a href="/docs/stripe-js/reference#stripe-handle-card-payment">client SDKs</a>
+    and the PaymentIntent’s <a href="#payment_intent_object-client_secret">client_secret</a>.
+    After <code>next_action</code>s are handled by the client, no additional
+    confirmation is required to complete the payment.
+    If the <code>confirmation_method</code> is <code>manual</code>, all payment attempts must be
+    initiated using a secret key. …
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "capture_method": capture_method,
+            "client_secret": client_secret,
+            "error_on_requires_action": error_on_requires_action,
+            "expand": expand,
+            "mandate": mandate,
+            "mandate_data": mandate_data,
+            "off_session": off_session,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+            "radar_options": radar_options,
+            "receipt_email": receipt_email,
+            "return_url": return_url,
+            "setup_future_usage": setup_future_usage,
+            "shipping": shipping,
+            "use_stripe_sdk": use_stripe_sdk,
+        },
+    )
+
+
+@registry.tool("post_payment_intents_intent_wkxr")
+async def post_payment_intents_intent_wkxr(
+    call: Call,
+    *,
+    intent: str,
+    amount: int,
+    application_fee_amount: int | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+    transfer_data: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/increment_authorization
+
+    <p>Perform an incremental authorization on an eligible
+    <a href="/docs/api/payment_intents/object">PaymentIntent</a>. To be eligible, the
+    PaymentIntent’s status must be <code>requires_capture</code> and
+    <a href="/docs/api/charges/object#charge_object-payment_method_details-card_present-incremental_authorization_supported">incremental_authorization_supported</a>
+    must be <code>true</code>.</p>
+
+    <p>Incremental authorizations attempt to increase the authorized amount on
+    your customer’s card to the new, higher <code>amount</code> provided. As with the
+    initial authorization, incremental authorizations may be declined. A
+    single PaymentIntent can call this endpoint multiple times to further
+    increase the authorized amount.</p>
+
+    <p>If the incremental authorization succeeds, the PaymentIntent object is
+    returned with the updated
+    <a href="/docs/api/payment_intents/object#payment_intent_object-amount">amount</a>.
+    If the incremental authorization fails, a
+    <a href="/docs/error-codes#card-declined">card_declined</a> error is returned, and no
+    fields on the PaymentIntent or Charge are updated. The PaymentIntent
+    object remains capturable for the previously authorized amount.</p> …
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "amount": amount,
+            "application_fee_amount": application_fee_amount,
+            "description": description,
+            "expand": expand,
+            "metadata": metadata,
+            "statement_descriptor": statement_descriptor,
+            "transfer_data": transfer_data,
+        },
+    )
+
+
+@registry.tool("post_payment_intents_intent_verify_56sz")
+async def post_payment_intents_intent_verify_56sz(
+    call: Call,
+    *,
+    intent: str,
+    amounts: list[int] | None = None,
+    client_secret: str | None = None,
+    descriptor_code: str | None = None,
+    expand: list[str] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_intents/{intent}/verify_microdeposits
+
+    <p>Verifies microdeposits on a PaymentIntent object.</p>
+
+    Returns a `payment_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={"amounts": amounts, "client_secret": client_secret, "descriptor_code": descriptor_code, "expand": expand},
+    )
+
+
+@registry.tool("get_payment_links")
+async def get_payment_links(
+    call: Call,
+    *,
+    active: bool | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/payment_links
+
+    <p>Returns a list of your payment links.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_payment_links")
+async def post_payment_links(
+    call: Call,
+    *,
+    line_items: list[dict[str, Any]],
+    after_completion: dict[str, Any] | None = None,
+    allow_promotion_codes: bool | None = None,
+    application_fee_amount: int | None = None,
+    application_fee_percent: float | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_address_collection: str | None = None,
+    consent_collection: dict[str, Any] | None = None,
+    currency: str | None = None,
+    custom_fields: list[dict[str, Any]] | None = None,
+    custom_text: dict[str, Any] | None = None,
+    customer_creation: str | None = None,
+    expand: list[str] | None = None,
+    invoice_creation: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_behalf_of: str | None = None,
+    payment_intent_data: dict[str, Any] | None = None,
+    payment_method_collection: str | None = None,
+    payment_method_types: list[str] | None = None,
+    phone_number_collection: dict[str, Any] | None = None,
+    shipping_address_collection: dict[str, Any] | None = None,
+    shipping_options: list[dict[str, Any]] | None = None,
+    submit_type: str | None = None,
+    subscription_data: dict[str, Any] | None = None,
+    tax_id_collection: dict[str, Any] | None = None,
+    transfer_data: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_links
+
+    <p>Creates a payment link.</p>
+
+    Returns a `payment_link` object."""
+    return await call.http(
+        form={
+            "after_completion": after_completion,
+            "allow_promotion_codes": allow_promotion_codes,
+            "application_fee_amount": application_fee_amount,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "billing_address_collection": billing_address_collection,
+            "consent_collection": consent_collection,
+            "currency": currency,
+            "custom_fields": custom_fields,
+            "custom_text": custom_text,
+            "customer_creation": customer_creation,
+            "expand": expand,
+            "invoice_creation": invoice_creation,
+            "line_items": line_items,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "payment_intent_data": payment_intent_data,
+            "payment_method_collection": payment_method_collection,
+            "payment_method_types": payment_method_types,
+            "phone_number_collection": phone_number_collection,
+            "shipping_address_collection": shipping_address_collection,
+            "shipping_options": shipping_options,
+            "submit_type": submit_type,
+            "subscription_data": subscription_data,
+            "tax_id_collection": tax_id_collection,
+            "transfer_data": transfer_data,
+        }
+    )
+
+
+@registry.tool("get_payment_links_payment_link")
+async def get_payment_links_payment_link(
+    call: Call, *, payment_link: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/payment_links/{payment_link}
+
+    <p>Retrieve a payment link.</p>
+
+    Returns a `payment_link` object."""
+    return await call.http(query={"expand": expand}, path={"payment_link": payment_link}, body=body)
+
+
+@registry.tool("post_payment_links_payment_link")
+async def post_payment_links_payment_link(
+    call: Call,
+    *,
+    payment_link: str,
+    active: bool | None = None,
+    after_completion: dict[str, Any] | None = None,
+    allow_promotion_codes: bool | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_address_collection: str | None = None,
+    custom_fields: Any = None,
+    custom_text: dict[str, Any] | None = None,
+    customer_creation: str | None = None,
+    expand: list[str] | None = None,
+    invoice_creation: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payment_method_collection: str | None = None,
+    payment_method_types: Any = None,
+    shipping_address_collection: Any = None,
+) -> ToolOutput:
+    """POST /v1/payment_links/{payment_link}
+
+    <p>Updates a payment link.</p>
+
+    Returns a `payment_link` object."""
+    return await call.http(
+        path={"payment_link": payment_link},
+        form={
+            "active": active,
+            "after_completion": after_completion,
+            "allow_promotion_codes": allow_promotion_codes,
+            "automatic_tax": automatic_tax,
+            "billing_address_collection": billing_address_collection,
+            "custom_fields": custom_fields,
+            "custom_text": custom_text,
+            "customer_creation": customer_creation,
+            "expand": expand,
+            "invoice_creation": invoice_creation,
+            "line_items": line_items,
+            "metadata": metadata,
+            "payment_method_collection": payment_method_collection,
+            "payment_method_types": payment_method_types,
+            "shipping_address_collection": shipping_address_collection,
+        },
+    )
+
+
+@registry.tool("get_payment_links_link_line_items")
+async def get_payment_links_link_line_items(
+    call: Call,
+    *,
+    payment_link: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/payment_links/{payment_link}/line_items
+
+    <p>When retrieving a payment link, there is an includable <strong>line_items</strong> property containing the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"payment_link": payment_link},
+        body=body,
+    )
+
+
+@registry.tool("get_payment_methods")
+async def get_payment_methods(
+    call: Call,
+    *,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    type: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/payment_methods
+
+    <p>Returns a list of PaymentMethods for Treasury flows. If you want to list the PaymentMethods attached to a Customer for payments, you should use the <a href="/docs/api/payment_methods/customer_list">List a Customer’s PaymentMethods</a> API instead.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "type": type,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_payment_methods")
+async def post_payment_methods(
+    call: Call,
+    *,
+    acss_debit: dict[str, Any] | None = None,
+    affirm: dict[str, Any] | None = None,
+    afterpay_clearpay: dict[str, Any] | None = None,
+    alipay: dict[str, Any] | None = None,
+    au_becs_debit: dict[str, Any] | None = None,
+    bacs_debit: dict[str, Any] | None = None,
+    bancontact: dict[str, Any] | None = None,
+    billing_details: dict[str, Any] | None = None,
+    blik: dict[str, Any] | None = None,
+    boleto: dict[str, Any] | None = None,
+    card: Any = None,
+    cashapp: dict[str, Any] | None = None,
+    customer: str | None = None,
+    customer_balance: dict[str, Any] | None = None,
+    eps: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    fpx: dict[str, Any] | None = None,
+    giropay: dict[str, Any] | None = None,
+    grabpay: dict[str, Any] | None = None,
+    ideal: dict[str, Any] | None = None,
+    interac_present: dict[str, Any] | None = None,
+    klarna: dict[str, Any] | None = None,
+    konbini: dict[str, Any] | None = None,
+    link: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    oxxo: dict[str, Any] | None = None,
+    p24: dict[str, Any] | None = None,
+    payment_method: str | None = None,
+    paynow: dict[str, Any] | None = None,
+    pix: dict[str, Any] | None = None,
+    promptpay: dict[str, Any] | None = None,
+    radar_options: dict[str, Any] | None = None,
+    sepa_debit: dict[str, Any] | None = None,
+    sofort: dict[str, Any] | None = None,
+    type: str | None = None,
+    us_bank_account: dict[str, Any] | None = None,
+    wechat_pay: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_methods
+
+    <p>Creates a PaymentMethod object. Read the <a href="/docs/stripe-js/reference#stripe-create-payment-method">Stripe.js reference</a> to learn how to create PaymentMethods via Stripe.js.</p>
+
+    <p>Instead of creating a PaymentMethod directly, we recommend using the <a href="/docs/payments/accept-a-payment">PaymentIntents</a> API to accept a payment immediately or the <a href="/docs/payments/save-and-reuse">SetupIntent</a> API to collect payment method details ahead of a future payment.</p>
+
+    Returns a `payment_method` object."""
+    return await call.http(
+        form={
+            "acss_debit": acss_debit,
+            "affirm": affirm,
+            "afterpay_clearpay": afterpay_clearpay,
+            "alipay": alipay,
+            "au_becs_debit": au_becs_debit,
+            "bacs_debit": bacs_debit,
+            "bancontact": bancontact,
+            "billing_details": billing_details,
+            "blik": blik,
+            "boleto": boleto,
+            "card": card,
+            "cashapp": cashapp,
+            "customer": customer,
+            "customer_balance": customer_balance,
+            "eps": eps,
+            "expand": expand,
+            "fpx": fpx,
+            "giropay": giropay,
+            "grabpay": grabpay,
+            "ideal": ideal,
+            "interac_present": interac_present,
+            "klarna": klarna,
+            "konbini": konbini,
+            "link": link,
+            "metadata": metadata,
+            "oxxo": oxxo,
+            "p24": p24,
+            "payment_method": payment_method,
+            "paynow": paynow,
+            "pix": pix,
+            "promptpay": promptpay,
+            "radar_options": radar_options,
+            "sepa_debit": sepa_debit,
+            "sofort": sofort,
+            "type": type,
+            "us_bank_account": us_bank_account,
+            "wechat_pay": wechat_pay,
+        }
+    )
+
+
+@registry.tool("get_payment_methods_payment_method")
+async def get_payment_methods_payment_method(
+    call: Call, *, payment_method: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/payment_methods/{payment_method}
+
+    <p>Retrieves a PaymentMethod object attached to the StripeAccount. To retrieve a payment method attached to a Customer, you should use <a href="/docs/api/payment_methods/customer">Retrieve a Customer’s PaymentMethods</a></p>
+
+    Returns a `payment_method` object."""
+    return await call.http(query={"expand": expand}, path={"payment_method": payment_method}, body=body)
+
+
+@registry.tool("post_payment_methods_payment_method")
+async def post_payment_methods_payment_method(
+    call: Call,
+    *,
+    payment_method: str,
+    billing_details: dict[str, Any] | None = None,
+    card: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    link: dict[str, Any] | None = None,
+    metadata: Any = None,
+    us_bank_account: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_methods/{payment_method}
+
+    <p>Updates a PaymentMethod object. A PaymentMethod must be attached a customer to be updated.</p>
+
+    Returns a `payment_method` object."""
+    return await call.http(
+        path={"payment_method": payment_method},
+        form={
+            "billing_details": billing_details,
+            "card": card,
+            "expand": expand,
+            "link": link,
+            "metadata": metadata,
+            "us_bank_account": us_bank_account,
+        },
+    )
+
+
+@registry.tool("post_payment_methods_method_attach")
+async def post_payment_methods_method_attach(
+    call: Call, *, payment_method: str, customer: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/payment_methods/{payment_method}/attach
+
+    <p>Attaches a PaymentMethod object to a Customer.</p>
+
+    <p>To attach a new PaymentMethod to a customer for future payments, we recommend you use a <a href="/docs/api/setup_intents">SetupIntent</a>
+    or a PaymentIntent with <a href="/docs/api/payment_intents/create#create_payment_intent-setup_future_usage">setup_future_usage</a>.
+    These approaches will perform any necessary steps to set up the PaymentMethod for future payments. Using the <code>/v1/payment_methods/:id/attach</code>
+    endpoint without first using a SetupIntent or PaymentIntent with <code>setup_future_usage</code> does not optimize the PaymentMethod for
+    future use, which makes later declines and payment friction more likely.
+    See <a href="/docs/payments/payment-intents#future-usage">Optimizing cards for future payments</a> for more information about setting up
+    future payments.</p>
+
+    <p>To use this PaymentMethod as the default for invoice or subscription payments,
+    set <a href="/docs/api/customers/update#update_customer-invoice_settings-default_payment_method"><code>invoice_settings.default_payment_method</code></a>,
+    on the Customer to the PaymentMethod’s ID.</p>
+
+    Returns a `payment_method` object."""
+    return await call.http(path={"payment_method": payment_method}, form={"customer": customer, "expand": expand})
+
+
+@registry.tool("post_payment_methods_method_detach")
+async def post_payment_methods_method_detach(
+    call: Call, *, payment_method: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/payment_methods/{payment_method}/detach
+
+    <p>Detaches a PaymentMethod object from a Customer. After a PaymentMethod is detached, it can no longer be used for a payment or re-attached to a Customer.</p>
+
+    Returns a `payment_method` object."""
+    return await call.http(path={"payment_method": payment_method}, form={"expand": expand})
+
+
+@registry.tool("get_payouts")
+async def get_payouts(
+    call: Call,
+    *,
+    arrival_date: Any = None,
+    created: Any = None,
+    destination: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/payouts
+
+    <p>Returns a list of existing payouts sent to third-party bank accounts or that Stripe has sent you. The payouts are returned in sorted order, with the most recently created payouts appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "arrival_date": arrival_date,
+            "created": created,
+            "destination": destination,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_payouts")
+async def post_payouts(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    description: str | None = None,
+    destination: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    method: str | None = None,
+    source_type: str | None = None,
+    statement_descriptor: str | None = None,
+) -> ToolOutput:
+    """POST /v1/payouts
+
+    <p>To send funds to your own bank account, you create a new payout object. Your <a href="#balance">Stripe balance</a> must be able to cover the payout amount, or you’ll receive an “Insufficient Funds” error.</p>
+
+    <p>If your API key is in test mode, money won’t actually be sent, though everything else will occur as if in live mode.</p>
+
+    <p>If you are creating a manual payout on a Stripe account that uses multiple payment source types, you’ll need to specify the source type balance that the payout should draw from. The <a href="#balance_object">balance object</a> details available and pending amounts by source type.</p>
+
+    Returns a `payout` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "destination": destination,
+            "expand": expand,
+            "metadata": metadata,
+            "method": method,
+            "source_type": source_type,
+            "statement_descriptor": statement_descriptor,
+        }
+    )
+
+
+@registry.tool("get_payouts_payout")
+async def get_payouts_payout(
+    call: Call, *, payout: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/payouts/{payout}
+
+    <p>Retrieves the details of an existing payout. Supply the unique payout ID from either a payout creation request or the payout list, and Stripe will return the corresponding payout information.</p>
+
+    Returns a `payout` object."""
+    return await call.http(query={"expand": expand}, path={"payout": payout}, body=body)
+
+
+@registry.tool("post_payouts_payout")
+async def post_payouts_payout(
+    call: Call, *, payout: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/payouts/{payout}
+
+    <p>Updates the specified payout by setting the values of the parameters passed. Any parameters not provided will be left unchanged. This request accepts only the metadata as arguments.</p>
+
+    Returns a `payout` object."""
+    return await call.http(path={"payout": payout}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("post_payouts_payout_cancel")
+async def post_payouts_payout_cancel(call: Call, *, payout: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/payouts/{payout}/cancel
+
+    <p>A previously created payout can be canceled if it has not yet been paid out. Funds will be refunded to your available balance. You may not cancel automatic Stripe payouts.</p>
+
+    Returns a `payout` object."""
+    return await call.http(path={"payout": payout}, form={"expand": expand})
+
+
+@registry.tool("post_payouts_payout_reverse")
+async def post_payouts_payout_reverse(
+    call: Call, *, payout: str, expand: list[str] | None = None, metadata: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/payouts/{payout}/reverse
+
+    <p>Reverses a payout by debiting the destination bank account. Only payouts for connected accounts to US bank accounts may be reversed at this time. If the payout is in the <code>pending</code> status, <code>/v1/payouts/:id/cancel</code> should be used instead.</p>
+
+    <p>By requesting a reversal via <code>/v1/payouts/:id/reverse</code>, you confirm that the authorized signatory of the selected bank account has authorized the debit on the bank account and that no other authorization is required.</p>
+
+    Returns a `payout` object."""
+    return await call.http(path={"payout": payout}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_plans")
+async def get_plans(
+    call: Call,
+    *,
+    active: bool | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    product: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/plans
+
+    <p>Returns a list of your plans.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "product": product,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_plans")
+async def post_plans(
+    call: Call,
+    *,
+    currency: str,
+    interval: str,
+    active: bool | None = None,
+    aggregate_usage: str | None = None,
+    amount: int | None = None,
+    amount_decimal: str | None = None,
+    billing_scheme: str | None = None,
+    expand: list[str] | None = None,
+    id: str | None = None,
+    interval_count: int | None = None,
+    metadata: Any = None,
+    nickname: str | None = None,
+    product: Any = None,
+    tiers: list[dict[str, Any]] | None = None,
+    tiers_mode: str | None = None,
+    transform_usage: dict[str, Any] | None = None,
+    trial_period_days: int | None = None,
+    usage_type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/plans
+
+    <p>You can now model subscriptions more flexibly using the <a href="#prices">Prices API</a>. It replaces the Plans API and is backwards compatible to simplify your migration.</p>
+
+    Returns a `plan` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "aggregate_usage": aggregate_usage,
+            "amount": amount,
+            "amount_decimal": amount_decimal,
+            "billing_scheme": billing_scheme,
+            "currency": currency,
+            "expand": expand,
+            "id": id,
+            "interval": interval,
+            "interval_count": interval_count,
+            "metadata": metadata,
+            "nickname": nickname,
+            "product": product,
+            "tiers": tiers,
+            "tiers_mode": tiers_mode,
+            "transform_usage": transform_usage,
+            "trial_period_days": trial_period_days,
+            "usage_type": usage_type,
+        }
+    )
+
+
+@registry.tool("delete_plans_plan")
+async def delete_plans_plan(call: Call, *, plan: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/plans/{plan}
+
+    <p>Deleting plans means new subscribers can’t be added. Existing subscribers aren’t affected.</p>
+
+    Returns a `deleted_plan` object."""
+    return await call.http(path={"plan": plan}, body=body)
+
+
+@registry.tool("get_plans_plan")
+async def get_plans_plan(
+    call: Call, *, plan: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/plans/{plan}
+
+    <p>Retrieves the plan with the given ID.</p>
+
+    Returns a `plan` object."""
+    return await call.http(query={"expand": expand}, path={"plan": plan}, body=body)
+
+
+@registry.tool("post_plans_plan")
+async def post_plans_plan(
+    call: Call,
+    *,
+    plan: str,
+    active: bool | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    nickname: str | None = None,
+    product: str | None = None,
+    trial_period_days: int | None = None,
+) -> ToolOutput:
+    """POST /v1/plans/{plan}
+
+    <p>Updates the specified plan by setting the values of the parameters passed. Any parameters not provided are left unchanged. By design, you cannot change a plan’s ID, amount, currency, or billing cycle.</p>
+
+    Returns a `plan` object."""
+    return await call.http(
+        path={"plan": plan},
+        form={
+            "active": active,
+            "expand": expand,
+            "metadata": metadata,
+            "nickname": nickname,
+            "product": product,
+            "trial_period_days": trial_period_days,
+        },
+    )
+
+
+@registry.tool("post_prices")
+async def post_prices(
+    call: Call,
+    *,
+    currency: str,
+    active: bool | None = None,
+    billing_scheme: str | None = None,
+    currency_options: dict[str, Any] | None = None,
+    custom_unit_amount: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    lookup_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    nickname: str | None = None,
+    product: str | None = None,
+    product_data: dict[str, Any] | None = None,
+    recurring: dict[str, Any] | None = None,
+    tax_behavior: str | None = None,
+    tiers: list[dict[str, Any]] | None = None,
+    tiers_mode: str | None = None,
+    transfer_lookup_key: bool | None = None,
+    transform_quantity: dict[str, Any] | None = None,
+    unit_amount: int | None = None,
+    unit_amount_decimal: str | None = None,
+) -> ToolOutput:
+    """POST /v1/prices
+
+    <p>Creates a new price for an existing product. The price can be recurring or one-time.</p>
+
+    Returns a `price` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "billing_scheme": billing_scheme,
+            "currency": currency,
+            "currency_options": currency_options,
+            "custom_unit_amount": custom_unit_amount,
+            "expand": expand,
+            "lookup_key": lookup_key,
+            "metadata": metadata,
+            "nickname": nickname,
+            "product": product,
+            "product_data": product_data,
+            "recurring": recurring,
+            "tax_behavior": tax_behavior,
+            "tiers": tiers,
+            "tiers_mode": tiers_mode,
+            "transfer_lookup_key": transfer_lookup_key,
+            "transform_quantity": transform_quantity,
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": unit_amount_decimal,
+        }
+    )
+
+
+@registry.tool("get_prices_search")
+async def get_prices_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/prices/search
+
+    <p>Search for prices you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("get_prices_price")
+async def get_prices_price(
+    call: Call, *, price: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/prices/{price}
+
+    <p>Retrieves the price with the given ID.</p>
+
+    Returns a `price` object."""
+    return await call.http(query={"expand": expand}, path={"price": price}, body=body)
+
+
+@registry.tool("post_prices_price")
+async def post_prices_price(
+    call: Call,
+    *,
+    price: str,
+    active: bool | None = None,
+    currency_options: Any = None,
+    expand: list[str] | None = None,
+    lookup_key: str | None = None,
+    metadata: Any = None,
+    nickname: str | None = None,
+    tax_behavior: str | None = None,
+    transfer_lookup_key: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/prices/{price}
+
+    <p>Updates the specified price by setting the values of the parameters passed. Any parameters not provided are left unchanged.</p>
+
+    Returns a `price` object."""
+    return await call.http(
+        path={"price": price},
+        form={
+            "active": active,
+            "currency_options": currency_options,
+            "expand": expand,
+            "lookup_key": lookup_key,
+            "metadata": metadata,
+            "nickname": nickname,
+            "tax_behavior": tax_behavior,
+            "transfer_lookup_key": transfer_lookup_key,
+        },
+    )
+
+
+@registry.tool("post_products")
+async def post_products(
+    call: Call,
+    *,
+    name: str,
+    active: bool | None = None,
+    default_price_data: dict[str, Any] | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    id: str | None = None,
+    images: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    package_dimensions: dict[str, Any] | None = None,
+    shippable: bool | None = None,
+    statement_descriptor: str | None = None,
+    tax_code: str | None = None,
+    unit_label: str | None = None,
+    url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/products
+
+    <p>Creates a new product object.</p>
+
+    Returns a `product` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "default_price_data": default_price_data,
+            "description": description,
+            "expand": expand,
+            "id": id,
+            "images": images,
+            "metadata": metadata,
+            "name": name,
+            "package_dimensions": package_dimensions,
+            "shippable": shippable,
+            "statement_descriptor": statement_descriptor,
+            "tax_code": tax_code,
+            "unit_label": unit_label,
+            "url": url,
+        }
+    )
+
+
+@registry.tool("get_products_search")
+async def get_products_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/products/search
+
+    <p>Search for products you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("delete_products_id")
+async def delete_products_id(call: Call, *, id: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/products/{id}
+
+    <p>Delete a product. Deleting a product is only possible if it has no prices associated with it. Additionally, deleting a product with <code>type=good</code> is only possible if it has no SKUs associated with it.</p>
+
+    Returns a `deleted_product` object."""
+    return await call.http(path={"id": id}, body=body)
+
+
+@registry.tool("get_products_id")
+async def get_products_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/products/{id}
+
+    <p>Retrieves the details of an existing product. Supply the unique product ID from either a product creation request or the product list, and Stripe will return the corresponding product information.</p>
+
+    Returns a `product` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("post_products_id")
+async def post_products_id(
+    call: Call,
+    *,
+    id: str,
+    active: bool | None = None,
+    default_price: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    images: Any = None,
+    metadata: Any = None,
+    name: str | None = None,
+    package_dimensions: Any = None,
+    shippable: bool | None = None,
+    statement_descriptor: str | None = None,
+    tax_code: Any = None,
+    unit_label: str | None = None,
+    url: Any = None,
+) -> ToolOutput:
+    """POST /v1/products/{id}
+
+    <p>Updates the specific product by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns a `product` object."""
+    return await call.http(
+        path={"id": id},
+        form={
+            "active": active,
+            "default_price": default_price,
+            "description": description,
+            "expand": expand,
+            "images": images,
+            "metadata": metadata,
+            "name": name,
+            "package_dimensions": package_dimensions,
+            "shippable": shippable,
+            "statement_descriptor": statement_descriptor,
+            "tax_code": tax_code,
+            "unit_label": unit_label,
+            "url": url,
+        },
+    )
+
+
+@registry.tool("get_promotion_codes")
+async def get_promotion_codes(
+    call: Call,
+    *,
+    active: bool | None = None,
+    code: str | None = None,
+    coupon: str | None = None,
+    created: Any = None,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/promotion_codes
+
+    <p>Returns a list of your promotion codes.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "code": code,
+            "coupon": coupon,
+            "created": created,
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_promotion_codes")
+async def post_promotion_codes(
+    call: Call,
+    *,
+    coupon: str,
+    active: bool | None = None,
+    code: str | None = None,
+    customer: str | None = None,
+    expand: list[str] | None = None,
+    expires_at: int | None = None,
+    max_redemptions: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    restrictions: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/promotion_codes
+
+    <p>A promotion code points to a coupon. You can optionally restrict the code to a specific customer, redemption limit, and expiration date.</p>
+
+    Returns a `promotion_code` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "code": code,
+            "coupon": coupon,
+            "customer": customer,
+            "expand": expand,
+            "expires_at": expires_at,
+            "max_redemptions": max_redemptions,
+            "metadata": metadata,
+            "restrictions": restrictions,
+        }
+    )
+
+
+@registry.tool("get_promotion_codes_promotion_code")
+async def get_promotion_codes_promotion_code(
+    call: Call, *, promotion_code: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/promotion_codes/{promotion_code}
+
+    <p>Retrieves the promotion code with the given ID. In order to retrieve a promotion code by the customer-facing <code>code</code> use <a href="/docs/api/promotion_codes/list">list</a> with the desired <code>code</code>.</p>
+
+    Returns a `promotion_code` object."""
+    return await call.http(query={"expand": expand}, path={"promotion_code": promotion_code}, body=body)
+
+
+@registry.tool("post_promotion_codes_promotion_code")
+async def post_promotion_codes_promotion_code(
+    call: Call,
+    *,
+    promotion_code: str,
+    active: bool | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    restrictions: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/promotion_codes/{promotion_code}
+
+    <p>Updates the specified promotion code by setting the values of the parameters passed. Most fields are, by design, not editable.</p>
+
+    Returns a `promotion_code` object."""
+    return await call.http(
+        path={"promotion_code": promotion_code},
+        form={"active": active, "expand": expand, "metadata": metadata, "restrictions": restrictions},
+    )
+
+
+@registry.tool("get_quotes")
+async def get_quotes(
+    call: Call,
+    *,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    test_clock: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/quotes
+
+    <p>Returns a list of your quotes.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+            "test_clock": test_clock,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_quotes")
+async def post_quotes(
+    call: Call,
+    *,
+    application_fee_amount: Any = None,
+    application_fee_percent: Any = None,
+    automatic_tax: dict[str, Any] | None = None,
+    collection_method: str | None = None,
+    customer: str | None = None,
+    default_tax_rates: Any = None,
+    description: str | None = None,
+    discounts: Any = None,
+    expand: list[str] | None = None,
+    expires_at: int | None = None,
+    footer: str | None = None,
+    from_quote: dict[str, Any] | None = None,
+    header: str | None = None,
+    invoice_settings: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_behalf_of: Any = None,
+    subscription_data: dict[str, Any] | None = None,
+    test_clock: str | None = None,
+    transfer_data: Any = None,
+) -> ToolOutput:
+    """POST /v1/quotes
+
+    <p>A quote models prices and services for a customer. Default options for <code>header</code>, <code>description</code>, <code>footer</code>, and <code>expires_at</code> can be set in the dashboard via the <a href="https://dashboard.stripe.com/settings/billing/quote">quote template</a>.</p>
+
+    Returns a `quote` object."""
+    return await call.http(
+        form={
+            "application_fee_amount": application_fee_amount,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "collection_method": collection_method,
+            "customer": customer,
+            "default_tax_rates": default_tax_rates,
+            "description": description,
+            "discounts": discounts,
+            "expand": expand,
+            "expires_at": expires_at,
+            "footer": footer,
+            "from_quote": from_quote,
+            "header": header,
+            "invoice_settings": invoice_settings,
+            "line_items": line_items,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "subscription_data": subscription_data,
+            "test_clock": test_clock,
+            "transfer_data": transfer_data,
+        }
+    )
+
+
+@registry.tool("get_quotes_quote")
+async def get_quotes_quote(
+    call: Call, *, quote: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/quotes/{quote}
+
+    <p>Retrieves the quote with the given ID.</p>
+
+    Returns a `quote` object."""
+    return await call.http(query={"expand": expand}, path={"quote": quote}, body=body)
+
+
+@registry.tool("post_quotes_quote")
+async def post_quotes_quote(
+    call: Call,
+    *,
+    quote: str,
+    application_fee_amount: Any = None,
+    application_fee_percent: Any = None,
+    automatic_tax: dict[str, Any] | None = None,
+    collection_method: str | None = None,
+    customer: str | None = None,
+    default_tax_rates: Any = None,
+    description: str | None = None,
+    discounts: Any = None,
+    expand: list[str] | None = None,
+    expires_at: int | None = None,
+    footer: str | None = None,
+    header: str | None = None,
+    invoice_settings: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_behalf_of: Any = None,
+    subscription_data: dict[str, Any] | None = None,
+    transfer_data: Any = None,
+) -> ToolOutput:
+    """POST /v1/quotes/{quote}
+
+    <p>A quote models prices and services for a customer.</p>
+
+    Returns a `quote` object."""
+    return await call.http(
+        path={"quote": quote},
+        form={
+            "application_fee_amount": application_fee_amount,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "collection_method": collection_method,
+            "customer": customer,
+            "default_tax_rates": default_tax_rates,
+            "description": description,
+            "discounts": discounts,
+            "expand": expand,
+            "expires_at": expires_at,
+            "footer": footer,
+            "header": header,
+            "invoice_settings": invoice_settings,
+            "line_items": line_items,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "subscription_data": subscription_data,
+            "transfer_data": transfer_data,
+        },
+    )
+
+
+@registry.tool("post_quotes_quote_accept")
+async def post_quotes_quote_accept(call: Call, *, quote: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/quotes/{quote}/accept
+
+    <p>Accepts the specified quote.</p>
+
+    Returns a `quote` object."""
+    return await call.http(path={"quote": quote}, form={"expand": expand})
+
+
+@registry.tool("post_quotes_quote_cancel")
+async def post_quotes_quote_cancel(call: Call, *, quote: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/quotes/{quote}/cancel
+
+    <p>Cancels the quote.</p>
+
+    Returns a `quote` object."""
+    return await call.http(path={"quote": quote}, form={"expand": expand})
+
+
+@registry.tool("get_quotes_quote_computed_upfront_tif7")
+async def get_quotes_quote_computed_upfront_tif7(
+    call: Call,
+    *,
+    quote: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/quotes/{quote}/computed_upfront_line_items
+
+    <p>When retrieving a quote, there is an includable <a href="https://stripe.com/docs/api/quotes/object#quote_object-computed-upfront-line_items"><strong>computed.upfront.line_items</strong></a> property containing the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of upfront line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"quote": quote},
+        body=body,
+    )
+
+
+@registry.tool("post_quotes_quote_finalize")
+async def post_quotes_quote_finalize(
+    call: Call, *, quote: str, expand: list[str] | None = None, expires_at: int | None = None
+) -> ToolOutput:
+    """POST /v1/quotes/{quote}/finalize
+
+    <p>Finalizes the quote.</p>
+
+    Returns a `quote` object."""
+    return await call.http(path={"quote": quote}, form={"expand": expand, "expires_at": expires_at})
+
+
+@registry.tool("get_quotes_quote_line_items")
+async def get_quotes_quote_line_items(
+    call: Call,
+    *,
+    quote: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/quotes/{quote}/line_items
+
+    <p>When retrieving a quote, there is an includable <strong>line_items</strong> property containing the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"quote": quote},
+        body=body,
+    )
+
+
+@registry.tool("get_quotes_quote_pdf")
+async def get_quotes_quote_pdf(
+    call: Call, *, quote: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/quotes/{quote}/pdf
+
+    <p>Download the PDF for a finalized quote</p>"""
+    return await call.http(query={"expand": expand}, path={"quote": quote}, body=body)
+
+
+@registry.tool("get_radar_early_fraud_warnings")
+async def get_radar_early_fraud_warnings(
+    call: Call,
+    *,
+    charge: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_intent: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/radar/early_fraud_warnings
+
+    <p>Returns a list of early fraud warnings.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "charge": charge,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_intent": payment_intent,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_radar_early_fraud_warnings_warning")
+async def get_radar_early_fraud_warnings_warning(
+    call: Call, *, early_fraud_warning: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/radar/early_fraud_warnings/{early_fraud_warning}
+
+    <p>Retrieves the details of an early fraud warning that has previously been created. </p>
+
+    <p>Please refer to the <a href="#early_fraud_warning_object">early fraud warning</a> object reference for more details.</p>
+
+    Returns a `radar.early_fraud_warning` object."""
+    return await call.http(path={"early_fraud_warning": early_fraud_warning}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_radar_value_list_items")
+async def get_radar_value_list_items(
+    call: Call,
+    *,
+    value_list: str,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    value: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/radar/value_list_items
+
+    <p>Returns a list of <code>ValueListItem</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "value": value,
+            "value_list": value_list,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_radar_value_list_items")
+async def post_radar_value_list_items(
+    call: Call, *, value: str, value_list: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/radar/value_list_items
+
+    <p>Creates a new <code>ValueListItem</code> object, which is added to the specified parent value list.</p>
+
+    Returns a `radar.value_list_item` object."""
+    return await call.http(form={"expand": expand, "value": value, "value_list": value_list})
+
+
+@registry.tool("delete_radar_value_list_items_item")
+async def delete_radar_value_list_items_item(
+    call: Call, *, item: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/radar/value_list_items/{item}
+
+    <p>Deletes a <code>ValueListItem</code> object, removing it from its parent value list.</p>
+
+    Returns a `deleted_radar.value_list_item` object."""
+    return await call.http(path={"item": item}, body=body)
+
+
+@registry.tool("get_radar_value_list_items_item")
+async def get_radar_value_list_items_item(
+    call: Call, *, item: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/radar/value_list_items/{item}
+
+    <p>Retrieves a <code>ValueListItem</code> object.</p>
+
+    Returns a `radar.value_list_item` object."""
+    return await call.http(query={"expand": expand}, path={"item": item}, body=body)
+
+
+@registry.tool("get_radar_value_lists")
+async def get_radar_value_lists(
+    call: Call,
+    *,
+    alias: str | None = None,
+    contains: str | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/radar/value_lists
+
+    <p>Returns a list of <code>ValueList</code> objects. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "alias": alias,
+            "contains": contains,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_radar_value_lists")
+async def post_radar_value_lists(
+    call: Call,
+    *,
+    alias: str,
+    name: str,
+    expand: list[str] | None = None,
+    item_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/radar/value_lists
+
+    <p>Creates a new <code>ValueList</code> object, which can then be referenced in rules.</p>
+
+    Returns a `radar.value_list` object."""
+    return await call.http(
+        form={"alias": alias, "expand": expand, "item_type": item_type, "metadata": metadata, "name": name}
+    )
+
+
+@registry.tool("delete_radar_value_lists_value_list")
+async def delete_radar_value_lists_value_list(
+    call: Call, *, value_list: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/radar/value_lists/{value_list}
+
+    <p>Deletes a <code>ValueList</code> object, also deleting any items contained within the value list. To be deleted, a value list must not be referenced in any rules.</p>
+
+    Returns a `deleted_radar.value_list` object."""
+    return await call.http(path={"value_list": value_list}, body=body)
+
+
+@registry.tool("get_radar_value_lists_value_list")
+async def get_radar_value_lists_value_list(
+    call: Call, *, value_list: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/radar/value_lists/{value_list}
+
+    <p>Retrieves a <code>ValueList</code> object.</p>
+
+    Returns a `radar.value_list` object."""
+    return await call.http(query={"expand": expand}, path={"value_list": value_list}, body=body)
+
+
+@registry.tool("post_radar_value_lists_value_list")
+async def post_radar_value_lists_value_list(
+    call: Call,
+    *,
+    value_list: str,
+    alias: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/radar/value_lists/{value_list}
+
+    <p>Updates a <code>ValueList</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged. Note that <code>item_type</code> is immutable.</p>
+
+    Returns a `radar.value_list` object."""
+    return await call.http(
+        path={"value_list": value_list}, form={"alias": alias, "expand": expand, "metadata": metadata, "name": name}
+    )
+
+
+@registry.tool("get_refunds_refund")
+async def get_refunds_refund(
+    call: Call, *, refund: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/refunds/{refund}
+
+    <p>Retrieves the details of an existing refund.</p>
+
+    Returns a `refund` object."""
+    return await call.http(query={"expand": expand}, path={"refund": refund}, body=body)
+
+
+@registry.tool("post_refunds_refund")
+async def post_refunds_refund(
+    call: Call, *, refund: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/refunds/{refund}
+
+    <p>Updates the specified refund by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    <p>This request only accepts <code>metadata</code> as an argument.</p>
+
+    Returns a `refund` object."""
+    return await call.http(path={"refund": refund}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("post_refunds_refund_cancel")
+async def post_refunds_refund_cancel(call: Call, *, refund: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/refunds/{refund}/cancel
+
+    <p>Cancels a refund with a status of <code>requires_action</code>.</p>
+
+    <p>Refunds in other states cannot be canceled, and only refunds for payment methods that require customer action will enter the <code>requires_action</code> state.</p>
+
+    Returns a `refund` object."""
+    return await call.http(path={"refund": refund}, form={"expand": expand})
+
+
+@registry.tool("get_reporting_report_runs")
+async def get_reporting_report_runs(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/reporting/report_runs
+
+    <p>Returns a list of Report Runs, with the most recent appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_reporting_report_runs")
+async def post_reporting_report_runs(
+    call: Call, *, report_type: str, expand: list[str] | None = None, parameters: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/reporting/report_runs
+
+    <p>Creates a new object and begin running the report. (Certain report types require a <a href="https://stripe.com/docs/keys#test-live-modes">live-mode API key</a>.)</p>
+
+    Returns a `reporting.report_run` object."""
+    return await call.http(form={"expand": expand, "parameters": parameters, "report_type": report_type})
+
+
+@registry.tool("get_reporting_report_runs_report_run")
+async def get_reporting_report_runs_report_run(
+    call: Call, *, report_run: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/reporting/report_runs/{report_run}
+
+    <p>Retrieves the details of an existing Report Run.</p>
+
+    Returns a `reporting.report_run` object."""
+    return await call.http(query={"expand": expand}, path={"report_run": report_run}, body=body)
+
+
+@registry.tool("get_reporting_report_types")
+async def get_reporting_report_types(
+    call: Call, *, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/reporting/report_types
+
+    <p>Returns a full list of Report Types.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(query={"expand": expand}, body=body)
+
+
+@registry.tool("get_reporting_report_types_report_type")
+async def get_reporting_report_types_report_type(
+    call: Call, *, report_type: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/reporting/report_types/{report_type}
+
+    <p>Retrieves the details of a Report Type. (Certain report types require a <a href="https://stripe.com/docs/keys#test-live-modes">live-mode API key</a>.)</p>
+
+    Returns a `reporting.report_type` object."""
+    return await call.http(query={"expand": expand}, path={"report_type": report_type}, body=body)
+
+
+@registry.tool("get_reviews")
+async def get_reviews(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/reviews
+
+    <p>Returns a list of <code>Review</code> objects that have <code>open</code> set to <code>true</code>. The objects are sorted in descending order by creation date, with the most recently created object appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_reviews_review")
+async def get_reviews_review(
+    call: Call, *, review: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/reviews/{review}
+
+    <p>Retrieves a <code>Review</code> object.</p>
+
+    Returns a `review` object."""
+    return await call.http(query={"expand": expand}, path={"review": review}, body=body)
+
+
+@registry.tool("post_reviews_review_approve")
+async def post_reviews_review_approve(call: Call, *, review: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/reviews/{review}/approve
+
+    <p>Approves a <code>Review</code> object, closing it and removing it from the list of reviews.</p>
+
+    Returns a `review` object."""
+    return await call.http(path={"review": review}, form={"expand": expand})
+
+
+@registry.tool("get_setup_attempts")
+async def get_setup_attempts(
+    call: Call,
+    *,
+    setup_intent: str,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/setup_attempts
+
+    <p>Returns a list of SetupAttempts associated with a provided SetupIntent.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "setup_intent": setup_intent,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_setup_intents")
+async def get_setup_intents(
+    call: Call,
+    *,
+    attach_to_self: bool | None = None,
+    created: Any = None,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    payment_method: str | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/setup_intents
+
+    <p>Returns a list of SetupIntents.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "attach_to_self": attach_to_self,
+            "created": created,
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "payment_method": payment_method,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_setup_intents")
+async def post_setup_intents(
+    call: Call,
+    *,
+    attach_to_self: bool | None = None,
+    automatic_payment_methods: dict[str, Any] | None = None,
+    confirm: bool | None = None,
+    customer: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    flow_directions: list[str] | None = None,
+    mandate_data: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_behalf_of: str | None = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+    return_url: str | None = None,
+    single_use: dict[str, Any] | None = None,
+    usage: str | None = None,
+) -> ToolOutput:
+    """POST /v1/setup_intents
+
+    <p>Creates a SetupIntent object.</p>
+
+    <p>After the SetupIntent is created, attach a payment method and <a href="/docs/api/setup_intents/confirm">confirm</a>
+    to collect any required permissions to charge the payment method later.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(
+        form={
+            "attach_to_self": attach_to_self,
+            "automatic_payment_methods": automatic_payment_methods,
+            "confirm": confirm,
+            "customer": customer,
+            "description": description,
+            "expand": expand,
+            "flow_directions": flow_directions,
+            "mandate_data": mandate_data,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+            "return_url": return_url,
+            "single_use": single_use,
+            "usage": usage,
+        }
+    )
+
+
+@registry.tool("get_setup_intents_intent")
+async def get_setup_intents_intent(
+    call: Call,
+    *,
+    intent: str,
+    client_secret: str | None = None,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/setup_intents/{intent}
+
+    <p>Retrieves the details of a SetupIntent that has previously been created. </p>
+
+    <p>Client-side retrieval using a publishable key is allowed when the <code>client_secret</code> is provided in the query string. </p>
+
+    <p>When retrieved with a publishable key, only a subset of properties will be returned. Please refer to the <a href="#setup_intent_object">SetupIntent</a> object reference for more details.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(query={"client_secret": client_secret, "expand": expand}, path={"intent": intent}, body=body)
+
+
+@registry.tool("post_setup_intents_intent")
+async def post_setup_intents_intent(
+    call: Call,
+    *,
+    intent: str,
+    attach_to_self: bool | None = None,
+    customer: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    flow_directions: list[str] | None = None,
+    metadata: Any = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    payment_method_types: list[str] | None = None,
+) -> ToolOutput:
+    """POST /v1/setup_intents/{intent}
+
+    <p>Updates a SetupIntent object.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "attach_to_self": attach_to_self,
+            "customer": customer,
+            "description": description,
+            "expand": expand,
+            "flow_directions": flow_directions,
+            "metadata": metadata,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "payment_method_types": payment_method_types,
+        },
+    )
+
+
+@registry.tool("post_setup_intents_intent_cancel")
+async def post_setup_intents_intent_cancel(
+    call: Call, *, intent: str, cancellation_reason: str | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/setup_intents/{intent}/cancel
+
+    <p>A SetupIntent object can be canceled when it is in one of these statuses: <code>requires_payment_method</code>, <code>requires_confirmation</code>, or <code>requires_action</code>. </p>
+
+    <p>Once canceled, setup is abandoned and any operations on the SetupIntent will fail with an error.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(path={"intent": intent}, form={"cancellation_reason": cancellation_reason, "expand": expand})
+
+
+@registry.tool("post_setup_intents_intent_confirm")
+async def post_setup_intents_intent_confirm(
+    call: Call,
+    *,
+    intent: str,
+    client_secret: str | None = None,
+    expand: list[str] | None = None,
+    mandate_data: Any = None,
+    payment_method: str | None = None,
+    payment_method_data: dict[str, Any] | None = None,
+    payment_method_options: dict[str, Any] | None = None,
+    return_url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/setup_intents/{intent}/confirm
+
+    <p>Confirm that your customer intends to set up the current or
+    provided payment method. For example, you would confirm a SetupIntent
+    when a customer hits the “Save” button on a payment method management
+    page on your website.</p>
+
+    <p>If the selected payment method does not require any additional
+    steps from the customer, the SetupIntent will transition to the
+    <code>succeeded</code> status.</p>
+
+    <p>Otherwise, it will transition to the <code>requires_action</code> status and
+    suggest additional actions via <code>next_action</code>. If setup fails,
+    the SetupIntent will transition to the
+    <code>requires_payment_method</code> status.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={
+            "client_secret": client_secret,
+            "expand": expand,
+            "mandate_data": mandate_data,
+            "payment_method": payment_method,
+            "payment_method_data": payment_method_data,
+            "payment_method_options": payment_method_options,
+            "return_url": return_url,
+        },
+    )
+
+
+@registry.tool("post_setup_intents_intent_verify_5vlz")
+async def post_setup_intents_intent_verify_5vlz(
+    call: Call,
+    *,
+    intent: str,
+    amounts: list[int] | None = None,
+    client_secret: str | None = None,
+    descriptor_code: str | None = None,
+    expand: list[str] | None = None,
+) -> ToolOutput:
+    """POST /v1/setup_intents/{intent}/verify_microdeposits
+
+    <p>Verifies microdeposits on a SetupIntent object.</p>
+
+    Returns a `setup_intent` object."""
+    return await call.http(
+        path={"intent": intent},
+        form={"amounts": amounts, "client_secret": client_secret, "descriptor_code": descriptor_code, "expand": expand},
+    )
+
+
+@registry.tool("get_shipping_rates")
+async def get_shipping_rates(
+    call: Call,
+    *,
+    active: bool | None = None,
+    created: Any = None,
+    currency: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/shipping_rates
+
+    <p>Returns a list of your shipping rates.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "created": created,
+            "currency": currency,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_shipping_rates")
+async def post_shipping_rates(
+    call: Call,
+    *,
+    display_name: str,
+    delivery_estimate: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    fixed_amount: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    tax_behavior: str | None = None,
+    tax_code: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/shipping_rates
+
+    <p>Creates a new shipping rate object.</p>
+
+    Returns a `shipping_rate` object."""
+    return await call.http(
+        form={
+            "delivery_estimate": delivery_estimate,
+            "display_name": display_name,
+            "expand": expand,
+            "fixed_amount": fixed_amount,
+            "metadata": metadata,
+            "tax_behavior": tax_behavior,
+            "tax_code": tax_code,
+            "type": type,
+        }
+    )
+
+
+@registry.tool("get_shipping_rates_shipping_rate_token")
+async def get_shipping_rates_shipping_rate_token(
+    call: Call, *, shipping_rate_token: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/shipping_rates/{shipping_rate_token}
+
+    <p>Returns the shipping rate object with the given ID.</p>
+
+    Returns a `shipping_rate` object."""
+    return await call.http(query={"expand": expand}, path={"shipping_rate_token": shipping_rate_token}, body=body)
+
+
+@registry.tool("post_shipping_rates_shipping_rate_token")
+async def post_shipping_rates_shipping_rate_token(
+    call: Call,
+    *,
+    shipping_rate_token: str,
+    active: bool | None = None,
+    expand: list[str] | None = None,
+    fixed_amount: dict[str, Any] | None = None,
+    metadata: Any = None,
+    tax_behavior: str | None = None,
+) -> ToolOutput:
+    """POST /v1/shipping_rates/{shipping_rate_token}
+
+    <p>Updates an existing shipping rate object.</p>
+
+    Returns a `shipping_rate` object."""
+    return await call.http(
+        path={"shipping_rate_token": shipping_rate_token},
+        form={
+            "active": active,
+            "expand": expand,
+            "fixed_amount": fixed_amount,
+            "metadata": metadata,
+            "tax_behavior": tax_behavior,
+        },
+    )
+
+
+@registry.tool("get_sigma_scheduled_query_runs")
+async def get_sigma_scheduled_query_runs(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/sigma/scheduled_query_runs
+
+    <p>Returns a list of scheduled query runs.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_sigma_scheduled_query_runs_run")
+async def get_sigma_scheduled_query_runs_run(
+    call: Call, *, scheduled_query_run: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/sigma/scheduled_query_runs/{scheduled_query_run}
+
+    <p>Retrieves the details of an scheduled query run.</p>
+
+    Returns a `scheduled_query_run` object."""
+    return await call.http(query={"expand": expand}, path={"scheduled_query_run": scheduled_query_run}, body=body)
+
+
+@registry.tool("post_sources")
+async def post_sources(
+    call: Call,
+    *,
+    amount: int | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    expand: list[str] | None = None,
+    flow: str | None = None,
+    mandate: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    original_source: str | None = None,
+    owner: dict[str, Any] | None = None,
+    receiver: dict[str, Any] | None = None,
+    redirect: dict[str, Any] | None = None,
+    source_order: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+    token: str | None = None,
+    type: str | None = None,
+    usage: str | None = None,
+) -> ToolOutput:
+    """POST /v1/sources
+
+    <p>Creates a new source object.</p>
+
+    Returns a `source` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "expand": expand,
+            "flow": flow,
+            "mandate": mandate,
+            "metadata": metadata,
+            "original_source": original_source,
+            "owner": owner,
+            "receiver": receiver,
+            "redirect": redirect,
+            "source_order": source_order,
+            "statement_descriptor": statement_descriptor,
+            "token": token,
+            "type": type,
+            "usage": usage,
+        }
+    )
+
+
+@registry.tool("get_sources_source")
+async def get_sources_source(
+    call: Call,
+    *,
+    source: str,
+    client_secret: str | None = None,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/sources/{source}
+
+    <p>Retrieves an existing source object. Supply the unique source ID from a source creation request and Stripe will return the corresponding up-to-date source object information.</p>
+
+    Returns a `source` object."""
+    return await call.http(query={"client_secret": client_secret, "expand": expand}, path={"source": source}, body=body)
+
+
+@registry.tool("post_sources_source")
+async def post_sources_source(
+    call: Call,
+    *,
+    source: str,
+    amount: int | None = None,
+    expand: list[str] | None = None,
+    mandate: dict[str, Any] | None = None,
+    metadata: Any = None,
+    owner: dict[str, Any] | None = None,
+    source_order: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/sources/{source}
+
+    <p>Updates the specified source by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    <p>This request accepts the <code>metadata</code> and <code>owner</code> as arguments. It is also possible to update type specific information for selected payment methods. Please refer to our <a href="/docs/sources">payment method guides</a> for more detail.</p>
+
+    Returns a `source` object."""
+    return await call.http(
+        path={"source": source},
+        form={
+            "amount": amount,
+            "expand": expand,
+            "mandate": mandate,
+            "metadata": metadata,
+            "owner": owner,
+            "source_order": source_order,
+        },
+    )
+
+
+@registry.tool("get_sources_source_mandate_notifs_notif")
+async def get_sources_source_mandate_notifs_notif(
+    call: Call,
+    *,
+    mandate_notification: str,
+    source: str,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/sources/{source}/mandate_notifications/{mandate_notification}
+
+    <p>Retrieves a new Source MandateNotification.</p>
+
+    Returns a `source_mandate_notification` object."""
+    return await call.http(
+        query={"expand": expand}, path={"mandate_notification": mandate_notification, "source": source}, body=body
+    )
+
+
+@registry.tool("get_sources_source_source_transactions")
+async def get_sources_source_source_transactions(
+    call: Call,
+    *,
+    source: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/sources/{source}/source_transactions
+
+    <p>List source transactions for a given source.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"source": source},
+        body=body,
+    )
+
+
+@registry.tool("get_sources_source_transactions_hqcm")
+async def get_sources_source_transactions_hqcm(
+    call: Call,
+    *,
+    source: str,
+    source_transaction: str,
+    expand: list[str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/sources/{source}/source_transactions/{source_transaction}
+
+    <p>Retrieve an existing source transaction object. Supply the unique source ID from a source creation request and the source transaction ID and Stripe will return the corresponding up-to-date source object information.</p>
+
+    Returns a `source_transaction` object."""
+    return await call.http(
+        query={"expand": expand}, path={"source": source, "source_transaction": source_transaction}, body=body
+    )
+
+
+@registry.tool("post_sources_source_verify")
+async def post_sources_source_verify(
+    call: Call, *, source: str, values: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/sources/{source}/verify
+
+    <p>Verify a given source.</p>
+
+    Returns a `source` object."""
+    return await call.http(path={"source": source}, form={"expand": expand, "values": values})
+
+
+@registry.tool("get_subscription_items")
+async def get_subscription_items(
+    call: Call,
+    *,
+    subscription: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/subscription_items
+
+    <p>Returns a list of your subscription items for a given subscription.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "subscription": subscription,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_subscription_items")
+async def post_subscription_items(
+    call: Call,
+    *,
+    subscription: str,
+    billing_thresholds: Any = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payment_behavior: str | None = None,
+    price: str | None = None,
+    price_data: dict[str, Any] | None = None,
+    proration_behavior: str | None = None,
+    proration_date: int | None = None,
+    quantity: int | None = None,
+    tax_rates: Any = None,
+) -> ToolOutput:
+    """POST /v1/subscription_items
+
+    <p>Adds a new item to an existing subscription. No existing items will be changed or replaced.</p>
+
+    Returns a `subscription_item` object."""
+    return await call.http(
+        form={
+            "billing_thresholds": billing_thresholds,
+            "expand": expand,
+            "metadata": metadata,
+            "payment_behavior": payment_behavior,
+            "price": price,
+            "price_data": price_data,
+            "proration_behavior": proration_behavior,
+            "proration_date": proration_date,
+            "quantity": quantity,
+            "subscription": subscription,
+            "tax_rates": tax_rates,
+        }
+    )
+
+
+@registry.tool("delete_subscription_items_item")
+async def delete_subscription_items_item(
+    call: Call,
+    *,
+    item: str,
+    clear_usage: bool | None = None,
+    proration_behavior: str | None = None,
+    proration_date: int | None = None,
+) -> ToolOutput:
+    """DELETE /v1/subscription_items/{item}
+
+    <p>Deletes an item from the subscription. Removing a subscription item from a subscription will not cancel the subscription.</p>
+
+    Returns a `deleted_subscription_item` object."""
+    return await call.http(
+        path={"item": item},
+        form={"clear_usage": clear_usage, "proration_behavior": proration_behavior, "proration_date": proration_date},
+    )
+
+
+@registry.tool("get_subscription_items_item")
+async def get_subscription_items_item(
+    call: Call, *, item: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/subscription_items/{item}
+
+    <p>Retrieves the subscription item with the given ID.</p>
+
+    Returns a `subscription_item` object."""
+    return await call.http(query={"expand": expand}, path={"item": item}, body=body)
+
+
+@registry.tool("post_subscription_items_item")
+async def post_subscription_items_item(
+    call: Call,
+    *,
+    item: str,
+    billing_thresholds: Any = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    off_session: bool | None = None,
+    payment_behavior: str | None = None,
+    price: str | None = None,
+    price_data: dict[str, Any] | None = None,
+    proration_behavior: str | None = None,
+    proration_date: int | None = None,
+    quantity: int | None = None,
+    tax_rates: Any = None,
+) -> ToolOutput:
+    """POST /v1/subscription_items/{item}
+
+    <p>Updates the plan or quantity of an item on a current subscription.</p>
+
+    Returns a `subscription_item` object."""
+    return await call.http(
+        path={"item": item},
+        form={
+            "billing_thresholds": billing_thresholds,
+            "expand": expand,
+            "metadata": metadata,
+            "off_session": off_session,
+            "payment_behavior": payment_behavior,
+            "price": price,
+            "price_data": price_data,
+            "proration_behavior": proration_behavior,
+            "proration_date": proration_date,
+            "quantity": quantity,
+            "tax_rates": tax_rates,
+        },
+    )
+
+
+@registry.tool("get_sub_items_item_usage_record_kasr")
+async def get_sub_items_item_usage_record_kasr(
+    call: Call,
+    *,
+    subscription_item: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/subscription_items/{subscription_item}/usage_record_summaries
+
+    <p>For the specified subscription item, returns a list of summary objects. Each object in the list provides usage information that’s been summarized from multiple usage records and over a subscription billing period (e.g., 15 usage records in the month of September).</p>
+
+    <p>The list is sorted in reverse-chronological order (newest first). The first list item represents the most current usage period that hasn’t ended yet. Since new usage records can still be added, the returned summary information for the subscription item’s ID should be seen as unstable until the subscription billing period ends.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"subscription_item": subscription_item},
+        body=body,
+    )
+
+
+@registry.tool("post_sub_items_item_usage_records")
+async def post_sub_items_item_usage_records(
+    call: Call,
+    *,
+    subscription_item: str,
+    quantity: int,
+    action: str | None = None,
+    expand: list[str] | None = None,
+    timestamp: Any = None,
+) -> ToolOutput:
+    """POST /v1/subscription_items/{subscription_item}/usage_records
+
+    <p>Creates a usage record for a specified subscription item and date, and fills it with a quantity.</p>
+
+    <p>Usage records provide <code>quantity</code> information that Stripe uses to track how much a customer is using your service. With usage information and the pricing model set up by the <a href="https://stripe.com/docs/billing/subscriptions/metered-billing">metered billing</a> plan, Stripe helps you send accurate invoices to your customers.</p>
+
+    <p>The default calculation for usage is to add up all the <code>quantity</code> values of the usage records within a billing period. You can change this default behavior with the billing plan’s <code>aggregate_usage</code> <a href="/docs/api/plans/create#create_plan-aggregate_usage">parameter</a>. When there is more than one usage record with the same timestamp, Stripe adds the <code>quantity</code> values together. In most cases, this is the desired resolution, however, you can change this behavior with the <code>action</code> parameter.</p> …
+
+    Returns an `usage_record` object."""
+    return await call.http(
+        path={"subscription_item": subscription_item},
+        form={"action": action, "expand": expand, "quantity": quantity, "timestamp": timestamp},
+    )
+
+
+@registry.tool("get_subscription_schedules")
+async def get_subscription_schedules(
+    call: Call,
+    *,
+    canceled_at: Any = None,
+    completed_at: Any = None,
+    created: Any = None,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    released_at: Any = None,
+    scheduled: bool | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/subscription_schedules
+
+    <p>Retrieves the list of your subscription schedules.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "canceled_at": canceled_at,
+            "completed_at": completed_at,
+            "created": created,
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "released_at": released_at,
+            "scheduled": scheduled,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_subscription_schedules")
+async def post_subscription_schedules(
+    call: Call,
+    *,
+    customer: str | None = None,
+    default_settings: dict[str, Any] | None = None,
+    end_behavior: str | None = None,
+    expand: list[str] | None = None,
+    from_subscription: str | None = None,
+    metadata: Any = None,
+    phases: list[dict[str, Any]] | None = None,
+    start_date: Any = None,
+) -> ToolOutput:
+    """POST /v1/subscription_schedules
+
+    <p>Creates a new subscription schedule object. Each customer can have up to 500 active or scheduled subscriptions.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(
+        form={
+            "customer": customer,
+            "default_settings": default_settings,
+            "end_behavior": end_behavior,
+            "expand": expand,
+            "from_subscription": from_subscription,
+            "metadata": metadata,
+            "phases": phases,
+            "start_date": start_date,
+        }
+    )
+
+
+@registry.tool("get_subscription_schedules_schedule")
+async def get_subscription_schedules_schedule(
+    call: Call, *, schedule: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/subscription_schedules/{schedule}
+
+    <p>Retrieves the details of an existing subscription schedule. You only need to supply the unique subscription schedule identifier that was returned upon subscription schedule creation.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(query={"expand": expand}, path={"schedule": schedule}, body=body)
+
+
+@registry.tool("post_subscription_schedules_schedule")
+async def post_subscription_schedules_schedule(
+    call: Call,
+    *,
+    schedule: str,
+    default_settings: dict[str, Any] | None = None,
+    end_behavior: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    phases: list[dict[str, Any]] | None = None,
+    proration_behavior: str | None = None,
+) -> ToolOutput:
+    """POST /v1/subscription_schedules/{schedule}
+
+    <p>Updates an existing subscription schedule.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(
+        path={"schedule": schedule},
+        form={
+            "default_settings": default_settings,
+            "end_behavior": end_behavior,
+            "expand": expand,
+            "metadata": metadata,
+            "phases": phases,
+            "proration_behavior": proration_behavior,
+        },
+    )
+
+
+@registry.tool("post_sub_schedules_schedule_cancel")
+async def post_sub_schedules_schedule_cancel(
+    call: Call,
+    *,
+    schedule: str,
+    expand: list[str] | None = None,
+    invoice_now: bool | None = None,
+    prorate: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/subscription_schedules/{schedule}/cancel
+
+    <p>Cancels a subscription schedule and its associated subscription immediately (if the subscription schedule has an active subscription). A subscription schedule can only be canceled if its status is <code>not_started</code> or <code>active</code>.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(
+        path={"schedule": schedule}, form={"expand": expand, "invoice_now": invoice_now, "prorate": prorate}
+    )
+
+
+@registry.tool("post_sub_schedules_schedule_release")
+async def post_sub_schedules_schedule_release(
+    call: Call, *, schedule: str, expand: list[str] | None = None, preserve_cancel_date: bool | None = None
+) -> ToolOutput:
+    """POST /v1/subscription_schedules/{schedule}/release
+
+    <p>Releases the subscription schedule immediately, which will stop scheduling of its phases, but leave any existing subscription in place. A schedule can only be released if its status is <code>not_started</code> or <code>active</code>. If the subscription schedule is currently associated with a subscription, releasing it will remove its <code>subscription</code> property and set the subscription’s ID to the <code>released_subscription</code> property.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(
+        path={"schedule": schedule}, form={"expand": expand, "preserve_cancel_date": preserve_cancel_date}
+    )
+
+
+@registry.tool("get_subscriptions_search")
+async def get_subscriptions_search(
+    call: Call,
+    *,
+    query: str,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    page: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/subscriptions/search
+
+    <p>Search for subscriptions you’ve previously created using Stripe’s <a href="/docs/search#search-query-language">Search Query Language</a>.
+    Don’t use search in read-after-write flows where strict consistency is necessary. Under normal operating
+    conditions, data is searchable in less than a minute. Occasionally, propagation of new or updated data can be up
+    to an hour behind during outages. Search functionality is not available to merchants in India.</p>
+
+    Returns an object with `data`, `has_more`, `next_page`, `object`, `total_count`, `url`."""
+    return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
+
+
+@registry.tool("delete_subs_sub_exposed_id_discount")
+async def delete_subs_sub_exposed_id_discount(
+    call: Call, *, subscription_exposed_id: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/subscriptions/{subscription_exposed_id}/discount
+
+    <p>Removes the currently applied discount on a subscription.</p>
+
+    Returns a `deleted_discount` object."""
+    return await call.http(path={"subscription_exposed_id": subscription_exposed_id}, body=body)
+
+
+@registry.tool("post_subscriptions_subscription_resume")
+async def post_subscriptions_subscription_resume(
+    call: Call,
+    *,
+    subscription: str,
+    billing_cycle_anchor: str | None = None,
+    expand: list[str] | None = None,
+    proration_behavior: str | None = None,
+    proration_date: int | None = None,
+) -> ToolOutput:
+    """POST /v1/subscriptions/{subscription}/resume
+
+    <p>Initiates resumption of a paused subscription, optionally resetting the billing cycle anchor and creating prorations. If a resumption invoice is generated, it must be paid or marked uncollectible before the subscription will be unpaused. If payment succeeds the subscription will become <code>active</code>, and if payment fails the subscription will be <code>past_due</code>. The resumption invoice will void automatically if not paid by the expiration date.</p>
+
+    Returns a `subscription` object."""
+    return await call.http(
+        path={"subscription": subscription},
+        form={
+            "billing_cycle_anchor": billing_cycle_anchor,
+            "expand": expand,
+            "proration_behavior": proration_behavior,
+            "proration_date": proration_date,
+        },
+    )
+
+
+@registry.tool("post_tax_calculations")
+async def post_tax_calculations(
+    call: Call,
+    *,
+    currency: str,
+    line_items: list[dict[str, Any]],
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+    tax_date: int | None = None,
+) -> ToolOutput:
+    """POST /v1/tax/calculations
+
+    <p>Calculates tax based on input and returns a Tax <code>Calculation</code> object.</p>
+
+    Returns a `tax.calculation` object."""
+    return await call.http(
+        form={
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "expand": expand,
+            "line_items": line_items,
+            "shipping_cost": shipping_cost,
+            "tax_date": tax_date,
+        }
+    )
+
+
+@registry.tool("get_tax_calculations_calculation_qjwl")
+async def get_tax_calculations_calculation_qjwl(
+    call: Call,
+    *,
+    calculation: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/tax/calculations/{calculation}/line_items
+
+    <p>Retrieves the line items of a persisted tax calculation as a collection.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        path={"calculation": calculation},
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_tax_transactions_create_calculation")
+async def post_tax_transactions_create_calculation(
+    call: Call,
+    *,
+    calculation: str,
+    reference: str,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/tax/transactions/create_from_calculation
+
+    <p>Creates a Tax <code>Transaction</code> from a calculation.</p>
+
+    Returns a `tax.transaction` object."""
+    return await call.http(
+        form={"calculation": calculation, "expand": expand, "metadata": metadata, "reference": reference}
+    )
+
+
+@registry.tool("post_tax_transactions_create_reversal")
+async def post_tax_transactions_create_reversal(
+    call: Call,
+    *,
+    mode: str,
+    original_transaction: str,
+    reference: str,
+    expand: list[str] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/tax/transactions/create_reversal
+
+    <p>Partially or fully reverses a previously created <code>Transaction</code>.</p>
+
+    Returns a `tax.transaction` object."""
+    return await call.http(
+        form={
+            "expand": expand,
+            "line_items": line_items,
+            "metadata": metadata,
+            "mode": mode,
+            "original_transaction": original_transaction,
+            "reference": reference,
+            "shipping_cost": shipping_cost,
+        }
+    )
+
+
+@registry.tool("get_tax_transactions_transaction")
+async def get_tax_transactions_transaction(
+    call: Call, *, transaction: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/tax/transactions/{transaction}
+
+    <p>Retrieves a Tax <code>Transaction</code> object.</p>
+
+    Returns a `tax.transaction` object."""
+    return await call.http(query={"expand": expand}, path={"transaction": transaction}, body=body)
+
+
+@registry.tool("get_tax_transactions_transaction_vyxw")
+async def get_tax_transactions_transaction_vyxw(
+    call: Call,
+    *,
+    transaction: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/tax/transactions/{transaction}/line_items
+
+    <p>Retrieves the line items of a committed standalone transaction as a collection.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"transaction": transaction},
+        body=body,
+    )
+
+
+@registry.tool("get_tax_codes")
+async def get_tax_codes(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/tax_codes
+
+    <p>A list of <a href="https://stripe.com/docs/tax/tax-categories">all tax codes available</a> to add to Products in order to allow specific tax calculations.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("get_tax_codes_id")
+async def get_tax_codes_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/tax_codes/{id}
+
+    <p>Retrieves the details of an existing tax code. Supply the unique tax code ID and Stripe will return the corresponding tax code information.</p>
+
+    Returns a `tax_code` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_tax_rates")
+async def get_tax_rates(
+    call: Call,
+    *,
+    active: bool | None = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    inclusive: bool | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/tax_rates
+
+    <p>Returns a list of your tax rates. Tax rates are returned sorted by creation date, with the most recently created tax rates appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "active": active,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "inclusive": inclusive,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_tax_rates")
+async def post_tax_rates(
+    call: Call,
+    *,
+    display_name: str,
+    inclusive: bool,
+    percentage: float,
+    active: bool | None = None,
+    country: str | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    jurisdiction: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    state: str | None = None,
+    tax_type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/tax_rates
+
+    <p>Creates a new tax rate.</p>
+
+    Returns a `tax_rate` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "country": country,
+            "description": description,
+            "display_name": display_name,
+            "expand": expand,
+            "inclusive": inclusive,
+            "jurisdiction": jurisdiction,
+            "metadata": metadata,
+            "percentage": percentage,
+            "state": state,
+            "tax_type": tax_type,
+        }
+    )
+
+
+@registry.tool("get_tax_rates_tax_rate")
+async def get_tax_rates_tax_rate(
+    call: Call, *, tax_rate: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/tax_rates/{tax_rate}
+
+    <p>Retrieves a tax rate with the given ID</p>
+
+    Returns a `tax_rate` object."""
+    return await call.http(query={"expand": expand}, path={"tax_rate": tax_rate}, body=body)
+
+
+@registry.tool("post_tax_rates_tax_rate")
+async def post_tax_rates_tax_rate(
+    call: Call,
+    *,
+    tax_rate: str,
+    active: bool | None = None,
+    country: str | None = None,
+    description: str | None = None,
+    display_name: str | None = None,
+    expand: list[str] | None = None,
+    jurisdiction: str | None = None,
+    metadata: Any = None,
+    state: str | None = None,
+    tax_type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/tax_rates/{tax_rate}
+
+    <p>Updates an existing tax rate.</p>
+
+    Returns a `tax_rate` object."""
+    return await call.http(
+        path={"tax_rate": tax_rate},
+        form={
+            "active": active,
+            "country": country,
+            "description": description,
+            "display_name": display_name,
+            "expand": expand,
+            "jurisdiction": jurisdiction,
+            "metadata": metadata,
+            "state": state,
+            "tax_type": tax_type,
+        },
+    )
+
+
+@registry.tool("get_terminal_configurations")
+async def get_terminal_configurations(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    is_account_default: bool | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/terminal/configurations
+
+    <p>Returns a list of <code>Configuration</code> objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "is_account_default": is_account_default,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_terminal_configurations")
+async def post_terminal_configurations(
+    call: Call,
+    *,
+    bbpos_wisepos_e: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    tipping: Any = None,
+    verifone_p400: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/terminal/configurations
+
+    <p>Creates a new <code>Configuration</code> object.</p>
+
+    Returns a `terminal.configuration` object."""
+    return await call.http(
+        form={"bbpos_wisepos_e": bbpos_wisepos_e, "expand": expand, "tipping": tipping, "verifone_p400": verifone_p400}
+    )
+
+
+@registry.tool("delete_terminal_configs_config")
+async def delete_terminal_configs_config(
+    call: Call, *, configuration: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/terminal/configurations/{configuration}
+
+    <p>Deletes a <code>Configuration</code> object.</p>
+
+    Returns a `deleted_terminal.configuration` object."""
+    return await call.http(path={"configuration": configuration}, body=body)
+
+
+@registry.tool("get_terminal_configs_config")
+async def get_terminal_configs_config(
+    call: Call, *, configuration: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/terminal/configurations/{configuration}
+
+    <p>Retrieves a <code>Configuration</code> object.</p>"""
+    return await call.http(path={"configuration": configuration}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_terminal_configs_config")
+async def post_terminal_configs_config(
+    call: Call,
+    *,
+    configuration: str,
+    bbpos_wisepos_e: Any = None,
+    expand: list[str] | None = None,
+    tipping: Any = None,
+    verifone_p400: Any = None,
+) -> ToolOutput:
+    """POST /v1/terminal/configurations/{configuration}
+
+    <p>Updates a new <code>Configuration</code> object.</p>"""
+    return await call.http(
+        path={"configuration": configuration},
+        form={"bbpos_wisepos_e": bbpos_wisepos_e, "expand": expand, "tipping": tipping, "verifone_p400": verifone_p400},
+    )
+
+
+@registry.tool("post_terminal_connection_tokens")
+async def post_terminal_connection_tokens(
+    call: Call, *, expand: list[str] | None = None, location: str | None = None
+) -> ToolOutput:
+    """POST /v1/terminal/connection_tokens
+
+    <p>To connect to a reader the Stripe Terminal SDK needs to retrieve a short-lived connection token from Stripe, proxied through your server. On your backend, add an endpoint that creates and returns a connection token.</p>
+
+    Returns a `terminal.connection_token` object."""
+    return await call.http(form={"expand": expand, "location": location})
+
+
+@registry.tool("get_terminal_locations")
+async def get_terminal_locations(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/terminal/locations
+
+    <p>Returns a list of <code>Location</code> objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_terminal_locations")
+async def post_terminal_locations(
+    call: Call,
+    *,
+    address: dict[str, Any],
+    display_name: str,
+    configuration_overrides: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/terminal/locations
+
+    <p>Creates a new <code>Location</code> object.
+    For further details, including which address fields are required in each country, see the <a href="/docs/terminal/fleet/locations">Manage locations</a> guide.</p>
+
+    Returns a `terminal.location` object."""
+    return await call.http(
+        form={
+            "address": address,
+            "configuration_overrides": configuration_overrides,
+            "display_name": display_name,
+            "expand": expand,
+            "metadata": metadata,
+        }
+    )
+
+
+@registry.tool("delete_terminal_locations_location")
+async def delete_terminal_locations_location(
+    call: Call, *, location: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/terminal/locations/{location}
+
+    <p>Deletes a <code>Location</code> object.</p>
+
+    Returns a `deleted_terminal.location` object."""
+    return await call.http(path={"location": location}, body=body)
+
+
+@registry.tool("get_terminal_locations_location")
+async def get_terminal_locations_location(
+    call: Call, *, location: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/terminal/locations/{location}
+
+    <p>Retrieves a <code>Location</code> object.</p>"""
+    return await call.http(query={"expand": expand}, path={"location": location}, body=body)
+
+
+@registry.tool("post_terminal_locations_location")
+async def post_terminal_locations_location(
+    call: Call,
+    *,
+    location: str,
+    address: dict[str, Any] | None = None,
+    configuration_overrides: str | None = None,
+    display_name: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/terminal/locations/{location}
+
+    <p>Updates a <code>Location</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>"""
+    return await call.http(
+        path={"location": location},
+        form={
+            "address": address,
+            "configuration_overrides": configuration_overrides,
+            "display_name": display_name,
+            "expand": expand,
+            "metadata": metadata,
+        },
+    )
+
+
+@registry.tool("get_terminal_readers")
+async def get_terminal_readers(
+    call: Call,
+    *,
+    device_type: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    location: str | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/terminal/readers
+
+    <p>Returns a list of <code>Reader</code> objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "device_type": device_type,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "location": location,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_terminal_readers")
+async def post_terminal_readers(
+    call: Call,
+    *,
+    registration_code: str,
+    expand: list[str] | None = None,
+    label: str | None = None,
+    location: str | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/terminal/readers
+
+    <p>Creates a new <code>Reader</code> object.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(
+        form={
+            "expand": expand,
+            "label": label,
+            "location": location,
+            "metadata": metadata,
+            "registration_code": registration_code,
+        }
+    )
+
+
+@registry.tool("delete_terminal_readers_reader")
+async def delete_terminal_readers_reader(call: Call, *, reader: str, body: dict[str, Any] | None = None) -> ToolOutput:
+    """DELETE /v1/terminal/readers/{reader}
+
+    <p>Deletes a <code>Reader</code> object.</p>
+
+    Returns a `deleted_terminal.reader` object."""
+    return await call.http(path={"reader": reader}, body=body)
+
+
+@registry.tool("get_terminal_readers_reader")
+async def get_terminal_readers_reader(
+    call: Call, *, reader: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/terminal/readers/{reader}
+
+    <p>Retrieves a <code>Reader</code> object.</p>"""
+    return await call.http(query={"expand": expand}, path={"reader": reader}, body=body)
+
+
+@registry.tool("post_terminal_readers_reader")
+async def post_terminal_readers_reader(
+    call: Call, *, reader: str, expand: list[str] | None = None, label: str | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}
+
+    <p>Updates a <code>Reader</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>"""
+    return await call.http(path={"reader": reader}, form={"expand": expand, "label": label, "metadata": metadata})
+
+
+@registry.tool("post_terminal_readers_reader_cancel_hztf")
+async def post_terminal_readers_reader_cancel_hztf(
+    call: Call, *, reader: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/cancel_action
+
+    <p>Cancels the current reader action.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(path={"reader": reader}, form={"expand": expand})
+
+
+@registry.tool("post_terminal_readers_reader_737r")
+async def post_terminal_readers_reader_737r(
+    call: Call,
+    *,
+    reader: str,
+    payment_intent: str,
+    expand: list[str] | None = None,
+    process_config: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/process_payment_intent
+
+    <p>Initiates a payment flow on a Reader.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(
+        path={"reader": reader},
+        form={"expand": expand, "payment_intent": payment_intent, "process_config": process_config},
+    )
+
+
+@registry.tool("post_terminal_readers_reader_g3nv")
+async def post_terminal_readers_reader_g3nv(
+    call: Call, *, reader: str, customer_consent_collected: bool, setup_intent: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/process_setup_intent
+
+    <p>Initiates a setup intent flow on a Reader.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(
+        path={"reader": reader},
+        form={"customer_consent_collected": customer_consent_collected, "expand": expand, "setup_intent": setup_intent},
+    )
+
+
+@registry.tool("post_terminal_readers_reader_refund_lney")
+async def post_terminal_readers_reader_refund_lney(
+    call: Call,
+    *,
+    reader: str,
+    amount: int | None = None,
+    charge: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payment_intent: str | None = None,
+    refund_application_fee: bool | None = None,
+    reverse_transfer: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/refund_payment
+
+    <p>Initiates a refund on a Reader</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(
+        path={"reader": reader},
+        form={
+            "amount": amount,
+            "charge": charge,
+            "expand": expand,
+            "metadata": metadata,
+            "payment_intent": payment_intent,
+            "refund_application_fee": refund_application_fee,
+            "reverse_transfer": reverse_transfer,
+        },
+    )
+
+
+@registry.tool("post_terminal_readers_reader_set_display")
+async def post_terminal_readers_reader_set_display(
+    call: Call, *, reader: str, type: str, cart: dict[str, Any] | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/set_reader_display
+
+    <p>Sets reader display to show cart details.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(path={"reader": reader}, form={"cart": cart, "expand": expand, "type": type})
+
+
+@registry.tool("post_test_helpers_custs_cust_fund_kmd7")
+async def post_test_helpers_custs_cust_fund_kmd7(
+    call: Call,
+    *,
+    customer: str,
+    amount: int,
+    currency: str,
+    expand: list[str] | None = None,
+    reference: str | None = None,
+) -> ToolOutput:
+    """POST /v1/test_helpers/customers/{customer}/fund_cash_balance
+
+    <p>Create an incoming testmode bank transfer</p>
+
+    Returns a `customer_cash_balance_transaction` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={"amount": amount, "currency": currency, "expand": expand, "reference": reference},
+    )
+
+
+@registry.tool("post_test_helpers_issuing_cards_a6ve")
+async def post_test_helpers_issuing_cards_a6ve(call: Call, *, card: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/test_helpers/issuing/cards/{card}/shipping/deliver
+
+    <p>Updates the shipping status of the specified Issuing <code>Card</code> object to <code>delivered</code>.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(path={"card": card}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_issuing_cards_fkiw")
+async def post_test_helpers_issuing_cards_fkiw(call: Call, *, card: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/test_helpers/issuing/cards/{card}/shipping/fail
+
+    <p>Updates the shipping status of the specified Issuing <code>Card</code> object to <code>failure</code>.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(path={"card": card}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_issuing_cards_svol")
+async def post_test_helpers_issuing_cards_svol(call: Call, *, card: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/test_helpers/issuing/cards/{card}/shipping/return
+
+    <p>Updates the shipping status of the specified Issuing <code>Card</code> object to <code>returned</code>.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(path={"card": card}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_issuing_cards_ou65")
+async def post_test_helpers_issuing_cards_ou65(call: Call, *, card: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/test_helpers/issuing/cards/{card}/shipping/ship
+
+    <p>Updates the shipping status of the specified Issuing <code>Card</code> object to <code>shipped</code>.</p>
+
+    Returns an `issuing.card` object."""
+    return await call.http(path={"card": card}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_refunds_refund_expire")
+async def post_test_helpers_refunds_refund_expire(
+    call: Call, *, refund: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/refunds/{refund}/expire
+
+    <p>Expire a refund with a status of <code>requires_action</code>.</p>
+
+    Returns a `refund` object."""
+    return await call.http(path={"refund": refund}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_terminal_readers_22yc")
+async def post_test_helpers_terminal_readers_22yc(
+    call: Call,
+    *,
+    reader: str,
+    amount_tip: int | None = None,
+    card_present: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    interac_present: dict[str, Any] | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method
+
+    <p>Presents a payment method on a simulated reader. Can be used to simulate accepting a payment, saving a card or refunding a transaction.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(
+        path={"reader": reader},
+        form={
+            "amount_tip": amount_tip,
+            "card_present": card_present,
+            "expand": expand,
+            "interac_present": interac_present,
+            "type": type,
+        },
+    )
+
+
+@registry.tool("get_test_helpers_test_clocks")
+async def get_test_helpers_test_clocks(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/test_helpers/test_clocks
+
+    <p>Returns a list of your test clocks.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_test_helpers_test_clocks")
+async def post_test_helpers_test_clocks(
+    call: Call, *, frozen_time: int, expand: list[str] | None = None, name: str | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/test_clocks
+
+    <p>Creates a new test clock that can be attached to new customers and quotes.</p>
+
+    Returns a `test_helpers.test_clock` object."""
+    return await call.http(form={"expand": expand, "frozen_time": frozen_time, "name": name})
+
+
+@registry.tool("delete_test_helpers_clocks_clock")
+async def delete_test_helpers_clocks_clock(
+    call: Call, *, test_clock: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/test_helpers/test_clocks/{test_clock}
+
+    <p>Deletes a test clock.</p>
+
+    Returns a `deleted_test_helpers.test_clock` object."""
+    return await call.http(path={"test_clock": test_clock}, body=body)
+
+
+@registry.tool("get_test_helpers_test_clocks_test_clock")
+async def get_test_helpers_test_clocks_test_clock(
+    call: Call, *, test_clock: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/test_helpers/test_clocks/{test_clock}
+
+    <p>Retrieves a test clock.</p>
+
+    Returns a `test_helpers.test_clock` object."""
+    return await call.http(query={"expand": expand}, path={"test_clock": test_clock}, body=body)
+
+
+@registry.tool("post_test_helpers_clocks_clock_advance")
+async def post_test_helpers_clocks_clock_advance(
+    call: Call, *, test_clock: str, frozen_time: int, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/test_clocks/{test_clock}/advance
+
+    <p>Starts advancing a test clock to a specified time in the future. Advancement is done when status changes to <code>Ready</code>.</p>
+
+    Returns a `test_helpers.test_clock` object."""
+    return await call.http(path={"test_clock": test_clock}, form={"expand": expand, "frozen_time": frozen_time})
+
+
+@registry.tool("post_test_helpers_treasury_inbound_az4m")
+async def post_test_helpers_treasury_inbound_az4m(
+    call: Call, *, id: str, expand: list[str] | None = None, failure_details: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/inbound_transfers/{id}/fail
+
+    <p>Transitions a test mode created InboundTransfer to the <code>failed</code> status. The InboundTransfer must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(path={"id": id}, form={"expand": expand, "failure_details": failure_details})
+
+
+@registry.tool("post_test_helpers_treasury_inbound_o6nt")
+async def post_test_helpers_treasury_inbound_o6nt(
+    call: Call, *, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/inbound_transfers/{id}/return
+
+    <p>Marks the test mode InboundTransfer object as returned and links the InboundTransfer to a ReceivedDebit. The InboundTransfer must already be in the <code>succeeded</code> state.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_inbound_fjin")
+async def post_test_helpers_treasury_inbound_fjin(
+    call: Call, *, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/inbound_transfers/{id}/succeed
+
+    <p>Transitions a test mode created InboundTransfer to the <code>succeeded</code> status. The InboundTransfer must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_bykw")
+async def post_test_helpers_treasury_outbound_bykw(
+    call: Call, *, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_payments/{id}/fail
+
+    <p>Transitions a test mode created OutboundPayment to the <code>failed</code> status. The OutboundPayment must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_ckxl")
+async def post_test_helpers_treasury_outbound_ckxl(
+    call: Call, *, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_payments/{id}/post
+
+    <p>Transitions a test mode created OutboundPayment to the <code>posted</code> status. The OutboundPayment must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_gxcr")
+async def post_test_helpers_treasury_outbound_gxcr(
+    call: Call, *, id: str, expand: list[str] | None = None, returned_details: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_payments/{id}/return
+
+    <p>Transitions a test mode created OutboundPayment to the <code>returned</code> status. The OutboundPayment must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(path={"id": id}, form={"expand": expand, "returned_details": returned_details})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_6fr6")
+async def post_test_helpers_treasury_outbound_6fr6(
+    call: Call, *, outbound_transfer: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_transfers/{outbound_transfer}/fail
+
+    <p>Transitions a test mode created OutboundTransfer to the <code>failed</code> status. The OutboundTransfer must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(path={"outbound_transfer": outbound_transfer}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_jod3")
+async def post_test_helpers_treasury_outbound_jod3(
+    call: Call, *, outbound_transfer: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_transfers/{outbound_transfer}/post
+
+    <p>Transitions a test mode created OutboundTransfer to the <code>posted</code> status. The OutboundTransfer must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(path={"outbound_transfer": outbound_transfer}, form={"expand": expand})
+
+
+@registry.tool("post_test_helpers_treasury_outbound_krse")
+async def post_test_helpers_treasury_outbound_krse(
+    call: Call,
+    *,
+    outbound_transfer: str,
+    expand: list[str] | None = None,
+    returned_details: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/outbound_transfers/{outbound_transfer}/return
+
+    <p>Transitions a test mode created OutboundTransfer to the <code>returned</code> status. The OutboundTransfer must already be in the <code>processing</code> state.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(
+        path={"outbound_transfer": outbound_transfer}, form={"expand": expand, "returned_details": returned_details}
+    )
+
+
+@registry.tool("post_test_helpers_treasury_received_54zg")
+async def post_test_helpers_treasury_received_54zg(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    network: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    initiating_payment_method_details: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/received_credits
+
+    <p>Use this endpoint to simulate a test mode ReceivedCredit initiated by a third party. In live mode, you can’t directly create ReceivedCredits initiated by third parties.</p>
+
+    Returns a `treasury.received_credit` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "expand": expand,
+            "financial_account": financial_account,
+            "initiating_payment_method_details": initiating_payment_method_details,
+            "network": network,
+        }
+    )
+
+
+@registry.tool("post_test_helpers_treasury_received_t7jw")
+async def post_test_helpers_treasury_received_t7jw(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    network: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    initiating_payment_method_details: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/test_helpers/treasury/received_debits
+
+    <p>Use this endpoint to simulate a test mode ReceivedDebit initiated by a third party. In live mode, you can’t directly create ReceivedDebits initiated by third parties.</p>
+
+    Returns a `treasury.received_debit` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "expand": expand,
+            "financial_account": financial_account,
+            "initiating_payment_method_details": initiating_payment_method_details,
+            "network": network,
+        }
+    )
+
+
+@registry.tool("post_tokens")
+async def post_tokens(
+    call: Call,
+    *,
+    account: dict[str, Any] | None = None,
+    bank_account: dict[str, Any] | None = None,
+    card: Any = None,
+    customer: str | None = None,
+    cvc_update: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    person: dict[str, Any] | None = None,
+    pii: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/tokens
+
+    <p>Creates a single-use token that represents a bank account’s details.
+    This token can be used with any API method in place of a bank account dictionary. This token can be used only once, by attaching it to a <a href="#accounts">Custom account</a>.</p>
+
+    Returns a `token` object."""
+    return await call.http(
+        form={
+            "account": account,
+            "bank_account": bank_account,
+            "card": card,
+            "customer": customer,
+            "cvc_update": cvc_update,
+            "expand": expand,
+            "person": person,
+            "pii": pii,
+        }
+    )
+
+
+@registry.tool("get_tokens_token")
+async def get_tokens_token(
+    call: Call, *, token: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/tokens/{token}
+
+    <p>Retrieves the token with the given ID.</p>
+
+    Returns a `token` object."""
+    return await call.http(query={"expand": expand}, path={"token": token}, body=body)
+
+
+@registry.tool("get_topups")
+async def get_topups(
+    call: Call,
+    *,
+    amount: Any = None,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/topups
+
+    <p>Returns a list of top-ups.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "amount": amount,
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_topups")
+async def post_topups(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    source: str | None = None,
+    statement_descriptor: str | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/topups
+
+    <p>Top up the balance of an account</p>
+
+    Returns a `topup` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "expand": expand,
+            "metadata": metadata,
+            "source": source,
+            "statement_descriptor": statement_descriptor,
+            "transfer_group": transfer_group,
+        }
+    )
+
+
+@registry.tool("get_topups_topup")
+async def get_topups_topup(
+    call: Call, *, topup: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/topups/{topup}
+
+    <p>Retrieves the details of a top-up that has previously been created. Supply the unique top-up ID that was returned from your previous request, and Stripe will return the corresponding top-up information.</p>
+
+    Returns a `topup` object."""
+    return await call.http(query={"expand": expand}, path={"topup": topup}, body=body)
+
+
+@registry.tool("post_topups_topup")
+async def post_topups_topup(
+    call: Call, *, topup: str, description: str | None = None, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/topups/{topup}
+
+    <p>Updates the metadata of a top-up. Other top-up details are not editable by design.</p>
+
+    Returns a `topup` object."""
+    return await call.http(
+        path={"topup": topup}, form={"description": description, "expand": expand, "metadata": metadata}
+    )
+
+
+@registry.tool("post_topups_topup_cancel")
+async def post_topups_topup_cancel(call: Call, *, topup: str, expand: list[str] | None = None) -> ToolOutput:
+    """POST /v1/topups/{topup}/cancel
+
+    <p>Cancels a top-up. Only pending top-ups can be canceled.</p>
+
+    Returns a `topup` object."""
+    return await call.http(path={"topup": topup}, form={"expand": expand})
+
+
+@registry.tool("get_transfers")
+async def get_transfers(
+    call: Call,
+    *,
+    created: Any = None,
+    destination: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    transfer_group: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/transfers
+
+    <p>Returns a list of existing transfers sent to connected accounts. The transfers are returned in sorted order, with the most recently created transfers appearing first.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "destination": destination,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+            "transfer_group": transfer_group,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_transfers")
+async def post_transfers(
+    call: Call,
+    *,
+    currency: str,
+    destination: str,
+    amount: int | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    source_transaction: str | None = None,
+    source_type: str | None = None,
+    transfer_group: str | None = None,
+) -> ToolOutput:
+    """POST /v1/transfers
+
+    <p>To send funds from your Stripe account to a connected account, you create a new transfer object. Your <a href="#balance">Stripe balance</a> must be able to cover the transfer amount, or you’ll receive an “Insufficient Funds” error.</p>
+
+    Returns a `transfer` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "destination": destination,
+            "expand": expand,
+            "metadata": metadata,
+            "source_transaction": source_transaction,
+            "source_type": source_type,
+            "transfer_group": transfer_group,
+        }
+    )
+
+
+@registry.tool("get_transfers_id_reversals")
+async def get_transfers_id_reversals(
+    call: Call,
+    *,
+    id: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/transfers/{id}/reversals
+
+    <p>You can see a list of the reversals belonging to a specific transfer. Note that the 10 most recent reversals are always available by default on the transfer object. If you need more than those 10, you can use this API method and the <code>limit</code> and <code>starting_after</code> parameters to page through additional reversals.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        path={"id": id},
+        body=body,
+    )
+
+
+@registry.tool("post_transfers_id_reversals")
+async def post_transfers_id_reversals(
+    call: Call,
+    *,
+    id: str,
+    amount: int | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    refund_application_fee: bool | None = None,
+) -> ToolOutput:
+    """POST /v1/transfers/{id}/reversals
+
+    <p>When you create a new reversal, you must specify a transfer to create it on.</p>
+
+    <p>When reversing transfers, you can optionally reverse part of the transfer. You can do so as many times as you wish until the entire transfer has been reversed.</p>
+
+    <p>Once entirely reversed, a transfer can’t be reversed again. This method will return an error when called on an already-reversed transfer, or when trying to reverse more money than is left on a transfer.</p>
+
+    Returns a `transfer_reversal` object."""
+    return await call.http(
+        path={"id": id},
+        form={
+            "amount": amount,
+            "description": description,
+            "expand": expand,
+            "metadata": metadata,
+            "refund_application_fee": refund_application_fee,
+        },
+    )
+
+
+@registry.tool("get_transfers_transfer")
+async def get_transfers_transfer(
+    call: Call, *, transfer: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/transfers/{transfer}
+
+    <p>Retrieves the details of an existing transfer. Supply the unique transfer ID from either a transfer creation request or the transfer list, and Stripe will return the corresponding transfer information.</p>
+
+    Returns a `transfer` object."""
+    return await call.http(query={"expand": expand}, path={"transfer": transfer}, body=body)
+
+
+@registry.tool("post_transfers_transfer")
+async def post_transfers_transfer(
+    call: Call, *, transfer: str, description: str | None = None, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/transfers/{transfer}
+
+    <p>Updates the specified transfer by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    <p>This request accepts only metadata as an argument.</p>
+
+    Returns a `transfer` object."""
+    return await call.http(
+        path={"transfer": transfer}, form={"description": description, "expand": expand, "metadata": metadata}
+    )
+
+
+@registry.tool("get_transfers_transfer_reversals_id")
+async def get_transfers_transfer_reversals_id(
+    call: Call, *, id: str, transfer: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/transfers/{transfer}/reversals/{id}
+
+    <p>By default, you can see the 10 most recent reversals stored directly on the transfer object, but you can also retrieve details about a specific reversal stored on the transfer.</p>
+
+    Returns a `transfer_reversal` object."""
+    return await call.http(query={"expand": expand}, path={"id": id, "transfer": transfer}, body=body)
+
+
+@registry.tool("post_transfers_transfer_reversals_id")
+async def post_transfers_transfer_reversals_id(
+    call: Call, *, id: str, transfer: str, expand: list[str] | None = None, metadata: Any = None
+) -> ToolOutput:
+    """POST /v1/transfers/{transfer}/reversals/{id}
+
+    <p>Updates the specified reversal by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    <p>This request only accepts metadata and description as arguments.</p>
+
+    Returns a `transfer_reversal` object."""
+    return await call.http(path={"id": id, "transfer": transfer}, form={"expand": expand, "metadata": metadata})
+
+
+@registry.tool("get_treasury_credit_reversals")
+async def get_treasury_credit_reversals(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    received_credit: str | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/credit_reversals
+
+    <p>Returns a list of CreditReversals.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "received_credit": received_credit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_credit_reversals")
+async def post_treasury_credit_reversals(
+    call: Call, *, received_credit: str, expand: list[str] | None = None, metadata: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/treasury/credit_reversals
+
+    <p>Reverses a ReceivedCredit and creates a CreditReversal object.</p>
+
+    Returns a `treasury.credit_reversal` object."""
+    return await call.http(form={"expand": expand, "metadata": metadata, "received_credit": received_credit})
+
+
+@registry.tool("get_treasury_credit_reversals_reversal")
+async def get_treasury_credit_reversals_reversal(
+    call: Call, *, credit_reversal: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/credit_reversals/{credit_reversal}
+
+    <p>Retrieves the details of an existing CreditReversal by passing the unique CreditReversal ID from either the CreditReversal creation request or CreditReversal list</p>
+
+    Returns a `treasury.credit_reversal` object."""
+    return await call.http(path={"credit_reversal": credit_reversal}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_treasury_debit_reversals")
+async def get_treasury_debit_reversals(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    received_debit: str | None = None,
+    resolution: str | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/debit_reversals
+
+    <p>Returns a list of DebitReversals.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "received_debit": received_debit,
+            "resolution": resolution,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_debit_reversals")
+async def post_treasury_debit_reversals(
+    call: Call, *, received_debit: str, expand: list[str] | None = None, metadata: dict[str, Any] | None = None
+) -> ToolOutput:
+    """POST /v1/treasury/debit_reversals
+
+    <p>Reverses a ReceivedDebit and creates a DebitReversal object.</p>
+
+    Returns a `treasury.debit_reversal` object."""
+    return await call.http(form={"expand": expand, "metadata": metadata, "received_debit": received_debit})
+
+
+@registry.tool("get_treasury_debit_reversals_reversal")
+async def get_treasury_debit_reversals_reversal(
+    call: Call, *, debit_reversal: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/debit_reversals/{debit_reversal}
+
+    <p>Retrieves a DebitReversal object.</p>
+
+    Returns a `treasury.debit_reversal` object."""
+    return await call.http(path={"debit_reversal": debit_reversal}, query={"expand": expand}, body=body)
+
+
+@registry.tool("get_treasury_financial_accounts")
+async def get_treasury_financial_accounts(
+    call: Call,
+    *,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/financial_accounts
+
+    <p>Returns a list of FinancialAccounts.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "limit": limit,
+            "starting_after": starting_after,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_financial_accounts")
+async def post_treasury_financial_accounts(
+    call: Call,
+    *,
+    supported_currencies: list[str],
+    expand: list[str] | None = None,
+    features: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    platform_restrictions: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/financial_accounts
+
+    <p>Creates a new FinancialAccount. For now, each connected account can only have one FinancialAccount.</p>
+
+    Returns a `treasury.financial_account` object."""
+    return await call.http(
+        form={
+            "expand": expand,
+            "features": features,
+            "metadata": metadata,
+            "platform_restrictions": platform_restrictions,
+            "supported_currencies": supported_currencies,
+        }
+    )
+
+
+@registry.tool("get_treasury_financial_accounts_account")
+async def get_treasury_financial_accounts_account(
+    call: Call, *, financial_account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/financial_accounts/{financial_account}
+
+    <p>Retrieves the details of a FinancialAccount.</p>
+
+    Returns a `treasury.financial_account` object."""
+    return await call.http(query={"expand": expand}, path={"financial_account": financial_account}, body=body)
+
+
+@registry.tool("post_treasury_financial_accounts_account")
+async def post_treasury_financial_accounts_account(
+    call: Call,
+    *,
+    financial_account: str,
+    expand: list[str] | None = None,
+    features: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    platform_restrictions: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/financial_accounts/{financial_account}
+
+    <p>Updates the details of a FinancialAccount.</p>
+
+    Returns a `treasury.financial_account` object."""
+    return await call.http(
+        path={"financial_account": financial_account},
+        form={
+            "expand": expand,
+            "features": features,
+            "metadata": metadata,
+            "platform_restrictions": platform_restrictions,
+        },
+    )
+
+
+@registry.tool("get_treasury_financial_accounts_o2ir")
+async def get_treasury_financial_accounts_o2ir(
+    call: Call, *, financial_account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/financial_accounts/{financial_account}/features
+
+    <p>Retrieves Features information associated with the FinancialAccount.</p>
+
+    Returns a `treasury.financial_account_features` object."""
+    return await call.http(query={"expand": expand}, path={"financial_account": financial_account}, body=body)
+
+
+@registry.tool("post_treasury_financial_accounts_qm3e")
+async def post_treasury_financial_accounts_qm3e(
+    call: Call,
+    *,
+    financial_account: str,
+    card_issuing: dict[str, Any] | None = None,
+    deposit_insurance: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    financial_addresses: dict[str, Any] | None = None,
+    inbound_transfers: dict[str, Any] | None = None,
+    intra_stripe_flows: dict[str, Any] | None = None,
+    outbound_payments: dict[str, Any] | None = None,
+    outbound_transfers: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/financial_accounts/{financial_account}/features
+
+    <p>Updates the Features associated with a FinancialAccount.</p>
+
+    Returns a `treasury.financial_account_features` object."""
+    return await call.http(
+        path={"financial_account": financial_account},
+        form={
+            "card_issuing": card_issuing,
+            "deposit_insurance": deposit_insurance,
+            "expand": expand,
+            "financial_addresses": financial_addresses,
+            "inbound_transfers": inbound_transfers,
+            "intra_stripe_flows": intra_stripe_flows,
+            "outbound_payments": outbound_payments,
+            "outbound_transfers": outbound_transfers,
+        },
+    )
+
+
+@registry.tool("get_treasury_inbound_transfers")
+async def get_treasury_inbound_transfers(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/inbound_transfers
+
+    <p>Returns a list of InboundTransfers sent from the specified FinancialAccount.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_inbound_transfers")
+async def post_treasury_inbound_transfers(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    origin_payment_method: str,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/inbound_transfers
+
+    <p>Creates an InboundTransfer.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "expand": expand,
+            "financial_account": financial_account,
+            "metadata": metadata,
+            "origin_payment_method": origin_payment_method,
+            "statement_descriptor": statement_descriptor,
+        }
+    )
+
+
+@registry.tool("get_treasury_inbound_transfers_id")
+async def get_treasury_inbound_transfers_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/inbound_transfers/{id}
+
+    <p>Retrieves the details of an existing InboundTransfer.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("post_treasury_inbound_transfers_zw3t")
+async def post_treasury_inbound_transfers_zw3t(
+    call: Call, *, inbound_transfer: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/treasury/inbound_transfers/{inbound_transfer}/cancel
+
+    <p>Cancels an InboundTransfer.</p>
+
+    Returns a `treasury.inbound_transfer` object."""
+    return await call.http(path={"inbound_transfer": inbound_transfer}, form={"expand": expand})
+
+
+@registry.tool("get_treasury_outbound_payments")
+async def get_treasury_outbound_payments(
+    call: Call,
+    *,
+    financial_account: str,
+    customer: str | None = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/outbound_payments
+
+    <p>Returns a list of OutboundPayments sent from the specified FinancialAccount.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "customer": customer,
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_outbound_payments")
+async def post_treasury_outbound_payments(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    customer: str | None = None,
+    description: str | None = None,
+    destination_payment_method: str | None = None,
+    destination_payment_method_data: dict[str, Any] | None = None,
+    destination_payment_method_options: dict[str, Any] | None = None,
+    end_user_details: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/outbound_payments
+
+    <p>Creates an OutboundPayment.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "destination_payment_method": destination_payment_method,
+            "destination_payment_method_data": destination_payment_method_data,
+            "destination_payment_method_options": destination_payment_method_options,
+            "end_user_details": end_user_details,
+            "expand": expand,
+            "financial_account": financial_account,
+            "metadata": metadata,
+            "statement_descriptor": statement_descriptor,
+        }
+    )
+
+
+@registry.tool("get_treasury_outbound_payments_id")
+async def get_treasury_outbound_payments_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/outbound_payments/{id}
+
+    <p>Retrieves the details of an existing OutboundPayment by passing the unique OutboundPayment ID from either the OutboundPayment creation request or OutboundPayment list.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("post_treasury_outbound_payments_id_bmj4")
+async def post_treasury_outbound_payments_id_bmj4(
+    call: Call, *, id: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/treasury/outbound_payments/{id}/cancel
+
+    <p>Cancel an OutboundPayment.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(path={"id": id}, form={"expand": expand})
+
+
+@registry.tool("get_treasury_outbound_transfers")
+async def get_treasury_outbound_transfers(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/outbound_transfers
+
+    <p>Returns a list of OutboundTransfers sent from the specified FinancialAccount.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("post_treasury_outbound_transfers")
+async def post_treasury_outbound_transfers(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    description: str | None = None,
+    destination_payment_method: str | None = None,
+    destination_payment_method_options: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/outbound_transfers
+
+    <p>Creates an OutboundTransfer.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "destination_payment_method": destination_payment_method,
+            "destination_payment_method_options": destination_payment_method_options,
+            "expand": expand,
+            "financial_account": financial_account,
+            "metadata": metadata,
+            "statement_descriptor": statement_descriptor,
+        }
+    )
+
+
+@registry.tool("get_treasury_outbound_transfers_transfer")
+async def get_treasury_outbound_transfers_transfer(
+    call: Call, *, outbound_transfer: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/outbound_transfers/{outbound_transfer}
+
+    <p>Retrieves the details of an existing OutboundTransfer by passing the unique OutboundTransfer ID from either the OutboundTransfer creation request or OutboundTransfer list.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(query={"expand": expand}, path={"outbound_transfer": outbound_transfer}, body=body)
+
+
+@registry.tool("post_treasury_outbound_transfers_pedf")
+async def post_treasury_outbound_transfers_pedf(
+    call: Call, *, outbound_transfer: str, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/treasury/outbound_transfers/{outbound_transfer}/cancel
+
+    <p>An OutboundTransfer can be canceled if the funds have not yet been paid out.</p>
+
+    Returns a `treasury.outbound_transfer` object."""
+    return await call.http(path={"outbound_transfer": outbound_transfer}, form={"expand": expand})
+
+
+@registry.tool("get_treasury_received_credits")
+async def get_treasury_received_credits(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    linked_flows: dict[str, Any] | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/received_credits
+
+    <p>Returns a list of ReceivedCredits.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "linked_flows": linked_flows,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_treasury_received_credits_id")
+async def get_treasury_received_credits_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/received_credits/{id}
+
+    <p>Retrieves the details of an existing ReceivedCredit by passing the unique ReceivedCredit ID from the ReceivedCredit list.</p>
+
+    Returns a `treasury.received_credit` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_treasury_received_debits")
+async def get_treasury_received_debits(
+    call: Call,
+    *,
+    financial_account: str,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/received_debits
+
+    <p>Returns a list of ReceivedDebits.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "starting_after": starting_after,
+            "status": status,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_treasury_received_debits_id")
+async def get_treasury_received_debits_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/received_debits/{id}
+
+    <p>Retrieves the details of an existing ReceivedDebit by passing the unique ReceivedDebit ID from the ReceivedDebit list</p>
+
+    Returns a `treasury.received_debit` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_treasury_transaction_entries")
+async def get_treasury_transaction_entries(
+    call: Call,
+    *,
+    financial_account: str,
+    created: Any = None,
+    effective_at: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    order_by: str | None = None,
+    starting_after: str | None = None,
+    transaction: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/transaction_entries
+
+    <p>Retrieves a list of TransactionEntry objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "effective_at": effective_at,
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "order_by": order_by,
+            "starting_after": starting_after,
+            "transaction": transaction,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_treasury_transaction_entries_id")
+async def get_treasury_transaction_entries_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/transaction_entries/{id}
+
+    <p>Retrieves a TransactionEntry object.</p>
+
+    Returns a `treasury.transaction_entry` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_treasury_transactions")
+async def get_treasury_transactions(
+    call: Call,
+    *,
+    financial_account: str,
+    created: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    order_by: str | None = None,
+    starting_after: str | None = None,
+    status: str | None = None,
+    status_transitions: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/treasury/transactions
+
+    <p>Retrieves a list of Transaction objects.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "created": created,
+            "ending_before": ending_before,
+            "expand": expand,
+            "financial_account": financial_account,
+            "limit": limit,
+            "order_by": order_by,
+            "starting_after": starting_after,
+            "status": status,
+            "status_transitions": status_transitions,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_treasury_transactions_id")
+async def get_treasury_transactions_id(
+    call: Call, *, id: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/treasury/transactions/{id}
+
+    <p>Retrieves the details of an existing Transaction.</p>
+
+    Returns a `treasury.transaction` object."""
+    return await call.http(query={"expand": expand}, path={"id": id}, body=body)
+
+
+@registry.tool("get_webhook_endpoints")
+async def get_webhook_endpoints(
+    call: Call,
+    *,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/webhook_endpoints
+
+    <p>Returns a list of your webhook endpoints.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={"ending_before": ending_before, "expand": expand, "limit": limit, "starting_after": starting_after},
+        body=body,
+    )
+
+
+@registry.tool("post_webhook_endpoints")
+async def post_webhook_endpoints(
+    call: Call,
+    *,
+    enabled_events: list[str],
+    url: str,
+    api_version: str | None = None,
+    connect: bool | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+) -> ToolOutput:
+    """POST /v1/webhook_endpoints
+
+    <p>A webhook endpoint must have a <code>url</code> and a list of <code>enabled_events</code>. You may optionally specify the Boolean <code>connect</code> parameter. If set to true, then a Connect webhook endpoint that notifies the specified <code>url</code> about events from all connected accounts is created; otherwise an account webhook endpoint that notifies the specified <code>url</code> only about events from your account is created. You can also create webhook endpoints in the <a href="https://dashboard.stripe.com/account/webhooks">webhooks settings</a> section of the Dashboard.</p>
+
+    Returns a `webhook_endpoint` object."""
+    return await call.http(
+        form={
+            "api_version": api_version,
+            "connect": connect,
+            "description": description,
+            "enabled_events": enabled_events,
+            "expand": expand,
+            "metadata": metadata,
+            "url": url,
+        }
+    )
+
+
+@registry.tool("delete_webhook_endpoints_endpoint")
+async def delete_webhook_endpoints_endpoint(
+    call: Call, *, webhook_endpoint: str, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """DELETE /v1/webhook_endpoints/{webhook_endpoint}
+
+    <p>You can also delete webhook endpoints via the <a href="https://dashboard.stripe.com/account/webhooks">webhook endpoint management</a> page of the Stripe dashboard.</p>
+
+    Returns a `deleted_webhook_endpoint` object."""
+    return await call.http(path={"webhook_endpoint": webhook_endpoint}, body=body)
+
+
+@registry.tool("get_webhook_endpoints_webhook_endpoint")
+async def get_webhook_endpoints_webhook_endpoint(
+    call: Call, *, webhook_endpoint: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
+) -> ToolOutput:
+    """GET /v1/webhook_endpoints/{webhook_endpoint}
+
+    <p>Retrieves the webhook endpoint with the given ID.</p>
+
+    Returns a `webhook_endpoint` object."""
+    return await call.http(query={"expand": expand}, path={"webhook_endpoint": webhook_endpoint}, body=body)
+
+
+@registry.tool("post_webhook_endpoints_webhook_endpoint")
+async def post_webhook_endpoints_webhook_endpoint(
+    call: Call,
+    *,
+    webhook_endpoint: str,
+    description: str | None = None,
+    disabled: bool | None = None,
+    enabled_events: list[str] | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/webhook_endpoints/{webhook_endpoint}
+
+    <p>Updates the webhook endpoint. You may edit the <code>url</code>, the list of <code>enabled_events</code>, and the status of your endpoint.</p>
+
+    Returns a `webhook_endpoint` object."""
+    return await call.http(
+        path={"webhook_endpoint": webhook_endpoint},
+        form={
+            "description": description,
+            "disabled": disabled,
+            "enabled_events": enabled_events,
+            "expand": expand,
+            "metadata": metadata,
+            "url": url,
+        },
+    )

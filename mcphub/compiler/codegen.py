@@ -26,7 +26,7 @@ from mcphub.compiler.errors import CodegenError
 from mcphub.compiler.ir import ArgBinding, ArgLocation, Integration, Tool, ToolAnnotations
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-PACKAGE_FILES = ("__init__.py", "server.py", "manifest.json", "README.md")
+PACKAGE_FILES = ("__init__.py", "server.py", "manifest.json", "README.md", "search.json", "search.npy")
 
 # Keywords in generated functions that arguments must not shadow.
 _RESERVED_PYTHON_NAMES = frozenset({"call", "registry", "Any", "Call", "ToolOutput", "ToolRegistry"})
@@ -301,6 +301,7 @@ def render_package(integration: Integration, *, source_label: str) -> dict[str, 
                 "arguments": arguments,
                 "example": _example(integration, tool),
                 "enabled": tool.enabled,
+                "listed": tool.listed,
             }
         )
     env = _environment()
@@ -311,8 +312,9 @@ def render_package(integration: Integration, *, source_label: str) -> dict[str, 
         "manifest.json": integration.to_manifest(),
         "README.md": env.get_template("README.md.j2").render(
             context,
-            enabled=[t for t in readme_tools if t["enabled"]],
+            enabled=[t for t in readme_tools if t["enabled"] and t["listed"]],
             disabled=[t for t in readme_tools if not t["enabled"]],
+            searchable=[t for t in readme_tools if t["enabled"] and not t["listed"]],  # `search: all`: one line each
         ),
     }
 

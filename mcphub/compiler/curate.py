@@ -325,12 +325,41 @@ def _select_tools(result: Integration, spec: HubSpec, locator: Locator) -> list[
     selected: list[tuple[Tool, int | None]] = [(source_tools[i], n) for i, n in listed.items()]
     if spec.tools is None or spec.include == "all":
         selected += [(tool, None) for i, tool in enumerate(source_tools) if i not in listed]
+    elif spec.search == "all":
+        excluded: set[int] = set()
+        for index, operation in enumerate(spec.search_exclude):
+            matches = _find(source_tools, operation)
+            if not matches:
+                raise locator.error(f"search_exclude[{index}]", _not_found(operation, source_tools))
+            excluded.update(matches)
+        # Only what the integration's policy lets through: an operation on another host (uploads.github.com) or
+        # with a method the policy refuses would be found by search and then always refused.
+        selected += [
+            (tool, None)
+            for i, tool in enumerate(source_tools)
+            if i not in listed and i not in excluded and _policy_admits(result.policy, tool)
+        ]
+    if spec.tools is not None and spec.search == "all":
+        for tool, position in selected:
+            tool.listed = position is not None
     for tool, position in selected:
         curation = None if position is None else (spec.tools or [])[position]
         if curation is not None:
             _curate_tool(tool, curation, f"tools[{position}]", spec, locator)
         _apply_enablement(result, tool, curation, position)
     return selected
+
+
+def _policy_admits(policy: Policy, tool: Tool) -> bool:
+    """Whether the egress policy lets the tool's request out (method, and the host of a per-operation server)."""
+    if tool.http is None:
+        return True
+    if policy.allowed_methods and tool.http.method.upper() not in {m.upper() for m in policy.allowed_methods}:
+        return False
+    if tool.http.server_url and policy.allowed_hosts:
+        host = urlsplit(re.sub(r"\{[^{}]+\}", "x", tool.http.server_url)).hostname or ""
+        return any(_host_matches(pattern, host) for pattern in policy.allowed_hosts)
+    return True
 
 
 def _not_found(operation: str, tools: list[Tool]) -> str:
@@ -596,8 +625,8 @@ def _check_names(selected: list[tuple[Tool, int | None]], spec: HubSpec, locator
         other = seen.get(tool.name)
         if entry is None:
             # Not listed: cite what kept it (include: all, or no tools: at all) and show the entry to add.
-            field = "include" if spec.include else "slug"
-            subject = f"'{spec.include or spec.slug}' gives tool '{tool.name}' (from '{_ref(tool)}'),"
+            field = "include" if spec.include else "search" if spec.search else "slug"
+            subject = f"'{spec.include or spec.search or spec.slug}' gives tool '{tool.name}' (from '{_ref(tool)}'),"
             fix = f"list it under tools: with a shorter name: (- {{operation: '{_ref(tool)}', name: ...}})"
             clash = "give one of them another name: under tools:"
         elif entry.name is not None:

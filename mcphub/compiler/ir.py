@@ -236,6 +236,8 @@ class Tool(_Model):
     output_schema: JsonSchema | None = None
     annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
     enabled: bool = True
+    # False: off the flat tool list, found through the search view and called by name (a spec's `search: all`).
+    listed: bool = True
     deprecated: bool = False
     source_ref: str = ""  # where it came from: operationId or "METHOD /path", for error messages and curation
     tags: list[str] = Field(default_factory=list)
@@ -255,6 +257,8 @@ class Tool(_Model):
         data: dict[str, Any] = handler(self)
         if data.get("input") is None:
             data.pop("input", None)
+        if data.get("listed") is True:
+            data.pop("listed", None)
         return data
 
 

@@ -274,6 +274,9 @@ def _build(
             progress(target.label, "codegen")
         staged = codegen.build_package(integration, staging, source_label=source_label(target))
         final = out_dir / integration.slug
+        from mcphub.runtime.search.packindex import write_index  # the search view's index, stored with the package
+
+        write_index(staged, previous=final, embeddings=False if check else None)  # --check: no model run
         differing = _differing_files(staged, final)
         if check:
             report.stale = differing
@@ -390,6 +393,9 @@ def write_integration(integration: Integration, out_dir: Path, *, source_label: 
     final = out_dir / integration.slug
     with tempfile.TemporaryDirectory(prefix=".mcphub-build-", dir=out_dir) as tmp:
         staged = codegen.build_package(integration, Path(tmp), source_label=source_label)
+        from mcphub.runtime.search.packindex import write_index
+
+        write_index(staged, previous=final, embeddings=False)  # tests, benchmarks: vectors embedded at mount
         if _differing_files(staged, final):
             _replace(staged, final)
     return final

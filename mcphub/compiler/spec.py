@@ -551,6 +551,11 @@ class HubSpec(_SpecModel):
     auth: list[AuthSpec] | None = None  # replaces the source's schemes when given
     tools: list[ToolSpec] | None = None  # None: every operation, uncurated
     include: Literal["all"] | None = None  # with tools: keep unlisted operations too
+    # With tools: every other operation of the source is compiled too, off the flat tool list: the search view
+    # finds it and call_tool (or a direct call by name) runs it. Destructive ones stay disabled as always.
+    search: Literal["all"] | None = None
+    # Operations `search: all` leaves out (operationId or "METHOD /path"), e.g. ones the compiler cannot bind yet.
+    search_exclude: list[str] = Field(default_factory=list)
     max_name_length: int = Field(default=DEFAULT_MAX_FULL_LENGTH, le=MAX_NAME_LENGTH)  # of "<slug>__<tool>"
     policy: PolicySpec | None = None
     # "header:token", "query:token": parameters the source declares for the credential itself; removed from every
@@ -598,6 +603,18 @@ class HubSpec(_SpecModel):
     def _check_whole(self) -> HubSpec:
         if self.include is not None and self.tools is None:
             raise ValueError("@include@ 'all' is the default without tools:; remove it, or list tools to curate")
+        if self.search is not None and self.tools is None:
+            raise ValueError(
+                "@search@ 'all' makes the operations left out of tools: searchable; without tools: every operation "
+                "is on the flat list already: list the curated tools under tools:, or remove search"
+            )
+        if self.search_exclude and self.search is None:
+            raise ValueError("@search_exclude@ only applies with search: 'all'; add search: all or remove it")
+        if self.search is not None and self.include is not None:
+            raise ValueError(
+                "@search@ 'all' and include: 'all' both add the unlisted operations (search: off the flat list, "
+                "include: on it); keep one"
+            )
         if self.tools is not None and not self.tools and self.include is None:
             raise ValueError("@tools@ is empty, so nothing would be compiled; list operations, or add include: all")
         if self.max_name_length < len(self.slug) + 2 + MIN_BUDGET:

@@ -83,7 +83,8 @@ def _exportable(integration: Integration, directory: Path) -> list[Tool]:
             "export supports HTTP integrations only (OpenAPI, Postman, repo, docs and text sources) for now. "
             "Serve it with `mcphub serve` instead."
         )
-    tools = [tool for tool in integration.tools if tool.enabled]
+    # A standalone server has no search view: it serves the flat list (a `search: all` spec's curated tools).
+    tools = [tool for tool in integration.tools if tool.enabled and tool.listed]
     other = [tool.name for tool in tools if tool.http is None]
     if other:
         raise ExportError(f"{directory}: tools {', '.join(other)} have no HTTP binding; only HTTP tools export")

@@ -169,7 +169,7 @@ class Mount:
             fingerprint=fingerprint,
             executor=executors.build(package.integration),
             tools=tools,
-            plain_tools=[entry.plain for entry in tools.values()],
+            plain_tools=[entry.plain for entry in tools.values() if entry.tool.listed],
             resources=resources,
             plain_resources=[_mcp_resource(r, r.name) for r in resources.values()],
             prompts=prompts,
@@ -224,7 +224,8 @@ class Snapshot:
         prompt_index: dict[str, tuple[Mount, IrPrompt]] = {}
         for mount in ordered.values():
             for entry in mount.tools.values():
-                tools.append(entry.prefixed)
+                if entry.tool.listed:  # a `search: all` operation is callable by name, found by search, not listed
+                    tools.append(entry.prefixed)
                 tool_index[entry.prefixed.name] = (mount, entry)
             for resource in mount.resources.values():
                 if resource.uri in resource_index:

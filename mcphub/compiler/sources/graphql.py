@@ -178,7 +178,7 @@ def schema_tools(schema: GraphQLSchema, spec: HubSpec, spec_path: Path) -> list[
         tools.append(tool)
         if root is not None:
             covered.add(root)
-    if spec.tools is None or spec.include == "all":
+    if spec.tools is None or spec.include == "all" or spec.search == "all":
         rest = [(kind, name) for kind, name in _root_fields(schema) if (kind, name) not in covered]
         names = unique_names(
             [snake_case(name) or "operation" for _, name in rest],
@@ -187,7 +187,7 @@ def schema_tools(schema: GraphQLSchema, spec: HubSpec, spec_path: Path) -> list[
             taken={t.name for t in tools},
         )
         for (kind, field_name), name in zip(rest, names, strict=True):
-            where = _Where(spec, spec_path, "include" if spec.include else "source", "")
+            where = _Where(spec, spec_path, "include" if spec.include else "search" if spec.search else "source", "")
             tools.append(_root_field_tool(schema, kind, field_name, None, where, name=name))
     return tools
 

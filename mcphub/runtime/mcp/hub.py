@@ -321,8 +321,9 @@ class Hub:
         if not search:
             return None
         snapshot = self.snapshot
-        # The names on the caller's own list: search and describe never reveal a tool the caller cannot call.
-        answer = await self.search.answer(snapshot, name, arguments, flat.names)
+        # The caller's own tools (its list, and its integrations' `search: all` operations): search and describe
+        # never reveal a tool the caller cannot call.
+        answer = await self.search.answer(snapshot, name, arguments, flat.searchable)
         return call_target(snapshot, answer, arguments) if isinstance(answer, str) else answer
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:

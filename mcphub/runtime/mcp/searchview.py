@@ -24,6 +24,7 @@ import orjson
 
 from mcphub.runtime.catalog import Mount, Snapshot, ToolEntry
 from mcphub.runtime.search.documents import PackageDocs, load_package_docs
+from mcphub.runtime.search.embeddings import EMBEDDINGS_ENV
 from mcphub.runtime.search.index import SearchIndex, default_cache_dir
 from mcphub.runtime.search.metatools import (
     CALL_TOOL,
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 # `auto`: flat while the key's tools/list fits this many tokens (JSON length / 4), search above it.
 AUTO_BUDGET_TOKENS = 8_000
 META_NAMES = frozenset(tool["name"] for tool in META_TOOLS)
-# Set to 0 to search lexically only (no sentence embeddings: faster start, weaker on indirect requests).
-EMBEDDINGS_ENV = "MCPHUB_SEARCH_EMBEDDINGS"
 # How long the first search of a snapshot waits for the hybrid index before answering lexically (a warm vector
 # cache builds well within it; a cold one takes long enough that a lexical answer now beats a hybrid one later).
 _HYBRID_WAIT_S = 3.0

@@ -19,7 +19,7 @@ from mcphub.runtime.catalog import SEPARATOR, Snapshot
 from mcphub.runtime.mcp.access import Visible
 from mcphub.runtime.mcp.searchview import META_TOOL_OBJECTS
 
-__all__ = ["ToolListPage", "ToolLists", "tools_for"]
+__all__ = ["ToolListPage", "ToolLists", "tools_for", "unlisted_for"]
 
 _MAX_CACHED_LISTS = 512  # distinct (endpoint, version, visible set, key scope) tool lists kept per snapshot
 
@@ -29,8 +29,10 @@ class ToolListPage:
     """One cached tools/list result: the wire dict, and its JSON made on first use (the direct path sends bytes)."""
 
     result: dict[str, Any]
+    unlisted: frozenset[str] = frozenset()  # the caller's `search: all` operations: callable, not on this page
     _json: bytes | None = None
     _names: frozenset[str] | None = None
+    _searchable: frozenset[str] | None = None
 
     @property
     def json(self) -> bytes:
@@ -45,6 +47,13 @@ class ToolListPage:
             self._names = frozenset(tool["name"] for tool in self.result.get("tools", ()))
         return self._names
 
+    @property
+    def searchable(self) -> frozenset[str]:
+        """What the search view finds for this caller: the tools on the page and its unlisted operations."""
+        if self._searchable is None:
+            self._searchable = self.names | self.unlisted
+        return self._searchable
+
 
 def tools_for(
     snapshot: Snapshot, slug: str | None, visible: Visible, key_scope: frozenset[str] | None
@@ -56,7 +65,7 @@ def tools_for(
             return []
         if key_scope is None or slug in key_scope:
             return mount.plain_tools
-        return [e.plain for name, e in mount.tools.items() if f"{slug}{SEPARATOR}{name}" in key_scope]
+        return [e.plain for name, e in mount.tools.items() if e.tool.listed and f"{slug}{SEPARATOR}{name}" in key_scope]
     if visible is None:
         return snapshot.tools
     tools: list[types.Tool] = []
@@ -64,8 +73,28 @@ def tools_for(
         if mount.slug not in visible:
             continue
         whole = key_scope is None or mount.slug in key_scope
-        tools.extend(e.prefixed for e in mount.tools.values() if whole or (key_scope and e.prefixed.name in key_scope))
+        tools.extend(
+            e.prefixed
+            for e in mount.tools.values()
+            if e.tool.listed and (whole or (key_scope and e.prefixed.name in key_scope))
+        )
     return tools
+
+
+def unlisted_for(snapshot: Snapshot, visible: Visible, key_scope: frozenset[str] | None) -> frozenset[str]:
+    """The prefixed names of the `search: all` operations (off every flat list) a caller may find and call: those
+    of the visible integrations within the key scope, the same rule as `tools_for`."""
+    names: set[str] = set()
+    for mount in snapshot.mounts.values():
+        if visible is not None and mount.slug not in visible:
+            continue
+        whole = key_scope is None or mount.slug in key_scope
+        names.update(
+            e.prefixed.name
+            for e in mount.tools.values()
+            if not e.tool.listed and (whole or e.prefixed.name in key_scope)  # type: ignore[operator]
+        )
+    return frozenset(names)
 
 
 def _page(tools: list[types.Tool], version: str, server_info: Any) -> ToolListPage:
@@ -105,6 +134,8 @@ class ToolLists:
         if page is None:
             tools = tools_for(snapshot, slug, visible, key_scope)
             page = self._keep(pages, key, _page(tools, version, server_info))
+            if slug is None:
+                page.unlisted = unlisted_for(snapshot, visible, key_scope)
         return page
 
     def search_page(self, snapshot: Snapshot, version: str, server_info: Any) -> ToolListPage:

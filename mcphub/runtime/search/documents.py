@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mcphub.runtime.catalog import SEPARATOR
+from mcphub.runtime.search.embeddings import Vectors
 
 # Which parts of a tool feed the lexical index, and how much a matching word there counts. A word in the tool's
 # name or the operation's path says what the tool *is*; one in a parameter description only what it touches.
 FIELD_WEIGHTS: dict[str, float] = {
-    "name": 3.0,
+    "name": 5.0,
     "path": 1.5,
     "summary": 2.0,
     "description": 1.0,
     "details": 0.25,
     "integration": 1.0,
     "tags": 1.0,
-    "params": 0.6,
+    "params": 0.3,
     "param_docs": 0.3,
 }
 
@@ -47,6 +51,9 @@ class ToolDoc:
     enabled: bool = True
     title: str | None = None
     curated: bool = False  # from the integration's curated package (its flat list): ranks before the rest
+    listed: bool = True  # False: a `search: all` operation, off the flat list
+    # Lexical terms by field from the package's stored index (None: tokenised when the index is built).
+    terms: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -113,6 +120,9 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
     slug = str(manifest["slug"])
     integration_name = str(manifest.get("name") or slug)
     docs: list[ToolDoc] = []
+    # A `search: all` package holds its curated tools (listed) and the rest of the API (unlisted): the curated
+    # ones rank first, as when the whole API is a second package beside the curated one.
+    whole_api = any(tool.get("listed", True) is False for tool in manifest.get("tools", []))
     for tool in manifest.get("tools", []):
         enabled = bool(tool.get("enabled", True))
         if not enabled and not include_disabled:
@@ -140,6 +150,8 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
                 graphql_field=graphql_field,
                 enabled=enabled,
                 title=title,
+                curated=whole_api and tool.get("listed", True) is not False,
+                listed=tool.get("listed", True) is not False,
                 fields={
                     "name": " ".join(split_words(name) + split_words(source_ref)),
                     "summary": str(title or ""),
@@ -157,6 +169,58 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
     return docs
 
 
+INDEX_JSON = "search.json"
+INDEX_VECTORS = "search.npy"
+INDEX_FILES = (INDEX_JSON, INDEX_VECTORS)
+FORMAT = 1
+# Bump when tokenising changes (split_words, stop words, stemmer): stored terms of an older format are ignored.
+LEXICAL_FORMAT = "2"
+# Bump when the text a tool is embedded from changes (ToolDoc.embedding_text).
+DOC_FORMAT = "1"
+
+
+def text_key(doc: ToolDoc) -> str:
+    """What a stored vector is valid for: the embedded text, in this format."""
+    return hashlib.sha1(f"{DOC_FORMAT}|{doc.embedding_text()}".encode()).hexdigest()
+
+
+@dataclass
+class StoredIndex:
+    """What a package's stored index offers, by tool name (unprefixed) and by text key."""
+
+    terms: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    surface: dict[str, str] = field(default_factory=dict)
+    vectors: dict[str, Vectors] = field(default_factory=dict)
+    model: str | None = None
+
+
+def read_index(package_dir: Path) -> StoredIndex | None:
+    """The stored index of a package, or None when it has none (or an unreadable one: it is rebuilt at mount)."""
+    path = package_dir / INDEX_JSON
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+        if data.get("format") != FORMAT:
+            return None
+        stored = StoredIndex(model=data.get("model"))
+        tools: dict[str, Any] = data.get("tools", {})
+        if data.get("lexical") == LEXICAL_FORMAT:
+            stored.terms = {name: {f: v.split() for f, v in t["terms"].items()} for name, t in tools.items()}
+            stored.surface = dict(data.get("surface", {}))
+        keys = [t["key"] for t in tools.values() if t.get("key")]
+        vector_path = package_dir / INDEX_VECTORS
+        if keys and data.get("doc_format") == DOC_FORMAT and vector_path.is_file():
+            matrix = np.load(vector_path, allow_pickle=False)
+            if matrix.shape[0] != len(keys):
+                raise ValueError(f"{vector_path}: {matrix.shape[0]} rows for {len(keys)} tools")
+            stored.vectors = dict(zip(keys, matrix.astype(np.float32), strict=True))
+        return stored
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        logging.getLogger(__name__).warning("%s: unreadable search index (%s); the hub rebuilds it at mount", path, exc)
+        return None
+
+
 @dataclass(frozen=True)
 class PackageDocs:
     """The tools of one package plus the hash of its manifest (the key of its cached vectors)."""
@@ -164,6 +228,10 @@ class PackageDocs:
     slug: str
     digest: str
     docs: list[ToolDoc]
+    # Vectors from the package's stored index (compile time), by text key; empty when it has none.
+    vectors: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    surface: dict[str, str] = field(default_factory=dict)
 
 
 def load_package_docs(package_dir: Path, *, include_disabled: bool = False) -> PackageDocs:
@@ -176,7 +244,12 @@ def load_package_docs(package_dir: Path, *, include_disabled: bool = False) -> P
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc}); recompile the package with `mcphub compile`") from exc
     digest = hashlib.sha256(raw + (b"+disabled" if include_disabled else b"")).hexdigest()
-    return PackageDocs(str(manifest["slug"]), digest, docs_from_manifest(manifest, include_disabled=include_disabled))
+    docs = docs_from_manifest(manifest, include_disabled=include_disabled)
+    stored = read_index(package_dir)
+    if stored is None:
+        return PackageDocs(str(manifest["slug"]), digest, docs)
+    docs = [replace(doc, terms=stored.terms.get(doc.tool)) for doc in docs]
+    return PackageDocs(str(manifest["slug"]), digest, docs, stored.vectors, stored.model, stored.surface)
 
 
 def load_catalogs(catalogs: Iterable[Path], *, include_disabled: bool = False) -> list[PackageDocs]:
@@ -201,10 +274,12 @@ def load_catalogs(catalogs: Iterable[Path], *, include_disabled: bool = False) -
                 continue
             if not any(doc.curated for p in packages if p.slug == package.slug for doc in p.docs):
                 for earlier in [p for p in packages if p.slug == package.slug]:
-                    packages[packages.index(earlier)] = PackageDocs(
-                        earlier.slug, earlier.digest + "+curated", [replace(d, curated=True) for d in earlier.docs]
+                    packages[packages.index(earlier)] = replace(
+                        earlier,
+                        digest=earlier.digest + "+curated",
+                        docs=[replace(d, curated=True) for d in earlier.docs],
                     )
             rest = [doc for doc in package.docs if doc.key not in covered]
             covered.update(doc.key for doc in rest)
-            packages.append(PackageDocs(package.slug, package.digest + f"+rest:{len(rest)}", rest))
+            packages.append(replace(package, digest=package.digest + f"+rest:{len(rest)}", docs=rest))
     return packages

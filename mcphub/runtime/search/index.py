@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from mcphub.runtime.search.documents import PackageDocs, ToolDoc, split_words
+from mcphub.runtime.search.documents import PackageDocs, ToolDoc, split_words, text_key
 from mcphub.runtime.search.embeddings import EmbeddingUnavailable, Encoder, Vectors, shared_encoder
 from mcphub.runtime.search.lexical import LexicalIndex
 from mcphub.runtime.search.schema import compact_schema
@@ -29,8 +29,6 @@ Mode = Literal["hybrid", "lexical", "embedding"]
 CACHE_ENV = "MCPHUB_SEARCH_CACHE"
 # Reciprocal rank fusion constant (Cormack et al. use 60); smaller lets the top ranks of each list count more.
 RRF_K = 20
-# Bump when the embedded text of a tool changes, so cached vectors of the old text are not reused.
-DOC_FORMAT = "1"
 WEAK_COSINE = 0.35
 # Added to the fused (RRF) score: a rank-1 hit in one list is worth 1/(RRF_K+1) ≈ 0.048.
 # Preferences that do not come from word overlap, in units of one part's best normalised score.
@@ -103,14 +101,17 @@ def _vectors_for(package: PackageDocs, encoder: Encoder, cache_dir: Path | None)
     texts = [doc.embedding_text() for doc in package.docs]
     if not texts:
         return np.zeros((0, encoder.dimension), dtype=np.float32)
-    keys = [hashlib.sha1(f"{DOC_FORMAT}|{text}".encode()).hexdigest() for text in texts]
+    keys = [text_key(doc) for doc in package.docs]
+    stored = package.vectors if package.model == encoder.fingerprint else {}
+    if all(key in stored for key in keys):  # the index compiled with the package: nothing to embed or cache
+        return np.stack([stored[key] for key in keys]).astype(np.float32, copy=False)
     model = hashlib.sha256(encoder.fingerprint.encode()).hexdigest()[:16]
     path = cache_dir / f"{package.slug}-{model}.npz" if cache_dir else None
-    known: dict[str, Vectors] = {}
+    known: dict[str, Vectors] = dict(stored)
     if path is not None and path.exists():
         try:
-            with np.load(path) as stored:
-                known = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+            with np.load(path) as cached:
+                known.update(zip(cached["keys"].tolist(), cached["vectors"], strict=True))
         except (OSError, ValueError, KeyError) as exc:
             log.warning("search cache %s unreadable (%s); re-embedding %s", path, exc, package.slug)
     missing = sorted({i for i, key in enumerate(keys) if key not in known}, key=keys.__getitem__)
@@ -158,7 +159,8 @@ class SearchIndex:
                 self.encoder = None
                 log.warning("tool search without embeddings: %s", exc)
         dictionary = self.encoder.vocabulary() if self.encoder is not None else frozenset()
-        self.lexical = LexicalIndex(self.docs, dictionary=dictionary)
+        surface = {word: term for package in packages for word, term in package.surface.items()}
+        self.lexical = LexicalIndex(self.docs, dictionary=dictionary, surface=surface)
         self.mentions = _mention_table(self.docs)
 
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +50,6 @@ STOPWORDS = frozenset(
         "does",
         "for",
         "from",
-        "get",
         "has",
         "have",
         "i",
@@ -212,17 +211,23 @@ def _deletes(word: str) -> set[str]:
 class LexicalIndex:
     """BM25 with field weights; `scores(query)` returns one score per document (0 where nothing matched)."""
 
-    def __init__(self, docs: Sequence[ToolDoc], *, dictionary: Collection[str] = ()) -> None:
+    def __init__(
+        self, docs: Sequence[ToolDoc], *, dictionary: Collection[str] = (), surface: Mapping[str, str] | None = None
+    ) -> None:
         """`dictionary`: words known to be real (the embedding model's whole-word vocabulary); a query word found
-        there is never "corrected" to a catalog word one letter away ("general" is not "generate")."""
+        there is never "corrected" to a catalog word one letter away ("general" is not "generate").
+        `surface`: the catalog's words as written and their stems, from the packages' stored indexes; the words
+        of documents without stored terms (`doc.terms` None) are added here."""
         self.dictionary = dictionary
         self.size = len(docs)
         freqs: list[Counter[str]] = []
         lengths = np.zeros(self.size, dtype=np.float32)
         for i, doc in enumerate(docs):
             tf: Counter[str] = Counter()
+            by_field = doc.terms
             for field_name, weight in FIELD_WEIGHTS.items():
-                for term in terms(doc.fields.get(field_name, "")):
+                found = by_field.get(field_name, ()) if by_field is not None else terms(doc.fields.get(field_name, ""))
+                for term in found:
                     tf[term] += weight  # type: ignore[assignment]  # Counter of float weights
             freqs.append(tf)
             lengths[i] = sum(tf.values())
@@ -246,8 +251,10 @@ class LexicalIndex:
         # deletions, so "pul" / "repositry" / "isue" find "pull" / "repository" / "issue" by a dict lookup.
         # Indexed by the catalog's words as written ("issues") as well as their stems ("issu"): a typo is one
         # edit from the word someone meant, not from its stem.
-        self._surface: dict[str, str] = {}
+        self._surface: dict[str, str] = {word: term for word, term in (surface or {}).items() if term in self.postings}
         for doc in docs:
+            if doc.terms is not None:
+                continue  # its words came with `surface`
             for field_name in FIELD_WEIGHTS:
                 for word in split_words(doc.fields.get(field_name, "")):
                     if word not in self._surface and stem(word) in self.postings:

@@ -494,6 +494,19 @@ class Accounts:
         await self._invalidate(key_id)
         return NewKey(info, raw)
 
+    async def set_key_view(self, user_id: int, key_id: int, view: str) -> ApiKeyInfo:
+        """Change how /mcp lists tools for a key (flat, search, auto); its clients see it on their next list."""
+        if view not in VIEWS:
+            raise AccountError(f"view {view!r} is not one of {', '.join(VIEWS)} (see README: choosing a view)")
+        async with self.db.session() as session:
+            key = await self._owned_key(session, user_id, key_id)
+            if key.revoked_at is not None:
+                raise AccountError(f"key {key_id} is revoked; create a new key instead")
+            key.view = view
+            info = ApiKeyInfo.of(key)
+        await self._invalidate(key_id)
+        return info
+
     async def revoke_key(self, user_id: int, key_id: int) -> ApiKeyInfo:
         """Revoke a key: every secret of it stops working now, on every replica."""
         async with self.db.session() as session:

@@ -4,7 +4,7 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /signin /signup /signout              sessions; sign-up follows the hub's sign-up policy
   /                                     home: integrations at a glance, calls today, connect card
   /integrations, /integrations/<slug>   catalog; enable/disable, connect (form or OAuth), test, disconnect
-  /keys                                 create (scope, expiry), rotate, revoke
+  /keys                                 create (scope, expiry, view), change the view, rotate, revoke
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
@@ -76,6 +76,7 @@ def create_dashboard_routes(
         Route("/keys", page(keys.page), methods=["GET"]),
         post("/keys", keys.create, "key.create"),
         post("/keys/{key_id}/rotate", keys.rotate, "key.rotate"),
+        post("/keys/{key_id}/view", keys.set_view, "key.view"),
         post("/keys/{key_id}/revoke", keys.revoke, "key.revoke"),
         Route("/connect", page(activity.connect), methods=["GET"]),
         Route("/logs", page(activity.logs), methods=["GET"]),

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from mcphub.runtime.mcp.searchview import AUTO_BUDGET_TOKENS
 from mcphub.runtime.store.db import Database, utcnow
 from mcphub.runtime.store.models import ApiKey, CallLogEntry, MonthlyMeter
 from mcphub.runtime.tenancy import rollups
@@ -80,6 +81,7 @@ class Activity:
         mcp_url = self.d.mcp_url(request)
         keys = [k for k in await self.d.t.accounts.list_keys(visitor.user.id) if k.status == "active"]
         reachable = await self._reachable_tools(visitor)
+        whole_api = await self._reachable_tools(visitor, listed=False)
         return self.d.render(
             request,
             "connect.html",
@@ -88,20 +90,24 @@ class Activity:
             mcp_url=mcp_url,
             public=mcp_url.startswith("https://"),
             tools=len(reachable),
+            searchable=len(whole_api),
+            search_url=mcp_url.rstrip("/") + "/search",
+            budget=AUTO_BUDGET_TOKENS,
             per_key=[
                 (key, sum(1 for slug, tool in reachable if scope_allows(scope_of(key), slug, tool))) for key in keys
             ],
             snippets=client_snippets(mcp_url, None, self.d.mcphub_command()),
         )
 
-    async def _reachable_tools(self, visitor: Visitor) -> list[tuple[str, str]]:
-        """(slug, tool) a key without scope limits reaches right now: enabled, connected (or no auth), mounted."""
+    async def _reachable_tools(self, visitor: Visitor, *, listed: bool = True) -> list[tuple[str, str]]:
+        """(slug, tool) a key without scope limits reaches right now: enabled, connected (or no auth), mounted;
+        the tools of the flat list, or (`listed` False) the operations only the search view finds (`search: all`)."""
         states = await self.d.t.integrations.states(visitor.user.id)
         found = []
         for slug, integration in self.d.catalog().items():
             state = states.get(slug)
             if state and state.enabled and (state.connected or not integration.auth):
-                found += [(slug, tool.name) for tool in integration.tools if tool.enabled]
+                found += [(slug, tool.name) for tool in integration.tools if tool.enabled and tool.listed == listed]
         return found
 
     # --- /logs -----------------------------------------------------------------------------------------

@@ -69,7 +69,18 @@ class Card:
 
     @property
     def tools(self) -> list[Tool]:
-        return [tool for tool in self.integration.tools if tool.enabled]
+        """The enabled tools of its flat list (a `search: all` spec's other operations are counted apart)."""
+        return [tool for tool in self.integration.tools if tool.enabled and tool.listed]
+
+    @property
+    def curated(self) -> list[Tool]:
+        """Every tool of its flat list, enabled or not."""
+        return [tool for tool in self.integration.tools if tool.listed]
+
+    @property
+    def searchable(self) -> int:
+        """How many enabled operations only the search view reaches (`search: all`)."""
+        return sum(1 for tool in self.integration.tools if tool.enabled and not tool.listed)
 
     @property
     def auth_kinds(self) -> list[str]:

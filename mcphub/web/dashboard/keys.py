@@ -17,9 +17,15 @@ from mcphub.runtime.tenancy.accounts import AccountError, NewKey
 from mcphub.web.dashboard.core import Dashboard, Visitor
 from mcphub.web.dashboard.snippets import client_snippets
 
-__all__ = ["EXPIRIES", "GRACES", "Keys"]
+__all__ = ["EXPIRIES", "GRACES", "VIEW_CHOICES", "Keys"]
 
 EXPIRIES = [("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
+# How /mcp lists tools for a key (README: choosing a view); /connect explains when to pick which.
+VIEW_CHOICES = [
+    ("flat", "Flat", "every tool in the list"),
+    ("search", "Search", "three meta-tools: search_tools, call_tool, describe_tool"),
+    ("auto", "Auto", "flat while the tools fit 8,000 tokens, search above"),
+]
 GRACES = [("0", "End the old secret now"), ("3600", "1 hour"), ("86400", "24 hours"), ("604800", "7 days")]
 
 
@@ -41,6 +47,7 @@ class Keys:
             scopable=scopable,
             expiries=EXPIRIES,
             graces=GRACES,
+            views=VIEW_CHOICES,
         )
 
     def _shown_once(self, request: Request, visitor: Visitor, new: NewKey, *, rotated: bool) -> Response:
@@ -61,12 +68,13 @@ class Keys:
         days = str(form.get("expires") or "")
         expires = utcnow() + timedelta(days=int(days)) if days.isdigit() else None
         limited = form.get("access") == "limited"
+        view = str(form.get("view") or "flat")
         if limited and not scope:
             text = "No key was created: pick at least one integration or tool for a limited key."
             return await self.d.redirect(request, "/keys", text, kind="error")
         try:
             new = await self.d.t.accounts.create_key(
-                visitor.user.id, name, expires_at=expires, scope=scope if limited else None
+                visitor.user.id, name, expires_at=expires, scope=scope if limited else None, view=view
             )
         except AccountError as exc:
             return await self.d.redirect(request, "/keys", f"No key was created: {exc}.", kind="error")
@@ -87,6 +95,16 @@ class Keys:
         except AccountError as exc:
             return await self.d.redirect(request, "/keys", f"Nothing was rotated: {exc}.", kind="error")
         return self._shown_once(request, visitor, new, rotated=True)
+
+    async def set_view(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        try:
+            info = await self.d.t.accounts.set_key_view(visitor.user.id, self._key_id(request), str(form.get("view")))
+        except AccountError as exc:
+            return await self.d.redirect(request, "/keys", f"The view was not changed: {exc}.", kind="error")
+        label = next((label for value, label, _ in VIEW_CHOICES if value == info.view), info.view)
+        return await self.d.redirect(
+            request, "/keys", f"Key “{info.name}” now uses the {label.lower()} view: clients see it on their next list."
+        )
 
     async def revoke(self, request: Request, visitor: Visitor, form: FormData) -> Response:
         try:
