@@ -59,7 +59,9 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     state = ""
     if check:
         state = f"  STALE: {', '.join(report.stale)}" if report.stale else "  up to date"
-    disabled = f" (+{report.disabled} disabled)" if report.disabled else ""
+    extra = [f"+{report.searchable} search only"] if report.searchable else []
+    extra += [f"+{report.disabled} disabled"] if report.disabled else []
+    disabled = f" ({', '.join(extra)})" if extra else ""
     warn = f", {len(report.warnings)} warnings" if report.warnings else ""
     click.echo(f"✓ {report.slug:<20} {report.tools:>5} tools{disabled}{warn}  {report.seconds:.2f}s{state}")
     if report.lint is not None:

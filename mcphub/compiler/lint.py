@@ -77,11 +77,15 @@ class LintReport:
 
 
 def lint_integration(integration: Integration) -> LintReport:
-    """Lint every enabled tool; the package score is the mean of the tool scores (100 for a package with none)."""
+    """Lint every enabled tool of the flat list; the package score is the mean of the tool scores (100 for none).
+
+    Operations a spec makes reachable through search only (`search: all`) keep their source's wording and are not
+    curated, so they are left out: the score is about the tools a spec author chose and described.
+    """
     findings: list[Finding] = []
     scores: dict[str, int] = {}
     for tool in integration.tools:
-        if not tool.enabled:
+        if not tool.enabled or not tool.listed:
             continue
         tool_findings = lint_tool(tool)
         findings.extend(tool_findings)

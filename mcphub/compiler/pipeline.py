@@ -56,6 +56,7 @@ class CompileReport:
     slug: str = ""
     tools: int = 0
     disabled: int = 0
+    searchable: int = 0  # enabled but off the flat list (`search: all`): reached through the search view only
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stale: list[str] = field(default_factory=list)  # --check: files that would change
@@ -266,8 +267,9 @@ def _build(
     try:
         integration = build_integration(target, progress)
         report.slug = integration.slug
-        report.tools = sum(1 for t in integration.tools if t.enabled)
-        report.disabled = len(integration.tools) - report.tools
+        report.tools = sum(1 for t in integration.tools if t.enabled and t.listed)
+        report.searchable = sum(1 for t in integration.tools if t.enabled and not t.listed)
+        report.disabled = len(integration.tools) - report.tools - report.searchable
         report.warnings = list(integration.warnings)
         report.lint = lint_integration(integration)
         if progress:
@@ -417,6 +419,7 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "slug": report.slug,
         "tools": report.tools,
         "disabled": report.disabled,
+        "searchable": report.searchable,
         "warnings": len(report.warnings),
         "seconds": round(report.seconds, 3),
         "stale": report.stale,
