@@ -29,6 +29,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -571,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="write the report from the stored results")
     parser.add_argument("--report", type=Path, default=None, help="where to write it (default: docs/ for all)")
     args = parser.parse_args(argv)
+    # `kill` of the run stops its workers too (the pool's clean-up runs on SystemExit, not on a bare SIGTERM).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     root = ensure_corpus()
     api = api_dir(root)

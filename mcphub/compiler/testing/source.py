@@ -159,6 +159,8 @@ class SourceOperations:
             return raw
         content = dict(content)
         for media_type, media in list(content.items()):
+            if media_type != media_type.lower():  # media types are case-insensitive (Mastercard's `application/JSON`)
+                content.setdefault(media_type.lower(), media)
             schema = self._deref(media.get("schema")) if isinstance(media, dict) else None
             if not isinstance(schema, dict):
                 continue

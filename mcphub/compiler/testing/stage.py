@@ -44,6 +44,7 @@ DEFAULT_EXAMPLES = 5  # `mcphub test`
 # (bench/teststage.py); `mcphub test` looks further.
 COMPILE_EXAMPLES = 2
 _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
+STAND_IN_ORIGIN = "https://relative-server.mcphub.test"
 
 
 class _Failed(Exception):
@@ -376,5 +377,10 @@ class _MockExecutors(Executors):
         # The hosts the API's own URLs name, not a spec's `allowed_hosts`: those say where a deployment may send
         # (a stand-in on localhost in the integration tests), while the stage asks whether each request is right.
         policy = integration.policy.model_copy(update={"allowed_hosts": []})
-        client = UpstreamClient(integration.model_copy(update={"policy": policy}), transport=MockTransport(self.port))
+        update: dict[str, Any] = {"policy": policy}
+        if not urlsplit(integration.base_url).scheme:
+            # A description whose server is relative (`/api`; the compile warned, and a hub spec's base_url fixes it):
+            # its requests are still checked, sent to a stand-in origin.
+            update["base_url"] = STAND_IN_ORIGIN + integration.base_url
+        client = UpstreamClient(integration.model_copy(update=update), transport=MockTransport(self.port))
         return HttpExecutor(integration, client)

@@ -171,7 +171,7 @@ def load_document(path: Path, *, warnings: list[str] | None = None) -> tuple[dic
     path = Path(path)
     data = read_bytes(path)
     if warnings is not None:
-        data, warning = redact(data, str(path))
+        data, warning = redact(data, path.name)
         if warning is not None:
             warnings.append(warning)
     document = _parse(data, path)

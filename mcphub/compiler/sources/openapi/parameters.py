@@ -84,6 +84,11 @@ class Parameters:
         empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
         if empty_refused and types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
             schema = {**schema, "minLength": 1}
+        required = location == "path" or param.get("required") is True
+        if required and types_of(schema) == ["array"] and not schema.get("minItems"):
+            # An empty array puts nothing on the wire (`?delivery=` is not sent at all), so the required parameter
+            # would be missing: the tool asks for one item at least.
+            schema = {**schema, "minItems": 1}
         notes = [text_of(param.get("description"))]
         if param.get("deprecated") is True:
             notes.append("Deprecated.")
@@ -101,7 +106,7 @@ class Parameters:
             location=ArgLocation(location),
             wire_name=wire_name,
             schema=schema,
-            required=location == "path" or param.get("required") is True,
+            required=required,
             prefix=location,
             style=style,
             explode=explode,
