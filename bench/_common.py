@@ -67,6 +67,40 @@ def run_child(python: str | Path, code: str, *args: str, env: dict[str, str] | N
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@dataclass
+class Timed:
+    """One whole process, fork to exit: wall time, peak RSS (its own or a waited-for descendant's, e.g. semgrep),
+    exit status, its stdout and the tail of its stderr."""
+
+    seconds: float
+    rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_timed(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Timed:
+    """Run `command` as a user would and time it from fork to exit (output to temp files, so no pipe can stall it)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(command), stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")[-3000:]
+    return Timed(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr)
+
+
+def user_environment(**extra: str) -> dict[str, str]:
+    """The environment a user's shell gives a command: no MCPHUB_* settings of this session, and bytecode written
+    (a normal install has its .pyc files; PYTHONDONTWRITEBYTECODE would make every process compile every module)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCPHUB_") and k != "PYTHONDONTWRITEBYTECODE"}
+    return env | extra
+
+
 # Prepended to server child code: `serve(app)` binds 127.0.0.1:0, prints `PORT <n>` and runs uvicorn.
 # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections (else Nagle adds ~40 ms to replies).
 SERVE_PRELUDE = textwrap.dedent(

@@ -40,16 +40,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from mcphub.runtime.catalog import Catalog
+from mcphub.runtime.catalog import Catalog, ReloadReport
 from mcphub.runtime.mcp.context import VIEW_SCOPE_KEY
 from mcphub.runtime.mcp.fastpath import FastPath
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
 from mcphub.runtime.oauth.authserver import authenticate_bearer
 from mcphub.runtime.tenancy.accounts import Accounts, KeyPrincipal
+from mcphub.runtime.tenancy.builds import Deployed
 from mcphub.runtime.tenancy.firstrun import bootstrap
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.runtime.upstream.credentials import CredentialProvider
+from mcphub.servers import Servers
+from mcphub.web import servers_api
 from mcphub.web.api import create_api_routes
 from mcphub.web.dashboard import BuildDirs, create_dashboard_routes, static_route
 from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
@@ -180,9 +183,13 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     if admin_token is None:
         admin_token = secrets.token_urlsafe(32)
         print(f"mcphub: admin token for this run (set MCPHUB_ADMIN_TOKEN to fix it): {admin_token}", file=sys.stderr)
-    catalog = Catalog(settings.catalog_dirs)
-    hub = Hub(catalog, credentials=credentials, search_cache=settings.data_dir / "search-cache")
     services = _Services()
+    # Built integrations: the deployed packages stored in the database, written to the data dir by `builds.sync`.
+    catalog = Catalog(
+        settings.catalog_dirs,
+        extra_dirs=lambda: services.tenancy.builds.package_dirs() if services.tenancy is not None else [],
+    )
+    hub = Hub(catalog, credentials=credentials, search_cache=settings.data_dir / "search-cache")
     sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
@@ -282,12 +289,23 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         try:
             services.tenancy = tenancy
             hub.attach(tenancy)
+
+            async def builds_changed() -> None:  # a deploy, rollback, delete or share (here or on another replica)
+                before = tenancy.builds.deployed()
+                after = await tenancy.builds.sync()
+                await hub.reload(audience=lambda report: _owners_only(report, before, after))
+
+            tenancy.builds.subscribe(builds_changed)
+            await builds_changed()
+            servers = Servers(tenancy, taken=lambda: _catalog_slugs(hub, tenancy))
             api_routes = list(
                 create_api_routes(
                     tenancy,
                     catalog=lambda: [mount.integration for mount in hub.snapshot.mounts.values()],
+                    extensions=[servers_api.extension(servers)],
                 )
             )
+            api_routes += servers_api.create_docs_routes(tenancy, hub, servers)
             api_routes += create_dashboard_routes(
                 tenancy,
                 hub,
@@ -344,6 +362,24 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     app.state.settings = settings
     app.state.services = services
     return app
+
+
+def _owners_only(report: ReloadReport, before: dict[str, Deployed], after: dict[str, Deployed]) -> set[int] | None:
+    """Who hears of a reload after built integrations changed: only their owners when every change is to a private
+    one (before and after), else everyone (None): other users' lists did not change, so they hear nothing."""
+    owners: set[int] = set()
+    for slug in [*report.added, *report.removed, *report.updated]:
+        states = [state for state in (before.get(slug), after.get(slug)) if state is not None]
+        if not states or any(state.visibility != "private" for state in states):
+            return None
+        owners.update(state.owner_id for state in states)
+    return owners
+
+
+def _catalog_slugs(hub: Hub, tenancy: Tenancy) -> list[str]:
+    """Slugs mounted from the catalog dirs (not built integrations): a new build may not take one."""
+    built = tenancy.builds.deployed()
+    return [slug for slug in hub.snapshot.mounts if slug not in built]
 
 
 def run_server(settings: Settings) -> None:

@@ -13,6 +13,7 @@ compiled (the downloaded description, the collection, or the drafted OpenAPI doc
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -25,10 +26,13 @@ from typing import Any, Literal
 
 import yaml
 
-from mcphub.builder.fetch import FetchError, fetch_url
+from mcphub.builder.refs import external_refs
 from mcphub.compiler.errors import CompileError, SourceError
+from mcphub.compiler.untrusted import check_tree, load_untrusted, read_bounded
 
-__all__ = ["BuildOptions", "BuildResult", "SourceKind", "StageReport", "build"]
+__all__ = ["MAX_FILE_BYTES", "BuildOptions", "BuildResult", "SourceKind", "StageReport", "build"]
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a local file; a download is capped by `fetch.DEFAULT_MAX_BYTES`
 
 SourceKind = Literal["openapi", "postman", "docs", "repo", "text"]
 Progress = Callable[["StageReport"], None]
@@ -108,19 +112,24 @@ class _Described:
 
 
 async def build(options: BuildOptions, progress: Progress | None = None) -> BuildResult:
-    """Turn `options.source` into a spec in `options.out_dir` and compile it into `options.catalog_dir`."""
+    """Turn `options.source` into a spec in `options.out_dir` and compile it into `options.catalog_dir`.
+
+    Whatever fails, what was there before stays as it was: a spec and its folder replaced with `force` are moved
+    aside first and put back when the new build does not compile (a new spec that fails is kept to be fixed).
+    """
     stages = _Stages(progress)
     with tempfile.TemporaryDirectory(prefix="mcphub-build-") as scratch:
         described = await _describe(options, Path(scratch), stages)
         slug = options.slug or _slugify(described.title)
         spec_path = options.out_dir / f"{slug}.yaml"
-        if spec_path.exists() and not options.force:
-            raise CompileError(f"{spec_path} exists already: choose another --slug, or pass --force to replace it")
+        folder = options.out_dir / slug
+        existing = [p for p in (spec_path, folder) if p.exists() or p.is_symlink()]
+        if existing and not options.force:
+            raise CompileError(f"{existing[0]} exists already: choose another --slug, or pass --force to replace it")
         if not described.servers and not options.base_url:
             raise CompileError(
                 f"{options.source}: the {described.kind} source does not say where the API runs: pass --base-url URL"
             )
-        source_path = _write(options.out_dir, slug, described)
         spec: dict[str, Any] = {
             "slug": slug,
             "name": described.title,
@@ -135,8 +144,53 @@ async def build(options: BuildOptions, progress: Progress | None = None) -> Buil
             f"# Built by `mcphub build` from {described.kind} source {options.source}.\n"
             "# An ordinary spec: review it, curate `tools:`, and `mcphub compile` rebuilds it offline.\n"
         )
-        spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return _compile(options, slug, described, spec_path, source_path, stages)
+        with _Replacing(existing, options.out_dir, slug):
+            started = time.perf_counter()
+            source_path = _write(options.out_dir, slug, described)
+            spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            return _compile(options, slug, described, spec_path, source_path, stages, started)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Replacing:
+    """Moves what a forced build replaces aside (a rename in the same folder) and puts it back if the build fails."""
+
+    def __init__(self, existing: list[Path], out_dir: Path, slug: str) -> None:
+        self.existing = existing
+        self.aside = out_dir / f".{slug}.previous"
+        self.written: list[Path] = [out_dir / f"{slug}.yaml", out_dir / slug]
+
+    def __enter__(self) -> None:
+        if not self.existing:
+            return
+        shutil.rmtree(self.aside, ignore_errors=True)
+        self.aside.mkdir(parents=True)
+        for path in self.existing:
+            os.replace(path, self.aside / path.name)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        if not self.existing:
+            if isinstance(error, _CompileFailed):
+                error.args = (f"{error.args[0]} (the spec and its source are kept: fix them and compile)",)
+            return
+        if kind is None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            return
+        for path in self.written:  # the failed build's files go; the previous ones come back
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        for path in self.existing:
+            os.replace(self.aside / path.name, path)
+        self.aside.rmdir()
+        if isinstance(error, CompileError):
+            kept = " and ".join(path.name for path in self.existing)
+            error.args = (f"{error.args[0]} (nothing was replaced: the previous {kept} are as they were)",)
+
+
+class _CompileFailed(CompileError):
+    """The new spec was written but does not compile."""
 
 
 def _compile(
@@ -146,9 +200,12 @@ def _compile(
     spec_path: Path,
     source_path: Path | None,
     stages: _Stages,
+    started: float,
 ) -> BuildResult:
     from mcphub.compiler.ir import Integration
     from mcphub.compiler.pipeline import Target, compile_targets
+
+    stages.done("write", started, f"{spec_path} and its source; the compiler loaded")
 
     marks: dict[str, float] = {}
 
@@ -163,7 +220,7 @@ def _compile(
     for previous, started in marks.items():
         stages.done(previous, started)
     if report.error is not None:
-        raise CompileError(f"{spec_path}: {report.error} (the spec and its source are kept: fix them and compile)")
+        raise _CompileFailed(f"{spec_path}: {report.error}")
     manifest = options.catalog_dir / slug / "manifest.json"
     integration = Integration.from_manifest(manifest.read_bytes())
     return BuildResult(
@@ -183,11 +240,11 @@ def _compile(
 
 
 async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _Described:
+    started = time.perf_counter()
     from mcphub.builder.git import looks_like_git_url
 
     source = options.source
     kind = options.kind
-    started = time.perf_counter()
     if kind == "text" or source == "-":
         text = options.text if options.text is not None else _read_text(source)
         stages.done("fetch", started, f"{len(text):,} characters of text")
@@ -197,6 +254,8 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
             return await _from_git(source, options, scratch, stages, started)
         if kind == "docs":
             return await _from_docs_url(source, options, stages, started)
+        from mcphub.builder.fetch import FetchError, fetch_url  # the network stack, only for a URL
+
         try:
             fetched = await fetch_url(source, allow_private=options.allow_private)
         except FetchError as exc:
@@ -204,12 +263,12 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
         stages.done("fetch", started, f"{len(fetched.body):,} bytes ({fetched.content_type or 'no content type'})")
         if kind is None and "html" in fetched.content_type:
             return await _from_docs_url(source, options, stages, time.perf_counter())
-        return _from_document(
+        return await _from_document(
             fetched.body,
             Path(fetched.final_url.rsplit("/", 1)[-1] or "source"),
             options,
             stages,
-            origin_url=fetched.final_url,
+            location=fetched.final_url,
         )
     path = Path(source)
     if not path.exists():
@@ -218,19 +277,19 @@ async def _describe(options: BuildOptions, scratch: Path, stages: _Stages) -> _D
         if kind == "docs":
             return _from_docs_folder(path, options, stages, started)
         return _from_folder(path, options, stages, started)
-    data = path.read_bytes()
+    data = read_bounded(path, MAX_FILE_BYTES, what="source file")
     stages.done("fetch", started, f"{len(data):,} bytes from {path.name}")
     if kind == "docs":
         return _from_docs_folder(path.parent, options, stages, time.perf_counter())
-    return _from_document(data, path, options, stages, origin_url=None)
+    return await _from_document(data, path, options, stages, location=str(path))
 
 
-def _from_document(
-    data: bytes, name: Path, options: BuildOptions, stages: _Stages, *, origin_url: str | None
+async def _from_document(
+    data: bytes, name: Path, options: BuildOptions, stages: _Stages, *, location: str
 ) -> _Described:
+    started = time.perf_counter()
     from mcphub.compiler.sources.postman import is_postman_collection
 
-    started = time.perf_counter()
     document = _parse_document(data, name)
     kind = options.kind
     if kind is None:
@@ -249,14 +308,33 @@ def _from_document(
     file_name = "openapi" + (name.suffix if name.suffix in (".json", ".yaml", ".yml") else ".json")
     if kind == "postman":
         file_name = "collection.postman_collection.json"
+    detail = f"{kind} description"
+    bundled: list[str] = []
+    if kind == "openapi" and external_refs(document):  # a multi-file description is pinned as one document
+        from mcphub.builder.refs import bundle_refs
+
+        document, bundled = await bundle_refs(document, location, allow_private=options.allow_private)
+        if bundled:
+            try:
+                data = json.dumps(document, indent=2, ensure_ascii=False, default=str).encode()
+            except ValueError:  # a YAML alias inside itself cannot be written out as JSON
+                raise SourceError(
+                    f"{location}: a schema refers to itself through a YAML alias; use a $ref for the recursion"
+                ) from None
+            file_name = "openapi.json"
+            detail += f", {len(bundled)} referenced documents bundled in"
     source: dict[str, Any] = {"kind": kind, "path": file_name}  # the URL it came from is in the spec's header
     servers = kind == "openapi" and bool(document.get("servers") or document.get("host"))
     if kind == "postman":
         from mcphub.compiler.sources.postman import postman_to_openapi
 
         servers = bool(postman_to_openapi(document, where=str(name)).document.get("servers"))
-    stages.done("analyze", started, f"{kind} description")
-    return _Described(kind, title, source, {file_name: data}, servers=servers)
+        check_tree(document, str(name))  # the folders have no cycle (the conversion said where); nothing else has
+        if data.lstrip()[:1] != b"{":  # a collection written as YAML: the compile reads JSON, as Postman exports
+            data = json.dumps(document, indent=2, ensure_ascii=False, default=str).encode()
+    stages.done("analyze", started, detail)
+    warnings = [f"{location}: bundled in from {where}" for where in bundled]
+    return _Described(kind, title, source, {file_name: data}, warnings=warnings, servers=servers)
 
 
 def _from_folder(path: Path, options: BuildOptions, stages: _Stages, started: float) -> _Described:
@@ -328,7 +406,7 @@ def _from_crawl(crawl: Any, options: BuildOptions, stages: _Stages, *, where: st
     draft = draft_from_docs(crawl, llm, slug=options.slug or "draft", where=where)
     stages.done("analyze", started, f"LLM draft: {len(draft.document['paths'])} paths", tokens=llm.usage.as_dict())
     described = _drafted("docs", draft, llm)
-    described.warnings.extend(crawl.skipped)
+    described.warnings.extend(crawl.warnings())
     return described
 
 
@@ -366,9 +444,7 @@ def _write(out_dir: Path, slug: str, described: _Described) -> Path | None:
     if not described.files:
         return None
     folder = out_dir / slug
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True)  # build() checked it is new, or moved the old one aside
     for name, data in described.files.items():
         (folder / name).write_bytes(data)
     return folder
@@ -382,18 +458,9 @@ def _relocate(source: dict[str, Any], slug: str) -> dict[str, Any]:
 
 
 def _parse_document(data: bytes, name: Path) -> Any:
-    try:
-        if data.lstrip()[:1] in (b"{", b"["):
-            return json.loads(data)
-        return yaml.safe_load(data)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{name}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(name)
-        raise SourceError(f"{where}: not valid YAML ({exc.problem or exc.context})") from None
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        raise SourceError(f"{name}: not JSON or YAML ({str(exc).splitlines()[0]})") from None
+    """JSON or YAML from a user, refused (with the place) when it is a YAML alias bomb or nested hostilely; a YAML
+    alias cycle is allowed here (a recursive schema), and refused where the document is a collection."""
+    return load_untrusted(data, str(name), cycles=True)
 
 
 def _read_text(source: str) -> str:

@@ -10,6 +10,7 @@ The body is read with a size cap and the whole fetch has one deadline.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -59,7 +60,8 @@ async def fetch_url(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"{url}: only http(s) URLs can be fetched")
     transport = PoolTransport(limits=httpx2.Limits(max_connections=4), allow_private=allow_private)
-    headers = {"user-agent": USER_AGENT, "accept": accept}
+    # Only what `_Decoder` undoes with a bound on the output: a small gzip answer can stand for gigabytes.
+    headers = {"user-agent": USER_AGENT, "accept": accept, "accept-encoding": "gzip, deflate"}
     async with httpx2.AsyncClient(transport=transport, headers=headers, follow_redirects=False) as client:
         try:
             with anyio.fail_after(timeout_s):
@@ -92,11 +94,64 @@ async def _follow(client: httpx2.AsyncClient, url: str, max_bytes: int) -> Fetch
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise FetchError(f"{current}: {int(declared):,} bytes is over the {max_bytes:,}-byte limit")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise FetchError(f"{current}: more than {max_bytes:,} bytes; over the limit")
+            decoder = _Decoder(current, response.headers.get("content-encoding", ""), max_bytes)
+            async for chunk in response.aiter_raw():
+                decoder.feed(chunk)
+            body = decoder.finish()
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             return Fetched(url, current, response.status_code, content_type, bytes(body))
     raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+class _Decoder:
+    """The body as sent (identity, gzip or deflate), decompressed at most `max_bytes` at a time: a compression bomb
+    is stopped once its output passes the limit, never inflated in memory first."""
+
+    def __init__(self, url: str, encoding: str, max_bytes: int) -> None:
+        self.url = url
+        self.max_bytes = max_bytes
+        self.encoding = encoding.strip().lower()
+        self.body = bytearray()
+        self.received = 0
+        if self.encoding in ("", "identity"):
+            self.inflater = None
+        elif self.encoding in ("gzip", "x-gzip"):
+            self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.encoding == "deflate":
+            self.inflater = zlib.decompressobj()
+        else:
+            raise FetchError(f"{url}: the server sent content-encoding {encoding!r}, which was not asked for")
+
+    def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.inflater is None:
+            self._add(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                out = self.inflater.decompress(data, self.max_bytes + 1 - len(self.body))
+                self._add(out)
+                data = self.inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise FetchError(f"{self.url}: the {self.encoding} body is corrupt ({exc})") from None
+
+    def finish(self) -> bytes:
+        if self.inflater is not None:
+            try:
+                self._add(self.inflater.flush())
+            except zlib.error as exc:
+                raise FetchError(f"{self.url}: the {self.encoding} body is corrupt ({exc})") from None
+            if not self.inflater.eof:
+                raise FetchError(f"{self.url}: the {self.encoding} body is corrupt (it ends before its end)")
+        return bytes(self.body)
+
+    def _add(self, data: bytes) -> None:
+        self.body.extend(data)
+        if len(self.body) > self.max_bytes:
+            if self.inflater is not None:
+                raise FetchError(
+                    f"{self.url}: {self.received:,} {self.encoding} bytes decompress to more than "
+                    f"{self.max_bytes:,} bytes, over the limit (a compression bomb?); nothing was kept"
+                )
+            raise FetchError(f"{self.url}: more than {self.max_bytes:,} bytes; over the limit")

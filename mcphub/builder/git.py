@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from mcphub.runtime.upstream.egress import EgressDenied, UnresolvableHost, resolve_public
-
 __all__ = ["Clone", "CloneError", "clone_repository", "looks_like_git_url"]
 
 MAX_BYTES = 200 * 1024 * 1024
@@ -59,6 +57,8 @@ async def clone_repository(
     elif parts.scheme != "https" or not parts.hostname:
         raise CloneError(f"{url}: give an https:// git URL (ssh and plain http are not used by the builder)")
     elif not allow_private:
+        from mcphub.runtime.upstream.egress import EgressDenied, UnresolvableHost, resolve_public
+
         try:
             await resolve_public(parts.hostname, parts.port or 443)
         except (EgressDenied, UnresolvableHost) as exc:

@@ -73,6 +73,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "secrets": LazyCommand("mcphub.commands.secrets:secrets", "The master key that encrypts credentials at rest."),
     "tools": LazyCommand("mcphub.commands.tools:tools", "Find tools across compiled packages."),
     "export": LazyCommand("mcphub.commands.export:export", "One integration as a standalone MCP server."),
+    "servers": LazyCommand(
+        "mcphub.commands.servers:servers", "Built integrations: list, show, versions, deploy, rollback, share, delete."
+    ),
 }
 
 

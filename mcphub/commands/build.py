@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mcphub.commands._options import data_dir_option, user_option
+
 if TYPE_CHECKING:
     from mcphub.builder.build import BuildResult, StageReport
 
@@ -47,6 +49,14 @@ __all__ = ["build"]
     help="Let the fetch, the clone and the tools' calls reach private and loopback addresses (a local API).",
 )
 @click.option("--force", is_flag=True, help="Replace a spec of the same slug.")
+@click.option(
+    "--deploy",
+    is_flag=True,
+    help="Store it in the hub's database as the user's integration (versions, rollback: `mcphub servers`) and make "
+    "it live on every hub process sharing the database; nothing is written to --out or --catalog.",
+)
+@user_option
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result (tools, stages, LLM use) as JSON.")
 def build(
     source: str,
@@ -57,13 +67,16 @@ def build(
     base_url: str | None,
     allow_private_network: bool,
     force: bool,
+    deploy: bool,
+    user_email: str | None,
+    data_dir: Path,
     as_json: bool,
 ) -> None:
     """Turn an API description, a URL, a repository, docs or a text into a spec, and compile it.
 
     SOURCE is a file (OpenAPI/Swagger JSON or YAML, a Postman collection), a URL (a description, or a docs page
-    to crawl), a git URL or a local folder (its OpenAPI file, else its FastAPI/Flask routes), or `-` with
-    --kind text to read a plain description from stdin. Each stage prints as it ends, with its time (and the
+    to crawl), a git URL or a local folder (its OpenAPI file, else its FastAPI/Flask/Express/Fastify/NestJS
+    routes), or `-` with --kind text to read a plain description from stdin. Each stage prints as it ends, with its time (and the
     LLM's tokens and cost where one was used). The spec and its pinned source are ordinary files: review them,
     curate `tools:`, and `mcphub compile` rebuilds offline. Then `mcphub add`'s reload and enable steps, or a
     restart, serve it.
@@ -75,7 +88,13 @@ def build(
       mcphub build https://github.com/acme/orders-service.git --base-url https://orders.acme.example
       mcphub build ./my-flask-app --base-url http://127.0.0.1:5000 --allow-private-network
       echo "Acme's invoices API at https://api.acme.example ..." | mcphub build - --kind text
+      mcphub build petstore.yaml --slug pets --deploy --user ada@example.com
     """
+    if deploy:
+        _build_and_deploy(
+            source, kind, slug, catalog_dir, base_url, allow_private_network, user_email, data_dir, as_json
+        )
+        return
     import anyio
 
     from mcphub.builder.build import BuildOptions
@@ -102,6 +121,64 @@ def build(
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
         return
     _print_result(result)
+
+
+def _build_and_deploy(
+    source: str,
+    kind: str | None,
+    slug: str | None,
+    catalog_dir: Path,
+    base_url: str | None,
+    allow_private: bool,
+    user_email: str | None,
+    data_dir: Path,
+    as_json: bool,
+) -> None:
+    """`--deploy`: the source becomes a stored, versioned integration of the user, built and made live."""
+    import re
+
+    from mcphub.commands._common import emit, open_tenancy, resolve_user, run
+    from mcphub.commands.integrations import load_catalog
+    from mcphub.commands.servers import _print_stage as print_stage
+    from mcphub.servers import BuildFailed, Servers, SourceInput
+
+    if source == "-":
+        given = SourceInput("text", data=sys.stdin.read().encode(), filename="description.txt", as_kind="text")
+    elif re.match(r"^[a-z]+://", source):
+        given = SourceInput("url", url=source, as_kind=kind)  # type: ignore[arg-type]  # click.Choice
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise click.ClickException(f"{source}: no such file (--deploy takes a file, a URL or - for a text)")
+        given = SourceInput("file", data=path.read_bytes(), filename=path.name, as_kind=kind)  # type: ignore[arg-type]
+    taken = list(load_catalog((catalog_dir,)))
+
+    async def go() -> None:
+        async with open_tenancy(data_dir) as tenancy:
+            user = await resolve_user(tenancy, user_email)
+            service = Servers(tenancy, taken=lambda: taken)
+            progress = None if as_json else print_stage
+            created = await service.create(
+                user, given, slug=slug, base_url=base_url, allow_private=allow_private, progress=progress
+            )
+            try:
+                info = await service.deploy(user, created.info.slug, progress=progress)
+            except BuildFailed as exc:
+                raise click.ClickException(
+                    f"{exc}; it is stored as version {created.version.number}: fix it with `mcphub servers`"
+                ) from None
+            live = await service.version(user, info.slug, info.deployed_version)
+        if as_json:
+            emit(True, {"server": info, "tools": live.tools, "warnings": created.warnings, "llm": created.llm}, [], [])
+            return
+        click.echo(
+            f"✓ {info.slug} version {info.deployed_version} is live for {user.email}: {len(live.tools or [])} tools"
+        )
+        for warning in created.warnings[:20]:
+            click.echo(f"  warning: {warning}")
+        click.echo(f"  docs     /integrations/{info.slug}/docs;  versions: mcphub servers versions {info.slug}")
+
+    run(go())
 
 
 def _print_stage(report: StageReport) -> None:

@@ -83,11 +83,23 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     is_flag=True,
     help="Change nothing; exit 1 if any package in --out is stale (its new build is scanned too) or orphaned.",
 )
+@click.option(
+    "--no-test",
+    "no_test",
+    is_flag=True,
+    help="Leave out the test stage (the scan still runs); `mcphub test` runs it on its own later.",
+)
 @click.option("--slug", help="Slug for a single raw API description (default: from its file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
 def compile(
-    paths: tuple[Path, ...], out_dir: Path | None, check: bool, slug: str | None, as_json: bool, verbose: bool
+    paths: tuple[Path, ...],
+    out_dir: Path | None,
+    check: bool,
+    no_test: bool,
+    slug: str | None,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     """Compile hub specs or API descriptions into MCP packages.
 
@@ -98,7 +110,9 @@ def compile(
     offline) of every package that changed; a finding fails that package with file:line and leaves
     the previous package in place. Nothing changed, nothing scanned: `--check` on an up-to-date tree
     does not start semgrep. semgrep is $MCPHUB_SEMGREP, else .tools/semgrep (`make install`), else
-    the one on PATH.
+    the one on PATH. Then the test stage calls every HTTP tool of each package that passed against a
+    mock of its source (as `mcphub test` does); a failing tool fails its package. `--no-test` leaves
+    the test stage out, never the scan.
 
     Exit status 1 when any integration failed, including one whose source is missing or cannot be
     fetched: its previous package (if any) is left in place and stays served, and the message says so.
@@ -123,7 +137,7 @@ def compile(
 
     progress = Progress(len(targets))
     try:
-        reports = compile_targets(targets, out_dir, check=check, progress=progress.stage)
+        reports = compile_targets(targets, out_dir, check=check, test=not no_test, progress=progress.stage)
     finally:
         progress.close()
     for report in reports:
@@ -137,7 +151,14 @@ def compile(
     scanned = [r for r in reports if r.scan_seconds is not None]
     if scanned and not as_json:
         count = f"{len(scanned)} package{'s' if len(scanned) != 1 else ''}"
-        click.echo(f"  scan: {count} in one semgrep run, {scanned[0].scan_seconds:.2f}s", err=True)
+        first = scanned[0]
+        if first.scan_files and first.scan_reused == first.scan_files:
+            how = "every file passed the scan before in these same bytes, semgrep not run"
+        elif first.scan_reused:
+            how = f"in one semgrep run ({first.scan_reused} of {first.scan_files} files passed before in these bytes)"
+        else:
+            how = "in one semgrep run"
+        click.echo(f"  scan: {count} {how}, {first.scan_seconds:.2f}s", err=True)
 
     failed = [r for r in reports if r.error or r.kept]
     stale = [r for r in reports if r.stale]

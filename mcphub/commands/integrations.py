@@ -9,6 +9,7 @@ import click
 from mcphub.commands._common import data_dir_option, emit, json_option, open_tenancy, resolve_user, run, user_option
 from mcphub.commands._options import catalog_option
 from mcphub.compiler.ir import Integration
+from mcphub.runtime.tenancy.services import Tenancy
 
 
 def load_catalog(dirs: tuple[Path, ...]) -> dict[str, Integration]:
@@ -43,6 +44,9 @@ def list_(catalogs: tuple[Path, ...], user_email: str | None, data_dir: Path, as
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
             states = await tenancy.integrations.states(user.id)
+            built = await _built(tenancy, user.id)
+        for slug, made in built.items():
+            catalog.setdefault(slug, made)
         items = []
         for slug in sorted(set(catalog) | set(states)):
             state = states.get(slug)
@@ -74,14 +78,23 @@ def list_(catalogs: tuple[Path, ...], user_email: str | None, data_dir: Path, as
     run(go())
 
 
+async def _built(tenancy: Tenancy, user_id: int) -> dict[str, Integration]:
+    """The deployed built integrations the user may see (their own and the shared ones), by slug."""
+    return {slug: Integration.from_manifest(data) for slug, data in (await tenancy.builds.manifests(user_id)).items()}
+
+
 def _toggle(slug: str, enabled: bool, catalogs: tuple[Path, ...], user_email: str | None, data_dir: Path) -> None:
     catalog = load_catalog(catalogs)
-    if catalog and slug not in catalog:
-        raise click.ClickException(f"no integration {slug!r} in the catalog; `mcphub integrations list` shows them")
 
     async def go() -> None:
         async with open_tenancy(data_dir) as tenancy:
             user = await resolve_user(tenancy, user_email)
+            if slug not in catalog:
+                catalog.update(await _built(tenancy, user.id))
+            if catalog and slug not in catalog:
+                raise click.ClickException(
+                    f"no integration {slug!r} in the catalog; `mcphub integrations list` shows them"
+                )
             await tenancy.integrations.set_enabled(user.id, slug, enabled)
             state = (await tenancy.integrations.states(user.id))[slug]
         click.echo(f"{slug}: {'enabled' if enabled else 'disabled'} for {user.email}")

@@ -62,6 +62,9 @@ class CompileReport:
     error: str | None = None
     findings: list[Finding] = field(default_factory=list)  # the scan's, when it rejected this build
     scan_seconds: float | None = None  # the one scan run this package was part of (None: not scanned)
+    scan_reused: int = 0  # files of that run whose exact bytes passed the scan before (not given to semgrep again)
+    scan_files: int = 0  # files of that run in all
+    test_seconds: float | None = None  # this package's test stage (None: not tested)
     kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
     lint: LintReport | None = None  # the description linter's score of the compiled tools
@@ -185,13 +188,19 @@ def source_label(target: Target) -> str:
 
 
 def compile_targets(
-    targets: Sequence[Target], out_dir: Path, *, check: bool = False, progress: ProgressCallback | None = None
+    targets: Sequence[Target],
+    out_dir: Path,
+    *,
+    check: bool = False,
+    test: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> list[CompileReport]:
     """Compile every target into `out_dir/<slug>/` (or, with check, only compare), in target order.
 
     Each target is built in a staging folder and compared with its package in `out_dir`; then one scan
     runs over every package that would change (none at all when nothing changed); only then are the
     changed packages that passed swapped in. A target that fails any stage leaves its package as it was.
+    With `test=False` the test stage is left out (the scan never is).
     """
     if not check:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,11 +213,20 @@ def compile_targets(
             reports.append(report)
             if build is not None:
                 changed.append(build)
-        _scan(changed, progress, check=check)
-        if changed:  # the test stage, which loads the runtime: only when a package changed
-            from mcphub.compiler.testing import check_builds
-
-            check_builds(changed, progress)
+        pending = _start_scan(changed, progress)
+        try:
+            if changed and test:
+                # The test stage's libraries (hypothesis, openapi-core, the runtime) load while semgrep runs in its
+                # own process; nothing of the packages being scanned is run before the scan has passed them.
+                from mcphub.compiler.testing import check_builds
+        finally:
+            _finish_scan(changed, pending, check=check)
+        if changed and test:  # the test stage, which loads the runtime: only when a package changed
+            for build in changed:
+                if build.report.error is None:
+                    started = time.perf_counter()
+                    check_builds([build], progress)
+                    build.report.test_seconds = time.perf_counter() - started
         if not check:
             for build in changed:
                 if build.report.error is None:
@@ -218,10 +236,10 @@ def compile_targets(
 
 
 def compile_target(
-    target: Target, out_dir: Path, *, check: bool = False, progress: ProgressCallback | None = None
+    target: Target, out_dir: Path, *, check: bool = False, test: bool = True, progress: ProgressCallback | None = None
 ) -> CompileReport:
     """Compile one target (see `compile_targets`)."""
-    return compile_targets([target], out_dir, check=check, progress=progress)[0]
+    return compile_targets([target], out_dir, check=check, test=test, progress=progress)[0]
 
 
 @dataclass(slots=True)
@@ -296,23 +314,49 @@ def _differing_files(staged: Path, final: Path) -> list[str]:
     return differing
 
 
-def _scan(builds: list[_Build], progress: ProgressCallback | None, *, check: bool) -> None:
-    """One semgrep run over every changed package; a finding (or a failed scan) fails that package's build."""
+@dataclass(slots=True)
+class _PendingScan:
+    """The one semgrep run over every changed package, under way; `error` when it could not start."""
+
+    started: float
+    run: scan.PendingScan | None = None
+    error: ScanError | None = None
+
+
+def _start_scan(builds: list[_Build], progress: ProgressCallback | None) -> _PendingScan | None:
+    """Start one semgrep run over every changed package (None: nothing changed, nothing to scan)."""
     if not builds:
-        return
+        return None
     if progress:
         progress(f"{len(builds)} package{'s' if len(builds) != 1 else ''}", "scan")
-    started = time.perf_counter()
+    pending = _PendingScan(started=time.perf_counter())
     files = [path for build in builds for path in sorted(build.staged.rglob("*")) if path.is_file()]
     try:
-        findings = scan.scan(files)
+        pending.run = scan.start_scan(files)
     except ScanError as exc:
+        pending.error = exc
+    return pending
+
+
+def _finish_scan(builds: list[_Build], pending: _PendingScan | None, *, check: bool) -> None:
+    """Wait for the scan; a finding (or a failed scan) fails that package's build."""
+    if pending is None:
+        return
+    findings: list[Finding] = []
+    if pending.error is None and pending.run is not None:
+        try:
+            findings = pending.run.wait()
+        except ScanError as exc:
+            pending.error = exc
+    if pending.error is not None:
         for build in builds:
-            build.report.error = str(exc)
-        findings = []
-    seconds = time.perf_counter() - started
+            build.report.error = str(pending.error)
+    seconds = time.perf_counter() - pending.started
+    reused = pending.run.reused if pending.run is not None else 0
+    files = len(pending.run.targets) + reused if pending.run is not None else 0
     for build in builds:
         build.report.scan_seconds = seconds
+        build.report.scan_reused, build.report.scan_files = reused, files
         staged = build.staged.resolve()
         # Findings name the package's own path (generated/<slug>/server.py), not the staging folder.
         build.report.findings = [
@@ -373,6 +417,7 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "error": report.error,
         "findings": [finding.to_json() for finding in report.findings],
         "scan_seconds": None if report.scan_seconds is None else round(report.scan_seconds, 3),
+        "test_seconds": None if report.test_seconds is None else round(report.test_seconds, 3),
         "kept": report.kept,
         "lint": None if report.lint is None else report.lint.as_dict(),
     }

@@ -15,6 +15,7 @@ only in part.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -23,11 +24,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mcphub.compiler.errors import ScanError
 
-__all__ = ["RULES_DIR", "SEMGREP_VERSION", "Finding", "ScanError", "find_semgrep", "scan"]
+__all__ = ["RULES_DIR", "SEMGREP_VERSION", "Finding", "PendingScan", "ScanError", "find_semgrep", "scan", "start_scan"]
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 # The version the rules are tested with; `make install` puts it in .tools/semgrep (its own venv: semgrep
@@ -88,21 +89,49 @@ def find_semgrep() -> Path:
 
 def scan(files: Sequence[Path]) -> list[Finding]:
     """Run semgrep once over `files` with the local rules; findings sorted by file and line."""
-    if not files:
-        return []
-    targets = [path.resolve() for path in files]
-    semgrep = find_semgrep()
-    with tempfile.TemporaryDirectory(prefix="mcphub-scan-") as home:
+    return start_scan(files).wait()
+
+
+class PendingScan:
+    """A semgrep run under way (`start_scan`); `wait` returns its findings or raises ScanError.
+
+    The caller may do other work meanwhile (the pipeline imports the test stage's libraries), but nothing that
+    runs the code being scanned.
+    """
+
+    def __init__(self, targets: list[Path]) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._home: tempfile.TemporaryDirectory[str] | None = None
+        self._handles: list[IO[bytes]] = []
+        self.targets: list[Path] = []  # the files semgrep is given
+        self.reused = 0  # files whose exact bytes passed this scan before, not scanned again
+        if not targets:
+            return
+        # Looked for even when every file passed before: the scan stage needs its tool either way.
+        self.semgrep = find_semgrep()
+        self._passed = _Passed(self.semgrep)
+        self._keys: dict[Path, str] = {}
+        for path in targets:
+            key = self._passed.key(path)
+            if self._passed.known(key):
+                self.reused += 1
+            else:
+                self.targets.append(path)
+                self._keys[path] = key
+        if not self.targets:
+            return
+        self._home = tempfile.TemporaryDirectory(prefix="mcphub-scan-")
+        home = Path(self._home.name)
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         env |= {
             "SEMGREP_SEND_METRICS": "off",
             "SEMGREP_ENABLE_VERSION_CHECK": "0",
-            "SEMGREP_SETTINGS_FILE": str(Path(home) / "settings.yml"),
-            "SEMGREP_LOG_FILE": str(Path(home) / "semgrep.log"),
-            "SEMGREP_VERSION_CACHE_PATH": str(Path(home) / "version"),
+            "SEMGREP_SETTINGS_FILE": str(home / "settings.yml"),
+            "SEMGREP_LOG_FILE": str(home / "semgrep.log"),
+            "SEMGREP_VERSION_CACHE_PATH": str(home / "version"),
         }
         command = [
-            str(semgrep),
+            str(self.semgrep),
             "scan",
             # the OCaml engine end to end: ~0.2 s of start-up instead of ~2 s for the Python front end
             "--experimental",
@@ -117,16 +146,99 @@ def scan(files: Sequence[Path]) -> list[Finding]:
             "--quiet",
             *map(str, targets),
         ]
+        # Output into files, not pipes: a pipe nobody reads while the caller works would stall semgrep.
+        self._stdout = (home / "stdout.json").open("w+b")
+        self._stderr = (home / "stderr.txt").open("w+b")
+        self._handles = [self._stdout, self._stderr]
         try:
             # cwd is the empty temp folder: no .semgrepignore or git repository around to change the targets
-            result = subprocess.run(
-                command, capture_output=True, text=True, cwd=home, env=env, timeout=_RUN_TIMEOUT_S, check=False
+            self._process = subprocess.Popen(
+                command, stdout=self._stdout, stderr=self._stderr, cwd=home, env=env, stdin=subprocess.DEVNULL
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ScanError(f"semgrep ({semgrep}) could not run: {exc}") from exc
-    output = _parse_output(result, semgrep)
-    _check_complete(output, targets)
-    return sorted([*_syntax_findings(targets), *_findings(output)], key=lambda f: (str(f.path), f.line, f.rule))
+        except OSError as exc:
+            self._close()
+            raise ScanError(f"semgrep ({self.semgrep}) could not run: {exc}") from exc
+
+    def wait(self) -> list[Finding]:
+        if self._process is None:
+            return []
+        assert self._home is not None
+        try:
+            try:
+                returncode = self._process.wait(timeout=_RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired as exc:
+                self._process.kill()
+                self._process.wait()
+                raise ScanError(f"semgrep ({self.semgrep}) could not run: {exc}") from exc
+            self._stdout.seek(0)
+            self._stderr.seek(0)
+            result = subprocess.CompletedProcess(
+                self._process.args,
+                returncode,
+                self._stdout.read().decode("utf-8", errors="replace"),
+                self._stderr.read().decode("utf-8", errors="replace"),
+            )
+        finally:
+            self._close()
+        output = _parse_output(result, self.semgrep)
+        _check_complete(output, self.targets)
+        findings = sorted(
+            [*_syntax_findings(self.targets), *_findings(output)], key=lambda f: (str(f.path), f.line, f.rule)
+        )
+        failed = {finding.path for finding in findings}
+        for path in self.targets:
+            if path not in failed:
+                self._passed.record(self._keys[path])
+        return findings
+
+    def _close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        self._handles = []
+        if self._home is not None:
+            self._home.cleanup()
+            self._home = None
+        self._process = None
+
+
+class _Passed:
+    """The file contents that passed the scan before, by content hash: a file is never scanned twice in the same bytes.
+
+    The key covers the bytes and the file's suffix (which picks semgrep's language), the rules (every rule file's
+    name and bytes) and the semgrep binary (its path, size and modification time), so a change to any of them
+    scans again. Only passes are remembered: a file with a finding is scanned (and reported) every time. Kept in
+    `$MCPHUB_CACHE_DIR/scan` (one empty file per key); a cache that cannot be written just means scanning again.
+    """
+
+    def __init__(self, semgrep: Path) -> None:
+        from mcphub.compiler.fetch import cache_root
+
+        self.root = cache_root() / "scan"
+        digest = hashlib.sha256(b"mcphub scan cache 1\0")
+        binary = semgrep.resolve()
+        stat = binary.stat()
+        digest.update(f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        for rule in sorted(RULES_DIR.glob("*.yaml")):
+            digest.update(rule.name.encode() + b"\0" + rule.read_bytes() + b"\0")
+        self.setup = digest.digest()
+
+    def key(self, path: Path) -> str:
+        return hashlib.sha256(self.setup + path.suffix.encode() + b"\0" + path.read_bytes()).hexdigest()
+
+    def known(self, key: str) -> bool:
+        return (self.root / key[:2] / key).is_file()
+
+    def record(self, key: str) -> None:
+        try:
+            (self.root / key[:2]).mkdir(parents=True, exist_ok=True)
+            (self.root / key[:2] / key).touch()
+        except OSError:
+            pass
+
+
+def start_scan(files: Sequence[Path]) -> PendingScan:
+    """Start semgrep over `files` with the local rules and return at once; `.wait()` gives the findings."""
+    return PendingScan([path.resolve() for path in files])
 
 
 def _syntax_findings(targets: list[Path]) -> list[Finding]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,12 +285,12 @@ def _package_dirs(catalog_dirs: Iterable[Path]) -> list[Path]:
 
 
 def _scan(
-    catalog_dirs: list[Path], current: Mapping[str, str]
+    catalog_dirs: list[Path], current: Mapping[str, str], extra: Iterable[Path] = ()
 ) -> tuple[dict[str, tuple[str, Path, Package | None]], dict[str, str]]:
     """Load changed packages (blocking: imports); an unchanged one comes back as None, to be carried over."""
     results: dict[str, tuple[str, Path, Package | None]] = {}
     errors: dict[str, str] = {}
-    for directory in _package_dirs(catalog_dirs):
+    for directory in [*_package_dirs(catalog_dirs), *extra]:
         try:
             fingerprint = _fingerprint(directory)
             key = str(directory.resolve())
@@ -305,8 +305,16 @@ def _scan(
 class Catalog:
     """The mounted packages of a hub; `reload()` rescans and swaps atomically."""
 
-    def __init__(self, catalog_dirs: Iterable[Path], *, executors: Executors | None = None) -> None:
+    def __init__(
+        self,
+        catalog_dirs: Iterable[Path],
+        *,
+        executors: Executors | None = None,
+        extra_dirs: Callable[[], Iterable[Path]] | None = None,
+    ) -> None:
         self.catalog_dirs = [Path(d) for d in catalog_dirs]
+        # Package folders besides the catalog dirs' children: the deployed built integrations (tenancy/builds.py).
+        self.extra_dirs = extra_dirs
         self.executors = executors if executors is not None else Executors()
         self.snapshot = Snapshot()
         self._lock = anyio.Lock()
@@ -317,7 +325,8 @@ class Catalog:
             old = self.snapshot
             by_dir = {str(m.package.directory.resolve()): m for m in old.mounts.values()}
             fingerprints = {key: mount.fingerprint for key, mount in by_dir.items()}
-            scanned, errors = await anyio.to_thread.run_sync(_scan, self.catalog_dirs, fingerprints)
+            extra = list(self.extra_dirs()) if self.extra_dirs is not None else []
+            scanned, errors = await anyio.to_thread.run_sync(_scan, self.catalog_dirs, fingerprints, extra)
 
             mounts: dict[str, Mount] = {}
             fresh: list[Mount] = []

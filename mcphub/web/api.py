@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -50,6 +50,8 @@ from mcphub.web.sessions import SESSION_COOKIE, WebSessions
 __all__ = [
     "API_PREFIX",
     "SESSION_COOKIE",
+    "ApiError",
+    "ApiExtension",
     "create_api_routes",
     "invite_url",
     "openapi_document",
@@ -144,6 +146,17 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+@dataclass(frozen=True, slots=True)
+class ApiExtension:
+    """More routes under /api/v1 from another module (e.g. `web/servers_api.py`), with the same authentication,
+    CSRF, errors and audit (`routes` gets the API object: `caller`, `body`, `endpoint`), documented in the same
+    OpenAPI document (`paths(prefix, error_response)` and request `bodies` by schema name)."""
+
+    routes: Callable[[Any], Sequence[BaseRoute]]
+    paths: Callable[[str, dict[str, Any]], dict[str, dict[str, Any]]]
+    bodies: dict[str, type[BaseModel]]
+
+
 def _json(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return _json(asdict(value))
@@ -172,7 +185,14 @@ class Caller:
 
 
 class _Api:
-    def __init__(self, tenancy: Tenancy, catalog: CatalogSource | None, secure_cookies: bool | None) -> None:
+    def __init__(
+        self,
+        tenancy: Tenancy,
+        catalog: CatalogSource | None,
+        secure_cookies: bool | None,
+        extensions: Sequence[ApiExtension] = (),
+    ) -> None:
+        self.extensions = tuple(extensions)
         self.t = tenancy
         self.catalog = catalog
         self.secure_cookies = secure_cookies
@@ -407,7 +427,8 @@ class _Api:
     async def integrations(self, request: Request) -> Response:
         caller = await self.caller(request)
         states = await self.t.integrations.states(caller.user.id)
-        catalog = self._catalog()
+        # Other users' private built integrations are not in this user's catalog.
+        catalog = {s: i for s, i in self._catalog().items() if self.t.builds.may_see(caller.user.id, s)}
         items = []
         for slug in sorted(set(catalog) | set(states)):
             integration, state = catalog.get(slug), states.get(slug)
@@ -621,7 +642,7 @@ class _Api:
         return _ok({"grant": self._grant(await revoke_grant(self.t.db, grant_id, user_id=owner))})
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_document())
+        return JSONResponse(openapi_document(self.extensions))
 
 
 async def sign_in_wait(tenancy: Tenancy, request: Request, email: str) -> float:
@@ -670,6 +691,7 @@ def create_api_routes(
     *,
     catalog: CatalogSource | None = None,
     secure_cookies: bool | None = None,
+    extensions: Sequence[ApiExtension] = (),
 ) -> list[BaseRoute]:
     """The /api/v1 routes and /oauth/callback/{slug} over the tenancy services.
 
@@ -677,9 +699,9 @@ def create_api_routes(
     hub's sign-up policy (`runtime/tenancy/signup.py`): the first account always, then closed / invite / open.
     `secure_cookies` None: Secure when the request or MCPHUB_PUBLIC_URL is https.
     """
-    api = _Api(services, catalog, secure_cookies)
+    api = _Api(services, catalog, secure_cookies, extensions)
     e = api.endpoint
-    routes: list[Route | Mount] = [
+    routes: list[BaseRoute] = [
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/auth/sign-up", e(api.sign_up), methods=["POST"]),
         Route("/auth/sign-in", e(api.sign_in), methods=["POST"]),
@@ -704,6 +726,8 @@ def create_api_routes(
         Route("/oauth-clients", e(api.oauth_clients), methods=["GET"]),
         Route("/oauth-clients/{slug}", e(api.oauth_client), methods=["PUT", "DELETE"]),
     ]
+    for extension in api.extensions:
+        routes += extension.routes(api)
     return [
         Mount(API_PREFIX, app=Router(routes, default=_no_such_path)),
         Route("/oauth/callback/{slug}", api.oauth_callback, methods=["GET"]),
@@ -828,8 +852,8 @@ _OPERATIONS: list[tuple[str, str, str, str | None, int, list[dict[str, Any]]]] =
 ]
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of this API."""
+def openapi_document(extensions: Sequence[ApiExtension] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of this API (with the routes of its extensions)."""
     paths: dict[str, dict[str, Any]] = {}
     for path, method, summary_text, body, status, params in _OPERATIONS:
         operation: dict[str, Any] = {
@@ -859,7 +883,15 @@ def openapi_document() -> dict[str, Any]:
         if not path.startswith("/auth/sign-") and (path, method) != ("/signup-policy", "get"):
             operation["security"] = [{"session": [], "csrf": []}, {"adminKey": []}]
         paths.setdefault(API_PREFIX + path, {})[method] = operation
-    schemas: dict[str, Any] = {name: model.model_json_schema() for name, model in _BODIES.items()}
+    bodies = dict(_BODIES)
+    for extension in extensions:
+        paths.update(extension.paths(API_PREFIX, _ERROR))
+        bodies.update(extension.bodies)
+    schemas: dict[str, Any] = {}
+    for name, model in bodies.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))  # nested models become components of their own
+        schemas[name] = schema
     schemas["Error"] = {
         "type": "object",
         "properties": {

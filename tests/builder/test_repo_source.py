@@ -162,7 +162,9 @@ def test_a_repository_s_own_openapi_file_wins(tmp_path: Path) -> None:
 def test_a_repository_with_nothing_to_read_says_so(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# just words")
     (tmp_path / "broken.py").write_text("def (:\n")
-    with pytest.raises(SourceError, match="no OpenAPI/Swagger description and no FastAPI or Flask routes"):
+    with pytest.raises(
+        SourceError, match="no OpenAPI/Swagger description and no FastAPI, Flask, Express, Fastify or NestJS routes"
+    ):
         read_repository(tmp_path)
     assert "broken.py: not readable as Python" in scan_python_routes(tmp_path).warnings[0]
 

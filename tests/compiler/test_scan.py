@@ -18,7 +18,7 @@ from mcphub.cli import main
 from mcphub.compiler import codegen
 from mcphub.compiler.codegen import PACKAGE_FILES
 from mcphub.compiler.pipeline import Target, build_integration, source_label
-from mcphub.compiler.scan import RULES_DIR, scan
+from mcphub.compiler.scan import RULES_DIR, find_semgrep, scan
 
 REPO = Path(__file__).resolve().parents[2]
 PETSTORE = Path(__file__).parent / "fixtures" / "openapi" / "petstore30.yaml"
@@ -333,3 +333,43 @@ def test_an_up_to_date_tree_never_starts_semgrep(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("MCPHUB_SEMGREP")
     assert _compile(str(spec), "--out", str(out))[0] == 0
     assert _package_bytes(out / "pets") == before
+
+
+def test_a_file_is_not_scanned_twice_in_the_same_bytes_but_changed_code_always_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCPHUB_CACHE_DIR", str(tmp_path / "cache"))
+    # semgrep behind a switch: the real one while `allowed` exists, else a run that fails loudly. One binary (the
+    # cache key names it), so a failing compile below proves semgrep was started, and a passing one that it was not.
+    allowed = tmp_path / "allowed"
+    allowed.touch()
+    switch = tmp_path / "semgrep"
+    switch.write_text(
+        f"#!/bin/sh\n[ -e {allowed} ] && exec {find_semgrep()} \"$@\"\necho 'semgrep was started' >&2\nexit 2\n"
+    )
+    switch.chmod(0o755)
+    monkeypatch.setenv("MCPHUB_SEMGREP", str(switch))
+    spec = _spec(tmp_path)
+    code, output = _compile(str(spec), "--out", str(tmp_path / "first"), "--no-test")
+    assert code == 0 and "scan: 1 package in one semgrep run," in output, output
+
+    # The same package into a new folder needs no semgrep: its files passed in these bytes.
+    allowed.unlink()
+    code, output = _compile(str(spec), "--out", str(tmp_path / "second"), "--no-test")
+    assert code == 0 and "semgrep not run" in output, output
+    assert _package_bytes(tmp_path / "second" / "pets") == _package_bytes(tmp_path / "first" / "pets")
+
+    # Changed code is scanned: server.py's new bytes go to semgrep (which fails here), the rest was seen before.
+    _tamper(monkeypatch, lambda slug, server: server + "\n# a change\n")
+    code, output = _compile(str(spec), "--out", str(tmp_path / "third"), "--no-test")
+    assert code == 1 and "semgrep was started" in output, output
+    assert not (tmp_path / "third" / "pets").exists()
+    allowed.touch()
+    code, output = _compile(str(spec), "--out", str(tmp_path / "third"), "--no-test")
+    assert code == 0 and "(3 of 4 files passed before in these bytes)" in output, output
+
+    # A finding is never remembered as a pass: the same bad bytes are scanned and refused every time.
+    _tamper(monkeypatch, lambda slug, server: server + "\nimport pickle\n")
+    for attempt in ("fourth", "fifth"):
+        code, output = _compile(str(spec), "--out", str(tmp_path / attempt), "--no-test")
+        assert code == 1 and "unsafe-deserialization" in output, (attempt, output)

@@ -1,17 +1,22 @@
-"""The builder in the browser (admins), against a real `mcphub serve` process and a local stand-in API.
+"""The builder in the browser, against a real `mcphub serve` process and a local stand-in API (Debian's Chromium).
 
-An admin uploads the OpenAPI document of a small shelter API served by the stand-in on 127.0.0.1, sees the
-build's stages and the tools made, deploys, and an official MCP SDK client with the admin's key hears
-`tools/list_changed`, lists the new tools and calls one, which reaches the stand-in. A broken upload shows
-the file and line and deploys nothing; a user who is not an admin gets 403 at /build. Every page is checked
-with axe-core and must need nothing its Content-Security-Policy refuses.
+The whole path: an admin uploads the OpenAPI document of a small shelter API served by the stand-in on 127.0.0.1,
+reviews it (unticks one operation, renames one tool, edits one description, picks the API-key header), builds and
+deploys; an official MCP SDK client with the admin's key hears `tools/list_changed` and sees exactly the reviewed
+tools, and a call reaches the stand-in with the key in the chosen header; the spec is edited in the editor into
+a new version, deployed, then rolled back, and the client sees the tools of each. A broken upload shows the file
+and line and stores nothing; a member builds their own. Every page is checked with axe-core and must need nothing
+its Content-Security-Policy refuses.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -46,10 +51,12 @@ paths:
   /pets:
     get:
       operationId: listPets
+      tags: [pets]
       summary: List the pets in the shelter
       responses: {{"200": {{description: The pets, content: {{application/json: {{schema: {{type: array}}}}}}}}}}
     post:
       operationId: createPet
+      tags: [pets]
       summary: Register a new pet
       requestBody:
         required: true
@@ -59,10 +66,12 @@ paths:
     parameters: [{{name: petId, in: path, required: true, schema: {{type: string}}, description: The pet's id}}]
     get:
       operationId: getPet
+      tags: [pets]
       summary: Get one pet by its id
       responses: {{"200": {{description: The pet, content: {{application/json: {{schema: {{type: object}}}}}}}}}}
     delete:
       operationId: deletePet
+      tags: [admin]
       summary: Remove a pet from the shelter
       responses: {{"204": {{description: Removed}}}}
 """
@@ -106,7 +115,17 @@ async def _served(base: str) -> list[str]:
     return packages
 
 
-async def test_an_admin_builds_and_deploys_an_integration_a_client_then_calls(
+async def _shelter_tools(client: Any) -> set[str]:
+    return {
+        tool.name for tool in (await client.list_tools(cache_mode="refresh")).tools if tool.name.startswith("shelter__")
+    }
+
+
+async def _set_spec(page: Page, text: str) -> None:
+    await page.evaluate("text => window.specEditor.getModel().setValue(text)", text)
+
+
+async def test_upload_review_deploy_call_edit_and_roll_back(
     tab: Page, hub: DashHub, upstream: Upstream, root: Path
 ) -> None:
     page, base = tab, hub.base
@@ -114,29 +133,65 @@ async def test_an_admin_builds_and_deploys_an_integration_a_client_then_calls(
     source.write_text(shelter_openapi(upstream.base_url))
     await sign_in(page, base, hub.admin.email, ADMIN_PASSWORD)
 
+    # Step 1: the source.
     await page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Build").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Build an integration")
-    await expect(page.get_by_text("Per-user builds")).to_be_visible()
     await page.get_by_label("OpenAPI (JSON or YAML) or Postman collection").set_input_files(source)
     await expect(page.get_by_text(re.compile(r"shelter\.yaml \(\d+ KB\) is ready to build"))).to_be_visible()
     await page.get_by_label("Slug (optional)").fill("shelter")
     await page.get_by_label("Let the build and the tools reach private addresses").check()
     await check_page(page, "build-upload")
-    await page.get_by_role("button", name="Build", exact=True).click()
+    await page.get_by_role("button", name="Read the source").click()
 
-    # The result: every stage with its time, the tools made with method, path and the destructive badge.
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Built shelter")
+    # Step 2: the review. Operations grouped by tag; the destructive one unticked.
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Review Animal Shelter")
     stages = page.get_by_test_id("stages")
-    for stage in ("fetch", "analyze", "parse", "codegen", "scan", "test"):
+    for stage in ("fetch", "analyze"):
         await expect(stages.locator("tr", has_text=stage).first).to_contain_text(" s")
-    tools = page.get_by_test_id("tools")
-    await expect(tools.locator("tr", has_text="get_pet")).to_contain_text("GET /pets/{petId}")
-    deleting = tools.locator("tr", has_text="delete_pet")
-    await expect(deleting).to_be_visible()
-    for shown in ("DELETE /pets/{petId}", "destructive", "off until enabled in the spec"):
-        await expect(deleting).to_contain_text(shown)
-    await check_page(page, "build-result")
-    assert (root / "specs" / "shelter.yaml").is_file() and "shelter" not in await _served(base)
+    await expect(page.get_by_role("group", name="pets")).to_be_visible()
+    await expect(page.get_by_label("Use DELETE /pets/{petId}")).not_to_be_checked()
+    await expect(page.get_by_label("Use GET /pets/{petId}")).to_be_checked()
+    await expect(page.get_by_test_id("selected-count")).to_have_text("3 selected")
+
+    # Search narrows the list; select none / all act on the visible rows of a group.
+    await page.get_by_label("Search operations").fill("remove")
+    await expect(page.get_by_label("Use GET /pets", exact=True)).to_be_hidden()
+    await page.get_by_label("Search operations").fill("")
+    pets = page.get_by_role("group", name="pets")
+    await pets.get_by_role("button", name="Select none").click()
+    await expect(page.get_by_test_id("selected-count")).to_have_text("0 selected")
+    await pets.get_by_role("button", name="Select all").click()
+    await expect(page.get_by_test_id("selected-count")).to_have_text("3 selected")
+
+    # Untick one operation, rename one tool (checked live), edit one description, pick the API-key header.
+    await page.get_by_label("Use POST /pets").uncheck()
+    name = page.get_by_label("Tool name for GET /pets/{petId}")
+    await name.fill("fetch pet")
+    await expect(page.get_by_text("Only letters, digits, _ and - (e.g. fetch_pet).")).to_be_visible()
+    await expect(page.get_by_role("button", name="Build version 2")).to_be_disabled()
+    await name.fill("fetch_pet")
+    await page.get_by_label("Tool name for GET /pets", exact=True).fill("fetch_pet")
+    await expect(page.get_by_text("Another selected tool has this name.").first).to_be_visible()
+    await page.get_by_label("Tool name for GET /pets", exact=True).fill("list_pets")
+    await expect(page.get_by_role("button", name="Build version 2")).to_be_enabled()
+    await page.get_by_label("Description for GET /pets", exact=True).fill(
+        "List every pet the shelter houses, with its id and name. Use fetch_pet for one pet's details."
+    )
+    await page.get_by_label("How the credential is sent").select_option("api_key")
+    await page.get_by_label("Sent in").select_option("header")
+    await page.get_by_label("Header, parameter or cookie name").fill("X-Shelter-Key")
+    await check_page(page, "build-review")
+    streamed: list[str] = []
+    page.on("request", lambda sent: streamed.append(sent.url))
+    await page.get_by_role("button", name="Build version 2").click()
+
+    # Step 3: the build streams its stages (server-sent events), then the page shows them with their times.
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Animal Shelter")
+    await expect(page.get_by_test_id("versions").locator("tr[data-version='2']")).to_contain_text("built")
+    assert any(url.endswith("/events") and "/api/v1/servers/shelter/builds/" in url for url in streamed), streamed
+    for stage in ("check", "parse", "codegen", "scan", "test"):
+        await expect(page.get_by_test_id("stages").locator("tr", has_text=stage).first).to_contain_text(" s")
+    await expect(page.get_by_test_id("deploy-status")).to_have_text("Not deployed")
 
     changed = anyio.Event()
 
@@ -145,30 +200,89 @@ async def test_an_admin_builds_and_deploys_an_integration_a_client_then_calls(
             changed.set()
 
     async with mcp_client(f"{base}/mcp", hub.admin.key, mode="legacy", message_handler=on_message) as client:
-        assert not any(tool.name.startswith("shelter__") for tool in (await client.list_tools()).tools)
-
-        await page.get_by_role("button", name="Deploy").click()
-        await expect(page.get_by_test_id("deploy-status")).to_have_text("Deployed")
-        await expect(page.get_by_role("status")).to_contain_text("Animal Shelter is deployed: 3 tools")
-        await expect(page.get_by_role("heading", name="Tools now served")).to_be_visible()
+        assert not await _shelter_tools(client)
+        await page.get_by_role("button", name="Deploy version 2").first.click()
+        await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 2 deployed")
+        await expect(page.get_by_role("status")).to_contain_text("Animal Shelter version 2 is deployed: 2 tools")
         await check_page(page, "build-deployed")
-        with anyio.fail_after(EVENT_WAIT_S):  # the admin's open session hears of it at once
+        with anyio.fail_after(EVENT_WAIT_S):
             await changed.wait()
 
-        names = {tool.name for tool in (await client.list_tools(cache_mode="refresh")).tools}
-        assert {"shelter__list_pets", "shelter__create_pet", "shelter__get_pet"} <= names
-        assert "shelter__delete_pet" not in names  # destructive operations stay off until the spec enables them
-        result = await client.call_tool("shelter__get_pet", {"petId": "7"})
+        # The user's key for the integration (its tools are listed once it has one); a call reaches the stand-in
+        # with the key in the chosen header.
+        await page.goto(f"{base}/integrations/shelter")
+        await page.get_by_label("API key").fill("k-shelter-7")
+        await page.get_by_role("button", name=re.compile("^(Save|Connect)")).first.click()
+        await expect(page.get_by_test_id("status")).to_have_text("Ready")
+        assert await _shelter_tools(client) == {"shelter__list_pets", "shelter__fetch_pet"}
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["shelter__list_pets"].description.startswith("List every pet the shelter houses")
+        # The playground: a form from fetch_pet's inputSchema, a call with the stored key, the exact request
+        # (the key redacted), its status, the time and the result; the stand-in received it.
+        await page.goto(f"{base}/build/shelter")
+        await page.get_by_role("link", name="Playground").click()
+        await page.get_by_label("Tool").select_option("fetch_pet")
+        await page.get_by_role("button", name="Open").click()
+        await page.get_by_label("petId (required)").fill("7")
+        await expect(page.get_by_label("Arguments as they will be sent (JSON)")).to_have_value(
+            re.compile(r'"petId": "7"')
+        )
+        await check_page(page, "build-playground")
+        await page.get_by_role("button", name="Call fetch_pet").click()
+        await expect(page.get_by_test_id("upstream-request")).to_contain_text(f"GET {upstream.base_url}/pets/7")
+        await expect(page.get_by_test_id("upstream-status")).to_have_text("200")
+        headers = page.get_by_test_id("upstream-headers")
+        await expect(headers.locator("tr", has_text="X-Shelter-Key")).to_contain_text("(redacted)")
+        assert "k-shelter-7" not in await page.content()
+        await expect(page.get_by_test_id("call-time")).to_contain_text(" ms")
+        await expect(page.get_by_test_id("call-result")).to_contain_text("Rex")
+        assert upstream.last().path == "/pets/7" and upstream.last().headers["x-shelter-key"] == "k-shelter-7"
+        await check_page(page, "build-playground-result")
+
+        result = await client.call_tool("shelter__fetch_pet", {"petId": "7"})
         assert result.is_error is False, result
-        assert upstream.last().method == "GET" and upstream.last().path == "/pets/7"
-        assert "Rex" in "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+        assert upstream.last().path == "/pets/7" and upstream.last().headers["x-shelter-key"] == "k-shelter-7"
 
-    await page.get_by_role("link", name="Open its integration page").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Animal Shelter")
-    await expect(page.get_by_test_id("status")).to_have_text("Ready")
+        # Edit the spec in the editor: version 3 renames list_pets; deployed, the client sees it.
+        await page.goto(f"{base}/build/shelter")
+        await expect(page.locator("#spec-editor .monaco-editor")).to_be_visible()
+        spec = await page.evaluate("window.specEditor.getValue()")
+        assert "name: fetch_pet" in spec and "X-Shelter-Key" in spec
+        await _set_spec(page, spec.replace("name: list_pets", "name: all_pets"))
+        await expect(page.get_by_test_id("spec-problems")).to_contain_text("No problems found.")
+        await page.get_by_label("What changed (kept with the version)").fill("list_pets is all_pets")
+        await page.get_by_role("button", name="Save and build").click()
+        await expect(page.get_by_role("status")).to_contain_text("Version 3 is saved and built: 2 tools")
+        await page.get_by_role("button", name="Deploy version 3").first.click()
+        await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 3 deployed")
+        assert await _shelter_tools(client) == {"shelter__all_pets", "shelter__fetch_pet"}
+
+        # The diff between 2 and 3, then one click back to version 2.
+        await page.get_by_role("link", name="Diff with 2").click()
+        await expect(page.get_by_test_id("tools-diff")).to_contain_text("added all_pets")
+        await expect(page.get_by_test_id("tools-diff")).to_contain_text("removed list_pets")
+        await expect(page.get_by_test_id("spec-diff").locator(".add")).to_contain_text(["name: all_pets"])
+        await check_page(page, "build-diff")
+        await page.get_by_role("link", name="Animal Shelter").click()
+        await page.get_by_role("button", name="Roll back to version 2").click()
+        await expect(page.get_by_role("status")).to_contain_text("Rolled back: version 2 of Animal Shelter is live")
+        await expect(page.get_by_test_id("deploy-status")).to_have_text("Version 2 deployed")
+        assert await _shelter_tools(client) == {"shelter__list_pets", "shelter__fetch_pet"}
+        await check_page(page)
+
+    # Export: the deployed version as a standalone MCP server project (what `mcphub export` writes), zipped.
+    async with page.expect_download() as waiting:
+        await page.get_by_role("link", name="Export", exact=True).click()
+    download = await waiting.value
+    assert download.suggested_filename == "mcp-shelter-v2.zip"
+    with zipfile.ZipFile(await download.path()) as archive:
+        names = set(archive.namelist())
+        assert {"mcp-shelter/pyproject.toml", "mcp-shelter/mcp_shelter/server.py"} <= names
+        exported = json.loads(archive.read("mcp-shelter/mcp_shelter/integration.json"))
+    assert sorted(tool["name"] for tool in exported["tools"]) == ["fetch_pet", "list_pets"]
 
 
-async def test_a_broken_upload_says_where_and_deploys_nothing(tab: Page, hub: DashHub, root: Path) -> None:
+async def test_a_broken_upload_says_where_and_stores_nothing(tab: Page, hub: DashHub, root: Path) -> None:
     page, base = tab, hub.base
     broken = root / "orders.yaml"
     broken.write_text('openapi: 3.0.3\ninfo: {title: Orders, version: "1"}\npaths:\n  /orders: {get: [\n')
@@ -176,22 +290,21 @@ async def test_a_broken_upload_says_where_and_deploys_nothing(tab: Page, hub: Da
     await page.goto(f"{base}/build")
     await page.get_by_label("OpenAPI (JSON or YAML) or Postman collection").set_input_files(broken)
     await page.get_by_label("Slug (optional)").fill("orders")
-    await page.get_by_role("button", name="Build", exact=True).click()
+    await page.get_by_role("button", name="Read the source").click()
 
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Build failed")
     failure = page.get_by_test_id("failure")
     await expect(failure).to_contain_text("The analyze stage failed.")
     await expect(page.get_by_test_id("failure-message")).to_have_text(re.compile(r"^orders\.yaml, line 5, column 1: "))
-    await expect(failure).to_contain_text("Nothing was deployed.")
+    await expect(failure).to_contain_text("Nothing was stored or deployed.")
     await check_page(page, "build-failed")
-    assert await page.get_by_role("button", name="Deploy").count() == 0
-
     kept = await failure.locator("code").inner_text()
     assert Path(kept).read_text() == broken.read_text()  # the upload is kept on the hub
-    assert not (root / "specs" / "orders.yaml").exists() and not (root / "catalog" / "orders").exists()
     assert "orders" not in await _served(base)
+    await page.goto(f"{base}/build/orders")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("No such build")
 
     # Over the cap: refused by its size before anything is read or built, saying what to do instead.
+    await page.goto(f"{base}/build")
     csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
     huge = {"name": "huge.json", "mimeType": "application/json", "buffer": b" " * (6 * 1024 * 1024)}
     answer = await page.request.post(
@@ -201,22 +314,26 @@ async def test_a_broken_upload_says_where_and_deploys_nothing(tab: Page, hub: Da
     assert answer.status == 413 and "larger than 5 MB: give its URL instead" in await answer.text()
 
 
-async def test_building_is_for_admins(tab: Page, hub: DashHub) -> None:
+async def test_a_member_builds_their_own_without_private_addresses(tab: Page, hub: DashHub) -> None:
     page, base = tab, hub.base
     await sign_up(page, base, "member@example.com", "a long enough password")
     await page.goto(f"{base}/")
-    await expect(page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Build")).to_have_count(0)
-
-    response = await page.goto(f"{base}/build")
-    assert response is not None and response.status == 403
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Admins only")
-    await expect(page.get_by_text("Per-user builds")).to_be_visible()
+    await page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Build").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Build an integration")
+    assert await page.get_by_label("Let the build and the tools reach private addresses").count() == 0
     await check_page(page)
+    # The admin's integration is not theirs to see.
+    response = await page.goto(f"{base}/build/shelter")
+    assert response is not None and response.status == 404
 
-    # The form cannot be posted around the page either (the session's own CSRF token, still refused).
+    # Asking for private addresses around the page is refused too (the session's own CSRF token).
+    await page.goto(f"{base}/build")
     csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
-    answer = await page.request.post(f"{base}/build", multipart={"csrf": csrf or "", "source": "url", "url": "x"})
-    assert answer.status == 403
+    answer = await page.request.post(
+        f"{base}/build",
+        multipart={"csrf": csrf or "", "source": "url", "url": "http://127.0.0.1:9/x", "allow_private": "on"},
+    )
+    assert answer.status == 403 and "Only admins may let tools reach private addresses" in await answer.text()
 
 
 async def test_a_text_is_drafted_by_the_llm_with_its_tokens_and_cost(
@@ -230,16 +347,15 @@ async def test_a_text_is_drafted_by_the_llm_with_its_tokens_and_cost(
     await page.get_by_label("Slug (optional)").fill("acme")
     await page.get_by_label("Base URL (optional)").fill(upstream.base_url)
     await page.get_by_label("Let the build and the tools reach private addresses").check()
-    await page.get_by_role("button", name="Build", exact=True).click()
+    await page.get_by_role("button", name="Read the source").click()
 
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Built acme")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Review "))
     analyze = page.get_by_test_id("stages").locator("tr", has_text="analyze")
     await expect(analyze).to_contain_text("LLM draft")
     await expect(analyze).to_contain_text(re.compile(r"[\d,]+ in / [\d,]+ out, \$\d+\.\d{4}"))
-    await expect(page.get_by_test_id("warnings")).to_contain_text("void_invoice' is destructive and stays disabled")
-    tools = page.get_by_test_id("tools")
-    await expect(tools.locator("tr", has_text="create_invoice")).to_contain_text("POST /invoices")
-    await expect(tools.locator("tr", has_text="void_invoice")).to_contain_text("destructive")
+    await expect(page.get_by_label("Use POST /invoices", exact=True)).to_be_checked()
+    voiding = page.locator("tr", has=page.get_by_text("void_invoice", exact=False)).first
+    await expect(voiding).to_contain_text("destructive")
     await check_page(page, "build-text")
 
 
@@ -256,14 +372,12 @@ async def test_an_openapi_url_is_downloaded_and_built(tab: Page, hub: DashHub, u
         await page.get_by_label("Slug (optional)").fill("shelter-url")
         await page.get_by_label("Let the build and the tools reach private addresses").check()
         await check_page(page)
-        await page.get_by_role("button", name="Build", exact=True).click()
+        await page.get_by_role("button", name="Read the source").click()
 
-        await expect(page.get_by_role("heading", level=1)).to_have_text("Built shelter-url")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Review Animal Shelter")
         fetch = page.get_by_test_id("stages").locator("tr", has_text="fetch")
         await expect(fetch).to_contain_text("application/yaml")
-        await expect(page.get_by_test_id("tools").locator("tr", has_text="get_pet")).to_contain_text(
-            "GET /pets/{petId}"
-        )
+        await expect(page.get_by_label("Tool name for GET /pets/{petId}")).to_have_value("get_pet")
 
 
 @pytest.fixture(scope="module")

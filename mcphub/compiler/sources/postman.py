@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.fetch import sha256_of
 from mcphub.compiler.ir import Integration
+from mcphub.compiler.untrusted import check_tree
 
 if TYPE_CHECKING:
     from mcphub.compiler.spec import HubSpec
@@ -70,9 +71,12 @@ def load_collection(path: Path) -> Any:
     except OSError as exc:
         raise SourceError(f"{path}: cannot read the Postman collection ({exc.strerror})") from None
     if size > MAX_BYTES:
-        raise SourceError(f"{path}: {size:,} bytes is over the {MAX_BYTES // (1024 * 1024)} MiB limit for a collection")
+        raise SourceError(
+            f"{path}: {size:,} bytes is over the {MAX_BYTES // (1024 * 1024)} MiB limit for a collection; "
+            "split it, or leave out its saved responses"
+        )
     try:
-        return json.loads(path.read_bytes())
+        collection = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise SourceError(
@@ -81,6 +85,8 @@ def load_collection(path: Path) -> Any:
         ) from None
     except RecursionError:
         raise SourceError(f"{path}: nested too deeply to be a Postman collection") from None
+    check_tree(collection, str(path))
+    return collection
 
 
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
@@ -137,6 +143,7 @@ class _Converter:
 
     def run(self) -> Conversion:
         info = self.collection["info"]
+        self.open_folders: dict[int, str] = {}  # id of an item list being walked -> its folder path
         requests = list(self._walk(self.collection.get("item"), [], _auth(self.collection.get("auth")), 0))
         operations: list[tuple[str, str, dict[str, Any], str | None, str]] = []
         for request in requests:
@@ -197,8 +204,20 @@ class _Converter:
         where = " / ".join(folders) or "collection"
         if not isinstance(items, list):
             raise SourceError(f"{self.where}: {where}: 'item' must be a list of folders and requests")
+        if id(items) in self.open_folders:  # only a loaded YAML alias (or a caller's object) can do this
+            raise SourceError(
+                f"{self.where}: {where}: the folder contains itself (its items are those of "
+                f"'{self.open_folders[id(items)]}'): a cycle in the collection's folders; export it again from Postman"
+            )
         if depth > MAX_DEPTH:
             raise SourceError(f"{self.where}: {where}: folders nested more than {MAX_DEPTH} deep")
+        self.open_folders[id(items)] = where
+        try:
+            yield from self._items(items, folders, auth, depth, where)
+        finally:
+            del self.open_folders[id(items)]
+
+    def _items(self, items: list[Any], folders: list[str], auth: dict[str, Any] | None, depth: int, where: str) -> Any:
         for index, item in enumerate(items):
             self.items_seen += 1
             if self.items_seen > MAX_ITEMS:

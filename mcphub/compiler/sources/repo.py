@@ -2,13 +2,15 @@
 
 `source: {kind: repo, path: ../my-service}` points at a checkout (the builder clones a git URL into one). The tree
 is searched for OpenAPI/Swagger files first — a project's own description is the best one there is; without one,
-FastAPI and Flask applications are read statically (`python_routes`), each operation recording its `file:line`.
+FastAPI and Flask applications are read statically (`python_routes`), then Express, Fastify and NestJS ones
+(`js_routes`, with tree-sitter), each operation recording its `file:line`.
 The code is never imported or run. A repository says where its code is, not where it runs: the spec's `base_url`
 is required unless the description found names its servers.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["RepoFindings", "find_openapi_files", "integration_from_spec", "read_repository"]
 
 MAX_FILES_LOOKED_AT = 50_000
+MAX_LINK_WARNINGS = 10
 MAX_DESCRIPTION_BYTES = 20 * 1024 * 1024
 _DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
 _SKIPPED_DIRS = {".git", "node_modules", ".venv", "venv", "vendor", "third_party", "dist", "build", "__pycache__"}
@@ -62,8 +65,8 @@ def read_repository(root: Path) -> RepoFindings:
     from mcphub.compiler.sources.openapi import load_document
     from mcphub.compiler.sources.python_routes import scan_python_routes
 
-    candidates = find_openapi_files(root)
     problems: list[str] = []
+    candidates = find_openapi_files(root, problems)
     for candidate in candidates:
         try:
             document, _ = load_document(candidate)
@@ -78,18 +81,28 @@ def read_repository(root: Path) -> RepoFindings:
     if scan.operations:
         frameworks = " and ".join(sorted(f.capitalize() if f == "flask" else "FastAPI" for f in scan.frameworks))
         return RepoFindings(scan.document, f"{frameworks} routes", [*problems, *scan.warnings])
+    from mcphub.compiler.sources.js_routes import scan_js_routes
+
+    js = scan_js_routes(root, title=root.name)
+    if js.operations:
+        names = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
+        frameworks = " and ".join(sorted(names[f] for f in js.frameworks))
+        return RepoFindings(js.document, f"{frameworks} routes", [*problems, *js.warnings])
     raise SourceError(
-        f"{root}: no OpenAPI/Swagger description and no FastAPI or Flask routes found in the repository"
+        f"{root}: no OpenAPI/Swagger description and no FastAPI, Flask, Express, Fastify or NestJS routes found "
+        "in the repository"
         + (f" ({'; '.join(problems[:3])})" if problems else "")
         + "; point source.path at the folder holding the API's code or description"
     )
 
 
-def find_openapi_files(root: Path) -> list[Path]:
-    """OpenAPI/Swagger descriptions in the tree, likeliest first (named like one, shallow, then by path)."""
+def find_openapi_files(root: Path, warnings: list[str] | None = None) -> list[Path]:
+    """OpenAPI/Swagger descriptions in the tree, likeliest first (named like one, shallow, then by path).
+
+    Symbolic links are never followed; those leading out of the tree are named in `warnings`."""
     found: list[tuple[int, int, str, Path]] = []
     seen = 0
-    for path in _walk(root):
+    for path in _walk(root, [] if warnings is None else warnings):
         seen += 1
         if seen > MAX_FILES_LOOKED_AT:
             break
@@ -103,7 +116,9 @@ def find_openapi_files(root: Path) -> list[Path]:
     return [path for *_, path in sorted(found)]
 
 
-def _walk(root: Path) -> Any:
+def _walk(root: Path, warnings: list[str]) -> Any:
+    inside = root.resolve()
+    links = 0
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -112,8 +127,18 @@ def _walk(root: Path) -> Any:
         except OSError:
             continue
         for entry in entries:
-            if entry.is_symlink():
-                continue  # a link may leave the tree; the tree is read as it is
+            if entry.is_symlink():  # the tree is read as it is: no link is followed
+                target = Path(os.path.realpath(entry))
+                if not target.is_relative_to(inside):
+                    links += 1
+                    if links <= MAX_LINK_WARNINGS:
+                        warnings.append(
+                            f"{entry.relative_to(root)}: a symbolic link out of the repository "
+                            f"(to {os.readlink(entry)}); not followed"
+                        )
+                    elif links == MAX_LINK_WARNINGS + 1:
+                        warnings.append(f"{root}: more symbolic links out of the repository; none is followed")
+                continue
             if entry.is_dir():
                 if entry.name not in _SKIPPED_DIRS and not entry.name.startswith("."):
                     stack.append(entry)

@@ -2,7 +2,7 @@
 
 For each tool: the mock upstream is set to answer as the source operation documents (its example, else an
 instance of its response schema); hypothesis generates arguments from the tool's input schema (a bounded,
-reproducible number of examples); the hub's own call path (`Hub.call`: argument validation, credential,
+reproducible number of examples); the hub's own call pipeline (`CallPipeline`: argument validation, credential,
 `HubCall`, `UpstreamClient`, the HTTP/1.1 transport) sends the request to the mock on 127.0.0.1; openapi-core
 checks what arrived against the source operation (method, path, parameters and their serialisation, body and
 content type); and the answer must come back as a successful tool result. Arguments the schema rejects must
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import re
 import time
 import zlib
@@ -25,14 +26,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import HypothesisException
 
+from mcphub.compiler.fetch import cache_root
 from mcphub.compiler.ir import Integration, Tool
 from mcphub.compiler.testing.arguments import arguments, invalid_arguments
 from mcphub.compiler.testing.mock import Answer, MockTransport, MockUpstream, Received
 from mcphub.compiler.testing.source import SourceOperations
-from mcphub.runtime.catalog import Catalog, Mount
-from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.catalog import Mount
+from mcphub.runtime.mcp.access import SingleUserAccess
+from mcphub.runtime.mcp.metrics import HubMetrics
+from mcphub.runtime.mcp.pipeline import CallPipeline
 from mcphub.runtime.package import load_package
 from mcphub.runtime.upstream.credentials import Credential, StaticCredentialProvider
 from mcphub.runtime.upstream.executors.http import HttpExecutor
@@ -168,6 +173,11 @@ def _check_package(
     progress: ToolProgress | None,
 ) -> StageReport:
     started = time.perf_counter()
+    # hypothesis keeps its caches (Unicode tables, ~3 s to compute, and constants read from modules) in
+    # `./.hypothesis` unless told otherwise: a folder in whatever directory the user compiles in, computed again in
+    # each new one. They go with mcphub's other caches instead.
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(cache_root() / "hypothesis")
     document, source_label = source.document, source.label
     package = load_package(package_dir, module_prefix="mcphub_teststage")
     integration = package.integration
@@ -220,7 +230,10 @@ class _Runner:
             password="mcphub-test-password",
             scheme=pinned,
         )
-        self.hub = Hub(Catalog([]), credentials=StaticCredentialProvider({self.integration.slug: credential}))
+        # The call pipeline every tool call of the hub runs through (`Hub.call`), without the MCP server around it:
+        # importing that (the SDK's server, sessions, search) would cost the stage more than a small package's tests.
+        self.access = SingleUserAccess(StaticCredentialProvider({self.integration.slug: credential}))
+        self.pipeline = CallPipeline(HubMetrics())
         self.mount: Mount | None = None
 
     async def start(self) -> None:
@@ -264,7 +277,8 @@ class _Runner:
     def _call(self, tool: Tool, args: dict[str, Any]) -> tuple[Any, list[Received]]:
         assert self.mount is not None
         before = len(self.mock.received)
-        result = self.loop.run_until_complete(self.hub.call(None, self.mount, self.mount.tools[tool.name], args))
+        call = self.pipeline.call(self.access, None, self.mount, self.mount.tools[tool.name], args)
+        result = self.loop.run_until_complete(call)
         return result, self.mock.received[before:]
 
     def _refuses_invalid(self, tool: Tool) -> Failure | None:

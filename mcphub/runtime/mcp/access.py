@@ -16,7 +16,7 @@ import orjson
 from mcphub.compiler.ir import Integration
 from mcphub.runtime.package import ToolOutput
 from mcphub.runtime.tenancy.accounts import KeyPrincipal
-from mcphub.runtime.tenancy.policy import NotConnected
+from mcphub.runtime.tenancy.policy import NotConnected, NotEnabled
 from mcphub.runtime.tenancy.usage import CallRecord, Status
 from mcphub.runtime.upstream.credentials import Credential, CredentialProvider
 
@@ -144,11 +144,12 @@ class TenancyAccess:
         return await self.operator.get(integration) if principal.is_admin else None
 
     async def visible(self, principal: KeyPrincipal | None, integrations: Iterable[Integration]) -> Visible:
-        """The slugs this caller may see: enabled and connected for the user and in the key's scope."""
+        """The slugs this caller may see: enabled and connected for the user and in the key's scope (and, for a
+        built integration, the user's own or shared)."""
         if principal is None:
             return frozenset()
         tenancy = self.tenancy
-        integrations = list(integrations)
+        integrations = [i for i in integrations if tenancy.builds.may_see(principal.user_id, i.slug)]
         slugs = {integration.slug for integration in await tenancy.policy.visible(principal, integrations)}
         if principal.is_admin:
             states = await tenancy.integrations.states(principal.user_id)
@@ -166,6 +167,9 @@ class TenancyAccess:
 
     async def check(self, principal: KeyPrincipal | None, integration: Integration, tool: str) -> None:
         assert principal is not None  # `admits` said so
+        if not self.tenancy.builds.may_see(principal.user_id, integration.slug):
+            # Someone else's private build: answered like an integration the caller has not enabled.
+            raise NotEnabled(f"{integration.slug} is not enabled for your account")
         policy = self.tenancy.policy
         try:
             await policy.check(principal, integration, tool)
@@ -225,7 +229,10 @@ class TenancyAccess:
     async def audience(self, slug: str, users: Iterable[int]) -> set[int] | None:
         """Only the users who have the integration enabled: nobody learns of another user's integrations."""
         heard = set()
+        owner = self.tenancy.builds.owner_of(slug)
         for user_id in sorted(users):
+            if owner is not None and user_id != owner:
+                continue
             state = (await self.tenancy.integrations.states(user_id)).get(slug)
             if state is not None and state.enabled:
                 heard.add(user_id)

@@ -198,15 +198,23 @@ class Hub:
     def snapshot(self) -> Snapshot:
         return self.catalog.snapshot
 
-    async def reload(self) -> ReloadReport:
-        """Rescan the catalog; when anything changed, tell connected clients of both eras."""
+    async def reload(self, *, audience: Callable[[ReloadReport], set[int] | None] | None = None) -> ReloadReport:
+        """Rescan the catalog; when anything changed, tell connected clients of both eras.
+
+        `audience(report)` may narrow who hears it to some users (None: everyone), e.g. the owner of a private
+        built integration that was deployed."""
         report = await self.catalog.reload()
         snapshot = self.catalog.snapshot
         self.metrics.packages.set(len(snapshot.mounts))
         self.metrics.tools.set(snapshot.tool_count())
         self.metrics.reloads.labels("partial" if report.errors else "ok").inc()
         if report.changed:
-            await self.notify_lists_changed()
+            users = audience(report) if audience is not None else None
+            if users is None:
+                await self.notify_lists_changed()
+            else:
+                for user_id in sorted(users):
+                    await self.notify_user(user_id)
         return report
 
     async def notify_lists_changed(self) -> None:

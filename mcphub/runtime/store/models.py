@@ -32,6 +32,10 @@ __all__ = [
     "ApiKey",
     "ApiKeySecret",
     "Base",
+    "BuildRun",
+    "BuildSource",
+    "BuildVersion",
+    "BuiltIntegration",
     "CallLogEntry",
     "ChangeEvent",
     "Credential",
@@ -429,3 +433,78 @@ class UsageSpoolMark(Base):
     segment: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file's name: random, unique
     committed_bytes: Mapped[int] = mapped_column(BigInteger)  # the segment's bytes whose records are committed
     updated_at: Mapped[datetime]
+
+
+# --- built integrations (runtime/tenancy/builds.py; built and deployed by mcphub/servers/) ---------------------
+
+
+class BuiltIntegration(Base):
+    """An integration a user built: its owner, who sees it, and which of its versions is deployed (live)."""
+
+    __tablename__ = "built_integrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)  # one namespace with the catalog's slugs
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    visibility: Mapped[str] = mapped_column(String(16), default="private")  # private | shared (by an admin)
+    shared_by: Mapped[int | None] = mapped_column(BigInteger)
+    deployed_version: Mapped[int | None] = mapped_column(Integer)  # a BuildVersion.number, None: not live
+    deployed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BuildSource(Base):
+    """What a user brought (the bytes as received), with its kind and where it came from."""
+
+    __tablename__ = "build_sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("built_integrations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # openapi | postman | text | docs | repo
+    provenance: Mapped[str] = mapped_column(String(2000))  # "upload petstore.json", a URL, "text"
+    filename: Mapped[str] = mapped_column(String(300))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # The files the analyze stage pinned beside the spec (a drafted description, a collection), by name.
+    pinned: Mapped[bytes] = mapped_column(LargeBinary)  # a zip archive
+    created_at: Mapped[datetime]
+
+
+class BuildVersion(Base):
+    """One version of a built integration: its spec, who made it and why, and once built its package."""
+
+    __tablename__ = "build_versions"
+    __table_args__ = (UniqueConstraint("integration_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("built_integrations.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[int] = mapped_column(ForeignKey("build_sources.id", ondelete="CASCADE"), index=True)
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: history outlives deleted users
+    message: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | building | built | failed
+    tools: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # enabled tool names, once built
+    # The compiled package (manifest.json, server.py, README.md, __init__.py) as a zip: every replica loads it.
+    package: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class BuildRun(Base):
+    """One build of a version: each stage's result (time, log), scan findings, test report, linter score."""
+
+    __tablename__ = "build_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("build_versions.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{stage, status, seconds, log}]
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # the scan's
+    test_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    lint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the description linter's report
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

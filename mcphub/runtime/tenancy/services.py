@@ -30,6 +30,7 @@ from mcphub.runtime.oauth.upstream import UpstreamOAuth
 from mcphub.runtime.store.db import Database, database_url, default_data_dir
 from mcphub.runtime.store.migrations import upgrade
 from mcphub.runtime.tenancy.accounts import Accounts
+from mcphub.runtime.tenancy.builds import Builds
 from mcphub.runtime.tenancy.credentials import CredentialStore, TenancyCredentialProvider
 from mcphub.runtime.tenancy.enablement import UserIntegrations
 from mcphub.runtime.tenancy.fanout import ChangeFeed
@@ -77,6 +78,7 @@ class Tenancy:
     policy: PolicyEngine
     usage: UsageRecorder
     oauth: UpstreamOAuth
+    builds: Builds  # built integrations: owners, versions, the deployed packages every replica mounts
     # The hub's own authorization server; set by `web.oauth_pages.create_oauth_routes` (it needs the issuer URL).
     authserver: AuthServer | None = None
     # Without Redis: the database-backed change feed shared by accounts and integrations.
@@ -150,6 +152,7 @@ class Tenancy:
                 spool=_usage_spool(data_dir),
             ),
             oauth=oauth,
+            builds=Builds(db, data_dir, redis=redis, namespace=namespace, feed=feed),
             feed=feed,
             housekeeping_every=housekeeping_every,
         )
@@ -160,6 +163,7 @@ class Tenancy:
     async def start(self) -> None:
         await self.accounts.start()
         await self.integrations.start()
+        await self.builds.start()
         if self.feed is not None:
             await self.feed.start()
         await self.usage.start()
@@ -196,6 +200,7 @@ class Tenancy:
             if self.authserver is not None:
                 await self.authserver.aclose()
             await self.integrations.aclose()
+            await self.builds.aclose()
             await self.oauth.aclose()
             if self.redis is not None:
                 await self.redis.aclose()

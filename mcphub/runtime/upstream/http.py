@@ -29,6 +29,7 @@ import httpx2
 from mcphub.compiler.ir import ArgBinding, ArgLocation, AuthScheme, HttpBinding, Integration, Tool
 from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream import trace
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import (
     EgressDenied,
@@ -777,7 +778,10 @@ class UpstreamClient:
                 # Credentials belong to the host they were configured for, never to a redirect target.
                 for name in prepared.secret_headers:
                     headers.pop(name, None)
+            traced = trace.record(method, str(target), headers, content)  # the playground's view, else nothing
             response = await self._send(method, target, headers, content, files)
+            if traced is not None:
+                traced.status = response.status_code
             try:
                 if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
                     location = urljoin(str(target), response.headers["location"])

@@ -8,7 +8,9 @@ Routes (GET pages need a web session; every POST also the session's CSRF token):
   /connect                              client configuration with this hub's real URL
   /logs, /logs/<id>, /logs/stream       recent calls, one call, live tail (server-sent events)
   /usage, /usage.csv                    charts and tables per integration, CSV
-  /build, /build/<slug>                 admins: build an integration from a file, URL or text; deploy it
+  /build, /build/<slug>[/review|/diff|/playground|/export]  build your own integration from a file, URL or text: review, build,
+                                        deploy; edit its spec (Monaco, /monaco/<version>/…); versions, rollback
+  /schema/spec.json, /schema/spec/v1.json   the spec format's JSON Schema (public)
   /settings                             password, sessions, grants, delete; admins: users, sign-up, audit, status
   /static/<name>                        assets under content-hashed names (assets.py)
 """
@@ -23,13 +25,15 @@ from starlette.routing import Route
 
 from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.tenancy.services import Tenancy
+from mcphub.servers import Servers
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth
-from mcphub.web.dashboard.builder import BuildDirs, Builder
+from mcphub.web.dashboard.builder import BuildDirs, Builder, schema_routes
 from mcphub.web.dashboard.core import Dashboard
 from mcphub.web.dashboard.integrations import Integrations
 from mcphub.web.dashboard.keys import Keys
+from mcphub.web.dashboard.monaco import monaco_route
 from mcphub.web.dashboard.settings import Settings
 
 __all__ = ["BuildDirs", "create_dashboard_routes", "static_route"]
@@ -43,8 +47,9 @@ def create_dashboard_routes(
     activity, settings = Activity(d), Settings(d)
 
     page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
-    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")))
-    start_build = act(admin(builder.start), name="build.start")
+    servers = Servers(tenancy, taken=lambda: [s for s in hub.snapshot.mounts if s not in tenancy.builds.deployed()])
+    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")), servers)
+    start_build = act(builder.start, name="build.start")
 
     async def upload(request: Request) -> Response:
         # An oversized upload is refused by its Content-Length, before the form parser reads it.
@@ -78,10 +83,22 @@ def create_dashboard_routes(
         Route("/logs/{entry_id}", page(activity.log_entry), methods=["GET"]),
         Route("/usage", page(activity.usage), methods=["GET"]),
         Route("/usage.csv", page(activity.usage_csv), methods=["GET"]),
-        Route("/build", page(builder.admins_only(builder.page)), methods=["GET"]),
+        Route("/build", page(builder.page), methods=["GET"]),
         Route("/build", upload, methods=["POST"]),
-        Route("/build/{slug}", page(builder.admins_only(builder.built)), methods=["GET"]),
-        post("/build/{slug}/deploy", admin(builder.deploy), "build.deploy"),
+        Route("/build/{slug}", page(builder.built), methods=["GET"]),
+        Route("/build/{slug}/review", page(builder.review_page), methods=["GET"]),
+        post("/build/{slug}/review", builder.submit_review, "build.review"),
+        Route("/build/{slug}/diff", page(builder.diff), methods=["GET"]),
+        Route("/build/{slug}/playground", page(builder.playground), methods=["GET"]),
+        Route("/build/{slug}/export", page(builder.export), methods=["GET"]),
+        post("/build/{slug}/playground", builder.play, "build.playground"),
+        post("/build/{slug}/build", builder.build_now, "build.build"),
+        post("/build/{slug}/deploy", builder.deploy, "build.deploy"),
+        post("/build/{slug}/rollback", builder.rollback, "build.rollback"),
+        post("/build/{slug}/spec", builder.save_spec, "build.spec"),
+        Route("/build/{slug}/spec/check", builder.check_spec, methods=["POST"]),
+        *schema_routes(),
+        monaco_route(),
         Route("/settings", page(settings.page), methods=["GET"]),
         post("/settings/password", settings.password, "account.password"),
         post("/settings/sessions", settings.sign_out_others, "session.sign_out_others"),

@@ -102,8 +102,14 @@ class Dashboard:
 
     # --- catalog ---------------------------------------------------------------------------------------
 
-    def catalog(self) -> dict[str, Integration]:
-        return {slug: mount.integration for slug, mount in self.hub.snapshot.mounts.items()}
+    def catalog(self, user_id: int | None = None) -> dict[str, Integration]:
+        """The mounted integrations; for `user_id`, without other users' private built integrations."""
+        builds = self.t.builds
+        return {
+            slug: mount.integration
+            for slug, mount in self.hub.snapshot.mounts.items()
+            if user_id is None or builds.may_see(user_id, slug)
+        }
 
     def mcp_url(self, request: Request) -> str:
         """This hub's MCP endpoint as clients reach it (MCPHUB_PUBLIC_URL behind a proxy)."""

@@ -88,7 +88,7 @@ async def cards_for(dash: Dashboard, user_id: int, since: datetime) -> list[Card
     await roll_up(dash.t.db)
     per = await call_counts(dash.t.db, user_id, since)
     cards = []
-    for slug, integration in sorted(dash.catalog().items(), key=lambda item: item[1].name.lower()):
+    for slug, integration in sorted(dash.catalog(user_id).items(), key=lambda item: item[1].name.lower()):
         state, (calls, errors) = states.get(slug), per.get(slug, (0, 0))
         cards.append(
             Card(
@@ -173,7 +173,7 @@ class Integrations:
 
     async def detail(self, request: Request, visitor: Visitor, *, test: dict[str, str] | None = None) -> Response:
         slug = str(request.path_params["slug"])
-        integration = self.d.catalog().get(slug)
+        integration = self.d.catalog(visitor.user.id).get(slug)
         if integration is None:
             return self._unknown(request, visitor, slug)
         [card] = [
@@ -214,7 +214,7 @@ class Integrations:
 
         async def run(request: Request, visitor: Visitor, form: FormData) -> Response:
             slug = str(request.path_params["slug"])
-            integration = self.d.catalog().get(slug)
+            integration = self.d.catalog(visitor.user.id).get(slug)
             if integration is None:
                 return self._unknown(request, visitor, slug)
             return await handler(request, visitor, form, integration)
