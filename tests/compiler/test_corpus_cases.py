@@ -236,3 +236,18 @@ def test_relative_and_scheme_relative_servers_media_type_case_and_required_array
     assert any("is relative; set base_url" in w for w in warnings), warnings
     sent = _requests(package, relative)
     assert all(r.target.startswith("/api/videos") for r in sent["videos"])
+
+
+def test_an_authorization_header_parameter_without_a_security_scheme_is_the_credential(tmp_path: Path) -> None:
+    """GoTo Training, Azure LUIS: `Authorization` declared as a required header parameter and no security scheme."""
+    authorization = {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}}
+    document = _description(
+        {"/organizers": {"get": {"operationId": "organizers", "parameters": [authorization], "responses": OK}}}
+    )
+    code, output, package = _compile(tmp_path, document)
+    assert code == 0, output
+    integration = Integration.from_manifest((package / "manifest.json").read_bytes())
+    assert [(s.type, s.location, s.param_name) for s in integration.auth] == [("api_key", "header", "Authorization")]
+    assert "Authorization" not in integration.tool("organizers").input_schema["properties"]
+    sent = _requests(package, document)
+    assert all(r.header("authorization") for r in sent["organizers"])

@@ -46,6 +46,10 @@ class Parameters:
                 merged[(str(param["in"]), param["name"])] = param
         for (location, wire_name), param in merged.items():
             if location == "header" and wire_name.lower() in SKIPPED_HEADERS:
+                # An Authorization header parameter where no security scheme is declared (GoTo, Azure LUIS) is the
+                # credential: without a scheme the runtime would never send it, and every call would be refused.
+                if wire_name.lower() == "authorization":
+                    self.security.authorization_parameter()
                 continue
             if self.security.is_credential(location, wire_name):
                 continue  # the runtime injects the credential
