@@ -211,7 +211,9 @@ def test_relative_and_scheme_relative_servers_media_type_case_and_required_array
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/JSON": {"schema": {"type": "object", "properties": {"a": {"type": "string"}}}}
+                            "application/JSON; charset=utf-8": {
+                                "schema": {"type": "object", "properties": {"a": {"type": "string"}}}
+                            }
                         },
                     },
                     "responses": OK,

@@ -159,8 +159,11 @@ class SourceOperations:
             return raw
         content = dict(content)
         for media_type, media in list(content.items()):
-            if media_type != media_type.lower():  # media types are case-insensitive (Mastercard's `application/JSON`)
-                content.setdefault(media_type.lower(), media)
+            # Media types are case-insensitive (Mastercard's `application/JSON`), and JSON has no charset (Zuora's
+            # `application/json; charset=utf-8`, which the runtime sends as `application/json`, RFC 8259).
+            base = media_type.split(";")[0].strip().lower()
+            if base != media_type:
+                content.setdefault(base, media)
             schema = self._deref(media.get("schema")) if isinstance(media, dict) else None
             if not isinstance(schema, dict):
                 continue
