@@ -2,6 +2,11 @@
 
     make bench              # or: .venv/bin/python bench/gateway.py [--seconds 5] [--skip-contextforge]
 
+    # this tree's hub against another commit's, side by side in one run (same venv, same catalog and upstream):
+    git archive <commit> mcphub | tar -x -C /tmp/base && \
+        .venv/bin/python bench/gateway.py --baseline /tmp/base --only "MCP Hub" --rounds 3 --skip-fastmcp \
+        --skip-contextforge --ready-runs 0
+
 Every server is its own uvicorn process on 127.0.0.1 (an ephemeral port, default uvicorn settings: asyncio
 loop, h11); this process is only the load generator. The servers:
 
@@ -21,6 +26,11 @@ and checked (status, JSON-RPC result, `isError: false`, the echoed text); one ba
 
 Added latency = percentile through the server minus the same percentile calling the upstream directly, at the
 same concurrency. Each cell runs after a warm-up, for at most `--seconds` and `--max-calls`.
+
+`--baseline DIR` (a folder holding another commit's `mcphub/` package) starts a second hub from that code, on
+the same catalog, upstream and interpreter, and measures it as "MCP Hub baseline" right after this tree's hub in
+every cell; `--rounds N` repeats all cells N times, and a last table sets the two side by side per round with
+the median ratio of server CPU per call (the figure load on the machine disturbs least).
 """
 
 from __future__ import annotations
@@ -733,6 +743,46 @@ def report(
     return "\n".join(out) + "\n"
 
 
+def side_by_side(cells: list[Cell], baseline: Path) -> str:
+    """This tree's hub beside the baseline's, per era, concurrency and round, with median ratios."""
+    out = [
+        "",
+        f"## This tree vs the baseline ({baseline})",
+        "",
+        "Each round measures both hubs back to back in every cell. ratio = this tree / baseline "
+        "(CPU: below 1 is cheaper; calls/s: above 1 is faster).",
+        "",
+        "| era | clients | round | CPU ms/call (this / baseline) | calls/s (this / baseline) | p50 ms (this / baseline) "
+        "| CPU ratio | calls/s ratio | load |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|",
+    ]
+    for era in ("handshake", "stateless"):
+        ours = [c for c in cells if c.target == f"MCP Hub ({era})"]
+        theirs = [c for c in cells if c.target == f"MCP Hub baseline ({era})"]
+        for n in sorted({c.clients for c in ours}):
+            pairs = list(zip([c for c in ours if c.clients == n], [c for c in theirs if c.clients == n], strict=False))
+            cpu_ratios, rate_ratios = [], []
+            for index, (mine, base) in enumerate(pairs, 1):
+                if mine.error or base.error or not mine.cpu_ms_per_call or not base.cpu_ms_per_call:
+                    out.append(
+                        f"| {era} | {n} | {index} | failed: {(mine.error or base.error or '')[:120]} | | | | | |"
+                    )
+                    continue
+                cpu_ratios.append(mine.cpu_ms_per_call / base.cpu_ms_per_call)
+                rate_ratios.append(mine.rate / base.rate)
+                out.append(
+                    f"| {era} | {n} | {index} | {mine.cpu_ms_per_call:.3f} / {base.cpu_ms_per_call:.3f} "
+                    f"| {mine.rate:,.0f} / {base.rate:,.0f} | {mine.p(50):.2f} / {base.p(50):.2f} "
+                    f"| {cpu_ratios[-1]:.3f} | {rate_ratios[-1]:.3f} | {mine.load[0]:.1f}/{base.load[1]:.1f} |"
+                )
+            if cpu_ratios:
+                out.append(
+                    f"| {era} | {n} | **median** | | | | **{statistics.median(cpu_ratios):.3f}** "
+                    f"| **{statistics.median(rate_ratios):.3f}** | |"
+                )
+    return "\n".join(out) + "\n"
+
+
 # --- main ----------------------------------------------------------------------------------------------
 
 
@@ -764,7 +814,13 @@ def main() -> int:
     parser.add_argument("--only", action="append", help="measure only targets whose name contains this")
     parser.add_argument("--skip-fastmcp", action="store_true")
     parser.add_argument("--skip-contextforge", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="a folder with another commit's mcphub/ to measure beside")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every cell this many times (default 1)")
     args = parser.parse_args()
+    if args.baseline is not None and not (args.baseline / "mcphub" / "__init__.py").is_file():
+        parser.error(
+            f"--baseline {args.baseline}: no mcphub/ package there (git archive <commit> mcphub | tar -x -C DIR)"
+        )
 
     notes: list[str] = []
     fastmcp_python = None if args.skip_fastmcp else ensure_venv("fastmcp", FASTMCP_VERSION)
@@ -798,6 +854,25 @@ def main() -> int:
                 log_dir=workdir,
             )
         )
+        baseline = None
+        if args.baseline is not None:
+            # `python -c` puts the working directory first on sys.path: the baseline's mcphub, not this tree's.
+            baseline_data = workdir / "hub-baseline-data"
+            baseline_key = provision(baseline_data, slugs)
+            baseline = stack.enter_context(
+                server_process(
+                    "hub-baseline",
+                    py,
+                    HUB,
+                    str(catalog),
+                    str(baseline_data),
+                    secrets.token_urlsafe(16),
+                    health_path="/healthz",
+                    env={"PYTHONPATH": str(args.baseline)},
+                    log_dir=workdir,
+                    cwd=args.baseline,
+                )
+            )
         targets: dict[str, Target] = {
             "upstream direct": Target("upstream direct", base, "/echo", "rest", pid=upstream.process.pid),
             "ceiling (bare JSON-RPC)": Target(
@@ -809,6 +884,18 @@ def main() -> int:
             targets[name] = Target(
                 name, hub.base_url, "/mcp", "mcp", tool=f"{slugs[0]}__echo", era=era, token=key, pid=hub.process.pid
             )
+            if baseline is not None:
+                other = f"MCP Hub baseline ({era})"
+                targets[other] = Target(
+                    other,
+                    baseline.base_url,
+                    "/mcp",
+                    "mcp",
+                    tool=f"{slugs[0]}__echo",
+                    era=era,
+                    token=baseline_key,
+                    pid=baseline.process.pid,
+                )
         if fastmcp_python is not None:
             fastmcp = stack.enter_context(
                 server_process(
@@ -841,7 +928,7 @@ def main() -> int:
                 notes.append(f"ContextForge {CONTEXTFORGE_VERSION} could not be run here: {exc}")
 
         print("measuring tools/call …", file=sys.stderr)
-        cells = asyncio.run(run_all(targets, args))
+        cells = [cell for _ in range(args.rounds) for cell in asyncio.run(run_all(targets, args))]
         list_cells = [
             asyncio.run(
                 run_list(
@@ -854,6 +941,8 @@ def main() -> int:
         ready = readiness(args.ready_runs, workdir) if args.ready_runs else []
 
     text = report(cells, targets, list_cells, ready, notes)
+    if args.baseline is not None:
+        text += side_by_side(cells, args.baseline)
     print(text)
     print(f"written to {write_result('gateway', text)}", file=sys.stderr)
     return 0

@@ -79,6 +79,7 @@ def apply_curation(integration: Integration, spec: HubSpec, locator: Locator) ->
     result.tools = [tool for tool, _ in selected]
     _apply_servers(result, spec, locator)
     _check_names(selected, spec, locator)
+    _apply_public(result, spec, locator)
     return result
 
 
@@ -127,6 +128,31 @@ def _replace_auth(result: Integration, spec: HubSpec) -> None:
         # since the source's scheme ids no longer exist.
         if tool.http is not None and tool.http.security != []:
             tool.http.security = None
+
+
+def _apply_public(result: Integration, spec: HubSpec, locator: Locator) -> None:
+    """`public:` lists the tools that take no credential; every other HTTP tool then uses the integration's auth."""
+    if spec.public is None:
+        return
+    tools = {tool.name: tool for tool in result.tools}
+    for index, name in enumerate(spec.public):
+        tool = tools.get(name)
+        if tool is None:
+            raise locator.error(
+                f"public[{index}]",
+                f"'{name}' is not a tool of this spec{did_you_mean(name, tools)}; list tool names as compiled "
+                "(the name: of a tools: entry, without the slug)",
+            )
+        if tool.http is None:
+            raise locator.error(f"public[{index}]", f"'{name}' is not an HTTP tool; only HTTP tools carry credentials")
+    public = set(spec.public)
+    for tool in result.tools:
+        if tool.http is None:
+            continue
+        if tool.name in public:
+            tool.http.security = []
+        elif tool.http.security == []:
+            tool.http.security = None  # the integration's default requirement
 
 
 def _auth_scheme(spec: AuthSpec, scheme_id: str, previous: list[AuthScheme]) -> AuthScheme:

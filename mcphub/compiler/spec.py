@@ -556,6 +556,9 @@ class HubSpec(_SpecModel):
     # "header:token", "query:token": parameters the source declares for the credential itself; removed from every
     # tool, required or not, because the runtime sends the credential per auth:.
     credential_params: list[str] = Field(default_factory=list)
+    # The tools (names as compiled) that take no credential. None: those whose source operation says `security: []`;
+    # a list (even empty) replaces that, for descriptions that mark authenticated operations public (Notion's).
+    public: list[str] | None = None
 
     _locator: Locator = PrivateAttr(default_factory=lambda: Locator(None))
     _source_file: Path | None = PrivateAttr(default=None)

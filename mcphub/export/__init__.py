@@ -185,8 +185,8 @@ def _sample(directory: Path, integration: Integration, tools: list[Tool]) -> dic
     import jsonschema
 
     from mcphub.runtime.package import Call, ToolOutput, load_package
+    from mcphub.runtime.upstream.client import UpstreamClient
     from mcphub.runtime.upstream.credentials import Credential
-    from mcphub.runtime.upstream.http import UpstreamClient
 
     package = load_package(directory, module_prefix="mcphub_export")
     variables = {name: variable.default for name, variable in integration.server_variables.items()}

@@ -3,8 +3,10 @@
 An export must send exactly the requests the hub sends, and must run without mcphub installed. Rather than keep a
 second implementation of parameter serialisation, auth injection, server URLs, input transforms and response
 shaping in step with the hub's by hand, the exporter copies the hub's modules into the export's `runtime.py` and
-`transforms.py`: every top-level definition of `mcphub/runtime/upstream/http.py` and `credentials.py` (with their
-imports) except the few listed below, which need the hub itself; `ToolOutput`; and the MCP result conversion.
+`transforms.py`: every top-level definition of the upstream room's request and response modules
+(`credentials.py`, `serialization.py`, `response.py`, `request.py`, `client.py`, with their imports) except the few
+listed below, which need the hub itself; from `egress.py` only the per-request `EgressPolicy` (the connect-time
+address checks need the hub's transports); `ToolOutput`; and the MCP result conversion.
 Imports of mcphub inside the copied code are rewritten to the export's own modules; the template supplies the names
 the copied code takes from elsewhere in mcphub (`ArgLocation`, `EgressDenied`, IR objects). A new helper in those
 modules travels along by itself; one that needs more of mcphub fails the export's own tests, which tests/export runs.
@@ -20,11 +22,17 @@ from pathlib import Path
 
 __all__ = ["WireSource", "transforms_source", "wire_source"]
 
-_HTTP = "mcphub.runtime.upstream.http"
+_UPSTREAM = "mcphub.runtime.upstream"
+# The modules copied whole, in dependency order (all land in one module of the export, so their top-level names
+# must not clash).
+_WHOLE = ("credentials", "serialization", "response", "request")
+_CLIENT = f"{_UPSTREAM}.client"
 # What stays behind: the hub's own fetches (FetchFailed derives from the runtime's error root, fetch_json serves
-# OAuth discovery) and the export list.
-_HTTP_LEFT_OUT = frozenset({"__all__", "FetchFailed"})
+# OAuth discovery) and the export lists.
+_CLIENT_LEFT_OUT = frozenset({"__all__", "FetchFailed"})
 _CLIENT_METHODS_LEFT_OUT = frozenset({"fetch_json"})
+# The per-request policy of egress.py; the rest of it (address checks, pools) is the hub's own transport.
+_EGRESS_ONLY = ("_host_pattern", "_compile_host", "EgressPolicy")
 # Imports inside the copied code that point into mcphub, and what they become in the export.
 _IMPORTS = {
     "from mcphub.runtime.upstream.transforms import": "from .transforms import",
@@ -130,15 +138,16 @@ def wire_source() -> WireSource:
     parts: list[str] = []
     for more_imports, definitions in (
         _module("mcphub.runtime.package", only=("ToolOutput",)),
-        _module("mcphub.runtime.upstream.credentials", left_out=frozenset({"__all__"})),
-        _module(_HTTP, left_out=_HTTP_LEFT_OUT, methods_left_out=_CLIENT_METHODS_LEFT_OUT),
+        *(_module(f"{_UPSTREAM}.{name}", left_out=frozenset({"__all__"})) for name in _WHOLE),
+        _module(f"{_UPSTREAM}.egress", only=_EGRESS_ONLY),
+        _module(_CLIENT, left_out=_CLIENT_LEFT_OUT, methods_left_out=_CLIENT_METHODS_LEFT_OUT),
     ):
         imports += more_imports
         parts += definitions
     _, results = _module("mcphub.runtime.mcp.pipeline", only=("_CONTENT_BLOCK", "to_call_result"))
     return WireSource(
         imports="\n".join(dict.fromkeys(imports)),
-        module_level=_rewrite_imports("\n\n\n".join(parts), _HTTP),
+        module_level=_rewrite_imports("\n\n\n".join(parts), _UPSTREAM),
         results=_rewrite_imports("\n\n\n".join(results), "mcphub.runtime.mcp.pipeline"),
     )
 

@@ -31,9 +31,9 @@ from mcphub.compiler.ir import Prompt as IrPrompt
 from mcphub.compiler.ir import Resource as IrResource
 from mcphub.compiler.ir import Tool as IrTool
 from mcphub.runtime.package import Package, PackageError, load_package
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.executors.base import Executor
 from mcphub.runtime.upstream.executors.registry import Executors
-from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["SEPARATOR", "Catalog", "Mount", "ReloadReport", "Snapshot", "ToolEntry"]
 

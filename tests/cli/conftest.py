@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.hub_process import MCPHUB, hub_env
 from tenancy.conftest import _clean_env, db_url, pg_database, sqlite_template  # noqa: F401  (fixtures)
-from tenancy.hub_process import MCPHUB, hub_env
 
 from mcphub.cli import main
 from mcphub.compiler.ir import AuthScheme, Integration, SourceInfo, Tool

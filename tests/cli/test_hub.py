@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 from runtime.support import Upstream, mcp_client, petstore, serve, write_package
 from starlette.types import Receive, Scope, Send
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_process
 
 from cli.conftest import as_json, run_cli, run_process
 

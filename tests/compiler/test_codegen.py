@@ -82,7 +82,7 @@ def _integration() -> Integration:
 
 
 class RecordingCall:
-    """A Call that records what generated code asks for (the real one lives in runtime.http)."""
+    """A Call that records what generated code asks for (the real one is runtime/upstream/call.HubCall)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []

@@ -333,6 +333,24 @@ def test_auth_replaces_the_source_schemes(tmp_path: Path) -> None:
     assert set(security.values()) == {None}
 
 
+def test_public_lists_the_tools_without_a_credential(tmp_path: Path) -> None:
+    """`public:` replaces the source's `security: []` marks: listed tools are public, every other uses the auth."""
+    source = github()
+    none_public = curate(tmp_path, "public: []\n", source)
+    assert {t.name: t.http.security for t in none_public.tools if t.http}["meta_root"] is None
+    assert source.tool("meta_root").http.security == []  # type: ignore[union-attr]  # the input is left alone
+    one_public = curate(tmp_path, "public: [repos_delete]\n", source)
+    security = {t.name: t.http.security for t in one_public.tools if t.http}
+    assert security["repos_delete"] == [] and security["meta_root"] is None
+    assert security["issues_list_for_repo"] == [["github_oauth"]]  # a tool's own requirement stays
+
+
+def test_public_names_a_tool_the_spec_does_not_have(tmp_path: Path) -> None:
+    message = curation_error(tmp_path, "public: [meta_roots]\n")
+    assert "specs/demo.yaml" in message and "public[0]" in message
+    assert "'meta_roots' is not a tool of this spec; did you mean 'meta_root'?" in message
+
+
 def test_base_url_and_server_variables(tmp_path: Path) -> None:
     result = curate(
         tmp_path,

@@ -23,9 +23,9 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import parse_spec
 from mcphub.compiler.schemas import tool_schema_problems
 from mcphub.compiler.spec import load_spec
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.graphql import execute_graphql
-from mcphub.runtime.upstream.http import UpstreamClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -140,7 +140,6 @@ async def list_pets(call: Call, *, limit: int | None = None) -> ToolOutput:
     """import re
 from http import HTTPStatus
 from mcphub.runtime import package
-from mcphub.runtime.upstream.http import Response
 
 PATTERN = re.compile("x")
 token = ""

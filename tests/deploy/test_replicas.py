@@ -25,7 +25,7 @@ import httpx2
 import pytest
 from faults.redis_server import own_redis
 from runtime.support import Account, Upstream, initialize_request, mcp_client, petstore, provision, serve, write_package
-from tenancy.hub_process import cli, hub_env, hub_process
+from support.hub_process import cli, hub_env, hub_process
 
 from .balancer import haproxy
 

@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 from urllib.parse import parse_qsl, urlsplit
-from urllib.request import urlopen
 
 import pytest
+from support.hub_process import FIRST_KEY, MCPHUB_SCRIPT, clean_env, start_hub
 
 from mcphub.compiler.ir import ArgLocation, Integration, SourceInfo, Tool
 from mcphub.compiler.pipeline import write_integration as write_package
@@ -39,12 +34,11 @@ REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("MCPHUB_TOOLS_DIR", REPO / ".tools"))
 NODE22_VERSION = "22.23.3"
 INSTALL_HINT = "run `make test` (it installs .tools), or `make node-tools` for the Node clients alone"
-_FIRST_KEY = re.compile(r"^\s*API key:\s+(mcp_sk_\S+)\s*$", re.MULTILINE)
 SLUG = "pets"
 HUB_START_DEADLINE_S = 30.0
 CLIENT_TIMEOUT_S = 45.0
 
-# The upstream API the compiled package talks to; the hub reaches it through `runtime.http`.
+# The upstream API the compiled package talks to; the hub reaches it through `runtime/upstream/client.py`.
 PETSTORE: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Pets", "version": "1.0.0", "description": "A tiny pet store for the e2e tests."},
@@ -365,13 +359,6 @@ def argument_name(tool: Tool, location: ArgLocation, wire_name: str) -> str:
     raise AssertionError(f"{tool.name}: no {location.value} argument {wire_name!r} in {tool.http.args}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Hub:
     """A running `mcphub serve` and the package it mounts."""
@@ -398,36 +385,6 @@ class Hub:
         return f"{self.integration.slug}__{tool.name}"
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + HUB_START_DEADLINE_S
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"mcphub serve exited with {process.returncode} before /healthz was ok:\n{log_path.read_text()}"
-            )
-        try:
-            with urlopen(f"{url}/healthz", timeout=2) as response:
-                body: dict[str, Any] = json.loads(response.read())
-                if response.status == 200:
-                    return body
-                last = f"HTTP {response.status}: {body}"
-        except (URLError, ConnectionError, TimeoutError, ValueError) as exc:
-            last = repr(exc)
-        time.sleep(0.05)  # poll interval, not a readiness guess: the deadline above bounds the wait
-    pytest.fail(f"mcphub serve not healthy within {HUB_START_DEADLINE_S}s ({last}):\n{log_path.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @contextmanager
 def serve_hub(
     integration: Integration,
@@ -440,43 +397,37 @@ def serve_hub(
     """Compile `integration` (and `extra`) into a catalog under `root`; run `mcphub serve` on it until the block ends.
 
     The data dir is `root/data`: the first hub on a root runs the first-run path and prints the key it reads.
+    The hub is the console script a newcomer runs, started by `support.hub_process.start_hub`.
     """
-    mcphub = Path(sys.executable).parent / "mcphub"
-    if not mcphub.is_file():
-        pytest.fail(f"{mcphub} is missing: {INSTALL_HINT}", pytrace=False)
+    if not MCPHUB_SCRIPT.is_file():
+        pytest.fail(f"{MCPHUB_SCRIPT} is missing: {INSTALL_HINT}", pytrace=False)
     catalog = root / "catalog"
     for package in (integration, *extra):
         write_package(package, catalog)
-    port = free_port()
-    log_path = root / "hub.log"
-    environ = {**os.environ, "MCPHUB_ADMIN_TOKEN": "e2e-admin", **(env or {})}
-    for name in ("MCPHUB_DATABASE_URL", "MCPHUB_REDIS_URL", "MCPHUB_DATA_DIR", "MCPHUB_PUBLIC_URL"):
-        if name not in (env or {}):
-            environ.pop(name, None)
-    argv = [str(mcphub), "serve", "--host", "127.0.0.1", "--port", str(port), "--catalog", str(catalog)]
-    argv += ["--data-dir", str(root / "data")]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        health = _wait_healthy(base_url, process, log_path)
+    environ = clean_env(MCPHUB_ADMIN_TOKEN="e2e-admin", **(env or {}))
+    with start_hub(
+        environ,
+        catalog=catalog,
+        data_dir=root / "data",
+        command=[MCPHUB_SCRIPT],
+        log_path=root / "hub.log",
+        deadline_s=HUB_START_DEADLINE_S,
+    ) as started:
         slug = integration.slug
-        assert slug in health.get("packages", []), f"/healthz does not list {slug!r}: {health}\n{log_path.read_text()}"
-        found = _FIRST_KEY.search(log_path.read_text(errors="replace")) or _FIRST_KEY.search(
+        assert slug in started.health.get("packages", []), f"/healthz does not list {slug!r}: {started.health}"
+        found = FIRST_KEY.search(started.log()) or FIRST_KEY.search(
             (root / "first-key.log").read_text() if (root / "first-key.log").exists() else ""
         )
-        assert found, f"mcphub serve printed no first API key:\n{log_path.read_text()}"
+        assert found, f"mcphub serve printed no first API key:\n{started.log()}"
         (root / "first-key.log").write_text(found.group(0))  # a later hub on this root prints none
         yield Hub(
-            base_url=base_url,
+            base_url=started.base_url,
             integration=integration,
             upstream=upstream,
-            process=process,
-            log_path=log_path,
+            process=started.process,
+            log_path=started.log_path,
             token=found.group(1),
         )
-    finally:
-        _stop(process)
 
 
 @pytest.fixture(scope="module")

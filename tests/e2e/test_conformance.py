@@ -254,7 +254,7 @@ def test_conformance_2026_07_28(conformance_hub: Hub, node_tools: NodeTools, nod
     )
 
 
-# The HTTP-backed fixtures (`conformance-http`): what a compiled HTTP package serves through `runtime.http`'s
+# The HTTP-backed fixtures (`conformance-http`): what a compiled HTTP package serves through `runtime/upstream/response.py`'s
 # response shaping (text, image, audio, binary as an embedded resource, upstream 500 as a tool error) and the IR's
 # static resources and prompt templates. What an HTTP API cannot do is listed with the reason; the upstream-MCP
 # fixtures above pass all of it.

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +19,11 @@ from pathlib import Path
 import httpx2
 import pytest
 from runtime.support import Upstream, mcp_client, petstore, serve
+from support.hub_process import MCPHUB_SCRIPT, start_hub
 
 from e2e.node_support import (
-    _FIRST_KEY,
     REPO,
     Hub,
-    _stop,
-    _wait_healthy,
-    free_port,
     petstore_answer,
     petstore_integration,
     serve_hub,
@@ -161,26 +156,16 @@ def builtin_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     be the hub's own interpreter, the one that has mcp-server-time installed.
     """
     root = tmp_path_factory.mktemp("builtin-first-run")
-    port = free_port()
-    log_path = root / "hub.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MCPHUB_") and k != "VIRTUAL_ENV"}
     environ["PATH"] = os.pathsep.join(p for p in ("/usr/local/bin", "/usr/bin", "/bin") if Path(p).is_dir())
-    mcphub = str(Path(sys.executable).parent / "mcphub")
-    argv = [mcphub, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(root / "data")]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ
-        )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        health = _wait_healthy(base_url, process, log_path)
-        assert "time" in health.get("packages", []), f"/healthz does not list time: {health}"
-        text = log_path.read_text(errors="replace")
-        found = _FIRST_KEY.search(text)
-        assert found, f"mcphub serve printed no first API key:\n{text}"
-        yield f"{base_url}/mcp", found.group(1), text
-    finally:
-        _stop(process)
+    with start_hub(
+        environ, data_dir=root / "data", command=[MCPHUB_SCRIPT], cwd=REPO, log_path=root / "hub.log", deadline_s=30
+    ) as hub:
+        assert "time" in hub.health.get("packages", []), f"/healthz does not list time: {hub.health}"
+        text = hub.log()
+        key = hub.first_key()
+        assert key, f"mcphub serve printed no first API key:\n{text}"
+        yield hub.mcp_url, key, text
 
 
 async def test_a_newcomer_calls_the_time_tool_with_the_printed_key(builtin_hub: tuple[str, str, str]) -> None:

@@ -33,9 +33,9 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.runtime.package import load_package
 from mcphub.runtime.upstream.call import HubCall
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

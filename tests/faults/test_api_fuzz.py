@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_process
 
 PASSWORD = "correct horse battery staple"  # runtime.support.make_account's
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}  # per operation and caller

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mcphub.compiler.ir import HttpBinding, Integration, Policy, SourceInfo, Tool
-from mcphub.runtime.upstream.http import UpstreamClient
+from mcphub.runtime.upstream.client import UpstreamClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT_S = 1.0

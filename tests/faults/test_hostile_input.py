@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 from runtime.support import Account, Upstream, initialize_request, serve
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_process
 
 from faults.petstore_hub import petstore_hub
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runtime.support import Account, Upstream, make_account, mcp_client, open_tenancy, petstore, serve, write_package
 from sqlalchemy import func, select
-from tenancy.hub_process import hub_env, hub_popen
+from support.hub_process import hub_env, hub_popen
 
 from mcphub.runtime.store.models import CallLogEntry, UsageEvent
 from mcphub.runtime.tenancy.services import Tenancy

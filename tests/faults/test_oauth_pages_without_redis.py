@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx2
 from runtime.support import Upstream, serve
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_process
 
 from faults.petstore_hub import petstore_hub
 from faults.redis_server import own_redis

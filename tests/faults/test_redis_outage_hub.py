@@ -14,7 +14,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from runtime.support import Upstream, mcp_client, serve
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_process
 
 from faults.petstore_hub import petstore_hub
 from faults.redis_server import own_redis

@@ -15,8 +15,8 @@ from mcphub.compiler.errors import SpecError
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.compiler.spec import load_spec
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential, EnvCredentialProvider
-from mcphub.runtime.upstream.http import UpstreamClient
 
 SOURCE = """\
 openapi: 3.0.3

@@ -34,9 +34,9 @@ from mcphub.compiler.ir import Integration, McpBinding, Policy, SourceInfo, Tool
 from mcphub.compiler.pipeline import Target, compile_target
 from mcphub.compiler.sources.mcp import interpreted
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.executors import mcp as upstream_mcp
 from mcphub.runtime.upstream.executors.mcp import McpExecutor, McpSessions
-from mcphub.runtime.upstream.http import UpstreamClient
 
 TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "Etc/UTC"]
 START_DEADLINE_S = 30.0

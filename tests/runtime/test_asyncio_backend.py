@@ -73,6 +73,48 @@ async def test_a_large_body_arrives_whole_through_flow_control() -> None:
 
 
 @on_both_loops
+async def test_a_large_request_body_waits_for_the_upstream_to_read_it() -> None:
+    """Write flow control: 16 MiB is far above the transport's write buffer, so the writer waits for it to drain."""
+    body = hashlib.sha256(b"upload").digest() * (16 * 1024 * 1024 // 32)
+
+    async def digest(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(hashlib.sha256(seen.body).hexdigest().encode()))
+        return True
+
+    async with http_server(digest) as server, pool() as http:
+        first = await http.request("POST", server.url("/upload"), content=body)
+        second = await http.request("POST", server.url("/upload"), content=b"small")
+    assert first.content == hashlib.sha256(body).hexdigest().encode()
+    assert second.content == hashlib.sha256(b"small").hexdigest().encode()
+    assert server.connections == 1
+
+
+@on_both_loops
+async def test_an_upstream_that_stops_reading_is_a_write_timeout() -> None:
+    release = asyncio.Event()
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with pool() as http:
+            with pytest.raises(httpcore2.WriteTimeout):
+                await http.request(
+                    "POST",
+                    f"http://127.0.0.1:{port}/upload",
+                    content=b"x" * (64 * 1024 * 1024),
+                    extensions={"timeout": {"write": 0.5, "read": 5.0, "connect": 5.0, "pool": 5.0}},
+                )
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+
+
+@on_both_loops
 async def test_a_chunked_body_is_decoded() -> None:
     async def chunked(seen: Seen, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")

@@ -120,6 +120,48 @@ async def test_chunked_and_large_bodies_arrive_whole() -> None:
 
 
 @on_both_loops
+async def test_a_large_request_body_waits_for_the_upstream_to_read_it() -> None:
+    """Write flow control: 16 MiB is far above the transport's write buffer, so the writer waits for it to drain."""
+    body = hashlib.sha256(b"upload").digest() * (16 * 1024 * 1024 // 32)
+
+    async def digest(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(response(hashlib.sha256(seen.body).hexdigest().encode()))
+        return True
+
+    async with http_server(digest) as server, client() as http:
+        first = await http.post(server.url("/upload"), content=body)
+        second = await http.post(server.url("/upload"), content=b"small")  # the same connection, after 16 MiB
+    assert first.text == hashlib.sha256(body).hexdigest()
+    assert second.text == hashlib.sha256(b"small").hexdigest()
+    assert server.connections == 1
+
+
+@on_both_loops
+async def test_an_upstream_that_stops_reading_is_a_write_timeout() -> None:
+    """Nothing reads the request: once the socket buffers are full, the write deadline fails the request."""
+    release = asyncio.Event()
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client() as http:
+            with pytest.raises(httpx2.WriteTimeout, match="to accept the request"):
+                await http.post(
+                    f"http://127.0.0.1:{port}/upload",
+                    content=b"x" * (64 * 1024 * 1024),
+                    timeout=httpx2.Timeout(5.0, write=0.5),
+                )
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+
+
+@on_both_loops
 async def test_a_gzip_body_is_decoded_by_httpx() -> None:
     import gzip
 

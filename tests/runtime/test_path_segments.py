@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcphub.compiler.ir import ArgLocation, Integration, Tool
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.http import UpstreamClient
 
 GENERATED = Path(__file__).resolve().parents[2] / "generated"
 _VARIABLE = re.compile(r"\{([^{}]+)\}")
@@ -62,7 +62,7 @@ def test_no_argument_value_leaves_its_own_segment(data: st.DataObject) -> None:
     prepared = client.prepare(
         tool, credential, path=values, query=None, headers=None, cookies=None, body=None, form=None, multipart=None
     )
-    base = client._server_url(tool.http, credential, client._security(tool.http, credential))
+    base = client.requests._server_url(tool.http, credential, client.requests._security(tool.http, credential))
     assert prepared.url.startswith(base)
     sent = urlsplit(prepared.url[len(base) :]).path
     template = tool.http.path.split("/")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mcphub.compiler.ir import ArgLocation
-from mcphub.runtime.upstream.http import _pct, encode_form, serialize_parameter, serialize_path
+from mcphub.runtime.upstream.serialization import encode_form, pct, serialize_parameter, serialize_path
 
 COLOR = ["blue", "black", "brown"]
 RGB = {"R": 100, "G": 200, "B": 150}
@@ -53,7 +53,7 @@ def test_path_styles(style: str | None, explode: bool | None, value: Any, expect
     ],
 )
 def test_query_styles(style: str | None, explode: bool | None, value: Any, expected: list[tuple[str, str]]) -> None:
-    pairs = serialize_parameter("color", value, location=ArgLocation.QUERY, style=style, explode=explode, encode=_pct)
+    pairs = serialize_parameter("color", value, location=ArgLocation.QUERY, style=style, explode=explode, encode=pct)
     assert pairs == expected
 
 

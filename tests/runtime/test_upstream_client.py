@@ -18,9 +18,9 @@ from mcphub.compiler.ir import (
     Tool,
 )
 from mcphub.runtime.upstream.call import HubCall
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 from runtime.support import _arg
 
 

@@ -22,9 +22,9 @@ from mcphub.compiler.ir import Integration, Policy, SourceInfo
 from mcphub.compiler.sources.openapi import openapi_to_integration
 from mcphub.runtime.package import Package, ToolOutput, load_package
 from mcphub.runtime.upstream.call import HubCall
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 from runtime.support import Recorded, Upstream, serve, write_package
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x01binary\xff"

@@ -18,8 +18,8 @@ import anyio
 import mcp_types as types
 import pytest
 from runtime.support import mcp_client, provision, serve
+from support.hub_process import MCPHUB, cli, hub_env, hub_process
 from tenancy.conftest import _create_pg, _drop_pg, _pg
-from tenancy.hub_process import MCPHUB, cli, hub_env, hub_process
 
 from mcphub.runtime.store.migrations import upgrade
 from servers.standin import Shop, shop_openapi

@@ -23,7 +23,7 @@ from runtime.support import Account, make_account, mcp_client, open_tenancy, ser
 
 from mcphub.app import Settings, create_app
 from mcphub.runtime.tenancy.services import Tenancy
-from mcphub.runtime.upstream.http import EgressPolicy
+from mcphub.runtime.upstream.egress import EgressPolicy
 from servers.standin import Shop, shop_openapi
 
 EVENT_WAIT_S = 15.0

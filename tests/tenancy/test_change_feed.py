@@ -21,13 +21,13 @@ import pytest
 from mcp.client.session import IncomingMessage
 from runtime.support import Upstream, make_account, mcp_client, petstore, serve, write_package
 from sqlalchemy import func, select, update
+from support.hub_process import cli, hub_env, hub_process
 
 from mcphub.runtime.oauth.authserver import AuthServer
 from mcphub.runtime.store.db import utcnow
 from mcphub.runtime.store.models import ChangeEvent, IssuedToken, McpAuthCode, McpClient, McpGrant
 from mcphub.runtime.tenancy.fanout import ChangeFeed
 from mcphub.runtime.tenancy.services import Tenancy
-from tenancy.hub_process import cli, hub_env, hub_process
 
 EVENT_WAIT_S = 10.0  # well under the hub's 30 s caches, which the feed is there to beat
 KEY_CACHE_S = 30.0

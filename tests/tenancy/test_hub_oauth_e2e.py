@@ -23,10 +23,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 from pydantic import AnyUrl
 from runtime.support import Upstream, make_account, petstore, serve, write_package
+from support.hub_process import cli, hub_env, hub_process
 
 from mcphub.runtime.tenancy.services import Tenancy
 
-from .hub_process import cli, hub_env, hub_process
 from .test_authserver import MemoryStorage
 
 REDIRECT = "http://localhost:3030/callback"

@@ -20,6 +20,7 @@ import mcp_types as types
 import pytest
 from mcp.client.session import IncomingMessage
 from runtime.support import make_account, mcp_client, write_package
+from support.hub_process import MCPHUB, cli, hub_env, hub_process
 
 from mcphub.compiler.ir import (
     AuthScheme,
@@ -33,7 +34,6 @@ from mcphub.compiler.ir import (
 )
 from mcphub.runtime.tenancy.services import Tenancy
 
-from .hub_process import MCPHUB, cli, hub_env, hub_process
 from .oauth_server import Client, OAuthTestServer, Running
 
 WAIT_S = 30.0

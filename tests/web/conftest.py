@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_files, hub_process
 
 from .browser import launch
 
@@ -61,20 +61,16 @@ def upstream() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
-    root = tmp_path_factory.mktemp("hub")
-    catalog = root / "catalog"
-    write_package(petstore(upstream.base_url), catalog)
-    write_package(petstore(upstream.base_url, slug="zoo"), catalog)
-    data = root / "data"
-    data.mkdir()
-    db_url = f"sqlite+aiosqlite:///{data / 'hub.db'}"
+    files = hub_files(tmp_path_factory.mktemp("hub"))
+    write_package(petstore(upstream.base_url), files.catalog)
+    write_package(petstore(upstream.base_url, slug="zoo"), files.catalog)
     ada, bob = provision(
-        data,
+        files.data,
         ("ada@example.com", {"enable": ["pets"], "credentials": {"pets": {"token": "t-ada"}}}),
         ("bob@example.com", {"enable": ["zoo"], "credentials": {"zoo": {"token": "t-bob"}}}),
-        url=db_url,
+        url=files.db_url,
     )
-    with hub_process(hub_env(db_url, data), catalog) as base:
+    with hub_process(hub_env(files.db_url, files.data), files.catalog) as base:
         yield WebHub(base, ada, bob)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from runtime.support import Account, Upstream, petstore, provision, write_package
-from tenancy.hub_process import hub_env, hub_process
+from support.hub_process import hub_env, hub_files, hub_process
 
 from mcphub.compiler.ir import Integration
 
@@ -45,19 +45,16 @@ def dashboard_hub(
     root: Path, upstream: Upstream, *, extra: Iterable[Integration] = (), **env: str
 ) -> Iterator[DashHub]:
     """`mcphub serve` with Pet Store and Zoo (stand-ins on `upstream`), `extra` and a few real packages; one admin."""
-    catalog = root / "catalog"
+    files = hub_files(root)
     for integration in extra:
-        write_package(integration, catalog)
-    write_package(petstore(upstream.base_url), catalog)
-    write_package(petstore(upstream.base_url, slug="zoo").model_copy(update={"name": "Zoo"}), catalog)
+        write_package(integration, files.catalog)
+    write_package(petstore(upstream.base_url), files.catalog)
+    write_package(petstore(upstream.base_url, slug="zoo").model_copy(update={"name": "Zoo"}), files.catalog)
     for slug in REAL_PACKAGES:
-        shutil.copytree(ROOT / "generated" / slug, catalog / slug)
-    data = root / "data"
-    data.mkdir()
-    db_url = f"sqlite+aiosqlite:///{data / 'hub.db'}"
-    [admin] = provision(data, ("ops@example.com", {}), url=db_url)
-    variables = hub_env(db_url, data, **env)
-    with hub_process(variables, catalog) as base:
+        shutil.copytree(ROOT / "generated" / slug, files.catalog / slug)
+    [admin] = provision(files.data, ("ops@example.com", {}), url=files.db_url)
+    variables = hub_env(files.db_url, files.data, **env)
+    with hub_process(variables, files.catalog) as base:
         yield DashHub(base, admin, variables)
 
 

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream
-from tenancy.hub_process import cli
+from support.hub_process import cli
 
 from .conftest import PAGE_TIMEOUT_MS
 from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up

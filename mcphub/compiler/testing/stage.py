@@ -39,10 +39,10 @@ from mcphub.runtime.mcp.access import SingleUserAccess
 from mcphub.runtime.mcp.metrics import HubMetrics
 from mcphub.runtime.mcp.pipeline import CallPipeline
 from mcphub.runtime.package import load_package
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential, StaticCredentialProvider
 from mcphub.runtime.upstream.executors.http import HttpExecutor
 from mcphub.runtime.upstream.executors.registry import Executors
-from mcphub.runtime.upstream.http import UpstreamClient
 
 DEFAULT_EXAMPLES = 5  # `mcphub test`
 # Inside `mcphub compile`: the simplest arguments and one more set per tool keep a 1,000-tool package near 30 s

@@ -59,7 +59,7 @@ from mcphub.runtime.upstream.credentials import Credential, CredentialProvider, 
 from mcphub.runtime.upstream.executors.base import UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from mcphub.runtime.upstream.http import UpstreamClient
+    from mcphub.runtime.upstream.client import UpstreamClient
 
 if TYPE_CHECKING:
     from mcphub.runtime.tenancy.services import Tenancy

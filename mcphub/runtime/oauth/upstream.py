@@ -46,8 +46,8 @@ from mcphub.runtime.store.models import OAuthClient
 from mcphub.runtime.store.models import OAuthFlow as FlowRow
 from mcphub.runtime.tenancy.credentials import CredentialStore, to_credential
 from mcphub.runtime.tenancy.vault import Vault, oauth_client_context, oauth_flow_context
+from mcphub.runtime.upstream.client import FetchFailed, UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.http import FetchFailed, UpstreamClient
 
 __all__ = ["NotSignedIn", "OAuthClientConfig", "OAuthError", "TokenAuth", "UpstreamOAuth", "oauth_scheme"]
 

@@ -14,84 +14,43 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
 import httpcore2
 
-__all__ = ["AsyncioBackend", "AsyncioStream", "wait_or_raise"]
+from mcphub.runtime.upstream.flow import FlowControl
 
-# Above this many buffered bytes the transport stops reading until the consumer catches up.
-_HIGH_WATER = 256 * 1024
+__all__ = ["AsyncioBackend", "AsyncioStream"]
 
 
-class _Reader(asyncio.Protocol):
-    """Buffers incoming bytes and wakes the one waiting reader; tracks write flow control and closure."""
+class _Reader(FlowControl):
+    """Buffers incoming bytes for the one waiting reader; tracks closure (flow control: `flow.FlowControl`)."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        super().__init__()
         self.buffer = bytearray()
         self.eof = False
         self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.paused_reading = False
-        self.drain_waiter: asyncio.Future[None] | None = None
-        self.paused_writing = False
 
     # - asyncio.Protocol -
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it, hence the cast.
-        self.transport = cast(asyncio.Transport, transport)
-
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self.paused_reading:
-            self.paused_reading = True
-            self.transport.pause_reading()
-        self._wake()
+        self.note_buffered(len(self.buffer))
+        self.wake()
 
     def eof_received(self) -> bool | None:
         self.eof = True
-        self._wake()
+        self.wake()
         return None  # close the transport (no half-open connections)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         if exc is not None:
             self.error = exc
-        self._wake()
-        if self.drain_waiter is not None and not self.drain_waiter.done():
-            self.drain_waiter.set_exception(exc or ConnectionResetError("connection closed"))
-
-    def pause_writing(self) -> None:
-        self.paused_writing = True
-
-    def resume_writing(self) -> None:
-        self.paused_writing = False
-        if self.drain_waiter is not None and not self.drain_waiter.done():
-            self.drain_waiter.set_result(None)
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-
-async def wait_or_raise(future: asyncio.Future[None], timeout: float | None, error: Callable[[], Exception]) -> None:
-    """Await `future`, raising `error()` after `timeout` seconds (one timer, no task or cancel scope)."""
-    if timeout is None:
-        await future
-        return
-
-    def expire() -> None:
-        if not future.done():
-            future.set_exception(error())
-
-    handle = asyncio.get_running_loop().call_later(timeout, expire)
-    try:
-        await future
-    finally:
-        handle.cancel()
+        self.wake()
+        self.release_drain(exc or ConnectionResetError("connection closed"))
 
 
 class AsyncioStream(httpcore2.AsyncNetworkStream):
@@ -108,16 +67,10 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
                 raise httpcore2.ReadError(str(protocol.error) or type(protocol.error).__name__)
             if protocol.eof:
                 return b""
-            protocol.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await wait_or_raise(protocol.waiter, timeout, lambda: httpcore2.ReadTimeout("timed out"))
-            finally:
-                protocol.waiter = None
+            await protocol.wait_readable(timeout, lambda: httpcore2.ReadTimeout("timed out"))
         data = bytes(protocol.buffer[:max_bytes])
         del protocol.buffer[:max_bytes]
-        if protocol.paused_reading and len(protocol.buffer) <= _HIGH_WATER // 2:
-            protocol.paused_reading = False
-            self._transport.resume_reading()
+        protocol.note_consumed(len(protocol.buffer))
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -128,13 +81,10 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
             raise httpcore2.WriteError("the connection is closed")
         self._transport.write(buffer)
         if protocol.paused_writing:
-            protocol.drain_waiter = asyncio.get_running_loop().create_future()
             try:
-                await wait_or_raise(protocol.drain_waiter, timeout, lambda: httpcore2.WriteTimeout("timed out"))
+                await protocol.wait_drained(timeout, lambda: httpcore2.WriteTimeout("timed out"))
             except OSError as exc:
                 raise httpcore2.WriteError(str(exc)) from exc
-            finally:
-                protocol.drain_waiter = None
 
     async def aclose(self) -> None:
         self._transport.close()

@@ -1,6 +1,11 @@
-"""Reaching public addresses only: the connect-time check every outbound connection of the hub shares.
+"""Egress policy: which hosts and methods an integration may reach, and public addresses only.
 
-Tool calls (`runtime.http`), upstream MCP servers over HTTP, database connections (`runtime.sql`) and the
+`EgressPolicy` is an integration's `Policy` compiled for per-request checks (allowed hosts, from the spec or its
+server URLs; allowed methods; timeouts; the response cap): every request and redirect hop passes `check`.
+
+Below it, the connect-time check every outbound connection of the hub shares.
+
+Tool calls (`upstream/client.py`), upstream MCP servers over HTTP, database connections (`executors/sql.py`) and the
 authorization server's fetches of client metadata documents (`oauth.cimd`) all refuse private, loopback and
 reserved addresses unless their policy allows them. The HTTP ones do it in the connection pool's network
 backend: the name is resolved once, checked, and exactly the checked address is dialled, which closes the
@@ -11,20 +16,26 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore2
 import httpx2
 
+from mcphub.compiler.ir import Integration
 from mcphub.runtime.errors import HubError
 from mcphub.runtime.upstream.asyncio_backend import AsyncioBackend
+from mcphub.runtime.upstream.serialization import TEMPLATE_VARIABLE
 
 __all__ = [
     "EgressDenied",
+    "EgressPolicy",
     "PoolTransport",
     "PrivateAddress",
     "PublicOnlyBackend",
@@ -143,3 +154,78 @@ class PoolTransport(httpx2.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=AsyncioBackend() if allow_private else PublicOnlyBackend(),
         )
+
+
+# --- per-request policy ----------------------------------------------------------------------------
+
+
+def _host_pattern(template_url: str) -> re.Pattern[str] | None:
+    """A host regex from a server URL template: `https://{site}.atlassian.net` -> `[^.]+\\.atlassian\\.net`."""
+    marked = TEMPLATE_VARIABLE.sub("\x00", template_url)
+    host = urlsplit(marked if "://" in marked else f"https://{marked}").hostname
+    if not host:
+        return None
+    return _compile_host(host.replace("\x00", "*"))
+
+
+def _compile_host(pattern: str) -> re.Pattern[str]:
+    pattern = pattern.strip().lower().rstrip(".")
+    parts = [re.escape(part) for part in pattern.split("*")]
+    return re.compile("[^./:@]+".join(parts))
+
+
+@dataclass(slots=True)
+class EgressPolicy:
+    """An integration's Policy compiled for per-request checks."""
+
+    hosts: list[re.Pattern[str]]
+    methods: frozenset[str]
+    timeout_s: float
+    connect_timeout_s: float
+    max_response_bytes: int
+    allow_private_network: bool
+
+    @classmethod
+    def from_integration(cls, integration: Integration) -> EgressPolicy:
+        policy = integration.policy
+        if policy.allowed_hosts:
+            hosts = [_compile_host(host) for host in policy.allowed_hosts]
+        else:
+            templates = (
+                {integration.base_url}
+                | {tool.http.server_url for tool in integration.tools if tool.http and tool.http.server_url}
+                | {scheme.base_url for scheme in integration.auth if scheme.base_url}
+                | {rule.url for scheme in integration.auth for rule in scheme.discover.values()}
+            )
+            hosts = [p for p in (_host_pattern(t) for t in templates if t) if p is not None]
+        if policy.allowed_methods:
+            methods = frozenset(m.upper() for m in policy.allowed_methods)
+        else:
+            methods = frozenset(tool.http.method.upper() for tool in integration.tools if tool.http)
+        return cls(
+            hosts=hosts,
+            methods=methods,
+            timeout_s=policy.timeout_s,
+            connect_timeout_s=policy.connect_timeout_s,
+            max_response_bytes=policy.max_response_bytes,
+            allow_private_network=policy.allow_private_network,
+        )
+
+    def host_allowed(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(pattern.fullmatch(host) for pattern in self.hosts)
+
+    def check(self, method: str, url: str, slug: str) -> httpx2.URL:
+        """The parsed URL of a request this policy allows (scheme, host, method), else EgressDenied naming `slug`."""
+        try:
+            parsed = httpx2.URL(url)
+        except httpx2.InvalidURL as exc:
+            raise EgressDenied(f"invalid upstream URL: {exc}") from exc
+        if parsed.scheme not in ("http", "https"):
+            raise EgressDenied(f"scheme {parsed.scheme!r} is not allowed (http and https only)")
+        host = parsed.host
+        if not self.host_allowed(host):
+            raise EgressDenied(f"host {host!r} is not in the allowed hosts of {slug!r}")
+        if method not in self.methods:
+            raise EgressDenied(f"method {method} is not allowed for {slug!r}")
+        return parsed

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httptools
 import httpx2
 
-from mcphub.runtime.upstream.asyncio_backend import wait_or_raise
+from mcphub.runtime.upstream.flow import FlowControl
 
 __all__ = ["Http1Transport"]
 
@@ -33,22 +33,21 @@ Resolver = Callable[[str, int], Awaitable[str]]
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
-_HIGH_WATER = 256 * 1024  # buffered response bytes above which the socket stops being read
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; parses one response at a time into status, headers and body chunks."""
+class _Connection(FlowControl):
+    """One keep-alive connection; parses one response at a time into status, headers and body chunks.
+
+    Flow control (pausing reads above the high-water mark, draining writes) is `flow.FlowControl`'s.
+    """
 
     def __init__(self, origin: tuple[bytes, bytes, int]) -> None:
+        super().__init__()
         self.origin = origin
-        self.transport: asyncio.Transport | None = None
         self.closed = False  # the peer closed, the socket failed, or we gave up on it
         self.error: BaseException | None = None
         self.idle_since = 0.0
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
-        self._paused_writing = False
         self._reset()
 
     def _reset(self) -> None:
@@ -66,9 +65,6 @@ class _Connection(asyncio.Protocol):
 
     # - asyncio.Protocol -
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass asyncio's
-
     def data_received(self, data: bytes) -> None:
         self.received_any = True
         try:
@@ -77,28 +73,19 @@ class _Connection(asyncio.Protocol):
             self._fail(httpx2.RemoteProtocolError("the upstream switched protocols, which tool calls do not support"))
         except httptools.HttpParserError as exc:
             self._fail(httpx2.RemoteProtocolError(f"malformed response from the upstream: {exc}"))
-        self._wake()
+        self.wake()
 
     def eof_received(self) -> bool | None:
         self.closed = True
-        self._wake()
+        self.wake()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if exc is not None and self.error is None:
             self.error = exc
-        self._wake()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._paused_writing = True
-
-    def resume_writing(self) -> None:
-        self._paused_writing = False
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
+        self.wake()
+        self.release_drain()  # the writer sees `closed`
 
     # - httptools callbacks -
 
@@ -116,9 +103,7 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self.paused_reading and self.transport is not None:
-            self.paused_reading = True
-            self.transport.pause_reading()
+        self.note_buffered(self.buffered)
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -130,10 +115,6 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
     def usable(self) -> bool:
         """Idle and still open: nothing arrived since the last response (a close or a stray byte rules it out)."""
@@ -154,27 +135,16 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, timeout: float | None) -> None:
         """Until more of the response arrived or the connection ended; ReadTimeout after `timeout` seconds."""
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        try:
-            await wait_or_raise(
-                waiter, timeout, lambda: httpx2.ReadTimeout(f"the upstream sent nothing for {timeout:g} s")
-            )
-        finally:
-            self._waiter = None
+        await self.wait_readable(timeout, lambda: httpx2.ReadTimeout(f"the upstream sent nothing for {timeout:g} s"))
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         if self.transport is None or self.closed or self.transport.is_closing():
             raise httpx2.WriteError("the connection to the upstream is closed")
         self.transport.write(data)
-        if self._paused_writing:
-            self._drain = drain = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(timeout):
-                    await drain
-            except TimeoutError as exc:
-                raise httpx2.WriteTimeout(f"the upstream took more than {timeout:g} s to accept the request") from exc
-            finally:
-                self._drain = None
+        if self.paused_writing:
+            await self.wait_drained(
+                timeout, lambda: httpx2.WriteTimeout(f"the upstream took more than {timeout:g} s to accept the request")
+            )
             if self.closed:
                 raise httpx2.WriteError("the connection to the upstream closed while sending")
 
@@ -182,9 +152,7 @@ class _Connection(asyncio.Protocol):
         data = b"".join(self.chunks)
         self.chunks.clear()
         self.buffered = 0
-        if self.paused_reading and self.transport is not None:
-            self.paused_reading = False
-            self.transport.resume_reading()
+        self.note_consumed(0)
         return data
 
     def close(self) -> None:

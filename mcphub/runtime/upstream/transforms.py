@@ -1,7 +1,7 @@
 """Transforms declared in specs: response shaping (`response:`) and request building from friendly arguments (`input:`).
 
 A spec says what an agent should get back from a tool; this module turns that declaration into one function,
-built once when the integration is mounted (`shaper_for`) and applied by `runtime.http` to each successful JSON
+built once when the integration is mounted (`shaper_for`) and applied by `upstream/response.py` to each successful JSON
 answer. Response transforms are total: an answer of an unexpected shape passes through unchanged rather than failing
 the call, because the agent can still read it and `full_response` always returns the untouched answer anyway. One
 may answer a `ToolOutput` error instead of a value, for APIs that report failures inside a 200 (Slack's `ok: false`).

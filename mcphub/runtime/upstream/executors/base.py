@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from mcphub.compiler.ir import Tool
     from mcphub.runtime.package import ToolOutput
+    from mcphub.runtime.upstream.client import UpstreamClient
     from mcphub.runtime.upstream.credentials import Credential
-    from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["Downstream", "Executor", "LiveUpstream", "RelayedRequest", "RelayedResult", "UpstreamUnavailable"]
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from mcphub.compiler.ir import ArgBinding, ArgLocation, GraphQLBinding, HttpBinding, Tool
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["GraphQLExecutor", "execute_graphql", "graphql_request_tool"]
 

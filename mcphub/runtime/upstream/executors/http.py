@@ -12,9 +12,9 @@ from typing import Any
 
 from mcphub.compiler.ir import Integration, Tool
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.base import LiveUpstream
-from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["HttpExecutor"]
 

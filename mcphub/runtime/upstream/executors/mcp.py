@@ -77,11 +77,11 @@ from pydantic import BaseModel, ValidationError
 
 from mcphub.compiler.ir import Integration, SourceInfo, Tool
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential
-from mcphub.runtime.upstream.egress import PoolTransport
+from mcphub.runtime.upstream.egress import EgressPolicy, PoolTransport
 from mcphub.runtime.upstream.executors.base import Downstream, RelayedRequest, RelayedResult, UpstreamUnavailable
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import EgressPolicy, UpstreamClient
 
 __all__ = [
     "Downstream",

@@ -14,7 +14,7 @@ Safety comes from PostgreSQL, not from parsing SQL:
 - one statement per call (the extended protocol refuses several).
 Egress: the host of the connection string must match `policy.allowed_hosts` when the spec sets them, and hosts
 resolving to loopback, private or reserved addresses are refused unless `policy.allow_private_network` is set
-(the same rule as `runtime.http`, checked here because asyncpg opens its own sockets; unix sockets are refused).
+(the same rule as the HTTP client's, `upstream/egress.py`, checked here because asyncpg opens its own sockets; unix sockets are refused).
 Pools are per (executor, connection string) and live until the executor is closed (its mount retired).
 """
 
@@ -39,10 +39,10 @@ import asyncpg  # type: ignore[import-untyped]
 from mcphub.compiler.ir import Integration, Tool
 from mcphub.runtime.errors import HubError
 from mcphub.runtime.package import ToolOutput
+from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.credentials import Credential, env_prefix
 from mcphub.runtime.upstream.egress import PrivateAddress, UnresolvableHost, resolve_public
 from mcphub.runtime.upstream.executors.http import HttpExecutor
-from mcphub.runtime.upstream.http import UpstreamClient
 
 __all__ = ["ALLOW_WRITES_PARAM", "SqlExecutor", "SqlToolError", "execute_sql", "parse_connection"]
 
