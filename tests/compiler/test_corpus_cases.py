@@ -253,3 +253,24 @@ def test_an_authorization_header_parameter_without_a_security_scheme_is_the_cred
     assert "Authorization" not in integration.tool("organizers").input_schema["properties"]
     sent = _requests(package, document)
     assert all(r.header("authorization") for r in sent["organizers"])
+
+
+def test_a_parameter_referenced_inside_another_paths_list_is_checked(tmp_path: Path) -> None:
+    """DigitalOcean: `$ref: '#/paths/~1v2~1account~1keys/get/parameters/0'` (a list index in the pointer)."""
+    page = {"name": "page", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    document = _description(
+        {
+            "/keys": {"get": {"operationId": "keys", "parameters": [page], "responses": OK}},
+            "/actions": {
+                "get": {
+                    "operationId": "actions",
+                    "parameters": [{"$ref": "#/paths/~1keys/get/parameters/0"}],
+                    "responses": OK,
+                }
+            },
+        }
+    )
+    code, output, package = _compile(tmp_path, document)
+    assert code == 0, output  # the stage knew `page` as a parameter of /actions
+    sent = _requests(package, document)
+    assert all("page=" in r.target for r in sent["actions"])

@@ -372,7 +372,10 @@ class SourceOperations:
             target: Any = self.document
             for part in node["$ref"][2:].split("/"):
                 part = unquote(part).replace("~1", "/").replace("~0", "~")
-                target = target.get(part) if isinstance(target, dict) else None
+                if isinstance(target, list):  # `#/paths/~1keys/get/parameters/0` (DigitalOcean)
+                    target = target[int(part)] if part.isdigit() and int(part) < len(target) else None
+                else:
+                    target = target.get(part) if isinstance(target, dict) else None
             node = target
         return node
 
