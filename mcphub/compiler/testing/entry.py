@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Protocol
 
 from mcphub.compiler.errors import CompileError
 from mcphub.compiler.ir import Integration
-from mcphub.compiler.testing.stage import COMPILE_EXAMPLES, Source, StageReport, check_package
+from mcphub.compiler.testing.stage import COMPILE_EXAMPLES, Source, StageReport, ToolReport, check_package
+
+
+class StageObserver(Protocol):
+    """Who watches the pipeline's test stage from outside (the corpus run): each package, each tool, each report."""
+
+    def package(self, package_dir: Path) -> None: ...
+    def tool(self, report: ToolReport) -> None: ...
+    def report(self, report: StageReport) -> None: ...
+
+
+# Set by a caller of the pipeline that wants the stage's per-tool reports (`mcphub compile` itself only needs the
+# verdict); unset, the stage reports nothing beyond the build's error.
+stage_observer: ContextVar[StageObserver | None] = ContextVar("mcphub_stage_observer", default=None)
 
 
 def load_source(integration: Integration, specs_dir: Path, *, spec_path: Path | None = None) -> Source:
@@ -60,6 +74,9 @@ def check_built(
     """The pipeline's test stage for a package it just built from `target_path` (None: not an OpenAPI source)."""
     from mcphub.compiler.sources.openapi import load_document
 
+    observer = stage_observer.get()
+    if observer is not None:
+        observer.package(package_dir)
     integration = Integration.from_manifest((package_dir / "manifest.json").read_bytes())
     if integration.source.kind != "openapi":
         return None
@@ -73,7 +90,12 @@ def check_built(
     # the compile checks the tools the spec curates, and a whole API would multiply its time.
     listed = {tool.name for tool in integration.tools if tool.listed}
     only = listed if len(listed) < len(integration.tools) else None
-    return check_package(package_dir, source, examples=examples, only=only)
+    report = check_package(
+        package_dir, source, examples=examples, only=only, progress=observer.tool if observer is not None else None
+    )
+    if observer is not None:
+        observer.report(report)
+    return report
 
 
 class _Target(Protocol):

@@ -65,6 +65,7 @@ class SourceOperations:
             if isinstance(scheme, dict) and scheme.get("in") == "query"
         }
         self._validators: dict[tuple[str, str], OpenAPI] = {}
+        self._by_id: dict[str, tuple[str, str]] | None = None
         self._patterns: dict[str, re.Pattern[str]] = {}
 
     def _validator(self, method: str, template: str) -> OpenAPI:
@@ -85,10 +86,55 @@ class SourceOperations:
             prepared_item[key[0]] = operation
             prepared = {k: v for k, v in self.document.items() if k not in ("servers", "security", "paths")}
             prepared["servers"] = [{"url": ORIGIN}]
-            prepared["paths"] = {template: prepared_item}
+            # Only this path is kept, so a `$ref` into `#/paths/…` (Codat's shared parameters) is inlined first.
+            prepared_item = self._inline_path_refs(prepared_item, 0)
+            prepared["paths"] = {_clean(template): self._moved_to_query(template, prepared_item, key[0])}
             # The description was checked when it was compiled; validating it again costs seconds on large ones.
             validator = self._validators[key] = OpenAPI.from_dict(prepared, config=_config())
         return validator
+
+    def _inline_path_refs(self, node: Any, depth: int) -> Any:
+        if depth > 40:
+            return node
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/paths/"):
+                return self._inline_path_refs(self._deref(node), depth + 1)
+            return {key: self._inline_path_refs(value, depth + 1) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self._inline_path_refs(value, depth + 1) for value in node]
+        return node
+
+    def _moved_to_query(self, template: str, item: dict[str, Any], method: str) -> dict[str, Any]:
+        """A template's query string as the compiler sends it: `?name={variable}` binds a path parameter (or a new
+        argument) to the query parameter `name`; literal pairs are fixed values, allowed by `_query_shape`."""
+        query = template.partition("#")[0].partition("?")[2]
+        if not query:
+            return item
+        moved = {}
+        for pair in _template_query(template):
+            name, value = _pair(pair)
+            variable = _VARIABLE.fullmatch(value)
+            if variable is not None:
+                moved[variable.group(1)] = unquote(name)
+
+        def rewrite(parameters: Any) -> Any:
+            result = []
+            for raw in _sequence(parameters):
+                parameter = _mapping(self._deref(raw))
+                if parameter.get("in") == "path" and parameter.get("name") in moved:
+                    result.append({**parameter, "in": "query", "name": moved[parameter["name"]]})
+                else:
+                    result.append(raw)
+            return result
+
+        item = dict(item)
+        if "parameters" in item:
+            item["parameters"] = rewrite(item["parameters"])
+        operation = dict(_mapping(item.get(method)))
+        operation["parameters"] = rewrite(operation.get("parameters"))
+        item[method] = operation
+        return item
 
     def _without_credentials(self, parameters: Any) -> Any:
         if not self._credentials or not isinstance(parameters, list):
@@ -113,6 +159,11 @@ class SourceOperations:
             return raw
         content = dict(content)
         for media_type, media in list(content.items()):
+            # Media types are case-insensitive (Mastercard's `application/JSON`), and JSON has no charset (Zuora's
+            # `application/json; charset=utf-8`, which the runtime sends as `application/json`, RFC 8259).
+            base = media_type.split(";")[0].strip().lower()
+            if base != media_type:
+                content.setdefault(base, media)
             schema = self._deref(media.get("schema")) if isinstance(media, dict) else None
             if not isinstance(schema, dict):
                 continue
@@ -126,6 +177,30 @@ class SourceOperations:
             ):
                 content.setdefault("application/json", {"schema": schema})
         return {**body, "content": content}
+
+    def template_of(self, method: str, path: str, source_ref: str | None) -> str | None:
+        """The description's own path key of a tool's operation. The compiler drops a template's fragment (AWS's
+        `/#X-Amz-Target=…`) and query string, so several operations may share the tool's path: the operationId (the
+        tool's `source_ref`) tells them apart."""
+        paths = _mapping(self.document.get("paths"))
+        if self._by_id is None:
+            self._by_id = {}
+            for key, item in paths.items():
+                for verb, operation in _mapping(item).items():
+                    if verb in METHODS and isinstance(operation, dict):
+                        operation_id = operation.get("operationId")
+                        if isinstance(operation_id, str):
+                            self._by_id.setdefault(operation_id, (verb, str(key)))
+        found = self._by_id.get(source_ref or "")
+        if found is not None and found[0] == method.lower() and _clean(found[1]) == path:
+            return found[1]
+        if isinstance(paths.get(path), dict) and method.lower() in paths[path]:
+            return path
+        prefix = f"{method.upper()} "
+        if source_ref and source_ref.startswith(prefix) and source_ref[len(prefix) :] in paths:
+            return source_ref[len(prefix) :]
+        alike = [key for key, item in paths.items() if _clean(str(key)) == path and method.lower() in _mapping(item)]
+        return str(alike[0]) if len(alike) == 1 else None
 
     def operation(self, method: str, template: str) -> dict[str, Any] | None:
         item = (self.document.get("paths") or {}).get(template)
@@ -142,15 +217,17 @@ class SourceOperations:
         if not split.path.startswith(base_path):
             return Checked([*problems, f"path {split.path} is outside the server's base path {base_path!r}"], [])
         relative = split.path[len(base_path) :] or "/"
-        match = self._pattern(template).fullmatch(relative)
+        clean = _clean(template)
+        match = self._pattern(clean).fullmatch(relative)
         if match is None:
             return Checked([*problems, f"path {relative} does not match the operation's template {template}"], [])
         query = ImmutableMultiDict(_query_pairs(split.query))
-        values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(template), match.groups(), strict=True)}
+        values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(clean), match.groups(), strict=True)}
+        problems.extend(_template_query_problems(template, query))
         request = _Request(
             host_url=ORIGIN,
             path=relative,
-            path_pattern=template,
+            path_pattern=clean,
             method=method.lower(),
             parameters=RequestParameters(
                 query=query,
@@ -196,6 +273,7 @@ class SourceOperations:
                 explode = parameter.get("explode", style == "form")
                 declared[parameter["name"]] = (style, explode is True)
         allowed = {name for location, name in self._credentials if location == "query"} | self._query_keys
+        allowed |= {unquote(_pair(pair)[0]).lower() for pair in _template_query(template)}
         problems = []
         for key in dict.fromkeys(query.keys()):
             count = len(query.getlist(key))
@@ -293,13 +371,43 @@ class SourceOperations:
                 return node
             target: Any = self.document
             for part in node["$ref"][2:].split("/"):
-                part = part.replace("~1", "/").replace("~0", "~")
-                target = target.get(part) if isinstance(target, dict) else None
+                part = unquote(part).replace("~1", "/").replace("~0", "~")
+                if isinstance(target, list):  # `#/paths/~1keys/get/parameters/0` (DigitalOcean)
+                    target = target[int(part)] if part.isdigit() and int(part) < len(target) else None
+                else:
+                    target = target.get(part) if isinstance(target, dict) else None
             node = target
         return node
 
 
 _NONE = object()
+
+
+def _clean(template: str) -> str:
+    """A path key without its fragment or query string: the path the request goes to."""
+    return template.partition("#")[0].partition("?")[0] or "/"
+
+
+def _template_query(template: str) -> list[str]:
+    query = template.partition("#")[0].partition("?")[2]
+    return [pair for pair in query.split("&") if pair]
+
+
+def _pair(pair: str) -> tuple[str, str]:
+    """A pair of a template's query string as the compiler reads it: `{search}=1` is `search={search}`."""
+    name, _, value = pair.partition("=")
+    named = _VARIABLE.fullmatch(name)
+    return (named.group(1), name) if named is not None else (name, value)
+
+
+def _template_query_problems(template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
+    """The literal pairs of a template's query string (`?op=LIST`) must be sent as they are."""
+    problems = []
+    for pair in _template_query(template):
+        name, value = _pair(pair)
+        if _VARIABLE.fullmatch(value) is None and unquote(value) not in query.getlist(unquote(name)):
+            problems.append(f"query parameter {unquote(name)}={unquote(value)} of the path template was not sent")
+    return problems
 
 
 def _example(media: dict[str, Any]) -> Any:

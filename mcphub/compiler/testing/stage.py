@@ -49,6 +49,7 @@ DEFAULT_EXAMPLES = 5  # `mcphub test`
 # (bench/teststage.py); `mcphub test` looks further.
 COMPILE_EXAMPLES = 2
 _TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
+STAND_IN_ORIGIN = "https://relative-server.mcphub.test"
 
 
 class _Failed(Exception):
@@ -253,8 +254,9 @@ class _Runner:
         started = time.perf_counter()
         report = ToolReport(tool.name, f"{binding.method} {binding.path}", "passed")
         before = len(self.mock.received)
-        operation = self.source.operation(binding.method, binding.path)
-        if operation is None:
+        template = self.source.template_of(binding.method, binding.path, tool.source_ref)
+        operation = self.source.operation(binding.method, template) if template is not None else None
+        if operation is None or template is None:
             report.failure = Failure(
                 "no-operation", f"the source has no operation {binding.method} {binding.path} to check against"
             )
@@ -262,7 +264,7 @@ class _Runner:
             self.mock.answer = self.source.answer(operation)
             unchecked: set[str] = set()
             try:
-                report.failure = self._refuses_invalid(tool) or self._sends_valid(tool, unchecked)
+                report.failure = self._refuses_invalid(tool) or self._sends_valid(tool, template, unchecked)
             except Exception as exc:  # one tool's surprise must not end the stage for the others
                 report.failure = Failure("stage-error", f"{type(exc).__name__}: {exc}")
             if unchecked:
@@ -287,7 +289,7 @@ class _Runner:
             return Failure("sent-invalid-arguments", message, args, sent[0] if sent else None)
         return None
 
-    def _sends_valid(self, tool: Tool, unchecked: set[str]) -> Failure | None:
+    def _sends_valid(self, tool: Tool, template: str, unchecked: set[str]) -> Failure | None:
         assert tool.http is not None
         binding = tool.http
         base_path = _base_path(self.integration, binding.server_url)
@@ -314,7 +316,7 @@ class _Runner:
             else:
                 if len(sent) > 1:
                     unchecked.add("the input transform's lookup requests")
-                checked = self.source.check(sent[-1], base_path, binding.method, binding.path)
+                checked = self.source.check(sent[-1], base_path, binding.method, template)
                 unchecked.update(_parameter_of(note) for note in checked.unchecked)
                 if checked.problems:
                     failure = Failure("request-invalid", "; ".join(checked.problems), args, sent[-1])
@@ -389,5 +391,10 @@ class _MockExecutors(Executors):
         # The hosts the API's own URLs name, not a spec's `allowed_hosts`: those say where a deployment may send
         # (a stand-in on localhost in the integration tests), while the stage asks whether each request is right.
         policy = integration.policy.model_copy(update={"allowed_hosts": []})
-        client = UpstreamClient(integration.model_copy(update={"policy": policy}), transport=MockTransport(self.port))
+        update: dict[str, Any] = {"policy": policy}
+        if not urlsplit(integration.base_url).scheme:
+            # A description whose server is relative (`/api`; the compile warned, and a hub spec's base_url fixes it):
+            # its requests are still checked, sent to a stand-in origin.
+            update["base_url"] = STAND_IN_ORIGIN + integration.base_url
+        client = UpstreamClient(integration.model_copy(update=update), transport=MockTransport(self.port))
         return HttpExecutor(integration, client)

@@ -29,6 +29,7 @@ from mcphub.compiler.naming import DEFAULT_MAX_FULL_LENGTH
 from mcphub.compiler.sources.openapi.convert import HTTP_METHODS, openapi_to_integration
 from mcphub.compiler.sources.openapi.load import detect_format, load_document, merge_supplement, read_bytes
 from mcphub.compiler.sources.openapi.parameters import SKIPPED_HEADERS
+from mcphub.compiler.sources.openapi.redact import redact_document
 
 if TYPE_CHECKING:
     from mcphub.compiler.spec import HubSpec
@@ -59,12 +60,13 @@ def integration_from_file(
 
     `supplement`: a description of ours whose operations are added (a spec's `source.supplement`).
     """
-    document, fmt = load_document(path)
+    redacted: list[str] = []
+    document, fmt = load_document(path, warnings=redacted)
     if supplement is not None:
-        merge_supplement(document, load_document(supplement)[0], supplement)
+        merge_supplement(document, load_document(supplement, warnings=redacted)[0], supplement)
     source = source or SourceInfo(kind="openapi", path=path.name)
     source = source.model_copy(update={"sha256": hashlib.sha256(read_bytes(path)).hexdigest(), "format": fmt})
-    return openapi_to_integration(
+    integration = openapi_to_integration(
         document,
         slug=slug,
         name=name,
@@ -72,6 +74,9 @@ def integration_from_file(
         max_full_length=max_full_length,
         base_url_given=base_url_given,
     )
+    if redacted:
+        integration = integration.model_copy(update={"warnings": [*redacted, *integration.warnings]})
+    return integration
 
 
 def integration_from_spec(spec: HubSpec, spec_path: Path) -> Integration:
@@ -108,6 +113,9 @@ def derived_integration(
 ) -> Integration:
     """A document derived from a spec's source (a Postman collection, a repository's routes) as the spec's
     integration: its slug, name and name budget; the derivation's `warnings` come before the compiler's."""
+    document, redacted = redact_document(document, f"the {source.kind} source of {spec.slug}")
+    if redacted is not None:
+        warnings = [*warnings, redacted]
     integration = openapi_to_integration(
         document,
         slug=spec.slug,

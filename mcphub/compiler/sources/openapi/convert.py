@@ -3,8 +3,10 @@ for its part, and names the tools and their arguments."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.ir import (
@@ -26,7 +28,7 @@ from mcphub.compiler.naming import (
     unique_names,
 )
 from mcphub.compiler.sources.openapi.bodies import Bodies
-from mcphub.compiler.sources.openapi.common import Context, Operation, as_mapping, text_of, trim
+from mcphub.compiler.sources.openapi.common import Arg, Context, Operation, as_mapping, text_of, trim
 from mcphub.compiler.sources.openapi.load import detect_format
 from mcphub.compiler.sources.openapi.parameters import Parameters
 from mcphub.compiler.sources.openapi.responses import Responses
@@ -39,6 +41,8 @@ RESERVED_PYTHON_NAMES = frozenset({"call"})
 # Beyond this many schema nodes a tool's input schema is cut in depth (a few huge APIs, e.g. DocuSign,
 # would otherwise produce hundred-kilobyte schemas that no model can use and that slow every client).
 MAX_SCHEMA_NODES = 1500
+_TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
+_NAMED = (ArgLocation.PATH, ArgLocation.QUERY, ArgLocation.HEADER, ArgLocation.COOKIE)
 
 
 class _Compiler:
@@ -142,6 +146,7 @@ class _Compiler:
         http = HttpBinding(method=o.method.upper(), path=o.path)
         self.parameters.collect(o)
         self.bodies.read(o, http)
+        http.path = self._template(o, http)
         http.args, properties, required = self._bind(o)
         dependent = _body_dependencies(o, http.args)
         http.security = self.security.requirements(op.get("security"), o.where)
@@ -192,6 +197,52 @@ class _Compiler:
             tags=tags,
             http=http,
         )
+
+    def _template(self, o: Operation, http: HttpBinding) -> str:
+        """The path template the runtime fills in: a fragment dropped, a query string made query parameters, and an
+        undeclared path variable made a required string argument (each with a warning, except AWS's `#X-Amz-Target`
+        fragments, which only tell operations on one path apart and never reach the wire)."""
+        path, _, fragment = o.path.partition("#")
+        path, _, query = path.partition("?")
+        if fragment and not fragment.startswith("X-Amz-Target="):
+            self.ctx.warn(o.where, f"the path template ends in a fragment (#{fragment}), which is never sent; left out")
+        if query:
+            moved = []
+            for pair in query.split("&"):
+                name, _, value = pair.partition("=")
+                if not name:
+                    continue
+                named = _TEMPLATE_VARIABLE.fullmatch(name)
+                if named is not None:  # `?{search}=1`: the parameter is named after the variable, `1` an example
+                    name, value = named.group(1), name
+                variable = _TEMPLATE_VARIABLE.fullmatch(value)
+                if variable is None:
+                    http.fixed.setdefault(ArgLocation.QUERY, {})[unquote(name)] = unquote(value)
+                    moved.append(f"{name}={value} always")
+                    continue
+                arg = next((a for a in o.args if a.wire_name == variable.group(1) and a.location in _NAMED), None)
+                if arg is None:
+                    o.args.append(Arg(ArgLocation.QUERY, unquote(name), {"type": "string"}, True, "query"))
+                    moved.append(f"{name} from a new required argument")
+                elif arg.location is not ArgLocation.QUERY or arg.wire_name != name:
+                    arg.location, arg.wire_name, arg.prefix = ArgLocation.QUERY, unquote(name), "query"
+                    arg.style, arg.explode = None, None
+                    moved.append(f"{name} from argument {variable.group(1)!r}")
+            self.ctx.warn(
+                o.where,
+                f"the path template holds a query string (?{query}), which the runtime does not read from a path; "
+                f"sent as query parameters instead: {', '.join(moved) or 'nothing'}",
+            )
+        declared = {a.wire_name for a in o.args if a.location is ArgLocation.PATH}
+        for variable in dict.fromkeys(_TEMPLATE_VARIABLE.findall(path)):
+            if variable not in declared:
+                o.args.append(Arg(ArgLocation.PATH, variable, {"type": "string"}, True, "path"))
+                self.ctx.warn(
+                    o.where,
+                    f"path variable {{{variable}}} is not declared as a path parameter; the tool takes it as a "
+                    f"required string argument {variable!r} (declare it in the description to give it a type)",
+                )
+        return path or "/"
 
     def _description(self, o: Operation, summary: str, deprecated: bool, returns: str) -> str:
         body = text_of(o.op.get("description"))

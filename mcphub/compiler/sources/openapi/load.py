@@ -13,6 +13,7 @@ import yaml
 
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.schemas import Dialect
+from mcphub.compiler.sources.openapi.redact import redact
 from mcphub.compiler.untrusted import check_yaml_aliases
 
 
@@ -163,13 +164,18 @@ def _has_external_ref(data: bytes) -> bool:
     return False
 
 
-def load_document(path: Path) -> tuple[dict[str, Any], str]:
+def load_document(path: Path, *, warnings: list[str] | None = None) -> tuple[dict[str, Any], str]:
     """Read an OpenAPI/Swagger description (JSON or YAML) with relative-file `$ref`s bundled in.
 
-    Returns the document and its format label ("openapi 3.1.0", "swagger 2.0").
+    Returns the document and its format label ("openapi 3.1.0", "swagger 2.0"). With `warnings` (a compile's),
+    documented values that look like credentials are replaced first (`redact.py`) and the warning added there.
     """
     path = Path(path)
     data = read_bytes(path)
+    if warnings is not None:
+        data, warning = redact(data, path.name)
+        if warning is not None:
+            warnings.append(warning)
     document = _parse(data, path)
     _dialect, label = detect_format(document, str(path))
     if _has_external_ref(data):

@@ -46,6 +46,10 @@ class Parameters:
                 merged[(str(param["in"]), param["name"])] = param
         for (location, wire_name), param in merged.items():
             if location == "header" and wire_name.lower() in SKIPPED_HEADERS:
+                # An Authorization header parameter where no security scheme is declared (GoTo, Azure LUIS) is the
+                # credential: without a scheme the runtime would never send it, and every call would be refused.
+                if wire_name.lower() == "authorization":
+                    self.security.authorization_parameter()
                 continue
             if self.security.is_credential(location, wire_name):
                 continue  # the runtime injects the credential
@@ -84,6 +88,11 @@ class Parameters:
         empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
         if empty_refused and types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
             schema = {**schema, "minLength": 1}
+        required = location == "path" or param.get("required") is True
+        if required and types_of(schema) == ["array"] and not schema.get("minItems"):
+            # An empty array puts nothing on the wire (`?delivery=` is not sent at all), so the required parameter
+            # would be missing: the tool asks for one item at least.
+            schema = {**schema, "minItems": 1}
         notes = [text_of(param.get("description"))]
         if param.get("deprecated") is True:
             notes.append("Deprecated.")
@@ -101,7 +110,7 @@ class Parameters:
             location=ArgLocation(location),
             wire_name=wire_name,
             schema=schema,
-            required=location == "path" or param.get("required") is True,
+            required=required,
             prefix=location,
             style=style,
             explode=explode,

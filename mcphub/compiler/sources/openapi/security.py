@@ -155,6 +155,28 @@ class Security:
                 self.schemes[scheme_id].scopes = sorted(scopes)
         return list(self.schemes.values())
 
+    def authorization_parameter(self) -> None:
+        """A required-looking `Authorization` header declared as a parameter, with no security scheme declared (GoTo,
+        Azure LUIS): the runtime sends the user's credential as that header's whole value (an api_key scheme)."""
+        key = ("header", "authorization")
+        if self.declared or key in self.api_key_params:
+            return
+        self.api_key_params.add(key)
+        self.schemes["Authorization"] = AuthScheme(
+            id="Authorization",
+            type="api_key",
+            label="Authorization header",
+            description="Declared by the API description as the header parameter 'Authorization' (the whole value, "
+            "e.g. 'Bearer <token>').",
+            location="header",
+            param_name="Authorization",
+        )
+        self.ctx.warn(
+            "document",
+            "header parameter 'Authorization' is declared and no security scheme is: it is an api_key auth scheme "
+            "now (the runtime sends the user's credential as the whole header value), not a tool argument",
+        )
+
     def is_credential(self, location: str, name: str) -> bool:
         """Whether the parameter `name` in `location` is the credential (the runtime sends it, no tool argument).
 

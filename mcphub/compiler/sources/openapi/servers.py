@@ -64,6 +64,8 @@ class Servers:
                     self.ctx.warn(where, f"server variable {var_name!r} redefined with another default; kept the first")
                     continue
                 self.variables.setdefault(var_name, new)
+        if url.startswith("//"):  # scheme-relative: the API is reached over HTTPS
+            url = "https:" + url
         if url and not urlsplit(url).scheme:
             self.ctx.warn(where, f"server URL {url!r} is relative; set base_url in the hub spec")
         return self._placeholders(url)
