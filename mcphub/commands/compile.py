@@ -45,6 +45,13 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     """One integration's outcome as text: ✓ with counts, ✗ with the error and findings, ! when kept."""
     if report.error:
         click.secho(f"✗ {report.target.path}: {report.error}", fg="red", err=True)
+        if report.error.startswith("the test stage failed") and not report.target.is_spec:
+            # A raw description is a try-out of a whole API: say how to get at the tools that do work.
+            click.echo(
+                "  to try the other tools anyway: `mcphub compile --no-test` writes the package without this check;"
+                " a spec (`mcphub add`) can leave the failing operations out",
+                err=True,
+            )
         for finding in report.findings:
             click.secho(f"  {finding}", fg="red", err=True)
             if finding.code:

@@ -216,3 +216,50 @@ def test_builtin_packages_pass_the_stage(slug: str) -> None:
     assert report.error is None
     assert not failed, json.dumps(failed, indent=1)[:3000]
     assert all(t.status == "passed" for t in report.tools)
+
+
+def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(tmp_path: Path) -> None:
+    # A body that is one of two shapes, each with its own required field: the compiler cannot express the choice
+    # yet (issue 13), so the tool may send neither field and the stage catches the invalid request.
+    either = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["ids"],
+                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+            },
+            {
+                "type": "object",
+                "required": ["names"],
+                "properties": {"names": {"type": "array", "items": {"type": "string"}}},
+            },
+        ]
+    }
+    description = {
+        "openapi": "3.0.3",
+        "info": {"title": "Bulk", "version": "1"},
+        "servers": [{"url": "https://bulk.example"}],
+        "paths": {
+            "/items": {"get": {"operationId": "list_items", "responses": OK}},
+            "/items/delete": {
+                "post": {
+                    "operationId": "delete_many",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": either}}},
+                    "responses": OK,
+                }
+            },
+        },
+    }
+    path = tmp_path / "bulk.json"
+    path.write_text(json.dumps(description))
+    out = tmp_path / "out"
+
+    failed = CliRunner().invoke(main, ["compile", str(path), "--out", str(out)])
+    assert failed.exit_code == 1, failed.output
+    assert "the test stage failed 1 tool; first: delete_many" in failed.output
+    assert "`mcphub compile --no-test` writes the package without this check" in failed.output
+    assert not (out / "bulk").exists()  # nothing half-written
+
+    tried = CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--no-test"])
+    assert tried.exit_code == 0, tried.output
+    assert (out / "bulk" / "manifest.json").exists()
