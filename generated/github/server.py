@@ -809,64 +809,6 @@ async def meta_root(call: Call) -> ToolOutput:
     return await call.http()
 
 
-@registry.tool("security_advisories_list_global")
-async def security_advisories_list_global(
-    call: Call,
-    *,
-    ghsa_id: str | None = None,
-    type: str | None = None,
-    cve_id: str | None = None,
-    ecosystem: str | None = None,
-    severity: str | None = None,
-    cwes: Any = None,
-    is_withdrawn: bool | None = None,
-    affects: Any = None,
-    published: str | None = None,
-    updated: str | None = None,
-    modified: str | None = None,
-    epss_percentage: str | None = None,
-    epss_percentile: str | None = None,
-    before: str | None = None,
-    after: str | None = None,
-    direction: str | None = None,
-    per_page: int | None = None,
-    sort: str | None = None,
-) -> ToolOutput:
-    """GET /advisories
-
-    List global security advisories.
-
-    Lists all global security advisories that match the specified parameters. If no other parameters are defined, the request will return only GitHub-reviewed advisories that are not malware.
-
-    By default, all responses will exclude advisories for malware, because malware are not standard vulnerabilities. To list advisories for malware, you must include the `type` parameter in your request, with the value `malware`. For more information about the different types of security advisories, see "[About the GitHub Advisory database](https://docs.github.com/code-security/security-advisories/global-security-advisories/about-the-github-advisory-database#about-types-of-security-advisories)."
-
-    Returns a list of `global-advisory` objects.
-
-    Docs: https://docs.github.com/rest/security-advisories/global-advisories#list-global-security-advisories"""
-    return await call.http(
-        query={
-            "ghsa_id": ghsa_id,
-            "type": type,
-            "cve_id": cve_id,
-            "ecosystem": ecosystem,
-            "severity": severity,
-            "cwes": cwes,
-            "is_withdrawn": is_withdrawn,
-            "affects": affects,
-            "published": published,
-            "updated": updated,
-            "modified": modified,
-            "epss_percentage": epss_percentage,
-            "epss_percentile": epss_percentile,
-            "before": before,
-            "after": after,
-            "direction": direction,
-            "per_page": per_page,
-            "sort": sort,
-        }
-    )
-
-
 @registry.tool("security_advisories_get_global_advisory")
 async def security_advisories_get_global_advisory(call: Call, *, ghsa_id: str) -> ToolOutput:
     """GET /advisories/{ghsa_id}
@@ -5780,24 +5722,6 @@ async def orgs_list_attestations_bulk(
     )
 
 
-@registry.tool("orgs_delete_attestations_bulk")
-async def orgs_delete_attestations_bulk(
-    call: Call, *, org: str, subject_digests: list[str] | None = None, attestation_ids: list[int] | None = None
-) -> ToolOutput:
-    """POST /orgs/{org}/attestations/delete-request
-
-    Delete attestations in bulk.
-
-    Delete artifact attestations in bulk by either subject digests or unique ID.
-
-    Request body: The request body must include either `subject_digests` or `attestation_ids`, but not both. Send the fields of exactly one of these shapes: (variant 1) subject_digests [required: subject_digests]; (variant 2) attestation_ids [required: attestation_ids].
-
-    Docs: https://docs.github.com/rest/orgs/attestations#delete-attestations-in-bulk"""
-    return await call.http(
-        path={"org": org}, body={"subject_digests": subject_digests, "attestation_ids": attestation_ids}
-    )
-
-
 @registry.tool("orgs_list_attestation_repositories")
 async def orgs_list_attestation_repositories(
     call: Call,
@@ -5925,49 +5849,6 @@ async def campaigns_list_org_campaigns(
     return await call.http(
         path={"org": org},
         query={"page": page, "per_page": per_page, "direction": direction, "state": state, "sort": sort},
-    )
-
-
-@registry.tool("campaigns_create_campaign")
-async def campaigns_create_campaign(
-    call: Call,
-    *,
-    org: str,
-    name: str,
-    description: str,
-    ends_at: str,
-    managers: list[str] | None = None,
-    team_managers: list[str] | None = None,
-    contact_link: str | None = None,
-    code_scanning_alerts: list[dict[str, Any]] | None = None,
-    generate_issues: bool | None = None,
-) -> ToolOutput:
-    """POST /orgs/{org}/campaigns
-
-    Create a campaign for an organization.
-
-    The authenticated user must be an owner or security manager for the organization to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint.
-
-    Fine-grained tokens must have the "Code scanning alerts" repository permissions (read) on all repositories included
-    in the campaign.
-
-    Returns a `campaign-summary` object.
-
-    Docs: https://docs.github.com/rest/campaigns/campaigns#create-a-campaign-for-an-organization"""
-    return await call.http(
-        path={"org": org},
-        body={
-            "name": name,
-            "description": description,
-            "managers": managers,
-            "team_managers": team_managers,
-            "ends_at": ends_at,
-            "contact_link": contact_link,
-            "code_scanning_alerts": code_scanning_alerts,
-            "generate_issues": generate_issues,
-        },
     )
 
 
@@ -9493,39 +9374,6 @@ async def projects_list_fields_for_org(
     )
 
 
-@registry.tool("projects_add_field_for_org")
-async def projects_add_field_for_org(
-    call: Call,
-    *,
-    project_number: int,
-    org: str,
-    issue_field_id: int | None = None,
-    name: str | None = None,
-    data_type: Any = None,
-    single_select_options: list[dict[str, Any]] | None = None,
-    iteration_configuration: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """POST /orgs/{org}/projectsV2/{project_number}/fields
-
-    Add a field to an organization-owned project.
-
-    Request body: Send the fields of exactly one of these shapes: (variant 1) issue_field_id [required: issue_field_id]; (variant 2) name, data_type [required: name, data_type]; (variant 3) name, data_type, single_select_options [required: name, data_type, single_select_options]; (variant 4) name, data_type, iteration_configuration [required: name, data_type, iteration_configuration].
-
-    Returns a `projects-v2-field` object: Response for adding a field to an organization-owned project.
-
-    Docs: https://docs.github.com/rest/projects/fields#add-a-field-to-an-organization-owned-project"""
-    return await call.http(
-        path={"project_number": project_number, "org": org},
-        body={
-            "issue_field_id": issue_field_id,
-            "name": name,
-            "data_type": data_type,
-            "single_select_options": single_select_options,
-            "iteration_configuration": iteration_configuration,
-        },
-    )
-
-
 @registry.tool("projects_get_field_for_org")
 async def projects_get_field_for_org(call: Call, *, project_number: int, field_id: int, org: str) -> ToolOutput:
     """GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}
@@ -9564,69 +9412,6 @@ async def projects_list_items_for_org(
     return await call.http(
         path={"project_number": project_number, "org": org},
         query={"q": q, "fields": fields, "before": before, "after": after, "per_page": per_page},
-    )
-
-
-@registry.tool("projects_add_item_for_org")
-async def projects_add_item_for_org(
-    call: Call,
-    *,
-    org: str,
-    project_number: int,
-    type: str,
-    id: int | None = None,
-    owner: str | None = None,
-    repo: str | None = None,
-    number: int | None = None,
-) -> ToolOutput:
-    """POST /orgs/{org}/projectsV2/{project_number}/items
-
-    Add item to organization owned project.
-
-    Add an issue or pull request item to the specified organization owned project.
-
-    Returns a `projects-v2-item-simple` object.
-
-    Docs: https://docs.github.com/rest/projects/items#add-item-to-organization-owned-project"""
-    return await call.http(
-        path={"org": org, "project_number": project_number},
-        body={"type": type, "id": id, "owner": owner, "repo": repo, "number": number},
-    )
-
-
-@registry.tool("projects_get_org_item")
-async def projects_get_org_item(
-    call: Call, *, project_number: int, org: str, item_id: int, fields: Any = None
-) -> ToolOutput:
-    """GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}
-
-    Get an item for an organization owned project.
-
-    Get a specific item from an organization-owned project.
-
-    Returns a `projects-v2-item-with-content` object.
-
-    Docs: https://docs.github.com/rest/projects/items#get-an-item-for-an-organization-owned-project"""
-    return await call.http(
-        path={"project_number": project_number, "org": org, "item_id": item_id}, query={"fields": fields}
-    )
-
-
-@registry.tool("projects_update_item_for_org")
-async def projects_update_item_for_org(
-    call: Call, *, project_number: int, org: str, item_id: int, fields: list[dict[str, Any]]
-) -> ToolOutput:
-    """PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}
-
-    Update project item for organization.
-
-    Update a specific item in an organization-owned project.
-
-    Returns a `projects-v2-item-with-content` object.
-
-    Docs: https://docs.github.com/rest/projects/items#update-project-item-for-organization"""
-    return await call.http(
-        path={"project_number": project_number, "org": org, "item_id": item_id}, body={"fields": fields}
     )
 
 
@@ -9709,28 +9494,6 @@ async def orgs_custom_props_repos_get_org_defs(call: Call, *, org: str) -> ToolO
     return await call.http(path={"org": org})
 
 
-@registry.tool("orgs_custom_props_repos_create_e7mt")
-async def orgs_custom_props_repos_create_e7mt(call: Call, *, org: str, properties: list[dict[str, Any]]) -> ToolOutput:
-    """PATCH /orgs/{org}/properties/schema
-
-    Create or update custom properties for an organization.
-
-    Creates new or updates existing custom properties defined for an organization in a batch.
-
-    If the property already exists, the existing property will be replaced with the new values.
-    Missing optional values will fall back to default values, previous values will be overwritten.
-    E.g. if a property exists with `values_editable_by: org_and_repo_actors` and it's updated without specifying `values_editable_by`, it will be updated to default value `org_actors`.
-
-    To use this endpoint, the authenticated user must be one of:
-      - An administrator for the organization.
-      - A user, or a user on a team, with the fine-grained permission of `custom_properties_org_definitions_manager` in the organization.
-
-    Returns a list of `custom-property` objects.
-
-    Docs: https://docs.github.com/rest/orgs/custom-properties#create-or-update-custom-properties-for-an-organization"""
-    return await call.http(path={"org": org}, body={"properties": properties})
-
-
 @registry.tool("orgs_custom_props_repos_get_org_def")
 async def orgs_custom_props_repos_get_org_def(call: Call, *, org: str, custom_property_name: str) -> ToolOutput:
     """GET /orgs/{org}/properties/schema/{custom_property_name}
@@ -9804,31 +9567,6 @@ async def orgs_custom_props_repos_get_org_values(
     return await call.http(
         path={"org": org}, query={"per_page": per_page, "page": page, "repository_query": repository_query}
     )
-
-
-@registry.tool("orgs_custom_props_repos_create_ru7j")
-async def orgs_custom_props_repos_create_ru7j(
-    call: Call, *, org: str, repository_names: list[str], properties: list[dict[str, Any]]
-) -> ToolOutput:
-    """PATCH /orgs/{org}/properties/values
-
-    Create or update custom property values for organization repositories.
-
-    Create new or update existing custom property values for repositories in a batch that belong to an organization.
-    Each target repository will have its custom property values updated to match the values provided in the request.
-
-    A maximum of 30 repositories can be updated in a single request.
-
-    Using a value of `null` for a custom property will remove or 'unset' the property value from the repository.
-
-    To use this endpoint, the authenticated user must be one of:
-      - An administrator for the organization.
-      - A user, or a user on a team, with the fine-grained permission of `custom_properties_org_values_editor` in the organization.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/orgs/custom-properties#create-or-update-custom-property-values-for-organization-repositories"""
-    return await call.http(path={"org": org}, body={"repository_names": repository_names, "properties": properties})
 
 
 @registry.tool("orgs_list_public_members")
@@ -10183,43 +9921,6 @@ async def secret_scanning_bulk_create_org_htkg(call: Call, *, org: str, patterns
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-organization-custom-patterns"""
     return await call.http(path={"org": org}, body={"patterns": patterns})
-
-
-@registry.tool("secret_scanning_update_org_custom_6lpf")
-async def secret_scanning_update_org_custom_6lpf(
-    call: Call,
-    *,
-    org: str,
-    pattern_id: int,
-    custom_pattern_version: str | None,
-    pattern: str | None = None,
-    start_delimiter: str | None = None,
-    end_delimiter: str | None = None,
-    must_match: list[str] | None = None,
-    must_not_match: list[str] | None = None,
-) -> ToolOutput:
-    """PATCH /orgs/{org}/secret-scanning/custom-patterns/{pattern_id}
-
-    Update an organization custom pattern.
-
-    Updates a secret scanning custom pattern for an organization.
-
-    Personal access tokens (classic) need the `write:org` scope to use this endpoint.
-
-    Returns a `secret-scanning-custom-pattern` object: Pattern updated successfully.
-
-    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#update-an-organization-custom-pattern"""
-    return await call.http(
-        path={"org": org, "pattern_id": pattern_id},
-        body={
-            "pattern": pattern,
-            "start_delimiter": start_delimiter,
-            "end_delimiter": end_delimiter,
-            "must_match": must_match,
-            "must_not_match": must_not_match,
-            "custom_pattern_version": custom_pattern_version,
-        },
-    )
 
 
 @registry.tool("secret_scanning_list_org_pattern_configs")
@@ -12108,39 +11809,6 @@ async def actions_list_concurrency_groups_wf_run(
     )
 
 
-@registry.tool("actions_review_custom_gates_for_run")
-async def actions_review_custom_gates_for_run(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    run_id: int,
-    environment_name: str,
-    comment: Any = None,
-    state: str | None = None,
-) -> ToolOutput:
-    """POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule
-
-    Review custom deployment protection rules for a workflow run.
-
-    Approve or reject custom deployment protection rules provided by a GitHub App for a workflow run. For more information, see "[Using environments for deployment](https://docs.github.com/actions/deployment/targeting-different-environments/using-environments-for-deployment)."
-
-    > [!NOTE]
-    > GitHub Apps can only review their own custom deployment protection rules. To approve or reject pending deployments that are waiting for review from a specific person or team, see [`POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments`](/rest/actions/workflow-runs#review-pending-deployments-for-a-workflow-run).
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint with a private repository.
-
-    Request body: Send the fields of one or more of these shapes: (variant 1) environment_name, comment [required: environment_name, comment]; (variant 2) environment_name, state, comment [required: environment_name, state].
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "run_id": run_id},
-        body={"environment_name": environment_name, "comment": comment, "state": state},
-    )
-
-
 @registry.tool("actions_force_cancel_workflow_run")
 async def actions_force_cancel_workflow_run(call: Call, *, owner: str, repo: str, run_id: int) -> ToolOutput:
     """POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel
@@ -13595,53 +13263,6 @@ async def checks_get(call: Call, *, owner: str, repo: str, check_run_id: int) ->
     return await call.http(path={"owner": owner, "repo": repo, "check_run_id": check_run_id})
 
 
-@registry.tool("checks_update")
-async def checks_update(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    check_run_id: int,
-    name: str | None = None,
-    details_url: str | None = None,
-    external_id: str | None = None,
-    started_at: str | None = None,
-    status: str | None = None,
-    conclusion: str | None = None,
-    completed_at: str | None = None,
-    output: dict[str, Any] | None = None,
-    actions: list[dict[str, Any]] | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}
-
-    Update a check run.
-
-    Updates a check run for a specific commit in a repository.
-
-    > [!NOTE]
-    > The endpoints to manage checks only look for pushes in the repository where the check suite or check run were created. Pushes to a branch in a forked repository are not detected and return an empty `pull_requests` array.
-
-    OAuth apps and personal access tokens (classic) cannot use this endpoint.
-
-    Returns a `check-run` object.
-
-    Docs: https://docs.github.com/rest/checks/runs#update-a-check-run"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "check_run_id": check_run_id},
-        body={
-            "name": name,
-            "details_url": details_url,
-            "external_id": external_id,
-            "started_at": started_at,
-            "status": status,
-            "conclusion": conclusion,
-            "completed_at": completed_at,
-            "output": output,
-            "actions": actions,
-        },
-    )
-
-
 @registry.tool("checks_list_annotations")
 async def checks_list_annotations(
     call: Call, *, owner: str, repo: str, check_run_id: int, per_page: int | None = None, page: int | None = None
@@ -13841,41 +13462,6 @@ async def code_quality_get_setup(call: Call, *, owner: str, repo: str) -> ToolOu
     return await call.http(path={"owner": owner, "repo": repo})
 
 
-@registry.tool("code_quality_update_setup")
-async def code_quality_update_setup(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    state: str | None = None,
-    runner_type: str | None = None,
-    runner_label: str | None = None,
-    languages: list[str] | None = None,
-    ai_findings_option: str | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/code-quality/setup
-
-    Update a code quality setup configuration.
-
-    Updates a code quality setup configuration.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint with private or public repositories, or the `public_repo` scope to use this endpoint with only public repositories.
-
-    Returns an `empty-object` object.
-
-    Docs: https://docs.github.com/rest/code-quality/code-quality#update-a-code-quality-setup-configuration"""
-    return await call.http(
-        path={"owner": owner, "repo": repo},
-        body={
-            "state": state,
-            "runner_type": runner_type,
-            "runner_label": runner_label,
-            "languages": languages,
-            "ai_findings_option": ai_findings_option,
-        },
-    )
-
-
 @registry.tool("code_scanning_list_alerts_for_repo")
 async def code_scanning_list_alerts_for_repo(
     call: Call,
@@ -13938,41 +13524,6 @@ async def code_scanning_get_alert(call: Call, *, owner: str, repo: str, alert_nu
 
     Docs: https://docs.github.com/rest/code-scanning/code-scanning#get-a-code-scanning-alert"""
     return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number})
-
-
-@registry.tool("code_scanning_update_alert")
-async def code_scanning_update_alert(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    alert_number: int,
-    state: str | None = None,
-    dismissed_reason: str | None = None,
-    dismissed_comment: str | None = None,
-    create_request: bool | None = None,
-    assignees: list[str] | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}
-
-    Update a code scanning alert.
-
-    Updates the status of a single code scanning alert.
-    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint with private or public repositories, or the `public_repo` scope to use this endpoint with only public repositories.
-
-    Returns a `code-scanning-alert` object.
-
-    Docs: https://docs.github.com/rest/code-scanning/code-scanning#update-a-code-scanning-alert"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "alert_number": alert_number},
-        body={
-            "state": state,
-            "dismissed_reason": dismissed_reason,
-            "dismissed_comment": dismissed_comment,
-            "create_request": create_request,
-            "assignees": assignees,
-        },
-    )
 
 
 @registry.tool("code_scanning_get_autofix")
@@ -14182,46 +13733,6 @@ async def code_scanning_get_codeql_database(call: Call, *, owner: str, repo: str
 
     Docs: https://docs.github.com/rest/code-scanning/code-scanning#get-a-codeql-database-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo, "language": language})
-
-
-@registry.tool("code_scanning_create_variant_analysis")
-async def code_scanning_create_variant_analysis(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    language: str,
-    query_pack: str,
-    repositories: list[str] | None = None,
-    repository_lists: list[str] | None = None,
-    repository_owners: list[str] | None = None,
-) -> ToolOutput:
-    """POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses
-
-    Create a CodeQL variant analysis.
-
-    Creates a new CodeQL variant analysis, which will run a CodeQL query against one or more repositories.
-
-    Get started by learning more about [running CodeQL queries at scale with Multi-Repository Variant Analysis](https://docs.github.com/code-security/codeql-for-vs-code/getting-started-with-codeql-for-vs-code/running-codeql-queries-at-scale-with-multi-repository-variant-analysis).
-
-    Use the `owner` and `repo` parameters in the URL to specify the controller repository that
-    will be used for running GitHub Actions workflows and storing the results of the CodeQL variant analysis.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns a `code-scanning-variant-analysis` object: Variant analysis submitted for processing.
-
-    Docs: https://docs.github.com/rest/code-scanning/code-scanning#create-a-codeql-variant-analysis"""
-    return await call.http(
-        path={"owner": owner, "repo": repo},
-        body={
-            "language": language,
-            "query_pack": query_pack,
-            "repositories": repositories,
-            "repository_lists": repository_lists,
-            "repository_owners": repository_owners,
-        },
-    )
 
 
 @registry.tool("code_scanning_get_variant_analysis")
@@ -15239,42 +14750,6 @@ async def dependabot_get_alert(call: Call, *, owner: str, repo: str, alert_numbe
     return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number})
 
 
-@registry.tool("dependabot_update_alert")
-async def dependabot_update_alert(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    alert_number: int,
-    state: str | None = None,
-    dismissed_reason: str | None = None,
-    dismissed_comment: str | None = None,
-    assignees: list[str] | None = None,
-    agent_assignment: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}
-
-    Update a Dependabot alert.
-
-    The authenticated user must have access to security alerts for the repository to use this endpoint. For more information, see "[Granting access to security alerts](https://docs.github.com/repositories/managing-your-repositorys-settings-and-features/enabling-features-for-your-repository/managing-security-and-analysis-settings-for-your-repository#granting-access-to-security-alerts)."
-
-    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
-
-    Returns a `dependabot-alert` object.
-
-    Docs: https://docs.github.com/rest/dependabot/alerts#update-a-dependabot-alert"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "alert_number": alert_number},
-        body={
-            "state": state,
-            "dismissed_reason": dismissed_reason,
-            "dismissed_comment": dismissed_comment,
-            "assignees": assignees,
-            "agent_assignment": agent_assignment,
-        },
-    )
-
-
 @registry.tool("dependabot_list_repo_secrets")
 async def dependabot_list_repo_secrets(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -15415,49 +14890,6 @@ async def dependency_graph_generate_sbom_report(call: Call, *, owner: str, repo:
 
     Docs: https://docs.github.com/rest/dependency-graph/sboms#request-generation-of-a-software-bill-of-materials-sbom-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo})
-
-
-@registry.tool("dependency_graph_create_repo_snapshot")
-async def dependency_graph_create_repo_snapshot(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    version: int,
-    job: dict[str, Any],
-    sha: str,
-    ref: str,
-    detector: dict[str, Any],
-    scanned: str,
-    metadata: dict[str, Any] | None = None,
-    manifests: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """POST /repos/{owner}/{repo}/dependency-graph/snapshots
-
-    Create a snapshot of dependencies for a repository.
-
-    Create a new snapshot of a repository's dependencies.
-
-    The authenticated user must have access to the repository.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns an object with `id`, `created_at`, `result`, `message`.
-
-    Docs: https://docs.github.com/rest/dependency-graph/dependency-submission#create-a-snapshot-of-dependencies-for-a-repository"""
-    return await call.http(
-        path={"owner": owner, "repo": repo},
-        body={
-            "version": version,
-            "job": job,
-            "sha": sha,
-            "ref": ref,
-            "detector": detector,
-            "metadata": metadata,
-            "manifests": manifests,
-            "scanned": scanned,
-        },
-    )
 
 
 @registry.tool("repos_list_deployments")
@@ -18062,58 +17494,6 @@ async def repos_get_pages(call: Call, *, owner: str, repo: str) -> ToolOutput:
     return await call.http(path={"owner": owner, "repo": repo})
 
 
-@registry.tool("repos_create_pages_site")
-async def repos_create_pages_site(
-    call: Call, *, owner: str, repo: str, build_type: str | None = None, source: dict[str, Any] | None = None
-) -> ToolOutput:
-    """POST /repos/{owner}/{repo}/pages
-
-    Create a GitHub Pages site.
-
-    Configures a GitHub Pages site. For more information, see "[About GitHub Pages](/github/working-with-github-pages/about-github-pages)."
-
-    The authenticated user must be a repository administrator, maintainer, or have the 'manage GitHub Pages settings' permission.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Request body: The source branch and directory used to publish your Pages site. Send the fields of one or more of these shapes: (variant 1) build_type, source.
-
-    Returns a `page` object.
-
-    Docs: https://docs.github.com/rest/pages/pages#create-a-apiname-pages-site"""
-    return await call.http(path={"owner": owner, "repo": repo}, body={"build_type": build_type, "source": source})
-
-
-@registry.tool("repos_update_info_about_pages_site")
-async def repos_update_info_about_pages_site(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    cname: str | None = None,
-    https_enforced: bool | None = None,
-    build_type: str | None = None,
-    source: Any = None,
-) -> ToolOutput:
-    """PUT /repos/{owner}/{repo}/pages
-
-    Update information about a GitHub Pages site.
-
-    Updates information for a GitHub Pages site. For more information, see "[About GitHub Pages](/github/working-with-github-pages/about-github-pages).
-
-    The authenticated user must be a repository administrator, maintainer, or have the 'manage GitHub Pages settings' permission.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/pages/pages#update-information-about-a-apiname-pages-site"""
-    return await call.http(
-        path={"owner": owner, "repo": repo},
-        body={"cname": cname, "https_enforced": https_enforced, "build_type": build_type, "source": source},
-    )
-
-
 @registry.tool("repos_list_pages_builds")
 async def repos_list_pages_builds(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -18306,25 +17686,6 @@ async def repos_custom_props_get_repo_values(call: Call, *, owner: str, repo: st
 
     Docs: https://docs.github.com/rest/repos/custom-properties#get-all-custom-property-values-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo})
-
-
-@registry.tool("repos_custom_props_create_update_piec")
-async def repos_custom_props_create_update_piec(
-    call: Call, *, owner: str, repo: str, properties: list[dict[str, Any]]
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/properties/values
-
-    Create or update custom property values for a repository.
-
-    Create new or update existing custom property values for a repository.
-    Using a value of `null` for a custom property will remove or 'unset' the property value from the repository.
-
-    Repository admins and other users with the repository-level "edit custom property values" fine-grained permission can use this endpoint.
-
-    Returns no content on success.
-
-    Docs: https://docs.github.com/rest/repos/custom-properties#create-or-update-custom-property-values-for-a-repository"""
-    return await call.http(path={"owner": owner, "repo": repo}, body={"properties": properties})
 
 
 @registry.tool("pulls_list_review_comments_for_repo")
@@ -19513,46 +18874,6 @@ async def secret_scanning_get_alert(
     )
 
 
-@registry.tool("secret_scanning_update_alert")
-async def secret_scanning_update_alert(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    alert_number: int,
-    state: str | None = None,
-    resolution: str | None = None,
-    resolution_comment: str | None = None,
-    assignee: str | None = None,
-    validity: str | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}
-
-    Update a secret scanning alert.
-
-    Updates the status of a secret scanning alert in an eligible repository.
-
-    You can also use this endpoint to assign or unassign an alert to a user who has write access to the repository.
-
-    The authenticated user must be an administrator for the repository or for the organization that owns the repository to use this endpoint.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` or `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
-
-    Returns a `secret-scanning-alert-with-metadata` object.
-
-    Docs: https://docs.github.com/rest/secret-scanning/secret-scanning#update-a-secret-scanning-alert"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "alert_number": alert_number},
-        body={
-            "state": state,
-            "resolution": resolution,
-            "resolution_comment": resolution_comment,
-            "assignee": assignee,
-            "validity": validity,
-        },
-    )
-
-
 @registry.tool("secret_scanning_list_locations_for_alert")
 async def secret_scanning_list_locations_for_alert(
     call: Call, *, owner: str, repo: str, alert_number: int, page: int | None = None, per_page: int | None = None
@@ -19632,44 +18953,6 @@ async def secret_scanning_bulk_create_repo_loml(
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-repository-custom-patterns"""
     return await call.http(path={"owner": owner, "repo": repo}, body={"patterns": patterns})
-
-
-@registry.tool("secret_scanning_update_repo_custom_axvz")
-async def secret_scanning_update_repo_custom_axvz(
-    call: Call,
-    *,
-    owner: str,
-    repo: str,
-    pattern_id: int,
-    custom_pattern_version: str | None,
-    pattern: str | None = None,
-    start_delimiter: str | None = None,
-    end_delimiter: str | None = None,
-    must_match: list[str] | None = None,
-    must_not_match: list[str] | None = None,
-) -> ToolOutput:
-    """PATCH /repos/{owner}/{repo}/secret-scanning/custom-patterns/{pattern_id}
-
-    Update a repository custom pattern.
-
-    Updates a secret scanning custom pattern for a repository.
-
-    OAuth app tokens and personal access tokens (classic) need the `repo` or `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
-
-    Returns a `secret-scanning-custom-pattern` object: Pattern updated successfully.
-
-    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#update-a-repository-custom-pattern"""
-    return await call.http(
-        path={"owner": owner, "repo": repo, "pattern_id": pattern_id},
-        body={
-            "pattern": pattern,
-            "start_delimiter": start_delimiter,
-            "end_delimiter": end_delimiter,
-            "must_match": must_match,
-            "must_not_match": must_not_match,
-            "custom_pattern_version": custom_pattern_version,
-        },
-    )
 
 
 @registry.tool("secret_scanning_create_push_ilj3")
@@ -20966,58 +20249,6 @@ async def codespaces_list_for_authenticated_user(
 
     Docs: https://docs.github.com/rest/codespaces/codespaces#list-codespaces-for-the-authenticated-user"""
     return await call.http(query={"per_page": per_page, "page": page, "repository_id": repository_id})
-
-
-@registry.tool("codespaces_create_for_authenticated_user")
-async def codespaces_create_for_authenticated_user(
-    call: Call,
-    *,
-    repository_id: int | None = None,
-    ref: str | None = None,
-    location: str | None = None,
-    geo: str | None = None,
-    client_ip: str | None = None,
-    machine: str | None = None,
-    devcontainer_path: str | None = None,
-    multi_repo_permissions_opt_out: bool | None = None,
-    working_directory: str | None = None,
-    idle_timeout_minutes: int | None = None,
-    display_name: str | None = None,
-    retention_period_minutes: int | None = None,
-    pull_request: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """POST /user/codespaces
-
-    Create a codespace for the authenticated user.
-
-    Creates a new codespace, owned by the authenticated user.
-
-    This endpoint requires either a `repository_id` OR a `pull_request` but not both.
-
-    OAuth app tokens and personal access tokens (classic) need the `codespace` scope to use this endpoint.
-
-    Request body: Send the fields of exactly one of these shapes: (variant 1) repository_id, ref, location, geo, client_ip, machine, devcontainer_path, multi_repo_permissions_opt_out, working_directory, idle_timeout_minutes, display_name, retention_period_minutes [required: repository_id]; (variant 2) pull_request, location, geo, machine, devcontainer_path, working_directory, idle_timeout_minutes [required: pull_request].
-
-    Returns a `codespace` object: Response when the codespace was successfully created.
-
-    Docs: https://docs.github.com/rest/codespaces/codespaces#create-a-codespace-for-the-authenticated-user"""
-    return await call.http(
-        body={
-            "repository_id": repository_id,
-            "ref": ref,
-            "location": location,
-            "geo": geo,
-            "client_ip": client_ip,
-            "machine": machine,
-            "devcontainer_path": devcontainer_path,
-            "multi_repo_permissions_opt_out": multi_repo_permissions_opt_out,
-            "working_directory": working_directory,
-            "idle_timeout_minutes": idle_timeout_minutes,
-            "display_name": display_name,
-            "retention_period_minutes": retention_period_minutes,
-            "pull_request": pull_request,
-        }
-    )
 
 
 @registry.tool("cspaces_list_secrets_authed_user")
@@ -22364,24 +21595,6 @@ async def users_list_attestations_bulk(
     )
 
 
-@registry.tool("users_delete_attestations_bulk")
-async def users_delete_attestations_bulk(
-    call: Call, *, username: str, subject_digests: list[str] | None = None, attestation_ids: list[int] | None = None
-) -> ToolOutput:
-    """POST /users/{username}/attestations/delete-request
-
-    Delete attestations in bulk.
-
-    Delete artifact attestations in bulk by either subject digests or unique ID.
-
-    Request body: The request body must include either `subject_digests` or `attestation_ids`, but not both. Send the fields of exactly one of these shapes: (variant 1) subject_digests [required: subject_digests]; (variant 2) attestation_ids [required: attestation_ids].
-
-    Docs: https://docs.github.com/rest/users/attestations#delete-attestations-in-bulk"""
-    return await call.http(
-        path={"username": username}, body={"subject_digests": subject_digests, "attestation_ids": attestation_ids}
-    )
-
-
 @registry.tool("users_list_attestations")
 async def users_list_attestations(
     call: Call,
@@ -23101,39 +22314,6 @@ async def projects_list_fields_for_user(
     )
 
 
-@registry.tool("projects_add_field_for_user")
-async def projects_add_field_for_user(
-    call: Call,
-    *,
-    username: str,
-    project_number: int,
-    name: str,
-    data_type: Any,
-    single_select_options: list[dict[str, Any]] | None = None,
-    iteration_configuration: dict[str, Any] | None = None,
-) -> ToolOutput:
-    """POST /users/{username}/projectsV2/{project_number}/fields
-
-    Add field to user owned project.
-
-    Add a field to a specified user owned project.
-
-    Request body: Send the fields of exactly one of these shapes: (variant 1) name, data_type [required: name, data_type]; (variant 2) name, data_type, single_select_options [required: name, data_type, single_select_options]; (variant 3) name, data_type, iteration_configuration [required: name, data_type, iteration_configuration].
-
-    Returns a `projects-v2-field` object.
-
-    Docs: https://docs.github.com/rest/projects/fields#add-field-to-user-owned-project"""
-    return await call.http(
-        path={"username": username, "project_number": project_number},
-        body={
-            "name": name,
-            "data_type": data_type,
-            "single_select_options": single_select_options,
-            "iteration_configuration": iteration_configuration,
-        },
-    )
-
-
 @registry.tool("projects_get_field_for_user")
 async def projects_get_field_for_user(call: Call, *, project_number: int, field_id: int, username: str) -> ToolOutput:
     """GET /users/{username}/projectsV2/{project_number}/fields/{field_id}
@@ -23175,33 +22355,6 @@ async def projects_list_items_for_user(
     )
 
 
-@registry.tool("projects_add_item_for_user")
-async def projects_add_item_for_user(
-    call: Call,
-    *,
-    username: str,
-    project_number: int,
-    type: str,
-    id: int | None = None,
-    owner: str | None = None,
-    repo: str | None = None,
-    number: int | None = None,
-) -> ToolOutput:
-    """POST /users/{username}/projectsV2/{project_number}/items
-
-    Add item to user owned project.
-
-    Add an issue or pull request item to the specified user owned project.
-
-    Returns a `projects-v2-item-simple` object.
-
-    Docs: https://docs.github.com/rest/projects/items#add-item-to-user-owned-project"""
-    return await call.http(
-        path={"username": username, "project_number": project_number},
-        body={"type": type, "id": id, "owner": owner, "repo": repo, "number": number},
-    )
-
-
 @registry.tool("projects_get_user_item")
 async def projects_get_user_item(
     call: Call, *, project_number: int, username: str, item_id: int, fields: Any = None
@@ -23217,51 +22370,6 @@ async def projects_get_user_item(
     Docs: https://docs.github.com/rest/projects/items#get-an-item-for-a-user-owned-project"""
     return await call.http(
         path={"project_number": project_number, "username": username, "item_id": item_id}, query={"fields": fields}
-    )
-
-
-@registry.tool("projects_update_item_for_user")
-async def projects_update_item_for_user(
-    call: Call, *, project_number: int, username: str, item_id: int, fields: list[dict[str, Any]]
-) -> ToolOutput:
-    """PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}
-
-    Update project item for user.
-
-    Update a specific item in a user-owned project.
-
-    Returns a `projects-v2-item-with-content` object.
-
-    Docs: https://docs.github.com/rest/projects/items#update-project-item-for-user"""
-    return await call.http(
-        path={"project_number": project_number, "username": username, "item_id": item_id}, body={"fields": fields}
-    )
-
-
-@registry.tool("projects_list_view_items_for_user")
-async def projects_list_view_items_for_user(
-    call: Call,
-    *,
-    project_number: int,
-    username: str,
-    view_number: int,
-    fields: Any = None,
-    before: str | None = None,
-    after: str | None = None,
-    per_page: int | None = None,
-) -> ToolOutput:
-    """GET /users/{username}/projectsV2/{project_number}/views/{view_number}/items
-
-    List items for a user project view.
-
-    List items in a user project with the saved view's filter applied.
-
-    Returns a list of `projects-v2-item-with-content` objects.
-
-    Docs: https://docs.github.com/rest/projects/items#list-items-for-a-user-project-view"""
-    return await call.http(
-        path={"project_number": project_number, "username": username, "view_number": view_number},
-        query={"fields": fields, "before": before, "after": after, "per_page": per_page},
     )
 
 

@@ -111,6 +111,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 async def screenshot(page: Page, directory: Path, name: str) -> Path:
     """A full-page PNG under the test's tmp dir (look at them with `--basetemp` to review the pages)."""
     path = directory / f"{name}.png"
+    await page.evaluate("window.scrollTo(0, 0)")  # a sticky header is drawn where the page was scrolled to
     await page.screenshot(path=path, full_page=True)
     assert path.stat().st_size > 0
     return path

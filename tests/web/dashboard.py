@@ -104,6 +104,8 @@ async def check_page(page: Page, name: str | None = None) -> str:
     assert not violations, f"axe on {page.url}: {violations}"
     if name is not None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # From the top: a sticky header would otherwise be drawn where the page was scrolled to.
+        await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
     return text
 
