@@ -91,8 +91,12 @@ def serve(app: Any, *, health_path: str | None = None, deadline_s: float = 15.0)
         yield base
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        # The app's shutdown flushes usage and call logs, which tests read next: wait for it (it can take more than
+        # 10 s on a loaded machine), and say so rather than let a test read a half-flushed log.
+        thread.join(timeout=60)
         sock.close()
+        if thread.is_alive():
+            raise RuntimeError(f"the server on {base} did not stop within 60 s")
 
 
 # --- the recording upstream ------------------------------------------------------------------------
