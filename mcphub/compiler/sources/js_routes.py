@@ -30,7 +30,9 @@ import tree_sitter
 import tree_sitter_javascript
 import tree_sitter_typescript
 
-__all__ = ["JsRouteScan", "scan_js_routes"]
+from mcphub.compiler.sources.python_routes import RouteScan
+
+__all__ = ["scan_js_routes"]
 
 MAX_FILES = 5_000
 MAX_FILE_BYTES = 1024 * 1024
@@ -63,19 +65,6 @@ def _language(suffix: str) -> tree_sitter.Language:
         }[key]()
         _LANGUAGES[key] = tree_sitter.Language(raw)
     return _LANGUAGES[key]
-
-
-@dataclass
-class JsRouteScan:
-    """An OpenAPI document of the routes found (possibly without paths), and what could not be resolved."""
-
-    document: dict[str, Any]
-    frameworks: set[str] = field(default_factory=set)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def operations(self) -> int:
-        return sum(len(item) for item in self.document.get("paths", {}).values())
 
 
 @dataclass(eq=False)
@@ -118,7 +107,7 @@ class _Module:
     imports: dict[str, str] = field(default_factory=dict)  # local name -> the module specifier it came from
 
 
-def scan_js_routes(root: Path, *, title: str = "API") -> JsRouteScan:
+def scan_js_routes(root: Path, *, title: str = "API") -> RouteScan:
     """Read every JavaScript/TypeScript file under `root` and describe the Express, Fastify and NestJS routes."""
     scanner = _Scanner(root)
     for path in _files(root, scanner.warnings):
@@ -254,7 +243,7 @@ class _Scanner:
         module.plugins &= set(module.functions)
         self.modules[path] = module
 
-    def run(self, title: str) -> JsRouteScan:
+    def run(self, title: str) -> RouteScan:
         for module in self.modules.values():
             _Walk(self, module).visit(module.tree.root_node, {})
         for parent, prefix, reference, module, where in self.pending:
@@ -329,8 +318,8 @@ class _Scanner:
                 )
         return found
 
-    def _document(self, title: str) -> JsRouteScan:
-        scan = JsRouteScan({"openapi": "3.0.3", "info": {"title": title, "version": "from source"}, "paths": {}})
+    def _document(self, title: str) -> RouteScan:
+        scan = RouteScan({"openapi": "3.0.3", "info": {"title": title, "version": "from source"}, "paths": {}})
         scan.warnings = self.warnings
         used_ids: set[str] = set()
         for route in self.routes:
