@@ -4,9 +4,7 @@ serve its tools; `mcphub servers delete` reaches both. The CLI's `--json` answer
 
 from __future__ import annotations
 
-import asyncio
 import json
-import secrets
 import shutil
 import subprocess
 import time
@@ -19,9 +17,8 @@ import mcp_types as types
 import pytest
 from runtime.support import mcp_client, provision, serve
 from support.hub_process import MCPHUB, cli, hub_env, hub_process
-from tenancy.conftest import _create_pg, _drop_pg, _pg
+from tenancy.conftest import migrated_pg_database
 
-from mcphub.runtime.store.migrations import upgrade
 from servers.standin import Shop, shop_openapi
 
 SHOW_UP_S = 20.0  # the change feed is polled once a second; a loaded machine needs more
@@ -29,14 +26,8 @@ SHOW_UP_S = 20.0  # the change feed is polled once a second; a loaded machine ne
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"mcphub_test_{secrets.token_hex(6)}"
-    asyncio.run(_create_pg(name))
-    url = _pg(name).replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        asyncio.run(upgrade(url))
+    with migrated_pg_database() as url:
         yield url
-    finally:
-        asyncio.run(_drop_pg(name))
 
 
 async def _tools(base: str, key: str) -> set[str]:

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -53,9 +54,9 @@ async def _truncate(dsn: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """One throwaway PostgreSQL database for the run (migrated once), dropped at the end."""
+@contextmanager
+def migrated_pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database at the head migration (its asyncpg URL), dropped afterwards."""
     name = f"mcphub_test_{secrets.token_hex(6)}"
     asyncio.run(_create_pg(name))
     url = _pg(name).replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -64,6 +65,13 @@ def pg_database() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_drop_pg(name))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One throwaway PostgreSQL database for the run (migrated once), dropped at the end."""
+    with migrated_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
