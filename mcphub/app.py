@@ -206,7 +206,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
     sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
-    drain = Drain(0.0)
+    drain = Drain()
     drain.close_streams = mcp_endpoint.close_streams
 
     # The authorization server needs a stable issuer (RFC 8414): the public URL, or host:port when the port is
@@ -396,8 +396,7 @@ class Drain:
     replica, which rebuilds the session from its id), finishes the calls in flight and exits. A second signal,
     or SIGINT, stops at once (uvicorn's own graceful shutdown)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self) -> None:
         self.draining = False
         self.close_streams: Callable[[], None] = lambda: None
 
@@ -461,16 +460,16 @@ def run_server(settings: Settings) -> None:
 
     app = create_app(settings)
     drain: Drain = app.state.drain
-    drain.seconds = drain_seconds()
+    drain_s = drain_seconds()
 
     class Server(uvicorn.Server):
         drain_until: float | None = None
 
         def handle_exit(self, sig: int, frame: Any) -> None:
-            if sig == signal.SIGTERM and drain.seconds > 0 and self.drain_until is None and not self.should_exit:
+            if sig == signal.SIGTERM and drain_s > 0 and self.drain_until is None and not self.should_exit:
                 drain.draining = True
-                self.drain_until = time.monotonic() + drain.seconds
-                logger.info("draining for %.1f s before stopping (MCPHUB_DRAIN_S)", drain.seconds)
+                self.drain_until = time.monotonic() + drain_s
+                logger.info("draining for %.1f s before stopping (MCPHUB_DRAIN_S)", drain_s)
                 return
             super().handle_exit(sig, frame)
 

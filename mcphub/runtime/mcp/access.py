@@ -229,9 +229,8 @@ class TenancyAccess:
     async def audience(self, slug: str, users: Iterable[int]) -> set[int] | None:
         """Only the users who have the integration enabled: nobody learns of another user's integrations."""
         heard = set()
-        owner = self.tenancy.builds.owner_of(slug)
         for user_id in sorted(users):
-            if owner is not None and user_id != owner:
+            if not self.tenancy.builds.may_see(user_id, slug):  # a private build: its owner's list alone changes
                 continue
             state = (await self.tenancy.integrations.states(user_id)).get(slug)
             if state is not None and state.enabled:

@@ -294,7 +294,16 @@ class Hub:
         self, slug: str | None, version: str, principal: KeyPrincipal | None, route: str | None
     ) -> tuple[ToolListPage, bool]:
         """The caller's own (flat) tool list, and whether this request is served the search view instead."""
-        visible = await self.visible(principal)
+        return self._view(slug, version, principal, route, await self.visible(principal))
+
+    def _view(
+        self,
+        slug: str | None,
+        version: str,
+        principal: KeyPrincipal | None,
+        route: str | None,
+        visible: Visible,
+    ) -> tuple[ToolListPage, bool]:
         key_scope = principal.scope if principal is not None and visible is not None else None
         flat = self.tool_lists.page(self.snapshot, slug, version, visible, key_scope, self.server.server_info_stamp)
         if slug is not None:
@@ -345,10 +354,10 @@ class Hub:
     ) -> types.ListToolsResult:
         principal = principal_of(ctx)
         slug = endpoint_slug(ctx)
-        _, search = await self._lists(slug, ctx.protocol_version, principal, route_view(ctx.request))
+        visible = await self.visible(principal)
+        _, search = self._view(slug, ctx.protocol_version, principal, route_view(ctx.request), visible)
         if search:
             return types.ListToolsResult(tools=list(META_TOOL_OBJECTS))
-        visible = await self.visible(principal)
         key_scope = principal.scope if principal is not None and visible is not None else None
         return types.ListToolsResult(tools=tools_for(self.snapshot, slug, visible, key_scope))
 

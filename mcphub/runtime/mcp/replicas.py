@@ -211,7 +211,7 @@ class SessionChannel:
     ) -> None:
         self.redis = redis
         self.namespace = namespace
-        self._ended: OrderedDict[str, float] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()  # digests only: Redis keeps the expiry
         self._capacity = capacity
         self.deliver: Deliver | None = None
         self.on_ended: Callable[[str], Awaitable[None]] | None = None
@@ -228,8 +228,8 @@ class SessionChannel:
     async def aclose(self) -> None:
         await self._fanout.aclose()
 
-    def _remember(self, digest: str, expires: float) -> None:
-        self._ended[digest] = expires
+    def _remember(self, digest: str) -> None:
+        self._ended[digest] = None
         self._ended.move_to_end(digest)
         while len(self._ended) > self._capacity:
             self._ended.popitem(last=False)
@@ -237,7 +237,7 @@ class SessionChannel:
     async def ended(self, session_id: str, expires: float) -> None:
         """This replica closed `session_id` (DELETE): close it everywhere and refuse it from now on."""
         digest = _digest(session_id)
-        self._remember(digest, expires)
+        self._remember(digest)
         if self.redis is not None:
             try:
                 ttl = max(1, int(expires - time.time()))
@@ -285,7 +285,7 @@ class SessionChannel:
 
     async def _received_parts(self, kind: str, session_id: str, payload: bytes) -> None:
         if kind == "ended":
-            self._remember(_digest(session_id), time.time() + DEFAULT_TTL_S)
+            self._remember(_digest(session_id))
             if self.on_ended is not None:
                 await self.on_ended(session_id)
         elif self.deliver is not None:

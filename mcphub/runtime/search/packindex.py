@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from mcphub.runtime.search.embeddings import (
     EmbeddingUnavailable,
     Vectors,
     default_model_dir,
+    embeddings_enabled,
     model_fingerprint,
 )
 
@@ -79,7 +79,7 @@ def write_index(package_dir: Path, *, previous: Path | None = None, embeddings: 
     installed; a tool without a stored vector is embedded by the hub at mount instead (and cached on disk).
     """
     if embeddings is None:
-        embeddings = os.environ.get(EMBEDDINGS_ENV, "1") != "0"
+        embeddings = embeddings_enabled()
     docs = load_package_docs(package_dir).docs
     old = read_index(previous) if previous is not None else None
     keys = [text_key(doc) for doc in docs]

@@ -200,8 +200,6 @@ class Builds:
     ) -> None:
         self.db = db
         self.packages_dir = data_dir / "packages"
-        self._redis = redis
-        self._feed = feed if redis is None else None
         self._listeners: list[ChangeListener] = []
         self._live = _Live()
         self._sync_lock = asyncio.Lock()
@@ -228,12 +226,10 @@ class Builds:
 
     async def changed(self, slug: str) -> None:
         """Run this process's listeners now (so the caller's answer comes after the swap), then tell the others."""
-        await self._heard(slug)
+        if self._fanout.redis is not None:  # without Redis, publish runs them first itself
+            await self._heard(slug)  # our own echo from Redis then reloads nothing new
         try:
-            if self._redis is not None:
-                await self._redis.publish(self._fanout.channel, slug)  # our own echo reloads nothing new
-            elif self._feed is not None:
-                await self._feed.publish(self._fanout.channel, slug)
+            await self._fanout.publish(slug)
         except Exception:  # the change is saved: other processes pick it up at their next sync
             logger.exception("could not tell other processes that %s changed", slug)
 
@@ -248,11 +244,6 @@ class Builds:
         """False only for a live built integration that is private to someone else."""
         live = self._live.deployed.get(slug)
         return live is None or live.visibility == "shared" or live.owner_id == user_id
-
-    def owner_of(self, slug: str) -> int | None:
-        """The owner of a live private built integration (its list changes are for them only), else None."""
-        live = self._live.deployed.get(slug)
-        return live.owner_id if live is not None and live.visibility == "private" else None
 
     async def sync(self) -> dict[str, Deployed]:
         """Read which version of every built integration is deployed; write packages not yet on this machine."""

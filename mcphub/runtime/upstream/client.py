@@ -75,10 +75,6 @@ class UpstreamClient:
         # straight to the transport (`_send`), which saves a fifth of the HTTP client's CPU per call.
         self._transport = transport
         self._default_headers = {name.lower(): value for name, value in self._client.headers.items()}
-        # What the client's build_request/send would add to every request, computed once: tool calls go
-        # straight to the transport (`_send`), which saves a fifth of the HTTP client's CPU per call.
-        self._transport = transport
-        self._default_headers = {name.lower(): value for name, value in self._client.headers.items()}
         self._timeout = self._client.timeout.as_dict()
         self.requests = RequestBuilder(integration)
         self._shapers = response_shapers(integration)
