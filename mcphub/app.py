@@ -57,7 +57,7 @@ from mcphub.runtime.upstream.credentials import CredentialProvider
 from mcphub.servers import Servers
 from mcphub.web import servers_api
 from mcphub.web.api import create_api_routes
-from mcphub.web.dashboard import BuildDirs, create_dashboard_routes, static_route
+from mcphub.web.dashboard import create_dashboard_routes, static_route
 from mcphub.web.keyauth import METADATA_PATH, KeyAuthMiddleware, bearer_token, resource_metadata_url
 from mcphub.web.oauth_pages import create_oauth_routes, protected_resource_metadata_url
 
@@ -85,7 +85,6 @@ class Settings:
     data_dir: Path = Path("data")
     catalog_dirs: list[Path] = field(default_factory=lambda: [Path("generated")])
     # Where the builder pages write the specs they make (packages go to the first catalog dir).
-    specs_dir: Path = field(default_factory=lambda: Path(os.environ.get("MCPHUB_SPECS_DIR") or "specs"))
     admin_token: str | None = field(default_factory=_env_admin_token)  # MCPHUB_ADMIN_TOKEN; generated if unset
     # Extra Host header values to accept besides loopback (DNS-rebinding protection when bound to loopback).
     allowed_hosts: list[str] = field(default_factory=list)
@@ -312,7 +311,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
 
             tenancy.builds.subscribe(builds_changed)
             await builds_changed()
-            servers = Servers(tenancy, taken=lambda: _catalog_slugs(hub, tenancy))
+            servers = Servers(tenancy, taken=lambda: _catalog_slugs(hub, tenancy))  # the API's and the pages' one
             api_routes = list(
                 create_api_routes(
                     tenancy,
@@ -325,7 +324,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                 tenancy,
                 hub,
                 public_mcp_url=settings.public_mcp_url,
-                build_dirs=BuildDirs(settings.specs_dir, settings.catalog_dirs[0], settings.data_dir / "builds"),
+                servers=servers,
+                uploads_dir=settings.data_dir / "builds",
             )
             if issuer is not None:
                 api_routes += create_oauth_routes(tenancy, issuer=issuer)

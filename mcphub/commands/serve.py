@@ -17,16 +17,7 @@ __all__ = ["serve"]
 @click.option("--port", default=8765, show_default=True, type=int)
 @data_dir("Where the hub keeps its state: SQLite database (unless MCPHUB_DATABASE_URL is set) and vault key file.")
 @catalog("Folder of compiled packages to mount (repeatable; default: generated/).")
-@click.option(
-    "--specs",
-    "specs_dir",
-    type=click.Path(path_type=Path),
-    default=Path("specs"),
-    envvar="MCPHUB_SPECS_DIR",
-    show_default=True,
-    help="Where the dashboard's builder (/build) writes the specs it makes; packages go to the first --catalog.",
-)
-def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...], specs_dir: Path) -> None:
+def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...]) -> None:
     """Serve every compiled package behind one MCP endpoint (/mcp); clients authenticate with API keys.
 
     \b
@@ -43,7 +34,6 @@ def serve(host: str, port: int, data_dir: Path, catalogs: tuple[Path, ...], spec
         port=port,
         data_dir=data_dir,
         catalog_dirs=list(catalogs) or [DEFAULT_OUT],
-        specs_dir=specs_dir,
         first_run=True,
     )
     run_server(settings)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from mcphub.compiler.errors import CompileError
 
-__all__ = ["DEFAULT_MODEL", "LLM", "LLMError", "LLMUnavailable", "Usage", "llm_from_env"]
+__all__ = ["DEFAULT_MODEL", "LLM", "LLMError", "LLMUnavailable", "Usage", "llm_available", "llm_from_env"]
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 # US dollars per million tokens (input, output), from Anthropic's published price list (2026-12).
@@ -137,17 +137,31 @@ class LLM:
 def llm_from_env(env: Mapping[str, str] | None = None) -> LLM:
     """The LLM configured by the environment, or LLMUnavailable saying what to set."""
     env = os.environ if env is None else env
+    key, price = _configured(env)
+    import anthropic
+
+    model = env.get("MCPHUB_LLM_MODEL", "").strip() or DEFAULT_MODEL
+    base_url = env.get("ANTHROPIC_BASE_URL") or None
+    return LLM(anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=3), model, price=price)
+
+
+def llm_available(env: Mapping[str, str] | None = None) -> bool:
+    """Whether `llm_from_env` would give an LLM (checked without importing the SDK or making a client)."""
+    try:
+        _configured(os.environ if env is None else env)
+    except LLMUnavailable:
+        return False
+    return True
+
+
+def _configured(env: Mapping[str, str]) -> tuple[str, tuple[float, float] | None]:
     key = env.get("ANTHROPIC_API_KEY", "").strip()
     if not key:
         raise LLMUnavailable(
             "this step needs an LLM and none is configured: set ANTHROPIC_API_KEY (and optionally MCPHUB_LLM_MODEL, "
             f"default {DEFAULT_MODEL}). OpenAPI files and URLs and Postman collections need no LLM."
         )
-    import anthropic
-
-    model = env.get("MCPHUB_LLM_MODEL", "").strip() or DEFAULT_MODEL
-    base_url = env.get("ANTHROPIC_BASE_URL") or None
-    return LLM(anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=3), model, price=_price(env))
+    return key, _price(env)
 
 
 def _price(env: Mapping[str, str]) -> tuple[float, float] | None:

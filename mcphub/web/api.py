@@ -50,10 +50,13 @@ from mcphub.web.sessions import SESSION_COOKIE, WebSessions
 __all__ = [
     "API_PREFIX",
     "SESSION_COOKIE",
+    "ApiBody",
     "ApiError",
     "ApiExtension",
+    "api_json",
     "create_api_routes",
     "invite_url",
+    "json_ok",
     "openapi_document",
     "public_base",
     "sign_in_wait",
@@ -71,11 +74,11 @@ _Model = TypeVar("_Model", bound=BaseModel)
 # --- request bodies (pydantic: validation errors name the field) -------------------------------------------
 
 
-class _Body(BaseModel):
+class ApiBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Credentials(_Body):
+class Credentials(ApiBody):
     email: str = Field(max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -84,42 +87,42 @@ class SignUp(Credentials):
     invite: str | None = Field(default=None, max_length=200)  # the token of an invite link (policy `invite`)
 
 
-class SignupPolicySet(_Body):
+class SignupPolicySet(ApiBody):
     policy: Literal["closed", "invite", "open"]
 
 
-class InviteCreate(_Body):
+class InviteCreate(ApiBody):
     email: str = Field(max_length=320)
     expires_in_days: float = Field(default=7, gt=0, le=90)
 
 
-class KeyCreate(_Body):
+class KeyCreate(ApiBody):
     name: str = Field(min_length=1, max_length=200)
     expires_in_days: float | None = Field(default=None, gt=0, le=36_500)  # beyond a century: no expiry at all
     scope: list[str] | None = None
     view: Literal["flat", "search", "auto"] = "flat"  # how /mcp lists tools for this key (README: choosing a view)
 
 
-class KeyRotate(_Body):
+class KeyRotate(ApiBody):
     grace_seconds: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600)
 
 
-class IntegrationToggle(_Body):
+class IntegrationToggle(ApiBody):
     enabled: bool
 
 
-class CredentialSet(_Body):
+class CredentialSet(ApiBody):
     scheme: str | None = None
     fields: dict[str, Any]
 
 
-class OAuthStart(_Body):
+class OAuthStart(ApiBody):
     scheme: str | None = None
     # Which of the granted resources to use for variables the scheme discovers, e.g. Jira {"cloudId": "acme"}.
     server_variables: dict[str, str] | None = None
 
 
-class OAuthClientSet(_Body):
+class OAuthClientSet(ApiBody):
     client_id: str = Field(min_length=1, max_length=500)
     client_secret: str | None = Field(default=None, max_length=2000)
     token_auth: Literal["client_secret_basic", "client_secret_post", "none"] = "client_secret_basic"
@@ -157,20 +160,20 @@ class ApiExtension:
     bodies: dict[str, type[BaseModel]]
 
 
-def _json(value: Any) -> Any:
+def api_json(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return _json(asdict(value))
+        return api_json(asdict(value))
     if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
+        return {k: api_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_json(v) for v in value]
+        return [api_json(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     return value
 
 
-def _ok(value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(_json(value), status_code=status)
+def json_ok(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(api_json(value), status_code=status)
 
 
 def _user(user: UserInfo) -> dict[str, Any]:
@@ -207,7 +210,7 @@ class _Api:
         secure = self.secure_cookies
         if secure is None:  # behind a TLS-terminating proxy the request itself says http: trust the public URL
             secure = request.url.scheme == "https" or os.environ.get("MCPHUB_PUBLIC_URL", "").startswith("https://")
-        response = _ok({"user": _user(user), "csrf_token": csrf}, status)
+        response = json_ok({"user": _user(user), "csrf_token": csrf}, status)
         await self.sessions.start(response, user, secure=secure, csrf=csrf)
         return response
 
@@ -335,18 +338,20 @@ class _Api:
             state = await self.signups.set_policy(body.policy)
         else:
             state = await self.signups.state()
-        return _ok({"policy": state.policy, "source": state.source, "locked": state.locked})
+        return json_ok({"policy": state.policy, "source": state.source, "locked": state.locked})
 
     async def invites(self, request: Request) -> Response:
         caller = await self.admin(request)
         if request.method == "GET":
             found = await self.signups.invites()
-            return _ok({"invites": [_json(i) | {"token": None, "status": i.status} for i in found]})
+            return json_ok({"invites": [api_json(i) | {"token": None, "status": i.status} for i in found]})
         body = await self.body(request, InviteCreate)
         invite = await self.signups.invite(
             body.email, created_by=caller.user.id, ttl=timedelta(days=body.expires_in_days)
         )
-        return _ok({"invite": _json(invite) | {"status": invite.status}, "url": invite_url(request, invite.token)}, 201)
+        return json_ok(
+            {"invite": api_json(invite) | {"status": invite.status}, "url": invite_url(request, invite.token)}, 201
+        )
 
     async def admin(self, request: Request) -> Caller:
         caller = await self.caller(request)
@@ -372,7 +377,7 @@ class _Api:
 
     async def me(self, request: Request) -> Response:
         caller = await self.caller(request)
-        return _ok({"user": _user(caller.user), "csrf_token": caller.csrf, "via": caller.via})
+        return json_ok({"user": _user(caller.user), "csrf_token": caller.csrf, "via": caller.via})
 
     async def users(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -380,28 +385,28 @@ class _Api:
             raise ApiError(403, "admin_only", "only admins can list or create users")
         if request.method == "POST":
             body = await self.body(request, Credentials)
-            return _ok({"user": _user(await self.new_user(body.email, body.password))}, 201)
-        return _ok({"users": [_user(u) for u in await self.t.accounts.list_users()]})
+            return json_ok({"user": _user(await self.new_user(body.email, body.password))}, 201)
+        return json_ok({"users": [_user(u) for u in await self.t.accounts.list_users()]})
 
     # --- keys ----------------------------------------------------------------------------------------
 
     @staticmethod
     def _key(info: Any) -> dict[str, Any]:
-        data: dict[str, Any] = _json(info)
+        data: dict[str, Any] = api_json(info)
         data["status"] = info.status
         return data
 
     async def keys(self, request: Request) -> Response:
         caller = await self.caller(request)
         if request.method == "GET":
-            return _ok({"keys": [self._key(k) for k in await self.t.accounts.list_keys(caller.user.id)]})
+            return json_ok({"keys": [self._key(k) for k in await self.t.accounts.list_keys(caller.user.id)]})
         body = await self.body(request, KeyCreate)
         expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
         catalog = self.catalog() if self.catalog else None
         new = await self.t.accounts.create_key(
             caller.user.id, body.name, expires_at=expires, scope=body.scope, catalog=catalog, view=body.view
         )
-        return _ok({"key": self._key(new.info), "secret": new.secret}, 201)
+        return json_ok({"key": self._key(new.info), "secret": new.secret}, 201)
 
     def _key_id(self, request: Request) -> int:
         return _row_id(request, "key_id", "no such key")
@@ -409,7 +414,7 @@ class _Api:
     async def key(self, request: Request) -> Response:
         caller = await self.caller(request)
         info = await self.t.accounts.revoke_key(caller.user.id, self._key_id(request))
-        return _ok({"key": self._key(info)})
+        return json_ok({"key": self._key(info)})
 
     async def rotate(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -417,7 +422,7 @@ class _Api:
         new = await self.t.accounts.rotate_key(
             caller.user.id, self._key_id(request), grace=timedelta(seconds=body.grace_seconds)
         )
-        return _ok({"key": self._key(new.info), "secret": new.secret, "previous_valid_seconds": body.grace_seconds})
+        return json_ok({"key": self._key(new.info), "secret": new.secret, "previous_valid_seconds": body.grace_seconds})
 
     # --- integrations and credentials ----------------------------------------------------------------
 
@@ -446,7 +451,7 @@ class _Api:
                     "credential_scheme": state.scheme if state else None,
                 }
             )
-        return _ok({"integrations": items})
+        return json_ok({"integrations": items})
 
     def _slug(self, request: Request) -> str:
         slug = str(request.path_params["slug"])
@@ -463,11 +468,11 @@ class _Api:
         body = await self.body(request, IntegrationToggle)
         await self.t.integrations.set_enabled(caller.user.id, slug, body.enabled)
         state = (await self.t.integrations.states(caller.user.id))[slug]
-        return _ok({"slug": slug, "enabled": state.enabled, "connected": state.connected})
+        return json_ok({"slug": slug, "enabled": state.enabled, "connected": state.connected})
 
     async def credentials(self, request: Request) -> Response:
         caller = await self.caller(request)
-        return _ok({"credentials": await self.t.credentials.infos(caller.user.id)})
+        return json_ok({"credentials": await self.t.credentials.infos(caller.user.id)})
 
     async def credential(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -513,13 +518,13 @@ class _Api:
         since = self._time(request, "since", until - timedelta(days=30))
         by_tool = request.query_params.get("by", "tool") != "integration"
         stats = await summary(self.t.db, user_id=user_id, since=since, until=until, by_tool=by_tool)
-        return _ok({"since": since, "until": until, "user_id": user_id, "stats": stats})
+        return json_ok({"since": since, "until": until, "user_id": user_id, "stats": stats})
 
     async def usage_monthly(self, request: Request) -> Response:
         caller = await self.caller(request)
         user_id = self.target_user(request, caller)
         meters = await monthly(self.t.db, user_id=user_id, month=request.query_params.get("month"))
-        return _ok({"meters": meters})
+        return json_ok({"meters": meters})
 
     async def logs(self, request: Request) -> Response:
         caller = await self.caller(request)
@@ -539,7 +544,7 @@ class _Api:
             integration=request.query_params.get("integration"),
             before_id=before_id,
         )
-        return _ok({"entries": entries})
+        return json_ok({"entries": entries})
 
     # --- upstream OAuth ------------------------------------------------------------------------------
 
@@ -564,7 +569,7 @@ class _Api:
             scheme_id=body.scheme,
             server_variables=body.server_variables,
         )
-        return _ok({"authorization_url": url})
+        return json_ok({"authorization_url": url})
 
     async def oauth_callback(self, request: Request) -> Response:
         """Where the upstream sends the browser back: finish connecting and say so on a small page."""
@@ -602,7 +607,7 @@ class _Api:
         if not caller.user.is_admin:
             raise ApiError(403, "admin_only", "only admins manage OAuth clients")
         if request.method == "GET":
-            return _ok({"clients": await self.t.oauth.list_clients()})
+            return json_ok({"clients": await self.t.oauth.list_clients()})
         raise ApiError(405, "method", "use PUT or DELETE /api/v1/oauth-clients/{slug}")
 
     async def oauth_client(self, request: Request) -> Response:
@@ -624,7 +629,7 @@ class _Api:
 
     @staticmethod
     def _grant(grant: GrantInfo) -> dict[str, Any]:
-        data: dict[str, Any] = _json(grant)
+        data: dict[str, Any] = api_json(grant)
         data["status"] = grant.status
         return data
 
@@ -633,13 +638,13 @@ class _Api:
         user_id = self.target_user(request, caller)
         revoked = request.query_params.get("include_revoked") in ("1", "true", "yes")
         found = await list_grants(self.t.db, user_id=user_id, include_revoked=revoked)
-        return _ok({"grants": [self._grant(g) for g in found]})
+        return json_ok({"grants": [self._grant(g) for g in found]})
 
     async def grant(self, request: Request) -> Response:
         caller = await self.caller(request)
         grant_id = _row_id(request, "grant_id", "no such grant")
         owner = None if caller.user.is_admin else caller.user.id  # admins may end anyone's grant
-        return _ok({"grant": self._grant(await revoke_grant(self.t.db, grant_id, user_id=owner))})
+        return json_ok({"grant": self._grant(await revoke_grant(self.t.db, grant_id, user_id=owner))})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.extensions))

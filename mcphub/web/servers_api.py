@@ -31,14 +31,12 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, is_dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -48,7 +46,7 @@ from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.builds import BuildConflict, BuildNotFound, RunInfo
 from mcphub.runtime.tenancy.services import Tenancy
 from mcphub.servers.service import BuildFailed, Forbidden, InvalidInput, Review, ReviewTool, Servers, SourceInput
-from mcphub.web.api import ApiError, ApiExtension
+from mcphub.web.api import ApiBody, ApiError, ApiExtension, api_json, json_ok
 from mcphub.web.sessions import WebSessions
 
 __all__ = ["BODIES", "create_docs_routes", "extension", "openapi_paths", "render_markdown", "server_routes"]
@@ -67,11 +65,7 @@ _MAX_NUMBER = 2**31 - 1
 # --- request bodies ----------------------------------------------------------------------------------------------
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ServerSource(_Body):
+class ServerSource(ApiBody):
     kind: Literal["file", "url", "text"]
     content_base64: str | None = Field(default=None, max_length=28_000_000)  # kind file: the file's bytes
     filename: str | None = Field(default=None, max_length=300)
@@ -80,7 +74,7 @@ class ServerSource(_Body):
     as_kind: Literal["openapi", "postman", "docs", "repo", "text"] | None = None
 
 
-class ServerCreate(_Body):
+class ServerCreate(ApiBody):
     source: ServerSource
     slug: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, max_length=200)
@@ -88,13 +82,13 @@ class ServerCreate(_Body):
     allow_private_network: bool = False  # admins only
 
 
-class ReviewedTool(_Body):
+class ReviewedTool(ApiBody):
     operation: str = Field(min_length=1, max_length=500)
     name: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class ServerReview(_Body):
+class ServerReview(ApiBody):
     tools: list[ReviewedTool] = Field(min_length=1, max_length=5000)
     name: str | None = Field(default=None, max_length=200)
     base_url: str | None = Field(default=None, max_length=2000)
@@ -103,20 +97,20 @@ class ServerReview(_Body):
     message: str = Field(default="reviewed", max_length=5000)
 
 
-class ServerSpec(_Body):
+class ServerSpec(ApiBody):
     spec_yaml: str = Field(min_length=1, max_length=2_000_000)
     message: str = Field(default="edited", max_length=5000)
 
 
-class ServerBuild(_Body):
+class ServerBuild(ApiBody):
     version: int | None = Field(default=None, ge=1, le=_MAX_NUMBER)
 
 
-class ServerRollback(_Body):
+class ServerRollback(ApiBody):
     version: int = Field(ge=1, le=_MAX_NUMBER)
 
 
-class ServerSharing(_Body):
+class ServerSharing(ApiBody):
     shared: bool
 
 
@@ -128,22 +122,6 @@ BODIES: dict[str, type[BaseModel]] = {
     "ServerRollback": ServerRollback,
     "ServerSharing": ServerSharing,
 }
-
-
-def _json(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return _json(asdict(value))
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _ok(value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(_json(value), status_code=status)
 
 
 def render_markdown(text: str) -> Markup:
@@ -180,7 +158,7 @@ class _Routes:
             except BuildFailed as exc:
                 body = {"error": {"code": "build_failed", "message": str(exc)}}
                 if exc.run is not None:
-                    body["run"] = _json(exc.run)
+                    body["run"] = api_json(exc.run)
                 return JSONResponse(body, status_code=422)
             except BuildNotFound as exc:
                 raise ApiError(404, "not_found", str(exc)) from None
@@ -199,7 +177,7 @@ class _Routes:
         user = await self.user(request)
         if request.method == "GET":
             everyone = request.query_params.get("all") in ("1", "true", "yes")
-            return _ok({"servers": await self.servers.listing(user, everyone=everyone)})
+            return json_ok({"servers": await self.servers.listing(user, everyone=everyone)})
         body = await self.api.body(request, ServerCreate)
         source = _source(body.source)
         created = await self.servers.create(
@@ -210,7 +188,7 @@ class _Routes:
             base_url=body.base_url,
             allow_private=body.allow_private_network,
         )
-        return _ok(
+        return json_ok(
             {
                 "server": created.info,
                 "version": _version(created.version),
@@ -229,11 +207,11 @@ class _Routes:
         if request.method == "DELETE":
             await self.servers.delete(user, slug)
             return Response(status_code=204)
-        return _ok({"server": await self.servers.get(user, slug)})
+        return json_ok({"server": await self.servers.get(user, slug)})
 
     async def draft(self, request: Request) -> Response:
         user = await self.user(request)
-        return _ok({"draft": await self.servers.draft(user, self.slug(request), _number(request))})
+        return json_ok({"draft": await self.servers.draft(user, self.slug(request), _number(request))})
 
     async def review(self, request: Request) -> Response:
         user = await self.user(request)
@@ -247,7 +225,7 @@ class _Routes:
             message=body.message,
         )
         version = await self.servers.review(user, self.slug(request), review)
-        return _ok({"version": _version(version)}, 201)
+        return json_ok({"version": _version(version)}, 201)
 
     async def versions(self, request: Request) -> Response:
         user = await self.user(request)
@@ -255,13 +233,13 @@ class _Routes:
         if request.method == "POST":
             body = await self.api.body(request, ServerSpec)
             version = await self.servers.save_spec(user, slug, body.spec_yaml, body.message)
-            return _ok({"version": _version(version)}, 201)
-        return _ok({"versions": [_version(v, spec=False) for v in await self.servers.versions(user, slug)]})
+            return json_ok({"version": _version(version)}, 201)
+        return json_ok({"versions": [_version(v, spec=False) for v in await self.servers.versions(user, slug)]})
 
     async def version(self, request: Request) -> Response:
         user = await self.user(request)
         number = _path_number(request, "number")
-        return _ok({"version": _version(await self.servers.version(user, self.slug(request), number))})
+        return json_ok({"version": _version(await self.servers.version(user, self.slug(request), number))})
 
     async def builds(self, request: Request) -> Response:
         user = await self.user(request)
@@ -269,7 +247,7 @@ class _Routes:
         body = await self.api.body(request, ServerBuild) if await request.body() else ServerBuild()
         if request.query_params.get("wait") in ("1", "true", "yes"):
             run = await self.servers.build(user, slug, body.version)
-            return _ok({"run": run}, 200)
+            return json_ok({"run": run}, 200)
         version = await self.servers.version(user, slug, body.version)  # 404 now rather than in the background
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -287,7 +265,7 @@ class _Routes:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         run_id = await started
-        return _ok(
+        return json_ok(
             {
                 "run_id": run_id,
                 "version": version.number,
@@ -300,7 +278,7 @@ class _Routes:
     async def build(self, request: Request) -> Response:
         user = await self.user(request)
         run = await self.servers.run(user, self.slug(request), _path_number(request, "run_id"))
-        return _ok({"run": run})
+        return json_ok({"run": run})
 
     async def events(self, request: Request) -> Response:
         """Server-sent events of one build: a `stage` event as each stage ends, then `done` with the whole run."""
@@ -317,7 +295,7 @@ class _Routes:
                     yield _event("stage", stage)
                 sent = len(run.stages)
                 if run.status != "running":
-                    yield _event("done", _json(run))
+                    yield _event("done", api_json(run))
                     return
                 if await request.is_disconnected():
                     return
@@ -332,17 +310,17 @@ class _Routes:
         user = await self.user(request)
         body = await self.api.body(request, ServerBuild) if await request.body() else ServerBuild()
         info = await self.servers.deploy(user, self.slug(request), body.version)
-        return _ok({"server": info})
+        return json_ok({"server": info})
 
     async def rollback(self, request: Request) -> Response:
         user = await self.user(request)
         body = await self.api.body(request, ServerRollback)
-        return _ok({"server": await self.servers.rollback(user, self.slug(request), body.version)})
+        return json_ok({"server": await self.servers.rollback(user, self.slug(request), body.version)})
 
     async def sharing(self, request: Request) -> Response:
         user = await self.user(request)
         body = await self.api.body(request, ServerSharing)
-        return _ok({"server": await self.servers.share(user, self.slug(request), body.shared)})
+        return json_ok({"server": await self.servers.share(user, self.slug(request), body.shared)})
 
     async def docs(self, request: Request) -> Response:
         user = await self.user(request)
@@ -351,7 +329,7 @@ class _Routes:
         markdown = await self.servers.readme(user, slug)
         if markdown is None:
             raise BuildNotFound(f"{slug} is not deployed: its tool reference comes with its first deploy")
-        return _ok({"slug": slug, "markdown": markdown, "html": str(render_markdown(markdown))})
+        return json_ok({"slug": slug, "markdown": markdown, "html": str(render_markdown(markdown))})
 
 
 def _event(name: str, data: Any) -> bytes:
@@ -359,7 +337,7 @@ def _event(name: str, data: Any) -> bytes:
 
 
 def _version(version: Any, *, spec: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = _json(version)
+    data: dict[str, Any] = api_json(version)
     if not spec:
         data.pop("spec_yaml", None)
     return data

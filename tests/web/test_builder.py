@@ -95,7 +95,6 @@ def hub(upstream: Upstream, root: Path, llm: str) -> Iterator[DashHub]:
         root,
         upstream,
         MCPHUB_SIGNUP="open",
-        MCPHUB_SPECS_DIR=str(root / "specs"),
         ANTHROPIC_API_KEY="sk-ant-test",
         ANTHROPIC_BASE_URL=llm,
         MCPHUB_LLM_PRICE="3/15",

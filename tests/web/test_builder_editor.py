@@ -36,7 +36,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, root: Path) -> Iterator[DashHub]:
-    with dashboard_hub(root, upstream, MCPHUB_SPECS_DIR=str(root / "specs"), ANTHROPIC_API_KEY="") as running:
+    with dashboard_hub(root, upstream, ANTHROPIC_API_KEY="") as running:
         yield running
 
 

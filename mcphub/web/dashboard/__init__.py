@@ -29,26 +29,25 @@ from mcphub.servers import Servers
 from mcphub.web.dashboard.activity import Activity
 from mcphub.web.dashboard.assets import static_route
 from mcphub.web.dashboard.auth import Auth
-from mcphub.web.dashboard.builder import BuildDirs, Builder, schema_routes
+from mcphub.web.dashboard.builder import Builder, schema_routes
 from mcphub.web.dashboard.core import Dashboard
 from mcphub.web.dashboard.integrations import Integrations
 from mcphub.web.dashboard.keys import Keys
 from mcphub.web.dashboard.monaco import monaco_route
 from mcphub.web.dashboard.settings import Settings
 
-__all__ = ["BuildDirs", "create_dashboard_routes", "static_route"]
+__all__ = ["create_dashboard_routes", "static_route"]
 
 
 def create_dashboard_routes(
-    tenancy: Tenancy, hub: Hub, *, public_mcp_url: str, build_dirs: BuildDirs | None = None
+    tenancy: Tenancy, hub: Hub, *, public_mcp_url: str, servers: Servers, uploads_dir: Path
 ) -> list[Route]:
     d = Dashboard(tenancy, hub, public_mcp_url=public_mcp_url)
     auth, integrations, keys = Auth(d), Integrations(d), Keys(d)
     activity, settings = Activity(d), Settings(d)
 
     page, act, on, admin = d.page, d.action, integrations.on_integration, d.admin_only
-    servers = Servers(tenancy, taken=lambda: [s for s in hub.snapshot.mounts if s not in tenancy.builds.deployed()])
-    builder = Builder(d, build_dirs or BuildDirs(Path("specs"), Path("generated"), Path("data/builds")), servers)
+    builder = Builder(d, uploads_dir, servers)
     start_build = act(builder.start, name="build.start")
 
     async def upload(request: Request) -> Response:

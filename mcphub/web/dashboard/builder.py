@@ -54,7 +54,7 @@ from mcphub.servers import BuildFailed, Review, ReviewTool, Servers, SourceInput
 from mcphub.web.dashboard.core import Dashboard, Visitor
 from mcphub.web.dashboard.monaco import editor_csp, monaco_version, new_nonce
 
-__all__ = ["MAX_UPLOAD_BYTES", "BuildDirs", "Builder", "schema_routes"]
+__all__ = ["MAX_UPLOAD_BYTES", "Builder", "schema_routes"]
 
 MAX_SPEC_BYTES = 512 * 1024  # a spec curating a thousand operations is ~200 KB
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an OpenAPI description of a large API (GitHub's is ~10 MB: use its URL)
@@ -78,15 +78,6 @@ ADVICE = {
     "test": "A tool made a request its description does not allow (the report names the tool and why). Fix the "
     "description of that operation, or untick it in the review, and build again.",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class BuildDirs:
-    """Where the builder keeps what it must not lose: uploads whose source could not be read."""
-
-    specs: Path
-    catalog: Path
-    uploads: Path
 
 
 @dataclass(slots=True)
@@ -131,14 +122,9 @@ def tool_rows(integration: Integration) -> list[ToolRow]:
 
 
 def llm_configured() -> bool:
-    from mcphub.compiler.errors import CompileError
-    from mcphub.compiler.llm import llm_from_env
+    from mcphub.compiler.llm import llm_available
 
-    try:
-        llm_from_env()
-    except CompileError:
-        return False
-    return True
+    return llm_available()
 
 
 def _web_wording(message: str) -> str:
@@ -162,9 +148,9 @@ def _lines(text: str) -> str:
 
 
 class Builder:
-    def __init__(self, dash: Dashboard, dirs: BuildDirs, servers: Servers) -> None:
+    def __init__(self, dash: Dashboard, uploads: Path, servers: Servers) -> None:
         self.d = dash
-        self.dirs = dirs
+        self.uploads = uploads  # uploads whose source could not be read: kept, never lost
         self.servers = servers
 
     # --- step 1: the source ----------------------------------------------------------------------------
@@ -773,7 +759,7 @@ class Builder:
     def _keep(self, filename: str, data: bytes) -> Path:
         """The uploaded source, kept whatever happens next: `<data dir>/builds/<time>/<name>`."""
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).name).strip(".-") or "upload"
-        folder = self.dirs.uploads / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        folder = self.uploads / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         folder.mkdir(parents=True)
         path = folder / name
         path.write_bytes(data)
