@@ -139,14 +139,6 @@ def _strip_titles(node: Any) -> None:
             _strip_titles(value)
 
 
-def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
-    """The `{"type": "string"}` of a property, also inside `anyOf: [string, null]`."""
-    for branch in prop.get("anyOf", [prop]):
-        if branch.get("type") == "string":
-            return dict(branch)
-    return prop
-
-
 def _decorate(models: dict[str, dict[str, Any]]) -> None:
     for model_name, definition in models.items():
         for field_name, prop in definition.get("properties", {}).items():
@@ -154,7 +146,6 @@ def _decorate(models: dict[str, dict[str, Any]]) -> None:
             if key in DESCRIPTIONS:
                 prop["description"] = DESCRIPTIONS[key]
             if key in PATTERNS:
-                _string_branch(prop)  # checked to exist
                 for branch in prop.get("anyOf", [prop]):
                     if branch.get("type") == "string":
                         branch["pattern"] = PATTERNS[key]

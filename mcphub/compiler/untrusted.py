@@ -43,17 +43,16 @@ _ANCHOR = re.compile(rb"(?:^|[\s:\-\[{,])&[^\s,\[\]{}]+")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_bounded(path: Path, max_bytes: int, *, what: str = "file") -> bytes:
-    """The bytes of `path`, refused before reading when the file is larger than `max_bytes`."""
+def read_bounded(
+    path: Path, max_bytes: int, *, what: str = "file", hint: str = "is it the right file? (nothing was read or written)"
+) -> bytes:
+    """The bytes of `path`, refused before reading when the file is larger than `max_bytes` (`hint`: what to do)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise SourceError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     if size > max_bytes:
-        raise SourceError(
-            f"{path}: {size:,} bytes is over the {_mib(max_bytes)} limit for a {what}; "
-            "is it the right file? (nothing was read or written)"
-        )
+        raise SourceError(f"{path}: {size:,} bytes is over the {_mib(max_bytes)} limit for a {what}; {hint}")
     return path.read_bytes()
 
 

@@ -32,7 +32,7 @@ import tree_sitter_typescript
 
 from mcphub.compiler.sources.python_routes import RouteScan
 
-__all__ = ["scan_js_routes"]
+__all__ = ["FRAMEWORK_NAMES", "scan_js_routes"]
 
 MAX_FILES = 5_000
 MAX_FILE_BYTES = 1024 * 1024
@@ -52,7 +52,7 @@ _METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 _NEST_METHODS = {"Get": "get", "Post": "post", "Put": "put", "Patch": "patch", "Delete": "delete", "Head": "head",
                  "Options": "options"}  # fmt: skip
 _LANGUAGES: dict[str, tree_sitter.Language] = {}
-_FRAMEWORK_NAMES = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
+FRAMEWORK_NAMES = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
 
 
 def _language(suffix: str) -> tree_sitter.Language:
@@ -303,7 +303,7 @@ class _Scanner:
         if not container.mounts:
             if not container.root and container.framework != "nestjs":
                 self.warnings.append(
-                    f"{container.where}: a {_FRAMEWORK_NAMES[container.framework]} "
+                    f"{container.where}: a {FRAMEWORK_NAMES[container.framework]} "
                     f"{'router' if container.framework == 'express' else 'plugin'} that is never mounted where it "
                     "could be followed; its routes are read from /"
                 )

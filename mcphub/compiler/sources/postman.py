@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.fetch import sha256_of
 from mcphub.compiler.ir import Integration
-from mcphub.compiler.untrusted import check_tree
+from mcphub.compiler.untrusted import check_tree, read_bounded
 
 if TYPE_CHECKING:
     from mcphub.compiler.spec import HubSpec
@@ -66,17 +66,9 @@ def is_postman_collection(document: Any) -> bool:
 
 def load_collection(path: Path) -> Any:
     """Read a collection file (JSON), bounded in size, with the file named in every error."""
+    data = read_bounded(path, MAX_BYTES, what="collection", hint="split it, or leave out its saved responses")
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read the Postman collection ({exc.strerror})") from None
-    if size > MAX_BYTES:
-        raise SourceError(
-            f"{path}: {size:,} bytes is over the {MAX_BYTES // (1024 * 1024)} MiB limit for a collection; "
-            "split it, or leave out its saved responses"
-        )
-    try:
-        collection = json.loads(path.read_bytes())
+        collection = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise SourceError(

@@ -81,12 +81,11 @@ def read_repository(root: Path) -> RepoFindings:
     if scan.operations:
         frameworks = " and ".join(sorted(f.capitalize() if f == "flask" else "FastAPI" for f in scan.frameworks))
         return RepoFindings(scan.document, f"{frameworks} routes", [*problems, *scan.warnings])
-    from mcphub.compiler.sources.js_routes import scan_js_routes
+    from mcphub.compiler.sources.js_routes import FRAMEWORK_NAMES, scan_js_routes
 
     js = scan_js_routes(root, title=root.name)
     if js.operations:
-        names = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
-        frameworks = " and ".join(sorted(names[f] for f in js.frameworks))
+        frameworks = " and ".join(sorted(FRAMEWORK_NAMES[f] for f in js.frameworks))
         return RepoFindings(js.document, f"{frameworks} routes", [*problems, *js.warnings])
     raise SourceError(
         f"{root}: no OpenAPI/Swagger description and no FastAPI, Flask, Express, Fastify or NestJS routes found "
