@@ -5,7 +5,7 @@ place it starts:
 
 - a YAML "billion laughs": anchors whose aliases nest, so a few hundred bytes stand for billions of nodes. PyYAML
   shares the aliased node instead of copying it, so loading is quick, but every walk after it (the converter, a
-  JSON dump) expands it. `check_yaml_aliases` counts the expanded size from the composed node graph first.
+  JSON dump) expands it. `load_yaml` counts the expanded size on the composed node graph before building anything.
 - a cycle: YAML can make a list or mapping contain itself (`&a [*a]`); JSON cannot, and a naive walk of the
   loaded value never ends. A recursive schema is legitimate in a description (its walkers stop at a node they
   are inside), anywhere else `check_tree` refuses it and names the path.
@@ -26,14 +26,7 @@ import yaml
 
 from mcphub.compiler.errors import SourceError
 
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_EXPANDED_NODES",
-    "check_tree",
-    "check_yaml_aliases",
-    "load_untrusted",
-    "read_bounded",
-]
+__all__ = ["MAX_DEPTH", "MAX_EXPANDED_NODES", "check_tree", "load_untrusted", "load_yaml", "read_bounded"]
 
 MAX_DEPTH = 200  # GitHub's 13 MB description nests 27 deep; Stripe's 31
 MAX_EXPANDED_NODES = 5_000_000
@@ -56,20 +49,27 @@ def read_bounded(
     return path.read_bytes()
 
 
-def check_yaml_aliases(data: bytes | str, where: str, *, max_nodes: int = MAX_EXPANDED_NODES) -> None:
-    """Refuse YAML whose aliases expand to more than `max_nodes` nodes, naming the anchor that multiplies most.
+def load_yaml(
+    data: bytes | str, where: str, loader: type[Any] | None = None, *, max_nodes: int = MAX_EXPANDED_NODES
+) -> Any:
+    """YAML → a value with a safe loader, refusing aliases that expand past `max_nodes` nodes before building it.
 
-    Costs nothing for YAML without anchors (a byte scan); with anchors the document is composed once more.
+    The document is composed once; the alias check walks that node graph only when a byte scan finds an anchor,
+    so YAML without anchors costs nothing more. Syntax errors are the loader's own (`yaml.YAMLError`).
     """
-    raw = data.encode() if isinstance(data, str) else data
-    if not _ANCHOR.search(raw):
-        return
+    instance = (loader or _Loader)(data)
     try:
-        root = yaml.compose(raw, Loader=_Loader)
-    except (yaml.YAMLError, RecursionError):
-        return  # the real load reports the syntax error with its line
-    if root is None:
-        return
+        node = instance.get_single_node()
+        if node is None:
+            return None
+        if _ANCHOR.search(data.encode() if isinstance(data, str) else data):
+            _check_alias_graph(node, where, max_nodes)
+        return instance.construct_document(node)
+    finally:
+        instance.dispose()
+
+
+def _check_alias_graph(root: yaml.Node, where: str, max_nodes: int) -> None:
     sizes: dict[int, int] = {}
     references: dict[int, int] = {}
     nodes: dict[int, yaml.Node] = {}
@@ -157,11 +157,7 @@ def _escape(name: str) -> str:
 def load_untrusted(data: bytes, where: str, *, max_depth: int = MAX_DEPTH, cycles: bool = False) -> Any:
     """JSON or YAML bytes → a value, with every guard above; errors name `where` and the line or path."""
     try:
-        if data.lstrip()[:1] in (b"{", b"["):
-            value = json.loads(data)
-        else:
-            check_yaml_aliases(data, where)
-            value = yaml.load(data, Loader=_Loader)
+        value = json.loads(data) if data.lstrip()[:1] in (b"{", b"[") else load_yaml(data, where)
     except json.JSONDecodeError as exc:
         raise SourceError(f"{where}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
     except yaml.MarkedYAMLError as exc:

@@ -14,7 +14,7 @@ import yaml
 from mcphub.compiler.errors import SourceError
 from mcphub.compiler.schemas import Dialect
 from mcphub.compiler.sources.openapi.redact import redact
-from mcphub.compiler.untrusted import check_yaml_aliases
+from mcphub.compiler.untrusted import load_yaml
 
 
 class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -47,9 +47,9 @@ def _parse(data: bytes, path: Path) -> Any:
             # YAML is a superset of JSON in spirit; fall through for flow-style YAML.
         except RecursionError:
             raise SourceError(f"{path}: nested too deeply to read; is it really an API description?") from None
-    check_yaml_aliases(data, str(path))  # a "billion laughs" loads quickly and explodes in every later walk
     try:
-        return yaml.load(data, Loader=_YamlLoader)  # a safe loader (no arbitrary objects)
+        # A safe loader (no arbitrary objects); a "billion laughs" is refused before it explodes in every walk.
+        return load_yaml(data, str(path), _YamlLoader)
     except RecursionError:
         raise SourceError(f"{path}: nested too deeply to read; is it really an API description?") from None
     except yaml.YAMLError as exc:
