@@ -18,87 +18,21 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]  # the tests' stand-in description and server fixture
 
-from _common import machine_line, write_result
+from _common import machine_line, write_result  # noqa: E402
+from runtime.support import serve  # noqa: E402
+from servers.standin import many_operations_openapi  # noqa: E402
 
 TARGET_S = 10.0
-
-
-def _description(base_url: str, count: int) -> dict[str, Any]:
-    thing = {"type": "object", "properties": {"id": {"type": "integer"}, "label": {"type": "string"}}}
-    paths: dict[str, Any] = {}
-    for index in range(count // 2):
-        paths[f"/things{index}"] = {
-            "get": {
-                "operationId": f"list_things{index}",
-                "summary": f"List the things of kind {index}",
-                "description": f"Every thing of kind {index}, newest first; filter with `label`.",
-                "parameters": [{"name": "label", "in": "query", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {
-                        "description": "Things",
-                        "content": {"application/json": {"schema": {"type": "array", "items": thing}}},
-                    }
-                },
-            },
-            "post": {
-                "operationId": f"create_thing{index}",
-                "summary": f"Create a thing of kind {index}",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"label": {"type": "string"}},
-                                "required": ["label"],
-                            }
-                        }
-                    },
-                },
-                "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": thing}}}},
-            },
-        }
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "Things", "version": "1"},
-        "servers": [{"url": base_url}],
-        "paths": paths,
-    }
-
-
-@contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _standin() -> Any:
@@ -111,20 +45,6 @@ def _standin() -> Any:
         return JSONResponse([{"id": 1, "label": "first"}])
 
     return Starlette(routes=[Route("/{path:path}", anything, methods=["GET", "POST"])])
-
-
-async def _healthy(base: str) -> None:
-    import httpx2
-
-    async with httpx2.AsyncClient() as http:
-        for _ in range(600):
-            try:
-                if (await http.get(f"{base}/healthz")).status_code == 200:
-                    return
-            except httpx2.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the hub did not become healthy")
 
 
 def _cpu() -> float:
@@ -184,9 +104,9 @@ def main() -> None:
     os.environ["MCPHUB_BUILDS_PRIVATE_NETWORK"] = "1"  # the stand-in is on 127.0.0.1
     for name in ("MCPHUB_DATABASE_URL", "MCPHUB_REDIS_URL"):
         os.environ.pop(name, None)
-    with tempfile.TemporaryDirectory(prefix="mcphub-bench-deploy-") as scratch, _serve(_standin()) as standin:
+    with tempfile.TemporaryDirectory(prefix="mcphub-bench-deploy-") as scratch, serve(_standin()) as standin:
         work = Path(scratch)
-        upload = json.dumps(_description(standin, args.operations)).encode()
+        upload = json.dumps(many_operations_openapi(standin, args.operations)).encode()
         database = f"sqlite+aiosqlite:///{work / 'hub.db'}"
 
         async def account() -> str:
@@ -201,8 +121,7 @@ def main() -> None:
         settings = Settings(port=0, catalog_dirs=[work / "catalog"], data_dir=work / "data", database_url=database)
         settings.admin_token = "bench"
         runs: list[dict[str, float]] = []
-        with _serve(create_app(settings)) as base:
-            asyncio.run(_healthy(base))
+        with serve(create_app(settings), health_path="/healthz", deadline_s=60) as base:
             for index in range(args.runs):
                 runs.append(asyncio.run(_one_run(base, key, upload, f"things{index}")))
                 print(f"run {index + 1}: {runs[-1]['whole']:.2f} s", file=sys.stderr)

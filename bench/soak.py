@@ -28,7 +28,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from _common import machine_line, percentile, write_result  # noqa: E402
 from deploy.balancer import haproxy  # noqa: E402
 from deploy.replicas import Replica, replica_env  # noqa: E402
 from faults.redis_server import own_redis  # noqa: E402
+from gateway import BadAnswer, Connection, jsonrpc_message  # noqa: E402
 from runtime.support import closed_port, petstore, provision, write_package  # noqa: E402
 
 HANDSHAKE = "2025-11-25"
@@ -67,63 +67,12 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
 """
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection; enough of the protocol for JSON and SSE answers."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def post(self, path: str, body: bytes, headers: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(
-            b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-            b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n%s\r\n%s"
-            % (path.encode(), self.host.encode(), self.port, len(body), headers, body)
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        fields = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(b":")
-                fields[name.strip().lower()] = value.strip()
-        if b"content-length" in fields:
-            data = await self.reader.readexactly(int(fields[b"content-length"]))
-        elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
-            parts = []
-            while (size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)) != 0:
-                parts.append(await self.reader.readexactly(size))
-                await self.reader.readexactly(2)
-            await self.reader.readuntil(b"\r\n")
-            data = b"".join(parts)
-        else:
-            data = await self.reader.read()
-            self.close()
-        if fields.get(b"connection", b"").lower() == b"close":
-            self.close()
-        return status, fields, data
-
-
 def message_of(fields: dict[bytes, bytes], data: bytes) -> dict[str, Any]:
-    if fields.get(b"content-type", b"").startswith(b"text/event-stream"):
-        for line in data.split(b"\n"):
-            if line.startswith(b"data:") and line[5:].strip():
-                message = json.loads(line[5:])
-                if "id" in message:
-                    return dict(message)
+    """The JSON-RPC response, or {} when the answer carried none (counted as a failed call)."""
+    try:
+        return jsonrpc_message(fields, data)
+    except BadAnswer:
         return {}
-    return dict(json.loads(data))
 
 
 @dataclass
