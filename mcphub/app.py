@@ -319,7 +319,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     extensions=[servers_api.extension(servers)],
                 )
             )
-            api_routes += servers_api.create_docs_routes(tenancy, hub, servers)
+            api_routes += servers_api.create_docs_routes(tenancy, hub)
             api_routes += create_dashboard_routes(
                 tenancy,
                 hub,

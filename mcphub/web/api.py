@@ -328,7 +328,7 @@ class _Api:
 
     async def welcome(self, user: UserInfo) -> None:
         """What MCPHUB_NEW_USER_INTEGRATIONS gives a new account (credential-free integrations by default)."""
-        await enable_for_new_user(self.t, user.id, self.catalog() if self.catalog else [])
+        await enable_for_new_user(self.t, user.id, self._catalog(user.id).values())
 
     async def signup_policy(self, request: Request) -> Response:
         """GET: the policy (anyone: the sign-up page needs it); PUT: change it (admins)."""
@@ -426,14 +426,15 @@ class _Api:
 
     # --- integrations and credentials ----------------------------------------------------------------
 
-    def _catalog(self) -> dict[str, Integration]:
-        return {i.slug: i for i in self.catalog()} if self.catalog else {}
+    def _catalog(self, user_id: int | None) -> dict[str, Integration]:
+        """The catalog as `user_id` sees it (never another user's private built integration); None: all of it."""
+        catalog = self.catalog() if self.catalog else []
+        return {i.slug: i for i in catalog if user_id is None or self.t.builds.may_see(user_id, i.slug)}
 
     async def integrations(self, request: Request) -> Response:
         caller = await self.caller(request)
         states = await self.t.integrations.states(caller.user.id)
-        # Other users' private built integrations are not in this user's catalog.
-        catalog = {s: i for s, i in self._catalog().items() if self.t.builds.may_see(caller.user.id, s)}
+        catalog = self._catalog(caller.user.id)
         items = []
         for slug in sorted(set(catalog) | set(states)):
             integration, state = catalog.get(slug), states.get(slug)
@@ -453,9 +454,9 @@ class _Api:
             )
         return json_ok({"integrations": items})
 
-    def _slug(self, request: Request) -> str:
+    def _slug(self, request: Request, user_id: int | None) -> str:
         slug = str(request.path_params["slug"])
-        catalog = self._catalog()
+        catalog = self._catalog(user_id)
         if self.catalog is not None and slug not in catalog:
             raise ApiError(
                 404, "not_found", f"no integration {slug!r} in the catalog; GET /api/v1/integrations lists them"
@@ -464,7 +465,7 @@ class _Api:
 
     async def integration(self, request: Request) -> Response:
         caller = await self.caller(request)
-        slug = self._slug(request)
+        slug = self._slug(request, caller.user.id)
         body = await self.body(request, IntegrationToggle)
         await self.t.integrations.set_enabled(caller.user.id, slug, body.enabled)
         state = (await self.t.integrations.states(caller.user.id))[slug]
@@ -476,9 +477,9 @@ class _Api:
 
     async def credential(self, request: Request) -> Response:
         caller = await self.caller(request)
-        slug = self._slug(request)
+        slug = self._slug(request, caller.user.id)
         if request.method == "DELETE":
-            integration = self._catalog().get(slug)
+            integration = self._catalog(caller.user.id).get(slug)
             if integration is not None:  # revokes OAuth tokens at the upstream when it can
                 deleted = await self.t.oauth.disconnect(caller.user.id, integration)
             else:
@@ -487,7 +488,7 @@ class _Api:
                 raise ApiError(404, "not_found", f"no credential stored for {slug}")
             return Response(status_code=204)
         body = await self.body(request, CredentialSet)
-        integration = self._catalog().get(slug)
+        integration = self._catalog(caller.user.id).get(slug)
         if integration and body.scheme and body.scheme not in {a.id for a in integration.auth}:
             choices = ", ".join(a.id for a in integration.auth) or "none"
             raise ApiError(
@@ -548,9 +549,9 @@ class _Api:
 
     # --- upstream OAuth ------------------------------------------------------------------------------
 
-    def _integration(self, request: Request) -> Integration:
-        slug = self._slug(request)
-        integration = self._catalog().get(slug)
+    def _integration(self, request: Request, user_id: int) -> Integration:
+        slug = self._slug(request, user_id)
+        integration = self._catalog(user_id).get(slug)
         if integration is None:
             raise ApiError(404, "not_found", f"no integration {slug!r} in the catalog")
         return integration
@@ -560,7 +561,7 @@ class _Api:
 
     async def oauth_start(self, request: Request) -> Response:
         caller = await self.caller(request)
-        integration = self._integration(request)
+        integration = self._integration(request, caller.user.id)
         body = await self.body(request, OAuthStart) if await request.body() else OAuthStart()
         url = await self.t.oauth.authorization_url(
             caller.user.id,
@@ -574,7 +575,7 @@ class _Api:
     async def oauth_callback(self, request: Request) -> Response:
         """Where the upstream sends the browser back: finish connecting and say so on a small page."""
         slug = str(request.path_params["slug"])
-        integration = self._catalog().get(slug)
+        integration = self._catalog(None).get(slug)  # whose flow it is shows below; oauth_start checked visibility
         caller = await self.session_caller(request)
         params = request.query_params
         if integration is None:
@@ -614,7 +615,7 @@ class _Api:
         caller = await self.caller(request)
         if not caller.user.is_admin:
             raise ApiError(403, "admin_only", "only admins manage OAuth clients")
-        slug = self._slug(request)
+        slug = self._slug(request, None)  # an operator setting, for any integration of the hub
         if request.method == "DELETE":
             if not await self.t.oauth.delete_client(slug):
                 raise ApiError(404, "not_found", f"no OAuth client configured for {slug}")

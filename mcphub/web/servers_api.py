@@ -507,7 +507,7 @@ def openapi_paths(prefix: str, error: dict[str, Any]) -> dict[str, dict[str, Any
 # --- /integrations/<slug>/docs -----------------------------------------------------------------------------------
 
 
-def create_docs_routes(tenancy: Tenancy, hub: Hub, servers: Servers) -> list[Route]:
+def create_docs_routes(tenancy: Tenancy, hub: Hub) -> list[Route]:
     sessions = WebSessions(tenancy)
 
     async def docs(request: Request) -> Response:

@@ -104,7 +104,7 @@ class Activity:
         the tools of the flat list, or (`listed` False) the operations only the search view finds (`search: all`)."""
         states = await self.d.t.integrations.states(visitor.user.id)
         found = []
-        for slug, integration in self.d.catalog().items():
+        for slug, integration in self.d.catalog(visitor.user.id).items():
             state = states.get(slug)
             if state and state.enabled and (state.connected or not integration.auth):
                 found += [(slug, tool.name) for tool in integration.tools if tool.enabled and tool.listed == listed]
@@ -155,7 +155,7 @@ class Activity:
             entries=entries,
             keys=keys,
             filters=filters,
-            integrations=sorted(self.d.catalog()),
+            integrations=sorted(self.d.catalog(visitor.user.id)),
             statuses=STATUSES,
             more=entries[-1].id if len(entries) == _PAGE else None,
             filter_query=filter_query,

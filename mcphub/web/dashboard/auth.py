@@ -139,7 +139,7 @@ class Auth:
                 request, invite=invite, email=email, error=message[:1].upper() + message[1:] + ".", status=400
             )
         # The integrations every new account starts with (MCPHUB_NEW_USER_INTEGRATIONS), as through the API.
-        await enable_for_new_user(self.d.t, user.id, self.d.catalog().values())
+        await enable_for_new_user(self.d.t, user.id, self.d.catalog(user.id).values())
         key = await self.d.t.accounts.create_key(user.id, "first key")
         await audit.record(self.d.t.db, "account.sign_up", actor_id=user.id, user_id=user.id, target=user.email)
         response = self.d.render(

@@ -102,13 +102,11 @@ class Dashboard:
 
     # --- catalog ---------------------------------------------------------------------------------------
 
-    def catalog(self, user_id: int | None = None) -> dict[str, Integration]:
-        """The mounted integrations; for `user_id`, without other users' private built integrations."""
+    def catalog(self, user_id: int) -> dict[str, Integration]:
+        """The mounted integrations `user_id` may see: never another user's private built integration."""
         builds = self.t.builds
         return {
-            slug: mount.integration
-            for slug, mount in self.hub.snapshot.mounts.items()
-            if user_id is None or builds.may_see(user_id, slug)
+            slug: mount.integration for slug, mount in self.hub.snapshot.mounts.items() if builds.may_see(user_id, slug)
         }
 
     def mcp_url(self, request: Request) -> str:

@@ -36,7 +36,7 @@ class Keys:
     async def page(self, request: Request, visitor: Visitor) -> Response:
         keys = await self.d.t.accounts.list_keys(visitor.user.id)
         states = await self.d.t.integrations.states(visitor.user.id)
-        catalog = self.d.catalog()
+        catalog = self.d.catalog(visitor.user.id)
         scopable = [catalog[slug] for slug, state in sorted(states.items()) if state.enabled and slug in catalog]
         return self.d.render(
             request,
