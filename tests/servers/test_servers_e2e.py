@@ -7,6 +7,7 @@ The stand-in API runs on 127.0.0.1, so the hub lets users' builds reach private 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -177,6 +178,17 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
             # Bob sees nothing — not even a list_changed —, even with the slug enabled, and cannot call it.
             assert names(await bob_mcp.list_tools(cache_mode="refresh")) == set()
             assert bob_hears.count == 0
+            # Nor does any page or API of his name it, or let him enable it or store a credential for it.
+            async with signed_in(base, bob) as bob_api:
+                listed = ok(await bob_api.get("/integrations"))["integrations"]
+                assert "shop" not in {item["slug"] for item in listed}
+                assert (await bob_api.put("/integrations/shop", json={"enabled": True})).status_code == 404
+                stored = await bob_api.put("/credentials/shop", json={"fields": {"api_key": "x"}})
+                assert stored.status_code == 404
+                assert (await bob_api.post("/integrations/shop/oauth/start", json={})).status_code == 404
+                for page in ("/integrations", "/keys", "/logs"):
+                    seen = await bob_api.get(f"{base}{page}")
+                    assert seen.status_code == 200 and "shop" not in seen.text, page
             await tenancy.integrations.enable(bob.user_id, "shop")
             assert names(await bob_mcp.list_tools(cache_mode="refresh")) == set()
             refused = await bob_mcp.call_tool("shop__get_item", {"item_id": 1})
@@ -192,7 +204,14 @@ async def test_a_user_builds_reviews_deploys_iterates_and_rolls_back(
                     "/api/v1/servers/shop/sharing", json={"shared": True}, headers=admin.headers
                 )
                 assert ok(shared)["server"]["visibility"] == "shared"
-                assert names(await bob_mcp.list_tools(cache_mode="refresh")) == {"shop__find_items", "shop__get_item"}
+                # Bob's enable was written by the test's own Tenancy, another process as far as the hub knows: it
+                # reaches the hub's cache of his states through the change feed (polled every second).
+                for _ in range(50):
+                    bob_sees = names(await bob_mcp.list_tools(cache_mode="refresh"))
+                    if bob_sees:
+                        break
+                    await asyncio.sleep(0.1)
+                assert bob_sees == {"shop__find_items", "shop__get_item"}
                 # The reviewed rate limit holds for Bob's calls as for a built-in's: 3 a minute.
                 answers = [await bob_mcp.call_tool("shop__get_item", {"item_id": n}) for n in range(4)]
                 assert [a.is_error for a in answers] == [False, False, False, True]
