@@ -77,6 +77,7 @@ class Timed:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system, its own and its waited-for descendants' (semgrep, ruff)
 
 
 def run_timed(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Timed:
@@ -91,7 +92,8 @@ def run_timed(command: Sequence[str], *, env: dict[str, str] | None = None, cwd:
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")[-3000:]
-    return Timed(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr, cpu)
 
 
 def user_environment(**extra: str) -> dict[str, str]:

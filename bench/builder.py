@@ -4,10 +4,22 @@ The collection is made here, deterministically (no file is committed): 25 resour
 requests — list/get/create/update/delete and sub-resources — with `{{baseUrl}}`, path variables, query parameters,
 headers, raw JSON bodies, saved example responses, collection auth and a few folder-level overrides, so every part
 of the converter works. Each run is a fresh `mcphub build COLLECTION --json` process in an empty project folder
-(imports, conversion, every compile stage, writing), timed from outside; the stages it reports are printed beside
-it. No LLM is used by this source: its time is zero, and reported apart as the issue asks.
+with an empty cache (imports, conversion, every compile stage, writing), timed from outside in wall time and in CPU
+time (the process's and its children's: semgrep, ruff; on a machine shared by other sessions wall time mostly
+measures the queue for a core); the stages it reports are printed beside it. No LLM is used by this source: its
+time is zero, and reported apart as the issue asks.
 
-    .venv/bin/python bench/builder.py [--runs 3] [--requests 500]
+Two configurations: as shipped (the package's search index gets its tool vectors from the embedding model at
+compile time) and with `MCPHUB_SEARCH_EMBEDDINGS=0` (lexical index only; the hub embeds at mount), so the share of
+the model is visible. Processes run with bytecode, as an installed mcphub has it (pip and `uv sync
+--compile-bytecode`, the Dockerfile, compile it at install): the bench writes it once into a private
+`PYTHONPYCACHEPREFIX` with an untimed warm-up run; `--cold` adds one run without bytecode (this machine's sessions
+set PYTHONDONTWRITEBYTECODE, so a checkout compiles every module in every process).
+
+`--baseline REF` runs the same builds with the mcphub package of git REF (extracted with `git archive`, put first
+on PYTHONPATH; same venv and semgrep), alternating with this tree run by run, and prints both side by side.
+
+    .venv/bin/python bench/builder.py [--runs 3] [--requests 500] [--baseline main] [--cold]
 
 Target (issue 14): the whole command ≤ 5 s on this machine.
 """
@@ -21,13 +33,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, machine_line, write_result
+from _common import ROOT, machine_line, run_timed, user_environment, write_result
+
+from mcphub.compiler.scan import find_semgrep
 
 TARGET_S = 5.0
 MCPHUB = ROOT / ".venv" / "bin" / "mcphub"
@@ -142,60 +156,138 @@ def _request(
     return item
 
 
-def one_run(source: Path, scratch: Path) -> tuple[float, dict[str, Any]]:
-    env = {**os.environ, "MCPHUB_CACHE_DIR": str(scratch / "cache")}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(MCPHUB), "build", str(source), "--json", "--out", str(scratch / "specs"), "--catalog", str(scratch / "generated")],
-        cwd=scratch, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
+@dataclass
+class Tree:
+    """The mcphub package a run uses: this checkout's, or a git ref's extracted into a folder."""
+
+    label: str
+    pythonpath: Path | None = None
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    stages: dict[str, float]
+    result: dict[str, Any]
+
+
+def extract(ref: str, into: Path) -> Tree:
+    """`git archive REF mcphub` into `into`: the package as it was at REF (templates and scan rules included)."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "mcphub"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return Tree(f"{ref} ({commit})", into)
+
+
+def one_run(tree: Tree, source: Path, scratch: Path, *, embeddings: bool, bytecode: Path | None) -> Run:
+    """One `mcphub build --json` in a fresh folder with an empty cache."""
+    scratch.mkdir()
+    env = user_environment(MCPHUB_CACHE_DIR=str(scratch / "cache"), MCPHUB_SEMGREP=str(find_semgrep()))
+    if not embeddings:
+        env["MCPHUB_SEARCH_EMBEDDINGS"] = "0"
+    if bytecode is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    else:  # cold: compile every module from source, write nothing
+        env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(scratch / "no-bytecode")}
+    if tree.pythonpath is not None:
+        env["PYTHONPATH"] = str(tree.pythonpath)  # ahead of the venv's editable finder (a meta-path hook, last)
+    command = [str(MCPHUB), "build", str(source), "--json", "--out", str(scratch / "specs"),
+               "--catalog", str(scratch / "generated")]  # fmt: skip
+    done = run_timed(command, env=env, cwd=scratch)
     if done.returncode != 0:
-        raise SystemExit(f"mcphub build failed:\n{done.stdout}\n{done.stderr}")
-    return wall, json.loads(done.stdout)
+        raise SystemExit(f"mcphub build ({tree.label}) failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+    result = json.loads(done.stdout)
+    stages: dict[str, float] = {}
+    for stage in result["stages"]:
+        stages[stage["stage"]] = stages.get(stage["stage"], 0.0) + stage["seconds"]
+    return Run(done.seconds, done.cpu_seconds, stages, result)
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}" if values else "—"
+
+
+def table(trees: list[Tree], runs: dict[str, list[Run]]) -> list[str]:
+    """Medians per tree, side by side: the whole command, then each stage it reported."""
+    names: list[str] = []
+    for tree in trees:
+        for run in runs[tree.label]:
+            names += [name for name in run.stages if name not in names]
+    lines = ["| what | " + " | ".join(tree.label for tree in trees) + " |", "| --- |" + " ---: |" * len(trees)]
+
+    def row(label: str, pick: Any) -> None:
+        cells = [_cell([v for run in runs[t.label] if (v := pick(run)) is not None]) for t in trees]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("**whole command, wall s** (process start to exit)", lambda run: run.wall)
+    row("whole command, CPU s (with semgrep, ruff)", lambda run: run.cpu)
+    for name in names:
+        row(f"stage {name}, wall s", lambda run, name=name: run.stages.get(name))
+    row(
+        "outside the stages (interpreter, CLI, first imports, JSON output)",
+        lambda run: run.wall - sum(run.stages.values()),
+    )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--baseline", metavar="REF", help="also run the mcphub package of this git ref, alternating")
+    parser.add_argument("--cold", action="store_true", help="add one run per tree without bytecode")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mcphub-bench-builder-") as tmp:
-        source = Path(tmp) / "bench.postman_collection.json"
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="mcphub-bench-builder-") as name:
+        tmp = Path(name)
+        source = tmp / "bench.postman_collection.json"
         source.write_text(json.dumps(collection(args.requests), indent=1))
-        walls: list[float] = []
-        stages: dict[str, list[float]] = {}
-        result: dict[str, Any] = {}
-        for run in range(args.runs):
-            scratch = Path(tmp) / f"run{run}"
-            scratch.mkdir()
-            wall, result = one_run(source, scratch)
-            walls.append(wall)
-            for stage in result["stages"]:
-                stages.setdefault(stage["stage"], []).append(stage["seconds"])
-            print(f"run {run + 1}: {wall:.2f} s", file=sys.stderr)
         size = source.stat().st_size
-    median = statistics.median(walls)
-    inside = sum(statistics.median(values) for values in stages.values())
+        trees = [extract(args.baseline, tmp / "baseline")] if args.baseline else []
+        trees.append(Tree("this tree"))
+        bytecode = tmp / "bytecode"
+        for tree in trees:  # writes the bytecode both trees import (untimed)
+            one_run(tree, source, tmp / f"warm-{len(list(tmp.iterdir()))}", embeddings=False, bytecode=bytecode)
+        configs = {"as shipped (tool vectors embedded at compile time)": True, "MCPHUB_SEARCH_EMBEDDINGS=0": False}
+        results: dict[str, dict[str, list[Run]]] = {c: {t.label: [] for t in trees} for c in configs}
+        cold: dict[str, list[Run]] = {t.label: [] for t in trees}
+        last: Run | None = None
+        for number in range(args.runs):
+            for config, embeddings in configs.items():
+                for tree in trees:  # alternating, so both trees see the same load
+                    scratch = tmp / f"run-{len(list(tmp.iterdir()))}"
+                    last = one_run(tree, source, scratch, embeddings=embeddings, bytecode=bytecode)
+                    results[config][tree.label].append(last)
+                    loads.append(os.getloadavg()[0])
+                    print(f"run {number + 1} {tree.label}, {config}: {last.wall:.2f} s wall, {last.cpu:.2f} s CPU",
+                          file=sys.stderr)  # fmt: skip
+        if args.cold:
+            for tree in trees:
+                scratch = tmp / f"run-{len(list(tmp.iterdir()))}"
+                cold[tree.label].append(one_run(tree, source, scratch, embeddings=True, bytecode=None))
+                loads.append(os.getloadavg()[0])
+    assert last is not None
+    result = last.result
+    ours = statistics.median(run.wall for run in results[next(iter(configs))]["this tree"])
     lines = [
         "# bench/builder.py — `mcphub build` of a Postman collection",
         "",
-        f"{machine_line()}; load average {os.getloadavg()[0]:.1f}; {args.runs} runs, medians",
+        f"{machine_line()}; load average (1 min) {min(loads):.1f}–{max(loads):.1f} during the runs; "
+        f"{args.runs} runs per tree and configuration, medians; bytecode compiled (as installed)",
         "",
         f"Collection: {args.requests} requests, {size:,} bytes → {len(result['tools'])} tools enabled "
-        f"({len(result['warnings'])} warnings)",
-        "",
-        "| what | seconds |",
-        "| --- | ---: |",
-        f"| **whole command** (`mcphub build … --json`, process start to exit) | **{median:.2f}** "
-        f"(min {min(walls):.2f}, max {max(walls):.2f}) |",
-        *(f"| stage {name} | {statistics.median(values):.3f} |" for name, values in stages.items()),
-        f"| stages together | {inside:.3f} |",
-        f"| outside the stages (interpreter start, CLI, first imports, JSON output) | {median - inside:.3f} |",
-        f"| LLM | 0 (a Postman collection is converted deterministically; tokens {result.get('llm') or 0}) |",
-        "",
-        f"Target ≤ {TARGET_S:.0f} s: {'met' if median <= TARGET_S else 'MISSED'}.",
+        f"({len(result['warnings'])} warnings). LLM: 0 s, 0 tokens (a Postman collection is converted "
+        "deterministically).",
     ]
+    for config in configs:
+        lines += ["", f"## {config}", "", *table(trees, results[config])]
+    if args.cold:
+        lines += ["", "## as shipped, without bytecode (1 run each)", "", *table(trees, cold)]
+    lines += ["", f"Target ≤ {TARGET_S:.0f} s (as shipped, this tree): {'met' if ours <= TARGET_S else 'MISSED'}."]
     text = "\n".join(lines) + "\n"
     print(text)
     print(f"written to {write_result('builder', text)}", file=sys.stderr)
