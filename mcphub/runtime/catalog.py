@@ -30,7 +30,7 @@ from mcphub.compiler.ir import Integration
 from mcphub.compiler.ir import Prompt as IrPrompt
 from mcphub.compiler.ir import Resource as IrResource
 from mcphub.compiler.ir import Tool as IrTool
-from mcphub.runtime.package import Package, PackageError, load_package
+from mcphub.runtime.package import SEPARATOR, Package, PackageError, load_package
 from mcphub.runtime.upstream.client import UpstreamClient
 from mcphub.runtime.upstream.executors.base import Executor
 from mcphub.runtime.upstream.executors.registry import Executors
@@ -39,7 +39,6 @@ __all__ = ["SEPARATOR", "Catalog", "Mount", "ReloadReport", "Snapshot", "ToolEnt
 
 logger = logging.getLogger(__name__)
 
-SEPARATOR = "__"
 _MAX_REPORTED_ERRORS = 10
 _MAX_LISTED_ARGUMENTS = 25
 

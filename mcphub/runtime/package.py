@@ -20,6 +20,7 @@ from mcphub.compiler.ir import Integration, Tool
 from mcphub.runtime.errors import HubError
 
 __all__ = [
+    "SEPARATOR",
     "Call",
     "Package",
     "PackageError",
@@ -28,6 +29,11 @@ __all__ = [
     "ToolRegistry",
     "load_package",
 ]
+
+# Between a package's slug and its tool's name in the hub's names (`github__create_issue`). Here, with the mount
+# interface, rather than in the catalog: the compiler's search-index writer needs it without loading the catalog
+# (MCP types, jsonschema, the executors).
+SEPARATOR = "__"
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mcphub.runtime.catalog import SEPARATOR
+from mcphub.runtime.package import SEPARATOR
 from mcphub.runtime.search.embeddings import Vectors
 
 # Which parts of a tool feed the lexical index, and how much a matching word there counts. A word in the tool's
