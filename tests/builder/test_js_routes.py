@@ -137,6 +137,60 @@ export class CatsController {
 """,
 }
 
+# TypeScript types of the parameters → schemas: a DTO class imported from another file (class-validator decorators,
+# optional fields, a nested interface, an enum-like union, a nullable field, an inherited base), a query DTO, a
+# ParseIntPipe'd path parameter, and a type that contains itself.
+NEST_TYPED = {
+    "src/orders/orders.controller.ts": """import { Body, Controller, Get, Param, ParseIntPipe, Post, Query } from '@nestjs/common'
+import { CreateOrderDto, ListOrdersQuery } from './dto/create-order.dto'
+
+type Node = { name: string; children: Node[] }
+
+@Controller('orders')
+export class OrdersController {
+  @Get()
+  list (@Query() query: ListOrdersQuery) { return [] }
+
+  @Get(':id')
+  one (@Param('id', ParseIntPipe) id: number, @Query('expand') expand?: boolean) { return {} }
+
+  @Post()
+  create (@Body() dto: CreateOrderDto) { return dto }
+
+  @Post('tree')
+  tree (@Body() node: Node) { return node }
+}
+""",
+    "src/orders/dto/create-order.dto.ts": """import { IsEmail, IsInt, IsOptional, Min } from 'class-validator'
+import { Audited } from '../../common/audited'
+
+export interface Line { sku: string; quantity: number }
+
+export class CreateOrderDto extends Audited {
+  @IsEmail() email: string;
+  @IsInt() @Min(1) priority: number;
+  @IsOptional() note: string;
+  status?: 'draft' | 'placed';
+  lines: Line[];
+  tags: Array<string>;
+  coupon: string | null;
+  placedAt: Date;
+  extra: Record<string, number>;
+  private secret: string;
+  static version = 2;
+}
+
+export class ListOrdersQuery {
+  page?: number;
+  status: 'draft' | 'placed';
+}
+""",
+    "src/common/audited.ts": """export abstract class Audited {
+  requestId: string;
+}
+""",
+}
+
 
 def test_express_apps_routers_chains_and_request_use(tmp_path: Path) -> None:
     scan = scan_js_routes(write(tmp_path, EXPRESS))
@@ -198,6 +252,49 @@ def test_nestjs_controllers_with_the_global_prefix(tmp_path: Path) -> None:
     assert ops["GET /api/cats/{id}"]["x-mcphub-source"] == "src/cats/cats.controller.ts:8"
     assert "requestBody" in ops["POST /api/cats"]
     assert read_repository(tmp_path).origin == "NestJS routes"
+
+
+def test_nestjs_typescript_types_become_schemas(tmp_path: Path) -> None:
+    scan = scan_js_routes(write(tmp_path, NEST_TYPED))
+    ops = operations(scan.document)
+    create = ops["POST /orders"]
+    assert create["x-mcphub-source"] == "src/orders/orders.controller.ts:14"
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert create["requestBody"]["required"] is True
+    assert body == {
+        "type": "object",
+        "properties": {
+            "requestId": {"type": "string"},  # from the base class, in another file
+            "email": {"type": "string", "format": "email"},
+            "priority": {"type": "integer"},
+            "note": {"type": "string"},
+            "status": {"type": "string", "enum": ["draft", "placed"]},
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"sku": {"type": "string"}, "quantity": {"type": "number"}},
+                    "required": ["sku", "quantity"],
+                },
+            },
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "coupon": {"type": "string", "nullable": True},
+            "placedAt": {"type": "string", "format": "date-time"},
+            "extra": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+        "required": ["requestId", "email", "priority", "lines", "tags", "coupon", "placedAt", "extra"],
+    }
+    listing = ops["GET /orders"]["parameters"]
+    assert listing == [
+        {"name": "page", "in": "query", "required": False, "schema": {"type": "number"}},
+        {"name": "status", "in": "query", "required": True, "schema": {"type": "string", "enum": ["draft", "placed"]}},
+    ]
+    assert ops["GET /orders/{id}"]["parameters"] == [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {"name": "expand", "in": "query", "required": False, "schema": {"type": "boolean"}},
+    ]
+    tree = ops["POST /orders/tree"]["requestBody"]["content"]["application/json"]["schema"]
+    assert tree["properties"]["children"] == {"type": "array", "items": {}}  # the recursion stops at the second visit
 
 
 def test_fastify_s_own_published_examples() -> None:

@@ -12,7 +12,9 @@ What is understood, each operation recording the `file:line` it was declared at:
   local, or modules exporting `async function (fastify, opts)` (also wrapped in `fastify-plugin`). A route's
   `schema` written as a literal (or a `const` of the same file) gives its querystring, params, body and response.
 - **NestJS**: `@Controller('cats')` classes with `@Get(':id')`-style methods, `@Param('id')`, `@Query('x')` and
-  `@Body()` parameters, and `app.setGlobalPrefix('api')`.
+  `@Body()` parameters, and `app.setGlobalPrefix('api')`. The parameters' TypeScript types (`@Body() dto:
+  CreateCatDto`, `@Param('id', ParseIntPipe) id: number`, a `@Query()` DTO) give the schemas of the body and the
+  parameters: classes, interfaces and type aliases of the same file or imported from the tree (`ts_types.py`).
 
 Path parameters `:id` become `{id}` (`:id(\\d+)` keeps its pattern, `:id?` is reported); what cannot be resolved
 statically (a computed path, a router from outside the tree) is a warning naming its place.
@@ -31,6 +33,7 @@ import tree_sitter_javascript
 import tree_sitter_typescript
 
 from mcphub.compiler.sources.python_routes import RouteScan
+from mcphub.compiler.sources.ts_types import DECLARATIONS, TypeResolver, decorator_name, type_schema
 
 __all__ = ["FRAMEWORK_NAMES", "scan_js_routes"]
 
@@ -53,6 +56,8 @@ _NEST_METHODS = {"Get": "get", "Post": "post", "Put": "put", "Patch": "patch", "
                  "Options": "options"}  # fmt: skip
 _LANGUAGES: dict[str, tree_sitter.Language] = {}
 FRAMEWORK_NAMES = {"express": "Express", "fastify": "Fastify", "nestjs": "NestJS"}
+# NestJS parameter decorators whose TypeScript type describes part of the request, by the route-schema key it fills.
+_NEST_SCHEMA_PARTS = {"Param": "params", "Query": "querystring", "Headers": "headers", "Body": "body"}
 
 
 def _language(suffix: str) -> tree_sitter.Language:
@@ -90,6 +95,10 @@ class _Route:
     body: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     body_whole: bool = False
+    # TypeScript types of NestJS parameters: (where: params/querystring/headers/body, the name or None for the
+    # whole object, the type annotation), turned into `schema` once every file has been read (imports resolved).
+    typed: list[tuple[str, str | None, tree_sitter.Node]] = field(default_factory=list)
+    module: _Module | None = None
 
 
 @dataclass
@@ -105,6 +114,7 @@ class _Module:
     plugins: set[str] = field(default_factory=set)  # local functions registered or exported as Fastify plugins
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> "express-app" / "express-router" / …
     imports: dict[str, str] = field(default_factory=dict)  # local name -> the module specifier it came from
+    types: dict[str, tree_sitter.Node] = field(default_factory=dict)  # classes, interfaces, type aliases by name
 
 
 def scan_js_routes(root: Path, *, title: str = "API") -> RouteScan:
@@ -222,6 +232,8 @@ class _Scanner:
             node = child.child_by_field_name("declaration") if child.type == "export_statement" else child
             if node is not None and node.type in ("function_declaration", "generator_function_declaration"):
                 module.functions[_text(node.child_by_field_name("name"))] = node
+            if node is not None and node.type in DECLARATIONS:
+                module.types[_text(node.child_by_field_name("name"))] = node
             if node is not None and node.type in ("lexical_declaration", "variable_declaration"):
                 for declarator in node.named_children:
                     name, value = declarator.child_by_field_name("name"), declarator.child_by_field_name("value")
@@ -323,6 +335,8 @@ class _Scanner:
         scan.warnings = self.warnings
         used_ids: set[str] = set()
         for route in self.routes:
+            self._typed(route)
+        for route in self.routes:
             scan.frameworks.add(route.container.framework)
             for prefix in self.prefixes(route.container) or [""]:
                 full = _join(prefix, route.path) if prefix else route.path or "/"
@@ -339,6 +353,38 @@ class _Scanner:
                 methods[route.method] = self._operation(route, path, patterns, used_ids)
         scan.document["paths"] = {p: item for p, item in scan.document["paths"].items() if item}
         return scan
+
+    def type_resolver(self, module: _Module) -> TypeResolver:
+        """Finds a type name as `module` sees it: declared there, else imported from a file of the tree."""
+
+        def resolve(name: str) -> tuple[tree_sitter.Node, TypeResolver] | None:
+            if name in module.types:
+                return module.types[name], resolve
+            specifier = module.imports.get(name)
+            target = self.resolve_import(module, specifier) if specifier else None
+            if target is not None and name in target.types:
+                return target.types[name], self.type_resolver(target)
+            return None
+
+        return resolve
+
+    def _typed(self, route: _Route) -> None:
+        """NestJS parameters' TypeScript types → the route's schema, in Fastify's shape (params, querystring, …)."""
+        if route.module is None:
+            return
+        resolve = self.type_resolver(route.module)
+        for where, name, annotation in route.typed:
+            value = type_schema(annotation, resolve)
+            if name is None:  # `@Body() dto: CreateCatDto`, `@Query() filter: ListDto`: the whole object
+                if value.get("properties") or value.get("type") not in (None, "object"):
+                    route.schema[where] = value
+                continue
+            if value:
+                part = route.schema.setdefault(where, {"type": "object"})
+                part.setdefault("properties", {}).setdefault(name, value)  # a ParseIntPipe's integer stays
+                optional = annotation.parent is not None and annotation.parent.type == "optional_parameter"
+                if where == "body" and not optional:  # a query parameter is never required by its type alone
+                    part.setdefault("required", []).append(name)
 
     def _path(self, path: str, route: _Route) -> tuple[str, dict[str, str]] | None:
         if "*" in path or "(" in _PARAM.sub("", path):
@@ -928,7 +974,7 @@ class _Walk:
         parent = node.parent
         if parent is not None and parent.type == "export_statement":
             decorators += [c for c in parent.children if c.type == "decorator"]
-        controller = next((d for d in decorators if _decorator_name(d) == "Controller"), None)
+        controller = next((d for d in decorators if decorator_name(d) == "Controller"), None)
         if controller is None:
             return
         args = _decorator_args(controller)
@@ -949,7 +995,7 @@ class _Walk:
             method_decorators = pending + [c for c in member.children if c.type == "decorator"]
             pending = []
             for decorator in method_decorators:
-                verb = _NEST_METHODS.get(_decorator_name(decorator))
+                verb = _NEST_METHODS.get(decorator_name(decorator))
                 if verb is None:
                     continue
                 route_args = _decorator_args(decorator)
@@ -961,16 +1007,23 @@ class _Walk:
                     continue
                 name = _text(member.child_by_field_name("name"))
                 route = _Route(container, verb, path, self.scanner.where(self.module, decorator), name)
+                route.module = self.module
                 self.nest_parameters(member, route)
                 self.scanner.routes.append(route)
 
     def nest_parameters(self, method: tree_sitter.Node, route: _Route) -> None:
         parameters = method.child_by_field_name("parameters")
         for parameter in [] if parameters is None else parameters.named_children:
+            annotation = parameter.child_by_field_name("type")
             for decorator in [c for c in parameter.children if c.type == "decorator"]:
-                kind = _decorator_name(decorator)
+                kind = decorator_name(decorator)
                 args = _decorator_args(decorator)
                 name = self.literal(args[0]) if args else None
+                where = _NEST_SCHEMA_PARTS.get(kind)
+                if where is not None and annotation is not None:
+                    route.typed.append((where, name if isinstance(name, str) else None, annotation))
+                if kind == "Param" and isinstance(name, str) and any(_text(a) == "ParseIntPipe" for a in args[1:]):
+                    route.schema.setdefault("params", {}).setdefault("properties", {})[name] = {"type": "integer"}
                 if kind == "Query" and isinstance(name, str):
                     route.query.append(name)
                 elif kind == "Headers" and isinstance(name, str):
@@ -989,15 +1042,6 @@ def _pair(node: tree_sitter.Node, key: str) -> tree_sitter.Node | None:
         if pair.type == "method_definition" and _text(pair.child_by_field_name("name")) == key:
             return pair
     return None
-
-
-def _decorator_name(decorator: tree_sitter.Node) -> str:
-    for child in decorator.named_children:
-        if child.type == "call_expression":
-            return _text(child.child_by_field_name("function"))
-        if child.type == "identifier":
-            return _text(child)
-    return ""
 
 
 def _decorator_args(decorator: tree_sitter.Node) -> list[tree_sitter.Node]:
