@@ -76,6 +76,49 @@ module.exports = router
 """,
 }
 
+# Handlers defined in other files: a controller module of `exports.x = …` (required whole, and destructured), one of
+# `module.exports = { … }`, and ES modules (`export function`, `export const`, a default export, a namespace import).
+EXPRESS_HANDLERS = {
+    "app.js": """const express = require('express')
+const users = require('./controllers/users')
+const { search } = require('./controllers/users')
+const app = express()
+app.get('/users', users.list)
+app.post('/users', users.create)
+app.get('/users/search', search)
+app.get('/orders/:id', require('./controllers/orders').show)
+app.use('/es', require('./routes/es'))
+module.exports = app
+""",
+    "controllers/users.js": """exports.list = (req, res) => res.json({ page: req.query.page })
+exports.create = createUser
+exports.search = function (req, res) { const { q, sort } = req.query; res.json([]) }
+function createUser (req, res) { res.status(201).json({ name: req.body.name, email: req.body.email }) }
+""",
+    "controllers/orders.js": """module.exports = {
+  show (req, res) { res.json({ id: req.params.id, fields: req.query.fields }) },
+}
+""",
+    "routes/es.mjs": """import { Router } from 'express'
+import { remove, update } from '../handlers/items.mjs'
+import archive from '../handlers/archive.mjs'
+import * as stats from '../handlers/stats.mjs'
+const router = Router()
+router.delete('/items/:id', remove)
+router.patch('/items/:id', update)
+router.post('/items/:id/archive', archive)
+router.get('/stats', stats.summary)
+export default router
+""",
+    "handlers/items.mjs": """export function remove (req, res) { res.status(204).end(req.query.reason) }
+export const update = async (req, res) => { res.json({ title: req.body.title }) }
+""",
+    "handlers/archive.mjs": """export default function (req, res) { res.json({ note: req.body.note }) }
+""",
+    "handlers/stats.mjs": """export function summary (req, res) { res.json({ from: req.query.from, to: req.query.to }) }
+""",
+}
+
 FASTIFY_APP = {
     "server.ts": """import Fastify from 'fastify'
 import items from './items'
@@ -219,6 +262,27 @@ def test_express_apps_routers_chains_and_request_use(tmp_path: Path) -> None:
     assert ops["DELETE /api/users/{id}"]["operationId"] == "remove_user"
     assert ops["GET /health"]["x-mcphub-source"] == "app.js:6"
     assert "routes/users.js:19: GET /api/users/*: a wildcard or regular expression path; left out" in scan.warnings
+
+
+def test_express_handlers_imported_from_other_files(tmp_path: Path) -> None:
+    scan = scan_js_routes(write(tmp_path, EXPRESS_HANDLERS))
+    ops = operations(scan.document)
+
+    def query(op: str) -> list[str]:
+        return sorted(p["name"] for p in ops[op].get("parameters", []) if p["in"] == "query")
+
+    def body(op: str) -> list[str]:
+        return sorted(ops[op]["requestBody"]["content"]["application/json"]["schema"]["properties"])
+
+    assert query("GET /users") == ["page"]
+    assert ops["GET /users"]["operationId"] == "list" and ops["GET /users"]["x-mcphub-source"] == "app.js:5"
+    assert body("POST /users") == ["email", "name"]  # `exports.create = createUser`, the module's own function
+    assert query("GET /users/search") == ["q", "sort"]  # destructured from require()
+    assert query("GET /orders/{id}") == ["fields"]  # require('./orders').show, a method of module.exports = {…}
+    assert query("DELETE /es/items/{id}") == ["reason"]  # export function
+    assert body("PATCH /es/items/{id}") == ["title"]  # export const … = async (req, res) => …
+    assert body("POST /es/items/{id}/archive") == ["note"]  # the default export
+    assert query("GET /es/stats") == ["from", "to"]  # a namespace import
 
 
 def test_fastify_plugins_prefixes_route_options_and_schemas(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ What is understood, each operation recording the `file:line` it was declared at:
 - **Express**: `express()` apps and `express.Router()` / `Router()` routers; `app.get('/users/:id', …)` and the
   other methods, `router.route('/book').get(…).post(…)`, `app.use('/prefix', router)` with the router a variable
   or a module of the tree (`require('./routes/users')`, `import users from './routes/users'`, exported as
-  `module.exports = router` or `export default router`); inline handlers are read for `req.query.x`,
-  `req.body.x` and `const { x } = req.query`.
+  `module.exports = router` or `export default router`); handlers are read for `req.query.x`, `req.body.x`,
+  `req.get('x')` and `const { x } = req.query` — inline, functions of the file, or functions of another file of
+  the tree (`users.list` of `require('./controllers/users')`, `const { list } = require(…)`, `import { list }`,
+  a default export, `import * as users`; exported as `exports.list = …`, `module.exports = { list }`,
+  `export function list` / `export const list = …`).
 - **Fastify**: instances from `fastify()` / `Fastify()` / `require('fastify')()`, `fastify.get(url, [options],
   handler)`, `fastify.route({method, url, schema})`, plugins registered with `register(plugin, {prefix})` — inline,
   local, or modules exporting `async function (fastify, opts)` (also wrapped in `fastify-plugin`). A route's
@@ -115,6 +118,8 @@ class _Module:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> "express-app" / "express-router" / …
     imports: dict[str, str] = field(default_factory=dict)  # local name -> the module specifier it came from
     types: dict[str, tree_sitter.Node] = field(default_factory=dict)  # classes, interfaces, type aliases by name
+    # What the module exports by name ("default" for the default export): handlers other files route to.
+    exported: dict[str, tree_sitter.Node] = field(default_factory=dict)
 
 
 def scan_js_routes(root: Path, *, title: str = "API") -> RouteScan:
@@ -250,8 +255,20 @@ class _Scanner:
                     module.plugins.add(_text(args[0]))
             elif node.type == "assignment_expression" and _text(node.child_by_field_name("left")) == "module.exports":
                 module.plugins.add(_text(node.child_by_field_name("right")))
+                _remember_exports(module, node)
+            elif node.type == "assignment_expression":
+                _remember_exports(module, node)
             elif node.type == "export_statement" and any(c.type == "default" for c in node.children):
                 module.plugins.add(_text(node.child_by_field_name("value")))
+                value = node.child_by_field_name("value") or node.child_by_field_name("declaration")
+                if value is not None:
+                    module.exported["default"] = value
+            elif node.type == "export_statement":
+                declaration = node.child_by_field_name("declaration")
+                if declaration is not None:
+                    for exported in _declared_names(declaration):
+                        found = module.functions.get(exported) or module.constants.get(exported)
+                        module.exported[exported] = found or declaration
         module.plugins &= set(module.functions)
         self.modules[path] = module
 
@@ -687,12 +704,16 @@ class _Walk:
         name, value = node.child_by_field_name("name"), node.child_by_field_name("value")
         if name is None or value is None:
             return
-        if name.type == "object_pattern":  # const { Router } = require('express')
+        if name.type == "object_pattern":  # const { Router } = require('express'), const { list } = require('./users')
             specifier = self.required(value)
             if specifier == "express":
                 for part in name.named_children:
                     if _text(part) == "Router":
                         self.aliases["Router"] = "express-router"
+            elif specifier is not None and specifier.startswith("."):
+                for part in name.named_children:
+                    if part.type == "shorthand_property_identifier_pattern":
+                        self.module.imports[_text(part)] = specifier
             return
         if name.type != "identifier":
             return
@@ -866,14 +887,39 @@ class _Walk:
         function = handler
         if handler is not None and handler.type in ("identifier", "member_expression"):
             name = _text(handler.child_by_field_name("property") if handler.type == "member_expression" else handler)
-            function = self.module.functions.get(name) or self.module.constants.get(name)
+            local = handler.type == "identifier" and name not in self.module.imports
+            function = (self.module.functions.get(name) or self.module.constants.get(name)) if local else None
+            if function is None:
+                function = self.imported_handler(handler)
         elif handler is not None and handler.type in ("function_expression", "function"):
             named = handler.child_by_field_name("name")
             name = _text(named) if named is not None else None
         route = _Route(container, method, path, where, name, schema if isinstance(schema, dict) else {})
-        if function is not None and _is_function(function):
+        if function is not None and (_is_function(function) or function.type == "method_definition"):
             self.request_use(function, route)
         self.scanner.routes.append(route)
+
+    def imported_handler(self, handler: tree_sitter.Node) -> tree_sitter.Node | None:
+        """The function a handler names in another file of the tree: `list` imported or destructured from a
+        `require`, `users.list` of an imported or required module, `require('./users').list`."""
+        module_node: tree_sitter.Node | None
+        if handler.type == "identifier":
+            name, module_node = _text(handler), handler
+        else:
+            name, module_node = _text(handler.child_by_field_name("property")), handler.child_by_field_name("object")
+        if module_node is None:
+            return None
+        specifier = self.required(module_node) or self.module.imports.get(_text(module_node))
+        target = self.scanner.resolve_import(self.module, specifier) if specifier else None
+        if target is None:
+            return None
+        found = target.exported.get(name)
+        if found is None and handler.type == "identifier":  # `import list from './list'`: the default export
+            found = target.exported.get("default")
+        if found is not None and found.type == "identifier":  # `exports.list = list`: the module's own function
+            found = target.functions.get(_text(found)) or target.constants.get(_text(found))
+        usable = found is not None and (_is_function(found) or found.type == "method_definition")
+        return found if usable else None
 
     def request_use(self, function: tree_sitter.Node, route: _Route) -> None:
         """`req.query.x`, `req.body.x`, `req.get('x')`, `const { x } = req.query` in a handler's body."""
@@ -1033,6 +1079,38 @@ class _Walk:
                         route.body.append(name)
                     else:
                         route.body_whole = True
+
+
+def _remember_exports(module: _Module, assignment: tree_sitter.Node) -> None:
+    """`exports.list = …`, `module.exports.list = …`, `module.exports = { list, get: … }` / `= function …`."""
+    left, right = _text(assignment.child_by_field_name("left")), assignment.child_by_field_name("right")
+    if right is None:
+        return
+    if left == "module.exports":
+        if right.type == "object":
+            for pair in right.named_children:
+                if pair.type == "shorthand_property_identifier":
+                    module.exported[_text(pair)] = pair
+                elif pair.type == "pair" and (value := pair.child_by_field_name("value")) is not None:
+                    module.exported[_text(pair.child_by_field_name("key")).strip("'\"")] = value
+                elif pair.type == "method_definition":
+                    module.exported[_text(pair.child_by_field_name("name"))] = pair
+        else:
+            module.exported["default"] = right
+        return
+    for prefix in ("module.exports.", "exports."):
+        if left.startswith(prefix) and re.fullmatch(r"[A-Za-z_$][\w$]*", left[len(prefix) :]):
+            module.exported[left[len(prefix) :]] = right
+
+
+def _declared_names(declaration: tree_sitter.Node) -> list[str]:
+    """The names an `export` declaration introduces: `export function list`, `export const list = …, get = …`."""
+    if declaration.type in ("function_declaration", "generator_function_declaration"):
+        return [_text(declaration.child_by_field_name("name"))]
+    if declaration.type in ("lexical_declaration", "variable_declaration"):
+        names = [d.child_by_field_name("name") for d in declaration.named_children]
+        return [_text(n) for n in names if n is not None and n.type == "identifier"]
+    return []
 
 
 def _pair(node: tree_sitter.Node, key: str) -> tree_sitter.Node | None:
