@@ -21,10 +21,13 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 # .venv is exactly uv.lock (hashes checked; --frozen never re-resolves), synced again only when the lock or
-# pyproject.toml changes, so repeated runs are fast. mcphub itself is installed editable.
+# pyproject.toml changes, so repeated runs are fast. mcphub itself is installed editable. The dependencies'
+# bytecode is compiled once here (~15 s CPU) rather than by every process that imports them: where
+# PYTHONDONTWRITEBYTECODE is set (CI images, some shells) each hub, CLI and test subprocess would otherwise
+# recompile hypothesis, SQLAlchemy, openapi-core … on every start.
 $(STAMP): pyproject.toml uv.lock $(UV_STAMP)
 	@echo "==> Python dependencies into $(VENV) from uv.lock"
-	@$(UV) sync --quiet --frozen --extra dev --python $(PYTHON)
+	@$(UV) sync --quiet --frozen --extra dev --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 python-env: $(STAMP)
