@@ -194,6 +194,7 @@ def compile_targets(
     *,
     check: bool = False,
     test: bool = True,
+    embed: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[CompileReport]:
     """Compile every target into `out_dir/<slug>/` (or, with check, only compare), in target order.
@@ -201,7 +202,9 @@ def compile_targets(
     Each target is built in a staging folder and compared with its package in `out_dir`; then one scan
     runs over every package that would change (none at all when nothing changed); only then are the
     changed packages that passed swapped in. A target that fails any stage leaves its package as it was.
-    With `test=False` the test stage is left out (the scan never is).
+    With `test=False` the test stage is left out (the scan never is). `embed` says whether the search index's tool
+    vectors are computed now (None: unless $MCPHUB_SEARCH_EMBEDDINGS is 0); without them the package is complete
+    and the hub embeds its tools in the background at its first search, serving lexical results meanwhile.
     """
     if not check:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +213,7 @@ def compile_targets(
         reports: list[CompileReport] = []
         changed: list[_Build] = []
         for index, target in enumerate(targets):
-            report, build = _build(target, out_dir, Path(tmp) / str(index), check=check, progress=progress)
+            report, build = _build(target, out_dir, Path(tmp) / str(index), check=check, embed=embed, progress=progress)
             reports.append(report)
             if build is not None:
                 changed.append(build)
@@ -258,7 +261,13 @@ class _Build:
 
 
 def _build(
-    target: Target, out_dir: Path, staging: Path, *, check: bool, progress: ProgressCallback | None
+    target: Target,
+    out_dir: Path,
+    staging: Path,
+    *,
+    check: bool,
+    embed: bool | None,
+    progress: ProgressCallback | None,
 ) -> tuple[CompileReport, _Build | None]:
     """parse -> augment -> codegen into `staging/<slug>`; the build is returned only if it changes the package."""
     report = CompileReport(target=target)
@@ -283,7 +292,7 @@ def _build(
         final = out_dir / integration.slug
         from mcphub.runtime.search.packindex import write_index  # the search view's index, stored with the package
 
-        write_index(staged, previous=final, embeddings=False if check else None)  # --check: no model run
+        write_index(staged, previous=final, embeddings=False if check else embed)  # --check: no model run
         differing = _differing_files(staged, final)
         if check:
             report.stale = differing

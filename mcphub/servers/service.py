@@ -639,8 +639,11 @@ def _compile(slug: str, spec_yaml: str, pinned: bytes, admin: bool, stages: _Sta
         spec_path = _write(folder / "spec", slug, spec_yaml, pinned)
         out = folder / "out"
         try:
-            [report] = compile_targets(
-                [Target(spec_path, is_spec=True)], out, progress=lambda _label, stage: stages.start(stage)
+            [report] = compile_targets(  # vectors: embedded by the hub in the background (see builder.build)
+                [Target(spec_path, is_spec=True)],
+                out,
+                embed=False,
+                progress=lambda _label, stage: stages.start(stage),
             )
         except CompileError as exc:  # a failure outside one target's report (the scan tool itself)
             error = str(exc)
