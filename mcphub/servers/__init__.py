@@ -8,12 +8,15 @@ which every hub process mounts the deployed packages.
 """
 
 from mcphub.servers.service import (
+    AssistFailed,
     BuildFailed,
     Created,
     Draft,
     DraftOperation,
     Forbidden,
+    Improved,
     InvalidInput,
+    Proposed,
     Review,
     ReviewTool,
     Servers,
@@ -21,12 +24,15 @@ from mcphub.servers.service import (
 )
 
 __all__ = [
+    "AssistFailed",
     "BuildFailed",
     "Created",
     "Draft",
     "DraftOperation",
     "Forbidden",
+    "Improved",
     "InvalidInput",
+    "Proposed",
     "Review",
     "ReviewTool",
     "Servers",

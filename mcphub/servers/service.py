@@ -41,12 +41,15 @@ from mcphub.runtime.tenancy.services import Tenancy
 
 __all__ = [
     "SLUG_RULE",
+    "AssistFailed",
     "BuildFailed",
     "Created",
     "Draft",
     "DraftOperation",
     "Forbidden",
+    "Improved",
     "Progress",
+    "Proposed",
     "Review",
     "ReviewTool",
     "Servers",
@@ -74,6 +77,10 @@ class BuildFailed(HubError):
 
 class InvalidInput(HubError):
     """What the user sent cannot be built (the source, the slug, the spec): the message says what to change."""
+
+
+class AssistFailed(HubError):
+    """The LLM could not help (none configured, the API failed, or its answer never passed the checks)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +125,8 @@ class DraftOperation:
     selected: bool
     destructive: bool
     lint_score: int | None = None
+    origin: str = ""  # where a drafting source found it: a docs page's URL or `file:line`
+    guessed: list[str] = field(default_factory=list)  # what the LLM guessed (path, method, parameters, body)
 
 
 @dataclass(slots=True)
@@ -154,6 +163,29 @@ class Review:
     # hub-spec policy fields (allowed_hosts, allowed_methods, rate_limit, timeout_s…), merged into the version's
     policy: dict[str, Any] | None = None
     message: str = "reviewed"
+
+
+@dataclass(slots=True)
+class Improved:
+    """A description the LLM proposes for one operation, beside the current one; nothing is saved."""
+
+    operation: str
+    current: str
+    proposed: str
+    reason: str
+    llm: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Proposed:
+    """A spec the LLM proposes from feedback (checked), against the version it changes; nothing is saved."""
+
+    version: int
+    current_yaml: str
+    spec_yaml: str
+    summary: str
+    problems_fixed: list[str]
+    llm: dict[str, Any]
 
 
 @dataclass
@@ -421,6 +453,101 @@ class Servers:
             await self.builds.rename(slug, name[:200])
         return version
 
+    # --- the LLM's help: a better description, a spec changed from feedback ----------------------------
+
+    async def improve_description(self, user: UserInfo, slug: str, operation: str) -> Improved:
+        """The LLM's better description for one operation of the latest version (with the linter's findings)."""
+        from mcphub.servers.assist import OperationFacts, improve_description
+
+        draft = await self.draft(user, slug)
+        op = next((candidate for candidate in draft.operations if candidate.operation == operation), None)
+        if op is None:
+            raise InvalidInput(f"{slug} has no operation {operation!r}: see the review's list")
+        findings = [
+            str(f["message"]) for f in (draft.lint or {}).get("findings", []) if op.selected and f["tool"] == op.name
+        ]
+        facts = OperationFacts(op.operation, op.method, op.path, op.name, op.description)
+
+        def ask() -> tuple[Any, dict[str, Any]]:
+            llm = _llm()
+            answer = improve_description(llm, integration=draft.name, operation=facts, findings=findings)
+            return answer, llm.usage.as_dict()
+
+        answer, usage = await _assisted(ask)
+        return Improved(op.operation, op.description, answer.description, answer.reason, usage)
+
+    async def propose_change(self, user: UserInfo, slug: str, feedback: str) -> Proposed:
+        """A new spec the LLM writes from the user's feedback, checked as a saved spec is (self-healed at most
+        `MAX_HEAL_ROUNDS` times); shown as a diff, saved only by `save_spec`."""
+        from mcphub.servers.assist import OperationFacts, propose_spec_change
+
+        info = await self.owned(user, slug)
+        draft = await self.draft(user, slug)
+        latest = await self.builds.version(slug)
+        _, _, pinned = await self.builds.source(slug, latest.source_id)
+        owner = await self.t.accounts.get_user(info.owner_id)
+        private_ok = _may_reach_private(bool(owner and owner.is_admin))
+        operations = [OperationFacts(o.operation, o.method, o.path, o.name, o.description) for o in draft.operations]
+
+        def ask() -> tuple[Any, dict[str, Any]]:
+            llm = _llm()
+            proposal = propose_spec_change(
+                llm,
+                spec_yaml=latest.spec_yaml,
+                feedback=feedback,
+                operations=operations,
+                problems=lambda text: spec_problems(info.slug, text, pinned, private_ok),
+            )
+            return proposal, llm.usage.as_dict()
+
+        proposal, usage = await _assisted(ask)
+        return Proposed(
+            latest.number, latest.spec_yaml, proposal.spec_yaml, proposal.summary, proposal.problems_fixed, usage
+        )
+
+    # --- the playground before deploy -----------------------------------------------------------------
+
+    async def version_tools(self, user: UserInfo, slug: str, number: int | None = None) -> Any:
+        """The compiled integration (IR) of a built version, read from its stored package."""
+        from mcphub.compiler.ir import Integration
+
+        version = await self.version(user, slug, number)
+        package = await self.builds.package(slug, version.number) if version.status == "built" else None
+        if package is None:
+            raise BuildConflict(f"{slug} version {version.number} is not built: build it to try its tools")
+        with zipfile.ZipFile(io.BytesIO(package)) as archive:
+            return Integration.from_manifest(archive.read("manifest.json"))
+
+    async def sandbox_call(
+        self,
+        user: UserInfo,
+        slug: str,
+        number: int,
+        *,
+        base_url: str,
+        tool: str,
+        arguments: dict[str, Any],
+        secret: str | None = None,
+    ) -> Any:
+        """Call one tool of a built version (deployed or not) against a sandbox base URL (`servers/sandbox.py`)."""
+        from mcphub.runtime.tenancy.builds import unpack
+        from mcphub.servers.sandbox import call_in_sandbox, check_sandbox_url
+
+        info = await self.owned(user, slug)
+        version = await self.builds.version(slug, number)
+        check_sandbox_url(base_url)
+        package = await self.builds.package(slug, version.number) if version.status == "built" else None
+        if package is None:
+            raise BuildConflict(f"{slug} version {version.number} is not built: build it to try its tools")
+        owner = await self.t.accounts.get_user(info.owner_id)
+        private_ok = _may_reach_private(bool(owner and owner.is_admin))
+        with tempfile.TemporaryDirectory(prefix="mcphub-sandbox-") as scratch:
+            folder = Path(scratch) / info.slug
+            await anyio.to_thread.run_sync(unpack, package, folder)
+            return await call_in_sandbox(
+                folder, base_url=base_url, allow_private=private_ok, tool=tool, arguments=arguments, secret=secret
+            )
+
     # --- build, deploy, rollback ----------------------------------------------------------------------
 
     async def build(
@@ -505,6 +632,45 @@ class Servers:
 # --- the blocking parts (run in a worker thread) ----------------------------------------------------------------
 
 
+def _llm() -> Any:
+    from mcphub.compiler.llm import llm_from_env
+
+    return llm_from_env()
+
+
+async def _assisted(ask: Callable[[], Any]) -> Any:
+    """Run a blocking LLM step in a worker thread; its failures become AssistFailed (the message says why)."""
+    from mcphub.compiler.llm import LLMError
+
+    try:
+        return await anyio.to_thread.run_sync(ask)
+    except LLMError as exc:
+        raise AssistFailed(str(exc)) from None
+
+
+def spec_problems(slug: str, spec_yaml: str, pinned: bytes, admin: bool) -> list[str]:
+    """Every reason a spec would be refused or fail its build's parse stage (the built-integration rules, the
+    compiler's checks at `<slug>.yaml:line`, then the parse over the pinned source); empty when it would do."""
+    from mcphub.compiler.spec_schema import check_spec_text
+
+    try:
+        _checked_spec(slug, spec_yaml, pinned, admin)
+    except InvalidInput as exc:
+        return [str(exc)]
+    from mcphub.compiler.pipeline import parse_spec
+
+    with tempfile.TemporaryDirectory(prefix="mcphub-check-") as scratch:
+        spec_path = _write(Path(scratch), slug, spec_yaml, pinned)
+        found = check_spec_text(spec_yaml, spec_path)
+        if found:
+            return [f"{slug}.yaml:{p.line}: {p.field + ' ' if p.field else ''}{p.message}" for p in found]
+        try:  # the build's parse stage: every tool's operation exists in the source, names are legal and unique
+            parse_spec(spec_path)
+        except CompileError as exc:
+            return [str(exc).replace(f"{scratch}/", "")]
+    return []
+
+
 def _may_reach_private(admin: bool) -> bool:
     return admin or os.environ.get(PRIVATE_NETWORK_ENV, "").strip().lower() in ("1", "true", "yes")
 
@@ -569,8 +735,11 @@ def _checked_spec(slug: str, spec_yaml: str, pinned: bytes, admin: bool) -> None
 def _draft(info: BuiltInfo, version: VersionInfo, kind: str, provenance: str, pinned: bytes) -> Draft:
     from mcphub.compiler.lint import lint_integration
     from mcphub.compiler.pipeline import parse_spec
+    from mcphub.servers.provenance import Origin, operation_origins
 
     spec = yaml.safe_load(version.spec_yaml) or {}
+    source_path = str((spec.get("source") or {}).get("path") or "")
+    origins = operation_origins(pinned, source_path) if source_path else {}
     every = {k: v for k, v in spec.items() if k not in ("tools", "include")}  # no `tools:`: every operation
     with tempfile.TemporaryDirectory(prefix="mcphub-draft-") as scratch:
         folder = Path(scratch)
@@ -586,6 +755,7 @@ def _draft(info: BuiltInfo, version: VersionInfo, kind: str, provenance: str, pi
         mine = chosen.get(tool.source_ref)
         http = tool.http
         destructive = bool(tool.annotations.destructive_hint) or bool(mine and mine.annotations.destructive_hint)
+        origin = origins.get((http.method, http.path), Origin()) if http else Origin()
         operations.append(
             DraftOperation(
                 operation=tool.source_ref,
@@ -598,6 +768,8 @@ def _draft(info: BuiltInfo, version: VersionInfo, kind: str, provenance: str, pi
                 selected=mine is not None and mine.enabled,
                 destructive=destructive,
                 lint_score=lint.tool_scores.get(mine.name) if mine else None,
+                origin=origin.where,
+                guessed=list(origin.guessed),
             )
         )
     return Draft(

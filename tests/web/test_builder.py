@@ -355,6 +355,9 @@ async def test_a_text_is_drafted_by_the_llm_with_its_tokens_and_cost(
     await expect(page.get_by_label("Use POST /invoices", exact=True)).to_be_checked()
     voiding = page.locator("tr", has=page.get_by_text("void_invoice", exact=False)).first
     await expect(voiding).to_contain_text("destructive")
+    # Provenance: what the LLM guessed is said on the row (the text gave no location to cite).
+    await expect(page.get_by_test_id("origin-void_invoice")).to_have_text("guessed path: check it")
+    await expect(page.get_by_test_id("origin-list_invoices")).to_have_count(0)
     await check_page(page, "build-text")
 
 

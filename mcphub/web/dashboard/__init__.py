@@ -88,6 +88,8 @@ def create_dashboard_routes(
         Route("/build/{slug}", page(builder.built), methods=["GET"]),
         Route("/build/{slug}/review", page(builder.review_page), methods=["GET"]),
         post("/build/{slug}/review", builder.submit_review, "build.review"),
+        post("/build/{slug}/review/improve", builder.improve, "build.improve"),
+        post("/build/{slug}/propose", builder.propose, "build.propose"),
         Route("/build/{slug}/diff", page(builder.diff), methods=["GET"]),
         Route("/build/{slug}/playground", page(builder.playground), methods=["GET"]),
         Route("/build/{slug}/export", page(builder.export), methods=["GET"]),

@@ -50,7 +50,7 @@ from mcphub.compiler.spec import HTTP_METHODS
 from mcphub.compiler.spec_schema import SPEC_SCHEMA_VERSION, Problem, check_spec_text, committed_schema, problems_of
 from mcphub.runtime.errors import HubError
 from mcphub.runtime.tenancy.builds import BuildNotFound, BuiltInfo, RunInfo, VersionInfo
-from mcphub.servers import BuildFailed, Review, ReviewTool, Servers, SourceInput
+from mcphub.servers import BuildFailed, Improved, Review, ReviewTool, Servers, SourceInput
 from mcphub.web.dashboard.core import Dashboard, Visitor
 from mcphub.web.dashboard.monaco import editor_csp, monaco_version, new_nonce
 
@@ -105,6 +105,12 @@ class OpRow:
     destructive: bool
     lint_score: int | None
     findings: list[str] = field(default_factory=list)
+    origin: str = ""  # the docs page or `file:line` a drafting source recorded
+    guessed: list[str] = field(default_factory=list)
+
+    @property
+    def origin_is_link(self) -> bool:
+        return self.origin.startswith(("https://", "http://"))
 
 
 def tool_rows(integration: Integration) -> list[ToolRow]:
@@ -145,6 +151,15 @@ def _failed_stage(run: RunInfo | None) -> str:
 
 def _lines(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
+
+
+def _diff_rows(before: str, after: str, fromfile: str, tofile: str) -> list[tuple[str, str]]:
+    """A unified diff as (kind, line) rows for the page: kind is add, del, hunk or empty (context)."""
+    lines = difflib.unified_diff(
+        _lines(before).splitlines(keepends=True), _lines(after).splitlines(keepends=True), fromfile, tofile
+    )
+    kinds = {"+": "add", "-": "del", "@": "hunk"}
+    return [(kinds.get(line[:1], ""), line.rstrip("\n")) for line in list(lines)[2:]]
 
 
 class Builder:
@@ -260,6 +275,8 @@ class Builder:
         warnings: list[str] | None = None,
         status: int = 200,
         problem: str = "",
+        improved: Improved | None = None,
+        improve_failed: tuple[str, str] | None = None,
     ) -> Response:
         try:
             draft = await self.servers.draft(visitor.user, slug)
@@ -282,6 +299,8 @@ class Builder:
                 destructive=op.destructive,
                 lint_score=op.lint_score,
                 findings=findings.get(op.name, []) if op.selected else [],
+                origin=op.origin,
+                guessed=op.guessed,
             )
             groups.setdefault(op.tags[0] if op.tags else "Other operations", []).append(row)
         auth = draft.auth[0] if draft.auth else {}
@@ -308,6 +327,9 @@ class Builder:
             stages=stages or [],
             warnings=warnings if warnings is not None else draft.warnings,
             problem=problem,
+            llm=llm_configured(),
+            improved=improved,
+            improve_failed=improve_failed,
         )
 
     async def submit_review(self, request: Request, visitor: Visitor, form: FormData) -> Response:
@@ -346,6 +368,22 @@ class Builder:
         return await self.d.redirect(
             request, f"/build/{slug}?build={version.number}", f"Version {version.number} is saved: building it."
         )
+
+    async def improve(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        """POST `/build/<slug>/review/improve`: the LLM's description for one row, shown beside the current one.
+
+        The review page comes back with the proposal under that row (htmx swaps only that row's proposal box); the
+        person accepts it into the description field or keeps theirs. Nothing is saved."""
+        slug = str(request.path_params["slug"])
+        operation = str(form.get("improve") or form.get("operation") or "")
+        try:
+            improved = await self.servers.improve_description(visitor.user, slug, operation)
+        except BuildNotFound as exc:
+            return self._missing(request, visitor, slug, exc)
+        except HubError as exc:
+            # 200: htmx swaps only successful answers, and the message belongs in the row
+            return await self._review(request, visitor, slug, improve_failed=(operation, str(exc)))
+        return await self._review(request, visitor, slug, improved=improved)
 
     async def build_now(self, request: Request, visitor: Visitor, form: FormData) -> Response:
         """POST `/build/<slug>/build`: build a version here and come back (the page without JavaScript)."""
@@ -397,6 +435,8 @@ class Builder:
         status: int = 200,
         problems: list[Problem] | None = None,
         failure: str = "",
+        feedback: str = "",
+        regen_problem: str = "",
     ) -> Response:
         slug = info.slug
         versions = await self.servers.versions(visitor.user, slug)
@@ -431,6 +471,9 @@ class Builder:
             monaco=monaco_version(),
             schema_url=f"/schema/spec/v{SPEC_SCHEMA_VERSION}.json",
             nonce=nonce,
+            llm=llm_configured(),
+            feedback=feedback,
+            regen_problem=regen_problem,
         )
         response.headers["Content-Security-Policy"] = editor_csp(nonce)
         return response
@@ -478,30 +521,11 @@ class Builder:
             b = await self.servers.version(visitor.user, slug, _int(request.query_params.get("b")))
         except HubError as exc:
             return self._missing(request, visitor, slug, exc)
-        lines = list(
-            difflib.unified_diff(
-                _lines(a.spec_yaml).splitlines(keepends=True),
-                _lines(b.spec_yaml).splitlines(keepends=True),
-                fromfile=f"version {a.number}",
-                tofile=f"version {b.number}",
-            )
-        )
-        rows = [
-            (
-                "add"
-                if line.startswith("+")
-                else "del"
-                if line.startswith("-")
-                else "hunk"
-                if line.startswith("@")
-                else "",
-                line.rstrip("\n"),
-            )
-            for line in lines[2:]
-        ]
+        rows = _diff_rows(a.spec_yaml, b.spec_yaml, f"version {a.number}", f"version {b.number}")
         before, after = set(a.tools or []), set(b.tools or [])
         versions = await self.servers.versions(visitor.user, slug)
-        return self.d.render(
+        nonce = new_nonce()
+        response = self.d.render(
             request,
             "build_diff.html",
             visitor=visitor,
@@ -513,7 +537,56 @@ class Builder:
             added=sorted(after - before),
             removed=sorted(before - after),
             versions=versions,
+            monaco=monaco_version(),
+            nonce=nonce,
         )
+        response.headers["Content-Security-Policy"] = editor_csp(nonce)  # Monaco's diff editor, as on the editor
+        return response
+
+    async def propose(self, request: Request, visitor: Visitor, form: FormData) -> Response:
+        """POST `/build/<slug>/propose`: the LLM's spec changed from the user's feedback, as a diff to apply or
+        discard (apply posts the proposed text to `/build/<slug>/spec`, which checks and saves it as any edit)."""
+        slug = str(request.path_params["slug"])
+        feedback = str(form.get("feedback") or "").replace("\r\n", "\n").strip()
+        try:
+            info = await self.servers.owned(visitor.user, slug)
+            latest = await self.servers.version(visitor.user, slug)
+        except HubError as exc:
+            return self._missing(request, visitor, slug, exc)
+        if not feedback:
+            return await self._built_page(
+                request, visitor, info, latest, latest.spec_yaml, status=400, regen_problem="Say what should change."
+            )
+        try:
+            proposed = await self.servers.propose_change(visitor.user, slug, feedback)
+        except HubError as exc:
+            return await self._built_page(
+                request,
+                visitor,
+                info,
+                latest,
+                latest.spec_yaml,
+                status=422,
+                feedback=feedback,
+                regen_problem=f"No change proposed: {exc}",
+            )
+        nonce = new_nonce()
+        response = self.d.render(
+            request,
+            "build_propose.html",
+            visitor=visitor,
+            title=f"{info.name}: proposed change",
+            info=info,
+            feedback=feedback,
+            proposed=proposed,
+            rows=_diff_rows(proposed.current_yaml, proposed.spec_yaml, f"version {proposed.version}", "proposed"),
+            next_version=latest.number + 1,
+            message=f"regenerated: {feedback}"[:200],
+            monaco=monaco_version(),
+            nonce=nonce,
+        )
+        response.headers["Content-Security-Policy"] = editor_csp(nonce)
+        return response
 
     # --- export ----------------------------------------------------------------------------------------
 
@@ -548,7 +621,8 @@ class Builder:
     # --- the playground --------------------------------------------------------------------------------
 
     async def playground(self, request: Request, visitor: Visitor) -> Response:
-        return await self._playground(request, visitor, request.query_params.get("tool") or "")
+        version = _int(request.query_params.get("version"))
+        return await self._playground(request, visitor, request.query_params.get("tool") or "", version=version)
 
     async def _playground(
         self,
@@ -560,14 +634,27 @@ class Builder:
         arguments: str = "",
         call: dict[str, Any] | None = None,
         problem: str = "",
+        version: int | None = None,
+        sandbox_url: str = "",
     ) -> Response:
+        """The deployed tools with the user's stored credential, or (`version`, or nothing deployed) the tools of
+        a built version against a sandbox base URL the user gives (`Servers.sandbox_call`)."""
         slug = str(request.path_params["slug"])
         try:
             info = await self.servers.owned(visitor.user, slug)
+            built = [v for v in await self.servers.versions(visitor.user, slug) if v.status == "built"]
         except HubError as exc:
             return self._missing(request, visitor, slug, exc)
         mount = self.d.hub.snapshot.mounts.get(slug) if info.deployed_version is not None else None
-        tools = [tool for tool in mount.integration.tools if tool.enabled] if mount is not None else []
+        sandbox = version is not None or mount is None
+        number = version if version is not None else (built[0].number if built else None)
+        if sandbox and number is not None and any(v.number == number for v in built):
+            integration = await self.servers.version_tools(visitor.user, slug, number)
+            tools = [tool for tool in integration.tools if tool.enabled]
+        elif sandbox:
+            tools, number = [], None
+        else:
+            tools = [tool for tool in mount.integration.tools if tool.enabled] if mount is not None else []
         tool = next((t for t in tools if t.name == chosen), tools[0] if tools else None)
         return self.d.render(
             request,
@@ -582,6 +669,11 @@ class Builder:
             arguments=arguments or "{}",
             call=call,
             problem=problem,
+            deployed=mount is not None,
+            sandbox=sandbox,
+            sandbox_version=number if sandbox else None,
+            built=built,
+            sandbox_url=sandbox_url,
         )
 
     async def play(self, request: Request, visitor: Visitor, form: FormData) -> Response:
@@ -589,6 +681,9 @@ class Builder:
         slug = str(request.path_params["slug"])
         name = str(form.get("tool") or "")
         text = str(form.get("arguments") or "").strip() or "{}"
+        version = _int(form.get("version"))
+        if version is not None:
+            return await self._play_sandbox(request, visitor, form, name, text, version)
         try:
             info = await self.servers.owned(visitor.user, slug)
         except HubError as exc:
@@ -602,15 +697,11 @@ class Builder:
                 name,
                 status=404,
                 arguments=text,
-                problem=f"{info.name} has no deployed tool “{name}”: deploy a version first, then pick a tool.",
+                problem=f"{info.name} has no deployed tool “{name}”: deploy a version first, or call a built "
+                "version against a sandbox base URL.",
             )
-        try:
-            arguments = json.loads(text)
-        except ValueError as exc:
-            arguments, problem = None, f"The arguments are not JSON: {exc}"
-        else:
-            problem = "" if isinstance(arguments, dict) else 'The arguments must be a JSON object, e.g. {"id": 7}.'
-        if problem:
+        arguments, problem = _arguments(text)
+        if arguments is None:
             return await self._playground(request, visitor, name, status=400, arguments=text, problem=problem)
         from mcphub.runtime.tenancy.accounts import KeyPrincipal
         from mcphub.runtime.upstream import trace
@@ -643,6 +734,40 @@ class Builder:
             "structured": json.dumps(structured, indent=2, ensure_ascii=False)[:20000] if structured else "",
         }
         return await self._playground(request, visitor, name, arguments=text, call=call)
+
+    async def _play_sandbox(
+        self, request: Request, visitor: Visitor, form: FormData, name: str, text: str, version: int
+    ) -> Response:
+        """A built version's tool against the sandbox base URL from the form, with the credential typed there."""
+        slug = str(request.path_params["slug"])
+        base_url = str(form.get("sandbox_url") or "").strip()
+        secret = str(form.get("sandbox_secret") or "").strip() or None
+        arguments, problem = _arguments(text)
+        if arguments is None:
+            return await self._playground(
+                request, visitor, name, status=400, problem=problem, **_again(text, version, base_url)
+            )
+        try:
+            done = await self.servers.sandbox_call(
+                visitor.user, slug, version, base_url=base_url, tool=name, arguments=arguments, secret=secret
+            )
+        except BuildNotFound as exc:
+            return self._missing(request, visitor, slug, exc)
+        except HubError as exc:
+            return await self._playground(
+                request, visitor, name, status=422, problem=str(exc), **_again(text, version, base_url)
+            )
+        call = {
+            "ok": done.ok,
+            "ms": done.ms,
+            "requests": [
+                {"method": r.method, "url": r.url, "headers": r.headers, "body": r.body, "status": r.status}
+                for r in done.requests
+            ],
+            "text": done.text[:20000],
+            "structured": json.dumps(done.structured, indent=2, ensure_ascii=False)[:20000] if done.structured else "",
+        }
+        return await self._playground(request, visitor, name, call=call, **_again(text, version, base_url))
 
     # --- the editor ------------------------------------------------------------------------------------
 
@@ -764,6 +889,22 @@ class Builder:
         path = folder / name
         path.write_bytes(data)
         return path
+
+
+def _arguments(text: str) -> tuple[dict[str, Any] | None, str]:
+    """The playground's arguments JSON as an object, or None and what is wrong with it."""
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        return None, f"The arguments are not JSON: {exc}"
+    if not isinstance(arguments, dict):
+        return None, 'The arguments must be a JSON object, e.g. {"id": 7}.'
+    return arguments, ""
+
+
+def _again(arguments: str, version: int, sandbox_url: str) -> dict[str, Any]:
+    """What the sandbox form showed, to show it again with the answer."""
+    return {"arguments": arguments, "version": version, "sandbox_url": sandbox_url}
 
 
 def _int(value: Any) -> int | None:

@@ -1,41 +1,22 @@
 // The builder's spec editor: Monaco (served by the hub from the pinned npm lock) over the plain <textarea>, which
 // stays the form field, so the page works without it. Every change is checked by the hub against the spec format's
 // JSON Schema and the compiler's rules; the problems become markers at their lines and a list under the editor.
-// Completions and hovers come from the same JSON Schema. No inline script or style: see web/dashboard/monaco.py.
+// Completions and hovers come from the same JSON Schema. No inline script or style: see web/dashboard/monaco.py
+// (monaco-env.js loads Monaco under the page's CSP).
 (function () {
   "use strict";
 
   var holder = document.getElementById("spec-editor");
   var form = document.getElementById("spec-form");
   var textarea = document.getElementById("spec-text");
-  if (!holder || !form || !textarea || !window.require) return;
-
-  // Monaco adds <style> elements; the page's CSP accepts them only with this response's nonce.
-  var meta = document.querySelector('meta[name="csp-nonce"]');
-  var nonce = meta ? meta.getAttribute("content") : "";
-  var createElement = document.createElement;
-  document.createElement = function (tag, options) {
-    var element = createElement.call(document, tag, options);
-    if (nonce && String(tag).toLowerCase() === "style") element.setAttribute("nonce", nonce);
-    return element;
-  };
+  if (!holder || !form || !textarea || !window.mcphubMonaco) return;
 
   var base = holder.getAttribute("data-monaco");
   var name = holder.getAttribute("data-name");
   var list = document.getElementById("spec-problems");
   var csrf = form.querySelector('input[name="csrf"]').value;
-  window.require.config({ paths: { vs: base + "/vs" } });
-  window.require(["vs/editor/editor.main"], function () {
-    var monaco = window.monaco;
-    // Workers from this origin (Monaco's own would be blob: URLs, which the CSP refuses).
-    self.MonacoEnvironment = {
-      getWorker: function () { return new Worker(base + "/editor-worker.js"); }
-    };
-    // Line numbers dark enough for WCAG AA contrast on white (axe-core checks the page).
-    monaco.editor.defineTheme("mcphub", {
-      base: "vs", inherit: true, rules: [],
-      colors: { "editorLineNumber.foreground": "#5f5f5f", "editorLineNumber.activeForeground": "#1f1f1f" }
-    });
+  // The nonce for Monaco's <style> elements, its workers and its theme: monaco-env.js.
+  window.mcphubMonaco(base, function (monaco) {
     var model = monaco.editor.createModel(textarea.value, "yaml", monaco.Uri.parse("file:///" + name));
     var editor = monaco.editor.create(holder, {
       model: model,

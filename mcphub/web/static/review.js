@@ -49,6 +49,21 @@
     form.addEventListener("change", function (event) {
       if (event.target.matches("[data-use]")) checkNames();
     });
+    // "Improve with AI": the LLM's proposal (swapped in by htmx under the row) goes into the description field,
+    // or away; nothing is saved until the review is submitted.
+    form.addEventListener("click", function (event) {
+      var accept = event.target.closest("[data-accept]");
+      var dismiss = event.target.closest("[data-dismiss]");
+      if (!accept && !dismiss) return;
+      var proposal = event.target.closest(".proposal");
+      if (accept) {
+        var field = document.getElementById(accept.getAttribute("data-accept"));
+        field.value = proposal.querySelector("[data-proposed]").textContent;
+        field.dispatchEvent(new Event("input", { bubbles: true }));
+        field.focus();
+      }
+      proposal.remove();
+    });
     form.addEventListener("click", function (event) {
       var button = event.target.closest("[data-select]");
       if (!button) return;
