@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from mcphub.runtime.errors import HubError
 
-__all__ = ["SandboxCall", "SandboxRequest", "call_in_sandbox", "check_sandbox_url"]
+__all__ = ["SandboxCall", "SandboxRefused", "SandboxRequest", "call_in_sandbox", "check_sandbox_url"]
 
 _MODULE_PREFIX = "mcphub_sandbox"
 
@@ -125,10 +125,17 @@ async def call_in_sandbox(
                 shown.status,
             )
         )
+    text = output.text
+    if output.is_error and not allow_private and "private, loopback or reserved" in text:
+        # The egress error names the spec's switch; for a sandbox the rule is who may use private addresses.
+        text += (
+            "\nA sandbox on a private or local address needs an admin's integration (or the operator's "
+            "MCPHUB_BUILDS_PRIVATE_NETWORK=1): use a public sandbox URL."
+        )
     return SandboxCall(
         ok=not output.is_error,
         ms=round(seconds * 1000, 1),
-        text=_masked(output.text, secret),
+        text=_masked(text, secret),
         structured=output.structured,
         requests=requests,
     )

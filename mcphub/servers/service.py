@@ -531,11 +531,14 @@ class Servers:
     ) -> Any:
         """Call one tool of a built version (deployed or not) against a sandbox base URL (`servers/sandbox.py`)."""
         from mcphub.runtime.tenancy.builds import unpack
-        from mcphub.servers.sandbox import call_in_sandbox, check_sandbox_url
+        from mcphub.servers.sandbox import SandboxRefused, call_in_sandbox, check_sandbox_url
 
         info = await self.owned(user, slug)
         version = await self.builds.version(slug, number)
-        check_sandbox_url(base_url)
+        try:
+            check_sandbox_url(base_url)
+        except SandboxRefused as exc:
+            raise InvalidInput(str(exc)) from None
         package = await self.builds.package(slug, version.number) if version.status == "built" else None
         if package is None:
             raise BuildConflict(f"{slug} version {version.number} is not built: build it to try its tools")
@@ -544,9 +547,12 @@ class Servers:
         with tempfile.TemporaryDirectory(prefix="mcphub-sandbox-") as scratch:
             folder = Path(scratch) / info.slug
             await anyio.to_thread.run_sync(unpack, package, folder)
-            return await call_in_sandbox(
-                folder, base_url=base_url, allow_private=private_ok, tool=tool, arguments=arguments, secret=secret
-            )
+            try:
+                return await call_in_sandbox(
+                    folder, base_url=base_url, allow_private=private_ok, tool=tool, arguments=arguments, secret=secret
+                )
+            except SandboxRefused as exc:
+                raise InvalidInput(str(exc)) from None
 
     # --- build, deploy, rollback ----------------------------------------------------------------------
 

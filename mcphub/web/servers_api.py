@@ -19,6 +19,9 @@ document) over `mcphub.servers.Servers`:
   POST   /servers/{slug}/rollback          make an earlier built version live
   PUT    /servers/{slug}/sharing           admins: share with every user, or make private again
   GET    /servers/{slug}/docs              the tool reference (Markdown and HTML)
+  POST   /servers/{slug}/describe          the LLM's better description for one operation (nothing is saved)
+  POST   /servers/{slug}/proposals         the LLM's spec changed from feedback, checked (save it with POST /versions)
+  POST   /servers/{slug}/sandbox           call a tool of a built version (deployed or not) against a sandbox base URL
 
 `/integrations/<slug>/docs` serves the tool reference of every mounted integration (built-in or built) as a page:
 built-ins and shared builds for anyone, a private build for its owner (signed in) and admins only.
@@ -45,7 +48,16 @@ from mcphub.runtime.mcp.hub import Hub
 from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.builds import BuildConflict, BuildNotFound, RunInfo
 from mcphub.runtime.tenancy.services import Tenancy
-from mcphub.servers.service import BuildFailed, Forbidden, InvalidInput, Review, ReviewTool, Servers, SourceInput
+from mcphub.servers.service import (
+    AssistFailed,
+    BuildFailed,
+    Forbidden,
+    InvalidInput,
+    Review,
+    ReviewTool,
+    Servers,
+    SourceInput,
+)
 from mcphub.web.api import ApiBody, ApiError, ApiExtension, api_json, json_ok
 from mcphub.web.sessions import WebSessions
 
@@ -114,6 +126,22 @@ class ServerSharing(ApiBody):
     shared: bool
 
 
+class ServerDescribe(ApiBody):
+    operation: str = Field(min_length=1, max_length=500)
+
+
+class ServerProposal(ApiBody):
+    feedback: str = Field(min_length=1, max_length=2000)
+
+
+class ServerSandbox(ApiBody):
+    version: int = Field(ge=1, le=_MAX_NUMBER)
+    base_url: str = Field(min_length=1, max_length=2000)
+    tool: str = Field(min_length=1, max_length=200)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    secret: str | None = Field(default=None, max_length=10_000)  # a sandbox credential; masked in the answer
+
+
 BODIES: dict[str, type[BaseModel]] = {
     "ServerCreate": ServerCreate,
     "ServerReview": ServerReview,
@@ -121,6 +149,9 @@ BODIES: dict[str, type[BaseModel]] = {
     "ServerBuild": ServerBuild,
     "ServerRollback": ServerRollback,
     "ServerSharing": ServerSharing,
+    "ServerDescribe": ServerDescribe,
+    "ServerProposal": ServerProposal,
+    "ServerSandbox": ServerSandbox,
 }
 
 
@@ -168,6 +199,8 @@ class _Routes:
                 raise ApiError(403, "forbidden", str(exc)) from None
             except InvalidInput as exc:
                 raise ApiError(422, "invalid", str(exc)) from None
+            except AssistFailed as exc:  # no LLM configured, or its answer never passed the checks
+                raise ApiError(422, "llm_failed", str(exc)) from None
 
         return run
 
@@ -306,6 +339,32 @@ class _Routes:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
 
+    # - the LLM's help and the sandbox -
+
+    async def describe(self, request: Request) -> Response:
+        user = await self.user(request)
+        body = await self.api.body(request, ServerDescribe)
+        return json_ok({"proposal": await self.servers.improve_description(user, self.slug(request), body.operation)})
+
+    async def proposals(self, request: Request) -> Response:
+        user = await self.user(request)
+        body = await self.api.body(request, ServerProposal)
+        return json_ok({"proposal": await self.servers.propose_change(user, self.slug(request), body.feedback)})
+
+    async def sandbox(self, request: Request) -> Response:
+        user = await self.user(request)
+        body = await self.api.body(request, ServerSandbox)
+        call = await self.servers.sandbox_call(
+            user,
+            self.slug(request),
+            body.version,
+            base_url=body.base_url,
+            tool=body.tool,
+            arguments=body.arguments,
+            secret=body.secret,
+        )
+        return json_ok({"call": call})
+
     async def deploy(self, request: Request) -> Response:
         user = await self.user(request)
         body = await self.api.body(request, ServerBuild) if await request.body() else ServerBuild()
@@ -407,6 +466,9 @@ def server_routes(api: Any, servers: Servers) -> list[Route]:
         route("/servers/{slug}/rollback", r.rollback, ["POST"]),
         route("/servers/{slug}/sharing", r.sharing, ["PUT"]),
         route("/servers/{slug}/docs", r.docs, ["GET"]),
+        route("/servers/{slug}/describe", r.describe, ["POST"]),
+        route("/servers/{slug}/proposals", r.proposals, ["POST"]),
+        route("/servers/{slug}/sandbox", r.sandbox, ["POST"]),
     ]
 
 
@@ -459,6 +521,30 @@ _OPERATIONS: list[tuple[str, str, str, str | None, list[int], list[dict[str, Any
     ("/servers/{slug}/rollback", "post", "Make an earlier built version live", "ServerRollback", [200], []),
     ("/servers/{slug}/sharing", "put", "Share with every user, or make private (admins)", "ServerSharing", [200], []),
     ("/servers/{slug}/docs", "get", "The deployed version's tool reference (Markdown and HTML)", None, [200], []),
+    (
+        "/servers/{slug}/describe",
+        "post",
+        "The LLM's description for one operation (saves nothing)",
+        "ServerDescribe",
+        [200],
+        [],
+    ),
+    (
+        "/servers/{slug}/proposals",
+        "post",
+        "The LLM's spec changed from feedback, checked; save it with POST /versions",
+        "ServerProposal",
+        [200],
+        [],
+    ),
+    (
+        "/servers/{slug}/sandbox",
+        "post",
+        "Call a tool of a built version against a sandbox base URL (the request shown, credentials masked)",
+        "ServerSandbox",
+        [200],
+        [],
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 import pytest_asyncio
 from builder.fake_messages_api import FakeMessagesApi, fake_messages_api
@@ -147,6 +148,11 @@ async def test_review_provenance_improve_sandbox_regenerate_and_diff(
     await page.get_by_role("button", name="Improve with AI the description of GET /pets/{petId}").click()
     other = page.get_by_test_id("proposal-getPet")
     await expect(other).to_contain_text("Look up one pet")
+    # The JSON API has the same operation (an admin key here): the same prompt, the same proposal.
+    async with httpx2.AsyncClient(headers=hub.admin.headers, timeout=60) as api:
+        answer = await api.post(f"{base}/api/v1/servers/shelter/describe", json={"operation": "listPets"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["proposal"]["proposed"].startswith("List every pet the shelter currently houses")
     await other.get_by_role("button", name="Keep mine").click()
     await expect(other).to_have_count(0)
     await expect(page.get_by_label("Description for GET /pets/{petId}")).to_have_value(
@@ -184,6 +190,26 @@ async def test_review_provenance_improve_sandbox_regenerate_and_diff(
     assert len(upstream.requests) == before  # the source's server was never called
     await expect(page.get_by_label("Sandbox base URL")).to_have_value(sandbox.base_url)
     await check_page(page)
+    async with httpx2.AsyncClient(headers=hub.admin.headers, timeout=60) as api:
+        answer = await api.post(
+            f"{base}/api/v1/servers/shelter/sandbox",
+            json={
+                "version": 2,
+                "base_url": sandbox.base_url,
+                "tool": "get_pet",
+                "arguments": {"petId": "9"},
+                "secret": "sbx-secret-7781",
+            },
+        )
+        refused = await api.post(
+            f"{base}/api/v1/servers/shelter/sandbox",
+            json={"version": 2, "base_url": "ftp://sandbox", "tool": "get_pet", "arguments": {"petId": "9"}},
+        )
+    assert answer.status_code == 200, answer.text
+    call = answer.json()["call"]
+    assert call["ok"] and call["requests"][0]["url"] == f"{sandbox.base_url}/pets/9"
+    assert call["requests"][0]["headers"]["X-Shelter-Key"].endswith("(redacted)") and "sbx-secret" not in answer.text
+    assert refused.status_code == 422 and "absolute http(s) URL" in refused.json()["error"]["message"]
 
     # Regenerate with feedback: the proposal fails the hub's checks once, is fixed, and shows as a diff.
     await page.goto(f"{base}/build/shelter")
@@ -206,6 +232,12 @@ async def test_review_provenance_improve_sandbox_regenerate_and_diff(
     await expect(page.get_by_test_id("versions").locator("tr[data-version='3']")).to_have_count(0)
     await page.get_by_label("What should change?").fill("rename get_pet to fetch_pet")
     await page.get_by_role("button", name="Propose a change").click()
+    async with httpx2.AsyncClient(headers=hub.admin.headers, timeout=60) as api:
+        answer = await api.post(
+            f"{base}/api/v1/servers/shelter/proposals", json={"feedback": "rename get_pet to fetch_pet"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert "name: fetch_pet" in answer.json()["proposal"]["spec_yaml"]
     await page.get_by_role("button", name="Apply as version 3").click()
     await expect(page.get_by_role("status")).to_contain_text("Version 3 is saved and built: 2 tools")
     await expect(page.get_by_test_id("versions").locator("tr[data-version='3']")).to_contain_text(
@@ -239,6 +271,8 @@ async def test_without_the_right_a_sandbox_on_a_private_address_is_refused(
         await page.get_by_label("Sandbox base URL").fill(sandbox.base_url)
         before = len(sandbox.requests)
         await page.get_by_role("button", name="Call list_pets").click()
-        await expect(page.get_by_test_id("call-result")).to_contain_text("private")
+        result = page.get_by_test_id("call-result")
+        await expect(result).to_contain_text("resolves to a private, loopback or reserved address")
+        await expect(result).to_contain_text("needs an admin's integration")
         assert len(sandbox.requests) == before
         await check_page(page)
