@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -38,6 +38,10 @@ from mcphub.runtime.errors import HubError
 from mcphub.runtime.tenancy.accounts import UserInfo
 from mcphub.runtime.tenancy.builds import BuildConflict, BuildNotFound, BuiltInfo, RunInfo, VersionInfo, pack
 from mcphub.runtime.tenancy.services import Tenancy
+
+if TYPE_CHECKING:
+    from mcphub.compiler.ir import Integration
+    from mcphub.servers.sandbox import SandboxCall
 
 __all__ = [
     "SLUG_RULE",
@@ -507,7 +511,7 @@ class Servers:
 
     # --- the playground before deploy -----------------------------------------------------------------
 
-    async def version_tools(self, user: UserInfo, slug: str, number: int | None = None) -> Any:
+    async def version_tools(self, user: UserInfo, slug: str, number: int | None = None) -> Integration:
         """The compiled integration (IR) of a built version, read from its stored package."""
         from mcphub.compiler.ir import Integration
 
@@ -528,7 +532,7 @@ class Servers:
         tool: str,
         arguments: dict[str, Any],
         secret: str | None = None,
-    ) -> Any:
+    ) -> SandboxCall:
         """Call one tool of a built version (deployed or not) against a sandbox base URL (`servers/sandbox.py`)."""
         from mcphub.runtime.tenancy.builds import unpack
         from mcphub.servers.sandbox import SandboxRefused, call_in_sandbox, check_sandbox_url

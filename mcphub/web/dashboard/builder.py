@@ -524,8 +524,7 @@ class Builder:
         rows = _diff_rows(a.spec_yaml, b.spec_yaml, f"version {a.number}", f"version {b.number}")
         before, after = set(a.tools or []), set(b.tools or [])
         versions = await self.servers.versions(visitor.user, slug)
-        nonce = new_nonce()
-        response = self.d.render(
+        return self._with_monaco(
             request,
             "build_diff.html",
             visitor=visitor,
@@ -537,11 +536,7 @@ class Builder:
             added=sorted(after - before),
             removed=sorted(before - after),
             versions=versions,
-            monaco=monaco_version(),
-            nonce=nonce,
         )
-        response.headers["Content-Security-Policy"] = editor_csp(nonce)  # Monaco's diff editor, as on the editor
-        return response
 
     async def propose(self, request: Request, visitor: Visitor, form: FormData) -> Response:
         """POST `/build/<slug>/propose`: the LLM's spec changed from the user's feedback, as a diff to apply or
@@ -570,8 +565,7 @@ class Builder:
                 feedback=feedback,
                 regen_problem=f"No change proposed: {exc}",
             )
-        nonce = new_nonce()
-        response = self.d.render(
+        return self._with_monaco(
             request,
             "build_propose.html",
             visitor=visitor,
@@ -582,8 +576,15 @@ class Builder:
             rows=_diff_rows(proposed.current_yaml, proposed.spec_yaml, f"version {proposed.version}", "proposed"),
             next_version=latest.number + 1,
             message=f"regenerated: {feedback}"[:200],
-            monaco=monaco_version(),
-            nonce=nonce,
+        )
+
+    def _with_monaco(
+        self, request: Request, template: str, *, visitor: Visitor, title: str, **context: Any
+    ) -> Response:
+        """A page with Monaco's diff editor: its version and a style nonce in the page, the editor's CSP."""
+        nonce = new_nonce()
+        response = self.d.render(
+            request, template, visitor=visitor, title=title, monaco=monaco_version(), nonce=nonce, **context
         )
         response.headers["Content-Security-Policy"] = editor_csp(nonce)
         return response
