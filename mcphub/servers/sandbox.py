@@ -10,6 +10,7 @@ the one typed for this call (a sandbox key), never a stored one, and is masked w
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -78,7 +79,8 @@ async def call_in_sandbox(
     from mcphub.runtime.upstream.executors.registry import Executors
 
     base_url = check_sandbox_url(base_url)
-    loaded = load_package(package_dir, module_prefix=_MODULE_PREFIX)
+    prefix = f"{_MODULE_PREFIX}_{secrets.token_hex(6)}"  # this call's modules only, removed when it ends
+    loaded = load_package(package_dir, module_prefix=prefix)
     try:
         original = loaded.integration
         tools = [
@@ -108,7 +110,7 @@ async def call_in_sandbox(
             await mount.executor.aclose()
         seconds = time.perf_counter() - started
     finally:
-        for name in [name for name in sys.modules if name.startswith(f"{_MODULE_PREFIX}.")]:
+        for name in [name for name in sys.modules if name.startswith(f"{prefix}.")]:
             del sys.modules[name]  # every sandbox call loads its own copy; none is kept
     headers = [a.param_name for a in integration.auth if a.location == "header" and a.param_name]
     query = [a.param_name for a in integration.auth if a.location == "query" and a.param_name]
