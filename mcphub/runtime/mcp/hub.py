@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -96,8 +95,6 @@ _UPSTREAM_EVENTS: dict[str, type[PromptsListChanged | ResourcesListChanged]] = {
     "notifications/resources/list_changed": ResourcesListChanged,
 }
 
-_MAX_LOG_LEVELS = 10_000  # handshake-era sessions whose logging/setLevel the hub remembers
-
 
 class Hub:
     """The MCP server over a `Catalog`, with metrics and change notifications.
@@ -129,8 +126,9 @@ class Hub:
         self.pipeline = CallPipeline(self.metrics)
         self.changes = ListChanges(bus if bus is not None else InMemorySubscriptionBus())
         self.sessions = self.changes.sessions
-        # Log levels set by handshake-era sessions (logging/setLevel), applied to log messages relayed from upstreams.
-        self._log_levels: OrderedDict[str, int] = OrderedDict()
+        # Log levels set by handshake-era sessions (logging/setLevel) are kept by the session channel (shared by
+        # every replica through Redis); before the app attaches one (embedding, in-process tests), by this one.
+        self._local_channel = SessionChannel(None, "mcphub")
         # Upstream MCP servers' resources, prompts and completion, asked live.
         self.live = LiveRelay(lambda: self.catalog.snapshot, lambda: self.access)
         with warnings.catch_warnings():
@@ -385,7 +383,7 @@ class Hub:
         if live is None:
             return await self._dispatch(ctx, mount, entry, arguments)
         # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
-        relay = CallRelay(ctx, self._log_levels)
+        relay = CallRelay(ctx, await self._log_floor(ctx))
         with live.relay_to(relay):
             result = await self._dispatch(ctx, mount, entry, arguments)
         if relay.missing is not None:
@@ -517,6 +515,8 @@ class Hub:
             # The session's GET stream may be on another replica: the update goes to whichever holds it.
             def updated_anywhere(sid: str, on: SessionChannel) -> Callable[[str], Awaitable[None]]:
                 async def send(uri: str) -> None:
+                    if on.known_ended(sid):  # the executor forgets a subscriber whose notify fails
+                        raise LookupError("the subscribed session was closed")
                     message = {"method": "notifications/resources/updated", "params": {"uri": uri}}
                     await on.notify(sid, orjson.dumps(message))
 
@@ -562,11 +562,22 @@ class Hub:
         """logging/setLevel: the least severe level of upstream log messages relayed to this session."""
         key = session_key(ctx.request)
         if key is not None:
-            self._log_levels[key] = LOG_LEVELS.index(params.level)
-            self._log_levels.move_to_end(key)
-            while len(self._log_levels) > _MAX_LOG_LEVELS:
-                self._log_levels.popitem(last=False)
+            # Any replica may serve the session's next call: the level is kept where all of them read it.
+            await self._levels().set_level(key, LOG_LEVELS.index(params.level))
         return types.EmptyResult()
+
+    def _levels(self) -> SessionChannel:
+        return self.session_channel if self.session_channel is not None else self._local_channel
+
+    async def _log_floor(self, ctx: ServerRequestContext[Any, Any]) -> int:
+        """The least severe level (index in LOG_LEVELS) of upstream log messages this call's session wants relayed:
+        what it set with logging/setLevel, on whichever replica; 0 (everything) if it set none. 2026-07-28 requests
+        say it in their own _meta instead (`CallRelay.log`)."""
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return 0
+        key = session_key(ctx.request)
+        level = await self._levels().level(key) if key is not None else None
+        return level if level is not None else 0
 
     # - prompts -
 
