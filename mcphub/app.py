@@ -323,7 +323,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
             seal = await SessionSeal.for_tenancy(tenancy)
             channel = SessionChannel(tenancy.redis, settings.namespace, feed=tenancy.feed, seal=seal)
             await channel.start()
-            hub.session_channel = channel
+            hub.attach_channel(channel)
             legacy_sse.attach(channel)
             try:
                 async with mcp_endpoint.new_manager(seal, channel).run():
@@ -334,7 +334,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     yield
             finally:
                 legacy_sse.detach()
-                hub.session_channel = None
+                hub.attach_channel(None)
                 await channel.aclose()
         finally:
             ready = False

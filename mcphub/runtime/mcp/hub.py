@@ -234,9 +234,32 @@ class Hub:
         mount = self.snapshot.mounts.get(slug)
         if mount is None or mount.client not in clients or method not in _UPSTREAM_EVENTS:
             return  # another hub's upstream, a retired mount, or the tool list (unchanged here)
+        channel = self.session_channel
+        if channel is not None and channel.shared:
+            # Each replica has its own session with the upstream, and an upstream may announce a change to the
+            # session that caused it only: every replica tells the streams it holds (this one included).
+            await channel.lists_changed(slug, method)
+            return
+        await self.upstream_list_changed(slug, method)
+
+    async def upstream_list_changed(self, slug: str, method: str) -> None:
+        """Tell the sessions and listen streams held here that `slug`'s upstream changed a list (`method`)."""
+        if slug not in self.snapshot.mounts or method not in _UPSTREAM_EVENTS:
+            return
         # Only the users who may see the integration: nobody learns of another user's integrations.
         audience = await self.access.audience(slug, self.changes.users())
         await self.changes.one_list(method, _UPSTREAM_EVENTS[method](), audience)
+
+    async def _relayed_list_change(self, slug: str, payload: bytes) -> None:
+        await self.upstream_list_changed(slug, payload.decode())
+
+    def attach_channel(self, channel: SessionChannel | None) -> None:
+        """The replicas' session channel of the running app (None: detached)."""
+        if self.session_channel is not None:
+            self.session_channel.handlers.pop("lists", None)
+        self.session_channel = channel
+        if channel is not None:
+            channel.handlers["lists"] = self._relayed_list_change
 
     def session_restored(self, session_id: str, session: ServerSession, owner: Owner | None) -> None:
         """A session sealed elsewhere (another replica, or before a restart) is held here now: register it, so

@@ -18,6 +18,8 @@ What a sealed id cannot carry travels on one Redis channel (`SessionChannel`), t
   upstream MCP server during a call) that the balancer sent to another replica reaches the one waiting for it;
 - **notify**: a standalone-stream notification for one session (`notifications/resources/updated` of an
   upstream subscription) reaches the replica that holds the session's `GET /mcp` stream;
+- **lists**: an upstream MCP server's prompt or resource list change, announced to one replica's session with it
+  (often only the session whose call caused it), reaches the streams every replica holds;
 - **sse**: a legacy HTTP+SSE message (`POST /messages/?session_id=…`) that the balancer gave to another replica
   than the one holding the session's `GET /sse` stream reaches the holder, which handles it and answers on the
   stream (`legacysse.LegacySse`; Redis remembers which sessions exist and whose they are, for the 404s).
@@ -196,15 +198,15 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]
 
 
-Deliver = Callable[[str, bytes], Awaitable[None]]  # (session id, payload) of one kind, on this replica
+Deliver = Callable[[str, bytes], Awaitable[None]]  # (session id, or slug for `lists`; payload) of one kind
 _MAX_LOCAL_LEVELS = 10_000  # log levels remembered in memory (all of them without Redis, the fallback with it)
 
 
 class SessionChannel:
     """The messages about one session that every replica must see (see the module docstring).
 
-    `handlers[kind](session_id, payload)` runs on every replica (this one included) for each `reply`, `notify`
-    and `sse` message; `on_ended(session_id)` for each `ended`. Ended ids are remembered here (bounded) and,
+    `handlers[kind](session_id, payload)` runs on every replica (this one included) for each `reply`, `notify`,
+    `sse` and `lists` message; `on_ended(session_id)` for each `ended`. Ended ids are remembered here (bounded) and,
     with Redis, under `<namespace>:session-ended:<digest>` until they would have expired. `seal` (when given)
     tells how long a handshake-era session can live, which is how long its log level is kept.
     """
@@ -282,6 +284,11 @@ class SessionChannel:
     async def notify(self, session_id: str, message: bytes) -> None:
         """A standalone-stream notification for the replica holding the session's GET stream."""
         await self._publish("notify", session_id, message)
+
+    async def lists_changed(self, slug: str, method: str) -> None:
+        """An upstream MCP server of `slug` announced a list change (`method`) to this replica's session with it:
+        every replica tells the sessions and listen streams it holds (its own upstream session may not hear it)."""
+        await self._publish("lists", slug, method.encode())
 
     async def sse_message(self, session_id: str, envelope: bytes) -> None:
         """A legacy SSE POST for the replica holding that session's `GET /sse` stream (`legacysse.py`)."""
