@@ -26,13 +26,10 @@ import httpx2
 import mcp_types as types
 import pytest
 from e2e import conformance_upstream
-from e2e.node_support import NodeTools, node_home, node_tools, serve_upstream
+from e2e.node_support import NodeTools, node_home, node_tools
 from e2e.test_conformance import (
     EXPECTED_FAILURES,
     EXPECTED_FAILURES_2026_07_28,
-    EXPECTED_FAILURES_HTTP_BACKED,
-    conformance_answer,
-    conformance_integration,
     run_suite,
     upstream_mcp_integration,
 )
@@ -89,19 +86,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
         compile_spec(
             specs, catalog, {"slug": "fxs", "name": "Fixture over stdio", "source": {"kind": "mcp", "command": stdio}}
         )
-        # The conformance suites' fixtures: an upstream MCP server over HTTP that all three replicas share (so a
-        # resource update it announces after a call through one replica reaches the sessions subscribed through
-        # another) and the HTTP-backed fixtures, as tests/e2e/test_conformance.py mounts them on one process.
+        # The conformance suites' fixture server, mounted as tests/e2e/test_conformance.py mounts it on one process:
+        # an upstream MCP server over HTTP that all three replicas share, so a resource update it announces after a
+        # call through one replica reaches the sessions subscribed through another.
         fixture_http = stack.enter_context(serve(conformance_upstream.http_app()))
         write_package(upstream_mcp_integration(f"{fixture_http}/mcp"), catalog)
-        http_fixtures = stack.enter_context(serve_upstream(conformance_answer))
-        write_package(conformance_integration(http_fixtures.url), catalog)
         cluster = stack.enter_context(three_replicas(root, pg_database, redis.url, catalog, MCPHUB_LOG_KEEP="1000000"))
         import os
 
         os.environ["MCPHUB_SECRET_KEY"] = cluster.env["MCPHUB_SECRET_KEY"]  # provision() opens the vault here
         try:
-            enabled = ["pets", "fxs", "conformance", "conformance-http"]
+            enabled = ["pets", "fxs", "conformance"]
             pets = {"enable": enabled, "credentials": {"pets": {"token": "t"}}}
             ada, bob = provision(root / "setup", ("ada@example.com", pets), ("bob@example.com", pets), url=pg_database)
         finally:
@@ -298,13 +293,12 @@ class Balanced:
 
 
 @pytest.mark.parametrize(
-    ("package", "slug", "options"),
+    ("package", "options", "expected"),
     [
-        ("@modelcontextprotocol/conformance", "conformance", ()),
-        ("conformance-modern", "conformance", ("--requirements", "2026-07-28")),
-        ("@modelcontextprotocol/conformance", "conformance-http", ()),
+        ("@modelcontextprotocol/conformance", (), EXPECTED_FAILURES),
+        ("conformance-modern", ("--requirements", "2026-07-28"), EXPECTED_FAILURES_2026_07_28),
     ],
-    ids=["0.1.16", "0.2.0-alpha.12", "0.1.16-http-backed"],
+    ids=["0.1.16", "0.2.0-alpha.12"],
 )
 def test_the_conformance_suites_pass_through_the_balancer_with_the_one_process_baselines(
     setup: Setup,
@@ -312,29 +306,19 @@ def test_the_conformance_suites_pass_through_the_balancer_with_the_one_process_b
     node_home: Path,
     tmp_path: Path,
     package: str,
-    slug: str,
     options: tuple[str, ...],
+    expected: dict[str, str],
 ) -> None:
     """tests/e2e/test_conformance.py's runner and baselines, against HAProxy instead of one process: every
-    scenario's requests (its session's POSTs, GET stream, the client's answers to sampling and elicitation) are
-    spread over the three replicas."""
-    expected = {
-        "conformance": EXPECTED_FAILURES_2026_07_28 if options else EXPECTED_FAILURES,
-        "conformance-http": EXPECTED_FAILURES_HTTP_BACKED,
-    }[slug]
-    before = mcp_posts(setup, f'"POST /mcp/{slug} HTTP/1.1"')
-    run_suite(
-        Balanced(setup.cluster.balancer, setup.ada.key),
-        node_tools,
-        node_home,
-        tmp_path,
-        package,
-        expected,
-        *options,
-        slug=slug,
-    )
-    served = served_since(setup, before, f'"POST /mcp/{slug} HTTP/1.1"')
-    print(f"conformance {package} {options} on /mcp/{slug}: POSTs per replica {served}")
+    scenario's requests (its session's POSTs, GET and listen streams, the client's answers to sampling and
+    elicitation) are spread over the three replicas. (The HTTP-backed fixtures' suite checks how one process
+    shapes upstream HTTP answers, nothing a replica shares: it runs on one process only.)"""
+    line = '"POST /mcp/conformance HTTP/1.1"'
+    before = mcp_posts(setup, line)
+    front = Balanced(setup.cluster.balancer, setup.ada.key)
+    run_suite(front, node_tools, node_home, tmp_path, package, expected, *options)
+    served = served_since(setup, before, line)
+    print(f"conformance {package} {' '.join(options)}: POSTs per replica {served}")
     assert all(count > 0 for count in served), served
 
 
