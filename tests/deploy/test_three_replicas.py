@@ -241,8 +241,10 @@ def _read_stream(
     ready: threading.Event,
     stop: threading.Event,
     until: str = "list_changed",
+    arrivals: list[float] | None = None,
 ) -> None:
-    """Read a GET stream's events into `seen` until one contains `until` (or `stop` is set)."""
+    """Read a GET stream's events into `seen` (and when each came into `arrivals`) until one contains `until`
+    (or `stop` is set)."""
     with (
         httpx2.Client(timeout=httpx2.Timeout(30.0, read=60.0)) as http,
         http.stream("GET", url, headers=headers) as stream,
@@ -252,6 +254,8 @@ def _read_stream(
         for line in stream.iter_lines():
             if line.startswith("data:"):
                 seen.append(line[5:].strip())
+                if arrivals is not None:
+                    arrivals.append(time.monotonic())
             if stop.is_set() or any(until in item for item in seen):
                 return
 
@@ -410,6 +414,46 @@ async def test_a_resource_update_reaches_a_subscriber_whose_stream_is_on_another
         finally:
             stop.set()
             await http.post(one, json=rpc("resources/unsubscribe", 4, uri=uri), headers=headers)
+
+
+async def test_an_unsubscribe_through_another_replica_stops_the_updates(setup: Setup) -> None:
+    """Subscribed through replica 1, unsubscribed through replica 3: replica 1 passes no more updates on. Subscribed
+    again through replica 3: the next update arrives once (from replica 3), none from replica 1's old subscription."""
+    one, two, three = (f"{r.base}/mcp/conformance" for r in setup.cluster.replicas)
+    uri = conformance_upstream.WATCHED
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(one, json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+        headers = session_headers(setup.ada, opened.headers["mcp-session-id"])
+        await http.post(one, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        seen: list[str] = []
+        arrivals: list[float] = []
+        ready, stop = threading.Event(), threading.Event()
+        reader = threading.Thread(
+            target=_read_stream, args=(two, headers, seen, ready, stop, "resources/updated", arrivals), daemon=True
+        )
+        reader.start()
+        try:
+            assert await asyncio.to_thread(ready.wait, 30), "the GET stream did not open on the second replica"
+
+            async def ask(base: str, method: str, request_id: int, **params: object) -> dict[str, object]:
+                answered = await http.post(base, json=rpc(method, request_id, **params), headers=headers)
+                answer = answer_of(answered)
+                assert "error" not in answer, answered.text
+                return answer
+
+            await ask(one, "resources/subscribe", 2, uri=uri)
+            await ask(three, "resources/unsubscribe", 3, uri=uri)
+            await ask(two, "tools/call", 4, name="test_touch_watched")  # nobody passes this one on
+            await ask(three, "resources/subscribe", 5, uri=uri)
+            resubscribed = time.monotonic()
+            await ask(one, "tools/call", 6, name="test_touch_watched")
+            await asyncio.to_thread(reader.join, 10)
+            updates = [(at, item) for at, item in zip(arrivals, seen, strict=True) if "resources/updated" in item]
+            assert len(updates) == 1, seen
+            assert updates[0][0] > resubscribed, "an update arrived before the second subscription"
+        finally:
+            stop.set()
+            await http.post(three, json=rpc("resources/unsubscribe", 7, uri=uri), headers=headers)
 
 
 async def test_a_client_subscribed_through_the_balancer_hears_of_updates_made_through_every_replica(

@@ -538,14 +538,17 @@ class Hub:
             # The session's GET stream may be on another replica: the update goes to whichever holds it.
             def updated_anywhere(sid: str, on: SessionChannel) -> Callable[[str], Awaitable[None]]:
                 async def send(uri: str) -> None:
-                    if on.known_ended(sid):  # the executor forgets a subscriber whose notify fails
-                        raise LookupError("the subscribed session was closed")
+                    # The executor forgets a subscriber whose notify fails: a closed session, or one that
+                    # unsubscribed (or subscribed again) through another replica since.
+                    if on.known_ended(sid) or not await on.passes_updates(sid, uri):
+                        raise LookupError("the session no longer takes this resource's updates from this replica")
                     message = {"method": "notifications/resources/updated", "params": {"uri": uri}}
                     await on.notify(sid, orjson.dumps(message))
 
                 return send
 
             updated = updated_anywhere(session_id, channel)
+            await channel.subscribed_here(session_id, str(params.uri))
 
         async def subscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
             await live_of(mount).subscribe(credential, uri, key, updated)
@@ -557,6 +560,12 @@ class Hub:
     ) -> types.EmptyResult:
         async def unsubscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
             await live_of(mount).unsubscribe(credential, uri, key)
+
+        channel = self.session_channel
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if channel is not None and channel.shared and session_id:
+            # The subscribe may have gone through another replica: it stops passing the updates on.
+            await channel.unsubscribed(session_id, str(params.uri))
 
         return await self._relay_subscription(ctx, str(params.uri), unsubscribe)
 

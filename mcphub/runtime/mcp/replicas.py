@@ -24,7 +24,9 @@ What a sealed id cannot carry travels on one Redis channel (`SessionChannel`), t
   than the one holding the session's `GET /sse` stream reaches the holder, which handles it and answers on the
   stream (`legacysse.LegacySse`; Redis remembers which sessions exist and whose they are, for the 404s).
 And one piece of per-session state that changes after the handshake lives in Redis, keyed by the session, until
-the session would have expired: the level a session set with `logging/setLevel`.
+the session would have expired: the level a session set with `logging/setLevel`; and which replica passes on a
+session's resource updates (the one that got its last `resources/subscribe`; an unsubscribe through any replica
+stops it).
 List-changed notifications need no message of their own: integration changes already reach every replica
 (`tenancy.fanout`), and each tells the sessions it holds; a replica registers a session it rebuilds, so the
 replica holding a session's GET stream is among them.
@@ -40,6 +42,7 @@ import base64
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -228,6 +231,7 @@ class SessionChannel:
         self._levels: OrderedDict[str, int] = OrderedDict()
         self._redis_failing = False  # a Redis outage is logged when it starts and when it ends, not per request
         self.handlers: dict[str, Deliver] = {}
+        self.replica = secrets.token_hex(8)  # this process among the replicas (who passes a subscription's updates)
         self.on_ended: Callable[[str], Awaitable[None]] | None = None
         self._fanout = Fanout(redis, f"{namespace}:sessions", self._received, feed=feed)
 
@@ -293,6 +297,47 @@ class SessionChannel:
     async def sse_message(self, session_id: str, envelope: bytes) -> None:
         """A legacy SSE POST for the replica holding that session's `GET /sse` stream (`legacysse.py`)."""
         await self._publish("sse", session_id, envelope)
+
+    # - resource subscriptions: which replica passes a session's updates on (the one that got its last subscribe) -
+
+    def _subscriptions_key(self, session_id: str) -> str:
+        return f"{self.namespace}:subscriptions:{_digest(session_id)}"
+
+    async def subscribed_here(self, session_id: str, uri: str) -> None:
+        """`session_id` subscribed to `uri` through this replica: from now on this replica passes its updates on
+        (a subscription made earlier through another one stops at its next update)."""
+        if self.redis is None:
+            return
+        key = self._subscriptions_key(session_id)
+        try:
+            await self.redis.hset(key, uri, self.replica)
+            await self.redis.expireat(key, int(self._expires(f"http:{session_id}")))
+            self._redis_back()
+        except Exception as exc:  # updates are still passed on; an unsubscribe elsewhere may then not stop them
+            self._redis_down("record a resource subscription", exc)
+
+    async def unsubscribed(self, session_id: str, uri: str) -> None:
+        """`session_id` unsubscribed from `uri` (through any replica): whichever replica subscribed it stops."""
+        if self.redis is None:
+            return
+        try:
+            await self.redis.hdel(self._subscriptions_key(session_id), uri)
+            self._redis_back()
+        except Exception as exc:
+            self._redis_down("drop a resource subscription", exc)
+
+    async def passes_updates(self, session_id: str, uri: str) -> bool:
+        """Whether this replica still passes on `session_id`'s updates of `uri` (asked once per update; while
+        Redis is down: yes, rather than lose updates)."""
+        if self.redis is None:
+            return True
+        try:
+            holder = await self.redis.hget(self._subscriptions_key(session_id), uri)
+            self._redis_back()
+        except Exception as exc:
+            self._redis_down("check a resource subscription", exc)
+            return True
+        return holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)) == self.replica
 
     # - legacy SSE sessions: which exist (on some replica) and whose they are -
 
