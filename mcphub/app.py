@@ -3,7 +3,7 @@
 POST/GET/DELETE /mcp         streamable HTTP, all integrations (`<slug>__<tool>`), both protocol eras
 POST/GET/DELETE /mcp/search  all integrations in the search view (search_tools, call_tool, describe_tool)
 POST/GET/DELETE /mcp/<slug>  one integration, unprefixed names
-GET /sse + POST /messages/   the legacy HTTP+SSE transport (aggregated)
+GET /sse + POST /messages/   the legacy HTTP+SSE transport (aggregated; any replica, mcp/legacysse.py)
 /api/v1/…, /oauth/callback/<slug>   the JSON API of accounts, keys, integrations, credentials, usage
 GET /.well-known/oauth-protected-resource   RFC 9728 metadata (where a 401 points)
 GET /healthz                 200 once the catalog is loaded and the database is open
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
@@ -45,6 +44,7 @@ from mcphub.runtime.mcp import sdk
 from mcphub.runtime.mcp.context import VIEW_SCOPE_KEY
 from mcphub.runtime.mcp.fastpath import FastPath
 from mcphub.runtime.mcp.hub import Hub
+from mcphub.runtime.mcp.legacysse import LegacySse
 from mcphub.runtime.mcp.metrics import CONTENT_TYPE_LATEST
 from mcphub.runtime.mcp.replicas import SessionChannel, SessionSeal
 from mcphub.runtime.mcp.sdk import HubSessionManager
@@ -160,22 +160,6 @@ class _SearchRoute:
         await self.endpoint({**scope, VIEW_SCOPE_KEY: "search"}, receive, send)
 
 
-class _SseEndpoint:
-    """ASGI app for `GET /sse`: one legacy SSE session, served until the client goes away."""
-
-    def __init__(self, hub: Hub, transport: SseServerTransport) -> None:
-        self.hub = hub
-        self.transport = transport
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            async with self.transport.connect_sse(scope, receive, send) as (read_stream, write_stream):
-                server = self.hub.server
-                await server.run(read_stream, write_stream, server.create_initialization_options())
-        except ValueError:
-            return  # the transport already answered (rejected Host/Origin)
-
-
 class _Services:
     """The tenancy of the running app: None until the lifespan has opened it."""
 
@@ -202,7 +186,7 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         extra_dirs=lambda: services.tenancy.builds.package_dirs() if services.tenancy is not None else [],
     )
     hub = Hub(catalog, credentials=credentials, search_cache=settings.data_dir / "search-cache")
-    sse = SseServerTransport("/messages/", security_settings=_transport_security(settings))
+    legacy_sse = LegacySse(hub, _transport_security(settings))  # GET /sse + POST /messages/, on any replica
     mcp_endpoint = _McpEndpoint(hub, settings)
     ready = False
     drain = Drain()
@@ -337,9 +321,10 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     print(created.banner(settings.public_mcp_url), flush=True)
             # Handshake-era sessions any replica can serve (mcp/replicas.py): the shared seal and the session channel.
             seal = await SessionSeal.for_tenancy(tenancy)
-            channel = SessionChannel(tenancy.redis, settings.namespace, feed=tenancy.feed)
+            channel = SessionChannel(tenancy.redis, settings.namespace, feed=tenancy.feed, seal=seal)
             await channel.start()
-            hub.session_channel = channel
+            hub.attach_channel(channel)
+            legacy_sse.attach(channel)
             try:
                 async with mcp_endpoint.new_manager(seal, channel).run():
                     ready = True
@@ -348,7 +333,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
                     gc.freeze()
                     yield
             finally:
-                hub.session_channel = None
+                legacy_sse.detach()
+                hub.attach_channel(None)
                 await channel.aclose()
         finally:
             ready = False
@@ -366,8 +352,8 @@ def create_app(settings: Settings, *, credentials: CredentialProvider | None = N
         # Before /mcp/{slug}: `search` is a view, not an integration (the compiler refuses the slug).
         Route("/mcp/search", endpoint=authenticated(_SearchRoute(mcp_endpoint)), methods=["GET", "POST", "DELETE"]),
         Route("/mcp/{slug}", endpoint=authenticated(mcp_endpoint), methods=["GET", "POST", "DELETE"]),
-        Route("/sse", endpoint=authenticated(_SseEndpoint(hub, sse)), methods=["GET"]),
-        Mount("/messages", app=authenticated(sse.handle_post_message)),
+        Route("/sse", endpoint=authenticated(legacy_sse.stream), methods=["GET"]),
+        Mount("/messages", app=authenticated(legacy_sse.post)),
         *(
             []
             if issuer

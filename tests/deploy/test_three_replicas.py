@@ -1,8 +1,11 @@
 """Three `mcphub serve` replicas on one PostgreSQL + Redis behind a real HAProxy (round-robin, no affinity).
 
-Any replica serves any request of either protocol era: handshake-era sessions live in their sealed ids, so the
-official SDK clients of both eras and the TypeScript client work through the balancer, a session opened on one
-replica is served (and closed) on the others, a GET stream on one replica hears of changes made on another, a
+Any replica serves any request of either protocol era and of the legacy HTTP+SSE transport: handshake-era
+sessions live in their sealed ids, so the official SDK clients of both eras, the TypeScript client and the
+conformance suites (same baselines as on one process) work through the balancer; a session opened on one replica
+is served (and closed) on the others; a GET stream on one replica hears of changes made on another, and of
+resource updates that another replica's upstream session received; a legacy SSE client's POSTs are answered on
+its stream whichever replica gets them; the level a session sets with logging/setLevel holds on every replica; a
 rolling restart under load fails no call, a killed replica's clients carry on and its answered calls all get
 their usage records, and revocations and integration changes reach every replica within a second.
 """
@@ -20,16 +23,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+import mcp_types as types
 import pytest
+from e2e import conformance_upstream
+from e2e.node_support import NodeTools, node_home, node_tools
+from e2e.test_conformance import (
+    EXPECTED_FAILURES,
+    EXPECTED_FAILURES_2026_07_28,
+    run_suite,
+    upstream_mcp_integration,
+)
 from faults.redis_server import own_redis
 from integrations.test_upstream_mcp import FIXTURE_UPSTREAM, answer_sampling, compile_spec
-from runtime.support import Account, Upstream, initialize_request, mcp_client, petstore, provision, serve, write_package
+from mcp.client import Client
+from runtime.support import (
+    Account,
+    Upstream,
+    initialize_request,
+    mcp_client,
+    petstore,
+    provision,
+    serve,
+    sse_transport,
+    write_package,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mcphub.runtime.store.models import CallLogEntry
 
 from .replicas import Cluster, Load, call_load, cli, three_replicas
+
+__all__ = ["node_home", "node_tools"]  # fixtures, used by name
 
 HANDSHAKE = "2025-11-25"
 PROPAGATION_S = 1.0  # revocations and integration changes reach every replica within this (issue 11)
@@ -61,12 +86,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
         compile_spec(
             specs, catalog, {"slug": "fxs", "name": "Fixture over stdio", "source": {"kind": "mcp", "command": stdio}}
         )
+        # The conformance suites' fixture server, mounted as tests/e2e/test_conformance.py mounts it on one process:
+        # an upstream MCP server over HTTP that all three replicas share, so a resource update it announces after a
+        # call through one replica reaches the sessions subscribed through another.
+        fixture_http = stack.enter_context(serve(conformance_upstream.http_app()))
+        write_package(upstream_mcp_integration(f"{fixture_http}/mcp"), catalog)
         cluster = stack.enter_context(three_replicas(root, pg_database, redis.url, catalog, MCPHUB_LOG_KEEP="1000000"))
         import os
 
         os.environ["MCPHUB_SECRET_KEY"] = cluster.env["MCPHUB_SECRET_KEY"]  # provision() opens the vault here
         try:
-            pets = {"enable": ["pets", "fxs"], "credentials": {"pets": {"token": "t"}}}
+            enabled = ["pets", "fxs", "conformance"]
+            pets = {"enable": enabled, "credentials": {"pets": {"token": "t"}}}
             ada, bob = provision(root / "setup", ("ada@example.com", pets), ("bob@example.com", pets), url=pg_database)
         finally:
             del os.environ["MCPHUB_SECRET_KEY"]
@@ -77,8 +108,13 @@ def catalog_of(setup: Setup) -> tuple[str, str]:
     return ("--catalog", str(setup.cluster.replicas[0].catalog))
 
 
-def mcp_posts(setup: Setup) -> list[int]:
-    return [r.log.read_text(errors="replace").count('"POST /mcp HTTP/1.1"') for r in setup.cluster.replicas]
+def mcp_posts(setup: Setup, request_line: str = '"POST /mcp HTTP/1.1"') -> list[int]:
+    """How many requests starting with `request_line` each replica's access log shows (in replica order)."""
+    return [r.log.read_text(errors="replace").count(request_line) for r in setup.cluster.replicas]
+
+
+def served_since(setup: Setup, before: list[int], request_line: str = '"POST /mcp HTTP/1.1"') -> list[int]:
+    return [after - seen for after, seen in zip(mcp_posts(setup, request_line), before, strict=True)]
 
 
 def session_headers(account: Account, session_id: str | None = None) -> dict[str, str]:
@@ -108,7 +144,7 @@ async def test_the_python_sdk_client_of_each_era_is_served_by_every_replica(setu
         assert "pets__get_pet" in names
         results = [await client.call_tool("pets__get_pet", {"pet_id": str(i)}) for i in range(12)]
     assert [result.is_error for result in results] == [False] * 12
-    served = [after - seen for after, seen in zip(mcp_posts(setup), before, strict=True)]
+    served = served_since(setup, before)
     assert all(count >= 4 for count in served), served  # round-robin: all three answered this one client
 
 
@@ -199,8 +235,16 @@ def text_of(result: object) -> str:
 
 
 def _read_stream(
-    url: str, headers: dict[str, str], seen: list[str], ready: threading.Event, stop: threading.Event
+    url: str,
+    headers: dict[str, str],
+    seen: list[str],
+    ready: threading.Event,
+    stop: threading.Event,
+    until: str = "list_changed",
+    arrivals: list[float] | None = None,
 ) -> None:
+    """Read a GET stream's events into `seen` (and when each came into `arrivals`) until one contains `until`
+    (or `stop` is set)."""
     with (
         httpx2.Client(timeout=httpx2.Timeout(30.0, read=60.0)) as http,
         http.stream("GET", url, headers=headers) as stream,
@@ -210,7 +254,9 @@ def _read_stream(
         for line in stream.iter_lines():
             if line.startswith("data:"):
                 seen.append(line[5:].strip())
-            if stop.is_set() or any("list_changed" in item for item in seen):
+                if arrivals is not None:
+                    arrivals.append(time.monotonic())
+            if stop.is_set() or any(until in item for item in seen):
                 return
 
 
@@ -240,6 +286,206 @@ async def test_a_get_stream_on_one_replica_hears_of_a_change_made_on_another(set
             )
     finally:
         stop.set()
+
+
+@dataclass(frozen=True)
+class Balanced:
+    """The balancer as the conformance runner's target (`e2e.node_support.Front`), with a user's key."""
+
+    base_url: str
+    token: str
+
+
+@pytest.mark.parametrize(
+    ("package", "options", "expected"),
+    [
+        ("@modelcontextprotocol/conformance", (), EXPECTED_FAILURES),
+        ("conformance-modern", ("--requirements", "2026-07-28"), EXPECTED_FAILURES_2026_07_28),
+    ],
+    ids=["0.1.16", "0.2.0-alpha.12"],
+)
+def test_the_conformance_suites_pass_through_the_balancer_with_the_one_process_baselines(
+    setup: Setup,
+    node_tools: NodeTools,
+    node_home: Path,
+    tmp_path: Path,
+    package: str,
+    options: tuple[str, ...],
+    expected: dict[str, str],
+) -> None:
+    """tests/e2e/test_conformance.py's runner and baselines, against HAProxy instead of one process: every
+    scenario's requests (its session's POSTs, GET and listen streams, the client's answers to sampling and
+    elicitation) are spread over the three replicas. (The HTTP-backed fixtures' suite checks how one process
+    shapes upstream HTTP answers, nothing a replica shares: it runs on one process only.)"""
+    line = '"POST /mcp/conformance HTTP/1.1"'
+    before = mcp_posts(setup, line)
+    front = Balanced(setup.cluster.balancer, setup.ada.key)
+    run_suite(front, node_tools, node_home, tmp_path, package, expected, *options)
+    served = served_since(setup, before, line)
+    print(f"conformance {package} {' '.join(options)}: POSTs per replica {served}")
+    assert all(count > 0 for count in served), served
+
+
+async def test_a_legacy_sse_client_is_answered_on_its_stream_whichever_replica_gets_its_posts(setup: Setup) -> None:
+    """GET /sse lands on one replica; its POST /messages/ land on all three (round-robin, no affinity) and are
+    relayed to the holder of the stream, which answers on it; so are the client's answers to sampling requests."""
+    messages = '"POST /messages/?session_id='
+    streams_before = mcp_posts(setup, '"GET /sse HTTP/1.1"')
+    posts_before = mcp_posts(setup, messages)
+    asked: list[str] = []
+    calls = 15
+    async with Client(
+        sse_transport(f"{setup.cluster.balancer}/sse", setup.ada.key),
+        mode="legacy",
+        sampling_callback=answer_sampling("over sse", asked),
+    ) as client:
+        assert "pets__get_pet" in {tool.name for tool in (await client.list_tools()).tools}
+        results = [await client.call_tool("pets__get_pet", {"pet_id": str(i)}) for i in range(calls)]
+        sampled = [await client.call_tool("fxs__test_sampling", {"prompt": f"sse {i}"}) for i in range(3)]
+    assert [result.is_error for result in results] == [False] * calls, [text_of(r) for r in results]
+    assert ['"id":' in text_of(result) for result in results] == [True] * calls
+    assert [text_of(result) for result in sampled] == ["LLM response: over sse"] * 3
+    assert asked == [f"sse {i}" for i in range(3)]
+    [holder] = [i for i, count in enumerate(served_since(setup, streams_before, '"GET /sse HTTP/1.1"')) if count]
+    posts = served_since(setup, posts_before, messages)
+    print(f"legacy SSE: stream on hub{holder + 1}, POST /messages/ per replica {posts}")
+    # initialize, initialized, tools/list, 15 + 3 calls and 3 sampling answers: 24 POSTs, 8 per replica.
+    assert sum(posts) >= calls + 9
+    assert all(count >= 5 for count in posts), posts  # two replicas that do not hold the stream answered many
+
+
+async def test_a_log_level_set_through_one_replica_holds_on_the_others(setup: Setup) -> None:
+    """logging/setLevel is the one thing a handshake-era session changes after its handshake: it is kept in Redis
+    for the session, so the upstream's `info` messages stay out on whichever replica serves the next calls."""
+    logs: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    calls = 6
+    async with mcp_client(
+        f"{setup.cluster.balancer}/mcp", setup.ada.key, mode="legacy", logging_callback=on_log
+    ) as client:
+        logged = [await client.call_tool("fxs__test_tool_with_logging", {}) for _ in range(3)]
+        assert [result.is_error for result in logged] == [False] * 3
+        assert [entry.data for entry in logs].count("Tool execution started") == 3  # no level set: all relayed
+        await client.session.set_logging_level("warning")
+        logs.clear()
+        before = mcp_posts(setup)
+        quiet = [await client.call_tool("fxs__test_tool_with_logging", {}) for _ in range(calls)]
+        served = served_since(setup, before)
+        assert [result.is_error for result in quiet] == [False] * calls
+        assert logs == [], f"info messages relayed after setLevel(warning); calls per replica {served}"
+        await client.session.set_logging_level("info")  # and changed again, through whichever replica
+        relayed = [await client.call_tool("fxs__test_tool_with_logging", {}) for _ in range(3)]
+        assert [result.is_error for result in relayed] == [False] * 3
+        assert [entry.data for entry in logs].count("Tool execution completed") == 3
+    print(f"setLevel(warning) then {calls} calls, POSTs per replica {served}")
+    assert all(count >= 2 for count in served), served  # round-robin: every replica served some of them
+
+
+async def test_a_resource_update_reaches_a_subscriber_whose_stream_is_on_another_replica(setup: Setup) -> None:
+    """Subscribe through replica 1, hold the GET stream on replica 2, cause the update through replica 3: the
+    shared upstream tells replica 1's upstream session, and the notification goes out on replica 2's stream."""
+    one, two, three = (f"{r.base}/mcp/conformance" for r in setup.cluster.replicas)
+    uri = conformance_upstream.WATCHED
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(one, json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+        assert opened.status_code == 200, opened.text
+        headers = session_headers(setup.ada, opened.headers["mcp-session-id"])
+        await http.post(one, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        seen: list[str] = []
+        ready, stop = threading.Event(), threading.Event()
+        reader = threading.Thread(
+            target=_read_stream, args=(two, headers, seen, ready, stop, "resources/updated"), daemon=True
+        )
+        reader.start()
+        try:
+            assert await asyncio.to_thread(ready.wait, 30), "the GET stream did not open on the second replica"
+            subscribed = await http.post(one, json=rpc("resources/subscribe", 2, uri=uri), headers=headers)
+            assert "error" not in answer_of(subscribed), subscribed.text
+            touched = await http.post(three, json=rpc("tools/call", 3, name="test_touch_watched"), headers=headers)
+            assert answer_of(touched)["result"]["isError"] is False, touched.text  # type: ignore[index]
+            await asyncio.to_thread(reader.join, 10)
+            updates = [json.loads(item) for item in seen if "resources/updated" in item]
+            assert updates == [
+                {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+            ], seen
+        finally:
+            stop.set()
+            await http.post(one, json=rpc("resources/unsubscribe", 4, uri=uri), headers=headers)
+
+
+async def test_an_unsubscribe_through_another_replica_stops_the_updates(setup: Setup) -> None:
+    """Subscribed through replica 1, unsubscribed through replica 3: replica 1 passes no more updates on. Subscribed
+    again through replica 3: the next update arrives once (from replica 3), none from replica 1's old subscription."""
+    one, two, three = (f"{r.base}/mcp/conformance" for r in setup.cluster.replicas)
+    uri = conformance_upstream.WATCHED
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(one, json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+        headers = session_headers(setup.ada, opened.headers["mcp-session-id"])
+        await http.post(one, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        seen: list[str] = []
+        arrivals: list[float] = []
+        ready, stop = threading.Event(), threading.Event()
+        reader = threading.Thread(
+            target=_read_stream, args=(two, headers, seen, ready, stop, "resources/updated", arrivals), daemon=True
+        )
+        reader.start()
+        try:
+            assert await asyncio.to_thread(ready.wait, 30), "the GET stream did not open on the second replica"
+
+            async def ask(base: str, method: str, request_id: int, **params: object) -> dict[str, object]:
+                answered = await http.post(base, json=rpc(method, request_id, **params), headers=headers)
+                answer = answer_of(answered)
+                assert "error" not in answer, answered.text
+                return answer
+
+            await ask(one, "resources/subscribe", 2, uri=uri)
+            await ask(three, "resources/unsubscribe", 3, uri=uri)
+            await ask(two, "tools/call", 4, name="test_touch_watched")  # nobody passes this one on
+            await ask(three, "resources/subscribe", 5, uri=uri)
+            resubscribed = time.monotonic()
+            await ask(one, "tools/call", 6, name="test_touch_watched")
+            await asyncio.to_thread(reader.join, 10)
+            updates = [(at, item) for at, item in zip(arrivals, seen, strict=True) if "resources/updated" in item]
+            assert len(updates) == 1, seen
+            assert updates[0][0] > resubscribed, "an update arrived before the second subscription"
+        finally:
+            stop.set()
+            await http.post(three, json=rpc("resources/unsubscribe", 7, uri=uri), headers=headers)
+
+
+async def test_a_client_subscribed_through_the_balancer_hears_of_updates_made_through_every_replica(
+    setup: Setup,
+) -> None:
+    """The official SDK client through HAProxy: its subscribe, its GET stream and each update's call land on
+    replicas of the balancer's choosing; every update reaches it once."""
+    uri = conformance_upstream.WATCHED
+    updates: list[str] = []
+    arrived = asyncio.Event()
+    touches = 6
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            if len(updates) >= touches:
+                arrived.set()
+
+    before = mcp_posts(setup, '"POST /mcp/conformance HTTP/1.1"')
+    async with mcp_client(
+        f"{setup.cluster.balancer}/mcp/conformance", setup.ada.key, mode="legacy", message_handler=on_message
+    ) as client:
+        await client.subscribe_resource(uri)
+        for _ in range(touches):
+            result = await client.call_tool("test_touch_watched", {})
+            assert not result.is_error, text_of(result)
+        await asyncio.wait_for(arrived.wait(), 10)
+        await client.unsubscribe_resource(uri)
+    served = served_since(setup, before, '"POST /mcp/conformance HTTP/1.1"')
+    print(f"resource updates: {len(updates)} of {touches} arrived; POSTs per replica {served}")
+    assert updates == [uri] * touches
+    assert all(count >= 2 for count in served), served
 
 
 async def test_key_revocation_and_integration_changes_reach_every_replica_within_a_second(setup: Setup) -> None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -501,8 +501,18 @@ class _AuthProxy:
                 await response.aclose()
 
 
+class Front(Protocol):
+    """Where a client that cannot send headers is pointed, and the key the proxy adds: a `Hub`, or a balancer."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+
 @contextmanager
-def auth_proxy(hub: Hub) -> Iterator[str]:
+def auth_proxy(hub: Front) -> Iterator[str]:
     """A proxy in front of `hub` that authenticates with `hub.token`; yields its base URL."""
     from runtime.support import serve
 

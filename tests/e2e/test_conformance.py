@@ -27,6 +27,7 @@ from runtime.support import serve
 from e2e import conformance_upstream
 from e2e.node_support import (
     Answer,
+    Front,
     Hub,
     NodeTools,
     SeenRequest,
@@ -195,7 +196,7 @@ def conformance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 def run_suite(
-    hub: Hub,
+    hub: Front,
     tools: NodeTools,
     home: Path,
     tmp_path: Path,
@@ -204,7 +205,9 @@ def run_suite(
     *options: str,
     slug: str = "conformance",
 ) -> None:
-    """Run one conformance package's server scenarios against /mcp/<slug> with `expected` as the baseline."""
+    """Run one conformance package's server scenarios against /mcp/<slug> with `expected` as the baseline.
+
+    `hub` is one hub process here; tests/deploy runs the same suites through the balancer of three replicas."""
     baseline = tmp_path / "expected-failures.yml"
     # YAML is a superset of JSON; the suite reads `server: [scenario, ...]`.
     baseline.write_text(json.dumps({"server": sorted(expected)}))

@@ -53,3 +53,25 @@ def test_what_the_replica_session_manager_overrides_and_reads_is_where_it_was() 
     transport = StreamableHTTPServerTransport(mcp_session_id="s-1")
     assert hasattr(transport, "_read_stream_writer") and hasattr(transport, "close_standalone_sse_stream"), MOVED
     assert hasattr(transport, "mcp_session_id"), MOVED
+
+
+async def test_a_legacy_sse_session_is_found_owned_and_written_to_where_the_sdk_keeps_it() -> None:
+    """`legacysse.LegacySse` finds the session `connect_sse` opened (by its read stream), its owner and its writer."""
+    from uuid import uuid4
+
+    from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
+    from mcp.server.sse import SseServerTransport
+    from mcp.shared._context_streams import create_context_streams
+
+    transport = SseServerTransport("/messages/")
+    writer, reader = create_context_streams[object](0)
+    session_id = uuid4()
+    try:
+        transport._read_stream_writers[session_id] = writer  # type: ignore[assignment]
+        transport._session_owners[session_id] = AuthorizationContext(client_id="c", issuer="i", subject="s")
+    except AttributeError as exc:  # pragma: no cover - only on an SDK change
+        raise AssertionError(f"{MOVED}: {exc}") from exc
+    assert sdk.sse_session_of(transport, reader) == session_id, MOVED
+    assert sdk.sse_writer(transport, session_id) is writer, MOVED
+    assert sdk.sse_session_owner(transport, session_id) == ("c", "i", "s"), MOVED
+    assert sdk.sse_session_of(transport, create_context_streams[object](0)[1]) is None, MOVED

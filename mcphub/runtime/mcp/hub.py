@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -96,8 +95,6 @@ _UPSTREAM_EVENTS: dict[str, type[PromptsListChanged | ResourcesListChanged]] = {
     "notifications/resources/list_changed": ResourcesListChanged,
 }
 
-_MAX_LOG_LEVELS = 10_000  # handshake-era sessions whose logging/setLevel the hub remembers
-
 
 class Hub:
     """The MCP server over a `Catalog`, with metrics and change notifications.
@@ -129,8 +126,9 @@ class Hub:
         self.pipeline = CallPipeline(self.metrics)
         self.changes = ListChanges(bus if bus is not None else InMemorySubscriptionBus())
         self.sessions = self.changes.sessions
-        # Log levels set by handshake-era sessions (logging/setLevel), applied to log messages relayed from upstreams.
-        self._log_levels: OrderedDict[str, int] = OrderedDict()
+        # Log levels set by handshake-era sessions (logging/setLevel) are kept by the session channel (shared by
+        # every replica through Redis); before the app attaches one (embedding, in-process tests), by this one.
+        self._local_channel = SessionChannel(None, "mcphub")
         # Upstream MCP servers' resources, prompts and completion, asked live.
         self.live = LiveRelay(lambda: self.catalog.snapshot, lambda: self.access)
         with warnings.catch_warnings():
@@ -236,9 +234,32 @@ class Hub:
         mount = self.snapshot.mounts.get(slug)
         if mount is None or mount.client not in clients or method not in _UPSTREAM_EVENTS:
             return  # another hub's upstream, a retired mount, or the tool list (unchanged here)
+        channel = self.session_channel
+        if channel is not None and channel.shared:
+            # Each replica has its own session with the upstream, and an upstream may announce a change to the
+            # session that caused it only: every replica tells the streams it holds (this one included).
+            await channel.lists_changed(slug, method)
+            return
+        await self.upstream_list_changed(slug, method)
+
+    async def upstream_list_changed(self, slug: str, method: str) -> None:
+        """Tell the sessions and listen streams held here that `slug`'s upstream changed a list (`method`)."""
+        if slug not in self.snapshot.mounts or method not in _UPSTREAM_EVENTS:
+            return
         # Only the users who may see the integration: nobody learns of another user's integrations.
         audience = await self.access.audience(slug, self.changes.users())
         await self.changes.one_list(method, _UPSTREAM_EVENTS[method](), audience)
+
+    async def _relayed_list_change(self, slug: str, payload: bytes) -> None:
+        await self.upstream_list_changed(slug, payload.decode())
+
+    def attach_channel(self, channel: SessionChannel | None) -> None:
+        """The replicas' session channel of the running app (None: detached)."""
+        if self.session_channel is not None:
+            self.session_channel.handlers.pop("lists", None)
+        self.session_channel = channel
+        if channel is not None:
+            channel.handlers["lists"] = self._relayed_list_change
 
     def session_restored(self, session_id: str, session: ServerSession, owner: Owner | None) -> None:
         """A session sealed elsewhere (another replica, or before a restart) is held here now: register it, so
@@ -385,7 +406,7 @@ class Hub:
         if live is None:
             return await self._dispatch(ctx, mount, entry, arguments)
         # Proxied upstream MCP tools relay what the upstream does during the call to this call's client only.
-        relay = CallRelay(ctx, self._log_levels)
+        relay = CallRelay(ctx, await self._log_floor(ctx))
         with live.relay_to(relay):
             result = await self._dispatch(ctx, mount, entry, arguments)
         if relay.missing is not None:
@@ -517,12 +538,17 @@ class Hub:
             # The session's GET stream may be on another replica: the update goes to whichever holds it.
             def updated_anywhere(sid: str, on: SessionChannel) -> Callable[[str], Awaitable[None]]:
                 async def send(uri: str) -> None:
+                    # The executor forgets a subscriber whose notify fails: a closed session, or one that
+                    # unsubscribed (or subscribed again) through another replica since.
+                    if on.known_ended(sid) or not await on.passes_updates(sid, uri):
+                        raise LookupError("the session no longer takes this resource's updates from this replica")
                     message = {"method": "notifications/resources/updated", "params": {"uri": uri}}
                     await on.notify(sid, orjson.dumps(message))
 
                 return send
 
             updated = updated_anywhere(session_id, channel)
+            await channel.subscribed_here(session_id, str(params.uri))
 
         async def subscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
             await live_of(mount).subscribe(credential, uri, key, updated)
@@ -534,6 +560,12 @@ class Hub:
     ) -> types.EmptyResult:
         async def unsubscribe(mount: Mount, credential: Credential | None, uri: str, key: str) -> None:
             await live_of(mount).unsubscribe(credential, uri, key)
+
+        channel = self.session_channel
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if channel is not None and channel.shared and session_id:
+            # The subscribe may have gone through another replica: it stops passing the updates on.
+            await channel.unsubscribed(session_id, str(params.uri))
 
         return await self._relay_subscription(ctx, str(params.uri), unsubscribe)
 
@@ -562,11 +594,22 @@ class Hub:
         """logging/setLevel: the least severe level of upstream log messages relayed to this session."""
         key = session_key(ctx.request)
         if key is not None:
-            self._log_levels[key] = LOG_LEVELS.index(params.level)
-            self._log_levels.move_to_end(key)
-            while len(self._log_levels) > _MAX_LOG_LEVELS:
-                self._log_levels.popitem(last=False)
+            # Any replica may serve the session's next call: the level is kept where all of them read it.
+            await self._levels().set_level(key, LOG_LEVELS.index(params.level))
         return types.EmptyResult()
+
+    def _levels(self) -> SessionChannel:
+        return self.session_channel if self.session_channel is not None else self._local_channel
+
+    async def _log_floor(self, ctx: ServerRequestContext[Any, Any]) -> int:
+        """The least severe level (index in LOG_LEVELS) of upstream log messages this call's session wants relayed:
+        what it set with logging/setLevel, on whichever replica; 0 (everything) if it set none. 2026-07-28 requests
+        say it in their own _meta instead (`CallRelay.log`)."""
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return 0
+        key = session_key(ctx.request)
+        level = await self._levels().level(key) if key is not None else None
+        return level if level is not None else 0
 
     # - prompts -
 

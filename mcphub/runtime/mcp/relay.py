@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import mcp_types as types
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from mcphub.runtime.catalog import SEPARATOR, Mount, Snapshot
 from mcphub.runtime.mcp.access import Access, Visible
-from mcphub.runtime.mcp.context import endpoint_slug, principal_of, session_key
+from mcphub.runtime.mcp.context import endpoint_slug, principal_of
 from mcphub.runtime.upstream.credentials import Credential
 from mcphub.runtime.upstream.executors.base import LiveUpstream, RelayedRequest, RelayedResult, UpstreamUnavailable
 
@@ -57,11 +57,13 @@ class CallRelay:
     relayed request or log message reaches exactly the client that made the call.
     """
 
-    __slots__ = ("_ctx", "_levels", "missing")
+    __slots__ = ("_ctx", "_floor", "missing")
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any], levels: Mapping[str, int]) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], floor: int = 0) -> None:
         self._ctx = ctx
-        self._levels = levels
+        # Handshake era: the least severe level (index in LOG_LEVELS) the session set with logging/setLevel,
+        # read once for the call (`Hub._log_floor`: on any replica).
+        self._floor = floor
         # A capability the upstream asked this (2026-07-28) client for that it did not declare: the call then
         # fails with -32021, as that revision requires, instead of returning the upstream's tool error.
         self.missing: str | None = None
@@ -102,11 +104,8 @@ class CallRelay:
             # 2026-07-28: only what this request opted into with its _meta log level.
             if params.level not in allowed_log_levels(ctx.protocol_version, ctx.meta):
                 return
-        else:
-            key = session_key(ctx.request)
-            floor = self._levels.get(key, 0) if key is not None else 0
-            if LOG_LEVELS.index(params.level) < floor:
-                return
+        elif LOG_LEVELS.index(params.level) < self._floor:
+            return
         await ctx.session.send_notification(types.LoggingMessageNotification(params=params), ctx.request_id)
 
 

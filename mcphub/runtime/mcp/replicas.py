@@ -17,13 +17,23 @@ What a sealed id cannot carry travels on one Redis channel (`SessionChannel`), t
 - **reply**: a client's answer to a server-to-client request (sampling, elicitation, roots relayed from an
   upstream MCP server during a call) that the balancer sent to another replica reaches the one waiting for it;
 - **notify**: a standalone-stream notification for one session (`notifications/resources/updated` of an
-  upstream subscription) reaches the replica that holds the session's `GET /mcp` stream.
+  upstream subscription) reaches the replica that holds the session's `GET /mcp` stream;
+- **lists**: an upstream MCP server's prompt or resource list change, announced to one replica's session with it
+  (often only the session whose call caused it), reaches the streams every replica holds;
+- **sse**: a legacy HTTP+SSE message (`POST /messages/?session_id=…`) that the balancer gave to another replica
+  than the one holding the session's `GET /sse` stream reaches the holder, which handles it and answers on the
+  stream (`legacysse.LegacySse`; Redis remembers which sessions exist and whose they are, for the 404s).
+And one piece of per-session state that changes after the handshake lives in Redis, keyed by the session, until
+the session would have expired: the level a session set with `logging/setLevel`; and which replica passes on a
+session's resource updates (the one that got its last `resources/subscribe`; an unsubscribe through any replica
+stops it).
 List-changed notifications need no message of their own: integration changes already reach every replica
 (`tenancy.fanout`), and each tells the sessions it holds; a replica registers a session it rebuilds, so the
 replica holding a session's GET stream is among them.
 
 Without Redis (one process) the channel delivers to this process only — and the database's change feed carries
-`ended` to other processes on the same database, as it carries key revocations.
+`ended` to other processes on the same database, as it carries key revocations. Log levels are then this
+process's memory (also the fallback while Redis is down: what this replica saw set, else everything).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import base64
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -190,15 +201,17 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]
 
 
-Deliver = Callable[[str, str, bytes], Awaitable[None]]  # (session id, kind, payload) on this replica
+Deliver = Callable[[str, bytes], Awaitable[None]]  # (session id, or slug for `lists`; payload) of one kind
+_MAX_LOCAL_LEVELS = 10_000  # log levels remembered in memory (all of them without Redis, the fallback with it)
 
 
 class SessionChannel:
     """The messages about one session that every replica must see (see the module docstring).
 
-    `deliver(session_id, kind, payload)` runs on every replica (this one included) for each `reply` and `notify`;
-    `on_ended(session_id)` for each `ended`. Ended ids are remembered here (bounded) and, with Redis, under
-    `<namespace>:session-ended:<digest>` until they would have expired.
+    `handlers[kind](session_id, payload)` runs on every replica (this one included) for each `reply`, `notify`,
+    `sse` and `lists` message; `on_ended(session_id)` for each `ended`. Ended ids are remembered here (bounded) and,
+    with Redis, under `<namespace>:session-ended:<digest>` until they would have expired. `seal` (when given)
+    tells how long a handshake-era session can live, which is how long its log level is kept.
     """
 
     def __init__(
@@ -208,12 +221,17 @@ class SessionChannel:
         *,
         feed: ChangeFeed | None = None,
         capacity: int = 100_000,
+        seal: SessionSeal | None = None,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
+        self.seal = seal
         self._ended: OrderedDict[str, None] = OrderedDict()  # digests only: Redis keeps the expiry
         self._capacity = capacity
-        self.deliver: Deliver | None = None
+        self._levels: OrderedDict[str, int] = OrderedDict()
+        self._redis_failing = False  # a Redis outage is logged when it starts and when it ends, not per request
+        self.handlers: dict[str, Deliver] = {}
+        self.replica = secrets.token_hex(8)  # this process among the replicas (who passes a subscription's updates)
         self.on_ended: Callable[[str], Awaitable[None]] | None = None
         self._fanout = Fanout(redis, f"{namespace}:sessions", self._received, feed=feed)
 
@@ -259,6 +277,10 @@ class SessionChannel:
             logger.warning("could not check whether a session ended (Redis): %s", exc)
             return False
 
+    def known_ended(self, session_id: str) -> bool:
+        """Whether this replica knows the session was closed (no round trip: what the channel told it)."""
+        return _digest(session_id) in self._ended
+
     async def reply(self, session_id: str, body: bytes) -> None:
         """A client's JSON-RPC response (to a server-to-client request) for whichever replica waits for it."""
         await self._publish("reply", session_id, body)
@@ -266,6 +288,153 @@ class SessionChannel:
     async def notify(self, session_id: str, message: bytes) -> None:
         """A standalone-stream notification for the replica holding the session's GET stream."""
         await self._publish("notify", session_id, message)
+
+    async def lists_changed(self, slug: str, method: str) -> None:
+        """An upstream MCP server of `slug` announced a list change (`method`) to this replica's session with it:
+        every replica tells the sessions and listen streams it holds (its own upstream session may not hear it)."""
+        await self._publish("lists", slug, method.encode())
+
+    async def sse_message(self, session_id: str, envelope: bytes) -> None:
+        """A legacy SSE POST for the replica holding that session's `GET /sse` stream (`legacysse.py`)."""
+        await self._publish("sse", session_id, envelope)
+
+    # - resource subscriptions: which replica passes a session's updates on (the one that got its last subscribe) -
+
+    def _subscriptions_key(self, session_id: str) -> str:
+        return f"{self.namespace}:subscriptions:{_digest(session_id)}"
+
+    async def subscribed_here(self, session_id: str, uri: str) -> None:
+        """`session_id` subscribed to `uri` through this replica: from now on this replica passes its updates on
+        (a subscription made earlier through another one stops at its next update)."""
+        if self.redis is None:
+            return
+        key = self._subscriptions_key(session_id)
+        try:
+            await self.redis.hset(key, uri, self.replica)
+            await self.redis.expireat(key, int(self._expires(f"http:{session_id}")))
+            self._redis_back()
+        except Exception as exc:  # updates are still passed on; an unsubscribe elsewhere may then not stop them
+            self._redis_down("record a resource subscription", exc)
+
+    async def unsubscribed(self, session_id: str, uri: str) -> None:
+        """`session_id` unsubscribed from `uri` (through any replica): whichever replica subscribed it stops."""
+        if self.redis is None:
+            return
+        try:
+            await self.redis.hdel(self._subscriptions_key(session_id), uri)
+            self._redis_back()
+        except Exception as exc:
+            self._redis_down("drop a resource subscription", exc)
+
+    async def passes_updates(self, session_id: str, uri: str) -> bool:
+        """Whether this replica still passes on `session_id`'s updates of `uri` (asked once per update; while
+        Redis is down: yes, rather than lose updates)."""
+        if self.redis is None:
+            return True
+        try:
+            holder = await self.redis.hget(self._subscriptions_key(session_id), uri)
+            self._redis_back()
+        except Exception as exc:
+            self._redis_down("check a resource subscription", exc)
+            return True
+        return holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)) == self.replica
+
+    # - legacy SSE sessions: which exist (on some replica) and whose they are -
+
+    def _sse_key(self, session_id: str) -> str:
+        return f"{self.namespace}:sse-session:{session_id}"
+
+    async def hold_sse(self, session_id: str, owner: Owner | None) -> None:
+        """This replica holds the SSE stream of `session_id` (opened by `owner`): others may relay to it."""
+        if self.redis is None:
+            return
+        ttl = int(self.seal.ttl_s if self.seal is not None else DEFAULT_TTL_S)
+        try:
+            await self.redis.set(self._sse_key(session_id), orjson.dumps(owner), ex=max(1, ttl))
+            self._redis_back()
+        except Exception as exc:  # POSTs landing on other replicas answer 404 until the stream is opened again
+            self._redis_down("record a legacy SSE session", exc)
+
+    async def release_sse(self, session_id: str) -> None:
+        """The SSE stream of `session_id` ended here."""
+        if self.redis is None:
+            return
+        try:
+            await self.redis.delete(self._sse_key(session_id))
+        except Exception as exc:  # the key expires by itself; relayed POSTs meanwhile go nowhere
+            self._redis_down("forget a legacy SSE session", exc)
+
+    async def sse_owner(self, session_id: str) -> tuple[bool, Owner | None]:
+        """(whether some replica holds the SSE stream of `session_id`, who opened it). Read once per relayed POST;
+        the read renews the record's lifetime, so a stream in use is never forgotten."""
+        if self.redis is None:
+            return False, None
+        ttl = int(self.seal.ttl_s if self.seal is not None else DEFAULT_TTL_S)
+        try:
+            raw = await self.redis.getex(self._sse_key(session_id), ex=max(1, ttl))
+            self._redis_back()
+        except Exception as exc:  # Redis down: nobody can reach the holder anyway; the client sees 404
+            self._redis_down("look up a legacy SSE session", exc)
+            return False, None
+        if raw is None:
+            return False, None
+        return True, _owner_of(orjson.loads(raw))
+
+    # - logging/setLevel: the one thing a session changes after its handshake -
+
+    def _level_key(self, session_key: str) -> str:
+        return f"{self.namespace}:log-level:{_digest(session_key)}"
+
+    def _expires(self, session_key: str) -> float:
+        """When a session's state may be forgotten: its sealed expiry (streamable HTTP), else the session TTL."""
+        ttl = self.seal.ttl_s if self.seal is not None else DEFAULT_TTL_S
+        kind, _, session_id = session_key.partition(":")
+        if kind == "http" and self.seal is not None:
+            facts = self.seal.open(session_id)
+            if facts is not None:
+                return float(facts.expires)
+        return time.time() + ttl
+
+    async def set_level(self, session_key: str, level: int) -> None:
+        """Remember the least severe log level `session_key` wants, for every replica (Redis, until it expires)."""
+        self._levels[session_key] = level
+        self._levels.move_to_end(session_key)
+        while len(self._levels) > _MAX_LOCAL_LEVELS:
+            self._levels.popitem(last=False)
+        if self.redis is None:
+            return
+        try:
+            ttl = max(1, int(self._expires(session_key) - time.time()))
+            await self.redis.set(self._level_key(session_key), str(level), ex=ttl)
+            self._redis_back()
+        except Exception as exc:  # other replicas keep the level they knew (or everything) until Redis is back
+            self._redis_down("share a session's log level", exc)
+
+    async def level(self, session_key: str) -> int | None:
+        """The log level a session set (on any replica), or None if it set none. Asked once per proxied call.
+
+        Without Redis, or while it is down, this replica's memory answers: the level the session set here, if it
+        did, else None (the hub then relays every level, as before a session sets one)."""
+        local = self._levels.get(session_key)
+        if self.redis is None:
+            return local
+        try:
+            raw = await self.redis.get(self._level_key(session_key))
+            self._redis_back()
+        except Exception as exc:
+            self._redis_down("read a session's log level", exc)
+            return local
+        return int(raw) if raw is not None else local
+
+    def _redis_down(self, what: str, exc: Exception) -> None:
+        if not self._redis_failing:
+            self._redis_failing = True
+            logger.warning("could not %s (Redis): %s; falling back to this replica's memory", what, exc)
+
+    def _redis_back(self) -> None:
+        if self._redis_failing:
+            self._redis_failing = False
+            logger.warning("Redis answers again: session state is shared between replicas again")
 
     async def _publish(self, kind: str, session_id: str, payload: bytes) -> None:
         if kind != "ended" and not self.shared:
@@ -288,5 +457,5 @@ class SessionChannel:
             self._remember(_digest(session_id))
             if self.on_ended is not None:
                 await self.on_ended(session_id)
-        elif self.deliver is not None:
-            await self.deliver(session_id, kind, payload)
+        elif (handler := self.handlers.get(kind)) is not None:
+            await handler(session_id, payload)

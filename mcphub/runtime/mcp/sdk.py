@@ -12,6 +12,7 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 import anyio
 import orjson
@@ -21,8 +22,10 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.runner import serve_connection
 from mcp.server.session import ServerSession
+from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared._context_streams import ContextSendStream
 from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.message import SessionMessage
@@ -41,7 +44,11 @@ __all__ = [
     "close_standalone_streams",
     "live_transport",
     "restart_idle_countdown",
+    "scope_owner",
     "session_owner",
+    "sse_session_of",
+    "sse_session_owner",
+    "sse_writer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,35 @@ def restart_idle_countdown(transport: StreamableHTTPServerTransport) -> None:
     timeout = transport._idle_timeout
     if idle is not None and timeout is not None:
         idle.deadline = anyio.current_time() + timeout
+
+
+# - legacy HTTP+SSE sessions (`legacysse.py`): which this process holds, whose they are, where their messages go -
+
+
+def sse_writer(transport: SseServerTransport, session_id: UUID) -> ContextSendStream[SessionMessage | Exception] | None:
+    """Where the messages of an SSE session held here go (the SDK's POST handler writes there), or None."""
+    return transport._read_stream_writers.get(session_id)
+
+
+def sse_session_owner(transport: SseServerTransport, session_id: UUID) -> Owner | None:
+    """Who opened an SSE session held here (None: nobody authenticated, or not held here)."""
+    return _owner(transport._session_owners.get(session_id))
+
+
+def sse_session_of(transport: SseServerTransport, read_stream: object) -> UUID | None:
+    """The id of the SSE session whose read stream `connect_sse` just yielded (the SDK makes the id inside and
+    tells only the client): the writer registered for it feeds that very memory stream."""
+    state = getattr(getattr(read_stream, "_inner", None), "_state", None)
+    for session_id, writer in list(transport._read_stream_writers.items()):
+        if state is not None and getattr(writer._inner, "_state", None) is state:
+            return session_id
+    return None
+
+
+def scope_owner(scope: Scope) -> Owner | None:
+    """The SDK's identity of the request's caller (what it binds sessions to), as a sealable tuple."""
+    user = scope.get("user")
+    return _owner(authorization_context(user) if isinstance(user, AuthenticatedUser) else None)
 
 
 # - sessions any replica can serve (see replicas.py): the SDK's session manager, with sealed ids and rebuilt sessions -
@@ -124,7 +160,8 @@ class HubSessionManager(StreamableHTTPSessionManager):
         self._on_restored = on_restored
         self._on_notify = on_notify
         channel.on_ended = self.end_here
-        channel.deliver = self._deliver
+        channel.handlers["reply"] = self._deliver_reply
+        channel.handlers["notify"] = self._deliver_notify
 
     # The SDK's path, with a sealed id for new sessions and rebuilt ones for ids sealed elsewhere.
     async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -245,20 +282,22 @@ class HubSessionManager(StreamableHTTPSessionManager):
         if transport is not None:
             await self._discard_session(session_id, transport)
 
-    async def _deliver(self, session_id: str, kind: str, payload: bytes) -> None:
+    async def _deliver_reply(self, session_id: str, payload: bytes) -> None:
         transport = self._server_instances.get(session_id)
         if transport is None or transport.is_terminated:
             return
-        if kind == "reply":
-            writer = transport._read_stream_writer
-            if writer is None:
-                return
-            try:
-                message = jsonrpc_message_adapter.validate_json(payload, by_name=False)
-                await writer.send(SessionMessage(message))
-            except Exception:
-                logger.debug("could not hand a relayed reply to session %s", session_id[:16], exc_info=True)
-        else:
+        writer = transport._read_stream_writer
+        if writer is None:
+            return
+        try:
+            message = jsonrpc_message_adapter.validate_json(payload, by_name=False)
+            await writer.send(SessionMessage(message))
+        except Exception:
+            logger.debug("could not hand a relayed reply to session %s", session_id[:16], exc_info=True)
+
+    async def _deliver_notify(self, session_id: str, payload: bytes) -> None:
+        transport = self._server_instances.get(session_id)
+        if transport is not None and not transport.is_terminated:
             await self._on_notify(session_id, payload)
 
 
