@@ -11,7 +11,6 @@ MRR per mode). The held-out half is never scored here: bench/toolsearch.py repor
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,16 @@ sys.path.insert(0, str(ROOT))
 import toolsearch  # noqa: E402  (bench/toolsearch.py: catalog, split, acceptable operations)
 
 from mcphub.runtime.search import index as search_index  # noqa: E402
+
+GRID: dict[str, list[Any]] = {
+    "LEXICAL_WEIGHT": [0.5, 0.6, 0.7],
+    "NAME_BONUS": [0.0, 0.2, 0.3, 0.5],
+    "ACTION_BONUS": [0.0, 0.1, 0.2, 0.3],
+    "DESTRUCTIVE_PENALTY": [0.0, 0.1, 0.2],
+    "VOCAB_BONUS": [0.0, 0.1, 0.2, 0.3],
+    "CURATED_BONUS": [0.1, 0.2, 0.3],
+    "MENTION_BONUS": [0.25, 0.5, 1.0],
+}
 
 
 def ranks(index: Any, tasks: list[dict[str, Any]], mode: str) -> list[int]:
@@ -64,25 +73,20 @@ def main() -> None:
     print(f"{len(index)} tools, {len(tasks)} tuning tasks")
     print("lexical  ", figures(ranks(index, tasks, "lexical")))
     print("embedding", figures(ranks(index, tasks, "embedding")))
-    grid = {
-        "FUSION": ["weighted", "rrf"],
-        "LEXICAL_WEIGHT": [0.4, 0.5, 0.6],
-        "RRF_K": [10, 20, 60],
-        "CURATED_BONUS": [0.1, 0.2, 0.4],
-        "MENTION_BONUS": [0.25, 0.5, 1.0],
-    }
+    # One knob at a time around the current setting (a full product of these is thousands of runs).
+    base = {name: getattr(search_index, name) for name in GRID}
     results = []
-    for values in itertools.product(*grid.values()):
-        setting = dict(zip(grid, values, strict=True))
-        if setting["FUSION"] == "weighted" and setting["RRF_K"] != 20:
-            continue
-        if setting["FUSION"] == "rrf" and setting["LEXICAL_WEIGHT"] != 0.5:
-            continue
-        for name, value in setting.items():
-            setattr(search_index, name, value)
-        found = ranks(index, tasks, "hybrid")
-        score = (sum(1 <= r <= 5 for r in found), sum(r == 1 for r in found))
-        results.append((score, setting, figures(found)))
+    for name, values in GRID.items():
+        for value in values:
+            setting = {**base, name: value}
+            for key, chosen in setting.items():
+                setattr(search_index, key, chosen)
+            found = ranks(index, tasks, "hybrid")
+            score = (sum(r == 1 for r in found), sum(1 <= r <= 5 for r in found))
+            results.append((score, {name: value}, figures(found)))
+        for key, chosen in base.items():
+            setattr(search_index, key, chosen)
+    print("hybrid    current", {name: base[name] for name in GRID})
     for _score, setting, text in sorted(results, key=lambda r: r[0])[-12:]:
         print("hybrid   ", text, setting)
 

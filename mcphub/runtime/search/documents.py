@@ -119,6 +119,9 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
     unless `include_disabled`: a search view must never offer what a direct call would refuse."""
     slug = str(manifest["slug"])
     integration_name = str(manifest.get("name") or slug)
+    # What the integration is about (its description's first sentence names its things: "Channels, direct
+    # messages, threads and people in a Slack workspace"): the integration prior of a request reads it.
+    about = first_sentence(str(manifest.get("description") or ""), 400)
     docs: list[ToolDoc] = []
     # A `search: all` package holds its curated tools (listed) and the rest of the API (unlisted): the curated
     # ones rank first, as when the whole API is a second package beside the curated one.
@@ -160,6 +163,7 @@ def docs_from_manifest(manifest: dict[str, Any], *, include_disabled: bool = Fal
                     "details": details,
                     "integration": f"{slug.replace('-', ' ')} {integration_name}",
                     "integration_name": integration_name,
+                    "about": about,
                     "tags": " ".join(str(t) for t in tool.get("tags") or []),
                     "params": params,
                     "param_docs": param_docs,
@@ -174,7 +178,7 @@ INDEX_VECTORS = "search.npy"
 INDEX_FILES = (INDEX_JSON, INDEX_VECTORS)
 FORMAT = 1
 # Bump when tokenising changes (split_words, stop words, stemmer): stored terms of an older format are ignored.
-LEXICAL_FORMAT = "2"
+LEXICAL_FORMAT = "3"
 # Bump when the text a tool is embedded from changes (ToolDoc.embedding_text).
 DOC_FORMAT = "1"
 

@@ -20,8 +20,10 @@ import numpy.typing as npt
 
 from mcphub.runtime.search.documents import PackageDocs, ToolDoc, split_words, text_key
 from mcphub.runtime.search.embeddings import EmbeddingUnavailable, Encoder, Vectors, shared_encoder
-from mcphub.runtime.search.lexical import LexicalIndex
+from mcphub.runtime.search.intent import DELETE, KINDS, query_actions, tool_action
+from mcphub.runtime.search.lexical import LexicalIndex, terms
 from mcphub.runtime.search.schema import compact_schema
+from mcphub.runtime.search.vocabulary import INTEGRATION_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,18 @@ WEAK_COSINE = 0.35
 # Preferences that do not come from word overlap, in units of one part's best normalised score.
 MENTION_BONUS = 0.5
 CURATED_BONUS = 0.2
+# A tool whose action (delete / create / update / list / get) is one the request asks for; a destructive tool
+# when the request asks to remove nothing.
+ACTION_BONUS = 0.2
+DESTRUCTIVE_PENALTY = 0.1
+# A request using an integration's own nouns ("channel", "invoice", "pull request"), as its description lists
+# them (plus vocabulary.py's everyday words): shared words, weighted by how few integrations use each.
+VOCAB_BONUS = 0.2
+# Times the share of a tool's name words found in the request.
+NAME_BONUS = 0.3
 # Hybrid = LEXICAL_WEIGHT × BM25 / best BM25 + (1 - LEXICAL_WEIGHT) × cosine rescaled to [0, 1] above the median.
 FUSION: Literal["weighted", "rrf"] = "weighted"
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.6
 
 
 def _one_edit(word: str) -> set[str]:
@@ -162,6 +173,18 @@ class SearchIndex:
         surface = {word: term for package in packages for word, term in package.surface.items()}
         self.lexical = LexicalIndex(self.docs, dictionary=dictionary, surface=surface)
         self.mentions = _mention_table(self.docs)
+        kinds = {kind: i for i, kind in enumerate(KINDS)}
+        self.actions = np.asarray([kinds.get(tool_action(doc) or "", -1) for doc in self.docs], dtype=np.int8)
+        self._about_terms = self._about()
+
+    def _about(self) -> dict[str, set[str]]:
+        """Per integration: the words of its name, its description's first sentence and its everyday words."""
+        texts: dict[str, str] = {}
+        for doc in self.docs:
+            if doc.integration not in texts:
+                name = doc.fields.get("integration_name", doc.integration)
+                texts[doc.integration] = f"{name}: {doc.fields.get('about', '')}"
+        return {slug: set(terms(f"{text} {INTEGRATION_WORDS.get(slug, '')}")) for slug, text in texts.items()}
 
     @classmethod
     def from_docs(cls, docs: Sequence[ToolDoc], **kwargs: Any) -> SearchIndex:
@@ -242,15 +265,49 @@ class SearchIndex:
         ]
 
     def _priors(self, query: str) -> Vectors:
-        """Boosts that do not depend on the wording's overlap: a request that names a service ("in jira",
-        "on slak") prefers that service's tools, and curated tools (the integration's flat list, written and
-        reviewed by hand) rank before the rest of the API."""
+        """Boosts that do not depend on the wording's overlap with one tool: a request that names a service
+        ("in jira", "on slak") or uses its nouns prefers that service's tools; curated tools (the integration's
+        flat list, written and reviewed by hand) rank before the rest of the API; a tool doing the action the
+        request asks for ranks before its neighbours on the same object."""
         bonus = np.zeros(len(self.docs), dtype=np.float32)
         named = self.mentioned_integrations(query)
         if named:
             bonus[np.isin(self.integrations, list(named))] += MENTION_BONUS
         bonus[self.curated] += CURATED_BONUS
+        if VOCAB_BONUS:
+            for slug, weight in self.integration_affinity(query).items():
+                bonus[self.integrations == slug] += weight
+        if NAME_BONUS:
+            bonus += np.float32(NAME_BONUS) * self.lexical.name_coverage(query)
+        if ACTION_BONUS or DESTRUCTIVE_PENALTY:
+            asked = query_actions(query)
+            if asked:
+                wanted = [KINDS.index(kind) for kind in asked]
+                bonus[np.isin(self.actions, wanted)] += ACTION_BONUS
+            if DELETE not in asked:
+                bonus[self.actions == KINDS.index(DELETE)] -= DESTRUCTIVE_PENALTY
         return bonus
+
+    def integration_affinity(self, query: str) -> dict[str, float]:
+        """How much a request sounds like each integration (0 to VOCAB_BONUS, the closest one gets it whole):
+        its words found in the integration's description and everyday words, a word only one integration uses
+        counting most."""
+        out: dict[str, float] = {}
+        if self._about_terms:
+            # The request's own words count whole, synonyms and typo fixes at their expansion weight.
+            asked = {term: 1.0 for term in terms(query)}
+            for term, weight in self.lexical.expand(query).items():
+                asked[term] = max(asked.get(term, 0.0), weight)
+            count = len(self._about_terms)
+            spread = {term: sum(1 for words in self._about_terms.values() if term in words) for term in asked}
+            raw = {
+                slug: sum(asked[term] * float(np.log1p(count / spread[term])) for term in asked if term in words)
+                for slug, words in self._about_terms.items()
+            }
+            best = max(raw.values())
+            if best > 0:
+                out = {slug: VOCAB_BONUS * value / best for slug, value in raw.items()}
+        return out
 
     def mentioned_integrations(self, query: str) -> set[str]:
         found: set[str] = set()

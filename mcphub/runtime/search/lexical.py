@@ -101,6 +101,35 @@ STOPWORDS = frozenset(
         "would",
         "could",
         "also",
+        # How requests to an assistant are phrased ("can you please …", "I'd like to …", "how do I …"): the
+        # words around the action, never the action or its object.
+        "how",
+        "like",
+        "d",
+        "m",
+        "ll",
+        "s",
+        "t",
+        "ve",
+        "re",
+        "hey",
+        "hi",
+        "thanks",
+        "help",
+        "now",
+        "right",
+        "again",
+        "yet",
+        "really",
+        "actually",
+        "maybe",
+        "somehow",
+        "quickly",
+        "go",
+        "ahead",
+        "sure",
+        "able",
+        "way",
     ]
 )
 
@@ -196,6 +225,32 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "ci": ("workflow", "run", "check"),
 }
 _SYNONYMS_BY_STEM: dict[str, tuple[str, ...]] = {stem(word): alts for word, alts in SYNONYMS.items()}
+# Two-word verbs read as one word before anything else ("get rid of" is no "get").
+PHRASES: dict[tuple[str, str], str] = {
+    ("get", "rid"): "remove",
+    ("look", "up"): "lookup",
+    ("find", "out"): "find",
+    ("turn", "off"): "disable",
+    ("turn", "on"): "enable",
+    ("switch", "off"): "disable",
+    ("switch", "on"): "enable",
+    ("shut", "down"): "stop",
+    ("sign", "up"): "subscribe",
+}
+
+
+def query_words(query: str) -> list[str]:
+    """A request's words, lower case, two-word verbs joined (see PHRASES)."""
+    words = split_words(query)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        joined = PHRASES.get((words[i], words[i + 1])) if i + 1 < len(words) else None
+        out.append(joined or words[i])
+        i += 2 if joined else 1
+    return out
+
+
 SYNONYM_WEIGHT = 0.4
 TYPO_WEIGHT = 0.7
 
@@ -261,6 +316,20 @@ class LexicalIndex:
                         self._surface[word] = stem(word)
         for term in self.postings:
             self._surface.setdefault(term, term)
+        # Name coverage: per name term, the tools whose name has it and the share of the name it is. A request
+        # that covers a tool's whole name ("list the members" → orgs_list_members) prefers it over a longer-named
+        # neighbour sharing the same words (orgs_list_public_members).
+        name_ids: dict[str, list[int]] = defaultdict(list)
+        name_shares: dict[str, list[float]] = defaultdict(list)
+        for i, doc in enumerate(docs):
+            name_terms = set(terms(doc.tool))
+            for term in name_terms:
+                name_ids[term].append(i)
+                name_shares[term].append(1.0 / len(name_terms))
+        self.name_postings: dict[str, tuple[npt.NDArray[np.int32], Scores]] = {
+            term: (np.asarray(name_ids[term], dtype=np.int32), np.asarray(name_shares[term], dtype=np.float32))
+            for term in name_ids
+        }
         self._near: dict[str, set[str]] = defaultdict(set)
         for word, term in self._surface.items():
             if len(word) >= 4:
@@ -281,7 +350,7 @@ class LexicalIndex:
         """Query terms with their weights: the words themselves, their synonyms, and for a word the catalog
         lacks, its one-edit neighbours."""
         weighted: dict[str, float] = {}
-        for word in split_words(query):
+        for word in query_words(query):
             if word in STOPWORDS and word not in SYNONYMS:
                 continue
             term = stem(word)
@@ -296,6 +365,15 @@ class LexicalIndex:
                 if alt in self.postings:
                     weighted[alt] = max(weighted.get(alt, 0.0), SYNONYM_WEIGHT)
         return weighted
+
+    def name_coverage(self, query: str) -> Scores:
+        """Per tool, the share of its name's words the request uses (synonyms and typo fixes at their weight)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for term, weight in self.expand(query).items():
+            found = self.name_postings.get(term)
+            if found is not None:
+                out[found[0]] += found[1] * np.float32(weight)
+        return out
 
     def scores(self, query: str) -> Scores:
         out = np.zeros(self.size, dtype=np.float32)
