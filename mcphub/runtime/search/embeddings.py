@@ -52,7 +52,7 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     try:
         controller = _blas_controller()
     except ImportError:  # threadpoolctl comes with the `embeddings` extra; without it, the default pool
@@ -212,7 +212,7 @@ class Encoder:
         spin-wait against each other and every other process on the machine (measured: 240 ms of CPU per query
         with the default thread pool on a loaded 2-core machine, 10 ms on one thread)."""
         if len(texts) <= SINGLE_THREAD_TEXTS:
-            with _one_blas_thread():
+            with one_blas_thread():
                 return self._encode(texts, batch_size)
         return self._encode(texts, batch_size)
 

@@ -19,7 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mcphub.runtime.search.documents import PackageDocs, ToolDoc, split_words, text_key
-from mcphub.runtime.search.embeddings import EmbeddingUnavailable, Encoder, Vectors, shared_encoder
+from mcphub.runtime.search.embeddings import (
+    EmbeddingUnavailable,
+    Encoder,
+    Vectors,
+    one_blas_thread,
+    shared_encoder,
+)
 from mcphub.runtime.search.intent import DELETE, KINDS, query_actions, tool_action
 from mcphub.runtime.search.lexical import LexicalIndex, terms
 from mcphub.runtime.search.schema import compact_schema
@@ -155,6 +161,10 @@ class SearchIndex:
         self.docs: list[ToolDoc] = [doc for package in packages for doc in package.docs]
         self.position = {doc.name: i for i, doc in enumerate(self.docs)}
         self.integrations = np.asarray([doc.integration for doc in self.docs], dtype=object)
+        # Per integration, its tools' positions: the integration priors add to these without comparing strings.
+        self._by_integration: dict[str, npt.NDArray[np.intp]] = {
+            slug: np.flatnonzero(self.integrations == slug) for slug in dict.fromkeys(self.integrations.tolist())
+        }
         self.curated = np.asarray([doc.curated for doc in self.docs], dtype=bool)
         self.encoder: Encoder | None = None
         self.vectors: Vectors | None = None
@@ -228,7 +238,9 @@ class SearchIndex:
         cosine = None
         if mode != "lexical":
             assert self.encoder is not None and self.vectors is not None
-            cosine = self.vectors @ self.encoder.encode([query])[0]
+            query_vector = self.encoder.encode([query])[0]
+            with one_blas_thread():  # one matrix-vector product: BLAS threads would only spin (see encode)
+                cosine = self.vectors @ query_vector
         if mode == "lexical":
             assert lexical is not None
             combined = lexical.copy()
@@ -271,12 +283,12 @@ class SearchIndex:
         request asks for ranks before its neighbours on the same object."""
         bonus = np.zeros(len(self.docs), dtype=np.float32)
         named = self.mentioned_integrations(query)
-        if named:
-            bonus[np.isin(self.integrations, list(named))] += MENTION_BONUS
+        for slug in named:
+            bonus[self._by_integration[slug]] += MENTION_BONUS
         bonus[self.curated] += CURATED_BONUS
         if VOCAB_BONUS:
             for slug, weight in self.integration_affinity(query).items():
-                bonus[self.integrations == slug] += weight
+                bonus[self._by_integration[slug]] += weight
         if NAME_BONUS:
             bonus += np.float32(NAME_BONUS) * self.lexical.name_coverage(query)
         if ACTION_BONUS or DESTRUCTIVE_PENALTY:

@@ -330,6 +330,7 @@ class LexicalIndex:
             term: (np.asarray(name_ids[term], dtype=np.int32), np.asarray(name_shares[term], dtype=np.float32))
             for term in name_ids
         }
+        self._expanded: dict[str, dict[str, float]] = {}
         self._near: dict[str, set[str]] = defaultdict(set)
         for word, term in self._surface.items():
             if len(word) >= 4:
@@ -348,7 +349,16 @@ class LexicalIndex:
 
     def expand(self, query: str) -> dict[str, float]:
         """Query terms with their weights: the words themselves, their synonyms, and for a word the catalog
-        lacks, its one-edit neighbours."""
+        lacks, its one-edit neighbours. Cached per request text: one search reads it three times (BM25, name
+        coverage, integration prior). The answer is shared: callers must not change it."""
+        cached = self._expanded.get(query)
+        if cached is None:
+            if len(self._expanded) >= 256:
+                self._expanded.clear()
+            cached = self._expanded[query] = self._expand(query)
+        return cached
+
+    def _expand(self, query: str) -> dict[str, float]:
         weighted: dict[str, float] = {}
         for word in query_words(query):
             if word in STOPWORDS and word not in SYNONYMS:
