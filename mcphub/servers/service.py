@@ -323,8 +323,12 @@ class Servers:
                 options.source = str(scratch / "in" / filename)
                 (scratch / "in" / filename).write_bytes(data)
             elif source.kind == "url":
-                if not re.match(r"^https?://", source.url):
-                    raise InvalidInput(f"{source.url!r} is not an http(s) URL")
+                # A git repository may also be a `file://` path on the hub's machine; the clone allows it only
+                # with private sources allowed (`builder.git.clone_repository`), as it does for `mcphub build`.
+                schemes = r"^(https?|file)://" if source.as_kind == "repo" else r"^https?://"
+                if not re.match(schemes, source.url):
+                    what = "a git URL (https://, or file:// on the hub's machine)" if source.as_kind == "repo" else ""
+                    raise InvalidInput(f"{source.url!r} is not {what or 'an http(s) URL'}")
                 options.source = source.url
                 filename = source.url.rstrip("/").rsplit("/", 1)[-1][:200] or "source"
             else:

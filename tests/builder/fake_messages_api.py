@@ -5,6 +5,9 @@ holds the sha256 of the request body it answers (canonical JSON of model, system
 tools), a readable copy of that request, and the response body, written by hand to match what the real API returns
 for that prompt (a `message` with `usage`). A request with no recording is answered 500 with its sha256, and its
 body is saved under `.cache/llm-unrecorded/` so the missing answer can be written: the fake never guesses.
+
+`aliases` maps addresses that change from run to run (a local site on an ephemeral port) to the stable ones a
+recording was written for: the request is keyed with the alias, and the answer says the real address again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class FakeMessagesApi:
     def __init__(self) -> None:
         self.recordings = load_recordings()
         self.requests: list[dict[str, Any]] = []
+        self.aliases: dict[str, str] = {}  # real address -> the address the recordings name
         self.app = Starlette(routes=[Route("/v1/messages", self.messages, methods=["POST"])])
 
     async def messages(self, request: Request) -> JSONResponse:
@@ -54,7 +58,10 @@ class FakeMessagesApi:
                 {"type": "error", "error": {"type": "authentication_error", "message": "an API key is required"}},
                 status_code=401,
             )
-        body = await request.json()
+        text = (await request.body()).decode()
+        for real, alias in self.aliases.items():
+            text = text.replace(real, alias)
+        body = json.loads(text)
         self.requests.append(body)
         key = request_key(body)
         answer = self.recordings.get(key)
@@ -63,7 +70,10 @@ class FakeMessagesApi:
             (UNRECORDED / f"{key}.request.json").write_text(json.dumps(body, indent=1, ensure_ascii=False))
             message = f"no recording for request {key}; its body is in .cache/llm-unrecorded/{key}.request.json"
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message": message}}, status_code=500)
-        return JSONResponse(answer, headers={"request-id": f"req_fake_{key[:16]}"})
+        reply = json.dumps(answer, ensure_ascii=False)
+        for real, alias in self.aliases.items():
+            reply = reply.replace(alias, real)
+        return JSONResponse(json.loads(reply), headers={"request-id": f"req_fake_{key[:16]}"})
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 Every signed-in user builds their own integrations (private to them until an admin shares one); the pages are a
 face of `mcphub.servers.Servers`, the same service as `/api/v1/servers` and `mcphub servers`:
 
-  /build                          step 1: upload a file (OpenAPI, Postman), an OpenAPI URL or a text (with an LLM);
+  /build                          step 1: upload a file (OpenAPI, Postman), an OpenAPI URL, a docs URL (with an
+                                  LLM), a git repository URL, or a text (with an LLM);
                                   the fetch and analyze stages run, version 1 (a draft) is stored → the review
   /build/<slug>/review            step 2: every operation grouped by tag (search, select all/none, destructive ones
                                   unticked), tool names checked live against the naming rules, descriptions with
@@ -58,7 +59,8 @@ __all__ = ["MAX_UPLOAD_BYTES", "Builder", "schema_routes"]
 
 MAX_SPEC_BYTES = 512 * 1024  # a spec curating a thousand operations is ~200 KB
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an OpenAPI description of a large API (GitHub's is ~10 MB: use its URL)
-TABS = ("file", "url", "text")
+TABS = ("file", "url", "docs", "repo", "text")
+LLM_TABS = ("docs", "text")  # drafted by the LLM: the tab says what to set when none is configured
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 AUTH_CHOICES = ("none", "api_key", "bearer", "basic", "oauth2")
 # What a person does when a stage fails (the error itself says what and where).
@@ -139,7 +141,30 @@ def _web_wording(message: str) -> str:
         message.replace("pass --base-url URL", "fill in “Base URL”")
         .replace("give a base URL (base_url)", "fill in “Base URL”")
         .replace("--kind text", "the Text tab")
+        .replace(
+            "only when private sources are allowed",
+            "only when “Let the build and the tools reach private addresses” is ticked (admins)",
+        )
     )
+
+
+# What a person does when the fetch or analyze stage of a docs or git source fails (the error says what and where).
+TAB_ADVICE = {
+    ("docs", "fetch"): "Check the URL: it must be a page of the API's documentation (HTML or Markdown); the crawl "
+    "stays on that site and under that page's folder, and obeys robots.txt. An address on this machine or a private "
+    "network needs “Let the build and the tools reach private addresses” (admins).",
+    ("docs", "analyze"): "The LLM could not draft the API from these pages: point at the page that lists the "
+    "endpoints (or its reference section), or paste what matters in the Text tab.",
+    ("repo", "fetch"): "Check the URL: an https:// git URL the hub can clone without credentials. A repository on "
+    "this machine (file://) or a private network needs “Let the build and the tools reach private addresses” "
+    "(admins).",
+    ("repo", "analyze"): "Nothing in the repository describes the API: it needs an OpenAPI or Swagger file, or "
+    "FastAPI, Flask, Express, Fastify or NestJS routes (read, never run).",
+}
+
+
+def _advice(tab: str, failed: str) -> str:
+    return TAB_ADVICE.get((tab, failed)) or ADVICE.get(failed, "")
 
 
 def _failed_stage(run: RunInfo | None) -> str:
@@ -196,12 +221,13 @@ class Builder:
             problem=problem,
             tab=tab,
             llm=llm_configured(),
+            needs_llm=tab in LLM_TABS,
             max_upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
             max_upload_bytes=MAX_UPLOAD_BYTES,
             mine=mine,
             stages=stages or [],
             failed=failed,
-            advice=ADVICE.get(failed, ""),
+            advice=_advice(tab, failed),
             kept=kept,
         )
 
@@ -231,6 +257,24 @@ class Builder:
                     request, visitor, status=400, tab=tab, problem="Enter the URL of an OpenAPI description."
                 )
             source = SourceInput("url", url=url, as_kind="openapi")
+        elif tab == "docs":
+            url = str(form.get("url") or "").strip()
+            if not re.match(r"^https?://", url):
+                return await self._form(
+                    request, visitor, status=400, tab=tab, problem="Enter the URL of a page of the API's documentation."
+                )
+            source = SourceInput("url", url=url, as_kind="docs")
+        elif tab == "repo":
+            url = str(form.get("url") or "").strip()
+            if not re.match(r"^(https?|file)://", url):
+                return await self._form(
+                    request,
+                    visitor,
+                    status=400,
+                    tab=tab,
+                    problem="Enter the URL of a git repository (https://…, or file:///… on the hub's machine).",
+                )
+            source = SourceInput("url", url=url, as_kind="repo")
         elif tab == "text":
             # Browsers send a textarea's line breaks as CRLF: the LLM gets the text as it was typed.
             text = str(form.get("text") or "").replace("\r\n", "\n")
@@ -303,7 +347,7 @@ class Builder:
                 guessed=op.guessed,
             )
             groups.setdefault(op.tags[0] if op.tags else "Other operations", []).append(row)
-        auth = draft.auth[0] if draft.auth else {}
+        auth = _picked(draft.auth[0]) if draft.auth else {}
         policy = draft.policy or {}
         spec = yaml.safe_load(draft.spec_yaml) or {}
         max_full = int(spec.get("max_name_length") or DEFAULT_MAX_FULL_LENGTH)
@@ -913,6 +957,22 @@ def _int(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _picked(scheme: dict[str, Any]) -> dict[str, Any]:
+    """A detected scheme (the compiled integration's fields) in the picker's terms (the spec's `auth:` fields)."""
+    flows = scheme.get("flows") or [{}]
+    picked = {
+        "type": scheme.get("type"),
+        "in": scheme.get("location"),
+        "name": scheme.get("param_name"),
+        "prefix": scheme.get("prefix"),
+        "flow": flows[0].get("kind"),
+        "authorization_url": flows[0].get("authorization_url"),
+        "token_url": flows[0].get("token_url"),
+        "scopes": scheme.get("scopes"),
+    }
+    return {key: value for key, value in picked.items() if value}
+
+
 def _auth_from(form: FormData, detected: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     """The auth picker's choice as hub-spec auth entries (None: keep what the source declares)."""
     kind = str(form.get("auth_type") or "")
@@ -939,8 +999,10 @@ def _auth_from(form: FormData, detected: list[dict[str, Any]]) -> list[dict[str,
         scopes = str(form.get("oauth_scopes") or "").split()
         if scopes:
             entry["scopes"] = scopes
-    same = [scheme for scheme in detected if all(scheme.get(k) == v for k, v in entry.items() if k != "label")]
-    return [same[0]] if same else [entry]
+    for scheme in detected:  # the detected scheme, as picked: keep the label its source gave it
+        if scheme.get("label") and all(_picked(scheme).get(k) == v for k, v in entry.items() if k != "label"):
+            entry["label"] = scheme["label"]
+    return [entry]
 
 
 def _policy_from(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
