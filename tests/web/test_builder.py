@@ -396,3 +396,12 @@ async def test_without_an_llm_the_text_tab_says_what_to_set(browser: Browser, ba
         await expect(page.get_by_test_id("no-llm")).to_contain_text("Set ANTHROPIC_API_KEY")
         assert await page.get_by_label("Describe the API").count() == 0
         await check_page(page)
+        # The docs tab too (the LLM drafts from the pages); the git tab needs none.
+        await page.get_by_role("link", name="Docs URL").click()
+        await expect(page.get_by_test_id("no-llm")).to_contain_text("Building from documentation needs an LLM")
+        await expect(page.get_by_test_id("no-llm")).to_contain_text("Set ANTHROPIC_API_KEY")
+        assert await page.get_by_label("URL of the API's documentation").count() == 0
+        await check_page(page)
+        await page.get_by_role("link", name="Git repository").click()
+        await expect(page.get_by_label("Git repository URL")).to_be_visible()
+        assert await page.get_by_test_id("no-llm").count() == 0
