@@ -174,6 +174,12 @@ async def test_a_url_source_is_fetched_under_the_egress_rules(tenancy: Tenancy) 
     assert created.info.slug == "shop" and created.stages[0]["stage"] == "fetch"
     source, data, _pinned = await tenancy.builds.source("shop")
     assert (source.provenance, data) == (f"{base}/openapi.json", document)
+    # A git repository on the hub's machine (file://) is cloned only with private sources allowed; no other
+    # kind of URL source reads a file:// URL.
+    with pytest.raises(InvalidInput, match="local repositories can be cloned only when private sources are allowed"):
+        await servers.create(ada, SourceInput("url", url="file:///srv/repo.git", as_kind="repo"), slug="repo")
+    with pytest.raises(InvalidInput, match="is not an http"):
+        await servers.create(ada, SourceInput("url", url="file:///etc/passwd", as_kind="docs"), slug="docs")
 
 
 @pytest.mark.parametrize("through", ["change feed", "redis"])

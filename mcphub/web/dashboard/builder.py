@@ -34,7 +34,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -60,6 +60,16 @@ __all__ = ["MAX_UPLOAD_BYTES", "Builder", "schema_routes"]
 MAX_SPEC_BYTES = 512 * 1024  # a spec curating a thousand operations is ~200 KB
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # an OpenAPI description of a large API (GitHub's is ~10 MB: use its URL)
 TABS = ("file", "url", "docs", "repo", "text")
+# The tabs that take a URL: what the source is, the schemes accepted, and what to ask for when the URL is not one.
+URL_TABS: dict[str, tuple[Literal["openapi", "docs", "repo"], str, str]] = {
+    "url": ("openapi", r"^https?://", "Enter the URL of an OpenAPI description."),
+    "docs": ("docs", r"^https?://", "Enter the URL of a page of the API's documentation."),
+    "repo": (
+        "repo",
+        r"^(https?|file)://",
+        "Enter the URL of a git repository (https://…, or file:///… on the hub's machine).",
+    ),
+}
 LLM_TABS = ("docs", "text")  # drafted by the LLM: the tab says what to set when none is configured
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 AUTH_CHOICES = ("none", "api_key", "bearer", "basic", "oauth2")
@@ -250,31 +260,12 @@ class Builder:
                 return await self._too_large(request, visitor)
             source = SourceInput("file", data=data, filename=upload.filename)
             kept = str(self._keep(upload.filename, data))
-        elif tab == "url":
+        elif tab in URL_TABS:
+            as_kind, schemes, ask = URL_TABS[tab]
             url = str(form.get("url") or "").strip()
-            if not re.match(r"^https?://", url):
-                return await self._form(
-                    request, visitor, status=400, tab=tab, problem="Enter the URL of an OpenAPI description."
-                )
-            source = SourceInput("url", url=url, as_kind="openapi")
-        elif tab == "docs":
-            url = str(form.get("url") or "").strip()
-            if not re.match(r"^https?://", url):
-                return await self._form(
-                    request, visitor, status=400, tab=tab, problem="Enter the URL of a page of the API's documentation."
-                )
-            source = SourceInput("url", url=url, as_kind="docs")
-        elif tab == "repo":
-            url = str(form.get("url") or "").strip()
-            if not re.match(r"^(https?|file)://", url):
-                return await self._form(
-                    request,
-                    visitor,
-                    status=400,
-                    tab=tab,
-                    problem="Enter the URL of a git repository (https://…, or file:///… on the hub's machine).",
-                )
-            source = SourceInput("url", url=url, as_kind="repo")
+            if not re.match(schemes, url):
+                return await self._form(request, visitor, status=400, tab=tab, problem=ask)
+            source = SourceInput("url", url=url, as_kind=as_kind)
         elif tab == "text":
             # Browsers send a textarea's line breaks as CRLF: the LLM gets the text as it was typed.
             text = str(form.get("text") or "").replace("\r\n", "\n")
