@@ -329,6 +329,10 @@ class Servers:
                 if not re.match(schemes, source.url):
                     what = "a git URL (https://, or file:// on the hub's machine)" if source.as_kind == "repo" else ""
                     raise InvalidInput(f"{source.url!r} is not {what or 'an http(s) URL'}")
+                # Reading the hub machine's disk is an operator's power, not a user's: even where the operator
+                # lets every user reach private addresses, a file:// clone stays with admins.
+                if source.url.startswith("file://") and not user.is_admin:
+                    raise Forbidden("only admins may build from a file:// repository on the hub's machine")
                 options.source = source.url
                 filename = source.url.rstrip("/").rsplit("/", 1)[-1][:200] or "source"
             else:

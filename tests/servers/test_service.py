@@ -158,7 +158,9 @@ def test_a_package_round_trips_through_its_archive_and_nothing_else_is_extracted
     ]
 
 
-async def test_a_url_source_is_fetched_under_the_egress_rules(tenancy: Tenancy) -> None:
+async def test_a_url_source_is_fetched_under_the_egress_rules(
+    tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin, ada, _bob = await _users(tenancy)
     document = json.dumps(shop_openapi("https://shop.example")).encode()
 
@@ -174,10 +176,18 @@ async def test_a_url_source_is_fetched_under_the_egress_rules(tenancy: Tenancy) 
     assert created.info.slug == "shop" and created.stages[0]["stage"] == "fetch"
     source, data, _pinned = await tenancy.builds.source("shop")
     assert (source.provenance, data) == (f"{base}/openapi.json", document)
-    # A git repository on the hub's machine (file://) is cloned only with private sources allowed; no other
-    # kind of URL source reads a file:// URL.
-    with pytest.raises(InvalidInput, match="local repositories can be cloned only when private sources are allowed"):
+    # A git repository on the hub's machine (file://) is an admin's, and cloned only with private sources allowed;
+    # no other kind of URL source reads a file:// URL.
+    with pytest.raises(Forbidden, match="only admins may build from a file:// repository"):
         await servers.create(ada, SourceInput("url", url="file:///srv/repo.git", as_kind="repo"), slug="repo")
+    monkeypatch.setenv("MCPHUB_BUILDS_PRIVATE_NETWORK", "1")  # every user may reach private addresses: still not
+    with pytest.raises(Forbidden, match="only admins may build from a file:// repository"):
+        await servers.create(
+            ada, SourceInput("url", url="file:///srv/repo.git", as_kind="repo"), slug="repo", allow_private=True
+        )
+    monkeypatch.delenv("MCPHUB_BUILDS_PRIVATE_NETWORK")
+    with pytest.raises(InvalidInput, match="local repositories can be cloned only when private sources are allowed"):
+        await servers.create(admin, SourceInput("url", url="file:///srv/repo.git", as_kind="repo"), slug="repo")
     with pytest.raises(InvalidInput, match="is not an http"):
         await servers.create(ada, SourceInput("url", url="file:///etc/passwd", as_kind="docs"), slug="docs")
 
