@@ -255,6 +255,14 @@ class RequestBuilder:
         # Body
         fixed_body = fixed.get(ArgLocation.BODY, {})
         raw_body = self._raw_bodies.get(tool.name)
+        if binding.body_encoding in ("form", "multipart") and isinstance(body, Mapping):
+            # A form body that is one of several shapes is one `body` argument (the compiler binds a union it cannot
+            # flatten exactly that way): its fields are the form's fields.
+            if binding.body_encoding == "form":
+                form = {**body, **(form or {})}
+            else:
+                multipart = {**body, **(multipart or {})}
+            body = None
         if binding.body_encoding == "form" or form:
             styles = {a.wire_name: (a.style, a.explode) for a in binding.args if a.location is ArgLocation.FORM}
             pairs = encode_form(merged(ArgLocation.FORM, form), styles)

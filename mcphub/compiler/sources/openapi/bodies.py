@@ -124,9 +124,15 @@ class Bodies:
         shape = self.ctx.normalizer.object_shape(normal)
         if shape is None:
             o.deps.update(normal.deps)
-            schema = with_description(
-                normal.schema, text_of(holder.get("description")) or text_of(normal.schema.get("description"))
-            )
+            description = text_of(holder.get("description")) or text_of(normal.schema.get("description"))
+            union = "oneOf" if "oneOf" in normal.schema else "anyOf" if "anyOf" in normal.schema else None
+            if union is not None:
+                # A union the flat argument list cannot state exactly (schemas.object_shape): the agent picks a shape.
+                kind = "exactly one" if union == "oneOf" else "at least one"
+                description = (
+                    f"{description} The whole request body: an object matching {kind} of the shapes below.".strip()
+                )
+            schema = with_description(normal.schema, description)
             o.args.append(Arg(ArgLocation.BODY_ROOT, "", schema, required, "body"))
             return
         o.deps.update(shape.deps)
