@@ -838,14 +838,17 @@ def tool_schema_problems(schema: JsonSchema) -> list[str]:
     if schema.get("type") != "object":
         problems.append(f"root type is {schema.get('type')!r}, not 'object'")
     problems.extend(f"root has '{key}'" for key in ("oneOf", "anyOf", "allOf", "$ref") if key in schema)
-    properties = schema.get("properties", {})
-    if isinstance(properties, dict):
-        problems.extend(f"illegal property name {name!r}" for name in properties if not PROPERTY_NAME_RE.match(name))
     defs = schema.get("$defs", {})
     pending: list[Any] = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
+            # Clients apply the property-name rule at every depth, not only to the arguments.
+            properties = node.get("properties")
+            if isinstance(properties, dict) and all(isinstance(sub, dict | bool) for sub in properties.values()):
+                problems.extend(
+                    f"illegal property name {name!r}" for name in properties if not PROPERTY_NAME_RE.match(name)
+                )
             ref = node.get("$ref")
             if isinstance(ref, str) and not (ref.startswith("#/$defs/") and ref[len("#/$defs/") :] in defs):
                 problems.append(f"$ref {ref!r} does not point into the schema's own $defs")
