@@ -103,6 +103,9 @@ class Bodies:
                 normal = self.ctx.normalizer.normalize(swagger_param_schema(p))
                 o.deps.update(normal.deps)
                 schema = with_description(normal.schema, text_of(p.get("description")))
+                if p.get("required") is True and types_of(schema) == ["array"] and not schema.get("minItems"):
+                    # An empty list puts no field in the form, so the required field would be missing.
+                    schema = {**schema, "minItems": 1}
                 arg = Arg(location, wire_name, schema, p.get("required") is True, "body")
                 arg.style, arg.explode = collection_format(p, "formData")
                 if multipart:
