@@ -355,6 +355,10 @@ class SchemaNormalizer:
         variants = schema.get("oneOf") or schema.get("anyOf")
         if variants and "properties" not in schema:
             return self._union_shape(schema, variants, deps)
+        if variants or "not" in schema:
+            # Properties with a constraint beside them (GitHub's `oneOf: [{required: [id]}, {required: [owner, repo,
+            # number]}]`): flat arguments cannot say it, so the body is one argument that keeps it.
+            return None
         types = _types_of(schema)
         if types is not None and "object" not in types:
             return None

@@ -55,6 +55,8 @@ class SourceOperations:
 
     def __init__(self, document: dict[str, Any], credential_params: list[str] | None = None) -> None:
         """`credential_params` (`header:token`, a hub spec's): parameters the runtime replaces with the credential."""
+        if str(document.get("openapi", "")).startswith("3.0"):
+            document = _nullable_unions(document, 0)
         self.document = document
         self._credentials = {tuple(entry.lower().split(":", 1)) for entry in credential_params or () if ":" in entry}
         # API keys the runtime puts in the query string (security schemes are the runtime's business, not checked).
@@ -381,6 +383,43 @@ class SourceOperations:
 
 
 _NONE = object()
+_UNIONS = ("oneOf", "anyOf", "allOf")
+_NULL_ONLY = {"type": "string", "nullable": True, "enum": [None]}
+
+
+def _nullable_unions(node: Any, depth: int) -> Any:
+    """OpenAPI 3.0's `nullable: true` read as its definition says, "adds null to the allowed values", everywhere.
+
+    openapi-core follows the later clarification instead (nullable acts only beside `type`, and an `enum` must
+    list null itself), so it refuses the null such schemas exist to allow: GitHub's project field `value` ("To
+    clear the field, set this to null"), custom property values, `values_editable_by`. The compiler reads them
+    as the definition says (the tool takes null), and so does the check: a nullable union without `type` becomes
+    `anyOf: [<the union>, <null only>]` and a nullable `enum` gets null. Copies only what changes; the document
+    is not modified.
+    """
+    if depth > 200:
+        return node
+    if isinstance(node, list):
+        items = [_nullable_unions(value, depth + 1) if isinstance(value, dict | list) else value for value in node]
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not isinstance(node, dict):
+        return node
+    copy: dict[str, Any] | None = None
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            new = _nullable_unions(value, depth + 1)
+            if new is not value:
+                copy = copy if copy is not None else dict(node)
+                copy[key] = new
+    node = copy if copy is not None else node
+    if node.get("nullable") is True:
+        if "type" not in node and any(key in node for key in _UNIONS):
+            inner = {key: value for key, value in node.items() if key != "nullable"}
+            return {"anyOf": [inner, _NULL_ONLY]}
+        enum = node.get("enum")
+        if isinstance(enum, list) and None not in enum:
+            return {**node, "enum": [*enum, None]}
+    return node
 
 
 def _clean(template: str) -> str:
