@@ -796,7 +796,8 @@ def _union_is_exact(
     clients accept it, and the hub's validation refuses a body that matches no variant before anything is sent.
     """
     if len(shapes) == 1:
-        return True
+        # Unless the lone variant has a constraint of its own (GitHub's nullable Pages body: `anyOf` of required).
+        return not any(key in shapes[0] for key in ("oneOf", "anyOf", "allOf", "not"))
     if one_of:
         return False  # two object variants: some flat value (at least `{}` or one with both variants' fields) fits both or neither
     for shape in shapes:

@@ -143,6 +143,14 @@ class Bodies:
             o.notes.append(f"Request body: {shape.description}")
         required_props = set(shape.required) if required else set()
         for prop, schema in shape.properties.items():
+            if (
+                location is not ArgLocation.BODY
+                and prop in required_props
+                and types_of(schema) == ["array"]
+                and not schema.get("minItems")
+            ):
+                # An empty list puts no field in a form (Stripe's `line_items`), so the required field would be missing.
+                schema = {**schema, "minItems": 1}
             arg = Arg(location, prop, schema, prop in required_props, "body")
             arg.with_body = not required and prop in shape.required
             enc = encoding.get(prop) if isinstance(encoding.get(prop), dict) else None

@@ -148,6 +148,9 @@ def _no_empty_text(schema: JsonSchema) -> JsonSchema:
     """A string schema (or each string branch of a union: GitHub's `affects`, a string or a list) without ``."""
     if types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
         return {**schema, "minLength": 1}
+    items = schema.get("items")
+    if types_of(schema) == ["array"] and isinstance(items, dict) and types_of(items) == ["string"]:
+        return {**schema, "items": _no_empty_text(items)}  # `fields=` of an exploded [""] is an empty value too
     for key in ("oneOf", "anyOf"):
         branches = schema.get(key)
         if isinstance(branches, list):
