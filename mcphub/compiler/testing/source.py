@@ -251,10 +251,15 @@ class SourceOperations:
             except (TypeError, KeyError, AttributeError, IndexError) as exc:
                 # openapi-core's own reader failing (its multipart/related decoder indexes bytes by name).
                 return Checked(problems, [*unchecked, f"a part openapi-core failed to read ({type(exc).__name__})"])
+        nested_query = _nested_keys(query.keys())
+        nested_body: set[str] = set()
+        if request.content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded" and received.body:
+            nested_body = _nested_keys(name for name, _ in _query_pairs(received.body.decode("latin-1")))
         for error in errors:
             # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
             # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
-            (unchecked if _unreadable(error) else problems).append(_describe(error))
+            misread = _misread(error, nested_query, nested_body)
+            (unchecked if _unreadable(error) or misread else problems).append(_describe(error))
         return Checked(problems, unchecked)
 
     def _query_shape(self, method: str, template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
@@ -497,6 +502,33 @@ def _unreadable(error: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def _nested_keys(keys: Any) -> set[str]:
+    """The parameters sent as nested brackets (`a[b][c]`, `a[b][]`, `a[0][b]`): Stripe's encoding of nested objects."""
+    return {key.partition("[")[0] for key in keys if key.count("[") >= 2}
+
+
+def _misread(error: BaseException, nested_query: set[str], nested_body: set[str]) -> bool:
+    """An error about a value sent as nested brackets, which openapi-core decodes one level deep only.
+
+    It reads `default_price_data[recurring][interval]=day` as `recurring[interval]` → "day" and then fails to cast
+    "day" to an object, so its verdict on such a value says nothing about the request: not checked, like the
+    deepObject values it cannot read at all (`_unreadable`). An error about any other field still fails the tool.
+    """
+    text = str(error)
+    if nested_body and text.startswith(("Request body validation error", "Request body deserialize error")):
+        causes: list[BaseException] = []
+        cause = error.__cause__ or error.__context__
+        while cause is not None and len(causes) < 8:
+            causes.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        if any("Failed to cast value" in str(c) for c in causes):
+            return True
+        paths = [list(e.absolute_path) for c in causes for e in getattr(c, "schema_errors", ())]
+        return bool(paths) and all(path and path[0] in nested_body for path in paths)
+    match = re.match(r"(?:Invalid query parameter|Query parameter error): ([^:]+)(?::|$)", text)
+    return match is not None and match.group(1).strip() in nested_query
 
 
 def _describe(error: BaseException) -> str:
