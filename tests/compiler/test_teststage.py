@@ -221,21 +221,13 @@ def test_builtin_packages_pass_the_stage(slug: str) -> None:
 
 
 def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(tmp_path: Path) -> None:
-    # A body that is one of two shapes, each with its own required field: the compiler cannot express the choice
-    # yet (issue 13), so the tool may send neither field and the stage catches the invalid request.
+    # A body whose description contradicts itself (Jira's security-level members: it requires a field its
+    # `additionalProperties: false` forbids): no request can be valid, and the stage says so.
     either = {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["ids"],
-                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
-            },
-            {
-                "type": "object",
-                "required": ["names"],
-                "properties": {"names": {"type": "array", "items": {"type": "string"}}},
-            },
-        ]
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["ids"],
+        "properties": {"names": {"type": "array", "items": {"type": "string"}}},
     }
     description = {
         "openapi": "3.0.3",
@@ -373,3 +365,96 @@ def test_swagger_2_requests_are_checked_against_the_descriptions_openapi_3_form(
     (tool,) = report["tools"]
     assert tool["failure"]["cause"] == "request-invalid"
     assert tool["failure"]["request"].startswith("GET /v1/items?")
+
+
+WIRE: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Wire", "version": "1"},
+    "servers": [{"url": "https://wire.example"}],
+    "paths": {
+        "/recipes": {
+            "post": {
+                "operationId": "create_recipe",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["Wine Pairing"],
+                                "properties": {
+                                    "Wine Pairing": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["Pairing Text"],
+                                        "properties": {"Pairing Text": {"type": "string"}},
+                                    },
+                                    "steps": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "additionalProperties": False,
+                                            "required": ["@odata.type"],
+                                            "properties": {"@odata.type": {"type": "string", "enum": ["#step"]}},
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": OK,
+            }
+        },
+        "/items/add": {
+            "post": {
+                "operationId": "add_item",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "owner": {"type": "string"},
+                                    "number": {"type": "integer"},
+                                    "value": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "number"}]},
+                                },
+                                "oneOf": [{"required": ["id"]}, {"required": ["owner", "number"]}],
+                            }
+                        }
+                    },
+                },
+                "responses": OK,
+            }
+        },
+    },
+}
+
+
+def test_nested_names_and_union_bodies_pass_the_stage_and_a_wrong_wire_map_fails(tmp_path: Path) -> None:
+    path = tmp_path / "wire.json"
+    path.write_text(json.dumps(WIRE))
+    code, report = _run(str(path), "--examples", "25")
+    assert code == 0, report
+    assert report["counts"] == {"passed": 2, "failed": 0, "skipped": 0}
+    assert all(tool["note"] is None for tool in report["tools"])  # every request checked in full
+
+    out = tmp_path / "generated"
+    assert CliRunner().invoke(main, ["compile", str(path), "--out", str(out)]).exit_code == 0
+    manifest = out / "wire" / "manifest.json"
+    integration = Integration.from_manifest(manifest.read_bytes())
+    binding = integration.tool("create_recipe").http
+    assert binding is not None
+    pairing = next(arg for arg in binding.args if arg.wire_name == "Wine Pairing")
+    assert pairing.name == "Wine_Pairing" and pairing.wire_names == {"rename": {"Pairing_Text": "Pairing Text"}}
+    pairing.wire_names = None  # as a runtime that ignored the map would send: `Pairing_Text`
+    manifest.write_text(integration.to_manifest())
+    code, report = _run("wire", "--out", str(out), "--specs", str(tmp_path), "--tool", "create_recipe")
+    assert code == 1
+    (tool,) = report["tools"]
+    assert tool["failure"]["cause"] == "request-invalid"
+    assert '"Pairing_Text"' in tool["failure"]["request"]
