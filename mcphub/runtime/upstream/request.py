@@ -324,6 +324,17 @@ class RequestBuilder:
                         body.setdefault(key, value)
             if has_root:
                 payload: Any = body
+                if (
+                    body is None
+                    and binding.body_required
+                    and any(a.location is ArgLocation.BODY_ROOT and a.required for a in binding.args)
+                ):
+                    # A required whole-body argument can only be None when the caller gave null (validation refuses
+                    # it left out), and a nullable body (GitHub's Pages site) takes it: `null` goes, not `{}`.
+                    prepared.content = b"null"
+                    out_headers.setdefault("Content-Type", "application/json")
+                    out_headers.setdefault("Accept", binding.response_content_type or "application/json, */*;q=0.5")
+                    return prepared
             elif isinstance(body, Mapping):
                 # None means "not given" (generated functions default every optional argument to it), except for a
                 # required property, where it can only be the caller's explicit null (a nullable field).
