@@ -4925,6 +4925,34 @@ async def get_alternative_issue_types(call: Call, *, id: str) -> ToolOutput:
     return await call.http(path={"id": id})
 
 
+@registry.tool("create_issue_type_avatar")
+async def create_issue_type_avatar(
+    call: Call, *, id: str, size: int, body: Any, x: int | None = None, y: int | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/issuetype/{id}/avatar2
+
+    Load issue type avatar.
+
+    Loads an avatar for the issue type.
+
+    Specify the avatar's local file location in the body of the request. Also, include the following headers:
+
+     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
+     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
+
+    For example:
+    `curl --request POST \\ --user email@example.com:<api_token> \\ --header 'X-Atlassian-Token: no-check' \\ --header 'Content-Type: image/< image_type>' \\ --data-binary "<@/path/to/file/with/your/avatar>" \\ --url 'https://your-domain.atlassian.net/rest/api/3/issuetype/{issueTypeId}'This`
+
+    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
+
+    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
+
+    After creating the avatar, use [ Update issue type](#api-rest-api-3-issuetype-id-put) to set it as the issue type's displayed avatar. …
+
+    Returns an `Avatar` object: Returned if the request is successful."""
+    return await call.http(path={"id": id}, query={"x": x, "y": y, "size": size}, body=body)
+
+
 @registry.tool("get_issue_type_property_keys")
 async def get_issue_type_property_keys(call: Call, *, issue_type_id: str) -> ToolOutput:
     """GET /rest/api/3/issuetype/{issueTypeId}/properties
@@ -6461,6 +6489,28 @@ async def create_project(
     )
 
 
+@registry.tool("get_recent")
+async def get_recent(
+    call: Call, *, expand: str | None = None, properties: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/recent
+
+    Get recent projects.
+
+    Returns a list of up to 20 projects recently viewed by the user that are still visible to the user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Projects are returned only where the user has one of:
+
+     *  *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `Project` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "properties": properties})
+
+
 @registry.tool("get_all_project_types")
 async def get_all_project_types(call: Call) -> ToolOutput:
     """GET /rest/api/3/project/type
@@ -6627,6 +6677,50 @@ async def delete_project_avatar(call: Call, *, project_id_or_key: str, id: int) 
 
     Returns no content on success."""
     return await call.http(path={"projectIdOrKey": project_id_or_key, "id": id})
+
+
+@registry.tool("create_project_avatar")
+async def create_project_avatar(
+    call: Call,
+    *,
+    project_id_or_key: str,
+    body: Any,
+    x: int | None = None,
+    y: int | None = None,
+    size: int | None = None,
+) -> ToolOutput:
+    """POST /rest/api/3/project/{projectIdOrKey}/avatar2
+
+    Load project avatar.
+
+    Loads an avatar for a project.
+
+    Specify the avatar's local file location in the body of the request. Also, include the following headers:
+
+     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
+     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
+
+    For example:
+    `curl --request POST `
+
+    `--user email@example.com:<api_token> `
+
+    `--header 'X-Atlassian-Token: no-check' `
+
+    `--header 'Content-Type: image/< image_type>' `
+
+    `--data-binary "<@/path/to/file/with/your/avatar>" `
+
+    `--url 'https://your-domain.atlassian.net/rest/api/3/project/{projectIdOrKey}/avatar2'`
+
+    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
+
+    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
+
+    After creating the avatar use [Set project avatar](#api-rest-api-3-project-projectIdOrKey-avatar-put) to set it as the project's displayed avatar. …
+
+    Returns an `Avatar` object: Returned if the request is successful."""
+    return await call.http(path={"projectIdOrKey": project_id_or_key}, query={"x": x, "y": y, "size": size}, body=body)
 
 
 @registry.tool("get_all_project_avatars")
@@ -8292,6 +8386,44 @@ async def get_avatars(call: Call, *, type: str, entity_id: str) -> ToolOutput:
 
     Returns an `Avatars` object: Returned if the request is successful."""
     return await call.http(path={"type": type, "entityId": entity_id})
+
+
+@registry.tool("store_avatar")
+async def store_avatar(
+    call: Call, *, type: str, entity_id: str, size: int, body: Any, x: int | None = None, y: int | None = None
+) -> ToolOutput:
+    """POST /rest/api/3/universal_avatar/type/{type}/owner/{entityId}
+
+    Load avatar.
+
+    Loads a custom avatar for a project or issue type.
+
+    Specify the avatar's local file location in the body of the request. Also, include the following headers:
+
+     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
+     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
+
+    For example:
+    `curl --request POST `
+
+    `--user email@example.com:<api_token> `
+
+    `--header 'X-Atlassian-Token: no-check' `
+
+    `--header 'Content-Type: image/< image_type>' `
+
+    `--data-binary "<@/path/to/file/with/your/avatar>" `
+
+    `--url 'https://your-domain.atlassian.net/rest/api/3/universal_avatar/type/{type}/owner/{entityId}'`
+
+    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
+
+    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
+
+    After creating the avatar use: …
+
+    Returns an `Avatar` object: Returned if the request is successful."""
+    return await call.http(path={"type": type, "entityId": entity_id}, query={"x": x, "y": y, "size": size}, body=body)
 
 
 @registry.tool("delete_avatar")
@@ -10350,6 +10482,58 @@ async def dynamic_modules_resource_register_post(call: Call, *, modules: list[di
 
     Returns: Returned if the request is successful."""
     return await call.http(body={"modules": modules})
+
+
+@registry.tool("app_issue_field_value_update_resource_phfw")
+async def app_issue_field_value_update_resource_phfw(
+    call: Call, *, atlassian_transfer_id: str, update_value_list: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/field
+
+    Bulk update custom field value.
+
+    Updates the value of a custom field added by Connect apps on one or more issues.
+    The values of up to 200 custom fields can be updated.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, body={"updateValueList": update_value_list}
+    )
+
+
+@registry.tool("migration_resource_update_entity_odud")
+async def migration_resource_update_entity_odud(
+    call: Call, *, atlassian_transfer_id: str, entity_type: str, body: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/properties/{entityType}
+
+    Bulk update entity properties.
+
+    Updates the values of multiple entity properties for an object, up to 50 updates per request. This operation is for use by Connect apps during app migration.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, path={"entityType": entity_type}, body=body
+    )
+
+
+@registry.tool("migration_resource_wf_rule_search_post")
+async def migration_resource_wf_rule_search_post(
+    call: Call, *, atlassian_transfer_id: str, rule_ids: list[str], workflow_entity_id: str, expand: str | None = None
+) -> ToolOutput:
+    """POST /rest/atlassian-connect/1/migration/workflow/rule/search
+
+    Get workflow transition rule configurations.
+
+    Returns configurations for workflow transition rules migrated from server to cloud and owned by the calling Connect app.
+
+    Returns a `WorkflowRulesSearchDetails` object: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id},
+        body={"expand": expand, "ruleIds": rule_ids, "workflowEntityId": workflow_entity_id},
+    )
 
 
 @registry.tool("get_all_boards")
