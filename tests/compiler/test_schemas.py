@@ -303,3 +303,24 @@ def test_compact_cuts_depth_and_inlines_defs() -> None:
     instance = {"node": {"wide": {"f1": {"x": 1}}, "next": {"next": {"wide": {}}}}}
     assert Draft202012Validator(schema).is_valid(instance)
     assert Draft202012Validator(compacted).is_valid(instance)
+
+
+def test_the_schema_check_applies_the_property_name_rule_at_every_depth() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "recipe": {"type": "object", "properties": {"Wine Pairing": {"type": "string"}}},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {"@odata.type": {"type": "string"}}}},
+        },
+        "$defs": {"Node": {"type": "object", "properties": {"a b": {"type": "string"}}}},
+    }
+    problems = tool_schema_problems(schema)
+    assert sorted(p for p in problems if p.startswith("illegal")) == [
+        "illegal property name '@odata.type'",
+        "illegal property name 'Wine Pairing'",
+        "illegal property name 'a b'",
+    ]
+    # Data that merely looks like a schema (an example holding a `properties` key) is not judged.
+    assert (
+        tool_schema_problems({"type": "object", "properties": {"x": {"examples": [{"properties": {"a b": 1}}]}}}) == []
+    )
