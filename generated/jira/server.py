@@ -4925,34 +4925,6 @@ async def get_alternative_issue_types(call: Call, *, id: str) -> ToolOutput:
     return await call.http(path={"id": id})
 
 
-@registry.tool("create_issue_type_avatar")
-async def create_issue_type_avatar(
-    call: Call, *, id: str, size: int, body: Any, x: int | None = None, y: int | None = None
-) -> ToolOutput:
-    """POST /rest/api/3/issuetype/{id}/avatar2
-
-    Load issue type avatar.
-
-    Loads an avatar for the issue type.
-
-    Specify the avatar's local file location in the body of the request. Also, include the following headers:
-
-     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
-     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
-
-    For example:
-    `curl --request POST \\ --user email@example.com:<api_token> \\ --header 'X-Atlassian-Token: no-check' \\ --header 'Content-Type: image/< image_type>' \\ --data-binary "<@/path/to/file/with/your/avatar>" \\ --url 'https://your-domain.atlassian.net/rest/api/3/issuetype/{issueTypeId}'This`
-
-    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
-
-    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
-
-    After creating the avatar, use [ Update issue type](#api-rest-api-3-issuetype-id-put) to set it as the issue type's displayed avatar. …
-
-    Returns an `Avatar` object: Returned if the request is successful."""
-    return await call.http(path={"id": id}, query={"x": x, "y": y, "size": size}, body=body)
-
-
 @registry.tool("get_issue_type_property_keys")
 async def get_issue_type_property_keys(call: Call, *, issue_type_id: str) -> ToolOutput:
     """GET /rest/api/3/issuetype/{issueTypeId}/properties
@@ -6679,50 +6651,6 @@ async def delete_project_avatar(call: Call, *, project_id_or_key: str, id: int) 
     return await call.http(path={"projectIdOrKey": project_id_or_key, "id": id})
 
 
-@registry.tool("create_project_avatar")
-async def create_project_avatar(
-    call: Call,
-    *,
-    project_id_or_key: str,
-    body: Any,
-    x: int | None = None,
-    y: int | None = None,
-    size: int | None = None,
-) -> ToolOutput:
-    """POST /rest/api/3/project/{projectIdOrKey}/avatar2
-
-    Load project avatar.
-
-    Loads an avatar for a project.
-
-    Specify the avatar's local file location in the body of the request. Also, include the following headers:
-
-     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
-     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
-
-    For example:
-    `curl --request POST `
-
-    `--user email@example.com:<api_token> `
-
-    `--header 'X-Atlassian-Token: no-check' `
-
-    `--header 'Content-Type: image/< image_type>' `
-
-    `--data-binary "<@/path/to/file/with/your/avatar>" `
-
-    `--url 'https://your-domain.atlassian.net/rest/api/3/project/{projectIdOrKey}/avatar2'`
-
-    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
-
-    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
-
-    After creating the avatar use [Set project avatar](#api-rest-api-3-project-projectIdOrKey-avatar-put) to set it as the project's displayed avatar. …
-
-    Returns an `Avatar` object: Returned if the request is successful."""
-    return await call.http(path={"projectIdOrKey": project_id_or_key}, query={"x": x, "y": y, "size": size}, body=body)
-
-
 @registry.tool("get_all_project_avatars")
 async def get_all_project_avatars(call: Call, *, project_id_or_key: str) -> ToolOutput:
     """GET /rest/api/3/project/{projectIdOrKey}/avatars
@@ -8386,44 +8314,6 @@ async def get_avatars(call: Call, *, type: str, entity_id: str) -> ToolOutput:
 
     Returns an `Avatars` object: Returned if the request is successful."""
     return await call.http(path={"type": type, "entityId": entity_id})
-
-
-@registry.tool("store_avatar")
-async def store_avatar(
-    call: Call, *, type: str, entity_id: str, size: int, body: Any, x: int | None = None, y: int | None = None
-) -> ToolOutput:
-    """POST /rest/api/3/universal_avatar/type/{type}/owner/{entityId}
-
-    Load avatar.
-
-    Loads a custom avatar for a project or issue type.
-
-    Specify the avatar's local file location in the body of the request. Also, include the following headers:
-
-     *  `X-Atlassian-Token: no-check` To prevent XSRF protection blocking the request, for more information see [Special Headers](#special-request-headers).
-     *  `Content-Type: image/image type` Valid image types are JPEG, GIF, or PNG.
-
-    For example:
-    `curl --request POST `
-
-    `--user email@example.com:<api_token> `
-
-    `--header 'X-Atlassian-Token: no-check' `
-
-    `--header 'Content-Type: image/< image_type>' `
-
-    `--data-binary "<@/path/to/file/with/your/avatar>" `
-
-    `--url 'https://your-domain.atlassian.net/rest/api/3/universal_avatar/type/{type}/owner/{entityId}'`
-
-    The avatar is cropped to a square. If no crop parameters are specified, the square originates at the top left of the image. The length of the square's sides is set to the smaller of the height or width of the image.
-
-    The cropped image is then used to create avatars of 16x16, 24x24, 32x32, and 48x48 in size.
-
-    After creating the avatar use: …
-
-    Returns an `Avatar` object: Returned if the request is successful."""
-    return await call.http(path={"type": type, "entityId": entity_id}, query={"x": x, "y": y, "size": size}, body=body)
 
 
 @registry.tool("delete_avatar")
