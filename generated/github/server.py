@@ -809,6 +809,64 @@ async def meta_root(call: Call) -> ToolOutput:
     return await call.http()
 
 
+@registry.tool("security_advisories_list_global")
+async def security_advisories_list_global(
+    call: Call,
+    *,
+    ghsa_id: str | None = None,
+    type: str | None = None,
+    cve_id: str | None = None,
+    ecosystem: str | None = None,
+    severity: str | None = None,
+    cwes: Any = None,
+    is_withdrawn: bool | None = None,
+    affects: Any = None,
+    published: str | None = None,
+    updated: str | None = None,
+    modified: str | None = None,
+    epss_percentage: str | None = None,
+    epss_percentile: str | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    direction: str | None = None,
+    per_page: int | None = None,
+    sort: str | None = None,
+) -> ToolOutput:
+    """GET /advisories
+
+    List global security advisories.
+
+    Lists all global security advisories that match the specified parameters. If no other parameters are defined, the request will return only GitHub-reviewed advisories that are not malware.
+
+    By default, all responses will exclude advisories for malware, because malware are not standard vulnerabilities. To list advisories for malware, you must include the `type` parameter in your request, with the value `malware`. For more information about the different types of security advisories, see "[About the GitHub Advisory database](https://docs.github.com/code-security/security-advisories/global-security-advisories/about-the-github-advisory-database#about-types-of-security-advisories)."
+
+    Returns a list of `global-advisory` objects.
+
+    Docs: https://docs.github.com/rest/security-advisories/global-advisories#list-global-security-advisories"""
+    return await call.http(
+        query={
+            "ghsa_id": ghsa_id,
+            "type": type,
+            "cve_id": cve_id,
+            "ecosystem": ecosystem,
+            "severity": severity,
+            "cwes": cwes,
+            "is_withdrawn": is_withdrawn,
+            "affects": affects,
+            "published": published,
+            "updated": updated,
+            "modified": modified,
+            "epss_percentage": epss_percentage,
+            "epss_percentile": epss_percentile,
+            "before": before,
+            "after": after,
+            "direction": direction,
+            "per_page": per_page,
+            "sort": sort,
+        }
+    )
+
+
 @registry.tool("security_advisories_get_global_advisory")
 async def security_advisories_get_global_advisory(call: Call, *, ghsa_id: str) -> ToolOutput:
     """GET /advisories/{ghsa_id}
@@ -5722,6 +5780,18 @@ async def orgs_list_attestations_bulk(
     )
 
 
+@registry.tool("orgs_delete_attestations_bulk")
+async def orgs_delete_attestations_bulk(call: Call, *, org: str, body: dict[str, Any]) -> ToolOutput:
+    """POST /orgs/{org}/attestations/delete-request
+
+    Delete attestations in bulk.
+
+    Delete artifact attestations in bulk by either subject digests or unique ID.
+
+    Docs: https://docs.github.com/rest/orgs/attestations#delete-attestations-in-bulk"""
+    return await call.http(path={"org": org}, body=body)
+
+
 @registry.tool("orgs_list_attestation_repositories")
 async def orgs_list_attestation_repositories(
     call: Call,
@@ -5850,6 +5920,25 @@ async def campaigns_list_org_campaigns(
         path={"org": org},
         query={"page": page, "per_page": per_page, "direction": direction, "state": state, "sort": sort},
     )
+
+
+@registry.tool("campaigns_create_campaign")
+async def campaigns_create_campaign(call: Call, *, org: str, body: dict[str, Any]) -> ToolOutput:
+    """POST /orgs/{org}/campaigns
+
+    Create a campaign for an organization.
+
+    The authenticated user must be an owner or security manager for the organization to use this endpoint.
+
+    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint.
+
+    Fine-grained tokens must have the "Code scanning alerts" repository permissions (read) on all repositories included
+    in the campaign.
+
+    Returns a `campaign-summary` object.
+
+    Docs: https://docs.github.com/rest/campaigns/campaigns#create-a-campaign-for-an-organization"""
+    return await call.http(path={"org": org}, body=body)
 
 
 @registry.tool("campaigns_get_campaign_summary")
@@ -9374,6 +9463,18 @@ async def projects_list_fields_for_org(
     )
 
 
+@registry.tool("projects_add_field_for_org")
+async def projects_add_field_for_org(call: Call, *, project_number: int, org: str, body: Any) -> ToolOutput:
+    """POST /orgs/{org}/projectsV2/{project_number}/fields
+
+    Add a field to an organization-owned project.
+
+    Returns a `projects-v2-field` object: Response for adding a field to an organization-owned project.
+
+    Docs: https://docs.github.com/rest/projects/fields#add-a-field-to-an-organization-owned-project"""
+    return await call.http(path={"project_number": project_number, "org": org}, body=body)
+
+
 @registry.tool("projects_get_field_for_org")
 async def projects_get_field_for_org(call: Call, *, project_number: int, field_id: int, org: str) -> ToolOutput:
     """GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}
@@ -9412,6 +9513,56 @@ async def projects_list_items_for_org(
     return await call.http(
         path={"project_number": project_number, "org": org},
         query={"q": q, "fields": fields, "before": before, "after": after, "per_page": per_page},
+    )
+
+
+@registry.tool("projects_add_item_for_org")
+async def projects_add_item_for_org(call: Call, *, org: str, project_number: int, body: dict[str, Any]) -> ToolOutput:
+    """POST /orgs/{org}/projectsV2/{project_number}/items
+
+    Add item to organization owned project.
+
+    Add an issue or pull request item to the specified organization owned project.
+
+    Returns a `projects-v2-item-simple` object.
+
+    Docs: https://docs.github.com/rest/projects/items#add-item-to-organization-owned-project"""
+    return await call.http(path={"org": org, "project_number": project_number}, body=body)
+
+
+@registry.tool("projects_get_org_item")
+async def projects_get_org_item(
+    call: Call, *, project_number: int, org: str, item_id: int, fields: Any = None
+) -> ToolOutput:
+    """GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}
+
+    Get an item for an organization owned project.
+
+    Get a specific item from an organization-owned project.
+
+    Returns a `projects-v2-item-with-content` object.
+
+    Docs: https://docs.github.com/rest/projects/items#get-an-item-for-an-organization-owned-project"""
+    return await call.http(
+        path={"project_number": project_number, "org": org, "item_id": item_id}, query={"fields": fields}
+    )
+
+
+@registry.tool("projects_update_item_for_org")
+async def projects_update_item_for_org(
+    call: Call, *, project_number: int, org: str, item_id: int, fields: list[dict[str, Any]]
+) -> ToolOutput:
+    """PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}
+
+    Update project item for organization.
+
+    Update a specific item in an organization-owned project.
+
+    Returns a `projects-v2-item-with-content` object.
+
+    Docs: https://docs.github.com/rest/projects/items#update-project-item-for-organization"""
+    return await call.http(
+        path={"project_number": project_number, "org": org, "item_id": item_id}, body={"fields": fields}
     )
 
 
@@ -9494,6 +9645,28 @@ async def orgs_custom_props_repos_get_org_defs(call: Call, *, org: str) -> ToolO
     return await call.http(path={"org": org})
 
 
+@registry.tool("orgs_custom_props_repos_create_e7mt")
+async def orgs_custom_props_repos_create_e7mt(call: Call, *, org: str, properties: list[dict[str, Any]]) -> ToolOutput:
+    """PATCH /orgs/{org}/properties/schema
+
+    Create or update custom properties for an organization.
+
+    Creates new or updates existing custom properties defined for an organization in a batch.
+
+    If the property already exists, the existing property will be replaced with the new values.
+    Missing optional values will fall back to default values, previous values will be overwritten.
+    E.g. if a property exists with `values_editable_by: org_and_repo_actors` and it's updated without specifying `values_editable_by`, it will be updated to default value `org_actors`.
+
+    To use this endpoint, the authenticated user must be one of:
+      - An administrator for the organization.
+      - A user, or a user on a team, with the fine-grained permission of `custom_properties_org_definitions_manager` in the organization.
+
+    Returns a list of `custom-property` objects.
+
+    Docs: https://docs.github.com/rest/orgs/custom-properties#create-or-update-custom-properties-for-an-organization"""
+    return await call.http(path={"org": org}, body={"properties": properties})
+
+
 @registry.tool("orgs_custom_props_repos_get_org_def")
 async def orgs_custom_props_repos_get_org_def(call: Call, *, org: str, custom_property_name: str) -> ToolOutput:
     """GET /orgs/{org}/properties/schema/{custom_property_name}
@@ -9567,6 +9740,31 @@ async def orgs_custom_props_repos_get_org_values(
     return await call.http(
         path={"org": org}, query={"per_page": per_page, "page": page, "repository_query": repository_query}
     )
+
+
+@registry.tool("orgs_custom_props_repos_create_ru7j")
+async def orgs_custom_props_repos_create_ru7j(
+    call: Call, *, org: str, repository_names: list[str], properties: list[dict[str, Any]]
+) -> ToolOutput:
+    """PATCH /orgs/{org}/properties/values
+
+    Create or update custom property values for organization repositories.
+
+    Create new or update existing custom property values for repositories in a batch that belong to an organization.
+    Each target repository will have its custom property values updated to match the values provided in the request.
+
+    A maximum of 30 repositories can be updated in a single request.
+
+    Using a value of `null` for a custom property will remove or 'unset' the property value from the repository.
+
+    To use this endpoint, the authenticated user must be one of:
+      - An administrator for the organization.
+      - A user, or a user on a team, with the fine-grained permission of `custom_properties_org_values_editor` in the organization.
+
+    Returns no content on success.
+
+    Docs: https://docs.github.com/rest/orgs/custom-properties#create-or-update-custom-property-values-for-organization-repositories"""
+    return await call.http(path={"org": org}, body={"repository_names": repository_names, "properties": properties})
 
 
 @registry.tool("orgs_list_public_members")
@@ -9921,6 +10119,22 @@ async def secret_scanning_bulk_create_org_htkg(call: Call, *, org: str, patterns
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-organization-custom-patterns"""
     return await call.http(path={"org": org}, body={"patterns": patterns})
+
+
+@registry.tool("secret_scanning_update_org_custom_6lpf")
+async def secret_scanning_update_org_custom_6lpf(call: Call, *, org: str, pattern_id: int, body: Any) -> ToolOutput:
+    """PATCH /orgs/{org}/secret-scanning/custom-patterns/{pattern_id}
+
+    Update an organization custom pattern.
+
+    Updates a secret scanning custom pattern for an organization.
+
+    Personal access tokens (classic) need the `write:org` scope to use this endpoint.
+
+    Returns a `secret-scanning-custom-pattern` object: Pattern updated successfully.
+
+    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#update-an-organization-custom-pattern"""
+    return await call.http(path={"org": org, "pattern_id": pattern_id}, body=body)
 
 
 @registry.tool("secret_scanning_list_org_pattern_configs")
@@ -11809,6 +12023,27 @@ async def actions_list_concurrency_groups_wf_run(
     )
 
 
+@registry.tool("actions_review_custom_gates_for_run")
+async def actions_review_custom_gates_for_run(
+    call: Call, *, owner: str, repo: str, run_id: int, body: Any
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule
+
+    Review custom deployment protection rules for a workflow run.
+
+    Approve or reject custom deployment protection rules provided by a GitHub App for a workflow run. For more information, see "[Using environments for deployment](https://docs.github.com/actions/deployment/targeting-different-environments/using-environments-for-deployment)."
+
+    > [!NOTE]
+    > GitHub Apps can only review their own custom deployment protection rules. To approve or reject pending deployments that are waiting for review from a specific person or team, see [`POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments`](/rest/actions/workflow-runs#review-pending-deployments-for-a-workflow-run).
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint with a private repository.
+
+    Returns no content on success.
+
+    Docs: https://docs.github.com/rest/actions/workflow-runs#review-custom-deployment-protection-rules-for-a-workflow-run"""
+    return await call.http(path={"owner": owner, "repo": repo, "run_id": run_id}, body=body)
+
+
 @registry.tool("actions_force_cancel_workflow_run")
 async def actions_force_cancel_workflow_run(call: Call, *, owner: str, repo: str, run_id: int) -> ToolOutput:
     """POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel
@@ -13263,6 +13498,25 @@ async def checks_get(call: Call, *, owner: str, repo: str, check_run_id: int) ->
     return await call.http(path={"owner": owner, "repo": repo, "check_run_id": check_run_id})
 
 
+@registry.tool("checks_update")
+async def checks_update(call: Call, *, owner: str, repo: str, check_run_id: int, body: dict[str, Any]) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}
+
+    Update a check run.
+
+    Updates a check run for a specific commit in a repository.
+
+    > [!NOTE]
+    > The endpoints to manage checks only look for pushes in the repository where the check suite or check run were created. Pushes to a branch in a forked repository are not detected and return an empty `pull_requests` array.
+
+    OAuth apps and personal access tokens (classic) cannot use this endpoint.
+
+    Returns a `check-run` object.
+
+    Docs: https://docs.github.com/rest/checks/runs#update-a-check-run"""
+    return await call.http(path={"owner": owner, "repo": repo, "check_run_id": check_run_id}, body=body)
+
+
 @registry.tool("checks_list_annotations")
 async def checks_list_annotations(
     call: Call, *, owner: str, repo: str, check_run_id: int, per_page: int | None = None, page: int | None = None
@@ -13462,6 +13716,22 @@ async def code_quality_get_setup(call: Call, *, owner: str, repo: str) -> ToolOu
     return await call.http(path={"owner": owner, "repo": repo})
 
 
+@registry.tool("code_quality_update_setup")
+async def code_quality_update_setup(call: Call, *, owner: str, repo: str, body: dict[str, Any]) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/code-quality/setup
+
+    Update a code quality setup configuration.
+
+    Updates a code quality setup configuration.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint with private or public repositories, or the `public_repo` scope to use this endpoint with only public repositories.
+
+    Returns an `empty-object` object.
+
+    Docs: https://docs.github.com/rest/code-quality/code-quality#update-a-code-quality-setup-configuration"""
+    return await call.http(path={"owner": owner, "repo": repo}, body=body)
+
+
 @registry.tool("code_scanning_list_alerts_for_repo")
 async def code_scanning_list_alerts_for_repo(
     call: Call,
@@ -13524,6 +13794,23 @@ async def code_scanning_get_alert(call: Call, *, owner: str, repo: str, alert_nu
 
     Docs: https://docs.github.com/rest/code-scanning/code-scanning#get-a-code-scanning-alert"""
     return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number})
+
+
+@registry.tool("code_scanning_update_alert")
+async def code_scanning_update_alert(
+    call: Call, *, owner: str, repo: str, alert_number: int, body: dict[str, Any]
+) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}
+
+    Update a code scanning alert.
+
+    Updates the status of a single code scanning alert.
+    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint with private or public repositories, or the `public_repo` scope to use this endpoint with only public repositories.
+
+    Returns a `code-scanning-alert` object.
+
+    Docs: https://docs.github.com/rest/code-scanning/code-scanning#update-a-code-scanning-alert"""
+    return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number}, body=body)
 
 
 @registry.tool("code_scanning_get_autofix")
@@ -13733,6 +14020,29 @@ async def code_scanning_get_codeql_database(call: Call, *, owner: str, repo: str
 
     Docs: https://docs.github.com/rest/code-scanning/code-scanning#get-a-codeql-database-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo, "language": language})
+
+
+@registry.tool("code_scanning_create_variant_analysis")
+async def code_scanning_create_variant_analysis(
+    call: Call, *, owner: str, repo: str, body: dict[str, Any]
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses
+
+    Create a CodeQL variant analysis.
+
+    Creates a new CodeQL variant analysis, which will run a CodeQL query against one or more repositories.
+
+    Get started by learning more about [running CodeQL queries at scale with Multi-Repository Variant Analysis](https://docs.github.com/code-security/codeql-for-vs-code/getting-started-with-codeql-for-vs-code/running-codeql-queries-at-scale-with-multi-repository-variant-analysis).
+
+    Use the `owner` and `repo` parameters in the URL to specify the controller repository that
+    will be used for running GitHub Actions workflows and storing the results of the CodeQL variant analysis.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
+
+    Returns a `code-scanning-variant-analysis` object: Variant analysis submitted for processing.
+
+    Docs: https://docs.github.com/rest/code-scanning/code-scanning#create-a-codeql-variant-analysis"""
+    return await call.http(path={"owner": owner, "repo": repo}, body=body)
 
 
 @registry.tool("code_scanning_get_variant_analysis")
@@ -14750,6 +15060,24 @@ async def dependabot_get_alert(call: Call, *, owner: str, repo: str, alert_numbe
     return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number})
 
 
+@registry.tool("dependabot_update_alert")
+async def dependabot_update_alert(
+    call: Call, *, owner: str, repo: str, alert_number: int, body: dict[str, Any]
+) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}
+
+    Update a Dependabot alert.
+
+    The authenticated user must have access to security alerts for the repository to use this endpoint. For more information, see "[Granting access to security alerts](https://docs.github.com/repositories/managing-your-repositorys-settings-and-features/enabling-features-for-your-repository/managing-security-and-analysis-settings-for-your-repository#granting-access-to-security-alerts)."
+
+    OAuth app tokens and personal access tokens (classic) need the `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
+
+    Returns a `dependabot-alert` object.
+
+    Docs: https://docs.github.com/rest/dependabot/alerts#update-a-dependabot-alert"""
+    return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number}, body=body)
+
+
 @registry.tool("dependabot_list_repo_secrets")
 async def dependabot_list_repo_secrets(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -14890,6 +15218,49 @@ async def dependency_graph_generate_sbom_report(call: Call, *, owner: str, repo:
 
     Docs: https://docs.github.com/rest/dependency-graph/sboms#request-generation-of-a-software-bill-of-materials-sbom-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo})
+
+
+@registry.tool("dependency_graph_create_repo_snapshot")
+async def dependency_graph_create_repo_snapshot(
+    call: Call,
+    *,
+    owner: str,
+    repo: str,
+    version: int,
+    job: dict[str, Any],
+    sha: str,
+    ref: str,
+    detector: dict[str, Any],
+    scanned: str,
+    metadata: dict[str, Any] | None = None,
+    manifests: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/dependency-graph/snapshots
+
+    Create a snapshot of dependencies for a repository.
+
+    Create a new snapshot of a repository's dependencies.
+
+    The authenticated user must have access to the repository.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
+
+    Returns an object with `id`, `created_at`, `result`, `message`.
+
+    Docs: https://docs.github.com/rest/dependency-graph/dependency-submission#create-a-snapshot-of-dependencies-for-a-repository"""
+    return await call.http(
+        path={"owner": owner, "repo": repo},
+        body={
+            "version": version,
+            "job": job,
+            "sha": sha,
+            "ref": ref,
+            "detector": detector,
+            "metadata": metadata,
+            "manifests": manifests,
+            "scanned": scanned,
+        },
+    )
 
 
 @registry.tool("repos_list_deployments")
@@ -16857,19 +17228,17 @@ async def issues_list_labels_on_issue(
 
 
 @registry.tool("issues_set_labels")
-async def issues_set_labels(call: Call, *, owner: str, repo: str, issue_number: int, labels: Any = None) -> ToolOutput:
+async def issues_set_labels(call: Call, *, owner: str, repo: str, issue_number: int, body: Any = None) -> ToolOutput:
     """PUT /repos/{owner}/{repo}/issues/{issue_number}/labels
 
     Set labels for an issue.
 
     Removes any previous labels and sets the new labels for an issue.
 
-    Request body: Send the fields of exactly one of these shapes: (variant 1) labels; (variant 2) labels.
-
     Returns a list of `label` objects.
 
     Docs: https://docs.github.com/rest/issues/labels#set-labels-for-an-issue"""
-    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body={"labels": labels})
+    return await call.http(path={"owner": owner, "repo": repo, "issue_number": issue_number}, body=body)
 
 
 @registry.tool("issues_lock")
@@ -17494,6 +17863,42 @@ async def repos_get_pages(call: Call, *, owner: str, repo: str) -> ToolOutput:
     return await call.http(path={"owner": owner, "repo": repo})
 
 
+@registry.tool("repos_create_pages_site")
+async def repos_create_pages_site(call: Call, *, owner: str, repo: str, body: Any) -> ToolOutput:
+    """POST /repos/{owner}/{repo}/pages
+
+    Create a GitHub Pages site.
+
+    Configures a GitHub Pages site. For more information, see "[About GitHub Pages](/github/working-with-github-pages/about-github-pages)."
+
+    The authenticated user must be a repository administrator, maintainer, or have the 'manage GitHub Pages settings' permission.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
+
+    Returns a `page` object.
+
+    Docs: https://docs.github.com/rest/pages/pages#create-a-apiname-pages-site"""
+    return await call.http(path={"owner": owner, "repo": repo}, body=body)
+
+
+@registry.tool("repos_update_info_about_pages_site")
+async def repos_update_info_about_pages_site(call: Call, *, owner: str, repo: str, body: dict[str, Any]) -> ToolOutput:
+    """PUT /repos/{owner}/{repo}/pages
+
+    Update information about a GitHub Pages site.
+
+    Updates information for a GitHub Pages site. For more information, see "[About GitHub Pages](/github/working-with-github-pages/about-github-pages).
+
+    The authenticated user must be a repository administrator, maintainer, or have the 'manage GitHub Pages settings' permission.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` scope to use this endpoint.
+
+    Returns no content on success.
+
+    Docs: https://docs.github.com/rest/pages/pages#update-information-about-a-apiname-pages-site"""
+    return await call.http(path={"owner": owner, "repo": repo}, body=body)
+
+
 @registry.tool("repos_list_pages_builds")
 async def repos_list_pages_builds(
     call: Call, *, owner: str, repo: str, per_page: int | None = None, page: int | None = None
@@ -17686,6 +18091,25 @@ async def repos_custom_props_get_repo_values(call: Call, *, owner: str, repo: st
 
     Docs: https://docs.github.com/rest/repos/custom-properties#get-all-custom-property-values-for-a-repository"""
     return await call.http(path={"owner": owner, "repo": repo})
+
+
+@registry.tool("repos_custom_props_create_update_piec")
+async def repos_custom_props_create_update_piec(
+    call: Call, *, owner: str, repo: str, properties: list[dict[str, Any]]
+) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/properties/values
+
+    Create or update custom property values for a repository.
+
+    Create new or update existing custom property values for a repository.
+    Using a value of `null` for a custom property will remove or 'unset' the property value from the repository.
+
+    Repository admins and other users with the repository-level "edit custom property values" fine-grained permission can use this endpoint.
+
+    Returns no content on success.
+
+    Docs: https://docs.github.com/rest/repos/custom-properties#create-or-update-custom-property-values-for-a-repository"""
+    return await call.http(path={"owner": owner, "repo": repo}, body={"properties": properties})
 
 
 @registry.tool("pulls_list_review_comments_for_repo")
@@ -18874,6 +19298,28 @@ async def secret_scanning_get_alert(
     )
 
 
+@registry.tool("secret_scanning_update_alert")
+async def secret_scanning_update_alert(
+    call: Call, *, owner: str, repo: str, alert_number: int, body: dict[str, Any]
+) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}
+
+    Update a secret scanning alert.
+
+    Updates the status of a secret scanning alert in an eligible repository.
+
+    You can also use this endpoint to assign or unassign an alert to a user who has write access to the repository.
+
+    The authenticated user must be an administrator for the repository or for the organization that owns the repository to use this endpoint.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` or `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
+
+    Returns a `secret-scanning-alert-with-metadata` object.
+
+    Docs: https://docs.github.com/rest/secret-scanning/secret-scanning#update-a-secret-scanning-alert"""
+    return await call.http(path={"owner": owner, "repo": repo, "alert_number": alert_number}, body=body)
+
+
 @registry.tool("secret_scanning_list_locations_for_alert")
 async def secret_scanning_list_locations_for_alert(
     call: Call, *, owner: str, repo: str, alert_number: int, page: int | None = None, per_page: int | None = None
@@ -18953,6 +19399,24 @@ async def secret_scanning_bulk_create_repo_loml(
 
     Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#bulk-create-repository-custom-patterns"""
     return await call.http(path={"owner": owner, "repo": repo}, body={"patterns": patterns})
+
+
+@registry.tool("secret_scanning_update_repo_custom_axvz")
+async def secret_scanning_update_repo_custom_axvz(
+    call: Call, *, owner: str, repo: str, pattern_id: int, body: Any
+) -> ToolOutput:
+    """PATCH /repos/{owner}/{repo}/secret-scanning/custom-patterns/{pattern_id}
+
+    Update a repository custom pattern.
+
+    Updates a secret scanning custom pattern for a repository.
+
+    OAuth app tokens and personal access tokens (classic) need the `repo` or `security_events` scope to use this endpoint. If this endpoint is only used with public repositories, the token can use the `public_repo` scope instead.
+
+    Returns a `secret-scanning-custom-pattern` object: Pattern updated successfully.
+
+    Docs: https://docs.github.com/rest/secret-scanning/custom-patterns#update-a-repository-custom-pattern"""
+    return await call.http(path={"owner": owner, "repo": repo, "pattern_id": pattern_id}, body=body)
 
 
 @registry.tool("secret_scanning_create_push_ilj3")
@@ -20249,6 +20713,24 @@ async def codespaces_list_for_authenticated_user(
 
     Docs: https://docs.github.com/rest/codespaces/codespaces#list-codespaces-for-the-authenticated-user"""
     return await call.http(query={"per_page": per_page, "page": page, "repository_id": repository_id})
+
+
+@registry.tool("codespaces_create_for_authenticated_user")
+async def codespaces_create_for_authenticated_user(call: Call, *, body: Any) -> ToolOutput:
+    """POST /user/codespaces
+
+    Create a codespace for the authenticated user.
+
+    Creates a new codespace, owned by the authenticated user.
+
+    This endpoint requires either a `repository_id` OR a `pull_request` but not both.
+
+    OAuth app tokens and personal access tokens (classic) need the `codespace` scope to use this endpoint.
+
+    Returns a `codespace` object: Response when the codespace was successfully created.
+
+    Docs: https://docs.github.com/rest/codespaces/codespaces#create-a-codespace-for-the-authenticated-user"""
+    return await call.http(body=body)
 
 
 @registry.tool("cspaces_list_secrets_authed_user")
@@ -21595,6 +22077,18 @@ async def users_list_attestations_bulk(
     )
 
 
+@registry.tool("users_delete_attestations_bulk")
+async def users_delete_attestations_bulk(call: Call, *, username: str, body: dict[str, Any]) -> ToolOutput:
+    """POST /users/{username}/attestations/delete-request
+
+    Delete attestations in bulk.
+
+    Delete artifact attestations in bulk by either subject digests or unique ID.
+
+    Docs: https://docs.github.com/rest/users/attestations#delete-attestations-in-bulk"""
+    return await call.http(path={"username": username}, body=body)
+
+
 @registry.tool("users_list_attestations")
 async def users_list_attestations(
     call: Call,
@@ -22314,6 +22808,20 @@ async def projects_list_fields_for_user(
     )
 
 
+@registry.tool("projects_add_field_for_user")
+async def projects_add_field_for_user(call: Call, *, username: str, project_number: int, body: Any) -> ToolOutput:
+    """POST /users/{username}/projectsV2/{project_number}/fields
+
+    Add field to user owned project.
+
+    Add a field to a specified user owned project.
+
+    Returns a `projects-v2-field` object.
+
+    Docs: https://docs.github.com/rest/projects/fields#add-field-to-user-owned-project"""
+    return await call.http(path={"username": username, "project_number": project_number}, body=body)
+
+
 @registry.tool("projects_get_field_for_user")
 async def projects_get_field_for_user(call: Call, *, project_number: int, field_id: int, username: str) -> ToolOutput:
     """GET /users/{username}/projectsV2/{project_number}/fields/{field_id}
@@ -22355,6 +22863,22 @@ async def projects_list_items_for_user(
     )
 
 
+@registry.tool("projects_add_item_for_user")
+async def projects_add_item_for_user(
+    call: Call, *, username: str, project_number: int, body: dict[str, Any]
+) -> ToolOutput:
+    """POST /users/{username}/projectsV2/{project_number}/items
+
+    Add item to user owned project.
+
+    Add an issue or pull request item to the specified user owned project.
+
+    Returns a `projects-v2-item-simple` object.
+
+    Docs: https://docs.github.com/rest/projects/items#add-item-to-user-owned-project"""
+    return await call.http(path={"username": username, "project_number": project_number}, body=body)
+
+
 @registry.tool("projects_get_user_item")
 async def projects_get_user_item(
     call: Call, *, project_number: int, username: str, item_id: int, fields: Any = None
@@ -22370,6 +22894,51 @@ async def projects_get_user_item(
     Docs: https://docs.github.com/rest/projects/items#get-an-item-for-a-user-owned-project"""
     return await call.http(
         path={"project_number": project_number, "username": username, "item_id": item_id}, query={"fields": fields}
+    )
+
+
+@registry.tool("projects_update_item_for_user")
+async def projects_update_item_for_user(
+    call: Call, *, project_number: int, username: str, item_id: int, fields: list[dict[str, Any]]
+) -> ToolOutput:
+    """PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}
+
+    Update project item for user.
+
+    Update a specific item in a user-owned project.
+
+    Returns a `projects-v2-item-with-content` object.
+
+    Docs: https://docs.github.com/rest/projects/items#update-project-item-for-user"""
+    return await call.http(
+        path={"project_number": project_number, "username": username, "item_id": item_id}, body={"fields": fields}
+    )
+
+
+@registry.tool("projects_list_view_items_for_user")
+async def projects_list_view_items_for_user(
+    call: Call,
+    *,
+    project_number: int,
+    username: str,
+    view_number: int,
+    fields: Any = None,
+    before: str | None = None,
+    after: str | None = None,
+    per_page: int | None = None,
+) -> ToolOutput:
+    """GET /users/{username}/projectsV2/{project_number}/views/{view_number}/items
+
+    List items for a user project view.
+
+    List items in a user project with the saved view's filter applied.
+
+    Returns a list of `projects-v2-item-with-content` objects.
+
+    Docs: https://docs.github.com/rest/projects/items#list-items-for-a-user-project-view"""
+    return await call.http(
+        path={"project_number": project_number, "username": username, "view_number": view_number},
+        query={"fields": fields, "before": before, "after": after, "per_page": per_page},
     )
 
 

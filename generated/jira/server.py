@@ -6461,6 +6461,28 @@ async def create_project(
     )
 
 
+@registry.tool("get_recent")
+async def get_recent(
+    call: Call, *, expand: str | None = None, properties: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """GET /rest/api/3/project/recent
+
+    Get recent projects.
+
+    Returns a list of up to 20 projects recently viewed by the user that are still visible to the user.
+
+    This operation can be accessed anonymously.
+
+    **[Permissions](#permissions) required:** Projects are returned only where the user has one of:
+
+     *  *Browse Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Projects* [project permission](https://confluence.atlassian.com/x/yodKLg) for the project.
+     *  *Administer Jira* [global permission](https://confluence.atlassian.com/x/x4dKLg).
+
+    Returns a list of `Project` objects: Returned if the request is successful."""
+    return await call.http(query={"expand": expand, "properties": properties})
+
+
 @registry.tool("get_all_project_types")
 async def get_all_project_types(call: Call) -> ToolOutput:
     """GET /rest/api/3/project/type
@@ -10350,6 +10372,58 @@ async def dynamic_modules_resource_register_post(call: Call, *, modules: list[di
 
     Returns: Returned if the request is successful."""
     return await call.http(body={"modules": modules})
+
+
+@registry.tool("app_issue_field_value_update_resource_phfw")
+async def app_issue_field_value_update_resource_phfw(
+    call: Call, *, atlassian_transfer_id: str, update_value_list: list[dict[str, Any]] | None = None
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/field
+
+    Bulk update custom field value.
+
+    Updates the value of a custom field added by Connect apps on one or more issues.
+    The values of up to 200 custom fields can be updated.
+
+    **[Permissions](#permissions) required:** Only Connect apps can make this request.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, body={"updateValueList": update_value_list}
+    )
+
+
+@registry.tool("migration_resource_update_entity_odud")
+async def migration_resource_update_entity_odud(
+    call: Call, *, atlassian_transfer_id: str, entity_type: str, body: list[dict[str, Any]]
+) -> ToolOutput:
+    """PUT /rest/atlassian-connect/1/migration/properties/{entityType}
+
+    Bulk update entity properties.
+
+    Updates the values of multiple entity properties for an object, up to 50 updates per request. This operation is for use by Connect apps during app migration.
+
+    Returns: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id}, path={"entityType": entity_type}, body=body
+    )
+
+
+@registry.tool("migration_resource_wf_rule_search_post")
+async def migration_resource_wf_rule_search_post(
+    call: Call, *, atlassian_transfer_id: str, rule_ids: list[str], workflow_entity_id: str, expand: str | None = None
+) -> ToolOutput:
+    """POST /rest/atlassian-connect/1/migration/workflow/rule/search
+
+    Get workflow transition rule configurations.
+
+    Returns configurations for workflow transition rules migrated from server to cloud and owned by the calling Connect app.
+
+    Returns a `WorkflowRulesSearchDetails` object: Returned if the request is successful."""
+    return await call.http(
+        headers={"Atlassian-Transfer-Id": atlassian_transfer_id},
+        body={"expand": expand, "ruleIds": rule_ids, "workflowEntityId": workflow_entity_id},
+    )
 
 
 @registry.tool("get_all_boards")

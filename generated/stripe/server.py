@@ -1159,6 +1159,61 @@ async def get_accounts_account(
     return await call.http(path={"account": account}, query={"expand": expand}, body=body)
 
 
+@registry.tool("post_accounts_account")
+async def post_accounts_account(
+    call: Call,
+    *,
+    account: str,
+    account_token: str | None = None,
+    business_profile: dict[str, Any] | None = None,
+    business_type: str | None = None,
+    capabilities: dict[str, Any] | None = None,
+    company: dict[str, Any] | None = None,
+    default_currency: str | None = None,
+    documents: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    external_account: str | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: Any = None,
+    settings: dict[str, Any] | None = None,
+    tos_acceptance: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}
+
+    <p>Updates a <a href="/docs/connect/accounts">connected account</a> by setting the values of the parameters passed. Any parameters not provided are
+    left unchanged.</p>
+
+    <p>For Custom accounts, you can update any information on the account. For other accounts, you can update all information until that
+    account has started to go through Connect Onboarding. Once you create an <a href="/docs/api/account_links">Account Link</a>
+    for a Standard or Express account, some parameters can no longer be changed. These are marked as <strong>Custom Only</strong> or <strong>Custom and Express</strong>
+    below.</p>
+
+    <p>To update your own account, use the <a href="https://dashboard.stripe.com/account">Dashboard</a>. Refer to our
+    <a href="/docs/connect/updating-accounts">Connect</a> documentation to learn more about updating accounts.</p>
+
+    Returns an `account` object."""
+    return await call.http(
+        path={"account": account},
+        form={
+            "account_token": account_token,
+            "business_profile": business_profile,
+            "business_type": business_type,
+            "capabilities": capabilities,
+            "company": company,
+            "default_currency": default_currency,
+            "documents": documents,
+            "email": email,
+            "expand": expand,
+            "external_account": external_account,
+            "individual": individual,
+            "metadata": metadata,
+            "settings": settings,
+            "tos_acceptance": tos_acceptance,
+        },
+    )
+
+
 @registry.tool("post_accounts_account_bank_accounts")
 async def post_accounts_account_bank_accounts(
     call: Call,
@@ -1209,6 +1264,59 @@ async def get_accounts_account_bank_accounts_id(
 
     Returns an `external_account` object."""
     return await call.http(path={"account": account, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_bank_accounts_id")
+async def post_accounts_account_bank_accounts_id(
+    call: Call,
+    *,
+    account: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    account_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    default_for_currency: bool | None = None,
+    documents: dict[str, Any] | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/bank_accounts/{id}
+
+    <p>Updates the metadata, account holder name, account holder type of a bank account belonging to a <a href="/docs/connect/custom-accounts">Custom account</a>, and optionally sets it as the default for its currency. Other bank account details are not editable by design.</p>
+
+    <p>You can re-enable a disabled bank account by performing an update call without providing any arguments or changes.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "account_type": account_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "default_for_currency": default_for_currency,
+            "documents": documents,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+        },
+    )
 
 
 @registry.tool("get_accounts_account_capabilities")
@@ -1322,6 +1430,59 @@ async def get_accounts_account_external_id(
 
     Returns an `external_account` object."""
     return await call.http(path={"account": account, "id": id}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_accounts_account_external_id")
+async def post_accounts_account_external_id(
+    call: Call,
+    *,
+    account: str,
+    id: str,
+    account_holder_name: str | None = None,
+    account_holder_type: str | None = None,
+    account_type: str | None = None,
+    address_city: str | None = None,
+    address_country: str | None = None,
+    address_line1: str | None = None,
+    address_line2: str | None = None,
+    address_state: str | None = None,
+    address_zip: str | None = None,
+    default_for_currency: bool | None = None,
+    documents: dict[str, Any] | None = None,
+    exp_month: str | None = None,
+    exp_year: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+) -> ToolOutput:
+    """POST /v1/accounts/{account}/external_accounts/{id}
+
+    <p>Updates the metadata, account holder name, account holder type of a bank account belonging to a <a href="/docs/connect/custom-accounts">Custom account</a>, and optionally sets it as the default for its currency. Other bank account details are not editable by design.</p>
+
+    <p>You can re-enable a disabled bank account by performing an update call without providing any arguments or changes.</p>
+
+    Returns an `external_account` object."""
+    return await call.http(
+        path={"account": account, "id": id},
+        form={
+            "account_holder_name": account_holder_name,
+            "account_holder_type": account_holder_type,
+            "account_type": account_type,
+            "address_city": address_city,
+            "address_country": address_country,
+            "address_line1": address_line1,
+            "address_line2": address_line2,
+            "address_state": address_state,
+            "address_zip": address_zip,
+            "default_for_currency": default_for_currency,
+            "documents": documents,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "expand": expand,
+            "metadata": metadata,
+            "name": name,
+        },
+    )
 
 
 @registry.tool("post_accounts_account_login_links")
@@ -2780,6 +2941,50 @@ async def get_coupons(
     )
 
 
+@registry.tool("post_coupons")
+async def post_coupons(
+    call: Call,
+    *,
+    amount_off: int | None = None,
+    applies_to: dict[str, Any] | None = None,
+    currency: str | None = None,
+    currency_options: dict[str, Any] | None = None,
+    duration: str | None = None,
+    duration_in_months: int | None = None,
+    expand: list[str] | None = None,
+    id: str | None = None,
+    max_redemptions: int | None = None,
+    metadata: Any = None,
+    name: str | None = None,
+    percent_off: float | None = None,
+    redeem_by: int | None = None,
+) -> ToolOutput:
+    """POST /v1/coupons
+
+    <p>You can create coupons easily via the <a href="https://dashboard.stripe.com/coupons">coupon management</a> page of the Stripe dashboard. Coupon creation is also accessible via the API if you need to create coupons on the fly.</p>
+
+    <p>A coupon has either a <code>percent_off</code> or an <code>amount_off</code> and <code>currency</code>. If you set an <code>amount_off</code>, that amount will be subtracted from any invoice’s subtotal. For example, an invoice with a subtotal of <currency>100</currency> will have a final total of <currency>0</currency> if a coupon with an <code>amount_off</code> of <amount>200</amount> is applied to it and an invoice with a subtotal of <currency>300</currency> will have a final total of <currency>100</currency> if a coupon with an <code>amount_off</code> of <amount>200</amount> is applied to it.</p>
+
+    Returns a `coupon` object."""
+    return await call.http(
+        form={
+            "amount_off": amount_off,
+            "applies_to": applies_to,
+            "currency": currency,
+            "currency_options": currency_options,
+            "duration": duration,
+            "duration_in_months": duration_in_months,
+            "expand": expand,
+            "id": id,
+            "max_redemptions": max_redemptions,
+            "metadata": metadata,
+            "name": name,
+            "percent_off": percent_off,
+            "redeem_by": redeem_by,
+        }
+    )
+
+
 @registry.tool("delete_coupons_coupon")
 async def delete_coupons_coupon(call: Call, *, coupon: str, body: dict[str, Any] | None = None) -> ToolOutput:
     """DELETE /v1/coupons/{coupon}
@@ -3493,6 +3698,29 @@ async def get_customers_customer_discount(
 
     Returns a `discount` object."""
     return await call.http(path={"customer": customer}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_custs_cust_funding_instructions")
+async def post_custs_cust_funding_instructions(
+    call: Call,
+    *,
+    customer: str,
+    bank_transfer: dict[str, Any],
+    currency: str,
+    funding_type: str,
+    expand: list[str] | None = None,
+) -> ToolOutput:
+    """POST /v1/customers/{customer}/funding_instructions
+
+    <p>Retrieve funding instructions for a customer cash balance. If funding instructions do not yet exist for the customer, new
+    funding instructions will be created. If funding instructions have already been created for a given customer, the same
+    funding instructions will be retrieved. In other words, we will return the same funding instructions each time.</p>
+
+    Returns a `funding_instructions` object."""
+    return await call.http(
+        path={"customer": customer},
+        form={"bank_transfer": bank_transfer, "currency": currency, "expand": expand, "funding_type": funding_type},
+    )
 
 
 @registry.tool("get_customers_customer_payment_methods")
@@ -4384,6 +4612,18 @@ async def get_financial_connections_accounts_ryta(
     )
 
 
+@registry.tool("post_financial_connections_accounts_unbh")
+async def post_financial_connections_accounts_unbh(
+    call: Call, *, account: str, features: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/financial_connections/accounts/{account}/refresh
+
+    <p>Refreshes the data associated with a Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand, "features": features})
+
+
 @registry.tool("post_financial_connections_sessions")
 async def post_financial_connections_sessions(
     call: Call,
@@ -4683,6 +4923,138 @@ async def get_invoices_search(
     return await call.http(query={"expand": expand, "limit": limit, "page": page, "query": query}, body=body)
 
 
+@registry.tool("get_invoices_upcoming")
+async def get_invoices_upcoming(
+    call: Call,
+    *,
+    automatic_tax: dict[str, Any] | None = None,
+    coupon: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    discounts: Any = None,
+    expand: list[str] | None = None,
+    invoice_items: list[dict[str, Any]] | None = None,
+    schedule: str | None = None,
+    subscription: str | None = None,
+    subscription_billing_cycle_anchor: Any = None,
+    subscription_cancel_at: Any = None,
+    subscription_cancel_at_period_end: bool | None = None,
+    subscription_cancel_now: bool | None = None,
+    subscription_default_tax_rates: Any = None,
+    subscription_items: list[dict[str, Any]] | None = None,
+    subscription_proration_behavior: str | None = None,
+    subscription_proration_date: int | None = None,
+    subscription_resume_at: str | None = None,
+    subscription_start_date: int | None = None,
+    subscription_trial_end: Any = None,
+    subscription_trial_from_plan: bool | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/invoices/upcoming
+
+    <p>At any time, you can preview the upcoming invoice for a customer. This will show you all the charges that are pending, including subscription renewal charges, invoice item charges, etc. It will also show you any discounts that are applicable to the invoice.</p>
+
+    <p>Note that when you are viewing an upcoming invoice, you are simply viewing a preview – the invoice has not yet been created. As such, the upcoming invoice will not show up in invoice listing calls, and you cannot use the API to pay or edit the invoice. If you want to change the amount that your customer will be billed, you can add, remove, or update pending invoice items, or update the customer’s discount.</p> …
+
+    Returns an `invoice` object."""
+    return await call.http(
+        query={
+            "automatic_tax": automatic_tax,
+            "coupon": coupon,
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "discounts": discounts,
+            "expand": expand,
+            "invoice_items": invoice_items,
+            "schedule": schedule,
+            "subscription": subscription,
+            "subscription_billing_cycle_anchor": subscription_billing_cycle_anchor,
+            "subscription_cancel_at": subscription_cancel_at,
+            "subscription_cancel_at_period_end": subscription_cancel_at_period_end,
+            "subscription_cancel_now": subscription_cancel_now,
+            "subscription_default_tax_rates": subscription_default_tax_rates,
+            "subscription_items": subscription_items,
+            "subscription_proration_behavior": subscription_proration_behavior,
+            "subscription_proration_date": subscription_proration_date,
+            "subscription_resume_at": subscription_resume_at,
+            "subscription_start_date": subscription_start_date,
+            "subscription_trial_end": subscription_trial_end,
+            "subscription_trial_from_plan": subscription_trial_from_plan,
+        },
+        body=body,
+    )
+
+
+@registry.tool("get_invoices_upcoming_lines")
+async def get_invoices_upcoming_lines(
+    call: Call,
+    *,
+    automatic_tax: dict[str, Any] | None = None,
+    coupon: str | None = None,
+    currency: str | None = None,
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    discounts: Any = None,
+    ending_before: str | None = None,
+    expand: list[str] | None = None,
+    invoice_items: list[dict[str, Any]] | None = None,
+    limit: int | None = None,
+    schedule: str | None = None,
+    starting_after: str | None = None,
+    subscription: str | None = None,
+    subscription_billing_cycle_anchor: Any = None,
+    subscription_cancel_at: Any = None,
+    subscription_cancel_at_period_end: bool | None = None,
+    subscription_cancel_now: bool | None = None,
+    subscription_default_tax_rates: Any = None,
+    subscription_items: list[dict[str, Any]] | None = None,
+    subscription_proration_behavior: str | None = None,
+    subscription_proration_date: int | None = None,
+    subscription_resume_at: str | None = None,
+    subscription_start_date: int | None = None,
+    subscription_trial_end: Any = None,
+    subscription_trial_from_plan: bool | None = None,
+    body: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """GET /v1/invoices/upcoming/lines
+
+    <p>When retrieving an upcoming invoice, you’ll get a <strong>lines</strong> property containing the total count of line items and the first handful of those items. There is also a URL where you can retrieve the full (paginated) list of line items.</p>
+
+    Returns an object with `data`, `has_more`, `object`, `url`."""
+    return await call.http(
+        query={
+            "automatic_tax": automatic_tax,
+            "coupon": coupon,
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "discounts": discounts,
+            "ending_before": ending_before,
+            "expand": expand,
+            "invoice_items": invoice_items,
+            "limit": limit,
+            "schedule": schedule,
+            "starting_after": starting_after,
+            "subscription": subscription,
+            "subscription_billing_cycle_anchor": subscription_billing_cycle_anchor,
+            "subscription_cancel_at": subscription_cancel_at,
+            "subscription_cancel_at_period_end": subscription_cancel_at_period_end,
+            "subscription_cancel_now": subscription_cancel_now,
+            "subscription_default_tax_rates": subscription_default_tax_rates,
+            "subscription_items": subscription_items,
+            "subscription_proration_behavior": subscription_proration_behavior,
+            "subscription_proration_date": subscription_proration_date,
+            "subscription_resume_at": subscription_resume_at,
+            "subscription_start_date": subscription_start_date,
+            "subscription_trial_end": subscription_trial_end,
+            "subscription_trial_from_plan": subscription_trial_from_plan,
+        },
+        body=body,
+    )
+
+
 @registry.tool("post_invoices_invoice_mark_uncollectible")
 async def post_invoices_invoice_mark_uncollectible(
     call: Call, *, invoice: str, expand: list[str] | None = None
@@ -4817,6 +5189,44 @@ async def get_issuing_cardholders(
     )
 
 
+@registry.tool("post_issuing_cardholders")
+async def post_issuing_cardholders(
+    call: Call,
+    *,
+    billing: dict[str, Any],
+    name: str,
+    company: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    phone_number: str | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cardholders
+
+    <p>Creates a new Issuing <code>Cardholder</code> object that can be issued cards.</p>
+
+    Returns an `issuing.cardholder` object."""
+    return await call.http(
+        form={
+            "billing": billing,
+            "company": company,
+            "email": email,
+            "expand": expand,
+            "individual": individual,
+            "metadata": metadata,
+            "name": name,
+            "phone_number": phone_number,
+            "spending_controls": spending_controls,
+            "status": status,
+            "type": type,
+        }
+    )
+
+
 @registry.tool("get_issuing_cardholders_cardholder")
 async def get_issuing_cardholders_cardholder(
     call: Call, *, cardholder: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
@@ -4827,6 +5237,42 @@ async def get_issuing_cardholders_cardholder(
 
     Returns an `issuing.cardholder` object."""
     return await call.http(path={"cardholder": cardholder}, query={"expand": expand}, body=body)
+
+
+@registry.tool("post_issuing_cardholders_cardholder")
+async def post_issuing_cardholders_cardholder(
+    call: Call,
+    *,
+    cardholder: str,
+    billing: dict[str, Any] | None = None,
+    company: dict[str, Any] | None = None,
+    email: str | None = None,
+    expand: list[str] | None = None,
+    individual: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    phone_number: str | None = None,
+    spending_controls: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> ToolOutput:
+    """POST /v1/issuing/cardholders/{cardholder}
+
+    <p>Updates the specified Issuing <code>Cardholder</code> object by setting the values of the parameters passed. Any parameters not provided will be left unchanged.</p>
+
+    Returns an `issuing.cardholder` object."""
+    return await call.http(
+        path={"cardholder": cardholder},
+        form={
+            "billing": billing,
+            "company": company,
+            "email": email,
+            "expand": expand,
+            "individual": individual,
+            "metadata": metadata,
+            "phone_number": phone_number,
+            "spending_controls": spending_controls,
+            "status": status,
+        },
+    )
 
 
 @registry.tool("get_issuing_cards")
@@ -5285,6 +5731,18 @@ async def get_linked_accounts_account_owners(
     )
 
 
+@registry.tool("post_linked_accounts_account_refresh")
+async def post_linked_accounts_account_refresh(
+    call: Call, *, account: str, features: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/linked_accounts/{account}/refresh
+
+    <p>Refreshes the data associated with a Financial Connections <code>Account</code>.</p>
+
+    Returns a `financial_connections.account` object."""
+    return await call.http(path={"account": account}, form={"expand": expand, "features": features})
+
+
 @registry.tool("get_mandates_mandate")
 async def get_mandates_mandate(
     call: Call, *, mandate: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
@@ -5695,6 +6153,74 @@ async def get_payment_links(
     )
 
 
+@registry.tool("post_payment_links")
+async def post_payment_links(
+    call: Call,
+    *,
+    line_items: list[dict[str, Any]],
+    after_completion: dict[str, Any] | None = None,
+    allow_promotion_codes: bool | None = None,
+    application_fee_amount: int | None = None,
+    application_fee_percent: float | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_address_collection: str | None = None,
+    consent_collection: dict[str, Any] | None = None,
+    currency: str | None = None,
+    custom_fields: list[dict[str, Any]] | None = None,
+    custom_text: dict[str, Any] | None = None,
+    customer_creation: str | None = None,
+    expand: list[str] | None = None,
+    invoice_creation: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    on_behalf_of: str | None = None,
+    payment_intent_data: dict[str, Any] | None = None,
+    payment_method_collection: str | None = None,
+    payment_method_types: list[str] | None = None,
+    phone_number_collection: dict[str, Any] | None = None,
+    shipping_address_collection: dict[str, Any] | None = None,
+    shipping_options: list[dict[str, Any]] | None = None,
+    submit_type: str | None = None,
+    subscription_data: dict[str, Any] | None = None,
+    tax_id_collection: dict[str, Any] | None = None,
+    transfer_data: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/payment_links
+
+    <p>Creates a payment link.</p>
+
+    Returns a `payment_link` object."""
+    return await call.http(
+        form={
+            "after_completion": after_completion,
+            "allow_promotion_codes": allow_promotion_codes,
+            "application_fee_amount": application_fee_amount,
+            "application_fee_percent": application_fee_percent,
+            "automatic_tax": automatic_tax,
+            "billing_address_collection": billing_address_collection,
+            "consent_collection": consent_collection,
+            "currency": currency,
+            "custom_fields": custom_fields,
+            "custom_text": custom_text,
+            "customer_creation": customer_creation,
+            "expand": expand,
+            "invoice_creation": invoice_creation,
+            "line_items": line_items,
+            "metadata": metadata,
+            "on_behalf_of": on_behalf_of,
+            "payment_intent_data": payment_intent_data,
+            "payment_method_collection": payment_method_collection,
+            "payment_method_types": payment_method_types,
+            "phone_number_collection": phone_number_collection,
+            "shipping_address_collection": shipping_address_collection,
+            "shipping_options": shipping_options,
+            "submit_type": submit_type,
+            "subscription_data": subscription_data,
+            "tax_id_collection": tax_id_collection,
+            "transfer_data": transfer_data,
+        }
+    )
+
+
 @registry.tool("get_payment_links_payment_link")
 async def get_payment_links_payment_link(
     call: Call, *, payment_link: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
@@ -5705,6 +6231,54 @@ async def get_payment_links_payment_link(
 
     Returns a `payment_link` object."""
     return await call.http(query={"expand": expand}, path={"payment_link": payment_link}, body=body)
+
+
+@registry.tool("post_payment_links_payment_link")
+async def post_payment_links_payment_link(
+    call: Call,
+    *,
+    payment_link: str,
+    active: bool | None = None,
+    after_completion: dict[str, Any] | None = None,
+    allow_promotion_codes: bool | None = None,
+    automatic_tax: dict[str, Any] | None = None,
+    billing_address_collection: str | None = None,
+    custom_fields: Any = None,
+    custom_text: dict[str, Any] | None = None,
+    customer_creation: str | None = None,
+    expand: list[str] | None = None,
+    invoice_creation: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payment_method_collection: str | None = None,
+    payment_method_types: Any = None,
+    shipping_address_collection: Any = None,
+) -> ToolOutput:
+    """POST /v1/payment_links/{payment_link}
+
+    <p>Updates a payment link.</p>
+
+    Returns a `payment_link` object."""
+    return await call.http(
+        path={"payment_link": payment_link},
+        form={
+            "active": active,
+            "after_completion": after_completion,
+            "allow_promotion_codes": allow_promotion_codes,
+            "automatic_tax": automatic_tax,
+            "billing_address_collection": billing_address_collection,
+            "custom_fields": custom_fields,
+            "custom_text": custom_text,
+            "customer_creation": customer_creation,
+            "expand": expand,
+            "invoice_creation": invoice_creation,
+            "line_items": line_items,
+            "metadata": metadata,
+            "payment_method_collection": payment_method_collection,
+            "payment_method_types": payment_method_types,
+            "shipping_address_collection": shipping_address_collection,
+        },
+    )
 
 
 @registry.tool("get_payment_links_link_line_items")
@@ -6304,6 +6878,50 @@ async def post_prices_price(
             "tax_behavior": tax_behavior,
             "transfer_lookup_key": transfer_lookup_key,
         },
+    )
+
+
+@registry.tool("post_products")
+async def post_products(
+    call: Call,
+    *,
+    name: str,
+    active: bool | None = None,
+    default_price_data: dict[str, Any] | None = None,
+    description: str | None = None,
+    expand: list[str] | None = None,
+    id: str | None = None,
+    images: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    package_dimensions: dict[str, Any] | None = None,
+    shippable: bool | None = None,
+    statement_descriptor: str | None = None,
+    tax_code: str | None = None,
+    unit_label: str | None = None,
+    url: str | None = None,
+) -> ToolOutput:
+    """POST /v1/products
+
+    <p>Creates a new product object.</p>
+
+    Returns a `product` object."""
+    return await call.http(
+        form={
+            "active": active,
+            "default_price_data": default_price_data,
+            "description": description,
+            "expand": expand,
+            "id": id,
+            "images": images,
+            "metadata": metadata,
+            "name": name,
+            "package_dimensions": package_dimensions,
+            "shippable": shippable,
+            "statement_descriptor": statement_descriptor,
+            "tax_code": tax_code,
+            "unit_label": unit_label,
+            "url": url,
+        }
     )
 
 
@@ -7398,6 +8016,38 @@ async def get_shipping_rates(
     )
 
 
+@registry.tool("post_shipping_rates")
+async def post_shipping_rates(
+    call: Call,
+    *,
+    display_name: str,
+    delivery_estimate: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    fixed_amount: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    tax_behavior: str | None = None,
+    tax_code: str | None = None,
+    type: str | None = None,
+) -> ToolOutput:
+    """POST /v1/shipping_rates
+
+    <p>Creates a new shipping rate object.</p>
+
+    Returns a `shipping_rate` object."""
+    return await call.http(
+        form={
+            "delivery_estimate": delivery_estimate,
+            "display_name": display_name,
+            "expand": expand,
+            "fixed_amount": fixed_amount,
+            "metadata": metadata,
+            "tax_behavior": tax_behavior,
+            "tax_code": tax_code,
+            "type": type,
+        }
+    )
+
+
 @registry.tool("get_shipping_rates_shipping_rate_token")
 async def get_shipping_rates_shipping_rate_token(
     call: Call, *, shipping_rate_token: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
@@ -7627,6 +8277,18 @@ async def get_sources_source_transactions_hqcm(
     return await call.http(
         query={"expand": expand}, path={"source": source, "source_transaction": source_transaction}, body=body
     )
+
+
+@registry.tool("post_sources_source_verify")
+async def post_sources_source_verify(
+    call: Call, *, source: str, values: list[str], expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/sources/{source}/verify
+
+    <p>Verify a given source.</p>
+
+    Returns a `source` object."""
+    return await call.http(path={"source": source}, form={"expand": expand, "values": values})
 
 
 @registry.tool("get_subscription_items")
@@ -7899,6 +8561,36 @@ async def get_subscription_schedules_schedule(
     return await call.http(query={"expand": expand}, path={"schedule": schedule}, body=body)
 
 
+@registry.tool("post_subscription_schedules_schedule")
+async def post_subscription_schedules_schedule(
+    call: Call,
+    *,
+    schedule: str,
+    default_settings: dict[str, Any] | None = None,
+    end_behavior: str | None = None,
+    expand: list[str] | None = None,
+    metadata: Any = None,
+    phases: list[dict[str, Any]] | None = None,
+    proration_behavior: str | None = None,
+) -> ToolOutput:
+    """POST /v1/subscription_schedules/{schedule}
+
+    <p>Updates an existing subscription schedule.</p>
+
+    Returns a `subscription_schedule` object."""
+    return await call.http(
+        path={"schedule": schedule},
+        form={
+            "default_settings": default_settings,
+            "end_behavior": end_behavior,
+            "expand": expand,
+            "metadata": metadata,
+            "phases": phases,
+            "proration_behavior": proration_behavior,
+        },
+    )
+
+
 @registry.tool("post_sub_schedules_schedule_cancel")
 async def post_sub_schedules_schedule_cancel(
     call: Call,
@@ -7988,6 +8680,36 @@ async def post_subscriptions_subscription_resume(
             "proration_behavior": proration_behavior,
             "proration_date": proration_date,
         },
+    )
+
+
+@registry.tool("post_tax_calculations")
+async def post_tax_calculations(
+    call: Call,
+    *,
+    currency: str,
+    line_items: list[dict[str, Any]],
+    customer: str | None = None,
+    customer_details: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    shipping_cost: dict[str, Any] | None = None,
+    tax_date: int | None = None,
+) -> ToolOutput:
+    """POST /v1/tax/calculations
+
+    <p>Calculates tax based on input and returns a Tax <code>Calculation</code> object.</p>
+
+    Returns a `tax.calculation` object."""
+    return await call.http(
+        form={
+            "currency": currency,
+            "customer": customer,
+            "customer_details": customer_details,
+            "expand": expand,
+            "line_items": line_items,
+            "shipping_cost": shipping_cost,
+            "tax_date": tax_date,
+        }
     )
 
 
@@ -8612,6 +9334,18 @@ async def post_terminal_readers_reader_refund_lney(
     )
 
 
+@registry.tool("post_terminal_readers_reader_set_display")
+async def post_terminal_readers_reader_set_display(
+    call: Call, *, reader: str, type: str, cart: dict[str, Any] | None = None, expand: list[str] | None = None
+) -> ToolOutput:
+    """POST /v1/terminal/readers/{reader}/set_reader_display
+
+    <p>Sets reader display to show cart details.</p>
+
+    Returns a `terminal.reader` object."""
+    return await call.http(path={"reader": reader}, form={"cart": cart, "expand": expand, "type": type})
+
+
 @registry.tool("post_test_helpers_custs_cust_fund_kmd7")
 async def post_test_helpers_custs_cust_fund_kmd7(
     call: Call,
@@ -8952,6 +9686,39 @@ async def post_test_helpers_treasury_received_t7jw(
             "financial_account": financial_account,
             "initiating_payment_method_details": initiating_payment_method_details,
             "network": network,
+        }
+    )
+
+
+@registry.tool("post_tokens")
+async def post_tokens(
+    call: Call,
+    *,
+    account: dict[str, Any] | None = None,
+    bank_account: dict[str, Any] | None = None,
+    card: Any = None,
+    customer: str | None = None,
+    cvc_update: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    person: dict[str, Any] | None = None,
+    pii: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/tokens
+
+    <p>Creates a single-use token that represents a bank account’s details.
+    This token can be used with any API method in place of a bank account dictionary. This token can be used only once, by attaching it to a <a href="#accounts">Custom account</a>.</p>
+
+    Returns a `token` object."""
+    return await call.http(
+        form={
+            "account": account,
+            "bank_account": bank_account,
+            "card": card,
+            "customer": customer,
+            "cvc_update": cvc_update,
+            "expand": expand,
+            "person": person,
+            "pii": pii,
         }
     )
 
@@ -9385,6 +10152,32 @@ async def get_treasury_financial_accounts(
     )
 
 
+@registry.tool("post_treasury_financial_accounts")
+async def post_treasury_financial_accounts(
+    call: Call,
+    *,
+    supported_currencies: list[str],
+    expand: list[str] | None = None,
+    features: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    platform_restrictions: dict[str, Any] | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/financial_accounts
+
+    <p>Creates a new FinancialAccount. For now, each connected account can only have one FinancialAccount.</p>
+
+    Returns a `treasury.financial_account` object."""
+    return await call.http(
+        form={
+            "expand": expand,
+            "features": features,
+            "metadata": metadata,
+            "platform_restrictions": platform_restrictions,
+            "supported_currencies": supported_currencies,
+        }
+    )
+
+
 @registry.tool("get_treasury_financial_accounts_account")
 async def get_treasury_financial_accounts_account(
     call: Call, *, financial_account: str, expand: list[str] | None = None, body: dict[str, Any] | None = None
@@ -9584,6 +10377,46 @@ async def get_treasury_outbound_payments(
             "status": status,
         },
         body=body,
+    )
+
+
+@registry.tool("post_treasury_outbound_payments")
+async def post_treasury_outbound_payments(
+    call: Call,
+    *,
+    amount: int,
+    currency: str,
+    financial_account: str,
+    customer: str | None = None,
+    description: str | None = None,
+    destination_payment_method: str | None = None,
+    destination_payment_method_data: dict[str, Any] | None = None,
+    destination_payment_method_options: dict[str, Any] | None = None,
+    end_user_details: dict[str, Any] | None = None,
+    expand: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    statement_descriptor: str | None = None,
+) -> ToolOutput:
+    """POST /v1/treasury/outbound_payments
+
+    <p>Creates an OutboundPayment.</p>
+
+    Returns a `treasury.outbound_payment` object."""
+    return await call.http(
+        form={
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "description": description,
+            "destination_payment_method": destination_payment_method,
+            "destination_payment_method_data": destination_payment_method_data,
+            "destination_payment_method_options": destination_payment_method_options,
+            "end_user_details": end_user_details,
+            "expand": expand,
+            "financial_account": financial_account,
+            "metadata": metadata,
+            "statement_descriptor": statement_descriptor,
+        }
     )
 
 

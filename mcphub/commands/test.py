@@ -45,8 +45,9 @@ def test_command(
 ) -> None:
     """Call every HTTP tool of a package through the real runtime and check each request against its source.
 
-    TARGET is a compiled package's slug (looked up in --out) or folder, a hub spec, or a raw OpenAPI 3
-    description (compiled with every operation into a temporary folder first).
+    TARGET is a compiled package's slug (looked up in --out) or folder, a hub spec, or a raw OpenAPI 3 or
+    Swagger 2.0 description (compiled with every operation into a temporary folder first; Swagger 2.0 requests
+    are checked against the description's OpenAPI 3.0 form).
 
     For each tool: a mock upstream on 127.0.0.1 answers as the description documents; arguments are
     generated from the tool's input schema (hypothesis, reproducible); the hub's own call path sends the

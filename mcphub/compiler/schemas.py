@@ -345,7 +345,8 @@ class SchemaNormalizer:
 
         `$ref` to `$defs` and `allOf` are merged (conflicts: the first schema wins), and a `oneOf`/`anyOf`
         of objects becomes the union of their properties, required only where every variant requires
-        it, with the variants described in `description`.
+        it, with the variants described in `description` -- but only where that flattening is exact (see
+        `_union_is_exact`); otherwise None, and the caller binds the whole body as one `body` argument.
         """
         deps = set(normalized.deps)
         schema = self._unwrap(normalized.schema, deps)
@@ -354,6 +355,10 @@ class SchemaNormalizer:
         variants = schema.get("oneOf") or schema.get("anyOf")
         if variants and "properties" not in schema:
             return self._union_shape(schema, variants, deps)
+        if variants or "not" in schema:
+            # Properties with a constraint beside them (GitHub's `oneOf: [{required: [id]}, {required: [owner, repo,
+            # number]}]`): flat arguments cannot say it, so the body is one argument that keeps it.
+            return None
         types = _types_of(schema)
         if types is not None and "object" not in types:
             return None
@@ -419,6 +424,8 @@ class SchemaNormalizer:
         required = [
             name for name in shapes[0].get("required", []) if all(name in s.get("required", []) for s in shapes)
         ]
+        if not _union_is_exact("oneOf" in schema, shapes, properties, required):
+            return None
         notes = []
         for i, shape in enumerate(shapes, 1):
             label = shape.get("title") if isinstance(shape.get("title"), str) else f"variant {i}"
@@ -769,6 +776,40 @@ def _force_merge(a: JsonSchema, b: JsonSchema) -> JsonSchema:
     return result
 
 
+# Keywords of an object variant that `_union_is_exact` can reason about; any other (minProperties,
+# patternProperties, dependentRequired, ...) constrains the body in ways a flattened schema would not show.
+_PLAIN_OBJECT_KEYS = frozenset({"type", "properties", "required", "additionalProperties", *_ANNOTATIONS})
+
+
+def _union_is_exact(
+    one_of: bool, shapes: list[JsonSchema], properties: dict[str, JsonSchema], required: list[str]
+) -> bool:
+    """Whether every object the flattened union (`properties`, `required`) accepts is valid against the union.
+
+    Why it matters: a tool root cannot be a `oneOf`/`anyOf` (clients refuse it, CLIENT-COMPAT.md), and flattening the
+    variants into one object loses which fields go together: arguments valid for the flat schema (GitHub's
+    `{}` for a body that needs `state` or `dismissed_reason`) are then no valid body at all, and the tool sends
+    requests the API refuses. Flattening is kept where it loses nothing: a lone object variant, or an `anyOf`
+    with a variant that accepts every flat value (it requires no more than all variants do, and has the very
+    schema of each flat property or leaves it open). Elsewhere the caller binds the whole body as one `body`
+    argument holding the union as written: still `type: object` at the root, the union one level down where
+    clients accept it, and the hub's validation refuses a body that matches no variant before anything is sent.
+    """
+    if len(shapes) == 1:
+        # Unless the lone variant has a constraint of its own (GitHub's nullable Pages body: `anyOf` of required).
+        return not any(key in shapes[0] for key in ("oneOf", "anyOf", "allOf", "not"))
+    if one_of:
+        return False  # two object variants: some flat value (at least `{}` or one with both variants' fields) fits both or neither
+    for shape in shapes:
+        if not set(shape).issubset(_PLAIN_OBJECT_KEYS) or not set(shape.get("required", [])) <= set(required):
+            continue
+        own = shape.get("properties", {})
+        extra = shape.get("additionalProperties", True)
+        if all(own.get(name) == sub if name in own else extra in (True, {}) for name, sub in properties.items()):
+            return True
+    return False
+
+
 def _make_nullable(schema: JsonSchema) -> JsonSchema:
     if not schema:
         return schema  # "any value" already admits null
@@ -802,14 +843,17 @@ def tool_schema_problems(schema: JsonSchema) -> list[str]:
     if schema.get("type") != "object":
         problems.append(f"root type is {schema.get('type')!r}, not 'object'")
     problems.extend(f"root has '{key}'" for key in ("oneOf", "anyOf", "allOf", "$ref") if key in schema)
-    properties = schema.get("properties", {})
-    if isinstance(properties, dict):
-        problems.extend(f"illegal property name {name!r}" for name in properties if not PROPERTY_NAME_RE.match(name))
     defs = schema.get("$defs", {})
     pending: list[Any] = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
+            # Clients apply the property-name rule at every depth, not only to the arguments.
+            properties = node.get("properties")
+            if isinstance(properties, dict) and all(isinstance(sub, dict | bool) for sub in properties.values()):
+                problems.extend(
+                    f"illegal property name {name!r}" for name in properties if not PROPERTY_NAME_RE.match(name)
+                )
             ref = node.get("$ref")
             if isinstance(ref, str) and not (ref.startswith("#/$defs/") and ref[len("#/$defs/") :] in defs):
                 problems.append(f"$ref {ref!r} does not point into the schema's own $defs")

@@ -155,12 +155,16 @@ def test_multipart_upload_and_operation_server(pets31: Integration) -> None:
     assert tool.input_schema["required"] == ["id", "file"]
 
 
-def test_root_union_is_flattened(pets31: Integration) -> None:
+def test_root_union_that_flat_arguments_cannot_state_is_one_body_argument(pets31: Integration) -> None:
+    # Cat and Dog require nothing, so flat arguments ({} or meows with barks) could match both or neither variant.
     tool = pets31.tool("search_pets")
     schema = tool.input_schema
-    assert set(schema["properties"]) == {"petType", "meows", "barks"}
-    assert "oneOf" not in schema
-    assert "exactly one" in tool.description
+    assert schema["type"] == "object" and set(schema["properties"]) == {"body"}
+    assert "oneOf" not in schema  # no combinator at the root, where clients refuse it
+    body = schema["properties"]["body"]
+    assert len(body["oneOf"]) == 2
+    assert "exactly one of the shapes" in body["description"]
+    assert [a.location for a in tool.http.args] == [ArgLocation.BODY_ROOT]  # type: ignore[union-attr]
     assert "a list of `Pet` objects" in tool.description
 
 

@@ -213,13 +213,34 @@ def test_object_shape_flattens_unions_and_all_of() -> None:
         }
     }
     normalizer = SchemaNormalizer(document, "oas30")
-    shape = normalizer.object_shape(
-        normalizer.normalize({"oneOf": [{"$ref": "#/components/schemas/Cat"}, {"$ref": "#/components/schemas/Dog"}]})
+    # Two object variants under oneOf: no flat schema says "exactly one of them", so no shape (one body argument).
+    either = normalizer.normalize(
+        {"oneOf": [{"$ref": "#/components/schemas/Cat"}, {"$ref": "#/components/schemas/Dog"}]}
     )
+    assert normalizer.object_shape(either) is None
+    # Under anyOf, Dog accepts every flat value when Cat's fields are open to it: flattening is exact and kept.
+    open_dog = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"type": "string"}, "meows": {"type": "boolean"}, "barks": {"type": "boolean"}},
+    }
+    cat = {
+        "type": "object",
+        "required": ["kind", "meows"],
+        "properties": {"kind": {"type": "string"}, "meows": {"type": "boolean"}},
+    }
+    shape = normalizer.object_shape(normalizer.normalize({"anyOf": [cat, open_dog]}))
     assert shape is not None
     assert shape.required == ["kind"]
-    assert shape.properties["kind"] == {"anyOf": [{"const": "cat"}, {"const": "dog"}]}
-    assert "exactly one" in shape.description
+    assert set(shape.properties) == {"kind", "meows", "barks"}
+    assert "one or more" in shape.description
+    # Properties with a constraint beside them (one of two sets of required fields) are no flat arguments either.
+    constrained = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+        "oneOf": [{"required": ["id"]}, {"required": ["name"]}],
+    }
+    assert normalizer.object_shape(normalizer.normalize(constrained)) is None
     assert normalizer.object_shape(normalizer.normalize({"type": "array"})) is None
     assert normalizer.object_shape(normalizer.normalize({"type": "object"})) is None
 
@@ -282,3 +303,24 @@ def test_compact_cuts_depth_and_inlines_defs() -> None:
     instance = {"node": {"wide": {"f1": {"x": 1}}, "next": {"next": {"wide": {}}}}}
     assert Draft202012Validator(schema).is_valid(instance)
     assert Draft202012Validator(compacted).is_valid(instance)
+
+
+def test_the_schema_check_applies_the_property_name_rule_at_every_depth() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "recipe": {"type": "object", "properties": {"Wine Pairing": {"type": "string"}}},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {"@odata.type": {"type": "string"}}}},
+        },
+        "$defs": {"Node": {"type": "object", "properties": {"a b": {"type": "string"}}}},
+    }
+    problems = tool_schema_problems(schema)
+    assert sorted(p for p in problems if p.startswith("illegal")) == [
+        "illegal property name '@odata.type'",
+        "illegal property name 'Wine Pairing'",
+        "illegal property name 'a b'",
+    ]
+    # Data that merely looks like a schema (an example holding a `properties` key) is not judged.
+    assert (
+        tool_schema_problems({"type": "object", "properties": {"x": {"examples": [{"properties": {"a b": 1}}]}}}) == []
+    )

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from openapi_spec_validator import validate
 
 from mcphub.cli import main
 from mcphub.compiler.errors import SourceUnavailable
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.testing import check_package, load_source
+from mcphub.compiler.testing.swagger import swagger_to_openapi3
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = {"200": {"description": "ok", "content": {"application/json": {"example": {"ok": True, "items": [1, 2]}}}}}
@@ -219,21 +221,13 @@ def test_builtin_packages_pass_the_stage(slug: str) -> None:
 
 
 def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(tmp_path: Path) -> None:
-    # A body that is one of two shapes, each with its own required field: the compiler cannot express the choice
-    # yet (issue 13), so the tool may send neither field and the stage catches the invalid request.
+    # A body whose description contradicts itself (Jira's security-level members: it requires a field its
+    # `additionalProperties: false` forbids): no request can be valid, and the stage says so.
     either = {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["ids"],
-                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
-            },
-            {
-                "type": "object",
-                "required": ["names"],
-                "properties": {"names": {"type": "array", "items": {"type": "string"}}},
-            },
-        ]
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["ids"],
+        "properties": {"names": {"type": "array", "items": {"type": "string"}}},
     }
     description = {
         "openapi": "3.0.3",
@@ -263,3 +257,204 @@ def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(
     tried = CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--no-test"])
     assert tried.exit_code == 0, tried.output
     assert (out / "bulk" / "manifest.json").exists()
+
+
+SWAGGER: dict[str, Any] = {
+    "swagger": "2.0",
+    "info": {"title": "Legacy", "version": "1"},
+    "host": "legacy.example",
+    "basePath": "/v1",
+    "schemes": ["https"],
+    "definitions": {
+        "Item": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "note": {"type": "string", "x-nullable": True}},
+        }
+    },
+    "paths": {
+        "/items": {
+            "get": {
+                "operationId": "find_items",
+                "produces": ["application/json"],
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "collectionFormat": "pipes",
+                    },
+                    {"name": "ids", "in": "query", "type": "array", "items": {"type": "integer"}},  # csv
+                    {"name": "limit", "in": "query", "type": "integer", "maximum": 50},
+                ],
+                "responses": {
+                    "200": {"description": "ok", "schema": {"type": "array", "items": {"$ref": "#/definitions/Item"}}}
+                },
+            },
+            "post": {
+                "operationId": "add_item",
+                "consumes": ["application/json"],
+                "parameters": [
+                    {"name": "item", "in": "body", "required": True, "schema": {"$ref": "#/definitions/Item"}}
+                ],
+                "responses": {"201": {"description": "made", "schema": {"$ref": "#/definitions/Item"}}},
+            },
+        },
+        "/items/{id}/tags": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "type": "string"}],
+            "post": {
+                "operationId": "tag_item",
+                "consumes": ["application/x-www-form-urlencoded"],
+                "parameters": [
+                    {
+                        "name": "tag",
+                        "in": "formData",
+                        "required": True,
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "collectionFormat": "multi",
+                    },
+                    {"name": "why", "in": "formData", "type": "string"},
+                ],
+                "responses": {"204": {"description": "tagged"}},
+            },
+        },
+    },
+}
+
+
+def test_swagger_2_converts_to_a_valid_openapi_3_document() -> None:
+    converted = swagger_to_openapi3(SWAGGER)
+    validate(converted)  # openapi-spec-validator: a valid 3.0 description
+    assert converted["servers"] == [{"url": "https://legacy.example/v1"}]
+    find = converted["paths"]["/items"]["get"]["parameters"]
+    assert find[0] == {
+        "name": "q",
+        "in": "query",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "pipeDelimited",
+        "explode": False,
+    }
+    assert find[1]["style"] == "form" and find[1]["explode"] is False  # csv, the 2.0 default
+    tag = converted["paths"]["/items/{id}/tags"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert tag["encoding"] == {"tag": {"style": "form", "explode": True}}  # multi
+    assert converted["components"]["schemas"]["Item"]["properties"]["note"] == {"type": "string", "nullable": True}
+    body = converted["paths"]["/items"]["post"]["requestBody"]
+    assert body == {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}},
+    }
+
+
+def test_swagger_2_requests_are_checked_against_the_descriptions_openapi_3_form(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps(SWAGGER))
+    code, report = _run(str(path), "--examples", "10")
+    assert code == 0, report
+    assert report["error"] is None
+    assert report["counts"] == {"passed": 3, "failed": 0, "skipped": 0}
+    assert all(tool["note"] is None for tool in report["tools"])  # every part of each request was checked
+
+    # A wrong collection format is caught: `q=a&q=b` where the description says `q=a|b`.
+    out = tmp_path / "generated"
+    assert CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--no-test"]).exit_code == 0
+    _tamper(out / "legacy", "find_items", "q", style="form", explode=True)
+    code, report = _run("legacy", "--out", str(out), "--specs", str(tmp_path), "--tool", "find_items")
+    assert code == 1
+    (tool,) = report["tools"]
+    assert tool["failure"]["cause"] == "request-invalid"
+    assert tool["failure"]["request"].startswith("GET /v1/items?")
+
+
+WIRE: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Wire", "version": "1"},
+    "servers": [{"url": "https://wire.example"}],
+    "paths": {
+        "/recipes": {
+            "post": {
+                "operationId": "create_recipe",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["Wine Pairing"],
+                                "properties": {
+                                    "Wine Pairing": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["Pairing Text"],
+                                        "properties": {"Pairing Text": {"type": "string"}},
+                                    },
+                                    "steps": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "additionalProperties": False,
+                                            "required": ["@odata.type"],
+                                            "properties": {"@odata.type": {"type": "string", "enum": ["#step"]}},
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": OK,
+            }
+        },
+        "/items/add": {
+            "post": {
+                "operationId": "add_item",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "owner": {"type": "string"},
+                                    "number": {"type": "integer"},
+                                    "value": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "number"}]},
+                                },
+                                "oneOf": [{"required": ["id"]}, {"required": ["owner", "number"]}],
+                            }
+                        }
+                    },
+                },
+                "responses": OK,
+            }
+        },
+    },
+}
+
+
+def test_nested_names_and_union_bodies_pass_the_stage_and_a_wrong_wire_map_fails(tmp_path: Path) -> None:
+    path = tmp_path / "wire.json"
+    path.write_text(json.dumps(WIRE))
+    code, report = _run(str(path), "--examples", "25")
+    assert code == 0, report
+    assert report["counts"] == {"passed": 2, "failed": 0, "skipped": 0}
+    assert all(tool["note"] is None for tool in report["tools"])  # every request checked in full
+
+    out = tmp_path / "generated"
+    assert CliRunner().invoke(main, ["compile", str(path), "--out", str(out)]).exit_code == 0
+    manifest = out / "wire" / "manifest.json"
+    integration = Integration.from_manifest(manifest.read_bytes())
+    binding = integration.tool("create_recipe").http
+    assert binding is not None
+    pairing = next(arg for arg in binding.args if arg.wire_name == "Wine Pairing")
+    assert pairing.name == "Wine_Pairing" and pairing.wire_names == {"rename": {"Pairing_Text": "Pairing Text"}}
+    pairing.wire_names = None  # as a runtime that ignored the map would send: `Pairing_Text`
+    manifest.write_text(integration.to_manifest())
+    code, report = _run("wire", "--out", str(out), "--specs", str(tmp_path), "--tool", "create_recipe")
+    assert code == 1
+    (tool,) = report["tools"]
+    assert tool["failure"]["cause"] == "request-invalid"
+    assert '"Pairing_Text"' in tool["failure"]["request"]

@@ -11,6 +11,7 @@ import base64
 import email.parser
 import email.policy
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,84 @@ OPENAPI: dict[str, Any] = {
                 ],
             )
         },
+        "/recipes": {
+            "post": _op(
+                "create_recipe",
+                **_body(
+                    "application/json",
+                    {
+                        "type": "object",
+                        "required": ["title"],
+                        "properties": {
+                            "title": {"type": "string"},
+                            "Wine Pairing": {
+                                "type": "object",
+                                "required": ["Pairing Text"],
+                                "properties": {"Pairing Text": {"type": "string"}, "a_b": {"type": "string"}},
+                            },
+                            "steps": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "@odata.type": {"type": "string"},
+                                        "a b": {"type": "string"},  # collides with the legal `a_b` below
+                                        "a_b": {"type": "integer"},
+                                    },
+                                },
+                            },
+                            "tree": {"$ref": "#/components/schemas/Node"},
+                        },
+                    },
+                ),
+            )
+        },
+        "/bulk": {
+            "post": _op(
+                "delete_many",
+                **_body(
+                    "application/json",
+                    {
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "required": ["ids"],
+                                "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+                            },
+                            {
+                                "type": "object",
+                                "required": ["names"],
+                                "properties": {"names": {"type": "array", "items": {"type": "string"}}},
+                            },
+                        ]
+                    },
+                ),
+            )
+        },
+        "/bulk-form": {
+            "post": _op(
+                "delete_many_form",
+                **_body(
+                    "application/x-www-form-urlencoded",
+                    {
+                        "anyOf": [
+                            {
+                                "type": "object",
+                                "required": ["id"],
+                                "properties": {"id": {"type": "string"}},
+                                "additionalProperties": False,
+                            },
+                            {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string"}},
+                                "additionalProperties": False,
+                            },
+                        ]
+                    },
+                ),
+            )
+        },
         "/files/{name}.{ext}": {
             "get": _op(
                 "get_file",
@@ -138,6 +217,19 @@ OPENAPI: dict[str, Any] = {
             )
         },
     },
+}
+
+OPENAPI["components"] = {
+    "schemas": {
+        # Recursive, so it stays under the tool schema's `$defs` and its map in the binding's `wire_defs`.
+        "Node": {
+            "type": "object",
+            "properties": {
+                "@id": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+            },
+        }
+    }
 }
 
 SWAGGER: dict[str, Any] = {
@@ -371,3 +463,60 @@ async def test_a_required_nullable_field_given_as_null_is_sent_and_empty_lists_a
     assert sent is not None
     assert sent.json() == {"name": "bug", "color": None}  # not {"name": "bug"}: the field is required
     assert sent.raw_query == ""  # not `ids=`: an empty list is no value
+
+
+def _property_names(schema: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict):
+                found.extend(value)
+            found.extend(_property_names(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.extend(_property_names(value))
+    return found
+
+
+async def test_nested_property_names_are_client_safe_and_sent_as_the_api_names_them(wire: Caller) -> None:
+    tool = wire.package.integration.tool("create_recipe")
+    schema = tool.input_schema
+    assert all(re.fullmatch(r"[a-zA-Z0-9_.-]{1,64}", name) for name in _property_names(schema))
+    props = schema["properties"]
+    assert props["Wine_Pairing"]["required"] == ["Pairing_Text"]  # `required` follows the renaming
+    # Collisions: the legal `a_b` keeps its name, `a b` takes the next free one, deterministically.
+    assert set(props["steps"]["items"]["properties"]) == {"odata.type", "a_b", "a_b_2"}
+    assert set(schema["$defs"]["Node"]["properties"]) == {"id", "children"}
+
+    output, sent = await wire(
+        "create_recipe",
+        title="Risotto",
+        Wine_Pairing={"Pairing_Text": "Soave", "a_b": "x"},
+        steps=[{"odata.type": "#step", "a_b_2": "stir", "a_b": 2}, {"a_b": 3}],
+        tree={"id": "1", "children": [{"id": "2", "children": [{"id": "3"}]}]},
+    )
+    assert not output.is_error, output.text
+    assert sent is not None
+    assert sent.json() == {
+        "title": "Risotto",
+        "Wine Pairing": {"Pairing Text": "Soave", "a_b": "x"},
+        "steps": [{"@odata.type": "#step", "a b": "stir", "a_b": 2}, {"a_b": 3}],
+        "tree": {"@id": "1", "children": [{"@id": "2", "children": [{"@id": "3"}]}]},
+    }
+
+
+async def test_a_body_of_several_shapes_is_one_body_argument_sent_as_given(wire: Caller) -> None:
+    schema = wire.package.integration.tool("delete_many").input_schema
+    assert schema["type"] == "object" and set(schema["properties"]) == {"body"} and schema["required"] == ["body"]
+    assert len(schema["properties"]["body"]["oneOf"]) == 2  # the union one level down, where clients accept it
+    output, sent = await wire("delete_many", body={"names": ["a"]})
+    assert not output.is_error, output.text
+    assert sent is not None and sent.json() == {"names": ["a"]}
+
+
+async def test_a_form_body_of_several_shapes_sends_the_chosen_shapes_fields(wire: Caller) -> None:
+    output, sent = await wire("delete_many_form", body={"name": "old"})
+    assert not output.is_error, output.text
+    assert sent is not None
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qsl(sent.body.decode()) == [("name", "old")]

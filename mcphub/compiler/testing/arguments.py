@@ -51,7 +51,10 @@ def generation_schema(tool: Tool) -> dict[str, Any]:
             continue
         if arg.location is ArgLocation.PATH:
             prop["minLength"] = max(1, int(prop.get("minLength", 0)))
-        elif arg.location in (ArgLocation.HEADER, ArgLocation.COOKIE) and "pattern" not in prop:
+        elif (
+            arg.location in (ArgLocation.HEADER, ArgLocation.COOKIE) and "pattern" not in prop and "format" not in prop
+        ):
+            # A format's own strategy (a uuid, a date) has no line break; a pattern would be drawn instead of it.
             prop["pattern"] = _HEADER_TEXT
     return schema
 

@@ -84,8 +84,8 @@ def check_built(
         source = load_source(integration, target_path.parent, spec_path=target_path)
     else:
         source = Source(load_document(target_path)[0], str(target_path))
-    if not str(source.document.get("openapi", "")).startswith("3."):
-        return None  # Swagger 2.0: openapi-core checks OpenAPI 3.x only
+    if not str(source.document.get("openapi", "")).startswith("3.") and str(source.document.get("swagger")) != "2.0":
+        return None  # neither OpenAPI 3.x nor Swagger 2.0 (converted to 3.0 for openapi-core): nothing to check with
     # A spec's `search: all` operations (the whole API as published, off the flat list) are left to `mcphub test`:
     # the compile checks the tools the spec curates, and a whole API would multiply its time.
     listed = {tool.name for tool in integration.tools if tool.listed}

@@ -55,6 +55,8 @@ class SourceOperations:
 
     def __init__(self, document: dict[str, Any], credential_params: list[str] | None = None) -> None:
         """`credential_params` (`header:token`, a hub spec's): parameters the runtime replaces with the credential."""
+        if str(document.get("openapi", "")).startswith("3.0"):
+            document = _nullable_unions(document, 0)
         self.document = document
         self._credentials = {tuple(entry.lower().split(":", 1)) for entry in credential_params or () if ":" in entry}
         # API keys the runtime puts in the query string (security schemes are the runtime's business, not checked).
@@ -249,10 +251,15 @@ class SourceOperations:
             except (TypeError, KeyError, AttributeError, IndexError) as exc:
                 # openapi-core's own reader failing (its multipart/related decoder indexes bytes by name).
                 return Checked(problems, [*unchecked, f"a part openapi-core failed to read ({type(exc).__name__})"])
+        nested_query = _nested_keys(query.keys())
+        nested_body: set[str] = set()
+        if request.content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded" and received.body:
+            nested_body = _nested_keys(name for name, _ in _query_pairs(received.body.decode("latin-1")))
         for error in errors:
             # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
             # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
-            (unchecked if _unreadable(error) else problems).append(_describe(error))
+            misread = _misread(error, nested_query, nested_body)
+            (unchecked if _unreadable(error) or misread else problems).append(_describe(error))
         return Checked(problems, unchecked)
 
     def _query_shape(self, method: str, template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
@@ -381,6 +388,43 @@ class SourceOperations:
 
 
 _NONE = object()
+_UNIONS = ("oneOf", "anyOf", "allOf")
+_NULL_ONLY = {"type": "string", "nullable": True, "enum": [None]}
+
+
+def _nullable_unions(node: Any, depth: int) -> Any:
+    """OpenAPI 3.0's `nullable: true` read as its definition says, "adds null to the allowed values", everywhere.
+
+    openapi-core follows the later clarification instead (nullable acts only beside `type`, and an `enum` must
+    list null itself), so it refuses the null such schemas exist to allow: GitHub's project field `value` ("To
+    clear the field, set this to null"), custom property values, `values_editable_by`. The compiler reads them
+    as the definition says (the tool takes null), and so does the check: a nullable union without `type` becomes
+    `anyOf: [<the union>, <null only>]` and a nullable `enum` gets null. Copies only what changes; the document
+    is not modified.
+    """
+    if depth > 200:
+        return node
+    if isinstance(node, list):
+        items = [_nullable_unions(value, depth + 1) if isinstance(value, dict | list) else value for value in node]
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not isinstance(node, dict):
+        return node
+    copy: dict[str, Any] | None = None
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            new = _nullable_unions(value, depth + 1)
+            if new is not value:
+                copy = copy if copy is not None else dict(node)
+                copy[key] = new
+    node = copy if copy is not None else node
+    if node.get("nullable") is True:
+        if "type" not in node and any(key in node for key in _UNIONS):
+            inner = {key: value for key, value in node.items() if key != "nullable"}
+            return {"anyOf": [inner, _NULL_ONLY]}
+        enum = node.get("enum")
+        if isinstance(enum, list) and None not in enum:
+            return {**node, "enum": [*enum, None]}
+    return node
 
 
 def _clean(template: str) -> str:
@@ -458,6 +502,33 @@ def _unreadable(error: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def _nested_keys(keys: Any) -> set[str]:
+    """The parameters sent as nested brackets (`a[b][c]`, `a[b][]`, `a[0][b]`): Stripe's encoding of nested objects."""
+    return {key.partition("[")[0] for key in keys if key.count("[") >= 2}
+
+
+def _misread(error: BaseException, nested_query: set[str], nested_body: set[str]) -> bool:
+    """An error about a value sent as nested brackets, which openapi-core decodes one level deep only.
+
+    It reads `default_price_data[recurring][interval]=day` as `recurring[interval]` → "day" and then fails to cast
+    "day" to an object, so its verdict on such a value says nothing about the request: not checked, like the
+    deepObject values it cannot read at all (`_unreadable`). An error about any other field still fails the tool.
+    """
+    text = str(error)
+    if nested_body and text.startswith(("Request body validation error", "Request body deserialize error")):
+        causes: list[BaseException] = []
+        cause = error.__cause__ or error.__context__
+        while cause is not None and len(causes) < 8:
+            causes.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        if any("Failed to cast value" in str(c) for c in causes):
+            return True
+        paths = [list(e.absolute_path) for c in causes for e in getattr(c, "schema_errors", ())]
+        return bool(paths) and all(path and path[0] in nested_body for path in paths)
+    match = re.match(r"(?:Invalid query parameter|Query parameter error): ([^:]+)(?::|$)", text)
+    return match is not None and match.group(1).strip() in nested_query
 
 
 def _describe(error: BaseException) -> str:

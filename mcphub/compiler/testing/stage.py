@@ -34,6 +34,7 @@ from mcphub.compiler.ir import Integration, Tool
 from mcphub.compiler.testing.arguments import arguments, invalid_arguments
 from mcphub.compiler.testing.mock import Answer, MockTransport, MockUpstream, Received
 from mcphub.compiler.testing.source import SourceOperations
+from mcphub.compiler.testing.swagger import swagger_to_openapi3
 from mcphub.runtime.catalog import Mount
 from mcphub.runtime.mcp.access import SingleUserAccess
 from mcphub.runtime.mcp.metrics import HubMetrics
@@ -149,7 +150,7 @@ def check_package(
     only: set[str] | None = None,
     progress: ToolProgress | None = None,
 ) -> StageReport:
-    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 source.
+    """Run the test stage over the compiled package in `package_dir`, against its OpenAPI 3 or Swagger 2.0 source.
 
     Blocking, like the compile it belongs to; called from inside an event loop (an async caller of the pipeline)
     it runs on a thread of its own, since the stage drives a loop of its own.
@@ -183,10 +184,14 @@ def _check_package(
     integration = package.integration
     report = StageReport(slug=integration.slug, source=source_label)
     version = str(document.get("openapi", ""))
-    if not version.startswith("3."):
+    if str(document.get("swagger", "")) == "2.0":
+        # openapi-core reads OpenAPI 3.x: a Swagger 2.0 source is checked in its 3.0 form (testing/swagger.py).
+        document = swagger_to_openapi3(document)
+    elif not version.startswith("3."):
         found = f"swagger {document['swagger']}" if "swagger" in document else "no OpenAPI version"
         report.error = (
-            f"{source_label or 'the source'}: the test stage checks OpenAPI 3.x descriptions; this is {found}"
+            f"{source_label or 'the source'}: the test stage checks OpenAPI 3.x and Swagger 2.0 descriptions; "
+            f"this is {found}"
         )
         return report
     loop = asyncio.new_event_loop()

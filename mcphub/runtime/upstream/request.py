@@ -36,6 +36,7 @@ from mcphub.runtime.upstream.serialization import (
     sendable_media_type,
     serialize_parameter,
     serialize_path,
+    to_wire_names,
 )
 
 __all__ = ["Prepared", "RequestBuilder"]
@@ -62,6 +63,12 @@ class RequestBuilder:
         self._scheme_servers = {scheme.id: scheme.base_url for scheme in integration.auth if scheme.base_url}
         self._presets = _presets(integration)
         self._base64 = _base64_arguments(integration)
+        # Tools with nested property names renamed for clients, and the arguments whose values carry them.
+        self._renamed = {
+            tool.name: [arg for arg in tool.http.args if arg.wire_names]
+            for tool in integration.tools
+            if tool.http is not None and any(arg.wire_names for arg in tool.http.args)
+        }
         # Tools whose body is one non-JSON document (text/plain, application/zip, ...), by its media type.
         self._raw_bodies = {
             tool.name: sendable_media_type(arg.content_type)
@@ -154,6 +161,36 @@ class RequestBuilder:
         if binding is None:
             raise UpstreamFailure(f"tool {tool.name!r} has no HTTP binding")
         args = {(arg.location, arg.wire_name): arg for arg in binding.args}
+        if tool.name in self._renamed:
+            # Nested property names the compiler made client-safe go back to the API's own names.
+            groups = {
+                ArgLocation.PATH: path,
+                ArgLocation.QUERY: query,
+                ArgLocation.HEADER: headers,
+                ArgLocation.COOKIE: cookies,
+                ArgLocation.BODY: body,
+                ArgLocation.FORM: form,
+                ArgLocation.MULTIPART: multipart,
+            }
+            for renamed in self._renamed[tool.name]:
+                if renamed.location is ArgLocation.BODY_ROOT:
+                    body = to_wire_names(body, renamed.wire_names, binding.wire_defs)
+                    continue
+                given = groups.get(renamed.location)
+                if isinstance(given, Mapping) and given.get(renamed.wire_name) is not None:
+                    changed = {
+                        **given,
+                        renamed.wire_name: to_wire_names(
+                            given[renamed.wire_name], renamed.wire_names, binding.wire_defs
+                        ),
+                    }
+                    groups[renamed.location] = changed
+            path, query, headers, cookies = (
+                groups[k] for k in (ArgLocation.PATH, ArgLocation.QUERY, ArgLocation.HEADER, ArgLocation.COOKIE)
+            )
+            form, multipart = groups[ArgLocation.FORM], groups[ArgLocation.MULTIPART]
+            if not any(a.location is ArgLocation.BODY_ROOT for a in self._renamed[tool.name]):
+                body = groups[ArgLocation.BODY]
         fixed = binding.fixed
         # The spec's defaults fill in what the caller left out (None), after the caller's own values.
         preset = self._presets.get(tool.name)
@@ -255,6 +292,14 @@ class RequestBuilder:
         # Body
         fixed_body = fixed.get(ArgLocation.BODY, {})
         raw_body = self._raw_bodies.get(tool.name)
+        if binding.body_encoding in ("form", "multipart") and isinstance(body, Mapping):
+            # A form body that is one of several shapes is one `body` argument (the compiler binds a union it cannot
+            # flatten exactly that way): its fields are the form's fields.
+            if binding.body_encoding == "form":
+                form = {**body, **(form or {})}
+            else:
+                multipart = {**body, **(multipart or {})}
+            body = None
         if binding.body_encoding == "form" or form:
             styles = {a.wire_name: (a.style, a.explode) for a in binding.args if a.location is ArgLocation.FORM}
             pairs = encode_form(merged(ArgLocation.FORM, form), styles)
@@ -279,6 +324,17 @@ class RequestBuilder:
                         body.setdefault(key, value)
             if has_root:
                 payload: Any = body
+                if (
+                    body is None
+                    and binding.body_required
+                    and any(a.location is ArgLocation.BODY_ROOT and a.required for a in binding.args)
+                ):
+                    # A required whole-body argument can only be None when the caller gave null (validation refuses
+                    # it left out), and a nullable body (GitHub's Pages site) takes it: `null` goes, not `{}`.
+                    prepared.content = b"null"
+                    out_headers.setdefault("Content-Type", "application/json")
+                    out_headers.setdefault("Accept", binding.response_content_type or "application/json, */*;q=0.5")
+                    return prepared
             elif isinstance(body, Mapping):
                 # None means "not given" (generated functions default every optional argument to it), except for a
                 # required property, where it can only be the caller's explicit null (a nullable field).

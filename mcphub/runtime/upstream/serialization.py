@@ -29,6 +29,7 @@ __all__ = [
     "sendable_media_type",
     "serialize_parameter",
     "serialize_path",
+    "to_wire_names",
 ]
 
 TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")  # `{name}` in a path or server URL template
@@ -213,3 +214,35 @@ def is_json(media_type: str) -> bool:
 def sendable_media_type(content_type: str) -> str:
     """A described media type as a Content-Type header: a range (`image/*`, `*/*`) is no type to send."""
     return "application/octet-stream" if "*" in content_type else content_type
+
+
+def to_wire_names(value: Any, wire: Mapping[str, Any] | None, defs: Mapping[str, Mapping[str, Any]]) -> Any:
+    """`value` with the client-safe property names of its schema turned back into the API's own (`Wine Pairing`).
+
+    `wire` is an argument's wire map (the compiler's `ArgBinding.wire_names`, format in compiler/wire_names.py),
+    `defs` the maps of the tool's `$defs` entries. Keys without a map entry go as they are; the value is copied
+    only where something is renamed.
+    """
+    if not wire:
+        return value
+    ref = wire.get("ref")
+    if isinstance(ref, str) and ref in defs:
+        value = to_wire_names(value, defs[ref], defs)
+    for variant in wire.get("variants", ()):
+        value = to_wire_names(value, variant, defs)
+    if isinstance(value, list):
+        items = wire.get("items")
+        return [to_wire_names(item, items, defs) for item in value] if items else value
+    if not isinstance(value, Mapping):
+        return value
+    rename: Mapping[str, str] = wire.get("rename", {})
+    below: Mapping[str, Any] = wire.get("properties", {})
+    extra = wire.get("additionalProperties")
+    if not (rename or below or extra):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        sub = below.get(key) if key in below else (extra if key not in rename else None)
+        # A key the caller sent under its wire name already is left alone: only client-safe names are renamed.
+        out[rename.get(key, key)] = to_wire_names(item, sub, defs)
+    return out

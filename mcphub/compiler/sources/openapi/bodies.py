@@ -103,6 +103,9 @@ class Bodies:
                 normal = self.ctx.normalizer.normalize(swagger_param_schema(p))
                 o.deps.update(normal.deps)
                 schema = with_description(normal.schema, text_of(p.get("description")))
+                if p.get("required") is True and types_of(schema) == ["array"] and not schema.get("minItems"):
+                    # An empty list puts no field in the form, so the required field would be missing.
+                    schema = {**schema, "minItems": 1}
                 arg = Arg(location, wire_name, schema, p.get("required") is True, "body")
                 arg.style, arg.explode = collection_format(p, "formData")
                 if multipart:
@@ -124,9 +127,15 @@ class Bodies:
         shape = self.ctx.normalizer.object_shape(normal)
         if shape is None:
             o.deps.update(normal.deps)
-            schema = with_description(
-                normal.schema, text_of(holder.get("description")) or text_of(normal.schema.get("description"))
-            )
+            description = text_of(holder.get("description")) or text_of(normal.schema.get("description"))
+            union = "oneOf" if "oneOf" in normal.schema else "anyOf" if "anyOf" in normal.schema else None
+            if union is not None:
+                # A union the flat argument list cannot state exactly (schemas.object_shape): the agent picks a shape.
+                kind = "exactly one" if union == "oneOf" else "at least one"
+                description = (
+                    f"{description} The whole request body: an object matching {kind} of the shapes below.".strip()
+                )
+            schema = with_description(normal.schema, description)
             o.args.append(Arg(ArgLocation.BODY_ROOT, "", schema, required, "body"))
             return
         o.deps.update(shape.deps)
@@ -134,6 +143,14 @@ class Bodies:
             o.notes.append(f"Request body: {shape.description}")
         required_props = set(shape.required) if required else set()
         for prop, schema in shape.properties.items():
+            if (
+                location is not ArgLocation.BODY
+                and prop in required_props
+                and types_of(schema) == ["array"]
+                and not schema.get("minItems")
+            ):
+                # An empty list puts no field in a form (Stripe's `line_items`), so the required field would be missing.
+                schema = {**schema, "minItems": 1}
             arg = Arg(location, prop, schema, prop in required_props, "body")
             arg.with_body = not required and prop in shape.required
             enc = encoding.get(prop) if isinstance(encoding.get(prop), dict) else None

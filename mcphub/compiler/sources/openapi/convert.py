@@ -34,6 +34,7 @@ from mcphub.compiler.sources.openapi.parameters import Parameters
 from mcphub.compiler.sources.openapi.responses import Responses
 from mcphub.compiler.sources.openapi.security import Security
 from mcphub.compiler.sources.openapi.servers import Servers
+from mcphub.compiler.wire_names import client_safe_schema
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Python names the generated function already uses for itself.
@@ -170,6 +171,13 @@ class _Compiler:
             self.ctx.warn(
                 o.where, f"input schema of {size} nodes cut to nesting depth {depth} to stay under {MAX_SCHEMA_NODES}"
             )
+
+        # Names below the top level made client-safe too, with the map back to the wire on each binding.
+        schema, wire_maps, http.wire_defs = client_safe_schema(schema)
+        if wire_maps:
+            for binding in http.args:
+                binding.wire_names = wire_maps.get(binding.name)
+            self.ctx.warn(o.where, f"nested property names renamed to client-safe ones under {', '.join(wire_maps)}")
 
         method = o.method.upper()
         deprecated = op.get("deprecated") is True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcphub.compiler.ir import ArgLocation
+from mcphub.compiler.ir import ArgLocation, JsonSchema
 from mcphub.compiler.sources.openapi.common import (
     Arg,
     Context,
@@ -86,8 +86,8 @@ class Parameters:
         # An empty query value is invalid unless the description allows it (`?q=` is no search at all); an empty
         # path value would make another path (`/repos//issues`), so the runtime refuses it.
         empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
-        if empty_refused and types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
-            schema = {**schema, "minLength": 1}
+        if empty_refused:
+            schema = _no_empty_text(schema)
         required = location == "path" or param.get("required") is True
         if required and types_of(schema) == ["array"] and not schema.get("minItems"):
             # An empty array puts nothing on the wire (`?delivery=` is not sent at all), so the required parameter
@@ -142,3 +142,17 @@ def _param_examples(param: dict[str, Any]) -> list[Any]:
             if isinstance(example, dict) and "value" in example:
                 examples.append(example["value"])
     return [e for e in examples if isinstance(e, str | int | float | bool) and len(str(e)) <= 200][:3]
+
+
+def _no_empty_text(schema: JsonSchema) -> JsonSchema:
+    """A string schema (or each string branch of a union: GitHub's `affects`, a string or a list) without ``."""
+    if types_of(schema) == ["string"] and "enum" not in schema and not schema.get("minLength"):
+        return {**schema, "minLength": 1}
+    items = schema.get("items")
+    if types_of(schema) == ["array"] and isinstance(items, dict) and types_of(items) == ["string"]:
+        return {**schema, "items": _no_empty_text(items)}  # `fields=` of an exploded [""] is an empty value too
+    for key in ("oneOf", "anyOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list):
+            return {**schema, key: [_no_empty_text(b) if isinstance(b, dict) else b for b in branches]}
+    return schema
