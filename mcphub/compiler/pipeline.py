@@ -244,10 +244,16 @@ def compile_targets(
 
 
 def compile_target(
-    target: Target, out_dir: Path, *, check: bool = False, test: bool = True, progress: ProgressCallback | None = None
+    target: Target,
+    out_dir: Path,
+    *,
+    check: bool = False,
+    test: bool = True,
+    embed: bool | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CompileReport:
     """Compile one target (see `compile_targets`)."""
-    return compile_targets([target], out_dir, check=check, test=test, progress=progress)[0]
+    return compile_targets([target], out_dir, check=check, test=test, embed=embed, progress=progress)[0]
 
 
 @dataclass(slots=True)
