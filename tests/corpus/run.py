@@ -8,7 +8,8 @@ built. The outcome of each description is a JSON file under `.cache/corpus/resul
 one stopped on purpose) resumes where it stopped; `docs/corpus-report.md` is written from those files.
 
     .venv/bin/python -m tests.corpus.run                 # everything not done yet with this compiler, then the report
-    .venv/bin/python -m tests.corpus.run --only stripe   # a subset (report in .cache/corpus/)
+    .venv/bin/python -m tests.corpus.run --only stripe   # a subset (report in .cache/corpus/); repeatable
+    .venv/bin/python -m tests.corpus.run --failed        # again, the descriptions whose last result failed
     .venv/bin/python -m tests.corpus.run --report-only   # the report from the results there are
     options: --workers N (2), --silence S (a worker quiet this long is killed: 300), --fresh, --keep-older
 
@@ -118,7 +119,10 @@ class _Watcher:
         from mcphub.compiler.ir import Integration
 
         self.beat()
-        files = {p.name: p.read_text(encoding="utf-8") for p in package_dir.iterdir() if p.is_file()}
+        # The client rules read the package's text files; the search index's vectors (`search.npy`) are binary.
+        files = {
+            p.name: p.read_text(encoding="utf-8") for p in package_dir.iterdir() if p.is_file() and p.suffix != ".npy"
+        }
         integration = Integration.from_manifest(files["manifest.json"])
         self.problems = integration_problems(integration, files)
 
@@ -566,7 +570,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("CORPUS_WORKERS", "2")))
     parser.add_argument("--silence", type=float, default=float(os.environ.get("CORPUS_SILENCE", "300")))
-    parser.add_argument("--only", default=os.environ.get("CORPUS_ONLY", ""), help="substring of the file path")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[o for o in os.environ.get("CORPUS_ONLY", "").split(",") if o],
+        help="substring of the file path (repeatable: any of them; CORPUS_ONLY takes a comma-separated list)",
+    )
+    parser.add_argument(
+        "--failed",
+        action="store_true",
+        help="only descriptions whose stored result (from any compiler) did not compile cleanly",
+    )
     parser.add_argument("--fresh", action="store_true", help="compile everything again, stored results or not")
     parser.add_argument("--keep-older", action="store_true", help="reuse results made by another compiler")
     parser.add_argument("--report-only", action="store_true", help="write the report from the stored results")
@@ -577,11 +591,20 @@ def main(argv: list[str] | None = None) -> int:
 
     root = ensure_corpus()
     api = api_dir(root)
-    paths = [p for p in descriptions(root) if args.only in str(p.relative_to(api))]
-    if not paths:
-        print(f"no description under {api} matches {args.only!r}", file=sys.stderr)
-        return 2
+    paths = [p for p in descriptions(root) if not args.only or any(o in str(p.relative_to(api)) for o in args.only)]
     tasks = [(p, str(p.relative_to(api).with_suffix(""))) for p in paths]
+    if args.failed:  # the ones to look at again after a fix: whatever their last result was made with
+        tasks = [
+            (p, spec_id)
+            for p, spec_id in tasks
+            if (old := load_result(p, spec_id, compiler=None)) is not None and old["category"] != COMPILED
+        ]
+    if not tasks:
+        print(
+            f"no description under {api} matches {args.only!r}" + (" and failed" if args.failed else ""),
+            file=sys.stderr,
+        )
+        return 2
     # In the order of a hash of each name: a run stopped early has done a uniform sample of the corpus, so its
     # shares already estimate the whole (the report says how many are done).
     tasks.sort(key=lambda task: hashlib.sha256(task[1].encode()).hexdigest())
@@ -614,8 +637,13 @@ def main(argv: list[str] | None = None) -> int:
 
         run_pool(todo, workers=args.workers, silence=args.silence, on_result=on_result)
     figures = Figures.of(list(results.values()), len(tasks))
-    scope = f"files whose path contains {args.only!r}" if args.only else f"all {len(tasks)} descriptions of `api/`"
-    report = args.report or (CACHE_DIR / "corpus-report.md" if args.only else REPORT)
+    partial = bool(args.only or args.failed)
+    scope = f"all {len(tasks)} descriptions of `api/`"
+    if partial:
+        scope = (f"files whose path contains any of {args.only!r}" if args.only else "all") + (
+            ", whose last result failed" if args.failed else ""
+        )
+    report = args.report or (CACHE_DIR / "corpus-report.md" if partial else REPORT)
     report.parent.mkdir(parents=True, exist_ok=True)
     seconds = time.monotonic() - started if todo else None
     text = render_report(figures, scope=scope, compiler=compiler, workers=args.workers, seconds=seconds)

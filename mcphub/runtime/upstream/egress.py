@@ -19,7 +19,7 @@ import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,8 +159,14 @@ class PoolTransport(httpx2.AsyncHTTPTransport):
 # --- per-request policy ----------------------------------------------------------------------------
 
 
-def _host_pattern(template_url: str) -> re.Pattern[str] | None:
-    """A host regex from a server URL template: `https://{site}.atlassian.net` -> `[^.]+\\.atlassian\\.net`."""
+def _host_pattern(template_url: str, paths: Mapping[str, str] | None = None) -> re.Pattern[str] | None:
+    """A host regex from a server URL template: `https://{site}.atlassian.net` -> `[^.]+\\.atlassian\\.net`.
+
+    `paths` are the variables that hold a path, not a host part (eBay's `https://api.ebay.com{basePath}`, whose
+    default is `/commerce/charity/v1`): they are filled in first, so the host ends where the path begins.
+    """
+    if paths:
+        template_url = TEMPLATE_VARIABLE.sub(lambda m: paths.get(m.group(1), m.group(0)), template_url)
     marked = TEMPLATE_VARIABLE.sub("\x00", template_url)
     host = urlsplit(marked if "://" in marked else f"https://{marked}").hostname
     if not host:
@@ -197,7 +203,13 @@ class EgressPolicy:
                 | {scheme.base_url for scheme in integration.auth if scheme.base_url}
                 | {rule.url for scheme in integration.auth for rule in scheme.discover.values()}
             )
-            hosts = [p for p in (_host_pattern(t) for t in templates if t) if p is not None]
+            # A variable whose default starts with `/` (or is empty) is where the path begins, not a host part.
+            paths = {
+                name: variable.default
+                for name, variable in integration.server_variables.items()
+                if variable.default[:1] in ("", "/")
+            }
+            hosts = [p for p in (_host_pattern(t, paths) for t in templates if t) if p is not None]
         if policy.allowed_methods:
             methods = frozenset(m.upper() for m in policy.allowed_methods)
         else:
