@@ -154,13 +154,17 @@ class ArgBinding(_Model):
     # Property names below the top level that were renamed to client-safe ones (`Wine Pairing` -> `Wine_Pairing`):
     # the map back to the API's names, applied to the value before it is sent (format: compiler/wire_names.py).
     wire_names: dict[str, Any] | None = None
+    # For an XML body (BODY_ROOT): its element names, from the description's `xml` objects
+    # (compiler/sources/openapi/xml.py says the shape); the runtime writes the JSON argument as XML.
+    xml: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_no_wire_names(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Left out while unset, so manifests without renamed nested names stay byte for byte as they were.
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out while unset, so manifests without renamed nested names or XML bodies stay byte for byte as they were.
         data: dict[str, Any] = handler(self)
-        if data.get("wire_names") is None:
-            data.pop("wire_names", None)
+        for key in ("wire_names", "xml"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 
@@ -177,14 +181,20 @@ class HttpBinding(_Model):
     server_url: str | None = None  # per-operation server override (template, uses Integration.server_variables)
     security: list[list[str]] | None = None  # alternatives of AuthScheme ids; [] = no auth; None = integration default
     response_content_type: str | None = None  # the documented success media type, if any
-    # Wire maps of the input schema's `$defs` entries, by name, which `ArgBinding.wire_names` refer to (`ref`).
-    wire_defs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Property names below the top level that were renamed to client-safe ones (`Wine Pairing` -> `Wine_Pairing`):
+    # the map back to the API's names, applied to the value before it is sent (format: compiler/wire_names.py).
+    wire_names: dict[str, Any] | None = None
+    # For an XML body (BODY_ROOT): its element names, from the description's `xml` objects
+    # (compiler/sources/openapi/xml.py says the shape); the runtime writes the JSON argument as XML.
+    xml: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_no_wire_defs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out while unset, so manifests without renamed nested names or XML bodies stay byte for byte as they were.
         data: dict[str, Any] = handler(self)
-        if not data.get("wire_defs"):
-            data.pop("wire_defs", None)
+        for key in ("wire_names", "xml"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 

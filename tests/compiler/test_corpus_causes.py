@@ -7,11 +7,20 @@ here are the bytes that upstream recorded.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import fromstring
 
+import pytest
+from click.testing import CliRunner
 from test_corpus_cases import OK, _compile, _description, _requests
 
-from mcphub.compiler.ir import Integration
+from mcphub.cli import main
+from mcphub.compiler.ir import ArgLocation, Integration
+from mcphub.compiler.testing.mock import Received
+from mcphub.compiler.testing.source import SourceOperations
+from mcphub.runtime.upstream.xml_body import NotSendableAsXml, to_xml
 
 
 def test_a_server_variable_holding_the_base_path_keeps_the_host_allowed(tmp_path: Path) -> None:
@@ -27,3 +36,212 @@ def test_a_server_variable_holding_the_base_path_keeps_the_host_allowed(tmp_path
     assert sent and all(r.target == "/commerce/charity/v1/charity_org" for r in sent)
     integration = Integration.from_manifest((package / "manifest.json").read_bytes())
     assert integration.base_url == "https://api.example.com{basePath}"
+
+
+def test_an_xml_body_is_sent_as_xml_named_as_the_description_says(tmp_path: Path) -> None:
+    """AWS's query APIs (1,798 operations of the corpus): an object body of `text/xml` went out as JSON text."""
+    entry = {
+        "type": "object",
+        "title": "Entry",
+        "xml": {"name": "member"},
+        "properties": {"Id": {"type": "string"}, "Delay": {"type": "integer"}, "Flag": {"type": "boolean"}},
+        "required": ["Id"],
+    }
+    message = {
+        "type": "object",
+        "title": "SendBatchRequest",
+        "required": ["QueueUrl", "Entries"],
+        "properties": {
+            "QueueUrl": {"allOf": [{"type": "string", "minLength": 1}, {"description": "the queue"}]},
+            "Entries": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Entry"}},
+            "Labels": {"type": "array", "xml": {"wrapped": True}, "items": {"type": "string", "xml": {"name": "L"}}},
+            "Version": {"type": "string", "xml": {"attribute": True}},
+        },
+    }
+    document = _description(
+        {
+            "/": {
+                "post": {
+                    "operationId": "SendBatch",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"text/xml": {"schema": {"$ref": "#/components/schemas/SendBatchRequest"}}},
+                    },
+                    "responses": OK,
+                }
+            }
+        },
+        components={"schemas": {"SendBatchRequest": message, "Entry": entry}},
+    )
+    code, output, package = _compile(tmp_path, document, "aws")
+    assert code == 0, output
+    for request in _requests(package, document)["send_batch"]:
+        assert request.header("content-type") == "text/xml"
+        assert request.body.startswith(b'<?xml version="1.0" encoding="UTF-8"?><SendBatchRequest')
+        root = fromstring(request.body)
+        assert root.find("QueueUrl") is not None and root.findall("member")  # items repeat under their xml.name
+        assert root.find("Entries") is None
+
+    # The runtime's own bytes for one call: attribute, wrapped array, unwrapped items, scalars as text.
+    integration = Integration.from_manifest((package / "manifest.json").read_bytes())
+    (tool,) = integration.tools
+    (body,) = [a for a in tool.http.args if a.location is ArgLocation.BODY_ROOT]  # type: ignore[union-attr]
+    value = {
+        "QueueUrl": "q",
+        "Entries": [{"Id": "1", "Delay": 3, "Flag": True}],
+        "Labels": ["a", "b"],
+        "Version": "2012-11-05",
+    }
+    assert to_xml(value, body.xml or {}) == (
+        b'<?xml version="1.0" encoding="UTF-8"?><SendBatchRequest Version="2012-11-05"><QueueUrl>q</QueueUrl>'
+        b"<member><Id>1</Id><Delay>3</Delay><Flag>true</Flag></member><Labels><L>a</L><L>b</L></Labels>"
+        b"</SendBatchRequest>"
+    )
+
+
+def test_the_stage_refuses_json_text_labelled_as_xml_and_a_character_xml_cannot_carry(tmp_path: Path) -> None:
+    document = _description(
+        {
+            "/": {
+                "post": {
+                    "operationId": "put_item",
+                    "requestBody": {
+                        "content": {
+                            "application/xml": {
+                                "schema": {"type": "object", "properties": {"Name": {"type": "string"}}}
+                            }
+                        }
+                    },
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    source = SourceOperations(document)
+    json_text = Received("POST", "/v1/", [("content-type", "application/xml")], b'{"Name": "x"}')
+    assert any("the body is not XML" in p for p in source.check(json_text, "/v1", "post", "/").problems)
+    good = Received("POST", "/v1/", [("content-type", "application/xml")], b"<body><Name>x</Name></body>")
+    assert source.check(good, "/v1", "post", "/").problems == []
+    wrong = Received("POST", "/v1/", [("content-type", "application/xml")], b"<body><Name><a>1</a></Name></body>")
+    assert source.check(wrong, "/v1", "post", "/").problems  # an element where the schema says text
+    with pytest.raises(NotSendableAsXml, match="U\\+001F"):
+        to_xml({"Name": "a\x1fb"}, {"name": "body"})
+
+
+def test_a_parameter_whose_wire_form_openapi_leaves_undefined_is_the_descriptions_fault(tmp_path: Path) -> None:
+    """AWS's GET forms of its query APIs put arrays of objects in `form` query parameters: OpenAPI defines no wire
+    form for those, so no request can be right; the stage says so (cause `description-fault`) instead of
+    calling it a wire bug. A form-exploded map (`Tags`) is OpenAPI's `key=value` pairs and passes."""
+    entries = {"type": "array", "items": {"type": "object", "properties": {"Id": {"type": "string"}}}}
+    tags = {"type": "object", "additionalProperties": {"type": "string"}}
+    document = _description(
+        {
+            "/batch": {
+                "get": {
+                    "operationId": "batch",
+                    "parameters": [{"name": "Entries", "in": "query", "required": True, "schema": entries}],
+                    "responses": OK,
+                }
+            },
+            "/tag": {
+                "get": {
+                    "operationId": "tag",
+                    "parameters": [{"name": "Tags", "in": "query", "required": True, "schema": tags}],
+                    "responses": OK,
+                }
+            },
+        }
+    )
+    by_name = _test_json(tmp_path, document)
+    assert by_name["tag"]["status"] == "passed", by_name["tag"]
+    assert by_name["batch"]["failure"]["cause"] == "description-fault", by_name["batch"]
+    assert "array of objects" in by_name["batch"]["failure"]["message"]
+
+
+def _test_json(tmp_path: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`mcphub test <description> --json`: every tool's verdict, by name."""
+    source = tmp_path / "description.json"
+    source.write_text(json.dumps(document))
+    result = CliRunner().invoke(main, ["test", str(source), "--json"])
+    return {t["tool"]: t for t in json.loads(result.output)["tools"]}
+
+
+def test_a_json_body_goes_with_its_declared_media_type_and_header_formats_are_honoured(tmp_path: Path) -> None:
+    """Kubernetes' and Zuora's `application/merge-patch+json` went out as `application/json`; Zuora's `Zuora-Version`
+    header (format date) was generated as any text, and Mozilla's `If-Match` pattern let a NUL through."""
+    patch = {"type": "object", "properties": {"name": {"type": "string"}}}
+    document = _description(
+        {
+            "/things/{id}": {
+                "patch": {
+                    "operationId": "patch_thing",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "Zuora-Version", "in": "header", "schema": {"type": "string", "format": "date"}},
+                        {"name": "If-Match", "in": "header", "schema": {"type": "string", "pattern": "^.+$"}},
+                    ],
+                    "requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch}}},
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "k8s")
+    assert code == 0, output
+    sent = _requests(package, document)["patch_thing"]
+    assert sent and all(r.header("content-type") == "application/merge-patch+json" for r in sent)
+
+
+def test_a_parameter_default_that_breaks_its_own_schema_is_the_descriptions_fault(tmp_path: Path) -> None:
+    """Snyk's `includeGroupAdmins` (boolean, default "false"): openapi-core checks the default of a parameter left
+    out, which no request can fix."""
+    document = _description(
+        {
+            "/members": {
+                "get": {
+                    "operationId": "list_members",
+                    "parameters": [
+                        {"name": "admins", "in": "query", "schema": {"type": "boolean", "default": "false"}},
+                    ],
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    tool = _test_json(tmp_path, document)["list_members"]
+    assert tool["status"] == "failed" and tool["failure"]["cause"] == "description-fault", tool
+    assert "its `default` in the description is wrong" in tool["failure"]["message"]
+
+
+def test_text_and_binary_bodies_of_types_openapi_core_cannot_read_are_checked(tmp_path: Path) -> None:
+    """LGTM's `application/x-yaml` and Docker's `application/octet-stream` bodies of `type: string` reached the schema
+    as bytes (`b'0' is not of type 'string'`): every request failed, right or wrong."""
+    document = _description(
+        {
+            "/projects": {
+                "post": {
+                    "operationId": "add_project",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-yaml": {"schema": {"type": "string"}}},
+                    },
+                    "responses": OK,
+                }
+            },
+            "/archive": {
+                "put": {
+                    "operationId": "put_archive",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+                    },
+                    "responses": OK,
+                }
+            },
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "lgtm")
+    assert code == 0, output
+    sent = _requests(package, document)
+    assert all(r.header("content-type") == "application/x-yaml" for r in sent["add_project"])
+    assert all(r.header("content-type") == "application/octet-stream" for r in sent["put_archive"])

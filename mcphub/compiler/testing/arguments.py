@@ -33,6 +33,10 @@ _MAX_DEPTH = 5
 _INTEGER_BITS = {"int32": 32, "int64": 64}
 # A header cannot carry a line break or NUL (the runtime refuses those values with a tool error of their own).
 _HEADER_TEXT = "\\A[^\\r\\n\\x00]*\\Z"  # \Z, not $: `$` lets a final line break through
+# An XML body cannot carry C0 controls (but tab and line breaks) or surrogates (the runtime refuses those values).
+_XML_TEXT = st.characters(codec="utf-8", blacklist_characters="".join(map(chr, range(32))) + "\ufffe\uffff")
+_BREAKS = re.compile("[\r\n\x00]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def generation_schema(tool: Tool) -> dict[str, Any]:
@@ -63,21 +67,35 @@ def arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
     """Valid arguments of `tool`: drawn from its schema, kept only when the hub's validator accepts them."""
     schema = generation_schema(tool)
     validator = Draft202012Validator(tool.input_schema)
-    strategy = _Strategies(schema).of(schema, 0)
+    xml = tool.http is not None and any(a.xml is not None for a in tool.http.args)
+    strategy = _Strategies(schema, xml_text=xml).of(schema, 0)
     paths = [a.name for a in tool.http.args if a.location is ArgLocation.PATH] if tool.http is not None else []
+    # A header value the description's own pattern lets hold a line break or NUL: the runtime refuses it (HTTP
+    # cannot carry it), with a tool error of its own; no valid argument set for the stage.
+    headers = (
+        [a.name for a in tool.http.args if a.location in (ArgLocation.HEADER, ArgLocation.COOKIE)]
+        if tool.http is not None
+        else []
+    )
 
     def acceptable(value: Any) -> bool:
-        # An empty path value in a union schema (`anyOf: [integer, string]`) escapes `generation_schema`.
+        # An empty path value in a union schema (`anyOf: [integer, string]`) escapes `generation_schema`; a pattern's
+        # string may still hold what an XML body cannot carry.
         return (
-            isinstance(value, dict) and validator.is_valid(value) and all(value.get(p) not in ("", []) for p in paths)
+            isinstance(value, dict)
+            and validator.is_valid(value)
+            and all(value.get(p) not in ("", []) for p in paths)
+            and not any(_BREAKS.search(text) for h in headers for text in _strings(value.get(h)))
+            and not (xml and any(_NOT_XML.search(text) for text in _strings(value)))
         )
 
     return strategy.filter(acceptable)
 
 
 class _Strategies:
-    def __init__(self, root: dict[str, Any]) -> None:
+    def __init__(self, root: dict[str, Any], *, xml_text: bool = False) -> None:
         self.root = root
+        self.xml_text = xml_text  # strings only of characters an XML document can carry
 
     def of(self, schema: Any, depth: int) -> st.SearchStrategy[Any]:
         if schema is True or schema == {}:
@@ -163,7 +181,10 @@ class _Strategies:
         elif schema.get("format") in _FORMATS or schema.get("contentEncoding") == "base64":
             strategy = _FORMATS.get(str(schema.get("format")), _BASE64)
         else:
-            return st.text(min_size=low, max_size=min(int(high), low + 24) if isinstance(high, int) else low + 24)
+            size = min(int(high), low + 24) if isinstance(high, int) else low + 24
+            if self.xml_text:
+                return st.text(_XML_TEXT, min_size=low, max_size=size)
+            return st.text(min_size=low, max_size=size)
         return strategy.filter(lambda text: len(text) >= low and (not isinstance(high, int) or len(text) <= high))
 
     def _object(self, schema: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, Any]]:
@@ -212,6 +233,17 @@ def _with_length(pattern: str, low: int, high: Any) -> str:
         return pattern
     upper = str(high) if isinstance(high, int) else ""
     return f"^{match.group(1)}{{{low},{upper}}}$"
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(s for item in value.values() for s in _strings(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _compiles(pattern: str) -> bool:

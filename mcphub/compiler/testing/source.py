@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +21,9 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from mcphub.compiler.sources.openapi.xml import is_xml, kind_of, resolved_schema
 from mcphub.compiler.testing.mock import Answer, Received
+from mcphub.compiler.testing.xml_body import NotXml, read_xml
 
 ORIGIN = "http://mcphub.test"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -35,6 +37,10 @@ class Checked:
 
     problems: list[str]
     unchecked: list[str]
+    # Problems no request could avoid, the description's fault (reported apart from wire bugs): a parameter whose
+    # wire form OpenAPI leaves undefined (an array of objects, or an object holding objects or arrays, in any style
+    # but deepObject), or a parameter left out whose `default` breaks its own schema (openapi-core checks it).
+    faults: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -92,7 +98,8 @@ class SourceOperations:
             prepared_item = self._inline_path_refs(prepared_item, 0)
             prepared["paths"] = {_clean(template): self._moved_to_query(template, prepared_item, key[0])}
             # The description was checked when it was compiled; validating it again costs seconds on large ones.
-            validator = self._validators[key] = OpenAPI.from_dict(prepared, config=_config())
+            media_types = _mapping(_mapping(operation.get("requestBody")).get("content"))
+            validator = self._validators[key] = OpenAPI.from_dict(prepared, config=_config(media_types))
         return validator
 
     def _inline_path_refs(self, node: Any, depth: int) -> Any:
@@ -178,6 +185,9 @@ class SourceOperations:
                 schema.get("type") == "object" or "properties" in schema
             ):
                 content.setdefault("application/json", {"schema": schema})
+            elif is_xml(base) and _xml_schema(media, self._deref) is not None:
+                # An XML body is read by `xml_body.read_xml` and checked as the JSON value it stands for.
+                content.setdefault("application/json", {"schema": media["schema"]})
         return {**body, "content": content}
 
     def template_of(self, method: str, path: str, source_ref: str | None) -> str | None:
@@ -226,6 +236,12 @@ class SourceOperations:
         query = ImmutableMultiDict(_query_pairs(split.query))
         values = {name: unquote(value) for name, value in zip(_VARIABLE.findall(clean), match.groups(), strict=True)}
         problems.extend(_template_query_problems(template, query))
+        content_type, body = received.header("content-type") or "", received.body or None
+        if body is not None and is_xml(content_type):
+            try:
+                content_type, body = self._xml_as_json(method, template, content_type, body)
+            except NotXml as exc:
+                return Checked([*problems, f"Request body error: {exc}"], unchecked)
         request = _Request(
             host_url=ORIGIN,
             path=relative,
@@ -237,8 +253,8 @@ class SourceOperations:
                 cookie=ImmutableMultiDict(_cookies(received.header("cookie"))),
                 path=values,
             ),
-            content_type=received.header("content-type") or "",
-            body=received.body or None,
+            content_type=content_type,
+            body=body,
         )
         problems.extend(self._query_shape(method, template, query))
         with warnings.catch_warnings():
@@ -255,12 +271,66 @@ class SourceOperations:
         nested_body: set[str] = set()
         if request.content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded" and received.body:
             nested_body = _nested_keys(name for name, _ in _query_pairs(received.body.decode("latin-1")))
+        faults: list[str] = []
+        shapes = self._parameter_shapes(method, template)
+        sent = {k.lower() for k in query} | {k.lower() for k, _ in received.headers} | set(values)
         for error in errors:
             # openapi-core reads deepObject for flat objects only (not arrays, unions or nesting, which Stripe and
             # Airtable use): such a parameter or body is reported as not checked instead of failing every request.
-            misread = _misread(error, nested_query, nested_body)
-            (unchecked if _unreadable(error) or misread else problems).append(_describe(error))
-        return Checked(problems, unchecked)
+            described = _describe(error)
+            name = _parameter_name(described)
+            shape = shapes.get(name) if name is not None else None
+            if _unreadable(error) or _misread(error, nested_query, nested_body):
+                unchecked.append(described)
+            elif shape is not None and shape.undefined:
+                faults.append(f"{described} ({shape.undefined})")
+            elif shape is not None and shape.bad_default and name is not None and name.lower() not in sent:
+                faults.append(f"{described} (the parameter was not sent: its `default` in the description is wrong)")
+            elif shape is not None and shape.exploded_object and name == _missing(described):
+                # openapi-core finds a form-exploded object by its property names only: a free-form map (AWS's
+                # `Tags`) has none, so its pairs were checked by `_query_shape` alone.
+                unchecked.append(f"query parameter {name} (a form-exploded map openapi-core cannot read)")
+            else:
+                problems.append(described)
+        return Checked(problems, unchecked, faults)
+
+    def _parameter_shapes(self, method: str, template: str) -> dict[str, _Shape]:
+        """The operation's query, header, cookie and path parameters by name, with how OpenAPI serialises each."""
+        item = _mapping((self.document.get("paths") or {}).get(template))
+        shapes: dict[str, _Shape] = {}
+        for raw in [
+            *_sequence(item.get("parameters")),
+            *_sequence(_mapping(item.get(method.lower())).get("parameters")),
+        ]:
+            parameter = _mapping(self._deref(raw))
+            name, location = parameter.get("name"), parameter.get("in")
+            if not isinstance(name, str) or location not in ("query", "header", "cookie", "path"):
+                continue
+            default = "form" if location in ("query", "cookie") else "simple"
+            style = str(parameter.get("style", default))
+            explode = parameter.get("explode", style == "form") is True
+            schema = resolved_schema(parameter.get("schema"), self._deref)
+            shapes[name] = _Shape(
+                undefined=_undefined_form(schema, self._deref)
+                if style != "deepObject" and "schema" in parameter
+                else "",
+                exploded_object=location == "query" and style == "form" and explode and kind_of(schema) == "object",
+                properties=frozenset(_mapping(schema.get("properties"))),
+                free_form=schema.get("additionalProperties", True) is not False,
+                bad_default="default" in schema and not _fits(schema["default"], kind_of(schema)),
+            )
+        return shapes
+
+    def _xml_as_json(self, method: str, template: str, content_type: str, body: bytes) -> tuple[str, bytes]:
+        """An XML body of an object or array schema as the JSON openapi-core can check (NotXml if it is no XML)."""
+        operation = _mapping(self.operation(method, template))
+        content = _mapping(_mapping(self._deref(operation.get("requestBody"))).get("content"))
+        base = content_type.split(";")[0].strip().lower()
+        media = next((m for t, m in content.items() if t.split(";")[0].strip().lower() == base), None)
+        schema = _xml_schema(_mapping(media), self._deref)
+        if schema is None:
+            return content_type, body  # text, or a media type the operation does not declare: openapi-core says so
+        return "application/json", json.dumps(read_xml(body, schema, self._deref)).encode()
 
     def _query_shape(self, method: str, template: str, query: ImmutableMultiDict[str, str]) -> list[str]:
         """What openapi-core lets through: repeated keys of a parameter that is one value, undeclared keys.
@@ -281,6 +351,11 @@ class SourceOperations:
                 declared[parameter["name"]] = (style, explode is True)
         allowed = {name for location, name in self._credentials if location == "query"} | self._query_keys
         allowed |= {unquote(_pair(pair)[0]).lower() for pair in _template_query(template)}
+        # A form-exploded object sends its properties as pairs of their own (`page[number]` is deepObject's form; `form`
+        # with explode sends `number=1`): those names are the object's, and any name when it is a free-form map.
+        exploded = [s for s in self._parameter_shapes(method, template).values() if s.exploded_object]
+        allowed |= {p.lower() for s in exploded for p in s.properties}
+        any_name = any(s.free_form for s in exploded)
         problems = []
         for key in dict.fromkeys(query.keys()):
             count = len(query.getlist(key))
@@ -290,8 +365,12 @@ class SourceOperations:
                     problems.append(
                         f"query parameter {key} sent {count} times; style {style} explode {explode} is one value"
                     )
-            elif key.lower() not in allowed and not any(
-                key.startswith(f"{name}[") for name, (style, _) in declared.items() if style == "deepObject"
+            elif (
+                not any_name
+                and key.lower() not in allowed
+                and not any(
+                    key.startswith(f"{name}[") for name, (style, _) in declared.items() if style == "deepObject"
+                )
             ):
                 problems.append(f"query parameter {key} is not a parameter of this operation")
         return problems
@@ -454,6 +533,65 @@ def _template_query_problems(template: str, query: ImmutableMultiDict[str, str])
     return problems
 
 
+@dataclass(slots=True, frozen=True)
+class _Shape:
+    undefined: str  # why OpenAPI leaves this parameter's wire form undefined, "" when it defines it
+    exploded_object: bool  # a query object of style form, explode true: its properties are pairs of their own
+    properties: frozenset[str]
+    free_form: bool  # more properties than those named may come
+    bad_default: bool = False  # its `default` is not of its own type (Snyk's "false" for a boolean)
+
+
+def _fits(value: Any, kind: str | None) -> bool:
+    expected = {
+        "string": str,
+        "integer": int,
+        "number": int | float,
+        "boolean": bool,
+        "array": list,
+        "object": dict,
+    }.get(kind or "")
+    if expected is None:
+        return True
+    return isinstance(value, expected) and not (kind in ("integer", "number") and isinstance(value, bool))
+
+
+def _undefined_form(schema: dict[str, Any], deref: Any) -> str:
+    """OpenAPI defines styles for scalars, arrays of scalars and objects of scalars only (deepObject aside)."""
+    kind = kind_of(schema)
+    if kind == "array":
+        items = resolved_schema(schema.get("items"), deref)
+        if kind_of(items) in ("object", "array"):
+            return f"the description sends an array of {kind_of(items)}s in a style OpenAPI leaves undefined"
+    if kind == "object":
+        for name, raw in _mapping(schema.get("properties")).items():
+            if kind_of(resolved_schema(raw, deref)) in ("object", "array"):
+                return f"the description sends an object holding an {kind_of(resolved_schema(raw, deref))} ({name}) in a style OpenAPI leaves undefined"
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and kind_of(resolved_schema(extra, deref)) in ("object", "array"):
+            return "the description sends a map of objects or arrays in a style OpenAPI leaves undefined"
+    return ""
+
+
+_PARAMETER_NAME = re.compile(r"(?:Invalid |Missing required )?(?:\w+ parameter(?: error)?:?) ([^:]+?)(?::|$)")
+
+
+def _parameter_name(described: str) -> str | None:
+    """`Query parameter error: Tags: ...`, `Invalid query parameter: p: ...`, `Missing required query parameter: Tags`."""
+    match = _PARAMETER_NAME.match(described)
+    return match.group(1).strip() if match else None
+
+
+def _missing(described: str) -> str:
+    return described.rsplit(":", 1)[-1].strip() if described.startswith("Missing required") else ""
+
+
+def _xml_schema(media: dict[str, Any], deref: Any) -> Any:
+    """The schema of an XML media type when it describes an object or array (then the body is read as one)."""
+    schema = media.get("schema")
+    return schema if kind_of(resolved_schema(schema, deref)) in ("object", "array") else None
+
+
 def _example(media: dict[str, Any]) -> Any:
     if "example" in media:
         return media["example"]
@@ -542,12 +680,51 @@ def _describe(error: BaseException) -> str:
     return ": ".join(part for part in parts if part)
 
 
-def _config() -> Any:
+def _config(media_types: dict[str, Any]) -> Any:
     from openapi_core import Config
 
+    # openapi-core reads `application/json` and `*+json` it knows; other JSON types of the operation
+    # (`application/merge-patch+json`, `application/vnd.api+json`) are JSON too.
+    bases = {m.split(";")[0].strip().lower() for m in media_types}
+    deserializers: dict[str, Any] = {m: json.loads for m in bases if _is_json(m) and m != "application/json"}
+    # A body of any other type openapi-core has no reader for reaches the schema as bytes, which no `type: string`
+    # accepts: text types are read as UTF-8 (bytes that are no UTF-8 stay bytes, and fail), others as the bytes
+    # they are (Latin-1 maps each byte to one character: LGTM's YAML, Zuora's CSV, Docker's tar archives).
+    for base in bases:
+        if base in deserializers or base in _READ_BY_OPENAPI_CORE or "*" in base or is_xml(base):
+            continue
+        deserializers[base] = _text_body if _is_text(base) else _bytes_body
     # `byte` as Google's descriptions use it: base64 in either alphabet (Gmail's `raw` is base64url, as its API
     # documentation says and the runtime sends it).
-    return Config(spec_validator_cls=None, extra_format_validators={"byte": _base64_text})
+    return Config(
+        spec_validator_cls=None,
+        extra_format_validators={"byte": _base64_text},
+        extra_media_type_deserializers=deserializers,
+    )
+
+
+_READ_BY_OPENAPI_CORE = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "text/plain",
+    "text/html",
+)
+
+
+def _is_text(media_type: str) -> bool:
+    return media_type.startswith("text/") or any(t in media_type for t in ("yaml", "csv", "javascript", "graphql"))
+
+
+def _text_body(value: bytes, **_: Any) -> Any:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _bytes_body(value: bytes, **_: Any) -> str:
+    return value.decode("latin-1")
 
 
 def _base64_text(value: Any) -> bool:

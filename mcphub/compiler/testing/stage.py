@@ -71,7 +71,7 @@ class Failure:
     """Why a tool failed, with the counter-example: the arguments and the request that was sent (if any)."""
 
     # request-invalid | refused-valid-arguments | sent-invalid-arguments | bad-result | no-operation | no-arguments
-    # | stage-error
+    # | stage-error | description-fault (no request could be right: the description's own error, not a wire bug)
     cause: str
     message: str
     arguments: dict[str, Any] | None = None
@@ -325,6 +325,8 @@ class _Runner:
                 unchecked.update(_parameter_of(note) for note in checked.unchecked)
                 if checked.problems:
                     failure = Failure("request-invalid", "; ".join(checked.problems), args, sent[-1])
+                elif checked.faults:
+                    failure = Failure("description-fault", "; ".join(checked.faults), args, sent[-1])
                 elif result.is_error:
                     message = f"the answer came back as a tool error: {text[:500]}"
                     failure = Failure("bad-result", message, args, sent[-1])

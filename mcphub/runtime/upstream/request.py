@@ -38,6 +38,7 @@ from mcphub.runtime.upstream.serialization import (
     serialize_path,
     to_wire_names,
 )
+from mcphub.runtime.upstream.xml_body import NotSendableAsXml, to_xml
 
 __all__ = ["Prepared", "RequestBuilder"]
 
@@ -78,6 +79,14 @@ class RequestBuilder:
             if arg.location is ArgLocation.BODY_ROOT
             and arg.content_type
             and not is_json(bare_media_type(arg.content_type))
+        }
+        # Of those, the XML bodies of objects or arrays: their element names (the argument is JSON).
+        self._xml_bodies = {
+            tool.name: arg.xml
+            for tool in integration.tools
+            if tool.http is not None
+            for arg in tool.http.args
+            if arg.location is ArgLocation.BODY_ROOT and arg.xml is not None
         }
 
     def _server_url(
@@ -347,7 +356,7 @@ class RequestBuilder:
                 payload = None
             if payload is not None or (binding.body_required and binding.body_encoding == "json"):
                 prepared.content = json.dumps(payload if payload is not None else {}, ensure_ascii=False).encode()
-                out_headers.setdefault("Content-Type", "application/json")
+                out_headers.setdefault("Content-Type", binding.body_content_type or "application/json")
         out_headers.setdefault("Accept", binding.response_content_type or "application/json, */*;q=0.5")
         return prepared
 
@@ -355,6 +364,12 @@ class RequestBuilder:
         """A non-JSON body as its own bytes: base64 arguments decoded, text as UTF-8, never a JSON string."""
         if tool.name in self._base64 and "" in self._base64[tool.name][ArgLocation.BODY_ROOT]:
             return _decoded(value, f"the request body ({media_type})")
+        xml = self._xml_bodies.get(tool.name)
+        if xml is not None and isinstance(value, dict | list):
+            try:
+                return to_xml(value, xml)
+            except NotSendableAsXml as exc:
+                raise UpstreamFailure(f"the request body ({media_type}) cannot be sent: {exc}") from exc
         if is_json(bare_media_type(media_type)) or not isinstance(value, str):
             return json.dumps(value, ensure_ascii=False).encode() if not isinstance(value, str) else value.encode()
         return value.encode()

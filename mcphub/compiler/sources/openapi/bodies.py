@@ -21,6 +21,7 @@ from mcphub.compiler.sources.openapi.common import (
     with_description,
 )
 from mcphub.compiler.sources.openapi.parameters import collection_format
+from mcphub.compiler.sources.openapi.xml import is_xml, xml_shape
 
 
 class Bodies:
@@ -59,6 +60,8 @@ class Bodies:
         elif base.startswith("multipart/"):
             self._object_body(o, http, normal, required, "multipart", ArgLocation.MULTIPART, encoding, body)
         elif is_json(base) or (base == "*/*" and types_of(normal.schema) in (None, ["object"], ["array"])):
+            if is_json(base) and base != "application/json" and "*" not in base:
+                http.body_content_type = media_type  # Kubernetes' merge-patch+json, JSON:API's vnd.api+json
             self._object_body(o, http, normal, required, "json", ArgLocation.BODY, encoding, body)
         elif (base == "application/octet-stream" or base.startswith("message/")) and self.ctx.normalizer.object_shape(
             normal
@@ -67,7 +70,7 @@ class Bodies:
             # the services take the object as JSON at these paths.
             self._object_body(o, http, normal, required, "json", ArgLocation.BODY, encoding, body)
         else:
-            self._raw_body(o, http, normal, required, media_type, text_of(body.get("description")))
+            self._raw_body(o, http, normal, required, media_type, text_of(body.get("description")), media.get("schema"))
 
     def _swagger_body(self, o: Operation, http: HttpBinding) -> None:
         params = [
@@ -89,7 +92,9 @@ class Bodies:
             if json_ok:
                 self._object_body(o, http, normal, required, "json", ArgLocation.BODY, {}, param)
             else:
-                self._raw_body(o, http, normal, required, consumes[0], text_of(param.get("description")))
+                self._raw_body(
+                    o, http, normal, required, consumes[0], text_of(param.get("description")), param.get("schema")
+                )
         elif form_params:
             has_file = any(p.get("type") == "file" for p in form_params.values())
             multipart = has_file or (
@@ -191,8 +196,16 @@ class Bodies:
             }
 
     def _raw_body(
-        self, o: Operation, http: HttpBinding, normal: Normalized, required: bool, media_type: str, description: str
+        self,
+        o: Operation,
+        http: HttpBinding,
+        normal: Normalized,
+        required: bool,
+        media_type: str,
+        description: str,
+        source: Any = None,
     ) -> None:
+        """One argument for the whole body; `source` (the description's schema) names an XML body's elements."""
         http.body_encoding = None
         schema = normal.schema
         binary = not media_type.startswith("text/") and (
@@ -208,6 +221,7 @@ class Bodies:
                 description = (description + f" Request body ({media_type}).").strip()
         if required and types_of(schema) == ["string"] and not schema.get("minLength"):
             schema = {**schema, "minLength": 1}  # a required body of no bytes is no body (servers refuse it)
+        xml = xml_shape(source, self.ctx.normalizer.deref) if is_xml(media_type) and not binary else None
         o.args.append(
             Arg(
                 ArgLocation.BODY_ROOT,
@@ -216,5 +230,6 @@ class Bodies:
                 required,
                 "body",
                 content_type=media_type,
+                xml=xml,
             )
         )

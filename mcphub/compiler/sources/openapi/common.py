@@ -42,6 +42,7 @@ class Arg:
     content_type: str | None = None
     # Required inside a request body that is itself optional: required as soon as any body field is sent.
     with_body: bool = False
+    xml: dict[str, Any] | None = None  # an XML body's element names (sources/openapi/xml.py)
 
 
 @dataclass(slots=True)
@@ -109,8 +110,9 @@ def is_json(media_type: str) -> bool:
 
 
 def pick_media_type(media_types: list[str]) -> str:
-    """Prefer JSON, then forms, then whatever comes first."""
+    """Prefer JSON (plain `application/json` first), then forms, then whatever comes first."""
     for test in (
+        lambda m: m.split(";")[0].strip().lower() == "application/json",
         is_json,
         lambda m: m.lower().startswith("application/x-www-form-urlencoded"),
         lambda m: m.lower().startswith("multipart/form-data"),

@@ -302,6 +302,7 @@ class _Compiler:
                     explode=arg.explode,
                     allow_reserved=arg.allow_reserved,
                     content_type=arg.content_type,
+                    xml=arg.xml,
                 )
             )
         return bindings, properties, required

@@ -93,6 +93,9 @@ class Parameters:
             # An empty array puts nothing on the wire (`?delivery=` is not sent at all), so the required parameter
             # would be missing: the tool asks for one item at least.
             schema = {**schema, "minItems": 1}
+        if required and content_type is None and types_of(schema) == ["object"] and not schema.get("minProperties"):
+            # Likewise an empty object: no pairs at all (AWS's `Tags` map), so it needs one property at least.
+            schema = {**schema, "minProperties": 1}
         notes = [text_of(param.get("description"))]
         if param.get("deprecated") is True:
             notes.append("Deprecated.")
