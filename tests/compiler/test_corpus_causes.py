@@ -245,3 +245,61 @@ def test_text_and_binary_bodies_of_types_openapi_core_cannot_read_are_checked(tm
     sent = _requests(package, document)
     assert all(r.header("content-type") == "application/x-yaml" for r in sent["add_project"])
     assert all(r.header("content-type") == "application/octet-stream" for r in sent["put_archive"])
+
+
+def test_a_key_parameter_made_the_credential_is_sent_with_every_operation(tmp_path: Path) -> None:
+    """Nexmo declares `api_key` as a query parameter of some operations and no security scheme: the compiler makes
+    it the credential, which the runtime then sends with every call; the stage took it for an undeclared parameter
+    on the others."""
+    key = {"name": "api_key", "in": "query", "required": True, "schema": {"type": "string"}}
+    form = {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+    document = _description(
+        {
+            "/search": {"get": {"operationId": "search", "parameters": [key], "responses": OK}},
+            "/check": {
+                "post": {
+                    "operationId": "check",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": form}},
+                    },
+                    "responses": OK,
+                }
+            },
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "nexmo")
+    assert code == 0, output
+    sent = _requests(package, document)
+    assert sent["check"] and all("api_key=" in r.target for r in sent["check"])
+
+
+def test_a_nullable_path_parameter_is_still_required_text(tmp_path: Path) -> None:
+    """VTEX's `facets` path parameter is `nullable`: a null argument left the path template unfilled."""
+    facets = {"name": "facets", "in": "path", "required": True, "schema": {"type": "string", "nullable": True}}
+    document = _description(
+        {"/banners/{facets}": {"get": {"operationId": "banners", "parameters": [facets], "responses": OK}}}
+    )
+    code, output, package = _compile(tmp_path, document, "vtex")
+    assert code == 0, output
+    (tool,) = Integration.from_manifest((package / "manifest.json").read_bytes()).tools
+    assert tool.input_schema["properties"]["facets"]["type"] == "string"
+
+
+def test_a_required_property_the_description_never_defines_is_its_fault(tmp_path: Path) -> None:
+    """Turbine Labs and Plaid list in `required` names their schemas never define: no argument can carry them."""
+    listener = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name", "host"]}
+    document = _description(
+        {
+            "/listener": {
+                "post": {
+                    "operationId": "post_listener",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": listener}}},
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    tool = _test_json(tmp_path, document)["post_listener"]
+    assert tool["failure"]["cause"] == "description-fault", tool
+    assert "requires host but defines no such property" in tool["failure"]["message"]

@@ -60,6 +60,14 @@ TIMEOUT = "timeout"  # the worker stayed silent over the limit and was killed
 CATEGORIES = (COMPILED, TEST_FAILED, SCAN_FAILED, FAILED, STAGE_ERROR, INVALID, CRASHED, TIMEOUT)
 
 TARGET_TOOLS = 0.99  # share of tested tools whose every call is valid (issue 13)
+# A tool whose description itself rules out a valid request (the stage's cause `description-fault`: a parameter
+# style OpenAPI leaves undefined, a default that breaks its own schema) is reported apart from wire bugs.
+DESCRIPTION_FAULT = "description-fault"
+# Failures of the causes another helper works on (`wire`, issue 13a), told by their message: counted as theirs.
+WIRE_OWNED = (
+    ("top-level oneOf/anyOf request body", re.compile(r"Request body validation error: .*not valid under any of")),
+    ("nested property names (a wire map)", re.compile(r"Request body validation error: .*was unexpected")),
+)
 TARGET_COMPILED = 0.99  # share of descriptions through parse -> scan
 REPORT = REPO_ROOT / "docs" / "corpus-report.md"
 RESULTS = CACHE_DIR / "results"
@@ -155,6 +163,7 @@ def compile_one(path: Path, spec_id: str, beat: Callable[[], None]) -> dict[str,
     watcher = _Watcher(beat)
     token = stage_observer.set(watcher)
     started = time.perf_counter()
+    cpu_started = _cpu()
     scratch = Path(tempfile.mkdtemp(prefix="mcphub-corpus-"))
     try:
         target = Target(path, is_spec=False, slug=slug_for(spec_id))
@@ -199,7 +208,15 @@ def compile_one(path: Path, spec_id: str, beat: Callable[[], None]) -> dict[str,
         stage_observer.reset(token)
         shutil.rmtree(scratch, ignore_errors=True)
     result["seconds"] = round(time.perf_counter() - started, 3)
+    result["cpu_seconds"] = round(_cpu() - cpu_started, 3)
     return result
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (the semgrep scan)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # --- the pool: forked workers, each killed and replaced when it stays silent -------------------------
@@ -378,6 +395,8 @@ class Figures:
     passed: int = 0
     failed: int = 0
     partly: int = 0  # passed with a note: something openapi-core could not read
+    description_faults: int = 0  # failed because the description rules out any valid request (not a wire bug)
+    wire_owned: int = 0  # failed with a cause `wire` (issue 13a) works on
     untested: int = 0  # enabled tools of descriptions built but not tested (scan failed, stage error, invalid)
 
     @classmethod
@@ -390,6 +409,8 @@ class Figures:
             figures.passed += sum(1 for t in tools if t["status"] == "passed")
             figures.failed += sum(1 for t in tools if t["status"] == "failed")
             figures.partly += sum(1 for t in tools if t["status"] == "passed" and t.get("note"))
+            figures.description_faults += sum(1 for t in tools if t.get("cause") == DESCRIPTION_FAULT)
+            figures.wire_owned += sum(1 for t in tools if t["status"] == "failed" and owner(t) is not None)
             if not tools:
                 figures.untested += int(result.get("tools") or 0)
         return figures
@@ -406,14 +427,34 @@ class Figures:
     def tool_share(self) -> float:
         return self.passed / self.tested if self.tested else 1.0
 
+    @property
+    def tool_share_sound(self) -> float:
+        """The share among tools whose description allows a valid request at all."""
+        sound = self.tested - self.description_faults
+        return self.passed / sound if sound else 1.0
+
     def line(self) -> str:
         return (
             f"{PACKAGE}@{VERSION}: {self.done}/{self.total} descriptions done; "
             f"{self.counts[COMPILED]} compiled with every tool passing the test stage "
             f"({_share(self.counts[COMPILED], self.done)}), {self.through_scan} through parse -> scan "
             f"({_share(self.through_scan, self.done)}); tools: {self.passed}/{self.tested} every call valid "
-            f"({self.tool_share:.2%})"
+            f"({self.tool_share:.2%}; {self.tool_share_sound:.2%} of the {self.tested - self.description_faults} "
+            "whose description allows a valid request)"
         )
+
+
+def owner(tool: dict[str, Any]) -> str | None:
+    """The cause `wire` (issue 13a) works on that a failed tool's message shows, if any."""
+    for name, pattern in WIRE_OWNED:
+        if pattern.search(tool.get("message", "")):
+            return name
+    return None
+
+
+def _tools_of(results: list[dict[str, Any]]) -> int:
+    """Tools of the descriptions whose CPU time was measured."""
+    return sum(int(r.get("tools") or 0) for r in results if "cpu_seconds" in r)
 
 
 def _share(part: int, whole: int) -> str:
@@ -478,11 +519,29 @@ def render_report(figures: Figures, *, scope: str, compiler: str, workers: int, 
         f"| of which partly checked (openapi-core could not read a part) | {figures.partly} | "
         f"{_share(figures.partly, figures.tested)} |",
         f"| failed | {figures.failed} | {_share(figures.failed, figures.tested)} |",
+        f"| of which the description's fault (`{DESCRIPTION_FAULT}`: no request could be valid) | "
+        f"{figures.description_faults} | {_share(figures.description_faults, figures.tested)} |",
+        f"| of which a cause `wire` (issue 13a) works on (oneOf/anyOf bodies, nested names) | {figures.wire_owned} | "
+        f"{_share(figures.wire_owned, figures.tested)} |",
         f"| tested | {figures.tested} | 100% |",
         f"| not tested (their description failed the scan, the stage or the client rules) | {figures.untested} | |",
         f"| enabled tools of every description done | {enabled} | |",
         "",
     ]
+    wall = sum(float(r.get("seconds") or 0) for r in results)
+    cpu = [float(r["cpu_seconds"]) for r in results if "cpu_seconds" in r]
+    lines.append(
+        f"Time: {wall / 60:.0f} min of worker wall time over the {len(results)} descriptions done"
+        + (f" ({seconds / 60:.0f} min wall for this run with {workers} workers)" if seconds else "")
+        + (
+            f"; {sum(cpu) / 60:.0f} CPU min over the {len(cpu)} descriptions measured (compile, scan, stage: "
+            f"{sum(cpu) / len(cpu):.1f} CPU s per description, {sum(cpu) / max(1, _tools_of(results)):.3f} per tool)"
+            if cpu
+            else ""
+        )
+        + ". The machine was shared with other sessions, so wall time says little; CPU time is the cost."
+    )
+    lines.append("")
     timed = sorted(results, key=lambda r: -float(r.get("seconds") or 0))[:5]
     if timed:
         lines.append(
@@ -494,7 +553,9 @@ def render_report(figures: Figures, *, scope: str, compiler: str, workers: int, 
     failures = [(t, r) for r in results for t in r.get("test", []) if t["status"] == "failed"]
     if failures:
         lines += ["", "## Tool failures by cause", "", "| cause | tools | descriptions |", "|---|---:|---:|"]
-        by_cause = _grouped((t["cause"], r["file"]) for t, r in failures)
+        by_cause = _grouped(
+            (t["cause"] + (f" — `wire`'s: {owner(t)}" if owner(t) else ""), r["file"]) for t, r in failures
+        )
         lines += [f"| {cause} | {len(files)} | {len(set(files))} |" for cause, files in by_cause]
         lines += ["", "By message (names and numbers blanked), with an example:", ""]
         lines += ["| cause: message | tools | example (description, tool) |", "|---|---:|---|"]

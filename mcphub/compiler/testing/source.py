@@ -286,6 +286,11 @@ class SourceOperations:
                 faults.append(f"{described} ({shape.undefined})")
             elif shape is not None and shape.bad_default and name is not None and name.lower() not in sent:
                 faults.append(f"{described} (the parameter was not sent: its `default` in the description is wrong)")
+            elif undefined_required := self._undefined_required(error, method, template):
+                faults.append(
+                    f"{described} (the description requires {', '.join(undefined_required)} but defines no such "
+                    "property, so no argument can carry it)"
+                )
             elif shape is not None and shape.exploded_object and name == _missing(described):
                 # openapi-core finds a form-exploded object by its property names only: a free-form map (AWS's
                 # `Tags`) has none, so its pairs were checked by `_query_shape` alone.
@@ -293,6 +298,28 @@ class SourceOperations:
             else:
                 problems.append(described)
         return Checked(problems, unchecked, faults)
+
+    def _undefined_required(self, error: BaseException, method: str, template: str) -> list[str]:
+        """The names of a body error that are all `required` properties the schema never defines (Turbine Labs'
+        `host`, Plaid's `payment_limits`): JSON Schema lets them be anything, the tool has no argument for them."""
+        schema_errors = _schema_errors(error)
+        if not schema_errors:
+            return []
+        operation = _mapping(self.operation(method, template))
+        content = _mapping(_mapping(self._deref(operation.get("requestBody"))).get("content"))
+        defined: set[str] = set()
+        for media in content.values():
+            defined.update(_mapping(resolved_schema(_mapping(media).get("schema"), self._deref).get("properties")))
+        names = []
+        for schema_error in schema_errors:
+            match = re.fullmatch(r"'(.+)' is a required property", str(getattr(schema_error, "message", "")))
+            own = _mapping(getattr(schema_error, "schema", None)).get("properties")
+            if getattr(schema_error, "validator", None) != "required" or match is None:
+                return []
+            if match.group(1) in defined or match.group(1) in _mapping(own):
+                return []
+            names.append(match.group(1))
+        return names
 
     def _parameter_shapes(self, method: str, template: str) -> dict[str, _Shape]:
         """The operation's query, header, cookie and path parameters by name, with how OpenAPI serialises each."""
@@ -667,6 +694,19 @@ def _misread(error: BaseException, nested_query: set[str], nested_body: set[str]
         return bool(paths) and all(path and path[0] in nested_body for path in paths)
     match = re.match(r"(?:Invalid query parameter|Query parameter error): ([^:]+)(?::|$)", text)
     return match is not None and match.group(1).strip() in nested_query
+
+
+def _schema_errors(error: BaseException) -> list[Any]:
+    """The jsonschema errors under an openapi-core body error (none for other errors)."""
+    if "body" not in str(error).lower():
+        return []
+    cause = error.__cause__
+    while cause is not None:
+        found = list(getattr(cause, "schema_errors", ()))
+        if found:
+            return found
+        cause = cause.__cause__
+    return []
 
 
 def _describe(error: BaseException) -> str:

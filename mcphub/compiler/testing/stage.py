@@ -196,7 +196,11 @@ def _check_package(
         return report
     loop = asyncio.new_event_loop()
     try:
-        runner = _Runner(loop, package, SourceOperations(document, source.credential_params), examples)
+        # The credential's own parameters are the runtime's business: a hub spec's, and the api_key schemes the
+        # compiler made of a key parameter when the description declares none (Nexmo's `api_key` query parameter).
+        derived = [f"{s.location}:{s.param_name}" for s in integration.auth if s.type == "api_key" and s.param_name]
+        credentials = [*source.credential_params, *derived]
+        runner = _Runner(loop, package, SourceOperations(document, credentials), examples)
         loop.run_until_complete(runner.start())
         try:
             for tool in integration.tools:

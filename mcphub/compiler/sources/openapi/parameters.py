@@ -83,6 +83,11 @@ class Parameters:
         else:
             normal = self.ctx.normalizer.normalize({})
         schema = normal.schema
+        kinds = schema.get("type")
+        if location == "path" and isinstance(kinds, list) and "null" in kinds and len(kinds) > 1:
+            # A path has no null (VTEX's `nullable` facets): the value is required and sent as text.
+            rest = [k for k in kinds if k != "null"]
+            schema = {**schema, "type": rest[0] if len(rest) == 1 else rest}
         # An empty query value is invalid unless the description allows it (`?q=` is no search at all); an empty
         # path value would make another path (`/repos//issues`), so the runtime refuses it.
         empty_refused = location == "path" or (location == "query" and param.get("allowEmptyValue") is not True)
