@@ -42,6 +42,10 @@ __all__ = ["Dialect", "Normalized", "ObjectShape", "SchemaNormalizer", "merge_sc
 Dialect = Literal["swagger2", "oas30", "oas31"]
 
 _TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
+# What a `$ref`'s siblings may still say in OpenAPI 3.0 and Swagger 2.0, where the rest is ignored.
+_REF_ANNOTATIONS = frozenset(
+    {"description", "title", "example", "examples", "default", "deprecated", "readOnly", "writeOnly", "nullable"}
+)
 _STRING_KEYS = ("title", "format", "contentMediaType", "contentEncoding")
 _NUMBER_KEYS = ("minimum", "maximum")
 _COUNT_KEYS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
@@ -578,8 +582,13 @@ class SchemaNormalizer:
         if isinstance(ref, str):
             if len(schema) == 1:
                 return self._ref(ref, deps)
-            # Siblings of $ref: apply them as a conjunction (3.1 semantics; harmless for 3.0's descriptions).
+            # Siblings of $ref: a conjunction in 3.1; OpenAPI 3.0 and Swagger 2.0 ignore them (`$ref` with `type:
+            # string` beside an object, Britbox's bodies, could never be satisfied), but for annotations.
             schema = {k: v for k, v in schema.items() if k != "$ref"}
+            if self.dialect != "oas31":
+                schema = {k: v for k, v in schema.items() if k in _REF_ANNOTATIONS or k.startswith("x-")}
+                if not schema:
+                    return self._ref(ref, deps)
             schema["allOf"] = [{"$ref": ref}, *(schema.get("allOf") or [])]
 
         out: JsonSchema = {}

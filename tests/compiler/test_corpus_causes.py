@@ -303,3 +303,75 @@ def test_a_required_property_the_description_never_defines_is_its_fault(tmp_path
     tool = _test_json(tmp_path, document)["post_listener"]
     assert tool["failure"]["cause"] == "description-fault", tool
     assert "requires host but defines no such property" in tool["failure"]["message"]
+
+
+def test_the_siblings_of_a_ref_are_ignored_in_openapi_3_0(tmp_path: Path) -> None:
+    """Britbox's bodies are `{$ref: ItvChangeEmailRequest, type: string}`: OpenAPI 3.0 ignores what stands beside a
+    `$ref`; read as a conjunction (3.1), no argument could satisfy it and no call could be generated."""
+    change = {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]}
+    body = {"$ref": "#/components/schemas/Change", "type": "string", "description": "New email address."}
+    document = _description(
+        {
+            "/changeemail": {
+                "post": {
+                    "operationId": "change_email",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                    "responses": OK,
+                }
+            }
+        },
+        components={"schemas": {"Change": change}},
+    )
+    code, output, package = _compile(tmp_path, document, "britbox")
+    assert code == 0, output
+    sent = _requests(package, document)["change_email"]
+    assert sent and all(json.loads(r.body).keys() == {"email"} for r in sent)
+
+
+def test_an_authorization_parameter_beside_a_key_in_another_header_is_an_argument(tmp_path: Path) -> None:
+    """Azure LUIS: the subscription key is the declared scheme (`Ocp-Apim-Subscription-Key`), and some operations
+    also need the user's ARM token in `Authorization`; it was dropped, so those calls always lacked it."""
+    token = {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}}
+    document = _description(
+        {"/azureaccounts": {"get": {"operationId": "azure_accounts", "parameters": [token], "responses": OK}}},
+        components={
+            "securitySchemes": {"key": {"type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key"}}
+        },
+        security=[{"key": []}],
+    )
+    code, output, package = _compile(tmp_path, document, "luis")
+    assert code == 0, output
+    sent = _requests(package, document)["azure_accounts"]
+    assert sent and all(r.header("authorization") is not None and r.header("ocp-apim-subscription-key") for r in sent)
+
+
+def test_unions_form_exploded_objects_and_nested_deep_objects_are_read_as_sent(tmp_path: Path) -> None:
+    """PandaScore (27 tools): `page` (an integer or an object, style form) sends the object's properties as pairs of
+    their own, `filter` (deepObject) nests arrays, `league_id_or_slug` is an id or a slug; openapi-core read the
+    first as undeclared names, the second as a failed cast and the third as an integer only."""
+    slug = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[a-z0-9_-]+$"}]}
+    page = {
+        "oneOf": [
+            {"type": "integer"},
+            {"type": "object", "additionalProperties": False, "properties": {"number": {"type": "integer"}}},
+        ]
+    }
+    filter_ = {"type": "object", "properties": {"id": {"type": "array", "items": {"type": "integer"}}}}
+    document = _description(
+        {
+            "/leagues/{league_id_or_slug}/matches": {
+                "get": {
+                    "operationId": "league_matches",
+                    "parameters": [
+                        {"name": "league_id_or_slug", "in": "path", "required": True, "schema": slug},
+                        {"name": "page", "in": "query", "schema": page},
+                        {"name": "filter", "in": "query", "style": "deepObject", "explode": True, "schema": filter_},
+                    ],
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "pandascore")
+    assert code == 0, output
+    assert _requests(package, document)["league_matches"]

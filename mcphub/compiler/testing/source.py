@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from mcphub.compiler.sources.openapi.xml import is_xml, kind_of, resolved_schema
@@ -75,6 +76,7 @@ class SourceOperations:
         self._validators: dict[tuple[str, str], OpenAPI] = {}
         self._by_id: dict[str, tuple[str, str]] | None = None
         self._patterns: dict[str, re.Pattern[str]] = {}
+        self._shapes: dict[tuple[str, str], dict[str, _Shape]] = {}
 
     def _validator(self, method: str, template: str) -> OpenAPI:
         """openapi-core over a document of this one operation (components shared): its path finder walks every
@@ -280,8 +282,15 @@ class SourceOperations:
             described = _describe(error)
             name = _parameter_name(described)
             shape = shapes.get(name) if name is not None else None
-            if _unreadable(error) or _misread(error, nested_query, nested_body):
+            if (
+                _unreadable(error)
+                or _misread(error, nested_query, nested_body)
+                or (shape is not None and shape.nested_deep)
+            ):
+                # openapi-core reads a deepObject of scalars only (PandaScore's `filter[id][]=1`).
                 unchecked.append(described)
+            elif shape is not None and shape.union and self._union_accepts(shape, name, query, received, values):
+                pass  # openapi-core casts a union's text to its first type only (`"0"`, a slug, read as integer 0)
             elif shape is not None and shape.undefined:
                 faults.append(f"{described} ({shape.undefined})")
             elif shape is not None and shape.bad_default and name is not None and name.lower() not in sent:
@@ -321,10 +330,43 @@ class SourceOperations:
             names.append(match.group(1))
         return names
 
+    def _union_accepts(
+        self,
+        shape: _Shape,
+        name: str | None,
+        query: ImmutableMultiDict[str, str],
+        received: Received,
+        path: dict[str, str],
+    ) -> bool:
+        """Whether the text sent for a union parameter is a value of one of its scalar branches, read as that
+        branch's type (what the API does); openapi-core tries the first type only."""
+        if name is None:
+            return False
+        text = path.get(name) if name in path else query.get(name) if name in query else received.header(name)
+        if text is None:
+            return False
+        for branch in shape.union:
+            value: Any = text
+            kind = kind_of(branch)
+            if kind == "integer" and re.fullmatch(r"-?\d+", text):
+                value = int(text)
+            elif kind == "number" and re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text):
+                value = float(text)
+            elif kind == "boolean" and text in ("true", "false"):
+                value = text == "true"
+            elif kind != "string":
+                continue
+            if OAS30Validator(branch, format_checker=oas30_format_checker).is_valid(value):
+                return True
+        return False
+
     def _parameter_shapes(self, method: str, template: str) -> dict[str, _Shape]:
         """The operation's query, header, cookie and path parameters by name, with how OpenAPI serialises each."""
+        cached = self._shapes.get((method, template))
+        if cached is not None:
+            return cached
         item = _mapping((self.document.get("paths") or {}).get(template))
-        shapes: dict[str, _Shape] = {}
+        shapes: dict[str, _Shape] = self._shapes.setdefault((method, template), {})
         for raw in [
             *_sequence(item.get("parameters")),
             *_sequence(_mapping(item.get(method.lower())).get("parameters")),
@@ -337,13 +379,26 @@ class SourceOperations:
             style = str(parameter.get("style", default))
             explode = parameter.get("explode", style == "form") is True
             schema = resolved_schema(parameter.get("schema"), self._deref)
+            branches = [
+                resolved_schema(b, self._deref) for key in ("oneOf", "anyOf") for b in _sequence(schema.get(key))
+            ]
+            # The object a form-exploded parameter may be: itself, or one branch of a union (`page`: 2 or an object).
+            whole = schema if kind_of(schema) == "object" else next((b for b in branches if kind_of(b) == "object"), {})
             shapes[name] = _Shape(
                 undefined=_undefined_form(schema, self._deref)
                 if style != "deepObject" and "schema" in parameter
                 else "",
-                exploded_object=location == "query" and style == "form" and explode and kind_of(schema) == "object",
-                properties=frozenset(_mapping(schema.get("properties"))),
-                free_form=schema.get("additionalProperties", True) is not False,
+                exploded_object=location == "query" and style == "form" and explode and bool(whole),
+                properties=frozenset(_mapping(whole.get("properties"))),
+                free_form=bool(whole) and whole.get("additionalProperties", True) is not False,
+                nested_deep=style == "deepObject"
+                and any(
+                    kind_of(resolved_schema(p, self._deref)) in ("object", "array")
+                    for p in _mapping(schema.get("properties")).values()
+                ),
+                union=[b for b in branches if kind_of(b) in ("string", "integer", "number", "boolean")]
+                if branches and all(kind_of(b) in ("string", "integer", "number", "boolean") for b in branches)
+                else [],
                 bad_default="default" in schema and not _fits(schema["default"], kind_of(schema)),
             )
         return shapes
@@ -560,13 +615,15 @@ def _template_query_problems(template: str, query: ImmutableMultiDict[str, str])
     return problems
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class _Shape:
     undefined: str  # why OpenAPI leaves this parameter's wire form undefined, "" when it defines it
     exploded_object: bool  # a query object of style form, explode true: its properties are pairs of their own
     properties: frozenset[str]
     free_form: bool  # more properties than those named may come
     bad_default: bool = False  # its `default` is not of its own type (Snyk's "false" for a boolean)
+    nested_deep: bool = False  # a deepObject holding objects or arrays, which openapi-core cannot read
+    union: list[dict[str, Any]] = field(default_factory=list)  # the scalar branches of a oneOf/anyOf parameter
 
 
 def _fits(value: Any, kind: str | None) -> bool:

@@ -46,11 +46,15 @@ class Parameters:
                 merged[(str(param["in"]), param["name"])] = param
         for (location, wire_name), param in merged.items():
             if location == "header" and wire_name.lower() in SKIPPED_HEADERS:
-                # An Authorization header parameter where no security scheme is declared (GoTo, Azure LUIS) is the
-                # credential: without a scheme the runtime would never send it, and every call would be refused.
-                if wire_name.lower() == "authorization":
+                # An Authorization header parameter where no security scheme is declared (GoTo) is the credential:
+                # without a scheme the runtime would never send it, and every call would be refused. Where the
+                # declared schemes send their credential elsewhere (Azure LUIS: a subscription key header, and an
+                # ARM token in Authorization for some operations), it is an argument like any other header.
+                if wire_name.lower() != "authorization":
+                    continue
+                if not self.security.declared or self.security.sends_authorization():
                     self.security.authorization_parameter()
-                continue
+                    continue
             if self.security.is_credential(location, wire_name):
                 continue  # the runtime injects the credential
             if location in ("body", "formData"):

@@ -155,6 +155,14 @@ class Security:
                 self.schemes[scheme_id].scopes = sorted(scopes)
         return list(self.schemes.values())
 
+    def sends_authorization(self) -> bool:
+        """Whether a declared scheme puts its credential in the Authorization header."""
+        return any(
+            scheme.type != "api_key"
+            or (scheme.location == "header" and (scheme.param_name or "").lower() == "authorization")
+            for scheme in self.schemes.values()
+        )
+
     def authorization_parameter(self) -> None:
         """A required-looking `Authorization` header declared as a parameter, with no security scheme declared (GoTo,
         Azure LUIS): the runtime sends the user's credential as that header's whole value (an api_key scheme)."""
