@@ -11,7 +11,8 @@ one stopped on purpose) resumes where it stopped; `docs/corpus-report.md` is wri
     .venv/bin/python -m tests.corpus.run --only stripe   # a subset (report in .cache/corpus/); repeatable
     .venv/bin/python -m tests.corpus.run --failed        # again, the descriptions whose last result failed
     .venv/bin/python -m tests.corpus.run --report-only   # the report from the results there are
-    options: --workers N (2), --silence S (a worker quiet this long is killed: 300), --fresh, --keep-older
+    options: --workers N (2), --silence S (a worker quiet this long is killed: 300), --fresh, --keep-older,
+             --stop-after MINUTES (start nothing after that, finish what is under way, write the report)
 
 A result counts for the compiler it was made with (a hash of every file under `mcphub/`): after a change the
 descriptions are compiled again, unless `--keep-older` (the report then says which results are older).
@@ -256,8 +257,11 @@ def run_pool(
     workers: int,
     silence: float,
     on_result: Callable[[tuple[Path, str], dict[str, Any]], None],
+    stop_at: float | None = None,
 ) -> None:
-    """Compile every (path, spec id) in `workers` processes; a worker silent for `silence` seconds is killed."""
+    """Compile every (path, spec id) in `workers` processes; a worker silent for `silence` seconds is killed.
+
+    After `stop_at` (a `time.monotonic()` value) no description is started; those under way finish."""
     context = multiprocessing.get_context("fork")  # workers inherit the imported compiler: no start-up cost
     queue = list(reversed(tasks))
 
@@ -278,7 +282,8 @@ def run_pool(
         slot.conn.close()
 
     def assign(slot: _Slot) -> None:
-        slot.task = queue.pop() if queue else None
+        started_in_time = stop_at is None or time.monotonic() < stop_at
+        slot.task = queue.pop() if queue and started_in_time else None
         if slot.task is not None:
             slot.heard = slot.started = time.monotonic()
             slot.conn.send(slot.task)
@@ -646,6 +651,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-older", action="store_true", help="reuse results made by another compiler")
     parser.add_argument("--report-only", action="store_true", help="write the report from the stored results")
     parser.add_argument("--report", type=Path, default=None, help="where to write it (default: docs/ for all)")
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        default=None,
+        help="minutes: start no description after this, finish those under way and write the report (resume later)",
+    )
     args = parser.parse_args(argv)
     # `kill` of the run stops its workers too (the pool's clean-up runs on SystemExit, not on a bare SIGTERM).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -696,7 +707,8 @@ def main(argv: list[str] | None = None) -> int:
             figures = Figures.of(list(results.values()), len(tasks))
             print(_progress_line(count, len(todo), started, result, figures), flush=True)
 
-        run_pool(todo, workers=args.workers, silence=args.silence, on_result=on_result)
+        stop_at = started + args.stop_after * 60 if args.stop_after is not None else None
+        run_pool(todo, workers=args.workers, silence=args.silence, on_result=on_result, stop_at=stop_at)
     figures = Figures.of(list(results.values()), len(tasks))
     partial = bool(args.only or args.failed)
     scope = f"all {len(tasks)} descriptions of `api/`"

@@ -366,9 +366,12 @@ class _Runner:
 
 def _parameter_of(error: str) -> str:
     """`Query parameter error: created: ...` -> `query parameter created`; body errors name the body."""
-    match = re.match(r"(\w+) parameter error: ([^:]+):", error)
+    match = re.match(r"(\w+) parameter error: ([^:]+):", error) or re.match(r"Invalid (\w+) parameter: ([^:]+):", error)
     if match:
-        return f"{match.group(1).lower()} parameter {match.group(2)}"
+        why = " (its default in the description breaks its schema)" if "`default`" in error else ""
+        return f"{match.group(1).lower()} parameter {match.group(2)}{why}"
+    if error.startswith("query parameter "):  # a form-exploded map, named by the source check
+        return error
     return error if error.startswith(("a pattern", "a part", "argument sets", "the input")) else "the request body"
 
 
