@@ -377,3 +377,29 @@ def test_unions_form_exploded_objects_and_nested_deep_objects_are_read_as_sent(t
     code, output, package = _compile(tmp_path, document, "pandascore")
     assert code == 0, output
     assert _requests(package, document)["league_matches"]
+
+
+def test_a_required_array_of_a_form_body_needs_an_item(tmp_path: Path) -> None:
+    """Twilio's `Permission` (required, an array, form body): `[]` put no pair on the wire, so the field was missing."""
+    form = {
+        "type": "object",
+        "properties": {"Permission": {"type": "array", "items": {"type": "string"}}, "Name": {"type": "string"}},
+        "required": ["Permission", "Name"],
+    }
+    document = _description(
+        {
+            "/Roles": {
+                "post": {
+                    "operationId": "create_role",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": form}},
+                    },
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "twilio")
+    assert code == 0, output
+    assert all(b"Permission=" in r.body for r in _requests(package, document)["create_role"])
