@@ -181,20 +181,20 @@ class HttpBinding(_Model):
     server_url: str | None = None  # per-operation server override (template, uses Integration.server_variables)
     security: list[list[str]] | None = None  # alternatives of AuthScheme ids; [] = no auth; None = integration default
     response_content_type: str | None = None  # the documented success media type, if any
-    # Property names below the top level that were renamed to client-safe ones (`Wine Pairing` -> `Wine_Pairing`):
-    # the map back to the API's names, applied to the value before it is sent (format: compiler/wire_names.py).
-    wire_names: dict[str, Any] | None = None
-    # For an XML body (BODY_ROOT): its element names, from the description's `xml` objects
-    # (compiler/sources/openapi/xml.py says the shape); the runtime writes the JSON argument as XML.
-    xml: dict[str, Any] | None = None
+    # Wire maps of the input schema's `$defs` entries, by name, which `ArgBinding.wire_names` refer to (`ref`).
+    wire_defs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # A JSON body's media type when the description declares no plain `application/json` for it
+    # (`application/merge-patch+json`, `application/vnd.api+json`); None: application/json.
+    body_content_type: str | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Left out while unset, so manifests without renamed nested names or XML bodies stay byte for byte as they were.
+        # Left out while unset, so manifests stay byte for byte as they were.
         data: dict[str, Any] = handler(self)
-        for key in ("wire_names", "xml"):
-            if data.get(key) is None:
-                data.pop(key, None)
+        if not data.get("wire_defs"):
+            data.pop("wire_defs", None)
+        if data.get("body_content_type") is None:
+            data.pop("body_content_type", None)
         return data
 
 
