@@ -46,10 +46,10 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     if report.error:
         click.secho(f"✗ {report.target.path}: {report.error}", fg="red", err=True)
         if report.error.startswith("the test stage failed") and not report.target.is_spec:
-            # A raw description is a try-out of a whole API: say how to get at the tools that do work.
+            # Only with --strict (or when every tool failed) does a raw description's test failure fail its build.
             click.echo(
-                "  to try the other tools anyway: `mcphub compile --no-test` writes the package without this check;"
-                " a spec (`mcphub add`) can leave the failing operations out",
+                "  without --strict the package is written with the failing tools left out (unless every tool"
+                " failed); `mcphub compile --no-test` writes it without this check",
                 err=True,
             )
         for finding in report.findings:
@@ -73,6 +73,14 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     click.echo(f"✓ {report.slug:<20} {report.tools:>5} tools{disabled}{warn}  {report.seconds:.2f}s{state}")
     if report.lint is not None:
         click.echo(f"    {report.lint.summary()}")
+    for left_out in report.left_out:
+        # Always shown, not only with -v: the package lacks these tools, and the counter-example says why.
+        click.secho(f"  ! left out (disabled), its requests fail the test stage: {left_out}", fg="yellow", err=True)
+    if report.left_out:
+        click.echo(
+            f"    `mcphub test {report.target.path}` shows each request sent; --strict fails the build instead",
+            err=True,
+        )
     if verbose:
         for warning in report.warnings:
             click.echo(f"    warning: {warning}")
@@ -98,6 +106,12 @@ def print_report(report: CompileReport, *, check: bool = False, verbose: bool = 
     is_flag=True,
     help="Leave out the test stage (the scan still runs); `mcphub test` runs it on its own later.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A raw description whose test stage fails a tool fails its build (exit 1, nothing written) instead of "
+    "being written with the failing tools left out. Hub specs always fail.",
+)
 @click.option("--slug", help="Slug for a single raw API description (default: from its file name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per integration instead of text.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every compile warning, not only their count.")
@@ -106,6 +120,7 @@ def compile(
     out_dir: Path | None,
     check: bool,
     no_test: bool,
+    strict: bool,
     slug: str | None,
     as_json: bool,
     verbose: bool,
@@ -120,8 +135,11 @@ def compile(
     the previous package in place. Nothing changed, nothing scanned: `--check` on an up-to-date tree
     does not start semgrep. semgrep is $MCPHUB_SEMGREP, else .tools/semgrep (`make install`), else
     the one on PATH. Then the test stage calls every HTTP tool of each package that passed against a
-    mock of its source (as `mcphub test` does); a failing tool fails its package. `--no-test` leaves
-    the test stage out, never the scan.
+    mock of its source (as `mcphub test` does). A failing tool fails a hub spec's package. A raw
+    description (a try-out) is written with its failing tools left out (disabled; `mcphub inspect
+    --all` lists them), a warning per tool with its first counter-example, and exit 0; `--strict`
+    fails it instead (exit 1, nothing written), as does a description whose every tool failed.
+    `--no-test` leaves the test stage out, never the scan.
 
     Exit status 1 when any integration failed, including one whose source is missing or cannot be
     fetched: its previous package (if any) is left in place and stays served, and the message says so.
@@ -146,7 +164,9 @@ def compile(
 
     progress = Progress(len(targets))
     try:
-        reports = compile_targets(targets, out_dir, check=check, test=not no_test, progress=progress.stage)
+        reports = compile_targets(
+            targets, out_dir, check=check, test=not no_test, strict=strict, progress=progress.stage
+        )
     finally:
         progress.close()
     for report in reports:

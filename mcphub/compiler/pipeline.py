@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +26,9 @@ from mcphub.compiler.errors import CompileError, ScanError, SourceUnavailable
 from mcphub.compiler.ir import Integration
 from mcphub.compiler.lint import LintReport, lint_integration
 from mcphub.compiler.scan import Finding
+
+if TYPE_CHECKING:
+    from mcphub.compiler.testing.stage import ToolReport
 
 DESCRIPTION_SUFFIXES = (".json", ".yaml", ".yml")
 # Where packages go without --out. Specs compile into generated/, which is committed and which `--check` holds to
@@ -69,6 +72,9 @@ class CompileReport:
     kept: str | None = None  # why the committed package was kept instead of rebuilt (source unavailable)
     package_dir: Path | None = None
     lint: LintReport | None = None  # the description linter's score of the compiled tools
+    # A raw description's tools the test stage failed, left out (disabled) of the package written without --strict:
+    # "name (METHOD /path): cause: message with arguments {...}", one per tool.
+    left_out: list[str] = field(default_factory=list)
 
 
 _TOP_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_-]*)["']?[ \t]*:""", flags=re.MULTILINE)
@@ -194,6 +200,7 @@ def compile_targets(
     *,
     check: bool = False,
     test: bool = True,
+    strict: bool = True,
     embed: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[CompileReport]:
@@ -202,7 +209,10 @@ def compile_targets(
     Each target is built in a staging folder and compared with its package in `out_dir`; then one scan
     runs over every package that would change (none at all when nothing changed); only then are the
     changed packages that passed swapped in. A target that fails any stage leaves its package as it was.
-    With `test=False` the test stage is left out (the scan never is). `embed` says whether the search index's tool
+    With `test=False` the test stage is left out (the scan never is). With `strict=False` a raw description (a
+    try-out of a whole API) whose test stage fails some tools is written with those tools disabled, each named in
+    `report.left_out` with its first counter-example; hub specs fail their build either way (reviewed integrations
+    must not lose tools silently), and so does a raw description whose every tested tool failed. `embed` says whether the search index's tool
     vectors are computed now (None: unless $MCPHUB_SEARCH_EMBEDDINGS is 0); without them the package is complete
     and the hub embeds its tools in the background at its first search, serving lexical results meanwhile.
     """
@@ -233,7 +243,9 @@ def compile_targets(
             for build in tested:
                 if build.report.error is None:
                     started = time.perf_counter()
-                    check_builds([build], progress)
+                    failures = check_builds([build], progress, leave_out=not strict).get(build.staged)
+                    if failures:
+                        _leave_out(build, failures, check=check, embed=embed)
                     build.report.test_seconds = time.perf_counter() - started
         if not check:
             for build in changed:
@@ -249,11 +261,12 @@ def compile_target(
     *,
     check: bool = False,
     test: bool = True,
+    strict: bool = True,
     embed: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> CompileReport:
     """Compile one target (see `compile_targets`)."""
-    return compile_targets([target], out_dir, check=check, test=test, embed=embed, progress=progress)[0]
+    return compile_targets([target], out_dir, check=check, test=test, strict=strict, embed=embed, progress=progress)[0]
 
 
 @dataclass(slots=True)
@@ -264,6 +277,38 @@ class _Build:
     staged: Path
     final: Path
     kind: str  # the source kind (`Integration.source.kind`): which builds the test stage takes
+    integration: Integration  # what was generated: rebuilt with failing tools disabled when they are left out
+
+
+def _leave_out(build: _Build, failures: list[ToolReport], *, check: bool, embed: bool | None) -> None:
+    """Rebuild a raw description's package with the tools the test stage failed disabled, each named in the report.
+
+    Disabled, not removed: `mcphub inspect --all` still lists them (marked disabled) and the package README names
+    them, while the hub serves only the tools that passed. Only `enabled` changes, so the Python code is the one
+    the scan passed (checked byte for byte); manifest, README and search index are data rebuilt from the same IR.
+    """
+    from mcphub.compiler.testing.entry import failure_summary
+
+    names = {tool.name for tool in failures}
+    tools = [t.model_copy(update={"enabled": False}) if t.name in names else t for t in build.integration.tools]
+    integration = build.integration.model_copy(update={"tools": tools})
+    staging = build.staged.parent.with_name(build.staged.parent.name + "-left-out")
+    restaged = codegen.build_package(integration, staging, source_label=source_label(build.report.target))
+    for name in ("server.py", "__init__.py"):
+        if (restaged / name).read_bytes() != (build.staged / name).read_bytes():
+            build.report.error = f"disabling the failing tools changed {name}, which the scan passed; nothing written"
+            return
+    from mcphub.runtime.search.packindex import write_index
+
+    write_index(restaged, previous=build.final, embeddings=False if check else embed)
+    build.staged, build.integration = restaged, integration
+    report = build.report
+    report.tools = sum(1 for t in tools if t.enabled and t.listed)
+    report.searchable = sum(1 for t in tools if t.enabled and not t.listed)
+    report.disabled = len(tools) - report.tools - report.searchable
+    report.left_out = [f"{tool.name} ({tool.operation}): {failure_summary(tool)}" for tool in failures]
+    if check:
+        report.stale = _differing_files(restaged, build.final)
 
 
 def _build(
@@ -305,7 +350,7 @@ def _build(
         elif not differing:
             report.package_dir = final  # already what this compile would write: left untouched
         if differing:
-            build = _Build(report, staged, final, integration.source.kind)
+            build = _Build(report, staged, final, integration.source.kind, integration)
     except SourceUnavailable as exc:
         committed = out_dir / exc.slug if exc.slug else None
         if not check and committed is not None and (committed / "manifest.json").exists():
@@ -448,5 +493,6 @@ def summarize(report: CompileReport) -> dict[str, Any]:
         "scan_seconds": None if report.scan_seconds is None else round(report.scan_seconds, 3),
         "test_seconds": None if report.test_seconds is None else round(report.test_seconds, 3),
         "kept": report.kept,
+        "left_out": report.left_out,
         "lint": None if report.lint is None else report.lint.as_dict(),
     }

@@ -220,7 +220,7 @@ def test_builtin_packages_pass_the_stage(slug: str) -> None:
     assert all(t.status == "passed" for t in report.tools)
 
 
-def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(tmp_path: Path) -> None:
+def _bulk_description(tmp_path: Path) -> Path:
     # A body whose description contradicts itself (Jira's security-level members: it requires a field its
     # `additionalProperties: false` forbids): no request can be valid, and the stage says so.
     either = {
@@ -246,17 +246,62 @@ def test_a_raw_description_that_fails_the_stage_says_how_to_try_the_other_tools(
     }
     path = tmp_path / "bulk.json"
     path.write_text(json.dumps(description))
-    out = tmp_path / "out"
+    return path
 
-    failed = CliRunner().invoke(main, ["compile", str(path), "--out", str(out)])
+
+def test_a_raw_description_is_written_without_the_tools_that_fail_the_stage(tmp_path: Path) -> None:
+    path, out = _bulk_description(tmp_path), tmp_path / "out"
+
+    written = CliRunner().invoke(main, ["compile", str(path), "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    # One warning per tool left out, naming it, its operation and its first counter-example.
+    assert "! left out (disabled), its requests fail the test stage: delete_many (POST /items/delete): " in (
+        written.output
+    )
+    assert "with arguments {" in written.output
+    assert "1 tools (+1 disabled)" in written.output
+    manifest = json.loads((out / "bulk" / "manifest.json").read_text())
+    assert {t["name"]: t["enabled"] for t in manifest["tools"]} == {"list_items": True, "delete_many": False}
+
+    # The package as the hub mounts it serves the passing tool only; `inspect --all` shows the other as disabled.
+    served = CliRunner().invoke(main, ["inspect", str(out / "bulk"), "--json"])
+    assert served.exit_code == 0, served.output
+    assert [t["name"] for t in json.loads(served.output)["tools"]] == ["list_items"]
+    listed = CliRunner().invoke(main, ["inspect", str(out / "bulk"), "--all"])
+    assert "delete_many" in listed.output and "[disabled]" in listed.output
+
+    summary = CliRunner().invoke(main, ["compile", str(path), "--out", str(tmp_path / "json"), "--json"])
+    assert summary.exit_code == 0, summary.output
+    (left_out,) = json.loads(summary.output.splitlines()[-1])["left_out"]
+    assert left_out.startswith("delete_many (POST /items/delete): ")
+
+
+def test_a_raw_description_that_fails_the_stage_with_strict_writes_nothing(tmp_path: Path) -> None:
+    path, out = _bulk_description(tmp_path), tmp_path / "out"
+
+    failed = CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--strict"])
     assert failed.exit_code == 1, failed.output
     assert "the test stage failed 1 tool; first: delete_many" in failed.output
-    assert "`mcphub compile --no-test` writes the package without this check" in failed.output
+    assert "without --strict the package is written with the failing tools left out" in failed.output
     assert not (out / "bulk").exists()  # nothing half-written
 
-    tried = CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--no-test"])
+    tried = CliRunner().invoke(main, ["compile", str(path), "--out", str(out), "--strict", "--no-test"])
     assert tried.exit_code == 0, tried.output
     assert (out / "bulk" / "manifest.json").exists()
+
+
+def test_a_hub_spec_whose_tool_fails_the_stage_still_fails_its_build(tmp_path: Path) -> None:
+    """A reviewed integration never loses a tool silently: the spec's build fails, --strict or not."""
+    _bulk_description(tmp_path)
+    spec = tmp_path / "bulk.yaml"
+    spec.write_text("slug: bulk\nname: Bulk\ndescription: d\nsource: {kind: openapi, path: bulk.json}\n")
+    out = tmp_path / "generated"
+
+    failed = CliRunner().invoke(main, ["compile", str(spec), "--out", str(out)])
+    assert failed.exit_code == 1, failed.output
+    assert "the test stage failed 1 tool; first: delete_many" in failed.output
+    assert "left out" not in failed.output
+    assert not (out / "bulk").exists()
 
 
 SWAGGER: dict[str, Any] = {

@@ -121,11 +121,24 @@ class _Build(Protocol):
     def staged(self) -> Path: ...
 
 
-def check_builds(builds: Sequence[_Build], progress: Callable[[str, str], None] | None = None) -> None:
+def failure_summary(tool: ToolReport) -> str:
+    """One failing tool's cause, message and counter-example's arguments, short enough for a line of output."""
+    assert tool.failure is not None
+    arguments = json.dumps(tool.failure.arguments, ensure_ascii=False)[:300]
+    return f"{tool.failure.cause}: {tool.failure.message[:400]} with arguments {arguments}"
+
+
+def check_builds(
+    builds: Sequence[_Build], progress: Callable[[str, str], None] | None = None, *, leave_out: bool = False
+) -> dict[Path, list[ToolReport]]:
     """The pipeline's test stage: every built package that passed the scan is tested; a failing tool fails its build.
 
     The error names the tool, the cause and the counter-example's arguments; `mcphub test` shows the request too.
+    With `leave_out` a raw description's failing tools do not fail its build: they are returned (by staged package)
+    for the pipeline to disable, as long as at least one tested tool passed. A hub spec's build always fails: a
+    reviewed integration must not lose tools silently.
     """
+    left_out: dict[Path, list[ToolReport]] = {}
     for build in builds:
         if build.report.error is not None:
             continue
@@ -141,12 +154,15 @@ def check_builds(builds: Sequence[_Build], progress: Callable[[str, str], None] 
         if report.error is not None:
             build.report.error = f"the test stage could not run: {report.error}"
             continue
-        first = report.failed[0]
-        assert first.failure is not None
-        count = len(report.failed)
-        arguments = json.dumps(first.failure.arguments, ensure_ascii=False)[:300]
+        failed = report.failed
+        if leave_out and not build.report.target.is_spec and any(t.status == "passed" for t in report.tools):
+            left_out[build.staged] = failed
+            continue
+        first = failed[0]
+        count = len(failed)
         build.report.error = (
             f"the test stage failed {count} tool{'s' if count != 1 else ''}; first: {first.name} "
-            f"({first.operation}): {first.failure.cause}: {first.failure.message[:400]} with arguments {arguments}; "
+            f"({first.operation}): {failure_summary(first)}; "
             f"`mcphub test {build.report.target.path}` shows every failure and the requests sent"
         )
+    return left_out
