@@ -573,6 +573,8 @@ def _remove_arg(tool: Tool, arg: str) -> None:
             del schema["dependentRequired"]
     if tool.http is not None:
         tool.http.args = [binding for binding in tool.http.args if binding.name != arg]
+        # A fixed argument is always sent (the body is never empty); a hidden one cannot be the one given.
+        tool.http.body_needs_one_of = [name for name in tool.http.body_needs_one_of if name != arg]
     if tool.graphql is not None:
         tool.graphql.variables.pop(arg, None)
     tool.defaults.pop(arg, None)

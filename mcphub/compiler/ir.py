@@ -186,6 +186,10 @@ class HttpBinding(_Model):
     # A JSON body's media type when the description declares no plain `application/json` for it
     # (`application/merge-patch+json`, `application/vnd.api+json`); None: application/json.
     body_content_type: str | None = None
+    # A required body that must hold at least one field (`minProperties: 1`, no required field; Webflow's PATCH
+    # bodies), flattened into these arguments (by name): the hub refuses a call giving none of them, before sending.
+    # JSON Schema says it only with a root `anyOf`, which clients refuse (CLIENT-COMPAT.md); the description says it.
+    body_needs_one_of: list[str] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -193,6 +197,8 @@ class HttpBinding(_Model):
         data: dict[str, Any] = handler(self)
         if not data.get("wire_defs"):
             data.pop("wire_defs", None)
+        if not data.get("body_needs_one_of"):
+            data.pop("body_needs_one_of", None)
         if data.get("body_content_type") is None:
             data.pop("body_content_type", None)
         return data

@@ -26,7 +26,7 @@ import mcp_types as types
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from mcphub.compiler.ir import Integration
+from mcphub.compiler.ir import ArgLocation, Integration
 from mcphub.compiler.ir import Prompt as IrPrompt
 from mcphub.compiler.ir import Resource as IrResource
 from mcphub.compiler.ir import Tool as IrTool
@@ -88,7 +88,28 @@ class ToolEntry:
                     f"{key!r} is not an argument of this tool (it takes: {names or 'no arguments'}{more})"
                     for key in unknown
                 )
+            problems.extend(_empty_body(self.tool, arguments))
         return problems
+
+
+def _empty_body(tool: IrTool, arguments: Mapping[str, Any]) -> list[str]:
+    """A call giving none of a must-not-be-empty body's arguments (`HttpBinding.body_needs_one_of`), as a problem.
+
+    JSON Schema cannot say "at least one of" without a root `anyOf` (clients refuse it), so the hub checks it here,
+    with the schema: the upstream would refuse the empty body anyway, after the request had gone out. A spec's fixed
+    body field or default fills the body, so no check then. None is "not given" (generated functions' default).
+    """
+    http = tool.http
+    if http is None or not http.body_needs_one_of:
+        return []
+    body = (ArgLocation.BODY, ArgLocation.FORM, ArgLocation.MULTIPART)
+    if any(http.fixed.get(location) for location in body) or any(n in tool.defaults for n in http.body_needs_one_of):
+        return []
+    if any(arguments.get(name) is not None for name in http.body_needs_one_of):
+        return []
+    names = ", ".join(repr(name) for name in http.body_needs_one_of[:_MAX_LISTED_ARGUMENTS])
+    more = ", ..." if len(http.body_needs_one_of) > _MAX_LISTED_ARGUMENTS else ""
+    return [f"the request body cannot be empty: give at least one of {names}{more}"]
 
 
 def _mcp_tool(tool: IrTool, name: str) -> types.Tool:

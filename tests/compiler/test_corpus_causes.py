@@ -403,3 +403,60 @@ def test_a_required_array_of_a_form_body_needs_an_item(tmp_path: Path) -> None:
     code, output, package = _compile(tmp_path, document, "twilio")
     assert code == 0, output
     assert all(b"Permission=" in r.body for r in _requests(package, document)["create_role"])
+
+
+def test_a_body_that_must_not_be_empty_is_refused_before_sending_when_no_field_is_given(tmp_path: Path) -> None:
+    """Webflow's PATCH bodies (`minProperties: 1`, no required field): a call giving none of them sent `{}`."""
+    import asyncio
+
+    from mcphub.compiler.testing.source import SourceOperations
+    from mcphub.compiler.testing.stage import _Runner
+    from mcphub.runtime.package import load_package
+
+    body = {
+        "type": "object",
+        "minProperties": 1,
+        "properties": {"name": {"type": "string"}, "slug": {"type": "string"}, "archived": {"type": "boolean"}},
+    }
+    document = _description(
+        {
+            "/collections/{collection_id}": {
+                "patch": {
+                    "operationId": "update_collection",
+                    "parameters": [
+                        {"name": "collection_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                    "responses": OK,
+                }
+            }
+        }
+    )
+    code, output, package = _compile(tmp_path, document, "webflow")
+    assert code == 0 and "left out" not in output, output  # every generated call passes openapi-core's check
+    integration = Integration.from_manifest((package / "manifest.json").read_bytes())
+    (tool,) = integration.tools
+    assert tool.http is not None and tool.http.body_needs_one_of == ["name", "slug", "archived"]
+    assert "Give at least one of `name`, `slug`, `archived`" in tool.description
+    for request in _requests(package, document)["update_collection"]:
+        assert json.loads(request.body)  # never `{}`
+
+    # Through the hub's call pipeline with the recording upstream: refused, nothing sent; one field given: sent.
+    loop = asyncio.new_event_loop()
+    runner = _Runner(
+        loop, load_package(package, module_prefix="mcphub_test_webflow"), SourceOperations(document, []), 1
+    )
+    try:
+        loop.run_until_complete(runner.start())
+        refused, sent = runner._call(tool, {"collection_id": "c1", "name": None})
+        assert refused.is_error and not sent
+        text = " ".join(getattr(part, "text", "") for part in refused.content)
+        assert "give at least one of 'name', 'slug', 'archived'" in text
+        assert "Nothing was sent" in text
+        accepted, sent = runner._call(tool, {"collection_id": "c1", "archived": False})
+        assert not accepted.is_error, accepted.content
+        (request,) = sent
+        assert request.method == "PATCH" and json.loads(request.body) == {"archived": False}
+    finally:
+        loop.run_until_complete(runner.close())
+        loop.close()

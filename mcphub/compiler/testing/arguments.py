@@ -77,6 +77,8 @@ def arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
         if tool.http is not None
         else []
     )
+    # A body that must not be empty: the hub refuses a call giving none of its arguments (`catalog._empty_body`).
+    needs_one = tool.http.body_needs_one_of if tool.http is not None else []
 
     def acceptable(value: Any) -> bool:
         # An empty path value in a union schema (`anyOf: [integer, string]`) escapes `generation_schema`; a pattern's
@@ -87,6 +89,7 @@ def arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
             and all(value.get(p) not in ("", []) for p in paths)
             and not any(_BREAKS.search(text) for h in headers for text in _strings(value.get(h)))
             and not (xml and any(_NOT_XML.search(text) for text in _strings(value)))
+            and (not needs_one or any(value.get(name) is not None for name in needs_one))
         )
 
     return strategy.filter(acceptable)

@@ -147,6 +147,9 @@ class Bodies:
         if shape.description and shape.description != text_of(normal.schema.get("description")):
             o.notes.append(f"Request body: {shape.description}")
         required_props = set(shape.required) if required else set()
+        minimum = normal.schema.get("minProperties")
+        if required and not shape.required and isinstance(minimum, int) and not isinstance(minimum, bool):
+            o.body_needs_one = minimum >= 1 and bool(shape.properties)
         for prop, schema in shape.properties.items():
             if (
                 location is not ArgLocation.BODY

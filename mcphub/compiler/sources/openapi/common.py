@@ -57,6 +57,8 @@ class Operation:
     args: list[Arg] = field(default_factory=list)
     deps: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # extra text for the tool description
+    # A required object body with `minProperties` >= 1 and no required field: a call must give one of its fields.
+    body_needs_one: bool = False
 
 
 def as_mapping(value: Any) -> dict[str, Any]:

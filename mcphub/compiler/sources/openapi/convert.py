@@ -150,6 +150,7 @@ class _Compiler:
         http.path = self._template(o, http)
         http.args, properties, required = self._bind(o)
         dependent = _body_dependencies(o, http.args)
+        http.body_needs_one_of = _body_needs_one_of(o, http.args)
         http.security = self.security.requirements(op.get("security"), o.where)
         http.response_content_type, returns = self.responses.read(o)
         http.server_url = self.servers.operation_server(o, base_url)
@@ -336,6 +337,22 @@ def openapi_to_integration(
         max_full_length=max_full_length,
         base_url_given=base_url_given,
     ).run()
+
+
+def _body_needs_one_of(o: Operation, bindings: list[ArgBinding]) -> list[str]:
+    """The arguments of a body that must not be empty (`minProperties: 1`, nothing required): one must be given.
+
+    The runtime refuses a call giving none of them before anything is sent (`HttpBinding.body_needs_one_of`), and
+    the description says so (JSON Schema could only with a root `anyOf`, which clients refuse).
+    """
+    if not o.body_needs_one:
+        return []
+    body = (ArgLocation.BODY, ArgLocation.FORM, ArgLocation.MULTIPART)
+    names = [binding.name for arg, binding in zip(o.args, bindings, strict=True) if arg.location in body]
+    if names:
+        listed = ", ".join(f"`{name}`" for name in names)
+        o.notes.append(f"Give at least one of {listed}: the request body cannot be empty.")
+    return names
 
 
 def _body_dependencies(o: Operation, bindings: list[ArgBinding]) -> dict[str, list[str]]:
