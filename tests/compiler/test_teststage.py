@@ -290,6 +290,20 @@ def test_a_raw_description_that_fails_the_stage_with_strict_writes_nothing(tmp_p
     assert (out / "bulk" / "manifest.json").exists()
 
 
+def test_a_raw_description_whose_every_tool_fails_the_stage_writes_nothing(tmp_path: Path) -> None:
+    """A package of no working tool is no try-out: the build fails as with --strict."""
+    path = _bulk_description(tmp_path)
+    document = json.loads(path.read_text())
+    del document["paths"]["/items"]
+    path.write_text(json.dumps(document))
+    out = tmp_path / "out"
+
+    failed = CliRunner().invoke(main, ["compile", str(path), "--out", str(out)])
+    assert failed.exit_code == 1, failed.output
+    assert "the test stage failed 1 tool; first: delete_many" in failed.output
+    assert not (out / "bulk").exists()
+
+
 def test_a_hub_spec_whose_tool_fails_the_stage_still_fails_its_build(tmp_path: Path) -> None:
     """A reviewed integration never loses a tool silently: the spec's build fails, --strict or not."""
     _bulk_description(tmp_path)
