@@ -58,6 +58,11 @@ def dashboard_hub(
         yield DashHub(base, admin, variables)
 
 
+def llm_env(llm_url: str) -> dict[str, str]:
+    """The hub's settings for the builder's LLM: the real `anthropic` client against the local fake Messages API."""
+    return {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": llm_url, "MCPHUB_LLM_PRICE": "3/15"}
+
+
 @asynccontextmanager
 async def desktop_tab(browser: Browser) -> AsyncIterator[Page]:
     """A desktop-sized tab in a fresh context (signed out); it must see no Content-Security-Policy refusal."""

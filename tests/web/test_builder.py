@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .conftest import PASSWORD as ADMIN_PASSWORD
-from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up
+from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, llm_env, sign_in, sign_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -91,14 +91,7 @@ def llm() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, root: Path, llm: str) -> Iterator[DashHub]:
-    with dashboard_hub(
-        root,
-        upstream,
-        MCPHUB_SIGNUP="open",
-        ANTHROPIC_API_KEY="sk-ant-test",
-        ANTHROPIC_BASE_URL=llm,
-        MCPHUB_LLM_PRICE="3/15",
-    ) as running:
+    with dashboard_hub(root, upstream, MCPHUB_SIGNUP="open", **llm_env(llm)) as running:
         yield running
 
 

@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Page, expect
 from runtime.support import Upstream, serve
 
 from .conftest import PASSWORD as ADMIN_PASSWORD
-from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in, sign_up
+from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, llm_env, sign_in, sign_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -80,14 +80,7 @@ def sandbox() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, root: Path, llm: tuple[str, FakeMessagesApi]) -> Iterator[DashHub]:
-    with dashboard_hub(
-        root,
-        upstream,
-        MCPHUB_SIGNUP="open",
-        ANTHROPIC_API_KEY="sk-ant-test",
-        ANTHROPIC_BASE_URL=llm[0],
-        MCPHUB_LLM_PRICE="3/15",
-    ) as running:
+    with dashboard_hub(root, upstream, MCPHUB_SIGNUP="open", **llm_env(llm[0])) as running:
         yield running
 
 

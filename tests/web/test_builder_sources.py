@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .conftest import PASSWORD as ADMIN_PASSWORD
-from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, sign_in
+from .dashboard import DashHub, check_page, dashboard_hub, desktop_tab, llm_env, sign_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -87,13 +87,7 @@ def llm() -> Iterator[tuple[str, FakeMessagesApi]]:
 
 @pytest.fixture(scope="module")
 def hub(upstream: Upstream, root: Path, llm: tuple[str, FakeMessagesApi]) -> Iterator[DashHub]:
-    with dashboard_hub(
-        root,
-        upstream,
-        ANTHROPIC_API_KEY="sk-ant-test",
-        ANTHROPIC_BASE_URL=llm[0],
-        MCPHUB_LLM_PRICE="3/15",
-    ) as running:
+    with dashboard_hub(root, upstream, **llm_env(llm[0])) as running:
         yield running
 
 
