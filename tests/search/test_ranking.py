@@ -10,6 +10,7 @@ import pytest
 from mcphub.runtime.search import SearchIndex
 from mcphub.runtime.search.documents import docs_from_manifest
 from mcphub.runtime.search.intent import query_actions, tool_action
+from mcphub.runtime.search.lexical import embedding_query, first_step
 
 from .conftest import SMALL, _tool
 
@@ -115,3 +116,14 @@ def test_action_kinds_of_tools_and_requests() -> None:
     assert query_actions("get rid of the draft") == {"delete"}
     assert query_actions("please list every open issue") == {"list"}
     assert query_actions("the weather") == set()
+
+
+def test_embedding_query_is_the_first_step_without_phrasing() -> None:
+    # The model sees the request's first step, without the filler BM25 drops too; an all-filler request stays whole.
+    assert first_step("find the issue about the flaky test and then link it in the PR") == (
+        "find the issue about the flaky test"
+    )
+    assert first_step("look at the diff of PR 12, then approve it") == "look at the diff of PR 12"
+    assert first_step("archive the repo and change its description") == "archive the repo and change its description"
+    assert embedding_query("hey can you please get rid of the old webhook, then tell the team") == "remove old webhook"
+    assert embedding_query("can you do it") == "can you do it"

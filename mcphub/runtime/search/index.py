@@ -27,7 +27,7 @@ from mcphub.runtime.search.embeddings import (
     shared_encoder,
 )
 from mcphub.runtime.search.intent import DELETE, KINDS, query_actions, tool_action
-from mcphub.runtime.search.lexical import LexicalIndex, terms
+from mcphub.runtime.search.lexical import LexicalIndex, embedding_query, terms
 from mcphub.runtime.search.schema import compact_schema
 from mcphub.runtime.search.vocabulary import INTEGRATION_WORDS
 
@@ -52,9 +52,9 @@ VOCAB_BONUS = 0.2
 # Times the share of a tool's name words found in the request.
 NAME_BONUS = 0.3
 # Hybrid = LEXICAL_WEIGHT × BM25 / best BM25 + (1 - LEXICAL_WEIGHT) × cosine rescaled to [0, 1] above the median.
-# 0.7 since the embedded text became the short one (documents.DOC_FORMAT 2): chosen on the tuning half.
+# 0.6 since the embedded request lost its phrasing (lexical.embedding_query): chosen on the tuning half.
 FUSION: Literal["weighted", "rrf"] = "weighted"
-LEXICAL_WEIGHT = 0.7
+LEXICAL_WEIGHT = 0.6
 
 
 def _one_edit(word: str) -> set[str]:
@@ -239,7 +239,7 @@ class SearchIndex:
         cosine = None
         if mode != "lexical":
             assert self.encoder is not None and self.vectors is not None
-            query_vector = self.encoder.encode([query])[0]
+            query_vector = self.encoder.encode([embedding_query(query)])[0]
             with one_blas_thread():  # one matrix-vector product: BLAS threads would only spin (see encode)
                 cosine = self.vectors @ query_vector
         if mode == "lexical":
