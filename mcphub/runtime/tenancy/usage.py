@@ -366,7 +366,11 @@ class UsageRecorder:
 
     async def aclose(self) -> None:
         """Stop the background writer and flush everything still buffered."""
-        await tasks.stop(self._task)
+        # Never cancel the writer inside a write: with the lock held it is waiting, sleeping or pruning. A cancel
+        # that lands in a commit's await may leave the commit done (aiosqlite commits in its own thread) and the
+        # chunk still buffered, and the flush below would then write it a second time.
+        async with self._lock:
+            await tasks.stop(self._task)
         self._task = None
         try:
             await self.flush()
@@ -485,7 +489,16 @@ class UsageRecorder:
         return clean
 
     async def _write(self, chunk: list[CallRecord]) -> dict[str, int]:
-        """Write a chunk in one transaction with its spool marks; returns the marks (segment -> bytes committed)."""
+        """Write a chunk in one transaction with its spool marks; returns the marks (segment -> bytes committed).
+
+        Idempotent for spooled records: those at or before their segment's committed mark are already in the
+        database (a retry after a commit that succeeded but reported an error, e.g. a dropped connection), so
+        they are left out rather than written twice.
+        """
+        already = {c.spooled[0]: c.spooled[1] for c in chunk if c.spooled is not None}  # ends grow in a segment
+        chunk = await self._not_yet_committed(chunk)
+        if not chunk:  # all of it was in: say so, so that the spool can let its segments go
+            return already
         secrets = await self._secrets_for(chunk)
         marks: dict[str, int] = {}
         events = []
@@ -539,6 +552,21 @@ class UsageRecorder:
             for segment, end in marks.items():
                 await session.execute(self._mark_upsert(segment, end))
         return marks
+
+    async def _not_yet_committed(self, chunk: list[CallRecord]) -> list[CallRecord]:
+        segments = {call.spooled[0] for call in chunk if call.spooled is not None}
+        if not segments:
+            return chunk
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(UsageSpoolMark.segment, UsageSpoolMark.committed_bytes).where(
+                    UsageSpoolMark.segment.in_(segments)
+                )
+            )
+            committed = {segment: int(size) for segment, size in rows.all()}
+        if not committed:
+            return chunk
+        return [c for c in chunk if c.spooled is None or c.spooled[1] > committed.get(c.spooled[0], 0)]
 
     def _dialect_insert(self) -> Any:
         return pg_insert if self.db.dialect == "postgresql" else sqlite_insert
