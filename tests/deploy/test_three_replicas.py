@@ -384,6 +384,33 @@ async def test_a_log_level_set_through_one_replica_holds_on_the_others(setup: Se
     assert all(count >= 2 for count in served), served  # round-robin: every replica served some of them
 
 
+async def test_concurrent_first_requests_on_a_replica_that_rebuilds_a_session_all_succeed(setup: Setup) -> None:
+    """A session opened on replica 1 whose next requests reach replica 2 together (a client's GET stream and its
+    call often do): the first rebuilds the session, the others wait for it and then use it. A request that found
+    the rebuilt session before its read stream was connected got a 500 (one failed call in a rolling restart).
+    That window is one event-loop turn: this burst does not hit it reliably, it guards the waiting path."""
+    one, two = (f"{r.base}/mcp" for r in setup.cluster.replicas[:2])
+    burst, sessions = 20, 4
+    statuses: list[tuple[int, str]] = []
+    async with httpx2.AsyncClient(timeout=60) as http:
+        for _ in range(sessions):
+            opened = await http.post(one, json=initialize_request(HANDSHAKE), headers=session_headers(setup.ada))
+            assert opened.status_code == 200, opened.text
+            headers = session_headers(setup.ada, opened.headers["mcp-session-id"])
+            await http.post(one, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+
+            async def call(n: int, headers: dict[str, str]) -> httpx2.Response:
+                await asyncio.sleep(n * 0.001)  # spread over the rebuild: some arrive while it is connecting
+                ask = rpc("tools/call", n, name="pets__get_pet", arguments={"pet_id": f"r{n}"})
+                return await http.post(two, json=ask, headers=headers)
+
+            answers = await asyncio.gather(*(call(n, headers) for n in range(burst)))
+            statuses += [(answer.status_code, answer.text[:200]) for answer in answers]
+            await http.delete(one, headers=headers)
+    assert [status for status in statuses if status[0] != 200] == []
+    assert len(statuses) == burst * sessions
+
+
 async def test_a_resource_update_reaches_a_subscriber_whose_stream_is_on_another_replica(setup: Setup) -> None:
     """Subscribe through replica 1, hold the GET stream on replica 2, cause the update through replica 3: the
     shared upstream tells replica 1's upstream session, and the notification goes out on replica 2's stream."""

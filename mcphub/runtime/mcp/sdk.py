@@ -237,12 +237,6 @@ class HubSessionManager(StreamableHTTPSessionManager):
                 retry_interval=self.retry_interval,
                 idle_timeout=self.session_idle_timeout,
             )
-            if facts.owner is not None:
-                client_id, issuer, subject = facts.owner
-                self._session_owners[session_id] = AuthorizationContext(
-                    client_id=client_id, issuer=issuer, subject=subject
-                )
-            self._server_instances[session_id] = transport
             params = InitializeRequestParams.model_validate(facts.initialize_params(), by_name=False)
 
             async def run_server(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -275,6 +269,19 @@ class HubSessionManager(StreamableHTTPSessionManager):
             except BaseException:
                 await self._discard_session(session_id, transport)
                 raise
+            # Registered only now that `connect()` has run: a request for this session that arrives meanwhile (the
+            # client's GET stream and its next POST often reach a replica together) finds no transport, waits for
+            # the lock above, and then uses this one. Registered before, it went straight to a transport without a
+            # read stream, and the SDK answered 500 "No read stream writer available" (one failed call in the
+            # rolling-restart test, tests/deploy).
+            if transport.is_terminated:
+                return  # it ended already (it crashed; logged above): the SDK answers 404, the client starts over
+            if facts.owner is not None:
+                client_id, issuer, subject = facts.owner
+                self._session_owners[session_id] = AuthorizationContext(
+                    client_id=client_id, issuer=issuer, subject=subject
+                )
+            self._server_instances[session_id] = transport
 
     async def end_here(self, session_id: str) -> None:
         """The session was closed (on some replica): close what this process holds of it (its GET stream too)."""
