@@ -4,7 +4,8 @@ An export must send exactly the requests the hub sends, and must run without mcp
 second implementation of parameter serialisation, auth injection, server URLs, input transforms and response
 shaping in step with the hub's by hand, the exporter copies the hub's modules into the export's `runtime.py` and
 `transforms.py`: every top-level definition of the upstream room's request and response modules
-(`credentials.py`, `serialization.py`, `response.py`, `request.py`, `client.py`, with their imports) except the few
+(`credentials.py`, `serialization.py`, `xml_body.py`, `response.py`, `request.py`, `client.py`, with their
+imports) except the few
 listed below, which need the hub itself; from `egress.py` only the per-request `EgressPolicy` (the connect-time
 address checks need the hub's transports); `ToolOutput`; and the MCP result conversion.
 Imports of mcphub inside the copied code are rewritten to the export's own modules; the template supplies the names
@@ -25,7 +26,7 @@ __all__ = ["WireSource", "transforms_source", "wire_source"]
 _UPSTREAM = "mcphub.runtime.upstream"
 # The modules copied whole, in dependency order (all land in one module of the export, so their top-level names
 # must not clash).
-_WHOLE = ("credentials", "serialization", "response", "request")
+_WHOLE = ("credentials", "serialization", "xml_body", "response", "request")
 _CLIENT = f"{_UPSTREAM}.client"
 # What stays behind: the hub's own fetches (FetchFailed derives from the runtime's error root, fetch_json serves
 # OAuth discovery) and the export lists.
