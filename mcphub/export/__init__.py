@@ -29,7 +29,7 @@ from typing import Any, cast
 import jinja2
 
 from mcphub.compiler.codegen import format_python, python_type
-from mcphub.compiler.ir import Integration, Tool
+from mcphub.compiler.ir import ArgBinding, HttpBinding, Integration, Tool
 
 __all__ = ["ExportError", "ExportResult", "export_integration", "find_package"]
 
@@ -275,8 +275,25 @@ def _env_vars(integration: Integration, prefix: str) -> list[tuple[str, str]]:
 
 def _integration_json(integration: Integration, tools: list[Tool]) -> str:
     data = integration.model_dump(mode="json", by_alias=True, exclude={"warnings", "resources", "prompts"})
-    data["tools"] = [tool.model_dump(mode="json", by_alias=True) for tool in tools]
+    data["tools"] = [_complete_bindings(tool.model_dump(mode="json", by_alias=True)) for tool in tools]
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _complete_bindings(tool: dict[str, Any]) -> dict[str, Any]:
+    """The tool with every field of its HTTP binding and arguments present: a manifest leaves some out while unset
+    (the IR's `_omit_unset`), and the export's copied runtime reads them as attributes."""
+    http = tool.get("http")
+    if http is not None:
+        _with_defaults(http, HttpBinding)
+        for arg in http["args"]:
+            _with_defaults(arg, ArgBinding)
+    return tool
+
+
+def _with_defaults(dumped: dict[str, Any], model: type[HttpBinding] | type[ArgBinding]) -> None:
+    for name, field in model.model_fields.items():
+        if name not in dumped and not field.is_required():
+            dumped[name] = field.get_default(call_default_factory=True)
 
 
 def _hub_requirements(*names: str) -> list[str]:
