@@ -14,9 +14,11 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcphub.compiler.spec import HTTP_METHODS
+
 __all__ = ["Origin", "operation_origins"]
 
-_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+_METHODS = tuple(method.lower() for method in HTTP_METHODS)  # as OpenAPI path items name them
 
 
 @dataclass(frozen=True, slots=True)

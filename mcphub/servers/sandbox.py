@@ -112,11 +112,8 @@ async def call_in_sandbox(
     finally:
         for name in [name for name in sys.modules if name.startswith(f"{prefix}.")]:
             del sys.modules[name]  # every sandbox call loads its own copy; none is kept
-    headers = [a.param_name for a in integration.auth if a.location == "header" and a.param_name]
-    query = [a.param_name for a in integration.auth if a.location == "query" and a.param_name]
     requests = []
-    for request in sent:
-        shown = request.redacted(headers, query)
+    for shown in trace.shown(sent, integration.auth):
         body = shown.body.decode("utf-8", errors="replace") if shown.body else ""
         requests.append(
             SandboxRequest(

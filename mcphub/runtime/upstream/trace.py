@@ -12,9 +12,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["ALWAYS_SECRET", "SentRequest", "record", "recording"]
+if TYPE_CHECKING:
+    from mcphub.compiler.ir import AuthScheme
+
+__all__ = ["ALWAYS_SECRET", "SentRequest", "record", "recording", "shown"]
 
 ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 REDACTED = "•••••• (redacted)"
@@ -40,6 +44,14 @@ class SentRequest:
         url = urlunsplit(parts._replace(query=urlencode(pairs, safe="•() "))) if pairs else self.url
         shown = {k: (REDACTED if k.lower() in secret else v) for k, v in self.headers.items()}
         return SentRequest(self.method, url, shown, self.body[:_LIMIT] if self.body else self.body, self.status)
+
+
+def shown(sent: Iterable[SentRequest], auth: Iterable[AuthScheme]) -> list[SentRequest]:
+    """The requests as a page may show them: the integration's credential headers and query parameters masked."""
+    schemes = list(auth)
+    headers = [a.param_name for a in schemes if a.location == "header" and a.param_name]
+    query = [a.param_name for a in schemes if a.location == "query" and a.param_name]
+    return [request.redacted(headers, query) for request in sent]
 
 
 @contextmanager

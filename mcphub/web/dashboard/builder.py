@@ -748,9 +748,7 @@ class Builder:
         with trace.recording() as sent:
             result = await self.d.hub.call(principal, mount, entry, arguments)
         seconds = time.perf_counter() - started
-        secret_headers = [a.param_name for a in mount.integration.auth if a.location == "header" and a.param_name]
-        secret_query = [a.param_name for a in mount.integration.auth if a.location == "query" and a.param_name]
-        requests = [request_.redacted(secret_headers, secret_query) for request_ in sent]
+        requests = trace.shown(sent, mount.integration.auth)
         texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
         structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
         call = {
